@@ -1,0 +1,1 @@
+//! (asr: filled in by its issue)

@@ -1,0 +1,1 @@
+//! (campaign: filled in by its issue)

@@ -1,0 +1,1 @@
+//! (dialogue: filled in by its issue)

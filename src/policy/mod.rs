@@ -1,0 +1,1 @@
+//! (policy: filled in by its issue)

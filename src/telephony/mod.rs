@@ -1,0 +1,1 @@
+//! (telephony: filled in by its issue)
