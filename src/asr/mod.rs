@@ -1,1 +1,1 @@
-//! (asr: filled in by its issue)
+//! Offline speech recognition (filled in by the speech issue).

@@ -4,3 +4,30 @@
 
 pub mod kind;
 pub use kind::IntentKind;
+
+use serde::{Deserialize, Serialize};
+
+/// Values an intent carries.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Slots {
+    /// promise_to_pay: the promised date, resolved against "today".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub date: Option<chrono::NaiveDate>,
+    /// callback_later: the asked-for moment (local date and time).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub time: Option<chrono::NaiveDateTime>,
+}
+
+/// What one reply means, with how sure we are and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Intent {
+    /// The intent.
+    #[serde(rename = "intent")]
+    pub kind: IntentKind,
+    /// 0..1; below the threshold the kind is `Unknown`.
+    pub confidence: f32,
+    /// The words or digit that decided it (and, for mixed replies, why this one won).
+    pub reason: String,
+    /// Date/time slots.
+    pub slots: Slots,
+}
