@@ -1,1 +1,265 @@
-//! Configuration (filled in by the telephony issue).
+//! Configuration: one TOML file (`--config`), validated up front; command-line
+//! flags override it. Owns the shape of every section and the checks that a
+//! value makes sense; errors name the key and what was expected. Never opens
+//! sockets or reads anything but the file it is given.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::media::g711::Codec;
+
+/// What went wrong reading the configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The TOML is malformed or a key is unknown or of the wrong type
+    /// (the message names the key and line).
+    #[error("config {path}: {message}")]
+    Parse {
+        /// The file (or `<inline>`).
+        path: String,
+        /// The parser's message, which names the key.
+        message: String,
+    },
+    /// A key has a value of the right type that makes no sense.
+    #[error("config key `{key}`: {expected} (got {got})")]
+    Invalid {
+        /// Dotted key, e.g. `media.codecs`.
+        key: String,
+        /// What was expected.
+        expected: String,
+        /// What was found.
+        got: String,
+    },
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// SIP signalling: trunk, credentials, timers.
+    pub sip: SipConfig,
+    /// RTP media.
+    pub media: MediaConfig,
+    /// Where recordings and outcomes go.
+    pub recording: RecordingConfig,
+    /// Anything the later layers own (dialogue, asr, policy, campaign) is
+    /// kept as raw TOML until the layer that owns it parses it.
+    pub dialogue: Option<toml::Value>,
+    /// Speech recognition settings (owned by `asr`).
+    pub asr: Option<toml::Value>,
+    /// Compliance gate settings (owned by `policy`).
+    pub policy: Option<toml::Value>,
+    /// Campaign runner settings (owned by `campaign`).
+    pub campaign: Option<toml::Value>,
+}
+
+/// SIP signalling settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SipConfig {
+    /// Local address to bind signalling and media to.
+    pub local_ip: IpAddr,
+    /// Local SIP port (0: the OS picks one).
+    pub local_port: u16,
+    /// Outbound proxy / trunk address (`host:port`); every INVITE goes there.
+    pub outbound_proxy: Option<String>,
+    /// Our From URI (the caller ID the trunk sees).
+    pub from: Option<String>,
+    /// Digest user for 401/407 challenges.
+    pub user: Option<String>,
+    /// Digest password.
+    pub password: Option<String>,
+    /// Seconds to ring before we CANCEL (disposition `no-answer`).
+    pub ring_timeout_s: u64,
+    /// Our own Call-ID suffix (`<random>@<suffix>`).
+    pub callid_suffix: String,
+    /// User-Agent header.
+    pub user_agent: String,
+    /// Seconds to wait for the NOTIFY that ends a REFER.
+    pub transfer_timeout_s: u64,
+}
+
+impl Default for SipConfig {
+    fn default() -> Self {
+        SipConfig {
+            local_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            local_port: 0,
+            outbound_proxy: None,
+            from: None,
+            user: None,
+            password: None,
+            ring_timeout_s: 30,
+            callid_suffix: "duecall.invalid".into(),
+            user_agent: concat!("duecall/", env!("CARGO_PKG_VERSION")).into(),
+            transfer_timeout_s: 10,
+        }
+    }
+}
+
+/// RTP media settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MediaConfig {
+    /// Codecs offered, in order of preference (`PCMU`, `PCMA`).
+    pub codecs: Vec<String>,
+    /// Payload type offered for telephone-event (RFC 4733).
+    pub dtmf_payload_type: u8,
+    /// Jitter buffer depth in 20 ms frames.
+    pub jitter_frames: usize,
+    /// Milliseconds of silence after the answer before the first prompt.
+    pub speak_delay_ms: u64,
+    /// Seconds without any RTP from the far end before the call is ended
+    /// (`failed`, reason `media-timeout`). 0 disables.
+    pub media_timeout_s: u64,
+}
+
+impl Default for MediaConfig {
+    fn default() -> Self {
+        MediaConfig {
+            codecs: vec!["PCMU".into(), "PCMA".into()],
+            dtmf_payload_type: 101,
+            jitter_frames: 3,
+            speak_delay_ms: 0,
+            media_timeout_s: 30,
+        }
+    }
+}
+
+/// Where per-call files go.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RecordingConfig {
+    /// Directory for recordings and outcome JSON.
+    pub dir: PathBuf,
+    /// Record calls at all.
+    pub enabled: bool,
+}
+
+impl Default for RecordingConfig {
+    fn default() -> Self {
+        RecordingConfig { dir: PathBuf::from("recordings"), enabled: true }
+    }
+}
+
+impl Config {
+    /// Reads and validates a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        Self::from_toml(&text, &path.display().to_string())
+    }
+
+    /// Parses and validates TOML text; `origin` names it in errors.
+    pub fn from_toml(text: &str, origin: &str) -> Result<Config, ConfigError> {
+        let cfg: Config = toml::from_str(text)
+            .map_err(|e| ConfigError::Parse { path: origin.to_string(), message: e.to_string() })?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Checks values whose type is right but whose meaning is not.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.codecs()?;
+        if self.sip.ring_timeout_s == 0 || self.sip.ring_timeout_s > 600 {
+            return Err(invalid("sip.ring_timeout_s", "1..=600 seconds", self.sip.ring_timeout_s));
+        }
+        if !(96..=127).contains(&self.media.dtmf_payload_type) {
+            return Err(invalid(
+                "media.dtmf_payload_type",
+                "a dynamic payload type 96..=127",
+                self.media.dtmf_payload_type,
+            ));
+        }
+        if self.media.jitter_frames == 0 || self.media.jitter_frames > 50 {
+            return Err(invalid("media.jitter_frames", "1..=50 frames", self.media.jitter_frames));
+        }
+        if let Some(p) = &self.sip.outbound_proxy {
+            self.proxy_addr().map_err(|_| invalid("sip.outbound_proxy", "host:port (an IP address and port)", p))?;
+        }
+        if self.sip.user.is_some() != self.sip.password.is_some() {
+            return Err(invalid("sip.password", "user and password set together", "only one of them"));
+        }
+        if self.sip.callid_suffix.is_empty() || self.sip.callid_suffix.contains(char::is_whitespace) {
+            return Err(invalid("sip.callid_suffix", "a host-like token", &self.sip.callid_suffix));
+        }
+        Ok(())
+    }
+
+    /// The offered codecs, parsed.
+    pub fn codecs(&self) -> Result<Vec<Codec>, ConfigError> {
+        if self.media.codecs.is_empty() {
+            return Err(invalid("media.codecs", "at least one of PCMU, PCMA", "[]"));
+        }
+        self.media
+            .codecs
+            .iter()
+            .map(|c| Codec::from_name(c).ok_or_else(|| invalid("media.codecs", "PCMU or PCMA", c)))
+            .collect()
+    }
+
+    /// The outbound proxy as a socket address, if set.
+    pub fn proxy_addr(&self) -> Result<Option<SocketAddr>, ConfigError> {
+        match &self.sip.outbound_proxy {
+            None => Ok(None),
+            Some(p) => {
+                let s = p.trim_start_matches("sip:");
+                s.parse::<SocketAddr>()
+                    .or_else(|_| format!("{s}:5060").parse::<SocketAddr>())
+                    .map(Some)
+                    .map_err(|_| invalid("sip.outbound_proxy", "host:port (an IP address and port)", p))
+            }
+        }
+    }
+}
+
+fn invalid(key: &str, expected: &str, got: impl std::fmt::Display) -> ConfigError {
+    ConfigError::Invalid { key: key.into(), expected: expected.into(), got: got.to_string() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_config_gives_the_documented_defaults() {
+        let c = Config::from_toml("", "t").unwrap();
+        assert_eq!(c.sip.ring_timeout_s, 30);
+        assert_eq!(c.codecs().unwrap(), vec![Codec::Pcmu, Codec::Pcma]);
+    }
+
+    #[test]
+    fn unknown_key_is_named_in_the_error() {
+        let e = Config::from_toml("[sip]\nring_timout_s = 5\n", "t").unwrap_err().to_string();
+        assert!(e.contains("ring_timout_s"), "{e}");
+    }
+
+    #[test]
+    fn wrong_type_is_named_in_the_error() {
+        let e = Config::from_toml("[sip]\nring_timeout_s = \"soon\"\n", "t").unwrap_err().to_string();
+        assert!(e.contains("ring_timeout_s"), "{e}");
+    }
+
+    #[test]
+    fn unknown_codec_is_rejected_with_its_key() {
+        let e = Config::from_toml("[media]\ncodecs = [\"G729\"]\n", "t").unwrap_err().to_string();
+        assert!(e.contains("media.codecs") && e.contains("G729"), "{e}");
+    }
+
+    #[test]
+    fn bad_proxy_address_is_rejected_with_its_key() {
+        let e = Config::from_toml("[sip]\noutbound_proxy = \"not a host\"\n", "t").unwrap_err().to_string();
+        assert!(e.contains("sip.outbound_proxy"), "{e}");
+        let ok = Config::from_toml("[sip]\noutbound_proxy = \"127.0.0.1:5060\"\n", "t").unwrap();
+        assert_eq!(ok.proxy_addr().unwrap(), Some("127.0.0.1:5060".parse().unwrap()));
+    }
+}

@@ -1,1 +1,188 @@
-fn main() {}
+//! The `duecall` command line. Thin: parses flags, loads the config, calls
+//! into the library, prints. `anyhow` lives here and nowhere else.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use duecall::config::Config;
+use duecall::telephony::leg::{LegCommand, LegEvent};
+use duecall::telephony::sip::{DialRequest, SipGateway};
+
+#[derive(Parser)]
+#[command(name = "duecall", version, about = "Offline voice agent for payment-reminder calls over SIP")]
+struct Cli {
+    /// TOML configuration file (command-line flags override it).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// Log filter (e.g. `info`, `duecall=debug`); default: warn, or $RUST_LOG.
+    #[arg(long, global = true)]
+    log: Option<String>,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Place one call: play audio, record both sides, report what happened.
+    Call(CallArgs),
+}
+
+#[derive(clap::Args)]
+struct CallArgs {
+    /// Who to call (`sip:user@host:port`).
+    uri: String,
+    /// From URI (caller ID).
+    #[arg(long)]
+    from: Option<String>,
+    /// Digest user for 401/407.
+    #[arg(long)]
+    user: Option<String>,
+    /// Digest password.
+    #[arg(long)]
+    password: Option<String>,
+    /// Outbound proxy / trunk (`host:port`).
+    #[arg(long)]
+    proxy: Option<String>,
+    /// WAV to play once answered (any rate; converted to 8 kHz mono).
+    #[arg(long)]
+    play: Option<PathBuf>,
+    /// Two-channel WAV to record to (left: sent, right: heard).
+    #[arg(long)]
+    record: Option<PathBuf>,
+    /// Seconds to stay connected after the answer (or until the far end hangs up).
+    #[arg(long, default_value_t = 10.0)]
+    hold: f64,
+    /// Blind-transfer (REFER) to this URI after the playback, instead of hanging up.
+    #[arg(long)]
+    refer_to: Option<String>,
+    /// DTMF digits to send after the answer.
+    #[arg(long)]
+    send_dtmf: Option<String>,
+    /// Ring timeout in seconds (default from config: 30).
+    #[arg(long)]
+    ring_timeout: Option<u64>,
+    /// Print the outcome as one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let filter = cli
+        .log
+        .clone()
+        .or_else(|| std::env::var("RUST_LOG").ok())
+        .unwrap_or_else(|| "warn".into());
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&filter).context("bad --log filter")?)
+        .with_writer(std::io::stderr)
+        .init();
+    let config = match &cli.config {
+        Some(p) => Config::load(p)?,
+        None => Config::default(),
+    };
+    let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    match cli.cmd {
+        Cmd::Call(args) => {
+            let code = rt.block_on(call(config, args))?;
+            std::process::exit(code);
+        }
+    }
+}
+
+async fn call(mut config: Config, a: CallArgs) -> anyhow::Result<i32> {
+    if let Some(p) = &a.proxy {
+        config.sip.outbound_proxy = Some(p.clone());
+    }
+    if a.user.is_some() || a.password.is_some() {
+        config.sip.user = a.user.clone();
+        config.sip.password = a.password.clone();
+    }
+    if let Some(rt) = a.ring_timeout {
+        config.sip.ring_timeout_s = rt;
+    }
+    config.validate()?;
+    let audio: Option<Arc<[i16]>> = match &a.play {
+        Some(p) => Some(
+            duecall::media::wav::read_mono_8k(p)
+                .with_context(|| format!("cannot use --play {}", p.display()))?
+                .into(),
+        ),
+        None => None,
+    };
+    let speak_delay = Duration::from_millis(config.media.speak_delay_ms);
+    let gw = SipGateway::start(config).await?;
+    let mut req = DialRequest::to(&a.uri);
+    req.from = a.from.clone();
+    req.record = a.record.clone();
+    let mut leg = gw.dial(req).await?;
+    let hold = Duration::from_secs_f64(a.hold.max(0.0));
+    let mut hold_timer: Option<std::pin::Pin<Box<tokio::time::Sleep>>> = None;
+    let mut transfer_pending = false;
+    let report = loop {
+        tokio::select! {
+            ev = leg.next_event() => {
+                let Some(ev) = ev else { anyhow::bail!("call task ended without a report") };
+                match ev {
+                    LegEvent::Answered { .. } => {
+                        hold_timer = Some(Box::pin(tokio::time::sleep(hold)));
+                        if !speak_delay.is_zero() {
+                            tokio::time::sleep(speak_delay).await;
+                        }
+                        if let Some(pcm) = &audio {
+                            leg.send(LegCommand::Play { id: "play".into(), pcm: pcm.clone() }).await;
+                        }
+                        if let Some(d) = &a.send_dtmf {
+                            leg.send(LegCommand::SendDtmf(d.clone())).await;
+                        }
+                        if audio.is_none() {
+                            if let Some(t) = &a.refer_to {
+                                transfer_pending = true;
+                                leg.send(LegCommand::Transfer { target: t.clone(), headers: vec![] }).await;
+                            }
+                        }
+                    }
+                    LegEvent::PlayFinished { .. } => {
+                        if let Some(t) = &a.refer_to {
+                            if !transfer_pending {
+                                transfer_pending = true;
+                                leg.send(LegCommand::Transfer { target: t.clone(), headers: vec![] }).await;
+                            }
+                        }
+                    }
+                    LegEvent::TransferResult { ok: false, .. } => {
+                        leg.send(LegCommand::Hangup).await;
+                    }
+                    LegEvent::Ended(r) => break *r,
+                    _ => {}
+                }
+            }
+            _ = async { match hold_timer.as_mut() { Some(s) => s.await, None => std::future::pending().await } } => {
+                hold_timer = None;
+                leg.send(LegCommand::Hangup).await;
+            }
+        }
+    };
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "call": report }))?);
+    } else {
+        println!(
+            "{} {} status={} duration={}ms codec={} sent={}pkts received={}pkts lost={} dtmf={}{}",
+            report.call_id,
+            report.disposition.as_str(),
+            report.sip_status.map(|s| s.to_string()).unwrap_or_else(|| "-".into()),
+            report.duration_ms,
+            report.codec.as_deref().unwrap_or("-"),
+            report.rtp.sent.packets,
+            report.rtp.received.packets,
+            report.rtp.received.lost.unwrap_or(0),
+            report.dtmf.iter().map(|d| d.digit).collect::<String>(),
+            report.recording.as_ref().map(|p| format!(" recording={}", p.display())).unwrap_or_default(),
+        );
+    }
+    Ok(if report.disposition == duecall::outcome::Disposition::Answered { 0 } else { 2 })
+}

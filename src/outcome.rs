@@ -171,3 +171,86 @@ mod tests {
         }
     }
 }
+
+/// Packets and payload bytes one way.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RtpCount {
+    /// RTP packets.
+    pub packets: u64,
+    /// Payload bytes.
+    pub bytes: u64,
+    /// Packets certainly lost (receive side only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lost: Option<u64>,
+}
+
+/// RTP totals for a call.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RtpTotals {
+    /// What duecall sent.
+    pub sent: RtpCount,
+    /// What duecall received.
+    pub received: RtpCount,
+}
+
+/// One DTMF digit heard, with its time since the answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DtmfDigit {
+    /// 0-9, *, #, A-D.
+    pub digit: char,
+    /// Milliseconds since the call was answered.
+    pub at_ms: u64,
+}
+
+/// How a blind transfer (REFER) went.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransferReport {
+    /// The Refer-To target (without its URI headers).
+    pub target: String,
+    /// Did the transferee reach the target (final NOTIFY sipfrag 2xx)?
+    pub ok: bool,
+    /// Response to the REFER itself (202 expected).
+    pub refer_status: Option<u16>,
+    /// Final status reported in the NOTIFY sipfrag.
+    pub final_status: Option<u16>,
+    /// Why it failed, when it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The `call` object of an outcome (ARCHITECTURE.md "Shapes"): what happened
+/// on the wire, whatever the conversation was.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CallReport {
+    /// SIP Call-ID.
+    pub call_id: String,
+    /// The dialled URI.
+    pub to: String,
+    /// How it ended.
+    pub disposition: Disposition,
+    /// For `failed`.
+    pub reason: Option<FailReason>,
+    /// Final SIP status of the INVITE (None when no response came).
+    pub sip_status: Option<u16>,
+    /// Negotiated codec ("PCMU" | "PCMA").
+    pub codec: Option<String>,
+    /// When the INVITE left.
+    pub started_at: chrono::DateTime<chrono::Utc>,
+    /// When the 2xx arrived.
+    pub answered_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// When the call ended.
+    pub ended_at: chrono::DateTime<chrono::Utc>,
+    /// Answered duration in milliseconds (0 if never answered).
+    pub duration_ms: u64,
+    /// Who ended it.
+    pub ended_by: EndedBy,
+    /// RTP totals.
+    pub rtp: RtpTotals,
+    /// DTMF digits heard.
+    pub dtmf: Vec<DtmfDigit>,
+    /// Blind transfer result, when one was attempted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transfer: Option<TransferReport>,
+    /// Two-channel recording (left: sent, right: heard).
+    pub recording: Option<std::path::PathBuf>,
+}

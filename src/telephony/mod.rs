@@ -3,3 +3,6 @@
 
 pub mod rtp;
 pub mod sdp;
+pub mod leg;
+pub mod media_session;
+pub mod sip;

@@ -1,1 +1,5 @@
 //! End-to-end tests against real peers, one test binary (faster to link on 2 cores).
+
+mod peers;
+mod sip_calls;
+mod baresip;

@@ -1,0 +1,382 @@
+//! One call's RTP session: a UDP socket, 20 ms pacing on absolute deadlines,
+//! the play queue, RFC 4733 DTMF both ways, the jitter buffer and the
+//! two-channel recorder. Owns the media clock of the call. Never touches SIP
+//! and never waits on anything slower than a channel send: a busy consumer
+//! loses audio frames (counted), it never delays a packet.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::media::g711::{self, Codec};
+use crate::media::jitter::{JitterBuffer, Playout};
+use crate::media::recorder::{RecordingInfo, StereoRecorder};
+use crate::media::rfc4733::{DtmfReceiver, DtmfSender};
+use crate::outcome::{DtmfDigit, RtpCount, RtpTotals};
+use crate::telephony::leg::{LegEvent, FRAME_SAMPLES};
+use crate::telephony::rtp::{self, RtpSender};
+
+const FRAME: Duration = Duration::from_millis(20);
+/// After a stall longer than this many frames we skip ahead instead of
+/// bursting the backlog (a burst would only fill the peer's jitter buffer).
+const MAX_CATCH_UP_FRAMES: u64 = 5;
+
+/// What the session needs to start.
+#[derive(Debug)]
+pub struct MediaParams {
+    /// Our bound RTP socket.
+    pub socket: UdpSocket,
+    /// Where the SDP says to send.
+    pub remote: SocketAddr,
+    /// Negotiated codec and its payload type.
+    pub codec: Codec,
+    /// Payload type of the codec in this session.
+    pub payload_type: u8,
+    /// Payload type of telephone-event, if the peer accepted it.
+    pub dtmf_payload_type: Option<u8>,
+    /// Jitter buffer depth in frames.
+    pub jitter_frames: usize,
+    /// Recording file, if recording.
+    pub record: Option<PathBuf>,
+    /// Seconds without RTP before `MediaEnd::Timeout` (0: never).
+    pub media_timeout: Duration,
+}
+
+/// Commands from the call task.
+#[derive(Debug)]
+pub enum MediaCmd {
+    /// Queue audio.
+    Play(String, Arc<[i16]>),
+    /// Drop the queue, cut the current item.
+    Clear,
+    /// Queue DTMF digits.
+    Dtmf(String),
+    /// The peer moved its media (re-INVITE).
+    Remote(SocketAddr),
+    /// Stop sending audio (we were put on hold) or resume.
+    Hold(bool),
+}
+
+/// Why the session stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MediaEnd {
+    /// The call task stopped it.
+    Stopped,
+    /// No RTP arrived for the configured time.
+    Timeout,
+    /// The socket failed.
+    SocketError,
+}
+
+/// Distribution of our own send intervals (deviation from 20 ms), kept in
+/// 0.1 ms buckets: no allocation per packet.
+#[derive(Debug, Clone)]
+pub struct PacingStats {
+    buckets: Vec<u64>,
+    /// Largest deviation seen, microseconds.
+    pub max_us: u64,
+    /// Intervals measured.
+    pub count: u64,
+}
+
+impl PacingStats {
+    fn new() -> Self {
+        PacingStats { buckets: vec![0; 501], max_us: 0, count: 0 }
+    }
+    fn record(&mut self, interval: Duration) {
+        let dev = (interval.as_micros() as i64 - 20_000).unsigned_abs();
+        self.max_us = self.max_us.max(dev);
+        self.count += 1;
+        let b = ((dev / 100) as usize).min(self.buckets.len() - 1);
+        self.buckets[b] += 1;
+    }
+    /// Deviation percentile in microseconds (bucket upper edge).
+    pub fn percentile_us(&self, p: f64) -> u64 {
+        if self.count == 0 {
+            return 0;
+        }
+        let target = ((self.count as f64) * p).ceil().max(1.0) as u64;
+        let mut seen = 0;
+        for (i, c) in self.buckets.iter().enumerate() {
+            seen += c;
+            if seen >= target {
+                return (i as u64 + 1) * 100;
+            }
+        }
+        self.max_us
+    }
+    /// Merges another session's distribution (for benchmarks over many calls).
+    pub fn merge(&mut self, other: &PacingStats) {
+        for (a, b) in self.buckets.iter_mut().zip(&other.buckets) {
+            *a += b;
+        }
+        self.max_us = self.max_us.max(other.max_us);
+        self.count += other.count;
+    }
+}
+
+/// What the session reports when it stops.
+#[derive(Debug)]
+pub struct MediaSummary {
+    /// Why it stopped.
+    pub end: MediaEnd,
+    /// RTP totals.
+    pub rtp: RtpTotals,
+    /// Digits heard.
+    pub dtmf: Vec<DtmfDigit>,
+    /// The closed recording.
+    pub recording: Option<RecordingInfo>,
+    /// Why the recording failed, if it did (the call goes on without it).
+    pub recording_error: Option<String>,
+    /// Our send pacing.
+    pub pacing: PacingStats,
+    /// Audio frames the consumer was too slow to take.
+    pub frames_dropped: u64,
+}
+
+struct PlayItem {
+    id: String,
+    pcm: Arc<[i16]>,
+    pos: usize,
+}
+
+/// Runs the session until `stop` is cancelled, the peer goes silent past the
+/// media timeout, or the socket fails.
+pub async fn run(
+    p: MediaParams,
+    mut cmds: mpsc::Receiver<MediaCmd>,
+    events: mpsc::Sender<LegEvent>,
+    stop: CancellationToken,
+) -> MediaSummary {
+    let mut remote = p.remote;
+    let mut sender = RtpSender::new(rand::random(), rand::random(), rand::random());
+    let mut jitter = JitterBuffer::new(p.jitter_frames);
+    let mut dtmf_rx = DtmfReceiver::default();
+    let mut dtmf_tx: Option<DtmfSender> = None;
+    let mut dtmf_event_ts = 0u32;
+    let mut dtmf_queue: VecDeque<char> = VecDeque::new();
+    let mut queue: VecDeque<PlayItem> = VecDeque::new();
+    let mut playing_started = false;
+    let mut on_hold = false;
+    let mut digits = Vec::new();
+    let mut received = RtpCount { lost: Some(0), ..Default::default() };
+    let mut pacing = PacingStats::new();
+    let mut frames_dropped = 0u64;
+    let mut recording_error = None;
+    let mut recorder = match &p.record {
+        Some(path) => match StereoRecorder::create(path) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                recording_error = Some(e.to_string());
+                tracing::warn!(error = %e, "recording disabled for this call");
+                None
+            }
+        },
+        None => None,
+    };
+
+    let mut buf = vec![0u8; 2048];
+    let mut out = Vec::with_capacity(12 + FRAME_SAMPLES);
+    let mut payload = Vec::with_capacity(FRAME_SAMPLES);
+    let mut sent_pcm = [0i16; FRAME_SAMPLES];
+    let mut heard_pcm: Vec<i16> = Vec::with_capacity(FRAME_SAMPLES);
+    let start = Instant::now();
+    let mut tick: u64 = 0;
+    let mut last_send: Option<Instant> = None;
+    let mut last_rx = Instant::now();
+    let mut marker = true;
+
+    let end = loop {
+        let deadline = start + FRAME * (tick as u32);
+        tokio::select! {
+            biased;
+            _ = stop.cancelled() => break MediaEnd::Stopped,
+            _ = tokio::time::sleep_until(deadline) => {
+                let now = Instant::now();
+                // A stall (machine overload): skip ahead rather than burst.
+                let behind = (now.duration_since(start).as_millis() as u64 / 20).saturating_sub(tick);
+                if behind > MAX_CATCH_UP_FRAMES {
+                    tick += behind;
+                    sender.advance_timestamp((behind as u32) * FRAME_SAMPLES as u32);
+                    last_send = None;
+                }
+                let at_ms = tick * 20;
+
+                // --- what we send this tick ---
+                sent_pcm.fill(0);
+                if let Some(item) = queue.front_mut() {
+                    if !playing_started {
+                        playing_started = true;
+                        let _ = events.try_send(LegEvent::PlayStarted { id: item.id.clone(), at_ms });
+                    }
+                    let n = (item.pcm.len() - item.pos).min(FRAME_SAMPLES);
+                    sent_pcm[..n].copy_from_slice(&item.pcm[item.pos..item.pos + n]);
+                    item.pos += n;
+                    if item.pos >= item.pcm.len() {
+                        let played_ms = (item.pcm.len() as u64) / 8;
+                        let id = std::mem::take(&mut item.id);
+                        queue.pop_front();
+                        playing_started = false;
+                        let _ = events.try_send(LegEvent::PlayFinished { id, played_ms, at_ms: at_ms + 20 });
+                    }
+                }
+                if dtmf_tx.is_none() {
+                    if let (Some(d), Some(_)) = (dtmf_queue.pop_front(), p.dtmf_payload_type) {
+                        dtmf_tx = DtmfSender::new(d, 160, 10);
+                        dtmf_event_ts = sender.timestamp();
+                    }
+                }
+                let mut sent_event = false;
+                if let (Some(ds), Some(pt)) = (dtmf_tx.as_mut(), p.dtmf_payload_type) {
+                    match ds.next_packet() {
+                        Some((ev, first, _is_end)) => {
+                            let h = sender.event(pt, dtmf_event_ts, first);
+                            rtp::write(&h, &ev, &mut out);
+                            sent_event = true;
+                        }
+                        None => dtmf_tx = None,
+                    }
+                    if sent_event {
+                        sender.advance_timestamp(FRAME_SAMPLES as u32);
+                    }
+                }
+                if !sent_event && !on_hold {
+                    payload.clear();
+                    g711::encode(p.codec, &sent_pcm, &mut payload);
+                    let h = sender.audio(p.payload_type, FRAME_SAMPLES as u32, marker);
+                    marker = false;
+                    rtp::write(&h, &payload, &mut out);
+                } else if on_hold && !sent_event {
+                    sender.advance_timestamp(FRAME_SAMPLES as u32);
+                    out.clear();
+                }
+                if !out.is_empty() {
+                    if let Err(e) = p.socket.send_to(&out, remote).await {
+                        tracing::debug!(error = %e, "rtp send failed");
+                    }
+                    let sent_at = Instant::now();
+                    if let Some(prev) = last_send {
+                        pacing.record(sent_at.duration_since(prev));
+                    }
+                    last_send = Some(sent_at);
+                }
+
+                // --- what we heard this tick ---
+                heard_pcm.clear();
+                let got = match jitter.pop() {
+                    Playout::Frame(f) => {
+                        g711::decode(p.codec, &f, &mut heard_pcm);
+                        true
+                    }
+                    Playout::Missing | Playout::NotStarted => false,
+                };
+                heard_pcm.resize(FRAME_SAMPLES, 0);
+                if let Some(rec) = recorder.as_mut() {
+                    if let Err(e) = rec.write_frame(&sent_pcm, &heard_pcm) {
+                        recording_error = Some(e.to_string());
+                        tracing::warn!(error = %e, "recording stopped");
+                        recorder = None;
+                    }
+                }
+                let mut frame = Box::new([0i16; FRAME_SAMPLES]);
+                frame.copy_from_slice(&heard_pcm[..FRAME_SAMPLES]);
+                if events.try_send(LegEvent::Audio { at_ms, pcm: frame, received: got }).is_err() {
+                    frames_dropped += 1;
+                }
+                tick += 1;
+
+                if !p.media_timeout.is_zero() && now.duration_since(last_rx) > p.media_timeout {
+                    break MediaEnd::Timeout;
+                }
+            }
+            r = p.socket.recv_from(&mut buf) => {
+                let (n, from) = match r {
+                    Ok(v) => v,
+                    Err(e) => {
+                        // ICMP port unreachable surfaces here on Linux: the peer
+                        // is not listening yet or any more; keep going.
+                        if e.kind() == std::io::ErrorKind::ConnectionRefused { continue; }
+                        tracing::warn!(error = %e, "rtp socket failed");
+                        break MediaEnd::SocketError;
+                    }
+                };
+                let Ok(pkt) = rtp::parse(&buf[..n]) else { continue };
+                let pt = pkt.header.payload_type;
+                let ours = pt == p.payload_type || Some(pt) == p.dtmf_payload_type;
+                if !ours {
+                    continue; // unknown payload types are ignored (sipp sends PT 97 noise)
+                }
+                if from != remote {
+                    // Symmetric RTP: answer where the peer's packets come from.
+                    tracing::debug!(%from, old = %remote, "rtp peer address latched");
+                    remote = from;
+                }
+                last_rx = Instant::now();
+                received.packets += 1;
+                received.bytes += pkt.payload.len() as u64;
+                if Some(pt) == p.dtmf_payload_type {
+                    if let Some(d) = dtmf_rx.on_packet(pkt.header.timestamp, pkt.payload) {
+                        let at_ms = tick * 20;
+                        digits.push(DtmfDigit { digit: d, at_ms });
+                        let _ = events.try_send(LegEvent::Dtmf { digit: d, at_ms });
+                    }
+                } else {
+                    jitter.push(pkt.header.sequence, pkt.header.timestamp, pkt.payload);
+                }
+            }
+            Some(cmd) = cmds.recv() => match cmd {
+                MediaCmd::Play(id, pcm) => {
+                    if pcm.is_empty() {
+                        let _ = events.try_send(LegEvent::PlayFinished { id, played_ms: 0, at_ms: tick * 20 });
+                    } else {
+                        queue.push_back(PlayItem { id, pcm, pos: 0 });
+                    }
+                }
+                MediaCmd::Clear => {
+                    if let Some(item) = queue.pop_front() {
+                        if playing_started {
+                            let played_ms = (item.pos as u64) / 8;
+                            let _ = events.try_send(LegEvent::PlayStopped { id: item.id, played_ms, at_ms: tick * 20 });
+                        } else {
+                            let _ = events.try_send(LegEvent::PlayStopped { id: item.id, played_ms: 0, at_ms: tick * 20 });
+                        }
+                    }
+                    for item in queue.drain(..) {
+                        let _ = events.try_send(LegEvent::PlayStopped { id: item.id, played_ms: 0, at_ms: tick * 20 });
+                    }
+                    playing_started = false;
+                }
+                MediaCmd::Dtmf(s) => dtmf_queue.extend(s.chars()),
+                MediaCmd::Remote(a) => remote = a,
+                MediaCmd::Hold(h) => on_hold = h,
+            },
+        }
+    };
+
+    let js = jitter.stats();
+    received.lost = Some(js.lost);
+    let sent = RtpCount { packets: sender.packets_sent, bytes: sender.bytes_sent, lost: None };
+    let (recording, recording_error) = match recorder {
+        Some(r) => match r.finish() {
+            Ok(info) => (Some(info), recording_error),
+            Err(e) => (None, Some(e.to_string())),
+        },
+        None => (None, recording_error),
+    };
+    MediaSummary {
+        end,
+        rtp: RtpTotals { sent, received },
+        dtmf: digits,
+        recording,
+        recording_error,
+        pacing,
+        frames_dropped,
+    }
+}

@@ -1,0 +1,251 @@
+//! Real SIP peers for the end-to-end tests: sipp, baresip and kamailio,
+//! started on 127.0.0.1 with ports the OS gives, and stopped by PID when the
+//! test drops them. Test audio is rendered with espeak-ng and sox.
+
+use std::net::{SocketAddr, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+/// A child process killed (TERM, then KILL) by PID on drop.
+pub struct Peer {
+    pub name: String,
+    pub child: Child,
+    pub log: PathBuf,
+}
+
+impl Peer {
+    pub fn spawn(name: &str, cmd: &mut Command, log: PathBuf) -> Peer {
+        let out = std::fs::File::create(&log).expect("create peer log");
+        let err = out.try_clone().expect("clone log handle");
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(out))
+            .stderr(Stdio::from(err))
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {name} (run scripts/setup): {e}"));
+        Peer { name: name.into(), child, log }
+    }
+
+    /// Waits for the process to exit by itself.
+    pub fn wait_timeout(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(Some(s)) = self.child.try_wait() {
+                return Some(s);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn stop(&mut self) {
+        let pid = self.child.id() as i32;
+        if let Ok(None) = self.child.try_wait() {
+            unsafe { libc::kill(pid, libc::SIGTERM) };
+            for _ in 0..20 {
+                if let Ok(Some(_)) = self.child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(25));
+            }
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            let _ = self.child.wait();
+        }
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The crate root (tests/sipp, prompts, ...).
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+static SEQ: AtomicU32 = AtomicU32::new(0);
+
+/// A fresh scratch directory for one test.
+pub fn scratch(name: &str) -> PathBuf {
+    let base = std::env::var_os("CARGO_TARGET_TMPDIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir);
+    let d = base.join(format!("e2e-{name}-{}-{}", std::process::id(), SEQ.fetch_add(1, Ordering::SeqCst)));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).expect("create scratch dir");
+    d
+}
+
+/// A UDP port (and the one above it, for RTCP) that is free right now.
+pub fn free_udp_pair() -> u16 {
+    for _ in 0..200 {
+        let s = UdpSocket::bind("127.0.0.1:0").expect("bind probe");
+        let p = s.local_addr().unwrap().port();
+        if p % 2 == 0 && p < 65000 && UdpSocket::bind(("127.0.0.1", p + 1)).is_ok() {
+            return p;
+        }
+    }
+    panic!("no free UDP port pair")
+}
+
+/// A free UDP port (SIP).
+pub fn free_udp_port() -> u16 {
+    let s = UdpSocket::bind("127.0.0.1:0").expect("bind probe");
+    s.local_addr().unwrap().port()
+}
+
+/// A free TCP port.
+pub fn free_tcp_port() -> u16 {
+    let s = std::net::TcpListener::bind("127.0.0.1:0").expect("bind probe");
+    s.local_addr().unwrap().port()
+}
+
+/// Waits until something binds `port` on 127.0.0.1 (UDP).
+pub fn wait_udp_bound(port: u16, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if UdpSocket::bind(("127.0.0.1", port)).is_err() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
+
+/// Waits until a TCP port accepts connections.
+pub fn wait_tcp(port: u16, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(30));
+    }
+    false
+}
+
+fn run(cmd: &mut Command) {
+    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?} (run scripts/setup): {e}"));
+    assert!(out.status.success(), "{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// Speaks `text` with espeak-ng into an 8 kHz mono 16-bit WAV, with
+/// `pad_s` seconds of silence after it.
+pub fn speak_wav(text: &str, voice: &str, out: &Path, pad_s: f32) {
+    let raw = out.with_extension("espeak.wav");
+    run(Command::new("espeak-ng").args(["-v", voice, "-w"]).arg(&raw).arg(text));
+    run(Command::new("sox")
+        .arg(&raw)
+        .args(["-r", "8000", "-c", "1", "-b", "16", "-e", "signed-integer"])
+        .arg(out)
+        .args(["pad", "0", &pad_s.to_string()]));
+    let _ = std::fs::remove_file(raw);
+}
+
+/// Converts a WAV into headerless G.711 (`ul` or `al`) for sipp's rtp_stream.
+pub fn wav_to_g711(wav: &Path, out: &Path, kind: &str) {
+    run(Command::new("sox").arg(wav).args(["-r", "8000", "-c", "1", "-t", kind]).arg(out));
+}
+
+/// A sipp instance running one scenario from tests/sipp as the callee.
+pub struct Sipp {
+    pub peer: Peer,
+    pub port: u16,
+    pub dir: PathBuf,
+}
+
+impl Sipp {
+    /// Starts `tests/sipp/<scenario>` answering one call, in `dir` (where
+    /// its audio files are), with OS-given ports.
+    pub fn uas(scenario: &str, dir: &Path) -> Sipp {
+        Self::uas_calls(scenario, dir, 1, &[])
+    }
+
+    /// Same, for `calls` calls, with extra arguments.
+    pub fn uas_calls(scenario: &str, dir: &Path, calls: u32, extra: &[&str]) -> Sipp {
+        let sf = root().join("tests/sipp").join(scenario);
+        for _ in 0..5 {
+            let port = free_udp_port();
+            let mp = free_udp_pair();
+            let mut cmd = Command::new("sipp");
+            cmd.current_dir(dir)
+                .arg("-sf")
+                .arg(&sf)
+                .args(["-i", "127.0.0.1", "-mi", "127.0.0.1", "-nostdin", "-trace_err", "-trace_logs"])
+                .args(["-p", &port.to_string(), "-mp", &mp.to_string(), "-m", &calls.to_string()])
+                .args(extra);
+            let peer = Peer::spawn("sipp", &mut cmd, dir.join(format!("sipp-{scenario}.log")));
+            if wait_udp_bound(port, Duration::from_secs(5)) {
+                return Sipp { peer, port, dir: dir.to_path_buf() };
+            }
+        }
+        panic!("sipp did not bind its port");
+    }
+
+    /// `sip:callee@127.0.0.1:<port>`.
+    pub fn uri(&self) -> String {
+        format!("sip:callee@127.0.0.1:{}", self.port)
+    }
+
+    /// Its address.
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
+    /// Waits for sipp to finish its calls; true when every call succeeded.
+    pub fn finished_ok(&mut self, timeout: Duration) -> bool {
+        match self.peer.wait_timeout(timeout) {
+            Some(s) => s.success(),
+            None => false,
+        }
+    }
+
+    /// sipp's own error log, for assertion messages.
+    pub fn errors(&self) -> String {
+        let mut s = self.peer.log_text();
+        if let Ok(rd) = std::fs::read_dir(&self.dir) {
+            for e in rd.flatten() {
+                let n = e.file_name().to_string_lossy().to_string();
+                if n.ends_with("_errors.log") || n.ends_with("_logs.log") {
+                    s.push_str(&std::fs::read_to_string(e.path()).unwrap_or_default());
+                }
+            }
+        }
+        s
+    }
+}
+
+/// Reads a WAV as per-channel i16 samples.
+pub fn read_channels(path: &Path) -> (u16, Vec<Vec<i16>>) {
+    let mut r = hound::WavReader::open(path).unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
+    let spec = r.spec();
+    let ch = spec.channels as usize;
+    let mut out = vec![Vec::new(); ch];
+    for (i, s) in r.samples::<i16>().enumerate() {
+        out[i % ch].push(s.expect("sample"));
+    }
+    (spec.channels, out)
+}
+
+/// Root-mean-square level of a stretch of samples.
+pub fn rms(s: &[i16]) -> f64 {
+    if s.is_empty() {
+        return 0.0;
+    }
+    (s.iter().map(|&x| (x as f64) * (x as f64)).sum::<f64>() / s.len() as f64).sqrt()
+}
+
+/// Milliseconds of "loud" 20 ms frames (RMS above `thr`).
+pub fn loud_ms(s: &[i16], thr: f64) -> u64 {
+    s.chunks(160).filter(|c| rms(c) > thr).count() as u64 * 20
+}
