@@ -139,7 +139,7 @@ impl StereoRecorder {
             }
             self.frames += 1;
             self.sample_frames += n as u64;
-            if self.frames % FLUSH_EVERY_FRAMES == 0 {
+            if self.frames.is_multiple_of(FLUSH_EVERY_FRAMES) {
                 self.writer.flush()?;
             }
             Ok(())

@@ -119,7 +119,10 @@ impl Current {
 /// the RTP timestamp; the two repeats are ignored). If all end packets are
 /// lost, it is reported when the next event starts (or at
 /// [`DtmfReceiver::finish`]) provided it lasted at least 40 ms. Packets of an
-/// event already superseded (reordered stragglers) are ignored.
+/// event already superseded (reordered stragglers) are ignored. A key-down
+/// packet (duration under 40 ms) at the timestamp of an event that has
+/// already ended starts a new event: sipp stamps the first digit of every
+/// `play_dtmf` action with the same timestamp.
 #[derive(Clone, Debug, Default)]
 pub struct DtmfReceiver {
     current: Option<Current>,
@@ -140,7 +143,14 @@ impl DtmfReceiver {
     pub fn on_packet(&mut self, rtp_timestamp: u32, payload: &[u8]) -> Option<char> {
         let ev = parse_event(payload).ok()?;
         if let Some(cur) = &mut self.current {
-            if cur.timestamp == rtp_timestamp {
+            // sipp starts every play_dtmf action at the same RTP timestamp:
+            // a fresh key-down (short duration) after the end is a new event.
+            let restarted = cur.timestamp == rtp_timestamp
+                && cur.ended
+                && !ev.end
+                && ev.duration < MIN_UNENDED_DURATION
+                && (ev.event != cur.event || ev.duration < cur.max_duration);
+            if cur.timestamp == rtp_timestamp && !restarted {
                 cur.max_duration = cur.max_duration.max(ev.duration);
                 if ev.end && !cur.reported {
                     cur.ended = true;
@@ -150,7 +160,8 @@ impl DtmfReceiver {
                 return None;
             }
         }
-        if self.recent.contains(&Some(rtp_timestamp)) {
+        let restarted = self.current.is_some_and(|c| c.timestamp == rtp_timestamp);
+        if !restarted && self.recent.contains(&Some(rtp_timestamp)) {
             return None;
         }
         // A new event: settle the previous one first.
@@ -342,6 +353,39 @@ mod tests {
         assert_eq!(rx.on_packet(500, &pkt(2, true, 640)), Some('1'));
         assert_eq!(rx.on_packet(500, &pkt(2, true, 640)), Some('2'));
         assert_eq!(rx.on_packet(500, &pkt(2, true, 640)), None);
+    }
+
+    #[test]
+    fn sender_reusing_a_timestamp_for_the_next_key_is_reported_again() {
+        // Two sipp play_dtmf actions: both start at timestamp 24400, duration 0.
+        let mut rx = DtmfReceiver::new();
+        let sipp_digit = |rx: &mut DtmfReceiver, event: u8| -> Vec<char> {
+            let mut out = Vec::new();
+            for d in (0..200u16).step_by(20) {
+                out.extend(rx.on_packet(24400, &pkt(event, false, d * 8)));
+            }
+            for _ in 0..3 {
+                out.extend(rx.on_packet(24400, &pkt(event, true, 1600)));
+            }
+            out
+        };
+        assert_eq!(sipp_digit(&mut rx, 1), vec!['1']);
+        assert_eq!(sipp_digit(&mut rx, 1), vec!['1']);
+        assert_eq!(sipp_digit(&mut rx, 11), vec!['#']);
+        assert_eq!(rx.finish(), None);
+    }
+
+    #[test]
+    fn late_key_down_packet_after_the_end_is_not_a_phantom_digit() {
+        let mut rx = DtmfReceiver::new();
+        let _ = rx.on_packet(100, &pkt(4, false, 160));
+        let _ = rx.on_packet(100, &pkt(4, false, 320));
+        assert_eq!(rx.on_packet(100, &pkt(4, true, 480)), Some('4'));
+        // A reordered mid-event packet arrives after the end.
+        assert_eq!(rx.on_packet(100, &pkt(4, false, 320)), None);
+        assert_eq!(rx.on_packet(100, &pkt(4, true, 480)), None);
+        assert_eq!(rx.on_packet(900, &pkt(5, false, 160)), None);
+        assert_eq!(rx.finish(), None);
     }
 
     #[test]
