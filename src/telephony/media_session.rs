@@ -360,9 +360,15 @@ pub async fn run(
         }
     };
 
+    if let Some(d) = dtmf_rx.finish() {
+        // A digit whose end packets were all lost still counts.
+        let at_ms = tick * 20;
+        digits.push(DtmfDigit { digit: d, at_ms });
+        let _ = events.try_send(LegEvent::Dtmf { digit: d, at_ms });
+    }
     let js = jitter.stats();
     received.lost = Some(js.lost);
-    let sent = RtpCount { packets: sender.packets_sent, bytes: sender.bytes_sent, lost: None };
+    let sent = RtpCount { packets: sender.packets_sent(), bytes: sender.bytes_sent(), lost: None };
     let (recording, recording_error) = match recorder {
         Some(r) => match r.finish() {
             Ok(info) => (Some(info), recording_error),

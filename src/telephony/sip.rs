@@ -399,7 +399,7 @@ impl CallTask {
         let media = tokio::spawn(media_session::run(params, media_rx, self.events.clone(), media_stop.clone()));
         let mut running = Running { media_cmd, media_stop, media };
         if negotiated.direction != Direction::SendRecv {
-            let _ = running.media_cmd.send(MediaCmd::Hold(matches!(negotiated.direction, Direction::RecvOnly | Direction::Inactive))).await;
+            let _ = running.media_cmd.send(MediaCmd::Hold(!negotiated.direction.sends())).await;
         }
 
         let (ended_by, media_end) = self.connected(&mut running, &mut states, &mut cmds, &mut report).await;
@@ -570,25 +570,22 @@ impl CallTask {
                         DialogState::Updated(_, req, handle) => {
                             // re-INVITE (hold/unhold, new address) or UPDATE.
                             let offer = String::from_utf8_lossy(&req.body).to_string();
-                            let mut dir = Direction::SendRecv;
-                            if !offer.trim().is_empty() {
-                                if let Ok(s) = sdp::parse(&offer) {
-                                    if let Ok(n) = sdp::negotiate(&s, &self.offer_params.codecs) {
-                                        let _ = running.media_cmd.send(MediaCmd::Remote(n.remote_rtp)).await;
-                                        dir = match n.direction {
-                                            Direction::SendOnly => Direction::RecvOnly,
-                                            Direction::RecvOnly => Direction::SendOnly,
-                                            d => d,
-                                        };
-                                    }
-                                }
-                            }
-                            let _ = running.media_cmd.send(MediaCmd::Hold(matches!(dir, Direction::RecvOnly | Direction::Inactive))).await;
-                            session_version += 1;
                             let mut p = self.offer_params.clone();
+                            session_version += 1;
                             p.session_version = session_version;
-                            p.direction = dir;
-                            let body = sdp::build_offer(&p).into_bytes();
+                            // `negotiate` gives our side's direction: a peer
+                            // that holds us (sendonly) leaves us recvonly.
+                            let body = match sdp::parse(&offer).and_then(|s| sdp::negotiate(&s, &self.offer_params.codecs)) {
+                                Ok(n) => {
+                                    let _ = running.media_cmd.send(MediaCmd::Remote(n.remote_rtp)).await;
+                                    let _ = running.media_cmd.send(MediaCmd::Hold(!n.direction.sends())).await;
+                                    sdp::build_answer(&p, &n)
+                                }
+                                // No SDP (a re-INVITE asking for our offer) or one
+                                // we cannot read: answer with our current session.
+                                Err(_) => sdp::build_offer(&p),
+                            };
+                            let body = body.into_bytes();
                             let hdrs = vec![Header::ContentType("application/sdp".into())];
                             handle.respond(StatusCode::OK, Some(hdrs), Some(body)).await.ok();
                         }
