@@ -16,7 +16,6 @@ use crate::peers::*;
 pub struct Baresip {
     pub peer: Peer,
     pub sip_port: u16,
-    pub dir: PathBuf,
 }
 
 /// Starts baresip answering automatically and playing `audio` (a WAV),
@@ -47,7 +46,7 @@ pub fn start_baresip(dir: &Path, audio: &Path, account: &str, sip_port: u16) -> 
     cmd.arg("-f").arg(dir).current_dir(dir);
     let peer = Peer::spawn("baresip", &mut cmd, dir.join("baresip.log"));
     assert!(wait_tcp(ctrl, Duration::from_secs(10)), "baresip did not start: {}", peer.log_text());
-    Baresip { peer, sip_port, dir: dir.to_path_buf() }
+    Baresip { peer, sip_port }
 }
 
 /// baresip's recording of what it heard (sndfile writes `*-dec.wav`).
@@ -132,10 +131,9 @@ async fn baresip_direct_hears_us_and_we_record_what_it_played() {
     check_audio_both_ways(&rec, &dir, spoken);
 }
 
-fn kamailio_cfg(port: u16, ws_port: u16, dir: &Path) -> String {
+fn kamailio_cfg(port: u16, dir: &Path) -> String {
     let src = std::fs::read_to_string(root().join("tests/peers/kamailio.cfg")).expect("tests/peers/kamailio.cfg");
     src.replace("{PORT}", &port.to_string())
-        .replace("{WS_PORT}", &ws_port.to_string())
         .replace("{CTL}", &dir.join("kamctl.sock").display().to_string())
 }
 
@@ -143,8 +141,7 @@ fn kamailio_cfg(port: u16, ws_port: u16, dir: &Path) -> String {
 async fn baresip_behind_kamailio_with_407_proxy_auth() {
     let dir = scratch("kamailio");
     let kport = free_udp_port();
-    let ws = free_tcp_port();
-    std::fs::write(dir.join("kamailio.cfg"), kamailio_cfg(kport, ws, &dir)).unwrap();
+    std::fs::write(dir.join("kamailio.cfg"), kamailio_cfg(kport, &dir)).unwrap();
     let mut cmd = Command::new("kamailio");
     cmd.args(["-DD", "-E", "-f"]).arg(dir.join("kamailio.cfg")).args(["-P"]).arg(dir.join("kamailio.pid")).current_dir(&dir);
     let kam = Peer::spawn("kamailio", &mut cmd, dir.join("kamailio.log"));

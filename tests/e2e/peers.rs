@@ -2,7 +2,7 @@
 //! started on 127.0.0.1 with ports the OS gives, and stopped by PID when the
 //! test drops them. Test audio is rendered with espeak-ng and sox.
 
-use std::net::{SocketAddr, UdpSocket};
+use std::net::UdpSocket;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 /// A child process killed (TERM, then KILL) by PID on drop.
 pub struct Peer {
+    #[allow(dead_code)]
     pub name: String,
     pub child: Child,
     pub log: PathBuf,
@@ -195,11 +196,6 @@ impl Sipp {
     /// `sip:callee@127.0.0.1:<port>`.
     pub fn uri(&self) -> String {
         format!("sip:callee@127.0.0.1:{}", self.port)
-    }
-
-    /// Its address.
-    pub fn addr(&self) -> SocketAddr {
-        SocketAddr::from(([127, 0, 0, 1], self.port))
     }
 
     /// Waits for sipp to finish its calls; true when every call succeeded.
