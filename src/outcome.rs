@@ -253,4 +253,7 @@ pub struct CallReport {
     pub transfer: Option<TransferReport>,
     /// Two-channel recording (left: sent, right: heard).
     pub recording: Option<std::path::PathBuf>,
+    /// Our own RTP send pacing (for benchmarks; not part of the JSON).
+    #[serde(skip)]
+    pub pacing: Option<crate::telephony::media_session::PacingStats>,
 }

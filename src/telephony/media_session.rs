@@ -77,7 +77,7 @@ pub enum MediaEnd {
 
 /// Distribution of our own send intervals (deviation from 20 ms), kept in
 /// 0.1 ms buckets: no allocation per packet.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PacingStats {
     buckets: Vec<u64>,
     /// Largest deviation seen, microseconds.
@@ -87,7 +87,8 @@ pub struct PacingStats {
 }
 
 impl PacingStats {
-    fn new() -> Self {
+    /// An empty distribution.
+    pub fn new() -> Self {
         PacingStats { buckets: vec![0; 501], max_us: 0, count: 0 }
     }
     fn record(&mut self, interval: Duration) {

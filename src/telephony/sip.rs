@@ -342,6 +342,7 @@ impl CallTask {
             dtmf: Vec::new(),
             transfer: None,
             recording: None,
+            pacing: None,
         };
         let resp = match setup {
             Setup::Failed { status, disposition, reason, ended_by } => {
@@ -418,6 +419,7 @@ impl CallTask {
             report.rtp = s.rtp;
             report.dtmf = s.dtmf;
             report.recording = s.recording.map(|r| r.path);
+            report.pacing = Some(s.pacing);
             if s.end == MediaEnd::Timeout || media_end == Some(MediaEnd::Timeout) {
                 report.disposition = Disposition::Failed;
                 report.reason = Some(FailReason::MediaTimeout);
