@@ -94,7 +94,8 @@ impl Default for SphinxConfig {
 
 /// The pronunciation dictionary, read once per process and shared.
 fn dictionary(path: &Path) -> Result<Arc<HashMap<String, String>>, AsrError> {
-    static CACHE: OnceLock<Mutex<HashMap<PathBuf, Arc<HashMap<String, String>>>>> = OnceLock::new();
+    type Dict = Arc<HashMap<String, String>>;
+    static CACHE: OnceLock<Mutex<HashMap<PathBuf, Dict>>> = OnceLock::new();
     let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
     let mut map = cache.lock().unwrap_or_else(|p| p.into_inner());
     if let Some(d) = map.get(path) {
@@ -515,7 +516,7 @@ mod tests {
     fn feed(rec: &mut dyn Recognizer, pcm: &[i16]) -> Vec<String> {
         let mut audio = vec![0i16; 1600];
         audio.extend_from_slice(pcm);
-        audio.extend(std::iter::repeat(0).take(1600));
+        audio.extend(std::iter::repeat_n(0, 1600));
         let mut partials = Vec::new();
         for chunk in audio.chunks(160) {
             if let Some(p) = rec.accept(chunk).expect("accept") {
@@ -539,7 +540,7 @@ mod tests {
             return;
         }
         let mut r = SphinxRecognizer::new(&SphinxConfig::default()).unwrap();
-        let e = r.set_phrases(&["pay with zorblatt".to_string()]).err().expect("error");
+        let e = r.set_phrases(&["pay with zorblatt".to_string()]).unwrap_err();
         assert!(e.to_string().contains("zorblatt"), "{e}");
         assert_eq!(r.check_words(&["I paid zorblatt".into()]), vec!["zorblatt"]);
     }

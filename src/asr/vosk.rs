@@ -378,7 +378,7 @@ mod tests {
     fn feed(rec: &mut dyn Recognizer, pcm: &[i16]) -> Vec<String> {
         let mut audio = vec![0i16; 2400];
         audio.extend_from_slice(pcm);
-        audio.extend(std::iter::repeat(0).take(2400));
+        audio.extend(std::iter::repeat_n(0, 2400));
         let mut partials = Vec::new();
         for chunk in audio.chunks(160) {
             if let Some(p) = rec.accept(chunk).expect("accept") {
