@@ -378,7 +378,7 @@ mod tests {
     fn feed(rec: &mut dyn Recognizer, pcm: &[i16]) -> Vec<String> {
         let mut audio = vec![0i16; 2400];
         audio.extend_from_slice(pcm);
-        audio.extend(std::iter::repeat(0).take(2400));
+        audio.extend(std::iter::repeat_n(0, 2400));
         let mut partials = Vec::new();
         for chunk in audio.chunks(160) {
             if let Some(p) = rec.accept(chunk).expect("accept") {
@@ -407,8 +407,8 @@ mod tests {
         assert_eq!(model.check_words(&phrases(&["이미 지불했습니다"])), vec!["이미", "지불했습니다"]);
 
         let d = TempDir::new("ko");
-        let next_week = speak_8k(&d.0, "next", "ko", 150, "다음 낼게요", false);
-        let no = speak_8k(&d.0, "no", "ko", 150, "아니요", false);
+        let next_week = speak_8k(&d.0, "next", "ko", 140, "다음 낼게요", false);
+        let no = speak_8k(&d.0, "no", "ko", 140, "아니요", false);
 
         let mut rec = VoskRecognizer::with_phrases(model.clone(), &phrases(KO_GRAMMAR)).unwrap();
         let partials = feed(&mut rec, &next_week);
@@ -437,7 +437,7 @@ mod tests {
     fn one_korean_model_serves_four_recognizers_on_four_threads() {
         let Some(model) = ko_model() else { return };
         let d = TempDir::new("ko4");
-        let clips = [("네", speak_8k(&d.0, "yes", "ko", 150, "네", false)), ("아니요", speak_8k(&d.0, "no", "ko", 150, "아니요", false))];
+        let clips = [("네", speak_8k(&d.0, "yes", "ko", 140, "네", false)), ("아니요", speak_8k(&d.0, "no", "ko", 140, "아니요", false))];
         let clips = Arc::new(clips);
         let handles: Vec<_> = (0..4)
             .map(|i| {

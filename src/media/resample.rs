@@ -64,7 +64,7 @@ pub fn resample(input: &[f32], from_hz: u32, to_hz: u32) -> Vec<f32> {
     let cutoff = 0.5 * ratio.min(1.0) * 0.9;
     // Kernel half-width in input samples.
     let half = (HALF_TAPS / ratio.min(1.0)).ceil();
-    let out_len = ((input.len() as f64) * ratio).floor() as usize;
+    let out_len = ((input.len() as f64) * ratio).round() as usize;
     let mut out = Vec::with_capacity(out_len);
     let n = input.len() as i64;
     for j in 0..out_len {
