@@ -655,7 +655,8 @@ mod tests {
     /// checks the concurrency limit at every step.
     fn simulate<G: Gate>(s: &mut Scheduler<G>, start: DateTime<Utc>, script: &mut Script<'_>) -> (Vec<DialLog>, Summary, usize) {
         let mut now = start;
-        let mut ends: BTreeMap<(DateTime<Utc>, u64), (usize, Disposition, Option<Route>)> = BTreeMap::new();
+        type Ending = (usize, Disposition, Option<Route>);
+        let mut ends: BTreeMap<(DateTime<Utc>, u64), Ending> = BTreeMap::new();
         let mut seq = 0u64;
         let mut log = Vec::new();
         let mut attempts: HashMap<usize, u32> = HashMap::new();

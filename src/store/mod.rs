@@ -916,7 +916,8 @@ impl Store {
 
     fn route_of(&self, id: AttemptId) -> Result<Option<Route>, StoreError> {
         const OP: &str = "route";
-        let raw: Option<(String, String, Option<String>, Option<String>, Option<String>)> = self
+        type Raw = (String, String, Option<String>, Option<String>, Option<String>);
+        let raw: Option<Raw> = self
             .conn
             .query_row(
                 "SELECT kind, reason, until, scope, follow_up FROM routes WHERE attempt_id = ?1",
@@ -1112,15 +1113,18 @@ impl Store {
     /// Escalations with a status (or all), oldest first.
     pub fn escalations(&self, status: Option<EscalationStatus>) -> Result<Vec<Escalation>, StoreError> {
         const OP: &str = "escalations";
+        // Two statements rather than `?1 IS NULL OR status = ?1`, whose
+        // untyped parameter PostgreSQL cannot infer.
+        let (filter, args) = match status {
+            Some(s) => ("WHERE status = ?1", vec![s.as_str()]),
+            None => ("", vec![]),
+        };
         let mut st = self
             .conn
-            .prepare(&format!(
-                "SELECT {ESCALATION_COLUMNS} FROM escalations
-                 WHERE (?1 IS NULL OR status = ?1) ORDER BY created_at, id"
-            ))
+            .prepare(&format!("SELECT {ESCALATION_COLUMNS} FROM escalations {filter} ORDER BY created_at, id"))
             .map_err(sql(OP))?;
         let raws: Vec<RawEscalation> = st
-            .query_map([status.map(EscalationStatus::as_str)], raw_escalation)
+            .query_map(rusqlite::params_from_iter(args), raw_escalation)
             .map_err(sql(OP))?
             .collect::<Result<_, _>>()
             .map_err(sql(OP))?;

@@ -486,3 +486,13 @@ fn payments_round_trip_exactly() {
     let p = s.payments_since("a1", t(9, 0)).unwrap();
     assert_eq!(p, vec![(Decimal::from_str("65.25").unwrap(), t(12, 0))]);
 }
+
+#[test]
+fn store_can_move_to_a_blocking_thread() {
+    fn is_send<T: Send>() {}
+    is_send::<Store>();
+    let dir = TempDir::new("send");
+    let s = Store::open(&dir.0).unwrap();
+    let v = std::thread::spawn(move || s.schema_version().unwrap()).join().unwrap();
+    assert_eq!(v, schema::LATEST);
+}
