@@ -1,1 +1,4 @@
-//! (campaign: filled in by its issue)
+//! Campaigns: who is called next (the pure `scheduler`). The tokio runner that
+//! drives it is added by its own issue.
+
+pub mod scheduler;

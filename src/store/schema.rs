@@ -1,0 +1,183 @@
+//! Schema migrations. Owns the numbered list of migrations and the
+//! `schema_version` table; never touches rows of the business tables.
+//!
+//! Every migration is applied in its own transaction (SQLite and PostgreSQL
+//! both have transactional DDL), so a crash half-way leaves the database at
+//! the previous version, never between two. The SQL sticks to what both
+//! engines accept; where a type differs the PostgreSQL spelling is noted.
+//! Times are TEXT in one fixed RFC 3339 UTC form (see `store::ts`), so that
+//! comparing the text compares the instants (PostgreSQL: `timestamptz`).
+
+use std::path::Path;
+
+use rusqlite::{Connection, TransactionBehavior};
+
+use super::StoreError;
+
+/// Migration 1: the core of a campaign: accounts, attempts, turns, routes.
+///
+/// `INTEGER PRIMARY KEY` ids are read back with `RETURNING id`, never with
+/// `last_insert_rowid()` (PostgreSQL: `BIGINT GENERATED ALWAYS AS IDENTITY`).
+const M1_CORE: &str = "
+CREATE TABLE accounts (
+    account_id    TEXT PRIMARY KEY,
+    name          TEXT NOT NULL,
+    phone         TEXT NOT NULL,
+    amount        TEXT NOT NULL,
+    currency      TEXT,
+    due_date      TEXT NOT NULL,
+    timezone      TEXT,
+    language      TEXT NOT NULL,
+    jurisdiction  TEXT,
+    alt_phones    TEXT NOT NULL DEFAULT '[]',
+    days_past_due BIGINT,
+    agent_uri     TEXT,
+    updated_at    TEXT NOT NULL
+);
+
+CREATE TABLE attempts (
+    id           INTEGER PRIMARY KEY,
+    account_id   TEXT NOT NULL,
+    phone        TEXT NOT NULL,
+    decided_at   TEXT NOT NULL,
+    policy       TEXT NOT NULL,
+    started_at   TEXT,
+    ended_at     TEXT,
+    disposition  TEXT,
+    reason       TEXT,
+    sip_status   INTEGER,
+    conversation BOOLEAN NOT NULL DEFAULT FALSE,
+    outcome      TEXT,
+    recording    TEXT,
+    state        TEXT NOT NULL
+                 CHECK (state IN ('decided', 'dialling', 'ended', 'failed_by_crash')),
+    source       TEXT NOT NULL DEFAULT 'duecall',
+    import_key   TEXT UNIQUE
+);
+CREATE INDEX attempts_by_account ON attempts (account_id, decided_at);
+CREATE INDEX attempts_by_state ON attempts (state);
+
+CREATE TABLE turns (
+    attempt_id BIGINT NOT NULL REFERENCES attempts (id),
+    idx        INTEGER NOT NULL,
+    prompt     TEXT NOT NULL,
+    played_ms  BIGINT NOT NULL,
+    finished   BOOLEAN NOT NULL,
+    heard      TEXT,
+    intent     TEXT,
+    confidence REAL,
+    start_ms   BIGINT NOT NULL,
+    end_ms     BIGINT NOT NULL,
+    PRIMARY KEY (attempt_id, idx)
+);
+
+CREATE TABLE routes (
+    attempt_id BIGINT PRIMARY KEY REFERENCES attempts (id),
+    kind       TEXT NOT NULL,
+    reason     TEXT NOT NULL,
+    until      TEXT,
+    scope      TEXT,
+    follow_up  TEXT
+);
+";
+
+/// Migration 2: what outlives a call: the collectors' escalation queue,
+/// pauses, suppressions, callbacks, and payments (imported later).
+const M2_QUEUES: &str = "
+CREATE TABLE escalations (
+    id          INTEGER PRIMARY KEY,
+    account_id  TEXT NOT NULL,
+    attempt_id  BIGINT REFERENCES attempts (id),
+    reason      TEXT NOT NULL,
+    intent      TEXT,
+    summary     TEXT NOT NULL,
+    transcript  TEXT NOT NULL DEFAULT '[]',
+    recording   TEXT,
+    created_at  TEXT NOT NULL,
+    status      TEXT NOT NULL DEFAULT 'open'
+                CHECK (status IN ('open', 'claimed', 'closed')),
+    claimed_by  TEXT,
+    claimed_at  TEXT,
+    closed_at   TEXT
+);
+CREATE INDEX escalations_queue ON escalations (status, created_at, id);
+
+CREATE TABLE pauses (
+    id         INTEGER PRIMARY KEY,
+    account_id TEXT NOT NULL,
+    reason     TEXT NOT NULL,
+    until      TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX pauses_by_account ON pauses (account_id);
+
+CREATE TABLE suppressions (
+    id         INTEGER PRIMARY KEY,
+    account_id TEXT NOT NULL,
+    phone      TEXT,
+    scope      TEXT NOT NULL CHECK (scope IN ('number', 'account')),
+    reason     TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX suppressions_by_account ON suppressions (account_id);
+
+CREATE TABLE callbacks (
+    id         INTEGER PRIMARY KEY,
+    account_id TEXT NOT NULL,
+    at         TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX callbacks_by_account ON callbacks (account_id);
+
+CREATE TABLE payments (
+    id         INTEGER PRIMARY KEY,
+    account_id TEXT NOT NULL,
+    amount     TEXT NOT NULL,
+    paid_at    TEXT NOT NULL
+);
+CREATE INDEX payments_by_account ON payments (account_id);
+";
+
+/// The migrations in order; migration `n` (1-based) is `MIGRATIONS[n - 1]`.
+/// Append only: a released migration is never edited.
+pub(crate) const MIGRATIONS: &[&str] = &[M1_CORE, M2_QUEUES];
+
+/// The newest schema version this build knows.
+pub(crate) const LATEST: i64 = MIGRATIONS.len() as i64;
+
+/// The version recorded in the database (0 for a new file).
+pub(crate) fn current_version(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_version (
+             version    BIGINT PRIMARY KEY,
+             applied_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP
+         )",
+    )?;
+    conn.query_row("SELECT MAX(version) FROM schema_version", [], |r| r.get::<_, Option<i64>>(0))
+        .map(|v| v.unwrap_or(0))
+}
+
+/// Applies the migrations after the recorded version, up to `target`, one
+/// transaction each. Several processes may open the same database at once:
+/// each step takes the write lock first and re-reads the version inside it,
+/// so a migration is never applied twice.
+pub(crate) fn migrate(conn: &mut Connection, path: &Path, target: i64) -> Result<i64, StoreError> {
+    loop {
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|source| StoreError::Open { path: path.to_path_buf(), source })?;
+        let found = current_version(&tx).map_err(|source| StoreError::Open { path: path.to_path_buf(), source })?;
+        if found > LATEST {
+            return Err(StoreError::SchemaTooNew { path: path.to_path_buf(), found, known: LATEST });
+        }
+        if found >= target {
+            tx.commit().map_err(|source| StoreError::Open { path: path.to_path_buf(), source })?;
+            return Ok(found);
+        }
+        let version = found + 1;
+        let step = |source| StoreError::Migration { version, source };
+        tx.execute_batch(MIGRATIONS[found as usize]).map_err(step)?;
+        tx.execute("INSERT INTO schema_version (version) VALUES (?1)", [version]).map_err(step)?;
+        tx.commit().map_err(step)?;
+    }
+}

@@ -1,0 +1,498 @@
+use std::collections::HashSet;
+use std::sync::{Arc, Barrier};
+
+use chrono::TimeZone;
+use serde_json::json;
+
+use super::*;
+use crate::store::cli::{run_export, ExportArgs};
+
+/// A fresh temporary directory, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> TempDir {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static N: AtomicU32 = AtomicU32::new(0);
+        let p = std::env::temp_dir().join(format!(
+            "duecall-store-{tag}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&p);
+        TempDir(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn t(h: u32, m: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 2, h, m, 0).unwrap()
+}
+
+fn account(id: &str, phone: &str) -> Account {
+    Account {
+        account_id: id.into(),
+        name: "Maria Lopez".into(),
+        phone: phone.into(),
+        amount: Decimal::from_str("125.50").unwrap(),
+        currency: Some("USD".into()),
+        due_date: NaiveDate::from_ymd_opt(2026, 2, 27).unwrap(),
+        timezone: Some("America/New_York".into()),
+        language: Language::En,
+        jurisdiction: Some("us".into()),
+        alt_phones: vec!["+14155550199".into()],
+        days_past_due: Some(3),
+        agent_uri: None,
+    }
+}
+
+fn turn(prompt: &str, intent: &str) -> TurnRow {
+    TurnRow {
+        prompt: prompt.into(),
+        played_ms: 2100,
+        finished: true,
+        heard: Some("i lost my job".into()),
+        intent: Some(intent.into()),
+        confidence: Some(0.75),
+        start_ms: 0,
+        end_ms: 4200,
+    }
+}
+
+fn ended(disposition: Disposition, at: DateTime<Utc>, route: Option<Route>) -> AttemptOutcome {
+    AttemptOutcome {
+        disposition,
+        reason: None,
+        sip_status: Some(200),
+        ended_at: at,
+        conversation: disposition == Disposition::Answered,
+        outcome_json: json!({"call": {"disposition": disposition.as_str()}, "turns": []}),
+        recording: Some("rec/1.wav".into()),
+        turns: vec![],
+        route,
+        escalation: None,
+    }
+}
+
+#[test]
+fn accounts_round_trip_with_exact_amounts_and_upsert_updates() {
+    let dir = TempDir::new("accounts");
+    let mut s = Store::open(&dir.0).unwrap();
+    let mut a = account("a1", "+14155550100");
+    s.upsert_accounts(&[a.clone(), account("a2", "+14155550101")], t(9, 0)).unwrap();
+    assert_eq!(s.account("a1").unwrap().as_ref(), Some(&a));
+    a.amount = Decimal::from_str("99.10").unwrap();
+    a.alt_phones.clear();
+    s.upsert_accounts(&[a.clone()], t(9, 5)).unwrap();
+    let all = s.accounts().unwrap();
+    assert_eq!(all.len(), 2);
+    assert_eq!(all[0], a);
+    assert_eq!(all[0].amount.to_string(), "99.10");
+}
+
+#[test]
+fn attempt_with_turns_and_route_round_trips() {
+    let dir = TempDir::new("attempt");
+    let mut s = Store::open(&dir.0).unwrap();
+    let decision = json!({"allow": true, "rules": ["us: 0 of 7 in 7 days"]});
+    let id = s.record_decision("a1", "+14155550100", t(14, 0), &decision).unwrap();
+    assert_eq!(s.attempt(id).unwrap().unwrap().state, AttemptState::Decided);
+    s.mark_dialling(id, t(14, 1)).unwrap();
+    let route = Route {
+        kind: RouteKind::Agent,
+        reason: "hardship".into(),
+        until: None,
+        scope: None,
+        follow_up: Some(Box::new(Route {
+            kind: RouteKind::Pause,
+            reason: "hardship".into(),
+            until: Some(t(14, 0).checked_add_days(chrono::Days::new(30)).unwrap().fixed_offset()),
+            scope: None,
+            follow_up: None,
+        })),
+    };
+    let mut out = ended(Disposition::Answered, t(14, 3), Some(route.clone()));
+    out.turns = vec![turn("greeting", "identity_confirmed"), turn("reminder", "hardship")];
+    s.record_outcome(id, &out).unwrap();
+
+    let back = s.attempt(id).unwrap().unwrap();
+    assert_eq!(back.state, AttemptState::Ended);
+    assert_eq!(back.policy, decision);
+    assert_eq!(back.started_at, Some(t(14, 1)));
+    assert_eq!(back.ended_at, Some(t(14, 3)));
+    assert_eq!(back.disposition, Some(Disposition::Answered));
+    assert_eq!(back.sip_status, Some(200));
+    assert!(back.conversation);
+    assert_eq!(back.outcome, Some(out.outcome_json.clone()));
+    assert_eq!(back.turns, out.turns);
+    assert_eq!(back.route, Some(route));
+    // The follow-up pause is in force for the gate.
+    let st = s.account_state("a1").unwrap();
+    assert_eq!(st.pause_until, Some(t(14, 0).checked_add_days(chrono::Days::new(30)).unwrap()));
+}
+
+#[test]
+fn outcome_cannot_be_recorded_twice() {
+    let dir = TempDir::new("twice");
+    let mut s = Store::open(&dir.0).unwrap();
+    let id = s.record_decision("a1", "+14155550100", t(10, 0), &json!({})).unwrap();
+    s.record_outcome(id, &ended(Disposition::Busy, t(10, 1), None)).unwrap();
+    let err = s.record_outcome(id, &ended(Disposition::Answered, t(10, 2), None)).unwrap_err();
+    assert!(matches!(err, StoreError::WrongState { .. }), "{err}");
+    assert_eq!(s.attempt(id).unwrap().unwrap().disposition, Some(Disposition::Busy));
+    assert!(matches!(s.mark_dialling(AttemptId(999), t(10, 0)), Err(StoreError::UnknownAttempt(_))));
+}
+
+#[test]
+fn routes_write_suppressions_pauses_and_callbacks_for_the_gate() {
+    let dir = TempDir::new("routes");
+    let mut s = Store::open(&dir.0).unwrap();
+    let wrong = Route { kind: RouteKind::Suppress, reason: "wrong_number".into(), until: None,
+                        scope: Some(SuppressScope::Number), follow_up: None };
+    let id = s.record_decision("a1", "+14155550100", t(10, 0), &json!({})).unwrap();
+    s.record_outcome(id, &ended(Disposition::Answered, t(10, 2), Some(wrong))).unwrap();
+    let st = s.account_state("a1").unwrap();
+    assert_eq!(st.suppressed_numbers, vec!["+14155550100".to_string()]);
+    assert!(!st.suppressed_account);
+
+    let callback = Route { kind: RouteKind::Retry, reason: "callback_later".into(),
+                           until: Some(t(17, 30).fixed_offset()), scope: None, follow_up: None };
+    let id = s.record_decision("a1", "+14155550199", t(11, 0), &json!({})).unwrap();
+    s.record_outcome(id, &ended(Disposition::Answered, t(11, 2), Some(callback))).unwrap();
+    assert_eq!(s.account_state("a1").unwrap().callback_at, Some(t(17, 30)));
+    // A later request replaces an earlier one, even if it asks for an earlier time.
+    s.add_callback("a1", t(16, 0), t(12, 0)).unwrap();
+    assert_eq!(s.account_state("a1").unwrap().callback_at, Some(t(16, 0)));
+
+    s.add_pause("a1", "promise_to_pay", t(20, 0), t(12, 0)).unwrap();
+    s.add_pause("a1", "older", t(18, 0), t(12, 1)).unwrap();
+    assert_eq!(s.account_state("a1").unwrap().pause_until, Some(t(20, 0)));
+
+    s.add_suppression("a1", None, "stop_calling", t(12, 2)).unwrap();
+    assert!(s.account_state("a1").unwrap().suppressed_account);
+    assert_eq!(s.account_state("a2").unwrap(), AccountState::default());
+}
+
+#[test]
+fn crash_recovery_marks_in_flight_attempts_failed_and_they_still_count() {
+    let dir = TempDir::new("crash");
+    let (decided, dialling, done);
+    {
+        let mut s = Store::open(&dir.0).unwrap();
+        decided = s.record_decision("a1", "+14155550100", t(9, 0), &json!({"allow": true})).unwrap();
+        dialling = s.record_decision("a1", "+14155550100", t(9, 5), &json!({"allow": true})).unwrap();
+        s.mark_dialling(dialling, t(9, 6)).unwrap();
+        done = s.record_decision("a1", "+14155550100", t(8, 0), &json!({"allow": true})).unwrap();
+        s.record_outcome(done, &ended(Disposition::NoAnswer, t(8, 1), None)).unwrap();
+        // The process dies here: the store is dropped with two attempts in flight.
+        let h = s.history_for("a1").unwrap();
+        assert_eq!(h.iter().filter(|r| r.in_flight).count(), 2);
+    }
+    let mut s = Store::open(&dir.0).unwrap();
+    let recovered = s.recover_after_crash(t(10, 0)).unwrap();
+    assert_eq!(recovered, vec![decided, dialling]);
+    for id in [decided, dialling] {
+        let a = s.attempt(id).unwrap().unwrap();
+        assert_eq!(a.state, AttemptState::FailedByCrash);
+        assert_eq!(a.disposition, Some(Disposition::Failed));
+        assert_eq!(a.reason.as_deref(), Some("crash"));
+        assert_eq!(a.ended_at, Some(t(10, 0)));
+    }
+    assert_eq!(s.attempt(done).unwrap().unwrap().state, AttemptState::Ended);
+    let h = s.history_for("a1").unwrap();
+    assert_eq!(h.len(), 3, "crashed attempts still count");
+    assert!(h.iter().all(|r| !r.in_flight));
+    assert_eq!(h.iter().map(|r| r.at).collect::<Vec<_>>(), vec![t(8, 0), t(9, 0), t(9, 6)]);
+    assert!(s.recover_after_crash(t(11, 0)).unwrap().is_empty());
+    // A late outcome for a recovered attempt is refused, not silently merged.
+    assert!(matches!(
+        s.record_outcome(dialling, &ended(Disposition::Answered, t(10, 5), None)),
+        Err(StoreError::WrongState { .. })
+    ));
+}
+
+#[test]
+fn imported_history_counts_once_and_is_not_exported() {
+    let dir = TempDir::new("import");
+    let mut s = Store::open(&dir.0).unwrap();
+    let rows = vec![
+        ImportedAttempt { account_id: "a1".into(), phone: "+14155550100".into(), at: t(8, 0),
+                          disposition: Disposition::NoAnswer, conversation: false },
+        ImportedAttempt { account_id: "a1".into(), phone: "+14155550100".into(), at: t(8, 30),
+                          disposition: Disposition::Answered, conversation: true },
+    ];
+    assert_eq!(s.import_history(&rows).unwrap(), 2);
+    assert_eq!(s.import_history(&rows).unwrap(), 0);
+    let h = s.history_for("a1").unwrap();
+    assert_eq!(h.len(), 2);
+    assert_eq!(h[1], HistoryRow { phone: "+14155550100".into(), at: t(8, 30), disposition: Disposition::Answered,
+                                  conversation: true, in_flight: false });
+    let mut out = Vec::new();
+    assert_eq!(s.export(t(0, 0), ExportFormat::Jsonl, &mut out).unwrap(), 0);
+}
+
+#[test]
+fn opening_a_version_one_database_migrates_it_and_keeps_its_rows() {
+    let dir = TempDir::new("migrate");
+    std::fs::create_dir_all(&dir.0).unwrap();
+    let path = dir.0.join(DB_FILE);
+    let id = {
+        let s = Store::open_file(&path, 1).unwrap();
+        assert_eq!(s.schema_version().unwrap(), 1);
+        let has_escalations: i64 = s
+            .conn
+            .query_row("SELECT COUNT(*) FROM sqlite_master WHERE name = 'escalations'", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(has_escalations, 0, "version 1 has no escalation queue");
+        let mut s = s;
+        s.record_decision("a1", "+14155550100", t(9, 0), &json!({"allow": true})).unwrap()
+    };
+    let mut s = Store::open(&dir.0).unwrap();
+    assert_eq!(s.schema_version().unwrap(), schema::LATEST);
+    assert_eq!(s.attempt(id).unwrap().unwrap().account_id, "a1");
+    let e = NewEscalation {
+        account_id: "a1".into(), attempt_id: Some(id), reason: "dispute".into(), intent: Some("dispute".into()),
+        summary: "disputes the amount".into(), transcript: json!([]), recording: None, created_at: t(9, 2),
+    };
+    s.add_escalation(&e).unwrap();
+    // Reopening applies nothing more.
+    drop(s);
+    assert_eq!(Store::open(&dir.0).unwrap().schema_version().unwrap(), schema::LATEST);
+}
+
+#[test]
+fn database_from_a_newer_duecall_is_refused() {
+    let dir = TempDir::new("newer");
+    drop(Store::open(&dir.0).unwrap());
+    let conn = Connection::open(dir.0.join(DB_FILE)).unwrap();
+    conn.execute("INSERT INTO schema_version (version) VALUES (?1)", [schema::LATEST + 1]).unwrap();
+    drop(conn);
+    let err = Store::open(&dir.0).unwrap_err();
+    assert!(matches!(err, StoreError::SchemaTooNew { found, .. } if found == schema::LATEST + 1), "{err}");
+}
+
+#[test]
+fn wal_mode_is_on() {
+    let dir = TempDir::new("wal");
+    let s = Store::open(&dir.0).unwrap();
+    let mode: String = s.conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+    assert_eq!(mode, "wal");
+}
+
+#[test]
+fn bad_data_dir_gives_an_error_naming_it() {
+    let dir = TempDir::new("baddir");
+    std::fs::create_dir_all(&dir.0).unwrap();
+    let file = dir.0.join("not-a-dir");
+    std::fs::write(&file, "x").unwrap();
+    let err = Store::open(&file).unwrap_err();
+    assert!(matches!(err, StoreError::NotADirectory { .. }));
+    assert!(err.to_string().contains("not-a-dir"), "{err}");
+    let below_file = file.join("sub");
+    let err = Store::open(&below_file).unwrap_err();
+    assert!(matches!(err, StoreError::DataDir { .. }), "{err}");
+    assert!(err.to_string().contains("not-a-dir"), "{err}");
+
+    let junk = dir.0.join("junk");
+    std::fs::create_dir_all(&junk).unwrap();
+    std::fs::write(junk.join(DB_FILE), vec![b'z'; 4096]).unwrap();
+    let err = Store::open(&junk).unwrap_err();
+    assert!(matches!(err, StoreError::Open { .. }), "{err}");
+    assert!(err.to_string().contains(DB_FILE), "{err}");
+
+    let err = Store::open_existing(&dir.0.join("never-used")).unwrap_err();
+    assert!(matches!(err, StoreError::NoDatabase { .. }), "{err}");
+}
+
+#[test]
+fn claim_never_hands_one_escalation_to_two_collectors() {
+    let dir = TempDir::new("claim");
+    let n = 60;
+    {
+        let mut s = Store::open(&dir.0).unwrap();
+        for i in 0..n {
+            s.add_escalation(&NewEscalation {
+                account_id: format!("a{i}"), attempt_id: None, reason: "hardship".into(), intent: None,
+                summary: format!("case {i}"), transcript: json!([{"prompt": "greeting"}]), recording: None,
+                created_at: t(9, 0) + chrono::Duration::seconds(i),
+            }).unwrap();
+        }
+    }
+    let collectors = 4;
+    let barrier = Arc::new(Barrier::new(collectors));
+    let handles: Vec<_> = (0..collectors)
+        .map(|c| {
+            let dir = dir.0.clone();
+            let barrier = barrier.clone();
+            std::thread::spawn(move || {
+                let mut s = Store::open(&dir).unwrap();
+                barrier.wait();
+                let mut got = Vec::new();
+                while let Some(e) = s.claim_escalation(&format!("collector-{c}"), t(10, 0)).unwrap() {
+                    assert_eq!(e.status, EscalationStatus::Claimed);
+                    assert_eq!(e.claimed_by.as_deref(), Some(format!("collector-{c}").as_str()));
+                    got.push(e.id);
+                }
+                got
+            })
+        })
+        .collect();
+    let all: Vec<i64> = handles.into_iter().flat_map(|h| h.join().unwrap()).collect();
+    let unique: HashSet<i64> = all.iter().copied().collect();
+    assert_eq!(all.len(), n as usize, "every escalation claimed exactly once");
+    assert_eq!(unique.len(), n as usize, "no escalation claimed twice");
+    let s = Store::open(&dir.0).unwrap();
+    assert!(s.escalations(Some(EscalationStatus::Open)).unwrap().is_empty());
+    assert_eq!(s.escalations(Some(EscalationStatus::Claimed)).unwrap().len(), n as usize);
+}
+
+#[test]
+fn claims_take_the_oldest_open_escalation_and_skip_closed_ones() {
+    let dir = TempDir::new("claim-order");
+    let mut s = Store::open(&dir.0).unwrap();
+    let mk = |i: i64, at| NewEscalation {
+        account_id: format!("a{i}"), attempt_id: None, reason: "dispute".into(), intent: Some("dispute".into()),
+        summary: "s".into(), transcript: json!([]), recording: Some("r.wav".into()), created_at: at,
+    };
+    let late = s.add_escalation(&mk(1, t(12, 0))).unwrap();
+    let early = s.add_escalation(&mk(2, t(11, 0))).unwrap();
+    let closed = s.add_escalation(&mk(3, t(10, 0))).unwrap();
+    assert!(s.close_escalation(closed, t(10, 30)).unwrap());
+    let first = s.claim_escalation("c", t(13, 0)).unwrap().unwrap();
+    assert_eq!(first.id, early);
+    assert_eq!(first.recording.as_deref(), Some("r.wav"));
+    assert_eq!(s.claim_escalation("c", t(13, 0)).unwrap().unwrap().id, late);
+    assert!(s.claim_escalation("c", t(13, 0)).unwrap().is_none());
+}
+
+fn store_with_two_ended_attempts(dir: &Path) -> (AttemptId, AttemptId) {
+    let mut s = Store::open(dir).unwrap();
+    let old = s.record_decision("a0", "+14155550000", t(1, 0), &json!({"allow": true})).unwrap();
+    s.record_outcome(old, &ended(Disposition::Busy, t(1, 1), None)).unwrap();
+    let id1 = s.record_decision("a1", "+14155550100", t(9, 0), &json!({"allow": true, "why": "x"})).unwrap();
+    s.mark_dialling(id1, t(9, 1)).unwrap();
+    let mut o = ended(
+        Disposition::Answered,
+        t(9, 4),
+        Some(Route { kind: RouteKind::Suppress, reason: "wrong_number".into(), until: None,
+                     scope: Some(SuppressScope::Number), follow_up: None }),
+    );
+    o.turns = vec![turn("greeting", "wrong_number")];
+    o.outcome_json = json!({"call": {"disposition": "answered", "to": "+14155550100"}, "turns": [], "route": {"kind": "suppress"}});
+    s.record_outcome(id1, &o).unwrap();
+    let id2 = s.record_decision("a2", "+14155550200", t(9, 10), &json!({"allow": true})).unwrap();
+    s.recover_after_crash(t(9, 30)).unwrap();
+    // Still in flight: not exported.
+    s.record_decision("a3", "+14155550300", t(9, 40), &json!({"allow": true})).unwrap();
+    (id1, id2)
+}
+
+#[test]
+fn jsonl_export_writes_one_outcome_per_line_since_the_date() {
+    let dir = TempDir::new("jsonl");
+    let (id1, id2) = store_with_two_ended_attempts(&dir.0);
+    let s = Store::open(&dir.0).unwrap();
+    let mut out = Vec::new();
+    assert_eq!(s.export(t(9, 0), ExportFormat::Jsonl, &mut out).unwrap(), 2);
+    let text = String::from_utf8(out).unwrap();
+    let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["attempt_id"], json!(id1.0));
+    assert_eq!(lines[0]["account_id"], "a1");
+    assert_eq!(lines[0]["policy"]["why"], "x");
+    assert_eq!(lines[0]["route"]["kind"], "suppress");
+    assert_eq!(lines[1]["attempt_id"], json!(id2.0));
+    assert_eq!(lines[1]["state"], "failed_by_crash");
+    assert_eq!(lines[1]["call"]["disposition"], "failed");
+    assert_eq!(lines[1]["call"]["reason"], "crash");
+}
+
+use serde_json::Value;
+
+#[test]
+fn csv_export_has_a_header_and_one_row_per_attempt() {
+    let dir = TempDir::new("csv");
+    let (id1, _) = store_with_two_ended_attempts(&dir.0);
+    let s = Store::open(&dir.0).unwrap();
+    let mut out = Vec::new();
+    s.export(t(0, 0), ExportFormat::Csv, &mut out).unwrap();
+    let mut r = csv::Reader::from_reader(out.as_slice());
+    assert_eq!(r.headers().unwrap().iter().collect::<Vec<_>>(), export::CSV_HEADER.to_vec());
+    let rows: Vec<csv::StringRecord> = r.records().map(|r| r.unwrap()).collect();
+    assert_eq!(rows.len(), 3);
+    let row = rows.iter().find(|r| r[0] == id1.to_string()).unwrap();
+    let col = |name: &str| export::CSV_HEADER.iter().position(|h| *h == name).unwrap();
+    assert_eq!(&row[col("disposition")], "answered");
+    assert_eq!(&row[col("route_kind")], "suppress");
+    assert_eq!(&row[col("route_scope")], "number");
+    assert_eq!(&row[col("last_intent")], "wrong_number");
+    assert_eq!(&row[col("started_at")], "2026-03-02T09:01:00.000Z");
+    assert_eq!(&row[col("conversation")], "true");
+}
+
+#[test]
+fn export_command_reads_the_data_dir_and_rejects_unknown_formats() {
+    let dir = TempDir::new("cli");
+    store_with_two_ended_attempts(&dir.0);
+    let args = |format: &str, d: &Path| ExportArgs {
+        since: NaiveDate::from_ymd_opt(2026, 3, 2).unwrap(),
+        format: format.into(),
+        data_dir: Some(d.to_path_buf()),
+    };
+    let mut out = Vec::new();
+    run_export(&args("csv", &dir.0), &mut out).unwrap();
+    assert_eq!(String::from_utf8(out).unwrap().lines().count(), 4);
+    let mut out = Vec::new();
+    assert!(matches!(run_export(&args("xml", &dir.0), &mut out), Err(StoreError::UnknownFormat(_))));
+    let err = run_export(&args("jsonl", &dir.0.join("typo")), &mut out).unwrap_err();
+    assert!(matches!(err, StoreError::NoDatabase { .. }), "{err}");
+    assert!(!dir.0.join("typo").exists(), "export must not create a data directory");
+    let mut out = Vec::new();
+    let later = ExportArgs { since: NaiveDate::from_ymd_opt(2026, 3, 3).unwrap(), ..args("jsonl", &dir.0) };
+    run_export(&later, &mut out).unwrap();
+    assert!(out.is_empty());
+}
+
+#[test]
+fn escalation_given_with_the_outcome_is_queued_in_the_same_transaction() {
+    let dir = TempDir::new("esc-outcome");
+    let mut s = Store::open(&dir.0).unwrap();
+    let id = s.record_decision("a1", "+14155550100", t(10, 0), &json!({})).unwrap();
+    let mut o = ended(Disposition::Answered, t(10, 3), None);
+    o.escalation = Some(NewEscalation {
+        account_id: "a1".into(), attempt_id: Some(id), reason: "hardship".into(), intent: Some("hardship".into()),
+        summary: "lost job".into(), transcript: json!([{"prompt": "reminder", "heard": "i lost my job"}]),
+        recording: Some("rec/1.wav".into()), created_at: t(10, 3),
+    });
+    s.record_outcome(id, &o).unwrap();
+    let q = s.escalations(None).unwrap();
+    assert_eq!(q.len(), 1);
+    assert_eq!(q[0].attempt_id, Some(id));
+    assert_eq!(q[0].transcript[0]["heard"], "i lost my job");
+    assert_eq!(q[0].status, EscalationStatus::Open);
+}
+
+#[test]
+fn payments_round_trip_exactly() {
+    let dir = TempDir::new("pay");
+    let mut s = Store::open(&dir.0).unwrap();
+    s.add_payment("a1", Decimal::from_str("60.25").unwrap(), t(8, 0)).unwrap();
+    s.add_payment("a1", Decimal::from_str("65.25").unwrap(), t(12, 0)).unwrap();
+    let p = s.payments_since("a1", t(9, 0)).unwrap();
+    assert_eq!(p, vec![(Decimal::from_str("65.25").unwrap(), t(12, 0))]);
+}
+
+#[test]
+fn store_can_move_to_a_blocking_thread() {
+    fn is_send<T: Send>() {}
+    is_send::<Store>();
+    let dir = TempDir::new("send");
+    let s = Store::open(&dir.0).unwrap();
+    let v = std::thread::spawn(move || s.schema_version().unwrap()).join().unwrap();
+    assert_eq!(v, schema::LATEST);
+}
