@@ -16,9 +16,9 @@ pub mod routing;
 pub mod script;
 pub mod speak;
 
-// pub use machine::{
-//     Action, AmdConfig, AmdResult, AmdVerdict, Conversation, DialogueConfig, DialogueOutcome, Event, TurnRecord,
-//     Understand, VoicemailMode,
-// };
+pub use machine::{
+    Action, AmdConfig, AmdResult, AmdVerdict, Conversation, DialogueConfig, DialogueOutcome, Event, TurnRecord,
+    Understand, VoicemailMode,
+};
 pub use routing::{route_for, RoutingConfig, UnknownRoute};
 pub use script::{Script, ScriptError};
