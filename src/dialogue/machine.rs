@@ -1503,3 +1503,1135 @@ impl Conversation {
     }
 }
 
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outcome::SuppressScope;
+    use rust_decimal::Decimal;
+    use std::path::Path;
+
+    const T0: &str = "2026-11-23T10:00:00-08:00";
+
+    /// A small keyword reader for tests: enough words to reach every intent in
+    /// English and Mandarin, ISO dates (`2026-11-27`) as the promise slot and
+    /// `HH:MM` as the callback slot. Not the product's classifier.
+    struct Keywords;
+
+    impl Understand for Keywords {
+        fn text(&self, text: &str, at: NaiveDateTime) -> Intent {
+            let t = text.to_lowercase();
+            let words: Vec<&str> = t.split(|c: char| !c.is_alphanumeric() && c != '-' && c != ':').collect();
+            let date = words.iter().find_map(|w| NaiveDate::parse_from_str(w, "%Y-%m-%d").ok());
+            let time = words
+                .iter()
+                .find_map(|w| chrono::NaiveTime::parse_from_str(w, "%H:%M").ok())
+                .map(|tm| date.unwrap_or(at.date()).and_time(tm));
+            let has = |w: &str| words.contains(&w);
+            let rules: [(IntentKind, bool); 12] = [
+                (IntentKind::WrongNumber, t.contains("wrong number") || t.contains("打错")),
+                (IntentKind::StopCalling, t.contains("stop calling") || t.contains("别再打")),
+                (IntentKind::Dispute, t.contains("don't owe") || t.contains("没有欠")),
+                (IntentKind::RequestAgent, has("agent") || has("person") || t.contains("人工")),
+                (IntentKind::Hardship, t.contains("lost my job") || t.contains("失业")),
+                (IntentKind::AlreadyPaid, t.contains("paid") || t.contains("已经还")),
+                (IntentKind::PromiseToPay, t.contains("will pay") || t.contains("我会还")),
+                (IntentKind::CallbackLater, t.contains("call me") || t.contains("晚点")),
+                (IntentKind::NotAvailable, t.contains("not here") || t.contains("不在")),
+                (IntentKind::WhoIsCalling, t.contains("who is") || t.contains("你是谁")),
+                (IntentKind::IdentityDenied, has("no") || t.contains("不是") || t.contains("不对")),
+                (IntentKind::IdentityConfirmed, has("yes") || t.contains("是") || t.contains("对")),
+            ];
+            let kind = rules.iter().find(|(_, hit)| *hit).map(|(k, _)| *k).unwrap_or(IntentKind::Unknown);
+            let confidence = if t.contains("maybe") { 0.3 } else if kind == IntentKind::Unknown { 0.0 } else { 0.9 };
+            Intent { kind, confidence, reason: text.to_string(), slots: Slots { date, time } }
+        }
+
+        fn digit(&self, d: char, confirmed: bool) -> Intent {
+            let kind = match (confirmed, d) {
+                (false, '1') => IntentKind::IdentityConfirmed,
+                (false, '2') => IntentKind::IdentityDenied,
+                (true, '1') => IntentKind::AlreadyPaid,
+                (true, '2') => IntentKind::PromiseToPay,
+                (true, '3') => IntentKind::Hardship,
+                (true, '4') => IntentKind::WrongNumber,
+                (_, '0') => IntentKind::RequestAgent,
+                _ => IntentKind::Unknown,
+            };
+            let confidence = if kind == IntentKind::Unknown { 0.0 } else { 1.0 };
+            Intent { kind, confidence, reason: format!("dtmf {d}"), slots: Slots::default() }
+        }
+    }
+
+    fn script(lang: &str) -> Arc<Script> {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("prompts").join(format!("{lang}.toml"));
+        Arc::new(Script::load(&path).unwrap_or_else(|e| panic!("{e}")))
+    }
+
+    fn account(lang: Language) -> Account {
+        Account {
+            account_id: "A-17".into(),
+            name: if lang == Language::Zh { "王伟".into() } else { "Maria Lopez".into() },
+            phone: "+14155550100".into(),
+            amount: Decimal::new(12550, 2),
+            currency: None,
+            due_date: NaiveDate::from_ymd_opt(2026, 11, 20).unwrap(),
+            timezone: Some("America/Los_Angeles".into()),
+            language: lang,
+            jurisdiction: Some("us".into()),
+            alt_phones: vec![],
+            days_past_due: None,
+            agent_uri: None,
+        }
+    }
+
+    fn at(s: &str) -> Option<DateTime<FixedOffset>> {
+        Some(DateTime::parse_from_rfc3339(s).unwrap())
+    }
+
+    /// Drives one conversation on simulated time and checks, after every
+    /// step, that no debt-bearing prompt played before identity was confirmed
+    /// and that every prompt quoting the amount or due date is flagged.
+    struct H {
+        c: Conversation,
+        t: u64,
+        log: Vec<(u64, Action)>,
+        playing: Option<String>,
+        debt_words: Vec<String>,
+    }
+
+    impl H {
+        fn new() -> H {
+            H::with(Language::En, |_, _| {})
+        }
+
+        fn with(lang: Language, f: impl FnOnce(&mut DialogueConfig, &mut Account)) -> H {
+            let mut cfg = DialogueConfig::new(DateTime::parse_from_rfc3339(T0).unwrap());
+            let mut acc = account(lang);
+            f(&mut cfg, &mut acc);
+            let s = script(lang.as_str());
+            let today = cfg.today();
+            let debt_words = vec![
+                speak::amount_words(acc.amount, acc.currency.as_deref(), lang),
+                speak::date_words(acc.due_date, lang, today),
+            ];
+            H { c: Conversation::new(s, acc, cfg, Arc::new(Keywords)), t: 0, log: vec![], playing: None, debt_words }
+        }
+
+        fn at(&mut self, t: u64, e: Event) -> Vec<Action> {
+            self.t = t;
+            self.c.handle(t, e);
+            let mut out = vec![];
+            while let Some(a) = self.c.poll_action() {
+                match &a {
+                    Action::Play { prompt_id, text, mentions_debt, .. } => {
+                        assert!(
+                            !*mentions_debt || self.c.out.identity_confirmed,
+                            "{prompt_id} played before identity was confirmed"
+                        );
+                        for w in &self.debt_words {
+                            assert!(*mentions_debt || !text.contains(w.as_str()), "{prompt_id} says {w} unflagged");
+                        }
+                        self.playing = Some(prompt_id.clone());
+                    }
+                    Action::StopPlaying { .. } | Action::Hangup => self.playing = None,
+                    Action::Transfer { .. } => self.playing = None,
+                    _ => {}
+                }
+                self.log.push((t, a.clone()));
+                out.push(a);
+            }
+            out
+        }
+
+        fn after(&mut self, dt: u64, e: Event) -> Vec<Action> {
+            self.at(self.t + dt, e)
+        }
+
+        /// Answer; the person says "hello?" (400 ms) and AMD calls it human.
+        fn answer_person(&mut self) -> Vec<Action> {
+            self.at(0, Event::Answered);
+            self.after(300, Event::SpeechStart);
+            self.after(400, Event::SpeechEnd);
+            let due = self.c.poll_timeout().expect("amd timer");
+            assert_eq!(due, 700 + 800, "after-greeting silence");
+            self.at(due, Event::Timeout)
+        }
+
+        /// Plays the current prompt to its end (1 s later).
+        fn finish(&mut self) -> Vec<Action> {
+            let id = self.playing.take().expect("a prompt is playing");
+            self.after(1000, Event::PlaybackFinished { prompt_id: id })
+        }
+
+        /// Plays prompts to their end until the machine listens or ends.
+        fn finish_all(&mut self) -> Vec<Action> {
+            let mut out = vec![];
+            while self.playing.is_some() {
+                out.extend(self.finish());
+            }
+            out
+        }
+
+        fn reply(&mut self, text: &str) -> Vec<Action> {
+            self.after(200, Event::SpeechStart);
+            self.after(700, Event::SpeechEnd);
+            self.after(150, Event::Final { text: text.into(), confidence: 0.8 })
+        }
+
+        fn silence(&mut self) -> Vec<Action> {
+            let due = self.c.poll_timeout().expect("a timer");
+            self.at(due, Event::Timeout)
+        }
+
+        fn reach_reminder(&mut self) {
+            self.answer_person();
+            self.finish_all();
+            self.reply("yes, speaking");
+            self.finish_all();
+        }
+
+        /// Up to the reminder, still playing it.
+        fn reach_reminder_playing(&mut self) {
+            self.answer_person();
+            self.finish_all();
+            self.reply("yes, speaking");
+            self.finish();
+            assert_eq!(self.playing.as_deref(), Some("reminder"));
+        }
+
+        fn plays(&self) -> Vec<String> {
+            self.log
+                .iter()
+                .filter_map(|(_, a)| match a {
+                    Action::Play { prompt_id, .. } => Some(prompt_id.clone()),
+                    _ => None,
+                })
+                .collect()
+        }
+
+        fn route(&self) -> Route {
+            self.c.outcome().route.expect("a route")
+        }
+
+        fn has(&self, f: impl Fn(&Action) -> bool) -> bool {
+            self.log.iter().any(|(_, a)| f(a))
+        }
+
+        fn emitted_route(&self) -> Vec<Route> {
+            self.log
+                .iter()
+                .filter_map(|(_, a)| match a {
+                    Action::Route(r) => Some(r.clone()),
+                    _ => None,
+                })
+                .collect()
+        }
+
+        fn assert_no_debt_said(&self) {
+            for (_, a) in &self.log {
+                if let Action::Play { prompt_id, text, mentions_debt, .. } = a {
+                    assert!(!mentions_debt, "{prompt_id} mentions the debt");
+                    for w in &self.debt_words {
+                        assert!(!text.contains(w.as_str()), "{prompt_id} says {w}");
+                    }
+                }
+            }
+        }
+    }
+
+    fn play_of(actions: &[Action]) -> Vec<(String, bool)> {
+        actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Play { prompt_id, interruptible, .. } => Some((prompt_id.clone(), *interruptible)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    // ------------------------------------------------------------ full paths
+
+    #[test]
+    fn promise_path_reads_the_date_back_and_pauses_until_the_day_after() {
+        let mut h = H::new();
+        let a = h.answer_person();
+        assert!(matches!(&a[0], Action::Listen { turn, .. } if turn == "identity"), "grammar first: {a:?}");
+        assert_eq!(play_of(&a), vec![("opening".to_string(), false)]);
+        let a = h.finish();
+        assert_eq!(play_of(&a), vec![("right_party".to_string(), true)]);
+        assert!(matches!(&a[0], Action::Play { text, .. } if text == "Am I speaking with Maria Lopez?"));
+        h.finish();
+        let a = h.reply("yes speaking");
+        assert_eq!(play_of(&a), vec![("debt_disclosure".to_string(), false)]);
+        let a = h.finish();
+        let Some(Action::Play { text, .. }) = a.iter().find(|a| matches!(a, Action::Play { .. })) else { panic!() };
+        assert!(text.contains("one hundred twenty-five dollars and fifty cents"), "{text}");
+        assert!(text.contains("Friday, November 20th"), "{text}");
+        h.finish();
+        let a = h.reply("I will pay on 2026-11-27");
+        let Some(Action::Play { prompt_id, text, .. }) = a.iter().find(|a| matches!(a, Action::Play { .. })) else { panic!() };
+        assert_eq!(prompt_id, "confirm_promise");
+        assert_eq!(text, "So you will pay on Friday, November 27th. Is that right?");
+        h.finish();
+        h.reply("yes");
+        h.finish_all();
+        assert_eq!(
+            h.plays(),
+            ["opening", "right_party", "debt_disclosure", "reminder", "confirm_promise", "promise_recorded", "closing"]
+        );
+        assert!(h.has(|a| *a == Action::Hangup));
+        let r = h.route();
+        assert_eq!((r.kind, r.reason.as_str(), r.until), (RouteKind::Pause, "promise_to_pay", at("2026-11-28T00:00:00-08:00")));
+        assert_eq!(h.emitted_route(), vec![r]);
+        let o = h.c.outcome();
+        assert!(o.identity_confirmed && h.c.is_ended());
+        assert_eq!(o.ended_by, Some(EndedBy::Us));
+        assert_eq!(o.turns[1].heard.as_deref(), Some("yes speaking"));
+        assert_eq!(o.turns[1].intent, Some(IntentKind::IdentityConfirmed));
+        assert!(o.turns[1].finished && o.turns[1].played_ms == 1000);
+        assert_eq!(o.turns[3].intent, Some(IntentKind::PromiseToPay));
+        let (s, e) = (o.turns[3].start_ms.unwrap(), o.turns[3].end_ms.unwrap());
+        assert_eq!(e - s, 700, "speech start to end");
+        assert!(o.refused_prompts.is_empty());
+    }
+
+    #[test]
+    fn every_reminder_reply_gets_its_answer_and_route() {
+        type Check = fn(&Route);
+        let cases: Vec<(&str, Vec<&str>, RouteKind, Check)> = vec![
+            ("I already paid", vec!["ack_paid", "closing"], RouteKind::Pause, |r| {
+                assert_eq!((r.reason.as_str(), r.until), ("verify-payment", at("2026-11-26T00:00:00-08:00")));
+            }),
+            ("I lost my job", vec!["ack_hardship", "agent_callback"], RouteKind::Agent, |r| {
+                let f = r.follow_up.as_ref().unwrap();
+                assert_eq!((f.kind, f.until), (RouteKind::Pause, at("2026-12-23T00:00:00-08:00")));
+            }),
+            ("I don't owe this", vec!["ack_dispute", "agent_callback"], RouteKind::Agent, |r| assert_eq!(r.reason, "dispute")),
+            ("stop calling me", vec!["stop_calling"], RouteKind::Suppress, |r| assert_eq!(r.scope, Some(SuppressScope::Account))),
+            ("let me talk to a person", vec!["request_agent", "agent_callback"], RouteKind::Agent, |r| assert_eq!(r.reason, "request_agent")),
+            ("call me 2026-11-24 15:00", vec!["callback_confirm"], RouteKind::Retry, |r| {
+                assert_eq!(r.until, at("2026-11-24T15:00:00-08:00"));
+            }),
+            ("wrong number", vec!["wrong_number"], RouteKind::Suppress, |r| assert_eq!(r.scope, Some(SuppressScope::Number))),
+            ("I will pay on 2026-12-20", vec!["promise_too_far", "agent_callback"], RouteKind::Agent, |r| assert_eq!(r.reason, "promise-too-far")),
+        ];
+        for (reply, prompts, kind, check) in cases {
+            let mut h = H::new();
+            h.reach_reminder();
+            h.reply(reply);
+            h.finish_all();
+            let plays = h.plays();
+            assert_eq!(&plays[4..], prompts.as_slice(), "{reply}");
+            let r = h.route();
+            assert_eq!(r.kind, kind, "{reply}");
+            check(&r);
+            assert!(h.c.is_ended(), "{reply}");
+            assert_eq!(h.has(|a| matches!(a, Action::Escalate { .. })), kind == RouteKind::Agent, "{reply}: no agent uri -> escalation");
+        }
+    }
+
+    #[test]
+    fn callback_text_names_the_time() {
+        let mut h = H::new();
+        h.reach_reminder();
+        let a = h.reply("call me 2026-11-24 15:00");
+        assert!(a.iter().any(|a| matches!(a, Action::Play { text, .. } if text == "Thank you. We will call back tomorrow at 3 PM. Goodbye.")), "{a:?}");
+    }
+
+    #[test]
+    fn hardship_with_an_agent_transfers_with_case_headers() {
+        let mut h = H::with(Language::En, |_, a| a.agent_uri = Some("sip:collect@agents.example".into()));
+        h.reach_reminder();
+        h.reply("I lost my job");
+        let a = h.finish_all();
+        let Some(Action::Transfer { agent_uri, headers }) = a.iter().find(|a| matches!(a, Action::Transfer { .. })) else {
+            panic!("{a:?}")
+        };
+        assert_eq!(agent_uri, "sip:collect@agents.example");
+        assert!(headers.contains(&("X-Duecall-Account".into(), "A-17".into())));
+        assert!(headers.contains(&("X-Duecall-Intent".into(), "hardship".into())));
+        assert!(headers.contains(&("X-Duecall-Case".into(), "A-17".into())));
+        assert_eq!(h.plays()[4..], ["ack_hardship", "transfer"]);
+        assert!(!h.c.is_ended());
+        let a = h.after(2000, Event::TransferResult { ok: true });
+        assert!(h.c.is_ended());
+        assert!(matches!(&a[..], [Action::Route(r)] if r.kind == RouteKind::Agent));
+        assert_eq!(h.c.outcome().transfer.unwrap().ok, Some(true));
+    }
+
+    #[test]
+    fn a_failed_or_silent_transfer_becomes_an_escalation() {
+        for timeout in [false, true] {
+            let mut h = H::with(Language::En, |c, _| c.agent_uri = Some("sip:queue@agents.example".into()));
+            h.reach_reminder();
+            h.reply("agent please");
+            h.finish_all();
+            let a = if timeout {
+                let due = h.c.poll_timeout().unwrap();
+                assert_eq!(due, h.t + 30_000);
+                h.at(due, Event::Timeout)
+            } else {
+                h.after(3000, Event::TransferResult { ok: false })
+            };
+            assert!(a.iter().any(|a| matches!(a, Action::Escalate { reason, summary } if reason == "transfer-failed" && summary.contains("A-17"))));
+            h.finish_all();
+            assert_eq!(h.plays().last().unwrap(), "transfer_failed");
+            assert!(h.c.is_ended());
+            assert_eq!(h.route().kind, RouteKind::Agent);
+        }
+    }
+
+    #[test]
+    fn a_promise_without_a_date_asks_for_one_and_no_means_ask_again() {
+        let mut h = H::new();
+        h.reach_reminder();
+        h.reply("I will pay");
+        assert_eq!(h.plays().last().unwrap(), "ask_date");
+        h.finish();
+        h.reply("I will pay 2026-11-25");
+        h.finish();
+        h.reply("no");
+        assert_eq!(h.plays().last().unwrap(), "ask_date");
+        h.finish();
+        h.reply("I will pay 2026-11-26");
+        h.finish();
+        h.reply("yes");
+        h.finish_all();
+        assert_eq!(h.route().until, at("2026-11-27T00:00:00-08:00"));
+    }
+
+    #[test]
+    fn a_date_never_given_goes_to_an_agent() {
+        let mut h = H::new();
+        h.reach_reminder();
+        h.reply("I will pay");
+        h.finish();
+        h.reply("hmm dunno");
+        assert_eq!(h.plays().last().unwrap(), "reask_date");
+        h.finish();
+        h.silence();
+        h.finish_all();
+        assert_eq!((h.route().kind, h.route().reason.as_str()), (RouteKind::Agent, "promise-without-date"));
+    }
+
+    // ----------------------------------------------------- third parties
+
+    #[test]
+    fn identity_denied_ends_politely_without_the_debt() {
+        let mut h = H::new();
+        h.answer_person();
+        h.finish_all();
+        h.reply("no");
+        h.finish_all();
+        assert_eq!(h.plays(), ["opening", "right_party", "identity_denied"]);
+        assert_eq!((h.route().kind, h.route().reason.as_str()), (RouteKind::Retry, "identity_denied"));
+        h.assert_no_debt_said();
+    }
+
+    #[test]
+    fn wrong_number_apologises_and_suppresses_the_number_without_the_debt() {
+        let mut h = H::new();
+        h.answer_person();
+        h.finish_all();
+        h.reply("you have the wrong number");
+        h.finish_all();
+        assert_eq!(h.plays().last().unwrap(), "wrong_number");
+        assert_eq!((h.route().kind, h.route().scope), (RouteKind::Suppress, Some(SuppressScope::Number)));
+        h.assert_no_debt_said();
+    }
+
+    #[test]
+    fn someone_else_is_asked_for_a_better_time_without_the_debt() {
+        let mut h = H::new();
+        h.answer_person();
+        h.finish_all();
+        let a = h.reply("she is not here");
+        assert!(a.iter().any(|a| matches!(a, Action::Listen { turn, .. } if turn == "better_time")));
+        h.finish();
+        h.reply("call me 18:00");
+        h.finish_all();
+        assert_eq!(h.plays()[2..], ["not_available", "callback_confirm"]);
+        assert_eq!((h.route().kind, h.route().until), (RouteKind::Retry, at("2026-11-23T18:00:00-08:00")));
+        h.assert_no_debt_said();
+        // With no time given, the case retries later.
+        let mut h = H::new();
+        h.answer_person();
+        h.finish_all();
+        h.reply("not here");
+        h.finish();
+        h.reply("hmm");
+        h.finish();
+        h.silence();
+        h.finish_all();
+        assert_eq!(h.plays().last().unwrap(), "not_available_close");
+        assert_eq!((h.route().kind, h.route().reason.as_str()), (RouteKind::Retry, "not_available"));
+        h.assert_no_debt_said();
+    }
+
+    #[test]
+    fn who_is_calling_is_answered_twice_without_the_debt_then_counts_as_unclear() {
+        let mut h = H::new();
+        h.answer_person();
+        h.finish_all();
+        for _ in 0..3 {
+            h.reply("who is this");
+            h.finish_all();
+        }
+        assert_eq!(h.plays()[2..], ["who_is_calling", "who_is_calling", "reask_identity"]);
+        let who = h.log.iter().find_map(|(_, a)| match a {
+            Action::Play { prompt_id, text, .. } if prompt_id == "who_is_calling" => Some(text.clone()),
+            _ => None,
+        });
+        assert!(who.unwrap().contains("on behalf of Northwind Credit"));
+        h.assert_no_debt_said();
+        h.reply("yes");
+        h.finish_all();
+        assert!(h.plays().contains(&"reminder".to_string()));
+    }
+
+    #[test]
+    fn debt_replies_before_identity_get_the_identity_question_not_the_debt() {
+        for reply in ["I already paid", "I lost my job", "I don't owe anything", "I will pay 2026-11-25"] {
+            let mut h = H::new();
+            h.answer_person();
+            h.finish_all();
+            h.reply(reply);
+            h.finish_all();
+            assert_eq!(h.plays().last().unwrap(), "identity_first", "{reply}");
+            h.reply(reply);
+            h.finish_all();
+            assert_eq!(h.plays().last().unwrap(), "menu_identity", "{reply}");
+            h.assert_no_debt_said();
+        }
+    }
+
+    #[test]
+    fn stop_from_an_unconfirmed_person_suppresses_only_the_number() {
+        let mut h = H::new();
+        h.answer_person();
+        h.finish_all();
+        h.reply("stop calling");
+        h.finish_all();
+        assert_eq!(h.route().scope, Some(SuppressScope::Number));
+        h.assert_no_debt_said();
+    }
+
+    #[test]
+    fn the_debt_guard_refuses_a_debt_prompt_before_identity() {
+        let mut h = H::new();
+        h.answer_person();
+        h.c.start_step(h.t, Step::Play("reminder"));
+        assert!(h.c.poll_action().is_none(), "nothing played");
+        assert_eq!(h.c.outcome().refused_prompts, vec!["reminder".to_string()]);
+    }
+
+    /// A small deterministic generator for the random walks.
+    struct Lcg(u64);
+    impl Lcg {
+        fn next(&mut self, n: u64) -> u64 {
+            self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (self.0 >> 33) % n
+        }
+    }
+
+    #[test]
+    fn no_walk_without_a_yes_ever_reaches_a_debt_prompt() {
+        let replies = [
+            "no", "who is this", "wrong number", "not here", "stop calling", "I already paid", "I lost my job",
+            "I don't owe", "I will pay 2026-11-25", "call me 15:00", "agent", "mumble", "maybe yes", "mhm",
+        ];
+        for seed in 0..400u64 {
+            let mut rng = Lcg(seed);
+            let mut h = H::with(Language::En, |c, a| {
+                if seed % 2 == 0 {
+                    a.agent_uri = Some("sip:a@b".into());
+                }
+                if seed % 3 == 0 {
+                    c.routing.unknown = UnknownRoute::Retry;
+                }
+            });
+            h.answer_person();
+            for _ in 0..30 {
+                if h.c.is_ended() {
+                    break;
+                }
+                match rng.next(7) {
+                    0 | 1 => {
+                        let r = replies[rng.next(replies.len() as u64) as usize];
+                        h.reply(r);
+                    }
+                    2 => {
+                        let d = ['2', '0', '5', '9', '*', '#'][rng.next(6) as usize];
+                        h.after(100, Event::Dtmf(d));
+                    }
+                    3 => {
+                        if h.c.poll_timeout().is_some() {
+                            h.silence();
+                        }
+                    }
+                    4 => {
+                        h.after(50, Event::SpeechStart);
+                        h.after(rng.next(600), Event::SpeechEnd);
+                    }
+                    5 => {
+                        h.after(100, Event::TransferResult { ok: rng.next(2) == 0 });
+                    }
+                    _ => {
+                        if h.playing.is_some() {
+                            h.finish();
+                        }
+                    }
+                }
+            }
+            h.assert_no_debt_said();
+            assert!(!h.c.outcome().identity_confirmed, "seed {seed}");
+            assert!(h.c.outcome().refused_prompts.is_empty(), "seed {seed}");
+            assert!(h.emitted_route().len() <= 1, "seed {seed}: one route at most");
+        }
+    }
+
+    #[test]
+    fn walks_with_a_yes_only_talk_debt_after_it_and_always_end_with_one_route() {
+        let replies = [
+            "yes", "no", "who is this", "I already paid", "I lost my job", "I will pay", "I will pay 2026-11-25",
+            "I will pay 2026-12-30", "call me", "agent", "mumble", "ok", "wrong number", "stop calling",
+        ];
+        for seed in 0..400u64 {
+            let mut rng = Lcg(seed ^ 0x5eed);
+            let mut h = H::new();
+            h.answer_person();
+            for _ in 0..60 {
+                if h.c.is_ended() {
+                    break;
+                }
+                match rng.next(5) {
+                    0 | 1 => {
+                        h.reply(replies[rng.next(replies.len() as u64) as usize]);
+                    }
+                    2 => {
+                        h.after(100, Event::Dtmf(['0', '1', '2', '3', '4', '7'][rng.next(6) as usize]));
+                    }
+                    3 => {
+                        if h.c.poll_timeout().is_some() {
+                            h.silence();
+                        }
+                    }
+                    _ => {
+                        if h.playing.is_some() {
+                            h.finish();
+                        }
+                    }
+                }
+            }
+            // Let it run out: silence and finished prompts end every path.
+            for _ in 0..40 {
+                if h.c.is_ended() {
+                    break;
+                }
+                if h.playing.is_some() {
+                    h.finish();
+                } else if h.c.poll_timeout().is_some() {
+                    h.silence();
+                }
+            }
+            assert!(h.c.is_ended(), "seed {seed}: {:?}", h.plays());
+            assert_eq!(h.emitted_route().len(), 1, "seed {seed}");
+            assert!(h.c.outcome().refused_prompts.is_empty());
+        }
+    }
+
+    // ------------------------------------------------- unclear and silence
+
+    #[test]
+    fn unclear_identity_reasks_then_menu_then_escalates() {
+        let mut h = H::new();
+        h.answer_person();
+        h.finish_all();
+        h.reply("mumble");
+        h.finish_all();
+        h.reply("mumble");
+        h.finish_all();
+        h.reply("mumble");
+        h.finish_all();
+        assert_eq!(h.plays()[2..], ["reask_identity", "menu_identity", "agent_callback"]);
+        let menu = h.log.iter().find_map(|(_, a)| match a {
+            Action::Play { prompt_id, text, .. } if prompt_id == "menu_identity" => Some(text.clone()),
+            _ => None,
+        });
+        assert_eq!(menu.unwrap(), "Please press 1 if you are Maria Lopez, 2 if you are not, or 0 to speak with a person.");
+        assert!(h.has(|a| matches!(a, Action::Escalate { reason, .. } if reason == "unknown")));
+        assert_eq!((h.route().kind, h.route().reason.as_str()), (RouteKind::Agent, "unknown"));
+        h.assert_no_debt_said();
+    }
+
+    #[test]
+    fn menu_digits_confirm_or_deny_identity() {
+        for (digit, next) in [('1', "debt_disclosure"), ('2', "identity_denied"), ('0', "request_agent")] {
+            let mut h = H::new();
+            h.answer_person();
+            h.finish_all();
+            h.reply("mumble");
+            h.finish_all();
+            h.reply("mumble");
+            h.finish_all();
+            h.after(500, Event::Dtmf(digit));
+            assert_eq!(h.plays().last().unwrap(), next, "{digit}");
+        }
+    }
+
+    #[test]
+    fn reminder_menu_digits_map_to_the_documented_replies() {
+        for (digit, next) in [('1', "ack_paid"), ('2', "ask_date"), ('3', "ack_hardship"), ('4', "wrong_number"), ('0', "request_agent")] {
+            let mut h = H::new();
+            h.reach_reminder();
+            h.reply("mumble");
+            h.finish_all();
+            h.reply("mumble");
+            let menu = h.plays().last().cloned().unwrap();
+            assert_eq!(menu, "menu_reminder");
+            h.finish_all();
+            h.after(500, Event::Dtmf(digit));
+            assert_eq!(h.plays().last().unwrap(), next, "{digit}");
+            let o = h.c.outcome();
+            let t = o.turns.iter().rev().find(|t| t.heard.is_some()).unwrap();
+            assert_eq!(t.heard.as_deref(), Some(format!("dtmf:{digit}").as_str()));
+        }
+    }
+
+    #[test]
+    fn silence_reprompts_after_no_input_then_menu_then_routes_unknown() {
+        let mut h = H::new();
+        h.answer_person();
+        h.finish();
+        h.finish(); // right_party done: listening
+        let end_of_question = h.t;
+        assert_eq!(h.c.poll_timeout(), Some(end_of_question + 5000));
+        h.silence();
+        assert_eq!(h.plays().last().unwrap(), "reask_identity");
+        h.finish();
+        h.silence();
+        assert_eq!(h.plays().last().unwrap(), "menu_identity");
+        h.finish();
+        h.silence();
+        h.finish_all();
+        assert_eq!(h.plays().last().unwrap(), "no_answer_close");
+        assert_eq!(h.route().kind, RouteKind::Agent);
+        let o = h.c.outcome();
+        assert_eq!(o.turns[1].intent, Some(IntentKind::Unknown));
+        assert_eq!(o.turns[1].reason.as_deref(), Some("no input"));
+
+        let mut h = H::with(Language::En, |c, _| c.routing.unknown = UnknownRoute::Retry);
+        h.reach_reminder();
+        for _ in 0..3 {
+            h.silence();
+            h.finish_all();
+        }
+        assert_eq!(h.plays()[4..], ["reask_reminder", "menu_reminder", "no_answer_close"]);
+        assert_eq!((h.route().kind, h.route().reason.as_str()), (RouteKind::Retry, "unknown"));
+        assert!(!h.has(|a| matches!(a, Action::Escalate { .. })));
+    }
+
+    #[test]
+    fn speech_holds_the_no_input_timer_until_it_ends() {
+        let mut h = H::new();
+        h.answer_person();
+        h.finish_all();
+        h.after(100, Event::SpeechStart);
+        assert_eq!(h.c.poll_timeout(), None, "no re-ask while they talk");
+        h.after(8000, Event::SpeechEnd);
+        assert_eq!(h.c.poll_timeout(), Some(h.t + 5000));
+    }
+
+    #[test]
+    fn a_low_confidence_intent_counts_as_unclear() {
+        let mut h = H::new();
+        h.answer_person();
+        h.finish_all();
+        h.reply("maybe yes");
+        assert_eq!(h.plays().last().unwrap(), "reask_identity");
+        assert!(!h.c.outcome().identity_confirmed);
+        let o = h.c.outcome();
+        assert!(o.turns[1].reason.as_deref().unwrap().contains("below threshold"));
+    }
+
+    // ------------------------------------------------------------ barge-in
+
+    #[test]
+    fn talking_over_a_question_stops_it_at_the_minimum_and_the_reply_is_used() {
+        let mut h = H::new();
+        h.answer_person();
+        h.finish(); // opening done, right_party playing
+        let started = h.t;
+        h.after(400, Event::SpeechStart);
+        let speech_at = h.t;
+        assert_eq!(h.c.poll_timeout(), Some(speech_at + 300), "barge-in deadline is exact");
+        assert!(h.at(speech_at + 299, Event::Timeout).is_empty(), "not before the minimum");
+        let a = h.at(speech_at + 300, Event::Timeout);
+        assert_eq!(a, vec![Action::StopPlaying { prompt_id: "right_party".into(), at_ms: 700 }]);
+        let o = h.c.outcome();
+        assert_eq!((o.turns[1].finished, o.turns[1].cut_at_ms, o.turns[1].played_ms), (false, Some(700), 700));
+        let _ = started;
+        h.after(500, Event::SpeechEnd);
+        h.after(100, Event::Final { text: "yes it's me".into(), confidence: 0.9 });
+        assert_eq!(h.plays().last().unwrap(), "debt_disclosure");
+        // A late PlaybackFinished for the cut prompt changes nothing.
+        assert!(h.after(10, Event::PlaybackFinished { prompt_id: "right_party".into() }).is_empty());
+    }
+
+    #[test]
+    fn a_recognised_reply_during_a_question_barges_in_even_without_vad() {
+        let mut h = H::new();
+        h.reach_reminder_playing();
+        let a = h.after(300, Event::Final { text: "I already paid".into(), confidence: 0.9 });
+        assert!(matches!(&a[0], Action::StopPlaying { prompt_id, .. } if prompt_id == "reminder"), "{a:?}");
+        assert_eq!(h.plays().last().unwrap(), "ack_paid");
+    }
+
+    #[test]
+    fn short_noises_and_fillers_do_not_barge_in() {
+        let mut h = H::new();
+        h.answer_person();
+        h.finish(); // right_party playing
+        h.after(100, Event::SpeechStart);
+        h.after(150, Event::SpeechEnd); // a cough
+        assert_eq!(h.c.poll_timeout(), None);
+        h.after(100, Event::Final { text: "mhm".into(), confidence: 0.6 });
+        h.after(100, Event::SpeechStart);
+        h.after(200, Event::Partial("uh huh".into()));
+        assert!(h.after(100, Event::Timeout).is_empty(), "a filler past the minimum does not cut");
+        h.after(200, Event::SpeechEnd);
+        h.after(50, Event::Final { text: "ok".into(), confidence: 0.7 });
+        assert!(!h.has(|a| matches!(a, Action::StopPlaying { .. })));
+        h.finish();
+        let o = h.c.outcome();
+        assert!(o.turns[1].finished);
+        assert_eq!(o.turns[1].ignored, vec!["mhm".to_string(), "ok".to_string()]);
+        assert!(o.turns[1].heard.is_none());
+    }
+
+    #[test]
+    fn words_after_a_filler_do_barge_in() {
+        let mut h = H::new();
+        h.reach_reminder_playing();
+        h.after(100, Event::SpeechStart);
+        h.after(200, Event::Partial("mhm".into()));
+        assert!(h.after(100, Event::Timeout).is_empty());
+        let a = h.after(300, Event::Partial("mhm I lost my job".into()));
+        assert!(matches!(&a[..], [Action::StopPlaying { prompt_id, .. }] if prompt_id == "reminder"), "{a:?}");
+    }
+
+    #[test]
+    fn disclosures_cannot_be_interrupted() {
+        let mut h = H::new();
+        let a = h.answer_person();
+        assert_eq!(play_of(&a), vec![("opening".into(), false)]);
+        h.after(100, Event::SpeechStart);
+        assert_eq!(h.c.poll_timeout(), None, "no barge-in timer on a disclosure");
+        h.after(2000, Event::Partial("who is this stop".into()));
+        h.after(500, Event::SpeechEnd);
+        h.after(100, Event::Final { text: "who is this stop".into(), confidence: 0.9 });
+        h.after(100, Event::Dtmf('0'));
+        assert!(!h.has(|a| matches!(a, Action::StopPlaying { .. })));
+        let o = h.c.outcome();
+        assert_eq!(o.turns[0].ignored, vec!["who is this stop".to_string(), "dtmf:0".to_string()]);
+        h.finish();
+        h.finish();
+        let a = h.reply("yes");
+        assert_eq!(play_of(&a), vec![("debt_disclosure".into(), false)]);
+        h.after(100, Event::SpeechStart);
+        h.after(1000, Event::Final { text: "I already paid".into(), confidence: 0.9 });
+        assert!(!h.has(|a| matches!(a, Action::StopPlaying { .. })));
+        assert!(h.c.outcome().turns[2].finished == false && h.playing.as_deref() == Some("debt_disclosure"));
+    }
+
+    #[test]
+    fn closing_lines_are_not_cut_off() {
+        let mut h = H::new();
+        h.reach_reminder();
+        let a = h.reply("I already paid");
+        assert_eq!(play_of(&a), vec![("ack_paid".into(), false)]);
+        h.after(100, Event::SpeechStart);
+        assert_eq!(h.c.poll_timeout(), None);
+    }
+
+    // ------------------------------------------------------------ hang-ups
+
+    #[test]
+    fn a_hang_up_in_every_state_ends_the_call_with_a_route() {
+        type Setup = fn(&mut H);
+        let states: Vec<(&str, Setup, Option<&str>)> = vec![
+            ("ringing", |_| {}, None),
+            ("amd", |h| {
+                h.at(0, Event::Answered);
+                h.after(100, Event::SpeechStart);
+            }, Some("hung-up-before-identity")),
+            ("wait-beep", |h| {
+                h.at(0, Event::Answered);
+                h.after(100, Event::SpeechStart);
+                h.after(1500, Event::Timeout);
+            }, Some("voicemail")),
+            ("voicemail", |h| {
+                h.at(0, Event::Answered);
+                h.after(100, Event::Tone);
+            }, Some("voicemail")),
+            ("opening", |h| {
+                h.answer_person();
+            }, Some("hung-up-before-identity")),
+            ("identity", |h| {
+                h.answer_person();
+                h.finish_all();
+            }, Some("hung-up-before-identity")),
+            ("debt-disclosure", |h| {
+                h.answer_person();
+                h.finish_all();
+                h.reply("yes");
+            }, Some("hung-up")),
+            ("reminder", |h| h.reach_reminder(), Some("hung-up")),
+            ("confirm", |h| {
+                h.reach_reminder();
+                h.reply("I will pay 2026-11-25");
+            }, Some("hung-up")),
+            ("closing", |h| {
+                h.reach_reminder();
+                h.reply("I already paid");
+            }, Some("verify-payment")),
+            ("transfer", |h| {
+                h.c.cfg.agent_uri = Some("sip:a@b".into());
+                h.reach_reminder();
+                h.reply("agent");
+                h.finish_all();
+            }, Some("request_agent")),
+            ("menu", |h| {
+                h.answer_person();
+                h.finish_all();
+                h.silence();
+                h.finish();
+                h.silence();
+            }, Some("hung-up-before-identity")),
+        ];
+        for (name, setup, reason) in states {
+            let mut h = H::new();
+            setup(&mut h);
+            let was_playing = h.playing.is_some() && !matches!(name, "transfer");
+            let a = h.after(300, Event::Hangup);
+            assert!(h.c.is_ended(), "{name}");
+            assert_eq!(h.c.poll_timeout(), None, "{name}");
+            assert!(!a.iter().any(|a| matches!(a, Action::Play { .. } | Action::Hangup)), "{name}: {a:?}");
+            assert_eq!(h.c.outcome().route.map(|r| r.reason), reason.map(str::to_string), "{name}");
+            assert!(h.emitted_route().len() <= 1, "{name}");
+            if reason.is_some() {
+                assert_eq!(h.c.outcome().ended_by, Some(EndedBy::Them), "{name}");
+            }
+            // Nothing after the end.
+            assert!(h.after(10, Event::Final { text: "yes".into(), confidence: 0.9 }).is_empty(), "{name}");
+            assert!(h.after(10, Event::Dtmf('1')).is_empty(), "{name}");
+            if was_playing {
+                let last = h.c.outcome().turns.last().cloned().unwrap();
+                assert!(!last.finished && last.cut_at_ms == Some(300), "{name}: the prompt was cut by the hang-up");
+            }
+        }
+    }
+
+    // ----------------------------------------------------------------- AMD
+
+    #[test]
+    fn a_short_hello_then_silence_is_a_person() {
+        let mut h = H::new();
+        h.answer_person();
+        let o = h.c.outcome();
+        assert_eq!((o.amd.verdict, o.amd.reason.as_str(), o.amd.words), (AmdVerdict::Human, "short-greeting", 1));
+        assert_eq!(o.disposition, Some(Disposition::Answered));
+    }
+
+    #[test]
+    fn a_long_greeting_is_a_machine_and_the_message_follows_the_silence() {
+        let mut h = H::new();
+        h.at(0, Event::Answered);
+        h.at(600, Event::SpeechStart);
+        assert_eq!(h.c.poll_timeout(), Some(2100), "greeting limit");
+        h.at(2100, Event::Timeout);
+        let o = h.c.outcome();
+        assert_eq!((o.amd.verdict, o.amd.reason.as_str()), (AmdVerdict::Machine, "long-greeting"));
+        assert!(h.plays().is_empty(), "wait for the end of the greeting");
+        h.at(4000, Event::SpeechEnd);
+        h.at(4300, Event::SpeechStart);
+        h.at(5200, Event::SpeechEnd);
+        assert_eq!(h.c.poll_timeout(), Some(7200));
+        let a = h.at(7200, Event::Timeout);
+        assert_eq!(play_of(&a), vec![("voicemail".into(), false)]);
+        let Some(Action::Play { text, .. }) = a.first() else { panic!() };
+        assert_eq!(
+            text,
+            "Hello, this is a message from Northwind Credit for Maria Lopez. Please call us back at 1, 8 0 0, 5 5 5, 0 1 9 9, between 9 AM and 6 PM, Monday to Friday. Thank you."
+        );
+        h.finish();
+        assert!(h.has(|a| *a == Action::Hangup));
+        let o = h.c.outcome();
+        assert_eq!(o.disposition, Some(Disposition::Voicemail));
+        let r = o.route.unwrap();
+        assert_eq!((r.kind, r.reason.as_str(), r.until), (RouteKind::Retry, "voicemail", at("2026-11-24T10:00:02.100-08:00")));
+        h.assert_no_debt_said();
+    }
+
+    #[test]
+    fn many_words_are_a_machine_and_the_beep_starts_the_message() {
+        let mut h = H::new();
+        h.at(0, Event::Answered);
+        let mut t = 400;
+        for _ in 0..4 {
+            h.at(t, Event::SpeechStart);
+            h.at(t + 250, Event::SpeechEnd);
+            t += 400;
+        }
+        let o = h.c.outcome();
+        assert_eq!((o.amd.verdict, o.amd.reason.as_str(), o.amd.words), (AmdVerdict::Machine, "max-words", 4));
+        h.at(t, Event::Tone);
+        assert_eq!(h.plays(), ["voicemail"]);
+    }
+
+    #[test]
+    fn a_beep_during_analysis_means_machine_and_message_at_once() {
+        let mut h = H::new();
+        h.at(0, Event::Answered);
+        h.at(900, Event::Tone);
+        assert_eq!(h.c.outcome().amd.reason, "beep");
+        assert_eq!(h.plays(), ["voicemail"]);
+    }
+
+    #[test]
+    fn a_long_transcript_in_the_greeting_is_a_machine() {
+        let mut h = H::new();
+        h.at(0, Event::Answered);
+        h.at(300, Event::SpeechStart);
+        h.at(1000, Event::Partial("hi you've reached maria i can't take your call please leave a message".into()));
+        assert_eq!(h.c.outcome().amd.reason, "transcript-words");
+    }
+
+    #[test]
+    fn initial_silence_is_uncertain_and_treated_as_configured() {
+        let mut h = H::new();
+        h.at(0, Event::Answered);
+        assert_eq!(h.c.poll_timeout(), Some(2500));
+        let a = h.at(2500, Event::Timeout);
+        assert_eq!(h.c.outcome().amd.verdict, AmdVerdict::Uncertain);
+        assert_eq!(play_of(&a), vec![("opening".into(), false)], "a person by default");
+
+        let mut h = H::with(Language::En, |c, _| c.amd.uncertain_as = UncertainAs::Machine);
+        h.at(0, Event::Answered);
+        h.at(2500, Event::Timeout);
+        assert_eq!(h.c.poll_timeout(), Some(4500), "silence already: message after the silence wait");
+        h.at(4500, Event::Timeout);
+        assert_eq!(h.plays(), ["voicemail"]);
+    }
+
+    #[test]
+    fn hang_up_mode_leaves_no_message_but_counts_the_voicemail() {
+        let mut h = H::with(Language::En, |c, _| c.voicemail = VoicemailMode::HangUp);
+        h.at(0, Event::Answered);
+        let a = h.at(300, Event::Tone);
+        assert_eq!(a[0], Action::Hangup);
+        assert!(h.plays().is_empty());
+        assert_eq!(h.route().reason, "voicemail");
+        assert_eq!(h.c.outcome().disposition, Some(Disposition::Voicemail));
+    }
+
+    #[test]
+    fn without_amd_the_opening_waits_for_the_speak_delay() {
+        let mut h = H::with(Language::En, |c, _| {
+            c.amd.enabled = false;
+            c.speak_delay_ms = 400;
+        });
+        assert!(h.at(1000, Event::Answered).is_empty());
+        assert_eq!(h.c.poll_timeout(), Some(1400));
+        let a = h.at(1400, Event::Timeout);
+        assert_eq!(play_of(&a), vec![("opening".into(), false)]);
+        assert_eq!(h.c.outcome().amd.verdict, AmdVerdict::NotRun);
+    }
+
+    // ------------------------------------------------------------- Mandarin
+
+    #[test]
+    fn mandarin_promise_path_speaks_yuan_and_chinese_dates() {
+        let mut h = H::with(Language::Zh, |_, _| {});
+        h.answer_person();
+        h.finish();
+        assert!(h.log.iter().any(|(_, a)| matches!(a, Action::Play { text, .. } if text == "请问您是王伟本人吗？")));
+        h.finish();
+        h.reply("是的，我是");
+        h.finish();
+        let reminder = h.log.iter().rev().find_map(|(_, a)| match a {
+            Action::Play { prompt_id, text, .. } if prompt_id == "reminder" => Some(text.clone()),
+            _ => None,
+        });
+        let reminder = reminder.unwrap();
+        assert!(reminder.contains("一百二十五元五角") && reminder.contains("十一月二十日"), "{reminder}");
+        h.finish();
+        h.reply("我会还 2026-11-27");
+        let confirm = h.log.iter().rev().find_map(|(_, a)| match a {
+            Action::Play { text, .. } => Some(text.clone()),
+            _ => None,
+        });
+        assert_eq!(confirm.unwrap(), "您将在十一月二十七日还款，对吗？");
+        h.finish();
+        h.reply("对");
+        h.finish_all();
+        assert_eq!(h.route().until, at("2026-11-28T00:00:00-08:00"));
+        assert_eq!(h.plays().last().unwrap(), "closing");
+    }
+
+    #[test]
+    fn mandarin_third_parties_hear_no_debt() {
+        for (reply, last) in [("你打错了", "wrong_number"), ("不是", "identity_denied"), ("他不在", "not_available")] {
+            let mut h = H::with(Language::Zh, |_, _| {});
+            h.answer_person();
+            h.finish_all();
+            h.reply(reply);
+            h.finish_all();
+            assert_eq!(h.plays().last().unwrap(), last, "{reply}");
+            h.assert_no_debt_said();
+        }
+    }
+
+    #[test]
+    fn mandarin_fillers_do_not_barge_in() {
+        let mut h = H::with(Language::Zh, |_, _| {});
+        h.reach_reminder_playing();
+        h.after(100, Event::SpeechStart);
+        h.after(200, Event::Partial("嗯嗯".into()));
+        h.after(200, Event::Timeout);
+        h.after(100, Event::SpeechEnd);
+        h.after(100, Event::Final { text: "嗯嗯".into(), confidence: 0.8 });
+        assert!(!h.has(|a| matches!(a, Action::StopPlaying { .. })));
+        h.after(100, Event::SpeechStart);
+        h.after(400, Event::Timeout);
+        assert!(h.has(|a| matches!(a, Action::StopPlaying { .. })), "real speech past the minimum cuts");
+    }
+
+    // --------------------------------------------------------------- shape
+
+    #[test]
+    fn outcome_serialises_with_the_documented_turn_keys() {
+        let mut h = H::new();
+        h.reach_reminder();
+        h.reply("I already paid");
+        h.finish_all();
+        let v = serde_json::to_value(h.c.outcome()).unwrap();
+        let turn = &v["turns"][1];
+        for k in ["prompt", "played_ms", "finished", "heard", "intent", "confidence", "start_ms", "end_ms"] {
+            assert!(turn.get(k).is_some(), "turn key {k}: {turn}");
+        }
+        assert_eq!(turn["intent"], "identity_confirmed");
+        assert_eq!(v["route"]["kind"], "pause");
+        assert_eq!(v["amd"]["verdict"], "human");
+        assert_eq!(v["identity_confirmed"], true);
+    }
+
+    #[test]
+    fn texts_to_prepare_cover_the_reminder_but_not_call_time_values() {
+        let h = H::new();
+        let texts = h.c.texts_to_prepare();
+        assert!(texts.iter().any(|(id, t)| id == "reminder" && t.contains("fifty cents")));
+        assert!(!texts.iter().any(|(id, _)| id == "confirm_promise" || id == "callback_confirm"));
+    }
+}
