@@ -60,7 +60,7 @@ fn en_below_thousand(n: u64) -> String {
     if r > 0 {
         if r < 20 {
             out.push(EN_ONES[r as usize].to_string());
-        } else if r % 10 == 0 {
+        } else if r.is_multiple_of(10) {
             out.push(EN_TENS[(r / 10) as usize].to_string());
         } else {
             out.push(format!("{}-{}", EN_TENS[(r / 10) as usize], EN_ONES[(r % 10) as usize]));
@@ -85,7 +85,7 @@ pub fn zh_number(n: u64) -> String {
     if n == 0 {
         return "零".to_string();
     }
-    if n >= 10_000_0000_0000_0000 {
+    if n >= 1_0000_0000_0000_0000 {
         return n.to_string().chars().filter_map(|c| c.to_digit(10)).map(|d| ZH_DIGITS[d as usize]).collect();
     }
     // Groups of four digits, most significant first, with their unit.
