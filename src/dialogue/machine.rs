@@ -24,7 +24,9 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, FixedOffset, NaiveDate, NaiveDateTime};
 use serde::Serialize;
 
-use super::routing::{self, promise_acceptable, route_for, RouteContext, RoutingConfig, UnknownRoute};
+use super::routing::{
+    self, promise_acceptable, route_for, RouteContext, RoutingConfig, UnknownRoute,
+};
 use super::script::{Script, Vars};
 use super::speak;
 use crate::account::{Account, Language};
@@ -455,8 +457,13 @@ struct Playing {
 enum Wait {
     Nothing,
     Playback(Playing),
-    Reply { turn: Turn, deadline: Option<Millis> },
-    Transfer { deadline: Millis },
+    Reply {
+        turn: Turn,
+        deadline: Option<Millis>,
+    },
+    Transfer {
+        deadline: Millis,
+    },
 }
 
 #[derive(Debug, Clone, Default)]
@@ -519,7 +526,11 @@ impl Conversation {
         let today = cfg.today();
         let vars = Vars {
             name: Some(account.name.clone()),
-            amount: Some(speak::amount_words(account.amount, account.currency.as_deref(), lang)),
+            amount: Some(speak::amount_words(
+                account.amount,
+                account.currency.as_deref(),
+                lang,
+            )),
             due_date: Some(speak::date_words(account.due_date, lang, today)),
             promise_date: None,
             callback_time: None,
@@ -549,7 +560,13 @@ impl Conversation {
             out: DialogueOutcome {
                 turns: Vec::new(),
                 route: None,
-                amd: AmdResult { verdict: AmdVerdict::NotRun, reason: String::new(), decided_at_ms: None, words: 0, greeting_ms: 0 },
+                amd: AmdResult {
+                    verdict: AmdVerdict::NotRun,
+                    reason: String::new(),
+                    decided_at_ms: None,
+                    words: 0,
+                    greeting_ms: 0,
+                },
                 identity_confirmed: false,
                 disposition: None,
                 ended_by: None,
@@ -568,8 +585,16 @@ impl Conversation {
         self.script
             .say
             .values()
-            .filter(|p| !p.placeholders().iter().any(|x| x == "promise_date" || x == "callback_time"))
-            .filter_map(|p| self.script.render(&p.id, &self.vars).map(|t| (p.id.clone(), t)))
+            .filter(|p| {
+                !p.placeholders()
+                    .iter()
+                    .any(|x| x == "promise_date" || x == "callback_time")
+            })
+            .filter_map(|p| {
+                self.script
+                    .render(&p.id, &self.vars)
+                    .map(|t| (p.id.clone(), t))
+            })
             .collect()
     }
 
@@ -655,7 +680,9 @@ impl Conversation {
     fn fire_timers(&mut self, now: Millis) {
         // Each firing may arm another timer; a bound keeps a bug from looping.
         for _ in 0..32 {
-            let Some(due) = self.poll_timeout() else { return };
+            let Some(due) = self.poll_timeout() else {
+                return;
+            };
             if due > now {
                 return;
             }
@@ -666,7 +693,8 @@ impl Conversation {
     fn fire_one(&mut self, at: Millis) {
         if self.barge_deadline.is_some_and(|d| d <= at) {
             self.barge_deadline = None;
-            let filler = !self.speech.partial.is_empty() && self.script.is_backchannel(&self.speech.partial);
+            let filler =
+                !self.speech.partial.is_empty() && self.script.is_backchannel(&self.speech.partial);
             if self.speech.speaking && !filler {
                 self.barge(at);
             }
@@ -679,7 +707,12 @@ impl Conversation {
         }
         match self.stage {
             Stage::Amd => {
-                if let Some((_, verdict)) = self.amd_deadlines().into_iter().filter(|(d, _)| *d <= at).min_by_key(|(d, _)| *d) {
+                if let Some((_, verdict)) = self
+                    .amd_deadlines()
+                    .into_iter()
+                    .filter(|(d, _)| *d <= at)
+                    .min_by_key(|(d, _)| *d)
+                {
                     let (v, reason) = verdict;
                     self.amd_decide(at, v, reason);
                 }
@@ -693,7 +726,10 @@ impl Conversation {
             _ => {}
         }
         match self.wait.clone() {
-            Wait::Reply { turn, deadline: Some(d) } if d <= at => self.on_no_input(at, turn),
+            Wait::Reply {
+                turn,
+                deadline: Some(d),
+            } if d <= at => self.on_no_input(at, turn),
             Wait::Transfer { deadline } if deadline <= at => self.on_transfer_result(at, false),
             _ => {}
         }
@@ -708,9 +744,18 @@ impl Conversation {
         self.out.disposition = Some(Disposition::Answered);
         if self.cfg.amd.enabled {
             self.stage = Stage::Amd;
-            self.amd_state = AmdState { answered: now, ..AmdState::default() };
+            self.amd_state = AmdState {
+                answered: now,
+                ..AmdState::default()
+            };
         } else {
-            self.out.amd = AmdResult { verdict: AmdVerdict::NotRun, reason: "disabled".into(), decided_at_ms: None, words: 0, greeting_ms: 0 };
+            self.out.amd = AmdResult {
+                verdict: AmdVerdict::NotRun,
+                reason: "disabled".into(),
+                decided_at_ms: None,
+                words: 0,
+                greeting_ms: 0,
+            };
             self.begin_person(now);
         }
     }
@@ -719,15 +764,27 @@ impl Conversation {
     fn amd_deadlines(&self) -> Vec<(Millis, (AmdVerdict, &'static str))> {
         let a = &self.amd_state;
         let c = &self.cfg.amd;
-        let mut d = vec![(a.answered + c.total_analysis_ms, (AmdVerdict::Uncertain, "too-long"))];
+        let mut d = vec![(
+            a.answered + c.total_analysis_ms,
+            (AmdVerdict::Uncertain, "too-long"),
+        )];
         match (a.first_speech, a.in_speech_since) {
-            (None, _) => d.push((a.answered + c.initial_silence_ms, (AmdVerdict::Uncertain, "initial-silence"))),
+            (None, _) => d.push((
+                a.answered + c.initial_silence_ms,
+                (AmdVerdict::Uncertain, "initial-silence"),
+            )),
             (Some(_), Some(since)) => {
-                d.push((since + c.greeting_ms.saturating_sub(a.voiced), (AmdVerdict::Machine, "long-greeting")));
+                d.push((
+                    since + c.greeting_ms.saturating_sub(a.voiced),
+                    (AmdVerdict::Machine, "long-greeting"),
+                ));
             }
             (Some(_), None) => {
                 if let (Some(end), true) = (a.last_end, a.words > 0) {
-                    d.push((end + c.after_greeting_silence_ms, (AmdVerdict::Human, "short-greeting")));
+                    d.push((
+                        end + c.after_greeting_silence_ms,
+                        (AmdVerdict::Human, "short-greeting"),
+                    ));
                 }
             }
         }
@@ -735,7 +792,8 @@ impl Conversation {
     }
 
     fn amd_decide(&mut self, now: Millis, verdict: AmdVerdict, reason: &str) {
-        let voiced_now = self.amd_state.voiced + self.amd_state.in_speech_since.map(|s| now - s).unwrap_or(0);
+        let voiced_now =
+            self.amd_state.voiced + self.amd_state.in_speech_since.map(|s| now - s).unwrap_or(0);
         self.out.amd = AmdResult {
             verdict,
             reason: reason.to_string(),
@@ -793,15 +851,27 @@ impl Conversation {
     fn start_conversation(&mut self, now: Millis) {
         self.stage = Stage::Talking;
         // The greeting was the person's "hello?", not a reply to us.
-        self.speech = Speech { speaking: self.speech.speaking, ..Speech::default() };
+        self.speech = Speech {
+            speaking: self.speech.speaking,
+            ..Speech::default()
+        };
         self.turn = Some(Turn::Identity);
-        self.set_plan(now, vec![Step::Play("opening"), Step::Play("right_party"), Step::Listen(Turn::Identity)]);
+        self.set_plan(
+            now,
+            vec![
+                Step::Play("opening"),
+                Step::Play("right_party"),
+                Step::Listen(Turn::Identity),
+            ],
+        );
     }
 
     fn amd_words_in(&self, text: &str) -> u32 {
         match self.script.meta.language {
             Language::En => text.split_whitespace().count() as u32,
-            Language::Zh => (text.chars().filter(|c| c.is_alphanumeric()).count() as u32).div_ceil(2),
+            Language::Zh => {
+                (text.chars().filter(|c| c.is_alphanumeric()).count() as u32).div_ceil(2)
+            }
         }
     }
 
@@ -956,9 +1026,14 @@ impl Conversation {
     /// the plan up to the question it led to.
     fn barge(&mut self, now: Millis) {
         self.barge_deadline = None;
-        let Wait::Playback(p) = self.wait.clone() else { return };
+        let Wait::Playback(p) = self.wait.clone() else {
+            return;
+        };
         let at_ms = now - p.started;
-        self.actions.push_back(Action::StopPlaying { prompt_id: p.prompt.to_string(), at_ms });
+        self.actions.push_back(Action::StopPlaying {
+            prompt_id: p.prompt.to_string(),
+            at_ms,
+        });
         if let Some(r) = self.out.turns.get_mut(p.record) {
             r.played_ms = at_ms;
             r.finished = false;
@@ -969,9 +1044,15 @@ impl Conversation {
                 let turn = *turn;
                 self.plan.pop_front();
                 self.turn = Some(turn);
-                self.wait = Wait::Reply { turn, deadline: None };
+                self.wait = Wait::Reply {
+                    turn,
+                    deadline: None,
+                };
                 if !self.speech.speaking {
-                    self.wait = Wait::Reply { turn, deadline: Some(now + self.cfg.no_input_ms) };
+                    self.wait = Wait::Reply {
+                        turn,
+                        deadline: Some(now + self.cfg.no_input_ms),
+                    };
                 }
                 return;
             }
@@ -981,7 +1062,9 @@ impl Conversation {
     }
 
     fn on_playback_finished(&mut self, now: Millis, prompt_id: &str) {
-        let Wait::Playback(p) = self.wait.clone() else { return };
+        let Wait::Playback(p) = self.wait.clone() else {
+            return;
+        };
         if p.prompt != prompt_id {
             return;
         }
@@ -1044,15 +1127,35 @@ impl Conversation {
 
     // --------------------------------------------------------------- replies
 
-    fn on_meaning(&mut self, now: Millis, heard: String, asr_confidence: Option<f32>, mut intent: Intent) {
-        let Wait::Reply { turn, .. } = self.wait.clone() else { return };
+    fn on_meaning(
+        &mut self,
+        now: Millis,
+        heard: String,
+        asr_confidence: Option<f32>,
+        mut intent: Intent,
+    ) {
+        let Wait::Reply { turn, .. } = self.wait.clone() else {
+            return;
+        };
         if intent.confidence < self.cfg.intent_threshold && intent.kind != IntentKind::Unknown {
-            intent.reason = format!("{} below threshold {}: {}", intent.kind.as_str(), self.cfg.intent_threshold, intent.reason);
+            intent.reason = format!(
+                "{} below threshold {}: {}",
+                intent.kind.as_str(),
+                self.cfg.intent_threshold,
+                intent.reason
+            );
             intent.kind = IntentKind::Unknown;
         }
         let start = self.speech.started.unwrap_or(now);
         let end = self.speech.ended.filter(|e| *e >= start).unwrap_or(now);
-        self.record_reply(Some(heard), Some(&intent), asr_confidence, Some(intent.reason.clone()), start, end);
+        self.record_reply(
+            Some(heard),
+            Some(&intent),
+            asr_confidence,
+            Some(intent.reason.clone()),
+            start,
+            end,
+        );
         self.speech.started = None;
         self.speech.ended = None;
         self.speech.partial.clear();
@@ -1071,7 +1174,9 @@ impl Conversation {
         start: Millis,
         end: Millis,
     ) {
-        let Some(r) = self.out.turns.last_mut() else { return };
+        let Some(r) = self.out.turns.last_mut() else {
+            return;
+        };
         if r.heard.is_some() || r.intent.is_some() {
             // A second reply to one prompt: keep the first, log the second.
             if let Some(h) = heard {
@@ -1102,14 +1207,22 @@ impl Conversation {
             }
             K::CallbackLater if intent.slots.time.is_some() => {
                 let t = intent.slots.time.unwrap_or_default();
-                self.vars.callback_time = Some(speak::datetime_words(t, self.script.meta.language, self.local_time(now).date()));
+                self.vars.callback_time = Some(speak::datetime_words(
+                    t,
+                    self.script.meta.language,
+                    self.local_time(now).date(),
+                ));
                 self.end_with(now, &intent, "callback_confirm");
             }
             K::CallbackLater | K::NotAvailable => {
                 if turn == Turn::BetterTime {
                     self.miss(now, turn, false);
                 } else {
-                    let prompt = if confirmed { "ask_better_time" } else { "not_available" };
+                    let prompt = if confirmed {
+                        "ask_better_time"
+                    } else {
+                        "not_available"
+                    };
                     self.ask(now, Turn::BetterTime, prompt);
                 }
             }
@@ -1118,18 +1231,35 @@ impl Conversation {
                 if self.who_count > self.cfg.max_who_is_calling {
                     self.miss(now, turn, false);
                 } else if confirmed {
-                    self.set_plan(now, vec![Step::Play("who_is_calling_after"), Step::Play(turn.question()), Step::Listen(turn)]);
+                    self.set_plan(
+                        now,
+                        vec![
+                            Step::Play("who_is_calling_after"),
+                            Step::Play(turn.question()),
+                            Step::Listen(turn),
+                        ],
+                    );
                 } else {
                     // The answer ends with the right-party question itself.
                     self.turn = Some(Turn::Identity);
-                    self.set_plan(now, vec![Step::Play("who_is_calling"), Step::Listen(Turn::Identity)]);
+                    self.set_plan(
+                        now,
+                        vec![Step::Play("who_is_calling"), Step::Listen(Turn::Identity)],
+                    );
                 }
             }
             K::IdentityConfirmed if !confirmed => {
                 self.out.identity_confirmed = true;
                 self.turn = Some(Turn::Reminder);
                 self.misses = 0;
-                self.set_plan(now, vec![Step::Play("debt_disclosure"), Step::Play("reminder"), Step::Listen(Turn::Reminder)]);
+                self.set_plan(
+                    now,
+                    vec![
+                        Step::Play("debt_disclosure"),
+                        Step::Play("reminder"),
+                        Step::Listen(Turn::Reminder),
+                    ],
+                );
             }
             K::IdentityDenied if !confirmed => {
                 if turn == Turn::BetterTime {
@@ -1159,7 +1289,10 @@ impl Conversation {
             K::IdentityConfirmed if turn == Turn::ConfirmPromise => {
                 let mut promise = intent.clone();
                 promise.kind = K::PromiseToPay;
-                promise.slots = Slots { date: self.pending_promise, time: None };
+                promise.slots = Slots {
+                    date: self.pending_promise,
+                    time: None,
+                };
                 self.end_with(now, &promise, "promise_recorded");
             }
             K::IdentityDenied if turn == Turn::ConfirmPromise => {
@@ -1195,7 +1328,10 @@ impl Conversation {
                     kind: IntentKind::PromiseToPay,
                     confidence: 1.0,
                     reason: "promised date beyond the limit".into(),
-                    slots: Slots { date: Some(d), time: None },
+                    slots: Slots {
+                        date: Some(d),
+                        time: None,
+                    },
                 };
                 self.decide(now, &intent);
                 let mut steps = vec![Step::Play("promise_too_far")];
@@ -1204,7 +1340,8 @@ impl Conversation {
             }
             Some(d) => {
                 self.pending_promise = Some(d);
-                self.vars.promise_date = Some(speak::date_words(d, self.script.meta.language, today));
+                self.vars.promise_date =
+                    Some(speak::date_words(d, self.script.meta.language, today));
                 if turn != Turn::ConfirmPromise {
                     self.misses = 0;
                 }
@@ -1250,15 +1387,33 @@ impl Conversation {
     fn give_up(&mut self, now: Millis, turn: Turn) {
         match turn {
             Turn::AskDate | Turn::ConfirmPromise => {
-                let reason = if turn == Turn::AskDate { "promise-without-date" } else { "promise-unconfirmed" };
-                self.out.route =
-                    Some(Route { kind: RouteKind::Agent, reason: reason.to_string(), until: None, scope: None, follow_up: None });
+                let reason = if turn == Turn::AskDate {
+                    "promise-without-date"
+                } else {
+                    "promise-unconfirmed"
+                };
+                self.out.route = Some(Route {
+                    kind: RouteKind::Agent,
+                    reason: reason.to_string(),
+                    until: None,
+                    scope: None,
+                    follow_up: None,
+                });
                 let steps = self.agent_steps(reason);
                 self.set_plan(now, steps);
             }
             Turn::BetterTime => {
-                let kind = if self.out.identity_confirmed { IntentKind::CallbackLater } else { IntentKind::NotAvailable };
-                let i = Intent { kind, confidence: 0.0, reason: "no time given".into(), slots: Slots::default() };
+                let kind = if self.out.identity_confirmed {
+                    IntentKind::CallbackLater
+                } else {
+                    IntentKind::NotAvailable
+                };
+                let i = Intent {
+                    kind,
+                    confidence: 0.0,
+                    reason: "no time given".into(),
+                    slots: Slots::default(),
+                };
                 self.decide(now, &i);
                 self.set_plan(now, vec![Step::Play("not_available_close"), Step::Hangup]);
             }
@@ -1266,7 +1421,12 @@ impl Conversation {
                 let i = Intent {
                     kind: IntentKind::Unknown,
                     confidence: 0.0,
-                    reason: if self.last_miss_silent { "silence" } else { "unclear" }.to_string(),
+                    reason: if self.last_miss_silent {
+                        "silence"
+                    } else {
+                        "unclear"
+                    }
+                    .to_string(),
                     slots: Slots::default(),
                 };
                 self.decide(now, &i);
@@ -1306,7 +1466,11 @@ impl Conversation {
     }
 
     fn agent_uri(&self) -> Option<String> {
-        self.account.agent_uri.clone().or_else(|| self.cfg.agent_uri.clone()).filter(|u| !u.trim().is_empty())
+        self.account
+            .agent_uri
+            .clone()
+            .or_else(|| self.cfg.agent_uri.clone())
+            .filter(|u| !u.trim().is_empty())
     }
 
     /// A live transfer when an agent URI is known; else an escalation record
@@ -1315,7 +1479,11 @@ impl Conversation {
         if self.agent_uri().is_some() {
             vec![Step::Play("transfer"), Step::Transfer]
         } else {
-            vec![Step::Escalate(reason.to_string()), Step::Play("agent_callback"), Step::Hangup]
+            vec![
+                Step::Escalate(reason.to_string()),
+                Step::Play("agent_callback"),
+                Step::Hangup,
+            ]
         }
     }
 
@@ -1345,14 +1513,24 @@ impl Conversation {
             return;
         }
         self.listen_announced = true;
-        let phrases = self.script.listen.get(turn.id()).cloned().unwrap_or_default();
-        self.actions.push_back(Action::Listen { turn: turn.id().to_string(), phrases });
+        let phrases = self
+            .script
+            .listen
+            .get(turn.id())
+            .cloned()
+            .unwrap_or_default();
+        self.actions.push_back(Action::Listen {
+            turn: turn.id().to_string(),
+            phrases,
+        });
     }
 
     /// Runs steps until one has to wait for the driver.
     fn run(&mut self, now: Millis) {
         while matches!(self.wait, Wait::Nothing) && self.stage != Stage::Ended {
-            let Some(step) = self.plan.pop_front() else { return };
+            let Some(step) = self.plan.pop_front() else {
+                return;
+            };
             self.start_step(now, step);
         }
     }
@@ -1362,7 +1540,9 @@ impl Conversation {
             Step::Play(id) => {
                 let script = Arc::clone(&self.script);
                 let Some(prompt) = script.prompt(id) else {
-                    self.out.refused_prompts.push(format!("{id} (not in script)"));
+                    self.out
+                        .refused_prompts
+                        .push(format!("{id} (not in script)"));
                     return;
                 };
                 // The one gate every prompt passes: nothing about the debt
@@ -1399,7 +1579,12 @@ impl Conversation {
                     end_ms: None,
                     ignored: Vec::new(),
                 });
-                self.wait = Wait::Playback(Playing { prompt: id, started: now, interruptible, record: self.out.turns.len() - 1 });
+                self.wait = Wait::Playback(Playing {
+                    prompt: id,
+                    started: now,
+                    interruptible,
+                    record: self.out.turns.len() - 1,
+                });
                 // Speech already under way when an interruptible prompt starts counts from now.
                 if interruptible && self.speech.speaking {
                     self.barge_deadline = Some(now + self.cfg.barge_in_min_speech_ms);
@@ -1408,7 +1593,11 @@ impl Conversation {
             Step::Listen(turn) => {
                 self.announce_listen(turn);
                 self.turn = Some(turn);
-                let deadline = if self.speech.speaking { None } else { Some(now + self.cfg.no_input_ms) };
+                let deadline = if self.speech.speaking {
+                    None
+                } else {
+                    Some(now + self.cfg.no_input_ms)
+                };
                 self.wait = Wait::Reply { turn, deadline };
             }
             Step::Transfer => {
@@ -1417,16 +1606,35 @@ impl Conversation {
                     self.plan = vec![Step::Play("agent_callback"), Step::Hangup].into();
                     return;
                 };
-                let intent = self.last_intent.as_ref().map(|i| i.kind.as_str()).unwrap_or("unknown");
-                let case = self.cfg.case_id.clone().unwrap_or_else(|| self.account.account_id.clone());
+                let intent = self
+                    .last_intent
+                    .as_ref()
+                    .map(|i| i.kind.as_str())
+                    .unwrap_or("unknown");
+                let case = self
+                    .cfg
+                    .case_id
+                    .clone()
+                    .unwrap_or_else(|| self.account.account_id.clone());
                 let headers = vec![
-                    ("X-Duecall-Account".to_string(), self.account.account_id.clone()),
+                    (
+                        "X-Duecall-Account".to_string(),
+                        self.account.account_id.clone(),
+                    ),
                     ("X-Duecall-Intent".to_string(), intent.to_string()),
                     ("X-Duecall-Case".to_string(), case),
                 ];
-                self.out.transfer = Some(TransferRecord { agent_uri: uri.clone(), ok: None });
-                self.actions.push_back(Action::Transfer { agent_uri: uri, headers });
-                self.wait = Wait::Transfer { deadline: now + self.cfg.transfer_timeout_ms };
+                self.out.transfer = Some(TransferRecord {
+                    agent_uri: uri.clone(),
+                    ok: None,
+                });
+                self.actions.push_back(Action::Transfer {
+                    agent_uri: uri,
+                    headers,
+                });
+                self.wait = Wait::Transfer {
+                    deadline: now + self.cfg.transfer_timeout_ms,
+                };
             }
             Step::Escalate(reason) => self.escalate(now, &reason),
             Step::Hangup => {
@@ -1441,9 +1649,15 @@ impl Conversation {
     }
 
     fn escalate(&mut self, now: Millis, reason: &str) {
-        self.out.escalations.push(EscalationRecord { reason: reason.to_string(), at_ms: now });
+        self.out.escalations.push(EscalationRecord {
+            reason: reason.to_string(),
+            at_ms: now,
+        });
         let summary = self.summary(reason);
-        self.actions.push_back(Action::Escalate { reason: reason.to_string(), summary });
+        self.actions.push_back(Action::Escalate {
+            reason: reason.to_string(),
+            summary,
+        });
     }
 
     /// Account, reason, last intent and the timed transcript, for a collector.
@@ -1452,7 +1666,11 @@ impl Conversation {
             "account {}; reason {}; identity {}; intent {}\n",
             self.account.account_id,
             reason,
-            if self.out.identity_confirmed { "confirmed" } else { "not confirmed" },
+            if self.out.identity_confirmed {
+                "confirmed"
+            } else {
+                "not confirmed"
+            },
             self.out.intent.map(|k| k.as_str()).unwrap_or("none"),
         );
         for t in &self.out.turns {
@@ -1491,7 +1709,8 @@ impl Conversation {
     }
 
     fn local_time(&self, now: Millis) -> NaiveDateTime {
-        (self.cfg.started_at + Duration::milliseconds(now.min(i64::MAX as u64) as i64)).naive_local()
+        (self.cfg.started_at + Duration::milliseconds(now.min(i64::MAX as u64) as i64))
+            .naive_local()
     }
 
     fn route_ctx(&self, now: Millis) -> RouteContext<'_> {
@@ -1502,7 +1721,6 @@ impl Conversation {
         }
     }
 }
-
 
 #[cfg(test)]
 mod tests {
@@ -1521,30 +1739,85 @@ mod tests {
     impl Understand for Keywords {
         fn text(&self, text: &str, at: NaiveDateTime) -> Intent {
             let t = text.to_lowercase();
-            let words: Vec<&str> = t.split(|c: char| !c.is_alphanumeric() && c != '-' && c != ':').collect();
-            let date = words.iter().find_map(|w| NaiveDate::parse_from_str(w, "%Y-%m-%d").ok());
+            let words: Vec<&str> = t
+                .split(|c: char| !c.is_alphanumeric() && c != '-' && c != ':')
+                .collect();
+            let date = words
+                .iter()
+                .find_map(|w| NaiveDate::parse_from_str(w, "%Y-%m-%d").ok());
             let time = words
                 .iter()
                 .find_map(|w| chrono::NaiveTime::parse_from_str(w, "%H:%M").ok())
                 .map(|tm| date.unwrap_or(at.date()).and_time(tm));
             let has = |w: &str| words.contains(&w);
             let rules: [(IntentKind, bool); 12] = [
-                (IntentKind::WrongNumber, t.contains("wrong number") || t.contains("打错")),
-                (IntentKind::StopCalling, t.contains("stop calling") || t.contains("别再打")),
-                (IntentKind::Dispute, t.contains("don't owe") || t.contains("没有欠")),
-                (IntentKind::RequestAgent, has("agent") || has("person") || t.contains("人工")),
-                (IntentKind::Hardship, t.contains("lost my job") || t.contains("失业")),
-                (IntentKind::AlreadyPaid, t.contains("paid") || t.contains("已经还")),
-                (IntentKind::PromiseToPay, t.contains("will pay") || t.contains("我会还")),
-                (IntentKind::CallbackLater, t.contains("call me") || t.contains("晚点")),
-                (IntentKind::NotAvailable, t.contains("not here") || t.contains("不在")),
-                (IntentKind::WhoIsCalling, t.contains("who is") || t.contains("你是谁")),
-                (IntentKind::IdentityDenied, has("no") || t.contains("不是") || t.contains("不对")),
-                (IntentKind::IdentityConfirmed, has("yes") || t.contains("是") || t.contains("对")),
+                (
+                    IntentKind::WrongNumber,
+                    t.contains("wrong number") || t.contains("打错"),
+                ),
+                (
+                    IntentKind::StopCalling,
+                    t.contains("stop calling") || t.contains("别再打"),
+                ),
+                (
+                    IntentKind::Dispute,
+                    t.contains("don't owe") || t.contains("没有欠"),
+                ),
+                (
+                    IntentKind::RequestAgent,
+                    has("agent") || has("person") || t.contains("人工"),
+                ),
+                (
+                    IntentKind::Hardship,
+                    t.contains("lost my job") || t.contains("失业"),
+                ),
+                (
+                    IntentKind::AlreadyPaid,
+                    t.contains("paid") || t.contains("已经还"),
+                ),
+                (
+                    IntentKind::PromiseToPay,
+                    t.contains("will pay") || t.contains("我会还"),
+                ),
+                (
+                    IntentKind::CallbackLater,
+                    t.contains("call me") || t.contains("晚点"),
+                ),
+                (
+                    IntentKind::NotAvailable,
+                    t.contains("not here") || t.contains("不在"),
+                ),
+                (
+                    IntentKind::WhoIsCalling,
+                    t.contains("who is") || t.contains("你是谁"),
+                ),
+                (
+                    IntentKind::IdentityDenied,
+                    has("no") || t.contains("不是") || t.contains("不对"),
+                ),
+                (
+                    IntentKind::IdentityConfirmed,
+                    has("yes") || t.contains("是") || t.contains("对"),
+                ),
             ];
-            let kind = rules.iter().find(|(_, hit)| *hit).map(|(k, _)| *k).unwrap_or(IntentKind::Unknown);
-            let confidence = if t.contains("maybe") { 0.3 } else if kind == IntentKind::Unknown { 0.0 } else { 0.9 };
-            Intent { kind, confidence, reason: text.to_string(), slots: Slots { date, time } }
+            let kind = rules
+                .iter()
+                .find(|(_, hit)| *hit)
+                .map(|(k, _)| *k)
+                .unwrap_or(IntentKind::Unknown);
+            let confidence = if t.contains("maybe") {
+                0.3
+            } else if kind == IntentKind::Unknown {
+                0.0
+            } else {
+                0.9
+            };
+            Intent {
+                kind,
+                confidence,
+                reason: text.to_string(),
+                slots: Slots { date, time },
+            }
         }
 
         fn digit(&self, d: char, confirmed: bool) -> Intent {
@@ -1558,20 +1831,35 @@ mod tests {
                 (_, '0') => IntentKind::RequestAgent,
                 _ => IntentKind::Unknown,
             };
-            let confidence = if kind == IntentKind::Unknown { 0.0 } else { 1.0 };
-            Intent { kind, confidence, reason: format!("dtmf {d}"), slots: Slots::default() }
+            let confidence = if kind == IntentKind::Unknown {
+                0.0
+            } else {
+                1.0
+            };
+            Intent {
+                kind,
+                confidence,
+                reason: format!("dtmf {d}"),
+                slots: Slots::default(),
+            }
         }
     }
 
     fn script(lang: &str) -> Arc<Script> {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("prompts").join(format!("{lang}.toml"));
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("prompts")
+            .join(format!("{lang}.toml"));
         Arc::new(Script::load(&path).unwrap_or_else(|e| panic!("{e}")))
     }
 
     fn account(lang: Language) -> Account {
         Account {
             account_id: "A-17".into(),
-            name: if lang == Language::Zh { "王伟".into() } else { "Maria Lopez".into() },
+            name: if lang == Language::Zh {
+                "王伟".into()
+            } else {
+                "Maria Lopez".into()
+            },
             phone: "+14155550100".into(),
             amount: Decimal::new(12550, 2),
             currency: None,
@@ -1615,7 +1903,13 @@ mod tests {
                 speak::amount_words(acc.amount, acc.currency.as_deref(), lang),
                 speak::date_words(acc.due_date, lang, today),
             ];
-            H { c: Conversation::new(s, acc, cfg, Arc::new(Keywords)), t: 0, log: vec![], playing: None, debt_words }
+            H {
+                c: Conversation::new(s, acc, cfg, Arc::new(Keywords)),
+                t: 0,
+                log: vec![],
+                playing: None,
+                debt_words,
+            }
         }
 
         fn at(&mut self, t: u64, e: Event) -> Vec<Action> {
@@ -1624,13 +1918,21 @@ mod tests {
             let mut out = vec![];
             while let Some(a) = self.c.poll_action() {
                 match &a {
-                    Action::Play { prompt_id, text, mentions_debt, .. } => {
+                    Action::Play {
+                        prompt_id,
+                        text,
+                        mentions_debt,
+                        ..
+                    } => {
                         assert!(
                             !*mentions_debt || self.c.out.identity_confirmed,
                             "{prompt_id} played before identity was confirmed"
                         );
                         for w in &self.debt_words {
-                            assert!(*mentions_debt || !text.contains(w.as_str()), "{prompt_id} says {w} unflagged");
+                            assert!(
+                                *mentions_debt || !text.contains(w.as_str()),
+                                "{prompt_id} says {w} unflagged"
+                            );
                         }
                         self.playing = Some(prompt_id.clone());
                     }
@@ -1676,7 +1978,13 @@ mod tests {
         fn reply(&mut self, text: &str) -> Vec<Action> {
             self.after(200, Event::SpeechStart);
             self.after(700, Event::SpeechEnd);
-            self.after(150, Event::Final { text: text.into(), confidence: 0.8 })
+            self.after(
+                150,
+                Event::Final {
+                    text: text.into(),
+                    confidence: 0.8,
+                },
+            )
         }
 
         fn silence(&mut self) -> Vec<Action> {
@@ -1730,7 +2038,13 @@ mod tests {
 
         fn assert_no_debt_said(&self) {
             for (_, a) in &self.log {
-                if let Action::Play { prompt_id, text, mentions_debt, .. } = a {
+                if let Action::Play {
+                    prompt_id,
+                    text,
+                    mentions_debt,
+                    ..
+                } = a
+                {
                     assert!(!mentions_debt, "{prompt_id} mentions the debt");
                     for w in &self.debt_words {
                         assert!(!text.contains(w.as_str()), "{prompt_id} says {w}");
@@ -1744,7 +2058,11 @@ mod tests {
         actions
             .iter()
             .filter_map(|a| match a {
-                Action::Play { prompt_id, interruptible, .. } => Some((prompt_id.clone(), *interruptible)),
+                Action::Play {
+                    prompt_id,
+                    interruptible,
+                    ..
+                } => Some((prompt_id.clone(), *interruptible)),
                 _ => None,
             })
             .collect()
@@ -1756,33 +2074,67 @@ mod tests {
     fn promise_path_reads_the_date_back_and_pauses_until_the_day_after() {
         let mut h = H::new();
         let a = h.answer_person();
-        assert!(matches!(&a[0], Action::Listen { turn, .. } if turn == "identity"), "grammar first: {a:?}");
+        assert!(
+            matches!(&a[0], Action::Listen { turn, .. } if turn == "identity"),
+            "grammar first: {a:?}"
+        );
         assert_eq!(play_of(&a), vec![("opening".to_string(), false)]);
         let a = h.finish();
         assert_eq!(play_of(&a), vec![("right_party".to_string(), true)]);
-        assert!(matches!(&a[0], Action::Play { text, .. } if text == "Am I speaking with Maria Lopez?"));
+        assert!(
+            matches!(&a[0], Action::Play { text, .. } if text == "Am I speaking with Maria Lopez?")
+        );
         h.finish();
         let a = h.reply("yes speaking");
         assert_eq!(play_of(&a), vec![("debt_disclosure".to_string(), false)]);
         let a = h.finish();
-        let Some(Action::Play { text, .. }) = a.iter().find(|a| matches!(a, Action::Play { .. })) else { panic!() };
-        assert!(text.contains("one hundred twenty-five dollars and fifty cents"), "{text}");
+        let Some(Action::Play { text, .. }) = a.iter().find(|a| matches!(a, Action::Play { .. }))
+        else {
+            panic!()
+        };
+        assert!(
+            text.contains("one hundred twenty-five dollars and fifty cents"),
+            "{text}"
+        );
         assert!(text.contains("Friday, November 20th"), "{text}");
         h.finish();
         let a = h.reply("I will pay on 2026-11-27");
-        let Some(Action::Play { prompt_id, text, .. }) = a.iter().find(|a| matches!(a, Action::Play { .. })) else { panic!() };
+        let Some(Action::Play {
+            prompt_id, text, ..
+        }) = a.iter().find(|a| matches!(a, Action::Play { .. }))
+        else {
+            panic!()
+        };
         assert_eq!(prompt_id, "confirm_promise");
-        assert_eq!(text, "So you will pay on Friday, November 27th. Is that right?");
+        assert_eq!(
+            text,
+            "So you will pay on Friday, November 27th. Is that right?"
+        );
         h.finish();
         h.reply("yes");
         h.finish_all();
         assert_eq!(
             h.plays(),
-            ["opening", "right_party", "debt_disclosure", "reminder", "confirm_promise", "promise_recorded", "closing"]
+            [
+                "opening",
+                "right_party",
+                "debt_disclosure",
+                "reminder",
+                "confirm_promise",
+                "promise_recorded",
+                "closing"
+            ]
         );
         assert!(h.has(|a| *a == Action::Hangup));
         let r = h.route();
-        assert_eq!((r.kind, r.reason.as_str(), r.until), (RouteKind::Pause, "promise_to_pay", at("2026-11-28T00:00:00-08:00")));
+        assert_eq!(
+            (r.kind, r.reason.as_str(), r.until),
+            (
+                RouteKind::Pause,
+                "promise_to_pay",
+                at("2026-11-28T00:00:00-08:00")
+            )
+        );
         assert_eq!(h.emitted_route(), vec![r]);
         let o = h.c.outcome();
         assert!(o.identity_confirmed && h.c.is_ended());
@@ -1800,21 +2152,67 @@ mod tests {
     fn every_reminder_reply_gets_its_answer_and_route() {
         type Check = fn(&Route);
         let cases: Vec<(&str, Vec<&str>, RouteKind, Check)> = vec![
-            ("I already paid", vec!["ack_paid", "closing"], RouteKind::Pause, |r| {
-                assert_eq!((r.reason.as_str(), r.until), ("verify-payment", at("2026-11-26T00:00:00-08:00")));
-            }),
-            ("I lost my job", vec!["ack_hardship", "agent_callback"], RouteKind::Agent, |r| {
-                let f = r.follow_up.as_ref().unwrap();
-                assert_eq!((f.kind, f.until), (RouteKind::Pause, at("2026-12-23T00:00:00-08:00")));
-            }),
-            ("I don't owe this", vec!["ack_dispute", "agent_callback"], RouteKind::Agent, |r| assert_eq!(r.reason, "dispute")),
-            ("stop calling me", vec!["stop_calling"], RouteKind::Suppress, |r| assert_eq!(r.scope, Some(SuppressScope::Account))),
-            ("let me talk to a person", vec!["request_agent", "agent_callback"], RouteKind::Agent, |r| assert_eq!(r.reason, "request_agent")),
-            ("call me 2026-11-24 15:00", vec!["callback_confirm"], RouteKind::Retry, |r| {
-                assert_eq!(r.until, at("2026-11-24T15:00:00-08:00"));
-            }),
-            ("wrong number", vec!["wrong_number"], RouteKind::Suppress, |r| assert_eq!(r.scope, Some(SuppressScope::Number))),
-            ("I will pay on 2026-12-20", vec!["promise_too_far", "agent_callback"], RouteKind::Agent, |r| assert_eq!(r.reason, "promise-too-far")),
+            (
+                "I already paid",
+                vec!["ack_paid", "closing"],
+                RouteKind::Pause,
+                |r| {
+                    assert_eq!(
+                        (r.reason.as_str(), r.until),
+                        ("verify-payment", at("2026-11-26T00:00:00-08:00"))
+                    );
+                },
+            ),
+            (
+                "I lost my job",
+                vec!["ack_hardship", "agent_callback"],
+                RouteKind::Agent,
+                |r| {
+                    let f = r.follow_up.as_ref().unwrap();
+                    assert_eq!(
+                        (f.kind, f.until),
+                        (RouteKind::Pause, at("2026-12-23T00:00:00-08:00"))
+                    );
+                },
+            ),
+            (
+                "I don't owe this",
+                vec!["ack_dispute", "agent_callback"],
+                RouteKind::Agent,
+                |r| assert_eq!(r.reason, "dispute"),
+            ),
+            (
+                "stop calling me",
+                vec!["stop_calling"],
+                RouteKind::Suppress,
+                |r| assert_eq!(r.scope, Some(SuppressScope::Account)),
+            ),
+            (
+                "let me talk to a person",
+                vec!["request_agent", "agent_callback"],
+                RouteKind::Agent,
+                |r| assert_eq!(r.reason, "request_agent"),
+            ),
+            (
+                "call me 2026-11-24 15:00",
+                vec!["callback_confirm"],
+                RouteKind::Retry,
+                |r| {
+                    assert_eq!(r.until, at("2026-11-24T15:00:00-08:00"));
+                },
+            ),
+            (
+                "wrong number",
+                vec!["wrong_number"],
+                RouteKind::Suppress,
+                |r| assert_eq!(r.scope, Some(SuppressScope::Number)),
+            ),
+            (
+                "I will pay on 2026-12-20",
+                vec!["promise_too_far", "agent_callback"],
+                RouteKind::Agent,
+                |r| assert_eq!(r.reason, "promise-too-far"),
+            ),
         ];
         for (reply, prompts, kind, check) in cases {
             let mut h = H::new();
@@ -1827,7 +2225,11 @@ mod tests {
             assert_eq!(r.kind, kind, "{reply}");
             check(&r);
             assert!(h.c.is_ended(), "{reply}");
-            assert_eq!(h.has(|a| matches!(a, Action::Escalate { .. })), kind == RouteKind::Agent, "{reply}: no agent uri -> escalation");
+            assert_eq!(
+                h.has(|a| matches!(a, Action::Escalate { .. })),
+                kind == RouteKind::Agent,
+                "{reply}: no agent uri -> escalation"
+            );
         }
     }
 
@@ -1841,11 +2243,15 @@ mod tests {
 
     #[test]
     fn hardship_with_an_agent_transfers_with_case_headers() {
-        let mut h = H::with(Language::En, |_, a| a.agent_uri = Some("sip:collect@agents.example".into()));
+        let mut h = H::with(Language::En, |_, a| {
+            a.agent_uri = Some("sip:collect@agents.example".into())
+        });
         h.reach_reminder();
         h.reply("I lost my job");
         let a = h.finish_all();
-        let Some(Action::Transfer { agent_uri, headers }) = a.iter().find(|a| matches!(a, Action::Transfer { .. })) else {
+        let Some(Action::Transfer { agent_uri, headers }) =
+            a.iter().find(|a| matches!(a, Action::Transfer { .. }))
+        else {
             panic!("{a:?}")
         };
         assert_eq!(agent_uri, "sip:collect@agents.example");
@@ -1863,7 +2269,9 @@ mod tests {
     #[test]
     fn a_failed_or_silent_transfer_becomes_an_escalation() {
         for timeout in [false, true] {
-            let mut h = H::with(Language::En, |c, _| c.agent_uri = Some("sip:queue@agents.example".into()));
+            let mut h = H::with(Language::En, |c, _| {
+                c.agent_uri = Some("sip:queue@agents.example".into())
+            });
             h.reach_reminder();
             h.reply("agent please");
             h.finish_all();
@@ -1912,7 +2320,10 @@ mod tests {
         h.finish();
         h.silence();
         h.finish_all();
-        assert_eq!((h.route().kind, h.route().reason.as_str()), (RouteKind::Agent, "promise-without-date"));
+        assert_eq!(
+            (h.route().kind, h.route().reason.as_str()),
+            (RouteKind::Agent, "promise-without-date")
+        );
     }
 
     // ----------------------------------------------------- third parties
@@ -1925,7 +2336,10 @@ mod tests {
         h.reply("no");
         h.finish_all();
         assert_eq!(h.plays(), ["opening", "right_party", "identity_denied"]);
-        assert_eq!((h.route().kind, h.route().reason.as_str()), (RouteKind::Retry, "identity_denied"));
+        assert_eq!(
+            (h.route().kind, h.route().reason.as_str()),
+            (RouteKind::Retry, "identity_denied")
+        );
         h.assert_no_debt_said();
     }
 
@@ -1937,7 +2351,10 @@ mod tests {
         h.reply("you have the wrong number");
         h.finish_all();
         assert_eq!(h.plays().last().unwrap(), "wrong_number");
-        assert_eq!((h.route().kind, h.route().scope), (RouteKind::Suppress, Some(SuppressScope::Number)));
+        assert_eq!(
+            (h.route().kind, h.route().scope),
+            (RouteKind::Suppress, Some(SuppressScope::Number))
+        );
         h.assert_no_debt_said();
     }
 
@@ -1947,12 +2364,17 @@ mod tests {
         h.answer_person();
         h.finish_all();
         let a = h.reply("she is not here");
-        assert!(a.iter().any(|a| matches!(a, Action::Listen { turn, .. } if turn == "better_time")));
+        assert!(a
+            .iter()
+            .any(|a| matches!(a, Action::Listen { turn, .. } if turn == "better_time")));
         h.finish();
         h.reply("call me 18:00");
         h.finish_all();
         assert_eq!(h.plays()[2..], ["not_available", "callback_confirm"]);
-        assert_eq!((h.route().kind, h.route().until), (RouteKind::Retry, at("2026-11-23T18:00:00-08:00")));
+        assert_eq!(
+            (h.route().kind, h.route().until),
+            (RouteKind::Retry, at("2026-11-23T18:00:00-08:00"))
+        );
         h.assert_no_debt_said();
         // With no time given, the case retries later.
         let mut h = H::new();
@@ -1965,7 +2387,10 @@ mod tests {
         h.silence();
         h.finish_all();
         assert_eq!(h.plays().last().unwrap(), "not_available_close");
-        assert_eq!((h.route().kind, h.route().reason.as_str()), (RouteKind::Retry, "not_available"));
+        assert_eq!(
+            (h.route().kind, h.route().reason.as_str()),
+            (RouteKind::Retry, "not_available")
+        );
         h.assert_no_debt_said();
     }
 
@@ -1978,9 +2403,14 @@ mod tests {
             h.reply("who is this");
             h.finish_all();
         }
-        assert_eq!(h.plays()[2..], ["who_is_calling", "who_is_calling", "reask_identity"]);
+        assert_eq!(
+            h.plays()[2..],
+            ["who_is_calling", "who_is_calling", "reask_identity"]
+        );
         let who = h.log.iter().find_map(|(_, a)| match a {
-            Action::Play { prompt_id, text, .. } if prompt_id == "who_is_calling" => Some(text.clone()),
+            Action::Play {
+                prompt_id, text, ..
+            } if prompt_id == "who_is_calling" => Some(text.clone()),
             _ => None,
         });
         assert!(who.unwrap().contains("on behalf of Northwind Credit"));
@@ -1992,7 +2422,12 @@ mod tests {
 
     #[test]
     fn debt_replies_before_identity_get_the_identity_question_not_the_debt() {
-        for reply in ["I already paid", "I lost my job", "I don't owe anything", "I will pay 2026-11-25"] {
+        for reply in [
+            "I already paid",
+            "I lost my job",
+            "I don't owe anything",
+            "I will pay 2026-11-25",
+        ] {
             let mut h = H::new();
             h.answer_person();
             h.finish_all();
@@ -2030,7 +2465,10 @@ mod tests {
     struct Lcg(u64);
     impl Lcg {
         fn next(&mut self, n: u64) -> u64 {
-            self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            self.0 = self
+                .0
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             (self.0 >> 33) % n
         }
     }
@@ -2038,8 +2476,20 @@ mod tests {
     #[test]
     fn no_walk_without_a_yes_ever_reaches_a_debt_prompt() {
         let replies = [
-            "no", "who is this", "wrong number", "not here", "stop calling", "I already paid", "I lost my job",
-            "I don't owe", "I will pay 2026-11-25", "call me 15:00", "agent", "mumble", "maybe yes", "mhm",
+            "no",
+            "who is this",
+            "wrong number",
+            "not here",
+            "stop calling",
+            "I already paid",
+            "I lost my job",
+            "I don't owe",
+            "I will pay 2026-11-25",
+            "call me 15:00",
+            "agent",
+            "mumble",
+            "maybe yes",
+            "mhm",
         ];
         for seed in 0..400u64 {
             let mut rng = Lcg(seed);
@@ -2075,7 +2525,12 @@ mod tests {
                         h.after(rng.next(600), Event::SpeechEnd);
                     }
                     5 => {
-                        h.after(100, Event::TransferResult { ok: rng.next(2) == 0 });
+                        h.after(
+                            100,
+                            Event::TransferResult {
+                                ok: rng.next(2) == 0,
+                            },
+                        );
                     }
                     _ => {
                         if h.playing.is_some() {
@@ -2087,15 +2542,30 @@ mod tests {
             h.assert_no_debt_said();
             assert!(!h.c.outcome().identity_confirmed, "seed {seed}");
             assert!(h.c.outcome().refused_prompts.is_empty(), "seed {seed}");
-            assert!(h.emitted_route().len() <= 1, "seed {seed}: one route at most");
+            assert!(
+                h.emitted_route().len() <= 1,
+                "seed {seed}: one route at most"
+            );
         }
     }
 
     #[test]
     fn walks_with_a_yes_only_talk_debt_after_it_and_always_end_with_one_route() {
         let replies = [
-            "yes", "no", "who is this", "I already paid", "I lost my job", "I will pay", "I will pay 2026-11-25",
-            "I will pay 2026-12-30", "call me", "agent", "mumble", "ok", "wrong number", "stop calling",
+            "yes",
+            "no",
+            "who is this",
+            "I already paid",
+            "I lost my job",
+            "I will pay",
+            "I will pay 2026-11-25",
+            "I will pay 2026-12-30",
+            "call me",
+            "agent",
+            "mumble",
+            "ok",
+            "wrong number",
+            "stop calling",
         ];
         for seed in 0..400u64 {
             let mut rng = Lcg(seed ^ 0x5eed);
@@ -2110,7 +2580,10 @@ mod tests {
                         h.reply(replies[rng.next(replies.len() as u64) as usize]);
                     }
                     2 => {
-                        h.after(100, Event::Dtmf(['0', '1', '2', '3', '4', '7'][rng.next(6) as usize]));
+                        h.after(
+                            100,
+                            Event::Dtmf(['0', '1', '2', '3', '4', '7'][rng.next(6) as usize]),
+                        );
                     }
                     3 => {
                         if h.c.poll_timeout().is_some() {
@@ -2154,20 +2627,35 @@ mod tests {
         h.finish_all();
         h.reply("mumble");
         h.finish_all();
-        assert_eq!(h.plays()[2..], ["reask_identity", "menu_identity", "agent_callback"]);
+        assert_eq!(
+            h.plays()[2..],
+            ["reask_identity", "menu_identity", "agent_callback"]
+        );
         let menu = h.log.iter().find_map(|(_, a)| match a {
-            Action::Play { prompt_id, text, .. } if prompt_id == "menu_identity" => Some(text.clone()),
+            Action::Play {
+                prompt_id, text, ..
+            } if prompt_id == "menu_identity" => Some(text.clone()),
             _ => None,
         });
-        assert_eq!(menu.unwrap(), "Please press 1 if you are Maria Lopez, 2 if you are not, or 0 to speak with a person.");
+        assert_eq!(
+            menu.unwrap(),
+            "Please press 1 if you are Maria Lopez, 2 if you are not, or 0 to speak with a person."
+        );
         assert!(h.has(|a| matches!(a, Action::Escalate { reason, .. } if reason == "unknown")));
-        assert_eq!((h.route().kind, h.route().reason.as_str()), (RouteKind::Agent, "unknown"));
+        assert_eq!(
+            (h.route().kind, h.route().reason.as_str()),
+            (RouteKind::Agent, "unknown")
+        );
         h.assert_no_debt_said();
     }
 
     #[test]
     fn menu_digits_confirm_or_deny_identity() {
-        for (digit, next) in [('1', "debt_disclosure"), ('2', "identity_denied"), ('0', "request_agent")] {
+        for (digit, next) in [
+            ('1', "debt_disclosure"),
+            ('2', "identity_denied"),
+            ('0', "request_agent"),
+        ] {
             let mut h = H::new();
             h.answer_person();
             h.finish_all();
@@ -2182,7 +2670,13 @@ mod tests {
 
     #[test]
     fn reminder_menu_digits_map_to_the_documented_replies() {
-        for (digit, next) in [('1', "ack_paid"), ('2', "ask_date"), ('3', "ack_hardship"), ('4', "wrong_number"), ('0', "request_agent")] {
+        for (digit, next) in [
+            ('1', "ack_paid"),
+            ('2', "ask_date"),
+            ('3', "ack_hardship"),
+            ('4', "wrong_number"),
+            ('0', "request_agent"),
+        ] {
             let mut h = H::new();
             h.reach_reminder();
             h.reply("mumble");
@@ -2227,8 +2721,14 @@ mod tests {
             h.silence();
             h.finish_all();
         }
-        assert_eq!(h.plays()[4..], ["reask_reminder", "menu_reminder", "no_answer_close"]);
-        assert_eq!((h.route().kind, h.route().reason.as_str()), (RouteKind::Retry, "unknown"));
+        assert_eq!(
+            h.plays()[4..],
+            ["reask_reminder", "menu_reminder", "no_answer_close"]
+        );
+        assert_eq!(
+            (h.route().kind, h.route().reason.as_str()),
+            (RouteKind::Retry, "unknown")
+        );
         assert!(!h.has(|a| matches!(a, Action::Escalate { .. })));
     }
 
@@ -2252,7 +2752,11 @@ mod tests {
         assert_eq!(h.plays().last().unwrap(), "reask_identity");
         assert!(!h.c.outcome().identity_confirmed);
         let o = h.c.outcome();
-        assert!(o.turns[1].reason.as_deref().unwrap().contains("below threshold"));
+        assert!(o.turns[1]
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("below threshold"));
     }
 
     // ------------------------------------------------------------ barge-in
@@ -2265,26 +2769,68 @@ mod tests {
         let started = h.t;
         h.after(400, Event::SpeechStart);
         let speech_at = h.t;
-        assert_eq!(h.c.poll_timeout(), Some(speech_at + 300), "barge-in deadline is exact");
-        assert!(h.at(speech_at + 299, Event::Timeout).is_empty(), "not before the minimum");
+        assert_eq!(
+            h.c.poll_timeout(),
+            Some(speech_at + 300),
+            "barge-in deadline is exact"
+        );
+        assert!(
+            h.at(speech_at + 299, Event::Timeout).is_empty(),
+            "not before the minimum"
+        );
         let a = h.at(speech_at + 300, Event::Timeout);
-        assert_eq!(a, vec![Action::StopPlaying { prompt_id: "right_party".into(), at_ms: 700 }]);
+        assert_eq!(
+            a,
+            vec![Action::StopPlaying {
+                prompt_id: "right_party".into(),
+                at_ms: 700
+            }]
+        );
         let o = h.c.outcome();
-        assert_eq!((o.turns[1].finished, o.turns[1].cut_at_ms, o.turns[1].played_ms), (false, Some(700), 700));
+        assert_eq!(
+            (
+                o.turns[1].finished,
+                o.turns[1].cut_at_ms,
+                o.turns[1].played_ms
+            ),
+            (false, Some(700), 700)
+        );
         let _ = started;
         h.after(500, Event::SpeechEnd);
-        h.after(100, Event::Final { text: "yes it's me".into(), confidence: 0.9 });
+        h.after(
+            100,
+            Event::Final {
+                text: "yes it's me".into(),
+                confidence: 0.9,
+            },
+        );
         assert_eq!(h.plays().last().unwrap(), "debt_disclosure");
         // A late PlaybackFinished for the cut prompt changes nothing.
-        assert!(h.after(10, Event::PlaybackFinished { prompt_id: "right_party".into() }).is_empty());
+        assert!(h
+            .after(
+                10,
+                Event::PlaybackFinished {
+                    prompt_id: "right_party".into()
+                }
+            )
+            .is_empty());
     }
 
     #[test]
     fn a_recognised_reply_during_a_question_barges_in_even_without_vad() {
         let mut h = H::new();
         h.reach_reminder_playing();
-        let a = h.after(300, Event::Final { text: "I already paid".into(), confidence: 0.9 });
-        assert!(matches!(&a[0], Action::StopPlaying { prompt_id, .. } if prompt_id == "reminder"), "{a:?}");
+        let a = h.after(
+            300,
+            Event::Final {
+                text: "I already paid".into(),
+                confidence: 0.9,
+            },
+        );
+        assert!(
+            matches!(&a[0], Action::StopPlaying { prompt_id, .. } if prompt_id == "reminder"),
+            "{a:?}"
+        );
         assert_eq!(h.plays().last().unwrap(), "ack_paid");
     }
 
@@ -2296,17 +2842,35 @@ mod tests {
         h.after(100, Event::SpeechStart);
         h.after(150, Event::SpeechEnd); // a cough
         assert_eq!(h.c.poll_timeout(), None);
-        h.after(100, Event::Final { text: "mhm".into(), confidence: 0.6 });
+        h.after(
+            100,
+            Event::Final {
+                text: "mhm".into(),
+                confidence: 0.6,
+            },
+        );
         h.after(100, Event::SpeechStart);
         h.after(200, Event::Partial("uh huh".into()));
-        assert!(h.after(100, Event::Timeout).is_empty(), "a filler past the minimum does not cut");
+        assert!(
+            h.after(100, Event::Timeout).is_empty(),
+            "a filler past the minimum does not cut"
+        );
         h.after(200, Event::SpeechEnd);
-        h.after(50, Event::Final { text: "ok".into(), confidence: 0.7 });
+        h.after(
+            50,
+            Event::Final {
+                text: "ok".into(),
+                confidence: 0.7,
+            },
+        );
         assert!(!h.has(|a| matches!(a, Action::StopPlaying { .. })));
         h.finish();
         let o = h.c.outcome();
         assert!(o.turns[1].finished);
-        assert_eq!(o.turns[1].ignored, vec!["mhm".to_string(), "ok".to_string()]);
+        assert_eq!(
+            o.turns[1].ignored,
+            vec!["mhm".to_string(), "ok".to_string()]
+        );
         assert!(o.turns[1].heard.is_none());
     }
 
@@ -2318,7 +2882,10 @@ mod tests {
         h.after(200, Event::Partial("mhm".into()));
         assert!(h.after(100, Event::Timeout).is_empty());
         let a = h.after(300, Event::Partial("mhm I lost my job".into()));
-        assert!(matches!(&a[..], [Action::StopPlaying { prompt_id, .. }] if prompt_id == "reminder"), "{a:?}");
+        assert!(
+            matches!(&a[..], [Action::StopPlaying { prompt_id, .. }] if prompt_id == "reminder"),
+            "{a:?}"
+        );
     }
 
     #[test]
@@ -2327,22 +2894,44 @@ mod tests {
         let a = h.answer_person();
         assert_eq!(play_of(&a), vec![("opening".into(), false)]);
         h.after(100, Event::SpeechStart);
-        assert_eq!(h.c.poll_timeout(), None, "no barge-in timer on a disclosure");
+        assert_eq!(
+            h.c.poll_timeout(),
+            None,
+            "no barge-in timer on a disclosure"
+        );
         h.after(2000, Event::Partial("who is this stop".into()));
         h.after(500, Event::SpeechEnd);
-        h.after(100, Event::Final { text: "who is this stop".into(), confidence: 0.9 });
+        h.after(
+            100,
+            Event::Final {
+                text: "who is this stop".into(),
+                confidence: 0.9,
+            },
+        );
         h.after(100, Event::Dtmf('0'));
         assert!(!h.has(|a| matches!(a, Action::StopPlaying { .. })));
         let o = h.c.outcome();
-        assert_eq!(o.turns[0].ignored, vec!["who is this stop".to_string(), "dtmf:0".to_string()]);
+        assert_eq!(
+            o.turns[0].ignored,
+            vec!["who is this stop".to_string(), "dtmf:0".to_string()]
+        );
         h.finish();
         h.finish();
         let a = h.reply("yes");
         assert_eq!(play_of(&a), vec![("debt_disclosure".into(), false)]);
         h.after(100, Event::SpeechStart);
-        h.after(1000, Event::Final { text: "I already paid".into(), confidence: 0.9 });
+        h.after(
+            1000,
+            Event::Final {
+                text: "I already paid".into(),
+                confidence: 0.9,
+            },
+        );
         assert!(!h.has(|a| matches!(a, Action::StopPlaying { .. })));
-        assert!(h.c.outcome().turns[2].finished == false && h.playing.as_deref() == Some("debt_disclosure"));
+        assert!(
+            h.c.outcome().turns[2].finished == false
+                && h.playing.as_deref() == Some("debt_disclosure")
+        );
     }
 
     #[test]
@@ -2362,53 +2951,93 @@ mod tests {
         type Setup = fn(&mut H);
         let states: Vec<(&str, Setup, Option<&str>)> = vec![
             ("ringing", |_| {}, None),
-            ("amd", |h| {
-                h.at(0, Event::Answered);
-                h.after(100, Event::SpeechStart);
-            }, Some("hung-up-before-identity")),
-            ("wait-beep", |h| {
-                h.at(0, Event::Answered);
-                h.after(100, Event::SpeechStart);
-                h.after(1500, Event::Timeout);
-            }, Some("voicemail")),
-            ("voicemail", |h| {
-                h.at(0, Event::Answered);
-                h.after(100, Event::Tone);
-            }, Some("voicemail")),
-            ("opening", |h| {
-                h.answer_person();
-            }, Some("hung-up-before-identity")),
-            ("identity", |h| {
-                h.answer_person();
-                h.finish_all();
-            }, Some("hung-up-before-identity")),
-            ("debt-disclosure", |h| {
-                h.answer_person();
-                h.finish_all();
-                h.reply("yes");
-            }, Some("hung-up")),
+            (
+                "amd",
+                |h| {
+                    h.at(0, Event::Answered);
+                    h.after(100, Event::SpeechStart);
+                },
+                Some("hung-up-before-identity"),
+            ),
+            (
+                "wait-beep",
+                |h| {
+                    h.at(0, Event::Answered);
+                    h.after(100, Event::SpeechStart);
+                    h.after(1500, Event::Timeout);
+                },
+                Some("voicemail"),
+            ),
+            (
+                "voicemail",
+                |h| {
+                    h.at(0, Event::Answered);
+                    h.after(100, Event::Tone);
+                },
+                Some("voicemail"),
+            ),
+            (
+                "opening",
+                |h| {
+                    h.answer_person();
+                },
+                Some("hung-up-before-identity"),
+            ),
+            (
+                "identity",
+                |h| {
+                    h.answer_person();
+                    h.finish_all();
+                },
+                Some("hung-up-before-identity"),
+            ),
+            (
+                "debt-disclosure",
+                |h| {
+                    h.answer_person();
+                    h.finish_all();
+                    h.reply("yes");
+                },
+                Some("hung-up"),
+            ),
             ("reminder", |h| h.reach_reminder(), Some("hung-up")),
-            ("confirm", |h| {
-                h.reach_reminder();
-                h.reply("I will pay 2026-11-25");
-            }, Some("hung-up")),
-            ("closing", |h| {
-                h.reach_reminder();
-                h.reply("I already paid");
-            }, Some("verify-payment")),
-            ("transfer", |h| {
-                h.c.cfg.agent_uri = Some("sip:a@b".into());
-                h.reach_reminder();
-                h.reply("agent");
-                h.finish_all();
-            }, Some("request_agent")),
-            ("menu", |h| {
-                h.answer_person();
-                h.finish_all();
-                h.silence();
-                h.finish();
-                h.silence();
-            }, Some("hung-up-before-identity")),
+            (
+                "confirm",
+                |h| {
+                    h.reach_reminder();
+                    h.reply("I will pay 2026-11-25");
+                },
+                Some("hung-up"),
+            ),
+            (
+                "closing",
+                |h| {
+                    h.reach_reminder();
+                    h.reply("I already paid");
+                },
+                Some("verify-payment"),
+            ),
+            (
+                "transfer",
+                |h| {
+                    h.c.cfg.agent_uri = Some("sip:a@b".into());
+                    h.reach_reminder();
+                    h.reply("agent");
+                    h.finish_all();
+                },
+                Some("request_agent"),
+            ),
+            (
+                "menu",
+                |h| {
+                    h.answer_person();
+                    h.finish_all();
+                    h.silence();
+                    h.finish();
+                    h.silence();
+                },
+                Some("hung-up-before-identity"),
+            ),
         ];
         for (name, setup, reason) in states {
             let mut h = H::new();
@@ -2417,18 +3046,39 @@ mod tests {
             let a = h.after(300, Event::Hangup);
             assert!(h.c.is_ended(), "{name}");
             assert_eq!(h.c.poll_timeout(), None, "{name}");
-            assert!(!a.iter().any(|a| matches!(a, Action::Play { .. } | Action::Hangup)), "{name}: {a:?}");
-            assert_eq!(h.c.outcome().route.map(|r| r.reason), reason.map(str::to_string), "{name}");
+            assert!(
+                !a.iter()
+                    .any(|a| matches!(a, Action::Play { .. } | Action::Hangup)),
+                "{name}: {a:?}"
+            );
+            assert_eq!(
+                h.c.outcome().route.map(|r| r.reason),
+                reason.map(str::to_string),
+                "{name}"
+            );
             assert!(h.emitted_route().len() <= 1, "{name}");
             if reason.is_some() {
                 assert_eq!(h.c.outcome().ended_by, Some(EndedBy::Them), "{name}");
             }
             // Nothing after the end.
-            assert!(h.after(10, Event::Final { text: "yes".into(), confidence: 0.9 }).is_empty(), "{name}");
+            assert!(
+                h.after(
+                    10,
+                    Event::Final {
+                        text: "yes".into(),
+                        confidence: 0.9
+                    }
+                )
+                .is_empty(),
+                "{name}"
+            );
             assert!(h.after(10, Event::Dtmf('1')).is_empty(), "{name}");
             if was_playing {
                 let last = h.c.outcome().turns.last().cloned().unwrap();
-                assert!(!last.finished && last.cut_at_ms == Some(300), "{name}: the prompt was cut by the hang-up");
+                assert!(
+                    !last.finished && last.cut_at_ms == Some(300),
+                    "{name}: the prompt was cut by the hang-up"
+                );
             }
         }
     }
@@ -2440,7 +3090,10 @@ mod tests {
         let mut h = H::new();
         h.answer_person();
         let o = h.c.outcome();
-        assert_eq!((o.amd.verdict, o.amd.reason.as_str(), o.amd.words), (AmdVerdict::Human, "short-greeting", 1));
+        assert_eq!(
+            (o.amd.verdict, o.amd.reason.as_str(), o.amd.words),
+            (AmdVerdict::Human, "short-greeting", 1)
+        );
         assert_eq!(o.disposition, Some(Disposition::Answered));
     }
 
@@ -2452,7 +3105,10 @@ mod tests {
         assert_eq!(h.c.poll_timeout(), Some(2100), "greeting limit");
         h.at(2100, Event::Timeout);
         let o = h.c.outcome();
-        assert_eq!((o.amd.verdict, o.amd.reason.as_str()), (AmdVerdict::Machine, "long-greeting"));
+        assert_eq!(
+            (o.amd.verdict, o.amd.reason.as_str()),
+            (AmdVerdict::Machine, "long-greeting")
+        );
         assert!(h.plays().is_empty(), "wait for the end of the greeting");
         h.at(4000, Event::SpeechEnd);
         h.at(4300, Event::SpeechStart);
@@ -2460,7 +3116,9 @@ mod tests {
         assert_eq!(h.c.poll_timeout(), Some(7200));
         let a = h.at(7200, Event::Timeout);
         assert_eq!(play_of(&a), vec![("voicemail".into(), false)]);
-        let Some(Action::Play { text, .. }) = a.first() else { panic!() };
+        let Some(Action::Play { text, .. }) = a.first() else {
+            panic!()
+        };
         assert_eq!(
             text,
             "Hello, this is a message from Northwind Credit for Maria Lopez. Please call us back at 1, 8 0 0, 5 5 5, 0 1 9 9, between 9 AM and 6 PM, Monday to Friday. Thank you."
@@ -2470,7 +3128,14 @@ mod tests {
         let o = h.c.outcome();
         assert_eq!(o.disposition, Some(Disposition::Voicemail));
         let r = o.route.unwrap();
-        assert_eq!((r.kind, r.reason.as_str(), r.until), (RouteKind::Retry, "voicemail", at("2026-11-24T10:00:02.100-08:00")));
+        assert_eq!(
+            (r.kind, r.reason.as_str(), r.until),
+            (
+                RouteKind::Retry,
+                "voicemail",
+                at("2026-11-24T10:00:02.100-08:00")
+            )
+        );
         h.assert_no_debt_said();
     }
 
@@ -2485,7 +3150,10 @@ mod tests {
             t += 400;
         }
         let o = h.c.outcome();
-        assert_eq!((o.amd.verdict, o.amd.reason.as_str(), o.amd.words), (AmdVerdict::Machine, "max-words", 4));
+        assert_eq!(
+            (o.amd.verdict, o.amd.reason.as_str(), o.amd.words),
+            (AmdVerdict::Machine, "max-words", 4)
+        );
         h.at(t, Event::Tone);
         assert_eq!(h.plays(), ["voicemail"]);
     }
@@ -2504,7 +3172,12 @@ mod tests {
         let mut h = H::new();
         h.at(0, Event::Answered);
         h.at(300, Event::SpeechStart);
-        h.at(1000, Event::Partial("hi you've reached maria i can't take your call please leave a message".into()));
+        h.at(
+            1000,
+            Event::Partial(
+                "hi you've reached maria i can't take your call please leave a message".into(),
+            ),
+        );
         assert_eq!(h.c.outcome().amd.reason, "transcript-words");
     }
 
@@ -2515,12 +3188,22 @@ mod tests {
         assert_eq!(h.c.poll_timeout(), Some(2500));
         let a = h.at(2500, Event::Timeout);
         assert_eq!(h.c.outcome().amd.verdict, AmdVerdict::Uncertain);
-        assert_eq!(play_of(&a), vec![("opening".into(), false)], "a person by default");
+        assert_eq!(
+            play_of(&a),
+            vec![("opening".into(), false)],
+            "a person by default"
+        );
 
-        let mut h = H::with(Language::En, |c, _| c.amd.uncertain_as = UncertainAs::Machine);
+        let mut h = H::with(Language::En, |c, _| {
+            c.amd.uncertain_as = UncertainAs::Machine
+        });
         h.at(0, Event::Answered);
         h.at(2500, Event::Timeout);
-        assert_eq!(h.c.poll_timeout(), Some(4500), "silence already: message after the silence wait");
+        assert_eq!(
+            h.c.poll_timeout(),
+            Some(4500),
+            "silence already: message after the silence wait"
+        );
         h.at(4500, Event::Timeout);
         assert_eq!(h.plays(), ["voicemail"]);
     }
@@ -2556,16 +3239,23 @@ mod tests {
         let mut h = H::with(Language::Zh, |_, _| {});
         h.answer_person();
         h.finish();
-        assert!(h.log.iter().any(|(_, a)| matches!(a, Action::Play { text, .. } if text == "请问您是王伟本人吗？")));
+        assert!(h.log.iter().any(
+            |(_, a)| matches!(a, Action::Play { text, .. } if text == "请问您是王伟本人吗？")
+        ));
         h.finish();
         h.reply("是的，我是");
         h.finish();
         let reminder = h.log.iter().rev().find_map(|(_, a)| match a {
-            Action::Play { prompt_id, text, .. } if prompt_id == "reminder" => Some(text.clone()),
+            Action::Play {
+                prompt_id, text, ..
+            } if prompt_id == "reminder" => Some(text.clone()),
             _ => None,
         });
         let reminder = reminder.unwrap();
-        assert!(reminder.contains("一百二十五元五角") && reminder.contains("十一月二十日"), "{reminder}");
+        assert!(
+            reminder.contains("一百二十五元五角") && reminder.contains("十一月二十日"),
+            "{reminder}"
+        );
         h.finish();
         h.reply("我会还 2026-11-27");
         let confirm = h.log.iter().rev().find_map(|(_, a)| match a {
@@ -2582,7 +3272,11 @@ mod tests {
 
     #[test]
     fn mandarin_third_parties_hear_no_debt() {
-        for (reply, last) in [("你打错了", "wrong_number"), ("不是", "identity_denied"), ("他不在", "not_available")] {
+        for (reply, last) in [
+            ("你打错了", "wrong_number"),
+            ("不是", "identity_denied"),
+            ("他不在", "not_available"),
+        ] {
             let mut h = H::with(Language::Zh, |_, _| {});
             h.answer_person();
             h.finish_all();
@@ -2601,11 +3295,20 @@ mod tests {
         h.after(200, Event::Partial("嗯嗯".into()));
         h.after(200, Event::Timeout);
         h.after(100, Event::SpeechEnd);
-        h.after(100, Event::Final { text: "嗯嗯".into(), confidence: 0.8 });
+        h.after(
+            100,
+            Event::Final {
+                text: "嗯嗯".into(),
+                confidence: 0.8,
+            },
+        );
         assert!(!h.has(|a| matches!(a, Action::StopPlaying { .. })));
         h.after(100, Event::SpeechStart);
         h.after(400, Event::Timeout);
-        assert!(h.has(|a| matches!(a, Action::StopPlaying { .. })), "real speech past the minimum cuts");
+        assert!(
+            h.has(|a| matches!(a, Action::StopPlaying { .. })),
+            "real speech past the minimum cuts"
+        );
     }
 
     // --------------------------------------------------------------- shape
@@ -2618,7 +3321,16 @@ mod tests {
         h.finish_all();
         let v = serde_json::to_value(h.c.outcome()).unwrap();
         let turn = &v["turns"][1];
-        for k in ["prompt", "played_ms", "finished", "heard", "intent", "confidence", "start_ms", "end_ms"] {
+        for k in [
+            "prompt",
+            "played_ms",
+            "finished",
+            "heard",
+            "intent",
+            "confidence",
+            "start_ms",
+            "end_ms",
+        ] {
             assert!(turn.get(k).is_some(), "turn key {k}: {turn}");
         }
         assert_eq!(turn["intent"], "identity_confirmed");
@@ -2631,7 +3343,11 @@ mod tests {
     fn texts_to_prepare_cover_the_reminder_but_not_call_time_values() {
         let h = H::new();
         let texts = h.c.texts_to_prepare();
-        assert!(texts.iter().any(|(id, t)| id == "reminder" && t.contains("fifty cents")));
-        assert!(!texts.iter().any(|(id, _)| id == "confirm_promise" || id == "callback_confirm"));
+        assert!(texts
+            .iter()
+            .any(|(id, t)| id == "reminder" && t.contains("fifty cents")));
+        assert!(!texts
+            .iter()
+            .any(|(id, _)| id == "confirm_promise" || id == "callback_confirm"));
     }
 }

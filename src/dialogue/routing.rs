@@ -66,7 +66,13 @@ pub struct RouteContext<'a> {
 }
 
 fn route(kind: RouteKind, reason: &str) -> Route {
-    Route { kind, reason: reason.to_string(), until: None, scope: None, follow_up: None }
+    Route {
+        kind,
+        reason: reason.to_string(),
+        until: None,
+        scope: None,
+        follow_up: None,
+    }
 }
 
 /// Local midnight at the start of `date`, in the account's IANA zone when it
@@ -77,12 +83,17 @@ pub fn local_midnight(date: NaiveDate, ctx: &RouteContext) -> DateTime<FixedOffs
 
 /// A local wall-clock moment as a fixed-offset time (see `local_midnight`).
 pub fn local_at(at: NaiveDateTime, ctx: &RouteContext) -> DateTime<FixedOffset> {
-    if let Some(tz) = ctx.account.timezone.as_deref().and_then(|z| z.parse::<chrono_tz::Tz>().ok()) {
+    if let Some(tz) = ctx
+        .account
+        .timezone
+        .as_deref()
+        .and_then(|z| z.parse::<chrono_tz::Tz>().ok())
+    {
         // A skipped local time (DST gap) falls forward an hour; an ambiguous one takes the first.
-        let resolved = tz
-            .from_local_datetime(&at)
-            .earliest()
-            .or_else(|| tz.from_local_datetime(&(at + Duration::hours(1))).earliest());
+        let resolved = tz.from_local_datetime(&at).earliest().or_else(|| {
+            tz.from_local_datetime(&(at + Duration::hours(1)))
+                .earliest()
+        });
         if let Some(t) = resolved {
             return t.fixed_offset();
         }
@@ -92,11 +103,17 @@ pub fn local_at(at: NaiveDateTime, ctx: &RouteContext) -> DateTime<FixedOffset> 
 }
 
 fn pause_until(date: NaiveDate, reason: &str, ctx: &RouteContext) -> Route {
-    Route { until: Some(local_midnight(date, ctx)), ..route(RouteKind::Pause, reason) }
+    Route {
+        until: Some(local_midnight(date, ctx)),
+        ..route(RouteKind::Pause, reason)
+    }
 }
 
 fn retry_at(at: DateTime<FixedOffset>, reason: &str) -> Route {
-    Route { until: Some(at), ..route(RouteKind::Retry, reason) }
+    Route {
+        until: Some(at),
+        ..route(RouteKind::Retry, reason)
+    }
 }
 
 /// The route for a reply's intent (COLLECTIONS.md table). `identity_confirmed`
@@ -105,35 +122,65 @@ fn retry_at(at: DateTime<FixedOffset>, reason: &str) -> Route {
 pub fn route_for(intent: &Intent, ctx: &RouteContext, cfg: &RoutingConfig) -> Route {
     let today = ctx.now.date_naive();
     match intent.kind {
-        IntentKind::AlreadyPaid => pause_until(today + Duration::days(cfg.verify_paid_days), "verify-payment", ctx),
+        IntentKind::AlreadyPaid => pause_until(
+            today + Duration::days(cfg.verify_paid_days),
+            "verify-payment",
+            ctx,
+        ),
         IntentKind::PromiseToPay => match intent.slots.date {
             None => route(RouteKind::Agent, "promise-without-date"),
             Some(d) if d < today => route(RouteKind::Agent, "promise-date-in-past"),
-            Some(d) if (d - today).num_days() > cfg.max_promise_days => route(RouteKind::Agent, "promise-too-far"),
+            Some(d) if (d - today).num_days() > cfg.max_promise_days => {
+                route(RouteKind::Agent, "promise-too-far")
+            }
             Some(d) => pause_until(d + Duration::days(1), "promise_to_pay", ctx),
         },
         IntentKind::Hardship => Route {
-            follow_up: Some(Box::new(pause_until(today + Duration::days(cfg.hardship_pause_days), "hardship", ctx))),
+            follow_up: Some(Box::new(pause_until(
+                today + Duration::days(cfg.hardship_pause_days),
+                "hardship",
+                ctx,
+            ))),
             ..route(RouteKind::Agent, "hardship")
         },
-        IntentKind::WrongNumber => Route { scope: Some(SuppressScope::Number), ..route(RouteKind::Suppress, "wrong_number") },
-        IntentKind::NotAvailable => retry_at(ctx.now + Duration::hours(cfg.retry_later_hours), "not_available"),
+        IntentKind::WrongNumber => Route {
+            scope: Some(SuppressScope::Number),
+            ..route(RouteKind::Suppress, "wrong_number")
+        },
+        IntentKind::NotAvailable => retry_at(
+            ctx.now + Duration::hours(cfg.retry_later_hours),
+            "not_available",
+        ),
         IntentKind::Dispute => route(RouteKind::Agent, "dispute"),
         IntentKind::StopCalling => Route {
-            scope: Some(if ctx.identity_confirmed { SuppressScope::Account } else { SuppressScope::Number }),
+            scope: Some(if ctx.identity_confirmed {
+                SuppressScope::Account
+            } else {
+                SuppressScope::Number
+            }),
             ..route(RouteKind::Suppress, "stop_calling")
         },
         IntentKind::RequestAgent => route(RouteKind::Agent, "request_agent"),
         IntentKind::CallbackLater => {
-            let asked = intent.slots.time.map(|t| local_at(t, ctx)).filter(|t| *t > ctx.now);
-            retry_at(asked.unwrap_or(ctx.now + Duration::hours(cfg.retry_later_hours)), "callback_later")
+            let asked = intent
+                .slots
+                .time
+                .map(|t| local_at(t, ctx))
+                .filter(|t| *t > ctx.now);
+            retry_at(
+                asked.unwrap_or(ctx.now + Duration::hours(cfg.retry_later_hours)),
+                "callback_later",
+            )
         }
-        IntentKind::IdentityDenied => {
-            retry_at(ctx.now + Duration::hours(cfg.identity_denied_retry_hours), "identity_denied")
-        }
+        IntentKind::IdentityDenied => retry_at(
+            ctx.now + Duration::hours(cfg.identity_denied_retry_hours),
+            "identity_denied",
+        ),
         IntentKind::Unknown => match cfg.unknown {
             UnknownRoute::Agent => route(RouteKind::Agent, "unknown"),
-            UnknownRoute::Retry => retry_at(ctx.now + Duration::hours(cfg.retry_later_hours), "unknown"),
+            UnknownRoute::Retry => {
+                retry_at(ctx.now + Duration::hours(cfg.retry_later_hours), "unknown")
+            }
         },
         IntentKind::IdentityConfirmed | IntentKind::WhoIsCalling => {
             retry_at(ctx.now + Duration::hours(cfg.retry_later_hours), "hung-up")
@@ -143,12 +190,19 @@ pub fn route_for(intent: &Intent, ctx: &RouteContext, cfg: &RoutingConfig) -> Ro
 
 /// The route after an answering machine: retry the next day (the attempt counts).
 pub fn route_voicemail(ctx: &RouteContext, cfg: &RoutingConfig) -> Route {
-    retry_at(ctx.now + Duration::days(cfg.voicemail_retry_days), "voicemail")
+    retry_at(
+        ctx.now + Duration::days(cfg.voicemail_retry_days),
+        "voicemail",
+    )
 }
 
 /// The route when the caller hung up before any reply decided one.
 pub fn route_hung_up(ctx: &RouteContext, cfg: &RoutingConfig) -> Route {
-    let reason = if ctx.identity_confirmed { "hung-up" } else { "hung-up-before-identity" };
+    let reason = if ctx.identity_confirmed {
+        "hung-up"
+    } else {
+        "hung-up-before-identity"
+    };
     retry_at(ctx.now + Duration::hours(cfg.retry_later_hours), reason)
 }
 
@@ -183,11 +237,24 @@ mod tests {
         DateTime::parse_from_rfc3339("2026-11-23T10:00:00-08:00").unwrap()
     }
     fn intent(kind: IntentKind) -> Intent {
-        Intent { kind, confidence: 0.9, reason: String::new(), slots: Slots::default() }
+        Intent {
+            kind,
+            confidence: 0.9,
+            reason: String::new(),
+            slots: Slots::default(),
+        }
     }
     fn go(i: &Intent, tz: Option<&str>, confirmed: bool) -> Route {
         let a = account(tz);
-        route_for(i, &RouteContext { account: &a, now: now(), identity_confirmed: confirmed }, &RoutingConfig::default())
+        route_for(
+            i,
+            &RouteContext {
+                account: &a,
+                now: now(),
+                identity_confirmed: confirmed,
+            },
+            &RoutingConfig::default(),
+        )
     }
     fn at(s: &str) -> Option<DateTime<FixedOffset>> {
         Some(DateTime::parse_from_rfc3339(s).unwrap())
@@ -196,7 +263,10 @@ mod tests {
     #[test]
     fn already_paid_pauses_three_days_to_verify() {
         let r = go(&intent(IntentKind::AlreadyPaid), None, true);
-        assert_eq!((r.kind, r.reason.as_str()), (RouteKind::Pause, "verify-payment"));
+        assert_eq!(
+            (r.kind, r.reason.as_str()),
+            (RouteKind::Pause, "verify-payment")
+        );
         assert_eq!(r.until, at("2026-11-26T00:00:00-08:00"));
     }
 
@@ -230,7 +300,10 @@ mod tests {
         assert_eq!(go(&i, None, true).kind, RouteKind::Pause);
         i.slots.date = NaiveDate::from_ymd_opt(2026, 12, 8); // 15 days
         let r = go(&i, None, true);
-        assert_eq!((r.kind, r.reason.as_str()), (RouteKind::Agent, "promise-too-far"));
+        assert_eq!(
+            (r.kind, r.reason.as_str()),
+            (RouteKind::Agent, "promise-too-far")
+        );
         i.slots.date = NaiveDate::from_ymd_opt(2026, 11, 22);
         assert_eq!(go(&i, None, true).reason, "promise-date-in-past");
         i.slots.date = None;
@@ -242,17 +315,30 @@ mod tests {
         let r = go(&intent(IntentKind::Hardship), None, true);
         assert_eq!(r.kind, RouteKind::Agent);
         let f = r.follow_up.unwrap();
-        assert_eq!((f.kind, f.until), (RouteKind::Pause, at("2026-12-23T00:00:00-08:00")));
+        assert_eq!(
+            (f.kind, f.until),
+            (RouteKind::Pause, at("2026-12-23T00:00:00-08:00"))
+        );
     }
 
     #[test]
     fn wrong_number_suppresses_the_number_and_stop_suppresses_the_account() {
         let r = go(&intent(IntentKind::WrongNumber), None, false);
-        assert_eq!((r.kind, r.scope), (RouteKind::Suppress, Some(SuppressScope::Number)));
+        assert_eq!(
+            (r.kind, r.scope),
+            (RouteKind::Suppress, Some(SuppressScope::Number))
+        );
         let r = go(&intent(IntentKind::StopCalling), None, true);
-        assert_eq!((r.kind, r.scope), (RouteKind::Suppress, Some(SuppressScope::Account)));
+        assert_eq!(
+            (r.kind, r.scope),
+            (RouteKind::Suppress, Some(SuppressScope::Account))
+        );
         let r = go(&intent(IntentKind::StopCalling), None, false);
-        assert_eq!(r.scope, Some(SuppressScope::Number), "a third party cannot opt the debtor out");
+        assert_eq!(
+            r.scope,
+            Some(SuppressScope::Number),
+            "a third party cannot opt the debtor out"
+        );
     }
 
     #[test]
@@ -260,27 +346,66 @@ mod tests {
         let mut i = intent(IntentKind::CallbackLater);
         i.slots.time = NaiveDate::from_ymd_opt(2026, 11, 24).and_then(|d| d.and_hms_opt(15, 0, 0));
         let r = go(&i, None, true);
-        assert_eq!((r.kind, r.until), (RouteKind::Retry, at("2026-11-24T15:00:00-08:00")));
+        assert_eq!(
+            (r.kind, r.until),
+            (RouteKind::Retry, at("2026-11-24T15:00:00-08:00"))
+        );
         i.slots.time = None;
         assert_eq!(go(&i, None, true).until, at("2026-11-23T13:00:00-08:00"));
         i.slots.time = NaiveDate::from_ymd_opt(2026, 11, 23).and_then(|d| d.and_hms_opt(8, 0, 0));
-        assert_eq!(go(&i, None, true).until, at("2026-11-23T13:00:00-08:00"), "a past time is not a retry time");
+        assert_eq!(
+            go(&i, None, true).until,
+            at("2026-11-23T13:00:00-08:00"),
+            "a past time is not a retry time"
+        );
     }
 
     #[test]
     fn the_other_intents_follow_the_table() {
-        assert_eq!(go(&intent(IntentKind::Dispute), None, true).kind, RouteKind::Agent);
-        assert_eq!(go(&intent(IntentKind::RequestAgent), None, true).kind, RouteKind::Agent);
+        assert_eq!(
+            go(&intent(IntentKind::Dispute), None, true).kind,
+            RouteKind::Agent
+        );
+        assert_eq!(
+            go(&intent(IntentKind::RequestAgent), None, true).kind,
+            RouteKind::Agent
+        );
         let r = go(&intent(IntentKind::NotAvailable), None, false);
-        assert_eq!((r.kind, r.until), (RouteKind::Retry, at("2026-11-23T13:00:00-08:00")));
+        assert_eq!(
+            (r.kind, r.until),
+            (RouteKind::Retry, at("2026-11-23T13:00:00-08:00"))
+        );
         let r = go(&intent(IntentKind::IdentityDenied), None, false);
-        assert_eq!((r.kind, r.reason.as_str()), (RouteKind::Retry, "identity_denied"));
-        assert_eq!(go(&intent(IntentKind::Unknown), None, true).kind, RouteKind::Agent);
+        assert_eq!(
+            (r.kind, r.reason.as_str()),
+            (RouteKind::Retry, "identity_denied")
+        );
+        assert_eq!(
+            go(&intent(IntentKind::Unknown), None, true).kind,
+            RouteKind::Agent
+        );
         let a = account(None);
-        let ctx = RouteContext { account: &a, now: now(), identity_confirmed: true };
-        let cfg = RoutingConfig { unknown: UnknownRoute::Retry, ..RoutingConfig::default() };
-        assert_eq!(route_for(&intent(IntentKind::Unknown), &ctx, &cfg).kind, RouteKind::Retry);
+        let ctx = RouteContext {
+            account: &a,
+            now: now(),
+            identity_confirmed: true,
+        };
+        let cfg = RoutingConfig {
+            unknown: UnknownRoute::Retry,
+            ..RoutingConfig::default()
+        };
+        assert_eq!(
+            route_for(&intent(IntentKind::Unknown), &ctx, &cfg).kind,
+            RouteKind::Retry
+        );
         let vm = route_voicemail(&ctx, &cfg);
-        assert_eq!((vm.kind, vm.until, vm.reason.as_str()), (RouteKind::Retry, at("2026-11-24T10:00:00-08:00"), "voicemail"));
+        assert_eq!(
+            (vm.kind, vm.until, vm.reason.as_str()),
+            (
+                RouteKind::Retry,
+                at("2026-11-24T10:00:00-08:00"),
+                "voicemail"
+            )
+        );
     }
 }

@@ -73,7 +73,13 @@ pub const REQUIRED_SAY: [&str; 35] = [
 pub const DISCLOSURES: [&str; 3] = ["opening", "debt_disclosure", "voicemail"];
 
 /// Every listen turn the conversation uses.
-pub const REQUIRED_LISTEN: [&str; 5] = ["identity", "reminder", "ask_date", "confirm_promise", "better_time"];
+pub const REQUIRED_LISTEN: [&str; 5] = [
+    "identity",
+    "reminder",
+    "ask_date",
+    "confirm_promise",
+    "better_time",
+];
 
 /// The `listen` table whose phrases are fillers, not a turn.
 pub const BACKCHANNEL: &str = "backchannel";
@@ -157,7 +163,9 @@ impl SayPrompt {
     /// True when the text needs only `[meta]` values, so it can be rendered
     /// to audio once for every call.
     pub fn is_fixed(&self) -> bool {
-        self.placeholders().iter().all(|p| FIXED_PLACEHOLDERS.contains(&p.as_str()))
+        self.placeholders()
+            .iter()
+            .all(|p| FIXED_PLACEHOLDERS.contains(&p.as_str()))
     }
 }
 
@@ -209,38 +217,62 @@ fn placeholders_in(text: &str) -> Vec<String> {
 impl Script {
     /// Reads and checks `path` (e.g. `prompts/en.toml`).
     pub fn load(path: &Path) -> Result<Script, ScriptError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ScriptError::Read { path: path.display().to_string(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ScriptError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
         Script::parse(&text, &path.display().to_string())
     }
 
     /// Parses and checks script text; `origin` names it in errors.
     pub fn parse(text: &str, origin: &str) -> Result<Script, ScriptError> {
         let o = origin.to_string();
-        let root: toml::Table =
-            toml::from_str(text).map_err(|e| ScriptError::Toml { origin: o.clone(), message: e.to_string() })?;
-        let missing = |key: &str| ScriptError::Missing { origin: o.clone(), key: key.to_string() };
-        let invalid =
-            |key: &str, problem: &str| ScriptError::Invalid { origin: o.clone(), key: key.to_string(), problem: problem.to_string() };
+        let root: toml::Table = toml::from_str(text).map_err(|e| ScriptError::Toml {
+            origin: o.clone(),
+            message: e.to_string(),
+        })?;
+        let missing = |key: &str| ScriptError::Missing {
+            origin: o.clone(),
+            key: key.to_string(),
+        };
+        let invalid = |key: &str, problem: &str| ScriptError::Invalid {
+            origin: o.clone(),
+            key: key.to_string(),
+            problem: problem.to_string(),
+        };
 
         let meta_t = root.get("meta").ok_or_else(|| missing("meta"))?;
-        let meta_t = meta_t.as_table().ok_or_else(|| invalid("meta", "must be a table"))?;
+        let meta_t = meta_t
+            .as_table()
+            .ok_or_else(|| invalid("meta", "must be a table"))?;
         let meta_str = |k: &str| -> Result<String, ScriptError> {
             let key = format!("meta.{k}");
             let v = meta_t.get(k).ok_or_else(|| missing(&key))?;
-            v.as_str().map(str::to_string).ok_or_else(|| invalid(&key, "must be a string"))
+            v.as_str()
+                .map(str::to_string)
+                .ok_or_else(|| invalid(&key, "must be a string"))
         };
         let language = match meta_str("language")?.as_str() {
             "en" => Language::En,
             "zh" => Language::Zh,
-            other => return Err(invalid("meta.language", &format!("`{other}` is not one of en, zh"))),
+            other => {
+                return Err(invalid(
+                    "meta.language",
+                    &format!("`{other}` is not one of en, zh"),
+                ))
+            }
         };
         let speed = match meta_t.get("speed") {
             None => 160,
             Some(v) => {
-                let n = v.as_integer().ok_or_else(|| invalid("meta.speed", "must be an integer"))?;
+                let n = v
+                    .as_integer()
+                    .ok_or_else(|| invalid("meta.speed", "must be an integer"))?;
                 if !(80..=450).contains(&n) {
-                    return Err(invalid("meta.speed", "must be between 80 and 450 words per minute"));
+                    return Err(invalid(
+                        "meta.speed",
+                        "must be between 80 and 450 words per minute",
+                    ));
                 }
                 n as u32
             }
@@ -255,11 +287,15 @@ impl Script {
         };
 
         let say_t = root.get("say").ok_or_else(|| missing("say"))?;
-        let say_t = say_t.as_table().ok_or_else(|| invalid("say", "must be a table of [say.<id>] tables"))?;
+        let say_t = say_t
+            .as_table()
+            .ok_or_else(|| invalid("say", "must be a table of [say.<id>] tables"))?;
         let mut say = BTreeMap::new();
         for (id, v) in say_t {
             let key = format!("say.{id}");
-            let t = v.as_table().ok_or_else(|| invalid(&key, "must be a table"))?;
+            let t = v
+                .as_table()
+                .ok_or_else(|| invalid(&key, "must be a table"))?;
             let text_key = format!("{key}.text");
             let text = t
                 .get("text")
@@ -273,17 +309,27 @@ impl Script {
             let flag = |name: &str, default: bool| -> Result<bool, ScriptError> {
                 match t.get(name) {
                     None => Ok(default),
-                    Some(b) => b.as_bool().ok_or_else(|| invalid(&format!("{key}.{name}"), "must be true or false")),
+                    Some(b) => b
+                        .as_bool()
+                        .ok_or_else(|| invalid(&format!("{key}.{name}"), "must be true or false")),
                 }
             };
             let interruptible = flag("interruptible", true)?;
             let mentions_debt = flag("mentions_debt", false)?;
             for k in t.keys() {
                 if !matches!(k.as_str(), "text" | "interruptible" | "mentions_debt") {
-                    return Err(invalid(&format!("{key}.{k}"), "unknown key (text, interruptible, mentions_debt)"));
+                    return Err(invalid(
+                        &format!("{key}.{k}"),
+                        "unknown key (text, interruptible, mentions_debt)",
+                    ));
                 }
             }
-            let prompt = SayPrompt { id: id.clone(), text, interruptible, mentions_debt };
+            let prompt = SayPrompt {
+                id: id.clone(),
+                text,
+                interruptible,
+                mentions_debt,
+            };
             if prompt.text.matches('{').count() != prompt.text.matches('}').count() {
                 return Err(invalid(&text_key, "unbalanced { }"));
             }
@@ -291,7 +337,10 @@ impl Script {
                 if !PLACEHOLDERS.contains(&p.as_str()) {
                     return Err(invalid(
                         &text_key,
-                        &format!("unknown placeholder {{{p}}} (known: {})", PLACEHOLDERS.join(", ")),
+                        &format!(
+                            "unknown placeholder {{{p}}} (known: {})",
+                            PLACEHOLDERS.join(", ")
+                        ),
                     ));
                 }
                 if DEBT_PLACEHOLDERS.contains(&p.as_str()) && !prompt.mentions_debt {
@@ -302,7 +351,10 @@ impl Script {
                 }
             }
             if DISCLOSURES.contains(&id.as_str()) && prompt.interruptible {
-                return Err(invalid(&format!("{key}.interruptible"), "must be false: this is a disclosure"));
+                return Err(invalid(
+                    &format!("{key}.interruptible"),
+                    "must be false: this is a disclosure",
+                ));
             }
             say.insert(id.clone(), prompt);
         }
@@ -313,16 +365,24 @@ impl Script {
         }
 
         let listen_t = root.get("listen").ok_or_else(|| missing("listen"))?;
-        let listen_t = listen_t.as_table().ok_or_else(|| invalid("listen", "must be a table of [listen.<turn>] tables"))?;
+        let listen_t = listen_t
+            .as_table()
+            .ok_or_else(|| invalid("listen", "must be a table of [listen.<turn>] tables"))?;
         let mut listen = BTreeMap::new();
         for (turn, v) in listen_t {
             let key = format!("listen.{turn}.phrases");
-            let t = v.as_table().ok_or_else(|| invalid(&format!("listen.{turn}"), "must be a table"))?;
+            let t = v
+                .as_table()
+                .ok_or_else(|| invalid(&format!("listen.{turn}"), "must be a table"))?;
             let arr = t.get("phrases").ok_or_else(|| missing(&key))?;
-            let arr = arr.as_array().ok_or_else(|| invalid(&key, "must be an array of strings"))?;
+            let arr = arr
+                .as_array()
+                .ok_or_else(|| invalid(&key, "must be an array of strings"))?;
             let mut phrases = Vec::with_capacity(arr.len());
             for (i, p) in arr.iter().enumerate() {
-                let s = p.as_str().ok_or_else(|| invalid(&format!("{key}[{i}]"), "must be a string"))?;
+                let s = p
+                    .as_str()
+                    .ok_or_else(|| invalid(&format!("{key}[{i}]"), "must be a string"))?;
                 phrases.push(s.to_string());
             }
             listen.insert(turn.clone(), phrases);
@@ -333,7 +393,12 @@ impl Script {
             }
         }
         let backchannel = listen.remove(BACKCHANNEL).unwrap_or_default();
-        Ok(Script { meta, say, listen, backchannel })
+        Ok(Script {
+            meta,
+            say,
+            listen,
+            backchannel,
+        })
     }
 
     /// The prompt with this id (every required id exists after `parse`).
@@ -399,7 +464,11 @@ impl Script {
                 let words: Vec<&str> = norm.split_whitespace().collect();
                 let mut i = 0;
                 while i < words.len() {
-                    if i + 1 < words.len() && fillers.iter().any(|f| *f == format!("{} {}", words[i], words[i + 1])) {
+                    if i + 1 < words.len()
+                        && fillers
+                            .iter()
+                            .any(|f| *f == format!("{} {}", words[i], words[i + 1]))
+                    {
                         i += 2;
                     } else if fillers.iter().any(|f| f == words[i]) {
                         i += 1;
@@ -433,7 +502,13 @@ impl Script {
 fn normalize(text: &str) -> String {
     let mapped: String = text
         .chars()
-        .map(|c| if c.is_alphanumeric() || c == '\'' { c.to_lowercase().next().unwrap_or(c) } else { ' ' })
+        .map(|c| {
+            if c.is_alphanumeric() || c == '\'' {
+                c.to_lowercase().next().unwrap_or(c)
+            } else {
+                ' '
+            }
+        })
         .collect();
     mapped.split_whitespace().collect::<Vec<_>>().join(" ")
 }
@@ -443,7 +518,9 @@ mod tests {
     use super::*;
 
     fn repo_script(lang: &str) -> Script {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("prompts").join(format!("{lang}.toml"));
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("prompts")
+            .join(format!("{lang}.toml"));
         Script::load(&path).unwrap_or_else(|e| panic!("{e}"))
     }
 
@@ -466,12 +543,25 @@ mod tests {
             for id in DISCLOSURES {
                 assert!(!s.prompt(id).unwrap().interruptible, "{lang}: {id}");
             }
-            for id in ["opening", "right_party", "who_is_calling", "wrong_number", "identity_denied", "not_available",
-                       "voicemail", "menu_identity", "reask_identity", "identity_first"] {
+            for id in [
+                "opening",
+                "right_party",
+                "who_is_calling",
+                "wrong_number",
+                "identity_denied",
+                "not_available",
+                "voicemail",
+                "menu_identity",
+                "reask_identity",
+                "identity_first",
+            ] {
                 let p = s.prompt(id).unwrap();
                 assert!(!p.mentions_debt, "{lang}: {id}");
                 for word in ["debt", "owe", "amount", "payment", "欠", "还款", "金额"] {
-                    assert!(!p.text.to_lowercase().contains(word), "{lang}: {id} says {word}");
+                    assert!(
+                        !p.text.to_lowercase().contains(word),
+                        "{lang}: {id} says {word}"
+                    );
                 }
             }
         }
@@ -480,10 +570,19 @@ mod tests {
     #[test]
     fn rendering_fills_meta_and_account_values() {
         let s = repo_script("en");
-        let vars = Vars { name: Some("Maria Lopez".into()), ..Vars::default() };
-        assert_eq!(s.render("right_party", &vars).unwrap(), "Am I speaking with Maria Lopez?");
+        let vars = Vars {
+            name: Some("Maria Lopez".into()),
+            ..Vars::default()
+        };
+        assert_eq!(
+            s.render("right_party", &vars).unwrap(),
+            "Am I speaking with Maria Lopez?"
+        );
         let vm = s.render("voicemail", &vars).unwrap();
-        assert!(vm.contains("Northwind Credit") && vm.contains("1, 8 0 0, 5 5 5, 0 1 9 9"), "{vm}");
+        assert!(
+            vm.contains("Northwind Credit") && vm.contains("1, 8 0 0, 5 5 5, 0 1 9 9"),
+            "{vm}"
+        );
         assert!(s.render("no_such_prompt", &vars).is_none());
     }
 
@@ -502,7 +601,11 @@ mod tests {
             "[meta]\nlanguage = \"en\"\ncompany = \"C\"\nvoice = \"en-us\"\ncallback_number = \"1\"\nagent_hours = \"h\"\n",
         );
         for id in REQUIRED_SAY {
-            let flags = if DISCLOSURES.contains(&id) { "\ninterruptible = false" } else { "" };
+            let flags = if DISCLOSURES.contains(&id) {
+                "\ninterruptible = false"
+            } else {
+                ""
+            };
             if !extra_say.contains(&format!("[say.{id}]")) {
                 s.push_str(&format!("[say.{id}]\ntext = \"t\"{flags}\n"));
             }
@@ -541,14 +644,21 @@ mod tests {
     #[test]
     fn an_amount_in_an_unflagged_prompt_is_refused() {
         let text = minimal("[say.reminder]\ntext = \"You owe {amount}\"\n");
-        assert!(err_of(&text).contains("say.reminder.mentions_debt"), "{}", err_of(&text));
+        assert!(
+            err_of(&text).contains("say.reminder.mentions_debt"),
+            "{}",
+            err_of(&text)
+        );
     }
 
     #[test]
     fn an_unknown_placeholder_is_refused_with_its_key() {
         let text = minimal("[say.reminder]\ntext = \"Hi {nmae}\"\n");
         let e = err_of(&text);
-        assert!(e.contains("say.reminder.text") && e.contains("{nmae}"), "{e}");
+        assert!(
+            e.contains("say.reminder.text") && e.contains("{nmae}"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -561,8 +671,15 @@ mod tests {
     fn wrong_types_name_the_key() {
         let text = minimal("[say.reminder]\ntext = \"t\"\nmentions_debt = \"yes\"\n");
         assert!(err_of(&text).contains("`say.reminder.mentions_debt`: must be true or false"));
-        let text = minimal("").replace("[listen.reminder]\nphrases = [\"a\"]", "[listen.reminder]\nphrases = [1]");
-        assert!(err_of(&text).contains("listen.reminder.phrases[0]"), "{}", err_of(&text));
+        let text = minimal("").replace(
+            "[listen.reminder]\nphrases = [\"a\"]",
+            "[listen.reminder]\nphrases = [1]",
+        );
+        assert!(
+            err_of(&text).contains("listen.reminder.phrases[0]"),
+            "{}",
+            err_of(&text)
+        );
         assert!(err_of("not toml [").contains("not valid TOML"));
     }
 

@@ -10,14 +10,43 @@ use rust_decimal::{Decimal, RoundingStrategy};
 use crate::account::Language;
 
 const EN_ONES: [&str; 20] = [
-    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven",
-    "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen",
+    "zero",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+    "thirteen",
+    "fourteen",
+    "fifteen",
+    "sixteen",
+    "seventeen",
+    "eighteen",
+    "nineteen",
 ];
-const EN_TENS: [&str; 10] =
-    ["", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"];
+const EN_TENS: [&str; 10] = [
+    "", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety",
+];
 const EN_MONTHS: [&str; 12] = [
-    "January", "February", "March", "April", "May", "June", "July", "August", "September",
-    "October", "November", "December",
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
 ];
 const ZH_DIGITS: [char; 10] = ['零', '一', '二', '三', '四', '五', '六', '七', '八', '九'];
 
@@ -63,7 +92,11 @@ fn en_below_thousand(n: u64) -> String {
         } else if r.is_multiple_of(10) {
             out.push(EN_TENS[(r / 10) as usize].to_string());
         } else {
-            out.push(format!("{}-{}", EN_TENS[(r / 10) as usize], EN_ONES[(r % 10) as usize]));
+            out.push(format!(
+                "{}-{}",
+                EN_TENS[(r / 10) as usize],
+                EN_ONES[(r % 10) as usize]
+            ));
         }
     }
     out.join(" ")
@@ -86,7 +119,12 @@ pub fn zh_number(n: u64) -> String {
         return "零".to_string();
     }
     if n >= 1_0000_0000_0000_0000 {
-        return n.to_string().chars().filter_map(|c| c.to_digit(10)).map(|d| ZH_DIGITS[d as usize]).collect();
+        return n
+            .to_string()
+            .chars()
+            .filter_map(|c| c.to_digit(10))
+            .map(|d| ZH_DIGITS[d as usize])
+            .collect();
     }
     // Groups of four digits, most significant first, with their unit.
     let groups = [
@@ -179,8 +217,16 @@ pub fn amount_words(amount: Decimal, currency: Option<&str>, lang: Language) -> 
 fn amount_en(amount: Decimal, currency: &str) -> String {
     let (negative, major, minor) = split_cents(amount);
     let (one, many, minor_one, minor_many) = en_currency(currency);
-    let major_words = format!("{} {}", en_number(major), if major == 1 { one } else { many });
-    let minor_words = format!("{} {}", en_number(minor), if minor == 1 { minor_one } else { minor_many });
+    let major_words = format!(
+        "{} {}",
+        en_number(major),
+        if major == 1 { one } else { many }
+    );
+    let minor_words = format!(
+        "{} {}",
+        en_number(minor),
+        if minor == 1 { minor_one } else { minor_many }
+    );
     let body = match (major, minor) {
         (0, 0) => major_words,
         (0, _) => minor_words,
@@ -325,7 +371,11 @@ pub fn date_words(date: NaiveDate, lang: Language, today: NaiveDate) -> String {
 pub fn date_words_with_weekday(date: NaiveDate, lang: Language, today: NaiveDate) -> String {
     match lang {
         Language::En => date_words(date, lang, today),
-        Language::Zh => format!("{}{}", date_words(date, lang, today), zh_weekday(date.weekday())),
+        Language::Zh => format!(
+            "{}{}",
+            date_words(date, lang, today),
+            zh_weekday(date.weekday())
+        ),
     }
 }
 
@@ -360,7 +410,11 @@ pub fn time_words(hour: u32, minute: u32, lang: Language) -> String {
                 13..=17 => ("下午", hour - 12),
                 _ => ("晚上", hour - 12),
             };
-            let h = if h12 == 2 { "两".to_string() } else { zh_number(h12 as u64) };
+            let h = if h12 == 2 {
+                "两".to_string()
+            } else {
+                zh_number(h12 as u64)
+            };
             let m = match minute {
                 0 => String::new(),
                 30 => "半".to_string(),
@@ -470,7 +524,10 @@ mod tests {
             ("1.01", "one dollar and one cent"),
             ("0.99", "ninety-nine cents"),
             ("0", "zero dollars"),
-            ("2500.05", "two thousand five hundred dollars and five cents"),
+            (
+                "2500.05",
+                "two thousand five hundred dollars and five cents",
+            ),
             ("19.999", "twenty dollars"),
             ("0.005", "one cent"),
         ];
@@ -481,9 +538,18 @@ mod tests {
 
     #[test]
     fn english_amounts_follow_the_currency() {
-        assert_eq!(amount_words(d("10.50"), Some("EUR"), Language::En), "ten euros and fifty cents");
-        assert_eq!(amount_words(d("1.01"), Some("gbp"), Language::En), "one pound and one penny");
-        assert_eq!(amount_words(d("3.20"), Some("GBP"), Language::En), "three pounds and twenty pence");
+        assert_eq!(
+            amount_words(d("10.50"), Some("EUR"), Language::En),
+            "ten euros and fifty cents"
+        );
+        assert_eq!(
+            amount_words(d("1.01"), Some("gbp"), Language::En),
+            "one pound and one penny"
+        );
+        assert_eq!(
+            amount_words(d("3.20"), Some("GBP"), Language::En),
+            "three pounds and twenty pence"
+        );
     }
 
     #[test]
@@ -540,31 +606,76 @@ mod tests {
 
     #[test]
     fn chinese_amounts_in_dollars_name_the_currency() {
-        assert_eq!(amount_words(d("125.50"), Some("USD"), Language::Zh), "一百二十五美元五十美分");
+        assert_eq!(
+            amount_words(d("125.50"), Some("USD"), Language::Zh),
+            "一百二十五美元五十美分"
+        );
     }
 
     #[test]
     fn dates_read_with_weekday_and_ordinal_in_english() {
         let today = date(2026, 11, 23);
-        assert_eq!(date_words(date(2026, 11, 27), Language::En, today), "Friday, November 27th");
-        assert_eq!(date_words(date(2026, 12, 1), Language::En, today), "Tuesday, December 1st");
-        assert_eq!(date_words(date(2026, 12, 2), Language::En, today), "Wednesday, December 2nd");
-        assert_eq!(date_words(date(2026, 12, 3), Language::En, today), "Thursday, December 3rd");
-        assert_eq!(date_words(date(2026, 12, 11), Language::En, today), "Friday, December 11th");
-        assert_eq!(date_words(date(2026, 12, 12), Language::En, today), "Saturday, December 12th");
-        assert_eq!(date_words(date(2026, 12, 13), Language::En, today), "Sunday, December 13th");
-        assert_eq!(date_words(date(2026, 12, 22), Language::En, today), "Tuesday, December 22nd");
-        assert_eq!(date_words(date(2027, 1, 8), Language::En, today), "Friday, January 8th, 2027");
+        assert_eq!(
+            date_words(date(2026, 11, 27), Language::En, today),
+            "Friday, November 27th"
+        );
+        assert_eq!(
+            date_words(date(2026, 12, 1), Language::En, today),
+            "Tuesday, December 1st"
+        );
+        assert_eq!(
+            date_words(date(2026, 12, 2), Language::En, today),
+            "Wednesday, December 2nd"
+        );
+        assert_eq!(
+            date_words(date(2026, 12, 3), Language::En, today),
+            "Thursday, December 3rd"
+        );
+        assert_eq!(
+            date_words(date(2026, 12, 11), Language::En, today),
+            "Friday, December 11th"
+        );
+        assert_eq!(
+            date_words(date(2026, 12, 12), Language::En, today),
+            "Saturday, December 12th"
+        );
+        assert_eq!(
+            date_words(date(2026, 12, 13), Language::En, today),
+            "Sunday, December 13th"
+        );
+        assert_eq!(
+            date_words(date(2026, 12, 22), Language::En, today),
+            "Tuesday, December 22nd"
+        );
+        assert_eq!(
+            date_words(date(2027, 1, 8), Language::En, today),
+            "Friday, January 8th, 2027"
+        );
     }
 
     #[test]
     fn dates_read_month_and_day_in_chinese() {
         let today = date(2026, 11, 23);
-        assert_eq!(date_words(date(2026, 11, 27), Language::Zh, today), "十一月二十七日");
-        assert_eq!(date_words(date(2026, 10, 10), Language::Zh, today), "十月十日");
-        assert_eq!(date_words(date(2026, 12, 31), Language::Zh, today), "十二月三十一日");
-        assert_eq!(date_words(date(2027, 1, 8), Language::Zh, today), "二〇二七年一月八日");
-        assert_eq!(date_words_with_weekday(date(2026, 11, 27), Language::Zh, today), "十一月二十七日星期五");
+        assert_eq!(
+            date_words(date(2026, 11, 27), Language::Zh, today),
+            "十一月二十七日"
+        );
+        assert_eq!(
+            date_words(date(2026, 10, 10), Language::Zh, today),
+            "十月十日"
+        );
+        assert_eq!(
+            date_words(date(2026, 12, 31), Language::Zh, today),
+            "十二月三十一日"
+        );
+        assert_eq!(
+            date_words(date(2027, 1, 8), Language::Zh, today),
+            "二〇二七年一月八日"
+        );
+        assert_eq!(
+            date_words_with_weekday(date(2026, 11, 27), Language::Zh, today),
+            "十一月二十七日星期五"
+        );
     }
 
     #[test]
@@ -583,10 +694,22 @@ mod tests {
     fn moments_say_today_and_tomorrow() {
         let today = date(2026, 11, 23);
         let at = |d: NaiveDate, h, m| d.and_hms_opt(h, m, 0).unwrap();
-        assert_eq!(datetime_words(at(today, 15, 0), Language::En, today), "today at 3 PM");
-        assert_eq!(datetime_words(at(date(2026, 11, 24), 9, 30), Language::En, today), "tomorrow at 9:30 AM");
-        assert_eq!(datetime_words(at(date(2026, 11, 27), 15, 0), Language::En, today), "Friday, November 27th at 3 PM");
-        assert_eq!(datetime_words(at(date(2026, 11, 24), 9, 30), Language::Zh, today), "明天上午九点半");
+        assert_eq!(
+            datetime_words(at(today, 15, 0), Language::En, today),
+            "today at 3 PM"
+        );
+        assert_eq!(
+            datetime_words(at(date(2026, 11, 24), 9, 30), Language::En, today),
+            "tomorrow at 9:30 AM"
+        );
+        assert_eq!(
+            datetime_words(at(date(2026, 11, 27), 15, 0), Language::En, today),
+            "Friday, November 27th at 3 PM"
+        );
+        assert_eq!(
+            datetime_words(at(date(2026, 11, 24), 9, 30), Language::Zh, today),
+            "明天上午九点半"
+        );
     }
 
     #[test]

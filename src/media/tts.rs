@@ -100,18 +100,27 @@ impl PromptAudio {
             .output()
             .map_err(|source| TtsError::EspeakMissing { source })?;
         let list = String::from_utf8_lossy(&out.stdout);
-        let base = self.voice.split('+').next().unwrap_or(&self.voice).to_ascii_lowercase();
+        let base = self
+            .voice
+            .split('+')
+            .next()
+            .unwrap_or(&self.voice)
+            .to_ascii_lowercase();
         let known = list.lines().skip(1).any(|line| {
             let cols: Vec<&str> = line.split_whitespace().collect();
             let lang = cols.get(1).map(|c| c.to_ascii_lowercase());
             let file = cols.get(4).map(|c| c.to_ascii_lowercase());
             lang.as_deref() == Some(base.as_str())
-                || file.as_deref().is_some_and(|f| f.rsplit('/').next() == Some(base.as_str()))
+                || file
+                    .as_deref()
+                    .is_some_and(|f| f.rsplit('/').next() == Some(base.as_str()))
         });
         if known {
             Ok(())
         } else {
-            Err(TtsError::UnknownVoice { voice: self.voice.clone() })
+            Err(TtsError::UnknownVoice {
+                voice: self.voice.clone(),
+            })
         }
     }
 
@@ -119,14 +128,24 @@ impl PromptAudio {
     /// (voice, speed, text), stable across builds (FNV-1a 64).
     pub fn cache_path(&self, text: &str) -> PathBuf {
         let key = format!("{}\u{0}{}\u{0}{}", self.voice, self.speed, text);
-        let safe_voice: String = self.voice.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
-        self.cache_dir.join(format!("{safe_voice}-{:016x}.wav", fnv1a64(key.as_bytes())))
+        let safe_voice: String = self
+            .voice
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .collect();
+        self.cache_dir
+            .join(format!("{safe_voice}-{:016x}.wav", fnv1a64(key.as_bytes())))
     }
 
     /// The samples for prompt `id` whose rendered text is `text`. `fixed`
     /// says the text has no per-call values (`SayPrompt::is_fixed`): only
     /// then may a recording or the pre-rendered file stand for it.
-    pub fn load(&self, id: &str, text: &str, fixed: bool) -> Result<(Vec<i16>, AudioSource), TtsError> {
+    pub fn load(
+        &self,
+        id: &str,
+        text: &str,
+        fixed: bool,
+    ) -> Result<(Vec<i16>, AudioSource), TtsError> {
         if fixed {
             let recorded = self.lang_dir.join(format!("{id}.wav"));
             if recorded.is_file() {
@@ -162,7 +181,10 @@ impl PromptAudio {
     /// moved into place (so a half-written file is never read).
     pub fn render_to(&self, text: &str, out: &Path) -> Result<(), TtsError> {
         let dir = out.parent().unwrap_or(Path::new("."));
-        std::fs::create_dir_all(dir).map_err(|source| TtsError::Io { path: dir.to_path_buf(), source })?;
+        std::fs::create_dir_all(dir).map_err(|source| TtsError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
         let raw = out.with_extension(format!("{}.raw.wav", std::process::id()));
         let result = Command::new("espeak-ng")
             .arg("-v")
@@ -188,7 +210,10 @@ impl PromptAudio {
         let samples = samples?;
         let tmp = out.with_extension(format!("{}.tmp", std::process::id()));
         write_wav_8k(&tmp, &samples)?;
-        std::fs::rename(&tmp, out).map_err(|source| TtsError::Io { path: out.to_path_buf(), source })
+        std::fs::rename(&tmp, out).map_err(|source| TtsError::Io {
+            path: out.to_path_buf(),
+            source,
+        })
     }
 }
 
@@ -205,12 +230,18 @@ fn fnv1a64(bytes: &[u8]) -> u64 {
 /// Reads a PCM WAV (8/16/24/32-bit int or 32-bit float, any rate, any
 /// channels) as 8 kHz mono i16: channels averaged, rate converted linearly.
 pub fn read_wav_8k(path: &Path) -> Result<Vec<i16>, TtsError> {
-    let wav_err = |e: hound::Error| TtsError::Wav { path: path.to_path_buf(), message: e.to_string() };
+    let wav_err = |e: hound::Error| TtsError::Wav {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    };
     let mut reader = hound::WavReader::open(path).map_err(wav_err)?;
     let spec = reader.spec();
     let channels = usize::from(spec.channels.max(1));
     let interleaved: Vec<f32> = match spec.sample_format {
-        hound::SampleFormat::Float => reader.samples::<f32>().collect::<Result<_, _>>().map_err(wav_err)?,
+        hound::SampleFormat::Float => reader
+            .samples::<f32>()
+            .collect::<Result<_, _>>()
+            .map_err(wav_err)?,
         hound::SampleFormat::Int => {
             let scale = 1.0 / (1u64 << (spec.bits_per_sample.clamp(1, 32) - 1)) as f32;
             reader
@@ -220,10 +251,15 @@ pub fn read_wav_8k(path: &Path) -> Result<Vec<i16>, TtsError> {
                 .map_err(wav_err)?
         }
     };
-    let mono: Vec<f32> =
-        interleaved.chunks(channels).map(|frame| frame.iter().sum::<f32>() / frame.len() as f32).collect();
+    let mono: Vec<f32> = interleaved
+        .chunks(channels)
+        .map(|frame| frame.iter().sum::<f32>() / frame.len() as f32)
+        .collect();
     let resampled = resample_linear(&mono, spec.sample_rate, PROMPT_RATE);
-    Ok(resampled.into_iter().map(|v| (v * 32767.0).round().clamp(-32768.0, 32767.0) as i16).collect())
+    Ok(resampled
+        .into_iter()
+        .map(|v| (v * 32767.0).round().clamp(-32768.0, 32767.0) as i16)
+        .collect())
 }
 
 /// Linear-interpolation rate conversion. Downsampling first averages over
@@ -265,8 +301,16 @@ pub fn resample_linear(input: &[f32], from: u32, to: u32) -> Vec<f32> {
 
 /// Writes 8 kHz mono 16-bit PCM.
 pub fn write_wav_8k(path: &Path, samples: &[i16]) -> Result<(), TtsError> {
-    let wav_err = |e: hound::Error| TtsError::Wav { path: path.to_path_buf(), message: e.to_string() };
-    let spec = hound::WavSpec { channels: 1, sample_rate: PROMPT_RATE, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
+    let wav_err = |e: hound::Error| TtsError::Wav {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    };
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: PROMPT_RATE,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
     let mut w = hound::WavWriter::create(path, spec).map_err(wav_err)?;
     for s in samples {
         w.write_sample(*s).map_err(wav_err)?;
@@ -294,7 +338,12 @@ mod tests {
 
     fn write_wav(path: &Path, rate: u32, channels: u16, samples: &[i16]) {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        let spec = hound::WavSpec { channels, sample_rate: rate, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
+        let spec = hound::WavSpec {
+            channels,
+            sample_rate: rate,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        };
         let mut w = hound::WavWriter::create(path, spec).unwrap();
         for s in samples {
             w.write_sample(*s).unwrap();
@@ -330,8 +379,14 @@ mod tests {
     #[test]
     fn cache_keys_differ_by_voice_speed_and_text() {
         let a = PromptAudio::new(Path::new("audio"), "en", Path::new("c"), "en-us", 160);
-        let b = PromptAudio { voice: "cmn".into(), ..a.clone() };
-        let c = PromptAudio { speed: 170, ..a.clone() };
+        let b = PromptAudio {
+            voice: "cmn".into(),
+            ..a.clone()
+        };
+        let c = PromptAudio {
+            speed: 170,
+            ..a.clone()
+        };
         assert_ne!(a.cache_path("x"), b.cache_path("x"));
         assert_ne!(a.cache_path("x"), c.cache_path("x"));
         assert_ne!(a.cache_path("x"), a.cache_path("y"));
@@ -349,18 +404,26 @@ mod tests {
         write_wav(&p, 22050, 2, &samples);
         let out = read_wav_8k(&p).unwrap();
         assert_eq!(out.len(), 8000);
-        assert!(out[100..7900].iter().all(|s| (*s - 2000).abs() <= 1), "channels averaged");
+        assert!(
+            out[100..7900].iter().all(|s| (*s - 2000).abs() <= 1),
+            "channels averaged"
+        );
     }
 
     #[test]
     fn resampling_keeps_a_low_tone_and_its_level() {
-        let input: Vec<f32> = (0..22050).map(|i| (2.0 * std::f32::consts::PI * 440.0 * i as f32 / 22050.0).sin() * 0.5).collect();
+        let input: Vec<f32> = (0..22050)
+            .map(|i| (2.0 * std::f32::consts::PI * 440.0 * i as f32 / 22050.0).sin() * 0.5)
+            .collect();
         let out = resample_linear(&input, 22050, 8000);
         assert_eq!(out.len(), 8000);
         let peak = out.iter().fold(0f32, |m, v| m.max(v.abs()));
         assert!((0.4..=0.51).contains(&peak), "peak {peak}");
         // Zero crossings: 440 Hz has 880 per second.
-        let crossings = out.windows(2).filter(|w| (w[0] < 0.0) != (w[1] < 0.0)).count();
+        let crossings = out
+            .windows(2)
+            .filter(|w| (w[0] < 0.0) != (w[1] < 0.0))
+            .count();
         assert!((870..=890).contains(&crossings), "{crossings}");
     }
 
@@ -379,20 +442,37 @@ mod tests {
     #[test]
     fn espeak_renders_english_and_mandarin_into_the_cache_once() {
         let root = temp_dir("espeak");
-        for (voice, text) in [("en-us", "Am I speaking with Maria Lopez?"), ("cmn", "请问您是王伟本人吗？")] {
+        for (voice, text) in [
+            ("en-us", "Am I speaking with Maria Lopez?"),
+            ("cmn", "请问您是王伟本人吗？"),
+        ] {
             let pa = PromptAudio::new(&root, "xx", &root.join("cache"), voice, 160);
             assert_eq!(pa.prepare(&[text]).unwrap(), 1);
-            assert_eq!(pa.prepare(&[text]).unwrap(), 0, "second prepare finds the cache");
+            assert_eq!(
+                pa.prepare(&[text]).unwrap(),
+                0,
+                "second prepare finds the cache"
+            );
             let (s, src) = pa.load("right_party", text, false).unwrap();
             assert_eq!(src, AudioSource::Cache);
-            assert!(s.len() > 8000 / 2, "{voice}: at least half a second, got {}", s.len());
+            assert!(
+                s.len() > 8000 / 2,
+                "{voice}: at least half a second, got {}",
+                s.len()
+            );
             let loud = s.iter().filter(|v| v.unsigned_abs() > 1000).count();
             assert!(loud > 1000, "{voice}: speech, not silence");
             let spec = hound::WavReader::open(pa.cache_path(text)).unwrap().spec();
-            assert_eq!((spec.sample_rate, spec.channels, spec.bits_per_sample), (8000, 1, 16));
+            assert_eq!(
+                (spec.sample_rate, spec.channels, spec.bits_per_sample),
+                (8000, 1, 16)
+            );
         }
         let pa = PromptAudio::new(&root, "xx", &root.join("cache"), "no-such-voice-zz", 160);
-        assert!(matches!(pa.check_voice(), Err(TtsError::UnknownVoice { .. })));
+        assert!(matches!(
+            pa.check_voice(),
+            Err(TtsError::UnknownVoice { .. })
+        ));
         for voice in ["en-us", "cmn", "en-us+f3"] {
             let pa = PromptAudio::new(&root, "xx", &root.join("cache"), voice, 160);
             assert!(pa.check_voice().is_ok(), "{voice}");
