@@ -1,1 +1,481 @@
-//! (placeholder: filled in by its issue)
+//! Prompt audio: the 8 kHz mono 16-bit samples a prompt is played from.
+//! Owns where prompt audio comes from, in this order: a contact centre's
+//! recording `audio/<lang>/<id>.wav` (fixed prompts only: a recording cannot
+//! say this call's amount), the rendered `audio/<lang>/tts/<id>.wav` from
+//! `scripts/render-prompts`, then espeak-ng into a cache keyed by a hash of
+//! (voice, speed, text). `prepare` renders a call's texts before the INVITE so
+//! a call never waits on synthesis. It never writes into `audio/` (recordings
+//! are kept as given) and never opens a socket.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Sample rate of every buffer this module returns.
+pub const PROMPT_RATE: u32 = 8000;
+
+/// Prompt audio that could not be produced.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TtsError {
+    /// espeak-ng is not installed or could not start.
+    #[error("cannot run espeak-ng ({source}); install it with scripts/setup or `apt-get install -y espeak-ng`")]
+    EspeakMissing {
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// espeak-ng ran and failed (unknown voice, ...).
+    #[error("espeak-ng -v {voice} failed ({status}): {stderr}")]
+    Espeak {
+        /// The voice asked for.
+        voice: String,
+        /// Exit status.
+        status: String,
+        /// What it printed.
+        stderr: String,
+    },
+    /// A WAV file could not be read or written.
+    #[error("{path}: {message}")]
+    Wav {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+    /// espeak-ng does not know the voice (it would silently fall back to its default).
+    #[error("espeak-ng has no voice `{voice}` (see `espeak-ng --voices`)")]
+    UnknownVoice {
+        /// The voice asked for.
+        voice: String,
+    },
+    /// A file or directory could not be created.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+/// Where a prompt's audio came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AudioSource {
+    /// `audio/<lang>/<id>.wav`, a person's recording.
+    Recorded,
+    /// `audio/<lang>/tts/<id>.wav`, rendered ahead by `scripts/render-prompts`.
+    Rendered,
+    /// The per-text cache (rendered now or by an earlier `prepare`).
+    Cache,
+}
+
+/// Prompt audio for one language and voice.
+#[derive(Debug, Clone)]
+pub struct PromptAudio {
+    /// `audio/<lang>` (holds recordings and `tts/`).
+    pub lang_dir: PathBuf,
+    /// Cache for texts rendered on demand.
+    pub cache_dir: PathBuf,
+    /// espeak-ng voice (`en-us`, `cmn`).
+    pub voice: String,
+    /// espeak-ng words per minute.
+    pub speed: u32,
+}
+
+impl PromptAudio {
+    /// Audio for `lang` under `audio_root` (e.g. `audio`), caching renders in `cache_dir`.
+    pub fn new(audio_root: &Path, lang: &str, cache_dir: &Path, voice: &str, speed: u32) -> Self {
+        PromptAudio {
+            lang_dir: audio_root.join(lang),
+            cache_dir: cache_dir.to_path_buf(),
+            voice: voice.to_string(),
+            speed,
+        }
+    }
+
+    /// Checks that espeak-ng knows `voice` (by language name or voice file);
+    /// an unknown voice would otherwise render in its default English voice.
+    pub fn check_voice(&self) -> Result<(), TtsError> {
+        let out = Command::new("espeak-ng")
+            .arg("--voices")
+            .output()
+            .map_err(|source| TtsError::EspeakMissing { source })?;
+        let list = String::from_utf8_lossy(&out.stdout);
+        let base = self
+            .voice
+            .split('+')
+            .next()
+            .unwrap_or(&self.voice)
+            .to_ascii_lowercase();
+        let known = list.lines().skip(1).any(|line| {
+            let cols: Vec<&str> = line.split_whitespace().collect();
+            let lang = cols.get(1).map(|c| c.to_ascii_lowercase());
+            let file = cols.get(4).map(|c| c.to_ascii_lowercase());
+            lang.as_deref() == Some(base.as_str())
+                || file
+                    .as_deref()
+                    .is_some_and(|f| f.rsplit('/').next() == Some(base.as_str()))
+        });
+        if known {
+            Ok(())
+        } else {
+            Err(TtsError::UnknownVoice {
+                voice: self.voice.clone(),
+            })
+        }
+    }
+
+    /// The cache file for a text: `<cache>/<voice>-<hash>.wav`, the hash over
+    /// (voice, speed, text), stable across builds (FNV-1a 64).
+    pub fn cache_path(&self, text: &str) -> PathBuf {
+        let key = format!("{}\u{0}{}\u{0}{}", self.voice, self.speed, text);
+        let safe_voice: String = self
+            .voice
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .collect();
+        self.cache_dir
+            .join(format!("{safe_voice}-{:016x}.wav", fnv1a64(key.as_bytes())))
+    }
+
+    /// The samples for prompt `id` whose rendered text is `text`. `fixed`
+    /// says the text has no per-call values (`SayPrompt::is_fixed`): only
+    /// then may a recording or the pre-rendered file stand for it.
+    pub fn load(
+        &self,
+        id: &str,
+        text: &str,
+        fixed: bool,
+    ) -> Result<(Vec<i16>, AudioSource), TtsError> {
+        if fixed {
+            let recorded = self.lang_dir.join(format!("{id}.wav"));
+            if recorded.is_file() {
+                return Ok((read_wav_8k(&recorded)?, AudioSource::Recorded));
+            }
+            let rendered = self.lang_dir.join("tts").join(format!("{id}.wav"));
+            if rendered.is_file() {
+                return Ok((read_wav_8k(&rendered)?, AudioSource::Rendered));
+            }
+        }
+        let cached = self.cache_path(text);
+        if !cached.is_file() {
+            self.render_to(text, &cached)?;
+        }
+        Ok((read_wav_8k(&cached)?, AudioSource::Cache))
+    }
+
+    /// Renders every text not yet cached; returns how many were rendered.
+    /// Call before dialling with `Conversation::texts_to_prepare`.
+    pub fn prepare<S: AsRef<str>>(&self, texts: &[S]) -> Result<usize, TtsError> {
+        let mut n = 0;
+        for t in texts {
+            let path = self.cache_path(t.as_ref());
+            if !path.is_file() {
+                self.render_to(t.as_ref(), &path)?;
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    /// espeak-ng into a temporary file, converted to 8 kHz mono 16-bit and
+    /// moved into place (so a half-written file is never read).
+    pub fn render_to(&self, text: &str, out: &Path) -> Result<(), TtsError> {
+        let dir = out.parent().unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir).map_err(|source| TtsError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let raw = out.with_extension(format!("{}.raw.wav", std::process::id()));
+        let result = Command::new("espeak-ng")
+            .arg("-v")
+            .arg(&self.voice)
+            .arg("-s")
+            .arg(self.speed.to_string())
+            .arg("-w")
+            .arg(&raw)
+            .arg("--")
+            .arg(text)
+            .output()
+            .map_err(|source| TtsError::EspeakMissing { source })?;
+        if !result.status.success() {
+            let _ = std::fs::remove_file(&raw);
+            return Err(TtsError::Espeak {
+                voice: self.voice.clone(),
+                status: result.status.to_string(),
+                stderr: String::from_utf8_lossy(&result.stderr).trim().to_string(),
+            });
+        }
+        let samples = read_wav_8k(&raw);
+        let _ = std::fs::remove_file(&raw);
+        let samples = samples?;
+        let tmp = out.with_extension(format!("{}.tmp", std::process::id()));
+        write_wav_8k(&tmp, &samples)?;
+        std::fs::rename(&tmp, out).map_err(|source| TtsError::Io {
+            path: out.to_path_buf(),
+            source,
+        })
+    }
+}
+
+/// FNV-1a, 64 bit: a hash that does not change between Rust versions.
+fn fnv1a64(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+/// Reads a PCM WAV (8/16/24/32-bit int or 32-bit float, any rate, any
+/// channels) as 8 kHz mono i16: channels averaged, rate converted linearly.
+pub fn read_wav_8k(path: &Path) -> Result<Vec<i16>, TtsError> {
+    let wav_err = |e: hound::Error| TtsError::Wav {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    };
+    let mut reader = hound::WavReader::open(path).map_err(wav_err)?;
+    let spec = reader.spec();
+    let channels = usize::from(spec.channels.max(1));
+    let interleaved: Vec<f32> = match spec.sample_format {
+        hound::SampleFormat::Float => reader
+            .samples::<f32>()
+            .collect::<Result<_, _>>()
+            .map_err(wav_err)?,
+        hound::SampleFormat::Int => {
+            let scale = 1.0 / (1u64 << (spec.bits_per_sample.clamp(1, 32) - 1)) as f32;
+            reader
+                .samples::<i32>()
+                .map(|s| s.map(|v| v as f32 * scale))
+                .collect::<Result<_, _>>()
+                .map_err(wav_err)?
+        }
+    };
+    let mono: Vec<f32> = interleaved
+        .chunks(channels)
+        .map(|frame| frame.iter().sum::<f32>() / frame.len() as f32)
+        .collect();
+    let resampled = resample_linear(&mono, spec.sample_rate, PROMPT_RATE);
+    Ok(resampled
+        .into_iter()
+        .map(|v| (v * 32767.0).round().clamp(-32768.0, 32767.0) as i16)
+        .collect())
+}
+
+/// Linear-interpolation rate conversion. Downsampling first averages over
+/// the ratio (a box filter) so espeak's 22.05 kHz output does not alias
+/// badly into the 4 kHz telephone band.
+pub fn resample_linear(input: &[f32], from: u32, to: u32) -> Vec<f32> {
+    if input.is_empty() || from == 0 || to == 0 {
+        return Vec::new();
+    }
+    if from == to {
+        return input.to_vec();
+    }
+    let ratio = f64::from(from) / f64::from(to);
+    let smoothed: Vec<f32> = if ratio > 1.0 {
+        let w = ratio.floor() as usize;
+        let half = w / 2;
+        (0..input.len())
+            .map(|i| {
+                let lo = i.saturating_sub(half);
+                let hi = (i + w - half).min(input.len());
+                input[lo..hi].iter().sum::<f32>() / (hi - lo) as f32
+            })
+            .collect()
+    } else {
+        input.to_vec()
+    };
+    let out_len = ((input.len() as f64) / ratio).floor() as usize;
+    (0..out_len)
+        .map(|j| {
+            let pos = j as f64 * ratio;
+            let i = pos.floor() as usize;
+            let frac = (pos - i as f64) as f32;
+            let a = smoothed[i.min(smoothed.len() - 1)];
+            let b = smoothed[(i + 1).min(smoothed.len() - 1)];
+            a + (b - a) * frac
+        })
+        .collect()
+}
+
+/// Writes 8 kHz mono 16-bit PCM.
+pub fn write_wav_8k(path: &Path, samples: &[i16]) -> Result<(), TtsError> {
+    let wav_err = |e: hound::Error| TtsError::Wav {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    };
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: PROMPT_RATE,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(path, spec).map_err(wav_err)?;
+    for s in samples {
+        w.write_sample(*s).map_err(wav_err)?;
+    }
+    w.finalize().map_err(wav_err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    fn temp_dir(name: &str) -> PathBuf {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let d = std::env::temp_dir().join(format!(
+            "duecall-tts-{}-{}-{}",
+            name,
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        ));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    fn write_wav(path: &Path, rate: u32, channels: u16, samples: &[i16]) {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let spec = hound::WavSpec {
+            channels,
+            sample_rate: rate,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        };
+        let mut w = hound::WavWriter::create(path, spec).unwrap();
+        for s in samples {
+            w.write_sample(*s).unwrap();
+        }
+        w.finalize().unwrap();
+    }
+
+    #[test]
+    fn a_recording_wins_over_the_rendered_file_for_fixed_prompts() {
+        let root = temp_dir("rec");
+        write_wav(&root.join("en/opening.wav"), 8000, 1, &[100; 80]);
+        write_wav(&root.join("en/tts/opening.wav"), 8000, 1, &[200; 80]);
+        write_wav(&root.join("en/tts/closing.wav"), 8000, 1, &[300; 40]);
+        let pa = PromptAudio::new(&root, "en", &root.join("cache"), "en-us", 160);
+        let (s, src) = pa.load("opening", "Hello.", true).unwrap();
+        assert_eq!((src, s.len(), s[0]), (AudioSource::Recorded, 80, 100));
+        let (s, src) = pa.load("closing", "Bye.", true).unwrap();
+        assert_eq!((src, s[0]), (AudioSource::Rendered, 300));
+    }
+
+    #[test]
+    fn templated_prompts_never_use_the_fixed_files() {
+        let root = temp_dir("tmpl");
+        write_wav(&root.join("en/reminder.wav"), 8000, 1, &[100; 80]);
+        let pa = PromptAudio::new(&root, "en", &root.join("cache"), "en-us", 160);
+        // Put the text in the cache by hand so the test needs no synthesis.
+        let text = "Your payment of ten dollars was due.";
+        write_wav(&pa.cache_path(text), 8000, 1, &[7; 10]);
+        let (s, src) = pa.load("reminder", text, false).unwrap();
+        assert_eq!((src, s), (AudioSource::Cache, vec![7; 10]));
+    }
+
+    #[test]
+    fn cache_keys_differ_by_voice_speed_and_text() {
+        let a = PromptAudio::new(Path::new("audio"), "en", Path::new("c"), "en-us", 160);
+        let b = PromptAudio {
+            voice: "cmn".into(),
+            ..a.clone()
+        };
+        let c = PromptAudio {
+            speed: 170,
+            ..a.clone()
+        };
+        assert_ne!(a.cache_path("x"), b.cache_path("x"));
+        assert_ne!(a.cache_path("x"), c.cache_path("x"));
+        assert_ne!(a.cache_path("x"), a.cache_path("y"));
+        assert_eq!(a.cache_path("x"), a.cache_path("x"));
+        assert_eq!(fnv1a64(b""), 0xcbf29ce484222325);
+        assert_eq!(fnv1a64(b"a"), 0xaf63dc4c8601ec8c);
+    }
+
+    #[test]
+    fn stereo_22k_becomes_8k_mono_of_the_right_length() {
+        let root = temp_dir("rs");
+        let frames = 22050; // one second
+        let samples: Vec<i16> = (0..frames).flat_map(|_| [1000i16, 3000]).collect();
+        let p = root.join("in.wav");
+        write_wav(&p, 22050, 2, &samples);
+        let out = read_wav_8k(&p).unwrap();
+        assert_eq!(out.len(), 8000);
+        assert!(
+            out[100..7900].iter().all(|s| (*s - 2000).abs() <= 1),
+            "channels averaged"
+        );
+    }
+
+    #[test]
+    fn resampling_keeps_a_low_tone_and_its_level() {
+        let input: Vec<f32> = (0..22050)
+            .map(|i| (2.0 * std::f32::consts::PI * 440.0 * i as f32 / 22050.0).sin() * 0.5)
+            .collect();
+        let out = resample_linear(&input, 22050, 8000);
+        assert_eq!(out.len(), 8000);
+        let peak = out.iter().fold(0f32, |m, v| m.max(v.abs()));
+        assert!((0.4..=0.51).contains(&peak), "peak {peak}");
+        // Zero crossings: 440 Hz has 880 per second.
+        let crossings = out
+            .windows(2)
+            .filter(|w| (w[0] < 0.0) != (w[1] < 0.0))
+            .count();
+        assert!((870..=890).contains(&crossings), "{crossings}");
+    }
+
+    #[test]
+    fn a_bad_wav_names_the_file() {
+        let root = temp_dir("bad");
+        let p = root.join("en/opening.wav");
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, b"not a wav").unwrap();
+        let pa = PromptAudio::new(&root, "en", &root.join("cache"), "en-us", 160);
+        let e = pa.load("opening", "x", true).unwrap_err().to_string();
+        assert!(e.contains("opening.wav"), "{e}");
+    }
+
+    /// Needs espeak-ng (scripts/render-prompts installs it).
+    #[test]
+    fn espeak_renders_english_and_mandarin_into_the_cache_once() {
+        let root = temp_dir("espeak");
+        for (voice, text) in [
+            ("en-us", "Am I speaking with Maria Lopez?"),
+            ("cmn", "请问您是王伟本人吗？"),
+        ] {
+            let pa = PromptAudio::new(&root, "xx", &root.join("cache"), voice, 160);
+            assert_eq!(pa.prepare(&[text]).unwrap(), 1);
+            assert_eq!(
+                pa.prepare(&[text]).unwrap(),
+                0,
+                "second prepare finds the cache"
+            );
+            let (s, src) = pa.load("right_party", text, false).unwrap();
+            assert_eq!(src, AudioSource::Cache);
+            assert!(
+                s.len() > 8000 / 2,
+                "{voice}: at least half a second, got {}",
+                s.len()
+            );
+            let loud = s.iter().filter(|v| v.unsigned_abs() > 1000).count();
+            assert!(loud > 1000, "{voice}: speech, not silence");
+            let spec = hound::WavReader::open(pa.cache_path(text)).unwrap().spec();
+            assert_eq!(
+                (spec.sample_rate, spec.channels, spec.bits_per_sample),
+                (8000, 1, 16)
+            );
+        }
+        let pa = PromptAudio::new(&root, "xx", &root.join("cache"), "no-such-voice-zz", 160);
+        assert!(matches!(
+            pa.check_voice(),
+            Err(TtsError::UnknownVoice { .. })
+        ));
+        for voice in ["en-us", "cmn", "en-us+f3"] {
+            let pa = PromptAudio::new(&root, "xx", &root.join("cache"), voice, 160);
+            assert!(pa.check_voice().is_ok(), "{voice}");
+        }
+    }
+}
