@@ -2,7 +2,9 @@
 //! Owns the fixed intent set and its priority order; never touches audio,
 //! sockets or the clock (today's date comes in as an argument).
 
+pub mod dates;
 pub mod kind;
+pub mod text;
 pub use kind::IntentKind;
 
 use serde::{Deserialize, Serialize};
