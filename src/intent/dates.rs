@@ -578,11 +578,24 @@ fn zh_date_at(t: &Tokens, i: usize, today: NaiveDate) -> Option<(NaiveDate, usiz
 
 /// Finds the first date expression in `t` (English or Mandarin).
 pub fn find_date(t: &Tokens, today: NaiveDate) -> Option<Found<NaiveDate>> {
-    (0..t.len()).find_map(|i| {
-        en_date_at(t, i, today)
-            .or_else(|| zh_date_at(t, i, today))
-            .map(|(value, n)| Found { value, start: i, end: (i + n).min(t.len()) })
-    })
+    (0..t.len()).find_map(|i| date_at(t, i, today))
+}
+
+/// A date expression starting exactly at token `i` (used by `{date}` in patterns).
+pub fn date_at(t: &Tokens, i: usize, today: NaiveDate) -> Option<Found<NaiveDate>> {
+    en_date_at(t, i, today)
+        .or_else(|| zh_date_at(t, i, today))
+        .map(|(value, n)| Found { value, start: i, end: (i + n).min(t.len()) })
+}
+
+/// Length of a clock time, part of day or delay starting exactly at token
+/// `i` (used by `{time}` in patterns).
+pub fn time_at(t: &Tokens, i: usize) -> Option<usize> {
+    delay_at(t, i)
+        .map(|(_, n)| n)
+        .or_else(|| daypart_at(t, i).map(|(_, _, n, _)| n))
+        .or_else(|| en_clock_at(t, i).map(|(_, _, _, n)| n))
+        .or_else(|| zh_clock_at(t, i).map(|(_, _, _, n)| n))
 }
 
 // ---------------------------------------------------------------- times
