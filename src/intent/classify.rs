@@ -118,9 +118,17 @@ impl Classifier {
         for h in &hits {
             covered.extend(h.toks.iter().copied());
         }
-        for i in 0..p.t.len() {
-            if self.negation_ending_at(&p.t, i).is_some() {
-                covered.insert(i);
+        // a negation that cancelled a match is explained too (others are not)
+        for h in &hits {
+            if h.negated_by.is_some() {
+                let mut j = h.toks[0];
+                while j > 0 {
+                    j -= 1;
+                    if self.negation_ending_at(&p.t, j).is_some() {
+                        covered.insert(j);
+                        break;
+                    }
+                }
             }
         }
         let date = find_date(&p.t, today);
@@ -140,17 +148,22 @@ impl Classifier {
 
         // A bare date or clock time answers "when?": only when no lexicon
         // evidence decided the reply.
+        // ... and only when it is most of the reply ("Friday", "um next week
+        // I guess"), not a date in passing ("today the weather is nice").
+        let mostly = |a: usize, b: usize| {
+            content.is_empty() || 2 * content.iter().filter(|&&i| i >= a && i < b).count() >= content.len()
+        };
         if !standings.iter().any(|s| conf(s.evidence) >= self.threshold) {
             let spoken = |a: usize, b: usize| p.t.toks[a..b].join(if self.lexicon.lang == "zh" { "" } else { " " });
             let cb = self.lexicon.options(IntentKind::CallbackLater).slot_alone;
             let pp = self.lexicon.options(IntentKind::PromiseToPay).slot_alone;
             match (time, date, cb, pp) {
-                (Some(t), _, Some(w), _) if t.value.has_clock => {
+                (Some(t), _, Some(w), _) if t.value.has_clock && mostly(t.start, t.end) => {
                     let s = standing_mut(&mut standings, IntentKind::CallbackLater);
                     s.evidence = s.evidence.max(w);
                     s.from_slot = Some(format!("a time alone ('{}') reads as callback_later", spoken(t.start, t.end)));
                 }
-                (_, Some(d), _, Some(w)) => {
+                (_, Some(d), _, Some(w)) if mostly(d.start, d.end) => {
                     let s = standing_mut(&mut standings, IntentKind::PromiseToPay);
                     s.evidence = s.evidence.max(w);
                     s.from_slot = Some(format!("a date alone ('{}') reads as promise_to_pay", spoken(d.start, d.end)));
@@ -321,6 +334,11 @@ impl Classifier {
     }
 
     fn fuzzy(&self, got: &str, want: &str) -> Option<f32> {
+        // a word the lexicon knows is never a typo of another ("transfer" is
+        // not a cut-off "transferred")
+        if self.lexicon.vocabulary.contains(got) {
+            return None;
+        }
         if !self.lexicon.fuzzy || !got.chars().all(|c| c.is_ascii_alphabetic()) || !want.chars().all(|c| c.is_ascii_alphabetic() || c == '\'') {
             return None;
         }

@@ -189,6 +189,8 @@ pub struct Lexicon {
     pub dtmf: HashMap<(DtmfContext, char), IntentKind>,
     /// Per-intent options.
     pub options: HashMap<IntentKind, IntentOptions>,
+    /// Every token in any entry (such tokens only ever match exactly).
+    pub vocabulary: HashSet<String>,
 }
 
 const GLOBAL_KEYS: [&str; 9] = [
@@ -280,6 +282,7 @@ impl Lexicon {
             weights: Weights::default(),
             dtmf: HashMap::new(),
             options: HashMap::new(),
+            vocabulary: HashSet::new(),
         };
         // rewrites first: every other entry is tokenised through them
         if let Some(v) = intent.get("rewrites") {
@@ -345,6 +348,13 @@ impl Lexicon {
                 }
                 let t = v.as_table().ok_or_else(|| key_err(&key, "expected a table"))?;
                 lex.add_intent(kind, t, &key)?;
+            }
+        }
+        for e in &lex.entries {
+            for piece in &e.pieces {
+                if let Piece::Alt(alts) = piece {
+                    lex.vocabulary.extend(alts.iter().flatten().cloned());
+                }
             }
         }
         if lex.entries.iter().all(|e| e.class == EntryClass::Veto) {
