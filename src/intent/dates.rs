@@ -606,6 +606,7 @@ fn daypart_at(t: &Tokens, i: usize) -> Option<(u32, bool, usize, Option<i64>)> {
         (&["in", "the", "morning"][..], 9, false),
         (&["morning"][..], 9, false),
         (&["first", "thing"][..], 9, false),
+        (&["after", "lunch"][..], 13, true),
         (&["at", "noon"][..], 12, true),
         (&["noon"][..], 12, true),
         (&["lunchtime"][..], 12, true),
