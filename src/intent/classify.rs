@@ -63,7 +63,10 @@ struct Prepared {
 impl Classifier {
     /// A classifier with the default threshold 0.5.
     pub fn new(lexicon: Lexicon) -> Self {
-        Classifier { lexicon, threshold: 0.5 }
+        Classifier {
+            lexicon,
+            threshold: 0.5,
+        }
     }
 
     /// Sets the threshold below which replies are `Unknown`.
@@ -107,7 +110,11 @@ impl Classifier {
             return Intent {
                 kind: IntentKind::Unknown,
                 confidence: 0.0,
-                reason: if p.t.is_empty() { "empty reply".into() } else { "only fillers".into() },
+                reason: if p.t.is_empty() {
+                    "empty reply".into()
+                } else {
+                    "only fillers".into()
+                },
                 slots: Slots::default(),
             };
         }
@@ -151,22 +158,31 @@ impl Classifier {
         // ... and only when it is most of the reply ("Friday", "um next week
         // I guess"), not a date in passing ("today the weather is nice").
         let mostly = |a: usize, b: usize| {
-            content.is_empty() || 2 * content.iter().filter(|&&i| i >= a && i < b).count() >= content.len()
+            content.is_empty()
+                || 2 * content.iter().filter(|&&i| i >= a && i < b).count() >= content.len()
         };
         if !standings.iter().any(|s| conf(s.evidence) >= self.threshold) {
-            let spoken = |a: usize, b: usize| p.t.toks[a..b].join(if self.lexicon.lang == "zh" { "" } else { " " });
+            let spoken = |a: usize, b: usize| {
+                p.t.toks[a..b].join(if self.lexicon.lang == "zh" { "" } else { " " })
+            };
             let cb = self.lexicon.options(IntentKind::CallbackLater).slot_alone;
             let pp = self.lexicon.options(IntentKind::PromiseToPay).slot_alone;
             match (time, date, cb, pp) {
                 (Some(t), _, Some(w), _) if t.value.has_clock && mostly(t.start, t.end) => {
                     let s = standing_mut(&mut standings, IntentKind::CallbackLater);
                     s.evidence = s.evidence.max(w);
-                    s.from_slot = Some(format!("a time alone ('{}') reads as callback_later", spoken(t.start, t.end)));
+                    s.from_slot = Some(format!(
+                        "a time alone ('{}') reads as callback_later",
+                        spoken(t.start, t.end)
+                    ));
                 }
                 (_, Some(d), _, Some(w)) if mostly(d.start, d.end) => {
                     let s = standing_mut(&mut standings, IntentKind::PromiseToPay);
                     s.evidence = s.evidence.max(w);
-                    s.from_slot = Some(format!("a date alone ('{}') reads as promise_to_pay", spoken(d.start, d.end)));
+                    s.from_slot = Some(format!(
+                        "a date alone ('{}') reads as promise_to_pay",
+                        spoken(d.start, d.end)
+                    ));
                 }
                 _ => {}
             }
@@ -206,7 +222,11 @@ impl Classifier {
         let beaten: Vec<&str> = passing[1..].iter().map(|(s, _)| s.kind.as_str()).collect();
         let mut reason = String::new();
         if !beaten.is_empty() {
-            reason.push_str(&format!("{} beats {}: ", win.kind.as_str(), beaten.join(", ")));
+            reason.push_str(&format!(
+                "{} beats {}: ",
+                win.kind.as_str(),
+                beaten.join(", ")
+            ));
         }
         reason.push_str(&self.evidence_text(win));
         reason.push_str(&notes);
@@ -216,7 +236,12 @@ impl Classifier {
             IntentKind::CallbackLater => slots.time = time.map(|t| t.value.at),
             _ => {}
         }
-        Intent { kind: win.kind, confidence, reason, slots }
+        Intent {
+            kind: win.kind,
+            confidence,
+            reason,
+            slots,
+        }
     }
 
     fn prepare(&self, text: &str) -> Prepared {
@@ -224,7 +249,10 @@ impl Classifier {
         let mut filler = vec![false; t.len()];
         for i in 0..t.len() {
             for f in &self.lexicon.fillers {
-                if i + f.len() <= t.len() && t.toks[i..i + f.len()] == f[..] && t.same_clause(i, i + f.len()) {
+                if i + f.len() <= t.len()
+                    && t.toks[i..i + f.len()] == f[..]
+                    && t.same_clause(i, i + f.len())
+                {
                     filler[i..i + f.len()].iter_mut().for_each(|x| *x = true);
                 }
             }
@@ -241,7 +269,9 @@ impl Classifier {
         for view in [&all, &stripped] {
             for (ei, e) in self.lexicon.entries.iter().enumerate() {
                 for start in 0..view.len() {
-                    let Some((end, q)) = self.match_pieces(p, view, &e.pieces, 0, start, 1.0, today) else {
+                    let Some((end, q)) =
+                        self.match_pieces(p, view, &e.pieces, 0, start, 1.0, today)
+                    else {
                         continue;
                     };
                     if end == start {
@@ -258,14 +288,25 @@ impl Classifier {
                     if hits.iter().any(|h| h.entry == ei && h.toks == toks) {
                         continue;
                     }
-                    let heard = toks.iter().map(|&i| p.t.toks[i].as_str()).collect::<Vec<_>>().join(" ");
+                    let heard = toks
+                        .iter()
+                        .map(|&i| p.t.toks[i].as_str())
+                        .collect::<Vec<_>>()
+                        .join(" ");
                     let heard = (q < 1.0).then_some(heard);
-                    let negated_by = if e.class != EntryClass::Veto && self.lexicon.options(e.kind).negatable {
-                        self.negation_before(p, toks[0])
-                    } else {
-                        None
-                    };
-                    hits.push(Hit { entry: ei, toks, quality: q, heard, negated_by });
+                    let negated_by =
+                        if e.class != EntryClass::Veto && self.lexicon.options(e.kind).negatable {
+                            self.negation_before(p, toks[0])
+                        } else {
+                            None
+                        };
+                    hits.push(Hit {
+                        entry: ei,
+                        toks,
+                        quality: q,
+                        heard,
+                        negated_by,
+                    });
                 }
             }
         }
@@ -300,7 +341,8 @@ impl Classifier {
                 (0..=*n)
                     .take_while(|&k| {
                         pos + k < view.len()
-                            && (k == 0 || self.negation_ending_at(&p.t, view[pos + k - 1]).is_none())
+                            && (k == 0
+                                || self.negation_ending_at(&p.t, view[pos + k - 1]).is_none())
                     })
                     .find_map(|k| self.match_pieces(p, view, pieces, pi + 1, pos + k, q, today))
             }
@@ -339,7 +381,10 @@ impl Classifier {
         if self.lexicon.vocabulary.contains(got) {
             return None;
         }
-        if !self.lexicon.fuzzy || !got.chars().all(|c| c.is_ascii_alphabetic()) || !want.chars().all(|c| c.is_ascii_alphabetic() || c == '\'') {
+        if !self.lexicon.fuzzy
+            || !got.chars().all(|c| c.is_ascii_alphabetic())
+            || !want.chars().all(|c| c.is_ascii_alphabetic() || c == '\'')
+        {
             return None;
         }
         let (g, w) = (got.len(), want.len());
@@ -358,7 +403,9 @@ impl Classifier {
 
     fn seq_ending_at<'a>(t: &Tokens, seqs: &'a [Vec<String>], i: usize) -> Option<&'a Vec<String>> {
         seqs.iter().find(|s| {
-            s.len() <= i + 1 && t.toks[i + 1 - s.len()..=i] == s[..] && t.same_clause(i + 1 - s.len(), i + 1)
+            s.len() <= i + 1
+                && t.toks[i + 1 - s.len()..=i] == s[..]
+                && t.same_clause(i + 1 - s.len(), i + 1)
         })
     }
 
@@ -420,18 +467,31 @@ impl Classifier {
                 };
                 base * h.quality
             };
-            live.sort_by(|a, b| weight(b).total_cmp(&weight(a)).then(b.toks.len().cmp(&a.toks.len())));
+            live.sort_by(|a, b| {
+                weight(b)
+                    .total_cmp(&weight(a))
+                    .then(b.toks.len().cmp(&a.toks.len()))
+            });
             let mut taken: Vec<Hit> = Vec::new();
             let mut miss = 1.0f32;
             for h in live {
-                if taken.iter().any(|t| t.toks.iter().any(|x| h.toks.contains(x))) {
+                if taken
+                    .iter()
+                    .any(|t| t.toks.iter().any(|x| h.toks.contains(x)))
+                {
                     continue;
                 }
                 miss *= 1.0 - weight(h);
                 taken.push(h.clone());
             }
             let evidence = if vetoed_by.is_some() { 0.0 } else { 1.0 - miss };
-            out.push(Standing { kind, evidence, hits: taken, vetoed_by, from_slot: None });
+            out.push(Standing {
+                kind,
+                evidence,
+                hits: taken,
+                vetoed_by,
+                from_slot: None,
+            });
         }
         out
     }
@@ -464,7 +524,12 @@ impl Classifier {
             if let Some(n) = &h.negated_by {
                 let e = &self.lexicon.entries[h.entry];
                 if seen.insert((e.kind, e.text.clone())) {
-                    out.push_str(&format!("; ignored {} '{}' after '{}'", e.kind.as_str(), e.text, n));
+                    out.push_str(&format!(
+                        "; ignored {} '{}' after '{}'",
+                        e.kind.as_str(),
+                        e.text,
+                        n
+                    ));
                 }
             }
         }
@@ -512,7 +577,10 @@ mod tests {
         c.classify(text, today(), ten()).kind
     }
     fn at(d: u32, h: u32, m: u32) -> NaiveDateTime {
-        NaiveDate::from_ymd_opt(2024, 5, d).unwrap().and_hms_opt(h, m, 0).unwrap()
+        NaiveDate::from_ymd_opt(2024, 5, d)
+            .unwrap()
+            .and_hms_opt(h, m, 0)
+            .unwrap()
     }
 
     #[test]
@@ -522,7 +590,10 @@ mod tests {
         assert_ne!(kind(&c, "I haven't paid"), IntentKind::AlreadyPaid);
         assert_ne!(kind(&c, "i have not paid it yet"), IntentKind::AlreadyPaid);
         assert_ne!(kind(&c, "I never paid that"), IntentKind::AlreadyPaid);
-        assert_eq!(kind(&c, "I haven't paid yet but I will on Friday"), IntentKind::PromiseToPay);
+        assert_eq!(
+            kind(&c, "I haven't paid yet but I will on Friday"),
+            IntentKind::PromiseToPay
+        );
         let r = c.classify("I haven't paid", today(), ten());
         assert!(r.reason.contains("after 'not'"), "{}", r.reason);
     }
@@ -553,7 +624,11 @@ mod tests {
         assert_eq!(kind(&c, "no, I already paid"), IntentKind::AlreadyPaid);
         let r = c.classify("wrong number, I'll pay Friday", today(), ten());
         assert_eq!(r.kind, IntentKind::WrongNumber);
-        assert!(r.reason.starts_with("wrong_number beats promise_to_pay"), "{}", r.reason);
+        assert!(
+            r.reason.starts_with("wrong_number beats promise_to_pay"),
+            "{}",
+            r.reason
+        );
         assert!(r.reason.contains("'wrong number'"), "{}", r.reason);
         assert!(r.slots.date.is_none(), "only promise_to_pay carries a date");
         let z = zh();
@@ -572,30 +647,55 @@ mod tests {
         assert!(r.reason.contains("below threshold"), "{}", r.reason);
         // the same words pass with a low threshold
         let low = en().with_threshold(0.2);
-        assert_eq!(low.classify("I spent the money on a new car", today(), ten()).kind, IntentKind::Hardship);
+        assert_eq!(
+            low.classify("I spent the money on a new car", today(), ten())
+                .kind,
+            IntentKind::Hardship
+        );
         // a clear word fails a very high threshold
         let high = en().with_threshold(0.95);
-        assert_eq!(high.classify("paid", today(), ten()).kind, IntentKind::Unknown);
-        assert_eq!(c.classify("paid", today(), ten()).kind, IntentKind::AlreadyPaid);
+        assert_eq!(
+            high.classify("paid", today(), ten()).kind,
+            IntentKind::Unknown
+        );
+        assert_eq!(
+            c.classify("paid", today(), ten()).kind,
+            IntentKind::AlreadyPaid
+        );
     }
 
     #[test]
     fn confidence_grows_with_coverage() {
         let c = en();
         let short = c.classify("paid", today(), ten());
-        let long = c.classify("paid but the weather here has been terrible all week", today(), ten());
-        assert!(short.confidence > long.confidence, "{} vs {}", short.confidence, long.confidence);
+        let long = c.classify(
+            "paid but the weather here has been terrible all week",
+            today(),
+            ten(),
+        );
+        assert!(
+            short.confidence > long.confidence,
+            "{} vs {}",
+            short.confidence,
+            long.confidence
+        );
     }
 
     #[test]
     fn fillers_are_skipped() {
         let c = en();
-        assert_eq!(kind(&c, "um uh I, like, already um paid"), IntentKind::AlreadyPaid);
+        assert_eq!(
+            kind(&c, "um uh I, like, already um paid"),
+            IntentKind::AlreadyPaid
+        );
         assert_eq!(kind(&c, "um"), IntentKind::Unknown);
         assert_eq!(c.classify("uh hmm", today(), ten()).reason, "only fillers");
         let z = zh();
         assert_eq!(kind(&z, "嗯那个就是我"), IntentKind::IdentityConfirmed);
-        assert_eq!(kind(&z, "呃，就是，我已经，嗯，还了"), IntentKind::AlreadyPaid);
+        assert_eq!(
+            kind(&z, "呃，就是，我已经，嗯，还了"),
+            IntentKind::AlreadyPaid
+        );
         // 对 inside the filler 对不起 is not a "yes"
         assert_eq!(kind(&z, "对不起"), IntentKind::Unknown);
     }
@@ -633,7 +733,13 @@ mod tests {
         assert_eq!(r.kind, IntentKind::PromiseToPay);
         assert_eq!(r.slots.date, NaiveDate::from_ymd_opt(2024, 5, 24));
         let r = c.classify("friday", today(), ten());
-        assert_eq!((r.kind, r.slots.date), (IntentKind::PromiseToPay, NaiveDate::from_ymd_opt(2024, 5, 17)));
+        assert_eq!(
+            (r.kind, r.slots.date),
+            (
+                IntentKind::PromiseToPay,
+                NaiveDate::from_ymd_opt(2024, 5, 17)
+            )
+        );
         assert!(r.reason.contains("a date alone"), "{}", r.reason);
         let r = zh().classify("月底还", today(), ten());
         assert_eq!(r.slots.date, NaiveDate::from_ymd_opt(2024, 5, 31));
@@ -642,13 +748,22 @@ mod tests {
     #[test]
     fn callback_carries_the_resolved_time() {
         let r = en().classify("call me after 6", today(), ten());
-        assert_eq!((r.kind, r.slots.time), (IntentKind::CallbackLater, Some(at(15, 18, 0))));
+        assert_eq!(
+            (r.kind, r.slots.time),
+            (IntentKind::CallbackLater, Some(at(15, 18, 0)))
+        );
         let r = en().classify("I'm in a meeting, call back in an hour", today(), ten());
         assert_eq!(r.slots.time, Some(at(15, 11, 0)));
         let r = zh().classify("晚上七点再打", today(), ten());
-        assert_eq!((r.kind, r.slots.time), (IntentKind::CallbackLater, Some(at(15, 19, 0))));
+        assert_eq!(
+            (r.kind, r.slots.time),
+            (IntentKind::CallbackLater, Some(at(15, 19, 0)))
+        );
         let r = zh().classify("明天上午", today(), ten());
-        assert_eq!((r.kind, r.slots.time), (IntentKind::CallbackLater, Some(at(16, 9, 0))));
+        assert_eq!(
+            (r.kind, r.slots.time),
+            (IntentKind::CallbackLater, Some(at(16, 9, 0)))
+        );
     }
 
     #[test]
@@ -680,16 +795,29 @@ mod tests {
         );
         // an unknown key is refused, naming it
         let e = Lexicon::from_toml_str(&extended, "en").unwrap_err();
-        assert!(e.to_string().starts_with("intent.hardship.phrases_extra_ignored"), "{e}");
-        let extended = EN.replace("[intent.hardship]\nphrases = [", "[intent.hardship]\nphrases = [\"skint\", ");
+        assert!(
+            e.to_string()
+                .starts_with("intent.hardship.phrases_extra_ignored"),
+            "{e}"
+        );
+        let extended = EN.replace(
+            "[intent.hardship]\nphrases = [",
+            "[intent.hardship]\nphrases = [\"skint\", ",
+        );
         let c = Classifier::new(Lexicon::from_toml_str(&extended, "en").unwrap());
         let r = c.classify("I'm skint this month", today(), ten());
         assert_eq!(r.kind, IntentKind::Hardship);
         assert!(r.reason.contains("'skint'"), "{}", r.reason);
         // and a new DTMF digit
-        let extended = EN.replace("[intent.stop_calling]\n", "[intent.stop_calling]\ndtmf_after = \"9\"\n");
+        let extended = EN.replace(
+            "[intent.stop_calling]\n",
+            "[intent.stop_calling]\ndtmf_after = \"9\"\n",
+        );
         let c = Classifier::new(Lexicon::from_toml_str(&extended, "en").unwrap());
-        assert_eq!(c.classify_dtmf('9', DtmfContext::AfterIdentity).kind, IntentKind::StopCalling);
+        assert_eq!(
+            c.classify_dtmf('9', DtmfContext::AfterIdentity).kind,
+            IntentKind::StopCalling
+        );
     }
 
     #[test]

@@ -40,7 +40,11 @@ const BUILTIN_ZH: &str = include_str!("../../prompts/zh.toml");
 /// `./prompts/<lang>.toml`, else the copy compiled into the binary.
 pub fn load_lexicon(lang: &str, prompts: Option<&Path>) -> Result<Lexicon, IntentError> {
     if let Some(p) = prompts {
-        let file = if p.is_dir() { p.join(format!("{lang}.toml")) } else { p.to_path_buf() };
+        let file = if p.is_dir() {
+            p.join(format!("{lang}.toml"))
+        } else {
+            p.to_path_buf()
+        };
         return Lexicon::load(&file);
     }
     let local = Path::new("prompts").join(format!("{lang}.toml"));
@@ -59,12 +63,18 @@ pub fn load_lexicon(lang: &str, prompts: Option<&Path>) -> Result<Lexicon, Inten
 
 /// Runs `duecall classify`: prints `{"text","intent","confidence","reason","slots"}`
 /// per utterance, one JSON object per line.
-pub fn run_classify(args: &ClassifyArgs, input: &mut dyn BufRead, out: &mut dyn Write) -> Result<(), IntentError> {
+pub fn run_classify(
+    args: &ClassifyArgs,
+    input: &mut dyn BufRead,
+    out: &mut dyn Write,
+) -> Result<(), IntentError> {
     let lexicon = load_lexicon(&args.lang, args.prompts.as_deref())?;
     let classifier = Classifier::new(lexicon).with_threshold(args.threshold);
     let now = Local::now();
     let today = args.today.unwrap_or_else(|| now.date_naive());
-    let time = args.time.or_else(|| args.today.is_none().then(|| now.time()));
+    let time = args
+        .time
+        .or_else(|| args.today.is_none().then(|| now.time()));
     let one = |text: &str, out: &mut dyn Write| -> Result<(), IntentError> {
         let intent = classifier.classify(text, today, time);
         let obj = serde_json::json!({
@@ -110,7 +120,12 @@ mod tests {
     #[test]
     fn one_text_prints_one_json_object() {
         let mut out = Vec::new();
-        run_classify(&args(Some("I'll pay next Friday"), "en"), &mut &b""[..], &mut out).unwrap();
+        run_classify(
+            &args(Some("I'll pay next Friday"), "en"),
+            &mut &b""[..],
+            &mut out,
+        )
+        .unwrap();
         let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(v["intent"], "promise_to_pay");
         assert_eq!(v["slots"]["date"], "2024-05-24");
@@ -122,8 +137,11 @@ mod tests {
         let mut out = Vec::new();
         let input = "我已经还了\n\n打错了\n";
         run_classify(&args(None, "zh"), &mut input.as_bytes(), &mut out).unwrap();
-        let lines: Vec<serde_json::Value> =
-            String::from_utf8(out).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let lines: Vec<serde_json::Value> = String::from_utf8(out)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
         assert_eq!(lines.len(), 2);
         assert_eq!(lines[0]["intent"], "already_paid");
         assert_eq!(lines[1]["intent"], "wrong_number");

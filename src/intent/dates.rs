@@ -56,7 +56,10 @@ fn is(t: &Tokens, i: usize, words: &[&str]) -> bool {
 
 /// Matches the consecutive tokens `seq` at `i`; returns its length.
 fn seq(t: &Tokens, i: usize, seq: &[&str]) -> Option<usize> {
-    seq.iter().enumerate().all(|(k, w)| tok(t, i + k) == *w).then_some(seq.len())
+    seq.iter()
+        .enumerate()
+        .all(|(k, w)| tok(t, i + k) == *w)
+        .then_some(seq.len())
 }
 
 fn last_day_of_month(y: i32, m: u32) -> NaiveDate {
@@ -130,14 +133,48 @@ fn month_day(today: NaiveDate, month: u32, day: u32) -> Option<NaiveDate> {
 // ---------------------------------------------------------------- English numbers
 
 const EN_UNITS: [&str; 20] = [
-    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
-    "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen",
+    "zero",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+    "thirteen",
+    "fourteen",
+    "fifteen",
+    "sixteen",
+    "seventeen",
+    "eighteen",
     "nineteen",
 ];
 const EN_ORD_UNITS: [&str; 20] = [
-    "zeroth", "first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth",
-    "tenth", "eleventh", "twelfth", "thirteenth", "fourteenth", "fifteenth", "sixteenth",
-    "seventeenth", "eighteenth", "nineteenth",
+    "zeroth",
+    "first",
+    "second",
+    "third",
+    "fourth",
+    "fifth",
+    "sixth",
+    "seventh",
+    "eighth",
+    "ninth",
+    "tenth",
+    "eleventh",
+    "twelfth",
+    "thirteenth",
+    "fourteenth",
+    "fifteenth",
+    "sixteenth",
+    "seventeenth",
+    "eighteenth",
+    "nineteenth",
 ];
 
 fn en_tens(w: &str) -> Option<u32> {
@@ -210,13 +247,25 @@ fn en_weekday(w: &str) -> Option<Weekday> {
 /// Month names; "may", "march" and short forms only count next to a day.
 fn en_month(w: &str) -> Option<(u32, bool)> {
     let full = [
-        "january", "february", "march", "april", "may", "june", "july", "august", "september",
-        "october", "november", "december",
+        "january",
+        "february",
+        "march",
+        "april",
+        "may",
+        "june",
+        "july",
+        "august",
+        "september",
+        "october",
+        "november",
+        "december",
     ];
     if let Some(p) = full.iter().position(|m| *m == w) {
         return Some((p as u32 + 1, w != "may" && w != "march"));
     }
-    let short = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"];
+    let short = [
+        "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+    ];
     if let Some(p) = short.iter().position(|m| *m == w) {
         return Some((p as u32 + 1, false));
     }
@@ -245,7 +294,9 @@ fn en_count_at(t: &Tokens, i: usize) -> Option<(u32, usize)> {
 fn en_date_at(t: &Tokens, i: usize, today: NaiveDate) -> Option<(NaiveDate, usize)> {
     let w = tok(t, i);
     // relative days
-    if let Some(n) = seq(t, i, &["the", "day", "after", "tomorrow"]).or(seq(t, i, &["day", "after", "tomorrow"])) {
+    if let Some(n) =
+        seq(t, i, &["the", "day", "after", "tomorrow"]).or(seq(t, i, &["day", "after", "tomorrow"]))
+    {
         return Some((today + Duration::days(2), n));
     }
     match w {
@@ -299,7 +350,11 @@ fn en_date_at(t: &Tokens, i: usize, today: NaiveDate) -> Option<(NaiveDate, usiz
         (&["end", "of", "the", "next", "month"][..], true),
     ] {
         if let Some(n) = seq(t, i, words) {
-            let base = if next { first_of_next_month(today) } else { today };
+            let base = if next {
+                first_of_next_month(today)
+            } else {
+                today
+            };
             return Some((last_day_of_month(base.year(), base.month()), n));
         }
     }
@@ -336,7 +391,9 @@ fn en_date_at(t: &Tokens, i: usize, today: NaiveDate) -> Option<(NaiveDate, usiz
     }
     if let Some((n, len)) = en_count_at(t, i) {
         if let Some(d) = add_unit(today, n, tok(t, i + len)) {
-            if seq(t, i + len + 1, &["from", "now"]).is_some() || is(t, i + len + 1, &["later", "time"]) {
+            if seq(t, i + len + 1, &["from", "now"]).is_some()
+                || is(t, i + len + 1, &["later", "time"])
+            {
                 return Some((d, len + 2));
             }
         }
@@ -349,14 +406,22 @@ fn en_date_at(t: &Tokens, i: usize, today: NaiveDate) -> Option<(NaiveDate, usiz
         if let Some((m, _)) = en_month(tok(t, j + of)) {
             return month_day(today, m, day).map(|d| (d, the + len + of + 1));
         }
-        if day >= 1 && day <= 31 && (the == 1 || (len == 1 && tok(t, i).chars().any(|c| c.is_ascii_digit())) || day > 3) {
+        if (1..=31).contains(&day)
+            && (the == 1 || (len == 1 && tok(t, i).chars().any(|c| c.is_ascii_digit())) || day > 3)
+        {
             // "second"/"third" alone are too common as ordinary words
             return day_of_month(today, day).map(|d| (d, the + len));
         }
     }
     if the == 1 {
         if let Some((day, len)) = en_num_at(t, i + 1) {
-            if (1..=31).contains(&day) && !is(t, i + 1 + len, &["days", "weeks", "months", "hours", "minutes"]) {
+            if (1..=31).contains(&day)
+                && !is(
+                    t,
+                    i + 1 + len,
+                    &["days", "weeks", "months", "hours", "minutes"],
+                )
+            {
                 let j = i + 1 + len;
                 let of = usize::from(is(t, j, &["of"]));
                 if let Some((m, _)) = en_month(tok(t, j + of)) {
@@ -447,7 +512,9 @@ fn zh_weekday(w: &str) -> Option<Weekday> {
 
 /// 周 / 星期 / 礼拜 at `i`; returns its length.
 fn zh_week_word(t: &Tokens, i: usize) -> Option<usize> {
-    seq(t, i, &["周"]).or(seq(t, i, &["星", "期"])).or(seq(t, i, &["礼", "拜"]))
+    seq(t, i, &["周"])
+        .or(seq(t, i, &["星", "期"]))
+        .or(seq(t, i, &["礼", "拜"]))
 }
 
 // ---------------------------------------------------------------- Chinese dates
@@ -472,11 +539,16 @@ fn zh_date_at(t: &Tokens, i: usize, today: NaiveDate) -> Option<(NaiveDate, usiz
         }
     }
     // 下(个)周五 / 这周五 / 周五 / 下周 / 下个星期
-    let (modifier, mlen) = if let Some(n) = seq(t, i, &["下", "下", "个"]).or(seq(t, i, &["下", "下"])) {
+    let (modifier, mlen) = if let Some(n) =
+        seq(t, i, &["下", "下", "个"]).or(seq(t, i, &["下", "下"]))
+    {
         (2, n)
     } else if let Some(n) = seq(t, i, &["下", "个"]).or(seq(t, i, &["下"])) {
         (1, n)
-    } else if let Some(n) = seq(t, i, &["这", "个"]).or(seq(t, i, &["这"])).or(seq(t, i, &["本"])) {
+    } else if let Some(n) = seq(t, i, &["这", "个"])
+        .or(seq(t, i, &["这"]))
+        .or(seq(t, i, &["本"]))
+    {
         (0, n)
     } else {
         (-1, 0)
@@ -526,9 +598,9 @@ fn zh_date_at(t: &Tokens, i: usize, today: NaiveDate) -> Option<(NaiveDate, usiz
     }
     // N天后 / 两周后 / 一个星期以后 / 过两天
     let guo = usize::from(w == "过");
-    if let Some((n, len)) = zh_num_at(t, i + guo).or_else(|| {
-        (tok(t, i + guo) == "几").then_some((3, 1))
-    }) {
+    if let Some((n, len)) =
+        zh_num_at(t, i + guo).or_else(|| (tok(t, i + guo) == "几").then_some((3, 1)))
+    {
         let j = i + guo + len;
         let ge = usize::from(tok(t, j) == "个");
         let (days, ul) = if tok(t, j) == "天" {
@@ -585,7 +657,11 @@ pub fn find_date(t: &Tokens, today: NaiveDate) -> Option<Found<NaiveDate>> {
 pub fn date_at(t: &Tokens, i: usize, today: NaiveDate) -> Option<Found<NaiveDate>> {
     en_date_at(t, i, today)
         .or_else(|| zh_date_at(t, i, today))
-        .map(|(value, n)| Found { value, start: i, end: (i + n).min(t.len()) })
+        .map(|(value, n)| Found {
+            value,
+            start: i,
+            end: (i + n).min(t.len()),
+        })
 }
 
 /// Length of a clock time, part of day or delay starting exactly at token
@@ -650,7 +726,13 @@ fn daypart_at(t: &Tokens, i: usize) -> Option<(u32, bool, usize, Option<i64>)> {
 /// A clock time at `i`: (hour, minute, am/pm marker, tokens). English needs a
 /// preposition or a marker so "two weeks" is not two o'clock.
 fn en_clock_at(t: &Tokens, i: usize) -> Option<(u32, u32, Option<bool>, usize)> {
-    let prep = usize::from(is(t, i, &["at", "after", "around", "about", "by", "before", "till", "until", "past"]));
+    let prep = usize::from(is(
+        t,
+        i,
+        &[
+            "at", "after", "around", "about", "by", "before", "till", "until", "past",
+        ],
+    ));
     let j = i + prep;
     // half past six / quarter past six
     if prep == 0 || tok(t, i) != "past" {
@@ -671,7 +753,9 @@ fn en_clock_at(t: &Tokens, i: usize) -> Option<(u32, u32, Option<bool>, usize)> 
         let (h, hl) = en_num_at(t, j)?;
         // "six thirty", "six fifteen"
         match en_num_at(t, j + hl) {
-            Some((m, ml)) if (10..60).contains(&m) && !is(t, j + hl + ml, &["days", "minutes"]) => (h, m, hl + ml),
+            Some((m, ml)) if (10..60).contains(&m) && !is(t, j + hl + ml, &["days", "minutes"]) => {
+                (h, m, hl + ml)
+            }
             _ => (h, 0, hl),
         }
     };
@@ -686,8 +770,17 @@ fn en_clock_at(t: &Tokens, i: usize) -> Option<(u32, u32, Option<bool>, usize)> 
     } else {
         None
     };
-    let oclock = seq(t, k, &["o'clock"]).or(seq(t, k, &["oclock"])).or(seq(t, k, &["o", "clock"]));
-    if is(t, k, &["days", "day", "weeks", "week", "months", "month", "hours", "hour", "minutes", "mins", "dollars", "pounds", "th", "st"]) {
+    let oclock = seq(t, k, &["o'clock"])
+        .or(seq(t, k, &["oclock"]))
+        .or(seq(t, k, &["o", "clock"]));
+    if is(
+        t,
+        k,
+        &[
+            "days", "day", "weeks", "week", "months", "month", "hours", "hour", "minutes", "mins",
+            "dollars", "pounds", "th", "st",
+        ],
+    ) {
         return None;
     }
     if prep == 0 && marker.is_none() && oclock.is_none() {
@@ -724,7 +817,10 @@ fn zh_clock_at(t: &Tokens, i: usize) -> Option<(u32, u32, Option<bool>, usize)> 
     if tok(t, i + len) == "钟" {
         len += 1;
     }
-    if let Some(n) = seq(t, i + len, &["以", "后"]).or(seq(t, i + len, &["之", "后"])).or(seq(t, i + len, &["后"])) {
+    if let Some(n) = seq(t, i + len, &["以", "后"])
+        .or(seq(t, i + len, &["之", "后"]))
+        .or(seq(t, i + len, &["后"]))
+    {
         len += n;
     }
     (h <= 23).then_some((h, m, None, len))
@@ -746,23 +842,34 @@ fn delay_at(t: &Tokens, i: usize) -> Option<(Duration, usize)> {
             return Some((d, len + 2));
         }
     }
-    if let Some(n) = seq(t, i, &["半", "个", "小", "时"]).or(seq(t, i, &["半", "小", "时"])) {
-        let after = seq(t, i + n, &["以", "后"]).or(seq(t, i + n, &["之", "后"])).or(seq(t, i + n, &["后"]))?;
+    if let Some(n) = seq(t, i, &["半", "个", "小", "时"]).or(seq(t, i, &["半", "小", "时"]))
+    {
+        let after = seq(t, i + n, &["以", "后"])
+            .or(seq(t, i + n, &["之", "后"]))
+            .or(seq(t, i + n, &["后"]))?;
         return Some((Duration::minutes(30), n + after));
     }
     if let Some((n, len)) = zh_num_at(t, i) {
         let j = i + len;
-        let (d, ul) = if let Some(u) = seq(t, j, &["个", "小", "时"]).or(seq(t, j, &["小", "时"])).or(seq(t, j, &["个", "钟", "头"])) {
+        let (d, ul) = if let Some(u) = seq(t, j, &["个", "小", "时"])
+            .or(seq(t, j, &["小", "时"]))
+            .or(seq(t, j, &["个", "钟", "头"]))
+        {
             (Duration::hours(n as i64), u)
         } else if let Some(u) = seq(t, j, &["分", "钟"]) {
             (Duration::minutes(n as i64), u)
         } else {
             return None;
         };
-        let after = seq(t, j + ul, &["以", "后"]).or(seq(t, j + ul, &["之", "后"])).or(seq(t, j + ul, &["后"]))?;
+        let after = seq(t, j + ul, &["以", "后"])
+            .or(seq(t, j + ul, &["之", "后"]))
+            .or(seq(t, j + ul, &["后"]))?;
         return Some((d, len + ul + after));
     }
-    if let Some(n) = seq(t, i, &["一", "会", "儿"]).or(seq(t, i, &["过", "会", "儿"])).or(seq(t, i, &["等", "会", "儿"])) {
+    if let Some(n) = seq(t, i, &["一", "会", "儿"])
+        .or(seq(t, i, &["过", "会", "儿"]))
+        .or(seq(t, i, &["等", "会", "儿"]))
+    {
         return Some((Duration::minutes(30), n));
     }
     None
@@ -784,7 +891,14 @@ pub fn find_time(t: &Tokens, today: NaiveDate, now: Option<NaiveTime>) -> Option
     for i in 0..t.len() {
         if let (Some(now), Some((d, n))) = (now, delay_at(t, i)) {
             let at = today.and_time(now) + d;
-            return Some(Found { value: Moment { at, has_clock: true }, start: i, end: i + n });
+            return Some(Found {
+                value: Moment {
+                    at,
+                    has_clock: true,
+                },
+                start: i,
+                end: i + n,
+            });
         }
     }
     let mut i = 0;
@@ -848,7 +962,11 @@ pub fn find_time(t: &Tokens, today: NaiveDate, now: Option<NaiveTime>) -> Option
             }
         }
     }
-    Some(Found { value: Moment { at, has_clock }, start, end })
+    Some(Found {
+        value: Moment { at, has_clock },
+        start,
+        end,
+    })
 }
 
 #[cfg(test)]
@@ -942,7 +1060,10 @@ mod tests {
         assert_eq!(date("by the end of the month", wed()), Some(d(2024, 5, 31)));
         assert_eq!(date("end of next month", wed()), Some(d(2024, 6, 30)));
         assert_eq!(date("next month", wed()), Some(d(2024, 6, 1)));
-        assert_eq!(date("end of the month", d(2024, 2, 10)), Some(d(2024, 2, 29)));
+        assert_eq!(
+            date("end of the month", d(2024, 2, 10)),
+            Some(d(2024, 2, 29))
+        );
         assert_eq!(date("end of the week", wed()), Some(d(2024, 5, 17)));
     }
 
@@ -997,22 +1118,55 @@ mod tests {
     #[test]
     fn callback_clock_times() {
         let now = Some((10, 0));
-        assert_eq!(time("call me after 6", wed(), now), Some(dt(2024, 5, 15, 18, 0)));
-        assert_eq!(time("at 10 am", wed(), Some((9, 0))), Some(dt(2024, 5, 15, 10, 0)));
-        assert_eq!(time("at 9", wed(), Some((14, 0))), Some(dt(2024, 5, 16, 9, 0)));
-        assert_eq!(time("around 4:30", wed(), now), Some(dt(2024, 5, 15, 16, 30)));
-        assert_eq!(time("six o'clock", wed(), now), Some(dt(2024, 5, 15, 18, 0)));
-        assert_eq!(time("at half past five", wed(), now), Some(dt(2024, 5, 15, 17, 30)));
+        assert_eq!(
+            time("call me after 6", wed(), now),
+            Some(dt(2024, 5, 15, 18, 0))
+        );
+        assert_eq!(
+            time("at 10 am", wed(), Some((9, 0))),
+            Some(dt(2024, 5, 15, 10, 0))
+        );
+        assert_eq!(
+            time("at 9", wed(), Some((14, 0))),
+            Some(dt(2024, 5, 16, 9, 0))
+        );
+        assert_eq!(
+            time("around 4:30", wed(), now),
+            Some(dt(2024, 5, 15, 16, 30))
+        );
+        assert_eq!(
+            time("six o'clock", wed(), now),
+            Some(dt(2024, 5, 15, 18, 0))
+        );
+        assert_eq!(
+            time("at half past five", wed(), now),
+            Some(dt(2024, 5, 15, 17, 30))
+        );
         assert_eq!(time("7 pm", wed(), now), Some(dt(2024, 5, 15, 19, 0)));
     }
 
     #[test]
     fn callback_parts_of_day_and_days() {
-        assert_eq!(time("tomorrow morning", wed(), None), Some(dt(2024, 5, 16, 9, 0)));
-        assert_eq!(time("friday afternoon", wed(), None), Some(dt(2024, 5, 17, 14, 0)));
-        assert_eq!(time("tomorrow at 3", wed(), None), Some(dt(2024, 5, 16, 15, 0)));
-        assert_eq!(time("in the evening", wed(), Some((10, 0))), Some(dt(2024, 5, 15, 18, 0)));
-        assert_eq!(time("tonight at 8", wed(), None), Some(dt(2024, 5, 15, 20, 0)));
+        assert_eq!(
+            time("tomorrow morning", wed(), None),
+            Some(dt(2024, 5, 16, 9, 0))
+        );
+        assert_eq!(
+            time("friday afternoon", wed(), None),
+            Some(dt(2024, 5, 17, 14, 0))
+        );
+        assert_eq!(
+            time("tomorrow at 3", wed(), None),
+            Some(dt(2024, 5, 16, 15, 0))
+        );
+        assert_eq!(
+            time("in the evening", wed(), Some((10, 0))),
+            Some(dt(2024, 5, 15, 18, 0))
+        );
+        assert_eq!(
+            time("tonight at 8", wed(), None),
+            Some(dt(2024, 5, 15, 20, 0))
+        );
         let t = super::super::text::tokenize("call me monday", &HashMap::new());
         let m = find_time(&t, wed(), None).unwrap().value;
         assert_eq!(m.at, dt(2024, 5, 20, 9, 0));
@@ -1021,28 +1175,58 @@ mod tests {
 
     #[test]
     fn callback_delays_need_now() {
-        assert_eq!(time("in an hour", wed(), Some((10, 15))), Some(dt(2024, 5, 15, 11, 15)));
-        assert_eq!(time("in half an hour", wed(), Some((23, 45))), Some(dt(2024, 5, 16, 0, 15)));
-        assert_eq!(time("in 20 minutes", wed(), Some((10, 0))), Some(dt(2024, 5, 15, 10, 20)));
+        assert_eq!(
+            time("in an hour", wed(), Some((10, 15))),
+            Some(dt(2024, 5, 15, 11, 15))
+        );
+        assert_eq!(
+            time("in half an hour", wed(), Some((23, 45))),
+            Some(dt(2024, 5, 16, 0, 15))
+        );
+        assert_eq!(
+            time("in 20 minutes", wed(), Some((10, 0))),
+            Some(dt(2024, 5, 15, 10, 20))
+        );
         assert_eq!(time("in an hour", wed(), None), None);
     }
 
     #[test]
     fn two_weeks_is_not_two_oclock() {
-        assert_eq!(time("I will pay in two weeks", wed(), Some((10, 0))).map(|x| x.time()), Some(NaiveTime::from_hms_opt(9, 0, 0).unwrap()));
+        assert_eq!(
+            time("I will pay in two weeks", wed(), Some((10, 0))).map(|x| x.time()),
+            Some(NaiveTime::from_hms_opt(9, 0, 0).unwrap())
+        );
         let t = super::super::text::tokenize("in two weeks", &HashMap::new());
         assert!(!find_time(&t, wed(), None).unwrap().value.has_clock);
     }
 
     #[test]
     fn mandarin_callback_times() {
-        assert_eq!(time("晚上七点", wed(), Some((10, 0))), Some(dt(2024, 5, 15, 19, 0)));
+        assert_eq!(
+            time("晚上七点", wed(), Some((10, 0))),
+            Some(dt(2024, 5, 15, 19, 0))
+        );
         assert_eq!(time("明天上午", wed(), None), Some(dt(2024, 5, 16, 9, 0)));
-        assert_eq!(time("明天下午三点半", wed(), None), Some(dt(2024, 5, 16, 15, 30)));
-        assert_eq!(time("一个小时后再打", wed(), Some((10, 0))), Some(dt(2024, 5, 15, 11, 0)));
-        assert_eq!(time("半小时以后", wed(), Some((10, 0))), Some(dt(2024, 5, 15, 10, 30)));
-        assert_eq!(time("六点以后", wed(), Some((10, 0))), Some(dt(2024, 5, 15, 18, 0)));
-        assert_eq!(time("上午十点钟", wed(), Some((8, 0))), Some(dt(2024, 5, 15, 10, 0)));
+        assert_eq!(
+            time("明天下午三点半", wed(), None),
+            Some(dt(2024, 5, 16, 15, 30))
+        );
+        assert_eq!(
+            time("一个小时后再打", wed(), Some((10, 0))),
+            Some(dt(2024, 5, 15, 11, 0))
+        );
+        assert_eq!(
+            time("半小时以后", wed(), Some((10, 0))),
+            Some(dt(2024, 5, 15, 10, 30))
+        );
+        assert_eq!(
+            time("六点以后", wed(), Some((10, 0))),
+            Some(dt(2024, 5, 15, 18, 0))
+        );
+        assert_eq!(
+            time("上午十点钟", wed(), Some((8, 0))),
+            Some(dt(2024, 5, 15, 10, 0))
+        );
         assert_eq!(time("今晚", wed(), None), Some(dt(2024, 5, 15, 19, 0)));
         assert_eq!(time("明晚八点", wed(), None), Some(dt(2024, 5, 16, 20, 0)));
     }

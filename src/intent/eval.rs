@@ -41,10 +41,22 @@ pub fn parse_tsv(text: &str, source_name: &str) -> Result<Vec<LabelledRow>, Inte
         if line.trim().is_empty() {
             continue;
         }
-        let err = |problem: String| IntentError::Data { source_name: source_name.to_string(), line: i + 1, problem };
-        let (label, utt) = line.split_once('\t').ok_or_else(|| err("expected intent<TAB>text".into()))?;
-        let intent = IntentKind::parse(label.trim()).ok_or_else(|| err(format!("unknown intent \"{label}\"")))?;
-        rows.push(LabelledRow { intent, text: utt.to_string(), section: section.clone(), line: i + 1 });
+        let err = |problem: String| IntentError::Data {
+            source_name: source_name.to_string(),
+            line: i + 1,
+            problem,
+        };
+        let (label, utt) = line
+            .split_once('\t')
+            .ok_or_else(|| err("expected intent<TAB>text".into()))?;
+        let intent = IntentKind::parse(label.trim())
+            .ok_or_else(|| err(format!("unknown intent \"{label}\"")))?;
+        rows.push(LabelledRow {
+            intent,
+            text: utt.to_string(),
+            section: section.clone(),
+            line: i + 1,
+        });
     }
     Ok(rows)
 }
@@ -65,11 +77,19 @@ pub struct IntentScore {
 impl IntentScore {
     /// correct / predicted (1 when nothing was predicted).
     pub fn precision(&self) -> f64 {
-        if self.predicted == 0 { 1.0 } else { self.correct as f64 / self.predicted as f64 }
+        if self.predicted == 0 {
+            1.0
+        } else {
+            self.correct as f64 / self.predicted as f64
+        }
     }
     /// correct / support (1 when there is no support).
     pub fn recall(&self) -> f64 {
-        if self.support == 0 { 1.0 } else { self.correct as f64 / self.support as f64 }
+        if self.support == 0 {
+            1.0
+        } else {
+            self.correct as f64 / self.support as f64
+        }
     }
 }
 
@@ -128,7 +148,11 @@ pub fn evaluate(classifier: &Classifier, rows: &[LabelledRow]) -> EvalReport {
         .map(|&k| IntentScore {
             kind: k,
             support: rows.iter().filter(|r| r.intent == k).count(),
-            predicted: confusion.iter().filter(|((_, p), _)| *p == k).map(|(_, n)| n).sum(),
+            predicted: confusion
+                .iter()
+                .filter(|((_, p), _)| *p == k)
+                .map(|(_, n)| n)
+                .sum(),
             correct: confusion.get(&(k, k)).copied().unwrap_or(0),
         })
         .collect();
@@ -136,7 +160,11 @@ pub fn evaluate(classifier: &Classifier, rows: &[LabelledRow]) -> EvalReport {
     EvalReport {
         total,
         correct,
-        accuracy: if total == 0 { 0.0 } else { correct as f64 / total as f64 },
+        accuracy: if total == 0 {
+            0.0
+        } else {
+            correct as f64 / total as f64
+        },
         per_intent,
         confusion,
         sections,
@@ -164,12 +192,28 @@ fn short(k: IntentKind) -> &'static str {
 
 impl fmt::Display for EvalReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "accuracy {:.3} ({}/{})", self.accuracy, self.correct, self.total)?;
+        writeln!(
+            f,
+            "accuracy {:.3} ({}/{})",
+            self.accuracy, self.correct, self.total
+        )?;
         for (name, c, t) in &self.sections {
-            let name = if name.is_empty() { "(no section)" } else { name };
-            writeln!(f, "  {name}: {:.3} ({c}/{t})", *c as f64 / (*t).max(1) as f64)?;
+            let name = if name.is_empty() {
+                "(no section)"
+            } else {
+                name
+            };
+            writeln!(
+                f,
+                "  {name}: {:.3} ({c}/{t})",
+                *c as f64 / (*t).max(1) as f64
+            )?;
         }
-        writeln!(f, "{:<20} {:>7} {:>5} {:>9} {:>6}", "intent", "support", "pred", "precision", "recall")?;
+        writeln!(
+            f,
+            "{:<20} {:>7} {:>5} {:>9} {:>6}",
+            "intent", "support", "pred", "precision", "recall"
+        )?;
         for s in &self.per_intent {
             writeln!(
                 f,
@@ -232,24 +276,47 @@ mod tests {
 
     #[test]
     fn english_lexicon_reaches_95_percent_on_labelled_data() {
-        let r = check("en", include_str!("../../prompts/en.toml"), include_str!("../../tests/data/intents_en.tsv"));
-        assert!(r.total >= 300, "need at least 300 English rows, have {}", r.total);
+        let r = check(
+            "en",
+            include_str!("../../prompts/en.toml"),
+            include_str!("../../tests/data/intents_en.tsv"),
+        );
+        assert!(
+            r.total >= 300,
+            "need at least 300 English rows, have {}",
+            r.total
+        );
         assert!(r.accuracy >= 0.95, "English accuracy {:.3}", r.accuracy);
     }
 
     #[test]
     fn mandarin_lexicon_reaches_95_percent_on_labelled_data() {
-        let r = check("zh", include_str!("../../prompts/zh.toml"), include_str!("../../tests/data/intents_zh.tsv"));
-        assert!(r.total >= 300, "need at least 300 Mandarin rows, have {}", r.total);
+        let r = check(
+            "zh",
+            include_str!("../../prompts/zh.toml"),
+            include_str!("../../tests/data/intents_zh.tsv"),
+        );
+        assert!(
+            r.total >= 300,
+            "need at least 300 Mandarin rows, have {}",
+            r.total
+        );
         assert!(r.accuracy >= 0.95, "Mandarin accuracy {:.3}", r.accuracy);
     }
 
     #[test]
     fn every_intent_is_covered_by_the_data() {
-        for data in [include_str!("../../tests/data/intents_en.tsv"), include_str!("../../tests/data/intents_zh.tsv")] {
+        for data in [
+            include_str!("../../tests/data/intents_en.tsv"),
+            include_str!("../../tests/data/intents_zh.tsv"),
+        ] {
             let rows = parse_tsv(data, "data").unwrap();
             for k in IntentKind::PRIORITY {
-                assert!(rows.iter().filter(|r| r.intent == k).count() >= 5, "{} has fewer than 5 rows", k.as_str());
+                assert!(
+                    rows.iter().filter(|r| r.intent == k).count() >= 5,
+                    "{} has fewer than 5 rows",
+                    k.as_str()
+                );
             }
         }
     }
@@ -257,7 +324,10 @@ mod tests {
     #[test]
     fn bad_tsv_rows_name_the_line() {
         let e = parse_tsv("already_paid\tok\nnot_an_intent\tx\n", "t.tsv").unwrap_err();
-        assert_eq!(e.to_string(), "t.tsv line 2: unknown intent \"not_an_intent\"");
+        assert_eq!(
+            e.to_string(),
+            "t.tsv line 2: unknown intent \"not_an_intent\""
+        );
         let e = parse_tsv("# c\nno tab here\n", "t.tsv").unwrap_err();
         assert!(e.to_string().starts_with("t.tsv line 2:"));
     }

@@ -106,7 +106,12 @@ pub struct Weights {
 
 impl Default for Weights {
     fn default() -> Self {
-        Weights { phrase: 0.9, pattern: 0.85, word: 0.6, weak: 0.35 }
+        Weights {
+            phrase: 0.9,
+            pattern: 0.85,
+            word: 0.6,
+            weak: 0.35,
+        }
     }
 }
 
@@ -205,16 +210,28 @@ const GLOBAL_KEYS: [&str; 9] = [
     "weights",
 ];
 const INTENT_KEYS: [&str; 9] = [
-    "phrases", "words", "weak", "patterns", "negations", "negatable", "dtmf_before", "dtmf_after",
+    "phrases",
+    "words",
+    "weak",
+    "patterns",
+    "negations",
+    "negatable",
+    "dtmf_before",
+    "dtmf_after",
     "slot_alone",
 ];
 
 fn key_err(key: impl Into<String>, problem: impl Into<String>) -> IntentError {
-    IntentError::Key { key: key.into(), problem: problem.into() }
+    IntentError::Key {
+        key: key.into(),
+        problem: problem.into(),
+    }
 }
 
 fn str_list(v: &toml::Value, key: &str) -> Result<Vec<String>, IntentError> {
-    let arr = v.as_array().ok_or_else(|| key_err(key, "expected a list of strings"))?;
+    let arr = v
+        .as_array()
+        .ok_or_else(|| key_err(key, "expected a list of strings"))?;
     arr.iter()
         .enumerate()
         .map(|(i, x)| {
@@ -234,7 +251,10 @@ fn number(v: &toml::Value, key: &str) -> Result<f64, IntentError> {
 fn unit_weight(v: &toml::Value, key: &str) -> Result<f32, IntentError> {
     let x = number(v, key)?;
     if !(0.0..=1.0).contains(&x) {
-        return Err(key_err(key, format!("expected a number from 0 to 1, got {x}")));
+        return Err(key_err(
+            key,
+            format!("expected a number from 0 to 1, got {x}"),
+        ));
     }
     Ok(x as f32)
 }
@@ -243,8 +263,10 @@ impl Lexicon {
     /// Reads the lexicon from a prompts file; the language is the file stem
     /// unless `[meta] language` says otherwise.
     pub fn load(path: &Path) -> Result<Lexicon, IntentError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| IntentError::Io { path: path.display().to_string(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| IntentError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
         let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("en");
         Self::parse(&text, stem, &path.display().to_string())
     }
@@ -257,7 +279,10 @@ impl Lexicon {
     fn parse(text: &str, lang: &str, origin: &str) -> Result<Lexicon, IntentError> {
         let doc: toml::Table = text
             .parse()
-            .map_err(|e: toml::de::Error| IntentError::Toml { path: origin.to_string(), message: e.to_string() })?;
+            .map_err(|e: toml::de::Error| IntentError::Toml {
+                path: origin.to_string(),
+                message: e.to_string(),
+            })?;
         let lang = doc
             .get("meta")
             .and_then(|m| m.get("language"))
@@ -265,8 +290,15 @@ impl Lexicon {
             .unwrap_or(lang)
             .to_string();
         let intent = match doc.get("intent") {
-            Some(v) => v.as_table().ok_or_else(|| key_err("intent", "expected a table"))?,
-            None => return Err(key_err("intent", "missing: the file has no [intent.<name>] tables")),
+            Some(v) => v
+                .as_table()
+                .ok_or_else(|| key_err("intent", "expected a table"))?,
+            None => {
+                return Err(key_err(
+                    "intent",
+                    "missing: the file has no [intent.<name>] tables",
+                ))
+            }
         };
         let mut lex = Lexicon {
             lang,
@@ -286,15 +318,20 @@ impl Lexicon {
         };
         // rewrites first: every other entry is tokenised through them
         if let Some(v) = intent.get("rewrites") {
-            let t = v.as_table().ok_or_else(|| key_err("intent.rewrites", "expected a table of \"from\" = \"to\""))?;
+            let t = v.as_table().ok_or_else(|| {
+                key_err("intent.rewrites", "expected a table of \"from\" = \"to\"")
+            })?;
             for (from, to) in t {
                 let key = format!("intent.rewrites.{from}");
-                let to = to.as_str().ok_or_else(|| key_err(&key, "expected a string"))?;
+                let to = to
+                    .as_str()
+                    .ok_or_else(|| key_err(&key, "expected a string"))?;
                 let from_toks = tokenize_entry(from, &HashMap::new());
                 if from_toks.len() != 1 {
                     return Err(key_err(&key, "the left side must be one word"));
                 }
-                lex.rewrites.insert(from_toks[0].clone(), tokenize_entry(to, &HashMap::new()));
+                lex.rewrites
+                    .insert(from_toks[0].clone(), tokenize_entry(to, &HashMap::new()));
             }
         }
         // settings before intents: patterns use pattern_gap, entries use rewrites
@@ -312,10 +349,16 @@ impl Lexicon {
                 "scope_breakers" => lex.scope_breakers = lex.seqs(v, &key)?,
                 "negation_scope" => lex.negation_scope = number(v, &key)?.clamp(0.0, 20.0) as usize,
                 "pattern_gap" => lex.pattern_gap = number(v, &key)?.clamp(0.0, 20.0) as usize,
-                "fuzzy" => lex.fuzzy = v.as_bool().ok_or_else(|| key_err(&key, "expected true or false"))?,
+                "fuzzy" => {
+                    lex.fuzzy = v
+                        .as_bool()
+                        .ok_or_else(|| key_err(&key, "expected true or false"))?
+                }
                 "rewrites" => {}
                 "weights" => {
-                    let t = v.as_table().ok_or_else(|| key_err(&key, "expected a table"))?;
+                    let t = v
+                        .as_table()
+                        .ok_or_else(|| key_err(&key, "expected a table"))?;
                     for (wk, wv) in t {
                         let wkey = format!("{key}.{wk}");
                         let w = unit_weight(wv, &wkey)?;
@@ -324,7 +367,12 @@ impl Lexicon {
                             "pattern" => lex.weights.pattern = w,
                             "word" => lex.weights.word = w,
                             "weak" => lex.weights.weak = w,
-                            _ => return Err(key_err(wkey, "unknown weight; expected phrase, pattern, word or weak")),
+                            _ => {
+                                return Err(key_err(
+                                    wkey,
+                                    "unknown weight; expected phrase, pattern, word or weak",
+                                ))
+                            }
                         }
                     }
                 }
@@ -333,7 +381,11 @@ impl Lexicon {
                         key,
                         format!(
                             "not an intent name nor a lexicon setting (intents: {}; settings: {})",
-                            IntentKind::PRIORITY[..12].iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", "),
+                            IntentKind::PRIORITY[..12]
+                                .iter()
+                                .map(|k| k.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", "),
                             GLOBAL_KEYS.join(", ")
                         ),
                     ))
@@ -344,9 +396,14 @@ impl Lexicon {
             let key = format!("intent.{k}");
             if let Some(kind) = IntentKind::parse(k) {
                 if kind == IntentKind::Unknown {
-                    return Err(key_err(key, "unknown is what is left when nothing matches; it has no lexicon"));
+                    return Err(key_err(
+                        key,
+                        "unknown is what is left when nothing matches; it has no lexicon",
+                    ));
                 }
-                let t = v.as_table().ok_or_else(|| key_err(&key, "expected a table"))?;
+                let t = v
+                    .as_table()
+                    .ok_or_else(|| key_err(&key, "expected a table"))?;
                 lex.add_intent(kind, t, &key)?;
             }
         }
@@ -358,7 +415,10 @@ impl Lexicon {
             }
         }
         if lex.entries.iter().all(|e| e.class == EntryClass::Veto) {
-            return Err(key_err("intent", "no intent has any phrases, words or patterns"));
+            return Err(key_err(
+                "intent",
+                "no intent has any phrases, words or patterns",
+            ));
         }
         Ok(lex)
     }
@@ -375,8 +435,16 @@ impl Lexicon {
         Ok(out)
     }
 
-    fn add_intent(&mut self, kind: IntentKind, t: &toml::Table, key: &str) -> Result<(), IntentError> {
-        let mut opts = IntentOptions { negatable: true, slot_alone: None };
+    fn add_intent(
+        &mut self,
+        kind: IntentKind,
+        t: &toml::Table,
+        key: &str,
+    ) -> Result<(), IntentError> {
+        let mut opts = IntentOptions {
+            negatable: true,
+            slot_alone: None,
+        };
         for (k, v) in t {
             let ekey = format!("{key}.{k}");
             let class = match k.as_str() {
@@ -397,34 +465,64 @@ impl Lexicon {
                         if toks.is_empty() {
                             return Err(key_err(ikey, "empty after normalising"));
                         }
-                        if matches!(class, EntryClass::Word | EntryClass::Weak) && toks.len() != 1 && self.lang != "zh" {
-                            return Err(key_err(ikey, format!("\"{s}\" is several words: put it in phrases")));
+                        if matches!(class, EntryClass::Word | EntryClass::Weak)
+                            && toks.len() != 1
+                            && self.lang != "zh"
+                        {
+                            return Err(key_err(
+                                ikey,
+                                format!("\"{s}\" is several words: put it in phrases"),
+                            ));
                         }
                         vec![Piece::Alt(vec![toks])]
                     };
-                    self.entries.push(Entry { kind, class, text: s, pieces });
+                    self.entries.push(Entry {
+                        kind,
+                        class,
+                        text: s,
+                        pieces,
+                    });
                 }
                 continue;
             }
             match k.as_str() {
                 "negatable" => {
-                    opts.negatable = v.as_bool().ok_or_else(|| key_err(&ekey, "expected true or false"))?
+                    opts.negatable = v
+                        .as_bool()
+                        .ok_or_else(|| key_err(&ekey, "expected true or false"))?
                 }
                 "slot_alone" => opts.slot_alone = Some(unit_weight(v, &ekey)?),
                 "dtmf_before" | "dtmf_after" => {
-                    let ctx = if k == "dtmf_before" { DtmfContext::BeforeIdentity } else { DtmfContext::AfterIdentity };
-                    let s = v.as_str().ok_or_else(|| key_err(&ekey, "expected a one-digit string such as \"1\""))?;
+                    let ctx = if k == "dtmf_before" {
+                        DtmfContext::BeforeIdentity
+                    } else {
+                        DtmfContext::AfterIdentity
+                    };
+                    let s = v.as_str().ok_or_else(|| {
+                        key_err(&ekey, "expected a one-digit string such as \"1\"")
+                    })?;
                     let mut cs = s.chars();
                     let digit = match (cs.next(), cs.next()) {
                         (Some(c), None) if c.is_ascii_digit() || c == '*' || c == '#' => c,
-                        _ => return Err(key_err(&ekey, format!("expected one of 0-9, * or #, got \"{s}\""))),
+                        _ => {
+                            return Err(key_err(
+                                &ekey,
+                                format!("expected one of 0-9, * or #, got \"{s}\""),
+                            ))
+                        }
                     };
                     if let Some(other) = self.dtmf.insert((ctx, digit), kind) {
-                        return Err(key_err(ekey, format!("digit {digit} is already used by {}", other.as_str())));
+                        return Err(key_err(
+                            ekey,
+                            format!("digit {digit} is already used by {}", other.as_str()),
+                        ));
                     }
                 }
                 _ => {
-                    return Err(key_err(ekey, format!("unknown key; expected one of {}", INTENT_KEYS.join(", "))))
+                    return Err(key_err(
+                        ekey,
+                        format!("unknown key; expected one of {}", INTENT_KEYS.join(", ")),
+                    ))
                 }
             }
         }
@@ -472,10 +570,16 @@ impl Lexicon {
                 "{date}" => pieces.push(Piece::Date),
                 "{time}" => pieces.push(Piece::Time),
                 p if p.starts_with('{') => {
-                    return Err(key_err(key, format!("unknown slot {p}; expected {{date}} or {{time}}")))
+                    return Err(key_err(
+                        key,
+                        format!("unknown slot {p}; expected {{date}} or {{time}}"),
+                    ))
                 }
                 p => {
-                    let inner = p.strip_prefix('(').and_then(|x| x.strip_suffix(')')).unwrap_or(p);
+                    let inner = p
+                        .strip_prefix('(')
+                        .and_then(|x| x.strip_suffix(')'))
+                        .unwrap_or(p);
                     let mut alts = Vec::new();
                     for alt in inner.split('|') {
                         let toks = tokenize_entry(alt, &self.rewrites);
@@ -501,7 +605,10 @@ impl Lexicon {
 
     /// Options of one intent (defaults if it has no table).
     pub fn options(&self, kind: IntentKind) -> IntentOptions {
-        self.options.get(&kind).cloned().unwrap_or(IntentOptions { negatable: true, slot_alone: None })
+        self.options.get(&kind).cloned().unwrap_or(IntentOptions {
+            negatable: true,
+            slot_alone: None,
+        })
     }
 }
 
@@ -511,15 +618,25 @@ mod tests {
 
     #[test]
     fn unknown_setting_is_named() {
-        let e = Lexicon::from_toml_str("[intent]\nfilers = [\"um\"]\n[intent.hardship]\nphrases=[\"lost my job\"]", "en")
-            .unwrap_err();
+        let e = Lexicon::from_toml_str(
+            "[intent]\nfilers = [\"um\"]\n[intent.hardship]\nphrases=[\"lost my job\"]",
+            "en",
+        )
+        .unwrap_err();
         assert!(e.to_string().starts_with("intent.filers:"), "{e}");
     }
 
     #[test]
     fn bad_dtmf_digit_is_named() {
-        let e = Lexicon::from_toml_str("[intent.hardship]\nphrases=[\"x\"]\ndtmf_after = \"33\"", "en").unwrap_err();
-        assert!(e.to_string().starts_with("intent.hardship.dtmf_after:"), "{e}");
+        let e = Lexicon::from_toml_str(
+            "[intent.hardship]\nphrases=[\"x\"]\ndtmf_after = \"33\"",
+            "en",
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string().starts_with("intent.hardship.dtmf_after:"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -535,15 +652,25 @@ mod tests {
     #[test]
     fn non_string_phrase_is_named() {
         let e = Lexicon::from_toml_str("[intent.dispute]\nphrases = [\"a\", 3]", "en").unwrap_err();
-        assert!(e.to_string().starts_with("intent.dispute.phrases[1]:"), "{e}");
+        assert!(
+            e.to_string().starts_with("intent.dispute.phrases[1]:"),
+            "{e}"
+        );
     }
 
     #[test]
     fn pattern_groups_compile() {
-        let lex = Lexicon::from_toml_str("[intent.promise_to_pay]\npatterns = [\"(will|can) pay * {date}\"]", "en").unwrap();
+        let lex = Lexicon::from_toml_str(
+            "[intent.promise_to_pay]\npatterns = [\"(will|can) pay * {date}\"]",
+            "en",
+        )
+        .unwrap();
         let e = &lex.entries[0];
         assert_eq!(e.pieces.len(), 4);
-        assert_eq!(e.pieces[0], Piece::Alt(vec![vec!["will".into()], vec!["can".into()]]));
+        assert_eq!(
+            e.pieces[0],
+            Piece::Alt(vec![vec!["will".into()], vec!["can".into()]])
+        );
         assert_eq!(e.pieces[3], Piece::Date);
     }
 

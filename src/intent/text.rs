@@ -195,13 +195,22 @@ mod tests {
     #[test]
     fn curly_apostrophes_fold_and_rewrites_apply() {
         let mut rw = HashMap::new();
-        rw.insert("haven't".to_string(), vec!["have".to_string(), "not".to_string()]);
-        assert_eq!(tokenize("I haven\u{2019}t paid", &rw).toks, vec!["i", "have", "not", "paid"]);
+        rw.insert(
+            "haven't".to_string(),
+            vec!["have".to_string(), "not".to_string()],
+        );
+        assert_eq!(
+            tokenize("I haven\u{2019}t paid", &rw).toks,
+            vec!["i", "have", "not", "paid"]
+        );
     }
 
     #[test]
     fn chinese_characters_are_single_tokens_and_traditional_folds() {
-        assert_eq!(toks("我已經還錢了"), vec!["我", "已", "经", "还", "钱", "了"]);
+        assert_eq!(
+            toks("我已經還錢了"),
+            vec!["我", "已", "经", "还", "钱", "了"]
+        );
         assert_eq!(toks("１５號"), vec!["15", "号"]);
     }
 
