@@ -2,8 +2,16 @@
 //! Owns the fixed intent set and its priority order; never touches audio,
 //! sockets or the clock (today's date comes in as an argument).
 
+pub mod classify;
+pub mod cli;
+pub mod dates;
+pub mod eval;
 pub mod kind;
+pub mod lexicon;
+pub mod text;
+pub use classify::Classifier;
 pub use kind::IntentKind;
+pub use lexicon::{DtmfContext, IntentError, Lexicon};
 
 use serde::{Deserialize, Serialize};
 
