@@ -15,6 +15,8 @@
 //! earliest allowed instant is `now` or one of those, and each is verified by
 //! the same evaluation `decide` uses.
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, Offset, TimeZone, Timelike, Utc, Weekday};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
@@ -106,7 +108,7 @@ pub struct RuleCheck {
     /// `window`, `holiday`, `asked_hours`, `<counts>_in_<days>_days`,
     /// `quiet_after_conversation`, `number_available`,
     /// `attempts_per_number_per_day`, `hard_cap_per_number_per_day`.
-    pub rule: String,
+    pub rule: Cow<'static, str>,
     /// Whether it passed.
     pub passed: bool,
     /// In words, with the figures ("cn: 2 of 3 attempts today on +8**********78").
@@ -129,7 +131,7 @@ pub struct PolicyDecision {
     /// The jurisdiction preset applied.
     pub jurisdiction: String,
     /// The candidate zones the windows and days were checked in.
-    pub zones: Vec<String>,
+    pub zones: Vec<Cow<'static, str>>,
     /// The instant decided for.
     pub at: DateTime<Utc>,
     /// Every rule checked, in a fixed order.
@@ -186,10 +188,10 @@ struct Audit {
 }
 
 impl Audit {
-    fn add(&mut self, rule: &str, passed: bool, f: impl FnOnce() -> (String, Option<Figures>)) {
+    fn add(&mut self, rule: impl Into<Cow<'static, str>>, passed: bool, f: impl FnOnce() -> (String, Option<Figures>)) {
         if let Some(out) = self.out.as_mut() {
             let (detail, figures) = f();
-            out.push(RuleCheck { rule: rule.to_string(), passed, detail, figures });
+            out.push(RuleCheck { rule: rule.into(), passed, detail, figures });
         }
     }
 }
@@ -280,6 +282,12 @@ fn eval(p: &Prep, t: DateTime<Utc>, audit: &mut Audit) -> Outcome {
         })
         .collect();
     let jur = p.jur;
+    // Rules that can never pass again are settled first, so that a scan
+    // (no audit) may stop at the first failing rule.
+    if p.numbers.iter().all(|n| n.suppressed.is_some()) {
+        pass = false;
+        permanent = true;
+    }
 
     // jurisdiction
     if !p.jur_known {
@@ -338,6 +346,15 @@ fn eval(p: &Prep, t: DateTime<Utc>, audit: &mut Audit) -> Outcome {
         (detail, Some(Figures { day: Some(if past { max_day } else { min_day }), limit: Some(last as u32), ..Default::default() }))
     });
 
+    macro_rules! early_out {
+        () => {
+            if !pass && audit.out.is_none() {
+                return Outcome { pass, permanent, human_queue: past, number: None };
+            }
+        };
+    }
+    early_out!();
+
     // pause
     let pause_ok = p.state.pause_until.is_none_or(|u| t >= u);
     pass &= pause_ok;
@@ -347,6 +364,8 @@ fn eval(p: &Prep, t: DateTime<Utc>, audit: &mut Audit) -> Outcome {
         None => ("not paused".into(), None),
     });
 
+    early_out!();
+
     // callback
     let cb_ok = p.state.callback_at.is_none_or(|u| t >= u);
     pass &= cb_ok;
@@ -355,6 +374,8 @@ fn eval(p: &Prep, t: DateTime<Utc>, audit: &mut Audit) -> Outcome {
         Some(u) => (format!("callback time {} reached", u.to_rfc3339()), None),
         None => ("no callback time".into(), None),
     });
+
+    early_out!();
 
     // window
     if !p.zones.is_empty() {
@@ -391,6 +412,8 @@ fn eval(p: &Prep, t: DateTime<Utc>, audit: &mut Audit) -> Outcome {
         });
     }
 
+    early_out!();
+
     // holiday
     if !p.rules.holidays.is_empty() {
         let hol = locals.iter().find(|l| p.rules.holidays.contains(&l.date)).map(|l| l.date);
@@ -400,6 +423,8 @@ fn eval(p: &Prep, t: DateTime<Utc>, audit: &mut Audit) -> Outcome {
             None => (format!("{jur}: not a listed public holiday"), None),
         });
     }
+
+    early_out!();
 
     // asked hours
     if p.state.asked_not_before.is_some() || p.state.asked_not_after.is_some() {
@@ -414,6 +439,8 @@ fn eval(p: &Prep, t: DateTime<Utc>, audit: &mut Audit) -> Outcome {
             (format!("debtor asked for calls {b}-{a} local; now {l}"), None)
         });
     }
+
+    early_out!();
 
     // rolling caps per person per debt
     for cap in &p.rules.caps {
@@ -434,13 +461,15 @@ fn eval(p: &Prep, t: DateTime<Utc>, audit: &mut Audit) -> Outcome {
             continue;
         }
         let name = format!("{}_in_{}_days", cap.counts.as_str(), cap.days);
-        audit.add(&name, ok, || {
+        audit.add(name, ok, || {
             (
                 format!("{jur}: {count} of {} {} in the {} local days ending today", cap.max, cap.counts.as_str(), cap.days),
                 Some(Figures { count: Some(count), limit: Some(cap.max), days: Some(cap.days), ..Default::default() }),
             )
         });
     }
+
+    early_out!();
 
     // quiet period after a conversation (its day is day 1)
     let q = p.rules.quiet_days_after_conversation;
@@ -463,6 +492,8 @@ fn eval(p: &Prep, t: DateTime<Utc>, audit: &mut Audit) -> Outcome {
             None => (format!("{jur}: no conversation in the last {q} local days"), None),
         });
     }
+
+    early_out!();
 
     // per-number rules: pick the first number that passes them
     let cap = p.rules.attempts_per_number_per_day;
@@ -683,7 +714,7 @@ pub fn decide(
         decision: if o.pass { Decision::Allow } else { Decision::Deny },
         number: o.number.map(|i| p.numbers[i].number.to_string()),
         jurisdiction: p.jur.to_string(),
-        zones: zones.iter().map(|z| z.name().to_string()).collect(),
+        zones: zones.iter().map(|z| Cow::Borrowed(z.name())).collect(),
         at: now,
         rules: audit.out.unwrap_or_default(),
         next_allowed_at,

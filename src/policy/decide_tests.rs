@@ -77,7 +77,7 @@ fn every_rule_is_reported_even_when_the_first_fails() {
         ..Default::default()
     };
     let d = decide(&a, &[Asia::Shanghai], &[], &st, &cfg, at(&Asia::Shanghai, 2026, 11, 20, 14, 0));
-    let names: Vec<&str> = d.rules.iter().map(|r| r.rule.as_str()).collect();
+    let names: Vec<&str> = d.rules.iter().map(|r| r.rule.as_ref()).collect();
     for n in ["jurisdiction", "suppression", "stage", "pause", "callback", "window", "number_available", "attempts_per_number_per_day", "hard_cap_per_number_per_day"] {
         assert!(names.contains(&n), "{n} missing from {names:?}");
     }
