@@ -1,6 +1,10 @@
 //! Accounts: one debt of one person. Owns the account shape (CSV columns and
 //! JSON keys are the same names) and its validation; never dials or decides.
 
+pub mod csv;
+pub mod history;
+pub mod tz;
+
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 

@@ -1,1 +1,44 @@
-//! (policy: filled in by its issue)
+//! The compliance gate: may this account be dialled now, under which rules,
+//! and when next? Owns the policy configuration (jurisdiction presets, every
+//! number overridable), the pure decision (`decide`) with its audit record,
+//! and the `check` / `plan` command entries. The decision core never reads a
+//! clock, a file or the network; only `cli` does I/O.
+
+pub mod cli;
+pub mod config;
+pub mod decide;
+
+pub use config::{CapCounts, JurisdictionRules, PolicyConfig, RollingCap, Window};
+pub use decide::{allowed_at, decide, AccountState, Decision, Figures, PolicyDecision, RuleCheck, Suppression};
+
+/// Errors of the policy layer's commands, each naming what to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    /// A file could not be opened or read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Output could not be written.
+    #[error("cannot write output: {0}")]
+    Write(#[from] std::io::Error),
+    /// The config file is not valid TOML or a policy key is wrong.
+    #[error("config {path}: {message}")]
+    Config {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong, naming the key.
+        message: String,
+    },
+    /// The accounts file cannot be used at all (e.g. a required column is missing).
+    #[error("accounts {path}: {message}")]
+    Accounts {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+}

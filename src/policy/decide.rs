@@ -1,0 +1,741 @@
+//! The compliance gate: may this account be dialled at this instant, and if
+//! not, when first? Pure: takes the account, its candidate zones, its attempt
+//! history, its state and an explicit `now`; never reads a clock, a file or
+//! the network. Every rule is checked (no short-circuit) so the audit record
+//! carries every figure.
+//!
+//! Days are the debtor's local calendar days in each candidate zone
+//! (chrono-tz, DST-aware); with several candidate zones a rule must pass in
+//! every one of them.
+//!
+//! `next_allowed_at` is exact: the rules only change truth value at a known
+//! set of instants (local midnights, window and asked-hours openings in each
+//! zone, both instants of an ambiguous local time, each zone's UTC-offset
+//! transitions, the pause end, the callback time, the stage start), so the
+//! earliest allowed instant is `now` or one of those, and each is verified by
+//! the same evaluation `decide` uses.
+
+use std::borrow::Cow;
+
+use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, Offset, TimeZone, Timelike, Utc, Weekday};
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+
+use super::config::{CapCounts, JurisdictionRules, PolicyConfig, Window};
+use crate::account::history::AttemptRecord;
+use crate::account::{mask_phone, Account};
+use crate::outcome::SuppressScope;
+
+/// A "do not call" the debtor or an agent set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Suppression {
+    /// `number`: this number for this account (wrong number); `account`: every number (stop calling).
+    pub scope: SuppressScope,
+    /// The E.164 number, for scope `number`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub number: Option<String>,
+    /// Why (`wrong_number`, `stop_calling`, ...).
+    #[serde(default)]
+    pub reason: String,
+}
+
+/// What the routes left on an account that the gate must respect.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AccountState {
+    /// Active suppressions.
+    #[serde(default)]
+    pub suppressions: Vec<Suppression>,
+    /// No calls before this instant (pause: promise to pay, hardship, verify payment).
+    #[serde(default)]
+    pub pause_until: Option<DateTime<Utc>>,
+    /// The debtor asked to be called back at this time: not before it.
+    #[serde(default)]
+    pub callback_at: Option<DateTime<Utc>>,
+    /// The debtor asked not to be called before this local time of day.
+    #[serde(default)]
+    pub asked_not_before: Option<NaiveTime>,
+    /// The debtor asked not to be called at or after this local time of day.
+    #[serde(default)]
+    pub asked_not_after: Option<NaiveTime>,
+    /// The debtor consented to calls outside the normal window (cn night calls).
+    #[serde(default)]
+    pub night_call_consent: bool,
+}
+
+/// Allow or deny.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Decision {
+    /// The dial may go now.
+    Allow,
+    /// It may not.
+    Deny,
+}
+
+/// Numbers behind a rule's verdict, for the audit and the console.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Figures {
+    /// How many were counted (attempts, conversations).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<u32>,
+    /// The cap.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+    /// Length of the rolling window in local days.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub days: Option<u32>,
+    /// Day after the due date (stage), or day of the quiet period.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub day: Option<i64>,
+    /// Local time `HH:MM` in the first candidate zone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local_time: Option<String>,
+    /// The zone that local time is in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zone: Option<String>,
+    /// The window applied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<String>,
+    /// An instant the rule waits for (pause end, callback time).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<DateTime<Utc>>,
+}
+
+/// One rule's verdict.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RuleCheck {
+    /// Rule name: `jurisdiction`, `suppression`, `stage`, `pause`, `callback`,
+    /// `window`, `holiday`, `asked_hours`, `<counts>_in_<days>_days`,
+    /// `quiet_after_conversation`, `number_available`,
+    /// `attempts_per_number_per_day`, `hard_cap_per_number_per_day`.
+    pub rule: Cow<'static, str>,
+    /// Whether it passed.
+    pub passed: bool,
+    /// In words, with the figures ("cn: 2 of 3 attempts today on +8**********78").
+    pub detail: String,
+    /// The figures themselves.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub figures: Option<Figures>,
+}
+
+/// The gate's answer for one account at one instant (ARCHITECTURE.md "policy decision").
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PolicyDecision {
+    /// The account decided on.
+    pub account_id: String,
+    /// Allow or deny.
+    pub decision: Decision,
+    /// The number to dial (E.164) when allowed; when denied, the number the per-number figures are about.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub number: Option<String>,
+    /// The jurisdiction preset applied.
+    pub jurisdiction: String,
+    /// The candidate zones the windows and days were checked in.
+    pub zones: Vec<Cow<'static, str>>,
+    /// The instant decided for.
+    pub at: DateTime<Utc>,
+    /// Every rule checked, in a fixed order.
+    pub rules: Vec<RuleCheck>,
+    /// The earliest instant >= `at` at which every rule passes (`at` itself when
+    /// allowed); none when no such instant exists within the search horizon
+    /// (suppressed, past the bot stage, ...).
+    pub next_allowed_at: Option<DateTime<Utc>>,
+    /// The account is past the bot's stage and belongs to a human collector.
+    pub human_queue: bool,
+}
+
+impl PolicyDecision {
+    /// Whether the dial may go.
+    pub fn allowed(&self) -> bool {
+        self.decision == Decision::Allow
+    }
+}
+
+struct NumPrep<'a> {
+    number: &'a str,
+    suppressed: Option<&'a Suppression>,
+    /// Per zone: local dates of every dial to this number (any account).
+    dates: Vec<Vec<NaiveDate>>,
+}
+
+struct Prep<'a> {
+    account_id: &'a str,
+    jur: &'a str,
+    jur_known: bool,
+    rules: &'a JurisdictionRules,
+    zones: &'a [Tz],
+    state: &'a AccountState,
+    last_bot_day: i64,
+    due: NaiveDate,
+    account_suppressed: Option<&'a Suppression>,
+    /// Per zone: local dates of this debt's attempts / conversations.
+    attempts: Vec<Vec<NaiveDate>>,
+    convs: Vec<Vec<NaiveDate>>,
+    numbers: Vec<NumPrep<'a>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Outcome {
+    pass: bool,
+    /// No later instant can pass either.
+    permanent: bool,
+    human_queue: bool,
+    number: Option<usize>,
+}
+
+struct Audit {
+    out: Option<Vec<RuleCheck>>,
+}
+
+impl Audit {
+    fn add(&mut self, rule: impl Into<Cow<'static, str>>, passed: bool, f: impl FnOnce() -> (String, Option<Figures>)) {
+        if let Some(out) = self.out.as_mut() {
+            let (detail, figures) = f();
+            out.push(RuleCheck { rule: rule.into(), passed, detail, figures });
+        }
+    }
+}
+
+fn prepare<'a>(
+    account: &'a Account,
+    zones: &'a [Tz],
+    history: &'a [AttemptRecord],
+    state: &'a AccountState,
+    cfg: &'a PolicyConfig,
+) -> Prep<'a> {
+    let jur = account.jurisdiction.as_deref().unwrap_or(cfg.default_jurisdiction.as_str());
+    let (rules, jur_known) = match cfg.rules(jur) {
+        Some(r) => (r, true),
+        None => (cfg.rules(&cfg.default_jurisdiction).unwrap_or(&cfg.us), false),
+    };
+    let local_dates = |pred: &dyn Fn(&AttemptRecord) -> bool| -> Vec<Vec<NaiveDate>> {
+        zones
+            .iter()
+            .map(|z| history.iter().filter(|r| pred(r)).map(|r| r.at.with_timezone(z).date_naive()).collect())
+            .collect()
+    };
+    let attempts = local_dates(&|r| r.account_id == account.account_id);
+    let convs = local_dates(&|r| r.account_id == account.account_id && r.conversation);
+    let account_suppressed = state.suppressions.iter().find(|s| s.scope == SuppressScope::Account);
+    let mut numbers: Vec<NumPrep> = Vec::new();
+    for n in std::iter::once(&account.phone).chain(account.alt_phones.iter()) {
+        if numbers.iter().any(|x| x.number == n.as_str()) {
+            continue;
+        }
+        let suppressed = state
+            .suppressions
+            .iter()
+            .find(|s| s.scope == SuppressScope::Number && s.number.as_deref() == Some(n.as_str()));
+        let dates = local_dates(&|r| r.phone == *n);
+        numbers.push(NumPrep { number: n, suppressed, dates });
+    }
+    Prep {
+        account_id: &account.account_id,
+        jur,
+        jur_known,
+        rules,
+        zones,
+        state,
+        last_bot_day: cfg.last_bot_day,
+        due: account.due_date,
+        account_suppressed,
+        attempts,
+        convs,
+        numbers,
+    }
+}
+
+fn count_in(dates: &[NaiveDate], from: NaiveDate, to: NaiveDate) -> u32 {
+    dates.iter().filter(|d| **d >= from && **d <= to).count() as u32
+}
+
+fn is_weekend(d: NaiveDate) -> bool {
+    matches!(d.weekday(), Weekday::Sat | Weekday::Sun)
+}
+
+struct Local {
+    date: NaiveDate,
+    secs: u32,
+}
+
+fn window_for(p: &Prep, date: NaiveDate) -> Window {
+    match (p.state.night_call_consent, p.rules.consent_window) {
+        (true, Some(w)) => w,
+        _ if is_weekend(date) => p.rules.weekend_window,
+        _ => p.rules.weekday_window,
+    }
+}
+
+fn hhmm(secs: u32) -> String {
+    format!("{:02}:{:02}", secs / 3600, (secs / 60) % 60)
+}
+
+fn eval(p: &Prep, t: DateTime<Utc>, audit: &mut Audit) -> Outcome {
+    let mut pass = true;
+    let mut permanent = false;
+    let locals: Vec<Local> = p
+        .zones
+        .iter()
+        .map(|z| {
+            let l = t.with_timezone(z).naive_local();
+            Local { date: l.date(), secs: l.time().num_seconds_from_midnight() }
+        })
+        .collect();
+    let jur = p.jur;
+    // Rules that can never pass again are settled first, so that a scan
+    // (no audit) may stop at the first failing rule.
+    if p.numbers.iter().all(|n| n.suppressed.is_some()) {
+        pass = false;
+        permanent = true;
+    }
+
+    // jurisdiction
+    if !p.jur_known {
+        pass = false;
+        permanent = true;
+    }
+    audit.add("jurisdiction", p.jur_known, || {
+        let detail = if p.jur_known {
+            format!("{jur} preset")
+        } else {
+            format!("unknown jurisdiction '{jur}' (cn, us, uk, au); figures below use the default preset")
+        };
+        (detail, None)
+    });
+
+    // suppression (account scope)
+    let sup = p.account_suppressed;
+    if sup.is_some() {
+        pass = false;
+        permanent = true;
+    }
+    audit.add("suppression", sup.is_none(), || match sup {
+        Some(s) => (format!("account suppressed ({}): no robot calls on any number", s.reason), None),
+        None => ("no account suppression".into(), None),
+    });
+
+    // zones
+    if p.zones.is_empty() {
+        pass = false;
+        permanent = true;
+        audit.add("window", false, || ("no time zone for this account".into(), None));
+    }
+
+    // stage
+    let days: Vec<i64> = locals.iter().map(|l| (l.date - p.due).num_days()).collect();
+    let min_day = days.iter().copied().min().unwrap_or(0);
+    let max_day = days.iter().copied().max().unwrap_or(0);
+    let past = max_day > p.last_bot_day;
+    let stage_ok = !days.is_empty() && min_day >= 1 && !past;
+    if !stage_ok {
+        pass = false;
+    }
+    if past {
+        permanent = true;
+    }
+    let last = p.last_bot_day;
+    let due = p.due;
+    audit.add("stage", stage_ok, || {
+        let detail = if past {
+            format!("day {max_day} after due date {due}: past the last bot day {last}, human queue")
+        } else if min_day < 1 {
+            format!("day {min_day} after due date {due}: not yet due (bot days 1-{last})")
+        } else {
+            format!("day {min_day} after due date {due} (bot days 1-{last})")
+        };
+        (detail, Some(Figures { day: Some(if past { max_day } else { min_day }), limit: Some(last as u32), ..Default::default() }))
+    });
+
+    macro_rules! early_out {
+        () => {
+            if !pass && audit.out.is_none() {
+                return Outcome { pass, permanent, human_queue: past, number: None };
+            }
+        };
+    }
+    early_out!();
+
+    // pause
+    let pause_ok = p.state.pause_until.is_none_or(|u| t >= u);
+    pass &= pause_ok;
+    audit.add("pause", pause_ok, || match p.state.pause_until {
+        Some(u) if !pause_ok => (format!("paused until {}", u.to_rfc3339()), Some(Figures { until: Some(u), ..Default::default() })),
+        Some(u) => (format!("pause ended {}", u.to_rfc3339()), None),
+        None => ("not paused".into(), None),
+    });
+
+    early_out!();
+
+    // callback
+    let cb_ok = p.state.callback_at.is_none_or(|u| t >= u);
+    pass &= cb_ok;
+    audit.add("callback", cb_ok, || match p.state.callback_at {
+        Some(u) if !cb_ok => (format!("debtor asked to be called back from {}", u.to_rfc3339()), Some(Figures { until: Some(u), ..Default::default() })),
+        Some(u) => (format!("callback time {} reached", u.to_rfc3339()), None),
+        None => ("no callback time".into(), None),
+    });
+
+    early_out!();
+
+    // window
+    if !p.zones.is_empty() {
+        let inside: Vec<bool> = locals.iter().map(|l| window_for(p, l.date).contains_secs(l.secs)).collect();
+        let ok = inside.iter().all(|x| *x);
+        pass &= ok;
+        audit.add("window", ok, || {
+            let parts: Vec<String> = p
+                .zones
+                .iter()
+                .zip(&locals)
+                .zip(&inside)
+                .map(|((z, l), i)| {
+                    format!(
+                        "{} {} {} {} {}",
+                        hhmm(l.secs),
+                        z.name(),
+                        l.date.weekday(),
+                        if *i { "inside" } else { "outside" },
+                        window_for(p, l.date)
+                    )
+                })
+                .collect();
+            let l0 = &locals[0];
+            (
+                format!("{jur}: {}", parts.join("; ")),
+                Some(Figures {
+                    local_time: Some(hhmm(l0.secs)),
+                    zone: Some(p.zones[0].name().to_string()),
+                    window: Some(window_for(p, l0.date).to_string()),
+                    ..Default::default()
+                }),
+            )
+        });
+    }
+
+    early_out!();
+
+    // holiday
+    if !p.rules.holidays.is_empty() {
+        let hol = locals.iter().find(|l| p.rules.holidays.contains(&l.date)).map(|l| l.date);
+        pass &= hol.is_none();
+        audit.add("holiday", hol.is_none(), || match hol {
+            Some(d) => (format!("{jur}: {d} is a public holiday in the debtor's zone"), None),
+            None => (format!("{jur}: not a listed public holiday"), None),
+        });
+    }
+
+    early_out!();
+
+    // asked hours
+    if p.state.asked_not_before.is_some() || p.state.asked_not_after.is_some() {
+        let nb = p.state.asked_not_before.map(|x| x.num_seconds_from_midnight());
+        let na = p.state.asked_not_after.map(|x| x.num_seconds_from_midnight());
+        let ok = locals.iter().all(|l| nb.is_none_or(|b| l.secs >= b) && na.is_none_or(|a| l.secs < a));
+        pass &= ok;
+        audit.add("asked_hours", ok, || {
+            let b = nb.map(hhmm).unwrap_or_else(|| "00:00".into());
+            let a = na.map(hhmm).unwrap_or_else(|| "24:00".into());
+            let l = locals.first().map(|l| hhmm(l.secs)).unwrap_or_default();
+            (format!("debtor asked for calls {b}-{a} local; now {l}"), None)
+        });
+    }
+
+    early_out!();
+
+    // rolling caps per person per debt
+    for cap in &p.rules.caps {
+        let src = match cap.counts {
+            CapCounts::Attempts => &p.attempts,
+            CapCounts::Conversations => &p.convs,
+        };
+        let span = i64::from(cap.days) - 1;
+        let count = locals
+            .iter()
+            .zip(src)
+            .map(|(l, dates)| count_in(dates, l.date - Duration::days(span), l.date))
+            .max()
+            .unwrap_or(0);
+        let ok = count < cap.max;
+        pass &= ok;
+        if audit.out.is_none() {
+            continue;
+        }
+        let name = format!("{}_in_{}_days", cap.counts.as_str(), cap.days);
+        audit.add(name, ok, || {
+            (
+                format!("{jur}: {count} of {} {} in the {} local days ending today", cap.max, cap.counts.as_str(), cap.days),
+                Some(Figures { count: Some(count), limit: Some(cap.max), days: Some(cap.days), ..Default::default() }),
+            )
+        });
+    }
+
+    early_out!();
+
+    // quiet period after a conversation (its day is day 1)
+    let q = p.rules.quiet_days_after_conversation;
+    if q > 0 {
+        let mut worst: Option<(NaiveDate, i64)> = None;
+        for (l, dates) in locals.iter().zip(&p.convs) {
+            for d in dates {
+                let day = (l.date - *d).num_days() + 1;
+                if day >= 1 && day <= i64::from(q) && worst.is_none_or(|(_, w)| day < w) {
+                    worst = Some((*d, day));
+                }
+            }
+        }
+        pass &= worst.is_none();
+        audit.add("quiet_after_conversation", worst.is_none(), || match worst {
+            Some((d, day)) => (
+                format!("{jur}: conversation on {d}; today is day {day} of {q} with no calls"),
+                Some(Figures { day: Some(day), days: Some(q), ..Default::default() }),
+            ),
+            None => (format!("{jur}: no conversation in the last {q} local days"), None),
+        });
+    }
+
+    early_out!();
+
+    // per-number rules: pick the first number that passes them
+    let cap = p.rules.attempts_per_number_per_day;
+    let hard = p.rules.hard_cap_per_number_per_day;
+    let today_count = |n: &NumPrep| -> u32 {
+        locals.iter().zip(&n.dates).map(|(l, d)| count_in(d, l.date, l.date)).max().unwrap_or(0)
+    };
+    let usable: Vec<usize> = (0..p.numbers.len()).filter(|i| p.numbers[*i].suppressed.is_none()).collect();
+    let chosen = usable.iter().copied().find(|i| {
+        let c = today_count(&p.numbers[*i]);
+        cap.is_none_or(|m| c < m) && hard.is_none_or(|m| c < m)
+    });
+    let shown = chosen.or(usable.first().copied());
+    if usable.is_empty() {
+        pass = false;
+        permanent = true;
+    }
+    if chosen.is_none() {
+        pass = false;
+    }
+    audit.add("number_available", !usable.is_empty(), || {
+        let sup: Vec<String> = p
+            .numbers
+            .iter()
+            .filter_map(|n| n.suppressed.map(|s| format!("{} ({})", mask_phone(n.number), s.reason)))
+            .collect();
+        let mut d = format!("{} of {} numbers usable", usable.len(), p.numbers.len());
+        if !sup.is_empty() {
+            d.push_str(&format!("; suppressed: {}", sup.join(", ")));
+        }
+        (d, None)
+    });
+    if let Some(i) = shown {
+        let n = &p.numbers[i];
+        let c = today_count(n);
+        if let Some(m) = cap {
+            audit.add("attempts_per_number_per_day", c < m, || {
+                (
+                    format!("{jur}: {c} of {m} attempts today on {}", mask_phone(n.number)),
+                    Some(Figures { count: Some(c), limit: Some(m), days: Some(1), ..Default::default() }),
+                )
+            });
+        }
+        if let Some(m) = hard {
+            audit.add("hard_cap_per_number_per_day", c < m, || {
+                (
+                    format!("{jur}: {c} of hard cap {m} attempts today on {}", mask_phone(n.number)),
+                    Some(Figures { count: Some(c), limit: Some(m), days: Some(1), ..Default::default() }),
+                )
+            });
+        }
+    }
+
+    Outcome { pass, permanent, human_queue: past, number: shown }
+}
+
+/// Resolves a local wall-clock time to the instants it names (none in a DST
+/// gap, two in an overlap).
+fn resolve(z: &Tz, date: NaiveDate, tod: NaiveTime, out: &mut Vec<DateTime<Utc>>) {
+    match z.from_local_datetime(&date.and_time(tod)) {
+        chrono::LocalResult::Single(x) => out.push(x.with_timezone(&Utc)),
+        chrono::LocalResult::Ambiguous(a, b) => {
+            out.push(a.with_timezone(&Utc));
+            out.push(b.with_timezone(&Utc));
+        }
+        chrono::LocalResult::None => {}
+    }
+}
+
+fn offset_secs(z: &Tz, t: DateTime<Utc>) -> i32 {
+    z.offset_from_utc_datetime(&t.naive_utc()).fix().local_minus_utc()
+}
+
+/// The local times of day at which some rule can turn from failing to passing.
+fn opening_times(p: &Prep) -> Vec<NaiveTime> {
+    let mut mins: Vec<u16> = vec![0, p.rules.weekday_window.start_min, p.rules.weekend_window.start_min];
+    if p.state.night_call_consent {
+        if let Some(c) = p.rules.consent_window {
+            mins.push(c.start_min);
+        }
+    }
+    let mut times: Vec<NaiveTime> =
+        mins.into_iter().filter_map(|m| NaiveTime::from_hms_opt(u32::from(m) / 60, u32::from(m) % 60, 0)).collect();
+    if let Some(b) = p.state.asked_not_before {
+        times.push(b);
+    }
+    times.sort();
+    times.dedup();
+    times
+}
+
+/// Every instant in `(a, b]` at which some rule may start passing.
+fn candidates(p: &Prep, times: &[NaiveTime], a: DateTime<Utc>, b: DateTime<Utc>, out: &mut Vec<DateTime<Utc>>) {
+    out.clear();
+    for z in p.zones {
+        let d0 = a.with_timezone(z).date_naive() - Duration::days(1);
+        let d1 = b.with_timezone(z).date_naive() + Duration::days(1);
+        let mut d = d0;
+        while d <= d1 {
+            for t in times {
+                resolve(z, d, *t, out);
+            }
+            d += Duration::days(1);
+        }
+        // An offset change moves local time past a boundary without the wall
+        // clock showing it (a gap swallowing an opening, a repeated hour).
+        let off_a = offset_secs(z, a);
+        if offset_secs(z, b) != off_a {
+            // Offsets change on whole seconds: search over seconds.
+            let (mut lo, mut hi) = (a.timestamp(), b.timestamp() + 1);
+            while hi - lo > 1 {
+                let mid = lo + (hi - lo) / 2;
+                let m = Utc.timestamp_opt(mid, 0).single().unwrap_or(a);
+                if offset_secs(z, m) == off_a {
+                    lo = mid;
+                } else {
+                    hi = mid;
+                }
+            }
+            if let Some(x) = Utc.timestamp_opt(hi, 0).single() {
+                out.push(x);
+            }
+        }
+    }
+    out.retain(|c| *c > a && *c <= b);
+    out.sort();
+    out.dedup();
+}
+
+fn start_of_local_day(z: &Tz, d: NaiveDate) -> DateTime<Utc> {
+    // Midnight may fall in a gap: the day then starts at the first instant
+    // whose local date is `d`.
+    let mut v = Vec::new();
+    resolve(z, d, NaiveTime::MIN, &mut v);
+    if let Some(x) = v.first() {
+        return *x;
+    }
+    let guess = Utc.from_utc_datetime(&d.and_time(NaiveTime::MIN)).timestamp() - 30 * 3600;
+    let (mut lo, mut hi) = (guess, guess + 60 * 3600);
+    let at = |s: i64| Utc.timestamp_opt(s, 0).single().unwrap_or(DateTime::<Utc>::MAX_UTC);
+    while hi - lo > 1 {
+        let mid = lo + (hi - lo) / 2;
+        if at(mid).with_timezone(z).date_naive() >= d {
+            hi = mid;
+        } else {
+            lo = mid;
+        }
+    }
+    at(hi)
+}
+
+fn next_allowed(p: &Prep, now: DateTime<Utc>, first: Outcome, search_days: u32) -> Option<DateTime<Utc>> {
+    let mut quiet = Audit { out: None };
+    if first.pass {
+        return Some(now);
+    }
+    if first.permanent {
+        return None;
+    }
+    let mut lo = now;
+    for u in [p.state.pause_until, p.state.callback_at].into_iter().flatten() {
+        lo = lo.max(u);
+    }
+    if let Some(due1) = p.due.succ_opt() {
+        for z in p.zones {
+            lo = lo.max(start_of_local_day(z, due1));
+        }
+    }
+    if lo > now {
+        let o = eval(p, lo, &mut quiet);
+        if o.pass {
+            return Some(lo);
+        }
+        if o.permanent {
+            return None;
+        }
+    }
+    let end = lo + Duration::days(i64::from(search_days));
+    let times = opening_times(p);
+    let mut cands = Vec::new();
+    let mut a = lo;
+    while a < end {
+        let b = a + Duration::days(1);
+        candidates(p, &times, a, b, &mut cands);
+        for c in &cands {
+            let o = eval(p, *c, &mut quiet);
+            if o.pass {
+                return Some(*c);
+            }
+            if o.permanent {
+                return None;
+            }
+        }
+        a = b;
+    }
+    None
+}
+
+/// Decides whether `account` may be dialled at `now`, checking every rule,
+/// and computes the earliest allowed instant. `zones` are the debtor's
+/// candidate zones (`account::tz::zones_for`); `history` may hold other
+/// accounts' records: per-debt caps count records with this `account_id`,
+/// per-number caps count every record to that number.
+pub fn decide(
+    account: &Account,
+    zones: &[Tz],
+    history: &[AttemptRecord],
+    state: &AccountState,
+    cfg: &PolicyConfig,
+    now: DateTime<Utc>,
+) -> PolicyDecision {
+    let p = prepare(account, zones, history, state, cfg);
+    let mut audit = Audit { out: Some(Vec::with_capacity(12)) };
+    let o = eval(&p, now, &mut audit);
+    let next_allowed_at = next_allowed(&p, now, o, cfg.search_days);
+    PolicyDecision {
+        account_id: p.account_id.to_string(),
+        decision: if o.pass { Decision::Allow } else { Decision::Deny },
+        number: o.number.map(|i| p.numbers[i].number.to_string()),
+        jurisdiction: p.jur.to_string(),
+        zones: zones.iter().map(|z| Cow::Borrowed(z.name())).collect(),
+        at: now,
+        rules: audit.out.unwrap_or_default(),
+        next_allowed_at,
+        human_queue: o.human_queue,
+    }
+}
+
+/// Whether `account` may be dialled at `t`, without the audit or the search
+/// (for callers that scan many instants).
+pub fn allowed_at(
+    account: &Account,
+    zones: &[Tz],
+    history: &[AttemptRecord],
+    state: &AccountState,
+    cfg: &PolicyConfig,
+    t: DateTime<Utc>,
+) -> bool {
+    let p = prepare(account, zones, history, state, cfg);
+    eval(&p, t, &mut Audit { out: None }).pass
+}
+
+#[cfg(test)]
+#[path = "decide_tests.rs"]
+mod tests;
