@@ -6,6 +6,7 @@
 //! time (`telephony`, `media`, `asr`, `store`, `campaign`'s runner) wrap them.
 
 pub mod account;
+pub mod agent;
 pub mod asr;
 pub mod campaign;
 pub mod config;

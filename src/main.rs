@@ -15,9 +15,6 @@ use duecall::telephony::sip::{DialRequest, SipGateway};
 #[derive(Parser)]
 #[command(name = "duecall", version, about = "Offline voice agent for payment-reminder calls over SIP")]
 struct Cli {
-    /// TOML configuration file (command-line flags override it).
-    #[arg(long, global = true)]
-    config: Option<PathBuf>,
     /// Log filter (e.g. `info`, `duecall=debug`); default: warn, or $RUST_LOG.
     #[arg(long, global = true)]
     log: Option<String>,
@@ -27,14 +24,38 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Place one call: play audio, record both sides, report what happened.
+    /// Place one call: with --account, hold the whole reminder conversation;
+    /// without, play a file, record both sides and report what happened.
     Call(CallArgs),
+    /// Recognise speech in a WAV file (JSON: text, words with times, engine).
+    Transcribe(duecall::asr::cli::TranscribeArgs),
+    /// Classify replies into intents (TEXT, or one utterance per stdin line).
+    Classify(duecall::intent::cli::ClassifyArgs),
+    /// Validate an accounts CSV: every bad row with its line and reason.
+    Check(duecall::policy::cli::CheckArgs),
+    /// What the compliance gate decides for every account at a moment (no side effects).
+    Plan(duecall::policy::cli::PlanArgs),
+    /// Export attempts and outcomes for the lender's systems.
+    Export(duecall::store::cli::ExportArgs),
 }
 
 #[derive(clap::Args)]
 struct CallArgs {
     /// Who to call (`sip:user@host:port`).
     uri: String,
+    /// TOML configuration file (command-line flags override it).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Account JSON (name, amount, due_date, language, ...): hold the whole
+    /// reminder conversation and route the case.
+    #[arg(long)]
+    account: Option<PathBuf>,
+    /// The moment the call is placed, for dates and the script (default: now).
+    #[arg(long)]
+    now: Option<chrono::DateTime<chrono::FixedOffset>>,
+    /// Directory for the recording and outcome JSON of a conversation.
+    #[arg(long, default_value = "recordings")]
+    out_dir: PathBuf,
     /// From URI (caller ID).
     #[arg(long)]
     from: Option<String>,
@@ -77,24 +98,91 @@ fn main() -> anyhow::Result<()> {
         .clone()
         .or_else(|| std::env::var("RUST_LOG").ok())
         .unwrap_or_else(|| "warn".into());
+    // rsipstack logs whole SIP messages (numbers and names in From/To) at
+    // info: keep it at warn unless asked for by name.
+    let filter = if filter.contains("rsipstack") { filter } else { format!("{filter},rsipstack=warn") };
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_new(&filter).context("bad --log filter")?)
         .with_writer(std::io::stderr)
         .init();
-    let config = match &cli.config {
-        Some(p) => Config::load(p)?,
-        None => Config::default(),
-    };
-    let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    let stdout = std::io::stdout();
     match cli.cmd {
         Cmd::Call(args) => {
-            let code = rt.block_on(call(config, args))?;
+            let config = match &args.config {
+                Some(p) => Config::load(p)?,
+                None => Config::default(),
+            };
+            let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+            let code = if args.account.is_some() {
+                rt.block_on(converse(config, args))?
+            } else {
+                rt.block_on(call(config, args))?
+            };
             std::process::exit(code);
         }
+        Cmd::Transcribe(a) => {
+            let v = duecall::asr::cli::run_transcribe(&a)?;
+            println!("{}", serde_json::to_string_pretty(&v)?);
+        }
+        Cmd::Classify(a) => {
+            let stdin = std::io::stdin();
+            duecall::intent::cli::run_classify(&a, &mut stdin.lock(), &mut stdout.lock())?;
+        }
+        Cmd::Check(a) => {
+            let code = duecall::policy::cli::run_check(&a, &mut stdout.lock())?;
+            std::process::exit(code);
+        }
+        Cmd::Plan(a) => duecall::policy::cli::run_plan(&a, &mut stdout.lock())?,
+        Cmd::Export(a) => duecall::store::cli::run_export(&a, &mut stdout.lock())?,
     }
+    Ok(())
 }
 
-async fn call(mut config: Config, a: CallArgs) -> anyhow::Result<i32> {
+/// `duecall call --account F`: the whole reminder conversation.
+async fn converse(mut config: Config, a: CallArgs) -> anyhow::Result<i32> {
+    apply_call_flags(&mut config, &a)?;
+    let path = a.account.as_ref().context("--account")?;
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read --account {}", path.display()))?;
+    let account: duecall::account::Account =
+        serde_json::from_str(&text).with_context(|| format!("--account {}: not an account JSON", path.display()))?;
+    let now = a.now.map(|t| t.with_timezone(&chrono::Utc)).unwrap_or_else(chrono::Utc::now);
+    let gw = Arc::new(SipGateway::start(config.clone()).await?);
+    let paths = duecall::agent::AgentPaths::under(&duecall::agent::AgentPaths::default_root());
+    let agent = duecall::agent::Agent::new(gw, &config, &paths, &[account.language])?;
+    agent.check_asr(account.language)?;
+    let opts = duecall::agent::CallOptions {
+        to: a.uri.clone(),
+        now,
+        attempt_id: None,
+        policy: None,
+        record_dir: Some(a.out_dir.clone()),
+        case_id: None,
+    };
+    let outcome = agent.call(&account, opts).await?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&outcome)?);
+    } else {
+        for t in &outcome.turns {
+            println!(
+                "{:<22} played {:>5} ms{} heard: {:<40} intent: {}",
+                t.prompt,
+                t.played_ms,
+                if t.finished { "        " } else { " (cut)  " },
+                t.heard.as_deref().unwrap_or("-"),
+                t.intent.map(|i| i.as_str()).unwrap_or("-"),
+            );
+        }
+        println!(
+            "disposition: {}  route: {}{}",
+            outcome.call.disposition.as_str(),
+            outcome.route.as_ref().map(|r| format!("{:?} ({})", r.kind, r.reason)).unwrap_or_else(|| "-".into()),
+            outcome.call.recording.as_ref().map(|p| format!("  recording: {}", p.display())).unwrap_or_default()
+        );
+    }
+    Ok(0)
+}
+
+fn apply_call_flags(config: &mut Config, a: &CallArgs) -> anyhow::Result<()> {
     if let Some(p) = &a.proxy {
         config.sip.outbound_proxy = Some(p.clone());
     }
@@ -105,7 +193,15 @@ async fn call(mut config: Config, a: CallArgs) -> anyhow::Result<i32> {
     if let Some(rt) = a.ring_timeout {
         config.sip.ring_timeout_s = rt;
     }
+    if let Some(f) = &a.from {
+        config.sip.from = Some(f.clone());
+    }
     config.validate()?;
+    Ok(())
+}
+
+async fn call(mut config: Config, a: CallArgs) -> anyhow::Result<i32> {
+    apply_call_flags(&mut config, &a)?;
     let audio: Option<Arc<[i16]>> = match &a.play {
         Some(p) => Some(
             duecall::media::wav::read_mono_8k(p)

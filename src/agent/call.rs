@@ -1,0 +1,378 @@
+//! One conversation over one call: the event pump between the `CallLeg`,
+//! the VAD and tone detectors, the recognizer thread and the pure
+//! `Conversation`. Time is milliseconds since the dial, from one monotonic
+//! clock; the conversation never reads it itself.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, FixedOffset, Utc};
+use serde::Serialize;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use super::{Agent, AgentError};
+use crate::account::{mask_phone, Account};
+use crate::asr::{Recognizer, Transcript};
+use crate::dialogue::{Action, AmdResult, Conversation, DialogueConfig, Event, TurnRecord};
+use crate::media::tone::{BeepDetector, DtmfDetector};
+use crate::media::vad::{SpeechGate, VadConfig, VadEvent};
+use crate::outcome::{CallReport, Disposition, Route};
+use crate::telephony::leg::{LegCommand, LegEvent};
+use crate::telephony::sip::DialRequest;
+
+/// How to place one attempt.
+#[derive(Debug, Clone)]
+pub struct CallOptions {
+    /// Request-URI to dial.
+    pub to: String,
+    /// The moment the attempt starts (the gate's clock; `--now`).
+    pub now: DateTime<Utc>,
+    /// Attempt id (store) for the outcome.
+    pub attempt_id: Option<i64>,
+    /// The policy decision that allowed the dial (stored with the outcome).
+    pub policy: Option<serde_json::Value>,
+    /// Directory for the recording and the outcome JSON (None: no files).
+    pub record_dir: Option<PathBuf>,
+    /// Case id for the X-Duecall-Case header.
+    pub case_id: Option<String>,
+}
+
+/// An escalation for the collectors' queue.
+#[derive(Debug, Clone, Serialize)]
+pub struct Escalation {
+    /// Why (`hardship`, `transfer-failed`, `unknown`, ...).
+    pub reason: String,
+    /// Account, intent and the timed transcript.
+    pub summary: String,
+}
+
+/// The outcome of one attempt (ARCHITECTURE.md "Shapes"): the `call`, the
+/// turns, the route, and what AMD decided.
+#[derive(Debug, Clone, Serialize)]
+pub struct AttemptOutcome {
+    /// What happened on the wire.
+    pub call: CallReport,
+    /// The account called.
+    pub account_id: String,
+    /// Store id of the attempt.
+    pub attempt_id: Option<i64>,
+    /// The decision that allowed the dial.
+    pub policy: Option<serde_json::Value>,
+    /// Prompts and replies.
+    pub turns: Vec<TurnRecord>,
+    /// Where the case goes.
+    pub route: Option<Route>,
+    /// Answering-machine detection.
+    pub amd: Option<AmdResult>,
+    /// Was the right person confirmed?
+    pub identity_confirmed: bool,
+    /// The deciding intent.
+    pub intent: Option<crate::intent::IntentKind>,
+    /// Escalations raised.
+    pub escalations: Vec<Escalation>,
+    /// Did the callee talk with us (a conversation, for the caps)?
+    pub conversation: bool,
+    /// Debt prompts the guard refused (must stay empty).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub refused_prompts: Vec<String>,
+}
+
+enum AsrCmd {
+    Frames(Vec<i16>),
+    Phrases(Vec<String>),
+    Finish,
+}
+
+enum AsrOut {
+    Partial(String),
+    Final(Transcript),
+    Failed(String),
+}
+
+/// Runs the recognizer on its own thread; hands it back when the call ends.
+fn spawn_asr(
+    mut rec: Box<dyn Recognizer>,
+    results: mpsc::Sender<AsrOut>,
+) -> (std::sync::mpsc::Sender<AsrCmd>, std::thread::JoinHandle<Box<dyn Recognizer>>) {
+    let (tx, rx) = std::sync::mpsc::channel::<AsrCmd>();
+    let h = std::thread::Builder::new()
+        .name("duecall-asr".into())
+        .spawn(move || {
+            let mut ready = false;
+            let mut fed = false;
+            while let Ok(cmd) = rx.recv() {
+                match cmd {
+                    AsrCmd::Phrases(p) => {
+                        match rec.set_phrases(&p) {
+                            Ok(()) => ready = true,
+                            Err(e) => {
+                                let _ = results.blocking_send(AsrOut::Failed(e.to_string()));
+                            }
+                        }
+                        fed = false;
+                    }
+                    AsrCmd::Frames(pcm) if ready => {
+                        for chunk in pcm.chunks(160) {
+                            match rec.accept(chunk) {
+                                Ok(Some(p)) if !p.text.is_empty() => {
+                                    let _ = results.try_send(AsrOut::Partial(p.text));
+                                }
+                                Ok(_) => {}
+                                Err(e) => {
+                                    let _ = results.blocking_send(AsrOut::Failed(e.to_string()));
+                                }
+                            }
+                        }
+                        fed = true;
+                    }
+                    AsrCmd::Frames(_) => {}
+                    AsrCmd::Finish => {
+                        if ready && fed {
+                            match rec.finish() {
+                                Ok(t) => {
+                                    let _ = results.blocking_send(AsrOut::Final(t));
+                                }
+                                Err(e) => {
+                                    let _ = results.blocking_send(AsrOut::Failed(e.to_string()));
+                                }
+                            }
+                        }
+                        fed = false;
+                    }
+                }
+            }
+            rec
+        })
+        .expect("spawn recognizer thread");
+    (tx, h)
+}
+
+impl Agent {
+    /// Places one reminder call to `account` and holds the whole
+    /// conversation; returns when the call is over.
+    pub async fn call(&self, account: &Account, opts: CallOptions) -> Result<AttemptOutcome, AgentError> {
+        let lang = account.language;
+        let kit = self.kits.get(&lang).ok_or_else(|| AgentError::Config {
+            key: "account.language".into(),
+            message: format!("no script loaded for `{}`", lang.as_str()),
+        })?;
+        let zone = crate::account::tz::zones_for(account).0.first().copied().unwrap_or(chrono_tz::UTC);
+        let local: DateTime<FixedOffset> = opts.now.with_timezone(&zone).fixed_offset();
+        let mut dcfg = DialogueConfig::new(local);
+        dcfg.no_input_ms = self.dialogue.no_input_ms;
+        dcfg.barge_in_min_speech_ms = self.dialogue.barge_in_min_speech_ms;
+        dcfg.speak_delay_ms = self.dialogue.speak_delay_ms;
+        dcfg.voicemail = self.dialogue.voicemail;
+        dcfg.amd.enabled = self.dialogue.amd;
+        dcfg.intent_threshold = self.dialogue.intent_threshold;
+        dcfg.agent_uri = account.agent_uri.clone().or_else(|| self.dialogue.agent_uri.clone());
+        dcfg.case_id = opts.case_id.clone();
+        let mut conv = Conversation::new(kit.script.clone(), account.clone(), dcfg, kit.understand.clone());
+
+        // Every prompt this call can reach, rendered before the INVITE leaves.
+        let texts = conv.texts_to_prepare();
+        let audio = kit.audio.clone();
+        let script = kit.script.clone();
+        let prepared: HashMap<String, (String, Arc<[i16]>)> = tokio::task::spawn_blocking(move || {
+            let mut m = HashMap::new();
+            for (id, text) in texts {
+                let fixed = script.prompt(&id).map(|p| p.is_fixed()).unwrap_or(false);
+                let (pcm, _) = audio.load(&id, &text, fixed).map_err(|e| AgentError::Audio(e.to_string()))?;
+                m.insert(id, (text, Arc::<[i16]>::from(pcm)));
+            }
+            Ok::<_, AgentError>(m)
+        })
+        .await
+        .map_err(|e| AgentError::Audio(e.to_string()))??;
+
+        let rec = self.take_recognizer(lang)?;
+        let (asr_tx, mut asr_rx) = mpsc::channel(64);
+        let (asr_cmd, asr_thread) = spawn_asr(rec, asr_tx);
+
+        let record = match &opts.record_dir {
+            Some(d) => {
+                std::fs::create_dir_all(d).map_err(|source| AgentError::Write { path: d.clone(), source })?;
+                let stamp = opts.now.format("%Y%m%dT%H%M%SZ");
+                let attempt = opts.attempt_id.map(|a| format!("-{a}")).unwrap_or_default();
+                Some(d.join(format!("{}{attempt}-{stamp}.wav", sanitize(&account.account_id))))
+            }
+            None => None,
+        };
+        let mut req = DialRequest::to(&opts.to);
+        req.record = record.clone();
+        tracing::info!(account = %account.account_id, phone = %mask_phone(&account.phone), "placing reminder call");
+        let t0 = Instant::now();
+        let mut leg = self.gateway.dial(req).await?;
+        let ms = |t0: Instant| t0.elapsed().as_millis() as u64;
+
+        let mut gate = SpeechGate::new(VadConfig {
+            min_speech_ms: self.dialogue.min_speech_ms,
+            end_silence_ms: self.dialogue.end_silence_ms,
+            ..VadConfig::default()
+        });
+        let mut beep = BeepDetector::new(200);
+        let mut inband = DtmfDetector::new();
+        let mut inband_digits = Vec::new();
+        let mut rfc4733_seen = false;
+        let mut speech_buf: Vec<i16> = Vec::with_capacity(4000);
+        let mut escalations = Vec::new();
+        let mut transcript_log: Vec<String> = Vec::new();
+        let mut answered = false;
+
+        let report = loop {
+            // Drain what the conversation wants done.
+            while let Some(action) = conv.poll_action() {
+                match action {
+                    Action::Play { prompt_id, text, .. } => {
+                        let pcm = match prepared.get(&prompt_id) {
+                            Some((t, pcm)) if *t == text => pcm.clone(),
+                            _ => {
+                                // A value known only now (a promised date): render it.
+                                let audio = kit.audio.clone();
+                                let (id, tx) = (prompt_id.clone(), text.clone());
+                                match tokio::task::spawn_blocking(move || audio.load(&id, &tx, false)).await {
+                                    Ok(Ok((pcm, _))) => Arc::from(pcm),
+                                    other => {
+                                        tracing::warn!(prompt = %prompt_id, "cannot render prompt: {:?}", other.err());
+                                        Arc::from(Vec::new())
+                                    }
+                                }
+                            }
+                        };
+                        transcript_log.push(format!("[{:>6} ms] agent: {text}", ms(t0)));
+                        leg.send(LegCommand::Play { id: prompt_id, pcm }).await;
+                    }
+                    Action::StopPlaying { .. } => {
+                        leg.send(LegCommand::ClearPlayQueue).await;
+                    }
+                    Action::Listen { phrases, .. } => {
+                        let _ = asr_cmd.send(AsrCmd::Phrases(phrases));
+                    }
+                    Action::Transfer { agent_uri, headers } => {
+                        leg.send(LegCommand::Transfer { target: agent_uri, headers }).await;
+                    }
+                    Action::Hangup => {
+                        leg.send(LegCommand::Hangup).await;
+                    }
+                    Action::Route(_) => {}
+                    Action::Escalate { reason, summary } => escalations.push(Escalation { reason, summary }),
+                }
+            }
+            let timer = conv.poll_timeout().map(|t| t0 + Duration::from_millis(t));
+            tokio::select! {
+                ev = leg.next_event() => {
+                    let Some(ev) = ev else { return Err(AgentError::Audio("call ended without a report".into())) };
+                    let now = ms(t0);
+                    match ev {
+                        LegEvent::Answered { .. } => {
+                            answered = true;
+                            conv.handle(now, Event::Answered);
+                        }
+                        LegEvent::Audio { pcm, received, .. } => {
+                            if !answered { continue; }
+                            speech_buf.clear();
+                            let vad_ev = gate.process(&pcm[..], &mut speech_buf);
+                            if !speech_buf.is_empty() {
+                                let _ = asr_cmd.send(AsrCmd::Frames(std::mem::take(&mut speech_buf)));
+                            }
+                            match vad_ev {
+                                Some(VadEvent::SpeechStart { .. }) => conv.handle(now, Event::SpeechStart),
+                                Some(VadEvent::SpeechEnd { .. }) => {
+                                    conv.handle(now, Event::SpeechEnd);
+                                    let _ = asr_cmd.send(AsrCmd::Finish);
+                                }
+                                None => {}
+                            }
+                            if received && beep.process(&pcm[..]).is_some() {
+                                conv.handle(now, Event::Tone);
+                            }
+                            if self.dialogue.inband_dtmf && !rfc4733_seen {
+                                inband_digits.clear();
+                                inband.process(&pcm[..], &mut inband_digits);
+                                for d in inband_digits.drain(..) {
+                                    transcript_log.push(format!("[{now:>6} ms] debtor: dtmf {} (in-band)", d.digit));
+                                    conv.handle(now, Event::Dtmf(d.digit));
+                                }
+                            }
+                        }
+                        LegEvent::Dtmf { digit, .. } => {
+                            rfc4733_seen = true;
+                            transcript_log.push(format!("[{now:>6} ms] debtor: dtmf {digit}"));
+                            conv.handle(now, Event::Dtmf(digit));
+                        }
+                        LegEvent::PlayFinished { id, .. } => conv.handle(now, Event::PlaybackFinished { prompt_id: id }),
+                        LegEvent::TransferResult { ok, .. } => conv.handle(now, Event::TransferResult { ok }),
+                        LegEvent::Ended(r) => {
+                            if !conv.is_ended() {
+                                conv.handle(now, Event::Hangup);
+                                while conv.poll_action().is_some() {}
+                            }
+                            break *r;
+                        }
+                        LegEvent::Ringing | LegEvent::PlayStarted { .. } | LegEvent::PlayStopped { .. } => {}
+                    }
+                }
+                Some(out) = asr_rx.recv() => {
+                    let now = ms(t0);
+                    match out {
+                        AsrOut::Partial(text) => conv.handle(now, Event::Partial(text)),
+                        AsrOut::Final(t) => {
+                            transcript_log.push(format!("[{now:>6} ms] debtor: {}", t.text));
+                            conv.handle(now, Event::Final { text: t.text, confidence: t.confidence });
+                        }
+                        AsrOut::Failed(e) => tracing::warn!(error = %e, "recognizer failed on this utterance"),
+                    }
+                }
+                _ = async { match timer { Some(t) => tokio::time::sleep_until(t).await, None => std::future::pending().await } } => {
+                    conv.handle(ms(t0), Event::Timeout);
+                }
+            }
+        };
+        drop(asr_cmd);
+        if let Ok(rec) = tokio::task::spawn_blocking(move || asr_thread.join()).await {
+            if let Ok(rec) = rec {
+                self.give_back(lang, rec);
+            }
+        }
+
+        let out = conv.outcome();
+        let mut call = report;
+        if out.disposition == Some(Disposition::Voicemail) && call.disposition == Disposition::Answered {
+            call.disposition = Disposition::Voicemail;
+        }
+        let conversation = call.disposition == Disposition::Answered
+            && out.turns.iter().any(|t| t.heard.is_some());
+        for e in escalations.iter_mut() {
+            if !transcript_log.is_empty() && !e.summary.contains("agent:") {
+                e.summary.push_str("\n");
+                e.summary.push_str(&transcript_log.join("\n"));
+            }
+        }
+        let outcome = AttemptOutcome {
+            call,
+            account_id: account.account_id.clone(),
+            attempt_id: opts.attempt_id,
+            policy: opts.policy.clone(),
+            turns: out.turns,
+            route: out.route,
+            amd: if answered { Some(out.amd) } else { None },
+            identity_confirmed: out.identity_confirmed,
+            intent: out.intent,
+            escalations,
+            conversation,
+            refused_prompts: out.refused_prompts,
+        };
+        if let (Some(rec), Ok(json)) = (&record, serde_json::to_vec_pretty(&outcome)) {
+            let path = rec.with_extension("json");
+            std::fs::write(&path, json).map_err(|source| AgentError::Write { path, source })?;
+        }
+        Ok(outcome)
+    }
+}
+
+fn sanitize(s: &str) -> String {
+    s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect()
+}
