@@ -44,6 +44,8 @@ struct Transcript {
     reply_starts: Vec<Option<u64>>,
     /// Loud frames heard while a prompt was playing.
     loud_during_prompts: Vec<u64>,
+    /// DTMF digits heard, with the caller's media clock.
+    digits: Vec<(char, u64)>,
     report: Option<CallReport>,
 }
 
@@ -88,7 +90,9 @@ async fn converse(mut leg: CallLeg, prompts: Vec<Arc<[i16]>>) -> Transcript {
                 let ready = playing.is_none()
                     && match waiting_reply_since {
                         None => last_loud.is_some() && quiet_for >= 800,
-                        Some(_) => heard_loud_since_wait && quiet_for >= 800,
+                        Some(since) => {
+                            (heard_loud_since_wait && quiet_for >= 800) || (!heard_loud_since_wait && at_ms >= since + 3000)
+                        }
                     };
                 if ready {
                     if next < prompts.len() {
@@ -101,6 +105,17 @@ async fn converse(mut leg: CallLeg, prompts: Vec<Arc<[i16]>>) -> Transcript {
                         waiting_reply_since = None;
                         playing = Some(u64::MAX);
                     }
+                }
+            }
+            LegEvent::Dtmf { digit, at_ms } => {
+                // A pressed digit is the reply: no audio follows it.
+                t.digits.push((digit, at_ms));
+                last_loud = Some(at_ms);
+                if waiting_reply_since.is_some() {
+                    if let Some(slot) = t.reply_starts.last_mut() {
+                        slot.get_or_insert(at_ms);
+                    }
+                    heard_loud_since_wait = true;
                 }
             }
             LegEvent::PlayStarted { at_ms, .. } => playing = Some(at_ms),
@@ -158,8 +173,8 @@ async fn unknown_persona_is_not_found() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn paid_persona_replies_only_after_each_prompt_ended() {
     let (sim, gw) = (sim().await, gateway().await);
-    let p1 = prompt("This is Acme calling. Am I speaking with Maria?");
-    let p2 = prompt("Your payment of fifty dollars was due on Monday.");
+    let p1 = prompt("This is Acme. Is this Maria?");
+    let p2 = prompt("Your payment was due on Monday.");
     let leg = gw.dial(DialRequest::to(sim.uri_for("paid"))).await.expect("dial");
     let call_id = leg.call_id.clone();
     let t = converse(leg, vec![p1, p2]).await;
@@ -274,4 +289,30 @@ async fn twenty_concurrent_calls_to_the_paid_persona_all_complete() {
         assert_eq!(rec.lines_said.len(), 3, "{rec:?}");
         assert_eq!(rec.prompts_heard, 2, "{rec:?}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dtmf_persona_presses_1_then_2_one_per_prompt() {
+    let (sim, gw) = (sim().await, gateway().await);
+    let leg = gw.dial(DialRequest::to(sim.uri_for("dtmf"))).await.expect("dial");
+    let t = converse(leg, vec![prompt("Is this Maria?"), prompt("Press a key.")]).await;
+    let digits: Vec<char> = t.digits.iter().map(|d| d.0).collect();
+    assert_eq!(digits, ['1', '2'], "{t:?}");
+    // Each digit came after the prompt it answers.
+    for ((d, at), (_, end)) in t.digits.iter().zip(&t.prompts) {
+        assert!(at > end, "digit {d} at {at} ms before the prompt ended at {end} ms");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn barge_in_persona_talks_over_the_second_prompt_after_it_started() {
+    let (sim, gw) = (sim().await, gateway().await);
+    let leg = gw.dial(DialRequest::to(sim.uri_for("barge_in"))).await.expect("dial");
+    let long = prompt("Your payment of one hundred and twenty five dollars was due on Monday. You can pay in the app.");
+    let t = converse(leg, vec![prompt("Is this Maria?"), long]).await;
+    let (start2, end2) = t.prompts[1];
+    let first_over = *t.loud_during_prompts.first().expect("the debtor talked over the prompt");
+    assert!(first_over > start2 + 1000 && first_over < end2, "barged in at {first_over} ms into {start2}..{end2}");
+    let over = t.loud_during_prompts.iter().filter(|at| **at >= start2).count() * 20;
+    assert!(over >= 300, "barge-in speech too short to count: {over} ms");
 }
