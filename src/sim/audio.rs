@@ -132,7 +132,7 @@ mod tests {
     #[test]
     fn trim_keeps_the_voice_and_twenty_ms_margins() {
         let mut s = vec![0i16; 4000];
-        s.extend(std::iter::repeat(3000).take(800));
+        s.extend(std::iter::repeat_n(3000, 800));
         s.extend(vec![0i16; 4000]);
         let t = trim_silence(&s);
         assert_eq!(t.len(), 800 + 320);

@@ -165,6 +165,15 @@ impl PersonaBook {
             en,
             seq("Hello?", vec![WaitPrompt, say("Yes, it's me."), IntoPrompt(1200), say("I already paid it, I already paid it last week.")]),
         ));
+        // duecall queues its disclosure and reminder back to back; the gap
+        // between them (~300 ms of espeak-ng trailing silence) is no longer
+        // than a sentence pause, so the VAD hears one prompt. 8 s in lands
+        // in the reminder after the usual ~6.5 s disclosure.
+        b.insert(p(
+            "barge_in_reminder",
+            en,
+            seq("Hello?", vec![WaitPrompt, say("Yes, it's me."), IntoPrompt(8000), say("I already paid it, I already paid it last week.")]),
+        ));
         b.insert(p("zh_paid", zh, seq("喂？", vec![WaitPrompt, say("是我。"), WaitPrompt, say("我上周已经还了。")])));
         b.insert(p("zh_promise", zh, seq("喂？", vec![WaitPrompt, say("对，是我。"), WaitPrompt, say("我星期五还。"), WaitPrompt, say("对。")])));
         b.insert(p("zh_hardship", zh, seq("喂？", vec![WaitPrompt, say("是我。"), WaitPrompt, say("我失业了，现在还不上。")])));
@@ -343,7 +352,7 @@ mod tests {
         let b = PersonaBook::builtin();
         for n in [
             "paid", "promise", "hardship", "wrong_number", "stop", "silent", "no_answer", "busy", "voicemail", "dtmf",
-            "hangup_mid_prompt", "barge_in", "zh_paid", "zh_promise", "zh_hardship", "zh_wrong_number", "zh_stop",
+            "hangup_mid_prompt", "barge_in", "barge_in_reminder", "zh_paid", "zh_promise", "zh_hardship", "zh_wrong_number", "zh_stop",
         ] {
             assert!(b.get(n).is_some(), "missing {n}");
         }
@@ -400,6 +409,17 @@ code = 603
             ]
         );
         assert_eq!(b.get("declines").unwrap().answer, Answer::Reject { code: 603, after_ms: 300 });
+    }
+
+    #[test]
+    fn the_shipped_example_personas_parse() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("prompts/sim.toml");
+        let mut b = PersonaBook::builtin();
+        let before = b.names().count();
+        let n = b.load_file(&path).unwrap();
+        assert!(n >= 5);
+        assert_eq!(b.names().count(), before + n);
+        assert_eq!(b.get("no_refer").unwrap().refer, ReferPolicy::Reject(603));
     }
 
     #[test]

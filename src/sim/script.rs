@@ -297,12 +297,11 @@ mod tests {
         let quiet = [0i16; 160];
         let mut events = Vec::new();
         // 400 ms silence, 1 s voice, 300 ms pause, 1 s voice, then 2 s silence.
-        let plan: Vec<bool> = std::iter::repeat(false)
-            .take(20)
-            .chain(std::iter::repeat(true).take(50))
-            .chain(std::iter::repeat(false).take(15))
-            .chain(std::iter::repeat(true).take(50))
-            .chain(std::iter::repeat(false).take(100))
+        let plan: Vec<bool> = std::iter::repeat_n(false, 20)
+            .chain(std::iter::repeat_n(true, 50))
+            .chain(std::iter::repeat_n(false, 15))
+            .chain(std::iter::repeat_n(true, 50))
+            .chain(std::iter::repeat_n(false, 100))
             .collect();
         for (i, voiced) in plan.iter().enumerate() {
             let at = 600 + i as u64 * 20;
