@@ -37,6 +37,8 @@ enum Cmd {
     Plan(duecall::policy::cli::PlanArgs),
     /// Export attempts and outcomes for the lender's systems.
     Export(duecall::store::cli::ExportArgs),
+    /// Serve simulated debtors on loopback (`sip:<persona>@127.0.0.1:5070`).
+    Sim(duecall::sim::SimArgs),
 }
 
 #[derive(clap::Args)]
@@ -141,6 +143,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Cmd::Plan(a) => duecall::policy::cli::run_plan(&a, &mut stdout.lock())?,
         Cmd::Export(a) => duecall::store::cli::run_export(&a, &mut stdout.lock())?,
+        Cmd::Sim(a) => {
+            let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+            rt.block_on(duecall::sim::run_sim(&a))?;
+        }
     }
     Ok(())
 }

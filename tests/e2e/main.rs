@@ -4,3 +4,4 @@ mod peers;
 mod sip_calls;
 mod baresip;
 mod sim_callee;
+mod conversation;
