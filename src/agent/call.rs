@@ -181,7 +181,7 @@ impl Agent {
             for (id, text) in texts {
                 let fixed = script.prompt(&id).map(|p| p.is_fixed()).unwrap_or(false);
                 let (pcm, _) = audio.load(&id, &text, fixed).map_err(|e| AgentError::Audio(e.to_string()))?;
-                m.insert(id, (text, Arc::<[i16]>::from(pcm)));
+                m.insert(id, (text, Arc::<[i16]>::from(trim_leading_silence(pcm))));
             }
             Ok::<_, AgentError>(m)
         })
@@ -234,7 +234,7 @@ impl Agent {
                                 let audio = kit.audio.clone();
                                 let (id, tx) = (prompt_id.clone(), text.clone());
                                 match tokio::task::spawn_blocking(move || audio.load(&id, &tx, false)).await {
-                                    Ok(Ok((pcm, _))) => Arc::from(pcm),
+                                    Ok(Ok((pcm, _))) => Arc::from(trim_leading_silence(pcm)),
                                     other => {
                                         tracing::warn!(prompt = %prompt_id, "cannot render prompt: {:?}", other.err());
                                         Arc::from(Vec::new())
@@ -373,6 +373,33 @@ impl Agent {
     }
 }
 
+/// Drops the silence a synthesizer (or a recording) puts before the first
+/// word, keeping one frame: every millisecond of it is reply latency.
+fn trim_leading_silence(mut pcm: Vec<i16>) -> Vec<i16> {
+    const LOUD: i32 = 300;
+    if let Some(first) = pcm.iter().position(|s| (*s as i32).abs() > LOUD) {
+        let keep_from = first.saturating_sub(160);
+        pcm.drain(..keep_from);
+    }
+    pcm
+}
+
 fn sanitize(s: &str) -> String {
     s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn leading_silence_is_trimmed_to_one_frame_and_speech_kept_whole() {
+        let mut pcm = vec![0i16; 8000];
+        pcm.extend(std::iter::repeat(5000).take(800));
+        pcm.extend(vec![0; 400]);
+        let out = trim_leading_silence(pcm);
+        assert_eq!(out.len(), 160 + 800 + 400);
+        assert_eq!(out[160], 5000);
+        assert!(trim_leading_silence(vec![0; 100]).len() == 100, "all-silent audio is left alone");
+    }
 }

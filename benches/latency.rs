@@ -1,0 +1,79 @@
+//! Reply latency of whole conversations: from the end of the debtor's reply
+//! (the last voiced frame the simulated callee sent) to the first voiced
+//! frame of duecall's next prompt arriving at the callee, over real SIP/RTP
+//! with the real recognizer (PocketSphinx, English) and the default end
+//! silence (300 ms). The debtor's "Hello?" is left out: what follows it is
+//! the answering-machine decision (800 ms of after-greeting silence by
+//! design), not a reply. Run: `cargo bench --bench latency`
+//! (env: BENCH_ROUNDS=3, BENCH_CONCURRENT=4).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use duecall::account::{Account, Language};
+use duecall::agent::{Agent, AgentPaths, CallOptions};
+use duecall::config::Config;
+use duecall::sim::SimConfig;
+use duecall::telephony::sip::SipGateway;
+
+fn pct(v: &[u64], p: f64) -> u64 {
+    if v.is_empty() {
+        return 0;
+    }
+    let i = ((v.len() as f64 - 1.0) * p).round() as usize;
+    v[i.min(v.len() - 1)]
+}
+
+fn main() {
+    let rounds: usize = std::env::var("BENCH_ROUNDS").ok().and_then(|s| s.parse().ok()).unwrap_or(3);
+    let conc: usize = std::env::var("BENCH_CONCURRENT").ok().and_then(|s| s.parse().ok()).unwrap_or(4);
+    let personas = ["paid", "promise", "stop", "hardship"];
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let (lat, calls, wall) = rt.block_on(async {
+        let sim = duecall::sim::start(SimConfig { seed: Some(1), ..SimConfig::default() }).await.unwrap();
+        let cfg = Config::default();
+        let gw = Arc::new(SipGateway::start(cfg.clone()).await.unwrap());
+        let agent = Arc::new(Agent::new(gw, &cfg, &AgentPaths::under(&root), &[Language::En]).unwrap());
+        let account: Account = serde_json::from_value(serde_json::json!({
+            "account_id": "B-1", "name": "Maria Lopez", "phone": "+14155550167", "amount": "125.50",
+            "due_date": "2026-11-16", "timezone": "America/Los_Angeles", "language": "en",
+            "agent_uri": "sip:collectors@127.0.0.1:5999"
+        }))
+        .unwrap();
+        let t0 = Instant::now();
+        let mut lat = Vec::new();
+        let mut calls = 0;
+        for round in 0..rounds {
+            let mut tasks = Vec::new();
+            for i in 0..conc {
+                let (agent, account) = (agent.clone(), account.clone());
+                let to = sim.uri_for_tagged(personas[(round * conc + i) % personas.len()], &format!("r{round}c{i}"));
+                tasks.push(tokio::spawn(async move {
+                    let opts = CallOptions { to, now: "2026-11-23T18:00:00Z".parse().unwrap(), attempt_id: None, policy: None, record_dir: None, case_id: None };
+                    agent.call(&account, opts).await
+                }));
+            }
+            for t in tasks {
+                if let Ok(Ok(out)) = t.await {
+                    calls += 1;
+                    if let Some(r) = sim.wait_ended(&out.call.call_id, Duration::from_secs(10)).await {
+                        lat.extend(r.reply_latencies_ms().into_iter().skip(1));
+                    }
+                }
+            }
+        }
+        sim.shutdown();
+        (lat, calls, t0.elapsed())
+    });
+    let mut v = lat;
+    v.sort_unstable();
+    println!("reply latency over {} replies in {calls} conversations ({} at a time, {:.0} s)", v.len(), conc, wall.as_secs_f64());
+    println!("  as the callee plays it (after its own 60 ms jitter buffer):");
+    println!("    p50 {} ms   p95 {} ms   p99 {} ms   max {} ms", pct(&v, 0.5), pct(&v, 0.95), pct(&v, 0.99), v.last().copied().unwrap_or(0));
+    // The callee's jitter buffer plays a frame `depth` ticks after it arrives
+    // on a clean loopback; SPEECH.md measures to the packet's arrival.
+    let arrival: Vec<u64> = v.iter().map(|x| x.saturating_sub(60)).collect();
+    println!("  as it arrives at the callee (SPEECH.md's definition):");
+    println!("    p50 {} ms   p95 {} ms   p99 {} ms   max {} ms", pct(&arrival, 0.5), pct(&arrival, 0.95), pct(&arrival, 0.99), arrival.last().copied().unwrap_or(0));
+}
