@@ -1,0 +1,1 @@
+//! `duecall demo` (written last; see run_demo).
