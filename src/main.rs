@@ -37,6 +37,8 @@ enum Cmd {
     Plan(duecall::policy::cli::PlanArgs),
     /// Export attempts and outcomes for the lender's systems.
     Export(duecall::store::cli::ExportArgs),
+    /// Run a campaign: dial the accounts of a CSV under the compliance gate until nothing more is allowed.
+    Run(duecall::campaign::cli::RunArgs),
 }
 
 #[derive(clap::Args)]
@@ -134,6 +136,10 @@ fn main() -> anyhow::Result<()> {
         }
         Cmd::Plan(a) => duecall::policy::cli::run_plan(&a, &mut stdout.lock())?,
         Cmd::Export(a) => duecall::store::cli::run_export(&a, &mut stdout.lock())?,
+        Cmd::Run(a) => {
+            let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+            rt.block_on(duecall::campaign::cli::run_campaign(&a))?;
+        }
     }
     Ok(())
 }
