@@ -1081,3 +1081,306 @@ impl ProgressLine {
     }
 }
 
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::agent::Escalation;
+    use crate::dialogue::TurnRecord;
+    use crate::intent::IntentKind;
+    use crate::outcome::{CallReport, EndedBy, RtpTotals, TransferReport};
+    use chrono::TimeZone;
+    use rust_decimal::Decimal;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    static SEQ: AtomicU32 = AtomicU32::new(0);
+
+    fn tmp_dir(name: &str) -> PathBuf {
+        let d = std::env::temp_dir()
+            .join(format!("duecall-runner-{name}-{}-{}", std::process::id(), SEQ.fetch_add(1, Ordering::SeqCst)));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    fn account(id: &str, phone: &str, alt: &[&str]) -> Account {
+        Account {
+            account_id: id.into(),
+            name: "Maria Lopez".into(),
+            phone: phone.into(),
+            amount: Decimal::new(12550, 2),
+            currency: Some("CNY".into()),
+            due_date: chrono::NaiveDate::from_ymd_opt(2026, 11, 15).unwrap(),
+            timezone: Some("Asia/Shanghai".into()),
+            language: crate::account::Language::En,
+            jurisdiction: Some("cn".into()),
+            alt_phones: alt.iter().map(|s| s.to_string()).collect(),
+            days_past_due: None,
+            agent_uri: None,
+        }
+    }
+
+    /// 10:00 in Shanghai on a Friday, day 5 after the due date.
+    fn t0() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 20, 2, 0, 0).unwrap()
+    }
+
+    fn report(disposition: Disposition, transfer: Option<TransferReport>) -> CallReport {
+        CallReport {
+            call_id: "c1".into(),
+            to: "sip:x@127.0.0.1".into(),
+            disposition,
+            reason: None,
+            sip_status: Some(200),
+            codec: Some("PCMU".into()),
+            started_at: t0(),
+            answered_at: Some(t0()),
+            ended_at: t0(),
+            duration_ms: 1000,
+            ended_by: EndedBy::Them,
+            rtp: RtpTotals::default(),
+            dtmf: vec![],
+            transfer,
+            recording: Some(PathBuf::from("/rec/A1-7-x.wav")),
+            pacing: None,
+        }
+    }
+
+    fn turn(prompt: &str, heard: Option<&str>, intent: Option<IntentKind>) -> TurnRecord {
+        TurnRecord {
+            prompt: prompt.into(),
+            prompt_start_ms: 100,
+            played_ms: 2000,
+            finished: true,
+            cut_at_ms: None,
+            heard: heard.map(str::to_string),
+            intent,
+            confidence: intent.map(|_| 0.9),
+            asr_confidence: None,
+            reason: None,
+            start_ms: heard.map(|_| 2500),
+            end_ms: heard.map(|_| 3500),
+            ignored: vec![],
+        }
+    }
+
+    fn outcome(route: Option<Route>, transfer: Option<TransferReport>, escalations: Vec<Escalation>) -> AgentOutcome {
+        AgentOutcome {
+            call: report(Disposition::Answered, transfer),
+            account_id: "A1".into(),
+            attempt_id: Some(7),
+            policy: None,
+            turns: vec![turn("identity", Some("yes"), Some(IntentKind::IdentityConfirmed)), turn("reminder", Some("i lost my job"), Some(IntentKind::Hardship))],
+            route,
+            amd: None,
+            identity_confirmed: true,
+            intent: Some(IntentKind::Hardship),
+            escalations,
+            conversation: true,
+            refused_prompts: vec![],
+        }
+    }
+
+    fn agent_route() -> Route {
+        Route { kind: RouteKind::Agent, reason: "hardship".into(), until: None, scope: None, follow_up: None }
+    }
+
+    #[test]
+    fn campaign_settings_default_and_unknown_key_is_named() {
+        let c = Config::from_toml("", "t").unwrap();
+        let s = CampaignSettings::from_config(&c).unwrap();
+        assert_eq!(s.retry_delays(), RetryDelays::default(), "the documented defaults: busy 10 min, no answer 2 h, voicemail next day");
+        let c = Config::from_toml("[campaign]\nretry_bussy_s = 5\n", "t").unwrap();
+        let e = CampaignSettings::from_config(&c).unwrap_err().to_string();
+        assert!(e.contains("retry_bussy_s"), "{e}");
+        let c = Config::from_toml("[campaign]\nmax_concurrent = 0\n", "t").unwrap();
+        let e = CampaignSettings::from_config(&c).unwrap_err().to_string();
+        assert!(e.contains("campaign.max_concurrent"), "{e}");
+    }
+
+    #[test]
+    fn retry_delays_and_pacing_come_from_the_campaign_table() {
+        let c = Config::from_toml(
+            "[campaign]\nretry_busy_s = 3\nretry_no_answer_s = 4\nretry_voicemail_s = 5\ncalls_per_second = 0\nmax_attempts = 2\n",
+            "t",
+        )
+        .unwrap();
+        let s = CampaignSettings::from_config(&c).unwrap();
+        let sc = s.scheduler_config(t0());
+        assert_eq!(sc.retry.busy, Duration::seconds(3));
+        assert_eq!(sc.retry.no_answer, Duration::seconds(4));
+        assert_eq!(sc.retry.voicemail, Duration::seconds(5));
+        assert_eq!(sc.calls_per_second, None, "0 means unpaced");
+        assert_eq!(sc.max_attempts, Some(2));
+    }
+
+    #[test]
+    fn dial_plan_fills_the_template_and_prefers_overrides() {
+        let mut p = DialPlan::new("sip:{phone}@trunk.example:5060").unwrap();
+        assert_eq!(p.uri_for("A1", "+8613800000001"), "sip:+8613800000001@trunk.example:5060");
+        let bare = DialPlan::new("10.0.0.1:5080").unwrap();
+        assert_eq!(bare.uri_for("A1", "+15550001"), "sip:+15550001@10.0.0.1:5080");
+        let digits = DialPlan::new("sip:{digits}@gw").unwrap();
+        assert_eq!(digits.uri_for("A1", "+15550001"), "sip:15550001@gw");
+        p.overrides.insert("A2".into(), "sip:paid@127.0.0.1:5070".into());
+        p.overrides.insert("+15550009".into(), "sip:busy@127.0.0.1:5070".into());
+        assert_eq!(p.uri_for("A2", "+15550002"), "sip:paid@127.0.0.1:5070");
+        assert_eq!(p.uri_for("A2", "+15550009"), "sip:busy@127.0.0.1:5070", "a number's own URI wins");
+        assert!(DialPlan::new("sip:fixed@host").is_err(), "a template without {{phone}} would dial everyone at one URI");
+    }
+
+    #[test]
+    fn anchored_clock_starts_at_the_anchor_and_moves_forward() {
+        let c = Clock::anchored(t0());
+        let a = c.now();
+        assert!(a >= t0() && a < t0() + Duration::seconds(5));
+        assert!(c.now() >= a);
+    }
+
+    #[test]
+    fn store_state_becomes_policy_suppressions_pause_and_callback() {
+        let s = store::AccountState {
+            suppressed_numbers: vec!["+111".into()],
+            suppressed_account: true,
+            pause_until: Some(t0()),
+            callback_at: Some(t0() + Duration::hours(1)),
+        };
+        let p = policy_state(&s);
+        assert_eq!(p.suppressions.len(), 2);
+        assert!(p.suppressions.iter().any(|x| x.scope == SuppressScope::Number && x.number.as_deref() == Some("+111")));
+        assert!(p.suppressions.iter().any(|x| x.scope == SuppressScope::Account));
+        assert_eq!(p.pause_until, Some(t0()));
+        assert_eq!(p.callback_at, Some(t0() + Duration::hours(1)));
+    }
+
+    #[test]
+    fn agent_route_without_a_live_transfer_leaves_an_escalation() {
+        let none = escalations_for(&outcome(Some(agent_route()), None, vec![]), AttemptId(7), t0());
+        assert_eq!(none.len(), 1);
+        assert_eq!(none[0].reason, "hardship");
+        assert_eq!(none[0].attempt_id, Some(AttemptId(7)));
+        assert_eq!(none[0].intent.as_deref(), Some("hardship"));
+        assert_eq!(none[0].recording.as_deref(), Some("/rec/A1-7-x.wav"));
+        assert_eq!(none[0].transcript.as_array().map(|a| a.len()), Some(2), "the timed transcript goes with it");
+
+        let failed = TransferReport { target: "sip:agent@x".into(), ok: false, refer_status: Some(603), final_status: None, error: Some("REFER refused with 603".into()) };
+        let f = escalations_for(&outcome(Some(agent_route()), Some(failed), vec![]), AttemptId(7), t0());
+        assert_eq!(f.len(), 1);
+        assert!(f[0].summary.contains("603"), "{}", f[0].summary);
+
+        let ok = TransferReport { target: "sip:agent@x".into(), ok: true, refer_status: Some(202), final_status: Some(200), error: None };
+        assert!(escalations_for(&outcome(Some(agent_route()), Some(ok), vec![]), AttemptId(7), t0()).is_empty(), "a collector took it live");
+
+        let raised = vec![Escalation { reason: "transfer-failed".into(), summary: "s".into() }];
+        let r = escalations_for(&outcome(Some(agent_route()), None, raised), AttemptId(7), t0());
+        assert_eq!(r.len(), 1, "the conversation's own escalation, not a second one");
+        assert_eq!(r[0].reason, "transfer-failed");
+
+        let done = Route { kind: RouteKind::Done, reason: "promise".into(), until: None, scope: None, follow_up: None };
+        assert!(escalations_for(&outcome(Some(done), None, vec![]), AttemptId(7), t0()).is_empty());
+    }
+
+    #[test]
+    fn store_outcome_keeps_turns_route_json_and_recording() {
+        let o = outcome(Some(agent_route()), None, vec![]);
+        let s = store_outcome(&o, AttemptId(7), t0());
+        assert_eq!(s.disposition, Disposition::Answered);
+        assert!(s.conversation);
+        assert_eq!(s.turns.len(), 2);
+        assert_eq!(s.turns[1].intent.as_deref(), Some("hardship"));
+        assert_eq!(s.turns[1].end_ms, 3500);
+        assert_eq!(s.route.as_ref().map(|r| r.kind), Some(RouteKind::Agent));
+        assert_eq!(s.outcome_json["call"]["disposition"], "answered");
+        assert_eq!(s.recording.as_deref(), Some("/rec/A1-7-x.wav"));
+        assert!(s.escalation.is_some());
+    }
+
+    fn store_with(dir: &Path, accounts: &[Account]) -> Store {
+        let mut s = Store::open(dir).unwrap();
+        s.upsert_accounts(accounts, t0()).unwrap();
+        s
+    }
+
+    fn ended(store: &mut Store, a: &str, phone: &str, at: DateTime<Utc>, d: Disposition) {
+        let id = store.record_decision(a, phone, at, &serde_json::json!({"decision": "allow"})).unwrap();
+        store.mark_dialling(id, at).unwrap();
+        store.record_outcome(id, &store_failure(d, "test", "", at)).unwrap();
+    }
+
+    #[test]
+    fn gate_counts_every_dial_to_a_shared_number_and_keeps_the_allowed_decision() {
+        let dir = tmp_dir("gate");
+        let a = account("A", "+8613800000001", &["+8613800000002"]);
+        let b = account("B", "+8613800000001", &[]);
+        let mut w = store_with(&dir, &[a.clone(), b.clone()]);
+        for k in 0..3 {
+            ended(&mut w, "B", "+8613800000001", t0() - Duration::minutes(30 - k), Disposition::Busy);
+        }
+        let known = w.accounts().unwrap();
+        let gate = PolicyGate::new(Store::open(&dir).unwrap(), vec![a.clone()], &known, PolicyConfig::default());
+        let shared = gate.decide(0, "+8613800000001", t0());
+        assert!(!shared.allow, "cn: 3 dials today to the number, whoever they were about");
+        let next = Utc.with_ymd_and_hms(2026, 11, 21, 0, 0, 0).unwrap();
+        assert_eq!(shared.next_allowed_at, Some(next), "08:00 Shanghai the next day");
+        assert!(gate.take_allowed(0, "+8613800000001").is_none(), "a denial is never kept for dialling");
+        let other = gate.decide(0, "+8613800000002", t0());
+        assert!(other.allow);
+        let d = gate.take_allowed(0, "+8613800000002").expect("the allowed decision is kept");
+        assert_eq!(d.number.as_deref(), Some("+8613800000002"));
+        assert_eq!(d.account_id, "A");
+        assert!(gate.take_allowed(0, "+8613800000002").is_none(), "taken once");
+    }
+
+    #[test]
+    fn gate_sees_a_suppression_and_a_pause_left_by_a_route() {
+        let dir = tmp_dir("gate-route");
+        let a = account("A", "+8613800000001", &[]);
+        let mut w = store_with(&dir, &[a.clone()]);
+        let gate = PolicyGate::new(Store::open(&dir).unwrap(), vec![a.clone()], &[], PolicyConfig::default());
+        assert!(gate.decide(0, "+8613800000001", t0()).allow);
+        let _ = gate.take_allowed(0, "+8613800000001");
+        let until = t0() + Duration::days(3);
+        w.add_pause("A", "promise_to_pay", until, t0()).unwrap();
+        let paused = gate.decide(0, "+8613800000001", t0() + Duration::minutes(1));
+        assert!(!paused.allow);
+        assert!(paused.next_allowed_at.is_some_and(|t| t >= until));
+        w.add_suppression("A", None, "stop_calling", t0()).unwrap();
+        let stopped = gate.decide(0, "+8613800000001", t0() + Duration::minutes(2));
+        assert_eq!(stopped, GateAnswer::deny(None), "stop calling: no time to ask again");
+    }
+
+    #[test]
+    fn attempts_in_flight_at_a_crash_become_failed_and_their_recordings_are_repaired() {
+        let dir = tmp_dir("recover");
+        let rec_dir = dir.join("recordings");
+        let a = account("A/1", "+8613800000001", &[]);
+        let mut w = store_with(&dir, &[a]);
+        let done = w.record_decision("A/1", "+8613800000001", t0(), &serde_json::json!({})).unwrap();
+        w.mark_dialling(done, t0()).unwrap();
+        w.record_outcome(done, &store_failure(Disposition::Busy, "test", "", t0())).unwrap();
+        let id = w.record_decision("A/1", "+8613800000001", t0(), &serde_json::json!({})).unwrap();
+        w.mark_dialling(id, t0()).unwrap();
+        // The agent's name for it; the writer dies before its final header.
+        let path = rec_dir.join(format!("A_1-{id}-20261120T020000Z.wav"));
+        let mut r = crate::media::recorder::StereoRecorder::create(&path).unwrap();
+        for _ in 0..30 {
+            r.write_frame(&[100; 160], &[-100; 160]).unwrap();
+        }
+        std::mem::forget(r);
+        std::fs::write(rec_dir.join(format!("A_1-{}-x.wav", id.0 + 10)), b"not ours").unwrap();
+
+        let rec = recover(&mut w, Some(&rec_dir), t0() + Duration::minutes(1)).unwrap();
+        assert_eq!(rec.len(), 1, "only the attempt still in flight");
+        assert_eq!(rec[0].attempt_id, id);
+        assert_eq!(rec[0].recordings, vec![path.clone()]);
+        let row = w.attempt(id).unwrap().unwrap();
+        assert_eq!(row.state, store::AttemptState::FailedByCrash);
+        assert_eq!(row.reason.as_deref(), Some("crash"));
+        assert_eq!(w.attempt(done).unwrap().unwrap().disposition, Some(Disposition::Busy), "ended outcomes are kept");
+        assert_eq!(w.history_for("A/1").unwrap().len(), 2, "the crashed attempt still counts");
+        let mut reader = hound::WavReader::open(&path).expect("repaired recording opens");
+        assert_eq!(reader.spec().channels, 2);
+        let n = reader.samples::<i16>().filter_map(Result::ok).count();
+        assert!(n >= 160 * 2, "audio up to the crash is readable ({n} samples)");
+    }
+}
