@@ -3,3 +3,4 @@
 mod peers;
 mod sip_calls;
 mod baresip;
+mod campaign;
