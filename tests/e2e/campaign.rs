@@ -302,6 +302,9 @@ fn killed_campaign_restarts_without_losing_outcomes_or_breaking_caps() {
         assert_eq!(recs.len(), 1, "{recs:?}");
         let mut r = hound::WavReader::open(&recs[0]).expect("repaired recording opens");
         assert_eq!(r.spec().channels, 2);
+        // The header now covers the whole file (a checkpointed header lags by up to a second).
+        let file_len = std::fs::metadata(&recs[0]).expect("recording").len();
+        assert!(file_len - u64::from(r.len()) * 2 <= 44 + 4, "header says {} samples, file is {file_len} bytes", r.len());
         let samples = r.samples::<i16>().filter_map(Result::ok).count();
         // Everything on disk before the kill (at least 16000 bytes of audio) reads back.
         assert!(samples >= 8_000, "{samples} samples readable after repair");
