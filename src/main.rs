@@ -93,8 +93,15 @@ struct CallArgs {
     json: bool,
 }
 
-fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+fn main() {
+    if let Err(e) = run(Cli::parse()) {
+        // One line a person can act on (the chain of causes), no backtrace.
+        eprintln!("duecall: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
     let filter = cli
         .log
         .clone()

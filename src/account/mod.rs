@@ -66,6 +66,13 @@ pub struct Account {
     pub agent_uri: Option<String>,
 }
 
+/// English number words 0-19, shared by the speaking of amounts and dates
+/// (`dialogue::speak`) and their reading in replies (`intent::dates`).
+pub const EN_NUMBER_WORDS: [&str; 20] = [
+    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
+    "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen",
+];
+
 /// Masks a phone number for logs: keeps the country code and last two digits
 /// (`+1******67`). Never log a full number at info level.
 pub fn mask_phone(phone: &str) -> String {

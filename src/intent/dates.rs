@@ -132,28 +132,9 @@ fn month_day(today: NaiveDate, month: u32, day: u32) -> Option<NaiveDate> {
 
 // ---------------------------------------------------------------- English numbers
 
-const EN_UNITS: [&str; 20] = [
-    "zero",
-    "one",
-    "two",
-    "three",
-    "four",
-    "five",
-    "six",
-    "seven",
-    "eight",
-    "nine",
-    "ten",
-    "eleven",
-    "twelve",
-    "thirteen",
-    "fourteen",
-    "fifteen",
-    "sixteen",
-    "seventeen",
-    "eighteen",
-    "nineteen",
-];
+/// "zero" .. "nineteen": one list for saying numbers (`dialogue::speak`)
+/// and reading them here.
+use crate::account::EN_NUMBER_WORDS as EN_UNITS;
 const EN_ORD_UNITS: [&str; 20] = [
     "zeroth",
     "first",

@@ -330,21 +330,8 @@ pub struct HistoryRow {
 }
 
 /// A past attempt made by the lender's other systems, imported so the caps
-/// count it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ImportedAttempt {
-    /// The account.
-    pub account_id: String,
-    /// The number dialled.
-    pub phone: String,
-    /// When.
-    pub at: DateTime<Utc>,
-    /// How it ended.
-    pub disposition: Disposition,
-    /// Whether the right person was spoken with.
-    #[serde(default)]
-    pub conversation: bool,
-}
+/// count it: the same record the history file holds.
+pub type ImportedAttempt = crate::account::history::AttemptRecord;
 
 /// What the store knows that stops or delays calls to an account.
 #[derive(Debug, Clone, PartialEq, Default)]

@@ -3,4 +3,5 @@
 mod peers;
 mod sip_calls;
 mod baresip;
+mod sim_callee;
 mod campaign;

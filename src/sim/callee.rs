@@ -1,0 +1,866 @@
+//! The simulated callee's SIP side: one rsipstack endpoint on UDP, one task
+//! per incoming INVITE that rings, answers (or rejects), runs the persona's
+//! script over a `media_session`, accepts or refuses REFER, and keeps a
+//! record of the call. Owns the far end's signalling and bookkeeping; the
+//! turn-taking decisions are `script`'s, the media clock is `media_session`'s.
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rsipstack::dialog::dialog::{Dialog, DialogState, DialogStateReceiver, TerminatedReason};
+use rsipstack::dialog::dialog_layer::DialogLayer;
+use rsipstack::dialog::invite_dialog::InviteDialog;
+use rsipstack::sip::{Header, Method, StatusCode};
+use rsipstack::transaction::endpoint::EndpointOption;
+use rsipstack::transaction::transaction::Transaction;
+use rsipstack::transport::{udp::UdpConnection, SipAddr, TransportLayer};
+use rsipstack::EndpointBuilder;
+use serde::Serialize;
+use tokio::net::UdpSocket;
+use tokio::sync::{broadcast, mpsc, watch};
+use tokio_util::sync::CancellationToken;
+
+use crate::media::g711::Codec;
+use crate::telephony::leg::LegEvent;
+use crate::telephony::media_session::{self, MediaCmd, MediaParams};
+use crate::telephony::sdp::{self, OfferParams};
+
+use super::audio::{self, LineAudio};
+use super::persona::{Answer, Persona, PersonaBook, ReferPolicy};
+use super::script::{Act, Heard, Performer, PromptHeard, PromptTracker};
+use super::{SimConfig, SimError};
+
+/// Who ended an answered call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ByeFrom {
+    /// The simulated debtor hung up (its script, a timeout, shutdown).
+    Sim,
+    /// duecall (the caller) hung up.
+    Caller,
+}
+
+/// A line the debtor said.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SaidLine {
+    /// The text.
+    pub text: String,
+    /// When its first frame went out, ms on the sim's media clock (from the answer).
+    pub at_ms: u64,
+    /// When its last voiced audio went out (lines are trimmed of silence).
+    pub end_ms: u64,
+}
+
+/// DTMF the debtor pressed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SentDtmf {
+    /// Digits.
+    pub digits: String,
+    /// Media clock when queued.
+    pub at_ms: u64,
+}
+
+/// A REFER the debtor's phone received.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReferReceived {
+    /// The Refer-To header as received.
+    pub refer_to: String,
+    /// The target URI without its headers (`sip:agent@host`).
+    pub target: String,
+    /// The URI headers (`?X-Duecall-Case=...`), percent-decoded, in order.
+    pub headers: Vec<(String, String)>,
+    /// The status we answered (202, or the persona's refusal).
+    pub status: u16,
+}
+
+impl ReferReceived {
+    /// The value of URI header `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+}
+
+/// Everything the sim saw and did on one call.
+#[derive(Debug, Clone, Serialize)]
+pub struct SimCallRecord {
+    /// The persona that took the call (`?` when none matched: 404).
+    pub persona: String,
+    /// SIP Call-ID (the caller's `CallLeg::call_id`).
+    pub call_id: String,
+    /// The Request-URI.
+    pub request_uri: String,
+    /// `X-*` headers of the INVITE.
+    pub invite_headers: Vec<(String, String)>,
+    /// The final status the sim answered the INVITE with (200, 486, 487, 404, ...).
+    pub status: Option<u16>,
+    /// Answered (200 OK sent).
+    pub answered: bool,
+    /// Negotiated codec.
+    pub codec: Option<String>,
+    /// duecall's prompts as heard (start and end of voice).
+    pub prompts: Vec<PromptHeard>,
+    /// How many prompts (speech segments) of duecall's were heard.
+    pub prompts_heard: u32,
+    /// Lines said, in order.
+    pub lines_said: Vec<SaidLine>,
+    /// DTMF pressed.
+    pub dtmf_sent: Vec<SentDtmf>,
+    /// DTMF digits duecall sent.
+    pub dtmf_received: Vec<char>,
+    /// The REFER, if one came.
+    pub refer_received: Option<ReferReceived>,
+    /// Who hung up an answered call.
+    pub bye_from: Option<ByeFrom>,
+    /// The two-channel recording (left: the sim, right: what it heard).
+    pub recording: Option<PathBuf>,
+    /// Call over (record final).
+    pub ended: bool,
+}
+
+impl SimCallRecord {
+    fn new(call_id: String, request_uri: String) -> Self {
+        SimCallRecord {
+            persona: "?".into(),
+            call_id,
+            request_uri,
+            invite_headers: Vec::new(),
+            status: None,
+            answered: false,
+            codec: None,
+            prompts: Vec::new(),
+            prompts_heard: 0,
+            lines_said: Vec::new(),
+            dtmf_sent: Vec::new(),
+            dtmf_received: Vec::new(),
+            refer_received: None,
+            bye_from: None,
+            recording: None,
+            ended: false,
+        }
+    }
+
+    /// Reply latencies as the callee hears them: from the end of each line
+    /// it said to the first voiced frame of duecall's next prompt (ms), for
+    /// every line that a prompt followed.
+    pub fn reply_latencies_ms(&self) -> Vec<u64> {
+        let mut out = Vec::new();
+        for (i, line) in self.lines_said.iter().enumerate() {
+            let next_line = self.lines_said.get(i + 1).map(|l| l.at_ms).unwrap_or(u64::MAX);
+            if let Some(p) = self.prompts.iter().find(|p| p.start_ms >= line.end_ms && p.start_ms < next_line) {
+                out.push(p.start_ms - line.end_ms);
+            }
+        }
+        out
+    }
+}
+
+/// What happens on the sim's calls, live (for `duecall sim` and the demo).
+#[derive(Debug, Clone)]
+pub struct SimEvent {
+    /// SIP Call-ID.
+    pub call_id: String,
+    /// Persona.
+    pub persona: String,
+    /// Media clock (0 before the answer).
+    pub at_ms: u64,
+    /// What.
+    pub kind: SimEventKind,
+}
+
+/// Kinds of [`SimEvent`].
+#[derive(Debug, Clone)]
+pub enum SimEventKind {
+    /// An INVITE arrived.
+    Incoming {
+        /// Its Request-URI.
+        uri: String,
+    },
+    /// Answered (200 OK).
+    Answered,
+    /// Rejected with this status.
+    Rejected(u16),
+    /// The caller cancelled while it rang.
+    Cancelled,
+    /// One of duecall's prompts ended.
+    Prompt(PromptHeard),
+    /// The debtor said a line.
+    Said(String),
+    /// The debtor pressed digits.
+    Dtmf(String),
+    /// A REFER arrived.
+    Refer(ReferReceived),
+    /// The call ended.
+    Ended(Option<ByeFrom>),
+}
+
+impl fmt::Display for SimEvent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let id: String = self.call_id.chars().take(12).collect();
+        write!(f, "[{id} {} {:>6} ms] ", self.persona, self.at_ms)?;
+        match &self.kind {
+            SimEventKind::Incoming { uri } => write!(f, "INVITE {uri}"),
+            SimEventKind::Answered => write!(f, "answered"),
+            SimEventKind::Rejected(c) => write!(f, "rejected {c}"),
+            SimEventKind::Cancelled => write!(f, "cancelled by the caller"),
+            SimEventKind::Prompt(p) => write!(f, "heard a prompt {}..{} ms", p.start_ms, p.end_ms.unwrap_or(0)),
+            SimEventKind::Said(t) => write!(f, "says: {t}"),
+            SimEventKind::Dtmf(d) => write!(f, "presses {d}"),
+            SimEventKind::Refer(r) => write!(f, "REFER to {} {:?} -> {}", r.target, r.headers, r.status),
+            SimEventKind::Ended(by) => write!(f, "ended ({})", match by {
+                Some(ByeFrom::Sim) => "sim hung up",
+                Some(ByeFrom::Caller) => "caller hung up",
+                None => "not answered",
+            }),
+        }
+    }
+}
+
+struct Shared {
+    cfg: SimConfig,
+    lines: LineAudio,
+    dialog_layer: Arc<DialogLayer>,
+    contact: rsipstack::sip::Uri,
+    local: SocketAddr,
+    records: Mutex<Vec<SimCallRecord>>,
+    changed: watch::Sender<u64>,
+    events: broadcast::Sender<SimEvent>,
+    cancel: CancellationToken,
+}
+
+impl Shared {
+    fn book(&self) -> &PersonaBook {
+        &self.cfg.personas
+    }
+
+    fn update(&self, idx: usize, f: impl FnOnce(&mut SimCallRecord)) {
+        if let Ok(mut r) = self.records.lock() {
+            if let Some(rec) = r.get_mut(idx) {
+                f(rec);
+            }
+        }
+        self.changed.send_modify(|n| *n += 1);
+    }
+
+    fn emit(&self, call_id: &str, persona: &str, at_ms: u64, kind: SimEventKind) {
+        let _ = self.events.send(SimEvent { call_id: call_id.to_string(), persona: persona.to_string(), at_ms, kind });
+    }
+}
+
+/// A running simulated callee.
+pub struct SimCallee {
+    shared: Arc<Shared>,
+}
+
+impl SimCallee {
+    /// Binds, renders every persona's lines, and starts serving.
+    pub async fn start(cfg: SimConfig) -> Result<SimCallee, SimError> {
+        // Render before answering anything: a call must never wait on espeak-ng.
+        let mut lines = LineAudio::default();
+        let wanted: Vec<(String, String)> = cfg
+            .personas
+            .iter()
+            .flat_map(|p| p.lines().map(|l| (p.voice.clone(), l.to_string())).collect::<Vec<_>>())
+            .collect();
+        let cache = cfg.audio_cache.clone();
+        let speed = cfg.speed;
+        let lines = tokio::task::spawn_blocking(move || {
+            lines.prepare(&cache, speed, wanted.iter().map(|(v, t)| (v.as_str(), t.as_str()))).map(|_| lines)
+        })
+        .await
+        .map_err(|e| SimError::Audio(e.to_string()))??;
+
+        let cancel = CancellationToken::new();
+        let transport_layer = TransportLayer::new(cancel.child_token());
+        let conn = UdpConnection::create_connection(cfg.bind, None, Some(cancel.child_token()))
+            .await
+            .map_err(|e| SimError::Bind { addr: cfg.bind, message: e.to_string() })?;
+        transport_layer.add_transport(conn.into());
+        let option = EndpointOption { callid_suffix: Some("sim.duecall.test".into()), ..Default::default() };
+        let endpoint = EndpointBuilder::new()
+            .with_cancel_token(cancel.child_token())
+            .with_transport_layer(transport_layer)
+            .with_user_agent("duecall-sim")
+            .with_option(option)
+            .build();
+        let local: SocketAddr = endpoint
+            .get_addrs()
+            .first()
+            .and_then(|a: &SipAddr| a.addr.to_string().parse().ok())
+            .ok_or_else(|| SimError::Stack("endpoint has no local address".into()))?;
+        let mut incoming = endpoint.incoming_transactions().map_err(|e| SimError::Stack(e.to_string()))?;
+        let dialog_layer = Arc::new(DialogLayer::new(endpoint.inner.clone()));
+        let contact = rsipstack::sip::Uri::try_from(format!("sip:sim@{local}").as_str())
+            .map_err(|e| SimError::Stack(e.to_string()))?;
+        let (changed, _) = watch::channel(0u64);
+        let (events, _) = broadcast::channel(1024);
+        let shared = Arc::new(Shared {
+            cfg,
+            lines,
+            dialog_layer,
+            contact,
+            local,
+            records: Mutex::new(Vec::new()),
+            changed,
+            events,
+            cancel: cancel.clone(),
+        });
+
+        let ep_cancel = cancel.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = endpoint.serve() => {},
+                _ = ep_cancel.cancelled() => {},
+            }
+        });
+        let sh = shared.clone();
+        tokio::spawn(async move {
+            loop {
+                let tx = tokio::select! {
+                    _ = sh.cancel.cancelled() => break,
+                    tx = incoming.recv() => match tx { Some(tx) => tx, None => break },
+                };
+                route(&sh, tx);
+            }
+        });
+        Ok(SimCallee { shared })
+    }
+
+    /// The SIP address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.shared.local
+    }
+
+    /// `sip:<persona>@<ip>:<port>`.
+    pub fn uri_for(&self, persona: &str) -> String {
+        format!("sip:{persona}@{}", self.shared.local)
+    }
+
+    /// `sip:<persona>-<tag>@<ip>:<port>`: the same persona under a distinct
+    /// URI (one per account in a campaign). `tag` keeps only URI-safe characters.
+    pub fn uri_for_tagged(&self, persona: &str, tag: &str) -> String {
+        let tag: String = tag.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '.').collect();
+        format!("sip:{persona}-{tag}@{}", self.shared.local)
+    }
+
+    /// Names of the personas served.
+    pub fn persona_names(&self) -> Vec<String> {
+        self.shared.book().names().map(str::to_string).collect()
+    }
+
+    /// Records of every call so far (live ones included), in arrival order.
+    pub fn records(&self) -> Vec<SimCallRecord> {
+        self.shared.records.lock().map(|r| r.clone()).unwrap_or_default()
+    }
+
+    /// The record of call `call_id`, once it has ended; None after `timeout`.
+    pub async fn wait_ended(&self, call_id: &str, timeout: Duration) -> Option<SimCallRecord> {
+        let mut rx = self.shared.changed.subscribe();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let found = self.records().into_iter().find(|r| r.call_id == call_id && r.ended);
+            if found.is_some() {
+                return found;
+            }
+            tokio::select! {
+                r = rx.changed() => if r.is_err() { return None },
+                _ = tokio::time::sleep_until(deadline) => return None,
+            }
+        }
+    }
+
+    /// Live events of every call.
+    pub fn subscribe(&self) -> broadcast::Receiver<SimEvent> {
+        self.shared.events.subscribe()
+    }
+
+    /// Stops serving: calls in progress get a BYE, the endpoint closes.
+    pub fn shutdown(&self) {
+        self.shared.cancel.cancel();
+    }
+}
+
+impl Drop for SimCallee {
+    fn drop(&mut self) {
+        self.shared.cancel.cancel();
+    }
+}
+
+fn route(sh: &Arc<Shared>, mut tx: Transaction) {
+    match sh.dialog_layer.match_dialog(&tx) {
+        Some(Dialog::Invite(mut d)) => {
+            tokio::spawn(async move {
+                if let Err(e) = d.handle(&mut tx).await {
+                    tracing::debug!(error = %e, "sim: in-dialog request failed");
+                }
+            });
+        }
+        _ => match tx.original.method {
+            Method::Invite => {
+                tokio::spawn(serve_invite(sh.clone(), tx));
+            }
+            Method::Ack => {}
+            m => {
+                let status = if m == Method::Options { StatusCode::OK } else { StatusCode::CallTransactionDoesNotExist };
+                tokio::spawn(async move {
+                    tx.reply(status).await.ok();
+                });
+            }
+        },
+    }
+}
+
+/// Splits a Refer-To value (`<sip:agent@h?X-A=1&X-B=c%201>`, with or
+/// without a display name) into the target URI and its percent-decoded URI
+/// headers (RFC 3261 19.1.5).
+pub fn parse_refer_to(value: &str) -> (String, Vec<(String, String)>) {
+    let v = value.trim();
+    let inner = match (v.find('<'), v.rfind('>')) {
+        (Some(a), Some(b)) if b > a => &v[a + 1..b],
+        _ => v.split(';').next().unwrap_or(v),
+    };
+    let (target, query) = inner.split_once('?').unwrap_or((inner, ""));
+    let headers = query
+        .split('&')
+        .filter(|kv| !kv.is_empty())
+        .map(|kv| {
+            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+            (percent_decode(k), percent_decode(v))
+        })
+        .collect();
+    (target.to_string(), headers)
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// How the ringing phase ended.
+enum Ring {
+    Answer,
+    Cancelled,
+    Shutdown,
+}
+
+async fn ring(sh: &Shared, states: &mut DialogStateReceiver, ms: Option<u64>) -> Ring {
+    let sleep = tokio::time::sleep(Duration::from_millis(ms.unwrap_or(sh.cfg.max_ring_ms)));
+    tokio::pin!(sleep);
+    loop {
+        tokio::select! {
+            _ = &mut sleep => return Ring::Answer,
+            _ = sh.cancel.cancelled() => return Ring::Shutdown,
+            st = states.recv() => match st {
+                Some(DialogState::Terminated(..)) | None => return Ring::Cancelled,
+                _ => {}
+            }
+        }
+    }
+}
+
+async fn serve_invite(sh: Arc<Shared>, tx: Transaction) {
+    let req = tx.original.clone();
+    let uri = req.uri.to_string();
+    let user = req.uri.user().unwrap_or("").to_string();
+    let (state_tx, mut states) = sh.dialog_layer.new_dialog_state_channel();
+    let dialog = match sh.dialog_layer.get_or_create_server_invite(&tx, state_tx, None, Some(sh.contact.clone())) {
+        Ok(d) => d,
+        Err(e) => {
+            tracing::warn!(error = %e, "sim: cannot create a dialog for an INVITE");
+            let mut tx = tx;
+            tx.reply(StatusCode::ServerInternalError).await.ok();
+            return;
+        }
+    };
+    let call_id = dialog.id().call_id.clone();
+    let mut driver = dialog.clone();
+    let mut tx = tx;
+    tokio::spawn(async move {
+        if let Err(e) = driver.handle(&mut tx).await {
+            tracing::debug!(error = %e, "sim: INVITE transaction ended with an error");
+        }
+    });
+
+    let mut record = SimCallRecord::new(call_id.clone(), uri.clone());
+    record.invite_headers = req
+        .headers
+        .iter()
+        .filter(|h| h.name().len() > 2 && h.name()[..2].eq_ignore_ascii_case("x-"))
+        .map(|h| (h.name().to_string(), h.value().to_string()))
+        .collect();
+    let persona = sh.book().select(&user).cloned();
+    if let Some(p) = &persona {
+        record.persona = p.name.clone();
+    }
+    let idx = {
+        let Ok(mut r) = sh.records.lock() else { return };
+        r.push(record);
+        r.len() - 1
+    };
+    sh.changed.send_modify(|n| *n += 1);
+    let pname = persona.as_ref().map(|p| p.name.clone()).unwrap_or_else(|| "?".into());
+    sh.emit(&call_id, &pname, 0, SimEventKind::Incoming { uri });
+
+    let finish = |status: Option<u16>, kind: SimEventKind| {
+        sh.update(idx, |r| {
+            if status.is_some() {
+                r.status = status;
+            }
+            r.ended = true;
+        });
+        sh.emit(&call_id, &pname, 0, kind);
+        sh.emit(&call_id, &pname, 0, SimEventKind::Ended(None));
+        sh.dialog_layer.remove_dialog(&dialog.id());
+    };
+
+    let Some(persona) = persona else {
+        dialog.reject(Some(StatusCode::NotFound), None).ok();
+        finish(Some(404), SimEventKind::Rejected(404));
+        return;
+    };
+    match persona.answer {
+        Answer::Reject { code, after_ms } => {
+            let _ = dialog.ringing(None, None);
+            match ring(&sh, &mut states, Some(after_ms)).await {
+                Ring::Answer | Ring::Shutdown => {
+                    dialog.reject(Some(StatusCode::from(code)), None).ok();
+                    finish(Some(code), SimEventKind::Rejected(code));
+                }
+                Ring::Cancelled => finish(Some(487), SimEventKind::Cancelled),
+            }
+        }
+        Answer::NoAnswer => {
+            let _ = dialog.ringing(None, None);
+            match ring(&sh, &mut states, None).await {
+                Ring::Answer | Ring::Shutdown => {
+                    dialog.reject(Some(StatusCode::TemporarilyUnavailable), None).ok();
+                    finish(Some(480), SimEventKind::Rejected(480));
+                }
+                Ring::Cancelled => finish(Some(487), SimEventKind::Cancelled),
+            }
+        }
+        Answer::Ring { ring_ms } => {
+            let _ = dialog.ringing(None, None);
+            match ring(&sh, &mut states, Some(sh.cfg.ring_ms.unwrap_or(ring_ms))).await {
+                Ring::Cancelled => finish(Some(487), SimEventKind::Cancelled),
+                Ring::Shutdown => {
+                    dialog.reject(Some(StatusCode::TemporarilyUnavailable), None).ok();
+                    finish(Some(480), SimEventKind::Rejected(480));
+                }
+                Ring::Answer => {
+                    let call = Call { sh: sh.clone(), idx, call_id: call_id.clone(), persona, dialog: dialog.clone() };
+                    match call.run(&req.body, &mut states).await {
+                        Ok(()) => {
+                            sh.update(idx, |r| r.ended = true);
+                            sh.dialog_layer.remove_dialog(&dialog.id());
+                        }
+                        Err(code) => {
+                            dialog.reject(Some(StatusCode::from(code)), None).ok();
+                            finish(Some(code), SimEventKind::Rejected(code));
+                        }
+                    }
+                    drop(states);
+                    return;
+                }
+            }
+        }
+    }
+    drop(states);
+}
+
+struct Call {
+    sh: Arc<Shared>,
+    idx: usize,
+    call_id: String,
+    persona: Persona,
+    dialog: InviteDialog,
+}
+
+impl Call {
+    fn emit(&self, at_ms: u64, kind: SimEventKind) {
+        self.sh.emit(&self.call_id, &self.persona.name, at_ms, kind);
+    }
+
+    /// Answers the offer and runs the call to its end; Err(status) when the
+    /// offer cannot be answered (nothing was sent yet).
+    async fn run(self, offer: &[u8], states: &mut DialogStateReceiver) -> Result<(), u16> {
+        let sh = self.sh.clone();
+        let ours = [Codec::Pcmu, Codec::Pcma];
+        let negotiated = sdp::parse_bytes(offer).and_then(|o| sdp::negotiate(&o, &ours)).map_err(|e| {
+            tracing::info!(call_id = %self.call_id, error = %e, "sim: unusable offer");
+            488u16
+        })?;
+        let ip: IpAddr = sh.local.ip();
+        let socket = UdpSocket::bind(SocketAddr::new(ip, 0)).await.map_err(|_| 500u16)?;
+        let rtp_port = socket.local_addr().map_err(|_| 500u16)?.port();
+        let mut params = OfferParams::new(ip, rtp_port, rand::random::<u32>() as u64);
+        params.codecs = ours.to_vec();
+        let answer = sdp::build_answer(&params, &negotiated);
+        let hdrs = vec![Header::ContentType("application/sdp".into())];
+        self.dialog.accept(Some(hdrs), Some(answer.into_bytes())).map_err(|_| 500u16)?;
+
+        let record_path = sh.cfg.record_dir.as_ref().map(|d| {
+            let safe: String = self.call_id.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
+            d.join(format!("sim-{}-{safe}.wav", self.persona.name))
+        });
+        if let Some(d) = &sh.cfg.record_dir {
+            let _ = std::fs::create_dir_all(d);
+        }
+        let (media_cmd, media_rx) = mpsc::channel(64);
+        let (ev_tx, mut media_ev) = mpsc::channel(512);
+        let media_stop = CancellationToken::new();
+        let mp = MediaParams {
+            socket,
+            remote: negotiated.remote_rtp,
+            codec: negotiated.codec,
+            payload_type: negotiated.payload_type,
+            dtmf_payload_type: negotiated.dtmf_payload_type,
+            jitter_frames: 3,
+            record: record_path,
+            media_timeout: Duration::from_millis(sh.cfg.media_timeout_ms),
+        };
+        let media = tokio::spawn(media_session::run(mp, media_rx, ev_tx, media_stop.clone()));
+        sh.update(self.idx, |r| {
+            r.status = Some(200);
+            r.answered = true;
+            r.codec = Some(negotiated.codec.name().to_string());
+        });
+        self.emit(0, SimEventKind::Answered);
+
+        let seed = sh.cfg.seed.unwrap_or_else(rand::random) ^ (self.idx as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let mut performer = Performer::new(self.persona.steps.clone(), sh.cfg.reply_gap_ms, seed);
+        let mut tracker = PromptTracker::new(sh.cfg.prompt_end_silence_ms);
+        let mut now: u64 = 0;
+        let mut session_version = params.session_version;
+        let mut lines_playing: Vec<(String, usize)> = Vec::new();
+        let mut n_played = 0usize;
+
+        let bye_from = loop {
+            tokio::select! {
+                _ = sh.cancel.cancelled() => {
+                    self.dialog.bye().await.ok();
+                    break ByeFrom::Sim;
+                }
+                st = states.recv() => match st {
+                    None => break ByeFrom::Caller,
+                    Some(DialogState::Terminated(_, reason)) => {
+                        break match reason {
+                            TerminatedReason::UasBye => ByeFrom::Sim,
+                            _ => ByeFrom::Caller,
+                        };
+                    }
+                    Some(DialogState::Refer(_, req, handle)) => {
+                        let value = req.headers.iter().find(|h| h.name().eq_ignore_ascii_case("Refer-To") || h.name() == "r")
+                            .map(|h| h.value().to_string()).unwrap_or_default();
+                        let (target, headers) = parse_refer_to(&value);
+                        let status = match self.persona.refer {
+                            ReferPolicy::Accept if !target.is_empty() => 202,
+                            ReferPolicy::Accept => 400,
+                            ReferPolicy::Reject(c) => c,
+                        };
+                        handle.reply(StatusCode::from(status)).await.ok();
+                        let rr = ReferReceived { refer_to: value, target, headers, status };
+                        sh.update(self.idx, |r| r.refer_received = Some(rr.clone()));
+                        self.emit(now, SimEventKind::Refer(rr));
+                        if status == 202 {
+                            // The phone "calls" the target and reports success.
+                            let d = self.dialog.clone();
+                            tokio::spawn(async move {
+                                tokio::time::sleep(Duration::from_millis(50)).await;
+                                let hdrs = vec![
+                                    Header::Event("refer".into()),
+                                    Header::SubscriptionState("terminated;reason=noresource".into()),
+                                    Header::ContentType("message/sipfrag".into()),
+                                ];
+                                if let Err(e) = d.notify(Some(hdrs), Some(b"SIP/2.0 200 OK\r\n".to_vec())).await {
+                                    tracing::debug!(error = %e, "sim: NOTIFY failed");
+                                }
+                            });
+                        }
+                    }
+                    Some(DialogState::Updated(_, req, handle)) => {
+                        let body = match sdp::parse_bytes(&req.body).and_then(|o| sdp::negotiate(&o, &ours)) {
+                            Ok(n) => {
+                                let _ = media_cmd.send(MediaCmd::Remote(n.remote_rtp)).await;
+                                let _ = media_cmd.send(MediaCmd::Hold(!n.direction.sends())).await;
+                                session_version += 1;
+                                let mut p = params.clone();
+                                p.session_version = session_version;
+                                Some(sdp::build_answer(&p, &n))
+                            }
+                            Err(_) => None,
+                        };
+                        match body {
+                            Some(b) => {
+                                let hdrs = vec![Header::ContentType("application/sdp".into())];
+                                handle.respond(StatusCode::OK, Some(hdrs), Some(b.into_bytes())).await.ok();
+                            }
+                            None => { handle.reply(StatusCode::NotAcceptableHere).await.ok(); }
+                        }
+                    }
+                    Some(DialogState::Info(_, _, h)) | Some(DialogState::Options(_, _, h))
+                    | Some(DialogState::Message(_, _, h)) | Some(DialogState::Notify(_, _, h)) => {
+                        h.reply(StatusCode::OK).await.ok();
+                    }
+                    Some(_) => {}
+                },
+                ev = media_ev.recv() => {
+                    let Some(ev) = ev else {
+                        // The media session stopped by itself: no RTP for too long.
+                        self.dialog.bye().await.ok();
+                        break ByeFrom::Sim;
+                    };
+                    match ev {
+                        LegEvent::Audio { at_ms, pcm, .. } => {
+                            now = at_ms;
+                            if let Some(h) = tracker.frame(at_ms, &pcm[..]) {
+                                match h {
+                                    Heard::PromptStart { start_ms } => sh.update(self.idx, |r| {
+                                        r.prompts.push(PromptHeard { start_ms, end_ms: None });
+                                    }),
+                                    Heard::PromptEnd { end_ms } => {
+                                        let mut done = None;
+                                        sh.update(self.idx, |r| {
+                                            if let Some(p) = r.prompts.last_mut() {
+                                                p.end_ms = Some(end_ms);
+                                                done = Some(*p);
+                                            }
+                                            r.prompts_heard += 1;
+                                        });
+                                        if let Some(p) = done {
+                                            self.emit(now, SimEventKind::Prompt(p));
+                                        }
+                                    }
+                                }
+                                performer.heard(h, now);
+                            }
+                        }
+                        LegEvent::PlayStarted { id, at_ms } => {
+                            if let Some((_, i)) = lines_playing.iter().find(|(pid, _)| *pid == id) {
+                                let i = *i;
+                                sh.update(self.idx, |r| {
+                                    if let Some(l) = r.lines_said.get_mut(i) {
+                                        let len = l.end_ms - l.at_ms;
+                                        l.at_ms = at_ms;
+                                        l.end_ms = at_ms + len;
+                                    }
+                                });
+                            }
+                        }
+                        LegEvent::PlayFinished { id, .. } | LegEvent::PlayStopped { id, .. } => {
+                            lines_playing.retain(|(pid, _)| *pid != id);
+                            performer.play_finished();
+                        }
+                        LegEvent::Dtmf { digit, .. } => sh.update(self.idx, |r| r.dtmf_received.push(digit)),
+                        _ => {}
+                    }
+                    if now >= sh.cfg.max_call_ms {
+                        self.dialog.bye().await.ok();
+                        break ByeFrom::Sim;
+                    }
+                    let mut hung_up = false;
+                    while let Some(act) = performer.poll(now) {
+                        match act {
+                            Act::Say(text) => {
+                                let pcm = sh.lines.get(&self.persona.voice, &text).unwrap_or_else(|| Arc::from(Vec::new()));
+                                n_played += 1;
+                                let id = format!("line{n_played}");
+                                let len_ms = pcm.len() as u64 / 8;
+                                let mut line_idx = 0;
+                                sh.update(self.idx, |r| {
+                                    r.lines_said.push(SaidLine { text: text.clone(), at_ms: now + 20, end_ms: now + 20 + len_ms });
+                                    line_idx = r.lines_said.len() - 1;
+                                });
+                                lines_playing.push((id.clone(), line_idx));
+                                self.emit(now, SimEventKind::Said(text));
+                                let _ = media_cmd.send(MediaCmd::Play(id, pcm)).await;
+                            }
+                            Act::Tone { hz, ms } => {
+                                n_played += 1;
+                                let _ = media_cmd.send(MediaCmd::Play(format!("tone{n_played}"), audio::tone(hz, ms).into())).await;
+                            }
+                            Act::Dtmf(d) => {
+                                sh.update(self.idx, |r| r.dtmf_sent.push(SentDtmf { digits: d.clone(), at_ms: now }));
+                                self.emit(now, SimEventKind::Dtmf(d.clone()));
+                                let _ = media_cmd.send(MediaCmd::Dtmf(d)).await;
+                            }
+                            Act::Hangup => {
+                                hung_up = true;
+                                break;
+                            }
+                        }
+                    }
+                    if hung_up {
+                        self.dialog.bye().await.ok();
+                        break ByeFrom::Sim;
+                    }
+                }
+            }
+        };
+        media_stop.cancel();
+        let summary = media.await.ok();
+        sh.update(self.idx, |r| {
+            r.bye_from = Some(bye_from);
+            if let Some(s) = &summary {
+                r.recording = s.recording.as_ref().map(|i| i.path.clone());
+            }
+        });
+        self.emit(now, SimEventKind::Ended(Some(bye_from)));
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refer_to_headers_are_split_and_decoded() {
+        let (t, h) = parse_refer_to("<sip:agent@127.0.0.1:5070?X-Duecall-Case=c%201%262&X-Duecall-Intent=hardship>");
+        assert_eq!(t, "sip:agent@127.0.0.1:5070");
+        assert_eq!(
+            h,
+            vec![("X-Duecall-Case".to_string(), "c 1&2".to_string()), ("X-Duecall-Intent".to_string(), "hardship".to_string())]
+        );
+        let (t, h) = parse_refer_to("\"Agent\" <sip:agent@h>;foo=bar");
+        assert_eq!((t.as_str(), h.len()), ("sip:agent@h", 0));
+        let (t, _) = parse_refer_to("sip:agent@h");
+        assert_eq!(t, "sip:agent@h");
+    }
+
+    #[test]
+    fn percent_decoding_tolerates_broken_escapes() {
+        assert_eq!(percent_decode("a%2"), "a%2");
+        assert_eq!(percent_decode("%zz%41"), "%zzA");
+        assert_eq!(percent_decode("%E4%BD%A0"), "你");
+    }
+
+    #[test]
+    fn latencies_run_from_each_line_end_to_the_next_prompt_start() {
+        let mut r = SimCallRecord::new("c".into(), "u".into());
+        r.lines_said = vec![
+            SaidLine { text: "a".into(), at_ms: 0, end_ms: 500 },
+            SaidLine { text: "b".into(), at_ms: 4000, end_ms: 5000 },
+        ];
+        r.prompts = vec![
+            PromptHeard { start_ms: 800, end_ms: Some(3000) },
+            PromptHeard { start_ms: 5350, end_ms: Some(6000) },
+        ];
+        assert_eq!(r.reply_latencies_ms(), vec![300, 350]);
+    }
+}

@@ -1,0 +1,317 @@
+//! The debtor's turn-taking, pure: which step of the persona runs next and
+//! when, given what was heard (duecall's prompts as the VAD sees them) and
+//! what finished playing. Times are the sim's media clock in ms since the
+//! answer (20 ms steps from the RTP session). Owns the step pointer and the
+//! waits; never plays audio, never reads a clock, never touches SIP.
+
+use crate::media::vad::{Vad, VadConfig, VadEvent};
+
+use super::persona::Step;
+
+/// One prompt of duecall's as the callee heard it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct PromptHeard {
+    /// First voiced frame, ms on the sim's media clock.
+    pub start_ms: u64,
+    /// End of the last voiced frame (None while still playing).
+    pub end_ms: Option<u64>,
+}
+
+/// Something the prompt tracker noticed in one frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Heard {
+    /// duecall started a prompt at `start_ms`.
+    PromptStart {
+        /// First voiced frame.
+        start_ms: u64,
+    },
+    /// duecall's prompt ended: last voice at `end_ms` (noticed after the end silence).
+    PromptEnd {
+        /// End of the last voiced frame.
+        end_ms: u64,
+    },
+}
+
+/// Finds duecall's prompts in what the callee hears: speech, then at least
+/// `end_silence_ms` of silence, is one prompt (pauses between sentences of a
+/// prompt are shorter).
+#[derive(Debug)]
+pub struct PromptTracker {
+    vad: Vad,
+    last_frame_ms: u64,
+}
+
+impl PromptTracker {
+    /// A tracker that ends a prompt after `end_silence_ms` of silence.
+    pub fn new(end_silence_ms: u32) -> Self {
+        let cfg = VadConfig { end_silence_ms, ..VadConfig::default() };
+        PromptTracker { vad: Vad::new(cfg), last_frame_ms: 0 }
+    }
+
+    /// Feeds the 20 ms frame heard at `at_ms`.
+    pub fn frame(&mut self, at_ms: u64, pcm: &[i16]) -> Option<Heard> {
+        self.last_frame_ms = at_ms;
+        let ev = self.vad.process(pcm)?;
+        // Map VAD frame numbers to the media clock through the current frame,
+        // which stays right even if the media session skipped ahead.
+        let current = self.vad.frames_seen().saturating_sub(1);
+        let to_ms = |f: u64| at_ms.saturating_sub(current.saturating_sub(f) * 20);
+        Some(match ev {
+            VadEvent::SpeechStart { at_frame } => Heard::PromptStart { start_ms: to_ms(at_frame) },
+            VadEvent::SpeechEnd { at_frame, .. } => Heard::PromptEnd { end_ms: to_ms(at_frame) },
+        })
+    }
+
+    /// Is duecall speaking now?
+    pub fn in_prompt(&self) -> bool {
+        self.vad.in_speech()
+    }
+}
+
+/// What the runner asks the call to do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Act {
+    /// Play line `text` (the step ends on [`Performer::play_finished`]).
+    Say(String),
+    /// Send these DTMF digits.
+    Dtmf(String),
+    /// Play a tone (the step ends on [`Performer::play_finished`]).
+    Tone {
+        /// Hz.
+        hz: f32,
+        /// ms.
+        ms: u64,
+    },
+    /// Hang up (BYE).
+    Hangup,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Wait {
+    /// Ready to start the next step.
+    Ready,
+    /// Until this media time.
+    Until(u64),
+    /// Until more than `seen` prompts have ended.
+    PromptEnd { seen: u64 },
+    /// `ms` into the first prompt that starts after `seen` starts.
+    IntoPrompt { seen: u64, ms: u64 },
+    /// Our own audio is playing.
+    Playing,
+    /// No steps left (or hung up).
+    Done,
+}
+
+/// Runs a persona's steps against the prompts heard.
+#[derive(Debug, Clone)]
+pub struct Performer {
+    steps: Vec<Step>,
+    next: usize,
+    wait: Wait,
+    starts: u64,
+    ends: u64,
+    last_start_ms: u64,
+    gap: (u64, u64),
+    dtmf_ms_per_digit: u64,
+    rng: u64,
+}
+
+impl Performer {
+    /// A runner for `steps` that replies `gap` ms (a range: min, max) after
+    /// duecall's last voiced frame; `seed` makes the gaps reproducible.
+    pub fn new(steps: Vec<Step>, gap: (u64, u64), seed: u64) -> Self {
+        let gap = (gap.0.min(gap.1), gap.0.max(gap.1));
+        Performer { steps, next: 0, wait: Wait::Ready, starts: 0, ends: 0, last_start_ms: 0, gap, dtmf_ms_per_digit: 200, rng: seed | 1 }
+    }
+
+    /// True when every step has run.
+    pub fn done(&self) -> bool {
+        self.wait == Wait::Done
+    }
+
+    fn next_gap(&mut self) -> u64 {
+        // xorshift64: a reproducible spread without a clock or a global RNG.
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        let span = self.gap.1 - self.gap.0;
+        self.gap.0 + if span == 0 { 0 } else { self.rng % (span + 1) }
+    }
+
+    /// Tells the runner what the tracker heard at `now`.
+    pub fn heard(&mut self, h: Heard, now: u64) {
+        match h {
+            Heard::PromptStart { start_ms } => {
+                self.starts += 1;
+                self.last_start_ms = start_ms;
+                if let Wait::IntoPrompt { seen, ms } = self.wait {
+                    if self.starts > seen {
+                        self.wait = Wait::Until(start_ms + ms);
+                    }
+                }
+            }
+            Heard::PromptEnd { end_ms } => {
+                self.ends += 1;
+                if let Wait::PromptEnd { seen } = self.wait {
+                    if self.ends > seen {
+                        let gap = self.next_gap();
+                        self.wait = Wait::Until((end_ms + gap).max(now));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Our audio (a line or a tone) finished playing.
+    pub fn play_finished(&mut self) {
+        if self.wait == Wait::Playing {
+            self.wait = Wait::Ready;
+        }
+    }
+
+    /// The next thing to do at media time `now`, if any; call until None.
+    pub fn poll(&mut self, now: u64) -> Option<Act> {
+        loop {
+            match self.wait {
+                Wait::Until(t) if now >= t => self.wait = Wait::Ready,
+                Wait::Ready => {}
+                _ => return None,
+            }
+            let Some(step) = self.steps.get(self.next).cloned() else {
+                self.wait = Wait::Done;
+                return None;
+            };
+            self.next += 1;
+            match step {
+                Step::Say(t) => {
+                    self.wait = Wait::Playing;
+                    return Some(Act::Say(t));
+                }
+                Step::Tone { hz, ms } => {
+                    self.wait = Wait::Playing;
+                    return Some(Act::Tone { hz, ms });
+                }
+                Step::Dtmf(d) => {
+                    self.wait = Wait::Until(now + self.dtmf_ms_per_digit * d.chars().count() as u64);
+                    return Some(Act::Dtmf(d));
+                }
+                Step::Silence(ms) => self.wait = Wait::Until(now + ms),
+                Step::WaitPrompt => self.wait = Wait::PromptEnd { seen: self.ends },
+                Step::IntoPrompt(ms) => self.wait = Wait::IntoPrompt { seen: self.starts, ms },
+                Step::Hangup => {
+                    self.wait = Wait::Done;
+                    return Some(Act::Hangup);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn say(t: &str) -> Step {
+        Step::Say(t.into())
+    }
+
+    /// Drives a performer over a timeline of heard events; returns (time, act).
+    fn run(p: &mut Performer, until: u64, heard: &[(u64, Heard)], play_ms: u64) -> Vec<(u64, Act)> {
+        let mut out = Vec::new();
+        let mut playing_until: Option<u64> = None;
+        let mut t = 0;
+        while t <= until {
+            for (at, h) in heard {
+                if *at == t {
+                    p.heard(*h, t);
+                }
+            }
+            if playing_until == Some(t) {
+                playing_until = None;
+                p.play_finished();
+            }
+            while let Some(a) = p.poll(t) {
+                if matches!(a, Act::Say(_) | Act::Tone { .. }) {
+                    playing_until = Some(t + play_ms);
+                }
+                out.push((t, a));
+            }
+            t += 20;
+        }
+        out
+    }
+
+    #[test]
+    fn reply_waits_for_the_prompt_end_plus_the_gap() {
+        let mut p = Performer::new(vec![Step::WaitPrompt, say("Yes, speaking.")], (500, 500), 7);
+        let heard = [(1000, Heard::PromptStart { start_ms: 800 }), (3600, Heard::PromptEnd { end_ms: 3000 })];
+        let acts = run(&mut p, 5000, &heard, 1000);
+        assert_eq!(acts, vec![(3600, Act::Say("Yes, speaking.".into()))]);
+        let mut p = Performer::new(vec![Step::WaitPrompt, say("x")], (800, 800), 7);
+        let acts = run(&mut p, 5000, &heard, 1000);
+        assert_eq!(acts[0].0, 3800, "gap longer than the detection delay counts from the voice end");
+    }
+
+    #[test]
+    fn a_prompt_that_ended_while_we_spoke_does_not_satisfy_the_next_wait() {
+        let mut p = Performer::new(vec![say("Hello?"), Step::WaitPrompt, say("Yes.")], (400, 400), 1);
+        // A prompt ends at 500, while "Hello?" plays (0..1000); the next one at 4000.
+        let heard = [
+            (100, Heard::PromptStart { start_ms: 0 }),
+            (500, Heard::PromptEnd { end_ms: 200 }),
+            (2000, Heard::PromptStart { start_ms: 1800 }),
+            (4000, Heard::PromptEnd { end_ms: 3400 }),
+        ];
+        let acts = run(&mut p, 6000, &heard, 1000);
+        assert_eq!(acts, vec![(0, Act::Say("Hello?".into())), (4000, Act::Say("Yes.".into()))]);
+    }
+
+    #[test]
+    fn into_prompt_fires_relative_to_the_next_prompt_start() {
+        let mut p = Performer::new(vec![Step::IntoPrompt(1200), say("I already paid it")], (400, 400), 1);
+        let heard = [(2200, Heard::PromptStart { start_ms: 2000 })];
+        let acts = run(&mut p, 5000, &heard, 1000);
+        assert_eq!(acts, vec![(3200, Act::Say("I already paid it".into()))]);
+    }
+
+    #[test]
+    fn silence_dtmf_and_hangup_run_in_order_then_done() {
+        let mut p = Performer::new(vec![Step::Silence(300), Step::Dtmf("12".into()), Step::Hangup, say("never")], (400, 400), 1);
+        let acts = run(&mut p, 2000, &[], 1000);
+        assert_eq!(acts, vec![(300, Act::Dtmf("12".into())), (700, Act::Hangup)]);
+        assert!(p.done());
+    }
+
+    #[test]
+    fn gaps_stay_inside_the_range() {
+        let mut p = Performer::new(vec![], (400, 700), 99);
+        let gaps: Vec<u64> = (0..200).map(|_| p.next_gap()).collect();
+        assert!(gaps.iter().all(|g| (400..=700).contains(g)));
+        assert!(gaps.iter().any(|g| *g != gaps[0]), "gaps vary");
+    }
+
+    #[test]
+    fn tracker_finds_one_prompt_across_a_short_pause_and_ends_after_the_silence() {
+        let mut tr = PromptTracker::new(600);
+        let tone: Vec<i16> = (0..160).map(|i| ((i as f32 * 0.3).sin() * 8000.0) as i16).collect();
+        let quiet = [0i16; 160];
+        let mut events = Vec::new();
+        // 400 ms silence, 1 s voice, 300 ms pause, 1 s voice, then 2 s silence.
+        let plan: Vec<bool> = std::iter::repeat_n(false, 20)
+            .chain(std::iter::repeat_n(true, 50))
+            .chain(std::iter::repeat_n(false, 15))
+            .chain(std::iter::repeat_n(true, 50))
+            .chain(std::iter::repeat_n(false, 100))
+            .collect();
+        for (i, voiced) in plan.iter().enumerate() {
+            let at = 600 + i as u64 * 20;
+            if let Some(h) = tr.frame(at, if *voiced { &tone } else { &quiet }) {
+                events.push((at, h));
+            }
+        }
+        assert_eq!(events.len(), 2, "{events:?}");
+        assert_eq!(events[0].1, Heard::PromptStart { start_ms: 1000 });
+        assert_eq!(events[1].1, Heard::PromptEnd { end_ms: 1000 + 115 * 20 });
+        assert!(events[1].0 >= 1000 + 115 * 20 + 600 - 20);
+    }
+}
