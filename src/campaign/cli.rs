@@ -85,45 +85,40 @@ fn read_history(path: &Path, region: &str) -> Result<Vec<ImportedAttempt>, Campa
     for e in &report.errors {
         eprintln!("{}: line {}: {} (line skipped)", path.display(), e.line, e.reason);
     }
-    Ok(report
-        .records
-        .into_iter()
-        .map(|r| ImportedAttempt {
-            account_id: r.account_id,
-            phone: r.phone,
-            at: r.at,
-            disposition: r.disposition,
-            conversation: r.conversation,
-        })
-        .collect())
+    Ok(report.records)
 }
 
 /// Runs `duecall run` with Ctrl-C handling (first: stop dialling and let
 /// calls end within `campaign.shutdown_grace_s`; second: cut them) and
 /// prints the summary on stdout.
 pub async fn run_campaign(args: &RunArgs) -> Result<CampaignSummary, CampaignError> {
-    let shutdown = Shutdown::default();
-    let watcher = {
-        let s = shutdown.clone();
-        tokio::spawn(async move {
-            loop {
-                if tokio::signal::ctrl_c().await.is_err() {
-                    return;
-                }
-                if s.stop.is_cancelled() {
-                    s.abort.cancel();
-                    return;
-                }
-                s.stop.cancel();
-            }
-        })
-    };
+    let (shutdown, watcher) = ctrl_c_shutdown();
     let result = run_campaign_with(args, shutdown, Progress::detect()).await;
     watcher.abort();
     let summary = result?;
     let mut out = std::io::stdout().lock();
     summary.write_text(&mut out).map_err(|source| CampaignError::Write { path: PathBuf::from("<stdout>"), source })?;
     Ok(summary)
+}
+
+/// A shutdown driven by Ctrl-C: the first stops dialling, the second cuts
+/// the calls in flight. Abort the returned task when the run is over.
+pub fn ctrl_c_shutdown() -> (Shutdown, tokio::task::JoinHandle<()>) {
+    let shutdown = Shutdown::default();
+    let s = shutdown.clone();
+    let watcher = tokio::spawn(async move {
+        loop {
+            if tokio::signal::ctrl_c().await.is_err() {
+                return;
+            }
+            if s.stop.is_cancelled() {
+                s.abort.cancel();
+                return;
+            }
+            s.stop.cancel();
+        }
+    });
+    (shutdown, watcher)
 }
 
 /// `duecall run` without the signal handling and printing: reads the

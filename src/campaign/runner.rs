@@ -533,7 +533,7 @@ impl CampaignSummary {
             writeln!(out, "recovered after a crash: {} attempts (failed, reason crash), {n} recordings repaired", self.recovered.len())?;
         }
         if let Some(t) = s.next_at {
-            writeln!(out, "next allowed dial: {}", t.to_rfc3339())?;
+            writeln!(out, "next allowed dial: {}", t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))?;
         }
         writeln!(out, "database: {}", self.database.display())?;
         if let Some(r) = &self.recordings {

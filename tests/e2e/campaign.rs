@@ -319,3 +319,38 @@ fn killed_campaign_restarts_without_losing_outcomes_or_breaking_caps() {
     assert_eq!(k5.disposition, Some(Disposition::Busy));
     drop((answering, busy));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_calls_simulated_debtors_in_a_fresh_directory_and_reports_each_account() {
+    use duecall::campaign::demo::{demo, write_report, DemoArgs};
+    let base = scratch("campaign-demo");
+    // The quick personas: the whole twelve take about two minutes (`duecall demo`).
+    let args = DemoArgs {
+        dir: Some(base.clone()),
+        max_concurrent: 3,
+        personas: vec!["busy".into(), "no_answer".into(), "hangup_mid_prompt".into()],
+    };
+    let run = demo(&args).await.expect("demo runs");
+    assert!(run.dir.starts_with(&base) && run.dir.join("duecall.db").is_file());
+    assert!(run.dir.join("accounts.csv").is_file() && run.dir.join("duecall.toml").is_file());
+    let by_persona = |p: &str| {
+        let (a, _) = run.accounts.iter().find(|(_, q)| q == p).expect("account per persona");
+        run.summary.attempts.iter().find(|r| r.account_id == a.account_id).expect("dialled").clone()
+    };
+    assert_eq!(by_persona("busy").disposition, Disposition::Busy);
+    assert_eq!(by_persona("no_answer").disposition, Disposition::NoAnswer);
+    let hung = by_persona("hangup_mid_prompt");
+    assert_eq!(hung.disposition, Disposition::Answered);
+    assert!(hung.recording.as_ref().is_some_and(|p| p.is_file()), "answered calls are recorded");
+    // Every dial went through the real gate, its decision stored.
+    let all = attempts(&run.dir);
+    assert_eq!(all.len(), 3);
+    assert!(all.iter().all(|a| a.policy["decision"] == "allow" && a.state == AttemptState::Ended));
+    let mut table = Vec::new();
+    write_report(&mut table, &run).expect("report");
+    let table = String::from_utf8(table).expect("utf-8");
+    for p in ["busy", "no_answer", "hangup_mid_prompt"] {
+        assert!(table.contains(p), "{table}");
+    }
+    assert!(table.contains("database: "), "{table}");
+}
