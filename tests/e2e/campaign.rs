@@ -354,3 +354,48 @@ async fn demo_calls_simulated_debtors_in_a_fresh_directory_and_reports_each_acco
     }
     assert!(table.contains("database: "), "{table}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_ends_dialling_and_a_call_outlasting_the_grace_period_is_recorded_cancelled() {
+    let dir = scratch("campaign-stop");
+    std::fs::write(dir.join("callee.ulaw"), vec![0xFFu8; 8000]).expect("write callee.ulaw");
+    let holding = Sipp::uas_calls("uas_load.xml", &dir, 5, &[]);
+    let csv = write(
+        &dir,
+        "accounts.csv",
+        "account_id,name,phone,amount,due_date,jurisdiction,timezone,language\n\
+         S1,Maria Lopez,+8613800000021,100.00,2026-11-15,cn,Asia/Shanghai,en\n\
+         S2,Wei Zhang,+8613800000022,100.00,2026-11-15,cn,Asia/Shanghai,en\n\
+         S3,Ana Silva,+8613800000023,100.00,2026-11-15,cn,Asia/Shanghai,en\n",
+    );
+    let config = write(
+        &dir,
+        "duecall.toml",
+        "[campaign]\ncalls_per_second = 0\nmax_concurrent = 1\nshutdown_grace_s = 2\n",
+    );
+    let data = dir.join("data");
+    let mut a = args(csv, config, data.clone());
+    a.now = Some(at(NOW));
+    a.trunk = Some(format!("127.0.0.1:{}", holding.port));
+    let shutdown = Shutdown::default();
+    let stop = shutdown.clone();
+    let run = tokio::spawn(async move { run_campaign_with(&a, shutdown, Progress::Quiet).await });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        assert!(Instant::now() < deadline, "the first call never started");
+        if data.join("duecall.db").exists() && attempts(&data).iter().any(|a| a.state == AttemptState::Dialling) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    stop.stop.cancel();
+    let summary = run.await.expect("task").expect("campaign stops cleanly");
+    assert!(summary.interrupted);
+    let all = attempts(&data);
+    assert_eq!(all.len(), 1, "no dial after the stop");
+    assert_eq!(all[0].state, AttemptState::Ended, "the outcome is recorded before the run returns");
+    assert_eq!(all[0].disposition, Some(Disposition::Cancelled));
+    assert_eq!(all[0].reason.as_deref(), Some("shutdown"));
+    assert_eq!(summary.scheduler.remaining, 3, "S1 waits for a retry, S2 and S3 for a first dial");
+    drop(holding);
+}
