@@ -10,7 +10,9 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, FixedOffset, Utc};
 
-use super::runner::{self, CampaignError, CampaignSettings, CampaignSetup, CampaignSummary, Clock, DialPlan, Progress, Shutdown};
+use super::runner::{
+    self, CampaignError, CampaignSettings, CampaignSetup, CampaignSummary, Clock, DialPlan, Progress, Shutdown,
+};
 use crate::account::csv::{load_accounts_with, LoadOptions};
 use crate::account::history::load_history;
 use crate::account::{Account, Language};
@@ -124,7 +126,11 @@ pub fn ctrl_c_shutdown() -> (Shutdown, tokio::task::JoinHandle<()>) {
 /// `duecall run` without the signal handling and printing: reads the
 /// files, stores the accounts (and the history), starts SIP and the agent,
 /// and runs the campaign until it finishes or `shutdown` stops it.
-pub async fn run_campaign_with(args: &RunArgs, shutdown: Shutdown, progress: Progress) -> Result<CampaignSummary, CampaignError> {
+pub async fn run_campaign_with(
+    args: &RunArgs,
+    shutdown: Shutdown,
+    progress: Progress,
+) -> Result<CampaignSummary, CampaignError> {
     let config = match &args.config {
         Some(p) => Config::load(p)?,
         None => Config::default(),
@@ -163,7 +169,11 @@ pub async fn run_campaign_with(args: &RunArgs, shutdown: Shutdown, progress: Pro
         }
     }
     let record_dir = if config.recording.enabled {
-        Some(if config.recording.dir.is_absolute() { config.recording.dir.clone() } else { data_dir.join(&config.recording.dir) })
+        Some(if config.recording.dir.is_absolute() {
+            config.recording.dir.clone()
+        } else {
+            data_dir.join(&config.recording.dir)
+        })
     } else {
         None
     };
@@ -182,18 +192,7 @@ pub async fn run_campaign_with(args: &RunArgs, shutdown: Shutdown, progress: Pro
         tracing::info!(language = l.as_str(), engine, "recognizer ready");
     }
     tracing::info!(accounts = accounts.len(), data_dir = %data_dir.display(), until = %until, "campaign starting");
-    let setup = CampaignSetup {
-        agent,
-        data_dir,
-        accounts,
-        policy,
-        settings,
-        dial,
-        clock,
-        until,
-        record_dir,
-        progress,
-    };
+    let setup = CampaignSetup { agent, data_dir, accounts, policy, settings, dial, clock, until, record_dir, progress };
     let result = runner::run(setup, shutdown).await;
     gw.shutdown();
     result

@@ -101,8 +101,18 @@ pub fn demo_accounts(personas: &[String], now: DateTime<Utc>) -> Result<Vec<(Acc
 /// Longer conversations rank first (measured on the demo's own runs).
 fn length_rank(persona: &str) -> usize {
     const LONGEST_FIRST: [&str; 12] = [
-        "barge_in", "dtmf", "paid", "hardship", "promise", "silent", "stop", "voicemail", "wrong_number",
-        "no_answer", "hangup_mid_prompt", "busy",
+        "barge_in",
+        "dtmf",
+        "paid",
+        "hardship",
+        "promise",
+        "silent",
+        "stop",
+        "voicemail",
+        "wrong_number",
+        "no_answer",
+        "hangup_mid_prompt",
+        "busy",
     ];
     LONGEST_FIRST.iter().position(|p| *p == persona).unwrap_or(0)
 }
@@ -156,8 +166,18 @@ pub fn write_report(out: &mut dyn Write, run: &DemoRun) -> std::io::Result<()> {
     write_table(out, &run.accounts, &run.summary)?;
     writeln!(out)?;
     run.summary.write_text(out)?;
-    writeln!(out, "accounts and config: {} and {}", run.dir.join("accounts.csv").display(), run.dir.join("duecall.toml").display())?;
-    writeln!(out, "export: duecall export --data-dir {} --since {}", run.dir.display(), run.summary.started_at.date_naive())
+    writeln!(
+        out,
+        "accounts and config: {} and {}",
+        run.dir.join("accounts.csv").display(),
+        run.dir.join("duecall.toml").display()
+    )?;
+    writeln!(
+        out,
+        "export: duecall export --data-dir {} --since {}",
+        run.dir.display(),
+        run.summary.started_at.date_naive()
+    )
 }
 
 async fn demo_campaign(
@@ -186,7 +206,8 @@ async fn demo_campaign(
         config.push_str(&format!("{} = {}\n", toml_str(&a.account_id), toml_str(&sim.uri_for(persona))));
     }
     let config_path = dir.join("duecall.toml");
-    std::fs::write(&config_path, config).map_err(|source| CampaignError::Write { path: config_path.clone(), source })?;
+    std::fs::write(&config_path, config)
+        .map_err(|source| CampaignError::Write { path: config_path.clone(), source })?;
     let run = RunArgs {
         csv,
         config: Some(config_path),
@@ -228,7 +249,11 @@ pub fn route_text(r: &Route) -> String {
 }
 
 /// The closing table: one line per account (its last attempt).
-pub fn write_table(out: &mut dyn Write, accounts: &[(Account, String)], summary: &CampaignSummary) -> std::io::Result<()> {
+pub fn write_table(
+    out: &mut dyn Write,
+    accounts: &[(Account, String)],
+    summary: &CampaignSummary,
+) -> std::io::Result<()> {
     writeln!(
         out,
         "{:<8} {:<13} {:<18} {:<10} {:<34} {:<18} route",
@@ -303,9 +328,8 @@ pub fn open_zones(
         let due = local.date_naive() - Duration::days(days_past_due);
         let probe = probe_account(name, jurisdiction, due);
         let state = policy::AccountState::default();
-        let ok = [now, now + margin]
-            .iter()
-            .all(|t| policy::decide(&probe, &[tz], &[], &state, policy_cfg, *t).allowed());
+        let ok =
+            [now, now + margin].iter().all(|t| policy::decide(&probe, &[tz], &[], &state, policy_cfg, *t).allowed());
         if ok {
             let mins = i64::from(chrono::Timelike::hour(&local)) * 60 + i64::from(chrono::Timelike::minute(&local));
             found.push(((mins - 14 * 60).abs(), tz, due));
@@ -336,8 +360,20 @@ fn probe_account(zone: &str, jurisdiction: &str, due: NaiveDate) -> Account {
 pub fn write_accounts_csv(path: &Path, accounts: &[Account]) -> Result<(), super::CampaignError> {
     let werr = |source| super::CampaignError::Write { path: path.to_path_buf(), source };
     let mut w = csv::Writer::from_path(path).map_err(|e| werr(std::io::Error::other(e)))?;
-    w.write_record(["account_id", "name", "phone", "amount", "currency", "due_date", "timezone", "language", "jurisdiction", "alt_phones", "agent_uri"])
-        .map_err(|e| werr(std::io::Error::other(e)))?;
+    w.write_record([
+        "account_id",
+        "name",
+        "phone",
+        "amount",
+        "currency",
+        "due_date",
+        "timezone",
+        "language",
+        "jurisdiction",
+        "alt_phones",
+        "agent_uri",
+    ])
+    .map_err(|e| werr(std::io::Error::other(e)))?;
     for a in accounts {
         w.write_record([
             a.account_id.as_str(),

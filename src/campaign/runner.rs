@@ -263,7 +263,8 @@ impl DialPlan {
     /// `host:port` meaning `sip:{phone}@host:port`).
     pub fn new(template: &str) -> Result<DialPlan, CampaignError> {
         let t = template.trim();
-        let t = if t.starts_with("sip:") || t.starts_with("sips:") { t.to_string() } else { format!("sip:{{phone}}@{t}") };
+        let t =
+            if t.starts_with("sip:") || t.starts_with("sips:") { t.to_string() } else { format!("sip:{{phone}}@{t}") };
         check_template(&t).map_err(|m| settings_err("dial_uri", m))?;
         Ok(DialPlan { template: t, overrides: HashMap::new() })
     }
@@ -300,9 +301,7 @@ impl Clock {
     pub fn now(&self) -> DateTime<Utc> {
         match self.anchor {
             None => Utc::now(),
-            Some((at, started)) => {
-                at + Duration::from_std(started.elapsed()).unwrap_or_else(|_| Duration::zero())
-            }
+            Some((at, started)) => at + Duration::from_std(started.elapsed()).unwrap_or_else(|_| Duration::zero()),
         }
     }
 }
@@ -530,7 +529,11 @@ impl CampaignSummary {
         writeln!(out, "by route: {}", join_counts(&r))?;
         if !self.recovered.is_empty() {
             let n: usize = self.recovered.iter().map(|r| r.recordings.len()).sum();
-            writeln!(out, "recovered after a crash: {} attempts (failed, reason crash), {n} recordings repaired", self.recovered.len())?;
+            writeln!(
+                out,
+                "recovered after a crash: {} attempts (failed, reason crash), {n} recordings repaired",
+                self.recovered.len()
+            )?;
         }
         if let Some(t) = s.next_at {
             writeln!(out, "next allowed dial: {}", t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))?;
@@ -582,11 +585,7 @@ pub fn turn_rows(outcome: &AgentOutcome) -> Vec<TurnRow> {
 /// The escalations an outcome leaves for the collectors: every one the
 /// conversation raised, and one for an agent route that no collector took
 /// live (no transfer tried, or it failed) when the conversation raised none.
-pub fn escalations_for(
-    outcome: &AgentOutcome,
-    attempt: AttemptId,
-    now: DateTime<Utc>,
-) -> Vec<NewEscalation> {
+pub fn escalations_for(outcome: &AgentOutcome, attempt: AttemptId, now: DateTime<Utc>) -> Vec<NewEscalation> {
     let transcript = serde_json::to_value(&outcome.turns).unwrap_or(serde_json::Value::Null);
     let recording = outcome.call.recording.as_ref().map(|p| p.display().to_string());
     let intent = outcome.intent.map(|i| i.as_str().to_string());
@@ -618,11 +617,8 @@ pub fn escalations_for(
 
 /// The store's outcome for a conversation that ended.
 pub fn store_outcome(outcome: &AgentOutcome, attempt: AttemptId, now: DateTime<Utc>) -> store::AttemptOutcome {
-    let reason = outcome
-        .call
-        .reason
-        .and_then(|r| serde_json::to_value(r).ok())
-        .and_then(|v| v.as_str().map(str::to_string));
+    let reason =
+        outcome.call.reason.and_then(|r| serde_json::to_value(r).ok()).and_then(|v| v.as_str().map(str::to_string));
     let mut escalations = escalations_for(outcome, attempt, now);
     store::AttemptOutcome {
         disposition: outcome.call.disposition,
@@ -640,7 +636,12 @@ pub fn store_outcome(outcome: &AgentOutcome, attempt: AttemptId, now: DateTime<U
 
 /// The store's outcome for an attempt that never got to talk: the agent
 /// failed, the task died, or shutdown cut it.
-pub fn store_failure(disposition: Disposition, reason: &str, detail: &str, now: DateTime<Utc>) -> store::AttemptOutcome {
+pub fn store_failure(
+    disposition: Disposition,
+    reason: &str,
+    detail: &str,
+    now: DateTime<Utc>,
+) -> store::AttemptOutcome {
     store::AttemptOutcome {
         disposition,
         reason: Some(reason.to_string()),
@@ -659,10 +660,8 @@ pub fn store_failure(disposition: Disposition, reason: &str, detail: &str, now: 
 /// in the recording directory (the agent's naming, with the account id made
 /// file-safe the same way).
 pub fn recordings_of(dir: &Path, account_id: &str, attempt: AttemptId) -> Vec<PathBuf> {
-    let safe: String = account_id
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
-        .collect();
+    let safe: String =
+        account_id.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect();
     let prefix = format!("{safe}-{attempt}-");
     let Ok(rd) = std::fs::read_dir(dir) else { return Vec::new() };
     let mut v: Vec<PathBuf> = rd
@@ -745,7 +744,11 @@ type CallResult = Result<AgentOutcome, AgentError>;
 
 /// Marks what a crashed run left in flight as failed attempts (they still
 /// count) and repairs their recordings.
-pub fn recover(store: &mut Store, record_dir: Option<&Path>, now: DateTime<Utc>) -> Result<Vec<RecoveredAttempt>, StoreError> {
+pub fn recover(
+    store: &mut Store,
+    record_dir: Option<&Path>,
+    now: DateTime<Utc>,
+) -> Result<Vec<RecoveredAttempt>, StoreError> {
     let ids = store.recover_after_crash(now)?;
     let mut out = Vec::new();
     for id in ids {
@@ -755,7 +758,9 @@ pub fn recover(store: &mut Store, record_dir: Option<&Path>, now: DateTime<Utc>)
             for p in recordings_of(dir, &rec.account_id, id) {
                 match crate::media::recorder::repair(&p) {
                     Ok(_) => recordings.push(p),
-                    Err(e) => tracing::warn!(attempt = %id, error = %e, "recording of a crashed attempt could not be repaired"),
+                    Err(e) => {
+                        tracing::warn!(attempt = %id, error = %e, "recording of a crashed attempt could not be repaired")
+                    }
                 }
             }
         }
@@ -821,11 +826,14 @@ pub async fn run(setup: CampaignSetup, shutdown: Shutdown) -> Result<CampaignSum
                 let Some(decision) = sched.gate_mut().take_allowed(account_idx, &phone) else {
                     // Never dial without the decision in hand: a driver bug.
                     tracing::error!(account = %account.account_id, "dial without a stored decision refused");
-                    let _ = sched.handle(now, SchedulerEvent::CallEnded {
-                        account: account_idx,
-                        disposition: Disposition::Cancelled,
-                        route: None,
-                    });
+                    let _ = sched.handle(
+                        now,
+                        SchedulerEvent::CallEnded {
+                            account: account_idx,
+                            disposition: Disposition::Cancelled,
+                            route: None,
+                        },
+                    );
                     continue;
                 };
                 let decision_json = serde_json::to_value(&decision).unwrap_or(serde_json::Value::Null);
@@ -838,11 +846,14 @@ pub async fn run(setup: CampaignSetup, shutdown: Shutdown) -> Result<CampaignSum
                     Ok(id) => id,
                     Err(e) => {
                         tracing::error!(account = %account.account_id, error = %e, "cannot store the decision: not dialling, stopping");
-                        let _ = sched.handle(now, SchedulerEvent::CallEnded {
-                            account: account_idx,
-                            disposition: Disposition::Cancelled,
-                            route: None,
-                        });
+                        let _ = sched.handle(
+                            now,
+                            SchedulerEvent::CallEnded {
+                                account: account_idx,
+                                disposition: Disposition::Cancelled,
+                                route: None,
+                            },
+                        );
                         sched.stop();
                         fatal.get_or_insert(e.into());
                         continue;
@@ -1081,7 +1092,6 @@ impl ProgressLine {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1096,8 +1106,11 @@ mod tests {
     static SEQ: AtomicU32 = AtomicU32::new(0);
 
     fn tmp_dir(name: &str) -> PathBuf {
-        let d = std::env::temp_dir()
-            .join(format!("duecall-runner-{name}-{}-{}", std::process::id(), SEQ.fetch_add(1, Ordering::SeqCst)));
+        let d = std::env::temp_dir().join(format!(
+            "duecall-runner-{name}-{}-{}",
+            std::process::id(),
+            SEQ.fetch_add(1, Ordering::SeqCst)
+        ));
         let _ = std::fs::remove_dir_all(&d);
         std::fs::create_dir_all(&d).unwrap();
         d
@@ -1170,7 +1183,10 @@ mod tests {
             account_id: "A1".into(),
             attempt_id: Some(7),
             policy: None,
-            turns: vec![turn("identity", Some("yes"), Some(IntentKind::IdentityConfirmed)), turn("reminder", Some("i lost my job"), Some(IntentKind::Hardship))],
+            turns: vec![
+                turn("identity", Some("yes"), Some(IntentKind::IdentityConfirmed)),
+                turn("reminder", Some("i lost my job"), Some(IntentKind::Hardship)),
+            ],
             route,
             amd: None,
             identity_confirmed: true,
@@ -1189,7 +1205,11 @@ mod tests {
     fn campaign_settings_default_and_unknown_key_is_named() {
         let c = Config::from_toml("", "t").unwrap();
         let s = CampaignSettings::from_config(&c).unwrap();
-        assert_eq!(s.retry_delays(), RetryDelays::default(), "the documented defaults: busy 10 min, no answer 2 h, voicemail next day");
+        assert_eq!(
+            s.retry_delays(),
+            RetryDelays::default(),
+            "the documented defaults: busy 10 min, no answer 2 h, voicemail next day"
+        );
         let c = Config::from_toml("[campaign]\nretry_bussy_s = 5\n", "t").unwrap();
         let e = CampaignSettings::from_config(&c).unwrap_err().to_string();
         assert!(e.contains("retry_bussy_s"), "{e}");
@@ -1226,7 +1246,10 @@ mod tests {
         p.overrides.insert("+15550009".into(), "sip:busy@127.0.0.1:5070".into());
         assert_eq!(p.uri_for("A2", "+15550002"), "sip:paid@127.0.0.1:5070");
         assert_eq!(p.uri_for("A2", "+15550009"), "sip:busy@127.0.0.1:5070", "a number's own URI wins");
-        assert!(DialPlan::new("sip:fixed@host").is_err(), "a template without {{phone}} would dial everyone at one URI");
+        assert!(
+            DialPlan::new("sip:fixed@host").is_err(),
+            "a template without {{phone}} would dial everyone at one URI"
+        );
     }
 
     #[test]
@@ -1263,13 +1286,28 @@ mod tests {
         assert_eq!(none[0].recording.as_deref(), Some("/rec/A1-7-x.wav"));
         assert_eq!(none[0].transcript.as_array().map(|a| a.len()), Some(2), "the timed transcript goes with it");
 
-        let failed = TransferReport { target: "sip:agent@x".into(), ok: false, refer_status: Some(603), final_status: None, error: Some("REFER refused with 603".into()) };
+        let failed = TransferReport {
+            target: "sip:agent@x".into(),
+            ok: false,
+            refer_status: Some(603),
+            final_status: None,
+            error: Some("REFER refused with 603".into()),
+        };
         let f = escalations_for(&outcome(Some(agent_route()), Some(failed), vec![]), AttemptId(7), t0());
         assert_eq!(f.len(), 1);
         assert!(f[0].summary.contains("603"), "{}", f[0].summary);
 
-        let ok = TransferReport { target: "sip:agent@x".into(), ok: true, refer_status: Some(202), final_status: Some(200), error: None };
-        assert!(escalations_for(&outcome(Some(agent_route()), Some(ok), vec![]), AttemptId(7), t0()).is_empty(), "a collector took it live");
+        let ok = TransferReport {
+            target: "sip:agent@x".into(),
+            ok: true,
+            refer_status: Some(202),
+            final_status: Some(200),
+            error: None,
+        };
+        assert!(
+            escalations_for(&outcome(Some(agent_route()), Some(ok), vec![]), AttemptId(7), t0()).is_empty(),
+            "a collector took it live"
+        );
 
         let raised = vec![Escalation { reason: "transfer-failed".into(), summary: "s".into() }];
         let r = escalations_for(&outcome(Some(agent_route()), None, raised), AttemptId(7), t0());
@@ -1335,7 +1373,7 @@ mod tests {
     fn gate_sees_a_suppression_and_a_pause_left_by_a_route() {
         let dir = tmp_dir("gate-route");
         let a = account("A", "+8613800000001", &[]);
-        let mut w = store_with(&dir, &[a.clone()]);
+        let mut w = store_with(&dir, std::slice::from_ref(&a));
         let gate = PolicyGate::new(Store::open(&dir).unwrap(), vec![a.clone()], &[], PolicyConfig::default());
         assert!(gate.decide(0, "+8613800000001", t0()).allow);
         let _ = gate.take_allowed(0, "+8613800000001");

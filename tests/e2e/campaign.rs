@@ -177,7 +177,8 @@ async fn decision_is_stored_before_the_invite_and_the_attempt_is_dialling_while_
     assert_eq!(a.disposition, Some(Disposition::NoAnswer));
     let outcome = a.outcome.as_ref().expect("outcome JSON");
     assert_eq!(outcome["policy"], a.policy, "the outcome carries the decision behind the dial");
-    let invite_left: DateTime<Utc> = outcome["call"]["started_at"].as_str().and_then(|s| s.parse().ok()).expect("started_at");
+    let invite_left: DateTime<Utc> =
+        outcome["call"]["started_at"].as_str().and_then(|s| s.parse().ok()).expect("started_at");
     assert!(a.decided_at <= invite_left, "decided {} after the INVITE left {invite_left}", a.decided_at);
     assert_eq!(summary.scheduler.remaining, 1, "the retry waits for a later run");
     drop(ringing);
@@ -239,7 +240,10 @@ fn killed_campaign_restarts_without_losing_outcomes_or_breaking_caps() {
     let in_flight: Vec<AttemptRecord> = loop {
         assert!(Instant::now() < deadline, "campaign never reached two ended and two live calls");
         if let Ok(Some(status)) = first.try_wait() {
-            panic!("duecall run exited early ({status}): {}", std::fs::read_to_string(dir.join("run1.err")).unwrap_or_default());
+            panic!(
+                "duecall run exited early ({status}): {}",
+                std::fs::read_to_string(dir.join("run1.err")).unwrap_or_default()
+            );
         }
         if data.join("duecall.db").exists() {
             let all = attempts(&data);
@@ -278,7 +282,10 @@ fn killed_campaign_restarts_without_losing_outcomes_or_breaking_caps() {
         }
         if Instant::now() > finished {
             let _ = second.kill();
-            panic!("restarted campaign did not finish: {}", std::fs::read_to_string(dir.join("run2.err")).unwrap_or_default());
+            panic!(
+                "restarted campaign did not finish: {}",
+                std::fs::read_to_string(dir.join("run2.err")).unwrap_or_default()
+            );
         }
         std::thread::sleep(Duration::from_millis(50));
     };
@@ -304,7 +311,11 @@ fn killed_campaign_restarts_without_losing_outcomes_or_breaking_caps() {
         assert_eq!(r.spec().channels, 2);
         // The header now covers the whole file (a checkpointed header lags by up to a second).
         let file_len = std::fs::metadata(&recs[0]).expect("recording").len();
-        assert!(file_len - u64::from(r.len()) * 2 <= 44 + 4, "header says {} samples, file is {file_len} bytes", r.len());
+        assert!(
+            file_len - u64::from(r.len()) * 2 <= 44 + 4,
+            "header says {} samples, file is {file_len} bytes",
+            r.len()
+        );
         let samples = r.samples::<i16>().filter_map(Result::ok).count();
         // Everything on disk before the kill (at least 16000 bytes of audio) reads back.
         assert!(samples >= 8_000, "{samples} samples readable after repair");
@@ -313,7 +324,12 @@ fn killed_campaign_restarts_without_losing_outcomes_or_breaking_caps() {
     // only the account never dialled before is dialled after the restart.
     for n in 11..=15 {
         let phone = format!("+86138000000{n}");
-        assert_eq!(on_number(&after, &phone).len(), 1, "{phone}: {:?}", on_number(&after, &phone).iter().map(|a| a.state).collect::<Vec<_>>());
+        assert_eq!(
+            on_number(&after, &phone).len(),
+            1,
+            "{phone}: {:?}",
+            on_number(&after, &phone).iter().map(|a| a.state).collect::<Vec<_>>()
+        );
     }
     let k5 = after.iter().find(|a| a.account_id == "K5").expect("K5 dialled after the restart");
     assert_eq!(k5.disposition, Some(Disposition::Busy));
@@ -368,11 +384,8 @@ async fn stop_ends_dialling_and_a_call_outlasting_the_grace_period_is_recorded_c
          S2,Wei Zhang,+8613800000022,100.00,2026-11-15,cn,Asia/Shanghai,en\n\
          S3,Ana Silva,+8613800000023,100.00,2026-11-15,cn,Asia/Shanghai,en\n",
     );
-    let config = write(
-        &dir,
-        "duecall.toml",
-        "[campaign]\ncalls_per_second = 0\nmax_concurrent = 1\nshutdown_grace_s = 2\n",
-    );
+    let config =
+        write(&dir, "duecall.toml", "[campaign]\ncalls_per_second = 0\nmax_concurrent = 1\nshutdown_grace_s = 2\n");
     let data = dir.join("data");
     let mut a = args(csv, config, data.clone());
     a.now = Some(at(NOW));
