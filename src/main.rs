@@ -39,6 +39,10 @@ enum Cmd {
     Export(duecall::store::cli::ExportArgs),
     /// Serve simulated debtors on loopback (`sip:<persona>@127.0.0.1:5070`).
     Sim(duecall::sim::SimArgs),
+    /// Run a campaign: dial the accounts of a CSV under the compliance gate until nothing more is allowed.
+    Run(duecall::campaign::cli::RunArgs),
+    /// The main job on an embedded default: a campaign against simulated debtors, with a report.
+    Demo(duecall::campaign::demo::DemoArgs),
 }
 
 #[derive(clap::Args)]
@@ -146,6 +150,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Sim(a) => {
             let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
             rt.block_on(duecall::sim::run_sim(&a))?;
+        }
+        Cmd::Run(a) => {
+            let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+            rt.block_on(duecall::campaign::cli::run_campaign(&a))?;
+        }
+        Cmd::Demo(a) => {
+            let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+            rt.block_on(duecall::campaign::demo::run_demo(&a))?;
         }
     }
     Ok(())

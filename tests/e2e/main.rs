@@ -5,3 +5,4 @@ mod sip_calls;
 mod baresip;
 mod sim_callee;
 mod conversation;
+mod campaign;

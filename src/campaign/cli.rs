@@ -1,0 +1,199 @@
+//! `duecall run <csv>`: the campaign's command-line entry, wired into clap
+//! by main.rs. Owns reading the files the command names (config, accounts,
+//! history), putting the accounts into the store, starting SIP and the
+//! agent, Ctrl-C handling, and printing the summary. The loop itself is
+//! `runner::run`.
+
+use std::io::BufReader;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, FixedOffset, Utc};
+
+use super::runner::{
+    self, CampaignError, CampaignSettings, CampaignSetup, CampaignSummary, Clock, DialPlan, Progress, Shutdown,
+};
+use crate::account::csv::{load_accounts_with, LoadOptions};
+use crate::account::history::load_history;
+use crate::account::{Account, Language};
+use crate::agent::{Agent, AgentPaths};
+use crate::config::Config;
+use crate::policy::{PolicyConfig, PolicyError};
+use crate::store::{ImportedAttempt, Store};
+use crate::telephony::sip::SipGateway;
+
+/// Arguments of `duecall run`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RunArgs {
+    /// The accounts CSV (see `duecall check`).
+    pub csv: PathBuf,
+    /// TOML configuration (`[sip]`, `[dialogue]`, `[policy]`, `[campaign]`, ...).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Data directory for the database and recordings (default: $DUECALL_DATA, else ./duecall-data).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// No dial starts at or after this moment (RFC 3339; default: now + `campaign.run_hours`).
+    #[arg(long)]
+    pub until: Option<DateTime<FixedOffset>>,
+    /// Calls in flight at most (overrides `campaign.max_concurrent`).
+    #[arg(long)]
+    pub max_concurrent: Option<usize>,
+    /// Start the campaign clock at this moment (RFC 3339); it then runs at real speed. Default: the real clock.
+    #[arg(long)]
+    pub now: Option<DateTime<FixedOffset>>,
+    /// Attempts made by another dialler (JSON lines), imported so the caps count them.
+    #[arg(long)]
+    pub history: Option<PathBuf>,
+    /// Request-URI template for each number (`sip:{phone}@trunk.example:5060`, or just `host:port`);
+    /// default `campaign.dial_uri`.
+    #[arg(long)]
+    pub trunk: Option<String>,
+}
+
+/// Reads the `[policy]` table of a loaded config.
+fn policy_of(config: &Config, origin: &Path) -> Result<PolicyConfig, CampaignError> {
+    match &config.policy {
+        None => Ok(PolicyConfig::default()),
+        Some(v) => v.clone().try_into().map_err(|e: toml::de::Error| {
+            CampaignError::Policy(PolicyError::Config { path: origin.to_path_buf(), message: format!("[policy]: {e}") })
+        }),
+    }
+}
+
+fn read_accounts(path: &Path, region: &str) -> Result<Vec<Account>, CampaignError> {
+    let file = std::fs::File::open(path).map_err(|source| CampaignError::Read { path: path.to_path_buf(), source })?;
+    let report = load_accounts_with(BufReader::new(file), &LoadOptions { default_region: region.to_string() });
+    for e in &report.errors {
+        eprintln!("{}: line {}: {} (row skipped)", path.display(), e.line, e.reason);
+    }
+    for w in &report.warnings {
+        eprintln!("{}: warning: {w}", path.display());
+    }
+    if report.accounts.is_empty() {
+        let message = if report.errors.is_empty() {
+            "no accounts in the file".to_string()
+        } else {
+            format!("no usable account ({} rows rejected, see above)", report.errors.len())
+        };
+        return Err(CampaignError::Accounts { path: path.to_path_buf(), message });
+    }
+    Ok(report.accounts)
+}
+
+fn read_history(path: &Path, region: &str) -> Result<Vec<ImportedAttempt>, CampaignError> {
+    let file = std::fs::File::open(path).map_err(|source| CampaignError::Read { path: path.to_path_buf(), source })?;
+    let report = load_history(BufReader::new(file), region);
+    for e in &report.errors {
+        eprintln!("{}: line {}: {} (line skipped)", path.display(), e.line, e.reason);
+    }
+    Ok(report.records)
+}
+
+/// Runs `duecall run` with Ctrl-C handling (first: stop dialling and let
+/// calls end within `campaign.shutdown_grace_s`; second: cut them) and
+/// prints the summary on stdout.
+pub async fn run_campaign(args: &RunArgs) -> Result<CampaignSummary, CampaignError> {
+    let (shutdown, watcher) = ctrl_c_shutdown();
+    let result = run_campaign_with(args, shutdown, Progress::detect()).await;
+    watcher.abort();
+    let summary = result?;
+    let mut out = std::io::stdout().lock();
+    summary.write_text(&mut out).map_err(|source| CampaignError::Write { path: PathBuf::from("<stdout>"), source })?;
+    Ok(summary)
+}
+
+/// A shutdown driven by Ctrl-C: the first stops dialling, the second cuts
+/// the calls in flight. Abort the returned task when the run is over.
+pub fn ctrl_c_shutdown() -> (Shutdown, tokio::task::JoinHandle<()>) {
+    let shutdown = Shutdown::default();
+    let s = shutdown.clone();
+    let watcher = tokio::spawn(async move {
+        loop {
+            if tokio::signal::ctrl_c().await.is_err() {
+                return;
+            }
+            if s.stop.is_cancelled() {
+                s.abort.cancel();
+                return;
+            }
+            s.stop.cancel();
+        }
+    });
+    (shutdown, watcher)
+}
+
+/// `duecall run` without the signal handling and printing: reads the
+/// files, stores the accounts (and the history), starts SIP and the agent,
+/// and runs the campaign until it finishes or `shutdown` stops it.
+pub async fn run_campaign_with(
+    args: &RunArgs,
+    shutdown: Shutdown,
+    progress: Progress,
+) -> Result<CampaignSummary, CampaignError> {
+    let config = match &args.config {
+        Some(p) => Config::load(p)?,
+        None => Config::default(),
+    };
+    let origin = args.config.clone().unwrap_or_else(|| PathBuf::from("<defaults>"));
+    let mut settings = CampaignSettings::from_config(&config)?;
+    if let Some(m) = args.max_concurrent {
+        settings.max_concurrent = m;
+        settings.validate()?;
+    }
+    let policy = policy_of(&config, &origin)?;
+    let clock = match args.now {
+        Some(t) => Clock::anchored(t.with_timezone(&Utc)),
+        None => Clock::real(),
+    };
+    let now = clock.now();
+    let until = match args.until {
+        Some(t) => t.with_timezone(&Utc),
+        None => now + Duration::hours(settings.run_hours.min(24 * 366) as i64),
+    };
+    let mut dial = DialPlan::new(args.trunk.as_deref().unwrap_or(&settings.dial_uri))?;
+    dial.overrides = settings.dial_uri_by_account.clone();
+
+    let accounts = read_accounts(&args.csv, &policy.default_region)?;
+    let history = match &args.history {
+        Some(p) => Some(read_history(p, &policy.default_region)?),
+        None => None,
+    };
+    let data_dir = crate::store::cli::data_dir(args.data_dir.as_ref());
+    {
+        let mut store = Store::open(&data_dir)?;
+        store.upsert_accounts(&accounts, now)?;
+        if let Some(h) = &history {
+            let added = store.import_history(h)?;
+            eprintln!("history: {added} new attempts imported ({} lines read)", h.len());
+        }
+    }
+    let record_dir = if config.recording.enabled {
+        Some(if config.recording.dir.is_absolute() {
+            config.recording.dir.clone()
+        } else {
+            data_dir.join(&config.recording.dir)
+        })
+    } else {
+        None
+    };
+
+    let mut languages: Vec<Language> = Vec::new();
+    for a in &accounts {
+        if !languages.contains(&a.language) {
+            languages.push(a.language);
+        }
+    }
+    let gw = Arc::new(SipGateway::start(config.clone()).await?);
+    let paths = AgentPaths::under(&AgentPaths::default_root());
+    let agent = Arc::new(Agent::new(gw.clone(), &config, &paths, &languages)?);
+    for &l in &languages {
+        let engine = agent.check_asr(l)?;
+        tracing::info!(language = l.as_str(), engine, "recognizer ready");
+    }
+    tracing::info!(accounts = accounts.len(), data_dir = %data_dir.display(), until = %until, "campaign starting");
+    let setup = CampaignSetup { agent, data_dir, accounts, policy, settings, dial, clock, until, record_dir, progress };
+    let result = runner::run(setup, shutdown).await;
+    gw.shutdown();
+    result
+}

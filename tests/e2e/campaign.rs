@@ -1,0 +1,414 @@
+//! Campaigns end to end: the real runner, gate, store and agent dialling
+//! sipp callees. Caps and retries against busy/480 callees, the decision
+//! stored before the INVITE, and a kill -9 of `duecall run` in the middle of
+//! calls followed by a restart.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use duecall::campaign::cli::{run_campaign_with, RunArgs};
+use duecall::campaign::runner::{Progress, Shutdown};
+use duecall::outcome::Disposition;
+use duecall::store::{AttemptId, AttemptRecord, AttemptState, Store};
+
+use crate::peers::*;
+
+/// 10:00 in Shanghai, five days after the accounts' due date.
+const NOW: &str = "2026-11-20T10:00:00+08:00";
+
+fn at(s: &str) -> chrono::DateTime<chrono::FixedOffset> {
+    chrono::DateTime::parse_from_rfc3339(s).expect("test time")
+}
+
+fn write(dir: &Path, name: &str, body: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, body).expect("write test file");
+    p
+}
+
+fn args(csv: PathBuf, config: PathBuf, data: PathBuf) -> RunArgs {
+    RunArgs {
+        csv,
+        config: Some(config),
+        data_dir: Some(data),
+        until: None,
+        max_concurrent: None,
+        now: None,
+        history: None,
+        trunk: None,
+    }
+}
+
+/// Every attempt in the store, oldest first.
+fn attempts(data: &Path) -> Vec<AttemptRecord> {
+    let store = Store::open_existing(data).expect("campaign database");
+    let mut out = Vec::new();
+    let mut id = 1;
+    let mut misses = 0;
+    while misses < 5 {
+        match store.attempt(AttemptId(id)).expect("read attempt") {
+            Some(a) => {
+                out.push(a);
+                misses = 0;
+            }
+            None => misses += 1,
+        }
+        id += 1;
+    }
+    out
+}
+
+fn on_number<'a>(all: &'a [AttemptRecord], phone: &str) -> Vec<&'a AttemptRecord> {
+    all.iter().filter(|a| a.phone == phone).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn campaign_against_busy_and_unavailable_callees_stops_at_the_daily_cap_per_number() {
+    let dir = scratch("campaign-caps");
+    let busy = Sipp::uas_calls("uas_486.xml", &dir, 50, &[]);
+    let unavailable = Sipp::uas_calls("uas_480.xml", &dir, 50, &[]);
+    // C1 and C3 share a number: the cap counts every dial to it.
+    let csv = write(
+        &dir,
+        "accounts.csv",
+        "account_id,name,phone,amount,due_date,jurisdiction,timezone,language\n\
+         C1,Maria Lopez,+8613800000001,100.00,2026-11-15,cn,Asia/Shanghai,en\n\
+         C2,Wei Zhang,+8613800000002,250.00,2026-11-15,cn,Asia/Shanghai,en\n\
+         C3,Ana Silva,+8613800000001,80.00,2026-11-14,cn,Asia/Shanghai,en\n",
+    );
+    let config = write(
+        &dir,
+        "duecall.toml",
+        &format!(
+            "[sip]\nring_timeout_s = 5\n\
+             [campaign]\ncalls_per_second = 0\nmax_concurrent = 2\nretry_busy_s = 1\nretry_no_answer_s = 1\n\
+             [campaign.dial_uri_by_account]\nC1 = \"{b}\"\nC2 = \"{u}\"\nC3 = \"{b}\"\n",
+            b = busy.uri(),
+            u = unavailable.uri()
+        ),
+    );
+    let data = dir.join("data");
+    let mut a = args(csv, config, data.clone());
+    a.now = Some(at(NOW));
+    a.until = Some(at("2026-11-20T11:00:00+08:00"));
+    let summary = run_campaign_with(&a, Shutdown::default(), Progress::Quiet).await.expect("campaign runs");
+
+    let all = attempts(&data);
+    let shared = on_number(&all, "+8613800000001");
+    let own = on_number(&all, "+8613800000002");
+    assert_eq!(shared.len(), 3, "cn: 3 dials a day to one number, across both accounts on it");
+    assert_eq!(own.len(), 3, "cn: 3 dials a day to C2's number");
+    assert!(shared.iter().all(|a| a.disposition == Some(Disposition::Busy) && a.sip_status == Some(486)));
+    assert!(own.iter().all(|a| a.disposition == Some(Disposition::NoAnswer) && a.sip_status == Some(480)));
+    assert!(all.iter().all(|a| a.state == AttemptState::Ended));
+    // Retries wait at least the configured delay after the previous call ended.
+    for w in own.windows(2) {
+        let (prev_end, next) = (w[0].ended_at.expect("ended"), w[1].decided_at);
+        assert!(next - prev_end >= chrono::Duration::seconds(1), "retry at {next}, previous ended {prev_end}");
+    }
+    // Each dial carries the decision that allowed it, with the cap's figures.
+    for (k, a) in own.iter().enumerate() {
+        assert_eq!(a.policy["decision"], "allow");
+        let cap = a.policy["rules"]
+            .as_array()
+            .and_then(|r| r.iter().find(|r| r["rule"] == "attempts_per_number_per_day"))
+            .expect("cap rule in the stored decision");
+        assert_eq!(cap["figures"]["count"], k as u64, "{cap}");
+    }
+    assert_eq!(summary.scheduler.dials, 6);
+    assert_eq!(summary.scheduler.blocked, 3, "every account waits for tomorrow, after --until");
+    assert_eq!(summary.scheduler.by_disposition.get(&Disposition::Busy), Some(&3));
+    assert_eq!(summary.scheduler.by_disposition.get(&Disposition::NoAnswer), Some(&3));
+    assert_eq!(summary.attempts.len(), 6);
+    drop((busy, unavailable));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn decision_is_stored_before_the_invite_and_the_attempt_is_dialling_while_it_rings() {
+    let dir = scratch("campaign-decision");
+    let ringing = Sipp::uas_calls("uas_noanswer.xml", &dir, 5, &[]);
+    // The real clock: a zone where the window is open now, found by the real gate.
+    let now = Utc::now();
+    let policy = duecall::policy::PolicyConfig::default();
+    let zones = duecall::campaign::demo::open_zones(&policy, "us", 5, now, chrono::Duration::minutes(5));
+    let (tz, due) = zones.first().copied().expect("an open zone at any hour");
+    let csv = write(
+        &dir,
+        "accounts.csv",
+        &format!(
+            "account_id,name,phone,amount,due_date,jurisdiction,timezone,language\nR1,Maria Lopez,+12025550123,120.50,{due},us,{},en\n",
+            tz.name()
+        ),
+    );
+    let config = write(
+        &dir,
+        "duecall.toml",
+        "[sip]\nring_timeout_s = 3\n[campaign]\ncalls_per_second = 0\nretry_no_answer_s = 3600\n",
+    );
+    let data = dir.join("data");
+    let mut a = args(csv, config, data.clone());
+    a.trunk = Some(format!("sip:{{phone}}@127.0.0.1:{}", ringing.port));
+    a.until = Some((now + chrono::Duration::minutes(30)).fixed_offset());
+    let run = tokio::spawn(async move { run_campaign_with(&a, Shutdown::default(), Progress::Quiet).await });
+
+    // While it rings: the attempt row is there, dialling, with its decision.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let seen = loop {
+        assert!(Instant::now() < deadline, "no attempt row appeared");
+        if data.join("duecall.db").exists() {
+            if let Some(a) = attempts(&data).into_iter().next() {
+                if a.state == AttemptState::Dialling {
+                    break a;
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(seen.policy["decision"], "allow");
+    assert_eq!(seen.policy["number"], "+12025550123");
+    assert!(seen.disposition.is_none(), "no outcome while ringing");
+
+    let summary = run.await.expect("task").expect("campaign runs");
+    let done = attempts(&data);
+    assert_eq!(done.len(), 1, "one dial, the retry is after --until");
+    let a = &done[0];
+    assert_eq!(a.disposition, Some(Disposition::NoAnswer));
+    let outcome = a.outcome.as_ref().expect("outcome JSON");
+    assert_eq!(outcome["policy"], a.policy, "the outcome carries the decision behind the dial");
+    let invite_left: DateTime<Utc> =
+        outcome["call"]["started_at"].as_str().and_then(|s| s.parse().ok()).expect("started_at");
+    assert!(a.decided_at <= invite_left, "decided {} after the INVITE left {invite_left}", a.decided_at);
+    assert_eq!(summary.scheduler.remaining, 1, "the retry waits for a later run");
+    drop(ringing);
+}
+
+/// One second of A-law silence for sipp's rtp_stream.
+fn alaw_silence(dir: &Path) {
+    std::fs::write(dir.join("callee.alaw"), vec![0xD5u8; 8000]).expect("write callee.alaw");
+}
+
+fn spawn_run(dir: &Path, csv: &Path, config: &Path, data: &Path, trunk: &str, log: &str) -> std::process::Child {
+    let out = std::fs::File::create(dir.join(format!("{log}.out"))).expect("log");
+    let err = std::fs::File::create(dir.join(format!("{log}.err"))).expect("log");
+    Command::new(env!("CARGO_BIN_EXE_duecall"))
+        .arg("run")
+        .arg(csv)
+        .arg("--config")
+        .arg(config)
+        .arg("--data-dir")
+        .arg(data)
+        .args(["--now", NOW, "--until", "2026-11-20T11:00:00+08:00", "--trunk", trunk])
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(out))
+        .stderr(Stdio::from(err))
+        .spawn()
+        .expect("start duecall run")
+}
+
+#[test]
+fn killed_campaign_restarts_without_losing_outcomes_or_breaking_caps() {
+    let dir = scratch("campaign-crash");
+    alaw_silence(&dir);
+    // Answers, sends a second of silence, holds the call 4 s, hangs up.
+    let answering = Sipp::uas_calls("uas_hangup.xml", &dir, 20, &[]);
+    let busy = Sipp::uas_calls("uas_486.xml", &dir, 20, &[]);
+    let csv = write(
+        &dir,
+        "accounts.csv",
+        "account_id,name,phone,amount,due_date,jurisdiction,timezone,language\n\
+         K1,Maria Lopez,+8613800000011,100.00,2026-11-15,cn,Asia/Shanghai,en\n\
+         K2,Wei Zhang,+8613800000012,100.00,2026-11-15,cn,Asia/Shanghai,en\n\
+         K3,Ana Silva,+8613800000013,100.00,2026-11-15,cn,Asia/Shanghai,en\n\
+         K4,Li Na,+8613800000014,100.00,2026-11-15,cn,Asia/Shanghai,en\n\
+         K5,Tom Baker,+8613800000015,100.00,2026-11-15,cn,Asia/Shanghai,en\n",
+    );
+    let config = write(
+        &dir,
+        "duecall.toml",
+        "[sip]\nring_timeout_s = 5\n\
+         [policy.cn]\nattempts_per_number_per_day = 1\n\
+         [campaign]\ncalls_per_second = 0\nmax_concurrent = 2\nretry_busy_s = 1\nretry_answered_s = 1\nretry_failed_s = 1\n",
+    );
+    let data = dir.join("data");
+    let rec_dir = data.join("recordings");
+    let mut first = spawn_run(&dir, &csv, &config, &data, &format!("127.0.0.1:{}", answering.port), "run1");
+
+    // Wait until two calls ended and the next two are in flight with audio on disk.
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let in_flight: Vec<AttemptRecord> = loop {
+        assert!(Instant::now() < deadline, "campaign never reached two ended and two live calls");
+        if let Ok(Some(status)) = first.try_wait() {
+            panic!(
+                "duecall run exited early ({status}): {}",
+                std::fs::read_to_string(dir.join("run1.err")).unwrap_or_default()
+            );
+        }
+        if data.join("duecall.db").exists() {
+            let all = attempts(&data);
+            let ended = all.iter().filter(|a| a.state == AttemptState::Ended).count();
+            let live: Vec<AttemptRecord> = all.into_iter().filter(|a| a.state == AttemptState::Dialling).collect();
+            let recorded = live.len() == 2
+                && live.iter().all(|a| {
+                    duecall::campaign::runner::recordings_of(&rec_dir, &a.account_id, a.id)
+                        .first()
+                        .and_then(|p| std::fs::metadata(p).ok())
+                        .is_some_and(|m| m.len() > 44 + 16_000)
+                });
+            if ended == 2 && recorded {
+                break live;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    first.kill().expect("kill -9");
+    let _ = first.wait();
+
+    let before = attempts(&data);
+    let ended_before: Vec<(AttemptId, Option<Disposition>, Option<serde_json::Value>)> = before
+        .iter()
+        .filter(|a| a.state == AttemptState::Ended)
+        .map(|a| (a.id, a.disposition, a.outcome.clone()))
+        .collect();
+    assert_eq!(ended_before.len(), 2);
+
+    // The restart goes to a busy trunk: whatever it may still dial is visible.
+    let mut second = spawn_run(&dir, &csv, &config, &data, &format!("127.0.0.1:{}", busy.port), "run2");
+    let finished = Instant::now() + Duration::from_secs(40);
+    let status = loop {
+        if let Ok(Some(s)) = second.try_wait() {
+            break s;
+        }
+        if Instant::now() > finished {
+            let _ = second.kill();
+            panic!(
+                "restarted campaign did not finish: {}",
+                std::fs::read_to_string(dir.join("run2.err")).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let out = std::fs::read_to_string(dir.join("run2.out")).unwrap_or_default();
+    assert!(status.success(), "{out}{}", std::fs::read_to_string(dir.join("run2.err")).unwrap_or_default());
+    assert!(out.contains("recovered after a crash: 2 attempts"), "{out}");
+
+    let after = attempts(&data);
+    for (id, disposition, outcome) in &ended_before {
+        let a = after.iter().find(|a| a.id == *id).expect("ended attempt kept");
+        assert_eq!(a.state, AttemptState::Ended);
+        assert_eq!(&a.disposition, disposition);
+        assert_eq!(&a.outcome, outcome, "recorded outcome unchanged");
+    }
+    for live in &in_flight {
+        let a = after.iter().find(|a| a.id == live.id).expect("crashed attempt kept");
+        assert_eq!(a.state, AttemptState::FailedByCrash);
+        assert_eq!(a.disposition, Some(Disposition::Failed));
+        assert_eq!(a.reason.as_deref(), Some("crash"));
+        let recs = duecall::campaign::runner::recordings_of(&rec_dir, &a.account_id, a.id);
+        assert_eq!(recs.len(), 1, "{recs:?}");
+        let mut r = hound::WavReader::open(&recs[0]).expect("repaired recording opens");
+        assert_eq!(r.spec().channels, 2);
+        // The header now covers the whole file (a checkpointed header lags by up to a second).
+        let file_len = std::fs::metadata(&recs[0]).expect("recording").len();
+        assert!(
+            file_len - u64::from(r.len()) * 2 <= 44 + 4,
+            "header says {} samples, file is {file_len} bytes",
+            r.len()
+        );
+        let samples = r.samples::<i16>().filter_map(Result::ok).count();
+        // Everything on disk before the kill (at least 16000 bytes of audio) reads back.
+        assert!(samples >= 8_000, "{samples} samples readable after repair");
+    }
+    // One dial per number per day (the cap): the crashed calls count, so
+    // only the account never dialled before is dialled after the restart.
+    for n in 11..=15 {
+        let phone = format!("+86138000000{n}");
+        assert_eq!(
+            on_number(&after, &phone).len(),
+            1,
+            "{phone}: {:?}",
+            on_number(&after, &phone).iter().map(|a| a.state).collect::<Vec<_>>()
+        );
+    }
+    let k5 = after.iter().find(|a| a.account_id == "K5").expect("K5 dialled after the restart");
+    assert_eq!(k5.disposition, Some(Disposition::Busy));
+    drop((answering, busy));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_calls_simulated_debtors_in_a_fresh_directory_and_reports_each_account() {
+    use duecall::campaign::demo::{demo, write_report, DemoArgs};
+    let base = scratch("campaign-demo");
+    // The quick personas: the whole twelve take about two minutes (`duecall demo`).
+    let args = DemoArgs {
+        dir: Some(base.clone()),
+        max_concurrent: 3,
+        personas: vec!["busy".into(), "no_answer".into(), "hangup_mid_prompt".into()],
+    };
+    let run = demo(&args).await.expect("demo runs");
+    assert!(run.dir.starts_with(&base) && run.dir.join("duecall.db").is_file());
+    assert!(run.dir.join("accounts.csv").is_file() && run.dir.join("duecall.toml").is_file());
+    let by_persona = |p: &str| {
+        let (a, _) = run.accounts.iter().find(|(_, q)| q == p).expect("account per persona");
+        run.summary.attempts.iter().find(|r| r.account_id == a.account_id).expect("dialled").clone()
+    };
+    assert_eq!(by_persona("busy").disposition, Disposition::Busy);
+    assert_eq!(by_persona("no_answer").disposition, Disposition::NoAnswer);
+    let hung = by_persona("hangup_mid_prompt");
+    assert_eq!(hung.disposition, Disposition::Answered);
+    assert!(hung.recording.as_ref().is_some_and(|p| p.is_file()), "answered calls are recorded");
+    // Every dial went through the real gate, its decision stored.
+    let all = attempts(&run.dir);
+    assert_eq!(all.len(), 3);
+    assert!(all.iter().all(|a| a.policy["decision"] == "allow" && a.state == AttemptState::Ended));
+    let mut table = Vec::new();
+    write_report(&mut table, &run).expect("report");
+    let table = String::from_utf8(table).expect("utf-8");
+    for p in ["busy", "no_answer", "hangup_mid_prompt"] {
+        assert!(table.contains(p), "{table}");
+    }
+    assert!(table.contains("database: "), "{table}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_ends_dialling_and_a_call_outlasting_the_grace_period_is_recorded_cancelled() {
+    let dir = scratch("campaign-stop");
+    std::fs::write(dir.join("callee.ulaw"), vec![0xFFu8; 8000]).expect("write callee.ulaw");
+    let holding = Sipp::uas_calls("uas_load.xml", &dir, 5, &[]);
+    let csv = write(
+        &dir,
+        "accounts.csv",
+        "account_id,name,phone,amount,due_date,jurisdiction,timezone,language\n\
+         S1,Maria Lopez,+8613800000021,100.00,2026-11-15,cn,Asia/Shanghai,en\n\
+         S2,Wei Zhang,+8613800000022,100.00,2026-11-15,cn,Asia/Shanghai,en\n\
+         S3,Ana Silva,+8613800000023,100.00,2026-11-15,cn,Asia/Shanghai,en\n",
+    );
+    let config =
+        write(&dir, "duecall.toml", "[campaign]\ncalls_per_second = 0\nmax_concurrent = 1\nshutdown_grace_s = 2\n");
+    let data = dir.join("data");
+    let mut a = args(csv, config, data.clone());
+    a.now = Some(at(NOW));
+    a.trunk = Some(format!("127.0.0.1:{}", holding.port));
+    let shutdown = Shutdown::default();
+    let stop = shutdown.clone();
+    let run = tokio::spawn(async move { run_campaign_with(&a, shutdown, Progress::Quiet).await });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        assert!(Instant::now() < deadline, "the first call never started");
+        if data.join("duecall.db").exists() && attempts(&data).iter().any(|a| a.state == AttemptState::Dialling) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    stop.stop.cancel();
+    let summary = run.await.expect("task").expect("campaign stops cleanly");
+    assert!(summary.interrupted);
+    let all = attempts(&data);
+    assert_eq!(all.len(), 1, "no dial after the stop");
+    assert_eq!(all[0].state, AttemptState::Ended, "the outcome is recorded before the run returns");
+    assert_eq!(all[0].disposition, Some(Disposition::Cancelled));
+    assert_eq!(all[0].reason.as_deref(), Some("shutdown"));
+    assert_eq!(summary.scheduler.remaining, 3, "S1 waits for a retry, S2 and S3 for a first dial");
+    drop(holding);
+}
