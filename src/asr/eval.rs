@@ -491,6 +491,8 @@ pub struct ClipResult {
     pub exact: bool,
     /// Word edits against the text.
     pub edits: usize,
+    /// The text is one of the grammar's phrases, word for word.
+    pub in_grammar: bool,
     /// Words in the text.
     pub ref_words: usize,
     /// Clip length, s.
@@ -579,6 +581,7 @@ pub fn evaluate(
             got,
             text_intent,
             exact: r == h,
+            in_grammar: grammars[&u.turn].contains(&words(&u.text).join(" ")),
             edits: word_edits(&r, &h),
             ref_words: r.len(),
             audio_s: pcm.len() as f64 / SAMPLE_RATE as f64,
@@ -646,6 +649,7 @@ impl fmt::Display for SpeechReport {
             self.rtf()
         )?;
         self.breakdown(f, "turn", |c| self.utterances[c.utt].turn.clone())?;
+        self.breakdown(f, "text in grammar", |c| if c.in_grammar { "yes".into() } else { "no".into() })?;
         self.breakdown(f, "voice", |c| c.variant.voice.to_string())?;
         self.breakdown(f, "speed (wpm)", |c| match c.variant.speed {
             0..=154 => "140-154".into(),
