@@ -9,6 +9,7 @@
 //! calls [`Recognizer::finish`] when the caller stops talking.
 
 pub mod cli;
+pub mod eval;
 pub mod sphinx;
 pub mod vosk;
 

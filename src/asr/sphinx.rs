@@ -79,6 +79,16 @@ pub struct SphinxConfig {
     /// upsampled to 16 kHz, so a fresh decoder's first utterance is not lost
     /// while the mean adapts from the model's wideband default.
     pub cmninit: String,
+    /// Words allowed around and between the phrases (empty, the default:
+    /// the utterance must be exactly one phrase). With glue the grammar is
+    /// `<glue>* <phrase> (<phrase> | <glue>)*`, so "um I paid it yesterday"
+    /// is not forced onto one whole phrase. Words missing from the
+    /// dictionary are skipped. Measured in `asr::eval` (scripts/eval-speech).
+    pub glue: Vec<String>,
+    /// Further decoder flags (`["-beam", "1e-80"]`); never one of the flags
+    /// set here (-hmm -dict -logfn -samprate -cmninit: a repeat fails).
+    /// Default: `DUECALL_SPHINX_ARGS` split on whitespace, for experiments.
+    pub extra_args: Vec<String>,
 }
 
 impl Default for SphinxConfig {
@@ -87,8 +97,9 @@ impl Default for SphinxConfig {
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from("/usr/share/pocketsphinx/model/en-us"));
         let garbage_weight = std::env::var("DUECALL_SPHINX_GARBAGE_WEIGHT").ok().and_then(|v| v.parse().ok()).unwrap_or(0.0);
+        let extra_args = std::env::var("DUECALL_SPHINX_ARGS").unwrap_or_default().split_whitespace().map(str::to_string).collect();
         let cmninit = std::env::var("DUECALL_SPHINX_CMNINIT").unwrap_or_else(|_| PHONE_CMNINIT.to_string());
-        SphinxConfig { hmm: base.join("en-us"), dict: base.join("cmudict-en-us.dict"), garbage_weight, cmninit }
+        SphinxConfig { hmm: base.join("en-us"), dict: base.join("cmudict-en-us.dict"), garbage_weight, cmninit, glue: Vec::new(), extra_args }
     }
 }
 
@@ -154,6 +165,17 @@ pub fn build_jsgf(phrases: &[Vec<String>], garbage_weight: f32) -> String {
     )
 }
 
+/// Builds the JSGF text with glue words: any glue before the first phrase,
+/// then phrases and glue in any order.
+pub fn build_jsgf_glued(phrases: &[Vec<String>], glue: &[String]) -> String {
+    let alts: Vec<String> = phrases.iter().map(|p| p.join(" ")).collect();
+    format!(
+        "#JSGF V1.0;\ngrammar duecall;\npublic <utt> = <glue>* <phrase> (<phrase> | <glue>)*;\n<phrase> = {};\n<glue> = {};\n",
+        alts.join(" | "),
+        glue.join(" | ")
+    )
+}
+
 /// A PocketSphinx decoder for one call (one thread at a time).
 pub struct SphinxRecognizer {
     ps: Ptr,
@@ -163,6 +185,8 @@ pub struct SphinxRecognizer {
     /// Grammar name per phrase set, so a turn's grammar is compiled once per decoder.
     searches: HashMap<String, String>,
     garbage_weight: f32,
+    /// Glue words found in the dictionary (see [`SphinxConfig::glue`]).
+    glue: Vec<String>,
     /// Words of the active grammar's phrases: anything else in a hypothesis is garbage.
     vocab: HashSet<String>,
     vocabs: HashMap<String, HashSet<String>>,
@@ -193,6 +217,12 @@ impl SphinxRecognizer {
             });
         }
         let dict = dictionary(&config.dict)?;
+        let mut glue: Vec<String> = Vec::new();
+        for w in config.glue.iter().flat_map(|p| tokens(p)) {
+            if dict.contains_key(&w) && !glue.contains(&w) {
+                glue.push(w);
+            }
+        }
         // The decoder needs a -dict file at init: write the garbage words to a
         // small one (real words are added with ps_add_word, which is cheaper
         // than loading 134k entries into every decoder: 8 vs 30 MB).
@@ -210,8 +240,9 @@ impl SphinxRecognizer {
             "-cmninit",
             &config.cmninit,
         ]
-        .iter()
-        .map(|s| CString::new(*s).unwrap_or_default())
+        .into_iter()
+        .chain(config.extra_args.iter().map(String::as_str))
+        .map(|s| CString::new(s).unwrap_or_default())
         .collect();
         let argv: Vec<*const c_char> = args.iter().map(|a| a.as_ptr()).collect();
         // SAFETY: argv points to live C strings for the duration of the call.
@@ -233,6 +264,7 @@ impl SphinxRecognizer {
             known: HashSet::new(),
             searches: HashMap::new(),
             garbage_weight: config.garbage_weight,
+            glue,
             vocab: HashSet::new(),
             vocabs: HashMap::new(),
             up: Upsampler2x::new(),
@@ -373,7 +405,7 @@ impl Recognizer for SphinxRecognizer {
             return Ok(());
         }
         let garbage = garbage_words(&toks);
-        for w in toks.iter().flatten().chain(garbage.iter()) {
+        for w in toks.iter().flatten().chain(garbage.iter()).chain(self.glue.iter()) {
             if self.known.contains(w) {
                 continue;
             }
@@ -394,7 +426,7 @@ impl Recognizer for SphinxRecognizer {
             self.known.insert(w.clone());
         }
         let name = format!("g{}", self.searches.len());
-        let jsgf = build_jsgf(&toks, self.garbage_weight);
+        let jsgf = if self.glue.is_empty() { build_jsgf(&toks, self.garbage_weight) } else { build_jsgf_glued(&toks, &self.glue) };
         let (cn, cj) = (CString::new(name.as_str()).unwrap_or_default(), CString::new(jsgf).unwrap_or_default());
         // SAFETY: ps live; strings NUL-terminated.
         unsafe {
@@ -405,7 +437,7 @@ impl Recognizer for SphinxRecognizer {
                 return Err(AsrError::Engine { engine: ENGINE, what: "ps_set_search failed".into() });
             }
         }
-        let vocab: HashSet<String> = toks.iter().flatten().cloned().collect();
+        let vocab: HashSet<String> = toks.iter().flatten().chain(self.glue.iter()).cloned().collect();
         self.vocabs.insert(key.clone(), vocab.clone());
         self.vocab = vocab;
         self.searches.insert(key, name);
