@@ -248,8 +248,9 @@ impl Agent {
                     Action::StopPlaying { .. } => {
                         leg.send(LegCommand::ClearPlayQueue).await;
                     }
-                    Action::Listen { phrases, .. } => {
-                        let _ = asr_cmd.send(AsrCmd::Phrases(phrases));
+                    Action::Listen { turn, phrases } => {
+                        let grammar = kit.sphinx_grammars.as_ref().and_then(|g| g.get(&turn)).cloned();
+                        let _ = asr_cmd.send(AsrCmd::Phrases(grammar.unwrap_or(phrases)));
                     }
                     Action::Transfer { agent_uri, headers } => {
                         leg.send(LegCommand::Transfer { target: agent_uri, headers }).await;

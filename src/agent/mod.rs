@@ -160,6 +160,11 @@ const ZH_TOML: &str = include_str!("../../prompts/zh.toml");
 
 /// One language's script, lexicon and voice.
 struct LangKit {
+    /// Per listen turn, the grammar PocketSphinx gets: the turn's phrases
+    /// plus the lexicon's (so a reply worded like the lexicon is not forced
+    /// onto the nearest listen phrase). None when the language runs on Vosk,
+    /// whose grammar stays the listen phrases.
+    sphinx_grammars: Option<HashMap<String, Vec<String>>>,
     script: Arc<Script>,
     understand: Arc<dyn Understand + Send + Sync>,
     audio: PromptAudio,
@@ -194,6 +199,35 @@ fn section<T: for<'de> Deserialize<'de> + Default>(v: &Option<toml::Value>, key:
     }
 }
 
+/// Will `asr::open` pick PocketSphinx for this language?
+fn runs_on_sphinx(asr: &AsrSettings, lang: Language) -> bool {
+    match (asr.engine.as_deref(), asr.models.get(lang.as_str())) {
+        (Some(e), _) => e.eq_ignore_ascii_case("sphinx"),
+        (None, Some(m)) => m == Path::new("sphinx"),
+        (None, None) => lang == Language::En && crate::asr::find_vosk_model(lang.as_str()).is_none(),
+    }
+}
+
+/// The lexicon-extended grammar of every listen turn, with words the
+/// PocketSphinx dictionary lacks left out.
+fn sphinx_grammars(script: &Script, lexicon: &Lexicon) -> HashMap<String, Vec<String>> {
+    use crate::asr::eval::{turn_grammar, GrammarMode};
+    let dict = crate::asr::sphinx::SphinxConfig::default().dict;
+    let words: std::collections::HashSet<String> = std::fs::read_to_string(&dict)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|w| !w.contains('('))
+        .map(str::to_string)
+        .collect();
+    let known = |w: &str| words.contains(w);
+    script
+        .listen
+        .keys()
+        .map(|turn| (turn.clone(), turn_grammar(&script.listen, lexicon, turn, GrammarMode::ListenLexicon, &known).0))
+        .collect()
+}
+
 impl Agent {
     /// Loads the scripts and lexicons for `languages` (checked up front) and
     /// readies prompt audio. Recognizers are opened lazily, once per
@@ -214,6 +248,7 @@ impl Agent {
             let origin = file.display().to_string();
             let script = Script::parse(&text, &origin)?;
             let lexicon = Lexicon::from_toml_str(&text, lang.as_str())?;
+            let sphinx_grammars = if runs_on_sphinx(&asr, lang) { Some(sphinx_grammars(&script, &lexicon)) } else { None };
             let classifier = Classifier::new(lexicon).with_threshold(dialogue.intent_threshold);
             let voice = if script.meta.voice.is_empty() {
                 match lang {
@@ -224,7 +259,7 @@ impl Agent {
                 script.meta.voice.clone()
             };
             let audio = PromptAudio::new(&paths.audio, lang.as_str(), &paths.cache, &voice, script.meta.speed);
-            kits.insert(lang, LangKit { script: Arc::new(script), understand: Arc::new(ClassifierUnderstand(classifier)), audio });
+            kits.insert(lang, LangKit { sphinx_grammars, script: Arc::new(script), understand: Arc::new(ClassifierUnderstand(classifier)), audio });
         }
         Ok(Agent { gateway, kits, recognizers: Mutex::new(HashMap::new()), asr, dialogue })
     }

@@ -189,7 +189,7 @@ pub fn open(engine: Option<&str>, lang: &str, model_dir: Option<&Path>) -> Resul
                     hint: "PocketSphinx here has only the English (en-us) model".into(),
                 });
             }
-            Ok(Box::new(sphinx::SphinxRecognizer::new(&sphinx::SphinxConfig::default())?))
+            Ok(Box::new(sphinx::SphinxRecognizer::new(&sphinx::SphinxConfig::for_calls())?))
         }
         Some(other) => Err(AsrError::UnknownEngine(other.to_string())),
         None => {
@@ -200,7 +200,7 @@ pub fn open(engine: Option<&str>, lang: &str, model_dir: Option<&Path>) -> Resul
                     Ok(Box::new(vosk::VoskRecognizer::new(model)?))
                 }
                 None if is_english(lang) => {
-                    Ok(Box::new(sphinx::SphinxRecognizer::new(&sphinx::SphinxConfig::default())?))
+                    Ok(Box::new(sphinx::SphinxRecognizer::new(&sphinx::SphinxConfig::for_calls())?))
                 }
                 None => Err(no_model(lang)),
             }
