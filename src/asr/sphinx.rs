@@ -39,6 +39,27 @@ extern "C" {
     fn ps_seg_frames(seg: Ptr, sf: *mut c_int, ef: *mut c_int);
     fn ps_seg_prob(seg: Ptr, ascr: *mut i32, lscr: *mut i32, lback: *mut i32) -> i32;
     fn logmath_exp(lmath: Ptr, logb_p: c_int) -> c_double;
+    fn err_set_logfp(stream: Ptr);
+    fn err_set_logfile(path: *const c_char) -> c_int;
+}
+
+/// sphinxbase logs through one process-wide FILE*. Passing `-logfn` to every
+/// `ps_init` makes each new decoder fclose that FILE* while decoders on other
+/// threads may be writing to it: heap corruption under concurrency (seen as
+/// `tcache_thread_shutdown(): unaligned tcache chunk` with 16 test threads).
+/// So logging is set once per process, before the first decoder, and never
+/// through `-logfn`.
+fn init_logging_once() {
+    static ONCE: OnceLock<()> = OnceLock::new();
+    ONCE.get_or_init(|| match std::env::var("DUECALL_SPHINX_LOG") {
+        Ok(path) if !path.is_empty() => {
+            let c = CString::new(path).unwrap_or_default();
+            // SAFETY: c is a valid C string; sphinxbase copies what it needs.
+            unsafe { err_set_logfile(c.as_ptr()) };
+        }
+        // SAFETY: NULL disables logging (sphinxbase err.h).
+        _ => unsafe { err_set_logfp(std::ptr::null_mut()) },
+    });
 }
 
 const ENGINE: &str = "sphinx";
@@ -243,14 +264,12 @@ impl SphinxRecognizer {
         // small one (real words are added with ps_add_word, which is cheaper
         // than loading 134k entries into every decoder: 8 vs 30 MB).
         let dict_file = small_dict_file()?;
-        let logfn = std::env::var("DUECALL_SPHINX_LOG").unwrap_or_else(|_| "/dev/null".into());
+        init_logging_once();
         let args: Vec<CString> = [
             "-hmm",
             &config.hmm.to_string_lossy(),
             "-dict",
             &dict_file.to_string_lossy(),
-            "-logfn",
-            &logfn,
             "-samprate",
             "16000",
             "-cmninit",

@@ -26,13 +26,15 @@ pub enum LegEvent {
         /// Negotiated codec name.
         codec: &'static str,
     },
-    /// 20 ms heard from the far end (silence when a packet was lost).
+    /// 20 ms heard from the far end, in arrival order as packets come (not
+    /// delayed by the jitter buffer, which only feeds the recording); silence
+    /// frames stand in for time in which nothing arrived.
     Audio {
         /// Media clock of this frame's start.
         at_ms: u64,
         /// 160 samples.
         pcm: Box<[i16; FRAME_SAMPLES]>,
-        /// False when the frame is concealment (nothing arrived for it).
+        /// False when the frame is silence standing in for missing packets.
         received: bool,
     },
     /// A DTMF digit (RFC 4733).

@@ -27,6 +27,9 @@ const FRAME: Duration = Duration::from_millis(20);
 /// After a stall longer than this many frames we skip ahead instead of
 /// bursting the backlog (a burst would only fill the peer's jitter buffer).
 const MAX_CATCH_UP_FRAMES: u64 = 5;
+/// How far the frames handed on may fall behind the media clock before the
+/// gap is filled with silence (a packet two ticks late is still on time).
+const ARRIVAL_SLACK_FRAMES: u64 = 3;
 
 /// What the session needs to start.
 #[derive(Debug)]
@@ -188,6 +191,10 @@ pub async fn run(
     let mut payload = Vec::with_capacity(FRAME_SAMPLES);
     let mut sent_pcm = [0i16; FRAME_SAMPLES];
     let mut heard_pcm: Vec<i16> = Vec::with_capacity(FRAME_SAMPLES);
+    let mut rx_pcm: Vec<i16> = Vec::with_capacity(FRAME_SAMPLES);
+    let mut last_emitted_seq: Option<u16> = None;
+    let mut first_rx_tick: Option<u64> = None;
+    let mut emitted: u64 = 0;
     let start = Instant::now();
     let mut tick: u64 = 0;
     let mut last_send: Option<Instant> = None;
@@ -286,9 +293,19 @@ pub async fn run(
                         recorder = None;
                     }
                 }
-                let mut frame = Box::new([0i16; FRAME_SAMPLES]);
-                frame.copy_from_slice(&heard_pcm[..FRAME_SAMPLES]);
-                if events.try_send(LegEvent::Audio { at_ms, pcm: frame, received: got }).is_err() {
+                let _ = got;
+                // The consumer hears packets as they arrive (below); when
+                // none come (silence suppression, loss, hold) it still hears
+                // time pass, as silence, so its VAD can end an utterance.
+                if let Some(first) = first_rx_tick {
+                    let expected = tick.saturating_sub(first);
+                    while emitted + ARRIVAL_SLACK_FRAMES < expected {
+                        emitted += 1;
+                        if events.try_send(LegEvent::Audio { at_ms, pcm: Box::new([0i16; FRAME_SAMPLES]), received: false }).is_err() {
+                            frames_dropped += 1;
+                        }
+                    }
+                } else if events.try_send(LegEvent::Audio { at_ms, pcm: Box::new([0i16; FRAME_SAMPLES]), received: false }).is_err() {
                     frames_dropped += 1;
                 }
                 tick += 1;
@@ -330,6 +347,30 @@ pub async fn run(
                     }
                 } else {
                     jitter.push(pkt.header.sequence, pkt.header.timestamp, pkt.payload);
+                    // Recognition hears each new packet the moment it arrives
+                    // (the recording plays them out through the jitter
+                    // buffer): the buffer's depth would otherwise add to every
+                    // reply's latency. Late and repeated packets are skipped.
+                    let newer = match last_emitted_seq {
+                        None => true,
+                        Some(last) => (pkt.header.sequence.wrapping_sub(last) as i16) > 0,
+                    };
+                    if newer {
+                        last_emitted_seq = Some(pkt.header.sequence);
+                        first_rx_tick.get_or_insert(tick);
+                        emitted += 1;
+                        // A burst after a stall must not let later gaps go unfilled.
+                        let expected = tick - first_rx_tick.unwrap_or(tick);
+                        emitted = emitted.min(expected + ARRIVAL_SLACK_FRAMES);
+                        rx_pcm.clear();
+                        g711::decode(p.codec, pkt.payload, &mut rx_pcm);
+                        rx_pcm.resize(FRAME_SAMPLES, 0);
+                        let mut frame = Box::new([0i16; FRAME_SAMPLES]);
+                        frame.copy_from_slice(&rx_pcm[..FRAME_SAMPLES]);
+                        if events.try_send(LegEvent::Audio { at_ms: tick * 20, pcm: frame, received: true }).is_err() {
+                            frames_dropped += 1;
+                        }
+                    }
                 }
             }
             Some(cmd) = cmds.recv() => match cmd {
