@@ -602,6 +602,10 @@ impl CallTask {
                                     let _ = self.events.send(LegEvent::TransferResult { ok: t.ok, status: Some(code) }).await;
                                     if t.ok {
                                         // The transferee is with the agent now: our leg ends.
+                                        // `reply` only queues the 200 for the NOTIFY; give it
+                                        // time to leave before the BYE, or a strict peer sees
+                                        // the BYE first and aborts the call.
+                                        tokio::time::sleep(Duration::from_millis(200)).await;
                                         self.dialog.hangup().await.ok();
                                         break (EndedBy::Us, None);
                                     }
