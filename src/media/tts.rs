@@ -185,7 +185,11 @@ impl PromptAudio {
             path: dir.to_path_buf(),
             source,
         })?;
-        let raw = out.with_extension(format!("{}.raw.wav", std::process::id()));
+        // Unique per render, not per process: calls render the same text on
+        // several threads at once (a shared name lost files under load).
+        static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let unique = format!("{}-{}", std::process::id(), SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+        let raw = out.with_extension(format!("{unique}.raw.wav"));
         let result = Command::new("espeak-ng")
             .arg("-v")
             .arg(&self.voice)
@@ -208,7 +212,7 @@ impl PromptAudio {
         let samples = read_wav_8k(&raw);
         let _ = std::fs::remove_file(&raw);
         let samples = samples?;
-        let tmp = out.with_extension(format!("{}.tmp", std::process::id()));
+        let tmp = out.with_extension(format!("{unique}.tmp"));
         write_wav_8k(&tmp, &samples)?;
         std::fs::rename(&tmp, out).map_err(|source| TtsError::Io {
             path: out.to_path_buf(),

@@ -93,7 +93,7 @@ async fn campaign_against_busy_and_unavailable_callees_stops_at_the_daily_cap_pe
     let mut a = args(csv, config, data.clone());
     a.now = Some(at(NOW));
     a.until = Some(at("2026-11-20T11:00:00+08:00"));
-    let summary = run_campaign_with(&a, Shutdown::default(), Progress::Quiet).await.expect("campaign runs");
+    let summary = tokio::time::timeout(std::time::Duration::from_secs(180), run_campaign_with(&a, Shutdown::default(), Progress::Quiet)).await.expect("campaign ends within 3 minutes").expect("campaign runs");
 
     let all = attempts(&data);
     let shared = on_number(&all, "+8613800000001");
@@ -170,7 +170,7 @@ async fn decision_is_stored_before_the_invite_and_the_attempt_is_dialling_while_
     assert_eq!(seen.policy["number"], "+12025550123");
     assert!(seen.disposition.is_none(), "no outcome while ringing");
 
-    let summary = run.await.expect("task").expect("campaign runs");
+    let summary = tokio::time::timeout(Duration::from_secs(180), run).await.expect("campaign ends within 3 minutes").expect("task").expect("campaign runs");
     let done = attempts(&data);
     assert_eq!(done.len(), 1, "one dial, the retry is after --until");
     let a = &done[0];
@@ -346,7 +346,7 @@ async fn demo_calls_simulated_debtors_in_a_fresh_directory_and_reports_each_acco
         max_concurrent: 3,
         personas: vec!["busy".into(), "no_answer".into(), "hangup_mid_prompt".into()],
     };
-    let run = demo(&args).await.expect("demo runs");
+    let run = tokio::time::timeout(Duration::from_secs(180), demo(&args)).await.expect("demo ends within 3 minutes").expect("demo runs");
     assert!(run.dir.starts_with(&base) && run.dir.join("duecall.db").is_file());
     assert!(run.dir.join("accounts.csv").is_file() && run.dir.join("duecall.toml").is_file());
     let by_persona = |p: &str| {
@@ -402,7 +402,7 @@ async fn stop_ends_dialling_and_a_call_outlasting_the_grace_period_is_recorded_c
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     stop.stop.cancel();
-    let summary = run.await.expect("task").expect("campaign stops cleanly");
+    let summary = tokio::time::timeout(Duration::from_secs(180), run).await.expect("campaign stops within 3 minutes").expect("task").expect("campaign stops cleanly");
     assert!(summary.interrupted);
     let all = attempts(&data);
     assert_eq!(all.len(), 1, "no dial after the stop");
