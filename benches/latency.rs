@@ -69,6 +69,7 @@ fn main() {
     let mut v = lat;
     v.sort_unstable();
     println!("reply latency over {} replies in {calls} conversations ({} at a time, {:.0} s)", v.len(), conc, wall.as_secs_f64());
+    println!("  all (ms, sorted): {:?}", v);
     // The callee (the sim, on the same media layer) notes our prompt when its
     // first voiced packet arrives: SPEECH.md's definition.
     println!("  p50 {} ms   p95 {} ms   p99 {} ms   max {} ms", pct(&v, 0.5), pct(&v, 0.95), pct(&v, 0.99), v.last().copied().unwrap_or(0));

@@ -174,6 +174,7 @@ impl Agent {
 
         // Every prompt this call can reach, rendered before the INVITE leaves.
         let texts = conv.texts_to_prepare();
+        let promise_texts = conv.promise_texts_to_prepare();
         let audio = kit.audio.clone();
         let script = kit.script.clone();
         let prepared: HashMap<String, (String, Arc<[i16]>)> = tokio::task::spawn_blocking(move || {
@@ -183,6 +184,10 @@ impl Agent {
                 let (pcm, _) = audio.load(&id, &text, fixed).map_err(|e| AgentError::Audio(e.to_string()))?;
                 m.insert(id, (text, Arc::<[i16]>::from(trim_leading_silence(pcm))));
             }
+            // Read-backs of every date a promise can name: rendered into the
+            // cache now (once a day for all calls), read from it when played.
+            let promised: Vec<&str> = promise_texts.iter().map(|(_, t)| t.as_str()).collect();
+            audio.prepare(&promised).map_err(|e| AgentError::Audio(e.to_string()))?;
             Ok::<_, AgentError>(m)
         })
         .await

@@ -598,6 +598,30 @@ impl Conversation {
             .collect()
     }
 
+    /// Texts of the prompts that read back a promised date, for every date a
+    /// promise can name without going to a person (today to
+    /// `max_promise_days` ahead): rendering them before the INVITE keeps
+    /// synthesis off the reply's latency path.
+    pub fn promise_texts_to_prepare(&self) -> Vec<(String, String)> {
+        let today = self.cfg.today();
+        let lang = self.script.meta.language;
+        let mut out = Vec::new();
+        for d in 0..=self.cfg.routing.max_promise_days.max(0) {
+            let Some(date) = today.checked_add_signed(Duration::days(d)) else { continue };
+            let mut vars = self.vars.clone();
+            vars.promise_date = Some(speak::date_words(date, lang, today));
+            for p in self.script.say.values() {
+                let ph = p.placeholders();
+                if ph.iter().any(|x| x == "promise_date") && !ph.iter().any(|x| x == "callback_time") {
+                    if let Some(t) = self.script.render(&p.id, &vars) {
+                        out.push((p.id.clone(), t));
+                    }
+                }
+            }
+        }
+        out
+    }
+
     /// Feeds one event observed at `now` (driver ms; a smaller value than the
     /// last one is taken as the last one). Timers that came due by `now` fire
     /// first. Afterwards drain `poll_action` until `None`.
