@@ -11,7 +11,8 @@ fn main() {
     println!("cargo:rerun-if-env-changed=DUECALL_VOSK_LIB");
     println!("cargo:rerun-if-changed=build.rs");
 
-    let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| ".".into()));
+    let manifest =
+        PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| ".".into()));
     let dir = match std::env::var_os("DUECALL_VOSK_LIB") {
         Some(d) if !d.is_empty() => PathBuf::from(d),
         _ => manifest.join(".local").join("lib"),

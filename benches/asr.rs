@@ -26,9 +26,27 @@ fn speak(dir: &Path, name: &str, voice: &str, speed: u32, text: &str) -> Vec<i16
     let raw = dir.join(format!("{name}.wav"));
     let ul = dir.join(format!("{name}.ul.wav"));
     let lin = dir.join(format!("{name}.8k.wav"));
-    let ok = Command::new("espeak-ng").args(["-v", voice, "-s", &speed.to_string(), "-w"]).arg(&raw).arg(text).status().map(|s| s.success()).unwrap_or(false)
-        && Command::new("sox").arg(&raw).args(["-r", "8000", "-c", "1", "-e", "u-law"]).arg(&ul).status().map(|s| s.success()).unwrap_or(false)
-        && Command::new("sox").arg(&ul).args(["-e", "signed-integer", "-b", "16"]).arg(&lin).status().map(|s| s.success()).unwrap_or(false);
+    let ok = Command::new("espeak-ng")
+        .args(["-v", voice, "-s", &speed.to_string(), "-w"])
+        .arg(&raw)
+        .arg(text)
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+        && Command::new("sox")
+            .arg(&raw)
+            .args(["-r", "8000", "-c", "1", "-e", "u-law"])
+            .arg(&ul)
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false)
+        && Command::new("sox")
+            .arg(&ul)
+            .args(["-e", "signed-integer", "-b", "16"])
+            .arg(&lin)
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
     assert!(ok, "espeak-ng and sox are needed (scripts/setup-speech)");
     let mut pcm = vec![0i16; 2400];
     pcm.extend(duecall::media::wav::read_mono_8k(&lin).expect("wav"));
@@ -77,11 +95,28 @@ where
 fn main() {
     let dir = std::env::temp_dir().join(format!("duecall-bench-asr-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
-    let n_conc: usize = std::env::var("BENCH_N").ok().and_then(|v| v.parse().ok()).unwrap_or(8);
-    println!("machine: {} cores; {}", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1), std::env::consts::ARCH);
+    let n_conc: usize = std::env::var("BENCH_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(8);
+    println!(
+        "machine: {} cores; {}",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1),
+        std::env::consts::ARCH
+    );
 
     // PocketSphinx, English grammar.
-    let replies = ["I already paid", "wrong number", "I lost my job", "call me back later", "yes speaking", "stop calling me", "I will pay next week"];
+    let replies = [
+        "I already paid",
+        "wrong number",
+        "I lost my job",
+        "call me back later",
+        "yes speaking",
+        "stop calling me",
+        "I will pay next week",
+    ];
     let mut en = Vec::new();
     for (i, r) in replies.iter().enumerate() {
         for (j, v) in ["en-us", "en-us+f3", "en-gb"].iter().enumerate() {
@@ -94,8 +129,16 @@ fn main() {
     sp.set_phrases(&phrases).expect("grammar");
     let after = rss_mib();
     run(&mut sp, &en[..3]); // warm-up (cepstral mean)
-    report("sphinx grammar (reused decoder)", run(&mut sp, &en), en.len());
-    println!("{:<34} RSS +{:.1} MiB for one decoder with its grammar", "sphinx memory", after - before);
+    report(
+        "sphinx grammar (reused decoder)",
+        run(&mut sp, &en),
+        en.len(),
+    );
+    println!(
+        "{:<34} RSS +{:.1} MiB for one decoder with its grammar",
+        "sphinx memory",
+        after - before
+    );
     let en = Arc::new(en);
     let p2 = phrases.clone();
     concurrent("sphinx grammar", n_conc, en.clone(), move || {
@@ -113,23 +156,39 @@ fn main() {
     let mut ko = Vec::new();
     for (i, p) in ["아니요", "네", "다음 낼게요"].iter().enumerate() {
         for (j, s) in [130u32, 140].iter().enumerate() {
-            ko.push((p.to_string(), speak(&dir, &format!("ko{i}_{j}"), "ko", *s, p)));
+            ko.push((
+                p.to_string(),
+                speak(&dir, &format!("ko{i}_{j}"), "ko", *s, p),
+            ));
         }
     }
     let ko_phrases: Vec<String> = ko_phr.iter().map(|s| s.to_string()).collect();
     let r0 = rss_mib();
     let t0 = Instant::now();
     let model = VoskModel::shared(&ko_dir).expect("model");
-    println!("{:<34} load {:.2} s, RSS +{:.0} MiB", "vosk ko model", t0.elapsed().as_secs_f64(), rss_mib() - r0);
+    println!(
+        "{:<34} load {:.2} s, RSS +{:.0} MiB",
+        "vosk ko model",
+        t0.elapsed().as_secs_f64(),
+        rss_mib() - r0
+    );
     let r1 = rss_mib();
     let mut g = VoskRecognizer::with_phrases(model.clone(), &ko_phrases).expect("rec");
     run(&mut g, &ko[..1]);
-    println!("{:<34} RSS +{:.1} MiB for one grammar recognizer (after first utterance)", "vosk memory", rss_mib() - r1);
+    println!(
+        "{:<34} RSS +{:.1} MiB for one grammar recognizer (after first utterance)",
+        "vosk memory",
+        rss_mib() - r1
+    );
     report("vosk ko grammar (reused)", run(&mut g, &ko), ko.len());
     let r2 = rss_mib();
     let mut f = VoskRecognizer::new(model.clone()).expect("rec");
     run(&mut f, &ko[..1]);
-    println!("{:<34} RSS +{:.1} MiB for one free recognizer (after first utterance)", "vosk memory", rss_mib() - r2);
+    println!(
+        "{:<34} RSS +{:.1} MiB for one free recognizer (after first utterance)",
+        "vosk memory",
+        rss_mib() - r2
+    );
     report("vosk ko free (reused, warm)", run(&mut f, &ko), ko.len());
     let t = Instant::now();
     let mut switches = 0;
@@ -138,9 +197,15 @@ fn main() {
         g.set_phrases(&ko_phrases).expect("grm");
         switches += 2;
     }
-    println!("{:<34} {:.1} ms per set_grm", "vosk grammar switch", t.elapsed().as_secs_f64() * 1000.0 / switches as f64);
+    println!(
+        "{:<34} {:.1} ms per set_grm",
+        "vosk grammar switch",
+        t.elapsed().as_secs_f64() * 1000.0 / switches as f64
+    );
     let ko = Arc::new(ko);
     let m2 = model.clone();
-    concurrent("vosk ko grammar", n_conc, ko, move || Box::new(VoskRecognizer::with_phrases(m2.clone(), &ko_phrases).expect("rec")));
+    concurrent("vosk ko grammar", n_conc, ko, move || {
+        Box::new(VoskRecognizer::with_phrases(m2.clone(), &ko_phrases).expect("rec"))
+    });
     let _ = std::fs::remove_dir_all(&dir);
 }

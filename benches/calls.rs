@@ -15,18 +15,29 @@ use duecall::telephony::sip::{DialRequest, SipGateway};
 fn rss_kb() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
         .unwrap_or(0)
 }
 
 fn cpu_s() -> f64 {
     let mut u: libc::rusage = unsafe { std::mem::zeroed() };
     unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) };
-    u.ru_utime.tv_sec as f64 + u.ru_utime.tv_usec as f64 / 1e6 + u.ru_stime.tv_sec as f64 + u.ru_stime.tv_usec as f64 / 1e6
+    u.ru_utime.tv_sec as f64
+        + u.ru_utime.tv_usec as f64 / 1e6
+        + u.ru_stime.tv_sec as f64
+        + u.ru_stime.tv_usec as f64 / 1e6
 }
 
 fn free_port() -> u16 {
-    std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn main() {
@@ -35,7 +46,12 @@ fn main() {
         .split(',')
         .filter_map(|s| s.trim().parse().ok())
         .collect();
-    let hold = Duration::from_secs(std::env::var("BENCH_HOLD_S").ok().and_then(|s| s.parse().ok()).unwrap_or(10));
+    let hold = Duration::from_secs(
+        std::env::var("BENCH_HOLD_S")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(10),
+    );
     let dir = std::env::temp_dir().join(format!("duecall-bench-calls-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     // 1 s of a 440 Hz tone as the callee's looping stream.
@@ -48,10 +64,31 @@ fn main() {
         .unwrap_or(false);
     assert!(ok, "sox is needed (scripts/setup)");
     let scenario = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sipp/uas_load.xml");
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
 
-    println!("concurrent calls against sipp, hold {} s each, 2 tokio workers, {} cores", hold.as_secs(), std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
-    println!("{:>5} {:>9} {:>9} {:>9} {:>10} {:>9} {:>10} {:>12} {:>12}", "calls", "p50 dev", "p99 dev", "max dev", "intervals", "rx lost", "rx pkts", "cpu/call", "rss/call");
+    println!(
+        "concurrent calls against sipp, hold {} s each, 2 tokio workers, {} cores",
+        hold.as_secs(),
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    );
+    println!(
+        "{:>5} {:>9} {:>9} {:>9} {:>10} {:>9} {:>10} {:>12} {:>12}",
+        "calls",
+        "p50 dev",
+        "p99 dev",
+        "max dev",
+        "intervals",
+        "rx lost",
+        "rx pkts",
+        "cpu/call",
+        "rss/call"
+    );
     for n in ns {
         let port = free_port();
         let mp = free_port() & !1;
@@ -59,7 +96,17 @@ fn main() {
             .current_dir(&dir)
             .arg("-sf")
             .arg(&scenario)
-            .args(["-i", "127.0.0.1", "-mi", "127.0.0.1", "-nostdin", "-p", &port.to_string(), "-mp", &mp.to_string()])
+            .args([
+                "-i",
+                "127.0.0.1",
+                "-mi",
+                "127.0.0.1",
+                "-nostdin",
+                "-p",
+                &port.to_string(),
+                "-mp",
+                &mp.to_string(),
+            ])
             .args(["-m", &n.to_string(), "-l", &(n + 10).to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -71,7 +118,11 @@ fn main() {
             let rss0 = rss_kb();
             let mut legs = Vec::new();
             for _ in 0..n {
-                legs.push(gw.dial(DialRequest::to(format!("sip:callee@127.0.0.1:{port}"))).await.unwrap());
+                legs.push(
+                    gw.dial(DialRequest::to(format!("sip:callee@127.0.0.1:{port}")))
+                        .await
+                        .unwrap(),
+                );
             }
             // Let every call answer and settle, then measure over the hold.
             tokio::time::sleep(Duration::from_secs(1)).await;

@@ -25,16 +25,32 @@ fn pct(v: &[u64], p: f64) -> u64 {
 }
 
 fn main() {
-    let rounds: usize = std::env::var("BENCH_ROUNDS").ok().and_then(|s| s.parse().ok()).unwrap_or(3);
-    let conc: usize = std::env::var("BENCH_CONCURRENT").ok().and_then(|s| s.parse().ok()).unwrap_or(4);
+    let rounds: usize = std::env::var("BENCH_ROUNDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3);
+    let conc: usize = std::env::var("BENCH_CONCURRENT")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(4);
     let personas = ["paid", "promise", "stop", "hardship"];
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let (lat, calls, wall) = rt.block_on(async {
-        let sim = duecall::sim::start(SimConfig { seed: Some(1), ..SimConfig::default() }).await.unwrap();
+        let sim = duecall::sim::start(SimConfig {
+            seed: Some(1),
+            ..SimConfig::default()
+        })
+        .await
+        .unwrap();
         let cfg = Config::default();
         let gw = Arc::new(SipGateway::start(cfg.clone()).await.unwrap());
-        let agent = Arc::new(Agent::new(gw, &cfg, &AgentPaths::under(&root), &[Language::En]).unwrap());
+        let agent =
+            Arc::new(Agent::new(gw, &cfg, &AgentPaths::under(&root), &[Language::En]).unwrap());
         let account: Account = serde_json::from_value(serde_json::json!({
             "account_id": "B-1", "name": "Maria Lopez", "phone": "+14155550167", "amount": "125.50",
             "due_date": "2026-11-16", "timezone": "America/Los_Angeles", "language": "en",
@@ -48,16 +64,29 @@ fn main() {
             let mut tasks = Vec::new();
             for i in 0..conc {
                 let (agent, account) = (agent.clone(), account.clone());
-                let to = sim.uri_for_tagged(personas[(round * conc + i) % personas.len()], &format!("r{round}c{i}"));
+                let to = sim.uri_for_tagged(
+                    personas[(round * conc + i) % personas.len()],
+                    &format!("r{round}c{i}"),
+                );
                 tasks.push(tokio::spawn(async move {
-                    let opts = CallOptions { to, now: "2026-11-23T18:00:00Z".parse().unwrap(), attempt_id: None, policy: None, record_dir: None, case_id: None };
+                    let opts = CallOptions {
+                        to,
+                        now: "2026-11-23T18:00:00Z".parse().unwrap(),
+                        attempt_id: None,
+                        policy: None,
+                        record_dir: None,
+                        case_id: None,
+                    };
                     agent.call(&account, opts).await
                 }));
             }
             for t in tasks {
                 if let Ok(Ok(out)) = t.await {
                     calls += 1;
-                    if let Some(r) = sim.wait_ended(&out.call.call_id, Duration::from_secs(10)).await {
+                    if let Some(r) = sim
+                        .wait_ended(&out.call.call_id, Duration::from_secs(10))
+                        .await
+                    {
                         lat.extend(r.reply_latencies_ms().into_iter().skip(1));
                     }
                 }
@@ -68,9 +97,20 @@ fn main() {
     });
     let mut v = lat;
     v.sort_unstable();
-    println!("reply latency over {} replies in {calls} conversations ({} at a time, {:.0} s)", v.len(), conc, wall.as_secs_f64());
+    println!(
+        "reply latency over {} replies in {calls} conversations ({} at a time, {:.0} s)",
+        v.len(),
+        conc,
+        wall.as_secs_f64()
+    );
     println!("  all (ms, sorted): {:?}", v);
     // The callee (the sim, on the same media layer) notes our prompt when its
     // first voiced packet arrives: SPEECH.md's definition.
-    println!("  p50 {} ms   p95 {} ms   p99 {} ms   max {} ms", pct(&v, 0.5), pct(&v, 0.95), pct(&v, 0.99), v.last().copied().unwrap_or(0));
+    println!(
+        "  p50 {} ms   p95 {} ms   p99 {} ms   max {} ms",
+        pct(&v, 0.5),
+        pct(&v, 0.95),
+        pct(&v, 0.99),
+        v.last().copied().unwrap_or(0)
+    );
 }

@@ -17,7 +17,10 @@ use duecall::policy::{decide, AccountState, Decision, PolicyConfig};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 
 fn main() {
-    let n: usize = std::env::var("PLAN_ACCOUNTS").ok().and_then(|s| s.parse().ok()).unwrap_or(1_000_000);
+    let n: usize = std::env::var("PLAN_ACCOUNTS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1_000_000);
     let mut rng = StdRng::seed_from_u64(7);
     let now = Utc.with_ymd_and_hms(2026, 11, 20, 6, 30, 0).unwrap();
     let base_due = NaiveDate::from_ymd_opt(2026, 11, 12).unwrap();
@@ -28,15 +31,39 @@ fn main() {
     for i in 0..n {
         let k = rng.gen_range(0..100);
         let (jur, phone, lang) = if k < 30 {
-            ("cn", format!("+86138{:08}", rng.gen_range(0..100_000_000u32)), Language::Zh)
+            (
+                "cn",
+                format!("+86138{:08}", rng.gen_range(0..100_000_000u32)),
+                Language::Zh,
+            )
         } else if k < 70 {
-            ("us", format!("+1{}5550{:03}", us_area[rng.gen_range(0..us_area.len())], rng.gen_range(100..200)), Language::En)
+            (
+                "us",
+                format!(
+                    "+1{}5550{:03}",
+                    us_area[rng.gen_range(0..us_area.len())],
+                    rng.gen_range(100..200)
+                ),
+                Language::En,
+            )
         } else if k < 85 {
-            ("uk", format!("+44207946{:04}", rng.gen_range(0..10_000)), Language::En)
+            (
+                "uk",
+                format!("+44207946{:04}", rng.gen_range(0..10_000)),
+                Language::En,
+            )
         } else if k < 93 {
-            ("au", format!("+614{:08}", rng.gen_range(0..100_000_000u32)), Language::En)
+            (
+                "au",
+                format!("+614{:08}", rng.gen_range(0..100_000_000u32)),
+                Language::En,
+            )
         } else {
-            ("au", format!("+6129{:07}", rng.gen_range(0..10_000_000u32)), Language::En)
+            (
+                "au",
+                format!("+6129{:07}", rng.gen_range(0..10_000_000u32)),
+                Language::En,
+            )
         };
         let id = format!("ACC{i:07}");
         let hist: Vec<AttemptRecord> = (0..rng.gen_range(0..5))
@@ -64,7 +91,10 @@ fn main() {
         });
         histories.push(hist);
     }
-    eprintln!("generated {n} accounts in {:.2} s", t_gen.elapsed().as_secs_f64());
+    eprintln!(
+        "generated {n} accounts in {:.2} s",
+        t_gen.elapsed().as_secs_f64()
+    );
 
     // The zone lookup alone, by kind of number.
     let t_z = Instant::now();
@@ -72,7 +102,10 @@ fn main() {
     for a in &accounts {
         zone_count += zones_for(a).0.len();
     }
-    eprintln!("zones_for alone: {:.2} s ({zone_count} zones)", t_z.elapsed().as_secs_f64());
+    eprintln!(
+        "zones_for alone: {:.2} s ({zone_count} zones)",
+        t_z.elapsed().as_secs_f64()
+    );
 
     let cfg = PolicyConfig::default();
     let state = AccountState::default();
@@ -96,5 +129,7 @@ fn main() {
     }
     let secs = t.elapsed().as_secs_f64();
     println!("plan: {n} accounts on one thread in {secs:.2} s = {:.0} accounts/s (zones+decide {decide_secs:.2} s, JSON {:.2} s)", n as f64 / secs, secs - decide_secs);
-    println!("      allow {allow}, deny {deny}, with next_allowed_at {with_next}, human queue {human}");
+    println!(
+        "      allow {allow}, deny {deny}, with next_allowed_at {with_next}, human queue {human}"
+    );
 }

@@ -147,22 +147,29 @@ pub struct RecordingConfig {
 
 impl Default for RecordingConfig {
     fn default() -> Self {
-        RecordingConfig { dir: PathBuf::from("recordings"), enabled: true }
+        RecordingConfig {
+            dir: PathBuf::from("recordings"),
+            enabled: true,
+        }
     }
 }
 
 impl Config {
     /// Reads and validates a config file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
         Self::from_toml(&text, &path.display().to_string())
     }
 
     /// Parses and validates TOML text; `origin` names it in errors.
     pub fn from_toml(text: &str, origin: &str) -> Result<Config, ConfigError> {
-        let cfg: Config = toml::from_str(text)
-            .map_err(|e| ConfigError::Parse { path: origin.to_string(), message: e.to_string() })?;
+        let cfg: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: origin.to_string(),
+            message: e.to_string(),
+        })?;
         cfg.validate()?;
         Ok(cfg)
     }
@@ -171,7 +178,11 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.codecs()?;
         if self.sip.ring_timeout_s == 0 || self.sip.ring_timeout_s > 600 {
-            return Err(invalid("sip.ring_timeout_s", "1..=600 seconds", self.sip.ring_timeout_s));
+            return Err(invalid(
+                "sip.ring_timeout_s",
+                "1..=600 seconds",
+                self.sip.ring_timeout_s,
+            ));
         }
         if !(96..=127).contains(&self.media.dtmf_payload_type) {
             return Err(invalid(
@@ -181,16 +192,35 @@ impl Config {
             ));
         }
         if self.media.jitter_frames == 0 || self.media.jitter_frames > 50 {
-            return Err(invalid("media.jitter_frames", "1..=50 frames", self.media.jitter_frames));
+            return Err(invalid(
+                "media.jitter_frames",
+                "1..=50 frames",
+                self.media.jitter_frames,
+            ));
         }
         if let Some(p) = &self.sip.outbound_proxy {
-            self.proxy_addr().map_err(|_| invalid("sip.outbound_proxy", "host:port (an IP address and port)", p))?;
+            self.proxy_addr().map_err(|_| {
+                invalid(
+                    "sip.outbound_proxy",
+                    "host:port (an IP address and port)",
+                    p,
+                )
+            })?;
         }
         if self.sip.user.is_some() != self.sip.password.is_some() {
-            return Err(invalid("sip.password", "user and password set together", "only one of them"));
+            return Err(invalid(
+                "sip.password",
+                "user and password set together",
+                "only one of them",
+            ));
         }
-        if self.sip.callid_suffix.is_empty() || self.sip.callid_suffix.contains(char::is_whitespace) {
-            return Err(invalid("sip.callid_suffix", "a host-like token", &self.sip.callid_suffix));
+        if self.sip.callid_suffix.is_empty() || self.sip.callid_suffix.contains(char::is_whitespace)
+        {
+            return Err(invalid(
+                "sip.callid_suffix",
+                "a host-like token",
+                &self.sip.callid_suffix,
+            ));
         }
         Ok(())
     }
@@ -216,14 +246,24 @@ impl Config {
                 s.parse::<SocketAddr>()
                     .or_else(|_| format!("{s}:5060").parse::<SocketAddr>())
                     .map(Some)
-                    .map_err(|_| invalid("sip.outbound_proxy", "host:port (an IP address and port)", p))
+                    .map_err(|_| {
+                        invalid(
+                            "sip.outbound_proxy",
+                            "host:port (an IP address and port)",
+                            p,
+                        )
+                    })
             }
         }
     }
 }
 
 fn invalid(key: &str, expected: &str, got: impl std::fmt::Display) -> ConfigError {
-    ConfigError::Invalid { key: key.into(), expected: expected.into(), got: got.to_string() }
+    ConfigError::Invalid {
+        key: key.into(),
+        expected: expected.into(),
+        got: got.to_string(),
+    }
 }
 
 #[cfg(test)]
@@ -239,27 +279,38 @@ mod tests {
 
     #[test]
     fn unknown_key_is_named_in_the_error() {
-        let e = Config::from_toml("[sip]\nring_timout_s = 5\n", "t").unwrap_err().to_string();
+        let e = Config::from_toml("[sip]\nring_timout_s = 5\n", "t")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("ring_timout_s"), "{e}");
     }
 
     #[test]
     fn wrong_type_is_named_in_the_error() {
-        let e = Config::from_toml("[sip]\nring_timeout_s = \"soon\"\n", "t").unwrap_err().to_string();
+        let e = Config::from_toml("[sip]\nring_timeout_s = \"soon\"\n", "t")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("ring_timeout_s"), "{e}");
     }
 
     #[test]
     fn unknown_codec_is_rejected_with_its_key() {
-        let e = Config::from_toml("[media]\ncodecs = [\"G729\"]\n", "t").unwrap_err().to_string();
+        let e = Config::from_toml("[media]\ncodecs = [\"G729\"]\n", "t")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("media.codecs") && e.contains("G729"), "{e}");
     }
 
     #[test]
     fn bad_proxy_address_is_rejected_with_its_key() {
-        let e = Config::from_toml("[sip]\noutbound_proxy = \"not a host\"\n", "t").unwrap_err().to_string();
+        let e = Config::from_toml("[sip]\noutbound_proxy = \"not a host\"\n", "t")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("sip.outbound_proxy"), "{e}");
         let ok = Config::from_toml("[sip]\noutbound_proxy = \"127.0.0.1:5060\"\n", "t").unwrap();
-        assert_eq!(ok.proxy_addr().unwrap(), Some("127.0.0.1:5060".parse().unwrap()));
+        assert_eq!(
+            ok.proxy_addr().unwrap(),
+            Some("127.0.0.1:5060".parse().unwrap())
+        );
     }
 }

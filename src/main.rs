@@ -13,7 +13,11 @@ use duecall::telephony::leg::{LegCommand, LegEvent};
 use duecall::telephony::sip::{DialRequest, SipGateway};
 
 #[derive(Parser)]
-#[command(name = "duecall", version, about = "Offline voice agent for payment-reminder calls over SIP")]
+#[command(
+    name = "duecall",
+    version,
+    about = "Offline voice agent for payment-reminder calls over SIP"
+)]
 struct Cli {
     /// Log filter (e.g. `info`, `duecall=debug`); default: warn, or $RUST_LOG.
     #[arg(long, global = true)]
@@ -113,9 +117,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         .unwrap_or_else(|| "warn".into());
     // rsipstack logs whole SIP messages (numbers and names in From/To) at
     // info: keep it at warn unless asked for by name.
-    let filter = if filter.contains("rsipstack") { filter } else { format!("{filter},rsipstack=warn") };
+    let filter = if filter.contains("rsipstack") {
+        filter
+    } else {
+        format!("{filter},rsipstack=warn")
+    };
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&filter).context("bad --log filter")?)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(&filter).context("bad --log filter")?,
+        )
         .with_writer(std::io::stderr)
         .init();
     let stdout = std::io::stdout();
@@ -167,10 +177,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 async fn converse(mut config: Config, a: CallArgs) -> anyhow::Result<i32> {
     apply_call_flags(&mut config, &a)?;
     let path = a.account.as_ref().context("--account")?;
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read --account {}", path.display()))?;
-    let account: duecall::account::Account =
-        serde_json::from_str(&text).with_context(|| format!("--account {}: not an account JSON", path.display()))?;
-    let now = a.now.map(|t| t.with_timezone(&chrono::Utc)).unwrap_or_else(chrono::Utc::now);
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read --account {}", path.display()))?;
+    let account: duecall::account::Account = serde_json::from_str(&text)
+        .with_context(|| format!("--account {}: not an account JSON", path.display()))?;
+    let now = a
+        .now
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .unwrap_or_else(chrono::Utc::now);
     let gw = Arc::new(SipGateway::start(config.clone()).await?);
     let paths = duecall::agent::AgentPaths::under(&duecall::agent::AgentPaths::default_root());
     let agent = duecall::agent::Agent::new(gw, &config, &paths, &[account.language])?;
@@ -200,8 +214,17 @@ async fn converse(mut config: Config, a: CallArgs) -> anyhow::Result<i32> {
         println!(
             "disposition: {}  route: {}{}",
             outcome.call.disposition.as_str(),
-            outcome.route.as_ref().map(|r| format!("{:?} ({})", r.kind, r.reason)).unwrap_or_else(|| "-".into()),
-            outcome.call.recording.as_ref().map(|p| format!("  recording: {}", p.display())).unwrap_or_default()
+            outcome
+                .route
+                .as_ref()
+                .map(|r| format!("{:?} ({})", r.kind, r.reason))
+                .unwrap_or_else(|| "-".into()),
+            outcome
+                .call
+                .recording
+                .as_ref()
+                .map(|p| format!("  recording: {}", p.display()))
+                .unwrap_or_default()
         );
     }
     Ok(0)
@@ -289,21 +312,37 @@ async fn call(mut config: Config, a: CallArgs) -> anyhow::Result<i32> {
         }
     };
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "call": report }))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({ "call": report }))?
+        );
     } else {
         println!(
             "{} {} status={} duration={}ms codec={} sent={}pkts received={}pkts lost={} dtmf={}{}",
             report.call_id,
             report.disposition.as_str(),
-            report.sip_status.map(|s| s.to_string()).unwrap_or_else(|| "-".into()),
+            report
+                .sip_status
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| "-".into()),
             report.duration_ms,
             report.codec.as_deref().unwrap_or("-"),
             report.rtp.sent.packets,
             report.rtp.received.packets,
             report.rtp.received.lost.unwrap_or(0),
             report.dtmf.iter().map(|d| d.digit).collect::<String>(),
-            report.recording.as_ref().map(|p| format!(" recording={}", p.display())).unwrap_or_default(),
+            report
+                .recording
+                .as_ref()
+                .map(|p| format!(" recording={}", p.display()))
+                .unwrap_or_default(),
         );
     }
-    Ok(if report.disposition == duecall::outcome::Disposition::Answered { 0 } else { 2 })
+    Ok(
+        if report.disposition == duecall::outcome::Disposition::Answered {
+            0
+        } else {
+            2
+        },
+    )
 }

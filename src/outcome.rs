@@ -157,17 +157,37 @@ mod tests {
         assert_eq!(disposition_for_status(603).0, Disposition::Rejected);
         assert_eq!(disposition_for_status(404).0, Disposition::NotFound);
         assert_eq!(disposition_for_status(604).0, Disposition::NotFound);
-        assert_eq!(disposition_for_status(503), (Disposition::Failed, Some(FailReason::Server)));
-        assert_eq!(disposition_for_status(407), (Disposition::Failed, Some(FailReason::Auth)));
-        assert_eq!(disposition_for_status(488), (Disposition::Failed, Some(FailReason::NoCommonCodec)));
+        assert_eq!(
+            disposition_for_status(503),
+            (Disposition::Failed, Some(FailReason::Server))
+        );
+        assert_eq!(
+            disposition_for_status(407),
+            (Disposition::Failed, Some(FailReason::Auth))
+        );
+        assert_eq!(
+            disposition_for_status(488),
+            (Disposition::Failed, Some(FailReason::NoCommonCodec))
+        );
     }
 
     #[test]
     fn disposition_spelling_round_trips() {
-        for d in [Disposition::Answered, Disposition::Voicemail, Disposition::Busy, Disposition::NoAnswer,
-                  Disposition::Rejected, Disposition::NotFound, Disposition::Failed, Disposition::Cancelled] {
+        for d in [
+            Disposition::Answered,
+            Disposition::Voicemail,
+            Disposition::Busy,
+            Disposition::NoAnswer,
+            Disposition::Rejected,
+            Disposition::NotFound,
+            Disposition::Failed,
+            Disposition::Cancelled,
+        ] {
             assert_eq!(Disposition::parse(d.as_str()), Some(d));
-            assert_eq!(serde_json::to_string(&d).unwrap(), format!("\"{}\"", d.as_str()));
+            assert_eq!(
+                serde_json::to_string(&d).unwrap(),
+                format!("\"{}\"", d.as_str())
+            );
         }
     }
 }

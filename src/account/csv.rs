@@ -33,8 +33,15 @@ use super::{Account, Language};
 /// Columns every file must have.
 pub const REQUIRED_COLUMNS: [&str; 5] = ["account_id", "name", "phone", "amount", "due_date"];
 /// Columns a file may have.
-pub const OPTIONAL_COLUMNS: [&str; 7] =
-    ["currency", "timezone", "language", "jurisdiction", "alt_phones", "days_past_due", "agent_uri"];
+pub const OPTIONAL_COLUMNS: [&str; 7] = [
+    "currency",
+    "timezone",
+    "language",
+    "jurisdiction",
+    "alt_phones",
+    "days_past_due",
+    "agent_uri",
+];
 /// Jurisdictions with a policy preset.
 pub const JURISDICTIONS: [&str; 4] = ["cn", "us", "uk", "au"];
 
@@ -90,7 +97,9 @@ pub struct LoadOptions {
 
 impl Default for LoadOptions {
     fn default() -> Self {
-        LoadOptions { default_region: "US".into() }
+        LoadOptions {
+            default_region: "US".into(),
+        }
     }
 }
 
@@ -102,11 +111,18 @@ pub fn load_accounts<R: Read>(reader: R) -> CheckReport {
 /// Reads accounts; every row is validated, good rows are kept.
 pub fn load_accounts_with<R: Read>(reader: R, opts: &LoadOptions) -> CheckReport {
     let mut report = CheckReport::default();
-    let mut rdr = csv::ReaderBuilder::new().flexible(true).has_headers(true).from_reader(reader);
+    let mut rdr = csv::ReaderBuilder::new()
+        .flexible(true)
+        .has_headers(true)
+        .from_reader(reader);
     let headers = match rdr.byte_headers() {
         Ok(h) => h.clone(),
         Err(e) => {
-            report.errors.push(RowError { line: 1, account_id: None, reason: format!("cannot read the header: {e}") });
+            report.errors.push(RowError {
+                line: 1,
+                account_id: None,
+                reason: format!("cannot read the header: {e}"),
+            });
             return report;
         }
     };
@@ -115,27 +131,47 @@ pub fn load_accounts_with<R: Read>(reader: R, opts: &LoadOptions) -> CheckReport
         match std::str::from_utf8(h) {
             Ok(s) => cols.push(s.trim().trim_start_matches('\u{feff}').to_ascii_lowercase()),
             Err(_) => {
-                report.errors.push(RowError { line: 1, account_id: None, reason: format!("header column {} is not valid UTF-8", i + 1) });
+                report.errors.push(RowError {
+                    line: 1,
+                    account_id: None,
+                    reason: format!("header column {} is not valid UTF-8", i + 1),
+                });
                 return report;
             }
         }
     }
-    let missing: Vec<&str> = REQUIRED_COLUMNS.iter().copied().filter(|c| !cols.iter().any(|h| h == c)).collect();
+    let missing: Vec<&str> = REQUIRED_COLUMNS
+        .iter()
+        .copied()
+        .filter(|c| !cols.iter().any(|h| h == c))
+        .collect();
     if !missing.is_empty() {
         report.errors.push(RowError {
             line: 1,
             account_id: None,
-            reason: format!("missing required column(s): {} (required: {})", missing.join(", "), REQUIRED_COLUMNS.join(", ")),
+            reason: format!(
+                "missing required column(s): {} (required: {})",
+                missing.join(", "),
+                REQUIRED_COLUMNS.join(", ")
+            ),
         });
         return report;
     }
     for (i, c) in cols.iter().enumerate() {
         if cols[..i].contains(c) {
-            report.errors.push(RowError { line: 1, account_id: None, reason: format!("column '{c}' appears twice") });
+            report.errors.push(RowError {
+                line: 1,
+                account_id: None,
+                reason: format!("column '{c}' appears twice"),
+            });
             return report;
         }
         if !REQUIRED_COLUMNS.contains(&c.as_str()) && !OPTIONAL_COLUMNS.contains(&c.as_str()) {
-            report.warnings.push(format!("unknown column '{c}' ignored (known: {}, {})", REQUIRED_COLUMNS.join(", "), OPTIONAL_COLUMNS.join(", ")));
+            report.warnings.push(format!(
+                "unknown column '{c}' ignored (known: {}, {})",
+                REQUIRED_COLUMNS.join(", "),
+                OPTIONAL_COLUMNS.join(", ")
+            ));
         }
     }
     let idx = |name: &str| cols.iter().position(|c| c == name);
@@ -162,7 +198,11 @@ pub fn load_accounts_with<R: Read>(reader: R, opts: &LoadOptions) -> CheckReport
             Ok(true) => {}
             Err(e) => {
                 let line = e.position().map(|p| p.line()).unwrap_or(line);
-                report.errors.push(RowError { line, account_id: None, reason: format!("unreadable row: {e}") });
+                report.errors.push(RowError {
+                    line,
+                    account_id: None,
+                    reason: format!("unreadable row: {e}"),
+                });
                 // A CSV syntax error may leave the reader mid-field; stop
                 // rather than misreport every following line.
                 if !matches!(e.kind(), csv::ErrorKind::UnequalLengths { .. }) {
@@ -172,7 +212,10 @@ pub fn load_accounts_with<R: Read>(reader: R, opts: &LoadOptions) -> CheckReport
             }
         }
         let line = record.position().map(|p| p.line()).unwrap_or(line);
-        if record.iter().all(|f| f.iter().all(|b| b.is_ascii_whitespace())) {
+        if record
+            .iter()
+            .all(|f| f.iter().all(|b| b.is_ascii_whitespace()))
+        {
             continue;
         }
         match parse_row(&record, &ix, cols.len(), opts) {
@@ -181,13 +224,20 @@ pub fn load_accounts_with<R: Read>(reader: R, opts: &LoadOptions) -> CheckReport
                     report.errors.push(RowError {
                         line,
                         account_id: Some(acc.account_id.clone()),
-                        reason: format!("duplicate account_id '{}' (first row kept)", acc.account_id),
+                        reason: format!(
+                            "duplicate account_id '{}' (first row kept)",
+                            acc.account_id
+                        ),
                     });
                 } else {
                     report.accounts.push(acc);
                 }
             }
-            Err((account_id, reason)) => report.errors.push(RowError { line, account_id, reason }),
+            Err((account_id, reason)) => report.errors.push(RowError {
+                line,
+                account_id,
+                reason,
+            }),
         }
     }
     report
@@ -210,7 +260,12 @@ struct ColumnIndex {
 
 type RowResult = Result<Account, (Option<String>, String)>;
 
-fn parse_row(rec: &csv::ByteRecord, ix: &ColumnIndex, ncols: usize, opts: &LoadOptions) -> RowResult {
+fn parse_row(
+    rec: &csv::ByteRecord,
+    ix: &ColumnIndex,
+    ncols: usize,
+    opts: &LoadOptions,
+) -> RowResult {
     let mut fields: Vec<&str> = Vec::with_capacity(rec.len());
     for (i, f) in rec.iter().enumerate() {
         match std::str::from_utf8(f) {
@@ -220,10 +275,18 @@ fn parse_row(rec: &csv::ByteRecord, ix: &ColumnIndex, ncols: usize, opts: &LoadO
     }
     let get = |i: Option<usize>| -> &str { i.and_then(|i| fields.get(i).copied()).unwrap_or("") };
     let account_id = get(ix.account_id).to_string();
-    let id_opt = if account_id.is_empty() { None } else { Some(account_id.clone()) };
+    let id_opt = if account_id.is_empty() {
+        None
+    } else {
+        Some(account_id.clone())
+    };
     let fail = |reason: String| Err((id_opt.clone(), reason));
     if fields.len() != ncols {
-        return fail(format!("has {} fields, the header has {}", fields.len(), ncols));
+        return fail(format!(
+            "has {} fields, the header has {}",
+            fields.len(),
+            ncols
+        ));
     }
     if account_id.is_empty() {
         return fail("account_id is empty".into());
@@ -241,11 +304,14 @@ fn parse_row(rec: &csv::ByteRecord, ix: &ColumnIndex, ncols: usize, opts: &LoadO
         Err(e) => return fail(e),
     };
     let amount_raw = get(ix.amount);
-    let amount = match Decimal::from_str(amount_raw).or_else(|_| Decimal::from_scientific(amount_raw)) {
-        Ok(a) if a.is_sign_negative() && !a.is_zero() => return fail(format!("amount '{amount_raw}' is negative")),
-        Ok(a) => a,
-        Err(_) => return fail(format!("amount '{amount_raw}' is not a decimal number")),
-    };
+    let amount =
+        match Decimal::from_str(amount_raw).or_else(|_| Decimal::from_scientific(amount_raw)) {
+            Ok(a) if a.is_sign_negative() && !a.is_zero() => {
+                return fail(format!("amount '{amount_raw}' is negative"))
+            }
+            Ok(a) => a,
+            Err(_) => return fail(format!("amount '{amount_raw}' is not a decimal number")),
+        };
     let due_raw = get(ix.due_date);
     let due_date = match NaiveDate::parse_from_str(due_raw, "%Y-%m-%d") {
         Ok(d) => d,
@@ -257,7 +323,9 @@ fn parse_row(rec: &csv::ByteRecord, ix: &ColumnIndex, ncols: usize, opts: &LoadO
     } else if tz_raw.parse::<chrono_tz::Tz>().is_ok() {
         Some(tz_raw.to_string())
     } else {
-        return fail(format!("timezone '{tz_raw}' is not a known IANA time zone (e.g. America/New_York)"));
+        return fail(format!(
+            "timezone '{tz_raw}' is not a known IANA time zone (e.g. America/New_York)"
+        ));
     };
     let jur_raw = get(ix.jurisdiction).to_ascii_lowercase();
     let jurisdiction = if jur_raw.is_empty() {
@@ -265,7 +333,10 @@ fn parse_row(rec: &csv::ByteRecord, ix: &ColumnIndex, ncols: usize, opts: &LoadO
     } else if JURISDICTIONS.contains(&jur_raw.as_str()) {
         Some(jur_raw)
     } else {
-        return fail(format!("jurisdiction '{}' is not one of cn, us, uk, au", get(ix.jurisdiction)));
+        return fail(format!(
+            "jurisdiction '{}' is not one of cn, us, uk, au",
+            get(ix.jurisdiction)
+        ));
     };
     let lang_raw = get(ix.language).to_ascii_lowercase();
     let language = match lang_raw.as_str() {
@@ -273,7 +344,12 @@ fn parse_row(rec: &csv::ByteRecord, ix: &ColumnIndex, ncols: usize, opts: &LoadO
         "" => Language::En,
         "en" => Language::En,
         "zh" => Language::Zh,
-        _ => return fail(format!("language '{}' is not one of en, zh", get(ix.language))),
+        _ => {
+            return fail(format!(
+                "language '{}' is not one of en, zh",
+                get(ix.language)
+            ))
+        }
     };
     let cur_raw = get(ix.currency);
     let currency = if cur_raw.is_empty() {
@@ -281,10 +357,16 @@ fn parse_row(rec: &csv::ByteRecord, ix: &ColumnIndex, ncols: usize, opts: &LoadO
     } else if cur_raw.len() == 3 && cur_raw.bytes().all(|b| b.is_ascii_alphabetic()) {
         Some(cur_raw.to_ascii_uppercase())
     } else {
-        return fail(format!("currency '{cur_raw}' is not a three-letter ISO 4217 code"));
+        return fail(format!(
+            "currency '{cur_raw}' is not a three-letter ISO 4217 code"
+        ));
     };
     let mut alt_phones = Vec::new();
-    for p in get(ix.alt_phones).split([';', '|']).map(str::trim).filter(|p| !p.is_empty()) {
+    for p in get(ix.alt_phones)
+        .split([';', '|'])
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+    {
         match normalise_phone(p, &opts.default_region) {
             Ok(n) => {
                 if n != phone && !alt_phones.contains(&n) {
@@ -306,10 +388,15 @@ fn parse_row(rec: &csv::ByteRecord, ix: &ColumnIndex, ncols: usize, opts: &LoadO
     let uri_raw = get(ix.agent_uri);
     let agent_uri = if uri_raw.is_empty() {
         None
-    } else if ["sip:", "sips:", "tel:"].iter().any(|s| uri_raw.to_ascii_lowercase().starts_with(s)) {
+    } else if ["sip:", "sips:", "tel:"]
+        .iter()
+        .any(|s| uri_raw.to_ascii_lowercase().starts_with(s))
+    {
         Some(uri_raw.to_string())
     } else {
-        return fail(format!("agent_uri '{uri_raw}' is not a sip:, sips: or tel: URI"));
+        return fail(format!(
+            "agent_uri '{uri_raw}' is not a sip:, sips: or tel: URI"
+        ));
     };
     Ok(Account {
         account_id,
@@ -347,7 +434,12 @@ pub fn normalise_phone(raw: &str, default_region: &str) -> Result<String, String
     }
     let e164 = parsed.format().mode(phonenumber::Mode::E164).to_string();
     match phonenumber::parse(None, &e164) {
-        Ok(again) if again.is_valid() && again.format().mode(phonenumber::Mode::E164).to_string() == e164 => Ok(e164),
+        Ok(again)
+            if again.is_valid()
+                && again.format().mode(phonenumber::Mode::E164).to_string() == e164 =>
+        {
+            Ok(e164)
+        }
         _ => Err(bad()),
     }
 }
@@ -399,7 +491,10 @@ mod tests {
         assert_eq!(r.accounts.len(), 2);
         let a = &r.accounts[0];
         assert_eq!(a.phone, "+14155550100");
-        assert_eq!(a.alt_phones, vec!["+12125550100".to_string(), "+16465550100".to_string()]);
+        assert_eq!(
+            a.alt_phones,
+            vec!["+12125550100".to_string(), "+16465550100".to_string()]
+        );
         assert_eq!(a.amount.to_string(), "125.50");
         assert_eq!(a.jurisdiction.as_deref(), Some("us"));
         assert_eq!(a.currency.as_deref(), Some("USD"));
@@ -414,17 +509,21 @@ mod tests {
     #[test]
     fn each_bad_row_is_reported_with_its_line_and_reason() {
         let r = load(concat!(
-            "A1,Ann,12ab,10,2026-11-20,,,,,,,\n",            // line 2
+            "A1,Ann,12ab,10,2026-11-20,,,,,,,\n",                  // line 2
             "A2,Bob,+14155550100,10,2026-11-20,,Mars/Base,,,,,\n", // 3
-            "A3,Cy,+14155550100,-5,2026-11-20,,,,,,,\n",      // 4
-            "A4,Di,+14155550100,10,2026-13-40,,,,,,,\n",      // 5
-            "A5,Ed,+14155550100,10,2026-11-20,,,fr,,,,\n",     // 6
-            "A6,Fa,+14155550100,10,2026-11-20,,,,mx,,,\n",     // 7
-            "A7,Gu,+14155550100,10,2026-11-20,,,,,,,\n",       // 8
-            "A7,Gu,+14155550100,10,2026-11-20,,,,,,,\n",       // 9 duplicate
-            "A8,Hu,,10,2026-11-20,,,,,,,\n",                  // 10
+            "A3,Cy,+14155550100,-5,2026-11-20,,,,,,,\n",           // 4
+            "A4,Di,+14155550100,10,2026-13-40,,,,,,,\n",           // 5
+            "A5,Ed,+14155550100,10,2026-11-20,,,fr,,,,\n",         // 6
+            "A6,Fa,+14155550100,10,2026-11-20,,,,mx,,,\n",         // 7
+            "A7,Gu,+14155550100,10,2026-11-20,,,,,,,\n",           // 8
+            "A7,Gu,+14155550100,10,2026-11-20,,,,,,,\n",           // 9 duplicate
+            "A8,Hu,,10,2026-11-20,,,,,,,\n",                       // 10
         ));
-        let got: Vec<(u64, &str)> = r.errors.iter().map(|e| (e.line, e.reason.as_str())).collect();
+        let got: Vec<(u64, &str)> = r
+            .errors
+            .iter()
+            .map(|e| (e.line, e.reason.as_str()))
+            .collect();
         assert_eq!(got.len(), 8, "{got:?}");
         assert_eq!(got[0], (2, "phone '12ab' is not a valid number"));
         assert!(got[1].1.contains("Mars/Base") && got[1].0 == 3);
@@ -449,8 +548,13 @@ mod tests {
 
     #[test]
     fn numbers_without_plus_use_the_configured_region() {
-        let opts = LoadOptions { default_region: "AU".into() };
-        let r = load_accounts_with("account_id,name,phone,amount,due_date\nA1,N,0412 345 678,1,2026-01-01\n".as_bytes(), &opts);
+        let opts = LoadOptions {
+            default_region: "AU".into(),
+        };
+        let r = load_accounts_with(
+            "account_id,name,phone,amount,due_date\nA1,N,0412 345 678,1,2026-01-01\n".as_bytes(),
+            &opts,
+        );
         assert!(r.errors.is_empty(), "{:?}", r.errors);
         assert_eq!(r.accounts[0].phone, "+61412345678");
         assert_eq!(r.accounts[0].jurisdiction.as_deref(), Some("au"));
@@ -468,9 +572,18 @@ mod tests {
 
     #[test]
     fn plus_numbers_keep_their_digits_whatever_the_default_region() {
-        assert_eq!(normalise_phone("+86 138 1234 5678", "US").unwrap(), "+8613812345678");
-        assert_eq!(normalise_phone("+86 10 6552 9988", "US").unwrap(), "+861065529988");
-        assert_eq!(normalise_phone("1 415 555 0100", "US").unwrap(), "+14155550100");
+        assert_eq!(
+            normalise_phone("+86 138 1234 5678", "US").unwrap(),
+            "+8613812345678"
+        );
+        assert_eq!(
+            normalise_phone("+86 10 6552 9988", "US").unwrap(),
+            "+861065529988"
+        );
+        assert_eq!(
+            normalise_phone("1 415 555 0100", "US").unwrap(),
+            "+14155550100"
+        );
         assert!(normalise_phone("555", "US").is_err());
     }
 }

@@ -70,12 +70,18 @@ pub fn load_history<R: BufRead>(reader: R, default_region: &str) -> HistoryRepor
         let bytes = match line {
             Ok(b) => b,
             Err(e) => {
-                report.errors.push(LineError { line: line_no, reason: format!("read error: {e}") });
+                report.errors.push(LineError {
+                    line: line_no,
+                    reason: format!("read error: {e}"),
+                });
                 break;
             }
         };
         let Ok(text) = std::str::from_utf8(&bytes) else {
-            report.errors.push(LineError { line: line_no, reason: "not valid UTF-8".into() });
+            report.errors.push(LineError {
+                line: line_no,
+                reason: "not valid UTF-8".into(),
+            });
             continue;
         };
         let text = text.trim();
@@ -84,7 +90,10 @@ pub fn load_history<R: BufRead>(reader: R, default_region: &str) -> HistoryRepor
         }
         match parse_line(text, default_region) {
             Ok(r) => report.records.push(r),
-            Err(reason) => report.errors.push(LineError { line: line_no, reason }),
+            Err(reason) => report.errors.push(LineError {
+                line: line_no,
+                reason,
+            }),
         }
     }
     report
@@ -107,7 +116,13 @@ fn parse_line(text: &str, default_region: &str) -> Result<AttemptRecord, String>
     let disposition = Disposition::parse(d.trim()).ok_or_else(|| {
         format!("disposition '{d}' is not one of answered, voicemail, busy, no-answer, rejected, not-found, failed, cancelled")
     })?;
-    Ok(AttemptRecord { account_id, phone, at, disposition, conversation: raw.conversation.unwrap_or(false) })
+    Ok(AttemptRecord {
+        account_id,
+        phone,
+        at,
+        disposition,
+        conversation: raw.conversation.unwrap_or(false),
+    })
 }
 
 #[cfg(test)]
@@ -117,13 +132,18 @@ mod tests {
     #[test]
     fn good_lines_are_kept_and_bad_lines_reported_with_their_numbers() {
         let input = concat!(
-            r#"{"account_id":"A1","phone":"+14155550100","at":"2026-11-21T10:05:00-08:00","disposition":"no-answer","conversation":false}"#, "\n",
+            r#"{"account_id":"A1","phone":"+14155550100","at":"2026-11-21T10:05:00-08:00","disposition":"no-answer","conversation":false}"#,
             "\n",
-            r#"{"account_id":"A1","phone":"415 555 0101","at":"2026-11-21T18:05:00Z","disposition":"answered","conversation":true,"agent":"x"}"#, "\n",
-            r#"{"account_id":"A2","phone":"+14155550100","at":"yesterday","disposition":"busy"}"#, "\n",
-            r#"{"account_id":"A2","phone":"+14155550100","at":"2026-11-21T10:05:00Z","disposition":"hung"}"#, "\n",
+            "\n",
+            r#"{"account_id":"A1","phone":"415 555 0101","at":"2026-11-21T18:05:00Z","disposition":"answered","conversation":true,"agent":"x"}"#,
+            "\n",
+            r#"{"account_id":"A2","phone":"+14155550100","at":"yesterday","disposition":"busy"}"#,
+            "\n",
+            r#"{"account_id":"A2","phone":"+14155550100","at":"2026-11-21T10:05:00Z","disposition":"hung"}"#,
+            "\n",
             "not json\n",
-            r#"{"account_id":"A3","phone":"12ab","at":"2026-11-21T10:05:00Z","disposition":"busy"}"#, "\n",
+            r#"{"account_id":"A3","phone":"12ab","at":"2026-11-21T10:05:00Z","disposition":"busy"}"#,
+            "\n",
         );
         let r = load_history(input.as_bytes(), "US");
         assert_eq!(r.records.len(), 2);

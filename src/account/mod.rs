@@ -69,8 +69,26 @@ pub struct Account {
 /// English number words 0-19, shared by the speaking of amounts and dates
 /// (`dialogue::speak`) and their reading in replies (`intent::dates`).
 pub const EN_NUMBER_WORDS: [&str; 20] = [
-    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
-    "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen",
+    "zero",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+    "thirteen",
+    "fourteen",
+    "fifteen",
+    "sixteen",
+    "seventeen",
+    "eighteen",
+    "nineteen",
 ];
 
 /// Masks a phone number for logs: keeps the country code and last two digits

@@ -78,8 +78,12 @@ fn table() -> &'static PrefixTable {
             if line.starts_with('#') || line.trim().is_empty() {
                 continue;
             }
-            let Some((prefix, zones)) = line.split_once('\t') else { continue };
-            let Ok(value) = prefix.parse::<u64>() else { continue };
+            let Some((prefix, zones)) = line.split_once('\t') else {
+                continue;
+            };
+            let Ok(value) = prefix.parse::<u64>() else {
+                continue;
+            };
             if prefix.len() > 15 || !prefix.bytes().all(|b| b.is_ascii_digit()) {
                 continue;
             }
@@ -122,12 +126,18 @@ pub fn zones_for_number(e164: &str) -> Vec<Tz> {
             best = Some((i + 1, z));
         }
     }
-    let Some((len, zones)) = best else { return Vec::new() };
+    let Some((len, zones)) = best else {
+        return Vec::new();
+    };
     // Only worth the number-type lookup where the country spans several zones
     // and the match is finer than the country. NANP numbers are
     // fixed-line-or-mobile, i.e. geographic, so +1 never needs it.
     if let Some((cc_len, cz)) = country {
-        if cz.len() > 1 && len > cc_len && !digits.starts_with('1') && !is_geographic(digits, cc_len) {
+        if cz.len() > 1
+            && len > cc_len
+            && !digits.starts_with('1')
+            && !is_geographic(digits, cc_len)
+        {
             return cz.clone();
         }
     }
@@ -148,11 +158,16 @@ struct TypePattern {
 
 impl TypePattern {
     fn new(d: &phonenumber::metadata::Descriptor) -> Option<TypePattern> {
-        let re = regex::Regex::new(&format!("^(?:{})$", compact(d.national_number().as_str()))).ok()?;
-        Some(TypePattern { lengths: d.possible_length().to_vec(), re })
+        let re =
+            regex::Regex::new(&format!("^(?:{})$", compact(d.national_number().as_str()))).ok()?;
+        Some(TypePattern {
+            lengths: d.possible_length().to_vec(),
+            re,
+        })
     }
     fn matches(&self, national: &str) -> bool {
-        (self.lengths.is_empty() || self.lengths.contains(&(national.len() as u16))) && self.re.is_match(national)
+        (self.lengths.is_empty() || self.lengths.contains(&(national.len() as u16)))
+            && self.re.is_match(national)
     }
 }
 
@@ -181,21 +196,34 @@ fn region_types(cc: u16) -> std::sync::Arc<Vec<RegionTypes>> {
     guard
         .entry(cc)
         .or_insert_with(|| {
-            let metas = phonenumber::metadata::DATABASE.by_code(&cc).unwrap_or_default();
+            let metas = phonenumber::metadata::DATABASE
+                .by_code(&cc)
+                .unwrap_or_default();
             Arc::new(
                 metas
                     .into_iter()
                     .filter_map(|m| {
                         let d = m.descriptors();
                         Some(RegionTypes {
-                            leading_digits: m.leading_digits().and_then(|l| regex::Regex::new(&format!("^(?:{})", compact(l.as_str()))).ok()),
+                            leading_digits: m.leading_digits().and_then(|l| {
+                                regex::Regex::new(&format!("^(?:{})", compact(l.as_str()))).ok()
+                            }),
                             main: m.is_main_country_for_code(),
                             general: TypePattern::new(d.general())?,
-                            non_geographic: [d.premium_rate(), d.toll_free(), d.shared_cost(), d.voip(), d.personal_number(), d.pager(), d.uan(), d.voicemail()]
-                                .into_iter()
-                                .flatten()
-                                .filter_map(TypePattern::new)
-                                .collect(),
+                            non_geographic: [
+                                d.premium_rate(),
+                                d.toll_free(),
+                                d.shared_cost(),
+                                d.voip(),
+                                d.personal_number(),
+                                d.pager(),
+                                d.uan(),
+                                d.voicemail(),
+                            ]
+                            .into_iter()
+                            .flatten()
+                            .filter_map(TypePattern::new)
+                            .collect(),
                             fixed_line: d.fixed_line().and_then(TypePattern::new),
                             mobile: d.mobile().and_then(TypePattern::new),
                         })
@@ -209,14 +237,24 @@ fn region_types(cc: u16) -> std::sync::Arc<Vec<RegionTypes>> {
 /// libphonenumber's `is_number_type_geographical` for a number given as its
 /// E.164 digits and the length of its country code.
 fn is_geographic(digits: &str, cc_len: usize) -> bool {
-    let Ok(cc) = digits[..cc_len].parse::<u16>() else { return false };
+    let Ok(cc) = digits[..cc_len].parse::<u16>() else {
+        return false;
+    };
     let national = &digits[cc_len..];
     let regions = region_types(cc);
     // Which region of a shared code the number is in, as libphonenumber
     // decides it: leading digits first, then the main country, then any.
-    let by_leading = regions.iter().find(|r| r.leading_digits.as_ref().is_some_and(|l| l.is_match(national)));
+    let by_leading = regions.iter().find(|r| {
+        r.leading_digits
+            .as_ref()
+            .is_some_and(|l| l.is_match(national))
+    });
     let region = by_leading
-        .or_else(|| regions.iter().find(|r| r.main && r.general.matches(national)))
+        .or_else(|| {
+            regions
+                .iter()
+                .find(|r| r.main && r.general.matches(national))
+        })
         .or_else(|| regions.iter().find(|r| r.general.matches(national)));
     let Some(r) = region else { return false };
     if r.non_geographic.iter().any(|p| p.matches(national)) {
@@ -261,7 +299,11 @@ pub fn default_zones(jurisdiction: Option<&str>) -> Vec<Tz> {
 /// gate allows a call only when the moment is inside the window in every zone
 /// returned.
 pub fn zones_for(account: &Account) -> (Vec<Tz>, TzSource) {
-    if let Some(tz) = account.timezone.as_deref().and_then(|s| s.trim().parse::<Tz>().ok()) {
+    if let Some(tz) = account
+        .timezone
+        .as_deref()
+        .and_then(|s| s.trim().parse::<Tz>().ok())
+    {
         return (vec![tz], TzSource::Column);
     }
     let mut zones: Vec<Tz> = Vec::new();
@@ -273,7 +315,10 @@ pub fn zones_for(account: &Account) -> (Vec<Tz>, TzSource) {
         }
     }
     if zones.is_empty() {
-        (default_zones(account.jurisdiction.as_deref()), TzSource::Default)
+        (
+            default_zones(account.jurisdiction.as_deref()),
+            TzSource::Default,
+        )
     } else {
         (zones, TzSource::NumberPrefix)
     }
@@ -299,8 +344,14 @@ mod tests {
 
     #[test]
     fn us_area_code_gives_its_single_zone() {
-        assert_eq!(zones_for_number("+14155550100"), vec![chrono_tz::America::Los_Angeles]);
-        assert_eq!(zones_for_number("+12125550100"), vec![chrono_tz::America::New_York]);
+        assert_eq!(
+            zones_for_number("+14155550100"),
+            vec![chrono_tz::America::Los_Angeles]
+        );
+        assert_eq!(
+            zones_for_number("+12125550100"),
+            vec![chrono_tz::America::New_York]
+        );
     }
 
     #[test]
@@ -309,7 +360,10 @@ mod tests {
         assert!(z.contains(&chrono_tz::Australia::Perth));
         assert!(z.contains(&chrono_tz::Australia::Sydney));
         // A Sydney landline is geographic.
-        assert_eq!(zones_for_number("+61298765432"), vec![chrono_tz::Australia::Sydney]);
+        assert_eq!(
+            zones_for_number("+61298765432"),
+            vec![chrono_tz::Australia::Sydney]
+        );
     }
 
     /// Expected values from PyPI phonenumbers 9.0.43 `timezone.time_zones_for_number`.
@@ -335,12 +389,19 @@ mod tests {
             let want: Vec<&str> = want.split(',').collect();
             assert_eq!(got, want, "{n}");
         }
-        assert_eq!(zones_for_number("+18005550100").len(), 42, "toll-free: every NANP zone");
+        assert_eq!(
+            zones_for_number("+18005550100").len(),
+            42,
+            "toll-free: every NANP zone"
+        );
     }
 
     #[test]
     fn chinese_mobile_is_shanghai() {
-        assert_eq!(zones_for_number("+8613812345678"), vec![chrono_tz::Asia::Shanghai]);
+        assert_eq!(
+            zones_for_number("+8613812345678"),
+            vec![chrono_tz::Asia::Shanghai]
+        );
     }
 
     fn account(phone: &str, tz: Option<&str>) -> Account {
@@ -363,9 +424,18 @@ mod tests {
     #[test]
     fn column_beats_number_prefix_and_unknown_numbers_fall_back_to_jurisdiction() {
         let (z, s) = zones_for(&account("+14155550100", Some("America/Chicago")));
-        assert_eq!((z, s), (vec![chrono_tz::America::Chicago], TzSource::Column));
+        assert_eq!(
+            (z, s),
+            (vec![chrono_tz::America::Chicago], TzSource::Column)
+        );
         let (z, s) = zones_for(&account("+14155550100", None));
-        assert_eq!((z, s), (vec![chrono_tz::America::Los_Angeles], TzSource::NumberPrefix));
+        assert_eq!(
+            (z, s),
+            (
+                vec![chrono_tz::America::Los_Angeles],
+                TzSource::NumberPrefix
+            )
+        );
         let (z, s) = zones_for(&account("+999", None));
         assert_eq!(s, TzSource::Default);
         assert!(z.contains(&chrono_tz::America::New_York));
@@ -376,6 +446,12 @@ mod tests {
         let mut a = account("+14155550100", None);
         a.alt_phones.push("+12125550100".into());
         let (z, _) = zones_for(&a);
-        assert_eq!(z, vec![chrono_tz::America::Los_Angeles, chrono_tz::America::New_York]);
+        assert_eq!(
+            z,
+            vec![
+                chrono_tz::America::Los_Angeles,
+                chrono_tz::America::New_York
+            ]
+        );
     }
 }

@@ -96,7 +96,10 @@ enum AsrOut {
 fn spawn_asr(
     mut rec: Box<dyn Recognizer>,
     results: mpsc::Sender<AsrOut>,
-) -> (std::sync::mpsc::Sender<AsrCmd>, std::thread::JoinHandle<Box<dyn Recognizer>>) {
+) -> (
+    std::sync::mpsc::Sender<AsrCmd>,
+    std::thread::JoinHandle<Box<dyn Recognizer>>,
+) {
     let (tx, rx) = std::sync::mpsc::channel::<AsrCmd>();
     let h = std::thread::Builder::new()
         .name("duecall-asr".into())
@@ -153,13 +156,21 @@ fn spawn_asr(
 impl Agent {
     /// Places one reminder call to `account` and holds the whole
     /// conversation; returns when the call is over.
-    pub async fn call(&self, account: &Account, opts: CallOptions) -> Result<AttemptOutcome, AgentError> {
+    pub async fn call(
+        &self,
+        account: &Account,
+        opts: CallOptions,
+    ) -> Result<AttemptOutcome, AgentError> {
         let lang = account.language;
         let kit = self.kits.get(&lang).ok_or_else(|| AgentError::Config {
             key: "account.language".into(),
             message: format!("no script loaded for `{}`", lang.as_str()),
         })?;
-        let zone = crate::account::tz::zones_for(account).0.first().copied().unwrap_or(chrono_tz::UTC);
+        let zone = crate::account::tz::zones_for(account)
+            .0
+            .first()
+            .copied()
+            .unwrap_or(chrono_tz::UTC);
         let local: DateTime<FixedOffset> = opts.now.with_timezone(&zone).fixed_offset();
         let mut dcfg = DialogueConfig::new(local);
         dcfg.no_input_ms = self.dialogue.no_input_ms;
@@ -168,30 +179,43 @@ impl Agent {
         dcfg.voicemail = self.dialogue.voicemail;
         dcfg.amd.enabled = self.dialogue.amd;
         dcfg.intent_threshold = self.dialogue.intent_threshold;
-        dcfg.agent_uri = account.agent_uri.clone().or_else(|| self.dialogue.agent_uri.clone());
+        dcfg.agent_uri = account
+            .agent_uri
+            .clone()
+            .or_else(|| self.dialogue.agent_uri.clone());
         dcfg.case_id = opts.case_id.clone();
-        let mut conv = Conversation::new(kit.script.clone(), account.clone(), dcfg, kit.understand.clone());
+        let mut conv = Conversation::new(
+            kit.script.clone(),
+            account.clone(),
+            dcfg,
+            kit.understand.clone(),
+        );
 
         // Every prompt this call can reach, rendered before the INVITE leaves.
         let texts = conv.texts_to_prepare();
         let promise_texts = conv.promise_texts_to_prepare();
         let audio = kit.audio.clone();
         let script = kit.script.clone();
-        let prepared: HashMap<String, (String, Arc<[i16]>)> = tokio::task::spawn_blocking(move || {
-            let mut m = HashMap::new();
-            for (id, text) in texts {
-                let fixed = script.prompt(&id).map(|p| p.is_fixed()).unwrap_or(false);
-                let (pcm, _) = audio.load(&id, &text, fixed).map_err(|e| AgentError::Audio(e.to_string()))?;
-                m.insert(id, (text, Arc::<[i16]>::from(trim_leading_silence(pcm))));
-            }
-            // Read-backs of every date a promise can name: rendered into the
-            // cache now (once a day for all calls), read from it when played.
-            let promised: Vec<&str> = promise_texts.iter().map(|(_, t)| t.as_str()).collect();
-            audio.prepare(&promised).map_err(|e| AgentError::Audio(e.to_string()))?;
-            Ok::<_, AgentError>(m)
-        })
-        .await
-        .map_err(|e| AgentError::Audio(e.to_string()))??;
+        let prepared: HashMap<String, (String, Arc<[i16]>)> =
+            tokio::task::spawn_blocking(move || {
+                let mut m = HashMap::new();
+                for (id, text) in texts {
+                    let fixed = script.prompt(&id).map(|p| p.is_fixed()).unwrap_or(false);
+                    let (pcm, _) = audio
+                        .load(&id, &text, fixed)
+                        .map_err(|e| AgentError::Audio(e.to_string()))?;
+                    m.insert(id, (text, Arc::<[i16]>::from(trim_leading_silence(pcm))));
+                }
+                // Read-backs of every date a promise can name: rendered into the
+                // cache now (once a day for all calls), read from it when played.
+                let promised: Vec<&str> = promise_texts.iter().map(|(_, t)| t.as_str()).collect();
+                audio
+                    .prepare(&promised)
+                    .map_err(|e| AgentError::Audio(e.to_string()))?;
+                Ok::<_, AgentError>(m)
+            })
+            .await
+            .map_err(|e| AgentError::Audio(e.to_string()))??;
 
         let rec = self.take_recognizer(lang)?;
         let (asr_tx, mut asr_rx) = mpsc::channel(64);
@@ -199,10 +223,16 @@ impl Agent {
 
         let record = match &opts.record_dir {
             Some(d) => {
-                std::fs::create_dir_all(d).map_err(|source| AgentError::Write { path: d.clone(), source })?;
+                std::fs::create_dir_all(d).map_err(|source| AgentError::Write {
+                    path: d.clone(),
+                    source,
+                })?;
                 let stamp = opts.now.format("%Y%m%dT%H%M%SZ");
                 let attempt = opts.attempt_id.map(|a| format!("-{a}")).unwrap_or_default();
-                Some(d.join(format!("{}{attempt}-{stamp}.wav", sanitize(&account.account_id))))
+                Some(d.join(format!(
+                    "{}{attempt}-{stamp}.wav",
+                    sanitize(&account.account_id)
+                )))
             }
             None => None,
         };
@@ -231,14 +261,20 @@ impl Agent {
             // Drain what the conversation wants done.
             while let Some(action) = conv.poll_action() {
                 match action {
-                    Action::Play { prompt_id, text, .. } => {
+                    Action::Play {
+                        prompt_id, text, ..
+                    } => {
                         let pcm = match prepared.get(&prompt_id) {
                             Some((t, pcm)) if *t == text => pcm.clone(),
                             _ => {
                                 // A value known only now (a promised date): render it.
                                 let audio = kit.audio.clone();
                                 let (id, tx) = (prompt_id.clone(), text.clone());
-                                match tokio::task::spawn_blocking(move || audio.load(&id, &tx, false)).await {
+                                match tokio::task::spawn_blocking(move || {
+                                    audio.load(&id, &tx, false)
+                                })
+                                .await
+                                {
                                     Ok(Ok((pcm, _))) => Arc::from(trim_leading_silence(pcm)),
                                     other => {
                                         tracing::warn!(prompt = %prompt_id, "cannot render prompt: {:?}", other.err());
@@ -254,17 +290,27 @@ impl Agent {
                         leg.send(LegCommand::ClearPlayQueue).await;
                     }
                     Action::Listen { turn, phrases } => {
-                        let grammar = kit.sphinx_grammars.as_ref().and_then(|g| g.get(&turn)).cloned();
+                        let grammar = kit
+                            .sphinx_grammars
+                            .as_ref()
+                            .and_then(|g| g.get(&turn))
+                            .cloned();
                         let _ = asr_cmd.send(AsrCmd::Phrases(grammar.unwrap_or(phrases)));
                     }
                     Action::Transfer { agent_uri, headers } => {
-                        leg.send(LegCommand::Transfer { target: agent_uri, headers }).await;
+                        leg.send(LegCommand::Transfer {
+                            target: agent_uri,
+                            headers,
+                        })
+                        .await;
                     }
                     Action::Hangup => {
                         leg.send(LegCommand::Hangup).await;
                     }
                     Action::Route(_) => {}
-                    Action::Escalate { reason, summary } => escalations.push(Escalation { reason, summary }),
+                    Action::Escalate { reason, summary } => {
+                        escalations.push(Escalation { reason, summary })
+                    }
                 }
             }
             let timer = conv.poll_timeout().map(|t| t0 + Duration::from_millis(t));
@@ -346,7 +392,9 @@ impl Agent {
 
         let out = conv.outcome();
         let mut call = report;
-        if out.disposition == Some(Disposition::Voicemail) && call.disposition == Disposition::Answered {
+        if out.disposition == Some(Disposition::Voicemail)
+            && call.disposition == Disposition::Answered
+        {
             call.disposition = Disposition::Voicemail;
         }
         let conversation = call.disposition == Disposition::Answered
@@ -391,7 +439,15 @@ fn trim_leading_silence(mut pcm: Vec<i16>) -> Vec<i16> {
 }
 
 fn sanitize(s: &str) -> String {
-    s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect()
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -406,6 +462,9 @@ mod tests {
         let out = trim_leading_silence(pcm);
         assert_eq!(out.len(), 160 + 800 + 400);
         assert_eq!(out[160], 5000);
-        assert!(trim_leading_silence(vec![0; 100]).len() == 100, "all-silent audio is left alone");
+        assert!(
+            trim_leading_silence(vec![0; 100]).len() == 100,
+            "all-silent audio is left alone"
+        );
     }
 }

@@ -187,15 +187,28 @@ impl Understand for ClassifierUnderstand {
         self.0.classify(text, at.date(), Some(at.time()))
     }
     fn digit(&self, digit: char, identity_confirmed: bool) -> Intent {
-        let ctx = if identity_confirmed { DtmfContext::AfterIdentity } else { DtmfContext::BeforeIdentity };
+        let ctx = if identity_confirmed {
+            DtmfContext::AfterIdentity
+        } else {
+            DtmfContext::BeforeIdentity
+        };
         self.0.classify_dtmf(digit, ctx)
     }
 }
 
-fn section<T: for<'de> Deserialize<'de> + Default>(v: &Option<toml::Value>, key: &str) -> Result<T, AgentError> {
+fn section<T: for<'de> Deserialize<'de> + Default>(
+    v: &Option<toml::Value>,
+    key: &str,
+) -> Result<T, AgentError> {
     match v {
         None => Ok(T::default()),
-        Some(v) => v.clone().try_into().map_err(|e: toml::de::Error| AgentError::Config { key: key.into(), message: e.to_string() }),
+        Some(v) => v
+            .clone()
+            .try_into()
+            .map_err(|e: toml::de::Error| AgentError::Config {
+                key: key.into(),
+                message: e.to_string(),
+            }),
     }
 }
 
@@ -204,7 +217,9 @@ fn runs_on_sphinx(asr: &AsrSettings, lang: Language) -> bool {
     match (asr.engine.as_deref(), asr.models.get(lang.as_str())) {
         (Some(e), _) => e.eq_ignore_ascii_case("sphinx"),
         (None, Some(m)) => m == Path::new("sphinx"),
-        (None, None) => lang == Language::En && crate::asr::find_vosk_model(lang.as_str()).is_none(),
+        (None, None) => {
+            lang == Language::En && crate::asr::find_vosk_model(lang.as_str()).is_none()
+        }
     }
 }
 
@@ -224,7 +239,19 @@ fn sphinx_grammars(script: &Script, lexicon: &Lexicon) -> HashMap<String, Vec<St
     script
         .listen
         .keys()
-        .map(|turn| (turn.clone(), turn_grammar(&script.listen, lexicon, turn, GrammarMode::ListenLexicon, &known).0))
+        .map(|turn| {
+            (
+                turn.clone(),
+                turn_grammar(
+                    &script.listen,
+                    lexicon,
+                    turn,
+                    GrammarMode::ListenLexicon,
+                    &known,
+                )
+                .0,
+            )
+        })
         .collect()
 }
 
@@ -232,7 +259,12 @@ impl Agent {
     /// Loads the scripts and lexicons for `languages` (checked up front) and
     /// readies prompt audio. Recognizers are opened lazily, once per
     /// concurrent call, and reused.
-    pub fn new(gateway: Arc<SipGateway>, config: &Config, paths: &AgentPaths, languages: &[Language]) -> Result<Agent, AgentError> {
+    pub fn new(
+        gateway: Arc<SipGateway>,
+        config: &Config,
+        paths: &AgentPaths,
+        languages: &[Language],
+    ) -> Result<Agent, AgentError> {
         let dialogue: DialogueSettings = section(&config.dialogue, "dialogue")?;
         let asr: AsrSettings = section(&config.asr, "asr")?;
         let mut kits = HashMap::new();
@@ -248,7 +280,11 @@ impl Agent {
             let origin = file.display().to_string();
             let script = Script::parse(&text, &origin)?;
             let lexicon = Lexicon::from_toml_str(&text, lang.as_str())?;
-            let sphinx_grammars = if runs_on_sphinx(&asr, lang) { Some(sphinx_grammars(&script, &lexicon)) } else { None };
+            let sphinx_grammars = if runs_on_sphinx(&asr, lang) {
+                Some(sphinx_grammars(&script, &lexicon))
+            } else {
+                None
+            };
             let classifier = Classifier::new(lexicon).with_threshold(dialogue.intent_threshold);
             let voice = if script.meta.voice.is_empty() {
                 match lang {
@@ -258,10 +294,30 @@ impl Agent {
             } else {
                 script.meta.voice.clone()
             };
-            let audio = PromptAudio::new(&paths.audio, lang.as_str(), &paths.cache, &voice, script.meta.speed);
-            kits.insert(lang, LangKit { sphinx_grammars, script: Arc::new(script), understand: Arc::new(ClassifierUnderstand(classifier)), audio });
+            let audio = PromptAudio::new(
+                &paths.audio,
+                lang.as_str(),
+                &paths.cache,
+                &voice,
+                script.meta.speed,
+            );
+            kits.insert(
+                lang,
+                LangKit {
+                    sphinx_grammars,
+                    script: Arc::new(script),
+                    understand: Arc::new(ClassifierUnderstand(classifier)),
+                    audio,
+                },
+            );
         }
-        Ok(Agent { gateway, kits, recognizers: Mutex::new(HashMap::new()), asr, dialogue })
+        Ok(Agent {
+            gateway,
+            kits,
+            recognizers: Mutex::new(HashMap::new()),
+            asr,
+            dialogue,
+        })
     }
 
     /// The gateway calls go out on.
@@ -277,8 +333,12 @@ impl Agent {
             }
         }
         let model = self.asr.models.get(lang.as_str()).cloned();
-        crate::asr::open(self.asr.engine.as_deref(), lang.as_str(), model.as_deref())
-            .map_err(|source| AgentError::Asr { lang: lang.as_str().into(), source })
+        crate::asr::open(self.asr.engine.as_deref(), lang.as_str(), model.as_deref()).map_err(
+            |source| AgentError::Asr {
+                lang: lang.as_str().into(),
+                source,
+            },
+        )
     }
 
     /// Returns a recognizer to the pool for the next call.

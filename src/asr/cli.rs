@@ -30,7 +30,10 @@ pub struct TranscribeArgs {
 /// `{text, words:[{word,start,end,confidence}], engine, audio_seconds,
 /// processing_seconds, missing_words}`.
 pub fn run_transcribe(args: &TranscribeArgs) -> Result<serde_json::Value, AsrError> {
-    let pcm = crate::media::wav::read_mono_8k(&args.wav).map_err(|e| AsrError::Input { path: args.wav.clone(), reason: e.to_string() })?;
+    let pcm = crate::media::wav::read_mono_8k(&args.wav).map_err(|e| AsrError::Input {
+        path: args.wav.clone(),
+        reason: e.to_string(),
+    })?;
     let phrases = match &args.phrases {
         Some(p) => read_phrases(p)?,
         None => Vec::new(),
@@ -79,24 +82,47 @@ mod tests {
 
     #[test]
     fn unreadable_wav_is_an_input_error_naming_the_file() {
-        let args = TranscribeArgs { wav: "/nonexistent/a.wav".into(), engine: None, model: None, lang: "en".into(), phrases: None };
+        let args = TranscribeArgs {
+            wav: "/nonexistent/a.wav".into(),
+            engine: None,
+            model: None,
+            lang: "en".into(),
+            phrases: None,
+        };
         let e = run_transcribe(&args).unwrap_err();
-        assert!(matches!(e, AsrError::Input { .. }) && e.to_string().contains("/nonexistent/a.wav"), "{e}");
+        assert!(
+            matches!(e, AsrError::Input { .. }) && e.to_string().contains("/nonexistent/a.wav"),
+            "{e}"
+        );
     }
 
     #[test]
     fn transcribe_english_file_with_sphinx_grammar_gives_timed_words_json() {
-        if !have("espeak-ng") || !have("sox") || !std::path::Path::new("/usr/share/pocketsphinx/model/en-us/en-us/mdef").exists() {
+        if !have("espeak-ng")
+            || !have("sox")
+            || !std::path::Path::new("/usr/share/pocketsphinx/model/en-us/en-us/mdef").exists()
+        {
             eprintln!("SKIP: espeak-ng/sox/pocketsphinx-en-us missing (run scripts/setup-speech)");
             return;
         }
         let d = TempDir::new("cli");
         let raw = d.0.join("a.wav");
-        let st = std::process::Command::new("espeak-ng").args(["-v", "en-us", "-w"]).arg(&raw).arg("I lost my job").status().unwrap();
+        let st = std::process::Command::new("espeak-ng")
+            .args(["-v", "en-us", "-w"])
+            .arg(&raw)
+            .arg("I lost my job")
+            .status()
+            .unwrap();
         assert!(st.success());
         let ph = d.0.join("p.txt");
         std::fs::write(&ph, "I already paid\nwrong number\nI lost my job\n").unwrap();
-        let args = TranscribeArgs { wav: raw, engine: Some("sphinx".into()), model: None, lang: "en".into(), phrases: Some(ph) };
+        let args = TranscribeArgs {
+            wav: raw,
+            engine: Some("sphinx".into()),
+            model: None,
+            lang: "en".into(),
+            phrases: Some(ph),
+        };
         let v = run_transcribe(&args).unwrap();
         assert_eq!(v["text"], "i lost my job", "{v}");
         assert_eq!(v["engine"], "sphinx");

@@ -20,17 +20,24 @@ use std::time::Instant;
 
 use chrono::NaiveTime;
 
+use super::sphinx::SphinxConfig;
 use super::{AsrError, Recognizer, Transcript, FRAME_SAMPLES, SAMPLE_RATE};
 use crate::intent::eval::{eval_today, parse_tsv};
 use crate::intent::lexicon::EntryClass;
 use crate::intent::{Classifier, IntentKind, Lexicon};
 use crate::media::vad::{SpeechGate, VadConfig, VadEvent};
-use super::sphinx::SphinxConfig;
 
 /// Bumped whenever rendering changes, so cached clips are not reused.
 const PIPELINE_VERSION: u32 = 1;
 /// Voices a clip is spoken in (espeak-ng names; `+f3` etc. are variants).
-pub const VOICES: &[&str] = &["en-us", "en-us+f3", "en-gb", "en-us+m7", "en-gb-x-rp", "en-us+f4"];
+pub const VOICES: &[&str] = &[
+    "en-us",
+    "en-us+f3",
+    "en-gb",
+    "en-us+m7",
+    "en-gb-x-rp",
+    "en-us+f4",
+];
 /// Silence before the reply (the line is open, the caller draws breath), s.
 const LEAD_S: f32 = 0.5;
 /// Silence after it, longer than the VAD's end silence, s.
@@ -51,8 +58,10 @@ pub struct Utterance {
 /// Parses the spoken set: TSV `intent<TAB>text`, `# section: <turn>` lines
 /// naming the turn; errors name the line.
 pub fn parse_utterances(text: &str, source_name: &str) -> Result<Vec<Utterance>, AsrError> {
-    let rows = parse_tsv(text, source_name)
-        .map_err(|e| AsrError::Input { path: PathBuf::from(source_name), reason: e.to_string() })?;
+    let rows = parse_tsv(text, source_name).map_err(|e| AsrError::Input {
+        path: PathBuf::from(source_name),
+        reason: e.to_string(),
+    })?;
     rows.into_iter()
         .map(|r| {
             if r.section.is_empty() {
@@ -61,7 +70,11 @@ pub fn parse_utterances(text: &str, source_name: &str) -> Result<Vec<Utterance>,
                     reason: format!("line {}: no `# section: <turn>` line before it", r.line),
                 });
             }
-            Ok(Utterance { intent: r.intent, text: r.text, turn: r.section })
+            Ok(Utterance {
+                intent: r.intent,
+                text: r.text,
+                turn: r.section,
+            })
         })
         .collect()
 }
@@ -83,7 +96,9 @@ pub struct Variant {
 
 /// FNV-1a 64: a hash that stays the same across Rust versions (cache keys, seeds).
 pub fn fnv64(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ *b as u64).wrapping_mul(0x0100_0000_01b3))
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ *b as u64).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 fn splitmix(mut x: u64) -> u64 {
@@ -118,7 +133,8 @@ pub fn default_cache_dir() -> PathBuf {
     if let Ok(exe) = std::env::current_exe() {
         // target/<profile>/deps/<bin> or target/<profile>/<bin>
         for dir in exe.ancestors().skip(1).take(3) {
-            if dir.join("CACHEDIR.TAG").is_file() || dir.file_name().is_some_and(|n| n == "target") {
+            if dir.join("CACHEDIR.TAG").is_file() || dir.file_name().is_some_and(|n| n == "target")
+            {
                 return dir.join("speech-eval-cache");
             }
         }
@@ -131,23 +147,42 @@ fn tool_err(tool: &'static str, what: String) -> AsrError {
 }
 
 fn run(tool: &'static str, args: &[&std::ffi::OsStr]) -> Result<(), AsrError> {
-    let out = Command::new(tool)
-        .args(args)
-        .output()
-        .map_err(|e| tool_err(tool, format!("cannot run {tool}: {e} (scripts/setup-speech installs it)")))?;
+    let out = Command::new(tool).args(args).output().map_err(|e| {
+        tool_err(
+            tool,
+            format!("cannot run {tool}: {e} (scripts/setup-speech installs it)"),
+        )
+    })?;
     if !out.status.success() {
-        return Err(tool_err(tool, format!("{tool} failed: {}", String::from_utf8_lossy(&out.stderr).trim())));
+        return Err(tool_err(
+            tool,
+            format!(
+                "{tool} failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ),
+        ));
     }
     Ok(())
 }
 
 fn read_8k(path: &Path) -> Result<Vec<i16>, AsrError> {
-    crate::media::wav::read_mono_8k(path).map_err(|e| AsrError::Input { path: path.to_path_buf(), reason: e.to_string() })
+    crate::media::wav::read_mono_8k(path).map_err(|e| AsrError::Input {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })
 }
 
 fn write_8k(path: &Path, pcm: &[i16]) -> Result<(), AsrError> {
-    let err = |e: hound::Error| AsrError::Input { path: path.to_path_buf(), reason: e.to_string() };
-    let spec = hound::WavSpec { channels: 1, sample_rate: SAMPLE_RATE, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
+    let err = |e: hound::Error| AsrError::Input {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    };
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: SAMPLE_RATE,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
     let mut w = hound::WavWriter::create(path, spec).map_err(err)?;
     for s in pcm {
         w.write_sample(*s).map_err(err)?;
@@ -178,15 +213,26 @@ fn noise_bed(cache: &Path) -> Result<Vec<i16>, AsrError> {
             return Ok(n);
         }
     }
-    let tmp = cache.join(format!("pinknoise-{}-{:?}.tmp.wav", std::process::id(), std::thread::current().id()));
+    let tmp = cache.join(format!(
+        "pinknoise-{}-{:?}.tmp.wav",
+        std::process::id(),
+        std::thread::current().id()
+    ));
     let args: Vec<&std::ffi::OsStr> = ["-R", "-n", "-r", "8000", "-c", "1", "-b", "16"]
         .iter()
         .map(std::ffi::OsStr::new)
         .chain([tmp.as_os_str()])
-        .chain(["synth", "20", "pinknoise", "vol", "0.5"].iter().map(std::ffi::OsStr::new))
+        .chain(
+            ["synth", "20", "pinknoise", "vol", "0.5"]
+                .iter()
+                .map(std::ffi::OsStr::new),
+        )
         .collect();
     run("sox", &args)?;
-    std::fs::rename(&tmp, &path).map_err(|e| AsrError::Input { path: path.clone(), reason: e.to_string() })?;
+    std::fs::rename(&tmp, &path).map_err(|e| AsrError::Input {
+        path: path.clone(),
+        reason: e.to_string(),
+    })?;
     read_8k(&path)
 }
 
@@ -196,7 +242,11 @@ fn noise_bed(cache: &Path) -> Result<Vec<i16>, AsrError> {
 /// Cached in `cache` under a hash of all of that.
 pub fn render(text: &str, v: &Variant, cache: &Path) -> Result<Vec<i16>, AsrError> {
     let key = fnv64(
-        format!("v{PIPELINE_VERSION}|{}|{}|{}|{}|{}|{text}", v.voice, v.speed, v.pitch, v.snr_db, v.level_db).as_bytes(),
+        format!(
+            "v{PIPELINE_VERSION}|{}|{}|{}|{}|{}|{text}",
+            v.voice, v.speed, v.pitch, v.snr_db, v.level_db
+        )
+        .as_bytes(),
     );
     let fin = cache.join(format!("{key:016x}.wav"));
     if fin.is_file() {
@@ -204,24 +254,62 @@ pub fn render(text: &str, v: &Variant, cache: &Path) -> Result<Vec<i16>, AsrErro
             return Ok(pcm);
         }
     }
-    std::fs::create_dir_all(cache).map_err(|e| AsrError::Input { path: cache.to_path_buf(), reason: e.to_string() })?;
-    let tmp = cache.join(format!("tmp-{key:016x}-{}-{:?}", std::process::id(), std::thread::current().id()));
-    std::fs::create_dir_all(&tmp).map_err(|e| AsrError::Input { path: tmp.clone(), reason: e.to_string() })?;
+    std::fs::create_dir_all(cache).map_err(|e| AsrError::Input {
+        path: cache.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    let tmp = cache.join(format!(
+        "tmp-{key:016x}-{}-{:?}",
+        std::process::id(),
+        std::thread::current().id()
+    ));
+    std::fs::create_dir_all(&tmp).map_err(|e| AsrError::Input {
+        path: tmp.clone(),
+        reason: e.to_string(),
+    })?;
     let result = render_into(text, v, cache, &tmp, &fin);
     let _ = std::fs::remove_dir_all(&tmp);
     result
 }
 
-fn render_into(text: &str, v: &Variant, cache: &Path, tmp: &Path, fin: &Path) -> Result<Vec<i16>, AsrError> {
+fn render_into(
+    text: &str,
+    v: &Variant,
+    cache: &Path,
+    tmp: &Path,
+    fin: &Path,
+) -> Result<Vec<i16>, AsrError> {
     use std::ffi::OsStr;
     let raw = tmp.join("raw.wav");
     let clean = tmp.join("clean.wav");
     let (speed, pitch) = (v.speed.to_string(), v.pitch.to_string());
     run(
         "espeak-ng",
-        &[OsStr::new("-v"), OsStr::new(v.voice), OsStr::new("-s"), OsStr::new(&speed), OsStr::new("-p"), OsStr::new(&pitch), OsStr::new("-w"), raw.as_os_str(), OsStr::new(text)],
+        &[
+            OsStr::new("-v"),
+            OsStr::new(v.voice),
+            OsStr::new("-s"),
+            OsStr::new(&speed),
+            OsStr::new("-p"),
+            OsStr::new(&pitch),
+            OsStr::new("-w"),
+            raw.as_os_str(),
+            OsStr::new(text),
+        ],
     )?;
-    run("sox", &[raw.as_os_str(), OsStr::new("-r"), OsStr::new("8000"), OsStr::new("-c"), OsStr::new("1"), OsStr::new("-b"), OsStr::new("16"), clean.as_os_str()])?;
+    run(
+        "sox",
+        &[
+            raw.as_os_str(),
+            OsStr::new("-r"),
+            OsStr::new("8000"),
+            OsStr::new("-c"),
+            OsStr::new("1"),
+            OsStr::new("-b"),
+            OsStr::new("16"),
+            clean.as_os_str(),
+        ],
+    )?;
     let speech = read_8k(&clean)?;
     let gain = 10f32.powf((v.level_db as f32 - active_level_db(&speech)) / 20.0);
     let lead = (LEAD_S * SAMPLE_RATE as f32) as usize;
@@ -230,21 +318,47 @@ fn render_into(text: &str, v: &Variant, cache: &Path, tmp: &Path, fin: &Path) ->
     pcm.extend(speech.iter().map(|&s| s as f32 * gain));
     pcm.extend(std::iter::repeat_n(0.0, tail));
     let noise = noise_bed(cache)?;
-    let noise_rms = (noise.iter().map(|&s| (s as f64).powi(2)).sum::<f64>() / noise.len().max(1) as f64).sqrt() as f32;
+    let noise_rms = (noise.iter().map(|&s| (s as f64).powi(2)).sum::<f64>()
+        / noise.len().max(1) as f64)
+        .sqrt() as f32;
     let want_rms = 32768.0 * 10f32.powf((v.level_db as f32 - v.snr_db as f32) / 20.0);
     let ng = want_rms / noise_rms.max(1.0);
     let off = (fnv64(text.as_bytes()) as usize) % noise.len().saturating_sub(pcm.len()).max(1);
     for (i, s) in pcm.iter_mut().enumerate() {
         *s += noise[(off + i) % noise.len()] as f32 * ng;
     }
-    let mixed: Vec<i16> = pcm.iter().map(|s| s.round().clamp(-32768.0, 32767.0) as i16).collect();
+    let mixed: Vec<i16> = pcm
+        .iter()
+        .map(|s| s.round().clamp(-32768.0, 32767.0) as i16)
+        .collect();
     let mixed_path = tmp.join("mixed.wav");
     write_8k(&mixed_path, &mixed)?;
     let ul = tmp.join("line.ul.wav");
     let back = tmp.join("line.wav");
-    run("sox", &[mixed_path.as_os_str(), OsStr::new("-e"), OsStr::new("u-law"), ul.as_os_str()])?;
-    run("sox", &[ul.as_os_str(), OsStr::new("-e"), OsStr::new("signed-integer"), OsStr::new("-b"), OsStr::new("16"), back.as_os_str()])?;
-    std::fs::rename(&back, fin).map_err(|e| AsrError::Input { path: fin.to_path_buf(), reason: e.to_string() })?;
+    run(
+        "sox",
+        &[
+            mixed_path.as_os_str(),
+            OsStr::new("-e"),
+            OsStr::new("u-law"),
+            ul.as_os_str(),
+        ],
+    )?;
+    run(
+        "sox",
+        &[
+            ul.as_os_str(),
+            OsStr::new("-e"),
+            OsStr::new("signed-integer"),
+            OsStr::new("-b"),
+            OsStr::new("16"),
+            back.as_os_str(),
+        ],
+    )?;
+    std::fs::rename(&back, fin).map_err(|e| AsrError::Input {
+        path: fin.to_path_buf(),
+        reason: e.to_string(),
+    })?;
     read_8k(fin)
 }
 
@@ -265,7 +379,12 @@ pub enum GrammarMode {
 
 impl GrammarMode {
     /// Every mode, in report order.
-    pub const ALL: [GrammarMode; 4] = [GrammarMode::Listen, GrammarMode::ListenLexicon, GrammarMode::ListenGlue, GrammarMode::ListenLexiconGlue];
+    pub const ALL: [GrammarMode; 4] = [
+        GrammarMode::Listen,
+        GrammarMode::ListenLexicon,
+        GrammarMode::ListenGlue,
+        GrammarMode::ListenLexiconGlue,
+    ];
 
     /// Short name for reports and `SPEECH_MODES`.
     pub fn name(self) -> &'static str {
@@ -284,12 +403,18 @@ impl GrammarMode {
 
     /// Whether the lexicon's phrases join the turn's.
     pub fn with_lexicon(self) -> bool {
-        matches!(self, GrammarMode::ListenLexicon | GrammarMode::ListenLexiconGlue)
+        matches!(
+            self,
+            GrammarMode::ListenLexicon | GrammarMode::ListenLexiconGlue
+        )
     }
 
     /// Whether the decoder needs glue words ([`SphinxConfig::glue`]).
     pub fn with_glue(self) -> bool {
-        matches!(self, GrammarMode::ListenGlue | GrammarMode::ListenLexiconGlue)
+        matches!(
+            self,
+            GrammarMode::ListenGlue | GrammarMode::ListenLexiconGlue
+        )
     }
 
     /// The decoder settings for this mode; `wide` adds [`WIDE_BEAMS`].
@@ -299,7 +424,8 @@ impl GrammarMode {
             c.glue = glue_words(lexicon);
         }
         if wide {
-            c.extra_args.extend(WIDE_BEAMS.iter().map(|s| s.to_string()));
+            c.extra_args
+                .extend(WIDE_BEAMS.iter().map(|s| s.to_string()));
         }
         c
     }
@@ -315,12 +441,75 @@ pub const WIDE_BEAMS: &[&str] = &["-beam", "1e-80", "-pbeam", "1e-80", "-wbeam",
 /// Dates, times and amounts people put around the phrases ("next friday",
 /// "at the end of the month", "in two weeks").
 const TIME_WORDS: &[&str] = &[
-    "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "today", "tomorrow", "tonight",
-    "yesterday", "morning", "afternoon", "evening", "night", "week", "weeks", "weekend", "month", "months", "day",
-    "days", "hour", "hours", "minutes", "year", "next", "last", "end", "soon", "later", "ago", "o'clock", "january",
-    "february", "march", "april", "may", "june", "july", "august", "september", "october", "november", "december",
-    "first", "second", "third", "fourth", "fifth", "tenth", "fifteenth", "twentieth", "thirtieth", "one", "two",
-    "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve", "twenty", "thirty", "half",
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+    "saturday",
+    "sunday",
+    "today",
+    "tomorrow",
+    "tonight",
+    "yesterday",
+    "morning",
+    "afternoon",
+    "evening",
+    "night",
+    "week",
+    "weeks",
+    "weekend",
+    "month",
+    "months",
+    "day",
+    "days",
+    "hour",
+    "hours",
+    "minutes",
+    "year",
+    "next",
+    "last",
+    "end",
+    "soon",
+    "later",
+    "ago",
+    "o'clock",
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+    "first",
+    "second",
+    "third",
+    "fourth",
+    "fifth",
+    "tenth",
+    "fifteenth",
+    "twentieth",
+    "thirtieth",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+    "twenty",
+    "thirty",
+    "half",
 ];
 
 /// Glue for the grammar: the lexicon's function words, its one-word
@@ -329,8 +518,20 @@ const TIME_WORDS: &[&str] = &[
 /// surround a phrase costs the classifier nothing.
 pub fn glue_words(lexicon: &Lexicon) -> Vec<String> {
     let mut g: Vec<String> = lexicon.function_words.iter().cloned().collect();
-    g.extend(lexicon.fillers.iter().filter(|f| f.len() == 1).map(|f| f[0].clone()));
-    g.extend(lexicon.rewrites.keys().filter(|k| k.contains('\'')).cloned());
+    g.extend(
+        lexicon
+            .fillers
+            .iter()
+            .filter(|f| f.len() == 1)
+            .map(|f| f[0].clone()),
+    );
+    g.extend(
+        lexicon
+            .rewrites
+            .keys()
+            .filter(|k| k.contains('\''))
+            .cloned(),
+    );
     g.extend(TIME_WORDS.iter().map(|w| w.to_string()));
     g.sort();
     g.dedup();
@@ -351,7 +552,11 @@ fn words(text: &str) -> Vec<String> {
 /// same words, the one sharing the first letter wins ("isn't" over "ain't").
 fn contractions(lexicon: &Lexicon) -> HashMap<Vec<String>, String> {
     let mut out: HashMap<Vec<String>, String> = HashMap::new();
-    let mut keys: Vec<(&String, &Vec<String>)> = lexicon.rewrites.iter().filter(|(k, v)| k.contains('\'') && v.len() == 2).collect();
+    let mut keys: Vec<(&String, &Vec<String>)> = lexicon
+        .rewrites
+        .iter()
+        .filter(|(k, v)| k.contains('\'') && v.len() == 2)
+        .collect();
     keys.sort();
     for (k, v) in keys {
         let same = |c: &str| c.chars().next() == v[0].chars().next();
@@ -395,7 +600,12 @@ pub fn turn_grammar(
     mode: GrammarMode,
     known: &dyn Fn(&str) -> bool,
 ) -> (Vec<String>, Vec<String>) {
-    let mut cands: Vec<Vec<String>> = listen.get(turn).into_iter().flatten().map(|p| words(p)).collect();
+    let mut cands: Vec<Vec<String>> = listen
+        .get(turn)
+        .into_iter()
+        .flatten()
+        .map(|p| words(p))
+        .collect();
     if mode.with_lexicon() {
         let map = contractions(lexicon);
         for e in &lexicon.entries {
@@ -431,7 +641,11 @@ pub fn turn_grammar(
 /// its grammar set) and returns the transcript of the first utterance the
 /// VAD finds (the dialogue ends the turn there), empty when none, and how
 /// many samples reached the recognizer.
-pub fn decode_clip(rec: &mut dyn Recognizer, vad: &VadConfig, pcm: &[i16]) -> Result<(Transcript, usize), AsrError> {
+pub fn decode_clip(
+    rec: &mut dyn Recognizer,
+    vad: &VadConfig,
+    pcm: &[i16],
+) -> Result<(Transcript, usize), AsrError> {
     let mut gate = SpeechGate::new(vad.clone());
     let mut out = Vec::with_capacity(4 * FRAME_SAMPLES);
     let mut fed = 0;
@@ -465,7 +679,9 @@ pub fn word_edits(reference: &[String], hyp: &[String]) -> usize {
     for (i, r) in reference.iter().enumerate() {
         let mut cur = vec![i + 1; hyp.len() + 1];
         for (j, h) in hyp.iter().enumerate() {
-            cur[j + 1] = (prev[j] + (r != h) as usize).min(prev[j + 1] + 1).min(cur[j] + 1);
+            cur[j + 1] = (prev[j] + (r != h) as usize)
+                .min(prev[j + 1] + 1)
+                .min(cur[j] + 1);
         }
         prev = cur;
     }
@@ -538,7 +754,10 @@ pub fn evaluate(
     for u in utterances {
         if !grammars.contains_key(&u.turn) {
             if !listen.contains_key(&u.turn) {
-                return Err(AsrError::BadPhrase { phrase: u.text.clone(), reason: format!("no [listen.{}] in the prompts", u.turn) });
+                return Err(AsrError::BadPhrase {
+                    phrase: u.text.clone(),
+                    reason: format!("no [listen.{}] in the prompts", u.turn),
+                });
             }
             let (g, dropped) = turn_grammar(listen, lexicon, &u.turn, mode, known);
             grammar_info.insert(u.turn.clone(), (g.len(), dropped));
@@ -548,10 +767,16 @@ pub fn evaluate(
     let mut out = Vec::with_capacity(clips.len());
     let mut active: Option<&str> = None;
     for &(i, k) in clips {
-        let u = utterances.get(i).ok_or_else(|| AsrError::BadPhrase { phrase: String::new(), reason: format!("no utterance {i}") })?;
+        let u = utterances.get(i).ok_or_else(|| AsrError::BadPhrase {
+            phrase: String::new(),
+            reason: format!("no utterance {i}"),
+        })?;
         let mut v = variant(&u.text, k);
         // SPEECH_SNR: one SNR for every clip (diagnosis: is it the noise?).
-        if let Some(snr) = std::env::var("SPEECH_SNR").ok().and_then(|s| s.parse().ok()) {
+        if let Some(snr) = std::env::var("SPEECH_SNR")
+            .ok()
+            .and_then(|s| s.parse().ok())
+        {
             v.snr_db = snr;
         }
         let pcm = render(&u.text, &v, cache)?;
@@ -588,7 +813,12 @@ pub fn evaluate(
             decode_s,
         });
     }
-    Ok(SpeechReport { mode, utterances: utterances.to_vec(), clips: out, grammar: grammar_info })
+    Ok(SpeechReport {
+        mode,
+        utterances: utterances.to_vec(),
+        clips: out,
+        grammar: grammar_info,
+    })
 }
 
 impl SpeechReport {
@@ -616,7 +846,12 @@ impl SpeechReport {
         d / a.max(1e-9)
     }
 
-    fn breakdown(&self, f: &mut fmt::Formatter<'_>, title: &str, key: impl Fn(&ClipResult) -> String) -> fmt::Result {
+    fn breakdown(
+        &self,
+        f: &mut fmt::Formatter<'_>,
+        title: &str,
+        key: impl Fn(&ClipResult) -> String,
+    ) -> fmt::Result {
         let mut m: BTreeMap<String, (usize, usize, usize)> = BTreeMap::new();
         for c in &self.clips {
             let e = m.entry(key(c)).or_default();
@@ -626,7 +861,11 @@ impl SpeechReport {
         }
         writeln!(f, "  by {title}:")?;
         for (k, (ok, ex, n)) in m {
-            writeln!(f, "    {k:<16} intent {ok:>3}/{n:<3} {:5.1}%   exact {ex:>3}/{n:<3}", 100.0 * ok as f64 / n.max(1) as f64)?;
+            writeln!(
+                f,
+                "    {k:<16} intent {ok:>3}/{n:<3} {:5.1}%   exact {ex:>3}/{n:<3}",
+                100.0 * ok as f64 / n.max(1) as f64
+            )?;
         }
         Ok(())
     }
@@ -636,7 +875,16 @@ impl fmt::Display for SpeechReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let n = self.clips.len();
         let ceiling = self.count(|c| c.text_intent == c.expected);
-        writeln!(f, "grammar {}: {}", self.mode.name(), self.grammar.iter().map(|(t, (g, d))| format!("{t} {g} phrases ({} left out)", d.len())).collect::<Vec<_>>().join(", "))?;
+        writeln!(
+            f,
+            "grammar {}: {}",
+            self.mode.name(),
+            self.grammar
+                .iter()
+                .map(|(t, (g, d))| format!("{t} {g} phrases ({} left out)", d.len()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )?;
         writeln!(
             f,
             "  clips {n}: intent {}/{n} = {:.1}%  (text itself {ceiling}/{n})  exact transcript {}/{n} = {:.1}%  WER {:.1}%  x real time {:.0} (rtf {:.4})",
@@ -649,7 +897,13 @@ impl fmt::Display for SpeechReport {
             self.rtf()
         )?;
         self.breakdown(f, "turn", |c| self.utterances[c.utt].turn.clone())?;
-        self.breakdown(f, "text in grammar", |c| if c.in_grammar { "yes".into() } else { "no".into() })?;
+        self.breakdown(f, "text in grammar", |c| {
+            if c.in_grammar {
+                "yes".into()
+            } else {
+                "no".into()
+            }
+        })?;
         self.breakdown(f, "voice", |c| c.variant.voice.to_string())?;
         self.breakdown(f, "speed (wpm)", |c| match c.variant.speed {
             0..=154 => "140-154".into(),
@@ -667,7 +921,11 @@ impl fmt::Display for SpeechReport {
             _ => "22-25".into(),
         })?;
         // Confusion: rows expected, columns predicted (only intents present).
-        let mut kinds: Vec<IntentKind> = self.clips.iter().flat_map(|c| [c.expected, c.got]).collect();
+        let mut kinds: Vec<IntentKind> = self
+            .clips
+            .iter()
+            .flat_map(|c| [c.expected, c.got])
+            .collect();
         kinds.sort_by_key(|k| k.rank());
         kinds.dedup();
         let abbr = |k: &IntentKind| k.as_str().chars().take(6).collect::<String>();
@@ -712,12 +970,17 @@ impl fmt::Display for SpeechReport {
 /// The clips of the quick check: every utterance whose index is 0, 2, 4 or
 /// 6 modulo 9 (spread over both turns and every intent), first rendering.
 pub fn quick_subset(n_utterances: usize) -> Vec<(usize, u32)> {
-    (0..n_utterances).filter(|i| matches!(i % 9, 0 | 2 | 4 | 6)).map(|i| (i, 0)).collect()
+    (0..n_utterances)
+        .filter(|i| matches!(i % 9, 0 | 2 | 4 | 6))
+        .map(|i| (i, 0))
+        .collect()
 }
 
 /// Every utterance rendered `variants` times.
 pub fn full_set(n_utterances: usize, variants: u32) -> Vec<(usize, u32)> {
-    (0..variants).flat_map(|k| (0..n_utterances).map(move |i| (i, k))).collect()
+    (0..variants)
+        .flat_map(|k| (0..n_utterances).map(move |i| (i, k)))
+        .collect()
 }
 
 /// The shipped spoken set.
@@ -730,16 +993,28 @@ mod tests {
     use crate::asr::testutil::have;
 
     fn lexicon() -> Lexicon {
-        crate::intent::cli::load_lexicon("en", Some(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/prompts/en.toml")))).expect("lexicon")
+        crate::intent::cli::load_lexicon(
+            "en",
+            Some(Path::new(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/prompts/en.toml"
+            ))),
+        )
+        .expect("lexicon")
     }
 
     #[test]
     fn spoken_set_parses_with_a_turn_per_row_and_covers_every_intent() {
         let u = parse_utterances(SPEECH_EN_TSV, "speech_en.tsv").unwrap();
         assert!(u.len() >= 60, "{}", u.len());
-        assert!(u.iter().all(|x| x.turn == "identity" || x.turn == "reminder"));
+        assert!(u
+            .iter()
+            .all(|x| x.turn == "identity" || x.turn == "reminder"));
         for k in &IntentKind::PRIORITY {
-            assert!(u.iter().any(|x| x.intent == *k), "no {k:?} in the spoken set");
+            assert!(
+                u.iter().any(|x| x.intent == *k),
+                "no {k:?} in the spoken set"
+            );
         }
         assert!(parse_utterances("yes\tno turn\n", "x").is_err());
     }
@@ -748,11 +1023,17 @@ mod tests {
     fn variants_are_seeded_in_range_and_differ_in_voice_per_rendering() {
         let a = variant("I already paid", 0);
         assert_eq!(a, variant("I already paid", 0));
-        let voices: std::collections::HashSet<_> = (0..3).map(|k| variant("I already paid", k).voice).collect();
+        let voices: std::collections::HashSet<_> =
+            (0..3).map(|k| variant("I already paid", k).voice).collect();
         assert_eq!(voices.len(), 3);
         for k in 0..50 {
             let v = variant(&format!("t{k}"), k);
-            assert!((140..=185).contains(&v.speed) && (30..=70).contains(&v.pitch) && (15..=25).contains(&v.snr_db), "{v:?}");
+            assert!(
+                (140..=185).contains(&v.speed)
+                    && (30..=70).contains(&v.pitch)
+                    && (15..=25).contains(&v.snr_db),
+                "{v:?}"
+            );
         }
     }
 
@@ -760,11 +1041,23 @@ mod tests {
     fn lexicon_grammar_adds_contractions_and_leaves_out_unknown_words() {
         let lex = lexicon();
         let mut listen = BTreeMap::new();
-        listen.insert("reminder".to_string(), vec!["I already paid".to_string(), "zorblatt".to_string()]);
+        listen.insert(
+            "reminder".to_string(),
+            vec!["I already paid".to_string(), "zorblatt".to_string()],
+        );
         let known = |w: &str| w != "zorblatt";
-        let (g, dropped) = turn_grammar(&listen, &lex, "reminder", GrammarMode::ListenLexicon, &known);
+        let (g, dropped) = turn_grammar(
+            &listen,
+            &lex,
+            "reminder",
+            GrammarMode::ListenLexicon,
+            &known,
+        );
         assert_eq!(g[0], "i already paid");
-        assert!(g.contains(&"do not owe".to_string()) && g.contains(&"don't owe".to_string()), "{g:?}");
+        assert!(
+            g.contains(&"do not owe".to_string()) && g.contains(&"don't owe".to_string()),
+            "{g:?}"
+        );
         assert_eq!(dropped, vec!["zorblatt"]);
         let (only, _) = turn_grammar(&listen, &lex, "reminder", GrammarMode::Listen, &known);
         assert_eq!(only, vec!["i already paid"]);
@@ -773,8 +1066,14 @@ mod tests {
     #[test]
     fn word_edits_count_substitutions_insertions_and_deletions() {
         let t = |s: &str| s.split_whitespace().map(str::to_string).collect::<Vec<_>>();
-        assert_eq!(word_edits(&t("i will pay friday"), &t("i will pay friday")), 0);
-        assert_eq!(word_edits(&t("i will pay friday"), &t("i pay on monday")), 3);
+        assert_eq!(
+            word_edits(&t("i will pay friday"), &t("i will pay friday")),
+            0
+        );
+        assert_eq!(
+            word_edits(&t("i will pay friday"), &t("i pay on monday")),
+            3
+        );
         assert_eq!(word_edits(&t("a b"), &t("")), 2);
         let lex = lexicon();
         assert_eq!(norm_tokens("I'll pay, OK?", &lex), t("i will pay okay"));
@@ -786,11 +1085,17 @@ mod tests {
     fn quick_eval() -> Option<SpeechReport> {
         let cfg = SphinxConfig::default();
         if !cfg.hmm.join("mdef").is_file() || !have("espeak-ng") || !have("sox") {
-            eprintln!("SKIP: pocketsphinx-en-us / espeak-ng / sox missing (run scripts/setup-speech)");
+            eprintln!(
+                "SKIP: pocketsphinx-en-us / espeak-ng / sox missing (run scripts/setup-speech)"
+            );
             return None;
         }
         let utts = parse_utterances(SPEECH_EN_TSV, "speech_en.tsv").unwrap();
-        let script = crate::dialogue::script::Script::load(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/prompts/en.toml"))).unwrap();
+        let script = crate::dialogue::script::Script::load(Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/prompts/en.toml"
+        )))
+        .unwrap();
         let mode = GrammarMode::ListenLexicon;
         let lex = lexicon();
         let mut rec = SphinxRecognizer::new(&mode.sphinx_config(&lex, true)).unwrap();
@@ -798,7 +1103,18 @@ mod tests {
         let known = |w: &str| checker.check_words(&[w.to_string()]).is_empty();
         let clips = quick_subset(utts.len());
         assert!(clips.len() >= 40);
-        let r = evaluate(&mut rec, &known, &script.listen, &lex, &utts, &clips, mode, Some(&VadConfig::default()), &default_cache_dir()).unwrap();
+        let r = evaluate(
+            &mut rec,
+            &known,
+            &script.listen,
+            &lex,
+            &utts,
+            &clips,
+            mode,
+            Some(&VadConfig::default()),
+            &default_cache_dir(),
+        )
+        .unwrap();
         eprintln!("{r}");
         Some(r)
     }
@@ -808,7 +1124,11 @@ mod tests {
     #[test]
     fn spoken_replies_through_phone_line_vad_and_sphinx_keep_the_measured_intent_accuracy() {
         if let Some(r) = quick_eval() {
-            assert!(r.intent_accuracy() >= 0.55, "intent accuracy {:.3} < 0.55 (was 0.65)", r.intent_accuracy());
+            assert!(
+                r.intent_accuracy() >= 0.55,
+                "intent accuracy {:.3} < 0.55 (was 0.65)",
+                r.intent_accuracy()
+            );
         }
     }
 
@@ -818,7 +1138,11 @@ mod tests {
     #[ignore = "target 85% not reached: 65% on 40 clips (scripts/eval-speech)"]
     fn spoken_replies_through_phone_line_vad_and_sphinx_reach_85_percent_intent_accuracy() {
         if let Some(r) = quick_eval() {
-            assert!(r.intent_accuracy() >= 0.85, "intent accuracy {:.3} < 0.85", r.intent_accuracy());
+            assert!(
+                r.intent_accuracy() >= 0.85,
+                "intent accuracy {:.3} < 0.85",
+                r.intent_accuracy()
+            );
         }
     }
 }

@@ -49,13 +49,21 @@ pub struct Transcript {
 impl Transcript {
     /// Builds a transcript from words, computing text and mean confidence.
     pub fn from_words(words: Vec<Word>) -> Self {
-        let text = words.iter().map(|w| w.word.as_str()).collect::<Vec<_>>().join(" ");
+        let text = words
+            .iter()
+            .map(|w| w.word.as_str())
+            .collect::<Vec<_>>()
+            .join(" ");
         let confidence = if words.is_empty() {
             0.0
         } else {
             words.iter().map(|w| w.conf).sum::<f32>() / words.len() as f32
         };
-        Transcript { text, words, confidence }
+        Transcript {
+            text,
+            words,
+            confidence,
+        }
     }
 }
 
@@ -156,9 +164,13 @@ pub fn find_vosk_model(lang: &str) -> Option<PathBuf> {
     }
     let candidates = [
         PathBuf::from(".local/models").join(lang),
-        Path::new(env!("CARGO_MANIFEST_DIR")).join(".local/models").join(lang),
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join(".local/models")
+            .join(lang),
     ];
-    candidates.into_iter().find(|p| vosk::looks_like_vosk_model(p).is_ok())
+    candidates
+        .into_iter()
+        .find(|p| vosk::looks_like_vosk_model(p).is_ok())
 }
 
 /// Opens a recognizer for one call.
@@ -167,7 +179,11 @@ pub fn find_vosk_model(lang: &str) -> Option<PathBuf> {
 /// a Vosk model directory (from the config's `asr.models.<lang>`), or the
 /// word `sphinx`. When nothing is given, Vosk is used if a model for `lang`
 /// is installed, else PocketSphinx for English, else [`AsrError::NoModel`].
-pub fn open(engine: Option<&str>, lang: &str, model_dir: Option<&Path>) -> Result<Box<dyn Recognizer>, AsrError> {
+pub fn open(
+    engine: Option<&str>,
+    lang: &str,
+    model_dir: Option<&Path>,
+) -> Result<Box<dyn Recognizer>, AsrError> {
     let engine = match (engine, model_dir) {
         (Some(e), _) => Some(e.to_ascii_lowercase()),
         (None, Some(p)) if p == Path::new("sphinx") => Some("sphinx".to_string()),
@@ -189,19 +205,23 @@ pub fn open(engine: Option<&str>, lang: &str, model_dir: Option<&Path>) -> Resul
                     hint: "PocketSphinx here has only the English (en-us) model".into(),
                 });
             }
-            Ok(Box::new(sphinx::SphinxRecognizer::new(&sphinx::SphinxConfig::for_calls())?))
+            Ok(Box::new(sphinx::SphinxRecognizer::new(
+                &sphinx::SphinxConfig::for_calls(),
+            )?))
         }
         Some(other) => Err(AsrError::UnknownEngine(other.to_string())),
         None => {
-            let dir = model_dir.map(Path::to_path_buf).or_else(|| find_vosk_model(lang));
+            let dir = model_dir
+                .map(Path::to_path_buf)
+                .or_else(|| find_vosk_model(lang));
             match dir {
                 Some(dir) => {
                     let model = vosk::VoskModel::shared(&dir)?;
                     Ok(Box::new(vosk::VoskRecognizer::new(model)?))
                 }
-                None if is_english(lang) => {
-                    Ok(Box::new(sphinx::SphinxRecognizer::new(&sphinx::SphinxConfig::for_calls())?))
-                }
+                None if is_english(lang) => Ok(Box::new(sphinx::SphinxRecognizer::new(
+                    &sphinx::SphinxConfig::for_calls(),
+                )?)),
                 None => Err(no_model(lang)),
             }
         }
@@ -252,7 +272,11 @@ pub(crate) mod testutil {
             let base = std::env::var_os("CARGO_TARGET_TMPDIR")
                 .map(PathBuf::from)
                 .unwrap_or_else(std::env::temp_dir);
-            let p = base.join(format!("duecall-{tag}-{}-{:?}", std::process::id(), std::thread::current().id()));
+            let p = base.join(format!(
+                "duecall-{tag}-{}-{:?}",
+                std::process::id(),
+                std::thread::current().id()
+            ));
             let _ = std::fs::create_dir_all(&p);
             TempDir(p)
         }
@@ -264,12 +288,23 @@ pub(crate) mod testutil {
     }
 
     pub fn have(tool: &str) -> bool {
-        Command::new(tool).arg("--version").output().map(|o| o.status.success()).unwrap_or(false)
+        Command::new(tool)
+            .arg("--version")
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false)
     }
 
     /// Renders `text` with espeak-ng `voice`/`speed`, then sox to 8 kHz
     /// mono 16-bit (through u-law when `ulaw`), and returns the samples.
-    pub fn speak_8k(dir: &Path, name: &str, voice: &str, speed: u32, text: &str, ulaw: bool) -> Vec<i16> {
+    pub fn speak_8k(
+        dir: &Path,
+        name: &str,
+        voice: &str,
+        speed: u32,
+        text: &str,
+        ulaw: bool,
+    ) -> Vec<i16> {
         let raw = dir.join(format!("{name}.22k.wav"));
         let out = dir.join(format!("{name}.8k.wav"));
         let st = Command::new("espeak-ng")
@@ -288,7 +323,12 @@ pub(crate) mod testutil {
                 .status()
                 .expect("sox runs");
             assert!(st.success());
-            let st = Command::new("sox").arg(&ul).args(["-e", "signed-integer", "-b", "16"]).arg(&out).status().expect("sox runs");
+            let st = Command::new("sox")
+                .arg(&ul)
+                .args(["-e", "signed-integer", "-b", "16"])
+                .arg(&out)
+                .status()
+                .expect("sox runs");
             assert!(st.success());
         } else {
             let st = Command::new("sox")
@@ -310,8 +350,18 @@ mod tests {
     #[test]
     fn transcript_confidence_is_mean_of_words_and_zero_when_empty() {
         let t = Transcript::from_words(vec![
-            Word { word: "a".into(), start: 0.0, end: 0.1, conf: 1.0 },
-            Word { word: "b".into(), start: 0.1, end: 0.2, conf: 0.5 },
+            Word {
+                word: "a".into(),
+                start: 0.0,
+                end: 0.1,
+                conf: 1.0,
+            },
+            Word {
+                word: "b".into(),
+                start: 0.1,
+                end: 0.2,
+                conf: 0.5,
+            },
         ]);
         assert_eq!(t.text, "a b");
         assert!((t.confidence - 0.75).abs() < 1e-6);
@@ -321,7 +371,10 @@ mod tests {
     #[test]
     fn unknown_engine_is_a_clear_error() {
         let e = open(Some("whisper"), "en", None).err().expect("error");
-        assert!(matches!(e, AsrError::UnknownEngine(ref s) if s == "whisper"), "{e}");
+        assert!(
+            matches!(e, AsrError::UnknownEngine(ref s) if s == "whisper"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -333,12 +386,17 @@ mod tests {
         }
         let e = open(None, "xx", None).err().expect("error");
         let msg = e.to_string();
-        assert!(msg.contains("asr.models.xx") && msg.contains("DUECALL_VOSK_MODEL_XX"), "{msg}");
+        assert!(
+            msg.contains("asr.models.xx") && msg.contains("DUECALL_VOSK_MODEL_XX"),
+            "{msg}"
+        );
     }
 
     #[test]
     fn missing_model_dir_is_reported_before_calling_into_libvosk() {
-        let e = open(Some("vosk"), "en", Some(Path::new("/nonexistent/model"))).err().expect("error");
+        let e = open(Some("vosk"), "en", Some(Path::new("/nonexistent/model")))
+            .err()
+            .expect("error");
         assert!(matches!(e, AsrError::BadModel { .. }), "{e}");
     }
 
@@ -347,7 +405,13 @@ mod tests {
         let d = testutil::TempDir::new("phr");
         let p = d.0.join("p.txt");
         std::fs::write(&p, "# replies\nI already paid\n\n  wrong number  \n").unwrap();
-        assert_eq!(read_phrases(&p).unwrap(), vec!["I already paid", "wrong number"]);
-        assert!(matches!(read_phrases(&d.0.join("none")), Err(AsrError::Input { .. })));
+        assert_eq!(
+            read_phrases(&p).unwrap(),
+            vec!["I already paid", "wrong number"]
+        );
+        assert!(matches!(
+            read_phrases(&d.0.join("none")),
+            Err(AsrError::Input { .. })
+        ));
     }
 }

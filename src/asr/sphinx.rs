@@ -21,7 +21,13 @@ type Ptr = *mut c_void;
 
 extern "C" {
     fn ps_args() -> *const c_void;
-    fn cmd_ln_parse_r(inout: Ptr, defn: *const c_void, argc: i32, argv: *const *const c_char, strict: i32) -> Ptr;
+    fn cmd_ln_parse_r(
+        inout: Ptr,
+        defn: *const c_void,
+        argc: i32,
+        argv: *const *const c_char,
+        strict: i32,
+    ) -> Ptr;
     fn cmd_ln_free_r(cmdln: Ptr) -> c_int;
     fn ps_init(config: Ptr) -> Ptr;
     fn ps_free(ps: Ptr) -> c_int;
@@ -29,7 +35,13 @@ extern "C" {
     fn ps_set_jsgf_string(ps: Ptr, name: *const c_char, jsgf: *const c_char) -> c_int;
     fn ps_set_search(ps: Ptr, name: *const c_char) -> c_int;
     fn ps_start_utt(ps: Ptr) -> c_int;
-    fn ps_process_raw(ps: Ptr, data: *const i16, n: usize, no_search: c_int, full_utt: c_int) -> c_int;
+    fn ps_process_raw(
+        ps: Ptr,
+        data: *const i16,
+        n: usize,
+        no_search: c_int,
+        full_utt: c_int,
+    ) -> c_int;
     fn ps_end_utt(ps: Ptr) -> c_int;
     fn ps_get_hyp(ps: Ptr, score: *mut i32) -> *const c_char;
     fn ps_get_logmath(ps: Ptr) -> Ptr;
@@ -68,12 +80,14 @@ const ENGINE: &str = "sphinx";
 /// (A loop of single phones was tried first: it beat the phrases on every
 /// clip, because phones fit any audio better than whole words.)
 const GARBAGE_WORDS: &[&str] = &[
-    "the", "a", "to", "of", "and", "it", "is", "what", "time", "how", "are", "you", "where", "when", "why", "who", "this",
-    "that", "with", "for", "on", "in", "at", "be", "have", "do", "say", "get", "make", "go", "know", "think", "see", "come",
-    "look", "find", "give", "tell", "day", "today", "weather", "good", "nice", "there", "here", "they", "we", "she", "he",
-    "his", "her", "my", "your", "our", "an", "as", "but", "or", "so", "if", "not", "all", "about", "up", "out", "just",
-    "like", "very", "well", "okay", "hello", "can", "would", "should", "could", "did", "was", "were", "been", "one", "two",
-    "three", "new", "old", "big", "little", "home", "car", "dog", "food", "music", "movie", "game", "water", "city",
+    "the", "a", "to", "of", "and", "it", "is", "what", "time", "how", "are", "you", "where",
+    "when", "why", "who", "this", "that", "with", "for", "on", "in", "at", "be", "have", "do",
+    "say", "get", "make", "go", "know", "think", "see", "come", "look", "find", "give", "tell",
+    "day", "today", "weather", "good", "nice", "there", "here", "they", "we", "she", "he", "his",
+    "her", "my", "your", "our", "an", "as", "but", "or", "so", "if", "not", "all", "about", "up",
+    "out", "just", "like", "very", "well", "okay", "hello", "can", "would", "should", "could",
+    "did", "was", "were", "been", "one", "two", "three", "new", "old", "big", "little", "home",
+    "car", "dog", "food", "music", "movie", "game", "water", "city",
 ];
 /// Name of the tiny start-up dictionary's only word (ps_init needs a -dict).
 const SEED_WORD: &str = "duecall_seed";
@@ -122,7 +136,8 @@ impl SphinxConfig {
     pub fn for_calls() -> Self {
         let mut c = SphinxConfig::default();
         if std::env::var_os("DUECALL_SPHINX_ARGS").is_none() {
-            c.extra_args.extend(crate::asr::eval::WIDE_BEAMS.iter().map(|s| s.to_string()));
+            c.extra_args
+                .extend(crate::asr::eval::WIDE_BEAMS.iter().map(|s| s.to_string()));
         }
         c
     }
@@ -133,10 +148,25 @@ impl Default for SphinxConfig {
         let base = std::env::var_os("DUECALL_SPHINX_MODEL")
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from("/usr/share/pocketsphinx/model/en-us"));
-        let garbage_weight = std::env::var("DUECALL_SPHINX_GARBAGE_WEIGHT").ok().and_then(|v| v.parse().ok()).unwrap_or(0.0);
-        let extra_args = std::env::var("DUECALL_SPHINX_ARGS").unwrap_or_default().split_whitespace().map(str::to_string).collect();
-        let cmninit = std::env::var("DUECALL_SPHINX_CMNINIT").unwrap_or_else(|_| PHONE_CMNINIT.to_string());
-        SphinxConfig { hmm: base.join("en-us"), dict: base.join("cmudict-en-us.dict"), garbage_weight, cmninit, glue: Vec::new(), extra_args }
+        let garbage_weight = std::env::var("DUECALL_SPHINX_GARBAGE_WEIGHT")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0);
+        let extra_args = std::env::var("DUECALL_SPHINX_ARGS")
+            .unwrap_or_default()
+            .split_whitespace()
+            .map(str::to_string)
+            .collect();
+        let cmninit =
+            std::env::var("DUECALL_SPHINX_CMNINIT").unwrap_or_else(|_| PHONE_CMNINIT.to_string());
+        SphinxConfig {
+            hmm: base.join("en-us"),
+            dict: base.join("cmudict-en-us.dict"),
+            garbage_weight,
+            cmninit,
+            glue: Vec::new(),
+            extra_args,
+        }
     }
 }
 
@@ -157,12 +187,15 @@ fn dictionary(path: &Path) -> Result<Arc<HashMap<String, String>>, AsrError> {
     let mut dict = HashMap::new();
     for line in text.lines() {
         let mut it = line.splitn(2, char::is_whitespace);
-        let (Some(w), Some(ph)) = (it.next(), it.next()) else { continue };
+        let (Some(w), Some(ph)) = (it.next(), it.next()) else {
+            continue;
+        };
         // Only the first pronunciation: alternates "(2)" would need their own entries.
         if w.ends_with(')') {
             continue;
         }
-        dict.entry(w.to_string()).or_insert_with(|| ph.trim().to_string());
+        dict.entry(w.to_string())
+            .or_insert_with(|| ph.trim().to_string());
     }
     let d = Arc::new(dict);
     map.insert(path.to_path_buf(), d.clone());
@@ -182,7 +215,11 @@ fn tokens(phrase: &str) -> Vec<String> {
 /// The garbage words usable with these phrases (none of the phrases' own words).
 fn garbage_words(phrases: &[Vec<String>]) -> Vec<String> {
     let used: HashSet<&str> = phrases.iter().flatten().map(String::as_str).collect();
-    GARBAGE_WORDS.iter().filter(|w| !used.contains(**w)).map(|w| w.to_string()).collect()
+    GARBAGE_WORDS
+        .iter()
+        .filter(|w| !used.contains(**w))
+        .map(|w| w.to_string())
+        .collect()
 }
 
 /// Builds the JSGF text: the phrases as one rule, and a loop of common
@@ -192,7 +229,10 @@ pub fn build_jsgf(phrases: &[Vec<String>], garbage_weight: f32) -> String {
     let alts: Vec<String> = phrases.iter().map(|p| p.join(" ")).collect();
     let garbage = garbage_words(phrases);
     if garbage.is_empty() || garbage_weight <= 0.0 {
-        return format!("#JSGF V1.0;\ngrammar duecall;\npublic <utt> = {};\n", alts.join(" | "));
+        return format!(
+            "#JSGF V1.0;\ngrammar duecall;\npublic <utt> = {};\n",
+            alts.join(" | ")
+        );
     }
     format!(
         "#JSGF V1.0;\ngrammar duecall;\npublic <utt> = /1.0/ <phrase> | /{gw}/ <garbage>;\n<phrase> = {};\n<garbage> = ({})+;\n",
@@ -250,7 +290,9 @@ impl SphinxRecognizer {
             return Err(AsrError::BadModel {
                 engine: ENGINE,
                 path: config.hmm.clone(),
-                reason: "no acoustic model (mdef) there: install pocketsphinx-en-us (scripts/setup)".into(),
+                reason:
+                    "no acoustic model (mdef) there: install pocketsphinx-en-us (scripts/setup)"
+                        .into(),
             });
         }
         let dict = dictionary(&config.dict)?;
@@ -281,16 +323,31 @@ impl SphinxRecognizer {
         .collect();
         let argv: Vec<*const c_char> = args.iter().map(|a| a.as_ptr()).collect();
         // SAFETY: argv points to live C strings for the duration of the call.
-        let cfg = unsafe { cmd_ln_parse_r(std::ptr::null_mut(), ps_args(), argv.len() as i32, argv.as_ptr(), 1) };
+        let cfg = unsafe {
+            cmd_ln_parse_r(
+                std::ptr::null_mut(),
+                ps_args(),
+                argv.len() as i32,
+                argv.as_ptr(),
+                1,
+            )
+        };
         if cfg.is_null() {
-            return Err(AsrError::Engine { engine: ENGINE, what: "cmd_ln_parse_r rejected the arguments".into() });
+            return Err(AsrError::Engine {
+                engine: ENGINE,
+                what: "cmd_ln_parse_r rejected the arguments".into(),
+            });
         }
         // SAFETY: cfg is a valid config; ps_init retains it.
         let ps = unsafe { ps_init(cfg) };
         if ps.is_null() {
             // SAFETY: cfg is ours to free.
             unsafe { cmd_ln_free_r(cfg) };
-            return Err(AsrError::BadModel { engine: ENGINE, path: config.hmm.clone(), reason: "ps_init failed".into() });
+            return Err(AsrError::BadModel {
+                engine: ENGINE,
+                path: config.hmm.clone(),
+                reason: "ps_init failed".into(),
+            });
         }
         Ok(SphinxRecognizer {
             ps,
@@ -331,7 +388,10 @@ impl SphinxRecognizer {
             self.frames_before += self.frames_in_utt;
             self.frames_in_utt = 0;
             if r < 0 {
-                return Err(AsrError::Engine { engine: ENGINE, what: "ps_end_utt failed".into() });
+                return Err(AsrError::Engine {
+                    engine: ENGINE,
+                    what: "ps_end_utt failed".into(),
+                });
             }
         }
         Ok(())
@@ -345,20 +405,35 @@ impl SphinxRecognizer {
             let lmath = ps_get_logmath(self.ps);
             let mut seg = ps_seg_iter(self.ps);
             while !seg.is_null() {
-                let w = CStr::from_ptr(ps_seg_word(seg)).to_string_lossy().into_owned();
+                let w = CStr::from_ptr(ps_seg_word(seg))
+                    .to_string_lossy()
+                    .into_owned();
                 let (mut sf, mut ef) = (0, 0);
                 ps_seg_frames(seg, &mut sf, &mut ef);
                 // Frame numbers count from the decoder's first utterance in
                 // some searches: numbers past this utterance's length say so.
                 let utt_len = self.frames_before.saturating_sub(base) as i64;
-                let off = if ef as i64 > utt_len + 2 { base as i64 } else { 0 };
+                let off = if ef as i64 > utt_len + 2 {
+                    base as i64
+                } else {
+                    0
+                };
                 let (sf, ef) = ((sf as i64 - off).max(0), (ef as i64 - off).max(0));
                 let (mut a, mut l, mut b) = (0, 0, 0);
                 let prob = ps_seg_prob(seg, &mut a, &mut l, &mut b);
-                let conf = if lmath.is_null() { 0.0 } else { logmath_exp(lmath, prob) as f32 };
+                let conf = if lmath.is_null() {
+                    0.0
+                } else {
+                    logmath_exp(lmath, prob) as f32
+                };
                 let word = w.split('(').next().unwrap_or(&w).to_string();
                 if self.vocab.contains(&word) {
-                    out.push(Word { word, start: sf as f32 / FRAME_RATE, end: (ef + 1) as f32 / FRAME_RATE, conf: conf.clamp(0.0, 1.0) });
+                    out.push(Word {
+                        word,
+                        start: sf as f32 / FRAME_RATE,
+                        end: (ef + 1) as f32 / FRAME_RATE,
+                        conf: conf.clamp(0.0, 1.0),
+                    });
                 }
                 seg = ps_seg_next(seg);
             }
@@ -375,29 +450,46 @@ impl SphinxRecognizer {
         }
         // SAFETY: non-null NUL-terminated string.
         let s = unsafe { CStr::from_ptr(p) }.to_string_lossy();
-        s.split_whitespace().filter(|w| self.vocab.contains(*w)).collect::<Vec<_>>().join(" ")
+        s.split_whitespace()
+            .filter(|w| self.vocab.contains(*w))
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 }
 
 fn small_dict_file() -> Result<PathBuf, AsrError> {
     static PATH: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     PATH.get_or_init(|| {
-        let p = std::env::temp_dir().join(format!("duecall-sphinx-garbage-{}.dict", std::process::id()));
-        std::fs::write(&p, format!("{SEED_WORD} SIL\n")).map(|_| p).map_err(|e| e.to_string())
+        let p = std::env::temp_dir().join(format!(
+            "duecall-sphinx-garbage-{}.dict",
+            std::process::id()
+        ));
+        std::fs::write(&p, format!("{SEED_WORD} SIL\n"))
+            .map(|_| p)
+            .map_err(|e| e.to_string())
     })
     .clone()
-    .map_err(|e| AsrError::Engine { engine: ENGINE, what: format!("cannot write the garbage dictionary: {e}") })
+    .map_err(|e| AsrError::Engine {
+        engine: ENGINE,
+        what: format!("cannot write the garbage dictionary: {e}"),
+    })
 }
 
 impl Recognizer for SphinxRecognizer {
     fn accept(&mut self, pcm: &[i16]) -> Result<Option<Partial>, AsrError> {
         if !self.has_search {
-            return Err(AsrError::Engine { engine: ENGINE, what: "no grammar: PocketSphinx needs set_phrases before audio".into() });
+            return Err(AsrError::Engine {
+                engine: ENGINE,
+                what: "no grammar: PocketSphinx needs set_phrases before audio".into(),
+            });
         }
         if !self.in_utt {
             // SAFETY: ps live, search set.
             if unsafe { ps_start_utt(self.ps) } < 0 {
-                return Err(AsrError::Engine { engine: ENGINE, what: "ps_start_utt failed".into() });
+                return Err(AsrError::Engine {
+                    engine: ENGINE,
+                    what: "ps_start_utt failed".into(),
+                });
             }
             self.in_utt = true;
         }
@@ -407,7 +499,10 @@ impl Recognizer for SphinxRecognizer {
         let r = unsafe { ps_process_raw(self.ps, self.buf16.as_ptr(), self.buf16.len(), 0, 0) };
         self.frames_in_utt += self.buf16.len() as u64 / 160;
         if r < 0 {
-            return Err(AsrError::Engine { engine: ENGINE, what: "ps_process_raw failed".into() });
+            return Err(AsrError::Engine {
+                engine: ENGINE,
+                what: "ps_process_raw failed".into(),
+            });
         }
         let text = self.hyp_text();
         if text != self.last_partial {
@@ -421,14 +516,22 @@ impl Recognizer for SphinxRecognizer {
 
     fn set_phrases(&mut self, phrases: &[String]) -> Result<(), AsrError> {
         self.end_utt()?;
-        let toks: Vec<Vec<String>> = phrases.iter().map(|p| tokens(p)).filter(|t| !t.is_empty()).collect();
+        let toks: Vec<Vec<String>> = phrases
+            .iter()
+            .map(|p| tokens(p))
+            .filter(|t| !t.is_empty())
+            .collect();
         if toks.is_empty() {
             return Err(AsrError::BadPhrase {
                 phrase: String::new(),
                 reason: "PocketSphinx runs on a grammar here: free recognition needs a Vosk English model".into(),
             });
         }
-        let key = toks.iter().map(|t| t.join(" ")).collect::<Vec<_>>().join("|");
+        let key = toks
+            .iter()
+            .map(|t| t.join(" "))
+            .collect::<Vec<_>>()
+            .join("|");
         if let Some(name) = self.searches.get(&key) {
             self.vocab = self.vocabs.get(&key).cloned().unwrap_or_default();
             let c = CString::new(name.as_str()).unwrap_or_default();
@@ -440,7 +543,12 @@ impl Recognizer for SphinxRecognizer {
             return Ok(());
         }
         let garbage = garbage_words(&toks);
-        for w in toks.iter().flatten().chain(garbage.iter()).chain(self.glue.iter()) {
+        for w in toks
+            .iter()
+            .flatten()
+            .chain(garbage.iter())
+            .chain(self.glue.iter())
+        {
             if self.known.contains(w) {
                 continue;
             }
@@ -449,30 +557,58 @@ impl Recognizer for SphinxRecognizer {
                     continue;
                 }
                 return Err(AsrError::BadPhrase {
-                    phrase: phrases.iter().find(|p| tokens(p).contains(w)).cloned().unwrap_or_default(),
+                    phrase: phrases
+                        .iter()
+                        .find(|p| tokens(p).contains(w))
+                        .cloned()
+                        .unwrap_or_default(),
                     reason: format!("'{w}' is not in the PocketSphinx dictionary"),
                 });
             };
-            let (cw, cp) = (CString::new(w.as_str()).unwrap_or_default(), CString::new(ph.as_str()).unwrap_or_default());
+            let (cw, cp) = (
+                CString::new(w.as_str()).unwrap_or_default(),
+                CString::new(ph.as_str()).unwrap_or_default(),
+            );
             // SAFETY: ps live; strings NUL-terminated.
             if unsafe { ps_add_word(self.ps, cw.as_ptr(), cp.as_ptr(), 0) } < 0 {
-                return Err(AsrError::Engine { engine: ENGINE, what: format!("ps_add_word({w}) failed") });
+                return Err(AsrError::Engine {
+                    engine: ENGINE,
+                    what: format!("ps_add_word({w}) failed"),
+                });
             }
             self.known.insert(w.clone());
         }
         let name = format!("g{}", self.searches.len());
-        let jsgf = if self.glue.is_empty() { build_jsgf(&toks, self.garbage_weight) } else { build_jsgf_glued(&toks, &self.glue) };
-        let (cn, cj) = (CString::new(name.as_str()).unwrap_or_default(), CString::new(jsgf).unwrap_or_default());
+        let jsgf = if self.glue.is_empty() {
+            build_jsgf(&toks, self.garbage_weight)
+        } else {
+            build_jsgf_glued(&toks, &self.glue)
+        };
+        let (cn, cj) = (
+            CString::new(name.as_str()).unwrap_or_default(),
+            CString::new(jsgf).unwrap_or_default(),
+        );
         // SAFETY: ps live; strings NUL-terminated.
         unsafe {
             if ps_set_jsgf_string(self.ps, cn.as_ptr(), cj.as_ptr()) < 0 {
-                return Err(AsrError::Engine { engine: ENGINE, what: "the JSGF grammar was rejected".into() });
+                return Err(AsrError::Engine {
+                    engine: ENGINE,
+                    what: "the JSGF grammar was rejected".into(),
+                });
             }
             if ps_set_search(self.ps, cn.as_ptr()) < 0 {
-                return Err(AsrError::Engine { engine: ENGINE, what: "ps_set_search failed".into() });
+                return Err(AsrError::Engine {
+                    engine: ENGINE,
+                    what: "ps_set_search failed".into(),
+                });
             }
         }
-        let vocab: HashSet<String> = toks.iter().flatten().chain(self.glue.iter()).cloned().collect();
+        let vocab: HashSet<String> = toks
+            .iter()
+            .flatten()
+            .chain(self.glue.iter())
+            .cloned()
+            .collect();
         self.vocabs.insert(key.clone(), vocab.clone());
         self.vocab = vocab;
         self.searches.insert(key, name);
@@ -531,7 +667,10 @@ impl SphinxPool {
         for _ in 0..n {
             v.push(SphinxRecognizer::new(&config)?);
         }
-        Ok(SphinxPool { free: Mutex::new(v), config })
+        Ok(SphinxPool {
+            free: Mutex::new(v),
+            config,
+        })
     }
 
     /// A decoder from the pool, or a new one when all are lent.
@@ -574,7 +713,9 @@ mod tests {
     fn ready() -> bool {
         let c = SphinxConfig::default();
         if !c.hmm.join("mdef").is_file() || !have("espeak-ng") || !have("sox") {
-            eprintln!("SKIP: pocketsphinx-en-us / espeak-ng / sox missing (run scripts/setup-speech)");
+            eprintln!(
+                "SKIP: pocketsphinx-en-us / espeak-ng / sox missing (run scripts/setup-speech)"
+            );
             return false;
         }
         true
@@ -597,7 +738,10 @@ mod tests {
     fn jsgf_has_phrases_and_weighted_garbage_loop() {
         let g = build_jsgf(&[vec!["wrong".into(), "number".into()]], 0.05);
         assert!(g.contains("<phrase> = wrong number;"), "{g}");
-        assert!(g.contains("/0.05/ <garbage>") && g.contains("the | a | to"), "{g}");
+        assert!(
+            g.contains("/0.05/ <garbage>") && g.contains("the | a | to"),
+            "{g}"
+        );
         assert!(!build_jsgf(&[vec!["the".into(), "end".into()]], 0.05).contains("| the |"));
     }
 
@@ -607,7 +751,9 @@ mod tests {
             return;
         }
         let mut r = SphinxRecognizer::new(&SphinxConfig::default()).unwrap();
-        let e = r.set_phrases(&["pay with zorblatt".to_string()]).unwrap_err();
+        let e = r
+            .set_phrases(&["pay with zorblatt".to_string()])
+            .unwrap_err();
         assert!(e.to_string().contains("zorblatt"), "{e}");
         assert_eq!(r.check_words(&["I paid zorblatt".into()]), vec!["zorblatt"]);
     }
@@ -628,23 +774,40 @@ mod tests {
 
         let mut right = 0;
         let mut partial_seen = false;
-        let clips = [("I already paid", "en-us"), ("wrong number", "en-us+f3"), ("I lost my job", "en-gb"), ("stop calling me", "en-us")];
+        let clips = [
+            ("I already paid", "en-us"),
+            ("wrong number", "en-us+f3"),
+            ("I lost my job", "en-gb"),
+            ("stop calling me", "en-us"),
+        ];
         for (i, (text, voice)) in clips.iter().enumerate() {
             let pcm = speak_8k(&d.0, &format!("c{i}"), voice, 160, text, true);
             let partials = feed(&mut rec, &pcm);
             partial_seen |= !partials.is_empty();
             let t = rec.finish().unwrap();
-            eprintln!("{text:?} ({voice}) -> {:?} conf {:.2} {:?}", t.text, t.confidence, t.words.iter().map(|w| (w.start, w.end)).collect::<Vec<_>>());
+            eprintln!(
+                "{text:?} ({voice}) -> {:?} conf {:.2} {:?}",
+                t.text,
+                t.confidence,
+                t.words.iter().map(|w| (w.start, w.end)).collect::<Vec<_>>()
+            );
             if t.text == text.to_lowercase() {
                 right += 1;
                 let last = t.words.last().expect("words");
                 let secs = (pcm.len() + 3200) as f32 / 8000.0;
-                assert!(last.end > t.words[0].start && last.end <= secs + 0.05, "{secs} s of audio: {:?}", t.words);
+                assert!(
+                    last.end > t.words[0].start && last.end <= secs + 0.05,
+                    "{secs} s of audio: {:?}",
+                    t.words
+                );
             }
         }
         assert!(partial_seen);
-        assert!(right >= 3, "only {right} of {} replies recognised", clips.len());
-
+        assert!(
+            right >= 3,
+            "only {right} of {} replies recognised",
+            clips.len()
+        );
     }
 
     #[test]
@@ -657,7 +820,8 @@ mod tests {
         let mut rec = pool.take().unwrap();
         assert_eq!(pool.idle(), 0);
         let pcm = speak_8k(&d.0, "wn", "en-us", 160, "wrong number", true);
-        rec.set_phrases(&["wrong number".into(), "yes".into()]).unwrap();
+        rec.set_phrases(&["wrong number".into(), "yes".into()])
+            .unwrap();
         feed(&mut rec, &pcm);
         assert_eq!(rec.finish().unwrap().text, "wrong number");
         rec.set_phrases(&["yes".into(), "no".into()]).unwrap();

@@ -30,11 +30,19 @@ extern "C" {
     fn vosk_model_free(model: *mut RawModel);
     fn vosk_model_find_word(model: *mut RawModel, word: *const c_char) -> c_int;
     fn vosk_recognizer_new(model: *mut RawModel, sample_rate: c_float) -> *mut RawRecognizer;
-    fn vosk_recognizer_new_grm(model: *mut RawModel, sample_rate: c_float, grammar: *const c_char) -> *mut RawRecognizer;
+    fn vosk_recognizer_new_grm(
+        model: *mut RawModel,
+        sample_rate: c_float,
+        grammar: *const c_char,
+    ) -> *mut RawRecognizer;
     fn vosk_recognizer_set_grm(rec: *mut RawRecognizer, grammar: *const c_char);
     fn vosk_recognizer_set_words(rec: *mut RawRecognizer, words: c_int);
     fn vosk_recognizer_set_partial_words(rec: *mut RawRecognizer, words: c_int);
-    fn vosk_recognizer_accept_waveform_s(rec: *mut RawRecognizer, data: *const c_short, len: c_int) -> c_int;
+    fn vosk_recognizer_accept_waveform_s(
+        rec: *mut RawRecognizer,
+        data: *const c_short,
+        len: c_int,
+    ) -> c_int;
     fn vosk_recognizer_result(rec: *mut RawRecognizer) -> *const c_char;
     fn vosk_recognizer_partial_result(rec: *mut RawRecognizer) -> *const c_char;
     fn vosk_recognizer_final_result(rec: *mut RawRecognizer) -> *const c_char;
@@ -49,7 +57,10 @@ const ENGINE: &str = "vosk";
 fn quiet_logs() {
     static ONCE: OnceLock<()> = OnceLock::new();
     ONCE.get_or_init(|| {
-        let level = std::env::var("DUECALL_VOSK_LOG").ok().and_then(|v| v.parse().ok()).unwrap_or(-2);
+        let level = std::env::var("DUECALL_VOSK_LOG")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(-2);
         // SAFETY: sets a global integer in libvosk.
         unsafe { vosk_set_log_level(level) }
     });
@@ -58,14 +69,21 @@ fn quiet_logs() {
 /// Checks that `dir` looks like a Vosk model (has `am/final.mdl` or
 /// `conf/model.conf`) so a wrong path never reaches libvosk, which may abort.
 pub fn looks_like_vosk_model(dir: &Path) -> Result<(), AsrError> {
-    let bad = |reason: &str| AsrError::BadModel { engine: ENGINE, path: dir.to_path_buf(), reason: reason.to_string() };
+    let bad = |reason: &str| AsrError::BadModel {
+        engine: ENGINE,
+        path: dir.to_path_buf(),
+        reason: reason.to_string(),
+    };
     if !dir.is_dir() {
         return Err(bad("no such directory"));
     }
     let has_am = dir.join("am").join("final.mdl").is_file() || dir.join("final.mdl").is_file();
-    let has_conf = dir.join("conf").join("model.conf").is_file() || dir.join("conf").join("mfcc.conf").is_file();
+    let has_conf = dir.join("conf").join("model.conf").is_file()
+        || dir.join("conf").join("mfcc.conf").is_file();
     if !(has_am && has_conf) {
-        return Err(bad("not a Vosk model (expected am/final.mdl and conf/model.conf)"));
+        return Err(bad(
+            "not a Vosk model (expected am/final.mdl and conf/model.conf)",
+        ));
     }
     Ok(())
 }
@@ -99,7 +117,10 @@ impl VoskModel {
                 reason: "libvosk could not load it (set DUECALL_VOSK_LOG=0 to see why)".into(),
             });
         }
-        Ok(VoskModel { raw, path: dir.to_path_buf() })
+        Ok(VoskModel {
+            raw,
+            path: dir.to_path_buf(),
+        })
     }
 
     /// The model for `dir`, loaded on first use and kept for the life of the
@@ -126,7 +147,9 @@ impl VoskModel {
 
     /// Whether the model's vocabulary has `word`.
     pub fn has_word(&self, word: &str) -> bool {
-        let Ok(c) = CString::new(word) else { return false };
+        let Ok(c) = CString::new(word) else {
+            return false;
+        };
         // SAFETY: raw is a live model; c is NUL-terminated.
         unsafe { vosk_model_find_word(self.raw, c.as_ptr()) >= 0 }
     }
@@ -162,14 +185,24 @@ fn path_cstring(p: &Path) -> Result<CString, AsrError> {
 /// Grammar JSON for Vosk: the phrases lower-cased, plus `[unk]` so speech
 /// outside the grammar has somewhere to go.
 fn grammar_json(phrases: &[String]) -> Result<CString, AsrError> {
-    let mut list: Vec<String> = phrases.iter().map(|p| p.trim().to_lowercase()).filter(|p| !p.is_empty()).collect();
+    let mut list: Vec<String> = phrases
+        .iter()
+        .map(|p| p.trim().to_lowercase())
+        .filter(|p| !p.is_empty())
+        .collect();
     if list.is_empty() {
         // "[]" switches a lookahead model back to its full language model.
         return Ok(CString::new("[]").unwrap_or_default());
     }
     list.push("[unk]".into());
-    let json = serde_json::to_string(&list).map_err(|e| AsrError::Engine { engine: ENGINE, what: e.to_string() })?;
-    CString::new(json).map_err(|_| AsrError::BadPhrase { phrase: phrases.join(" | "), reason: "contains a NUL byte".into() })
+    let json = serde_json::to_string(&list).map_err(|e| AsrError::Engine {
+        engine: ENGINE,
+        what: e.to_string(),
+    })?;
+    CString::new(json).map_err(|_| AsrError::BadPhrase {
+        phrase: phrases.join(" | "),
+        reason: "contains a NUL byte".into(),
+    })
 }
 
 /// One call's Vosk recognizer, reused across the call's turns.
@@ -210,16 +243,32 @@ impl VoskRecognizer {
         Self::wrap(raw, model, true)
     }
 
-    fn wrap(raw: *mut RawRecognizer, model: Arc<VoskModel>, grammar: bool) -> Result<Self, AsrError> {
+    fn wrap(
+        raw: *mut RawRecognizer,
+        model: Arc<VoskModel>,
+        grammar: bool,
+    ) -> Result<Self, AsrError> {
         if raw.is_null() {
-            return Err(AsrError::Engine { engine: ENGINE, what: format!("cannot create a recognizer on {}", model.path.display()) });
+            return Err(AsrError::Engine {
+                engine: ENGINE,
+                what: format!("cannot create a recognizer on {}", model.path.display()),
+            });
         }
         // SAFETY: raw is a fresh recognizer.
         unsafe {
             vosk_recognizer_set_words(raw, 1);
             vosk_recognizer_set_partial_words(raw, 0);
         }
-        Ok(VoskRecognizer { raw, model, pending: Vec::new(), last_partial: String::new(), fed: 0, utt_start: 0, running: false, grammar })
+        Ok(VoskRecognizer {
+            raw,
+            model,
+            pending: Vec::new(),
+            last_partial: String::new(),
+            fed: 0,
+            utt_start: 0,
+            running: false,
+            grammar,
+        })
     }
 
     /// The shared model.
@@ -233,8 +282,10 @@ impl VoskRecognizer {
     }
 
     fn parse_words(&self, json: &str) -> Result<Vec<Word>, AsrError> {
-        let v: serde_json::Value = serde_json::from_str(json)
-            .map_err(|e| AsrError::Engine { engine: ENGINE, what: format!("unreadable result JSON ({e}): {json}") })?;
+        let v: serde_json::Value = serde_json::from_str(json).map_err(|e| AsrError::Engine {
+            engine: ENGINE,
+            what: format!("unreadable result JSON ({e}): {json}"),
+        })?;
         let base = self.utt_start as f32 / SAMPLE_RATE as f32;
         let mut out = Vec::new();
         if let Some(arr) = v.get("result").and_then(|r| r.as_array()) {
@@ -276,13 +327,19 @@ impl Recognizer for VoskRecognizer {
         if pcm.is_empty() {
             return Ok(None);
         }
-        let len = c_int::try_from(pcm.len()).map_err(|_| AsrError::Engine { engine: ENGINE, what: "audio chunk too long".into() })?;
+        let len = c_int::try_from(pcm.len()).map_err(|_| AsrError::Engine {
+            engine: ENGINE,
+            what: "audio chunk too long".into(),
+        })?;
         // SAFETY: pcm is a valid slice of len samples; raw is live.
         let r = unsafe { vosk_recognizer_accept_waveform_s(self.raw, pcm.as_ptr(), len) };
         self.fed += pcm.len() as u64;
         self.running = true;
         if r < 0 {
-            return Err(AsrError::Engine { engine: ENGINE, what: "accept_waveform failed".into() });
+            return Err(AsrError::Engine {
+                engine: ENGINE,
+                what: "accept_waveform failed".into(),
+            });
         }
         if r == 1 {
             // Vosk's own endpointer closed a segment: keep its words, the
@@ -295,7 +352,11 @@ impl Recognizer for VoskRecognizer {
         // SAFETY: raw is live.
         let json = take_str(unsafe { vosk_recognizer_partial_result(self.raw) });
         let v: serde_json::Value = serde_json::from_str(&json).unwrap_or(serde_json::Value::Null);
-        let tail = v.get("partial").and_then(|p| p.as_str()).unwrap_or_default().replace("[unk]", "");
+        let tail = v
+            .get("partial")
+            .and_then(|p| p.as_str())
+            .unwrap_or_default()
+            .replace("[unk]", "");
         let mut text: Vec<&str> = self.pending.iter().map(|w| w.word.as_str()).collect();
         text.extend(tail.split_whitespace());
         let text = text.join(" ");
@@ -403,8 +464,14 @@ mod tests {
     #[test]
     fn korean_grammar_recognises_words_with_partials_before_final_and_regrammars_without_reload() {
         let Some(model) = ko_model() else { return };
-        assert_eq!(model.check_words(&phrases(KO_GRAMMAR)), Vec::<String>::new());
-        assert_eq!(model.check_words(&phrases(&["이미 지불했습니다"])), vec!["이미", "지불했습니다"]);
+        assert_eq!(
+            model.check_words(&phrases(KO_GRAMMAR)),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            model.check_words(&phrases(&["이미 지불했습니다"])),
+            vec!["이미", "지불했습니다"]
+        );
 
         let d = TempDir::new("ko");
         let next_week = speak_8k(&d.0, "next", "ko", 140, "다음 낼게요", false);
@@ -415,15 +482,26 @@ mod tests {
         let t = rec.finish().unwrap();
         assert_eq!(t.text, "다음 낼게요", "{t:?}");
         assert!(!partials.is_empty(), "partials arrive before the final");
-        assert!(t.words.len() == 2 && t.words[0].start < t.words[1].start && t.words[1].end > t.words[1].start);
-        assert!(t.words[0].start >= 0.2 && t.words[1].end < (next_week.len() as f32 / 8000.0) + 0.4, "{t:?}");
+        assert!(
+            t.words.len() == 2
+                && t.words[0].start < t.words[1].start
+                && t.words[1].end > t.words[1].start
+        );
+        assert!(
+            t.words[0].start >= 0.2 && t.words[1].end < (next_week.len() as f32 / 8000.0) + 0.4,
+            "{t:?}"
+        );
         assert!(t.confidence > 0.5, "{t:?}");
 
         // Turn 2 on the same recognizer: the grammar no longer has "아니요".
-        rec.set_phrases(&phrases(&["다음 낼게요", "돈이 없어요"])).unwrap();
+        rec.set_phrases(&phrases(&["다음 낼게요", "돈이 없어요"]))
+            .unwrap();
         feed(&mut rec, &no);
         let t2 = rec.finish().unwrap();
-        assert!(!t2.text.contains("아니요"), "old grammar still active: {t2:?}");
+        assert!(
+            !t2.text.contains("아니요"),
+            "old grammar still active: {t2:?}"
+        );
 
         // Turn 3: back to a grammar with it; word times restart at the utterance.
         rec.set_phrases(&phrases(&["아니요", "네"])).unwrap();
@@ -437,14 +515,18 @@ mod tests {
     fn one_korean_model_serves_four_recognizers_on_four_threads() {
         let Some(model) = ko_model() else { return };
         let d = TempDir::new("ko4");
-        let clips = [("네", speak_8k(&d.0, "yes", "ko", 140, "네", false)), ("아니요", speak_8k(&d.0, "no", "ko", 140, "아니요", false))];
+        let clips = [
+            ("네", speak_8k(&d.0, "yes", "ko", 140, "네", false)),
+            ("아니요", speak_8k(&d.0, "no", "ko", 140, "아니요", false)),
+        ];
         let clips = Arc::new(clips);
         let handles: Vec<_> = (0..4)
             .map(|i| {
                 let model = model.clone();
                 let clips = clips.clone();
                 std::thread::spawn(move || {
-                    let mut rec = VoskRecognizer::with_phrases(model, &phrases(KO_GRAMMAR)).unwrap();
+                    let mut rec =
+                        VoskRecognizer::with_phrases(model, &phrases(KO_GRAMMAR)).unwrap();
                     let (want, pcm) = &clips[i % 2];
                     feed(&mut rec, pcm);
                     (want.to_string(), rec.finish().unwrap().text)
@@ -455,6 +537,9 @@ mod tests {
             let (want, got) = h.join().expect("thread");
             assert_eq!(got, want);
         }
-        assert!(Arc::strong_count(&model) >= 2, "model is shared through the process cache");
+        assert!(
+            Arc::strong_count(&model) >= 2,
+            "model is shared through the process cache"
+        );
     }
 }

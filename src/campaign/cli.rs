@@ -11,7 +11,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, FixedOffset, Utc};
 
 use super::runner::{
-    self, CampaignError, CampaignSettings, CampaignSetup, CampaignSummary, Clock, DialPlan, Progress, Shutdown,
+    self, CampaignError, CampaignSettings, CampaignSetup, CampaignSummary, Clock, DialPlan,
+    Progress, Shutdown,
 };
 use crate::account::csv::{load_accounts_with, LoadOptions};
 use crate::account::history::load_history;
@@ -56,16 +57,32 @@ fn policy_of(config: &Config, origin: &Path) -> Result<PolicyConfig, CampaignErr
     match &config.policy {
         None => Ok(PolicyConfig::default()),
         Some(v) => v.clone().try_into().map_err(|e: toml::de::Error| {
-            CampaignError::Policy(PolicyError::Config { path: origin.to_path_buf(), message: format!("[policy]: {e}") })
+            CampaignError::Policy(PolicyError::Config {
+                path: origin.to_path_buf(),
+                message: format!("[policy]: {e}"),
+            })
         }),
     }
 }
 
 fn read_accounts(path: &Path, region: &str) -> Result<Vec<Account>, CampaignError> {
-    let file = std::fs::File::open(path).map_err(|source| CampaignError::Read { path: path.to_path_buf(), source })?;
-    let report = load_accounts_with(BufReader::new(file), &LoadOptions { default_region: region.to_string() });
+    let file = std::fs::File::open(path).map_err(|source| CampaignError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let report = load_accounts_with(
+        BufReader::new(file),
+        &LoadOptions {
+            default_region: region.to_string(),
+        },
+    );
     for e in &report.errors {
-        eprintln!("{}: line {}: {} (row skipped)", path.display(), e.line, e.reason);
+        eprintln!(
+            "{}: line {}: {} (row skipped)",
+            path.display(),
+            e.line,
+            e.reason
+        );
     }
     for w in &report.warnings {
         eprintln!("{}: warning: {w}", path.display());
@@ -74,18 +91,32 @@ fn read_accounts(path: &Path, region: &str) -> Result<Vec<Account>, CampaignErro
         let message = if report.errors.is_empty() {
             "no accounts in the file".to_string()
         } else {
-            format!("no usable account ({} rows rejected, see above)", report.errors.len())
+            format!(
+                "no usable account ({} rows rejected, see above)",
+                report.errors.len()
+            )
         };
-        return Err(CampaignError::Accounts { path: path.to_path_buf(), message });
+        return Err(CampaignError::Accounts {
+            path: path.to_path_buf(),
+            message,
+        });
     }
     Ok(report.accounts)
 }
 
 fn read_history(path: &Path, region: &str) -> Result<Vec<ImportedAttempt>, CampaignError> {
-    let file = std::fs::File::open(path).map_err(|source| CampaignError::Read { path: path.to_path_buf(), source })?;
+    let file = std::fs::File::open(path).map_err(|source| CampaignError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
     let report = load_history(BufReader::new(file), region);
     for e in &report.errors {
-        eprintln!("{}: line {}: {} (line skipped)", path.display(), e.line, e.reason);
+        eprintln!(
+            "{}: line {}: {} (line skipped)",
+            path.display(),
+            e.line,
+            e.reason
+        );
     }
     Ok(report.records)
 }
@@ -99,7 +130,12 @@ pub async fn run_campaign(args: &RunArgs) -> Result<CampaignSummary, CampaignErr
     watcher.abort();
     let summary = result?;
     let mut out = std::io::stdout().lock();
-    summary.write_text(&mut out).map_err(|source| CampaignError::Write { path: PathBuf::from("<stdout>"), source })?;
+    summary
+        .write_text(&mut out)
+        .map_err(|source| CampaignError::Write {
+            path: PathBuf::from("<stdout>"),
+            source,
+        })?;
     Ok(summary)
 }
 
@@ -135,7 +171,10 @@ pub async fn run_campaign_with(
         Some(p) => Config::load(p)?,
         None => Config::default(),
     };
-    let origin = args.config.clone().unwrap_or_else(|| PathBuf::from("<defaults>"));
+    let origin = args
+        .config
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("<defaults>"));
     let mut settings = CampaignSettings::from_config(&config)?;
     if let Some(m) = args.max_concurrent {
         settings.max_concurrent = m;
@@ -165,7 +204,10 @@ pub async fn run_campaign_with(
         store.upsert_accounts(&accounts, now)?;
         if let Some(h) = &history {
             let added = store.import_history(h)?;
-            eprintln!("history: {added} new attempts imported ({} lines read)", h.len());
+            eprintln!(
+                "history: {added} new attempts imported ({} lines read)",
+                h.len()
+            );
         }
     }
     let record_dir = if config.recording.enabled {
@@ -192,7 +234,18 @@ pub async fn run_campaign_with(
         tracing::info!(language = l.as_str(), engine, "recognizer ready");
     }
     tracing::info!(accounts = accounts.len(), data_dir = %data_dir.display(), until = %until, "campaign starting");
-    let setup = CampaignSetup { agent, data_dir, accounts, policy, settings, dial, clock, until, record_dir, progress };
+    let setup = CampaignSetup {
+        agent,
+        data_dir,
+        accounts,
+        policy,
+        settings,
+        dial,
+        clock,
+        until,
+        record_dir,
+        progress,
+    };
     let result = runner::run(setup, shutdown).await;
     gw.shutdown();
     result

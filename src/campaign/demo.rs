@@ -69,7 +69,10 @@ pub struct DemoArgs {
 
 /// The demo's accounts at `now`: one per persona, 3-10 days past due, each
 /// in a zone where the gate allows a call now and for the next few minutes.
-pub fn demo_accounts(personas: &[String], now: DateTime<Utc>) -> Result<Vec<(Account, String)>, CampaignError> {
+pub fn demo_accounts(
+    personas: &[String],
+    now: DateTime<Utc>,
+) -> Result<Vec<(Account, String)>, CampaignError> {
     let cfg = PolicyConfig::default();
     let mut out = Vec::new();
     for (i, persona) in personas.iter().enumerate() {
@@ -77,7 +80,9 @@ pub fn demo_accounts(personas: &[String], now: DateTime<Utc>) -> Result<Vec<(Acc
         let zones = open_zones(&cfg, "us", dpd, now, Duration::minutes(10));
         // Spread the debtors over the open zones, best first.
         let Some(&(tz, due)) = zones.get(i % zones.len().clamp(1, 3)).or(zones.first()) else {
-            return Err(CampaignError::Sim(format!("no time zone is inside the calling window at {now}")));
+            return Err(CampaignError::Sim(format!(
+                "no time zone is inside the calling window at {now}"
+            )));
         };
         let account = Account {
             account_id: format!("DEMO-{:02}", i + 1),
@@ -114,7 +119,10 @@ fn length_rank(persona: &str) -> usize {
         "hangup_mid_prompt",
         "busy",
     ];
-    LONGEST_FIRST.iter().position(|p| *p == persona).unwrap_or(0)
+    LONGEST_FIRST
+        .iter()
+        .position(|p| *p == persona)
+        .unwrap_or(0)
 }
 
 fn toml_str(s: &str) -> String {
@@ -136,7 +144,10 @@ pub struct DemoRun {
 pub async fn run_demo(args: &DemoArgs) -> Result<(), CampaignError> {
     let run = demo(args).await?;
     let mut out = std::io::stdout().lock();
-    write_report(&mut out, &run).map_err(|source| CampaignError::Write { path: PathBuf::from("<stdout>"), source })
+    write_report(&mut out, &run).map_err(|source| CampaignError::Write {
+        path: PathBuf::from("<stdout>"),
+        source,
+    })
 }
 
 /// The demo without the final report: starts the simulated debtors on
@@ -144,20 +155,35 @@ pub async fn run_demo(args: &DemoArgs) -> Result<(), CampaignError> {
 /// the campaign exactly as `duecall run` does, and stops the debtors.
 pub async fn demo(args: &DemoArgs) -> Result<DemoRun, CampaignError> {
     let now = Utc::now();
-    let personas: Vec<String> =
-        if args.personas.is_empty() { PERSONAS.iter().map(|p| p.to_string()).collect() } else { args.personas.clone() };
+    let personas: Vec<String> = if args.personas.is_empty() {
+        PERSONAS.iter().map(|p| p.to_string()).collect()
+    } else {
+        args.personas.clone()
+    };
     let base = args.dir.clone().unwrap_or_else(|| PathBuf::from("."));
     let dir = fresh_dir(&base, now);
-    std::fs::create_dir_all(&dir).map_err(|source| CampaignError::Write { path: dir.clone(), source })?;
+    std::fs::create_dir_all(&dir).map_err(|source| CampaignError::Write {
+        path: dir.clone(),
+        source,
+    })?;
     println!("demo directory: {}", dir.display());
 
-    let sim_cfg = crate::sim::SimConfig { ring_ms: Some(400), ..crate::sim::SimConfig::default() };
+    let sim_cfg = crate::sim::SimConfig {
+        ring_ms: Some(400),
+        ..crate::sim::SimConfig::default()
+    };
     println!("starting the simulated debtors (rendering their lines with espeak-ng) ...");
-    let sim = crate::sim::start(sim_cfg).await.map_err(|e| CampaignError::Sim(e.to_string()))?;
+    let sim = crate::sim::start(sim_cfg)
+        .await
+        .map_err(|e| CampaignError::Sim(e.to_string()))?;
     let result = demo_campaign(args, &dir, &personas, now, &sim).await;
     sim.shutdown();
     let (accounts, summary) = result?;
-    Ok(DemoRun { dir, accounts, summary })
+    Ok(DemoRun {
+        dir,
+        accounts,
+        summary,
+    })
 }
 
 /// The table, the campaign summary, and where the files are.
@@ -193,21 +219,38 @@ async fn demo_campaign(
     // so the short ones fill the gaps and the run ends sooner.
     let mut dial_order: Vec<&(Account, String)> = accounts.iter().collect();
     dial_order.sort_by_key(|(_, p)| length_rank(p));
-    write_accounts_csv(&csv, &dial_order.iter().map(|(a, _)| a.clone()).collect::<Vec<_>>())?;
+    write_accounts_csv(
+        &csv,
+        &dial_order
+            .iter()
+            .map(|(a, _)| a.clone())
+            .collect::<Vec<_>>(),
+    )?;
     let mut config = String::new();
-    config.push_str("# Written by duecall demo: short timers, every account dials a simulated debtor.\n");
+    config.push_str(
+        "# Written by duecall demo: short timers, every account dials a simulated debtor.\n",
+    );
     config.push_str("[sip]\nring_timeout_s = 8\n\n");
-    config.push_str(&format!("[dialogue]\nagent_uri = {}\n\n", toml_str(&sim.uri_for("agent"))));
+    config.push_str(&format!(
+        "[dialogue]\nagent_uri = {}\n\n",
+        toml_str(&sim.uri_for("agent"))
+    ));
     config.push_str(&format!(
         "[campaign]\nmax_concurrent = {}\ncalls_per_second = 2.0\nshutdown_grace_s = 20\n\n[campaign.dial_uri_by_account]\n",
         args.max_concurrent
     ));
     for (a, persona) in &accounts {
-        config.push_str(&format!("{} = {}\n", toml_str(&a.account_id), toml_str(&sim.uri_for(persona))));
+        config.push_str(&format!(
+            "{} = {}\n",
+            toml_str(&a.account_id),
+            toml_str(&sim.uri_for(persona))
+        ));
     }
     let config_path = dir.join("duecall.toml");
-    std::fs::write(&config_path, config)
-        .map_err(|source| CampaignError::Write { path: config_path.clone(), source })?;
+    std::fs::write(&config_path, config).map_err(|source| CampaignError::Write {
+        path: config_path.clone(),
+        source,
+    })?;
     let run = RunArgs {
         csv,
         config: Some(config_path),
@@ -218,7 +261,11 @@ async fn demo_campaign(
         history: None,
         trunk: None,
     };
-    println!("calling {} fictional debtors, {} at a time ...", accounts.len(), args.max_concurrent);
+    println!(
+        "calling {} fictional debtors, {} at a time ...",
+        accounts.len(),
+        args.max_concurrent
+    );
     let (shutdown, watcher) = ctrl_c_shutdown();
     let summary = run_campaign_with(&run, shutdown, Progress::detect()).await;
     watcher.abort();
@@ -260,13 +307,20 @@ pub fn write_table(
         "account", "name", "persona", "dispo", "heard (last reply)", "intent"
     )?;
     for (a, persona) in accounts {
-        let last: Option<&AttemptResult> = summary.attempts.iter().rev().find(|r| r.account_id == a.account_id);
+        let last: Option<&AttemptResult> = summary
+            .attempts
+            .iter()
+            .rev()
+            .find(|r| r.account_id == a.account_id);
         let (dispo, heard, intent, route) = match last {
             Some(r) => (
                 r.disposition.as_str().to_string(),
                 r.heard.clone().unwrap_or_else(|| "-".into()),
                 r.intent.clone().unwrap_or_else(|| "-".into()),
-                r.route.as_ref().map(route_text).unwrap_or_else(|| "-".into()),
+                r.route
+                    .as_ref()
+                    .map(route_text)
+                    .unwrap_or_else(|| "-".into()),
             ),
             None => ("not dialled".into(), "-".into(), "-".into(), "-".into()),
         };
@@ -328,10 +382,12 @@ pub fn open_zones(
         let due = local.date_naive() - Duration::days(days_past_due);
         let probe = probe_account(name, jurisdiction, due);
         let state = policy::AccountState::default();
-        let ok =
-            [now, now + margin].iter().all(|t| policy::decide(&probe, &[tz], &[], &state, policy_cfg, *t).allowed());
+        let ok = [now, now + margin]
+            .iter()
+            .all(|t| policy::decide(&probe, &[tz], &[], &state, policy_cfg, *t).allowed());
         if ok {
-            let mins = i64::from(chrono::Timelike::hour(&local)) * 60 + i64::from(chrono::Timelike::minute(&local));
+            let mins = i64::from(chrono::Timelike::hour(&local)) * 60
+                + i64::from(chrono::Timelike::minute(&local));
             found.push(((mins - 14 * 60).abs(), tz, due));
         }
     }
@@ -358,7 +414,10 @@ fn probe_account(zone: &str, jurisdiction: &str, due: NaiveDate) -> Account {
 
 /// Writes accounts as the CSV `duecall run` reads.
 pub fn write_accounts_csv(path: &Path, accounts: &[Account]) -> Result<(), super::CampaignError> {
-    let werr = |source| super::CampaignError::Write { path: path.to_path_buf(), source };
+    let werr = |source| super::CampaignError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
     let mut w = csv::Writer::from_path(path).map_err(|e| werr(std::io::Error::other(e)))?;
     w.write_record([
         "account_id",

@@ -27,8 +27,8 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::scheduler::{
-    CampaignAccount, Gate, GateAnswer, RetryDelays, Scheduler, SchedulerAction, SchedulerConfig, SchedulerError,
-    SchedulerEvent, Summary,
+    CampaignAccount, Gate, GateAnswer, RetryDelays, Scheduler, SchedulerAction, SchedulerConfig,
+    SchedulerError, SchedulerEvent, Summary,
 };
 use crate::account::history::AttemptRecord as PolicyAttempt;
 use crate::account::{mask_phone, Account};
@@ -169,7 +169,10 @@ impl Default for CampaignSettings {
 pub const DEFAULT_DIAL_URI: &str = "sip:{phone}@127.0.0.1:5060";
 
 fn settings_err(key: &str, message: impl Into<String>) -> CampaignError {
-    CampaignError::Settings { key: key.into(), message: message.into() }
+    CampaignError::Settings {
+        key: key.into(),
+        message: message.into(),
+    }
 }
 
 impl CampaignSettings {
@@ -178,7 +181,10 @@ impl CampaignSettings {
     pub fn from_config(config: &Config) -> Result<CampaignSettings, CampaignError> {
         let s: CampaignSettings = match &config.campaign {
             None => CampaignSettings::default(),
-            Some(v) => v.clone().try_into().map_err(|e: toml::de::Error| settings_err("*", e.to_string()))?,
+            Some(v) => v
+                .clone()
+                .try_into()
+                .map_err(|e: toml::de::Error| settings_err("*", e.to_string()))?,
         };
         s.validate()?;
         Ok(s)
@@ -187,12 +193,21 @@ impl CampaignSettings {
     /// Checks values whose type is right but whose meaning is not.
     pub fn validate(&self) -> Result<(), CampaignError> {
         if self.max_concurrent == 0 || self.max_concurrent > 10_000 {
-            return Err(settings_err("max_concurrent", format!("1..=10000 calls (got {})", self.max_concurrent)));
+            return Err(settings_err(
+                "max_concurrent",
+                format!("1..=10000 calls (got {})", self.max_concurrent),
+            ));
         }
-        if !self.calls_per_second.is_finite() || self.calls_per_second < 0.0 || self.calls_per_second > 1e6 {
+        if !self.calls_per_second.is_finite()
+            || self.calls_per_second < 0.0
+            || self.calls_per_second > 1e6
+        {
             return Err(settings_err(
                 "calls_per_second",
-                format!("a rate in 0..=1e6 calls per second, 0 for unpaced (got {})", self.calls_per_second),
+                format!(
+                    "a rate in 0..=1e6 calls per second, 0 for unpaced (got {})",
+                    self.calls_per_second
+                ),
             ));
         }
         if self.burst == 0 {
@@ -205,7 +220,10 @@ impl CampaignSettings {
             return Err(settings_err("progress_s", "at least 1 second"));
         }
         if self.max_attempts == Some(0) {
-            return Err(settings_err("max_attempts", "at least 1 (leave it out for no limit)"));
+            return Err(settings_err(
+                "max_attempts",
+                "at least 1 (leave it out for no limit)",
+            ));
         }
         check_template(&self.dial_uri).map_err(|m| settings_err("dial_uri", m))?;
         Ok(())
@@ -229,7 +247,11 @@ impl CampaignSettings {
     pub fn scheduler_config(&self, until: DateTime<Utc>) -> SchedulerConfig {
         SchedulerConfig {
             max_concurrent: self.max_concurrent,
-            calls_per_second: if self.calls_per_second > 0.0 { Some(self.calls_per_second) } else { None },
+            calls_per_second: if self.calls_per_second > 0.0 {
+                Some(self.calls_per_second)
+            } else {
+                None
+            },
             burst: self.burst,
             retry: self.retry_delays(),
             until,
@@ -241,10 +263,14 @@ impl CampaignSettings {
 
 fn check_template(t: &str) -> Result<(), String> {
     if !(t.starts_with("sip:") || t.starts_with("sips:")) {
-        return Err(format!("a SIP URI template such as {DEFAULT_DIAL_URI:?} (got {t:?})"));
+        return Err(format!(
+            "a SIP URI template such as {DEFAULT_DIAL_URI:?} (got {t:?})"
+        ));
     }
     if !t.contains("{phone}") && !t.contains("{digits}") {
-        return Err(format!("the template must contain {{phone}} or {{digits}} (got {t:?})"));
+        return Err(format!(
+            "the template must contain {{phone}} or {{digits}} (got {t:?})"
+        ));
     }
     Ok(())
 }
@@ -263,19 +289,31 @@ impl DialPlan {
     /// `host:port` meaning `sip:{phone}@host:port`).
     pub fn new(template: &str) -> Result<DialPlan, CampaignError> {
         let t = template.trim();
-        let t =
-            if t.starts_with("sip:") || t.starts_with("sips:") { t.to_string() } else { format!("sip:{{phone}}@{t}") };
+        let t = if t.starts_with("sip:") || t.starts_with("sips:") {
+            t.to_string()
+        } else {
+            format!("sip:{{phone}}@{t}")
+        };
         check_template(&t).map_err(|m| settings_err("dial_uri", m))?;
-        Ok(DialPlan { template: t, overrides: HashMap::new() })
+        Ok(DialPlan {
+            template: t,
+            overrides: HashMap::new(),
+        })
     }
 
     /// The Request-URI for `phone` of `account`.
     pub fn uri_for(&self, account_id: &str, phone: &str) -> String {
-        if let Some(u) = self.overrides.get(phone).or_else(|| self.overrides.get(account_id)) {
+        if let Some(u) = self
+            .overrides
+            .get(phone)
+            .or_else(|| self.overrides.get(account_id))
+        {
             return u.clone();
         }
         let digits: String = phone.chars().filter(|c| c.is_ascii_digit()).collect();
-        self.template.replace("{phone}", phone).replace("{digits}", &digits)
+        self.template
+            .replace("{phone}", phone)
+            .replace("{digits}", &digits)
     }
 }
 
@@ -294,14 +332,18 @@ impl Clock {
 
     /// `at` now, moving on with real time.
     pub fn anchored(at: DateTime<Utc>) -> Clock {
-        Clock { anchor: Some((at, tokio::time::Instant::now())) }
+        Clock {
+            anchor: Some((at, tokio::time::Instant::now())),
+        }
     }
 
     /// The campaign's present moment.
     pub fn now(&self) -> DateTime<Utc> {
         match self.anchor {
             None => Utc::now(),
-            Some((at, started)) => at + Duration::from_std(started.elapsed()).unwrap_or_else(|_| Duration::zero()),
+            Some((at, started)) => {
+                at + Duration::from_std(started.elapsed()).unwrap_or_else(|_| Duration::zero())
+            }
         }
     }
 }
@@ -310,7 +352,9 @@ impl Clock {
 /// (on a multi-threaded runtime; a current-thread runtime just runs it).
 fn blocking<R>(f: impl FnOnce() -> R) -> R {
     match tokio::runtime::Handle::try_current() {
-        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
         _ => f(),
     }
 }
@@ -335,10 +379,18 @@ pub fn policy_state(s: &store::AccountState) -> policy::AccountState {
     let mut suppressions: Vec<Suppression> = s
         .suppressed_numbers
         .iter()
-        .map(|n| Suppression { scope: SuppressScope::Number, number: Some(n.clone()), reason: "stored".into() })
+        .map(|n| Suppression {
+            scope: SuppressScope::Number,
+            number: Some(n.clone()),
+            reason: "stored".into(),
+        })
         .collect();
     if s.suppressed_account {
-        suppressions.push(Suppression { scope: SuppressScope::Account, number: None, reason: "stored".into() });
+        suppressions.push(Suppression {
+            scope: SuppressScope::Account,
+            number: None,
+            reason: "stored".into(),
+        });
     }
     policy::AccountState {
         suppressions,
@@ -367,8 +419,16 @@ pub struct PolicyGate {
 impl PolicyGate {
     /// A gate for `accounts` (campaign order) reading `store`. `known` are
     /// all accounts in the store, for numbers shared between debts.
-    pub fn new(store: Store, accounts: Vec<Account>, known: &[Account], policy: PolicyConfig) -> PolicyGate {
-        let zones = accounts.iter().map(|a| crate::account::tz::zones_for(a).0).collect();
+    pub fn new(
+        store: Store,
+        accounts: Vec<Account>,
+        known: &[Account],
+        policy: PolicyConfig,
+    ) -> PolicyGate {
+        let zones = accounts
+            .iter()
+            .map(|a| crate::account::tz::zones_for(a).0)
+            .collect();
         let mut by_phone: HashMap<String, Vec<String>> = HashMap::new();
         for a in known.iter().chain(accounts.iter()) {
             for p in std::iter::once(&a.phone).chain(a.alt_phones.iter()) {
@@ -400,25 +460,51 @@ impl PolicyGate {
 
     /// Store errors met while deciding (each such question was denied).
     pub fn take_errors(&self) -> Vec<StoreError> {
-        self.errors.lock().map(|mut e| std::mem::take(&mut *e)).unwrap_or_default()
+        self.errors
+            .lock()
+            .map(|mut e| std::mem::take(&mut *e))
+            .unwrap_or_default()
     }
 
     /// The policy decision for one number of one account at `now`.
-    pub fn decision(&self, account_idx: usize, phone: &str, now: DateTime<Utc>) -> Result<PolicyDecision, StoreError> {
+    pub fn decision(
+        &self,
+        account_idx: usize,
+        phone: &str,
+        now: DateTime<Utc>,
+    ) -> Result<PolicyDecision, StoreError> {
         let account = &self.accounts[account_idx];
-        let mut history = policy_history(&account.account_id, &self.store.history_for(&account.account_id)?);
+        let mut history = policy_history(
+            &account.account_id,
+            &self.store.history_for(&account.account_id)?,
+        );
         if let Some(others) = self.by_phone.get(phone) {
             for other in others.iter().filter(|o| **o != account.account_id) {
-                let rows: Vec<HistoryRow> =
-                    self.store.history_for(other)?.into_iter().filter(|r| r.phone == phone).collect();
+                let rows: Vec<HistoryRow> = self
+                    .store
+                    .history_for(other)?
+                    .into_iter()
+                    .filter(|r| r.phone == phone)
+                    .collect();
                 history.extend(policy_history(other, &rows));
             }
         }
         let state = policy_state(&self.store.account_state(&account.account_id)?);
         // The question is about this number only: the gate then checks its
         // per-number caps and suppression, and the debt's caps as a whole.
-        let view = Account { phone: phone.to_string(), alt_phones: Vec::new(), ..account.clone() };
-        Ok(policy::decide(&view, &self.zones[account_idx], &history, &state, &self.policy, now))
+        let view = Account {
+            phone: phone.to_string(),
+            alt_phones: Vec::new(),
+            ..account.clone()
+        };
+        Ok(policy::decide(
+            &view,
+            &self.zones[account_idx],
+            &history,
+            &state,
+            &self.policy,
+            now,
+        ))
     }
 }
 
@@ -521,10 +607,18 @@ impl CampaignSummary {
             s.blocked,
             s.remaining
         )?;
-        let mut d: Vec<_> = s.by_disposition.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+        let mut d: Vec<_> = s
+            .by_disposition
+            .iter()
+            .map(|(k, v)| (k.as_str(), *v))
+            .collect();
         d.sort();
         writeln!(out, "by disposition: {}", join_counts(&d))?;
-        let mut r: Vec<_> = s.by_route.iter().map(|(k, v)| (route_kind_str(*k), *v)).collect();
+        let mut r: Vec<_> = s
+            .by_route
+            .iter()
+            .map(|(k, v)| (route_kind_str(*k), *v))
+            .collect();
         r.sort();
         writeln!(out, "by route: {}", join_counts(&r))?;
         if !self.recovered.is_empty() {
@@ -536,7 +630,11 @@ impl CampaignSummary {
             )?;
         }
         if let Some(t) = s.next_at {
-            writeln!(out, "next allowed dial: {}", t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))?;
+            writeln!(
+                out,
+                "next allowed dial: {}",
+                t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            )?;
         }
         writeln!(out, "database: {}", self.database.display())?;
         if let Some(r) = &self.recordings {
@@ -550,7 +648,10 @@ fn join_counts(v: &[(&str, u64)]) -> String {
     if v.is_empty() {
         return "-".into();
     }
-    v.iter().map(|(k, n)| format!("{k} {n}")).collect::<Vec<_>>().join(", ")
+    v.iter()
+        .map(|(k, n)| format!("{k} {n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The spelling of a route kind in JSON and the store.
@@ -585,9 +686,17 @@ pub fn turn_rows(outcome: &AgentOutcome) -> Vec<TurnRow> {
 /// The escalations an outcome leaves for the collectors: every one the
 /// conversation raised, and one for an agent route that no collector took
 /// live (no transfer tried, or it failed) when the conversation raised none.
-pub fn escalations_for(outcome: &AgentOutcome, attempt: AttemptId, now: DateTime<Utc>) -> Vec<NewEscalation> {
+pub fn escalations_for(
+    outcome: &AgentOutcome,
+    attempt: AttemptId,
+    now: DateTime<Utc>,
+) -> Vec<NewEscalation> {
     let transcript = serde_json::to_value(&outcome.turns).unwrap_or(serde_json::Value::Null);
-    let recording = outcome.call.recording.as_ref().map(|p| p.display().to_string());
+    let recording = outcome
+        .call
+        .recording
+        .as_ref()
+        .map(|p| p.display().to_string());
     let intent = outcome.intent.map(|i| i.as_str().to_string());
     let mk = |reason: &str, summary: &str| NewEscalation {
         account_id: outcome.account_id.clone(),
@@ -599,16 +708,30 @@ pub fn escalations_for(outcome: &AgentOutcome, attempt: AttemptId, now: DateTime
         recording: recording.clone(),
         created_at: now,
     };
-    let mut out: Vec<NewEscalation> = outcome.escalations.iter().map(|e| mk(&e.reason, &e.summary)).collect();
+    let mut out: Vec<NewEscalation> = outcome
+        .escalations
+        .iter()
+        .map(|e| mk(&e.reason, &e.summary))
+        .collect();
     if out.is_empty() {
-        if let Some(r) = outcome.route.as_ref().filter(|r| r.kind == RouteKind::Agent) {
+        if let Some(r) = outcome
+            .route
+            .as_ref()
+            .filter(|r| r.kind == RouteKind::Agent)
+        {
             let transferred = outcome.call.transfer.as_ref().is_some_and(|t| t.ok);
             if !transferred {
                 let why = match &outcome.call.transfer {
-                    Some(t) => format!("transfer to an agent failed ({})", t.error.as_deref().unwrap_or("no result")),
+                    Some(t) => format!(
+                        "transfer to an agent failed ({})",
+                        t.error.as_deref().unwrap_or("no result")
+                    ),
                     None => "no live transfer was possible".to_string(),
                 };
-                out.push(mk(&r.reason, &format!("account {}: {}; {why}", outcome.account_id, r.reason)));
+                out.push(mk(
+                    &r.reason,
+                    &format!("account {}: {}; {why}", outcome.account_id, r.reason),
+                ));
             }
         }
     }
@@ -616,9 +739,16 @@ pub fn escalations_for(outcome: &AgentOutcome, attempt: AttemptId, now: DateTime
 }
 
 /// The store's outcome for a conversation that ended.
-pub fn store_outcome(outcome: &AgentOutcome, attempt: AttemptId, now: DateTime<Utc>) -> store::AttemptOutcome {
-    let reason =
-        outcome.call.reason.and_then(|r| serde_json::to_value(r).ok()).and_then(|v| v.as_str().map(str::to_string));
+pub fn store_outcome(
+    outcome: &AgentOutcome,
+    attempt: AttemptId,
+    now: DateTime<Utc>,
+) -> store::AttemptOutcome {
+    let reason = outcome
+        .call
+        .reason
+        .and_then(|r| serde_json::to_value(r).ok())
+        .and_then(|v| v.as_str().map(str::to_string));
     let mut escalations = escalations_for(outcome, attempt, now);
     store::AttemptOutcome {
         disposition: outcome.call.disposition,
@@ -627,10 +757,18 @@ pub fn store_outcome(outcome: &AgentOutcome, attempt: AttemptId, now: DateTime<U
         ended_at: now,
         conversation: outcome.conversation,
         outcome_json: serde_json::to_value(outcome).unwrap_or(serde_json::Value::Null),
-        recording: outcome.call.recording.as_ref().map(|p| p.display().to_string()),
+        recording: outcome
+            .call
+            .recording
+            .as_ref()
+            .map(|p| p.display().to_string()),
         turns: turn_rows(outcome),
         route: outcome.route.clone(),
-        escalation: if escalations.is_empty() { None } else { Some(escalations.remove(0)) },
+        escalation: if escalations.is_empty() {
+            None
+        } else {
+            Some(escalations.remove(0))
+        },
     }
 }
 
@@ -660,16 +798,28 @@ pub fn store_failure(
 /// in the recording directory (the agent's naming, with the account id made
 /// file-safe the same way).
 pub fn recordings_of(dir: &Path, account_id: &str, attempt: AttemptId) -> Vec<PathBuf> {
-    let safe: String =
-        account_id.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect();
+    let safe: String = account_id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
     let prefix = format!("{safe}-{attempt}-");
-    let Ok(rd) = std::fs::read_dir(dir) else { return Vec::new() };
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
     let mut v: Vec<PathBuf> = rd
         .flatten()
         .map(|e| e.path())
         .filter(|p| {
             p.extension().is_some_and(|e| e == "wav")
-                && p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(&prefix))
+                && p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with(&prefix))
         })
         .collect();
     v.sort();
@@ -752,7 +902,9 @@ pub fn recover(
     let ids = store.recover_after_crash(now)?;
     let mut out = Vec::new();
     for id in ids {
-        let Some(rec) = store.attempt(id)? else { continue };
+        let Some(rec) = store.attempt(id)? else {
+            continue;
+        };
         let mut recordings = Vec::new();
         if let Some(dir) = record_dir {
             for p in recordings_of(dir, &rec.account_id, id) {
@@ -765,7 +917,11 @@ pub fn recover(
             }
         }
         tracing::warn!(attempt = %id, account = %rec.account_id, repaired = recordings.len(), "attempt in flight at a crash recorded as failed (reason crash)");
-        out.push(RecoveredAttempt { attempt_id: id, account_id: rec.account_id, recordings });
+        out.push(RecoveredAttempt {
+            attempt_id: id,
+            account_id: rec.account_id,
+            recordings,
+        });
     }
     Ok(out)
 }
@@ -774,8 +930,22 @@ pub fn recover(
 /// allowed before `until`), or `shutdown` stops it. Crash recovery runs
 /// first. Every dial's decision is in the store before the call starts, and
 /// every call that started has its outcome recorded before this returns.
-pub async fn run(setup: CampaignSetup, shutdown: Shutdown) -> Result<CampaignSummary, CampaignError> {
-    let CampaignSetup { agent, data_dir, accounts, policy, settings, dial, clock, until, record_dir, progress } = setup;
+pub async fn run(
+    setup: CampaignSetup,
+    shutdown: Shutdown,
+) -> Result<CampaignSummary, CampaignError> {
+    let CampaignSetup {
+        agent,
+        data_dir,
+        accounts,
+        policy,
+        settings,
+        dial,
+        clock,
+        until,
+        record_dir,
+        progress,
+    } = setup;
     let started_at = clock.now();
     let mut writer = blocking(|| Store::open(&data_dir))?;
     let database = writer.path().to_path_buf();
@@ -791,7 +961,10 @@ pub async fn run(setup: CampaignSetup, shutdown: Shutdown) -> Result<CampaignSum
                     phones.push(p.clone());
                 }
             }
-            CampaignAccount { account_id: a.account_id.clone(), phones }
+            CampaignAccount {
+                account_id: a.account_id.clone(),
+                phones,
+            }
         })
         .collect();
     let gate = PolicyGate::new(reader, accounts.clone(), &known, policy);
@@ -836,9 +1009,11 @@ pub async fn run(setup: CampaignSetup, shutdown: Shutdown) -> Result<CampaignSum
                     );
                     continue;
                 };
-                let decision_json = serde_json::to_value(&decision).unwrap_or(serde_json::Value::Null);
+                let decision_json =
+                    serde_json::to_value(&decision).unwrap_or(serde_json::Value::Null);
                 let recorded = blocking(|| {
-                    let id = writer.record_decision(&account.account_id, &phone, now, &decision_json)?;
+                    let id =
+                        writer.record_decision(&account.account_id, &phone, now, &decision_json)?;
                     writer.mark_dialling(id, clock.now())?;
                     Ok::<_, StoreError>(id)
                 });
@@ -878,8 +1053,20 @@ pub async fn run(setup: CampaignSetup, shutdown: Shutdown) -> Result<CampaignSum
                     drop(permit);
                     r
                 });
-                flights.insert(handle.id(), Flight { account_idx, attempt, phone });
-                let _ = sched.handle(clock.now(), SchedulerEvent::CallStarted { account: account_idx });
+                flights.insert(
+                    handle.id(),
+                    Flight {
+                        account_idx,
+                        attempt,
+                        phone,
+                    },
+                );
+                let _ = sched.handle(
+                    clock.now(),
+                    SchedulerEvent::CallStarted {
+                        account: account_idx,
+                    },
+                );
                 continue;
             }
             SchedulerAction::Finished(s) => break s,
@@ -1040,9 +1227,16 @@ impl ProgressLine {
     }
 
     fn text(s: &Summary, now: DateTime<Utc>) -> String {
-        let mut d: Vec<_> = s.by_disposition.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+        let mut d: Vec<_> = s
+            .by_disposition
+            .iter()
+            .map(|(k, v)| (k.as_str(), *v))
+            .collect();
         d.sort();
-        let next = s.next_at.map(|t| format!(", next at {}", t.format("%H:%M:%S"))).unwrap_or_default();
+        let next = s
+            .next_at
+            .map(|t| format!(", next at {}", t.format("%H:%M:%S")))
+            .unwrap_or_default();
         format!(
             "{} in flight {}, done {}/{}, remaining {}, dials {}; {}{}",
             now.format("%H:%M:%S"),
@@ -1177,7 +1371,11 @@ mod tests {
         }
     }
 
-    fn outcome(route: Option<Route>, transfer: Option<TransferReport>, escalations: Vec<Escalation>) -> AgentOutcome {
+    fn outcome(
+        route: Option<Route>,
+        transfer: Option<TransferReport>,
+        escalations: Vec<Escalation>,
+    ) -> AgentOutcome {
         AgentOutcome {
             call: report(Disposition::Answered, transfer),
             account_id: "A1".into(),
@@ -1185,7 +1383,11 @@ mod tests {
             policy: None,
             turns: vec![
                 turn("identity", Some("yes"), Some(IntentKind::IdentityConfirmed)),
-                turn("reminder", Some("i lost my job"), Some(IntentKind::Hardship)),
+                turn(
+                    "reminder",
+                    Some("i lost my job"),
+                    Some(IntentKind::Hardship),
+                ),
             ],
             route,
             amd: None,
@@ -1198,7 +1400,13 @@ mod tests {
     }
 
     fn agent_route() -> Route {
-        Route { kind: RouteKind::Agent, reason: "hardship".into(), until: None, scope: None, follow_up: None }
+        Route {
+            kind: RouteKind::Agent,
+            reason: "hardship".into(),
+            until: None,
+            scope: None,
+            follow_up: None,
+        }
     }
 
     #[test]
@@ -1237,15 +1445,27 @@ mod tests {
     #[test]
     fn dial_plan_fills_the_template_and_prefers_overrides() {
         let mut p = DialPlan::new("sip:{phone}@trunk.example:5060").unwrap();
-        assert_eq!(p.uri_for("A1", "+8613800000001"), "sip:+8613800000001@trunk.example:5060");
+        assert_eq!(
+            p.uri_for("A1", "+8613800000001"),
+            "sip:+8613800000001@trunk.example:5060"
+        );
         let bare = DialPlan::new("10.0.0.1:5080").unwrap();
-        assert_eq!(bare.uri_for("A1", "+15550001"), "sip:+15550001@10.0.0.1:5080");
+        assert_eq!(
+            bare.uri_for("A1", "+15550001"),
+            "sip:+15550001@10.0.0.1:5080"
+        );
         let digits = DialPlan::new("sip:{digits}@gw").unwrap();
         assert_eq!(digits.uri_for("A1", "+15550001"), "sip:15550001@gw");
-        p.overrides.insert("A2".into(), "sip:paid@127.0.0.1:5070".into());
-        p.overrides.insert("+15550009".into(), "sip:busy@127.0.0.1:5070".into());
+        p.overrides
+            .insert("A2".into(), "sip:paid@127.0.0.1:5070".into());
+        p.overrides
+            .insert("+15550009".into(), "sip:busy@127.0.0.1:5070".into());
         assert_eq!(p.uri_for("A2", "+15550002"), "sip:paid@127.0.0.1:5070");
-        assert_eq!(p.uri_for("A2", "+15550009"), "sip:busy@127.0.0.1:5070", "a number's own URI wins");
+        assert_eq!(
+            p.uri_for("A2", "+15550009"),
+            "sip:busy@127.0.0.1:5070",
+            "a number's own URI wins"
+        );
         assert!(
             DialPlan::new("sip:fixed@host").is_err(),
             "a template without {{phone}} would dial everyone at one URI"
@@ -1270,21 +1490,35 @@ mod tests {
         };
         let p = policy_state(&s);
         assert_eq!(p.suppressions.len(), 2);
-        assert!(p.suppressions.iter().any(|x| x.scope == SuppressScope::Number && x.number.as_deref() == Some("+111")));
-        assert!(p.suppressions.iter().any(|x| x.scope == SuppressScope::Account));
+        assert!(p
+            .suppressions
+            .iter()
+            .any(|x| x.scope == SuppressScope::Number && x.number.as_deref() == Some("+111")));
+        assert!(p
+            .suppressions
+            .iter()
+            .any(|x| x.scope == SuppressScope::Account));
         assert_eq!(p.pause_until, Some(t0()));
         assert_eq!(p.callback_at, Some(t0() + Duration::hours(1)));
     }
 
     #[test]
     fn agent_route_without_a_live_transfer_leaves_an_escalation() {
-        let none = escalations_for(&outcome(Some(agent_route()), None, vec![]), AttemptId(7), t0());
+        let none = escalations_for(
+            &outcome(Some(agent_route()), None, vec![]),
+            AttemptId(7),
+            t0(),
+        );
         assert_eq!(none.len(), 1);
         assert_eq!(none[0].reason, "hardship");
         assert_eq!(none[0].attempt_id, Some(AttemptId(7)));
         assert_eq!(none[0].intent.as_deref(), Some("hardship"));
         assert_eq!(none[0].recording.as_deref(), Some("/rec/A1-7-x.wav"));
-        assert_eq!(none[0].transcript.as_array().map(|a| a.len()), Some(2), "the timed transcript goes with it");
+        assert_eq!(
+            none[0].transcript.as_array().map(|a| a.len()),
+            Some(2),
+            "the timed transcript goes with it"
+        );
 
         let failed = TransferReport {
             target: "sip:agent@x".into(),
@@ -1293,7 +1527,11 @@ mod tests {
             final_status: None,
             error: Some("REFER refused with 603".into()),
         };
-        let f = escalations_for(&outcome(Some(agent_route()), Some(failed), vec![]), AttemptId(7), t0());
+        let f = escalations_for(
+            &outcome(Some(agent_route()), Some(failed), vec![]),
+            AttemptId(7),
+            t0(),
+        );
         assert_eq!(f.len(), 1);
         assert!(f[0].summary.contains("603"), "{}", f[0].summary);
 
@@ -1305,16 +1543,38 @@ mod tests {
             error: None,
         };
         assert!(
-            escalations_for(&outcome(Some(agent_route()), Some(ok), vec![]), AttemptId(7), t0()).is_empty(),
+            escalations_for(
+                &outcome(Some(agent_route()), Some(ok), vec![]),
+                AttemptId(7),
+                t0()
+            )
+            .is_empty(),
             "a collector took it live"
         );
 
-        let raised = vec![Escalation { reason: "transfer-failed".into(), summary: "s".into() }];
-        let r = escalations_for(&outcome(Some(agent_route()), None, raised), AttemptId(7), t0());
-        assert_eq!(r.len(), 1, "the conversation's own escalation, not a second one");
+        let raised = vec![Escalation {
+            reason: "transfer-failed".into(),
+            summary: "s".into(),
+        }];
+        let r = escalations_for(
+            &outcome(Some(agent_route()), None, raised),
+            AttemptId(7),
+            t0(),
+        );
+        assert_eq!(
+            r.len(),
+            1,
+            "the conversation's own escalation, not a second one"
+        );
         assert_eq!(r[0].reason, "transfer-failed");
 
-        let done = Route { kind: RouteKind::Done, reason: "promise".into(), until: None, scope: None, follow_up: None };
+        let done = Route {
+            kind: RouteKind::Done,
+            reason: "promise".into(),
+            until: None,
+            scope: None,
+            follow_up: None,
+        };
         assert!(escalations_for(&outcome(Some(done), None, vec![]), AttemptId(7), t0()).is_empty());
     }
 
@@ -1340,9 +1600,13 @@ mod tests {
     }
 
     fn ended(store: &mut Store, a: &str, phone: &str, at: DateTime<Utc>, d: Disposition) {
-        let id = store.record_decision(a, phone, at, &serde_json::json!({"decision": "allow"})).unwrap();
+        let id = store
+            .record_decision(a, phone, at, &serde_json::json!({"decision": "allow"}))
+            .unwrap();
         store.mark_dialling(id, at).unwrap();
-        store.record_outcome(id, &store_failure(d, "test", "", at)).unwrap();
+        store
+            .record_outcome(id, &store_failure(d, "test", "", at))
+            .unwrap();
     }
 
     #[test]
@@ -1352,21 +1616,47 @@ mod tests {
         let b = account("B", "+8613800000001", &[]);
         let mut w = store_with(&dir, &[a.clone(), b.clone()]);
         for k in 0..3 {
-            ended(&mut w, "B", "+8613800000001", t0() - Duration::minutes(30 - k), Disposition::Busy);
+            ended(
+                &mut w,
+                "B",
+                "+8613800000001",
+                t0() - Duration::minutes(30 - k),
+                Disposition::Busy,
+            );
         }
         let known = w.accounts().unwrap();
-        let gate = PolicyGate::new(Store::open(&dir).unwrap(), vec![a.clone()], &known, PolicyConfig::default());
+        let gate = PolicyGate::new(
+            Store::open(&dir).unwrap(),
+            vec![a.clone()],
+            &known,
+            PolicyConfig::default(),
+        );
         let shared = gate.decide(0, "+8613800000001", t0());
-        assert!(!shared.allow, "cn: 3 dials today to the number, whoever they were about");
+        assert!(
+            !shared.allow,
+            "cn: 3 dials today to the number, whoever they were about"
+        );
         let next = Utc.with_ymd_and_hms(2026, 11, 21, 0, 0, 0).unwrap();
-        assert_eq!(shared.next_allowed_at, Some(next), "08:00 Shanghai the next day");
-        assert!(gate.take_allowed(0, "+8613800000001").is_none(), "a denial is never kept for dialling");
+        assert_eq!(
+            shared.next_allowed_at,
+            Some(next),
+            "08:00 Shanghai the next day"
+        );
+        assert!(
+            gate.take_allowed(0, "+8613800000001").is_none(),
+            "a denial is never kept for dialling"
+        );
         let other = gate.decide(0, "+8613800000002", t0());
         assert!(other.allow);
-        let d = gate.take_allowed(0, "+8613800000002").expect("the allowed decision is kept");
+        let d = gate
+            .take_allowed(0, "+8613800000002")
+            .expect("the allowed decision is kept");
         assert_eq!(d.number.as_deref(), Some("+8613800000002"));
         assert_eq!(d.account_id, "A");
-        assert!(gate.take_allowed(0, "+8613800000002").is_none(), "taken once");
+        assert!(
+            gate.take_allowed(0, "+8613800000002").is_none(),
+            "taken once"
+        );
     }
 
     #[test]
@@ -1374,7 +1664,12 @@ mod tests {
         let dir = tmp_dir("gate-route");
         let a = account("A", "+8613800000001", &[]);
         let mut w = store_with(&dir, std::slice::from_ref(&a));
-        let gate = PolicyGate::new(Store::open(&dir).unwrap(), vec![a.clone()], &[], PolicyConfig::default());
+        let gate = PolicyGate::new(
+            Store::open(&dir).unwrap(),
+            vec![a.clone()],
+            &[],
+            PolicyConfig::default(),
+        );
         assert!(gate.decide(0, "+8613800000001", t0()).allow);
         let _ = gate.take_allowed(0, "+8613800000001");
         let until = t0() + Duration::days(3);
@@ -1384,7 +1679,11 @@ mod tests {
         assert!(paused.next_allowed_at.is_some_and(|t| t >= until));
         w.add_suppression("A", None, "stop_calling", t0()).unwrap();
         let stopped = gate.decide(0, "+8613800000001", t0() + Duration::minutes(2));
-        assert_eq!(stopped, GateAnswer::deny(None), "stop calling: no time to ask again");
+        assert_eq!(
+            stopped,
+            GateAnswer::deny(None),
+            "stop calling: no time to ask again"
+        );
     }
 
     #[test]
@@ -1393,10 +1692,15 @@ mod tests {
         let rec_dir = dir.join("recordings");
         let a = account("A/1", "+8613800000001", &[]);
         let mut w = store_with(&dir, &[a]);
-        let done = w.record_decision("A/1", "+8613800000001", t0(), &serde_json::json!({})).unwrap();
+        let done = w
+            .record_decision("A/1", "+8613800000001", t0(), &serde_json::json!({}))
+            .unwrap();
         w.mark_dialling(done, t0()).unwrap();
-        w.record_outcome(done, &store_failure(Disposition::Busy, "test", "", t0())).unwrap();
-        let id = w.record_decision("A/1", "+8613800000001", t0(), &serde_json::json!({})).unwrap();
+        w.record_outcome(done, &store_failure(Disposition::Busy, "test", "", t0()))
+            .unwrap();
+        let id = w
+            .record_decision("A/1", "+8613800000001", t0(), &serde_json::json!({}))
+            .unwrap();
         w.mark_dialling(id, t0()).unwrap();
         // The agent's name for it; the writer dies before its final header.
         let path = rec_dir.join(format!("A_1-{id}-20261120T020000Z.wav"));
@@ -1405,7 +1709,11 @@ mod tests {
             r.write_frame(&[100; 160], &[-100; 160]).unwrap();
         }
         std::mem::forget(r);
-        std::fs::write(rec_dir.join(format!("A_1-{}-x.wav", id.0 + 10)), b"not ours").unwrap();
+        std::fs::write(
+            rec_dir.join(format!("A_1-{}-x.wav", id.0 + 10)),
+            b"not ours",
+        )
+        .unwrap();
 
         let rec = recover(&mut w, Some(&rec_dir), t0() + Duration::minutes(1)).unwrap();
         assert_eq!(rec.len(), 1, "only the attempt still in flight");
@@ -1414,11 +1722,22 @@ mod tests {
         let row = w.attempt(id).unwrap().unwrap();
         assert_eq!(row.state, store::AttemptState::FailedByCrash);
         assert_eq!(row.reason.as_deref(), Some("crash"));
-        assert_eq!(w.attempt(done).unwrap().unwrap().disposition, Some(Disposition::Busy), "ended outcomes are kept");
-        assert_eq!(w.history_for("A/1").unwrap().len(), 2, "the crashed attempt still counts");
+        assert_eq!(
+            w.attempt(done).unwrap().unwrap().disposition,
+            Some(Disposition::Busy),
+            "ended outcomes are kept"
+        );
+        assert_eq!(
+            w.history_for("A/1").unwrap().len(),
+            2,
+            "the crashed attempt still counts"
+        );
         let mut reader = hound::WavReader::open(&path).expect("repaired recording opens");
         assert_eq!(reader.spec().channels, 2);
         let n = reader.samples::<i16>().filter_map(Result::ok).count();
-        assert!(n >= 160 * 2, "audio up to the crash is readable ({n} samples)");
+        assert!(
+            n >= 160 * 2,
+            "audio up to the crash is readable ({n} samples)"
+        );
     }
 }

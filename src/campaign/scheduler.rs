@@ -54,12 +54,18 @@ pub struct GateAnswer {
 impl GateAnswer {
     /// Allowed now.
     pub fn allow() -> GateAnswer {
-        GateAnswer { allow: true, next_allowed_at: None }
+        GateAnswer {
+            allow: true,
+            next_allowed_at: None,
+        }
     }
 
     /// Denied, with the moment to ask again (or `None`: do not ask again).
     pub fn deny(next_allowed_at: Option<DateTime<Utc>>) -> GateAnswer {
-        GateAnswer { allow: false, next_allowed_at }
+        GateAnswer {
+            allow: false,
+            next_allowed_at,
+        }
     }
 }
 
@@ -344,14 +350,20 @@ pub struct Scheduler<G: Gate> {
 
 impl<G: Gate> std::fmt::Debug for Scheduler<G> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Scheduler").field("summary", &self.summary()).finish()
+        f.debug_struct("Scheduler")
+            .field("summary", &self.summary())
+            .finish()
     }
 }
 
 impl<G: Gate> Scheduler<G> {
     /// A campaign over `accounts`, all eligible at once. Accounts with no
     /// number are done from the start.
-    pub fn new(accounts: Vec<CampaignAccount>, config: SchedulerConfig, gate: G) -> Result<Self, SchedulerError> {
+    pub fn new(
+        accounts: Vec<CampaignAccount>,
+        config: SchedulerConfig,
+        gate: G,
+    ) -> Result<Self, SchedulerError> {
         if config.max_concurrent == 0 {
             return Err(SchedulerError::ZeroConcurrency);
         }
@@ -365,7 +377,11 @@ impl<G: Gate> Scheduler<G> {
             None => None,
             Some(r) if r.is_finite() && r > 0.0 && r <= 1e9 => {
                 let interval = Duration::nanoseconds((1e9 / r).round() as i64);
-                Some(Pacer { interval, tolerance: interval * (config.burst as i32 - 1), tat: None })
+                Some(Pacer {
+                    interval,
+                    tolerance: interval * (config.burst as i32 - 1),
+                    tat: None,
+                })
             }
             Some(r) => return Err(SchedulerError::BadPacing(r)),
         };
@@ -380,7 +396,14 @@ impl<G: Gate> Scheduler<G> {
                     queue.insert((DateTime::<Utc>::MIN_UTC, i));
                     SlotState::Waiting(DateTime::<Utc>::MIN_UTC)
                 };
-                Slot { account_id: a.account_id, phones: a.phones, cursor: 0, dialled: 0, attempts: 0, state }
+                Slot {
+                    account_id: a.account_id,
+                    phones: a.phones,
+                    cursor: 0,
+                    dialled: 0,
+                    attempts: 0,
+                    state,
+                }
             })
             .collect();
         Ok(Scheduler {
@@ -435,7 +458,10 @@ impl<G: Gate> Scheduler<G> {
                 }
                 self.queue.remove(&(at, idx));
                 if let Some(phone) = self.ask_gate(idx, now) {
-                    return SchedulerAction::Dial { account_idx: idx, phone };
+                    return SchedulerAction::Dial {
+                        account_idx: idx,
+                        phone,
+                    };
                 }
             }
             if let Some(&(at, _)) = self.queue.first() {
@@ -478,7 +504,11 @@ impl<G: Gate> Scheduler<G> {
             }
             if let Some(t) = answer.next_allowed_at {
                 // A time not after now would have us ask again at once, forever.
-                let t = if t > now { t } else { now + self.config.recheck };
+                let t = if t > now {
+                    t
+                } else {
+                    now + self.config.recheck
+                };
                 retry_at = Some(retry_at.map_or(t, |r| r.min(t)));
             }
         }
@@ -496,18 +526,32 @@ impl<G: Gate> Scheduler<G> {
 
     /// Feeds an event. An event that does not fit (unknown account, no call
     /// in flight) is refused and changes nothing.
-    pub fn handle(&mut self, now: DateTime<Utc>, event: SchedulerEvent) -> Result<(), SchedulerError> {
+    pub fn handle(
+        &mut self,
+        now: DateTime<Utc>,
+        event: SchedulerEvent,
+    ) -> Result<(), SchedulerError> {
         let account = match &event {
-            SchedulerEvent::CallStarted { account } | SchedulerEvent::CallEnded { account, .. } => *account,
+            SchedulerEvent::CallStarted { account } | SchedulerEvent::CallEnded { account, .. } => {
+                *account
+            }
         };
         let total = self.slots.len();
-        let slot = self.slots.get(account).ok_or(SchedulerError::UnknownAccount { account, total })?;
+        let slot = self
+            .slots
+            .get(account)
+            .ok_or(SchedulerError::UnknownAccount { account, total })?;
         if slot.state != SlotState::InFlight {
-            return Err(SchedulerError::NotInFlight { account, account_id: slot.account_id.clone() });
+            return Err(SchedulerError::NotInFlight {
+                account,
+                account_id: slot.account_id.clone(),
+            });
         }
         match event {
             SchedulerEvent::CallStarted { .. } => self.started += 1,
-            SchedulerEvent::CallEnded { disposition, route, .. } => {
+            SchedulerEvent::CallEnded {
+                disposition, route, ..
+            } => {
                 self.in_flight -= 1;
                 *self.by_disposition.entry(disposition).or_default() += 1;
                 if let Some(r) = &route {
@@ -520,7 +564,13 @@ impl<G: Gate> Scheduler<G> {
     }
 
     /// Decides what becomes of an account after its call.
-    fn after_call(&mut self, idx: usize, now: DateTime<Utc>, disposition: Disposition, route: Option<&Route>) {
+    fn after_call(
+        &mut self,
+        idx: usize,
+        now: DateTime<Utc>,
+        disposition: Disposition,
+        route: Option<&Route>,
+    ) {
         let mut terminal = false;
         let mut drop_number = disposition == Disposition::NotFound;
         let mut retry: Option<Option<DateTime<Utc>>> = None;
@@ -546,9 +596,14 @@ impl<G: Gate> Scheduler<G> {
         let mut moved = false;
         if drop_number && slot.dialled < slot.phones.len() {
             slot.phones.remove(slot.dialled);
-            slot.cursor = if slot.phones.is_empty() { 0 } else { slot.dialled % slot.phones.len() };
+            slot.cursor = if slot.phones.is_empty() {
+                0
+            } else {
+                slot.dialled % slot.phones.len()
+            };
             moved = true;
-        } else if retry.is_none() && disposition != Disposition::Answered && !slot.phones.is_empty() {
+        } else if retry.is_none() && disposition != Disposition::Answered && !slot.phones.is_empty()
+        {
             // Unreached on this number: prefer the next one next time.
             slot.cursor = (slot.dialled + 1) % slot.phones.len();
         } else {
@@ -591,7 +646,11 @@ impl<G: Gate> Scheduler<G> {
             started: self.started,
             by_disposition: self.by_disposition.clone(),
             by_route: self.by_route.clone(),
-            next_at: self.queue.first().map(|(t, _)| *t).filter(|t| *t > DateTime::<Utc>::MIN_UTC),
+            next_at: self
+                .queue
+                .first()
+                .map(|(t, _)| *t)
+                .filter(|t| *t > DateTime::<Utc>::MIN_UTC),
             ..Summary::default()
         };
         for slot in &self.slots {
@@ -622,7 +681,10 @@ mod tests {
 
     fn accounts(n: usize) -> Vec<CampaignAccount> {
         (0..n)
-            .map(|i| CampaignAccount { account_id: format!("a{i}"), phones: vec![format!("+1415555{i:04}")] })
+            .map(|i| CampaignAccount {
+                account_id: format!("a{i}"),
+                phones: vec![format!("+1415555{i:04}")],
+            })
             .collect()
     }
 
@@ -631,12 +693,23 @@ mod tests {
     }
 
     fn done_route() -> Option<Route> {
-        Some(Route { kind: RouteKind::Done, reason: "reminded".into(), until: None, scope: None, follow_up: None })
+        Some(Route {
+            kind: RouteKind::Done,
+            reason: "reminded".into(),
+            until: None,
+            scope: None,
+            follow_up: None,
+        })
     }
 
     fn retry_at(t: DateTime<Utc>) -> Option<Route> {
-        Some(Route { kind: RouteKind::Retry, reason: "callback_later".into(), until: Some(t.fixed_offset()),
-                     scope: None, follow_up: None })
+        Some(Route {
+            kind: RouteKind::Retry,
+            reason: "callback_later".into(),
+            until: Some(t.fixed_offset()),
+            scope: None,
+            follow_up: None,
+        })
     }
 
     /// One dial as the simulated driver saw it.
@@ -653,7 +726,11 @@ mod tests {
 
     /// Drives the scheduler on simulated time like the runner would, and
     /// checks the concurrency limit at every step.
-    fn simulate<G: Gate>(s: &mut Scheduler<G>, start: DateTime<Utc>, script: &mut Script<'_>) -> (Vec<DialLog>, Summary, usize) {
+    fn simulate<G: Gate>(
+        s: &mut Scheduler<G>,
+        start: DateTime<Utc>,
+        script: &mut Script<'_>,
+    ) -> (Vec<DialLog>, Summary, usize) {
         let mut now = start;
         type Ending = (usize, Disposition, Option<Route>);
         let mut ends: BTreeMap<(DateTime<Utc>, u64), Ending> = BTreeMap::new();
@@ -667,7 +744,15 @@ mod tests {
                     break;
                 }
                 let (idx, d, r) = ends.remove(&(at, k)).unwrap();
-                s.handle(now, SchedulerEvent::CallEnded { account: idx, disposition: d, route: r }).unwrap();
+                s.handle(
+                    now,
+                    SchedulerEvent::CallEnded {
+                        account: idx,
+                        disposition: d,
+                        route: r,
+                    },
+                )
+                .unwrap();
             }
             match s.poll(now) {
                 SchedulerAction::Dial { account_idx, phone } => {
@@ -677,8 +762,19 @@ mod tests {
                         !ends.values().any(|(i, _, _)| *i == account_idx),
                         "account {account_idx} dialled while its call is in flight"
                     );
-                    log.push(DialLog { at: now, account: account_idx, phone: phone.clone(), attempt: *n });
-                    s.handle(now, SchedulerEvent::CallStarted { account: account_idx }).unwrap();
+                    log.push(DialLog {
+                        at: now,
+                        account: account_idx,
+                        phone: phone.clone(),
+                        attempt: *n,
+                    });
+                    s.handle(
+                        now,
+                        SchedulerEvent::CallStarted {
+                            account: account_idx,
+                        },
+                    )
+                    .unwrap();
                     let (dur, d, r) = script(account_idx, *n, &phone);
                     ends.insert((now + dur, seq), (account_idx, d, r));
                     seq += 1;
@@ -690,7 +786,10 @@ mod tests {
                     now = ends.keys().next().map_or(t, |(e, _)| t.min(*e));
                 }
                 SchedulerAction::WaitForCalls => {
-                    let (e, _) = ends.keys().next().expect("WaitForCalls with no call in flight");
+                    let (e, _) = ends
+                        .keys()
+                        .next()
+                        .expect("WaitForCalls with no call in flight");
                     now = now.max(*e);
                 }
                 SchedulerAction::Finished(summary) => {
@@ -730,7 +829,9 @@ mod tests {
     #[test]
     fn pacing_spaces_call_starts_at_the_configured_rate() {
         let mut s = Scheduler::new(accounts(10), cfg(100, Some(0.5), 24), always).unwrap();
-        let (log, _, _) = simulate(&mut s, t0(), &mut |_, _, _| (Duration::minutes(5), Disposition::Answered, done_route()));
+        let (log, _, _) = simulate(&mut s, t0(), &mut |_, _, _| {
+            (Duration::minutes(5), Disposition::Answered, done_route())
+        });
         assert_eq!(log.len(), 10);
         for w in log.windows(2) {
             assert_eq!(w[1].at - w[0].at, Duration::seconds(2), "{:?}", w);
@@ -739,9 +840,14 @@ mod tests {
 
     #[test]
     fn pacing_burst_lets_the_first_calls_start_together_then_keeps_the_rate() {
-        let config = SchedulerConfig { burst: 3, ..cfg(100, Some(1.0), 24) };
+        let config = SchedulerConfig {
+            burst: 3,
+            ..cfg(100, Some(1.0), 24)
+        };
         let mut s = Scheduler::new(accounts(6), config, always).unwrap();
-        let (log, _, _) = simulate(&mut s, t0(), &mut |_, _, _| (Duration::minutes(5), Disposition::Answered, done_route()));
+        let (log, _, _) = simulate(&mut s, t0(), &mut |_, _, _| {
+            (Duration::minutes(5), Disposition::Answered, done_route())
+        });
         let offsets: Vec<i64> = log.iter().map(|d| (d.at - t0()).num_seconds()).collect();
         assert_eq!(offsets, vec![0, 0, 0, 1, 2, 3]);
     }
@@ -758,7 +864,11 @@ mod tests {
             let mut s = Scheduler::new(accounts(1), cfg(1, None, 72), always).unwrap();
             let call = Duration::seconds(30);
             let (log, summary, _) = simulate(&mut s, t0(), &mut |_, n, _| {
-                if n == 1 { (call, d, None) } else { (call, Disposition::Answered, done_route()) }
+                if n == 1 {
+                    (call, d, None)
+                } else {
+                    (call, Disposition::Answered, done_route())
+                }
             });
             assert_eq!(log.len(), 2, "{d:?}");
             assert_eq!(log[1].at - (log[0].at + call), delay, "{d:?}");
@@ -772,7 +882,11 @@ mod tests {
         config.retry.busy = Duration::minutes(3);
         let mut s = Scheduler::new(accounts(1), config, always).unwrap();
         let (log, _, _) = simulate(&mut s, t0(), &mut |_, n, _| {
-            if n == 1 { (Duration::zero(), Disposition::Busy, None) } else { (Duration::zero(), Disposition::Answered, done_route()) }
+            if n == 1 {
+                (Duration::zero(), Disposition::Busy, None)
+            } else {
+                (Duration::zero(), Disposition::Answered, done_route())
+            }
         });
         assert_eq!(log[1].at - log[0].at, Duration::minutes(3));
     }
@@ -781,18 +895,36 @@ mod tests {
     fn account_is_not_redialled_while_in_flight() {
         let mut s = Scheduler::new(accounts(1), cfg(5, None, 24), always).unwrap();
         let now = t0();
-        assert!(matches!(s.poll(now), SchedulerAction::Dial { account_idx: 0, .. }));
+        assert!(matches!(
+            s.poll(now),
+            SchedulerAction::Dial { account_idx: 0, .. }
+        ));
         assert_eq!(s.poll(now), SchedulerAction::WaitForCalls);
-        assert_eq!(s.poll(now + Duration::hours(3)), SchedulerAction::WaitForCalls);
-        s.handle(now + Duration::hours(3), SchedulerEvent::CallEnded { account: 0, disposition: Disposition::Busy, route: None })
-            .unwrap();
-        assert_eq!(s.poll(now + Duration::hours(3)), SchedulerAction::WaitUntil(now + Duration::hours(3) + Duration::minutes(10)));
+        assert_eq!(
+            s.poll(now + Duration::hours(3)),
+            SchedulerAction::WaitForCalls
+        );
+        s.handle(
+            now + Duration::hours(3),
+            SchedulerEvent::CallEnded {
+                account: 0,
+                disposition: Disposition::Busy,
+                route: None,
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            s.poll(now + Duration::hours(3)),
+            SchedulerAction::WaitUntil(now + Duration::hours(3) + Duration::minutes(10))
+        );
     }
 
     #[test]
     fn finishes_when_the_gate_allows_nothing_before_until() {
         let until = t0() + Duration::hours(8);
-        let gate = move |_: usize, _: &str, _: DateTime<Utc>| GateAnswer::deny(Some(until + Duration::hours(11)));
+        let gate = move |_: usize, _: &str, _: DateTime<Utc>| {
+            GateAnswer::deny(Some(until + Duration::hours(11)))
+        };
         let mut s = Scheduler::new(accounts(3), cfg(2, Some(1.0), 8), gate).unwrap();
         match s.poll(t0()) {
             SchedulerAction::Finished(sum) => {
@@ -803,29 +935,46 @@ mod tests {
             other => panic!("expected Finished, got {other:?}"),
         }
         // Finished stays finished.
-        assert!(matches!(s.poll(t0() + Duration::hours(1)), SchedulerAction::Finished(_)));
+        assert!(matches!(
+            s.poll(t0() + Duration::hours(1)),
+            SchedulerAction::Finished(_)
+        ));
     }
 
     #[test]
     fn gate_denial_waits_until_the_time_it_names_then_dials() {
         let opens = t0() + Duration::minutes(45);
         let gate = move |_: usize, _: &str, now: DateTime<Utc>| {
-            if now >= opens { GateAnswer::allow() } else { GateAnswer::deny(Some(opens)) }
+            if now >= opens {
+                GateAnswer::allow()
+            } else {
+                GateAnswer::deny(Some(opens))
+            }
         };
         let mut s = Scheduler::new(accounts(1), cfg(1, None, 8), gate).unwrap();
         assert_eq!(s.poll(t0()), SchedulerAction::WaitUntil(opens));
-        assert_eq!(s.poll(opens - Duration::seconds(1)), SchedulerAction::WaitUntil(opens));
+        assert_eq!(
+            s.poll(opens - Duration::seconds(1)),
+            SchedulerAction::WaitUntil(opens)
+        );
         assert!(matches!(s.poll(opens), SchedulerAction::Dial { .. }));
     }
 
     #[test]
     fn retry_that_falls_after_until_ends_the_campaign() {
         let mut s = Scheduler::new(accounts(1), cfg(1, None, 1), always).unwrap();
-        let (log, summary, _) =
-            simulate(&mut s, t0() + Duration::minutes(55), &mut |_, _, _| (Duration::seconds(30), Disposition::Busy, None));
+        let (log, summary, _) = simulate(&mut s, t0() + Duration::minutes(55), &mut |_, _, _| {
+            (Duration::seconds(30), Disposition::Busy, None)
+        });
         assert_eq!(log.len(), 1);
-        assert_eq!(summary.remaining, 1, "the account is left for a later campaign");
-        assert_eq!(summary.next_at, Some(t0() + Duration::minutes(55) + Duration::seconds(30) + Duration::minutes(10)));
+        assert_eq!(
+            summary.remaining, 1,
+            "the account is left for a later campaign"
+        );
+        assert_eq!(
+            summary.next_at,
+            Some(t0() + Duration::minutes(55) + Duration::seconds(30) + Duration::minutes(10))
+        );
     }
 
     #[test]
@@ -838,8 +987,14 @@ mod tests {
         });
         let a0: Vec<_> = log.iter().filter(|d| d.account == 0).collect();
         assert_eq!(a0.len(), 2);
-        assert_eq!(a0[1].at, asked, "called back at the time asked, not before or after");
-        assert_eq!(a0[1].phone, a0[0].phone, "called back on the number that asked");
+        assert_eq!(
+            a0[1].at, asked,
+            "called back at the time asked, not before or after"
+        );
+        assert_eq!(
+            a0[1].phone, a0[0].phone,
+            "called back on the number that asked"
+        );
         assert_eq!(summary.by_route.get(&RouteKind::Retry), Some(&1));
     }
 
@@ -847,7 +1002,11 @@ mod tests {
     fn callback_asked_after_until_is_not_dialled_in_this_campaign() {
         let mut s = Scheduler::new(accounts(1), cfg(1, None, 2), always).unwrap();
         let (log, summary, _) = simulate(&mut s, t0(), &mut |_, _, _| {
-            (Duration::minutes(1), Disposition::Answered, retry_at(t0() + Duration::hours(5)))
+            (
+                Duration::minutes(1),
+                Disposition::Answered,
+                retry_at(t0() + Duration::hours(5)),
+            )
         });
         assert_eq!(log.len(), 1);
         assert_eq!(summary.remaining, 1);
@@ -855,56 +1014,112 @@ mod tests {
 
     #[test]
     fn wrong_number_moves_to_the_next_phone_and_stop_calling_ends_the_account() {
-        let two = vec![CampaignAccount { account_id: "a".into(), phones: vec!["+1111".into(), "+2222".into()] }];
+        let two = vec![CampaignAccount {
+            account_id: "a".into(),
+            phones: vec!["+1111".into(), "+2222".into()],
+        }];
         let mut s = Scheduler::new(two.clone(), cfg(1, None, 12), always).unwrap();
         let (log, summary, _) = simulate(&mut s, t0(), &mut |_, n, _| {
             if n == 1 {
-                let r = Route { kind: RouteKind::Suppress, reason: "wrong_number".into(), until: None,
-                                scope: Some(SuppressScope::Number), follow_up: None };
+                let r = Route {
+                    kind: RouteKind::Suppress,
+                    reason: "wrong_number".into(),
+                    until: None,
+                    scope: Some(SuppressScope::Number),
+                    follow_up: None,
+                };
                 (Duration::minutes(1), Disposition::Answered, Some(r))
             } else {
-                let r = Route { kind: RouteKind::Suppress, reason: "stop_calling".into(), until: None,
-                                scope: Some(SuppressScope::Account), follow_up: None };
+                let r = Route {
+                    kind: RouteKind::Suppress,
+                    reason: "stop_calling".into(),
+                    until: None,
+                    scope: Some(SuppressScope::Account),
+                    follow_up: None,
+                };
                 (Duration::minutes(1), Disposition::Answered, Some(r))
             }
         });
-        assert_eq!(log.iter().map(|d| d.phone.as_str()).collect::<Vec<_>>(), vec!["+1111", "+2222"]);
-        assert_eq!(log[1].at, log[0].at + Duration::minutes(1), "next number at once");
+        assert_eq!(
+            log.iter().map(|d| d.phone.as_str()).collect::<Vec<_>>(),
+            vec!["+1111", "+2222"]
+        );
+        assert_eq!(
+            log[1].at,
+            log[0].at + Duration::minutes(1),
+            "next number at once"
+        );
         assert_eq!(summary.done, 1);
 
         let mut s = Scheduler::new(two, cfg(1, None, 12), always).unwrap();
-        let (log, summary, _) = simulate(&mut s, t0(), &mut |_, _, _| (Duration::seconds(5), Disposition::NotFound, None));
+        let (log, summary, _) = simulate(&mut s, t0(), &mut |_, _, _| {
+            (Duration::seconds(5), Disposition::NotFound, None)
+        });
         assert_eq!(log.len(), 2, "each dead number tried once");
         assert_eq!(summary.done, 1);
     }
 
     #[test]
     fn unreached_account_alternates_between_its_numbers() {
-        let two = vec![CampaignAccount { account_id: "a".into(), phones: vec!["+1111".into(), "+2222".into()] }];
-        let config = SchedulerConfig { max_attempts: Some(3), ..cfg(1, None, 24) };
+        let two = vec![CampaignAccount {
+            account_id: "a".into(),
+            phones: vec!["+1111".into(), "+2222".into()],
+        }];
+        let config = SchedulerConfig {
+            max_attempts: Some(3),
+            ..cfg(1, None, 24)
+        };
         let mut s = Scheduler::new(two, config, always).unwrap();
-        let (log, _, _) = simulate(&mut s, t0(), &mut |_, _, _| (Duration::seconds(30), Disposition::NoAnswer, None));
-        assert_eq!(log.iter().map(|d| d.phone.as_str()).collect::<Vec<_>>(), vec!["+1111", "+2222", "+1111"]);
+        let (log, _, _) = simulate(&mut s, t0(), &mut |_, _, _| {
+            (Duration::seconds(30), Disposition::NoAnswer, None)
+        });
+        assert_eq!(
+            log.iter().map(|d| d.phone.as_str()).collect::<Vec<_>>(),
+            vec!["+1111", "+2222", "+1111"]
+        );
     }
 
     #[test]
     fn gate_denying_one_number_dials_another() {
-        let two = vec![CampaignAccount { account_id: "a".into(), phones: vec!["+1111".into(), "+2222".into()] }];
+        let two = vec![CampaignAccount {
+            account_id: "a".into(),
+            phones: vec!["+1111".into(), "+2222".into()],
+        }];
         let gate = |_: usize, phone: &str, now: DateTime<Utc>| {
-            if phone == "+1111" { GateAnswer::deny(Some(now + Duration::hours(1))) } else { GateAnswer::allow() }
+            if phone == "+1111" {
+                GateAnswer::deny(Some(now + Duration::hours(1)))
+            } else {
+                GateAnswer::allow()
+            }
         };
         let mut s = Scheduler::new(two, cfg(1, None, 12), gate).unwrap();
-        assert_eq!(s.poll(t0()), SchedulerAction::Dial { account_idx: 0, phone: "+2222".into() });
+        assert_eq!(
+            s.poll(t0()),
+            SchedulerAction::Dial {
+                account_idx: 0,
+                phone: "+2222".into()
+            }
+        );
     }
 
     #[test]
     fn hardship_agent_route_with_pause_follow_up_ends_the_account() {
         let mut s = Scheduler::new(accounts(1), cfg(1, None, 12), always).unwrap();
         let (log, summary, _) = simulate(&mut s, t0(), &mut |_, _, _| {
-            let pause = Route { kind: RouteKind::Pause, reason: "hardship".into(),
-                                until: Some((t0() + Duration::days(30)).fixed_offset()), scope: None, follow_up: None };
-            let r = Route { kind: RouteKind::Agent, reason: "hardship".into(), until: None, scope: None,
-                            follow_up: Some(Box::new(pause)) };
+            let pause = Route {
+                kind: RouteKind::Pause,
+                reason: "hardship".into(),
+                until: Some((t0() + Duration::days(30)).fixed_offset()),
+                scope: None,
+                follow_up: None,
+            };
+            let r = Route {
+                kind: RouteKind::Agent,
+                reason: "hardship".into(),
+                until: None,
+                scope: None,
+                follow_up: Some(Box::new(pause)),
+            };
             (Duration::minutes(2), Disposition::Answered, Some(r))
         });
         assert_eq!(log.len(), 1);
@@ -915,11 +1130,21 @@ mod tests {
     #[test]
     fn stop_lets_calls_in_flight_end_then_finishes() {
         let mut s = Scheduler::new(accounts(5), cfg(2, None, 12), always).unwrap();
-        assert!(matches!(s.poll(t0()), SchedulerAction::Dial { account_idx: 0, .. }));
+        assert!(matches!(
+            s.poll(t0()),
+            SchedulerAction::Dial { account_idx: 0, .. }
+        ));
         s.stop();
         assert_eq!(s.poll(t0()), SchedulerAction::WaitForCalls);
-        s.handle(t0(), SchedulerEvent::CallEnded { account: 0, disposition: Disposition::Cancelled, route: None })
-            .unwrap();
+        s.handle(
+            t0(),
+            SchedulerEvent::CallEnded {
+                account: 0,
+                disposition: Disposition::Cancelled,
+                route: None,
+            },
+        )
+        .unwrap();
         match s.poll(t0()) {
             SchedulerAction::Finished(sum) => {
                 assert_eq!(sum.dials, 1);
@@ -932,9 +1157,22 @@ mod tests {
     #[test]
     fn events_for_accounts_not_in_flight_are_refused() {
         let mut s = Scheduler::new(accounts(2), cfg(2, None, 12), always).unwrap();
-        let ended = |account| SchedulerEvent::CallEnded { account, disposition: Disposition::Busy, route: None };
-        assert!(matches!(s.handle(t0(), ended(0)), Err(SchedulerError::NotInFlight { .. })));
-        assert!(matches!(s.handle(t0(), ended(7)), Err(SchedulerError::UnknownAccount { account: 7, total: 2 })));
+        let ended = |account| SchedulerEvent::CallEnded {
+            account,
+            disposition: Disposition::Busy,
+            route: None,
+        };
+        assert!(matches!(
+            s.handle(t0(), ended(0)),
+            Err(SchedulerError::NotInFlight { .. })
+        ));
+        assert!(matches!(
+            s.handle(t0(), ended(7)),
+            Err(SchedulerError::UnknownAccount {
+                account: 7,
+                total: 2
+            })
+        ));
         assert_eq!(s.summary().remaining, 2);
     }
 
@@ -942,22 +1180,49 @@ mod tests {
     fn bad_configuration_is_refused() {
         let bad = |c: SchedulerConfig| Scheduler::new(accounts(1), c, always).unwrap_err();
         assert_eq!(bad(cfg(0, None, 1)), SchedulerError::ZeroConcurrency);
-        assert!(matches!(bad(cfg(1, Some(0.0), 1)), SchedulerError::BadPacing(_)));
-        assert!(matches!(bad(cfg(1, Some(f64::NAN), 1)), SchedulerError::BadPacing(_)));
-        assert_eq!(bad(SchedulerConfig { burst: 0, ..cfg(1, None, 1) }), SchedulerError::ZeroBurst);
+        assert!(matches!(
+            bad(cfg(1, Some(0.0), 1)),
+            SchedulerError::BadPacing(_)
+        ));
+        assert!(matches!(
+            bad(cfg(1, Some(f64::NAN), 1)),
+            SchedulerError::BadPacing(_)
+        ));
+        assert_eq!(
+            bad(SchedulerConfig {
+                burst: 0,
+                ..cfg(1, None, 1)
+            }),
+            SchedulerError::ZeroBurst
+        );
     }
 
     #[test]
     fn gate_giving_a_past_time_is_rechecked_later_not_in_a_loop() {
-        let gate = |_: usize, _: &str, now: DateTime<Utc>| GateAnswer::deny(Some(now - Duration::hours(1)));
+        let gate = |_: usize, _: &str, now: DateTime<Utc>| {
+            GateAnswer::deny(Some(now - Duration::hours(1)))
+        };
         let mut s = Scheduler::new(accounts(1), cfg(1, None, 1), gate).unwrap();
-        assert_eq!(s.poll(t0()), SchedulerAction::WaitUntil(t0() + Duration::minutes(1)));
+        assert_eq!(
+            s.poll(t0()),
+            SchedulerAction::WaitUntil(t0() + Duration::minutes(1))
+        );
     }
 
     #[test]
     fn accounts_without_numbers_are_done_from_the_start() {
-        let a = vec![CampaignAccount { account_id: "x".into(), phones: vec![] }];
+        let a = vec![CampaignAccount {
+            account_id: "x".into(),
+            phones: vec![],
+        }];
         let mut s = Scheduler::new(a, cfg(1, None, 1), always).unwrap();
-        assert!(matches!(s.poll(t0()), SchedulerAction::Finished(Summary { done: 1, dials: 0, .. })));
+        assert!(matches!(
+            s.poll(t0()),
+            SchedulerAction::Finished(Summary {
+                done: 1,
+                dials: 0,
+                ..
+            })
+        ));
     }
 }

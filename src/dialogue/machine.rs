@@ -607,12 +607,16 @@ impl Conversation {
         let lang = self.script.meta.language;
         let mut out = Vec::new();
         for d in 0..=self.cfg.routing.max_promise_days.max(0) {
-            let Some(date) = today.checked_add_signed(Duration::days(d)) else { continue };
+            let Some(date) = today.checked_add_signed(Duration::days(d)) else {
+                continue;
+            };
             let mut vars = self.vars.clone();
             vars.promise_date = Some(speak::date_words(date, lang, today));
             for p in self.script.say.values() {
                 let ph = p.placeholders();
-                if ph.iter().any(|x| x == "promise_date") && !ph.iter().any(|x| x == "callback_time") {
+                if ph.iter().any(|x| x == "promise_date")
+                    && !ph.iter().any(|x| x == "callback_time")
+                {
                     if let Some(t) = self.script.render(&p.id, &vars) {
                         out.push((p.id.clone(), t));
                     }

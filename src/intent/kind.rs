@@ -80,6 +80,9 @@ impl IntentKind {
 
     /// Rank in the priority order (0 wins).
     pub fn rank(self) -> usize {
-        Self::PRIORITY.iter().position(|k| *k == self).unwrap_or(usize::MAX)
+        Self::PRIORITY
+            .iter()
+            .position(|k| *k == self)
+            .unwrap_or(usize::MAX)
     }
 }

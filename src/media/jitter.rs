@@ -72,9 +72,13 @@ enum State {
     Idle,
     /// Filling to depth before the first frame is played; `waited` counts
     /// ticks with something buffered.
-    Starting { waited: usize },
+    Starting {
+        waited: usize,
+    },
     /// Ran dry (or resynced); the play position is held while refilling.
-    Refilling { waited: usize },
+    Refilling {
+        waited: usize,
+    },
     Playing,
 }
 
@@ -190,7 +194,8 @@ impl JitterBuffer {
             return;
         }
         if ext < self.next_play {
-            let lowers_start = matches!(self.state, State::Starting { .. }) && self.max_seen - ext < WINDOW;
+            let lowers_start =
+                matches!(self.state, State::Starting { .. }) && self.max_seen - ext < WINDOW;
             if lowers_start {
                 // Reordered before playout began: the stream starts earlier.
                 self.next_play = ext;
@@ -245,10 +250,16 @@ impl JitterBuffer {
             if self.pending.is_some() {
                 self.stats.strays += 1;
             }
-            self.pending = Some(Pending { sequence, timestamp, data: payload.to_vec() });
+            self.pending = Some(Pending {
+                sequence,
+                timestamp,
+                data: payload.to_vec(),
+            });
             return;
         }
-        let Some(first) = self.pending.take() else { return };
+        let Some(first) = self.pending.take() else {
+            return;
+        };
         // New stream: forget the old one and refill from its first packet.
         for slot in &mut self.slots {
             slot.full = false;
@@ -460,7 +471,17 @@ mod tests {
             push(&mut jb, s);
         }
         let got = drain(&mut jb, 6);
-        assert_eq!(got, vec![Some(65533), Some(65534), Some(65535), Some(0), Some(1), Some(2)]);
+        assert_eq!(
+            got,
+            vec![
+                Some(65533),
+                Some(65534),
+                Some(65535),
+                Some(0),
+                Some(1),
+                Some(2)
+            ]
+        );
         assert_eq!(jb.stats().lost, 0);
         assert_eq!(jb.stats().reordered, 1);
     }
@@ -528,7 +549,10 @@ mod tests {
         }
         // 20 queued, high water 10: each tick sheds one and plays one.
         let got = drain(&mut jb, 6);
-        assert_eq!(got, vec![Some(1), Some(3), Some(5), Some(7), Some(9), Some(10)]);
+        assert_eq!(
+            got,
+            vec![Some(1), Some(3), Some(5), Some(7), Some(9), Some(10)]
+        );
         assert_eq!(jb.stats().overflow, 5);
         assert_eq!(jb.buffered(), 9);
         assert_eq!(drain(&mut jb, 1), vec![Some(11)]);

@@ -108,7 +108,10 @@ impl StereoRecorder {
     /// Creates the file (and its parent directories) and writes a valid,
     /// empty WAV header to disk at once.
     pub fn create(path: &Path) -> Result<Self, RecorderError> {
-        let create_err = |source| RecorderError::Create { path: path.to_path_buf(), source };
+        let create_err = |source| RecorderError::Create {
+            path: path.to_path_buf(),
+            source,
+        };
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             fs::create_dir_all(parent).map_err(create_err)?;
         }
@@ -120,11 +123,22 @@ impl StereoRecorder {
         };
         let mut writer = hound::WavWriter::create(path, spec).map_err(|e| match e {
             hound::Error::IoError(source) => create_err(source),
-            other => RecorderError::Write { path: path.to_path_buf(), source: other },
+            other => RecorderError::Write {
+                path: path.to_path_buf(),
+                source: other,
+            },
         })?;
         // A crash before the first checkpoint still leaves a repairable file.
-        writer.flush().map_err(|source| RecorderError::Write { path: path.to_path_buf(), source })?;
-        Ok(StereoRecorder { path: path.to_path_buf(), writer, frames: 0, sample_frames: 0 })
+        writer.flush().map_err(|source| RecorderError::Write {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Ok(StereoRecorder {
+            path: path.to_path_buf(),
+            writer,
+            frames: 0,
+            sample_frames: 0,
+        })
     }
 
     /// Writes one tick: `sent` on the left, `heard` on the right. Both are
@@ -134,8 +148,10 @@ impl StereoRecorder {
         let n = sent.len().max(heard.len()).max(FRAME_SAMPLES);
         let result = (|| {
             for i in 0..n {
-                self.writer.write_sample(sent.get(i).copied().unwrap_or(0))?;
-                self.writer.write_sample(heard.get(i).copied().unwrap_or(0))?;
+                self.writer
+                    .write_sample(sent.get(i).copied().unwrap_or(0))?;
+                self.writer
+                    .write_sample(heard.get(i).copied().unwrap_or(0))?;
             }
             self.frames += 1;
             self.sample_frames += n as u64;
@@ -144,7 +160,10 @@ impl StereoRecorder {
             }
             Ok(())
         })();
-        result.map_err(|source| RecorderError::Write { path: self.path.clone(), source })
+        result.map_err(|source| RecorderError::Write {
+            path: self.path.clone(),
+            source,
+        })
     }
 
     /// Ticks written so far.
@@ -159,8 +178,16 @@ impl StereoRecorder {
 
     /// Writes the final header and closes the file.
     pub fn finish(self) -> Result<RecordingInfo, RecorderError> {
-        let StereoRecorder { path, writer, sample_frames, .. } = self;
-        writer.finalize().map_err(|source| RecorderError::Write { path: path.clone(), source })?;
+        let StereoRecorder {
+            path,
+            writer,
+            sample_frames,
+            ..
+        } = self;
+        writer.finalize().map_err(|source| RecorderError::Write {
+            path: path.clone(),
+            source,
+        })?;
         Ok(RecordingInfo::from_sample_frames(path, sample_frames))
     }
 }
@@ -169,21 +196,38 @@ impl StereoRecorder {
 /// (kill -9, power loss), from the file's length. A trailing partial sample
 /// frame is cut off. Safe to run on a good recording (it is left as is).
 pub fn repair(path: &Path) -> Result<RecordingInfo, RecorderError> {
-    let io_err = |source| RecorderError::Io { path: path.to_path_buf(), source };
-    let bad = |reason: &str| RecorderError::NotRecording { path: path.to_path_buf(), reason: reason.to_string() };
+    let io_err = |source| RecorderError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let bad = |reason: &str| RecorderError::NotRecording {
+        path: path.to_path_buf(),
+        reason: reason.to_string(),
+    };
 
-    let mut file = OpenOptions::new().read(true).write(true).open(path).map_err(io_err)?;
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .map_err(io_err)?;
     let file_len = file.metadata().map_err(io_err)?.len();
     let mut head = Vec::new();
-    (&mut file).take(MAX_HEADER_SCAN).read_to_end(&mut head).map_err(io_err)?;
+    (&mut file)
+        .take(MAX_HEADER_SCAN)
+        .read_to_end(&mut head)
+        .map_err(io_err)?;
 
     if head.len() < 12 || &head[0..4] != b"RIFF" || &head[8..12] != b"WAVE" {
         return Err(bad("no RIFF/WAVE header"));
     }
     let le32 = |at: usize| -> Option<u32> {
-        head.get(at..at + 4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        head.get(at..at + 4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
     };
-    let le16 = |at: usize| -> Option<u16> { head.get(at..at + 2).map(|b| u16::from_le_bytes([b[0], b[1]])) };
+    let le16 = |at: usize| -> Option<u16> {
+        head.get(at..at + 2)
+            .map(|b| u16::from_le_bytes([b[0], b[1]]))
+    };
 
     // Walk the chunks up to "data"; its size field is the one to trust least.
     let mut pos = 12usize;
@@ -204,7 +248,9 @@ pub fn repair(path: &Path) -> Result<RecordingInfo, RecorderError> {
             fmt_ok = true;
         }
         // Chunks are padded to an even size.
-        let next = usize::try_from(size).ok().and_then(|s| pos.checked_add(8 + s + (s & 1)));
+        let next = usize::try_from(size)
+            .ok()
+            .and_then(|s| pos.checked_add(8 + s + (s & 1)));
         pos = match next {
             Some(p) => p,
             None => return Err(bad("chunk size overflows")),
@@ -219,7 +265,8 @@ pub fn repair(path: &Path) -> Result<RecordingInfo, RecorderError> {
     }
     let data_len = (file_len - data_start) / BLOCK_ALIGN * BLOCK_ALIGN;
     let riff_len = data_start + data_len - 8;
-    let (Ok(data_len32), Ok(riff_len32)) = (u32::try_from(data_len), u32::try_from(riff_len)) else {
+    let (Ok(data_len32), Ok(riff_len32)) = (u32::try_from(data_len), u32::try_from(riff_len))
+    else {
         return Err(bad("longer than a WAV file can describe (4 GiB)"));
     };
     if data_start + data_len != file_len {
@@ -227,10 +274,14 @@ pub fn repair(path: &Path) -> Result<RecordingInfo, RecorderError> {
     }
     file.seek(SeekFrom::Start(4)).map_err(io_err)?;
     file.write_all(&riff_len32.to_le_bytes()).map_err(io_err)?;
-    file.seek(SeekFrom::Start(data_size_at as u64)).map_err(io_err)?;
+    file.seek(SeekFrom::Start(data_size_at as u64))
+        .map_err(io_err)?;
     file.write_all(&data_len32.to_le_bytes()).map_err(io_err)?;
     file.sync_all().map_err(io_err)?;
-    Ok(RecordingInfo::from_sample_frames(path.to_path_buf(), data_len / BLOCK_ALIGN))
+    Ok(RecordingInfo::from_sample_frames(
+        path.to_path_buf(),
+        data_len / BLOCK_ALIGN,
+    ))
 }
 
 #[cfg(test)]
@@ -238,7 +289,8 @@ mod tests {
     use super::*;
 
     fn temp_dir(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("duecall-recorder-{}-{}", name, std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("duecall-recorder-{}-{}", name, std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         dir
     }
@@ -274,10 +326,20 @@ mod tests {
         write_frames(&mut rec, 0, 75);
         assert_eq!(rec.frames(), 75);
         let info = rec.finish().unwrap();
-        assert_eq!(info, RecordingInfo { path: path.clone(), frames: 75, duration_ms: 1500 });
+        assert_eq!(
+            info,
+            RecordingInfo {
+                path: path.clone(),
+                frames: 75,
+                duration_ms: 1500
+            }
+        );
 
         let (spec, samples) = read_back(&path);
-        assert_eq!((spec.channels, spec.sample_rate, spec.bits_per_sample), (2, 8000, 16));
+        assert_eq!(
+            (spec.channels, spec.sample_rate, spec.bits_per_sample),
+            (2, 8000, 16)
+        );
         assert_eq!(samples.len(), 75 * 160 * 2);
         for f in [0u64, 37, 74] {
             for i in [0usize, 80, 159] {
@@ -374,11 +436,22 @@ mod tests {
         let dir = temp_dir("refuse");
         fs::create_dir_all(&dir).unwrap();
         let path = dir.join("x.wav");
-        for bytes in [&b""[..], b"RIFF\0\0\0\0WAVE", b"RIFF\0\0\0\0WAVEfmt \xff\xff\xff\xff", b"hello world, not a wav"] {
+        for bytes in [
+            &b""[..],
+            b"RIFF\0\0\0\0WAVE",
+            b"RIFF\0\0\0\0WAVEfmt \xff\xff\xff\xff",
+            b"hello world, not a wav",
+        ] {
             fs::write(&path, bytes).unwrap();
-            assert!(matches!(repair(&path), Err(RecorderError::NotRecording { .. })), "{bytes:?}");
+            assert!(
+                matches!(repair(&path), Err(RecorderError::NotRecording { .. })),
+                "{bytes:?}"
+            );
         }
-        assert!(matches!(repair(&dir.join("missing.wav")), Err(RecorderError::Io { .. })));
+        assert!(matches!(
+            repair(&dir.join("missing.wav")),
+            Err(RecorderError::Io { .. })
+        ));
         fs::remove_dir_all(&dir).unwrap();
     }
 }

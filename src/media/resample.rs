@@ -75,7 +75,11 @@ pub fn resample(input: &[f32], from_hz: u32, to_hz: u32) -> Vec<f32> {
         let mut wsum = 0.0f64;
         for k in lo..=hi {
             let x = k as f64 - t;
-            let sinc = if x.abs() < 1e-9 { 1.0 } else { (2.0 * std::f64::consts::PI * cutoff * x).sin() / (std::f64::consts::PI * x) };
+            let sinc = if x.abs() < 1e-9 {
+                1.0
+            } else {
+                (2.0 * std::f64::consts::PI * cutoff * x).sin() / (std::f64::consts::PI * x)
+            };
             let sinc = if x.abs() < 1e-9 { 2.0 * cutoff } else { sinc };
             let w = 0.5 + 0.5 * (std::f64::consts::PI * x / (half + 1.0)).cos();
             let h = sinc * w;
@@ -83,14 +87,21 @@ pub fn resample(input: &[f32], from_hz: u32, to_hz: u32) -> Vec<f32> {
             wsum += h;
         }
         // Normalising by the kernel sum keeps DC gain at exactly 1 near the edges.
-        out.push(if wsum.abs() > 1e-12 { (acc / wsum) as f32 } else { 0.0 });
+        out.push(if wsum.abs() > 1e-12 {
+            (acc / wsum) as f32
+        } else {
+            0.0
+        });
     }
     out
 }
 
 /// Any rate to 8 kHz, as i16 with clipping.
 pub fn to_8k(input: &[f32], from_hz: u32) -> Vec<i16> {
-    resample(input, from_hz, 8000).into_iter().map(|s| (s * 32767.0).round().clamp(-32768.0, 32767.0) as i16).collect()
+    resample(input, from_hz, 8000)
+        .into_iter()
+        .map(|s| (s * 32767.0).round().clamp(-32768.0, 32767.0) as i16)
+        .collect()
 }
 
 #[cfg(test)]
@@ -98,7 +109,11 @@ mod tests {
     use super::*;
 
     fn sine(freq: f64, rate: u32, secs: f64, amp: f64) -> Vec<f32> {
-        (0..(rate as f64 * secs) as usize).map(|i| (amp * (2.0 * std::f64::consts::PI * freq * i as f64 / rate as f64).sin()) as f32).collect()
+        (0..(rate as f64 * secs) as usize)
+            .map(|i| {
+                (amp * (2.0 * std::f64::consts::PI * freq * i as f64 / rate as f64).sin()) as f32
+            })
+            .collect()
     }
 
     fn rms(x: &[f32]) -> f64 {

@@ -53,13 +53,20 @@ impl DtmfEventPayload {
     /// The 4 wire bytes of this payload (volume is clamped to 6 bits).
     pub fn to_bytes(&self) -> [u8; EVENT_LEN] {
         let d = self.duration.to_be_bytes();
-        [self.event, (u8::from(self.end) << 7) | (self.volume & 0x3F), d[0], d[1]]
+        [
+            self.event,
+            (u8::from(self.end) << 7) | (self.volume & 0x3F),
+            d[0],
+            d[1],
+        ]
     }
 }
 
 /// Parses a telephone-event payload.
 pub fn parse_event(payload: &[u8]) -> Result<DtmfEventPayload, Rfc4733Error> {
-    let b: &[u8; EVENT_LEN] = payload.try_into().map_err(|_| Rfc4733Error::BadLength { len: payload.len() })?;
+    let b: &[u8; EVENT_LEN] = payload
+        .try_into()
+        .map_err(|_| Rfc4733Error::BadLength { len: payload.len() })?;
     Ok(DtmfEventPayload {
         event: b[0],
         end: b[1] & 0x80 != 0,
@@ -253,7 +260,12 @@ impl DtmfSender {
             return None;
         };
         let marker = self.sent == 1 && !end;
-        let p = DtmfEventPayload { event: self.event, end, volume: self.volume, duration };
+        let p = DtmfEventPayload {
+            event: self.event,
+            end,
+            volume: self.volume,
+            duration,
+        };
         Some((p.to_bytes().to_vec(), marker, end))
     }
 }
@@ -264,7 +276,13 @@ mod tests {
     use proptest::prelude::*;
 
     fn pkt(event: u8, end: bool, duration: u16) -> [u8; 4] {
-        DtmfEventPayload { event, end, volume: 10, duration }.to_bytes()
+        DtmfEventPayload {
+            event,
+            end,
+            volume: 10,
+            duration,
+        }
+        .to_bytes()
     }
 
     /// Feeds a full event the way a sender does: growing durations, then
@@ -283,15 +301,36 @@ mod tests {
     #[test]
     fn payload_fields_are_parsed() {
         let ev = parse_event(&[11, 0x80 | 10, 0x03, 0x20]).unwrap();
-        assert_eq!(ev, DtmfEventPayload { event: 11, end: true, volume: 10, duration: 800 });
+        assert_eq!(
+            ev,
+            DtmfEventPayload {
+                event: 11,
+                end: true,
+                volume: 10,
+                duration: 800
+            }
+        );
         assert_eq!(ev.to_bytes(), [11, 0x8A, 0x03, 0x20]);
-        assert_eq!(parse_event(&[1, 2, 3]), Err(Rfc4733Error::BadLength { len: 3 }));
-        assert_eq!(parse_event(&[0; 8]), Err(Rfc4733Error::BadLength { len: 8 }));
+        assert_eq!(
+            parse_event(&[1, 2, 3]),
+            Err(Rfc4733Error::BadLength { len: 3 })
+        );
+        assert_eq!(
+            parse_event(&[0; 8]),
+            Err(Rfc4733Error::BadLength { len: 8 })
+        );
     }
 
     #[test]
     fn digits_and_event_codes_map_both_ways() {
-        for (c, e) in [('0', 0), ('9', 9), ('*', 10), ('#', 11), ('A', 12), ('D', 15)] {
+        for (c, e) in [
+            ('0', 0),
+            ('9', 9),
+            ('*', 10),
+            ('#', 11),
+            ('A', 12),
+            ('D', 15),
+        ] {
             assert_eq!(event_for_digit(c), Some(e));
             assert_eq!(digit_for_event(e), Some(c));
         }
@@ -412,15 +451,26 @@ mod tests {
             pkts.push(p);
         }
         assert_eq!(pkts.len(), 5 + 3);
-        let parsed: Vec<_> = pkts.iter().map(|(b, _, _)| parse_event(b).unwrap()).collect();
+        let parsed: Vec<_> = pkts
+            .iter()
+            .map(|(b, _, _)| parse_event(b).unwrap())
+            .collect();
         let durations: Vec<u16> = parsed.iter().map(|e| e.duration).collect();
         assert_eq!(durations, vec![160, 320, 480, 640, 800, 800, 800, 800]);
         assert!(parsed.iter().all(|e| e.event == 11 && e.volume == 10));
         let markers: Vec<bool> = pkts.iter().map(|p| p.1).collect();
-        assert_eq!(markers, vec![true, false, false, false, false, false, false, false]);
+        assert_eq!(
+            markers,
+            vec![true, false, false, false, false, false, false, false]
+        );
         let ends: Vec<bool> = pkts.iter().map(|p| p.2).collect();
-        assert_eq!(ends, vec![false, false, false, false, false, true, true, true]);
-        assert!(pkts.iter().all(|(b, _, e)| parse_event(b).unwrap().end == *e));
+        assert_eq!(
+            ends,
+            vec![false, false, false, false, false, true, true, true]
+        );
+        assert!(pkts
+            .iter()
+            .all(|(b, _, e)| parse_event(b).unwrap().end == *e));
     }
 
     #[test]
@@ -450,7 +500,12 @@ mod tests {
         assert_eq!(ev.volume, 63);
         assert_eq!(ev.duration, 409 * 160);
         let mut short = DtmfSender::new('1', 0, 10).unwrap();
-        assert_eq!(parse_event(&short.next_packet().unwrap().0).unwrap().duration, 160);
+        assert_eq!(
+            parse_event(&short.next_packet().unwrap().0)
+                .unwrap()
+                .duration,
+            160
+        );
     }
 
     proptest! {

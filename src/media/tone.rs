@@ -17,7 +17,12 @@ const RATE: f32 = 8000.0;
 pub const BLOCK: usize = 160;
 const ROWS: [f32; 4] = [697.0, 770.0, 852.0, 941.0];
 const COLS: [f32; 4] = [1209.0, 1336.0, 1477.0, 1633.0];
-const KEYS: [[char; 4]; 4] = [['1', '2', '3', 'A'], ['4', '5', '6', 'B'], ['7', '8', '9', 'C'], ['*', '0', '#', 'D']];
+const KEYS: [[char; 4]; 4] = [
+    ['1', '2', '3', 'A'],
+    ['4', '5', '6', 'B'],
+    ['7', '8', '9', 'C'],
+    ['*', '0', '#', 'D'],
+];
 
 /// Power of `freq` in `x`, normalised so a pure tone at that frequency
 /// filling the block gives ~1 relative to the block's energy.
@@ -73,8 +78,16 @@ impl DtmfDetector {
         let r: Vec<f32> = ROWS.iter().map(|&f| goertzel(x, f) / norm).collect();
         let c: Vec<f32> = COLS.iter().map(|&f| goertzel(x, f) / norm).collect();
         let best = |v: &[f32]| {
-            let (i, m) = v.iter().enumerate().fold((0, 0.0f32), |a, (i, &p)| if p > a.1 { (i, p) } else { a });
-            let others = v.iter().enumerate().filter(|(j, _)| *j != i).map(|(_, &p)| p).fold(0.0f32, f32::max);
+            let (i, m) = v
+                .iter()
+                .enumerate()
+                .fold((0, 0.0f32), |a, (i, &p)| if p > a.1 { (i, p) } else { a });
+            let others = v
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| *j != i)
+                .map(|(_, &p)| p)
+                .fold(0.0f32, f32::max);
             (i, m, others)
         };
         let (ri, rp, ro) = best(&r);
@@ -114,7 +127,10 @@ impl DtmfDetector {
                 if let Some((c, start)) = self.candidate {
                     if self.run >= 2 && !self.reported {
                         self.reported = true;
-                        out.push(DtmfDigit { digit: c, at_ms: start });
+                        out.push(DtmfDigit {
+                            digit: c,
+                            at_ms: start,
+                        });
                     }
                 }
             }
@@ -144,7 +160,13 @@ pub struct BeepDetector {
 impl BeepDetector {
     /// Reports a tone once it has lasted `min_ms` (200 is the usual value).
     pub fn new(min_ms: u32) -> Self {
-        BeepDetector { min_blocks: min_ms.div_ceil(20).max(1), buf: Vec::with_capacity(BLOCK), blocks: 0, run: None, reported: false }
+        BeepDetector {
+            min_blocks: min_ms.div_ceil(20).max(1),
+            buf: Vec::with_capacity(BLOCK),
+            blocks: 0,
+            run: None,
+            reported: false,
+        }
     }
 
     /// The dominant single tone of a block, if there is one.
@@ -179,7 +201,9 @@ impl BeepDetector {
             let at = self.blocks * 20;
             self.blocks += 1;
             self.run = match (tone, self.run) {
-                (Some(f), Some((start, f0, n))) if (f - f0).abs() <= 60.0 => Some((start, f0, n + 1)),
+                (Some(f), Some((start, f0, n))) if (f - f0).abs() <= 60.0 => {
+                    Some((start, f0, n + 1))
+                }
                 (Some(f), _) => {
                     self.reported = false;
                     Some((at, f, 1))
@@ -192,7 +216,10 @@ impl BeepDetector {
             if let Some((start, f0, n)) = self.run {
                 if n >= self.min_blocks && !self.reported {
                     self.reported = true;
-                    found = Some(Beep { at_ms: start, freq_hz: f0 });
+                    found = Some(Beep {
+                        at_ms: start,
+                        freq_hz: f0,
+                    });
                 }
             }
         }
@@ -208,7 +235,12 @@ mod tests {
         let n = (ms * 8) as usize;
         let amp = 32768.0 * 10f32.powf(db / 20.0);
         (0..n)
-            .map(|i| freqs.iter().map(|f| amp * (2.0 * std::f32::consts::PI * f * i as f32 / RATE).sin()).sum::<f32>() as i16)
+            .map(|i| {
+                freqs
+                    .iter()
+                    .map(|f| amp * (2.0 * std::f32::consts::PI * f * i as f32 / RATE).sin())
+                    .sum::<f32>() as i16
+            })
             .collect()
     }
 
@@ -255,7 +287,9 @@ mod tests {
     fn excessive_twist_and_single_tone_are_not_digits() {
         let mut a = tones(&[697.0], 100, -12.0);
         let b = tones(&[1209.0], 100, -26.0); // 14 dB weaker high tone
-        a.iter_mut().zip(&b).for_each(|(x, y)| *x = x.saturating_add(*y));
+        a.iter_mut()
+            .zip(&b)
+            .for_each(|(x, y)| *x = x.saturating_add(*y));
         let mut out = Vec::new();
         DtmfDetector::new().process(&a, &mut out);
         DtmfDetector::new().process(&tones(&[1000.0], 200, -12.0), &mut out);
@@ -270,8 +304,22 @@ mod tests {
             return;
         }
         let d = TempDir::new("tone");
-        let mut pcm = speak_8k(&d.0, "a", "en-us", 160, "Hi, you've reached Maria, I can't take your call, please leave a message", true);
-        pcm.extend(speak_8k(&d.0, "b", "en-us+f3", 120, "one two three, nine, zero, hello? yes, oh, ah", true));
+        let mut pcm = speak_8k(
+            &d.0,
+            "a",
+            "en-us",
+            160,
+            "Hi, you've reached Maria, I can't take your call, please leave a message",
+            true,
+        );
+        pcm.extend(speak_8k(
+            &d.0,
+            "b",
+            "en-us+f3",
+            120,
+            "one two three, nine, zero, hello? yes, oh, ah",
+            true,
+        ));
         let mut out = Vec::new();
         DtmfDetector::new().process(&pcm, &mut out);
         assert!(out.is_empty(), "false digits {out:?}");

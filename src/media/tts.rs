@@ -188,7 +188,11 @@ impl PromptAudio {
         // Unique per render, not per process: calls render the same text on
         // several threads at once (a shared name lost files under load).
         static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let unique = format!("{}-{}", std::process::id(), SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+        let unique = format!(
+            "{}-{}",
+            std::process::id(),
+            SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
         let raw = out.with_extension(format!("{unique}.raw.wav"));
         let result = Command::new("espeak-ng")
             .arg("-v")

@@ -94,13 +94,26 @@ pub struct FrameStats {
 /// Measures one frame.
 pub fn frame_stats(frame: &[i16]) -> FrameStats {
     if frame.is_empty() {
-        return FrameStats { energy_db: -100.0, zcr: 0.0 };
+        return FrameStats {
+            energy_db: -100.0,
+            zcr: 0.0,
+        };
     }
     let sum: f64 = frame.iter().map(|&s| (s as f64) * (s as f64)).sum();
     let mean = sum / frame.len() as f64 / (32768.0 * 32768.0);
-    let energy_db = if mean > 1e-10 { (10.0 * mean.log10()) as f32 } else { -100.0 };
-    let crossings = frame.windows(2).filter(|w| (w[0] >= 0) != (w[1] >= 0)).count();
-    FrameStats { energy_db, zcr: crossings as f32 / frame.len() as f32 }
+    let energy_db = if mean > 1e-10 {
+        (10.0 * mean.log10()) as f32
+    } else {
+        -100.0
+    };
+    let crossings = frame
+        .windows(2)
+        .filter(|w| (w[0] >= 0) != (w[1] >= 0))
+        .count();
+    FrameStats {
+        energy_db,
+        zcr: crossings as f32 / frame.len() as f32,
+    }
 }
 
 /// The detector. Feed every frame of the incoming audio in order.
@@ -115,7 +128,12 @@ pub struct Vad {
 impl Vad {
     /// A detector in silence, before any frame.
     pub fn new(cfg: VadConfig) -> Self {
-        Vad { cfg, state: State::Silence, floor_db: None, frame: 0 }
+        Vad {
+            cfg,
+            state: State::Silence,
+            floor_db: None,
+            frame: 0,
+        }
     }
 
     /// The configuration.
@@ -179,28 +197,53 @@ impl Vad {
         match self.state {
             State::Silence if voiced => {
                 if min_frames <= 1 {
-                    self.state = State::Speech { start: n, last_voiced: n };
+                    self.state = State::Speech {
+                        start: n,
+                        last_voiced: n,
+                    };
                     return Some(VadEvent::SpeechStart { at_frame: n });
                 }
-                self.state = State::Candidate { start: n, voiced: 1, gap: 0 };
+                self.state = State::Candidate {
+                    start: n,
+                    voiced: 1,
+                    gap: 0,
+                };
             }
             State::Silence => {}
-            State::Candidate { start, voiced: v, gap } => {
+            State::Candidate {
+                start,
+                voiced: v,
+                gap,
+            } => {
                 if voiced {
                     if v + 1 >= min_frames {
-                        self.state = State::Speech { start, last_voiced: n };
+                        self.state = State::Speech {
+                            start,
+                            last_voiced: n,
+                        };
                         return Some(VadEvent::SpeechStart { at_frame: start });
                     }
-                    self.state = State::Candidate { start, voiced: v + 1, gap: 0 };
+                    self.state = State::Candidate {
+                        start,
+                        voiced: v + 1,
+                        gap: 0,
+                    };
                 } else if gap + 1 > self.frames(self.cfg.max_gap_ms) {
                     self.state = State::Silence;
                 } else {
-                    self.state = State::Candidate { start, voiced: v, gap: gap + 1 };
+                    self.state = State::Candidate {
+                        start,
+                        voiced: v,
+                        gap: gap + 1,
+                    };
                 }
             }
             State::Speech { start, last_voiced } => {
                 if voiced {
-                    self.state = State::Speech { start, last_voiced: n };
+                    self.state = State::Speech {
+                        start,
+                        last_voiced: n,
+                    };
                 } else if n - last_voiced >= self.frames(self.cfg.end_silence_ms) as u64 {
                     self.state = State::Silence;
                     return Some(self.end_event(start, last_voiced));
@@ -212,7 +255,10 @@ impl Vad {
 
     fn end_event(&self, start: u64, last_voiced: u64) -> VadEvent {
         let end = last_voiced + 1;
-        VadEvent::SpeechEnd { at_frame: end, speech_ms: (end - start) * self.cfg.frame_ms as u64 }
+        VadEvent::SpeechEnd {
+            at_frame: end,
+            speech_ms: (end - start) * self.cfg.frame_ms as u64,
+        }
     }
 
     /// Ends speech now (the turn's listening time ran out, the call ended).
@@ -251,7 +297,13 @@ impl SpeechGate {
         // Enough for the pre-roll and a speech start that took twice as long
         // as min_speech to confirm (gaps inside it).
         let cap = ((cfg.pre_roll_ms + 2 * cfg.min_speech_ms + cfg.max_gap_ms) / fm + 2) as usize;
-        SpeechGate { vad: Vad::new(cfg), ring: VecDeque::with_capacity(cap), spare: Vec::new(), cap, feeding: false }
+        SpeechGate {
+            vad: Vad::new(cfg),
+            ring: VecDeque::with_capacity(cap),
+            spare: Vec::new(),
+            cap,
+            feeding: false,
+        }
     }
 
     /// The detector inside.
@@ -314,7 +366,9 @@ mod tests {
         let amp = 32768.0 * 10f32.powf(db / 20.0) * 3f32.sqrt();
         (0..n)
             .map(|_| {
-                *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                *seed = seed
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 let u = ((*seed >> 33) as f32 / (1u64 << 31) as f32) * 2.0 - 1.0;
                 (u * amp) as i16
             })
@@ -326,7 +380,9 @@ mod tests {
         let mut v: Vec<f32> = (0..n)
             .map(|i| {
                 let t = i as f32 / 8000.0;
-                (1..=12).map(|h| (2.0 * std::f32::consts::PI * 140.0 * h as f32 * t).sin() / h as f32).sum()
+                (1..=12)
+                    .map(|h| (2.0 * std::f32::consts::PI * 140.0 * h as f32 * t).sin() / h as f32)
+                    .sum()
             })
             .collect();
         let rms = (v.iter().map(|x| x * x).sum::<f32>() / n as f32).sqrt();
@@ -345,12 +401,23 @@ mod tests {
         let mut pcm = noise(8000, -45.0, &mut seed); // 1 s, frames 0..50
         let mut v = vowel(4800, -20.0); // 600 ms, frames 50..80
         let nz = noise(4800, -45.0, &mut seed);
-        v.iter_mut().zip(&nz).for_each(|(a, b)| *a = a.saturating_add(*b));
+        v.iter_mut()
+            .zip(&nz)
+            .for_each(|(a, b)| *a = a.saturating_add(*b));
         pcm.extend(v);
         pcm.extend(noise(8000, -45.0, &mut seed));
         let mut vad = Vad::new(VadConfig::default());
         let ev = run(&mut vad, &pcm);
-        assert_eq!(ev, vec![VadEvent::SpeechStart { at_frame: 50 }, VadEvent::SpeechEnd { at_frame: 80, speech_ms: 600 }]);
+        assert_eq!(
+            ev,
+            vec![
+                VadEvent::SpeechStart { at_frame: 50 },
+                VadEvent::SpeechEnd {
+                    at_frame: 80,
+                    speech_ms: 600
+                }
+            ]
+        );
     }
 
     #[test]
@@ -386,7 +453,13 @@ mod tests {
         let mut vad = Vad::new(VadConfig::default());
         assert_eq!(
             run(&mut vad, &pcm),
-            vec![VadEvent::SpeechStart { at_frame: 25 }, VadEvent::SpeechEnd { at_frame: 75, speech_ms: 1000 }]
+            vec![
+                VadEvent::SpeechStart { at_frame: 25 },
+                VadEvent::SpeechEnd {
+                    at_frame: 75,
+                    speech_ms: 1000
+                }
+            ]
         );
     }
 
@@ -419,22 +492,41 @@ mod tests {
         let d = TempDir::new("vad");
         let speech = speak_8k(&d.0, "s", "en-us", 160, "I already paid last week", true);
         // Where the speech really is, from the clip itself (espeak adds a little silence).
-        let loud: Vec<usize> = speech.chunks(160).enumerate().filter(|(_, f)| frame_stats(f).energy_db > -45.0).map(|(i, _)| i).collect();
+        let loud: Vec<usize> = speech
+            .chunks(160)
+            .enumerate()
+            .filter(|(_, f)| frame_stats(f).energy_db > -45.0)
+            .map(|(i, _)| i)
+            .collect();
         let (first, last) = (*loud.first().unwrap() as u64, *loud.last().unwrap() as u64);
         let mut seed = 9;
         let mut pcm = noise(8000, -60.0, &mut seed);
         let mut s = speech.clone();
         let nz = noise(s.len(), -60.0, &mut seed);
-        s.iter_mut().zip(&nz).for_each(|(a, b)| *a = a.saturating_add(*b));
+        s.iter_mut()
+            .zip(&nz)
+            .for_each(|(a, b)| *a = a.saturating_add(*b));
         pcm.extend(s);
         pcm.extend(noise(12000, -60.0, &mut seed));
         let mut vad = Vad::new(VadConfig::default());
         let ev = run(&mut vad, &pcm);
         assert_eq!(ev.len(), 2, "{ev:?}");
-        let VadEvent::SpeechStart { at_frame: st } = ev[0] else { panic!("{ev:?}") };
-        let VadEvent::SpeechEnd { at_frame: en, .. } = ev[1] else { panic!("{ev:?}") };
-        assert!((st as i64 - (50 + first) as i64).abs() <= 2, "start {st} vs {}", 50 + first);
-        assert!((en as i64 - (51 + last) as i64).abs() <= 2, "end {en} vs {}", 51 + last);
+        let VadEvent::SpeechStart { at_frame: st } = ev[0] else {
+            panic!("{ev:?}")
+        };
+        let VadEvent::SpeechEnd { at_frame: en, .. } = ev[1] else {
+            panic!("{ev:?}")
+        };
+        assert!(
+            (st as i64 - (50 + first) as i64).abs() <= 2,
+            "start {st} vs {}",
+            50 + first
+        );
+        assert!(
+            (en as i64 - (51 + last) as i64).abs() <= 2,
+            "end {en} vs {}",
+            51 + last
+        );
     }
 
     #[test]
@@ -444,7 +536,13 @@ mod tests {
         pcm.extend(vowel(4000, -20.0));
         let ev = run(&mut vad, &pcm);
         assert_eq!(ev, vec![VadEvent::SpeechStart { at_frame: 10 }]);
-        assert_eq!(vad.force_end(), Some(VadEvent::SpeechEnd { at_frame: 35, speech_ms: 500 }));
+        assert_eq!(
+            vad.force_end(),
+            Some(VadEvent::SpeechEnd {
+                at_frame: 35,
+                speech_ms: 500
+            })
+        );
         assert_eq!(vad.force_end(), None);
     }
 }

@@ -37,10 +37,16 @@ pub fn read_mono_8k(path: impl AsRef<Path>) -> Result<Vec<i16>, WavError> {
 
 /// Reads `path` as mono float samples in -1..1 at its own rate.
 pub fn read_mono_f32(path: &Path) -> Result<(Vec<f32>, u32), WavError> {
-    let unreadable = |e: hound::Error| WavError::Unreadable { path: path.to_path_buf(), reason: e.to_string() };
+    let unreadable = |e: hound::Error| WavError::Unreadable {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    };
     let mut reader = hound::WavReader::open(path).map_err(unreadable)?;
     let spec = reader.spec();
-    let unsupported = |reason: String| WavError::Unsupported { path: path.to_path_buf(), reason };
+    let unsupported = |reason: String| WavError::Unsupported {
+        path: path.to_path_buf(),
+        reason,
+    };
     if spec.channels == 0 {
         return Err(unsupported("zero channels".into()));
     }
@@ -52,7 +58,10 @@ pub fn read_mono_f32(path: &Path) -> Result<(Vec<f32>, u32), WavError> {
             if spec.bits_per_sample != 32 {
                 return Err(unsupported(format!("{}-bit float", spec.bits_per_sample)));
             }
-            reader.samples::<f32>().collect::<Result<_, _>>().map_err(unreadable)?
+            reader
+                .samples::<f32>()
+                .collect::<Result<_, _>>()
+                .map_err(unreadable)?
         }
         hound::SampleFormat::Int => {
             let bits = spec.bits_per_sample;
@@ -60,14 +69,21 @@ pub fn read_mono_f32(path: &Path) -> Result<(Vec<f32>, u32), WavError> {
                 return Err(unsupported(format!("{bits}-bit integer")));
             }
             let scale = 1.0 / (1u64 << (bits - 1)) as f32;
-            reader.samples::<i32>().map(|s| s.map(|v| v as f32 * scale)).collect::<Result<_, _>>().map_err(unreadable)?
+            reader
+                .samples::<i32>()
+                .map(|s| s.map(|v| v as f32 * scale))
+                .collect::<Result<_, _>>()
+                .map_err(unreadable)?
         }
     };
     let ch = spec.channels as usize;
     let mono = if ch == 1 {
         samples
     } else {
-        samples.chunks_exact(ch).map(|f| f.iter().sum::<f32>() / ch as f32).collect()
+        samples
+            .chunks_exact(ch)
+            .map(|f| f.iter().sum::<f32>() / ch as f32)
+            .collect()
     };
     Ok((mono, spec.sample_rate))
 }
@@ -81,29 +97,87 @@ mod tests {
         std::env::temp_dir().join(format!("duecall-wav-{}-{name}", std::process::id()))
     }
 
-    fn write<F: FnMut(&mut WavWriter<std::io::BufWriter<std::fs::File>>, f64)>(p: &Path, spec: WavSpec, secs: f64, mut f: F) {
+    fn write<F: FnMut(&mut WavWriter<std::io::BufWriter<std::fs::File>>, f64)>(
+        p: &Path,
+        spec: WavSpec,
+        secs: f64,
+        mut f: F,
+    ) {
         let mut w = WavWriter::create(p, spec).unwrap();
         let n = (spec.sample_rate as f64 * secs) as usize;
         for i in 0..n {
-            let v = 0.5 * (2.0 * std::f64::consts::PI * 1000.0 * i as f64 / spec.sample_rate as f64).sin();
+            let v = 0.5
+                * (2.0 * std::f64::consts::PI * 1000.0 * i as f64 / spec.sample_rate as f64).sin();
             f(&mut w, v);
         }
         w.finalize().unwrap();
     }
 
     fn peak(x: &[i16]) -> i32 {
-        x[100..x.len() - 100].iter().map(|v| (*v as i32).abs()).max().unwrap_or(0)
+        x[100..x.len() - 100]
+            .iter()
+            .map(|v| (*v as i32).abs())
+            .max()
+            .unwrap_or(0)
     }
 
     #[test]
     fn every_sample_format_becomes_8k_mono_at_the_same_level() {
         let cases: Vec<(WavSpec, &str)> = vec![
-            (WavSpec { channels: 1, sample_rate: 8000, bits_per_sample: 16, sample_format: SampleFormat::Int }, "i16"),
-            (WavSpec { channels: 2, sample_rate: 44100, bits_per_sample: 16, sample_format: SampleFormat::Int }, "st"),
-            (WavSpec { channels: 1, sample_rate: 16000, bits_per_sample: 24, sample_format: SampleFormat::Int }, "i24"),
-            (WavSpec { channels: 1, sample_rate: 48000, bits_per_sample: 32, sample_format: SampleFormat::Float }, "f32"),
-            (WavSpec { channels: 1, sample_rate: 22050, bits_per_sample: 8, sample_format: SampleFormat::Int }, "u8"),
-            (WavSpec { channels: 1, sample_rate: 8000, bits_per_sample: 32, sample_format: SampleFormat::Int }, "i32"),
+            (
+                WavSpec {
+                    channels: 1,
+                    sample_rate: 8000,
+                    bits_per_sample: 16,
+                    sample_format: SampleFormat::Int,
+                },
+                "i16",
+            ),
+            (
+                WavSpec {
+                    channels: 2,
+                    sample_rate: 44100,
+                    bits_per_sample: 16,
+                    sample_format: SampleFormat::Int,
+                },
+                "st",
+            ),
+            (
+                WavSpec {
+                    channels: 1,
+                    sample_rate: 16000,
+                    bits_per_sample: 24,
+                    sample_format: SampleFormat::Int,
+                },
+                "i24",
+            ),
+            (
+                WavSpec {
+                    channels: 1,
+                    sample_rate: 48000,
+                    bits_per_sample: 32,
+                    sample_format: SampleFormat::Float,
+                },
+                "f32",
+            ),
+            (
+                WavSpec {
+                    channels: 1,
+                    sample_rate: 22050,
+                    bits_per_sample: 8,
+                    sample_format: SampleFormat::Int,
+                },
+                "u8",
+            ),
+            (
+                WavSpec {
+                    channels: 1,
+                    sample_rate: 8000,
+                    bits_per_sample: 32,
+                    sample_format: SampleFormat::Int,
+                },
+                "i32",
+            ),
         ];
         for (spec, tag) in cases {
             let p = tmp(tag);

@@ -53,16 +53,31 @@ struct ConfigFile {
 /// Reads the `[policy]` table of a config file (other tables are left to
 /// their owners); the default config when no path is given.
 pub fn load_policy_config(path: Option<&Path>) -> Result<PolicyConfig, PolicyError> {
-    let Some(path) = path else { return Ok(PolicyConfig::default()) };
-    let text = std::fs::read_to_string(path).map_err(|source| PolicyError::Read { path: path.to_path_buf(), source })?;
-    let f: ConfigFile =
-        toml::from_str(&text).map_err(|e| PolicyError::Config { path: path.to_path_buf(), message: e.to_string() })?;
+    let Some(path) = path else {
+        return Ok(PolicyConfig::default());
+    };
+    let text = std::fs::read_to_string(path).map_err(|source| PolicyError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let f: ConfigFile = toml::from_str(&text).map_err(|e| PolicyError::Config {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
     Ok(f.policy)
 }
 
 fn read_accounts(path: &Path, cfg: &PolicyConfig) -> Result<CheckReport, PolicyError> {
-    let file = std::fs::File::open(path).map_err(|source| PolicyError::Read { path: path.to_path_buf(), source })?;
-    Ok(load_accounts_with(BufReader::new(file), &LoadOptions { default_region: cfg.default_region.clone() }))
+    let file = std::fs::File::open(path).map_err(|source| PolicyError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok(load_accounts_with(
+        BufReader::new(file),
+        &LoadOptions {
+            default_region: cfg.default_region.clone(),
+        },
+    ))
 }
 
 #[derive(Serialize)]
@@ -82,8 +97,13 @@ pub fn run_check(args: &CheckArgs, out: &mut dyn Write) -> Result<i32, PolicyErr
             serde_json::to_writer(&mut *out, e).map_err(std::io::Error::from)?;
             writeln!(out)?;
         }
-        let s = Summary { accounts: report.accounts.len(), errors: report.errors.len(), warnings: &report.warnings };
-        serde_json::to_writer(&mut *out, &serde_json::json!({ "summary": s })).map_err(std::io::Error::from)?;
+        let s = Summary {
+            accounts: report.accounts.len(),
+            errors: report.errors.len(),
+            warnings: &report.warnings,
+        };
+        serde_json::to_writer(&mut *out, &serde_json::json!({ "summary": s }))
+            .map_err(std::io::Error::from)?;
         writeln!(out)?;
     } else {
         for e in &report.errors {
@@ -92,7 +112,12 @@ pub fn run_check(args: &CheckArgs, out: &mut dyn Write) -> Result<i32, PolicyErr
         for w in &report.warnings {
             writeln!(out, "warning: {w}")?;
         }
-        writeln!(out, "{} accounts ok, {} rows rejected", report.accounts.len(), report.errors.len())?;
+        writeln!(
+            out,
+            "{} accounts ok, {} rows rejected",
+            report.accounts.len(),
+            report.errors.len()
+        )?;
     }
     Ok(if report.errors.is_empty() { 0 } else { 1 })
 }
@@ -121,12 +146,20 @@ impl<'a> HistoryIndex<'a> {
             by_account.entry(r.account_id.as_str()).or_default().push(i);
             by_phone.entry(r.phone.as_str()).or_default().push(i);
         }
-        HistoryIndex { records, by_account, by_phone }
+        HistoryIndex {
+            records,
+            by_account,
+            by_phone,
+        }
     }
 
     /// The records the gate needs for one account.
     pub fn for_account(&self, account: &crate::account::Account) -> Vec<AttemptRecord> {
-        let mut idx: Vec<usize> = self.by_account.get(account.account_id.as_str()).cloned().unwrap_or_default();
+        let mut idx: Vec<usize> = self
+            .by_account
+            .get(account.account_id.as_str())
+            .cloned()
+            .unwrap_or_default();
         for n in std::iter::once(&account.phone).chain(account.alt_phones.iter()) {
             if let Some(v) = self.by_phone.get(n.as_str()) {
                 idx.extend_from_slice(v);
@@ -145,9 +178,22 @@ impl<'a> HistoryIndex<'a> {
 pub fn run_plan(args: &PlanArgs, out: &mut dyn Write) -> Result<(), PolicyError> {
     let cfg = load_policy_config(args.config.as_deref())?;
     let report = read_accounts(&args.csv, &cfg)?;
-    if report.accounts.is_empty() && report.errors.iter().any(|e| e.line == 1 && e.account_id.is_none()) {
-        let message = report.errors.iter().map(|e| e.reason.clone()).collect::<Vec<_>>().join("; ");
-        return Err(PolicyError::Accounts { path: args.csv.clone(), message });
+    if report.accounts.is_empty()
+        && report
+            .errors
+            .iter()
+            .any(|e| e.line == 1 && e.account_id.is_none())
+    {
+        let message = report
+            .errors
+            .iter()
+            .map(|e| e.reason.clone())
+            .collect::<Vec<_>>()
+            .join("; ");
+        return Err(PolicyError::Accounts {
+            path: args.csv.clone(),
+            message,
+        });
     }
     let json_line = |out: &mut dyn Write, v: &dyn erased::Ser| -> Result<(), PolicyError> {
         v.write_json(out)?;
@@ -155,14 +201,23 @@ pub fn run_plan(args: &PlanArgs, out: &mut dyn Write) -> Result<(), PolicyError>
         Ok(())
     };
     for e in &report.errors {
-        json_line(out, &serde_json::json!({ "line": e.line, "account_id": e.account_id, "error": e.reason }))?;
+        json_line(
+            out,
+            &serde_json::json!({ "line": e.line, "account_id": e.account_id, "error": e.reason }),
+        )?;
     }
     let history = match &args.history {
         Some(p) => {
-            let f = std::fs::File::open(p).map_err(|source| PolicyError::Read { path: p.clone(), source })?;
+            let f = std::fs::File::open(p).map_err(|source| PolicyError::Read {
+                path: p.clone(),
+                source,
+            })?;
             let h = load_history(BufReader::new(f), &cfg.default_region);
             for e in &h.errors {
-                json_line(out, &serde_json::json!({ "history_line": e.line, "error": e.reason }))?;
+                json_line(
+                    out,
+                    &serde_json::json!({ "history_line": e.line, "error": e.reason }),
+                )?;
             }
             h.records
         }
@@ -175,7 +230,13 @@ pub fn run_plan(args: &PlanArgs, out: &mut dyn Write) -> Result<(), PolicyError>
         let (zones, tz_source) = zones_for(a);
         let h = index.for_account(a);
         let d = decide(a, &zones, &h, &state, &cfg, now);
-        json_line(out, &PlanLine { decision: &d, tz_source })?;
+        json_line(
+            out,
+            &PlanLine {
+                decision: &d,
+                tz_source,
+            },
+        )?;
     }
     Ok(())
 }
@@ -208,15 +269,37 @@ mod tests {
     fn check_prints_one_line_per_bad_row_and_exits_1() {
         let p = tmp("check.csv", "account_id,name,phone,amount,due_date\nA1,N,+14155550100,1,2026-01-01\nA2,N,12ab,1,2026-01-01\n");
         let mut out = Vec::new();
-        let code = run_check(&CheckArgs { csv: p.clone(), json: false, config: None }, &mut out).unwrap();
+        let code = run_check(
+            &CheckArgs {
+                csv: p.clone(),
+                json: false,
+                config: None,
+            },
+            &mut out,
+        )
+        .unwrap();
         let s = String::from_utf8(out).unwrap();
         assert_eq!(code, 1);
-        assert!(s.starts_with("line 3: phone '12ab' is not a valid number\n"), "{s}");
+        assert!(
+            s.starts_with("line 3: phone '12ab' is not a valid number\n"),
+            "{s}"
+        );
         assert!(s.contains("1 accounts ok, 1 rows rejected"));
         let mut out = Vec::new();
-        run_check(&CheckArgs { csv: p, json: true, config: None }, &mut out).unwrap();
-        let lines: Vec<serde_json::Value> =
-            String::from_utf8(out).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        run_check(
+            &CheckArgs {
+                csv: p,
+                json: true,
+                config: None,
+            },
+            &mut out,
+        )
+        .unwrap();
+        let lines: Vec<serde_json::Value> = String::from_utf8(out)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
         assert_eq!(lines[0]["line"], 3);
         assert_eq!(lines[1]["summary"]["errors"], 1);
     }
@@ -230,9 +313,12 @@ mod tests {
         let hist = tmp(
             "plan.jsonl",
             concat!(
-                r#"{"account_id":"A1","phone":"+8613812345678","at":"2026-11-20T01:00:00Z","disposition":"no-answer"}"#, "\n",
-                r#"{"account_id":"A1","phone":"+8613812345678","at":"2026-11-20T02:00:00Z","disposition":"busy"}"#, "\n",
-                r#"{"account_id":"A1","phone":"+8613812345678","at":"2026-11-20T03:00:00Z","disposition":"busy"}"#, "\n",
+                r#"{"account_id":"A1","phone":"+8613812345678","at":"2026-11-20T01:00:00Z","disposition":"no-answer"}"#,
+                "\n",
+                r#"{"account_id":"A1","phone":"+8613812345678","at":"2026-11-20T02:00:00Z","disposition":"busy"}"#,
+                "\n",
+                r#"{"account_id":"A1","phone":"+8613812345678","at":"2026-11-20T03:00:00Z","disposition":"busy"}"#,
+                "\n",
                 "oops\n",
             ),
         );
@@ -244,13 +330,21 @@ mod tests {
         };
         let mut out = Vec::new();
         run_plan(&args, &mut out).unwrap();
-        let lines: Vec<serde_json::Value> =
-            String::from_utf8(out).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let lines: Vec<serde_json::Value> = String::from_utf8(out)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
         assert_eq!(lines[0]["history_line"], 4);
         let a1 = &lines[1];
         assert_eq!(a1["account_id"], "A1");
         assert_eq!(a1["decision"], "deny");
-        let rule = a1["rules"].as_array().unwrap().iter().find(|r| r["rule"] == "attempts_per_number_per_day").unwrap();
+        let rule = a1["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["rule"] == "attempts_per_number_per_day")
+            .unwrap();
         assert_eq!(rule["figures"]["count"], 3);
         assert_eq!(a1["next_allowed_at"], "2026-11-21T00:00:00Z"); // 08:00 Shanghai next day
         let a2 = &lines[2];

@@ -67,7 +67,9 @@ impl From<Window> for String {
 impl TryFrom<String> for Window {
     type Error = String;
     fn try_from(s: String) -> Result<Window, String> {
-        let bad = || format!("window '{s}' is not \"HH:MM-HH:MM\" with start before end (end may be 24:00)");
+        let bad = || {
+            format!("window '{s}' is not \"HH:MM-HH:MM\" with start before end (end may be 24:00)")
+        };
         let (a, b) = s.split_once('-').ok_or_else(bad)?;
         let parse = |x: &str| -> Option<u16> {
             let (h, m) = x.trim().split_once(':')?;
@@ -133,11 +135,16 @@ pub struct JurisdictionRules {
 }
 
 fn w(s: u16, e: u16) -> Window {
-    Window { start_min: s, end_min: e }
+    Window {
+        start_min: s,
+        end_min: e,
+    }
 }
 
 fn dates(list: &[(i32, u32, u32)]) -> Vec<NaiveDate> {
-    list.iter().filter_map(|&(y, m, d)| NaiveDate::from_ymd_opt(y, m, d)).collect()
+    list.iter()
+        .filter_map(|&(y, m, d)| NaiveDate::from_ymd_opt(y, m, d))
+        .collect()
 }
 
 impl JurisdictionRules {
@@ -165,7 +172,11 @@ impl JurisdictionRules {
             attempts_per_number_per_day: None,
             hard_cap_per_number_per_day: None,
             quiet_days_after_conversation: 7,
-            caps: vec![RollingCap { days: 7, max: 7, counts: CapCounts::Attempts }],
+            caps: vec![RollingCap {
+                days: 7,
+                max: 7,
+                counts: CapCounts::Attempts,
+            }],
         }
     }
 
@@ -195,8 +206,16 @@ impl JurisdictionRules {
             hard_cap_per_number_per_day: None,
             quiet_days_after_conversation: 0,
             caps: vec![
-                RollingCap { days: 7, max: 3, counts: CapCounts::Conversations },
-                RollingCap { days: 30, max: 10, counts: CapCounts::Conversations },
+                RollingCap {
+                    days: 7,
+                    max: 3,
+                    counts: CapCounts::Conversations,
+                },
+                RollingCap {
+                    days: 30,
+                    max: 10,
+                    counts: CapCounts::Conversations,
+                },
             ],
         }
     }
@@ -358,7 +377,10 @@ impl RulesPatch {
             }
         }
         if r.quiet_days_after_conversation > 366 {
-            return Err(format!("policy.{name}.quiet_days_after_conversation = {} is more than a year", r.quiet_days_after_conversation));
+            return Err(format!(
+                "policy.{name}.quiet_days_after_conversation = {} is more than a year",
+                r.quiet_days_after_conversation
+            ));
         }
         Ok(r)
     }
@@ -370,14 +392,18 @@ impl TryFrom<RawPolicyConfig> for PolicyConfig {
         let mut c = PolicyConfig::default();
         if let Some(j) = raw.default_jurisdiction {
             if c.rules(&j).is_none() {
-                return Err(format!("policy.default_jurisdiction = '{j}' is not one of cn, us, uk, au"));
+                return Err(format!(
+                    "policy.default_jurisdiction = '{j}' is not one of cn, us, uk, au"
+                ));
             }
             c.default_jurisdiction = j;
         }
         if let Some(r) = raw.default_region {
             use std::str::FromStr;
             if phonenumber::country::Id::from_str(&r.to_ascii_uppercase()).is_err() {
-                return Err(format!("policy.default_region = '{r}' is not an ISO 3166 region code like US or CN"));
+                return Err(format!(
+                    "policy.default_region = '{r}' is not an ISO 3166 region code like US or CN"
+                ));
             }
             c.default_region = r.to_ascii_uppercase();
         }
@@ -420,13 +446,23 @@ mod tests {
         assert_eq!(c.cn.attempts_per_number_per_day, Some(3));
         assert_eq!(c.cn.hard_cap_per_number_per_day, Some(6));
         assert_eq!(c.us.weekday_window.to_string(), "08:00-21:00");
-        assert_eq!(c.us.caps, vec![RollingCap { days: 7, max: 7, counts: CapCounts::Attempts }]);
+        assert_eq!(
+            c.us.caps,
+            vec![RollingCap {
+                days: 7,
+                max: 7,
+                counts: CapCounts::Attempts
+            }]
+        );
         assert_eq!(c.us.quiet_days_after_conversation, 7);
         assert_eq!(c.uk.weekend_window.to_string(), "08:00-21:00");
         assert_eq!(c.au.weekday_window.to_string(), "07:30-21:00");
         assert_eq!(c.au.weekend_window.to_string(), "09:00-21:00");
         assert_eq!(c.au.caps.len(), 2);
-        assert!(c.au.holidays.contains(&NaiveDate::from_ymd_opt(2026, 4, 3).unwrap()));
+        assert!(c
+            .au
+            .holidays
+            .contains(&NaiveDate::from_ymd_opt(2026, 4, 3).unwrap()));
         assert_eq!(c.last_bot_day, 15);
     }
 
@@ -448,7 +484,10 @@ mod tests {
         let e = PolicyConfig::from_toml_str("[us]\nwindw = \"08:00-21:00\"\n").unwrap_err();
         assert!(e.contains("windw"), "{e}");
         let e = PolicyConfig::from_toml_str("[cn]\nattempts_per_number_per_day = 8\n").unwrap_err();
-        assert!(e.contains("policy.cn.attempts_per_number_per_day = 8"), "{e}");
+        assert!(
+            e.contains("policy.cn.attempts_per_number_per_day = 8"),
+            "{e}"
+        );
         let e = PolicyConfig::from_toml_str("[uk]\nwindow = \"21:00-08:00\"\n").unwrap_err();
         assert!(e.contains("21:00-08:00"), "{e}");
         let e = PolicyConfig::from_toml_str("default_jurisdiction = \"mx\"\n").unwrap_err();

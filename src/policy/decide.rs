@@ -17,7 +17,9 @@
 
 use std::borrow::Cow;
 
-use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, Offset, TimeZone, Timelike, Utc, Weekday};
+use chrono::{
+    DateTime, Datelike, Duration, NaiveDate, NaiveTime, Offset, TimeZone, Timelike, Utc, Weekday,
+};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
@@ -188,10 +190,20 @@ struct Audit {
 }
 
 impl Audit {
-    fn add(&mut self, rule: impl Into<Cow<'static, str>>, passed: bool, f: impl FnOnce() -> (String, Option<Figures>)) {
+    fn add(
+        &mut self,
+        rule: impl Into<Cow<'static, str>>,
+        passed: bool,
+        f: impl FnOnce() -> (String, Option<Figures>),
+    ) {
         if let Some(out) = self.out.as_mut() {
             let (detail, figures) = f();
-            out.push(RuleCheck { rule: rule.into(), passed, detail, figures });
+            out.push(RuleCheck {
+                rule: rule.into(),
+                passed,
+                detail,
+                figures,
+            });
         }
     }
 }
@@ -203,20 +215,35 @@ fn prepare<'a>(
     state: &'a AccountState,
     cfg: &'a PolicyConfig,
 ) -> Prep<'a> {
-    let jur = account.jurisdiction.as_deref().unwrap_or(cfg.default_jurisdiction.as_str());
+    let jur = account
+        .jurisdiction
+        .as_deref()
+        .unwrap_or(cfg.default_jurisdiction.as_str());
     let (rules, jur_known) = match cfg.rules(jur) {
         Some(r) => (r, true),
-        None => (cfg.rules(&cfg.default_jurisdiction).unwrap_or(&cfg.us), false),
+        None => (
+            cfg.rules(&cfg.default_jurisdiction).unwrap_or(&cfg.us),
+            false,
+        ),
     };
     let local_dates = |pred: &dyn Fn(&AttemptRecord) -> bool| -> Vec<Vec<NaiveDate>> {
         zones
             .iter()
-            .map(|z| history.iter().filter(|r| pred(r)).map(|r| r.at.with_timezone(z).date_naive()).collect())
+            .map(|z| {
+                history
+                    .iter()
+                    .filter(|r| pred(r))
+                    .map(|r| r.at.with_timezone(z).date_naive())
+                    .collect()
+            })
             .collect()
     };
     let attempts = local_dates(&|r| r.account_id == account.account_id);
     let convs = local_dates(&|r| r.account_id == account.account_id && r.conversation);
-    let account_suppressed = state.suppressions.iter().find(|s| s.scope == SuppressScope::Account);
+    let account_suppressed = state
+        .suppressions
+        .iter()
+        .find(|s| s.scope == SuppressScope::Account);
     let mut numbers: Vec<NumPrep> = Vec::new();
     for n in std::iter::once(&account.phone).chain(account.alt_phones.iter()) {
         if numbers.iter().any(|x| x.number == n.as_str()) {
@@ -227,7 +254,11 @@ fn prepare<'a>(
             .iter()
             .find(|s| s.scope == SuppressScope::Number && s.number.as_deref() == Some(n.as_str()));
         let dates = local_dates(&|r| r.phone == *n);
-        numbers.push(NumPrep { number: n, suppressed, dates });
+        numbers.push(NumPrep {
+            number: n,
+            suppressed,
+            dates,
+        });
     }
     Prep {
         account_id: &account.account_id,
@@ -278,7 +309,10 @@ fn eval(p: &Prep, t: DateTime<Utc>, audit: &mut Audit) -> Outcome {
         .iter()
         .map(|z| {
             let l = t.with_timezone(z).naive_local();
-            Local { date: l.date(), secs: l.time().num_seconds_from_midnight() }
+            Local {
+                date: l.date(),
+                secs: l.time().num_seconds_from_midnight(),
+            }
         })
         .collect();
     let jur = p.jur;
@@ -310,7 +344,13 @@ fn eval(p: &Prep, t: DateTime<Utc>, audit: &mut Audit) -> Outcome {
         permanent = true;
     }
     audit.add("suppression", sup.is_none(), || match sup {
-        Some(s) => (format!("account suppressed ({}): no robot calls on any number", s.reason), None),
+        Some(s) => (
+            format!(
+                "account suppressed ({}): no robot calls on any number",
+                s.reason
+            ),
+            None,
+        ),
         None => ("no account suppression".into(), None),
     });
 
@@ -318,7 +358,9 @@ fn eval(p: &Prep, t: DateTime<Utc>, audit: &mut Audit) -> Outcome {
     if p.zones.is_empty() {
         pass = false;
         permanent = true;
-        audit.add("window", false, || ("no time zone for this account".into(), None));
+        audit.add("window", false, || {
+            ("no time zone for this account".into(), None)
+        });
     }
 
     // stage
@@ -343,13 +385,25 @@ fn eval(p: &Prep, t: DateTime<Utc>, audit: &mut Audit) -> Outcome {
         } else {
             format!("day {min_day} after due date {due} (bot days 1-{last})")
         };
-        (detail, Some(Figures { day: Some(if past { max_day } else { min_day }), limit: Some(last as u32), ..Default::default() }))
+        (
+            detail,
+            Some(Figures {
+                day: Some(if past { max_day } else { min_day }),
+                limit: Some(last as u32),
+                ..Default::default()
+            }),
+        )
     });
 
     macro_rules! early_out {
         () => {
             if !pass && audit.out.is_none() {
-                return Outcome { pass, permanent, human_queue: past, number: None };
+                return Outcome {
+                    pass,
+                    permanent,
+                    human_queue: past,
+                    number: None,
+                };
             }
         };
     }
@@ -359,7 +413,13 @@ fn eval(p: &Prep, t: DateTime<Utc>, audit: &mut Audit) -> Outcome {
     let pause_ok = p.state.pause_until.is_none_or(|u| t >= u);
     pass &= pause_ok;
     audit.add("pause", pause_ok, || match p.state.pause_until {
-        Some(u) if !pause_ok => (format!("paused until {}", u.to_rfc3339()), Some(Figures { until: Some(u), ..Default::default() })),
+        Some(u) if !pause_ok => (
+            format!("paused until {}", u.to_rfc3339()),
+            Some(Figures {
+                until: Some(u),
+                ..Default::default()
+            }),
+        ),
         Some(u) => (format!("pause ended {}", u.to_rfc3339()), None),
         None => ("not paused".into(), None),
     });
@@ -370,7 +430,13 @@ fn eval(p: &Prep, t: DateTime<Utc>, audit: &mut Audit) -> Outcome {
     let cb_ok = p.state.callback_at.is_none_or(|u| t >= u);
     pass &= cb_ok;
     audit.add("callback", cb_ok, || match p.state.callback_at {
-        Some(u) if !cb_ok => (format!("debtor asked to be called back from {}", u.to_rfc3339()), Some(Figures { until: Some(u), ..Default::default() })),
+        Some(u) if !cb_ok => (
+            format!("debtor asked to be called back from {}", u.to_rfc3339()),
+            Some(Figures {
+                until: Some(u),
+                ..Default::default()
+            }),
+        ),
         Some(u) => (format!("callback time {} reached", u.to_rfc3339()), None),
         None => ("no callback time".into(), None),
     });
@@ -379,7 +445,10 @@ fn eval(p: &Prep, t: DateTime<Utc>, audit: &mut Audit) -> Outcome {
 
     // window
     if !p.zones.is_empty() {
-        let inside: Vec<bool> = locals.iter().map(|l| window_for(p, l.date).contains_secs(l.secs)).collect();
+        let inside: Vec<bool> = locals
+            .iter()
+            .map(|l| window_for(p, l.date).contains_secs(l.secs))
+            .collect();
         let ok = inside.iter().all(|x| *x);
         pass &= ok;
         audit.add("window", ok, || {
@@ -416,10 +485,16 @@ fn eval(p: &Prep, t: DateTime<Utc>, audit: &mut Audit) -> Outcome {
 
     // holiday
     if !p.rules.holidays.is_empty() {
-        let hol = locals.iter().find(|l| p.rules.holidays.contains(&l.date)).map(|l| l.date);
+        let hol = locals
+            .iter()
+            .find(|l| p.rules.holidays.contains(&l.date))
+            .map(|l| l.date);
         pass &= hol.is_none();
         audit.add("holiday", hol.is_none(), || match hol {
-            Some(d) => (format!("{jur}: {d} is a public holiday in the debtor's zone"), None),
+            Some(d) => (
+                format!("{jur}: {d} is a public holiday in the debtor's zone"),
+                None,
+            ),
             None => (format!("{jur}: not a listed public holiday"), None),
         });
     }
@@ -428,15 +503,26 @@ fn eval(p: &Prep, t: DateTime<Utc>, audit: &mut Audit) -> Outcome {
 
     // asked hours
     if p.state.asked_not_before.is_some() || p.state.asked_not_after.is_some() {
-        let nb = p.state.asked_not_before.map(|x| x.num_seconds_from_midnight());
-        let na = p.state.asked_not_after.map(|x| x.num_seconds_from_midnight());
-        let ok = locals.iter().all(|l| nb.is_none_or(|b| l.secs >= b) && na.is_none_or(|a| l.secs < a));
+        let nb = p
+            .state
+            .asked_not_before
+            .map(|x| x.num_seconds_from_midnight());
+        let na = p
+            .state
+            .asked_not_after
+            .map(|x| x.num_seconds_from_midnight());
+        let ok = locals
+            .iter()
+            .all(|l| nb.is_none_or(|b| l.secs >= b) && na.is_none_or(|a| l.secs < a));
         pass &= ok;
         audit.add("asked_hours", ok, || {
             let b = nb.map(hhmm).unwrap_or_else(|| "00:00".into());
             let a = na.map(hhmm).unwrap_or_else(|| "24:00".into());
             let l = locals.first().map(|l| hhmm(l.secs)).unwrap_or_default();
-            (format!("debtor asked for calls {b}-{a} local; now {l}"), None)
+            (
+                format!("debtor asked for calls {b}-{a} local; now {l}"),
+                None,
+            )
         });
     }
 
@@ -463,8 +549,18 @@ fn eval(p: &Prep, t: DateTime<Utc>, audit: &mut Audit) -> Outcome {
         let name = format!("{}_in_{}_days", cap.counts.as_str(), cap.days);
         audit.add(name, ok, || {
             (
-                format!("{jur}: {count} of {} {} in the {} local days ending today", cap.max, cap.counts.as_str(), cap.days),
-                Some(Figures { count: Some(count), limit: Some(cap.max), days: Some(cap.days), ..Default::default() }),
+                format!(
+                    "{jur}: {count} of {} {} in the {} local days ending today",
+                    cap.max,
+                    cap.counts.as_str(),
+                    cap.days
+                ),
+                Some(Figures {
+                    count: Some(count),
+                    limit: Some(cap.max),
+                    days: Some(cap.days),
+                    ..Default::default()
+                }),
             )
         });
     }
@@ -484,13 +580,24 @@ fn eval(p: &Prep, t: DateTime<Utc>, audit: &mut Audit) -> Outcome {
             }
         }
         pass &= worst.is_none();
-        audit.add("quiet_after_conversation", worst.is_none(), || match worst {
-            Some((d, day)) => (
-                format!("{jur}: conversation on {d}; today is day {day} of {q} with no calls"),
-                Some(Figures { day: Some(day), days: Some(q), ..Default::default() }),
-            ),
-            None => (format!("{jur}: no conversation in the last {q} local days"), None),
-        });
+        audit.add(
+            "quiet_after_conversation",
+            worst.is_none(),
+            || match worst {
+                Some((d, day)) => (
+                    format!("{jur}: conversation on {d}; today is day {day} of {q} with no calls"),
+                    Some(Figures {
+                        day: Some(day),
+                        days: Some(q),
+                        ..Default::default()
+                    }),
+                ),
+                None => (
+                    format!("{jur}: no conversation in the last {q} local days"),
+                    None,
+                ),
+            },
+        );
     }
 
     early_out!();
@@ -499,9 +606,16 @@ fn eval(p: &Prep, t: DateTime<Utc>, audit: &mut Audit) -> Outcome {
     let cap = p.rules.attempts_per_number_per_day;
     let hard = p.rules.hard_cap_per_number_per_day;
     let today_count = |n: &NumPrep| -> u32 {
-        locals.iter().zip(&n.dates).map(|(l, d)| count_in(d, l.date, l.date)).max().unwrap_or(0)
+        locals
+            .iter()
+            .zip(&n.dates)
+            .map(|(l, d)| count_in(d, l.date, l.date))
+            .max()
+            .unwrap_or(0)
     };
-    let usable: Vec<usize> = (0..p.numbers.len()).filter(|i| p.numbers[*i].suppressed.is_none()).collect();
+    let usable: Vec<usize> = (0..p.numbers.len())
+        .filter(|i| p.numbers[*i].suppressed.is_none())
+        .collect();
     let chosen = usable.iter().copied().find(|i| {
         let c = today_count(&p.numbers[*i]);
         cap.is_none_or(|m| c < m) && hard.is_none_or(|m| c < m)
@@ -518,7 +632,10 @@ fn eval(p: &Prep, t: DateTime<Utc>, audit: &mut Audit) -> Outcome {
         let sup: Vec<String> = p
             .numbers
             .iter()
-            .filter_map(|n| n.suppressed.map(|s| format!("{} ({})", mask_phone(n.number), s.reason)))
+            .filter_map(|n| {
+                n.suppressed
+                    .map(|s| format!("{} ({})", mask_phone(n.number), s.reason))
+            })
             .collect();
         let mut d = format!("{} of {} numbers usable", usable.len(), p.numbers.len());
         if !sup.is_empty() {
@@ -532,22 +649,43 @@ fn eval(p: &Prep, t: DateTime<Utc>, audit: &mut Audit) -> Outcome {
         if let Some(m) = cap {
             audit.add("attempts_per_number_per_day", c < m, || {
                 (
-                    format!("{jur}: {c} of {m} attempts today on {}", mask_phone(n.number)),
-                    Some(Figures { count: Some(c), limit: Some(m), days: Some(1), ..Default::default() }),
+                    format!(
+                        "{jur}: {c} of {m} attempts today on {}",
+                        mask_phone(n.number)
+                    ),
+                    Some(Figures {
+                        count: Some(c),
+                        limit: Some(m),
+                        days: Some(1),
+                        ..Default::default()
+                    }),
                 )
             });
         }
         if let Some(m) = hard {
             audit.add("hard_cap_per_number_per_day", c < m, || {
                 (
-                    format!("{jur}: {c} of hard cap {m} attempts today on {}", mask_phone(n.number)),
-                    Some(Figures { count: Some(c), limit: Some(m), days: Some(1), ..Default::default() }),
+                    format!(
+                        "{jur}: {c} of hard cap {m} attempts today on {}",
+                        mask_phone(n.number)
+                    ),
+                    Some(Figures {
+                        count: Some(c),
+                        limit: Some(m),
+                        days: Some(1),
+                        ..Default::default()
+                    }),
                 )
             });
         }
     }
 
-    Outcome { pass, permanent, human_queue: past, number: shown }
+    Outcome {
+        pass,
+        permanent,
+        human_queue: past,
+        number: shown,
+    }
 }
 
 /// Resolves a local wall-clock time to the instants it names (none in a DST
@@ -564,19 +702,27 @@ fn resolve(z: &Tz, date: NaiveDate, tod: NaiveTime, out: &mut Vec<DateTime<Utc>>
 }
 
 fn offset_secs(z: &Tz, t: DateTime<Utc>) -> i32 {
-    z.offset_from_utc_datetime(&t.naive_utc()).fix().local_minus_utc()
+    z.offset_from_utc_datetime(&t.naive_utc())
+        .fix()
+        .local_minus_utc()
 }
 
 /// The local times of day at which some rule can turn from failing to passing.
 fn opening_times(p: &Prep) -> Vec<NaiveTime> {
-    let mut mins: Vec<u16> = vec![0, p.rules.weekday_window.start_min, p.rules.weekend_window.start_min];
+    let mut mins: Vec<u16> = vec![
+        0,
+        p.rules.weekday_window.start_min,
+        p.rules.weekend_window.start_min,
+    ];
     if p.state.night_call_consent {
         if let Some(c) = p.rules.consent_window {
             mins.push(c.start_min);
         }
     }
-    let mut times: Vec<NaiveTime> =
-        mins.into_iter().filter_map(|m| NaiveTime::from_hms_opt(u32::from(m) / 60, u32::from(m) % 60, 0)).collect();
+    let mut times: Vec<NaiveTime> = mins
+        .into_iter()
+        .filter_map(|m| NaiveTime::from_hms_opt(u32::from(m) / 60, u32::from(m) % 60, 0))
+        .collect();
     if let Some(b) = p.state.asked_not_before {
         times.push(b);
     }
@@ -586,7 +732,13 @@ fn opening_times(p: &Prep) -> Vec<NaiveTime> {
 }
 
 /// Every instant in `(a, b]` at which some rule may start passing.
-fn candidates(p: &Prep, times: &[NaiveTime], a: DateTime<Utc>, b: DateTime<Utc>, out: &mut Vec<DateTime<Utc>>) {
+fn candidates(
+    p: &Prep,
+    times: &[NaiveTime],
+    a: DateTime<Utc>,
+    b: DateTime<Utc>,
+    out: &mut Vec<DateTime<Utc>>,
+) {
     out.clear();
     for z in p.zones {
         let d0 = a.with_timezone(z).date_naive() - Duration::days(1);
@@ -631,9 +783,16 @@ fn start_of_local_day(z: &Tz, d: NaiveDate) -> DateTime<Utc> {
     if let Some(x) = v.first() {
         return *x;
     }
-    let guess = Utc.from_utc_datetime(&d.and_time(NaiveTime::MIN)).timestamp() - 30 * 3600;
+    let guess = Utc
+        .from_utc_datetime(&d.and_time(NaiveTime::MIN))
+        .timestamp()
+        - 30 * 3600;
     let (mut lo, mut hi) = (guess, guess + 60 * 3600);
-    let at = |s: i64| Utc.timestamp_opt(s, 0).single().unwrap_or(DateTime::<Utc>::MAX_UTC);
+    let at = |s: i64| {
+        Utc.timestamp_opt(s, 0)
+            .single()
+            .unwrap_or(DateTime::<Utc>::MAX_UTC)
+    };
     while hi - lo > 1 {
         let mid = lo + (hi - lo) / 2;
         if at(mid).with_timezone(z).date_naive() >= d {
@@ -645,7 +804,12 @@ fn start_of_local_day(z: &Tz, d: NaiveDate) -> DateTime<Utc> {
     at(hi)
 }
 
-fn next_allowed(p: &Prep, now: DateTime<Utc>, first: Outcome, search_days: u32) -> Option<DateTime<Utc>> {
+fn next_allowed(
+    p: &Prep,
+    now: DateTime<Utc>,
+    first: Outcome,
+    search_days: u32,
+) -> Option<DateTime<Utc>> {
     let mut quiet = Audit { out: None };
     if first.pass {
         return Some(now);
@@ -654,7 +818,10 @@ fn next_allowed(p: &Prep, now: DateTime<Utc>, first: Outcome, search_days: u32) 
         return None;
     }
     let mut lo = now;
-    for u in [p.state.pause_until, p.state.callback_at].into_iter().flatten() {
+    for u in [p.state.pause_until, p.state.callback_at]
+        .into_iter()
+        .flatten()
+    {
         lo = lo.max(u);
     }
     if let Some(due1) = p.due.succ_opt() {
@@ -706,12 +873,18 @@ pub fn decide(
     now: DateTime<Utc>,
 ) -> PolicyDecision {
     let p = prepare(account, zones, history, state, cfg);
-    let mut audit = Audit { out: Some(Vec::with_capacity(12)) };
+    let mut audit = Audit {
+        out: Some(Vec::with_capacity(12)),
+    };
     let o = eval(&p, now, &mut audit);
     let next_allowed_at = next_allowed(&p, now, o, cfg.search_days);
     PolicyDecision {
         account_id: p.account_id.to_string(),
-        decision: if o.pass { Decision::Allow } else { Decision::Deny },
+        decision: if o.pass {
+            Decision::Allow
+        } else {
+            Decision::Deny
+        },
         number: o.number.map(|i| p.numbers[i].number.to_string()),
         jurisdiction: p.jur.to_string(),
         zones: zones.iter().map(|z| Cow::Borrowed(z.name())).collect(),

@@ -6,8 +6,8 @@
 #![allow(clippy::int_plus_one, clippy::unnecessary_unwrap)]
 
 use super::*;
-use crate::policy::config::RollingCap;
 use crate::outcome::Disposition;
+use crate::policy::config::RollingCap;
 use chrono::{NaiveDate, TimeZone};
 use chrono_tz::{America, Asia, Australia, Europe, Pacific};
 use proptest::prelude::*;
@@ -34,7 +34,10 @@ fn ymd(y: i32, m: u32, d: u32) -> NaiveDate {
 }
 
 fn at<Z: TimeZone>(z: &Z, y: i32, mo: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
-    z.with_ymd_and_hms(y, mo, d, h, mi, 0).earliest().unwrap().with_timezone(&Utc)
+    z.with_ymd_and_hms(y, mo, d, h, mi, 0)
+        .earliest()
+        .unwrap()
+        .with_timezone(&Utc)
 }
 
 fn rec(phone: &str, t: DateTime<Utc>, conversation: bool) -> AttemptRecord {
@@ -42,13 +45,20 @@ fn rec(phone: &str, t: DateTime<Utc>, conversation: bool) -> AttemptRecord {
         account_id: "A1".into(),
         phone: phone.into(),
         at: t,
-        disposition: if conversation { Disposition::Answered } else { Disposition::NoAnswer },
+        disposition: if conversation {
+            Disposition::Answered
+        } else {
+            Disposition::NoAnswer
+        },
         conversation,
     }
 }
 
 fn rule<'a>(d: &'a PolicyDecision, name: &str) -> &'a RuleCheck {
-    d.rules.iter().find(|r| r.rule == name).unwrap_or_else(|| panic!("no rule {name} in {:?}", d.rules))
+    d.rules
+        .iter()
+        .find(|r| r.rule == name)
+        .unwrap_or_else(|| panic!("no rule {name} in {:?}", d.rules))
 }
 
 const LA_PHONE: &str = "+14155550100";
@@ -60,16 +70,29 @@ fn cn_third_attempt_today_is_the_last_one_allowed() {
     let a = acct("cn", CN_PHONE, ymd(2026, 11, 18));
     let z = [Asia::Shanghai];
     let now = at(&Asia::Shanghai, 2026, 11, 20, 14, 5);
-    let mut h = vec![rec(CN_PHONE, at(&Asia::Shanghai, 2026, 11, 20, 9, 0), false), rec(CN_PHONE, at(&Asia::Shanghai, 2026, 11, 20, 11, 0), false)];
+    let mut h = vec![
+        rec(CN_PHONE, at(&Asia::Shanghai, 2026, 11, 20, 9, 0), false),
+        rec(CN_PHONE, at(&Asia::Shanghai, 2026, 11, 20, 11, 0), false),
+    ];
     let d = decide(&a, &z, &h, &AccountState::default(), &cfg, now);
     assert!(d.allowed(), "{:?}", d.rules);
-    assert_eq!(rule(&d, "attempts_per_number_per_day").detail, "cn: 2 of 3 attempts today on +8**********78");
+    assert_eq!(
+        rule(&d, "attempts_per_number_per_day").detail,
+        "cn: 2 of 3 attempts today on +8**********78"
+    );
     assert_eq!(d.next_allowed_at, Some(now));
-    h.push(rec(CN_PHONE, at(&Asia::Shanghai, 2026, 11, 20, 13, 0), false));
+    h.push(rec(
+        CN_PHONE,
+        at(&Asia::Shanghai, 2026, 11, 20, 13, 0),
+        false,
+    ));
     let d = decide(&a, &z, &h, &AccountState::default(), &cfg, now);
     assert_eq!(d.decision, Decision::Deny);
     // Yesterday's calls do not count: 08:00 tomorrow.
-    assert_eq!(d.next_allowed_at, Some(at(&Asia::Shanghai, 2026, 11, 21, 8, 0)));
+    assert_eq!(
+        d.next_allowed_at,
+        Some(at(&Asia::Shanghai, 2026, 11, 21, 8, 0))
+    );
 }
 
 #[test]
@@ -77,12 +100,33 @@ fn every_rule_is_reported_even_when_the_first_fails() {
     let cfg = PolicyConfig::default();
     let a = acct("cn", CN_PHONE, ymd(2026, 11, 18));
     let st = AccountState {
-        suppressions: vec![Suppression { scope: SuppressScope::Account, number: None, reason: "stop_calling".into() }],
+        suppressions: vec![Suppression {
+            scope: SuppressScope::Account,
+            number: None,
+            reason: "stop_calling".into(),
+        }],
         ..Default::default()
     };
-    let d = decide(&a, &[Asia::Shanghai], &[], &st, &cfg, at(&Asia::Shanghai, 2026, 11, 20, 14, 0));
+    let d = decide(
+        &a,
+        &[Asia::Shanghai],
+        &[],
+        &st,
+        &cfg,
+        at(&Asia::Shanghai, 2026, 11, 20, 14, 0),
+    );
     let names: Vec<&str> = d.rules.iter().map(|r| r.rule.as_ref()).collect();
-    for n in ["jurisdiction", "suppression", "stage", "pause", "callback", "window", "number_available", "attempts_per_number_per_day", "hard_cap_per_number_per_day"] {
+    for n in [
+        "jurisdiction",
+        "suppression",
+        "stage",
+        "pause",
+        "callback",
+        "window",
+        "number_available",
+        "attempts_per_number_per_day",
+        "hard_cap_per_number_per_day",
+    ] {
         assert!(names.contains(&n), "{n} missing from {names:?}");
     }
     assert!(!rule(&d, "suppression").passed);
@@ -96,13 +140,31 @@ fn us_seven_in_seven_rolls_out_at_local_midnight() {
     let a = acct("us", LA_PHONE, ymd(2026, 6, 1));
     let z = [America::Los_Angeles];
     // One call a day on June 2..=8; June 8 is the 7th day of the window.
-    let h: Vec<_> = (2..=8).map(|d| rec(LA_PHONE, at(&America::Los_Angeles, 2026, 6, d, 10, 0), false)).collect();
+    let h: Vec<_> = (2..=8)
+        .map(|d| {
+            rec(
+                LA_PHONE,
+                at(&America::Los_Angeles, 2026, 6, d, 10, 0),
+                false,
+            )
+        })
+        .collect();
     let now = at(&America::Los_Angeles, 2026, 6, 8, 15, 0);
     let d = decide(&a, &z, &h, &AccountState::default(), &cfg, now);
     assert_eq!(d.decision, Decision::Deny);
-    assert_eq!(rule(&d, "attempts_in_7_days").figures.as_ref().unwrap().count, Some(7));
+    assert_eq!(
+        rule(&d, "attempts_in_7_days")
+            .figures
+            .as_ref()
+            .unwrap()
+            .count,
+        Some(7)
+    );
     // June 9 drops June 2: back to 6 of 7, from 08:00.
-    assert_eq!(d.next_allowed_at, Some(at(&America::Los_Angeles, 2026, 6, 9, 8, 0)));
+    assert_eq!(
+        d.next_allowed_at,
+        Some(at(&America::Los_Angeles, 2026, 6, 9, 8, 0))
+    );
 }
 
 #[test]
@@ -110,12 +172,26 @@ fn us_no_call_for_seven_days_after_a_conversation() {
     let cfg = PolicyConfig::default();
     let a = acct("us", LA_PHONE, ymd(2026, 6, 1));
     let z = [America::Los_Angeles];
-    let h = vec![rec(LA_PHONE, at(&America::Los_Angeles, 2026, 6, 3, 20, 50), true)];
+    let h = vec![rec(
+        LA_PHONE,
+        at(&America::Los_Angeles, 2026, 6, 3, 20, 50),
+        true,
+    )];
     let day7 = at(&America::Los_Angeles, 2026, 6, 9, 12, 0);
     let d = decide(&a, &z, &h, &AccountState::default(), &cfg, day7);
     assert_eq!(d.decision, Decision::Deny);
-    assert_eq!(rule(&d, "quiet_after_conversation").figures.as_ref().unwrap().day, Some(7));
-    assert_eq!(d.next_allowed_at, Some(at(&America::Los_Angeles, 2026, 6, 10, 8, 0)));
+    assert_eq!(
+        rule(&d, "quiet_after_conversation")
+            .figures
+            .as_ref()
+            .unwrap()
+            .day,
+        Some(7)
+    );
+    assert_eq!(
+        d.next_allowed_at,
+        Some(at(&America::Los_Angeles, 2026, 6, 10, 8, 0))
+    );
 }
 
 #[test]
@@ -123,14 +199,38 @@ fn stage_day_zero_waits_and_after_the_last_bot_day_goes_to_humans() {
     let cfg = PolicyConfig::default();
     let a = acct("uk", "+442079460000", ymd(2026, 6, 10));
     let z = [Europe::London];
-    let d = decide(&a, &z, &[], &AccountState::default(), &cfg, at(&Europe::London, 2026, 6, 10, 12, 0));
+    let d = decide(
+        &a,
+        &z,
+        &[],
+        &AccountState::default(),
+        &cfg,
+        at(&Europe::London, 2026, 6, 10, 12, 0),
+    );
     assert_eq!(d.decision, Decision::Deny);
     assert!(rule(&d, "stage").detail.contains("not yet due"));
-    assert_eq!(d.next_allowed_at, Some(at(&Europe::London, 2026, 6, 11, 8, 0)));
+    assert_eq!(
+        d.next_allowed_at,
+        Some(at(&Europe::London, 2026, 6, 11, 8, 0))
+    );
     assert!(!d.human_queue);
-    let d = decide(&a, &z, &[], &AccountState::default(), &cfg, at(&Europe::London, 2026, 6, 25, 12, 0));
+    let d = decide(
+        &a,
+        &z,
+        &[],
+        &AccountState::default(),
+        &cfg,
+        at(&Europe::London, 2026, 6, 25, 12, 0),
+    );
     assert_eq!(d.decision, Decision::Allow, "day 15 is the last bot day");
-    let d = decide(&a, &z, &[], &AccountState::default(), &cfg, at(&Europe::London, 2026, 6, 26, 12, 0));
+    let d = decide(
+        &a,
+        &z,
+        &[],
+        &AccountState::default(),
+        &cfg,
+        at(&Europe::London, 2026, 6, 26, 12, 0),
+    );
     assert_eq!(d.decision, Decision::Deny);
     assert!(d.human_queue);
     assert_eq!(d.next_allowed_at, None);
@@ -145,16 +245,25 @@ fn au_weekend_window_and_good_friday() {
     let sat = at(&Australia::Sydney, 2026, 4, 4, 8, 0);
     let d = decide(&a, &z, &[], &AccountState::default(), &cfg, sat);
     assert_eq!(d.decision, Decision::Deny);
-    assert_eq!(d.next_allowed_at, Some(at(&Australia::Sydney, 2026, 4, 4, 9, 0)));
+    assert_eq!(
+        d.next_allowed_at,
+        Some(at(&Australia::Sydney, 2026, 4, 4, 9, 0))
+    );
     // Good Friday 3 April, 10:00: holiday; Saturday 09:00 next.
     let fri = at(&Australia::Sydney, 2026, 4, 3, 10, 0);
     let d = decide(&a, &z, &[], &AccountState::default(), &cfg, fri);
     assert!(!rule(&d, "holiday").passed);
-    assert_eq!(d.next_allowed_at, Some(at(&Australia::Sydney, 2026, 4, 4, 9, 0)));
+    assert_eq!(
+        d.next_allowed_at,
+        Some(at(&Australia::Sydney, 2026, 4, 4, 9, 0))
+    );
     // Weekday 07:30 opening.
     let tue = at(&Australia::Sydney, 2026, 4, 7, 7, 0);
     let d = decide(&a, &z, &[], &AccountState::default(), &cfg, tue);
-    assert_eq!(d.next_allowed_at, Some(at(&Australia::Sydney, 2026, 4, 7, 7, 30)));
+    assert_eq!(
+        d.next_allowed_at,
+        Some(at(&Australia::Sydney, 2026, 4, 7, 7, 30))
+    );
 }
 
 #[test]
@@ -162,11 +271,24 @@ fn au_three_contacts_in_seven_days() {
     let cfg = PolicyConfig::default();
     let p = "+61298765432";
     let a = acct("au", p, ymd(2026, 6, 1));
-    let h: Vec<_> = [3, 4, 5].iter().map(|d| rec(p, at(&Australia::Sydney, 2026, 6, *d, 10, 0), true)).collect();
-    let d = decide(&a, &[Australia::Sydney], &h, &AccountState::default(), &cfg, at(&Australia::Sydney, 2026, 6, 8, 10, 0));
+    let h: Vec<_> = [3, 4, 5]
+        .iter()
+        .map(|d| rec(p, at(&Australia::Sydney, 2026, 6, *d, 10, 0), true))
+        .collect();
+    let d = decide(
+        &a,
+        &[Australia::Sydney],
+        &h,
+        &AccountState::default(),
+        &cfg,
+        at(&Australia::Sydney, 2026, 6, 8, 10, 0),
+    );
     assert!(!rule(&d, "conversations_in_7_days").passed);
     // June 10 is the first day whose 7-day window (4..=10) holds only 2.
-    assert_eq!(d.next_allowed_at, Some(at(&Australia::Sydney, 2026, 6, 10, 7, 30)));
+    assert_eq!(
+        d.next_allowed_at,
+        Some(at(&Australia::Sydney, 2026, 6, 10, 7, 30))
+    );
 }
 
 #[test]
@@ -177,9 +299,19 @@ fn several_candidate_zones_need_every_window_open() {
     let now = at(&America::New_York, 2026, 6, 10, 9, 0); // 06:00 in LA
     let d = decide(&a, &z, &[], &AccountState::default(), &cfg, now);
     assert_eq!(d.decision, Decision::Deny);
-    assert_eq!(d.next_allowed_at, Some(at(&America::Los_Angeles, 2026, 6, 10, 8, 0)));
+    assert_eq!(
+        d.next_allowed_at,
+        Some(at(&America::Los_Angeles, 2026, 6, 10, 8, 0))
+    );
     // 20:30 in New York is 17:30 in LA: both inside; 21:00 NY closes.
-    let d = decide(&a, &z, &[], &AccountState::default(), &cfg, at(&America::New_York, 2026, 6, 10, 21, 0));
+    let d = decide(
+        &a,
+        &z,
+        &[],
+        &AccountState::default(),
+        &cfg,
+        at(&America::New_York, 2026, 6, 10, 21, 0),
+    );
     assert_eq!(d.decision, Decision::Deny);
 }
 
@@ -189,10 +321,21 @@ fn wrong_number_suppression_moves_to_the_alt_phone() {
     let mut a = acct("us", LA_PHONE, ymd(2026, 6, 1));
     a.alt_phones.push("+14155550101".into());
     let st = AccountState {
-        suppressions: vec![Suppression { scope: SuppressScope::Number, number: Some(LA_PHONE.into()), reason: "wrong_number".into() }],
+        suppressions: vec![Suppression {
+            scope: SuppressScope::Number,
+            number: Some(LA_PHONE.into()),
+            reason: "wrong_number".into(),
+        }],
         ..Default::default()
     };
-    let d = decide(&a, &[America::Los_Angeles], &[], &st, &cfg, at(&America::Los_Angeles, 2026, 6, 10, 12, 0));
+    let d = decide(
+        &a,
+        &[America::Los_Angeles],
+        &[],
+        &st,
+        &cfg,
+        at(&America::Los_Angeles, 2026, 6, 10, 12, 0),
+    );
     assert!(d.allowed());
     assert_eq!(d.number.as_deref(), Some("+14155550101"));
 }
@@ -203,15 +346,39 @@ fn pause_callback_and_asked_hours_hold_the_call() {
     let a = acct("us", LA_PHONE, ymd(2026, 6, 1));
     let z = [America::Los_Angeles];
     let now = at(&America::Los_Angeles, 2026, 6, 5, 12, 0);
-    let st = AccountState { pause_until: Some(at(&America::Los_Angeles, 2026, 6, 7, 0, 0)), ..Default::default() };
+    let st = AccountState {
+        pause_until: Some(at(&America::Los_Angeles, 2026, 6, 7, 0, 0)),
+        ..Default::default()
+    };
     let d = decide(&a, &z, &[], &st, &cfg, now);
-    assert_eq!(d.next_allowed_at, Some(at(&America::Los_Angeles, 2026, 6, 7, 8, 0)));
-    let st = AccountState { callback_at: Some(at(&America::Los_Angeles, 2026, 6, 5, 17, 30)), ..Default::default() };
-    assert_eq!(decide(&a, &z, &[], &st, &cfg, now).next_allowed_at, Some(at(&America::Los_Angeles, 2026, 6, 5, 17, 30)));
-    let st = AccountState { asked_not_before: NaiveTime::from_hms_opt(18, 15, 0), ..Default::default() };
-    assert_eq!(decide(&a, &z, &[], &st, &cfg, now).next_allowed_at, Some(at(&America::Los_Angeles, 2026, 6, 5, 18, 15)));
-    let st = AccountState { asked_not_after: NaiveTime::from_hms_opt(11, 0, 0), ..Default::default() };
-    assert_eq!(decide(&a, &z, &[], &st, &cfg, now).next_allowed_at, Some(at(&America::Los_Angeles, 2026, 6, 6, 8, 0)));
+    assert_eq!(
+        d.next_allowed_at,
+        Some(at(&America::Los_Angeles, 2026, 6, 7, 8, 0))
+    );
+    let st = AccountState {
+        callback_at: Some(at(&America::Los_Angeles, 2026, 6, 5, 17, 30)),
+        ..Default::default()
+    };
+    assert_eq!(
+        decide(&a, &z, &[], &st, &cfg, now).next_allowed_at,
+        Some(at(&America::Los_Angeles, 2026, 6, 5, 17, 30))
+    );
+    let st = AccountState {
+        asked_not_before: NaiveTime::from_hms_opt(18, 15, 0),
+        ..Default::default()
+    };
+    assert_eq!(
+        decide(&a, &z, &[], &st, &cfg, now).next_allowed_at,
+        Some(at(&America::Los_Angeles, 2026, 6, 5, 18, 15))
+    );
+    let st = AccountState {
+        asked_not_after: NaiveTime::from_hms_opt(11, 0, 0),
+        ..Default::default()
+    };
+    assert_eq!(
+        decide(&a, &z, &[], &st, &cfg, now).next_allowed_at,
+        Some(at(&America::Los_Angeles, 2026, 6, 6, 8, 0))
+    );
 }
 
 #[test]
@@ -219,8 +386,19 @@ fn cn_night_call_needs_consent() {
     let cfg = PolicyConfig::default();
     let a = acct("cn", CN_PHONE, ymd(2026, 6, 1));
     let night = at(&Asia::Shanghai, 2026, 6, 5, 23, 0);
-    assert!(!decide(&a, &[Asia::Shanghai], &[], &AccountState::default(), &cfg, night).allowed());
-    let st = AccountState { night_call_consent: true, ..Default::default() };
+    assert!(!decide(
+        &a,
+        &[Asia::Shanghai],
+        &[],
+        &AccountState::default(),
+        &cfg,
+        night
+    )
+    .allowed());
+    let st = AccountState {
+        night_call_consent: true,
+        ..Default::default()
+    };
     assert!(decide(&a, &[Asia::Shanghai], &[], &st, &cfg, night).allowed());
 }
 
@@ -228,13 +406,29 @@ fn cn_night_call_needs_consent() {
 fn local_days_follow_dst_not_a_fixed_offset() {
     // London, 29 March 2026: clocks go 01:00 -> 02:00. Three cn-style calls
     // with a cap of 3 on the 29th; the day ends at 23:00 UTC (BST midnight).
-    let cfg = PolicyConfig::from_toml_str("[uk]\nattempts_per_number_per_day = 3\nwindow = \"00:00-24:00\"\n").unwrap();
+    let cfg = PolicyConfig::from_toml_str(
+        "[uk]\nattempts_per_number_per_day = 3\nwindow = \"00:00-24:00\"\n",
+    )
+    .unwrap();
     let p = "+442079460000";
     let a = acct("uk", p, ymd(2026, 3, 20));
-    let h: Vec<_> = [6, 7, 8].iter().map(|hh| rec(p, at(&Europe::London, 2026, 3, 29, *hh, 0), false)).collect();
-    let d = decide(&a, &[Europe::London], &h, &AccountState::default(), &cfg, at(&Europe::London, 2026, 3, 29, 22, 0));
+    let h: Vec<_> = [6, 7, 8]
+        .iter()
+        .map(|hh| rec(p, at(&Europe::London, 2026, 3, 29, *hh, 0), false))
+        .collect();
+    let d = decide(
+        &a,
+        &[Europe::London],
+        &h,
+        &AccountState::default(),
+        &cfg,
+        at(&Europe::London, 2026, 3, 29, 22, 0),
+    );
     assert_eq!(d.decision, Decision::Deny);
-    assert_eq!(d.next_allowed_at, Some(Utc.with_ymd_and_hms(2026, 3, 29, 23, 0, 0).unwrap()));
+    assert_eq!(
+        d.next_allowed_at,
+        Some(Utc.with_ymd_and_hms(2026, 3, 29, 23, 0, 0).unwrap())
+    );
 }
 
 #[test]
@@ -242,20 +436,45 @@ fn window_opening_inside_a_dst_gap_opens_when_the_clocks_jump() {
     // Los Angeles, 8 March 2026: 02:00 -> 03:00. A window opening 02:30 opens at 03:00 PDT.
     let cfg = PolicyConfig::from_toml_str("[us]\nwindow = \"02:30-21:00\"\n").unwrap();
     let a = acct("us", LA_PHONE, ymd(2026, 3, 1));
-    let d = decide(&a, &[America::Los_Angeles], &[], &AccountState::default(), &cfg, at(&America::Los_Angeles, 2026, 3, 8, 1, 0));
-    assert_eq!(d.next_allowed_at, Some(Utc.with_ymd_and_hms(2026, 3, 8, 10, 0, 0).unwrap()));
+    let d = decide(
+        &a,
+        &[America::Los_Angeles],
+        &[],
+        &AccountState::default(),
+        &cfg,
+        at(&America::Los_Angeles, 2026, 3, 8, 1, 0),
+    );
+    assert_eq!(
+        d.next_allowed_at,
+        Some(Utc.with_ymd_and_hms(2026, 3, 8, 10, 0, 0).unwrap())
+    );
 }
 
 #[test]
 fn decision_serialises_in_the_documented_shape() {
     let cfg = PolicyConfig::default();
     let a = acct("cn", CN_PHONE, ymd(2026, 11, 18));
-    let d = decide(&a, &[Asia::Shanghai], &[], &AccountState::default(), &cfg, at(&Asia::Shanghai, 2026, 11, 20, 14, 5));
+    let d = decide(
+        &a,
+        &[Asia::Shanghai],
+        &[],
+        &AccountState::default(),
+        &cfg,
+        at(&Asia::Shanghai, 2026, 11, 20, 14, 5),
+    );
     let v = serde_json::to_value(&d).unwrap();
     assert_eq!(v["decision"], "allow");
     assert_eq!(v["rules"][0]["rule"], "jurisdiction");
-    let w = v["rules"].as_array().unwrap().iter().find(|r| r["rule"] == "window").unwrap();
-    assert_eq!(w["detail"], "cn: 14:05 Asia/Shanghai Fri inside 08:00-22:00");
+    let w = v["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["rule"] == "window")
+        .unwrap();
+    assert_eq!(
+        w["detail"],
+        "cn: 14:05 Asia/Shanghai Fri inside 08:00-22:00"
+    );
     assert_eq!(w["figures"]["local_time"], "14:05");
     let back: PolicyDecision = serde_json::from_value(v).unwrap();
     assert_eq!(back, d);
@@ -266,13 +485,31 @@ fn decision_serialises_in_the_documented_shape() {
 // COLLECTIONS.md's wording, must agree with every `allow`, and
 // `next_allowed_at` must be allowed with nothing allowed before it.
 
-const ZONES: [Tz; 5] = [Pacific::Auckland, America::Los_Angeles, Australia::Sydney, Asia::Shanghai, Europe::London];
+const ZONES: [Tz; 5] = [
+    Pacific::Auckland,
+    America::Los_Angeles,
+    Australia::Sydney,
+    Asia::Shanghai,
+    Europe::London,
+];
 const PHONES: [&str; 3] = ["+15550000001", "+15550000002", "+15550000003"];
 
 /// Is every rule satisfied at `t`? Deliberately naive: loops over zones and
 /// records, no shared helpers with the gate.
-fn brute_allowed(a: &Account, zones: &[Tz], hist: &[AttemptRecord], st: &AccountState, cfg: &PolicyConfig, t: DateTime<Utc>, number: Option<&str>) -> Result<(), String> {
-    let r = match a.jurisdiction.as_deref().unwrap_or(&cfg.default_jurisdiction) {
+fn brute_allowed(
+    a: &Account,
+    zones: &[Tz],
+    hist: &[AttemptRecord],
+    st: &AccountState,
+    cfg: &PolicyConfig,
+    t: DateTime<Utc>,
+    number: Option<&str>,
+) -> Result<(), String> {
+    let r = match a
+        .jurisdiction
+        .as_deref()
+        .unwrap_or(&cfg.default_jurisdiction)
+    {
         "cn" => &cfg.cn,
         "us" => &cfg.us,
         "uk" => &cfg.uk,
@@ -282,7 +519,11 @@ fn brute_allowed(a: &Account, zones: &[Tz], hist: &[AttemptRecord], st: &Account
     if zones.is_empty() {
         return Err("no zones".into());
     }
-    if st.suppressions.iter().any(|s| s.scope == SuppressScope::Account) {
+    if st
+        .suppressions
+        .iter()
+        .any(|s| s.scope == SuppressScope::Account)
+    {
         return Err("account suppressed".into());
     }
     if st.pause_until.is_some_and(|p| t < p) {
@@ -291,7 +532,10 @@ fn brute_allowed(a: &Account, zones: &[Tz], hist: &[AttemptRecord], st: &Account
     if st.callback_at.is_some_and(|c| t < c) {
         return Err("before callback".into());
     }
-    let mine: Vec<&AttemptRecord> = hist.iter().filter(|h| h.account_id == a.account_id).collect();
+    let mine: Vec<&AttemptRecord> = hist
+        .iter()
+        .filter(|h| h.account_id == a.account_id)
+        .collect();
     for z in zones {
         let local = t.with_timezone(z);
         let today = local.date_naive();
@@ -351,15 +595,25 @@ fn brute_allowed(a: &Account, zones: &[Tz], hist: &[AttemptRecord], st: &Account
             }
         }
     }
-    let numbers: Vec<&str> = std::iter::once(a.phone.as_str()).chain(a.alt_phones.iter().map(|s| s.as_str())).collect();
+    let numbers: Vec<&str> = std::iter::once(a.phone.as_str())
+        .chain(a.alt_phones.iter().map(|s| s.as_str()))
+        .collect();
     let number_ok = |n: &str| -> bool {
-        if st.suppressions.iter().any(|s| s.scope == SuppressScope::Number && s.number.as_deref() == Some(n)) {
+        if st
+            .suppressions
+            .iter()
+            .any(|s| s.scope == SuppressScope::Number && s.number.as_deref() == Some(n))
+        {
             return false;
         }
         zones.iter().all(|z| {
             let today = t.with_timezone(z).date_naive();
-            let c = hist.iter().filter(|h| h.phone == n && h.at.with_timezone(z).date_naive() == today).count() as u32;
-            r.attempts_per_number_per_day.is_none_or(|m| c + 1 <= m) && r.hard_cap_per_number_per_day.is_none_or(|m| c + 1 <= m)
+            let c = hist
+                .iter()
+                .filter(|h| h.phone == n && h.at.with_timezone(z).date_naive() == today)
+                .count() as u32;
+            r.attempts_per_number_per_day.is_none_or(|m| c + 1 <= m)
+                && r.hard_cap_per_number_per_day.is_none_or(|m| c + 1 <= m)
         })
     };
     match number {
@@ -384,11 +638,15 @@ struct Case {
 /// Instants of 2026's DST changes in the five zones, with their zone.
 fn dst_anchors() -> Vec<(usize, DateTime<Utc>)> {
     [
-        (0, 2026, 4, 4, 14), (0, 2026, 9, 26, 14),   // Auckland
-        (1, 2026, 3, 8, 10), (1, 2026, 11, 1, 9),    // Los Angeles
-        (2, 2026, 4, 4, 16), (2, 2026, 10, 3, 16),   // Sydney
-        (4, 2026, 3, 29, 1), (4, 2026, 10, 25, 1),   // London
-        (3, 2026, 7, 15, 0),                         // Shanghai has none: midsummer
+        (0, 2026, 4, 4, 14),
+        (0, 2026, 9, 26, 14), // Auckland
+        (1, 2026, 3, 8, 10),
+        (1, 2026, 11, 1, 9), // Los Angeles
+        (2, 2026, 4, 4, 16),
+        (2, 2026, 10, 3, 16), // Sydney
+        (4, 2026, 3, 29, 1),
+        (4, 2026, 10, 25, 1), // London
+        (3, 2026, 7, 15, 0),  // Shanghai has none: midsummer
     ]
     .iter()
     .map(|&(z, y, m, d, h)| (z, Utc.with_ymd_and_hms(y, m, d, h, 0, 0).unwrap()))
@@ -410,7 +668,10 @@ fn case_strategy() -> impl Strategy<Value = Case> {
     let jur = proptest::sample::select(vec!["cn", "us", "uk", "au"]);
     let anchor = proptest::sample::select(dst_anchors());
     let offset_min = -3i64 * 24 * 60..3 * 24 * 60;
-    let hist = proptest::collection::vec((0usize..3, 0i64..20 * 24 * 60, any::<bool>(), 0u8..10), 0..14);
+    let hist = proptest::collection::vec(
+        (0usize..3, 0i64..20 * 24 * 60, any::<bool>(), 0u8..10),
+        0..14,
+    );
     let st = (
         proptest::option::weighted(0.2, -2i64 * 24 * 60..4 * 24 * 60),
         proptest::option::weighted(0.2, -60i64..2 * 24 * 60),
@@ -428,66 +689,95 @@ fn case_strategy() -> impl Strategy<Value = Case> {
         -20i64..20,
         1usize..=3,
     );
-    (zones, jur, anchor, offset_min, hist, st, cfgs).prop_map(|(other_zone, jur, (anchor_zone, anchor), off, hist, st, cfgs)| {
-        let mut zones = vec![ZONES[anchor_zone]];
-        if let Some(o) = other_zone.filter(|o| *o != anchor_zone) {
-            zones.push(ZONES[o]);
-        }
-        let now = anchor + Duration::minutes(off) + Duration::seconds(off.rem_euclid(60));
-        let mut cfg = PolicyConfig::default();
-        let (wins, cn_cap, extra_cap, quiet, due_off, nphones) = cfgs;
-        {
-            let r = match jur {
-                "cn" => &mut cfg.cn,
-                "us" => &mut cfg.us,
-                "uk" => &mut cfg.uk,
-                _ => &mut cfg.au,
+    (zones, jur, anchor, offset_min, hist, st, cfgs).prop_map(
+        |(other_zone, jur, (anchor_zone, anchor), off, hist, st, cfgs)| {
+            let mut zones = vec![ZONES[anchor_zone]];
+            if let Some(o) = other_zone.filter(|o| *o != anchor_zone) {
+                zones.push(ZONES[o]);
+            }
+            let now = anchor + Duration::minutes(off) + Duration::seconds(off.rem_euclid(60));
+            let mut cfg = PolicyConfig::default();
+            let (wins, cn_cap, extra_cap, quiet, due_off, nphones) = cfgs;
+            {
+                let r = match jur {
+                    "cn" => &mut cfg.cn,
+                    "us" => &mut cfg.us,
+                    "uk" => &mut cfg.uk,
+                    _ => &mut cfg.au,
+                };
+                if let Some((wd, we)) = wins {
+                    r.weekday_window = wd;
+                    r.weekend_window = we;
+                }
+                if jur == "cn" {
+                    r.attempts_per_number_per_day = Some(cn_cap);
+                }
+                if let Some((days, max, conv)) = extra_cap {
+                    r.caps.push(RollingCap {
+                        days,
+                        max,
+                        counts: if conv {
+                            CapCounts::Conversations
+                        } else {
+                            CapCounts::Attempts
+                        },
+                    });
+                }
+                if jur == "us" || jur == "uk" {
+                    r.quiet_days_after_conversation = quiet;
+                }
+            }
+            // Holidays near the anchor so they matter.
+            cfg.au.holidays.push((now - Duration::days(1)).date_naive());
+            let mut account = acct(jur, PHONES[0], now.date_naive() + Duration::days(due_off));
+            account.alt_phones = PHONES[1..nphones].iter().map(|s| s.to_string()).collect();
+            let history = hist
+                .into_iter()
+                .map(|(p, ago, conv, other)| AttemptRecord {
+                    account_id: if other == 0 {
+                        "OTHER".into()
+                    } else {
+                        "A1".into()
+                    },
+                    phone: PHONES[p].into(),
+                    at: now - Duration::minutes(ago) + Duration::days(1),
+                    disposition: Disposition::NoAnswer,
+                    conversation: conv,
+                })
+                .collect();
+            let (pause, cb, nb, na, consent, sup_num, sup_acct) = st;
+            let mut state = AccountState {
+                pause_until: pause.map(|m| now + Duration::minutes(m)),
+                callback_at: cb.map(|m| now + Duration::minutes(m) + Duration::seconds(17)),
+                asked_not_before: nb.and_then(|m| NaiveTime::from_hms_opt(m / 60, m % 60, 0)),
+                asked_not_after: na.and_then(|m| NaiveTime::from_hms_opt(m / 60, m % 60, 0)),
+                night_call_consent: consent,
+                suppressions: vec![],
             };
-            if let Some((wd, we)) = wins {
-                r.weekday_window = wd;
-                r.weekend_window = we;
+            if let Some(i) = sup_num {
+                state.suppressions.push(Suppression {
+                    scope: SuppressScope::Number,
+                    number: Some(PHONES[i].into()),
+                    reason: "wrong_number".into(),
+                });
             }
-            if jur == "cn" {
-                r.attempts_per_number_per_day = Some(cn_cap);
+            if sup_acct {
+                state.suppressions.push(Suppression {
+                    scope: SuppressScope::Account,
+                    number: None,
+                    reason: "stop_calling".into(),
+                });
             }
-            if let Some((days, max, conv)) = extra_cap {
-                r.caps.push(RollingCap { days, max, counts: if conv { CapCounts::Conversations } else { CapCounts::Attempts } });
+            Case {
+                account,
+                zones,
+                history,
+                state,
+                cfg,
+                now,
             }
-            if jur == "us" || jur == "uk" {
-                r.quiet_days_after_conversation = quiet;
-            }
-        }
-        // Holidays near the anchor so they matter.
-        cfg.au.holidays.push((now - Duration::days(1)).date_naive());
-        let mut account = acct(jur, PHONES[0], now.date_naive() + Duration::days(due_off));
-        account.alt_phones = PHONES[1..nphones].iter().map(|s| s.to_string()).collect();
-        let history = hist
-            .into_iter()
-            .map(|(p, ago, conv, other)| AttemptRecord {
-                account_id: if other == 0 { "OTHER".into() } else { "A1".into() },
-                phone: PHONES[p].into(),
-                at: now - Duration::minutes(ago) + Duration::days(1),
-                disposition: Disposition::NoAnswer,
-                conversation: conv,
-            })
-            .collect();
-        let (pause, cb, nb, na, consent, sup_num, sup_acct) = st;
-        let mut state = AccountState {
-            pause_until: pause.map(|m| now + Duration::minutes(m)),
-            callback_at: cb.map(|m| now + Duration::minutes(m) + Duration::seconds(17)),
-            asked_not_before: nb.and_then(|m| NaiveTime::from_hms_opt(m / 60, m % 60, 0)),
-            asked_not_after: na.and_then(|m| NaiveTime::from_hms_opt(m / 60, m % 60, 0)),
-            night_call_consent: consent,
-            suppressions: vec![],
-        };
-        if let Some(i) = sup_num {
-            state.suppressions.push(Suppression { scope: SuppressScope::Number, number: Some(PHONES[i].into()), reason: "wrong_number".into() });
-        }
-        if sup_acct {
-            state.suppressions.push(Suppression { scope: SuppressScope::Account, number: None, reason: "stop_calling".into() });
-        }
-        Case { account, zones, history, state, cfg, now }
-    })
+        },
+    )
 }
 
 fn minute_ceil(t: DateTime<Utc>) -> DateTime<Utc> {

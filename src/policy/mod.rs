@@ -9,7 +9,9 @@ pub mod config;
 pub mod decide;
 
 pub use config::{CapCounts, JurisdictionRules, PolicyConfig, RollingCap, Window};
-pub use decide::{allowed_at, decide, AccountState, Decision, Figures, PolicyDecision, RuleCheck, Suppression};
+pub use decide::{
+    allowed_at, decide, AccountState, Decision, Figures, PolicyDecision, RuleCheck, Suppression,
+};
 
 /// Errors of the policy layer's commands, each naming what to fix.
 #[derive(Debug, thiserror::Error)]

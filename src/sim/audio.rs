@@ -34,19 +34,28 @@ fn fnv1a64(bytes: &[u8]) -> u64 {
 /// The cache file for a line.
 pub fn cache_path(cache: &Path, voice: &str, speed: u32, text: &str) -> PathBuf {
     let key = format!("{voice}\u{0}{speed}\u{0}{text}");
-    let safe: String = voice.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
+    let safe: String = voice
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
     cache.join(format!("sim-{safe}-{:016x}.wav", fnv1a64(key.as_bytes())))
 }
 
 /// Renders (or reads from the cache) one line as 8 kHz mono, trimmed.
-pub fn render_line(cache: &Path, voice: &str, speed: u32, text: &str) -> Result<Vec<i16>, SimError> {
+pub fn render_line(
+    cache: &Path,
+    voice: &str,
+    speed: u32,
+    text: &str,
+) -> Result<Vec<i16>, SimError> {
     let path = cache_path(cache, voice, speed, text);
     if path.is_file() {
         if let Ok(s) = read_wav_8k(&path) {
             return Ok(s);
         }
     }
-    std::fs::create_dir_all(cache).map_err(|e| SimError::Audio(format!("{}: {e}", cache.display())))?;
+    std::fs::create_dir_all(cache)
+        .map_err(|e| SimError::Audio(format!("{}: {e}", cache.display())))?;
     // Unique temporaries: several callees in one process may render the same
     // line at the same moment; the rename makes the cache entry appear whole.
     let seq = TMP_SEQ.fetch_add(1, Ordering::Relaxed);
@@ -57,7 +66,11 @@ pub fn render_line(cache: &Path, voice: &str, speed: u32, text: &str) -> Result<
         .arg("--")
         .arg(text)
         .output()
-        .map_err(|e| SimError::Audio(format!("cannot run espeak-ng ({e}); install it with scripts/setup")))?;
+        .map_err(|e| {
+            SimError::Audio(format!(
+                "cannot run espeak-ng ({e}); install it with scripts/setup"
+            ))
+        })?;
     if !out.status.success() {
         let _ = std::fs::remove_file(&raw);
         return Err(SimError::Audio(format!(
@@ -70,7 +83,8 @@ pub fn render_line(cache: &Path, voice: &str, speed: u32, text: &str) -> Result<
     let samples = trim_silence(&samples?);
     let tmp = path.with_extension(format!("{}-{seq}.tmp", std::process::id()));
     write_wav_8k(&tmp, &samples).map_err(|e| SimError::Audio(e.to_string()))?;
-    std::fs::rename(&tmp, &path).map_err(|e| SimError::Audio(format!("{}: {e}", path.display())))?;
+    std::fs::rename(&tmp, &path)
+        .map_err(|e| SimError::Audio(format!("{}: {e}", path.display())))?;
     Ok(samples)
 }
 
@@ -121,7 +135,9 @@ impl LineAudio {
 
     /// The audio of a line.
     pub fn get(&self, voice: &str, text: &str) -> Option<Arc<[i16]>> {
-        self.lines.get(&(voice.to_string(), text.to_string())).cloned()
+        self.lines
+            .get(&(voice.to_string(), text.to_string()))
+            .cloned()
     }
 }
 

@@ -79,7 +79,10 @@ pub struct ReferReceived {
 impl ReferReceived {
     /// The value of URI header `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -148,8 +151,16 @@ impl SimCallRecord {
     pub fn reply_latencies_ms(&self) -> Vec<u64> {
         let mut out = Vec::new();
         for (i, line) in self.lines_said.iter().enumerate() {
-            let next_line = self.lines_said.get(i + 1).map(|l| l.at_ms).unwrap_or(u64::MAX);
-            if let Some(p) = self.prompts.iter().find(|p| p.start_ms >= line.end_ms && p.start_ms < next_line) {
+            let next_line = self
+                .lines_said
+                .get(i + 1)
+                .map(|l| l.at_ms)
+                .unwrap_or(u64::MAX);
+            if let Some(p) = self
+                .prompts
+                .iter()
+                .find(|p| p.start_ms >= line.end_ms && p.start_ms < next_line)
+            {
                 out.push(p.start_ms - line.end_ms);
             }
         }
@@ -205,15 +216,26 @@ impl fmt::Display for SimEvent {
             SimEventKind::Answered => write!(f, "answered"),
             SimEventKind::Rejected(c) => write!(f, "rejected {c}"),
             SimEventKind::Cancelled => write!(f, "cancelled by the caller"),
-            SimEventKind::Prompt(p) => write!(f, "heard a prompt {}..{} ms", p.start_ms, p.end_ms.unwrap_or(0)),
+            SimEventKind::Prompt(p) => write!(
+                f,
+                "heard a prompt {}..{} ms",
+                p.start_ms,
+                p.end_ms.unwrap_or(0)
+            ),
             SimEventKind::Said(t) => write!(f, "says: {t}"),
             SimEventKind::Dtmf(d) => write!(f, "presses {d}"),
-            SimEventKind::Refer(r) => write!(f, "REFER to {} {:?} -> {}", r.target, r.headers, r.status),
-            SimEventKind::Ended(by) => write!(f, "ended ({})", match by {
-                Some(ByeFrom::Sim) => "sim hung up",
-                Some(ByeFrom::Caller) => "caller hung up",
-                None => "not answered",
-            }),
+            SimEventKind::Refer(r) => {
+                write!(f, "REFER to {} {:?} -> {}", r.target, r.headers, r.status)
+            }
+            SimEventKind::Ended(by) => write!(
+                f,
+                "ended ({})",
+                match by {
+                    Some(ByeFrom::Sim) => "sim hung up",
+                    Some(ByeFrom::Caller) => "caller hung up",
+                    None => "not answered",
+                }
+            ),
         }
     }
 }
@@ -245,7 +267,12 @@ impl Shared {
     }
 
     fn emit(&self, call_id: &str, persona: &str, at_ms: u64, kind: SimEventKind) {
-        let _ = self.events.send(SimEvent { call_id: call_id.to_string(), persona: persona.to_string(), at_ms, kind });
+        let _ = self.events.send(SimEvent {
+            call_id: call_id.to_string(),
+            persona: persona.to_string(),
+            at_ms,
+            kind,
+        });
     }
 }
 
@@ -262,12 +289,22 @@ impl SimCallee {
         let wanted: Vec<(String, String)> = cfg
             .personas
             .iter()
-            .flat_map(|p| p.lines().map(|l| (p.voice.clone(), l.to_string())).collect::<Vec<_>>())
+            .flat_map(|p| {
+                p.lines()
+                    .map(|l| (p.voice.clone(), l.to_string()))
+                    .collect::<Vec<_>>()
+            })
             .collect();
         let cache = cfg.audio_cache.clone();
         let speed = cfg.speed;
         let lines = tokio::task::spawn_blocking(move || {
-            lines.prepare(&cache, speed, wanted.iter().map(|(v, t)| (v.as_str(), t.as_str()))).map(|_| lines)
+            lines
+                .prepare(
+                    &cache,
+                    speed,
+                    wanted.iter().map(|(v, t)| (v.as_str(), t.as_str())),
+                )
+                .map(|_| lines)
         })
         .await
         .map_err(|e| SimError::Audio(e.to_string()))??;
@@ -276,9 +313,15 @@ impl SimCallee {
         let transport_layer = TransportLayer::new(cancel.child_token());
         let conn = UdpConnection::create_connection(cfg.bind, None, Some(cancel.child_token()))
             .await
-            .map_err(|e| SimError::Bind { addr: cfg.bind, message: e.to_string() })?;
+            .map_err(|e| SimError::Bind {
+                addr: cfg.bind,
+                message: e.to_string(),
+            })?;
         transport_layer.add_transport(conn.into());
-        let option = EndpointOption { callid_suffix: Some("sim.duecall.test".into()), ..Default::default() };
+        let option = EndpointOption {
+            callid_suffix: Some("sim.duecall.test".into()),
+            ..Default::default()
+        };
         let endpoint = EndpointBuilder::new()
             .with_cancel_token(cancel.child_token())
             .with_transport_layer(transport_layer)
@@ -290,7 +333,9 @@ impl SimCallee {
             .first()
             .and_then(|a: &SipAddr| a.addr.to_string().parse().ok())
             .ok_or_else(|| SimError::Stack("endpoint has no local address".into()))?;
-        let mut incoming = endpoint.incoming_transactions().map_err(|e| SimError::Stack(e.to_string()))?;
+        let mut incoming = endpoint
+            .incoming_transactions()
+            .map_err(|e| SimError::Stack(e.to_string()))?;
         let dialog_layer = Arc::new(DialogLayer::new(endpoint.inner.clone()));
         let contact = rsipstack::sip::Uri::try_from(format!("sip:sim@{local}").as_str())
             .map_err(|e| SimError::Stack(e.to_string()))?;
@@ -341,7 +386,10 @@ impl SimCallee {
     /// `sip:<persona>-<tag>@<ip>:<port>`: the same persona under a distinct
     /// URI (one per account in a campaign). `tag` keeps only URI-safe characters.
     pub fn uri_for_tagged(&self, persona: &str, tag: &str) -> String {
-        let tag: String = tag.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '.').collect();
+        let tag: String = tag
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '.')
+            .collect();
         format!("sip:{persona}-{tag}@{}", self.shared.local)
     }
 
@@ -352,7 +400,11 @@ impl SimCallee {
 
     /// Records of every call so far (live ones included), in arrival order.
     pub fn records(&self) -> Vec<SimCallRecord> {
-        self.shared.records.lock().map(|r| r.clone()).unwrap_or_default()
+        self.shared
+            .records
+            .lock()
+            .map(|r| r.clone())
+            .unwrap_or_default()
     }
 
     /// The record of call `call_id`, once it has ended; None after `timeout`.
@@ -360,7 +412,10 @@ impl SimCallee {
         let mut rx = self.shared.changed.subscribe();
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            let found = self.records().into_iter().find(|r| r.call_id == call_id && r.ended);
+            let found = self
+                .records()
+                .into_iter()
+                .find(|r| r.call_id == call_id && r.ended);
             if found.is_some() {
                 return found;
             }
@@ -403,7 +458,11 @@ fn route(sh: &Arc<Shared>, mut tx: Transaction) {
             }
             Method::Ack => {}
             m => {
-                let status = if m == Method::Options { StatusCode::OK } else { StatusCode::CallTransactionDoesNotExist };
+                let status = if m == Method::Options {
+                    StatusCode::OK
+                } else {
+                    StatusCode::CallTransactionDoesNotExist
+                };
                 tokio::spawn(async move {
                     tx.reply(status).await.ok();
                 });
@@ -478,7 +537,12 @@ async fn serve_invite(sh: Arc<Shared>, tx: Transaction) {
     let uri = req.uri.to_string();
     let user = req.uri.user().unwrap_or("").to_string();
     let (state_tx, mut states) = sh.dialog_layer.new_dialog_state_channel();
-    let dialog = match sh.dialog_layer.get_or_create_server_invite(&tx, state_tx, None, Some(sh.contact.clone())) {
+    let dialog = match sh.dialog_layer.get_or_create_server_invite(
+        &tx,
+        state_tx,
+        None,
+        Some(sh.contact.clone()),
+    ) {
         Ok(d) => d,
         Err(e) => {
             tracing::warn!(error = %e, "sim: cannot create a dialog for an INVITE");
@@ -513,7 +577,10 @@ async fn serve_invite(sh: Arc<Shared>, tx: Transaction) {
         r.len() - 1
     };
     sh.changed.send_modify(|n| *n += 1);
-    let pname = persona.as_ref().map(|p| p.name.clone()).unwrap_or_else(|| "?".into());
+    let pname = persona
+        .as_ref()
+        .map(|p| p.name.clone())
+        .unwrap_or_else(|| "?".into());
     sh.emit(&call_id, &pname, 0, SimEventKind::Incoming { uri });
 
     let finish = |status: Option<u16>, kind: SimEventKind| {
@@ -548,7 +615,9 @@ async fn serve_invite(sh: Arc<Shared>, tx: Transaction) {
             let _ = dialog.ringing(None, None);
             match ring(&sh, &mut states, None).await {
                 Ring::Answer | Ring::Shutdown => {
-                    dialog.reject(Some(StatusCode::TemporarilyUnavailable), None).ok();
+                    dialog
+                        .reject(Some(StatusCode::TemporarilyUnavailable), None)
+                        .ok();
                     finish(Some(480), SimEventKind::Rejected(480));
                 }
                 Ring::Cancelled => finish(Some(487), SimEventKind::Cancelled),
@@ -559,11 +628,19 @@ async fn serve_invite(sh: Arc<Shared>, tx: Transaction) {
             match ring(&sh, &mut states, Some(sh.cfg.ring_ms.unwrap_or(ring_ms))).await {
                 Ring::Cancelled => finish(Some(487), SimEventKind::Cancelled),
                 Ring::Shutdown => {
-                    dialog.reject(Some(StatusCode::TemporarilyUnavailable), None).ok();
+                    dialog
+                        .reject(Some(StatusCode::TemporarilyUnavailable), None)
+                        .ok();
                     finish(Some(480), SimEventKind::Rejected(480));
                 }
                 Ring::Answer => {
-                    let call = Call { sh: sh.clone(), idx, call_id: call_id.clone(), persona, dialog: dialog.clone() };
+                    let call = Call {
+                        sh: sh.clone(),
+                        idx,
+                        call_id: call_id.clone(),
+                        persona,
+                        dialog: dialog.clone(),
+                    };
                     match call.run(&req.body, &mut states).await {
                         Ok(()) => {
                             sh.update(idx, |r| r.ended = true);
@@ -601,21 +678,31 @@ impl Call {
     async fn run(self, offer: &[u8], states: &mut DialogStateReceiver) -> Result<(), u16> {
         let sh = self.sh.clone();
         let ours = [Codec::Pcmu, Codec::Pcma];
-        let negotiated = sdp::parse_bytes(offer).and_then(|o| sdp::negotiate(&o, &ours)).map_err(|e| {
-            tracing::info!(call_id = %self.call_id, error = %e, "sim: unusable offer");
-            488u16
-        })?;
+        let negotiated = sdp::parse_bytes(offer)
+            .and_then(|o| sdp::negotiate(&o, &ours))
+            .map_err(|e| {
+                tracing::info!(call_id = %self.call_id, error = %e, "sim: unusable offer");
+                488u16
+            })?;
         let ip: IpAddr = sh.local.ip();
-        let socket = UdpSocket::bind(SocketAddr::new(ip, 0)).await.map_err(|_| 500u16)?;
+        let socket = UdpSocket::bind(SocketAddr::new(ip, 0))
+            .await
+            .map_err(|_| 500u16)?;
         let rtp_port = socket.local_addr().map_err(|_| 500u16)?.port();
         let mut params = OfferParams::new(ip, rtp_port, rand::random::<u32>() as u64);
         params.codecs = ours.to_vec();
         let answer = sdp::build_answer(&params, &negotiated);
         let hdrs = vec![Header::ContentType("application/sdp".into())];
-        self.dialog.accept(Some(hdrs), Some(answer.into_bytes())).map_err(|_| 500u16)?;
+        self.dialog
+            .accept(Some(hdrs), Some(answer.into_bytes()))
+            .map_err(|_| 500u16)?;
 
         let record_path = sh.cfg.record_dir.as_ref().map(|d| {
-            let safe: String = self.call_id.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
+            let safe: String = self
+                .call_id
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+                .collect();
             d.join(format!("sim-{}-{safe}.wav", self.persona.name))
         });
         if let Some(d) = &sh.cfg.record_dir {
@@ -642,7 +729,8 @@ impl Call {
         });
         self.emit(0, SimEventKind::Answered);
 
-        let seed = sh.cfg.seed.unwrap_or_else(rand::random) ^ (self.idx as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let seed = sh.cfg.seed.unwrap_or_else(rand::random)
+            ^ (self.idx as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
         let mut performer = Performer::new(self.persona.steps.clone(), sh.cfg.reply_gap_ms, seed);
         let mut tracker = PromptTracker::new(sh.cfg.prompt_end_silence_ms);
         let mut now: u64 = 0;
@@ -831,11 +919,16 @@ mod tests {
 
     #[test]
     fn refer_to_headers_are_split_and_decoded() {
-        let (t, h) = parse_refer_to("<sip:agent@127.0.0.1:5070?X-Duecall-Case=c%201%262&X-Duecall-Intent=hardship>");
+        let (t, h) = parse_refer_to(
+            "<sip:agent@127.0.0.1:5070?X-Duecall-Case=c%201%262&X-Duecall-Intent=hardship>",
+        );
         assert_eq!(t, "sip:agent@127.0.0.1:5070");
         assert_eq!(
             h,
-            vec![("X-Duecall-Case".to_string(), "c 1&2".to_string()), ("X-Duecall-Intent".to_string(), "hardship".to_string())]
+            vec![
+                ("X-Duecall-Case".to_string(), "c 1&2".to_string()),
+                ("X-Duecall-Intent".to_string(), "hardship".to_string())
+            ]
         );
         let (t, h) = parse_refer_to("\"Agent\" <sip:agent@h>;foo=bar");
         assert_eq!((t.as_str(), h.len()), ("sip:agent@h", 0));
@@ -854,12 +947,26 @@ mod tests {
     fn latencies_run_from_each_line_end_to_the_next_prompt_start() {
         let mut r = SimCallRecord::new("c".into(), "u".into());
         r.lines_said = vec![
-            SaidLine { text: "a".into(), at_ms: 0, end_ms: 500 },
-            SaidLine { text: "b".into(), at_ms: 4000, end_ms: 5000 },
+            SaidLine {
+                text: "a".into(),
+                at_ms: 0,
+                end_ms: 500,
+            },
+            SaidLine {
+                text: "b".into(),
+                at_ms: 4000,
+                end_ms: 5000,
+            },
         ];
         r.prompts = vec![
-            PromptHeard { start_ms: 800, end_ms: Some(3000) },
-            PromptHeard { start_ms: 5350, end_ms: Some(6000) },
+            PromptHeard {
+                start_ms: 800,
+                end_ms: Some(3000),
+            },
+            PromptHeard {
+                start_ms: 5350,
+                end_ms: Some(6000),
+            },
         ];
         assert_eq!(r.reply_latencies_ms(), vec![300, 350]);
     }

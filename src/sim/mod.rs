@@ -19,7 +19,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 pub use callee::{
-    parse_refer_to, ByeFrom, ReferReceived, SaidLine, SentDtmf, SimCallRecord, SimCallee, SimEvent, SimEventKind,
+    parse_refer_to, ByeFrom, ReferReceived, SaidLine, SentDtmf, SimCallRecord, SimCallee, SimEvent,
+    SimEventKind,
 };
 pub use persona::{Answer, Persona, PersonaBook, ReferPolicy, Step};
 pub use script::PromptHeard;
@@ -129,9 +130,17 @@ pub async fn run_sim(args: &SimArgs) -> Result<(), SimError> {
     if let Some(p) = &args.personas {
         book.load_file(p)?;
     }
-    let cfg = SimConfig { bind: args.bind, personas: book, record_dir: args.record_dir.clone(), ..SimConfig::default() };
+    let cfg = SimConfig {
+        bind: args.bind,
+        personas: book,
+        record_dir: args.record_dir.clone(),
+        ..SimConfig::default()
+    };
     let sim = start(cfg).await?;
-    println!("simulated debtors listening on {} (Ctrl-C to stop)", sim.addr());
+    println!(
+        "simulated debtors listening on {} (Ctrl-C to stop)",
+        sim.addr()
+    );
     for name in sim.persona_names() {
         println!("  {}", sim.uri_for(&name));
     }

@@ -84,7 +84,13 @@ pub struct Persona {
 
 impl Persona {
     fn person(name: &str, voice: &str, steps: Vec<Step>) -> Persona {
-        Persona { name: name.into(), voice: voice.into(), answer: Answer::Ring { ring_ms: 1000 }, refer: ReferPolicy::Accept, steps }
+        Persona {
+            name: name.into(),
+            voice: voice.into(),
+            answer: Answer::Ring { ring_ms: 1000 },
+            refer: ReferPolicy::Accept,
+            steps,
+        }
     }
 
     /// Every line this persona says (to render before any call).
@@ -121,7 +127,9 @@ impl Default for PersonaBook {
 impl PersonaBook {
     /// An empty book.
     pub fn empty() -> Self {
-        PersonaBook { personas: BTreeMap::new() }
+        PersonaBook {
+            personas: BTreeMap::new(),
+        }
     }
 
     /// The built-in debtors (English, and Mandarin ones prefixed `zh_`).
@@ -136,18 +144,75 @@ impl PersonaBook {
             v.extend(rest);
             v
         };
-        b.insert(p("paid", en, seq("Hello?", vec![WaitPrompt, say("Yes, speaking."), WaitPrompt, say("I already paid that last week.")])));
+        b.insert(p(
+            "paid",
+            en,
+            seq(
+                "Hello?",
+                vec![
+                    WaitPrompt,
+                    say("Yes, speaking."),
+                    WaitPrompt,
+                    say("I already paid that last week."),
+                ],
+            ),
+        ));
         b.insert(p(
             "promise",
             en,
-            seq("Hello?", vec![WaitPrompt, say("Yes, this is me."), WaitPrompt, say("I can pay on Friday."), WaitPrompt, say("Yes, that's right.")]),
+            seq(
+                "Hello?",
+                vec![
+                    WaitPrompt,
+                    say("Yes, this is me."),
+                    WaitPrompt,
+                    say("I can pay on Friday."),
+                    WaitPrompt,
+                    say("Yes, that's right."),
+                ],
+            ),
         ));
-        b.insert(p("hardship", en, seq("Hello?", vec![WaitPrompt, say("Yes."), WaitPrompt, say("I lost my job and I cannot pay right now.")])));
-        b.insert(p("wrong_number", en, seq("Hello?", vec![WaitPrompt, say("Sorry, you have the wrong number.")])));
-        b.insert(p("stop", en, seq("Hello?", vec![WaitPrompt, say("Yes."), WaitPrompt, say("Stop calling me.")])));
+        b.insert(p(
+            "hardship",
+            en,
+            seq(
+                "Hello?",
+                vec![
+                    WaitPrompt,
+                    say("Yes."),
+                    WaitPrompt,
+                    say("I lost my job and I cannot pay right now."),
+                ],
+            ),
+        ));
+        b.insert(p(
+            "wrong_number",
+            en,
+            seq(
+                "Hello?",
+                vec![WaitPrompt, say("Sorry, you have the wrong number.")],
+            ),
+        ));
+        b.insert(p(
+            "stop",
+            en,
+            seq(
+                "Hello?",
+                vec![WaitPrompt, say("Yes."), WaitPrompt, say("Stop calling me.")],
+            ),
+        ));
         b.insert(p("silent", en, vec![]));
-        b.insert(Persona { answer: Answer::NoAnswer, ..p("no_answer", en, vec![]) });
-        b.insert(Persona { answer: Answer::Reject { code: 486, after_ms: 300 }, ..p("busy", en, vec![]) });
+        b.insert(Persona {
+            answer: Answer::NoAnswer,
+            ..p("no_answer", en, vec![])
+        });
+        b.insert(Persona {
+            answer: Answer::Reject {
+                code: 486,
+                after_ms: 300,
+            },
+            ..p("busy", en, vec![])
+        });
         b.insert(p(
             "voicemail",
             en,
@@ -158,12 +223,31 @@ impl PersonaBook {
                 Tone { hz: 1000.0, ms: 600 },
             ],
         ));
-        b.insert(p("dtmf", en, seq("Hello?", vec![WaitPrompt, Dtmf("1".into()), WaitPrompt, Dtmf("2".into())])));
-        b.insert(p("hangup_mid_prompt", en, seq("Hello?", vec![IntoPrompt(2000), Hangup])));
+        b.insert(p(
+            "dtmf",
+            en,
+            seq(
+                "Hello?",
+                vec![WaitPrompt, Dtmf("1".into()), WaitPrompt, Dtmf("2".into())],
+            ),
+        ));
+        b.insert(p(
+            "hangup_mid_prompt",
+            en,
+            seq("Hello?", vec![IntoPrompt(2000), Hangup]),
+        ));
         b.insert(p(
             "barge_in",
             en,
-            seq("Hello?", vec![WaitPrompt, say("Yes, it's me."), IntoPrompt(1200), say("I already paid it, I already paid it last week.")]),
+            seq(
+                "Hello?",
+                vec![
+                    WaitPrompt,
+                    say("Yes, it's me."),
+                    IntoPrompt(1200),
+                    say("I already paid it, I already paid it last week."),
+                ],
+            ),
         ));
         // duecall queues its disclosure and reminder back to back; the gap
         // between them (~300 ms of espeak-ng trailing silence) is no longer
@@ -172,13 +256,70 @@ impl PersonaBook {
         b.insert(p(
             "barge_in_reminder",
             en,
-            seq("Hello?", vec![WaitPrompt, say("Yes, it's me."), IntoPrompt(8000), say("I already paid it, I already paid it last week.")]),
+            seq(
+                "Hello?",
+                vec![
+                    WaitPrompt,
+                    say("Yes, it's me."),
+                    IntoPrompt(8000),
+                    say("I already paid it, I already paid it last week."),
+                ],
+            ),
         ));
-        b.insert(p("zh_paid", zh, seq("喂？", vec![WaitPrompt, say("是我。"), WaitPrompt, say("我上周已经还了。")])));
-        b.insert(p("zh_promise", zh, seq("喂？", vec![WaitPrompt, say("对，是我。"), WaitPrompt, say("我星期五还。"), WaitPrompt, say("对。")])));
-        b.insert(p("zh_hardship", zh, seq("喂？", vec![WaitPrompt, say("是我。"), WaitPrompt, say("我失业了，现在还不上。")])));
-        b.insert(p("zh_wrong_number", zh, seq("喂？", vec![WaitPrompt, say("你打错了。")])));
-        b.insert(p("zh_stop", zh, seq("喂？", vec![WaitPrompt, say("是我。"), WaitPrompt, say("别再打电话了。")])));
+        b.insert(p(
+            "zh_paid",
+            zh,
+            seq(
+                "喂？",
+                vec![
+                    WaitPrompt,
+                    say("是我。"),
+                    WaitPrompt,
+                    say("我上周已经还了。"),
+                ],
+            ),
+        ));
+        b.insert(p(
+            "zh_promise",
+            zh,
+            seq(
+                "喂？",
+                vec![
+                    WaitPrompt,
+                    say("对，是我。"),
+                    WaitPrompt,
+                    say("我星期五还。"),
+                    WaitPrompt,
+                    say("对。"),
+                ],
+            ),
+        ));
+        b.insert(p(
+            "zh_hardship",
+            zh,
+            seq(
+                "喂？",
+                vec![
+                    WaitPrompt,
+                    say("是我。"),
+                    WaitPrompt,
+                    say("我失业了，现在还不上。"),
+                ],
+            ),
+        ));
+        b.insert(p(
+            "zh_wrong_number",
+            zh,
+            seq("喂？", vec![WaitPrompt, say("你打错了。")]),
+        ));
+        b.insert(p(
+            "zh_stop",
+            zh,
+            seq(
+                "喂？",
+                vec![WaitPrompt, say("是我。"), WaitPrompt, say("别再打电话了。")],
+            ),
+        ));
         b
     }
 
@@ -196,7 +337,8 @@ impl PersonaBook {
     /// part before the first `-` (`paid-acct42` is `paid`), so many accounts
     /// can dial one persona under distinct URIs.
     pub fn select(&self, user: &str) -> Option<&Persona> {
-        self.get(user).or_else(|| user.split_once('-').and_then(|(p, _)| self.get(p)))
+        self.get(user)
+            .or_else(|| user.split_once('-').and_then(|(p, _)| self.get(p)))
     }
 
     /// Persona names, sorted.
@@ -211,8 +353,10 @@ impl PersonaBook {
 
     /// Adds the personas of a TOML file (see [`PersonaBook::extend_from_toml`]).
     pub fn load_file(&mut self, path: &Path) -> Result<usize, SimError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| SimError::Personas { source_name: path.display().to_string(), message: e.to_string() })?;
+        let text = std::fs::read_to_string(path).map_err(|e| SimError::Personas {
+            source_name: path.display().to_string(),
+            message: e.to_string(),
+        })?;
         self.extend_from_toml(&text, &path.display().to_string())
     }
 
@@ -233,15 +377,24 @@ impl PersonaBook {
     /// ]
     /// ```
     pub fn extend_from_toml(&mut self, text: &str, source_name: &str) -> Result<usize, SimError> {
-        let err = |message: String| SimError::Personas { source_name: source_name.to_string(), message };
-        let doc: toml::Table = text.parse().map_err(|e: toml::de::Error| err(e.to_string()))?;
+        let err = |message: String| SimError::Personas {
+            source_name: source_name.to_string(),
+            message,
+        };
+        let doc: toml::Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| err(e.to_string()))?;
         let Some(personas) = doc.get("persona") else {
             return Err(err("no [persona.<name>] table".into()));
         };
-        let personas = personas.as_table().ok_or_else(|| err("`persona` must be a table of [persona.<name>]".into()))?;
+        let personas = personas
+            .as_table()
+            .ok_or_else(|| err("`persona` must be a table of [persona.<name>]".into()))?;
         let mut n = 0;
         for (name, v) in personas {
-            let t = v.as_table().ok_or_else(|| err(format!("persona.{name} must be a table")))?;
+            let t = v
+                .as_table()
+                .ok_or_else(|| err(format!("persona.{name} must be a table")))?;
             let p = parse_persona(name, t).map_err(|m| err(format!("persona.{name}: {m}")))?;
             self.insert(p);
             n += 1;
@@ -262,12 +415,20 @@ fn get_u64(t: &toml::Table, key: &str) -> Result<Option<u64>, String> {
 }
 
 fn parse_persona(name: &str, t: &toml::Table) -> Result<Persona, String> {
-    const KEYS: [&str; 7] = ["voice", "answer", "ring_ms", "code", "after_ms", "refer", "steps"];
+    const KEYS: [&str; 7] = [
+        "voice", "answer", "ring_ms", "code", "after_ms", "refer", "steps",
+    ];
     if let Some(k) = t.keys().find(|k| !KEYS.contains(&k.as_str())) {
-        return Err(format!("unknown key `{k}` (expected one of {})", KEYS.join(", ")));
+        return Err(format!(
+            "unknown key `{k}` (expected one of {})",
+            KEYS.join(", ")
+        ));
     }
     if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-        return Err("a persona name may hold only letters, digits and `_` (it is a SIP URI user part)".into());
+        return Err(
+            "a persona name may hold only letters, digits and `_` (it is a SIP URI user part)"
+                .into(),
+        );
     }
     let voice = match t.get("voice") {
         None => "en-us".to_string(),
@@ -276,16 +437,32 @@ fn parse_persona(name: &str, t: &toml::Table) -> Result<Persona, String> {
     let ring_ms = get_u64(t, "ring_ms")?.unwrap_or(1000);
     let after_ms = get_u64(t, "after_ms")?.unwrap_or(300);
     let code = get_u64(t, "code")?;
-    let answer = match t.get("answer").map(|v| v.as_str().ok_or("`answer` must be a string")).transpose()? {
+    let answer = match t
+        .get("answer")
+        .map(|v| v.as_str().ok_or("`answer` must be a string"))
+        .transpose()?
+    {
         None | Some("ring") => Answer::Ring { ring_ms },
-        Some("busy") => Answer::Reject { code: code.unwrap_or(486) as u16, after_ms },
+        Some("busy") => Answer::Reject {
+            code: code.unwrap_or(486) as u16,
+            after_ms,
+        },
         Some("no_answer") => Answer::NoAnswer,
-        Some("reject") => Answer::Reject { code: code.unwrap_or(603) as u16, after_ms },
-        Some(other) => return Err(format!("`answer = \"{other}\"`: expected ring, busy, no_answer or reject")),
+        Some("reject") => Answer::Reject {
+            code: code.unwrap_or(603) as u16,
+            after_ms,
+        },
+        Some(other) => {
+            return Err(format!(
+                "`answer = \"{other}\"`: expected ring, busy, no_answer or reject"
+            ))
+        }
     };
     if let Answer::Reject { code, .. } = answer {
         if !(400..=699).contains(&code) {
-            return Err(format!("`code = {code}`: a rejection needs a status 400-699"));
+            return Err(format!(
+                "`code = {code}`: a rejection needs a status 400-699"
+            ));
         }
     }
     let refer = match t.get("refer") {
@@ -293,7 +470,11 @@ fn parse_persona(name: &str, t: &toml::Table) -> Result<Persona, String> {
         Some(toml::Value::String(s)) if s == "accept" => ReferPolicy::Accept,
         Some(toml::Value::String(s)) if s == "reject" => ReferPolicy::Reject(603),
         Some(toml::Value::Integer(c)) if (400..=699).contains(c) => ReferPolicy::Reject(*c as u16),
-        Some(v) => return Err(format!("`refer = {v}`: expected \"accept\", \"reject\" or a status 400-699")),
+        Some(v) => {
+            return Err(format!(
+                "`refer = {v}`: expected \"accept\", \"reject\" or a status 400-699"
+            ))
+        }
     };
     let mut steps = Vec::new();
     if let Some(v) = t.get("steps") {
@@ -302,7 +483,13 @@ fn parse_persona(name: &str, t: &toml::Table) -> Result<Persona, String> {
             steps.push(parse_step(s).map_err(|m| format!("steps[{i}]: {m}"))?);
         }
     }
-    Ok(Persona { name: name.to_string(), voice, answer, refer, steps })
+    Ok(Persona {
+        name: name.to_string(),
+        voice,
+        answer,
+        refer,
+        steps,
+    })
 }
 
 fn parse_step(v: &toml::Value) -> Result<Step, String> {
@@ -316,10 +503,19 @@ fn parse_step(v: &toml::Value) -> Result<Step, String> {
         toml::Value::Table(t) => {
             let keys: Vec<&str> = t.keys().map(|k| k.as_str()).collect();
             let step = match keys.as_slice() {
-                ["say"] => Step::Say(t["say"].as_str().ok_or("`say` must be a string")?.to_string()),
+                ["say"] => Step::Say(
+                    t["say"]
+                        .as_str()
+                        .ok_or("`say` must be a string")?
+                        .to_string(),
+                ),
                 ["dtmf"] => {
                     let d = t["dtmf"].as_str().ok_or("`dtmf` must be a string")?;
-                    if d.is_empty() || !d.chars().all(|c| c.is_ascii_digit() || "*#ABCDabcd".contains(c)) {
+                    if d.is_empty()
+                        || !d
+                            .chars()
+                            .all(|c| c.is_ascii_digit() || "*#ABCDabcd".contains(c))
+                    {
                         return Err(format!("`dtmf = \"{d}\"`: digits 0-9, *, #, A-D"));
                     }
                     Step::Dtmf(d.to_ascii_uppercase())
@@ -328,12 +524,20 @@ fn parse_step(v: &toml::Value) -> Result<Step, String> {
                 ["into_prompt_ms"] => Step::IntoPrompt(get_u64(t, "into_prompt_ms")?.unwrap_or(0)),
                 ["wait_prompt"] => Step::WaitPrompt,
                 ["hangup"] => Step::Hangup,
-                ks if ks.contains(&"tone_hz") && ks.iter().all(|k| *k == "tone_hz" || *k == "tone_ms") => {
-                    let hz = t["tone_hz"].as_float().or_else(|| t["tone_hz"].as_integer().map(|i| i as f64)).ok_or("`tone_hz` must be a number")?;
+                ks if ks.contains(&"tone_hz")
+                    && ks.iter().all(|k| *k == "tone_hz" || *k == "tone_ms") =>
+                {
+                    let hz = t["tone_hz"]
+                        .as_float()
+                        .or_else(|| t["tone_hz"].as_integer().map(|i| i as f64))
+                        .ok_or("`tone_hz` must be a number")?;
                     if !(50.0..=3900.0).contains(&hz) {
                         return Err(format!("`tone_hz = {hz}`: 50-3900 Hz fits an 8 kHz line"));
                     }
-                    Step::Tone { hz: hz as f32, ms: get_u64(t, "tone_ms")?.unwrap_or(600) }
+                    Step::Tone {
+                        hz: hz as f32,
+                        ms: get_u64(t, "tone_ms")?.unwrap_or(600),
+                    }
                 }
                 _ => return Err(format!("{{{}}}: {EXPECTED}", keys.join(", "))),
             };
@@ -351,22 +555,53 @@ mod tests {
     fn builtin_has_every_persona_the_tests_and_demo_dial() {
         let b = PersonaBook::builtin();
         for n in [
-            "paid", "promise", "hardship", "wrong_number", "stop", "silent", "no_answer", "busy", "voicemail", "dtmf",
-            "hangup_mid_prompt", "barge_in", "barge_in_reminder", "zh_paid", "zh_promise", "zh_hardship", "zh_wrong_number", "zh_stop",
+            "paid",
+            "promise",
+            "hardship",
+            "wrong_number",
+            "stop",
+            "silent",
+            "no_answer",
+            "busy",
+            "voicemail",
+            "dtmf",
+            "hangup_mid_prompt",
+            "barge_in",
+            "barge_in_reminder",
+            "zh_paid",
+            "zh_promise",
+            "zh_hardship",
+            "zh_wrong_number",
+            "zh_stop",
         ] {
             assert!(b.get(n).is_some(), "missing {n}");
         }
-        assert_eq!(b.get("busy").unwrap().answer, Answer::Reject { code: 486, after_ms: 300 });
+        assert_eq!(
+            b.get("busy").unwrap().answer,
+            Answer::Reject {
+                code: 486,
+                after_ms: 300
+            }
+        );
         assert_eq!(b.get("no_answer").unwrap().answer, Answer::NoAnswer);
         let paid: Vec<&str> = b.get("paid").unwrap().lines().collect();
-        assert_eq!(paid, ["Hello?", "Yes, speaking.", "I already paid that last week."]);
+        assert_eq!(
+            paid,
+            ["Hello?", "Yes, speaking.", "I already paid that last week."]
+        );
     }
 
     #[test]
     fn uri_user_with_a_suffix_selects_the_persona_before_the_dash() {
         let b = PersonaBook::builtin();
-        assert_eq!(b.select("paid-acct42").map(|p| p.name.as_str()), Some("paid"));
-        assert_eq!(b.select("wrong_number").map(|p| p.name.as_str()), Some("wrong_number"));
+        assert_eq!(
+            b.select("paid-acct42").map(|p| p.name.as_str()),
+            Some("paid")
+        );
+        assert_eq!(
+            b.select("wrong_number").map(|p| p.name.as_str()),
+            Some("wrong_number")
+        );
         assert!(b.select("nobody").is_none());
         assert!(b.select("nobody-paid").is_none());
     }
@@ -404,11 +639,20 @@ code = 603
                 Step::Dtmf("1#".into()),
                 Step::Silence(500),
                 Step::IntoPrompt(1200),
-                Step::Tone { hz: 1000.0, ms: 400 },
+                Step::Tone {
+                    hz: 1000.0,
+                    ms: 400
+                },
                 Step::Hangup
             ]
         );
-        assert_eq!(b.get("declines").unwrap().answer, Answer::Reject { code: 603, after_ms: 300 });
+        assert_eq!(
+            b.get("declines").unwrap().answer,
+            Answer::Reject {
+                code: 603,
+                after_ms: 300
+            }
+        );
     }
 
     #[test]
@@ -425,13 +669,28 @@ code = 603
     #[test]
     fn toml_errors_name_the_persona_and_step() {
         let mut b = PersonaBook::empty();
-        let e = b.extend_from_toml("[persona.x]\nsteps = [ { shout = \"hi\" } ]\n", "f.toml").unwrap_err().to_string();
-        assert!(e.contains("f.toml") && e.contains("persona.x") && e.contains("steps[0]"), "{e}");
-        let e = b.extend_from_toml("[persona.x]\nanswer = \"maybe\"\n", "f.toml").unwrap_err().to_string();
+        let e = b
+            .extend_from_toml("[persona.x]\nsteps = [ { shout = \"hi\" } ]\n", "f.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("f.toml") && e.contains("persona.x") && e.contains("steps[0]"),
+            "{e}"
+        );
+        let e = b
+            .extend_from_toml("[persona.x]\nanswer = \"maybe\"\n", "f.toml")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("maybe"), "{e}");
-        let e = b.extend_from_toml("[persona.x]\nsteps = [ { dtmf = \"9x\" } ]\n", "f.toml").unwrap_err().to_string();
+        let e = b
+            .extend_from_toml("[persona.x]\nsteps = [ { dtmf = \"9x\" } ]\n", "f.toml")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("9x"), "{e}");
-        let e = b.extend_from_toml("[persona.x]\nanswer = \"reject\"\ncode = 200\n", "f.toml").unwrap_err().to_string();
+        let e = b
+            .extend_from_toml("[persona.x]\nanswer = \"reject\"\ncode = 200\n", "f.toml")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("400-699"), "{e}");
         assert!(b.extend_from_toml("not toml [", "f.toml").is_err());
         assert!(b.extend_from_toml("[persona.\"a b\"]\n", "f.toml").is_err());

@@ -44,8 +44,14 @@ pub struct PromptTracker {
 impl PromptTracker {
     /// A tracker that ends a prompt after `end_silence_ms` of silence.
     pub fn new(end_silence_ms: u32) -> Self {
-        let cfg = VadConfig { end_silence_ms, ..VadConfig::default() };
-        PromptTracker { vad: Vad::new(cfg), last_frame_ms: 0 }
+        let cfg = VadConfig {
+            end_silence_ms,
+            ..VadConfig::default()
+        };
+        PromptTracker {
+            vad: Vad::new(cfg),
+            last_frame_ms: 0,
+        }
     }
 
     /// Feeds the 20 ms frame heard at `at_ms`.
@@ -57,8 +63,12 @@ impl PromptTracker {
         let current = self.vad.frames_seen().saturating_sub(1);
         let to_ms = |f: u64| at_ms.saturating_sub(current.saturating_sub(f) * 20);
         Some(match ev {
-            VadEvent::SpeechStart { at_frame } => Heard::PromptStart { start_ms: to_ms(at_frame) },
-            VadEvent::SpeechEnd { at_frame, .. } => Heard::PromptEnd { end_ms: to_ms(at_frame) },
+            VadEvent::SpeechStart { at_frame } => Heard::PromptStart {
+                start_ms: to_ms(at_frame),
+            },
+            VadEvent::SpeechEnd { at_frame, .. } => Heard::PromptEnd {
+                end_ms: to_ms(at_frame),
+            },
         })
     }
 
@@ -121,7 +131,17 @@ impl Performer {
     /// duecall's last voiced frame; `seed` makes the gaps reproducible.
     pub fn new(steps: Vec<Step>, gap: (u64, u64), seed: u64) -> Self {
         let gap = (gap.0.min(gap.1), gap.0.max(gap.1));
-        Performer { steps, next: 0, wait: Wait::Ready, starts: 0, ends: 0, last_start_ms: 0, gap, dtmf_ms_per_digit: 200, rng: seed | 1 }
+        Performer {
+            steps,
+            next: 0,
+            wait: Wait::Ready,
+            starts: 0,
+            ends: 0,
+            last_start_ms: 0,
+            gap,
+            dtmf_ms_per_digit: 200,
+            rng: seed | 1,
+        }
     }
 
     /// True when every step has run.
@@ -192,12 +212,18 @@ impl Performer {
                     return Some(Act::Tone { hz, ms });
                 }
                 Step::Dtmf(d) => {
-                    self.wait = Wait::Until(now + self.dtmf_ms_per_digit * d.chars().count() as u64);
+                    self.wait =
+                        Wait::Until(now + self.dtmf_ms_per_digit * d.chars().count() as u64);
                     return Some(Act::Dtmf(d));
                 }
                 Step::Silence(ms) => self.wait = Wait::Until(now + ms),
                 Step::WaitPrompt => self.wait = Wait::PromptEnd { seen: self.ends },
-                Step::IntoPrompt(ms) => self.wait = Wait::IntoPrompt { seen: self.starts, ms },
+                Step::IntoPrompt(ms) => {
+                    self.wait = Wait::IntoPrompt {
+                        seen: self.starts,
+                        ms,
+                    }
+                }
                 Step::Hangup => {
                     self.wait = Wait::Done;
                     return Some(Act::Hangup);
@@ -244,17 +270,27 @@ mod tests {
     #[test]
     fn reply_waits_for_the_prompt_end_plus_the_gap() {
         let mut p = Performer::new(vec![Step::WaitPrompt, say("Yes, speaking.")], (500, 500), 7);
-        let heard = [(1000, Heard::PromptStart { start_ms: 800 }), (3600, Heard::PromptEnd { end_ms: 3000 })];
+        let heard = [
+            (1000, Heard::PromptStart { start_ms: 800 }),
+            (3600, Heard::PromptEnd { end_ms: 3000 }),
+        ];
         let acts = run(&mut p, 5000, &heard, 1000);
         assert_eq!(acts, vec![(3600, Act::Say("Yes, speaking.".into()))]);
         let mut p = Performer::new(vec![Step::WaitPrompt, say("x")], (800, 800), 7);
         let acts = run(&mut p, 5000, &heard, 1000);
-        assert_eq!(acts[0].0, 3800, "gap longer than the detection delay counts from the voice end");
+        assert_eq!(
+            acts[0].0, 3800,
+            "gap longer than the detection delay counts from the voice end"
+        );
     }
 
     #[test]
     fn a_prompt_that_ended_while_we_spoke_does_not_satisfy_the_next_wait() {
-        let mut p = Performer::new(vec![say("Hello?"), Step::WaitPrompt, say("Yes.")], (400, 400), 1);
+        let mut p = Performer::new(
+            vec![say("Hello?"), Step::WaitPrompt, say("Yes.")],
+            (400, 400),
+            1,
+        );
         // A prompt ends at 500, while "Hello?" plays (0..1000); the next one at 4000.
         let heard = [
             (100, Heard::PromptStart { start_ms: 0 }),
@@ -263,12 +299,22 @@ mod tests {
             (4000, Heard::PromptEnd { end_ms: 3400 }),
         ];
         let acts = run(&mut p, 6000, &heard, 1000);
-        assert_eq!(acts, vec![(0, Act::Say("Hello?".into())), (4000, Act::Say("Yes.".into()))]);
+        assert_eq!(
+            acts,
+            vec![
+                (0, Act::Say("Hello?".into())),
+                (4000, Act::Say("Yes.".into()))
+            ]
+        );
     }
 
     #[test]
     fn into_prompt_fires_relative_to_the_next_prompt_start() {
-        let mut p = Performer::new(vec![Step::IntoPrompt(1200), say("I already paid it")], (400, 400), 1);
+        let mut p = Performer::new(
+            vec![Step::IntoPrompt(1200), say("I already paid it")],
+            (400, 400),
+            1,
+        );
         let heard = [(2200, Heard::PromptStart { start_ms: 2000 })];
         let acts = run(&mut p, 5000, &heard, 1000);
         assert_eq!(acts, vec![(3200, Act::Say("I already paid it".into()))]);
@@ -276,9 +322,21 @@ mod tests {
 
     #[test]
     fn silence_dtmf_and_hangup_run_in_order_then_done() {
-        let mut p = Performer::new(vec![Step::Silence(300), Step::Dtmf("12".into()), Step::Hangup, say("never")], (400, 400), 1);
+        let mut p = Performer::new(
+            vec![
+                Step::Silence(300),
+                Step::Dtmf("12".into()),
+                Step::Hangup,
+                say("never"),
+            ],
+            (400, 400),
+            1,
+        );
         let acts = run(&mut p, 2000, &[], 1000);
-        assert_eq!(acts, vec![(300, Act::Dtmf("12".into())), (700, Act::Hangup)]);
+        assert_eq!(
+            acts,
+            vec![(300, Act::Dtmf("12".into())), (700, Act::Hangup)]
+        );
         assert!(p.done());
     }
 
@@ -293,7 +351,9 @@ mod tests {
     #[test]
     fn tracker_finds_one_prompt_across_a_short_pause_and_ends_after_the_silence() {
         let mut tr = PromptTracker::new(600);
-        let tone: Vec<i16> = (0..160).map(|i| ((i as f32 * 0.3).sin() * 8000.0) as i16).collect();
+        let tone: Vec<i16> = (0..160)
+            .map(|i| ((i as f32 * 0.3).sin() * 8000.0) as i16)
+            .collect();
         let quiet = [0i16; 160];
         let mut events = Vec::new();
         // 400 ms silence, 1 s voice, 300 ms pause, 1 s voice, then 2 s silence.
@@ -311,7 +371,12 @@ mod tests {
         }
         assert_eq!(events.len(), 2, "{events:?}");
         assert_eq!(events[0].1, Heard::PromptStart { start_ms: 1000 });
-        assert_eq!(events[1].1, Heard::PromptEnd { end_ms: 1000 + 115 * 20 });
+        assert_eq!(
+            events[1].1,
+            Heard::PromptEnd {
+                end_ms: 1000 + 115 * 20
+            }
+        );
         assert!(events[1].0 >= 1000 + 115 * 20 + 600 - 20);
     }
 }

@@ -60,7 +60,12 @@ pub const CSV_HEADER: [&str; 19] = [
 
 /// Writes every ended attempt whose dial started (or was decided) at or
 /// after `since`, oldest first. Returns how many were written.
-pub(super) fn export(store: &Store, since: DateTime<Utc>, format: ExportFormat, out: &mut dyn Write) -> Result<usize, StoreError> {
+pub(super) fn export(
+    store: &Store,
+    since: DateTime<Utc>,
+    format: ExportFormat,
+    out: &mut dyn Write,
+) -> Result<usize, StoreError> {
     const OP: &str = "export";
     let ids: Vec<AttemptId> = {
         let mut st = store
@@ -84,14 +89,18 @@ pub(super) fn export(store: &Store, since: DateTime<Utc>, format: ExportFormat, 
             let mut w = csv::Writer::from_writer(out);
             w.write_record(CSV_HEADER).map_err(StoreError::Csv)?;
             for id in &ids {
-                let Some(a) = store.attempt(*id)? else { continue };
+                let Some(a) = store.attempt(*id)? else {
+                    continue;
+                };
                 w.write_record(csv_row(&a)).map_err(StoreError::Csv)?;
             }
             w.flush().map_err(StoreError::Write)?;
         }
         ExportFormat::Jsonl => {
             for id in &ids {
-                let Some(a) = store.attempt(*id)? else { continue };
+                let Some(a) = store.attempt(*id)? else {
+                    continue;
+                };
                 let line = serde_json::to_string(&jsonl_object(&a)).map_err(StoreError::Json)?;
                 writeln!(out, "{line}").map_err(StoreError::Write)?;
             }
@@ -115,17 +124,29 @@ fn csv_row(a: &AttemptRecord) -> Vec<String> {
         opt_ts(a.started_at),
         opt_ts(a.ended_at),
         a.state.as_str().to_string(),
-        a.disposition.map(|d| d.as_str().to_string()).unwrap_or_default(),
+        a.disposition
+            .map(|d| d.as_str().to_string())
+            .unwrap_or_default(),
         a.reason.clone().unwrap_or_default(),
         a.sip_status.map(|s| s.to_string()).unwrap_or_default(),
         a.conversation.to_string(),
         route.map(|r| word(&r.kind)).unwrap_or_default(),
         route.map(|r| r.reason.clone()).unwrap_or_default(),
         opt_ts(route.and_then(|r| r.until).map(|t| t.with_timezone(&Utc))),
-        route.and_then(|r| r.scope.as_ref()).map(word).unwrap_or_default(),
-        route.and_then(|r| r.follow_up.as_ref()).map(|f| word(&f.kind)).unwrap_or_default(),
+        route
+            .and_then(|r| r.scope.as_ref())
+            .map(word)
+            .unwrap_or_default(),
+        route
+            .and_then(|r| r.follow_up.as_ref())
+            .map(|f| word(&f.kind))
+            .unwrap_or_default(),
         a.turns.len().to_string(),
-        a.turns.iter().rev().find_map(|t| t.intent.clone()).unwrap_or_default(),
+        a.turns
+            .iter()
+            .rev()
+            .find_map(|t| t.intent.clone())
+            .unwrap_or_default(),
         a.recording.clone().unwrap_or_default(),
     ]
 }

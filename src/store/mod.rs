@@ -471,9 +471,14 @@ impl Store {
     /// switches it to WAL and applies any pending migrations.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
         if dir.exists() && !dir.is_dir() {
-            return Err(StoreError::NotADirectory { path: dir.to_path_buf() });
+            return Err(StoreError::NotADirectory {
+                path: dir.to_path_buf(),
+            });
         }
-        std::fs::create_dir_all(dir).map_err(|source| StoreError::DataDir { path: dir.to_path_buf(), source })?;
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::DataDir {
+            path: dir.to_path_buf(),
+            source,
+        })?;
         Self::open_file(&dir.join(DB_FILE), schema::LATEST)
     }
 
@@ -482,7 +487,9 @@ impl Store {
     /// would hide a mistyped path).
     pub fn open_existing(dir: &Path) -> Result<Store, StoreError> {
         if dir.exists() && !dir.is_dir() {
-            return Err(StoreError::NotADirectory { path: dir.to_path_buf() });
+            return Err(StoreError::NotADirectory {
+                path: dir.to_path_buf(),
+            });
         }
         let path = dir.join(DB_FILE);
         if !path.is_file() {
@@ -492,25 +499,36 @@ impl Store {
     }
 
     fn open_file(path: &Path, target: i64) -> Result<Store, StoreError> {
-        let open_err = |source| StoreError::Open { path: path.to_path_buf(), source };
+        let open_err = |source| StoreError::Open {
+            path: path.to_path_buf(),
+            source,
+        };
         let mut conn = Connection::open(path).map_err(open_err)?;
         // Writers queue behind each other instead of failing at once.
-        conn.busy_timeout(Duration::from_secs(10)).map_err(open_err)?;
+        conn.busy_timeout(Duration::from_secs(10))
+            .map_err(open_err)?;
         let mode: String = conn
             .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
             .map_err(open_err)?;
         if !mode.eq_ignore_ascii_case("wal") {
             return Err(StoreError::Open {
                 path: path.to_path_buf(),
-                source: rusqlite::Error::InvalidParameterName(format!("journal_mode stayed {mode}, WAL refused")),
+                source: rusqlite::Error::InvalidParameterName(format!(
+                    "journal_mode stayed {mode}, WAL refused"
+                )),
             });
         }
         // NORMAL is durable across application crashes in WAL mode; only an
         // OS crash can lose the last transactions.
-        conn.pragma_update(None, "synchronous", "NORMAL").map_err(open_err)?;
-        conn.pragma_update(None, "foreign_keys", true).map_err(open_err)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(open_err)?;
+        conn.pragma_update(None, "foreign_keys", true)
+            .map_err(open_err)?;
         schema::migrate(&mut conn, path, target)?;
-        Ok(Store { conn, path: path.to_path_buf() })
+        Ok(Store {
+            conn,
+            path: path.to_path_buf(),
+        })
     }
 
     /// The database file.
@@ -526,13 +544,19 @@ impl Store {
     fn write_tx(&mut self, op: &'static str) -> Result<Transaction<'_>, StoreError> {
         // IMMEDIATE takes the write lock up front, so a read-then-write
         // transaction never fails half-way on a concurrent writer.
-        self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql(op))
+        self.conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(sql(op))
     }
 
     // ---------------------------------------------------------------- accounts
 
     /// Inserts or updates accounts by `account_id`, in one transaction.
-    pub fn upsert_accounts(&mut self, accounts: &[Account], now: DateTime<Utc>) -> Result<usize, StoreError> {
+    pub fn upsert_accounts(
+        &mut self,
+        accounts: &[Account],
+        now: DateTime<Utc>,
+    ) -> Result<usize, StoreError> {
         const OP: &str = "upsert_accounts";
         let tx = self.write_tx(OP)?;
         {
@@ -576,7 +600,10 @@ impl Store {
 
     /// One account by id.
     pub fn account(&self, account_id: &str) -> Result<Option<Account>, StoreError> {
-        Ok(self.query_accounts("WHERE account_id = ?1", params![account_id])?.into_iter().next())
+        Ok(self
+            .query_accounts("WHERE account_id = ?1", params![account_id])?
+            .into_iter()
+            .next())
     }
 
     /// Every account, by id.
@@ -584,10 +611,26 @@ impl Store {
         self.query_accounts("", params![])
     }
 
-    fn query_accounts(&self, filter: &str, args: &[&dyn rusqlite::ToSql]) -> Result<Vec<Account>, StoreError> {
+    fn query_accounts(
+        &self,
+        filter: &str,
+        args: &[&dyn rusqlite::ToSql],
+    ) -> Result<Vec<Account>, StoreError> {
         const OP: &str = "accounts";
-        type Raw = (String, String, String, String, Option<String>, String, Option<String>, String,
-                    Option<String>, String, Option<i64>, Option<String>);
+        type Raw = (
+            String,
+            String,
+            String,
+            String,
+            Option<String>,
+            String,
+            Option<String>,
+            String,
+            Option<String>,
+            String,
+            Option<i64>,
+            Option<String>,
+        );
         let mut st = self
             .conn
             .prepare(&format!(
@@ -598,36 +641,70 @@ impl Store {
             .map_err(sql(OP))?;
         let raws: Vec<Raw> = st
             .query_map(args, |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?,
-                    r.get(8)?, r.get(9)?, r.get(10)?, r.get(11)?))
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                    r.get(7)?,
+                    r.get(8)?,
+                    r.get(9)?,
+                    r.get(10)?,
+                    r.get(11)?,
+                ))
             })
             .map_err(sql(OP))?
             .collect::<Result<_, _>>()
             .map_err(sql(OP))?;
         raws.into_iter()
-            .map(|(account_id, name, phone, amount, currency, due, timezone, lang, jurisdiction, alt, dpd, agent)| {
-                Ok(Account {
-                    amount: Decimal::from_str(&amount)
-                        .map_err(|e| StoreError::Corrupt(format!("amount {amount:?} of {account_id}: {e}")))?,
-                    due_date: NaiveDate::from_str(&due)
-                        .map_err(|e| StoreError::Corrupt(format!("due_date {due:?} of {account_id}: {e}")))?,
-                    language: match lang.as_str() {
-                        "en" => Language::En,
-                        "zh" => Language::Zh,
-                        other => return Err(StoreError::Corrupt(format!("language {other:?} of {account_id}"))),
-                    },
-                    alt_phones: serde_json::from_str(&alt)
-                        .map_err(|e| StoreError::Corrupt(format!("alt_phones of {account_id}: {e}")))?,
+            .map(
+                |(
                     account_id,
                     name,
                     phone,
+                    amount,
                     currency,
+                    due,
                     timezone,
+                    lang,
                     jurisdiction,
-                    days_past_due: dpd,
-                    agent_uri: agent,
-                })
-            })
+                    alt,
+                    dpd,
+                    agent,
+                )| {
+                    Ok(Account {
+                        amount: Decimal::from_str(&amount).map_err(|e| {
+                            StoreError::Corrupt(format!("amount {amount:?} of {account_id}: {e}"))
+                        })?,
+                        due_date: NaiveDate::from_str(&due).map_err(|e| {
+                            StoreError::Corrupt(format!("due_date {due:?} of {account_id}: {e}"))
+                        })?,
+                        language: match lang.as_str() {
+                            "en" => Language::En,
+                            "zh" => Language::Zh,
+                            other => {
+                                return Err(StoreError::Corrupt(format!(
+                                    "language {other:?} of {account_id}"
+                                )))
+                            }
+                        },
+                        alt_phones: serde_json::from_str(&alt).map_err(|e| {
+                            StoreError::Corrupt(format!("alt_phones of {account_id}: {e}"))
+                        })?,
+                        account_id,
+                        name,
+                        phone,
+                        currency,
+                        timezone,
+                        jurisdiction,
+                        days_past_due: dpd,
+                        agent_uri: agent,
+                    })
+                },
+            )
             .collect()
     }
 
@@ -655,7 +732,11 @@ impl Store {
     }
 
     /// Records that the INVITE left.
-    pub fn mark_dialling(&mut self, id: AttemptId, started_at: DateTime<Utc>) -> Result<(), StoreError> {
+    pub fn mark_dialling(
+        &mut self,
+        id: AttemptId,
+        started_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         let n = self
             .conn
             .execute(
@@ -673,12 +754,18 @@ impl Store {
     fn state_error(&self, id: AttemptId, expected: &'static str) -> Result<StoreError, StoreError> {
         let state: Option<String> = self
             .conn
-            .query_row("SELECT state FROM attempts WHERE id = ?1", [id.0], |r| r.get(0))
+            .query_row("SELECT state FROM attempts WHERE id = ?1", [id.0], |r| {
+                r.get(0)
+            })
             .optional()
             .map_err(sql("attempt state"))?;
         Ok(match state {
             None => StoreError::UnknownAttempt(id),
-            Some(state) => StoreError::WrongState { id, state, expected },
+            Some(state) => StoreError::WrongState {
+                id,
+                state,
+                expected,
+            },
         })
     }
 
@@ -688,9 +775,14 @@ impl Store {
     /// callback for a `retry` with a time; follow-ups too), and the
     /// escalation if one is given. Fails with `WrongState` if the outcome was
     /// already recorded.
-    pub fn record_outcome(&mut self, id: AttemptId, outcome: &AttemptOutcome) -> Result<(), StoreError> {
+    pub fn record_outcome(
+        &mut self,
+        id: AttemptId,
+        outcome: &AttemptOutcome,
+    ) -> Result<(), StoreError> {
         const OP: &str = "record_outcome";
-        let outcome_json = serde_json::to_string(&outcome.outcome_json).map_err(StoreError::Json)?;
+        let outcome_json =
+            serde_json::to_string(&outcome.outcome_json).map_err(StoreError::Json)?;
         let tx = self.write_tx(OP)?;
         let row: Option<(String, String)> = tx
             .query_row(
@@ -776,7 +868,10 @@ impl Store {
     /// Several nodes on PostgreSQL: add a `node` column and recover only the
     /// dead node's rows (`... AND node = $1`), or the living would lose
     /// their calls in flight.
-    pub fn recover_after_crash(&mut self, now: DateTime<Utc>) -> Result<Vec<AttemptId>, StoreError> {
+    pub fn recover_after_crash(
+        &mut self,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<AttemptId>, StoreError> {
         const OP: &str = "recover_after_crash";
         let mut st = self
             .conn
@@ -808,7 +903,9 @@ impl Store {
             )
             .map_err(sql(OP))?;
         let raws: Vec<(String, String, Option<String>, bool, String)> = st
-            .query_map([account_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+            .query_map([account_id], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })
             .map_err(sql(OP))?
             .collect::<Result<_, _>>()
             .map_err(sql(OP))?;
@@ -832,8 +929,21 @@ impl Store {
     /// One attempt with its turns and route.
     pub fn attempt(&self, id: AttemptId) -> Result<Option<AttemptRecord>, StoreError> {
         const OP: &str = "attempt";
-        type Raw = (String, String, String, String, Option<String>, Option<String>, Option<String>,
-                    Option<String>, Option<u16>, bool, Option<String>, Option<String>, String);
+        type Raw = (
+            String,
+            String,
+            String,
+            String,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<u16>,
+            bool,
+            Option<String>,
+            Option<String>,
+            String,
+        );
         let raw: Option<Raw> = self
             .conn
             .query_row(
@@ -848,8 +958,21 @@ impl Store {
             )
             .optional()
             .map_err(sql(OP))?;
-        let Some((account_id, phone, decided_at, policy, started, ended, disp, reason, sip, conv, outcome, rec, state)) =
-            raw
+        let Some((
+            account_id,
+            phone,
+            decided_at,
+            policy,
+            started,
+            ended,
+            disp,
+            reason,
+            sip,
+            conv,
+            outcome,
+            rec,
+            state,
+        )) = raw
         else {
             return Ok(None);
         };
@@ -865,9 +988,13 @@ impl Store {
             reason,
             sip_status: sip,
             conversation: conv,
-            outcome: outcome.as_deref().map(|o| parse_json(o, "outcome")).transpose()?,
+            outcome: outcome
+                .as_deref()
+                .map(|o| parse_json(o, "outcome"))
+                .transpose()?,
             recording: rec,
-            state: AttemptState::parse(&state).ok_or_else(|| StoreError::Corrupt(format!("attempt state {state:?}")))?,
+            state: AttemptState::parse(&state)
+                .ok_or_else(|| StoreError::Corrupt(format!("attempt state {state:?}")))?,
             turns: self.turns_of(id)?,
             route: self.route_of(id)?,
         }))
@@ -903,7 +1030,13 @@ impl Store {
 
     fn route_of(&self, id: AttemptId) -> Result<Option<Route>, StoreError> {
         const OP: &str = "route";
-        type Raw = (String, String, Option<String>, Option<String>, Option<String>);
+        type Raw = (
+            String,
+            String,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+        );
         let raw: Option<Raw> = self
             .conn
             .query_row(
@@ -913,7 +1046,9 @@ impl Store {
             )
             .optional()
             .map_err(sql(OP))?;
-        let Some((kind, reason, until, scope, follow_up)) = raw else { return Ok(None) };
+        let Some((kind, reason, until, scope, follow_up)) = raw else {
+            return Ok(None);
+        };
         Ok(Some(Route {
             kind: parse_route_kind(&kind)?,
             reason,
@@ -921,7 +1056,10 @@ impl Store {
             scope: scope.as_deref().map(parse_scope).transpose()?,
             follow_up: follow_up
                 .as_deref()
-                .map(|f| serde_json::from_str(f).map_err(|e| StoreError::Corrupt(format!("follow_up JSON: {e}"))))
+                .map(|f| {
+                    serde_json::from_str(f)
+                        .map_err(|e| StoreError::Corrupt(format!("follow_up JSON: {e}")))
+                })
                 .transpose()?,
         }))
     }
@@ -946,7 +1084,14 @@ impl Store {
                 let at = ts(r.at);
                 let key = format!("{}|{}|{}", r.account_id, r.phone, at);
                 added += st
-                    .execute(params![r.account_id, r.phone, at, r.disposition.as_str(), r.conversation, key])
+                    .execute(params![
+                        r.account_id,
+                        r.phone,
+                        at,
+                        r.disposition.as_str(),
+                        r.conversation,
+                        key
+                    ])
                     .map_err(sql(OP))?;
             }
         }
@@ -957,7 +1102,13 @@ impl Store {
     // ------------------------------------------------- pauses, suppressions, callbacks
 
     /// Pauses collection on an account until a time.
-    pub fn add_pause(&mut self, account_id: &str, reason: &str, until: DateTime<Utc>, now: DateTime<Utc>) -> Result<(), StoreError> {
+    pub fn add_pause(
+        &mut self,
+        account_id: &str,
+        reason: &str,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         insert_pause(&self.conn, account_id, reason, until, now)
     }
 
@@ -974,12 +1125,22 @@ impl Store {
     }
 
     /// Records that the debtor asked to be called back at `at`.
-    pub fn add_callback(&mut self, account_id: &str, at: DateTime<Utc>, now: DateTime<Utc>) -> Result<(), StoreError> {
+    pub fn add_callback(
+        &mut self,
+        account_id: &str,
+        at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         insert_callback(&self.conn, account_id, at, now)
     }
 
     /// Records a payment (from `duecall payments <csv>`).
-    pub fn add_payment(&mut self, account_id: &str, amount: Decimal, paid_at: DateTime<Utc>) -> Result<(), StoreError> {
+    pub fn add_payment(
+        &mut self,
+        account_id: &str,
+        amount: Decimal,
+        paid_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         self.conn
             .execute(
                 "INSERT INTO payments (account_id, amount, paid_at) VALUES (?1, ?2, ?3)",
@@ -990,20 +1151,27 @@ impl Store {
     }
 
     /// Payments on an account since a time (inclusive), oldest first.
-    pub fn payments_since(&self, account_id: &str, since: DateTime<Utc>) -> Result<Vec<(Decimal, DateTime<Utc>)>, StoreError> {
+    pub fn payments_since(
+        &self,
+        account_id: &str,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<(Decimal, DateTime<Utc>)>, StoreError> {
         const OP: &str = "payments_since";
         let mut st = self
             .conn
             .prepare("SELECT amount, paid_at FROM payments WHERE account_id = ?1 AND paid_at >= ?2 ORDER BY paid_at, id")
             .map_err(sql(OP))?;
         let raws: Vec<(String, String)> = st
-            .query_map(params![account_id, ts(since)], |r| Ok((r.get(0)?, r.get(1)?)))
+            .query_map(params![account_id, ts(since)], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
             .map_err(sql(OP))?
             .collect::<Result<_, _>>()
             .map_err(sql(OP))?;
         raws.into_iter()
             .map(|(a, at)| {
-                let amount = Decimal::from_str(&a).map_err(|e| StoreError::Corrupt(format!("payment amount {a:?}: {e}")))?;
+                let amount = Decimal::from_str(&a)
+                    .map_err(|e| StoreError::Corrupt(format!("payment amount {a:?}: {e}")))?;
                 Ok((amount, parse_ts(&at)?))
             })
             .collect()
@@ -1031,12 +1199,18 @@ impl Store {
                 }
                 // A number-scoped row without a number cannot be honoured
                 // narrowly; suppressing the account is the safe reading.
-                (SuppressScope::Number, None) | (SuppressScope::Account, _) => state.suppressed_account = true,
+                (SuppressScope::Number, None) | (SuppressScope::Account, _) => {
+                    state.suppressed_account = true
+                }
             }
         }
         let pause: Option<String> = self
             .conn
-            .query_row("SELECT MAX(until) FROM pauses WHERE account_id = ?1", [account_id], |r| r.get(0))
+            .query_row(
+                "SELECT MAX(until) FROM pauses WHERE account_id = ?1",
+                [account_id],
+                |r| r.get(0),
+            )
             .map_err(sql(OP))?;
         state.pause_until = parse_opt_ts(pause)?;
         let callback: Option<String> = self
@@ -1062,7 +1236,11 @@ impl Store {
     /// Hands the oldest open escalation to `collector`, or `None` if the
     /// queue is empty. Two collectors never get the same one: the pick and
     /// the claim are one statement under the write lock.
-    pub fn claim_escalation(&mut self, collector: &str, now: DateTime<Utc>) -> Result<Option<Escalation>, StoreError> {
+    pub fn claim_escalation(
+        &mut self,
+        collector: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Escalation>, StoreError> {
         // PostgreSQL (several nodes): the same statement with the row locked
         // and skipped by concurrent claimers instead of waited on:
         //   UPDATE escalations SET status = 'claimed', claimed_by = $1, claimed_at = $2
@@ -1098,7 +1276,10 @@ impl Store {
     }
 
     /// Escalations with a status (or all), oldest first.
-    pub fn escalations(&self, status: Option<EscalationStatus>) -> Result<Vec<Escalation>, StoreError> {
+    pub fn escalations(
+        &self,
+        status: Option<EscalationStatus>,
+    ) -> Result<Vec<Escalation>, StoreError> {
         const OP: &str = "escalations";
         // Two statements rather than `?1 IS NULL OR status = ?1`, whose
         // untyped parameter PostgreSQL cannot infer.
@@ -1108,19 +1289,28 @@ impl Store {
         };
         let mut st = self
             .conn
-            .prepare(&format!("SELECT {ESCALATION_COLUMNS} FROM escalations {filter} ORDER BY created_at, id"))
+            .prepare(&format!(
+                "SELECT {ESCALATION_COLUMNS} FROM escalations {filter} ORDER BY created_at, id"
+            ))
             .map_err(sql(OP))?;
         let raws: Vec<RawEscalation> = st
             .query_map(rusqlite::params_from_iter(args), raw_escalation)
             .map_err(sql(OP))?
             .collect::<Result<_, _>>()
             .map_err(sql(OP))?;
-        raws.into_iter().map(RawEscalation::into_escalation).collect()
+        raws.into_iter()
+            .map(RawEscalation::into_escalation)
+            .collect()
     }
 
     /// Writes attempts that ended since `since` for the lender's systems.
     /// See `export` for the columns.
-    pub fn export(&self, since: DateTime<Utc>, format: ExportFormat, out: &mut dyn std::io::Write) -> Result<usize, StoreError> {
+    pub fn export(
+        &self,
+        since: DateTime<Utc>,
+        format: ExportFormat,
+        out: &mut dyn std::io::Write,
+    ) -> Result<usize, StoreError> {
         export::export(self, since, format, out)
     }
 }
@@ -1197,7 +1387,13 @@ fn insert_escalation(conn: &Connection, e: &NewEscalation) -> Result<i64, StoreE
     .map_err(sql("add_escalation"))
 }
 
-fn insert_pause(conn: &Connection, account_id: &str, reason: &str, until: DateTime<Utc>, now: DateTime<Utc>) -> Result<(), StoreError> {
+fn insert_pause(
+    conn: &Connection,
+    account_id: &str,
+    reason: &str,
+    until: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
     conn.execute(
         "INSERT INTO pauses (account_id, reason, until, created_at) VALUES (?1, ?2, ?3, ?4)",
         params![account_id, reason, ts(until), ts(now)],
@@ -1213,7 +1409,11 @@ fn insert_suppression(
     reason: &str,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    let scope = if phone.is_some() { SuppressScope::Number } else { SuppressScope::Account };
+    let scope = if phone.is_some() {
+        SuppressScope::Number
+    } else {
+        SuppressScope::Account
+    };
     conn.execute(
         "INSERT INTO suppressions (account_id, phone, scope, reason, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
         params![account_id, phone, scope_str(scope), reason, ts(now)],
@@ -1222,7 +1422,12 @@ fn insert_suppression(
     .map_err(sql("add_suppression"))
 }
 
-fn insert_callback(conn: &Connection, account_id: &str, at: DateTime<Utc>, now: DateTime<Utc>) -> Result<(), StoreError> {
+fn insert_callback(
+    conn: &Connection,
+    account_id: &str,
+    at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
     conn.execute(
         "INSERT INTO callbacks (account_id, at, created_at) VALUES (?1, ?2, ?3)",
         params![account_id, ts(at), ts(now)],
@@ -1233,12 +1438,21 @@ fn insert_callback(conn: &Connection, account_id: &str, at: DateTime<Utc>, now: 
 
 /// Writes what a route means for later calls, follow-ups included. `agent`
 /// and `done` leave nothing here (an escalation is explicit in the outcome).
-fn apply_route(tx: &Transaction<'_>, account_id: &str, phone: &str, route: &Route, now: DateTime<Utc>) -> Result<(), StoreError> {
+fn apply_route(
+    tx: &Transaction<'_>,
+    account_id: &str,
+    phone: &str,
+    route: &Route,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
     match route.kind {
         RouteKind::Pause => {
             // A pause without an end holds until a person lifts it; dropping
             // it would let the robot call again.
-            let until = route.until.map(|t| t.with_timezone(&Utc)).unwrap_or_else(pause_forever);
+            let until = route
+                .until
+                .map(|t| t.with_timezone(&Utc))
+                .unwrap_or_else(pause_forever);
             insert_pause(tx, account_id, &route.reason, until, now)?;
         }
         RouteKind::Suppress => {

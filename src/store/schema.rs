@@ -153,8 +153,10 @@ pub(crate) fn current_version(conn: &Connection) -> rusqlite::Result<i64> {
              applied_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP
          )",
     )?;
-    conn.query_row("SELECT MAX(version) FROM schema_version", [], |r| r.get::<_, Option<i64>>(0))
-        .map(|v| v.unwrap_or(0))
+    conn.query_row("SELECT MAX(version) FROM schema_version", [], |r| {
+        r.get::<_, Option<i64>>(0)
+    })
+    .map(|v| v.unwrap_or(0))
 }
 
 /// Applies the migrations after the recorded version, up to `target`, one
@@ -165,19 +167,36 @@ pub(crate) fn migrate(conn: &mut Connection, path: &Path, target: i64) -> Result
     loop {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|source| StoreError::Open { path: path.to_path_buf(), source })?;
-        let found = current_version(&tx).map_err(|source| StoreError::Open { path: path.to_path_buf(), source })?;
+            .map_err(|source| StoreError::Open {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        let found = current_version(&tx).map_err(|source| StoreError::Open {
+            path: path.to_path_buf(),
+            source,
+        })?;
         if found > LATEST {
-            return Err(StoreError::SchemaTooNew { path: path.to_path_buf(), found, known: LATEST });
+            return Err(StoreError::SchemaTooNew {
+                path: path.to_path_buf(),
+                found,
+                known: LATEST,
+            });
         }
         if found >= target {
-            tx.commit().map_err(|source| StoreError::Open { path: path.to_path_buf(), source })?;
+            tx.commit().map_err(|source| StoreError::Open {
+                path: path.to_path_buf(),
+                source,
+            })?;
             return Ok(found);
         }
         let version = found + 1;
         let step = |source| StoreError::Migration { version, source };
         tx.execute_batch(MIGRATIONS[found as usize]).map_err(step)?;
-        tx.execute("INSERT INTO schema_version (version) VALUES (?1)", [version]).map_err(step)?;
+        tx.execute(
+            "INSERT INTO schema_version (version) VALUES (?1)",
+            [version],
+        )
+        .map_err(step)?;
         tx.commit().map_err(step)?;
     }
 }

@@ -84,7 +84,8 @@ fn accounts_round_trip_with_exact_amounts_and_upsert_updates() {
     let dir = TempDir::new("accounts");
     let mut s = Store::open(&dir.0).unwrap();
     let mut a = account("a1", "+14155550100");
-    s.upsert_accounts(&[a.clone(), account("a2", "+14155550101")], t(9, 0)).unwrap();
+    s.upsert_accounts(&[a.clone(), account("a2", "+14155550101")], t(9, 0))
+        .unwrap();
     assert_eq!(s.account("a1").unwrap().as_ref(), Some(&a));
     a.amount = Decimal::from_str("99.10").unwrap();
     a.alt_phones.clear();
@@ -100,7 +101,9 @@ fn attempt_with_turns_and_route_round_trips() {
     let dir = TempDir::new("attempt");
     let mut s = Store::open(&dir.0).unwrap();
     let decision = json!({"allow": true, "rules": ["us: 0 of 7 in 7 days"]});
-    let id = s.record_decision("a1", "+14155550100", t(14, 0), &decision).unwrap();
+    let id = s
+        .record_decision("a1", "+14155550100", t(14, 0), &decision)
+        .unwrap();
     assert_eq!(s.attempt(id).unwrap().unwrap().state, AttemptState::Decided);
     s.mark_dialling(id, t(14, 1)).unwrap();
     let route = Route {
@@ -111,13 +114,21 @@ fn attempt_with_turns_and_route_round_trips() {
         follow_up: Some(Box::new(Route {
             kind: RouteKind::Pause,
             reason: "hardship".into(),
-            until: Some(t(14, 0).checked_add_days(chrono::Days::new(30)).unwrap().fixed_offset()),
+            until: Some(
+                t(14, 0)
+                    .checked_add_days(chrono::Days::new(30))
+                    .unwrap()
+                    .fixed_offset(),
+            ),
             scope: None,
             follow_up: None,
         })),
     };
     let mut out = ended(Disposition::Answered, t(14, 3), Some(route.clone()));
-    out.turns = vec![turn("greeting", "identity_confirmed"), turn("reminder", "hardship")];
+    out.turns = vec![
+        turn("greeting", "identity_confirmed"),
+        turn("reminder", "hardship"),
+    ];
     s.record_outcome(id, &out).unwrap();
 
     let back = s.attempt(id).unwrap().unwrap();
@@ -133,47 +144,79 @@ fn attempt_with_turns_and_route_round_trips() {
     assert_eq!(back.route, Some(route));
     // The follow-up pause is in force for the gate.
     let st = s.account_state("a1").unwrap();
-    assert_eq!(st.pause_until, Some(t(14, 0).checked_add_days(chrono::Days::new(30)).unwrap()));
+    assert_eq!(
+        st.pause_until,
+        Some(t(14, 0).checked_add_days(chrono::Days::new(30)).unwrap())
+    );
 }
 
 #[test]
 fn outcome_cannot_be_recorded_twice() {
     let dir = TempDir::new("twice");
     let mut s = Store::open(&dir.0).unwrap();
-    let id = s.record_decision("a1", "+14155550100", t(10, 0), &json!({})).unwrap();
-    s.record_outcome(id, &ended(Disposition::Busy, t(10, 1), None)).unwrap();
-    let err = s.record_outcome(id, &ended(Disposition::Answered, t(10, 2), None)).unwrap_err();
+    let id = s
+        .record_decision("a1", "+14155550100", t(10, 0), &json!({}))
+        .unwrap();
+    s.record_outcome(id, &ended(Disposition::Busy, t(10, 1), None))
+        .unwrap();
+    let err = s
+        .record_outcome(id, &ended(Disposition::Answered, t(10, 2), None))
+        .unwrap_err();
     assert!(matches!(err, StoreError::WrongState { .. }), "{err}");
-    assert_eq!(s.attempt(id).unwrap().unwrap().disposition, Some(Disposition::Busy));
-    assert!(matches!(s.mark_dialling(AttemptId(999), t(10, 0)), Err(StoreError::UnknownAttempt(_))));
+    assert_eq!(
+        s.attempt(id).unwrap().unwrap().disposition,
+        Some(Disposition::Busy)
+    );
+    assert!(matches!(
+        s.mark_dialling(AttemptId(999), t(10, 0)),
+        Err(StoreError::UnknownAttempt(_))
+    ));
 }
 
 #[test]
 fn routes_write_suppressions_pauses_and_callbacks_for_the_gate() {
     let dir = TempDir::new("routes");
     let mut s = Store::open(&dir.0).unwrap();
-    let wrong = Route { kind: RouteKind::Suppress, reason: "wrong_number".into(), until: None,
-                        scope: Some(SuppressScope::Number), follow_up: None };
-    let id = s.record_decision("a1", "+14155550100", t(10, 0), &json!({})).unwrap();
-    s.record_outcome(id, &ended(Disposition::Answered, t(10, 2), Some(wrong))).unwrap();
+    let wrong = Route {
+        kind: RouteKind::Suppress,
+        reason: "wrong_number".into(),
+        until: None,
+        scope: Some(SuppressScope::Number),
+        follow_up: None,
+    };
+    let id = s
+        .record_decision("a1", "+14155550100", t(10, 0), &json!({}))
+        .unwrap();
+    s.record_outcome(id, &ended(Disposition::Answered, t(10, 2), Some(wrong)))
+        .unwrap();
     let st = s.account_state("a1").unwrap();
     assert_eq!(st.suppressed_numbers, vec!["+14155550100".to_string()]);
     assert!(!st.suppressed_account);
 
-    let callback = Route { kind: RouteKind::Retry, reason: "callback_later".into(),
-                           until: Some(t(17, 30).fixed_offset()), scope: None, follow_up: None };
-    let id = s.record_decision("a1", "+14155550199", t(11, 0), &json!({})).unwrap();
-    s.record_outcome(id, &ended(Disposition::Answered, t(11, 2), Some(callback))).unwrap();
+    let callback = Route {
+        kind: RouteKind::Retry,
+        reason: "callback_later".into(),
+        until: Some(t(17, 30).fixed_offset()),
+        scope: None,
+        follow_up: None,
+    };
+    let id = s
+        .record_decision("a1", "+14155550199", t(11, 0), &json!({}))
+        .unwrap();
+    s.record_outcome(id, &ended(Disposition::Answered, t(11, 2), Some(callback)))
+        .unwrap();
     assert_eq!(s.account_state("a1").unwrap().callback_at, Some(t(17, 30)));
     // A later request replaces an earlier one, even if it asks for an earlier time.
     s.add_callback("a1", t(16, 0), t(12, 0)).unwrap();
     assert_eq!(s.account_state("a1").unwrap().callback_at, Some(t(16, 0)));
 
-    s.add_pause("a1", "promise_to_pay", t(20, 0), t(12, 0)).unwrap();
+    s.add_pause("a1", "promise_to_pay", t(20, 0), t(12, 0))
+        .unwrap();
     s.add_pause("a1", "older", t(18, 0), t(12, 1)).unwrap();
     assert_eq!(s.account_state("a1").unwrap().pause_until, Some(t(20, 0)));
 
-    s.add_suppression("a1", None, "stop_calling", t(12, 2)).unwrap();
+    s.add_suppression("a1", None, "stop_calling", t(12, 2))
+        .unwrap();
     assert!(s.account_state("a1").unwrap().suppressed_account);
     assert_eq!(s.account_state("a2").unwrap(), AccountState::default());
 }
@@ -184,11 +227,18 @@ fn crash_recovery_marks_in_flight_attempts_failed_and_they_still_count() {
     let (decided, dialling, done);
     {
         let mut s = Store::open(&dir.0).unwrap();
-        decided = s.record_decision("a1", "+14155550100", t(9, 0), &json!({"allow": true})).unwrap();
-        dialling = s.record_decision("a1", "+14155550100", t(9, 5), &json!({"allow": true})).unwrap();
+        decided = s
+            .record_decision("a1", "+14155550100", t(9, 0), &json!({"allow": true}))
+            .unwrap();
+        dialling = s
+            .record_decision("a1", "+14155550100", t(9, 5), &json!({"allow": true}))
+            .unwrap();
         s.mark_dialling(dialling, t(9, 6)).unwrap();
-        done = s.record_decision("a1", "+14155550100", t(8, 0), &json!({"allow": true})).unwrap();
-        s.record_outcome(done, &ended(Disposition::NoAnswer, t(8, 1), None)).unwrap();
+        done = s
+            .record_decision("a1", "+14155550100", t(8, 0), &json!({"allow": true}))
+            .unwrap();
+        s.record_outcome(done, &ended(Disposition::NoAnswer, t(8, 1), None))
+            .unwrap();
         // The process dies here: the store is dropped with two attempts in flight.
         let h = s.history_for("a1").unwrap();
         assert_eq!(h.iter().filter(|r| r.in_flight).count(), 2);
@@ -207,7 +257,10 @@ fn crash_recovery_marks_in_flight_attempts_failed_and_they_still_count() {
     let h = s.history_for("a1").unwrap();
     assert_eq!(h.len(), 3, "crashed attempts still count");
     assert!(h.iter().all(|r| !r.in_flight));
-    assert_eq!(h.iter().map(|r| r.at).collect::<Vec<_>>(), vec![t(8, 0), t(9, 0), t(9, 6)]);
+    assert_eq!(
+        h.iter().map(|r| r.at).collect::<Vec<_>>(),
+        vec![t(8, 0), t(9, 0), t(9, 6)]
+    );
     assert!(s.recover_after_crash(t(11, 0)).unwrap().is_empty());
     // A late outcome for a recovered attempt is refused, not silently merged.
     assert!(matches!(
@@ -221,17 +274,35 @@ fn imported_history_counts_once_and_is_not_exported() {
     let dir = TempDir::new("import");
     let mut s = Store::open(&dir.0).unwrap();
     let rows = vec![
-        ImportedAttempt { account_id: "a1".into(), phone: "+14155550100".into(), at: t(8, 0),
-                          disposition: Disposition::NoAnswer, conversation: false },
-        ImportedAttempt { account_id: "a1".into(), phone: "+14155550100".into(), at: t(8, 30),
-                          disposition: Disposition::Answered, conversation: true },
+        ImportedAttempt {
+            account_id: "a1".into(),
+            phone: "+14155550100".into(),
+            at: t(8, 0),
+            disposition: Disposition::NoAnswer,
+            conversation: false,
+        },
+        ImportedAttempt {
+            account_id: "a1".into(),
+            phone: "+14155550100".into(),
+            at: t(8, 30),
+            disposition: Disposition::Answered,
+            conversation: true,
+        },
     ];
     assert_eq!(s.import_history(&rows).unwrap(), 2);
     assert_eq!(s.import_history(&rows).unwrap(), 0);
     let h = s.history_for("a1").unwrap();
     assert_eq!(h.len(), 2);
-    assert_eq!(h[1], HistoryRow { phone: "+14155550100".into(), at: t(8, 30), disposition: Disposition::Answered,
-                                  conversation: true, in_flight: false });
+    assert_eq!(
+        h[1],
+        HistoryRow {
+            phone: "+14155550100".into(),
+            at: t(8, 30),
+            disposition: Disposition::Answered,
+            conversation: true,
+            in_flight: false
+        }
+    );
     let mut out = Vec::new();
     assert_eq!(s.export(t(0, 0), ExportFormat::Jsonl, &mut out).unwrap(), 0);
 }
@@ -246,23 +317,37 @@ fn opening_a_version_one_database_migrates_it_and_keeps_its_rows() {
         assert_eq!(s.schema_version().unwrap(), 1);
         let has_escalations: i64 = s
             .conn
-            .query_row("SELECT COUNT(*) FROM sqlite_master WHERE name = 'escalations'", [], |r| r.get(0))
+            .query_row(
+                "SELECT COUNT(*) FROM sqlite_master WHERE name = 'escalations'",
+                [],
+                |r| r.get(0),
+            )
             .unwrap();
         assert_eq!(has_escalations, 0, "version 1 has no escalation queue");
         let mut s = s;
-        s.record_decision("a1", "+14155550100", t(9, 0), &json!({"allow": true})).unwrap()
+        s.record_decision("a1", "+14155550100", t(9, 0), &json!({"allow": true}))
+            .unwrap()
     };
     let mut s = Store::open(&dir.0).unwrap();
     assert_eq!(s.schema_version().unwrap(), schema::LATEST);
     assert_eq!(s.attempt(id).unwrap().unwrap().account_id, "a1");
     let e = NewEscalation {
-        account_id: "a1".into(), attempt_id: Some(id), reason: "dispute".into(), intent: Some("dispute".into()),
-        summary: "disputes the amount".into(), transcript: json!([]), recording: None, created_at: t(9, 2),
+        account_id: "a1".into(),
+        attempt_id: Some(id),
+        reason: "dispute".into(),
+        intent: Some("dispute".into()),
+        summary: "disputes the amount".into(),
+        transcript: json!([]),
+        recording: None,
+        created_at: t(9, 2),
     };
     s.add_escalation(&e).unwrap();
     // Reopening applies nothing more.
     drop(s);
-    assert_eq!(Store::open(&dir.0).unwrap().schema_version().unwrap(), schema::LATEST);
+    assert_eq!(
+        Store::open(&dir.0).unwrap().schema_version().unwrap(),
+        schema::LATEST
+    );
 }
 
 #[test]
@@ -270,17 +355,27 @@ fn database_from_a_newer_duecall_is_refused() {
     let dir = TempDir::new("newer");
     drop(Store::open(&dir.0).unwrap());
     let conn = Connection::open(dir.0.join(DB_FILE)).unwrap();
-    conn.execute("INSERT INTO schema_version (version) VALUES (?1)", [schema::LATEST + 1]).unwrap();
+    conn.execute(
+        "INSERT INTO schema_version (version) VALUES (?1)",
+        [schema::LATEST + 1],
+    )
+    .unwrap();
     drop(conn);
     let err = Store::open(&dir.0).unwrap_err();
-    assert!(matches!(err, StoreError::SchemaTooNew { found, .. } if found == schema::LATEST + 1), "{err}");
+    assert!(
+        matches!(err, StoreError::SchemaTooNew { found, .. } if found == schema::LATEST + 1),
+        "{err}"
+    );
 }
 
 #[test]
 fn wal_mode_is_on() {
     let dir = TempDir::new("wal");
     let s = Store::open(&dir.0).unwrap();
-    let mode: String = s.conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+    let mode: String = s
+        .conn
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(mode, "wal");
 }
 
@@ -317,10 +412,16 @@ fn claim_never_hands_one_escalation_to_two_collectors() {
         let mut s = Store::open(&dir.0).unwrap();
         for i in 0..n {
             s.add_escalation(&NewEscalation {
-                account_id: format!("a{i}"), attempt_id: None, reason: "hardship".into(), intent: None,
-                summary: format!("case {i}"), transcript: json!([{"prompt": "greeting"}]), recording: None,
+                account_id: format!("a{i}"),
+                attempt_id: None,
+                reason: "hardship".into(),
+                intent: None,
+                summary: format!("case {i}"),
+                transcript: json!([{"prompt": "greeting"}]),
+                recording: None,
                 created_at: t(9, 0) + chrono::Duration::seconds(i),
-            }).unwrap();
+            })
+            .unwrap();
         }
     }
     let collectors = 4;
@@ -333,22 +434,43 @@ fn claim_never_hands_one_escalation_to_two_collectors() {
                 let mut s = Store::open(&dir).unwrap();
                 barrier.wait();
                 let mut got = Vec::new();
-                while let Some(e) = s.claim_escalation(&format!("collector-{c}"), t(10, 0)).unwrap() {
+                while let Some(e) = s
+                    .claim_escalation(&format!("collector-{c}"), t(10, 0))
+                    .unwrap()
+                {
                     assert_eq!(e.status, EscalationStatus::Claimed);
-                    assert_eq!(e.claimed_by.as_deref(), Some(format!("collector-{c}").as_str()));
+                    assert_eq!(
+                        e.claimed_by.as_deref(),
+                        Some(format!("collector-{c}").as_str())
+                    );
                     got.push(e.id);
                 }
                 got
             })
         })
         .collect();
-    let all: Vec<i64> = handles.into_iter().flat_map(|h| h.join().unwrap()).collect();
+    let all: Vec<i64> = handles
+        .into_iter()
+        .flat_map(|h| h.join().unwrap())
+        .collect();
     let unique: HashSet<i64> = all.iter().copied().collect();
-    assert_eq!(all.len(), n as usize, "every escalation claimed exactly once");
+    assert_eq!(
+        all.len(),
+        n as usize,
+        "every escalation claimed exactly once"
+    );
     assert_eq!(unique.len(), n as usize, "no escalation claimed twice");
     let s = Store::open(&dir.0).unwrap();
-    assert!(s.escalations(Some(EscalationStatus::Open)).unwrap().is_empty());
-    assert_eq!(s.escalations(Some(EscalationStatus::Claimed)).unwrap().len(), n as usize);
+    assert!(s
+        .escalations(Some(EscalationStatus::Open))
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        s.escalations(Some(EscalationStatus::Claimed))
+            .unwrap()
+            .len(),
+        n as usize
+    );
 }
 
 #[test]
@@ -356,8 +478,14 @@ fn claims_take_the_oldest_open_escalation_and_skip_closed_ones() {
     let dir = TempDir::new("claim-order");
     let mut s = Store::open(&dir.0).unwrap();
     let mk = |i: i64, at| NewEscalation {
-        account_id: format!("a{i}"), attempt_id: None, reason: "dispute".into(), intent: Some("dispute".into()),
-        summary: "s".into(), transcript: json!([]), recording: Some("r.wav".into()), created_at: at,
+        account_id: format!("a{i}"),
+        attempt_id: None,
+        reason: "dispute".into(),
+        intent: Some("dispute".into()),
+        summary: "s".into(),
+        transcript: json!([]),
+        recording: Some("r.wav".into()),
+        created_at: at,
     };
     let late = s.add_escalation(&mk(1, t(12, 0))).unwrap();
     let early = s.add_escalation(&mk(2, t(11, 0))).unwrap();
@@ -372,23 +500,41 @@ fn claims_take_the_oldest_open_escalation_and_skip_closed_ones() {
 
 fn store_with_two_ended_attempts(dir: &Path) -> (AttemptId, AttemptId) {
     let mut s = Store::open(dir).unwrap();
-    let old = s.record_decision("a0", "+14155550000", t(1, 0), &json!({"allow": true})).unwrap();
-    s.record_outcome(old, &ended(Disposition::Busy, t(1, 1), None)).unwrap();
-    let id1 = s.record_decision("a1", "+14155550100", t(9, 0), &json!({"allow": true, "why": "x"})).unwrap();
+    let old = s
+        .record_decision("a0", "+14155550000", t(1, 0), &json!({"allow": true}))
+        .unwrap();
+    s.record_outcome(old, &ended(Disposition::Busy, t(1, 1), None))
+        .unwrap();
+    let id1 = s
+        .record_decision(
+            "a1",
+            "+14155550100",
+            t(9, 0),
+            &json!({"allow": true, "why": "x"}),
+        )
+        .unwrap();
     s.mark_dialling(id1, t(9, 1)).unwrap();
     let mut o = ended(
         Disposition::Answered,
         t(9, 4),
-        Some(Route { kind: RouteKind::Suppress, reason: "wrong_number".into(), until: None,
-                     scope: Some(SuppressScope::Number), follow_up: None }),
+        Some(Route {
+            kind: RouteKind::Suppress,
+            reason: "wrong_number".into(),
+            until: None,
+            scope: Some(SuppressScope::Number),
+            follow_up: None,
+        }),
     );
     o.turns = vec![turn("greeting", "wrong_number")];
     o.outcome_json = json!({"call": {"disposition": "answered", "to": "+14155550100"}, "turns": [], "route": {"kind": "suppress"}});
     s.record_outcome(id1, &o).unwrap();
-    let id2 = s.record_decision("a2", "+14155550200", t(9, 10), &json!({"allow": true})).unwrap();
+    let id2 = s
+        .record_decision("a2", "+14155550200", t(9, 10), &json!({"allow": true}))
+        .unwrap();
     s.recover_after_crash(t(9, 30)).unwrap();
     // Still in flight: not exported.
-    s.record_decision("a3", "+14155550300", t(9, 40), &json!({"allow": true})).unwrap();
+    s.record_decision("a3", "+14155550300", t(9, 40), &json!({"allow": true}))
+        .unwrap();
     (id1, id2)
 }
 
@@ -400,7 +546,10 @@ fn jsonl_export_writes_one_outcome_per_line_since_the_date() {
     let mut out = Vec::new();
     assert_eq!(s.export(t(9, 0), ExportFormat::Jsonl, &mut out).unwrap(), 2);
     let text = String::from_utf8(out).unwrap();
-    let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines.len(), 2);
     assert_eq!(lines[0]["attempt_id"], json!(id1.0));
     assert_eq!(lines[0]["account_id"], "a1");
@@ -422,7 +571,10 @@ fn csv_export_has_a_header_and_one_row_per_attempt() {
     let mut out = Vec::new();
     s.export(t(0, 0), ExportFormat::Csv, &mut out).unwrap();
     let mut r = csv::Reader::from_reader(out.as_slice());
-    assert_eq!(r.headers().unwrap().iter().collect::<Vec<_>>(), export::CSV_HEADER.to_vec());
+    assert_eq!(
+        r.headers().unwrap().iter().collect::<Vec<_>>(),
+        export::CSV_HEADER.to_vec()
+    );
     let rows: Vec<csv::StringRecord> = r.records().map(|r| r.unwrap()).collect();
     assert_eq!(rows.len(), 3);
     let row = rows.iter().find(|r| r[0] == id1.to_string()).unwrap();
@@ -448,12 +600,21 @@ fn export_command_reads_the_data_dir_and_rejects_unknown_formats() {
     run_export(&args("csv", &dir.0), &mut out).unwrap();
     assert_eq!(String::from_utf8(out).unwrap().lines().count(), 4);
     let mut out = Vec::new();
-    assert!(matches!(run_export(&args("xml", &dir.0), &mut out), Err(StoreError::UnknownFormat(_))));
+    assert!(matches!(
+        run_export(&args("xml", &dir.0), &mut out),
+        Err(StoreError::UnknownFormat(_))
+    ));
     let err = run_export(&args("jsonl", &dir.0.join("typo")), &mut out).unwrap_err();
     assert!(matches!(err, StoreError::NoDatabase { .. }), "{err}");
-    assert!(!dir.0.join("typo").exists(), "export must not create a data directory");
+    assert!(
+        !dir.0.join("typo").exists(),
+        "export must not create a data directory"
+    );
     let mut out = Vec::new();
-    let later = ExportArgs { since: NaiveDate::from_ymd_opt(2026, 3, 3).unwrap(), ..args("jsonl", &dir.0) };
+    let later = ExportArgs {
+        since: NaiveDate::from_ymd_opt(2026, 3, 3).unwrap(),
+        ..args("jsonl", &dir.0)
+    };
     run_export(&later, &mut out).unwrap();
     assert!(out.is_empty());
 }
@@ -462,12 +623,19 @@ fn export_command_reads_the_data_dir_and_rejects_unknown_formats() {
 fn escalation_given_with_the_outcome_is_queued_in_the_same_transaction() {
     let dir = TempDir::new("esc-outcome");
     let mut s = Store::open(&dir.0).unwrap();
-    let id = s.record_decision("a1", "+14155550100", t(10, 0), &json!({})).unwrap();
+    let id = s
+        .record_decision("a1", "+14155550100", t(10, 0), &json!({}))
+        .unwrap();
     let mut o = ended(Disposition::Answered, t(10, 3), None);
     o.escalation = Some(NewEscalation {
-        account_id: "a1".into(), attempt_id: Some(id), reason: "hardship".into(), intent: Some("hardship".into()),
-        summary: "lost job".into(), transcript: json!([{"prompt": "reminder", "heard": "i lost my job"}]),
-        recording: Some("rec/1.wav".into()), created_at: t(10, 3),
+        account_id: "a1".into(),
+        attempt_id: Some(id),
+        reason: "hardship".into(),
+        intent: Some("hardship".into()),
+        summary: "lost job".into(),
+        transcript: json!([{"prompt": "reminder", "heard": "i lost my job"}]),
+        recording: Some("rec/1.wav".into()),
+        created_at: t(10, 3),
     });
     s.record_outcome(id, &o).unwrap();
     let q = s.escalations(None).unwrap();
@@ -481,8 +649,10 @@ fn escalation_given_with_the_outcome_is_queued_in_the_same_transaction() {
 fn payments_round_trip_exactly() {
     let dir = TempDir::new("pay");
     let mut s = Store::open(&dir.0).unwrap();
-    s.add_payment("a1", Decimal::from_str("60.25").unwrap(), t(8, 0)).unwrap();
-    s.add_payment("a1", Decimal::from_str("65.25").unwrap(), t(12, 0)).unwrap();
+    s.add_payment("a1", Decimal::from_str("60.25").unwrap(), t(8, 0))
+        .unwrap();
+    s.add_payment("a1", Decimal::from_str("65.25").unwrap(), t(12, 0))
+        .unwrap();
     let p = s.payments_since("a1", t(9, 0)).unwrap();
     assert_eq!(p, vec![(Decimal::from_str("65.25").unwrap(), t(12, 0))]);
 }
@@ -493,6 +663,8 @@ fn store_can_move_to_a_blocking_thread() {
     is_send::<Store>();
     let dir = TempDir::new("send");
     let s = Store::open(&dir.0).unwrap();
-    let v = std::thread::spawn(move || s.schema_version().unwrap()).join().unwrap();
+    let v = std::thread::spawn(move || s.schema_version().unwrap())
+        .join()
+        .unwrap();
     assert_eq!(v, schema::LATEST);
 }

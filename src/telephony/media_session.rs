@@ -92,7 +92,11 @@ pub struct PacingStats {
 impl PacingStats {
     /// An empty distribution.
     pub fn new() -> Self {
-        PacingStats { buckets: vec![0; 501], max_us: 0, count: 0 }
+        PacingStats {
+            buckets: vec![0; 501],
+            max_us: 0,
+            count: 0,
+        }
     }
     fn record(&mut self, interval: Duration) {
         let dev = (interval.as_micros() as i64 - 20_000).unsigned_abs();
@@ -170,7 +174,10 @@ pub async fn run(
     let mut playing_started = false;
     let mut on_hold = false;
     let mut digits = Vec::new();
-    let mut received = RtpCount { lost: Some(0), ..Default::default() };
+    let mut received = RtpCount {
+        lost: Some(0),
+        ..Default::default()
+    };
     let mut pacing = PacingStats::new();
     let mut frames_dropped = 0u64;
     let mut recording_error = None;
@@ -410,7 +417,11 @@ pub async fn run(
     }
     let js = jitter.stats();
     received.lost = Some(js.lost);
-    let sent = RtpCount { packets: sender.packets_sent(), bytes: sender.bytes_sent(), lost: None };
+    let sent = RtpCount {
+        packets: sender.packets_sent(),
+        bytes: sender.bytes_sent(),
+        lost: None,
+    };
     let (recording, recording_error) = match recorder {
         Some(r) => match r.finish() {
             Ok(info) => (Some(info), recording_error),

@@ -1,8 +1,8 @@
 //! Telephony: SIP signalling (rsipstack), SDP, RTP, and the `CallLeg` a
 //! dialogue drives. Moves bytes and time; decides nothing about the case.
 
-pub mod rtp;
-pub mod sdp;
 pub mod leg;
 pub mod media_session;
+pub mod rtp;
+pub mod sdp;
 pub mod sip;

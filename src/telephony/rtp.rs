@@ -42,7 +42,9 @@ pub enum RtpError {
         version: u8,
     },
     /// The CSRC list announced by the CC field does not fit in the packet.
-    #[error("RTP packet truncated: {csrc_count} CSRCs need {needed} header bytes, packet has {len}")]
+    #[error(
+        "RTP packet truncated: {csrc_count} CSRCs need {needed} header bytes, packet has {len}"
+    )]
     TruncatedCsrc {
         /// The CC field.
         csrc_count: u8,
@@ -101,7 +103,10 @@ pub struct RtpPacket<'a> {
 pub fn parse(buf: &[u8]) -> Result<RtpPacket<'_>, RtpError> {
     let len = buf.len();
     if len > MAX_PACKET_LEN {
-        return Err(RtpError::TooLarge { len, max: MAX_PACKET_LEN });
+        return Err(RtpError::TooLarge {
+            len,
+            max: MAX_PACKET_LEN,
+        });
     }
     let fixed: &[u8; HEADER_LEN] = match buf.get(..HEADER_LEN).and_then(|s| s.try_into().ok()) {
         Some(h) => h,
@@ -124,13 +129,22 @@ pub fn parse(buf: &[u8]) -> Result<RtpPacket<'_>, RtpError> {
 
     let mut offset = HEADER_LEN + 4 * usize::from(csrc_count);
     if offset > len {
-        return Err(RtpError::TruncatedCsrc { csrc_count, needed: offset, len });
+        return Err(RtpError::TruncatedCsrc {
+            csrc_count,
+            needed: offset,
+            len,
+        });
     }
     if has_extension {
         // 16-bit profile id, 16-bit length in 32-bit words, then the body.
         let ext_len_bytes = match buf.get(offset + 2..offset + 4) {
             Some(b) => 4 * usize::from(u16::from_be_bytes([b[0], b[1]])),
-            None => return Err(RtpError::TruncatedExtension { needed: offset + 4, len }),
+            None => {
+                return Err(RtpError::TruncatedExtension {
+                    needed: offset + 4,
+                    len,
+                })
+            }
         };
         let needed = offset + 4 + ext_len_bytes;
         if needed > len {
@@ -147,7 +161,10 @@ pub fn parse(buf: &[u8]) -> Result<RtpPacket<'_>, RtpError> {
         }
         end -= usize::from(count);
     }
-    Ok(RtpPacket { header, payload: &buf[offset..end] })
+    Ok(RtpPacket {
+        header,
+        payload: &buf[offset..end],
+    })
 }
 
 /// Writes a packet with a 12-byte header (version 2, no padding, no
@@ -185,7 +202,13 @@ impl RtpSender {
     /// A stream starting at the given sequence number and timestamp (pick
     /// them at random, RFC 3550 5.1).
     pub fn new(ssrc: u32, initial_seq: u16, initial_ts: u32) -> Self {
-        RtpSender { ssrc, next_seq: initial_seq, timestamp: initial_ts, packets_sent: 0, bytes_sent: 0 }
+        RtpSender {
+            ssrc,
+            next_seq: initial_seq,
+            timestamp: initial_ts,
+            packets_sent: 0,
+            bytes_sent: 0,
+        }
     }
 
     /// Header for the next audio packet carrying `samples` samples; then the
@@ -210,7 +233,13 @@ impl RtpSender {
     }
 
     fn header(&mut self, payload_type: u8, timestamp: u32, marker: bool) -> RtpHeader {
-        let h = RtpHeader { marker, payload_type: payload_type & 0x7F, sequence: self.next_seq, timestamp, ssrc: self.ssrc };
+        let h = RtpHeader {
+            marker,
+            payload_type: payload_type & 0x7F,
+            sequence: self.next_seq,
+            timestamp,
+            ssrc: self.ssrc,
+        };
         self.next_seq = self.next_seq.wrapping_add(1);
         self.packets_sent += 1;
         h
@@ -254,7 +283,13 @@ mod tests {
     use proptest::prelude::*;
 
     fn sample_header() -> RtpHeader {
-        RtpHeader { marker: true, payload_type: 8, sequence: 0xBEEF, timestamp: 0xDEAD_BEEF, ssrc: 0x1234_5678 }
+        RtpHeader {
+            marker: true,
+            payload_type: 8,
+            sequence: 0xBEEF,
+            timestamp: 0xDEAD_BEEF,
+            ssrc: 0x1234_5678,
+        }
     }
 
     #[test]
@@ -287,9 +322,18 @@ mod tests {
         let mut pkt = vec![0xA0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 3, 5, 6, 0, 0, 3];
         assert_eq!(parse(&pkt).unwrap().payload, &[5, 6]);
         *pkt.last_mut().unwrap() = 0;
-        assert!(matches!(parse(&pkt), Err(RtpError::BadPadding { count: 0, .. })));
+        assert!(matches!(
+            parse(&pkt),
+            Err(RtpError::BadPadding { count: 0, .. })
+        ));
         *pkt.last_mut().unwrap() = 6;
-        assert!(matches!(parse(&pkt), Err(RtpError::BadPadding { count: 6, available: 5 })));
+        assert!(matches!(
+            parse(&pkt),
+            Err(RtpError::BadPadding {
+                count: 6,
+                available: 5
+            })
+        ));
     }
 
     #[test]
@@ -304,10 +348,24 @@ mod tests {
     fn truncated_headers_are_errors() {
         assert_eq!(parse(&[0x80; 11]), Err(RtpError::TooShort { len: 11 }));
         let cc = [0x83, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3, 4];
-        assert!(matches!(parse(&cc), Err(RtpError::TruncatedCsrc { csrc_count: 3, .. })));
-        let ext = [0x90, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xBE, 0xDE, 0, 2, 1, 2, 3, 4];
-        assert!(matches!(parse(&ext), Err(RtpError::TruncatedExtension { needed: 24, len: 20 })));
-        assert!(matches!(parse(&ext[..14]), Err(RtpError::TruncatedExtension { .. })));
+        assert!(matches!(
+            parse(&cc),
+            Err(RtpError::TruncatedCsrc { csrc_count: 3, .. })
+        ));
+        let ext = [
+            0x90, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xBE, 0xDE, 0, 2, 1, 2, 3, 4,
+        ];
+        assert!(matches!(
+            parse(&ext),
+            Err(RtpError::TruncatedExtension {
+                needed: 24,
+                len: 20
+            })
+        ));
+        assert!(matches!(
+            parse(&ext[..14]),
+            Err(RtpError::TruncatedExtension { .. })
+        ));
     }
 
     #[test]
@@ -321,7 +379,10 @@ mod tests {
     fn sender_advances_sequence_and_timestamp_for_audio() {
         let mut s = RtpSender::new(7, 65535, u32::MAX - 100);
         let a = s.audio(0, 160, true);
-        assert_eq!((a.sequence, a.timestamp, a.marker, a.ssrc), (65535, u32::MAX - 100, true, 7));
+        assert_eq!(
+            (a.sequence, a.timestamp, a.marker, a.ssrc),
+            (65535, u32::MAX - 100, true, 7)
+        );
         let b = s.audio(0, 160, false);
         assert_eq!((b.sequence, b.timestamp), (0, 59));
         assert_eq!(s.timestamp(), 219);
@@ -338,7 +399,10 @@ mod tests {
         s.advance_timestamp(160);
         let e2 = s.event(101, start, false);
         s.advance_timestamp(160);
-        assert_eq!((e1.sequence, e1.timestamp, e1.payload_type), (11, 1160, 101));
+        assert_eq!(
+            (e1.sequence, e1.timestamp, e1.payload_type),
+            (11, 1160, 101)
+        );
         assert_eq!((e2.sequence, e2.timestamp, e2.marker), (12, 1160, false));
         let next = s.audio(0, 160, false);
         assert_eq!((next.sequence, next.timestamp), (13, 1480));

@@ -48,7 +48,9 @@ pub enum SdpError {
     #[error("SDP has no media (m=) line")]
     NoMedia,
     /// An `m=` line without kind, port, proto and at least one format.
-    #[error("line {line}: malformed m= line {text:?}: expected `m=<media> <port> <proto> <fmt> ...`")]
+    #[error(
+        "line {line}: malformed m= line {text:?}: expected `m=<media> <port> <proto> <fmt> ...`"
+    )]
     BadMediaLine {
         /// 1-based line number.
         line: usize,
@@ -157,7 +159,10 @@ impl Direction {
 
     /// Both restrictions at once (an answer may only narrow the offer).
     pub fn intersect(self, other: Direction) -> Direction {
-        Direction::from_flags(self.sends() && other.sends(), self.receives() && other.receives())
+        Direction::from_flags(
+            self.sends() && other.sends(),
+            self.receives() && other.receives(),
+        )
     }
 }
 
@@ -223,7 +228,9 @@ impl MediaDescription {
     /// or by the static assignment (0, 8) when there is no rtpmap.
     pub fn codec_for(&self, pt: u8) -> Option<Codec> {
         match self.rtpmap(pt) {
-            Some(m) if m.clock_rate == SAMPLE_RATE && m.channels == 1 => Codec::from_name(&m.encoding),
+            Some(m) if m.clock_rate == SAMPLE_RATE && m.channels == 1 => {
+                Codec::from_name(&m.encoding)
+            }
             Some(_) => None,
             None => Codec::from_payload_type(pt),
         }
@@ -232,8 +239,9 @@ impl MediaDescription {
     /// The telephone-event/8000 payload type among the formats, if any.
     pub fn telephone_event_pt(&self) -> Option<u8> {
         self.formats.iter().copied().find(|&pt| {
-            self.rtpmap(pt)
-                .is_some_and(|m| m.encoding.eq_ignore_ascii_case("telephone-event") && m.clock_rate == SAMPLE_RATE)
+            self.rtpmap(pt).is_some_and(|m| {
+                m.encoding.eq_ignore_ascii_case("telephone-event") && m.clock_rate == SAMPLE_RATE
+            })
         })
     }
 }
@@ -257,9 +265,13 @@ fn shorten(s: &str) -> String {
 }
 
 fn parse_connection(value: &str, line: usize) -> Result<IpAddr, SdpError> {
-    let bad = || SdpError::BadConnection { line, text: shorten(value) };
+    let bad = || SdpError::BadConnection {
+        line,
+        text: shorten(value),
+    };
     let mut parts = value.split_ascii_whitespace();
-    let (Some("IN"), Some(addrtype), Some(addr)) = (parts.next(), parts.next(), parts.next()) else {
+    let (Some("IN"), Some(addrtype), Some(addr)) = (parts.next(), parts.next(), parts.next())
+    else {
         return Err(bad());
     };
     // Multicast addresses may carry /ttl[/count]; we take the base address.
@@ -287,20 +299,32 @@ fn parse_origin(value: &str) -> Option<Origin> {
 fn parse_media(value: &str, line: usize) -> Result<MediaDescription, SdpError> {
     let mut f = value.split_ascii_whitespace();
     let (Some(kind), Some(port), Some(proto)) = (f.next(), f.next(), f.next()) else {
-        return Err(SdpError::BadMediaLine { line, text: shorten(value) });
+        return Err(SdpError::BadMediaLine {
+            line,
+            text: shorten(value),
+        });
     };
     let fmts: Vec<&str> = f.collect();
     if fmts.is_empty() {
-        return Err(SdpError::BadMediaLine { line, text: shorten(value) });
+        return Err(SdpError::BadMediaLine {
+            line,
+            text: shorten(value),
+        });
     }
     // `<port>/<number of ports>` is allowed; we use the first.
     let port_str = port.split('/').next().unwrap_or(port);
-    let port: u16 = port_str.parse().map_err(|_| SdpError::BadPort { line, value: shorten(port) })?;
+    let port: u16 = port_str.parse().map_err(|_| SdpError::BadPort {
+        line,
+        value: shorten(port),
+    })?;
     let formats = if proto.to_ascii_uppercase().contains("RTP/") {
         fmts.iter()
             .map(|s| match s.parse::<u8>() {
                 Ok(pt) if pt <= 127 => Ok(pt),
-                _ => Err(SdpError::BadFormat { line, value: shorten(s) }),
+                _ => Err(SdpError::BadFormat {
+                    line,
+                    value: shorten(s),
+                }),
             })
             .collect::<Result<Vec<u8>, _>>()?
     } else {
@@ -337,7 +361,10 @@ fn parse_rtpmap(v: &str) -> Option<RtpMap> {
 /// Parses an SDP body given as bytes (e.g. a SIP message body).
 pub fn parse_bytes(body: &[u8]) -> Result<SessionDescription, SdpError> {
     if body.len() > MAX_SDP_LEN {
-        return Err(SdpError::TooLarge { len: body.len(), max: MAX_SDP_LEN });
+        return Err(SdpError::TooLarge {
+            len: body.len(),
+            max: MAX_SDP_LEN,
+        });
     }
     parse(std::str::from_utf8(body).map_err(|_| SdpError::NotUtf8)?)
 }
@@ -347,7 +374,10 @@ pub fn parse_bytes(body: &[u8]) -> Result<SessionDescription, SdpError> {
 /// are ignored rather than fatal.
 pub fn parse(text: &str) -> Result<SessionDescription, SdpError> {
     if text.len() > MAX_SDP_LEN {
-        return Err(SdpError::TooLarge { len: text.len(), max: MAX_SDP_LEN });
+        return Err(SdpError::TooLarge {
+            len: text.len(),
+            max: MAX_SDP_LEN,
+        });
     }
     let mut lines = text
         .split('\n')
@@ -357,14 +387,23 @@ pub fn parse(text: &str) -> Result<SessionDescription, SdpError> {
     match lines.next() {
         Some((_, l)) if l.trim_end() == "v=0" => {}
         other => {
-            return Err(SdpError::MissingVersion { first_line: shorten(other.map_or("", |(_, l)| l)) });
+            return Err(SdpError::MissingVersion {
+                first_line: shorten(other.map_or("", |(_, l)| l)),
+            });
         }
     }
-    let mut sd = SessionDescription { origin: None, connection: None, direction: None, media: Vec::new() };
+    let mut sd = SessionDescription {
+        origin: None,
+        connection: None,
+        direction: None,
+        media: Vec::new(),
+    };
     // Media-level directions seen, to apply the session default afterwards.
     let mut media_dir: Vec<Option<Direction>> = Vec::new();
     for (n, l) in lines {
-        let Some((key, value)) = l.split_once('=') else { continue };
+        let Some((key, value)) = l.split_once('=') else {
+            continue;
+        };
         let value = value.trim();
         match (key, sd.media.last_mut()) {
             ("m", _) => {
@@ -386,7 +425,9 @@ pub fn parse(text: &str) -> Result<SessionDescription, SdpError> {
                     }
                     continue;
                 }
-                let (Some(m), Some(arg)) = (media, arg) else { continue };
+                let (Some(m), Some(arg)) = (media, arg) else {
+                    continue;
+                };
                 match name {
                     "rtpmap" => m.rtpmaps.extend(parse_rtpmap(arg)),
                     "fmtp" => {
@@ -397,7 +438,12 @@ pub fn parse(text: &str) -> Result<SessionDescription, SdpError> {
                         }
                     }
                     "ptime" => m.ptime = arg.parse().ok().filter(|&p| p > 0),
-                    "rtcp" => m.rtcp_port = arg.split_ascii_whitespace().next().and_then(|p| p.parse().ok()),
+                    "rtcp" => {
+                        m.rtcp_port = arg
+                            .split_ascii_whitespace()
+                            .next()
+                            .and_then(|p| p.parse().ok())
+                    }
                     _ => {}
                 }
             }
@@ -459,11 +505,20 @@ impl OfferParams {
     }
 }
 
-fn write_sdp(p: &OfferParams, audio: &[(u8, &str)], dtmf_pt: Option<u8>, direction: Direction) -> String {
+fn write_sdp(
+    p: &OfferParams,
+    audio: &[(u8, &str)],
+    dtmf_pt: Option<u8>,
+    direction: Direction,
+) -> String {
     let ipv = if p.local_ip.is_ipv4() { "IP4" } else { "IP6" };
     let mut s = String::with_capacity(320);
     // Writing to a String cannot fail.
-    let _ = write!(s, "v=0\r\no=duecall {} {} IN {ipv} {}\r\n", p.session_id, p.session_version, p.local_ip);
+    let _ = write!(
+        s,
+        "v=0\r\no=duecall {} {} IN {ipv} {}\r\n",
+        p.session_id, p.session_version, p.local_ip
+    );
     let _ = write!(s, "s=duecall\r\nc=IN {ipv} {}\r\nt=0 0\r\n", p.local_ip);
     let _ = write!(s, "m=audio {} RTP/AVP", p.rtp_port);
     for (pt, _) in audio {
@@ -477,7 +532,10 @@ fn write_sdp(p: &OfferParams, audio: &[(u8, &str)], dtmf_pt: Option<u8>, directi
         let _ = write!(s, "a=rtpmap:{pt} {name}/{SAMPLE_RATE}\r\n");
     }
     if let Some(pt) = dtmf_pt {
-        let _ = write!(s, "a=rtpmap:{pt} telephone-event/{SAMPLE_RATE}\r\na=fmtp:{pt} 0-16\r\n");
+        let _ = write!(
+            s,
+            "a=rtpmap:{pt} telephone-event/{SAMPLE_RATE}\r\na=fmtp:{pt} 0-16\r\n"
+        );
     }
     let _ = write!(s, "a=ptime:{}\r\na={}\r\n", p.ptime, direction.attribute());
     s
@@ -504,7 +562,10 @@ pub fn build_offer(p: &OfferParams) -> String {
 pub fn build_answer(p: &OfferParams, negotiated: &Negotiated) -> String {
     let audio = [(negotiated.payload_type, negotiated.codec.name())];
     let direction = p.direction.intersect(negotiated.direction);
-    let answer = OfferParams { ptime: negotiated.ptime, ..p.clone() };
+    let answer = OfferParams {
+        ptime: negotiated.ptime,
+        ..p.clone()
+    };
     write_sdp(&answer, &audio, negotiated.dtmf_payload_type, direction)
 }
 
@@ -548,12 +609,19 @@ pub fn negotiate(answer: &SessionDescription, offered: &[Codec]) -> Result<Negot
     let (payload_type, codec) = m
         .formats
         .iter()
-        .find_map(|&pt| m.codec_for(pt).filter(|c| offered.contains(c)).map(|c| (pt, c)))
+        .find_map(|&pt| {
+            m.codec_for(pt)
+                .filter(|c| offered.contains(c))
+                .map(|c| (pt, c))
+        })
         .ok_or_else(|| SdpError::NoCommonCodec {
             offered: m.formats.clone(),
             ours: offered.iter().map(|c| c.name()).collect(),
         })?;
-    let ip = m.connection.or(answer.connection).ok_or(SdpError::NoConnection)?;
+    let ip = m
+        .connection
+        .or(answer.connection)
+        .ok_or(SdpError::NoConnection)?;
     // RFC 2543 hold: c=0.0.0.0 means "do not send to me".
     let peer = if ip.is_unspecified() {
         m.direction.intersect(Direction::SendOnly)
@@ -631,7 +699,10 @@ mod tests {
         let o = sd.origin.as_ref().unwrap();
         assert_eq!((o.session_id, o.session_version), (53655765, 2353687637));
         let m = &sd.media[0];
-        assert_eq!((m.kind.as_str(), m.port, m.proto.as_str()), ("audio", 6000, "RTP/AVP"));
+        assert_eq!(
+            (m.kind.as_str(), m.port, m.proto.as_str()),
+            ("audio", 6000, "RTP/AVP")
+        );
         assert_eq!(m.formats, vec![0, 96]);
         assert_eq!(m.fmtp, vec![(96, "0-16".to_string())]);
         assert_eq!(m.ptime, Some(20));
@@ -651,7 +722,10 @@ mod tests {
         assert_eq!(m.rtcp_port, Some(10011));
         assert_eq!(m.rtpmap(101).unwrap().encoding, "telephone-event");
         let n = negotiate(&sd, &ours()).unwrap();
-        assert_eq!((n.codec, n.payload_type, n.dtmf_payload_type), (Codec::Pcma, 8, Some(101)));
+        assert_eq!(
+            (n.codec, n.payload_type, n.dtmf_payload_type),
+            (Codec::Pcma, 8, Some(101))
+        );
         assert_eq!(n.ptime, 20);
         // If we only offered PCMU, the answer's second choice is used.
         let n = negotiate(&sd, &[Codec::Pcmu]).unwrap();
@@ -672,12 +746,20 @@ mod tests {
 
     #[test]
     fn media_level_direction_overrides_session_level() {
-        let text = SIPP_ANSWER.replace("a=sendrecv\r\n", "a=recvonly\r\n").replace("t=0 0\r\n", "t=0 0\r\na=inactive\r\n");
+        let text = SIPP_ANSWER
+            .replace("a=sendrecv\r\n", "a=recvonly\r\n")
+            .replace("t=0 0\r\n", "t=0 0\r\na=inactive\r\n");
         let sd = parse(&text).unwrap();
         assert_eq!(sd.media[0].direction, Direction::RecvOnly);
-        assert_eq!(negotiate(&sd, &ours()).unwrap().direction, Direction::SendOnly);
+        assert_eq!(
+            negotiate(&sd, &ours()).unwrap().direction,
+            Direction::SendOnly
+        );
         let inactive = parse(&SIPP_ANSWER.replace("a=sendrecv", "a=inactive")).unwrap();
-        assert_eq!(negotiate(&inactive, &ours()).unwrap().direction, Direction::Inactive);
+        assert_eq!(
+            negotiate(&inactive, &ours()).unwrap().direction,
+            Direction::Inactive
+        );
     }
 
     #[test]
@@ -692,14 +774,23 @@ mod tests {
     fn dynamic_payload_type_is_matched_by_rtpmap_name() {
         let text = "v=0\nc=IN IP4 10.0.0.1\nm=audio 4000 RTP/AVP 97 120\na=rtpmap:97 pcma/8000\na=rtpmap:120 telephone-event/8000\n";
         let n = negotiate(&parse(text).unwrap(), &ours()).unwrap();
-        assert_eq!((n.codec, n.payload_type, n.dtmf_payload_type), (Codec::Pcma, 97, Some(120)));
+        assert_eq!(
+            (n.codec, n.payload_type, n.dtmf_payload_type),
+            (Codec::Pcma, 97, Some(120))
+        );
     }
 
     #[test]
     fn rtpmap_overrides_a_static_number_and_wrong_clock_is_not_g711() {
         let text = "v=0\nc=IN IP4 10.0.0.1\nm=audio 4000 RTP/AVP 0 8\na=rtpmap:0 G722/8000\na=rtpmap:8 PCMA/16000\n";
         let err = negotiate(&parse(text).unwrap(), &ours()).unwrap_err();
-        assert_eq!(err, SdpError::NoCommonCodec { offered: vec![0, 8], ours: vec!["PCMU", "PCMA"] });
+        assert_eq!(
+            err,
+            SdpError::NoCommonCodec {
+                offered: vec![0, 8],
+                ours: vec!["PCMU", "PCMA"]
+            }
+        );
     }
 
     #[test]
@@ -714,27 +805,58 @@ mod tests {
 
     #[test]
     fn negotiation_errors_say_what_is_missing() {
-        let no_audio = parse("v=0\nc=IN IP4 1.2.3.4\nm=audio 0 RTP/AVP 0\nm=video 9 RTP/AVP 96\n").unwrap();
+        let no_audio =
+            parse("v=0\nc=IN IP4 1.2.3.4\nm=audio 0 RTP/AVP 0\nm=video 9 RTP/AVP 96\n").unwrap();
         assert_eq!(negotiate(&no_audio, &ours()), Err(SdpError::NoAudio));
         let no_conn = parse("v=0\nm=audio 9 RTP/AVP 0\n").unwrap();
         assert_eq!(negotiate(&no_conn, &ours()), Err(SdpError::NoConnection));
         let g729 = parse("v=0\nc=IN IP4 1.2.3.4\nm=audio 9 RTP/AVP 18\n").unwrap();
-        assert!(matches!(negotiate(&g729, &ours()), Err(SdpError::NoCommonCodec { .. })));
-        assert!(matches!(negotiate(&g729, &[]), Err(SdpError::NoCommonCodec { .. })));
+        assert!(matches!(
+            negotiate(&g729, &ours()),
+            Err(SdpError::NoCommonCodec { .. })
+        ));
+        assert!(matches!(
+            negotiate(&g729, &[]),
+            Err(SdpError::NoCommonCodec { .. })
+        ));
     }
 
     #[test]
     fn malformed_bodies_are_rejected_with_the_reason() {
         assert!(matches!(parse(""), Err(SdpError::MissingVersion { .. })));
-        assert!(matches!(parse("o=x 1 1 IN IP4 1.2.3.4\nv=0\n"), Err(SdpError::MissingVersion { .. })));
+        assert!(matches!(
+            parse("o=x 1 1 IN IP4 1.2.3.4\nv=0\n"),
+            Err(SdpError::MissingVersion { .. })
+        ));
         assert_eq!(parse("v=0\r\ns=-\r\n"), Err(SdpError::NoMedia));
-        assert!(matches!(parse("v=0\nm=audio 70000 RTP/AVP 0\n"), Err(SdpError::BadPort { line: 2, .. })));
-        assert!(matches!(parse("v=0\nm=audio x RTP/AVP 0\n"), Err(SdpError::BadPort { .. })));
-        assert!(matches!(parse("v=0\nm=audio 5 RTP/AVP PCMU\n"), Err(SdpError::BadFormat { .. })));
-        assert!(matches!(parse("v=0\nm=audio 5 RTP/AVP 200\n"), Err(SdpError::BadFormat { .. })));
-        assert!(matches!(parse("v=0\nm=audio 5 RTP/AVP\n"), Err(SdpError::BadMediaLine { .. })));
-        assert!(matches!(parse("v=0\nc=IN IP4 host.example\nm=audio 5 RTP/AVP 0\n"), Err(SdpError::BadConnection { .. })));
-        assert!(matches!(parse("v=0\nc=IN IP6 1.2.3.4\nm=audio 5 RTP/AVP 0\n"), Err(SdpError::BadConnection { .. })));
+        assert!(matches!(
+            parse("v=0\nm=audio 70000 RTP/AVP 0\n"),
+            Err(SdpError::BadPort { line: 2, .. })
+        ));
+        assert!(matches!(
+            parse("v=0\nm=audio x RTP/AVP 0\n"),
+            Err(SdpError::BadPort { .. })
+        ));
+        assert!(matches!(
+            parse("v=0\nm=audio 5 RTP/AVP PCMU\n"),
+            Err(SdpError::BadFormat { .. })
+        ));
+        assert!(matches!(
+            parse("v=0\nm=audio 5 RTP/AVP 200\n"),
+            Err(SdpError::BadFormat { .. })
+        ));
+        assert!(matches!(
+            parse("v=0\nm=audio 5 RTP/AVP\n"),
+            Err(SdpError::BadMediaLine { .. })
+        ));
+        assert!(matches!(
+            parse("v=0\nc=IN IP4 host.example\nm=audio 5 RTP/AVP 0\n"),
+            Err(SdpError::BadConnection { .. })
+        ));
+        assert!(matches!(
+            parse("v=0\nc=IN IP6 1.2.3.4\nm=audio 5 RTP/AVP 0\n"),
+            Err(SdpError::BadConnection { .. })
+        ));
         let big = format!("v=0\n{}", "a=x\n".repeat(MAX_SDP_LEN / 4));
         assert!(matches!(parse(&big), Err(SdpError::TooLarge { .. })));
         assert_eq!(parse_bytes(&[b'v', b'=', 0xFF]), Err(SdpError::NotUtf8));
@@ -776,7 +898,10 @@ mod tests {
         let p = OfferParams::new("::1".parse().unwrap(), 4000, 1);
         let text = build_offer(&p);
         assert!(text.contains("c=IN IP6 ::1\r\n"));
-        assert_eq!(parse(&text).unwrap().connection, Some("::1".parse().unwrap()));
+        assert_eq!(
+            parse(&text).unwrap().connection,
+            Some("::1".parse().unwrap())
+        );
     }
 
     #[test]

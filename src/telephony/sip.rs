@@ -116,9 +116,15 @@ impl SipGateway {
         let transport_layer = TransportLayer::new(cancel.child_token());
         let conn = UdpConnection::create_connection(bind, None, Some(cancel.child_token()))
             .await
-            .map_err(|e| SipError::Bind { addr: bind, source: std::io::Error::other(e.to_string()) })?;
+            .map_err(|e| SipError::Bind {
+                addr: bind,
+                source: std::io::Error::other(e.to_string()),
+            })?;
         transport_layer.add_transport(conn.into());
-        let option = EndpointOption { callid_suffix: Some(cfg.sip.callid_suffix.clone()), ..Default::default() };
+        let option = EndpointOption {
+            callid_suffix: Some(cfg.sip.callid_suffix.clone()),
+            ..Default::default()
+        };
         let endpoint = EndpointBuilder::new()
             .with_cancel_token(cancel.child_token())
             .with_transport_layer(transport_layer)
@@ -130,7 +136,9 @@ impl SipGateway {
             .first()
             .and_then(|a| sip_addr_to_socket(a))
             .ok_or_else(|| SipError::Stack("endpoint has no local address".into()))?;
-        let mut incoming = endpoint.incoming_transactions().map_err(|e| SipError::Stack(e.to_string()))?;
+        let mut incoming = endpoint
+            .incoming_transactions()
+            .map_err(|e| SipError::Stack(e.to_string()))?;
         let dialog_layer = Arc::new(DialogLayer::new(endpoint.inner.clone()));
 
         let ep_cancel = cancel.clone();
@@ -167,7 +175,13 @@ impl SipGateway {
                 }
             }
         });
-        Ok(SipGateway { dialog_layer, local, cfg: Arc::new(cfg), codecs, cancel })
+        Ok(SipGateway {
+            dialog_layer,
+            local,
+            cfg: Arc::new(cfg),
+            codecs,
+            cancel,
+        })
     }
 
     /// Our SIP address.
@@ -201,15 +215,33 @@ impl SipGateway {
             .credentials
             .clone()
             .or_else(|| self.cfg.sip.user.clone().zip(self.cfg.sip.password.clone()))
-            .map(|(username, password)| Credential { username, password, realm: None, auth_username: None });
-        let destination = match self.cfg.proxy_addr().map_err(|e| SipError::Stack(e.to_string()))? {
+            .map(|(username, password)| Credential {
+                username,
+                password,
+                realm: None,
+                auth_username: None,
+            });
+        let destination = match self
+            .cfg
+            .proxy_addr()
+            .map_err(|e| SipError::Stack(e.to_string()))?
+        {
             Some(p) => Some(SipAddr::from(p)),
             None => None,
         };
         let rtp = UdpSocket::bind(SocketAddr::new(self.cfg.sip.local_ip, 0))
             .await
-            .map_err(|source| SipError::RtpBind { ip: self.cfg.sip.local_ip, source })?;
-        let rtp_port = rtp.local_addr().map_err(|source| SipError::RtpBind { ip: self.cfg.sip.local_ip, source })?.port();
+            .map_err(|source| SipError::RtpBind {
+                ip: self.cfg.sip.local_ip,
+                source,
+            })?;
+        let rtp_port = rtp
+            .local_addr()
+            .map_err(|source| SipError::RtpBind {
+                ip: self.cfg.sip.local_ip,
+                source,
+            })?
+            .port();
         let offer_params = OfferParams {
             local_ip: self.cfg.sip.local_ip,
             rtp_port,
@@ -221,8 +253,11 @@ impl SipGateway {
             direction: Direction::SendRecv,
         };
         let offer = sdp::build_offer(&offer_params);
-        let headers: Vec<Header> =
-            req.headers.iter().map(|(k, v)| Header::Other(k.clone(), v.clone())).collect();
+        let headers: Vec<Header> = req
+            .headers
+            .iter()
+            .map(|(k, v)| Header::Other(k.clone(), v.clone()))
+            .collect();
         let opt = InviteOption {
             caller,
             callee,
@@ -231,7 +266,11 @@ impl SipGateway {
             credential,
             content_type: Some("application/sdp".into()),
             offer: Some(offer.into_bytes()),
-            headers: if headers.is_empty() { None } else { Some(headers) },
+            headers: if headers.is_empty() {
+                None
+            } else {
+                Some(headers)
+            },
             ..Default::default()
         };
         let (state_tx, state_rx) = self.dialog_layer.new_dialog_state_channel();
@@ -254,7 +293,11 @@ impl SipGateway {
             call_id: call_id.clone(),
         };
         tokio::spawn(task.run(invite, state_rx, cmd_rx));
-        Ok(CallLeg { call_id, events: ev_rx, commands: cmd_tx })
+        Ok(CallLeg {
+            call_id,
+            events: ev_rx,
+            commands: cmd_tx,
+        })
     }
 
     /// Stops the endpoint (calls in progress lose their signalling).
@@ -275,9 +318,15 @@ fn sip_addr_to_socket(a: &SipAddr) -> Option<SocketAddr> {
 
 fn parse_uri(s: &str) -> Result<rsipstack::sip::Uri, SipError> {
     let s = s.trim();
-    let with_scheme = if s.starts_with("sip:") || s.starts_with("sips:") { s.to_string() } else { format!("sip:{s}") };
-    rsipstack::sip::Uri::try_from(with_scheme.as_str())
-        .map_err(|e| SipError::BadUri { uri: s.to_string(), reason: e.to_string() })
+    let with_scheme = if s.starts_with("sip:") || s.starts_with("sips:") {
+        s.to_string()
+    } else {
+        format!("sip:{s}")
+    };
+    rsipstack::sip::Uri::try_from(with_scheme.as_str()).map_err(|e| SipError::BadUri {
+        uri: s.to_string(),
+        reason: e.to_string(),
+    })
 }
 
 /// Masks the user part of a SIP URI for logs (`sip:+1******67@host`).
@@ -305,7 +354,12 @@ struct CallTask {
 /// Where the call is while it is being set up.
 enum Setup {
     Answered(rsipstack::sip::Response),
-    Failed { status: Option<u16>, disposition: Disposition, reason: Option<FailReason>, ended_by: EndedBy },
+    Failed {
+        status: Option<u16>,
+        disposition: Disposition,
+        reason: Option<FailReason>,
+        ended_by: EndedBy,
+    },
 }
 
 struct Running {
@@ -322,9 +376,13 @@ impl CallTask {
         mut cmds: mpsc::Receiver<LegCommand>,
     ) {
         let started_at = Utc::now();
-        let ring_timeout =
-            self.req.ring_timeout.unwrap_or(Duration::from_secs(self.cfg.sip.ring_timeout_s));
-        let setup = self.setup(invite, &mut states, &mut cmds, ring_timeout).await;
+        let ring_timeout = self
+            .req
+            .ring_timeout
+            .unwrap_or(Duration::from_secs(self.cfg.sip.ring_timeout_s));
+        let setup = self
+            .setup(invite, &mut states, &mut cmds, ring_timeout)
+            .await;
         let answered_at;
         let mut report = CallReport {
             call_id: self.call_id.clone(),
@@ -345,7 +403,12 @@ impl CallTask {
             pacing: None,
         };
         let resp = match setup {
-            Setup::Failed { status, disposition, reason, ended_by } => {
+            Setup::Failed {
+                status,
+                disposition,
+                reason,
+                ended_by,
+            } => {
                 report.sip_status = status;
                 report.disposition = disposition;
                 report.reason = reason;
@@ -364,7 +427,8 @@ impl CallTask {
         // The answer's SDP decides the media; one we cannot use ends the call
         // at once (BYE) as failed/no-common-codec rather than hanging.
         let body = String::from_utf8_lossy(&resp.body).to_string();
-        let negotiated = sdp::parse(&body).and_then(|s| sdp::negotiate(&s, &self.offer_params.codecs));
+        let negotiated =
+            sdp::parse(&body).and_then(|s| sdp::negotiate(&s, &self.offer_params.codecs));
         let negotiated = match negotiated {
             Ok(n) => n,
             Err(e) => {
@@ -378,7 +442,12 @@ impl CallTask {
             }
         };
         report.codec = Some(negotiated.codec.name().to_string());
-        let _ = self.events.send(LegEvent::Answered { codec: negotiated.codec.name() }).await;
+        let _ = self
+            .events
+            .send(LegEvent::Answered {
+                codec: negotiated.codec.name(),
+            })
+            .await;
 
         let (media_cmd, media_rx) = mpsc::channel(64);
         let media_stop = CancellationToken::new();
@@ -397,13 +466,27 @@ impl CallTask {
             record: self.req.record.clone(),
             media_timeout: Duration::from_secs(self.cfg.media.media_timeout_s),
         };
-        let media = tokio::spawn(media_session::run(params, media_rx, self.events.clone(), media_stop.clone()));
-        let mut running = Running { media_cmd, media_stop, media };
+        let media = tokio::spawn(media_session::run(
+            params,
+            media_rx,
+            self.events.clone(),
+            media_stop.clone(),
+        ));
+        let mut running = Running {
+            media_cmd,
+            media_stop,
+            media,
+        };
         if negotiated.direction != Direction::SendRecv {
-            let _ = running.media_cmd.send(MediaCmd::Hold(!negotiated.direction.sends())).await;
+            let _ = running
+                .media_cmd
+                .send(MediaCmd::Hold(!negotiated.direction.sends()))
+                .await;
         }
 
-        let (ended_by, media_end) = self.connected(&mut running, &mut states, &mut cmds, &mut report).await;
+        let (ended_by, media_end) = self
+            .connected(&mut running, &mut states, &mut cmds, &mut report)
+            .await;
         running.media_stop.cancel();
         let summary = match (&mut running.media).await {
             Ok(s) => Some(s),
@@ -680,11 +763,18 @@ impl CallTask {
 /// context to the agent.
 pub fn refer_to_with_headers(target: &str, headers: &[(String, String)]) -> String {
     let t = target.trim().trim_start_matches('<').trim_end_matches('>');
-    let t = if t.starts_with("sip:") || t.starts_with("sips:") { t.to_string() } else { format!("sip:{t}") };
+    let t = if t.starts_with("sip:") || t.starts_with("sips:") {
+        t.to_string()
+    } else {
+        format!("sip:{t}")
+    };
     if headers.is_empty() {
         return format!("<{t}>");
     }
-    let q: Vec<String> = headers.iter().map(|(k, v)| format!("{}={}", escape_hvalue(k), escape_hvalue(v))).collect();
+    let q: Vec<String> = headers
+        .iter()
+        .map(|(k, v)| format!("{}={}", escape_hvalue(k), escape_hvalue(v)))
+        .collect();
     format!("<{t}?{}>", q.join("&"))
 }
 
@@ -704,12 +794,16 @@ fn escape_hvalue(s: &str) -> String {
 /// subscription is terminated.
 pub fn parse_sipfrag_notify(req: &rsipstack::sip::Request) -> Option<(u16, bool)> {
     let body = std::str::from_utf8(&req.body).ok()?;
-    let line = body.lines().find(|l| l.trim_start().starts_with("SIP/2.0"))?;
+    let line = body
+        .lines()
+        .find(|l| l.trim_start().starts_with("SIP/2.0"))?;
     let code: u16 = line.split_whitespace().nth(1)?.parse().ok()?;
-    let terminated = req
-        .headers
-        .iter()
-        .any(|h| h.to_string().to_ascii_lowercase().starts_with("subscription-state:") && h.to_string().to_ascii_lowercase().contains("terminated"));
+    let terminated = req.headers.iter().any(|h| {
+        h.to_string()
+            .to_ascii_lowercase()
+            .starts_with("subscription-state:")
+            && h.to_string().to_ascii_lowercase().contains("terminated")
+    });
     Some((code, terminated))
 }
 
@@ -728,9 +822,15 @@ mod tests {
     fn refer_to_carries_context_headers_escaped() {
         let r = refer_to_with_headers(
             "sip:agent@127.0.0.1:5070",
-            &[("X-Duecall-Case".into(), "c 1&2".into()), ("X-Duecall-Intent".into(), "hardship".into())],
+            &[
+                ("X-Duecall-Case".into(), "c 1&2".into()),
+                ("X-Duecall-Intent".into(), "hardship".into()),
+            ],
         );
-        assert_eq!(r, "<sip:agent@127.0.0.1:5070?X-Duecall-Case=c%201%262&X-Duecall-Intent=hardship>");
+        assert_eq!(
+            r,
+            "<sip:agent@127.0.0.1:5070?X-Duecall-Case=c%201%262&X-Duecall-Intent=hardship>"
+        );
         assert_eq!(refer_to_with_headers("agent@h", &[]), "<sip:agent@h>");
     }
 

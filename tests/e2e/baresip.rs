@@ -40,12 +40,20 @@ pub fn start_baresip(dir: &Path, audio: &Path, account: &str, sip_port: u16) -> 
         rec = rec.display()
     );
     std::fs::write(dir.join("config"), config).unwrap();
-    std::fs::write(dir.join("accounts"), account.replace("{port}", &sip_port.to_string()) + "\n").unwrap();
+    std::fs::write(
+        dir.join("accounts"),
+        account.replace("{port}", &sip_port.to_string()) + "\n",
+    )
+    .unwrap();
     std::fs::write(dir.join("contacts"), "").unwrap();
     let mut cmd = Command::new("baresip");
     cmd.arg("-f").arg(dir).current_dir(dir);
     let peer = Peer::spawn("baresip", &mut cmd, dir.join("baresip.log"));
-    assert!(wait_tcp(ctrl, Duration::from_secs(10)), "baresip did not start: {}", peer.log_text());
+    assert!(
+        wait_tcp(ctrl, Duration::from_secs(10)),
+        "baresip did not start: {}",
+        peer.log_text()
+    );
     Baresip { peer, sip_port }
 }
 
@@ -59,7 +67,11 @@ fn baresip_heard(dir: &Path) -> Option<PathBuf> {
         .collect();
     found.sort();
     // Prefer the decoder-side file (what came in from the network).
-    found.iter().find(|p| p.to_string_lossy().contains("dec")).cloned().or_else(|| found.first().cloned())
+    found
+        .iter()
+        .find(|p| p.to_string_lossy().contains("dec"))
+        .cloned()
+        .or_else(|| found.first().cloned())
 }
 
 fn tone(seconds: f64) -> Arc<[i16]> {
@@ -70,7 +82,11 @@ fn tone(seconds: f64) -> Arc<[i16]> {
 }
 
 /// Plays a 2 s tone once answered, hangs up after `hold`; returns the report.
-async fn call_playing(gw: &SipGateway, req: DialRequest, hold: Duration) -> duecall::outcome::CallReport {
+async fn call_playing(
+    gw: &SipGateway,
+    req: DialRequest,
+    hold: Duration,
+) -> duecall::outcome::CallReport {
     let mut leg = gw.dial(req).await.expect("dial");
     let mut deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
@@ -104,7 +120,11 @@ fn check_audio_both_ways(rec: &Path, bdir: &Path, callee_speech_ms: u64) {
     let b = baresip_heard(bdir).expect("baresip wrote a recording");
     let (_, bch) = read_channels(&b);
     let ours = bch.iter().map(|c| loud_ms(c, 1000.0)).max().unwrap_or(0);
-    assert!(ours >= 1500, "baresip's recording holds our 2 s tone (loud for {ours} ms): {}", b.display());
+    assert!(
+        ours >= 1500,
+        "baresip's recording holds our 2 s tone (loud for {ours} ms): {}",
+        b.display()
+    );
 }
 
 fn speech_ms(wav: &Path) -> u64 {
@@ -117,7 +137,12 @@ async fn baresip_direct_hears_us_and_we_record_what_it_played() {
     let dir = scratch("baresip-direct");
     let audio = dir.join("callee.wav");
     // Padded with silence: aufile hangs up at the end of its file.
-    speak_wav("Hello, you have reached the callee. I am listening to you now.", "en-us", &audio, 6.0);
+    speak_wav(
+        "Hello, you have reached the callee. I am listening to you now.",
+        "en-us",
+        &audio,
+        6.0,
+    );
     let spoken = speech_ms(&audio);
     let port = free_udp_port();
     let b = start_baresip(&dir, &audio, "<sip:callee@127.0.0.1:{port}>;regint=0;answermode=auto;audio_codecs=PCMU/8000/1,PCMA/8000/1", port);
@@ -126,13 +151,19 @@ async fn baresip_direct_hears_us_and_we_record_what_it_played() {
     let rec = dir.join("ours.wav");
     req.record = Some(rec.clone());
     let r = call_playing(&gw, req, Duration::from_millis(4500)).await;
-    assert_eq!(r.disposition, Disposition::Answered, "{r:?}\n{}", b.peer.log_text());
+    assert_eq!(
+        r.disposition,
+        Disposition::Answered,
+        "{r:?}\n{}",
+        b.peer.log_text()
+    );
     drop(b);
     check_audio_both_ways(&rec, &dir, spoken);
 }
 
 fn kamailio_cfg(port: u16, dir: &Path) -> String {
-    let src = std::fs::read_to_string(root().join("tests/peers/kamailio.cfg")).expect("tests/peers/kamailio.cfg");
+    let src = std::fs::read_to_string(root().join("tests/peers/kamailio.cfg"))
+        .expect("tests/peers/kamailio.cfg");
     src.replace("{PORT}", &port.to_string())
         .replace("{CTL}", &dir.join("kamctl.sock").display().to_string())
 }
@@ -143,14 +174,27 @@ async fn baresip_behind_kamailio_with_407_proxy_auth() {
     let kport = free_udp_port();
     std::fs::write(dir.join("kamailio.cfg"), kamailio_cfg(kport, &dir)).unwrap();
     let mut cmd = Command::new("kamailio");
-    cmd.args(["-DD", "-E", "-f"]).arg(dir.join("kamailio.cfg")).args(["-P"]).arg(dir.join("kamailio.pid")).current_dir(&dir);
+    cmd.args(["-DD", "-E", "-f"])
+        .arg(dir.join("kamailio.cfg"))
+        .args(["-P"])
+        .arg(dir.join("kamailio.pid"))
+        .current_dir(&dir);
     let kam = Peer::spawn("kamailio", &mut cmd, dir.join("kamailio.log"));
-    assert!(wait_udp_bound(kport, Duration::from_secs(10)), "kamailio did not start: {}", kam.log_text());
+    assert!(
+        wait_udp_bound(kport, Duration::from_secs(10)),
+        "kamailio did not start: {}",
+        kam.log_text()
+    );
 
     let bdir = dir.join("baresip");
     std::fs::create_dir_all(&bdir).unwrap();
     let audio = bdir.join("callee.wav");
-    speak_wav("Hello, this is the callee behind the proxy. Go ahead please.", "en-us", &audio, 6.0);
+    speak_wav(
+        "Hello, this is the callee behind the proxy. Go ahead please.",
+        "en-us",
+        &audio,
+        6.0,
+    );
     let spoken = speech_ms(&audio);
     let bport = free_udp_port();
     let account = format!(
@@ -162,7 +206,12 @@ async fn baresip_behind_kamailio_with_407_proxy_auth() {
         std::thread::sleep(Duration::from_millis(100));
         kam.log_text().contains("REQ REGISTER") && b.peer.log_text().contains("200 OK")
     });
-    assert!(registered, "baresip did not register: {}\n{}", b.peer.log_text(), kam.log_text());
+    assert!(
+        registered,
+        "baresip did not register: {}\n{}",
+        b.peer.log_text(),
+        kam.log_text()
+    );
 
     let mut cfg = Config::default();
     cfg.sip.outbound_proxy = Some(format!("127.0.0.1:{kport}"));
@@ -173,7 +222,12 @@ async fn baresip_behind_kamailio_with_407_proxy_auth() {
     let rec = dir.join("ours.wav");
     req.record = Some(rec.clone());
     let r = call_playing(&gw, req, Duration::from_millis(4500)).await;
-    assert_eq!(r.disposition, Disposition::Answered, "{r:?}\n{}", kam.log_text());
+    assert_eq!(
+        r.disposition,
+        Disposition::Answered,
+        "{r:?}\n{}",
+        kam.log_text()
+    );
     drop(b);
     drop(kam);
     check_audio_both_ways(&rec, &bdir, spoken);

@@ -93,34 +93,63 @@ async fn campaign_against_busy_and_unavailable_callees_stops_at_the_daily_cap_pe
     let mut a = args(csv, config, data.clone());
     a.now = Some(at(NOW));
     a.until = Some(at("2026-11-20T11:00:00+08:00"));
-    let summary = tokio::time::timeout(std::time::Duration::from_secs(180), run_campaign_with(&a, Shutdown::default(), Progress::Quiet)).await.expect("campaign ends within 3 minutes").expect("campaign runs");
+    let summary = tokio::time::timeout(
+        std::time::Duration::from_secs(180),
+        run_campaign_with(&a, Shutdown::default(), Progress::Quiet),
+    )
+    .await
+    .expect("campaign ends within 3 minutes")
+    .expect("campaign runs");
 
     let all = attempts(&data);
     let shared = on_number(&all, "+8613800000001");
     let own = on_number(&all, "+8613800000002");
-    assert_eq!(shared.len(), 3, "cn: 3 dials a day to one number, across both accounts on it");
+    assert_eq!(
+        shared.len(),
+        3,
+        "cn: 3 dials a day to one number, across both accounts on it"
+    );
     assert_eq!(own.len(), 3, "cn: 3 dials a day to C2's number");
-    assert!(shared.iter().all(|a| a.disposition == Some(Disposition::Busy) && a.sip_status == Some(486)));
-    assert!(own.iter().all(|a| a.disposition == Some(Disposition::NoAnswer) && a.sip_status == Some(480)));
+    assert!(shared
+        .iter()
+        .all(|a| a.disposition == Some(Disposition::Busy) && a.sip_status == Some(486)));
+    assert!(own
+        .iter()
+        .all(|a| a.disposition == Some(Disposition::NoAnswer) && a.sip_status == Some(480)));
     assert!(all.iter().all(|a| a.state == AttemptState::Ended));
     // Retries wait at least the configured delay after the previous call ended.
     for w in own.windows(2) {
         let (prev_end, next) = (w[0].ended_at.expect("ended"), w[1].decided_at);
-        assert!(next - prev_end >= chrono::Duration::seconds(1), "retry at {next}, previous ended {prev_end}");
+        assert!(
+            next - prev_end >= chrono::Duration::seconds(1),
+            "retry at {next}, previous ended {prev_end}"
+        );
     }
     // Each dial carries the decision that allowed it, with the cap's figures.
     for (k, a) in own.iter().enumerate() {
         assert_eq!(a.policy["decision"], "allow");
         let cap = a.policy["rules"]
             .as_array()
-            .and_then(|r| r.iter().find(|r| r["rule"] == "attempts_per_number_per_day"))
+            .and_then(|r| {
+                r.iter()
+                    .find(|r| r["rule"] == "attempts_per_number_per_day")
+            })
             .expect("cap rule in the stored decision");
         assert_eq!(cap["figures"]["count"], k as u64, "{cap}");
     }
     assert_eq!(summary.scheduler.dials, 6);
-    assert_eq!(summary.scheduler.blocked, 3, "every account waits for tomorrow, after --until");
-    assert_eq!(summary.scheduler.by_disposition.get(&Disposition::Busy), Some(&3));
-    assert_eq!(summary.scheduler.by_disposition.get(&Disposition::NoAnswer), Some(&3));
+    assert_eq!(
+        summary.scheduler.blocked, 3,
+        "every account waits for tomorrow, after --until"
+    );
+    assert_eq!(
+        summary.scheduler.by_disposition.get(&Disposition::Busy),
+        Some(&3)
+    );
+    assert_eq!(
+        summary.scheduler.by_disposition.get(&Disposition::NoAnswer),
+        Some(&3)
+    );
     assert_eq!(summary.attempts.len(), 6);
     drop((busy, unavailable));
 }
@@ -132,7 +161,8 @@ async fn decision_is_stored_before_the_invite_and_the_attempt_is_dialling_while_
     // The real clock: a zone where the window is open now, found by the real gate.
     let now = Utc::now();
     let policy = duecall::policy::PolicyConfig::default();
-    let zones = duecall::campaign::demo::open_zones(&policy, "us", 5, now, chrono::Duration::minutes(5));
+    let zones =
+        duecall::campaign::demo::open_zones(&policy, "us", 5, now, chrono::Duration::minutes(5));
     let (tz, due) = zones.first().copied().expect("an open zone at any hour");
     let csv = write(
         &dir,
@@ -151,7 +181,10 @@ async fn decision_is_stored_before_the_invite_and_the_attempt_is_dialling_while_
     let mut a = args(csv, config, data.clone());
     a.trunk = Some(format!("sip:{{phone}}@127.0.0.1:{}", ringing.port));
     a.until = Some((now + chrono::Duration::minutes(30)).fixed_offset());
-    let run = tokio::spawn(async move { run_campaign_with(&a, Shutdown::default(), Progress::Quiet).await });
+    let run =
+        tokio::spawn(
+            async move { run_campaign_with(&a, Shutdown::default(), Progress::Quiet).await },
+        );
 
     // While it rings: the attempt row is there, dialling, with its decision.
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -170,17 +203,33 @@ async fn decision_is_stored_before_the_invite_and_the_attempt_is_dialling_while_
     assert_eq!(seen.policy["number"], "+12025550123");
     assert!(seen.disposition.is_none(), "no outcome while ringing");
 
-    let summary = tokio::time::timeout(Duration::from_secs(180), run).await.expect("campaign ends within 3 minutes").expect("task").expect("campaign runs");
+    let summary = tokio::time::timeout(Duration::from_secs(180), run)
+        .await
+        .expect("campaign ends within 3 minutes")
+        .expect("task")
+        .expect("campaign runs");
     let done = attempts(&data);
     assert_eq!(done.len(), 1, "one dial, the retry is after --until");
     let a = &done[0];
     assert_eq!(a.disposition, Some(Disposition::NoAnswer));
     let outcome = a.outcome.as_ref().expect("outcome JSON");
-    assert_eq!(outcome["policy"], a.policy, "the outcome carries the decision behind the dial");
-    let invite_left: DateTime<Utc> =
-        outcome["call"]["started_at"].as_str().and_then(|s| s.parse().ok()).expect("started_at");
-    assert!(a.decided_at <= invite_left, "decided {} after the INVITE left {invite_left}", a.decided_at);
-    assert_eq!(summary.scheduler.remaining, 1, "the retry waits for a later run");
+    assert_eq!(
+        outcome["policy"], a.policy,
+        "the outcome carries the decision behind the dial"
+    );
+    let invite_left: DateTime<Utc> = outcome["call"]["started_at"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .expect("started_at");
+    assert!(
+        a.decided_at <= invite_left,
+        "decided {} after the INVITE left {invite_left}",
+        a.decided_at
+    );
+    assert_eq!(
+        summary.scheduler.remaining, 1,
+        "the retry waits for a later run"
+    );
     drop(ringing);
 }
 
@@ -189,7 +238,14 @@ fn alaw_silence(dir: &Path) {
     std::fs::write(dir.join("callee.alaw"), vec![0xD5u8; 8000]).expect("write callee.alaw");
 }
 
-fn spawn_run(dir: &Path, csv: &Path, config: &Path, data: &Path, trunk: &str, log: &str) -> std::process::Child {
+fn spawn_run(
+    dir: &Path,
+    csv: &Path,
+    config: &Path,
+    data: &Path,
+    trunk: &str,
+    log: &str,
+) -> std::process::Child {
     let out = std::fs::File::create(dir.join(format!("{log}.out"))).expect("log");
     let err = std::fs::File::create(dir.join(format!("{log}.err"))).expect("log");
     Command::new(env!("CARGO_BIN_EXE_duecall"))
@@ -199,7 +255,14 @@ fn spawn_run(dir: &Path, csv: &Path, config: &Path, data: &Path, trunk: &str, lo
         .arg(config)
         .arg("--data-dir")
         .arg(data)
-        .args(["--now", NOW, "--until", "2026-11-20T11:00:00+08:00", "--trunk", trunk])
+        .args([
+            "--now",
+            NOW,
+            "--until",
+            "2026-11-20T11:00:00+08:00",
+            "--trunk",
+            trunk,
+        ])
         .stdin(Stdio::null())
         .stdout(Stdio::from(out))
         .stderr(Stdio::from(err))
@@ -233,12 +296,22 @@ fn killed_campaign_restarts_without_losing_outcomes_or_breaking_caps() {
     );
     let data = dir.join("data");
     let rec_dir = data.join("recordings");
-    let mut first = spawn_run(&dir, &csv, &config, &data, &format!("127.0.0.1:{}", answering.port), "run1");
+    let mut first = spawn_run(
+        &dir,
+        &csv,
+        &config,
+        &data,
+        &format!("127.0.0.1:{}", answering.port),
+        "run1",
+    );
 
     // Wait until two calls ended and the next two are in flight with audio on disk.
     let deadline = Instant::now() + Duration::from_secs(40);
     let in_flight: Vec<AttemptRecord> = loop {
-        assert!(Instant::now() < deadline, "campaign never reached two ended and two live calls");
+        assert!(
+            Instant::now() < deadline,
+            "campaign never reached two ended and two live calls"
+        );
         if let Ok(Some(status)) = first.try_wait() {
             panic!(
                 "duecall run exited early ({status}): {}",
@@ -247,8 +320,14 @@ fn killed_campaign_restarts_without_losing_outcomes_or_breaking_caps() {
         }
         if data.join("duecall.db").exists() {
             let all = attempts(&data);
-            let ended = all.iter().filter(|a| a.state == AttemptState::Ended).count();
-            let live: Vec<AttemptRecord> = all.into_iter().filter(|a| a.state == AttemptState::Dialling).collect();
+            let ended = all
+                .iter()
+                .filter(|a| a.state == AttemptState::Ended)
+                .count();
+            let live: Vec<AttemptRecord> = all
+                .into_iter()
+                .filter(|a| a.state == AttemptState::Dialling)
+                .collect();
             let recorded = live.len() == 2
                 && live.iter().all(|a| {
                     duecall::campaign::runner::recordings_of(&rec_dir, &a.account_id, a.id)
@@ -274,7 +353,14 @@ fn killed_campaign_restarts_without_losing_outcomes_or_breaking_caps() {
     assert_eq!(ended_before.len(), 2);
 
     // The restart goes to a busy trunk: whatever it may still dial is visible.
-    let mut second = spawn_run(&dir, &csv, &config, &data, &format!("127.0.0.1:{}", busy.port), "run2");
+    let mut second = spawn_run(
+        &dir,
+        &csv,
+        &config,
+        &data,
+        &format!("127.0.0.1:{}", busy.port),
+        "run2",
+    );
     let finished = Instant::now() + Duration::from_secs(40);
     let status = loop {
         if let Ok(Some(s)) = second.try_wait() {
@@ -290,18 +376,28 @@ fn killed_campaign_restarts_without_losing_outcomes_or_breaking_caps() {
         std::thread::sleep(Duration::from_millis(50));
     };
     let out = std::fs::read_to_string(dir.join("run2.out")).unwrap_or_default();
-    assert!(status.success(), "{out}{}", std::fs::read_to_string(dir.join("run2.err")).unwrap_or_default());
+    assert!(
+        status.success(),
+        "{out}{}",
+        std::fs::read_to_string(dir.join("run2.err")).unwrap_or_default()
+    );
     assert!(out.contains("recovered after a crash: 2 attempts"), "{out}");
 
     let after = attempts(&data);
     for (id, disposition, outcome) in &ended_before {
-        let a = after.iter().find(|a| a.id == *id).expect("ended attempt kept");
+        let a = after
+            .iter()
+            .find(|a| a.id == *id)
+            .expect("ended attempt kept");
         assert_eq!(a.state, AttemptState::Ended);
         assert_eq!(&a.disposition, disposition);
         assert_eq!(&a.outcome, outcome, "recorded outcome unchanged");
     }
     for live in &in_flight {
-        let a = after.iter().find(|a| a.id == live.id).expect("crashed attempt kept");
+        let a = after
+            .iter()
+            .find(|a| a.id == live.id)
+            .expect("crashed attempt kept");
         assert_eq!(a.state, AttemptState::FailedByCrash);
         assert_eq!(a.disposition, Some(Disposition::Failed));
         assert_eq!(a.reason.as_deref(), Some("crash"));
@@ -328,10 +424,16 @@ fn killed_campaign_restarts_without_losing_outcomes_or_breaking_caps() {
             on_number(&after, &phone).len(),
             1,
             "{phone}: {:?}",
-            on_number(&after, &phone).iter().map(|a| a.state).collect::<Vec<_>>()
+            on_number(&after, &phone)
+                .iter()
+                .map(|a| a.state)
+                .collect::<Vec<_>>()
         );
     }
-    let k5 = after.iter().find(|a| a.account_id == "K5").expect("K5 dialled after the restart");
+    let k5 = after
+        .iter()
+        .find(|a| a.account_id == "K5")
+        .expect("K5 dialled after the restart");
     assert_eq!(k5.disposition, Some(Disposition::Busy));
     drop((answering, busy));
 }
@@ -344,24 +446,45 @@ async fn demo_calls_simulated_debtors_in_a_fresh_directory_and_reports_each_acco
     let args = DemoArgs {
         dir: Some(base.clone()),
         max_concurrent: 3,
-        personas: vec!["busy".into(), "no_answer".into(), "hangup_mid_prompt".into()],
+        personas: vec![
+            "busy".into(),
+            "no_answer".into(),
+            "hangup_mid_prompt".into(),
+        ],
     };
-    let run = tokio::time::timeout(Duration::from_secs(180), demo(&args)).await.expect("demo ends within 3 minutes").expect("demo runs");
+    let run = tokio::time::timeout(Duration::from_secs(180), demo(&args))
+        .await
+        .expect("demo ends within 3 minutes")
+        .expect("demo runs");
     assert!(run.dir.starts_with(&base) && run.dir.join("duecall.db").is_file());
     assert!(run.dir.join("accounts.csv").is_file() && run.dir.join("duecall.toml").is_file());
     let by_persona = |p: &str| {
-        let (a, _) = run.accounts.iter().find(|(_, q)| q == p).expect("account per persona");
-        run.summary.attempts.iter().find(|r| r.account_id == a.account_id).expect("dialled").clone()
+        let (a, _) = run
+            .accounts
+            .iter()
+            .find(|(_, q)| q == p)
+            .expect("account per persona");
+        run.summary
+            .attempts
+            .iter()
+            .find(|r| r.account_id == a.account_id)
+            .expect("dialled")
+            .clone()
     };
     assert_eq!(by_persona("busy").disposition, Disposition::Busy);
     assert_eq!(by_persona("no_answer").disposition, Disposition::NoAnswer);
     let hung = by_persona("hangup_mid_prompt");
     assert_eq!(hung.disposition, Disposition::Answered);
-    assert!(hung.recording.as_ref().is_some_and(|p| p.is_file()), "answered calls are recorded");
+    assert!(
+        hung.recording.as_ref().is_some_and(|p| p.is_file()),
+        "answered calls are recorded"
+    );
     // Every dial went through the real gate, its decision stored.
     let all = attempts(&run.dir);
     assert_eq!(all.len(), 3);
-    assert!(all.iter().all(|a| a.policy["decision"] == "allow" && a.state == AttemptState::Ended));
+    assert!(all
+        .iter()
+        .all(|a| a.policy["decision"] == "allow" && a.state == AttemptState::Ended));
     let mut table = Vec::new();
     write_report(&mut table, &run).expect("report");
     let table = String::from_utf8(table).expect("utf-8");
@@ -384,8 +507,11 @@ async fn stop_ends_dialling_and_a_call_outlasting_the_grace_period_is_recorded_c
          S2,Wei Zhang,+8613800000022,100.00,2026-11-15,cn,Asia/Shanghai,en\n\
          S3,Ana Silva,+8613800000023,100.00,2026-11-15,cn,Asia/Shanghai,en\n",
     );
-    let config =
-        write(&dir, "duecall.toml", "[campaign]\ncalls_per_second = 0\nmax_concurrent = 1\nshutdown_grace_s = 2\n");
+    let config = write(
+        &dir,
+        "duecall.toml",
+        "[campaign]\ncalls_per_second = 0\nmax_concurrent = 1\nshutdown_grace_s = 2\n",
+    );
     let data = dir.join("data");
     let mut a = args(csv, config, data.clone());
     a.now = Some(at(NOW));
@@ -396,19 +522,34 @@ async fn stop_ends_dialling_and_a_call_outlasting_the_grace_period_is_recorded_c
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         assert!(Instant::now() < deadline, "the first call never started");
-        if data.join("duecall.db").exists() && attempts(&data).iter().any(|a| a.state == AttemptState::Dialling) {
+        if data.join("duecall.db").exists()
+            && attempts(&data)
+                .iter()
+                .any(|a| a.state == AttemptState::Dialling)
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     stop.stop.cancel();
-    let summary = tokio::time::timeout(Duration::from_secs(180), run).await.expect("campaign stops within 3 minutes").expect("task").expect("campaign stops cleanly");
+    let summary = tokio::time::timeout(Duration::from_secs(180), run)
+        .await
+        .expect("campaign stops within 3 minutes")
+        .expect("task")
+        .expect("campaign stops cleanly");
     assert!(summary.interrupted);
     let all = attempts(&data);
     assert_eq!(all.len(), 1, "no dial after the stop");
-    assert_eq!(all[0].state, AttemptState::Ended, "the outcome is recorded before the run returns");
+    assert_eq!(
+        all[0].state,
+        AttemptState::Ended,
+        "the outcome is recorded before the run returns"
+    );
     assert_eq!(all[0].disposition, Some(Disposition::Cancelled));
     assert_eq!(all[0].reason.as_deref(), Some("shutdown"));
-    assert_eq!(summary.scheduler.remaining, 3, "S1 waits for a retry, S2 and S3 for a first dial");
+    assert_eq!(
+        summary.scheduler.remaining, 3,
+        "S1 waits for a retry, S2 and S3 for a first dial"
+    );
     drop(holding);
 }

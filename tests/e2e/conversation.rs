@@ -36,7 +36,12 @@ fn account(id: &str) -> Account {
 /// simulated callee's record of the call.
 async fn converse(persona: &str, dialogue: &str) -> (AttemptOutcome, SimCallRecord) {
     let dir = scratch(&format!("conv-{persona}"));
-    let sim = duecall::sim::start(SimConfig { seed: Some(7), ..SimConfig::default() }).await.expect("sim starts");
+    let sim = duecall::sim::start(SimConfig {
+        seed: Some(7),
+        ..SimConfig::default()
+    })
+    .await
+    .expect("sim starts");
     let cfg_text = format!("[dialogue]\n{dialogue}\n");
     let cfg = Config::from_toml(&cfg_text, "test").unwrap();
     let gw = Arc::new(SipGateway::start(cfg.clone()).await.unwrap());
@@ -53,7 +58,10 @@ async fn converse(persona: &str, dialogue: &str) -> (AttemptOutcome, SimCallReco
         .await
         .expect("conversation ends")
         .expect("conversation runs");
-    let rec = sim.wait_ended(&out.call.call_id, Duration::from_secs(10)).await.expect("sim saw the call");
+    let rec = sim
+        .wait_ended(&out.call.call_id, Duration::from_secs(10))
+        .await
+        .expect("sim saw the call");
     sim.shutdown();
     (out, rec)
 }
@@ -80,31 +88,62 @@ async fn already_paid_pauses_three_days_to_verify() {
     let (out, rec) = converse("paid", "").await;
     assert_eq!(out.call.disposition, Disposition::Answered);
     assert!(out.identity_confirmed, "{:#?}", out.turns);
-    assert_eq!(out.intent, Some(IntentKind::AlreadyPaid), "{:#?}", out.turns);
+    assert_eq!(
+        out.intent,
+        Some(IntentKind::AlreadyPaid),
+        "{:#?}",
+        out.turns
+    );
     let r = out.route.expect("route");
     assert_eq!(r.kind, RouteKind::Pause);
-    assert_eq!(r.until.unwrap().date_naive(), NaiveDate::from_ymd_opt(2026, 11, 26).unwrap());
+    assert_eq!(
+        r.until.unwrap().date_naive(),
+        NaiveDate::from_ymd_opt(2026, 11, 26).unwrap()
+    );
     assert!(out.conversation);
-    assert!(rec.lines_said.len() >= 3, "the debtor said hello, yes and paid: {:?}", rec.lines_said);
+    assert!(
+        rec.lines_said.len() >= 3,
+        "the debtor said hello, yes and paid: {:?}",
+        rec.lines_said
+    );
     let rec_path = out.call.recording.expect("recording");
-    assert!(rec_path.with_extension("json").is_file(), "outcome JSON next to the recording");
+    assert!(
+        rec_path.with_extension("json").is_file(),
+        "outcome JSON next to the recording"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn promise_to_pay_friday_is_read_back_and_pauses_until_the_day_after() {
     let (out, _) = converse("promise", "").await;
-    assert!(intents(&out).contains(&IntentKind::PromiseToPay), "{:#?}", out.turns);
+    assert!(
+        intents(&out).contains(&IntentKind::PromiseToPay),
+        "{:#?}",
+        out.turns
+    );
     let r = out.route.expect("route");
     assert_eq!(r.kind, RouteKind::Pause, "{r:?}");
     // Friday after Monday 2026-11-23 is the 27th; the pause ends the day after.
-    assert_eq!(r.until.unwrap().date_naive(), NaiveDate::from_ymd_opt(2026, 11, 28).unwrap(), "{r:?}");
-    assert!(out.turns.iter().any(|t| t.prompt.contains("confirm")), "the date was read back: {:#?}", out.turns);
+    assert_eq!(
+        r.until.unwrap().date_naive(),
+        NaiveDate::from_ymd_opt(2026, 11, 28).unwrap(),
+        "{r:?}"
+    );
+    assert!(
+        out.turns.iter().any(|t| t.prompt.contains("confirm")),
+        "the date was read back: {:#?}",
+        out.turns
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hardship_transfers_by_refer_with_the_case_and_pauses_thirty_days() {
     let (out, rec) = converse("hardship", "").await;
-    assert!(intents(&out).contains(&IntentKind::Hardship), "{:#?}", out.turns);
+    assert!(
+        intents(&out).contains(&IntentKind::Hardship),
+        "{:#?}",
+        out.turns
+    );
     let r = out.route.expect("route");
     assert_eq!(r.kind, RouteKind::Agent);
     assert_eq!(r.follow_up.as_ref().map(|f| f.kind), Some(RouteKind::Pause));
@@ -119,7 +158,12 @@ async fn hardship_transfers_by_refer_with_the_case_and_pauses_thirty_days() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_number_hears_nothing_about_the_debt_and_the_number_is_suppressed() {
     let (out, _) = converse("wrong_number", "").await;
-    assert_eq!(debt_prompts_played(&out), Vec::<String>::new(), "{:#?}", out.turns);
+    assert_eq!(
+        debt_prompts_played(&out),
+        Vec::<String>::new(),
+        "{:#?}",
+        out.turns
+    );
     assert!(!out.identity_confirmed);
     let r = out.route.expect("route");
     assert_eq!(r.kind, RouteKind::Suppress);
@@ -129,7 +173,11 @@ async fn wrong_number_hears_nothing_about_the_debt_and_the_number_is_suppressed(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stop_calling_suppresses_the_account() {
     let (out, _) = converse("stop", "").await;
-    assert!(intents(&out).contains(&IntentKind::StopCalling), "{:#?}", out.turns);
+    assert!(
+        intents(&out).contains(&IntentKind::StopCalling),
+        "{:#?}",
+        out.turns
+    );
     let r = out.route.expect("route");
     assert_eq!(r.kind, RouteKind::Suppress);
     assert_eq!(r.scope, Some(SuppressScope::Account), "{r:?}");
@@ -139,9 +187,16 @@ async fn stop_calling_suppresses_the_account() {
 async fn silence_reasks_then_offers_the_menu_then_escalates_without_debt_talk() {
     let (out, _) = converse("silent", "no_input_ms = 1500").await;
     let prompts: Vec<&str> = out.turns.iter().map(|t| t.prompt.as_str()).collect();
-    assert!(prompts.iter().any(|p| p.starts_with("reask")), "{prompts:?}");
+    assert!(
+        prompts.iter().any(|p| p.starts_with("reask")),
+        "{prompts:?}"
+    );
     assert!(prompts.iter().any(|p| p.starts_with("menu")), "{prompts:?}");
-    assert_eq!(debt_prompts_played(&out), Vec::<String>::new(), "nobody confirmed identity: {prompts:?}");
+    assert_eq!(
+        debt_prompts_played(&out),
+        Vec::<String>::new(),
+        "nobody confirmed identity: {prompts:?}"
+    );
     assert!(out.route.is_some());
 }
 
@@ -150,7 +205,13 @@ async fn dtmf_only_replies_confirm_identity_and_answer_the_reminder() {
     let (out, rec) = converse("dtmf", "").await;
     assert!(!rec.dtmf_sent.is_empty());
     assert!(out.identity_confirmed, "{:#?}", out.turns);
-    assert!(out.turns.iter().any(|t| t.heard.as_deref().map(|h| h.contains('1')).unwrap_or(false)), "{:#?}", out.turns);
+    assert!(
+        out.turns
+            .iter()
+            .any(|t| t.heard.as_deref().map(|h| h.contains('1')).unwrap_or(false)),
+        "{:#?}",
+        out.turns
+    );
     assert!(out.route.is_some());
 }
 
@@ -166,9 +227,20 @@ async fn callee_hanging_up_mid_prompt_ends_cleanly_with_a_retry() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn barge_in_during_the_reminder_cuts_it_and_the_reply_is_acted_on() {
     let (out, _) = converse("barge_in_reminder", "").await;
-    let reminder = out.turns.iter().find(|t| t.prompt == "reminder").expect("reminder played");
-    assert!(!reminder.finished && reminder.cut_at_ms.is_some(), "{reminder:?}");
-    assert!(intents(&out).contains(&IntentKind::AlreadyPaid), "{:#?}", out.turns);
+    let reminder = out
+        .turns
+        .iter()
+        .find(|t| t.prompt == "reminder")
+        .expect("reminder played");
+    assert!(
+        !reminder.finished && reminder.cut_at_ms.is_some(),
+        "{reminder:?}"
+    );
+    assert!(
+        intents(&out).contains(&IntentKind::AlreadyPaid),
+        "{:#?}",
+        out.turns
+    );
     // Disclosures are never cut.
     for t in &out.turns {
         if t.prompt == "opening" || t.prompt == "debt_disclosure" {

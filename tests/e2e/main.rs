@@ -1,8 +1,8 @@
 //! End-to-end tests against real peers, one test binary (faster to link on 2 cores).
 
-mod peers;
-mod sip_calls;
 mod baresip;
-mod sim_callee;
-mod conversation;
 mod campaign;
+mod conversation;
+mod peers;
+mod sim_callee;
+mod sip_calls;

@@ -26,7 +26,11 @@ impl Peer {
             .stderr(Stdio::from(err))
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {name} (run scripts/setup): {e}"));
-        Peer { name: name.into(), child, log }
+        Peer {
+            name: name.into(),
+            child,
+            log,
+        }
     }
 
     /// Waits for the process to exit by itself.
@@ -81,7 +85,11 @@ pub fn scratch(name: &str) -> PathBuf {
     let base = std::env::var_os("CARGO_TARGET_TMPDIR")
         .map(PathBuf::from)
         .unwrap_or_else(std::env::temp_dir);
-    let d = base.join(format!("e2e-{name}-{}-{}", std::process::id(), SEQ.fetch_add(1, Ordering::SeqCst)));
+    let d = base.join(format!(
+        "e2e-{name}-{}-{}",
+        std::process::id(),
+        SEQ.fetch_add(1, Ordering::SeqCst)
+    ));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).expect("create scratch dir");
     d
@@ -136,15 +144,24 @@ pub fn wait_tcp(port: u16, timeout: Duration) -> bool {
 }
 
 fn run(cmd: &mut Command) {
-    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?} (run scripts/setup): {e}"));
-    assert!(out.status.success(), "{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?} (run scripts/setup): {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// Speaks `text` with espeak-ng into an 8 kHz mono 16-bit WAV, with
 /// `pad_s` seconds of silence after it.
 pub fn speak_wav(text: &str, voice: &str, out: &Path, pad_s: f32) {
     let raw = out.with_extension("espeak.wav");
-    run(Command::new("espeak-ng").args(["-v", voice, "-w"]).arg(&raw).arg(text));
+    run(Command::new("espeak-ng")
+        .args(["-v", voice, "-w"])
+        .arg(&raw)
+        .arg(text));
     run(Command::new("sox")
         .arg(&raw)
         .args(["-r", "8000", "-c", "1", "-b", "16", "-e", "signed-integer"])
@@ -155,7 +172,10 @@ pub fn speak_wav(text: &str, voice: &str, out: &Path, pad_s: f32) {
 
 /// Converts a WAV into headerless G.711 (`ul` or `al`) for sipp's rtp_stream.
 pub fn wav_to_g711(wav: &Path, out: &Path, kind: &str) {
-    run(Command::new("sox").arg(wav).args(["-r", "8000", "-c", "1", "-t", kind]).arg(out));
+    run(Command::new("sox")
+        .arg(wav)
+        .args(["-r", "8000", "-c", "1", "-t", kind])
+        .arg(out));
 }
 
 /// A sipp instance running one scenario from tests/sipp as the callee.
@@ -182,12 +202,31 @@ impl Sipp {
             cmd.current_dir(dir)
                 .arg("-sf")
                 .arg(&sf)
-                .args(["-i", "127.0.0.1", "-mi", "127.0.0.1", "-nostdin", "-trace_err", "-trace_logs"])
-                .args(["-p", &port.to_string(), "-mp", &mp.to_string(), "-m", &calls.to_string()])
+                .args([
+                    "-i",
+                    "127.0.0.1",
+                    "-mi",
+                    "127.0.0.1",
+                    "-nostdin",
+                    "-trace_err",
+                    "-trace_logs",
+                ])
+                .args([
+                    "-p",
+                    &port.to_string(),
+                    "-mp",
+                    &mp.to_string(),
+                    "-m",
+                    &calls.to_string(),
+                ])
                 .args(extra);
             let peer = Peer::spawn("sipp", &mut cmd, dir.join(format!("sipp-{scenario}.log")));
             if wait_udp_bound(port, Duration::from_secs(5)) {
-                return Sipp { peer, port, dir: dir.to_path_buf() };
+                return Sipp {
+                    peer,
+                    port,
+                    dir: dir.to_path_buf(),
+                };
             }
         }
         panic!("sipp did not bind its port");
@@ -223,7 +262,8 @@ impl Sipp {
 
 /// Reads a WAV as per-channel i16 samples.
 pub fn read_channels(path: &Path) -> (u16, Vec<Vec<i16>>) {
-    let mut r = hound::WavReader::open(path).unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
+    let mut r =
+        hound::WavReader::open(path).unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
     let spec = r.spec();
     let ch = spec.channels as usize;
     let mut out = vec![Vec::new(); ch];

@@ -21,8 +21,14 @@ fn cache() -> std::path::PathBuf {
 }
 
 async fn sim() -> SimCallee {
-    let cfg = SimConfig { ring_ms: Some(200), audio_cache: cache(), ..SimConfig::default() };
-    sim::start(cfg).await.expect("sim starts (espeak-ng installed by scripts/setup)")
+    let cfg = SimConfig {
+        ring_ms: Some(200),
+        audio_cache: cache(),
+        ..SimConfig::default()
+    };
+    sim::start(cfg)
+        .await
+        .expect("sim starts (espeak-ng installed by scripts/setup)")
 }
 
 async fn gateway() -> SipGateway {
@@ -32,7 +38,9 @@ async fn gateway() -> SipGateway {
 }
 
 fn prompt(text: &str) -> Arc<[i16]> {
-    sim::audio::render_line(&cache(), "en-us", 175, text).expect("render prompt").into()
+    sim::audio::render_line(&cache(), "en-us", 175, text)
+        .expect("render prompt")
+        .into()
 }
 
 /// What the caller saw on a conversation.
@@ -91,12 +99,17 @@ async fn converse(mut leg: CallLeg, prompts: Vec<Arc<[i16]>>) -> Transcript {
                     && match waiting_reply_since {
                         None => last_loud.is_some() && quiet_for >= 800,
                         Some(since) => {
-                            (heard_loud_since_wait && quiet_for >= 800) || (!heard_loud_since_wait && at_ms >= since + 3000)
+                            (heard_loud_since_wait && quiet_for >= 800)
+                                || (!heard_loud_since_wait && at_ms >= since + 3000)
                         }
                     };
                 if ready {
                     if next < prompts.len() {
-                        leg.send(LegCommand::Play { id: format!("p{next}"), pcm: prompts[next].clone() }).await;
+                        leg.send(LegCommand::Play {
+                            id: format!("p{next}"),
+                            pcm: prompts[next].clone(),
+                        })
+                        .await;
                         playing = Some(at_ms);
                         waiting_reply_since = None;
                         next += 1;
@@ -138,7 +151,10 @@ async fn converse(mut leg: CallLeg, prompts: Vec<Arc<[i16]>>) -> Transcript {
 
 async fn dial_and_end(gw: &SipGateway, req: DialRequest) -> CallReport {
     let mut leg = gw.dial(req).await.expect("dial");
-    tokio::time::timeout(Duration::from_secs(20), leg.wait_end()).await.expect("call ends").expect("a report")
+    tokio::time::timeout(Duration::from_secs(20), leg.wait_end())
+        .await
+        .expect("call ends")
+        .expect("a report")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -147,8 +163,14 @@ async fn busy_persona_gives_disposition_busy() {
     let r = dial_and_end(&gw, DialRequest::to(sim.uri_for("busy"))).await;
     assert_eq!(r.disposition, Disposition::Busy);
     assert_eq!(r.sip_status, Some(486));
-    let rec = sim.wait_ended(&r.call_id, Duration::from_secs(5)).await.expect("sim record");
-    assert_eq!((rec.persona.as_str(), rec.status, rec.answered), ("busy", Some(486), false));
+    let rec = sim
+        .wait_ended(&r.call_id, Duration::from_secs(5))
+        .await
+        .expect("sim record");
+    assert_eq!(
+        (rec.persona.as_str(), rec.status, rec.answered),
+        ("busy", Some(486), false)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -158,7 +180,10 @@ async fn no_answer_persona_rings_until_the_ring_timeout_cancels() {
     req.ring_timeout = Some(Duration::from_secs(2));
     let r = dial_and_end(&gw, req).await;
     assert_eq!(r.disposition, Disposition::NoAnswer, "{r:?}");
-    let rec = sim.wait_ended(&r.call_id, Duration::from_secs(5)).await.expect("sim record");
+    let rec = sim
+        .wait_ended(&r.call_id, Duration::from_secs(5))
+        .await
+        .expect("sim record");
     assert_eq!(rec.status, Some(487));
     assert!(!rec.answered);
 }
@@ -175,32 +200,54 @@ async fn paid_persona_replies_only_after_each_prompt_ended() {
     let (sim, gw) = (sim().await, gateway().await);
     let p1 = prompt("This is Acme. Is this Maria?");
     let p2 = prompt("Your payment was due on Monday.");
-    let leg = gw.dial(DialRequest::to(sim.uri_for("paid"))).await.expect("dial");
+    let leg = gw
+        .dial(DialRequest::to(sim.uri_for("paid")))
+        .await
+        .expect("dial");
     let call_id = leg.call_id.clone();
     let t = converse(leg, vec![p1, p2]).await;
     let report = t.report.as_ref().expect("report");
     assert_eq!(report.disposition, Disposition::Answered);
     assert_eq!(t.prompts.len(), 2, "{t:?}");
-    assert!(t.loud_during_prompts.is_empty(), "the debtor talked over a prompt: {t:?}");
+    assert!(
+        t.loud_during_prompts.is_empty(),
+        "the debtor talked over a prompt: {t:?}"
+    );
     let min_gap = SimConfig::default().reply_gap_ms.0;
     for ((_, end), reply) in t.prompts.iter().zip(&t.reply_starts) {
-        let reply = reply.unwrap_or_else(|| panic!("no reply after the prompt ending at {end}: {t:?}"));
-        assert!(reply >= end + min_gap.min(400) - 40, "reply at {reply} ms, prompt ended at {end} ms");
+        let reply =
+            reply.unwrap_or_else(|| panic!("no reply after the prompt ending at {end}: {t:?}"));
+        assert!(
+            reply >= end + min_gap.min(400) - 40,
+            "reply at {reply} ms, prompt ended at {end} ms"
+        );
     }
-    let rec = sim.wait_ended(&call_id, Duration::from_secs(5)).await.expect("sim record");
+    let rec = sim
+        .wait_ended(&call_id, Duration::from_secs(5))
+        .await
+        .expect("sim record");
     let said: Vec<&str> = rec.lines_said.iter().map(|l| l.text.as_str()).collect();
-    assert_eq!(said, ["Hello?", "Yes, speaking.", "I already paid that last week."]);
+    assert_eq!(
+        said,
+        ["Hello?", "Yes, speaking.", "I already paid that last week."]
+    );
     assert_eq!(rec.prompts_heard, 2, "{rec:?}");
     assert_eq!(rec.bye_from, Some(ByeFrom::Caller));
     // Both prompts followed a line of the debtor's ("Hello?", "Yes, speaking.").
     assert_eq!(rec.reply_latencies_ms().len(), 2, "{rec:?}");
-    assert!(rec.lines_said[1].at_ms > rec.prompts[0].end_ms.unwrap_or(u64::MAX), "{rec:?}");
+    assert!(
+        rec.lines_said[1].at_ms > rec.prompts[0].end_ms.unwrap_or(u64::MAX),
+        "{rec:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hardship_persona_accepts_refer_and_reports_the_context_headers() {
     let (sim, gw) = (sim().await, gateway().await);
-    let mut leg = gw.dial(DialRequest::to(sim.uri_for("hardship"))).await.expect("dial");
+    let mut leg = gw
+        .dial(DialRequest::to(sim.uri_for("hardship")))
+        .await
+        .expect("dial");
     let mut result = None;
     let mut report = None;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
@@ -209,7 +256,10 @@ async fn hardship_persona_accepts_refer_and_reports_the_context_headers() {
             LegEvent::Answered { .. } => {
                 leg.send(LegCommand::Transfer {
                     target: "sip:agent@127.0.0.1:5999".into(),
-                    headers: vec![("X-Duecall-Case".into(), "case 42".into()), ("X-Duecall-Intent".into(), "hardship".into())],
+                    headers: vec![
+                        ("X-Duecall-Case".into(), "case 42".into()),
+                        ("X-Duecall-Intent".into(), "hardship".into()),
+                    ],
                 })
                 .await;
             }
@@ -223,7 +273,10 @@ async fn hardship_persona_accepts_refer_and_reports_the_context_headers() {
     }
     assert_eq!(result, Some((true, Some(200))));
     let report = report.expect("the leg ends after the transfer");
-    let rec = sim.wait_ended(&report.call_id, Duration::from_secs(5)).await.expect("sim record");
+    let rec = sim
+        .wait_ended(&report.call_id, Duration::from_secs(5))
+        .await
+        .expect("sim record");
     let refer = rec.refer_received.expect("REFER recorded");
     assert_eq!(refer.target, "sip:agent@127.0.0.1:5999");
     assert_eq!(refer.header("X-Duecall-Case"), Some("case 42"));
@@ -235,7 +288,10 @@ async fn hardship_persona_accepts_refer_and_reports_the_context_headers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn voicemail_persona_plays_a_long_greeting_then_a_1000_hz_beep() {
     let (sim, gw) = (sim().await, gateway().await);
-    let mut leg = gw.dial(DialRequest::to(sim.uri_for("voicemail"))).await.expect("dial");
+    let mut leg = gw
+        .dial(DialRequest::to(sim.uri_for("voicemail")))
+        .await
+        .expect("dial");
     let mut beeps = BeepDetector::new(200);
     let mut loud_before_beep = 0u64;
     let mut beep = None;
@@ -260,7 +316,10 @@ async fn voicemail_persona_plays_a_long_greeting_then_a_1000_hz_beep() {
     assert!((hz - 1000.0).abs() <= 40.0, "beep at {hz} Hz");
     // Voiced time before the beep: the greeting plus the beep's own first
     // 200 ms; a person's "Hello?" would be well under 1.5 s.
-    assert!(loud_before_beep >= 3000, "greeting too short: {loud_before_beep} ms");
+    assert!(
+        loud_before_beep >= 3000,
+        "greeting too short: {loud_before_beep} ms"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -271,20 +330,34 @@ async fn twenty_concurrent_calls_to_the_paid_persona_all_complete() {
     let gw = Arc::new(gw);
     let mut tasks = Vec::new();
     for i in 0..20 {
-        let leg = gw.dial(DialRequest::to(sim.uri_for_tagged("paid", &format!("a{i}")))).await.expect("dial");
+        let leg = gw
+            .dial(DialRequest::to(
+                sim.uri_for_tagged("paid", &format!("a{i}")),
+            ))
+            .await
+            .expect("dial");
         let prompts = vec![p1.clone(), p2.clone()];
-        tasks.push(tokio::spawn(async move { (leg.call_id.clone(), converse(leg, prompts).await) }));
+        tasks.push(tokio::spawn(async move {
+            (leg.call_id.clone(), converse(leg, prompts).await)
+        }));
     }
     let mut ids = Vec::new();
     for task in tasks {
         let (id, t) = task.await.expect("call task");
         let r = t.report.as_ref().expect("report");
         assert_eq!(r.disposition, Disposition::Answered, "{id}");
-        assert_eq!(t.reply_starts.iter().filter(|r| r.is_some()).count(), 2, "{id}: {t:?}");
+        assert_eq!(
+            t.reply_starts.iter().filter(|r| r.is_some()).count(),
+            2,
+            "{id}: {t:?}"
+        );
         ids.push(id);
     }
     for id in ids {
-        let rec = sim.wait_ended(&id, Duration::from_secs(5)).await.expect("sim record");
+        let rec = sim
+            .wait_ended(&id, Duration::from_secs(5))
+            .await
+            .expect("sim record");
         assert_eq!(rec.persona, "paid");
         assert_eq!(rec.lines_said.len(), 3, "{rec:?}");
         assert_eq!(rec.prompts_heard, 2, "{rec:?}");
@@ -294,25 +367,45 @@ async fn twenty_concurrent_calls_to_the_paid_persona_all_complete() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dtmf_persona_presses_1_then_2_one_per_prompt() {
     let (sim, gw) = (sim().await, gateway().await);
-    let leg = gw.dial(DialRequest::to(sim.uri_for("dtmf"))).await.expect("dial");
+    let leg = gw
+        .dial(DialRequest::to(sim.uri_for("dtmf")))
+        .await
+        .expect("dial");
     let t = converse(leg, vec![prompt("Is this Maria?"), prompt("Press a key.")]).await;
     let digits: Vec<char> = t.digits.iter().map(|d| d.0).collect();
     assert_eq!(digits, ['1', '2'], "{t:?}");
     // Each digit came after the prompt it answers.
     for ((d, at), (_, end)) in t.digits.iter().zip(&t.prompts) {
-        assert!(at > end, "digit {d} at {at} ms before the prompt ended at {end} ms");
+        assert!(
+            at > end,
+            "digit {d} at {at} ms before the prompt ended at {end} ms"
+        );
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn barge_in_persona_talks_over_the_second_prompt_after_it_started() {
     let (sim, gw) = (sim().await, gateway().await);
-    let leg = gw.dial(DialRequest::to(sim.uri_for("barge_in"))).await.expect("dial");
+    let leg = gw
+        .dial(DialRequest::to(sim.uri_for("barge_in")))
+        .await
+        .expect("dial");
     let long = prompt("Your payment of one hundred and twenty five dollars was due on Monday. You can pay in the app.");
     let t = converse(leg, vec![prompt("Is this Maria?"), long]).await;
     let (start2, end2) = t.prompts[1];
-    let first_over = *t.loud_during_prompts.first().expect("the debtor talked over the prompt");
-    assert!(first_over > start2 + 1000 && first_over < end2, "barged in at {first_over} ms into {start2}..{end2}");
-    let over = t.loud_during_prompts.iter().filter(|at| **at >= start2).count() * 20;
+    let first_over = *t
+        .loud_during_prompts
+        .first()
+        .expect("the debtor talked over the prompt");
+    assert!(
+        first_over > start2 + 1000 && first_over < end2,
+        "barged in at {first_over} ms into {start2}..{end2}"
+    );
+    let over = t
+        .loud_during_prompts
+        .iter()
+        .filter(|at| **at >= start2)
+        .count()
+        * 20;
     assert!(over >= 300, "barge-in speech too short to count: {over} ms");
 }

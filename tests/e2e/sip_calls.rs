@@ -25,7 +25,8 @@ async fn call_and_hold(gw: &SipGateway, req: DialRequest, hold: Duration) -> Cal
     let mut leg = gw.dial(req).await.expect("dial");
     let mut hangup_at: Option<tokio::time::Instant> = None;
     loop {
-        let timeout = hangup_at.unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(60));
+        let timeout =
+            hangup_at.unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(60));
         tokio::select! {
             ev = leg.next_event() => match ev.expect("events until Ended") {
                 LegEvent::Answered { .. } => hangup_at = Some(tokio::time::Instant::now() + hold),
@@ -114,7 +115,9 @@ async fn answer_with_unusable_sdp_is_hung_up_cleanly_not_left_hanging() {
     .expect("no hang on an unusable answer");
     assert_eq!(r.disposition, Disposition::Failed);
     assert_eq!(r.reason, Some(FailReason::NoCommonCodec));
-    let ok = tokio::task::spawn_blocking(move || sipp.finished_ok(SIPP_DONE)).await.unwrap();
+    let ok = tokio::task::spawn_blocking(move || sipp.finished_ok(SIPP_DONE))
+        .await
+        .unwrap();
     assert!(ok, "sipp expected ACK then BYE");
 }
 
@@ -129,7 +132,9 @@ async fn ring_timeout_sends_cancel_and_is_no_answer() {
     assert_eq!(r.disposition, Disposition::NoAnswer);
     assert_eq!(r.ended_by, EndedBy::Timeout);
     assert_eq!(r.sip_status, Some(487));
-    let ok = tokio::task::spawn_blocking(move || sipp.finished_ok(SIPP_DONE)).await.unwrap();
+    let ok = tokio::task::spawn_blocking(move || sipp.finished_ok(SIPP_DONE))
+        .await
+        .unwrap();
     assert!(ok, "sipp expected a CANCEL");
 }
 
@@ -139,9 +144,12 @@ async fn unreachable_peer_is_failed_network_within_the_ring_timeout() {
     let gw = gateway().await;
     let mut req = DialRequest::to(format!("sip:nobody@127.0.0.1:{port}"));
     req.ring_timeout = Some(Duration::from_millis(800));
-    let r = tokio::time::timeout(Duration::from_secs(10), call_and_hold(&gw, req, Duration::from_secs(1)))
-        .await
-        .expect("gives up promptly");
+    let r = tokio::time::timeout(
+        Duration::from_secs(10),
+        call_and_hold(&gw, req, Duration::from_secs(1)),
+    )
+    .await
+    .expect("gives up promptly");
     assert_eq!(r.disposition, Disposition::Failed);
     assert_eq!(r.reason, Some(FailReason::Network));
 }
@@ -150,7 +158,12 @@ async fn unreachable_peer_is_failed_network_within_the_ring_timeout() {
 async fn callee_hangs_up_with_pcma_and_we_heard_its_audio() {
     let dir = scratch("hangup");
     let wav = dir.join("callee.wav");
-    speak_wav("Hello, this is the callee speaking. Goodbye.", "en-us", &wav, 0.5);
+    speak_wav(
+        "Hello, this is the callee speaking. Goodbye.",
+        "en-us",
+        &wav,
+        0.5,
+    );
     wav_to_g711(&wav, &dir.join("callee.alaw"), "al");
     let mut sipp = Sipp::uas("uas_hangup.xml", &dir);
     let gw = gateway().await;
@@ -162,12 +175,21 @@ async fn callee_hangs_up_with_pcma_and_we_heard_its_audio() {
     assert_eq!(r.ended_by, EndedBy::Them);
     assert_eq!(r.codec.as_deref(), Some("PCMA"));
     assert!(r.rtp.received.packets > 50, "{:?}", r.rtp);
-    assert!(r.duration_ms >= 3500 && r.duration_ms < 8000, "{}", r.duration_ms);
+    assert!(
+        r.duration_ms >= 3500 && r.duration_ms < 8000,
+        "{}",
+        r.duration_ms
+    );
     let (ch, chans) = read_channels(&rec);
     assert_eq!(ch, 2);
     let heard_ms = loud_ms(&chans[1], 300.0);
-    assert!(heard_ms > 1000, "right channel should hold the callee's speech, loud for {heard_ms} ms");
-    let ok = tokio::task::spawn_blocking(move || sipp.finished_ok(SIPP_DONE)).await.unwrap();
+    assert!(
+        heard_ms > 1000,
+        "right channel should hold the callee's speech, loud for {heard_ms} ms"
+    );
+    let ok = tokio::task::spawn_blocking(move || sipp.finished_ok(SIPP_DONE))
+        .await
+        .unwrap();
     assert!(ok);
 }
 
@@ -175,7 +197,12 @@ async fn callee_hangs_up_with_pcma_and_we_heard_its_audio() {
 async fn callee_answers_streams_audio_sends_dtmf_and_accepts_refer() {
     let dir = scratch("callee");
     let wav = dir.join("callee.wav");
-    speak_wav("Yes, this is Maria. I will press some keys now.", "en-us", &wav, 0.5);
+    speak_wav(
+        "Yes, this is Maria. I will press some keys now.",
+        "en-us",
+        &wav,
+        0.5,
+    );
     wav_to_g711(&wav, &dir.join("callee.ulaw"), "ul");
     let mut sipp = Sipp::uas("uas_callee.xml", &dir);
     let gw = gateway().await;
@@ -193,7 +220,11 @@ async fn callee_answers_streams_audio_sends_dtmf_and_accepts_refer() {
         loop {
             match leg.next_event().await.expect("events") {
                 LegEvent::Answered { .. } => {
-                    leg.send(LegCommand::Play { id: "tone".into(), pcm: prompt.clone() }).await;
+                    leg.send(LegCommand::Play {
+                        id: "tone".into(),
+                        pcm: prompt.clone(),
+                    })
+                    .await;
                 }
                 LegEvent::Dtmf { digit, .. } => {
                     digits.push(digit);
@@ -214,16 +245,30 @@ async fn callee_answers_streams_audio_sends_dtmf_and_accepts_refer() {
     .await
     .expect("call completes");
     assert_eq!(digits, "12#", "each DTMF digit reported exactly once");
-    assert_eq!(report.dtmf.iter().map(|d| d.digit).collect::<String>(), "12#");
+    assert_eq!(
+        report.dtmf.iter().map(|d| d.digit).collect::<String>(),
+        "12#"
+    );
     assert_eq!(transfer, Some((true, Some(200))));
     let t = report.transfer.clone().expect("transfer reported");
     assert!(t.ok && t.refer_status == Some(202), "{t:?}");
     assert_eq!(report.disposition, Disposition::Answered);
     assert_eq!(report.codec.as_deref(), Some("PCMU"));
-    assert!(report.call_id.ends_with("@e2e.duecall.test") || report.call_id.contains("e2e.duecall.test"), "{}", report.call_id);
+    assert!(
+        report.call_id.ends_with("@e2e.duecall.test")
+            || report.call_id.contains("e2e.duecall.test"),
+        "{}",
+        report.call_id
+    );
     let (_, chans) = read_channels(&rec);
-    assert!(loud_ms(&chans[0], 1000.0) >= 1900, "left channel holds the 2 s tone we sent");
-    assert!(loud_ms(&chans[1], 300.0) > 1000, "right channel holds the callee's speech");
+    assert!(
+        loud_ms(&chans[0], 1000.0) >= 1900,
+        "left channel holds the 2 s tone we sent"
+    );
+    assert!(
+        loud_ms(&chans[1], 300.0) > 1000,
+        "right channel holds the callee's speech"
+    );
     assert_eq!(chans[0].len(), chans[1].len());
     let ok = tokio::task::spawn_blocking(move || {
         let ok = sipp.finished_ok(SIPP_DONE);
@@ -243,7 +288,9 @@ async fn digest_401_with_the_right_password_is_answered() {
     req.credentials = Some(("bot".into(), "secret".into()));
     let r = call_and_hold(&gw, req, Duration::from_millis(500)).await;
     assert_eq!(r.disposition, Disposition::Answered, "{r:?}");
-    let ok = tokio::task::spawn_blocking(move || sipp.finished_ok(SIPP_DONE)).await.unwrap();
+    let ok = tokio::task::spawn_blocking(move || sipp.finished_ok(SIPP_DONE))
+        .await
+        .unwrap();
     assert!(ok, "sipp verified the digest and got our BYE");
 }
 
@@ -265,14 +312,27 @@ async fn reinvite_hold_and_unhold_keep_the_call_up() {
     let dir = scratch("hold");
     let mut sipp = Sipp::uas("uas_hold.xml", &dir);
     let gw = gateway().await;
-    let r = call_and_hold(&gw, DialRequest::to(sipp.uri()), Duration::from_millis(2500)).await;
+    let r = call_and_hold(
+        &gw,
+        DialRequest::to(sipp.uri()),
+        Duration::from_millis(2500),
+    )
+    .await;
     assert_eq!(r.disposition, Disposition::Answered);
-    assert_eq!(r.ended_by, EndedBy::Us, "we hung up after the hold, not the callee");
+    assert_eq!(
+        r.ended_by,
+        EndedBy::Us,
+        "we hung up after the hold, not the callee"
+    );
     let ok = tokio::task::spawn_blocking(move || {
         let ok = sipp.finished_ok(SIPP_DONE);
         (ok, sipp.errors())
     })
     .await
     .unwrap();
-    assert!(ok.0, "sipp: hold answered recvonly, unhold sendrecv, then BYE: {}", ok.1);
+    assert!(
+        ok.0,
+        "sipp: hold answered recvonly, unhold sendrecv, then BYE: {}",
+        ok.1
+    );
 }
