@@ -86,7 +86,8 @@ pub enum EndedBy {
 }
 
 /// Maps a final SIP status of an INVITE to a disposition (and reason for
-/// `failed`). `we_cancelled` tells 487 after our CANCEL (no-answer) apart.
+/// `failed`). A 487 after a CANCEL for another reason than the ring timeout
+/// is re-labelled `cancelled` by the caller, which knows why it cancelled.
 pub fn disposition_for_status(status: u16) -> (Disposition, Option<FailReason>) {
     match status {
         200..=299 => (Disposition::Answered, None),

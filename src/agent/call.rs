@@ -399,10 +399,11 @@ impl Agent {
         }
         let conversation = call.disposition == Disposition::Answered
             && out.turns.iter().any(|t| t.heard.is_some());
-        for e in escalations.iter_mut() {
-            if !transcript_log.is_empty() && !e.summary.contains("agent:") {
-                e.summary.push_str("\n");
-                e.summary.push_str(&transcript_log.join("\n"));
+        // Collectors get the timed transcript with every escalation.
+        if !transcript_log.is_empty() {
+            let log = transcript_log.join("\n");
+            for e in escalations.iter_mut() {
+                e.summary = format!("{}\n{log}", e.summary);
             }
         }
         let outcome = AttemptOutcome {

@@ -227,15 +227,10 @@ fn runs_on_sphinx(asr: &AsrSettings, lang: Language) -> bool {
 /// PocketSphinx dictionary lacks left out.
 fn sphinx_grammars(script: &Script, lexicon: &Lexicon) -> HashMap<String, Vec<String>> {
     use crate::asr::eval::{turn_grammar, GrammarMode};
-    let dict = crate::asr::sphinx::SphinxConfig::default().dict;
-    let words: std::collections::HashSet<String> = std::fs::read_to_string(&dict)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| l.split_whitespace().next())
-        .filter(|w| !w.contains('('))
-        .map(str::to_string)
-        .collect();
-    let known = |w: &str| words.contains(w);
+    // The same cached dictionary the decoders add their grammar words from.
+    let dict = crate::asr::sphinx::dictionary(&crate::asr::sphinx::SphinxConfig::default().dict)
+        .unwrap_or_default();
+    let known = |w: &str| dict.contains_key(w);
     script
         .listen
         .keys()

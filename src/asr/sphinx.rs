@@ -171,7 +171,9 @@ impl Default for SphinxConfig {
 }
 
 /// The pronunciation dictionary, read once per process and shared.
-fn dictionary(path: &Path) -> Result<Arc<HashMap<String, String>>, AsrError> {
+/// The pronunciation dictionary at `path` (word -> phones), read once per
+/// process and shared.
+pub fn dictionary(path: &Path) -> Result<Arc<HashMap<String, String>>, AsrError> {
     type Dict = Arc<HashMap<String, String>>;
     static CACHE: OnceLock<Mutex<HashMap<PathBuf, Dict>>> = OnceLock::new();
     let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));

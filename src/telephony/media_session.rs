@@ -284,23 +284,21 @@ pub async fn run(
                 }
 
                 // --- what we heard this tick ---
-                heard_pcm.clear();
-                let got = match jitter.pop() {
-                    Playout::Frame(f) => {
-                        g711::decode(p.codec, &f, &mut heard_pcm);
-                        true
-                    }
-                    Playout::Missing | Playout::NotStarted => false,
-                };
-                heard_pcm.resize(FRAME_SAMPLES, 0);
+                // The jitter buffer plays out every tick (its clock and loss
+                // counts), but only the recording needs the decoded audio.
+                let playout = jitter.pop();
                 if let Some(rec) = recorder.as_mut() {
+                    heard_pcm.clear();
+                    if let Playout::Frame(f) = &playout {
+                        g711::decode(p.codec, f, &mut heard_pcm);
+                    }
+                    heard_pcm.resize(FRAME_SAMPLES, 0);
                     if let Err(e) = rec.write_frame(&sent_pcm, &heard_pcm) {
                         recording_error = Some(e.to_string());
                         tracing::warn!(error = %e, "recording stopped");
                         recorder = None;
                     }
                 }
-                let _ = got;
                 // The consumer hears packets as they arrive (below); when
                 // none come (silence suppression, loss, hold) it still hears
                 // time pass, as silence, so its VAD can end an utterance.
