@@ -384,10 +384,8 @@ impl Agent {
             }
         };
         drop(asr_cmd);
-        if let Ok(rec) = tokio::task::spawn_blocking(move || asr_thread.join()).await {
-            if let Ok(rec) = rec {
-                self.give_back(lang, rec);
-            }
+        if let Ok(Ok(rec)) = tokio::task::spawn_blocking(move || asr_thread.join()).await {
+            self.give_back(lang, rec);
         }
 
         let out = conv.outcome();
@@ -458,7 +456,7 @@ mod tests {
     #[test]
     fn leading_silence_is_trimmed_to_one_frame_and_speech_kept_whole() {
         let mut pcm = vec![0i16; 8000];
-        pcm.extend(std::iter::repeat(5000).take(800));
+        pcm.extend(std::iter::repeat_n(5000, 800));
         pcm.extend(vec![0; 400]);
         let out = trim_leading_silence(pcm);
         assert_eq!(out.len(), 160 + 800 + 400);

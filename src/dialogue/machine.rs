@@ -2957,8 +2957,7 @@ mod tests {
         );
         assert!(!h.has(|a| matches!(a, Action::StopPlaying { .. })));
         assert!(
-            h.c.outcome().turns[2].finished == false
-                && h.playing.as_deref() == Some("debt_disclosure")
+            !h.c.outcome().turns[2].finished && h.playing.as_deref() == Some("debt_disclosure")
         );
     }
 

@@ -89,6 +89,12 @@ pub struct PacingStats {
     pub count: u64,
 }
 
+impl Default for PacingStats {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl PacingStats {
     /// An empty distribution.
     pub fn new() -> Self {

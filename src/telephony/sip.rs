@@ -134,7 +134,7 @@ impl SipGateway {
         let local = endpoint
             .get_addrs()
             .first()
-            .and_then(|a| sip_addr_to_socket(a))
+            .and_then(sip_addr_to_socket)
             .ok_or_else(|| SipError::Stack("endpoint has no local address".into()))?;
         let mut incoming = endpoint
             .incoming_transactions()
@@ -221,14 +221,11 @@ impl SipGateway {
                 realm: None,
                 auth_username: None,
             });
-        let destination = match self
+        let destination = self
             .cfg
             .proxy_addr()
             .map_err(|e| SipError::Stack(e.to_string()))?
-        {
-            Some(p) => Some(SipAddr::from(p)),
-            None => None,
-        };
+            .map(SipAddr::from);
         let rtp = UdpSocket::bind(SocketAddr::new(self.cfg.sip.local_ip, 0))
             .await
             .map_err(|source| SipError::RtpBind {
@@ -383,7 +380,7 @@ impl CallTask {
         let setup = self
             .setup(invite, &mut states, &mut cmds, ring_timeout)
             .await;
-        let answered_at;
+
         let mut report = CallReport {
             call_id: self.call_id.clone(),
             to: self.req.to.clone(),
@@ -419,7 +416,7 @@ impl CallTask {
             }
             Setup::Answered(resp) => resp,
         };
-        answered_at = Utc::now();
+        let answered_at = Utc::now();
         report.answered_at = Some(answered_at);
         report.sip_status = Some(resp.status_code.code());
         report.disposition = Disposition::Answered;

@@ -100,7 +100,7 @@ pub fn free_udp_pair() -> u16 {
     for _ in 0..200 {
         let s = UdpSocket::bind("127.0.0.1:0").expect("bind probe");
         let p = s.local_addr().unwrap().port();
-        if p % 2 == 0 && p < 65000 && UdpSocket::bind(("127.0.0.1", p + 1)).is_ok() {
+        if p.is_multiple_of(2) && p < 65000 && UdpSocket::bind(("127.0.0.1", p + 1)).is_ok() {
             return p;
         }
     }
