@@ -69,7 +69,7 @@ fn main() {
         let r = evaluate(
             &mut rec,
             &known,
-            &script.listen,
+            &script,
             &lexicon,
             &utts,
             &clips,

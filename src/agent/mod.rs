@@ -241,6 +241,7 @@ fn sphinx_grammars(script: &Script, lexicon: &Lexicon) -> HashMap<String, Vec<St
                     &script.listen,
                     lexicon,
                     turn,
+                    script.expects.get(turn).map(Vec::as_slice).unwrap_or(&[]),
                     GrammarMode::ListenLexicon,
                     &known,
                 )

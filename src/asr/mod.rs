@@ -10,6 +10,7 @@
 
 pub mod cli;
 pub mod eval;
+pub mod ngram;
 pub mod sphinx;
 pub mod vosk;
 

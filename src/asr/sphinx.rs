@@ -9,6 +9,7 @@
 //! Must never share one decoder between threads at once, nor pass the same
 //! argument twice to `cmd_ln_parse_r` (it fails).
 
+use super::ngram::NgramModel;
 use super::{AsrError, Partial, Recognizer, Transcript, Word};
 use crate::media::resample::Upsampler2x;
 use std::collections::{HashMap, HashSet};
@@ -34,6 +35,7 @@ extern "C" {
     fn ps_add_word(ps: Ptr, word: *const c_char, phones: *const c_char, update: c_int) -> c_int;
     fn ps_set_jsgf_string(ps: Ptr, name: *const c_char, jsgf: *const c_char) -> c_int;
     fn ps_set_search(ps: Ptr, name: *const c_char) -> c_int;
+    fn ps_set_lm_file(ps: Ptr, name: *const c_char, path: *const c_char) -> c_int;
     fn ps_start_utt(ps: Ptr) -> c_int;
     fn ps_process_raw(
         ps: Ptr,
@@ -120,10 +122,23 @@ pub struct SphinxConfig {
     /// is not forced onto one whole phrase. Words missing from the
     /// dictionary are skipped. Measured in `asr::eval` (scripts/eval-speech).
     pub glue: Vec<String>,
+    /// How a turn's phrases constrain the decoder (default
+    /// [`SphinxSearch::Grammar`]; `DUECALL_SPHINX_SEARCH=ngram` for experiments).
+    pub search: SphinxSearch,
     /// Further decoder flags (`["-beam", "1e-80"]`); never one of the flags
     /// set here (-hmm -dict -logfn -samprate -cmninit: a repeat fails).
     /// Default: `DUECALL_SPHINX_ARGS` split on whitespace, for experiments.
     pub extra_args: Vec<String>,
+}
+
+/// What the decoder searches with the phrases of a turn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SphinxSearch {
+    /// A JSGF grammar: the reply must be one whole phrase (or glue around them).
+    Grammar,
+    /// A trigram model trained on the phrases ([`crate::asr::ngram`]); a
+    /// phrase given twice weighs twice. Replies may join pieces of phrases.
+    Ngram,
 }
 
 impl SphinxConfig {
@@ -165,6 +180,10 @@ impl Default for SphinxConfig {
             garbage_weight,
             cmninit,
             glue: Vec::new(),
+            search: match std::env::var("DUECALL_SPHINX_SEARCH").as_deref() {
+                Ok("ngram") => SphinxSearch::Ngram,
+                _ => SphinxSearch::Grammar,
+            },
             extra_args,
         }
     }
@@ -264,6 +283,7 @@ pub struct SphinxRecognizer {
     /// Grammar name per phrase set, so a turn's grammar is compiled once per decoder.
     searches: HashMap<String, String>,
     garbage_weight: f32,
+    search: SphinxSearch,
     /// Glue words found in the dictionary (see [`SphinxConfig::glue`]).
     glue: Vec<String>,
     /// Words of the active grammar's phrases: anything else in a hypothesis is garbage.
@@ -358,6 +378,7 @@ impl SphinxRecognizer {
             known: HashSet::new(),
             searches: HashMap::new(),
             garbage_weight: config.garbage_weight,
+            search: config.search,
             glue,
             vocab: HashSet::new(),
             vocabs: HashMap::new(),
@@ -441,6 +462,42 @@ impl SphinxRecognizer {
             }
         }
         out
+    }
+
+    /// Trains a trigram model on `toks` (one sentence each; repeats weigh
+    /// more), loads it as search `name` and makes it the active search.
+    fn set_ngram(&mut self, name: &str, toks: &[Vec<String>]) -> Result<(), AsrError> {
+        let model = NgramModel::train(toks.iter().map(|t| (t.clone(), 1.0)), 3);
+        let path = std::env::temp_dir().join(format!(
+            "duecall-sphinx-{}-{:p}-{name}.arpa",
+            std::process::id(),
+            self.ps
+        ));
+        std::fs::write(&path, model.to_arpa()).map_err(|e| AsrError::Engine {
+            engine: ENGINE,
+            what: format!("cannot write the n-gram model {}: {e}", path.display()),
+        })?;
+        let (cn, cp) = (
+            CString::new(name).unwrap_or_default(),
+            CString::new(path.to_string_lossy().as_bytes()).unwrap_or_default(),
+        );
+        // SAFETY: ps live; strings NUL-terminated; the file is read in the call.
+        let loaded = unsafe { ps_set_lm_file(self.ps, cn.as_ptr(), cp.as_ptr()) };
+        let _ = std::fs::remove_file(&path);
+        if loaded < 0 {
+            return Err(AsrError::Engine {
+                engine: ENGINE,
+                what: "the n-gram model was rejected".into(),
+            });
+        }
+        // SAFETY: ps live; the named search was just added.
+        if unsafe { ps_set_search(self.ps, cn.as_ptr()) } < 0 {
+            return Err(AsrError::Engine {
+                engine: ENGINE,
+                what: "ps_set_search failed".into(),
+            });
+        }
+        Ok(())
     }
 
     fn hyp_text(&self) -> String {
@@ -581,6 +638,17 @@ impl Recognizer for SphinxRecognizer {
             self.known.insert(w.clone());
         }
         let name = format!("g{}", self.searches.len());
+        if self.search == SphinxSearch::Ngram {
+            self.set_ngram(&name, &toks)?;
+            let vocab: HashSet<String> = toks.iter().flatten().cloned().collect();
+            self.vocabs.insert(key.clone(), vocab.clone());
+            self.vocab = vocab;
+            self.searches.insert(key, name);
+            self.has_search = true;
+            self.up = Upsampler2x::new();
+            self.last_partial.clear();
+            return Ok(());
+        }
         let jsgf = if self.glue.is_empty() {
             build_jsgf(&toks, self.garbage_weight)
         } else {
@@ -810,6 +878,49 @@ mod tests {
             "only {right} of {} replies recognised",
             clips.len()
         );
+    }
+
+    #[test]
+    fn ngram_search_hears_a_reply_joined_from_pieces_of_two_phrases() {
+        if !ready() {
+            return;
+        }
+        let d = TempDir::new("sphinx-ngram");
+        let config = SphinxConfig {
+            search: SphinxSearch::Ngram,
+            ..SphinxConfig::default()
+        };
+        let mut rec = SphinxRecognizer::new(&config).unwrap();
+        let phrases: Vec<String> = [
+            "i already paid",
+            "paid it last week",
+            "wrong number",
+            "i lost my job",
+            "stop calling me",
+            "i will pay on friday",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        rec.set_phrases(&phrases).unwrap();
+        let warm = speak_8k(&d.0, "warm", "en-us", 160, "wrong number", true);
+        feed(&mut rec, &warm);
+        rec.finish().unwrap();
+        // Neither phrase is the whole reply: a grammar could only pick one.
+        let pcm = speak_8k(
+            &d.0,
+            "join",
+            "en-us",
+            150,
+            "I already paid it last week",
+            true,
+        );
+        feed(&mut rec, &pcm);
+        let t = rec.finish().unwrap();
+        assert_eq!(t.text, "i already paid it last week", "{t:?}");
+        // Switching back to a grammar-free turn set is a cached search.
+        rec.set_phrases(&phrases).unwrap();
+        assert_eq!(rec.searches.len(), 1);
     }
 
     #[test]

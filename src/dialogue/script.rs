@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::account::Language;
+use crate::intent::IntentKind;
 
 /// Every placeholder a `say` text may use.
 pub const PLACEHOLDERS: [&str; 8] = [
@@ -194,6 +195,11 @@ pub struct Script {
     pub say: BTreeMap<String, SayPrompt>,
     /// `[listen.<turn>]` phrases by turn.
     pub listen: BTreeMap<String, Vec<String>>,
+    /// `[listen.<turn>] intents`: the intents a reply to that turn can
+    /// carry, by turn; a turn without the key expects every intent. The
+    /// recognizer's grammar for the turn takes only these intents' lexicon
+    /// phrases: a smaller grammar confuses less (`scripts/eval-speech`).
+    pub expects: BTreeMap<String, Vec<IntentKind>>,
     /// `[listen.backchannel]`: fillers that never barge in.
     pub backchannel: Vec<String>,
 }
@@ -369,6 +375,7 @@ impl Script {
             .as_table()
             .ok_or_else(|| invalid("listen", "must be a table of [listen.<turn>] tables"))?;
         let mut listen = BTreeMap::new();
+        let mut expects = BTreeMap::new();
         for (turn, v) in listen_t {
             let key = format!("listen.{turn}.phrases");
             let t = v
@@ -386,6 +393,23 @@ impl Script {
                 phrases.push(s.to_string());
             }
             listen.insert(turn.clone(), phrases);
+            if let Some(v) = t.get("intents") {
+                let key = format!("listen.{turn}.intents");
+                let arr = v
+                    .as_array()
+                    .ok_or_else(|| invalid(&key, "must be an array of intent names"))?;
+                let mut kinds = Vec::with_capacity(arr.len());
+                for (i, k) in arr.iter().enumerate() {
+                    let kind = k.as_str().and_then(IntentKind::parse).ok_or_else(|| {
+                        invalid(
+                            &format!("{key}[{i}]"),
+                            "must be an intent name such as \"already_paid\" (ARCHITECTURE.md lists them)",
+                        )
+                    })?;
+                    kinds.push(kind);
+                }
+                expects.insert(turn.clone(), kinds);
+            }
         }
         for turn in REQUIRED_LISTEN {
             if !listen.contains_key(turn) {
@@ -397,6 +421,7 @@ impl Script {
             meta,
             say,
             listen,
+            expects,
             backchannel,
         })
     }
