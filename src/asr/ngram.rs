@@ -78,9 +78,9 @@ impl NgramModel {
         }
         probs[0].insert(vec![BOS.to_string()], NEVER);
         // Higher orders, lowest first, so the lower distribution is known.
-        for k in 1..order {
+        for (k, level) in counts.iter().enumerate().skip(1) {
             let (lower, upper) = probs.split_at_mut(k);
-            for (h, conts) in &counts[k] {
+            for (h, conts) in level {
                 let c_h: f64 = conts.values().sum();
                 let t_h = conts.len() as f64;
                 let lambda_rest = t_h / (c_h + t_h);
