@@ -880,6 +880,96 @@ mod tests {
         );
     }
 
+    /// Human speech (Debian `pocketsphinx-testdata`: read card names and
+    /// "go forward ten meters", 16 kHz studio) brought down to a phone line
+    /// (8 kHz, u-law both ways) and decoded the way calls decode: espeak is
+    /// not a human, so this checks the phone path on real voices.
+    #[test]
+    fn human_speech_through_a_phone_line_is_recognised_with_a_grammar() {
+        let data = Path::new("/usr/share/pocketsphinx/test/data");
+        if !ready() || !data.join("cards/001.wav").is_file() {
+            eprintln!("SKIP: pocketsphinx-testdata missing (scripts/setup)");
+            return;
+        }
+        let phone_line = |pcm8: Vec<i16>| {
+            let mut enc = Vec::new();
+            crate::media::g711::encode(crate::media::g711::Codec::Pcmu, &pcm8, &mut enc);
+            let mut out = Vec::new();
+            crate::media::g711::decode(crate::media::g711::Codec::Pcmu, &enc, &mut out);
+            out
+        };
+        let ranks = [
+            "ace", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "jack",
+            "queen", "king",
+        ];
+        let suits = ["clubs", "hearts", "diamonds", "spades"];
+        let mut cards: Vec<String> = Vec::new();
+        for r in ranks {
+            for s in suits {
+                cards.push(format!("{r} of {s}"));
+                for r0 in ranks {
+                    cards.push(format!("{r0} {r} of {s}"));
+                }
+            }
+            for r2 in ranks {
+                cards.push(format!("{r} {r2}"));
+            }
+        }
+        let mut go: Vec<String> = Vec::new();
+        for dir in ["forward", "backward"] {
+            for n in &ranks[1..10] {
+                for unit in ["", " meter", " meters"] {
+                    go.push(format!("go {dir} {n}{unit}"));
+                }
+            }
+        }
+        let raw = std::fs::read(data.join("goforward.raw")).unwrap();
+        let go16: Vec<f32> = raw
+            .chunks_exact(2)
+            .map(|b| i16::from_le_bytes([b[0], b[1]]) as f32 / 32768.0)
+            .collect();
+        let clips: Vec<(Vec<i16>, &str, &Vec<String>)> = vec![
+            (
+                crate::media::wav::read_mono_8k(data.join("cards/001.wav")).unwrap(),
+                "ten of clubs",
+                &cards,
+            ),
+            (
+                crate::media::wav::read_mono_8k(data.join("cards/002.wav")).unwrap(),
+                "four queen of clubs",
+                &cards,
+            ),
+            (
+                crate::media::wav::read_mono_8k(data.join("cards/003.wav")).unwrap(),
+                "seven of clubs",
+                &cards,
+            ),
+            (
+                crate::media::wav::read_mono_8k(data.join("cards/004.wav")).unwrap(),
+                "five five",
+                &cards,
+            ),
+            (
+                crate::media::resample::to_8k(&go16, 16000),
+                "go forward ten meters",
+                &go,
+            ),
+        ];
+        let mut rec = SphinxRecognizer::new(&SphinxConfig::for_calls()).unwrap();
+        let mut right = 0;
+        for (pcm, want, phrases) in clips {
+            rec.set_phrases(phrases).unwrap();
+            feed(&mut rec, &phone_line(pcm));
+            let t = rec.finish().unwrap();
+            eprintln!("{want:?} -> {:?}", t.text);
+            right += usize::from(t.text == want);
+        }
+        assert!(
+            right >= 4,
+            "only {right} of 5 human clips recognised exactly"
+        );
+    }
+
     #[test]
     fn ngram_search_hears_a_reply_joined_from_pieces_of_two_phrases() {
         if !ready() {

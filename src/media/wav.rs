@@ -4,6 +4,7 @@
 //! Owns WAV decoding (hound) and the mix-down; never writes files (the
 //! recorder does) and never panics on a malformed file.
 
+use crate::media::g711::Codec;
 use std::path::{Path, PathBuf};
 
 /// Why a WAV could not be read.
@@ -41,12 +42,15 @@ pub fn read_mono_f32(path: &Path) -> Result<(Vec<f32>, u32), WavError> {
         path: path.to_path_buf(),
         reason: e.to_string(),
     };
-    let mut reader = hound::WavReader::open(path).map_err(unreadable)?;
-    let spec = reader.spec();
     let unsupported = |reason: String| WavError::Unsupported {
         path: path.to_path_buf(),
         reason,
     };
+    if let Some(g) = read_g711(path)? {
+        return Ok(g);
+    }
+    let mut reader = hound::WavReader::open(path).map_err(unreadable)?;
+    let spec = reader.spec();
     if spec.channels == 0 {
         return Err(unsupported("zero channels".into()));
     }
@@ -88,6 +92,70 @@ pub fn read_mono_f32(path: &Path) -> Result<(Vec<f32>, u32), WavError> {
     Ok((mono, spec.sample_rate))
 }
 
+/// WAV format tags of G.711 (RFC 2361): hound reads only PCM and float.
+const WAVE_FORMAT_ALAW: u16 = 6;
+const WAVE_FORMAT_MULAW: u16 = 7;
+const WAVE_FORMAT_EXTENSIBLE: u16 = 0xFFFE;
+
+/// Reads a G.711 (A-law or u-law) WAV, as phone systems and our own
+/// recordings' exports write them; `None` when the file is another format
+/// (hound reads those). Channels are averaged.
+fn read_g711(path: &Path) -> Result<Option<(Vec<f32>, u32)>, WavError> {
+    let bytes = std::fs::read(path).map_err(|e| WavError::Unreadable {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    if bytes.len() < 12 || &bytes[0..4] != b"RIFF" || &bytes[8..12] != b"WAVE" {
+        return Ok(None);
+    }
+    let mut at = 12;
+    let mut fmt: Option<(Codec, u16, u32)> = None;
+    while at + 8 <= bytes.len() {
+        let id = &bytes[at..at + 4];
+        let size = u32::from_le_bytes([bytes[at + 4], bytes[at + 5], bytes[at + 6], bytes[at + 7]])
+            as usize;
+        let body = &bytes[at + 8..(at + 8).saturating_add(size).min(bytes.len())];
+        if id == b"fmt " {
+            if body.len() < 16 {
+                return Ok(None);
+            }
+            let mut tag = u16::from_le_bytes([body[0], body[1]]);
+            if tag == WAVE_FORMAT_EXTENSIBLE && body.len() >= 26 {
+                // The sub-format GUID starts with the real format tag.
+                tag = u16::from_le_bytes([body[24], body[25]]);
+            }
+            let codec = match tag {
+                WAVE_FORMAT_ALAW => Codec::Pcma,
+                WAVE_FORMAT_MULAW => Codec::Pcmu,
+                _ => return Ok(None),
+            };
+            let channels = u16::from_le_bytes([body[2], body[3]]);
+            let rate = u32::from_le_bytes([body[4], body[5], body[6], body[7]]);
+            if channels == 0 || rate == 0 {
+                return Err(WavError::Unsupported {
+                    path: path.to_path_buf(),
+                    reason: format!("G.711 with {channels} channels at {rate} Hz"),
+                });
+            }
+            fmt = Some((codec, channels, rate));
+        } else if id == b"data" {
+            let Some((codec, channels, rate)) = fmt else {
+                return Ok(None);
+            };
+            let mut pcm = Vec::with_capacity(body.len());
+            crate::media::g711::decode(codec, body, &mut pcm);
+            let ch = channels as usize;
+            let mono = pcm
+                .chunks_exact(ch)
+                .map(|f| f.iter().map(|v| *v as f32).sum::<f32>() / (ch as f32 * 32768.0))
+                .collect();
+            return Ok(Some((mono, rate)));
+        }
+        at += 8 + size + (size & 1);
+    }
+    Ok(None)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -119,6 +187,50 @@ mod tests {
             .map(|v| (*v as i32).abs())
             .max()
             .unwrap_or(0)
+    }
+
+    #[test]
+    fn ulaw_and_alaw_wavs_are_decoded_like_their_pcm_source() {
+        let pcm: Vec<i16> = (0..8000)
+            .map(|i| {
+                (12000.0 * (2.0 * std::f64::consts::PI * 440.0 * i as f64 / 8000.0).sin()) as i16
+            })
+            .collect();
+        for (codec, tag) in [(Codec::Pcmu, 7u16), (Codec::Pcma, 6u16)] {
+            let mut enc = Vec::new();
+            crate::media::g711::encode(codec, &pcm, &mut enc);
+            // RIFF/WAVE, an 18-byte fmt chunk (cbSize 0), a LIST chunk to skip, data.
+            let mut f = Vec::new();
+            f.extend_from_slice(b"RIFF");
+            f.extend_from_slice(&((4 + 26 + 14 + 8 + enc.len()) as u32).to_le_bytes());
+            f.extend_from_slice(b"WAVEfmt ");
+            f.extend_from_slice(&18u32.to_le_bytes());
+            f.extend_from_slice(&tag.to_le_bytes());
+            f.extend_from_slice(&1u16.to_le_bytes());
+            f.extend_from_slice(&8000u32.to_le_bytes());
+            f.extend_from_slice(&8000u32.to_le_bytes());
+            f.extend_from_slice(&1u16.to_le_bytes());
+            f.extend_from_slice(&8u16.to_le_bytes());
+            f.extend_from_slice(&0u16.to_le_bytes());
+            f.extend_from_slice(b"LIST");
+            f.extend_from_slice(&5u32.to_le_bytes());
+            f.extend_from_slice(b"INFOx\0");
+            f.extend_from_slice(b"data");
+            f.extend_from_slice(&(enc.len() as u32).to_le_bytes());
+            f.extend_from_slice(&enc);
+            let p = tmp(&format!("g711-{tag}.wav"));
+            std::fs::write(&p, &f).unwrap();
+            let got = read_mono_8k(&p).unwrap();
+            std::fs::remove_file(&p).ok();
+            assert_eq!(got.len(), pcm.len(), "{codec:?}");
+            let err = got
+                .iter()
+                .zip(&pcm)
+                .map(|(a, b)| (*a as i32 - *b as i32).abs())
+                .max()
+                .unwrap();
+            assert!(err < 500, "{codec:?}: max error {err}");
+        }
     }
 
     #[test]
