@@ -928,33 +928,21 @@ mod tests {
             .chunks_exact(2)
             .map(|b| i16::from_le_bytes([b[0], b[1]]) as f32 / 32768.0)
             .collect();
-        let clips: Vec<(Vec<i16>, &str, &Vec<String>)> = vec![
-            (
-                crate::media::wav::read_mono_8k(data.join("cards/001.wav")).unwrap(),
-                "ten of clubs",
-                &cards,
-            ),
-            (
-                crate::media::wav::read_mono_8k(data.join("cards/002.wav")).unwrap(),
-                "four queen of clubs",
-                &cards,
-            ),
-            (
-                crate::media::wav::read_mono_8k(data.join("cards/003.wav")).unwrap(),
-                "seven of clubs",
-                &cards,
-            ),
-            (
-                crate::media::wav::read_mono_8k(data.join("cards/004.wav")).unwrap(),
-                "five five",
-                &cards,
-            ),
-            (
-                crate::media::resample::to_8k(&go16, 16000),
-                "go forward ten meters",
-                &go,
-            ),
-        ];
+        let card = |n: &str| crate::media::wav::read_mono_8k(data.join(format!("cards/{n}.wav")));
+        let mut clips: Vec<(Vec<i16>, &str, &Vec<String>)> = [
+            ("001", "ten of clubs"),
+            ("002", "four queen of clubs"),
+            ("003", "seven of clubs"),
+            ("004", "five five"),
+        ]
+        .into_iter()
+        .map(|(n, want)| (card(n).unwrap(), want, &cards))
+        .collect();
+        clips.push((
+            crate::media::resample::to_8k(&go16, 16000),
+            "go forward ten meters",
+            &go,
+        ));
         let mut rec = SphinxRecognizer::new(&SphinxConfig::for_calls()).unwrap();
         let mut right = 0;
         for (pcm, want, phrases) in clips {
