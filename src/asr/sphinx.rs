@@ -500,6 +500,36 @@ impl SphinxRecognizer {
         Ok(())
     }
 
+    /// Compiles the JSGF grammar of `toks` as search `name` and makes it
+    /// the active search.
+    fn set_jsgf(&mut self, name: &str, toks: &[Vec<String>]) -> Result<(), AsrError> {
+        let jsgf = if self.glue.is_empty() {
+            build_jsgf(toks, self.garbage_weight)
+        } else {
+            build_jsgf_glued(toks, &self.glue)
+        };
+        let (cn, cj) = (
+            CString::new(name).unwrap_or_default(),
+            CString::new(jsgf).unwrap_or_default(),
+        );
+        // SAFETY: ps live; strings NUL-terminated.
+        unsafe {
+            if ps_set_jsgf_string(self.ps, cn.as_ptr(), cj.as_ptr()) < 0 {
+                return Err(AsrError::Engine {
+                    engine: ENGINE,
+                    what: "the JSGF grammar was rejected".into(),
+                });
+            }
+            if ps_set_search(self.ps, cn.as_ptr()) < 0 {
+                return Err(AsrError::Engine {
+                    engine: ENGINE,
+                    what: "ps_set_search failed".into(),
+                });
+            }
+        }
+        Ok(())
+    }
+
     fn hyp_text(&self) -> String {
         let mut score = 0i32;
         // SAFETY: ps live; the string is owned by the decoder.
@@ -638,47 +668,13 @@ impl Recognizer for SphinxRecognizer {
             self.known.insert(w.clone());
         }
         let name = format!("g{}", self.searches.len());
+        let mut vocab: HashSet<String> = toks.iter().flatten().cloned().collect();
         if self.search == SphinxSearch::Ngram {
             self.set_ngram(&name, &toks)?;
-            let vocab: HashSet<String> = toks.iter().flatten().cloned().collect();
-            self.vocabs.insert(key.clone(), vocab.clone());
-            self.vocab = vocab;
-            self.searches.insert(key, name);
-            self.has_search = true;
-            self.up = Upsampler2x::new();
-            self.last_partial.clear();
-            return Ok(());
-        }
-        let jsgf = if self.glue.is_empty() {
-            build_jsgf(&toks, self.garbage_weight)
         } else {
-            build_jsgf_glued(&toks, &self.glue)
-        };
-        let (cn, cj) = (
-            CString::new(name.as_str()).unwrap_or_default(),
-            CString::new(jsgf).unwrap_or_default(),
-        );
-        // SAFETY: ps live; strings NUL-terminated.
-        unsafe {
-            if ps_set_jsgf_string(self.ps, cn.as_ptr(), cj.as_ptr()) < 0 {
-                return Err(AsrError::Engine {
-                    engine: ENGINE,
-                    what: "the JSGF grammar was rejected".into(),
-                });
-            }
-            if ps_set_search(self.ps, cn.as_ptr()) < 0 {
-                return Err(AsrError::Engine {
-                    engine: ENGINE,
-                    what: "ps_set_search failed".into(),
-                });
-            }
+            self.set_jsgf(&name, &toks)?;
+            vocab.extend(self.glue.iter().cloned());
         }
-        let vocab: HashSet<String> = toks
-            .iter()
-            .flatten()
-            .chain(self.glue.iter())
-            .cloned()
-            .collect();
         self.vocabs.insert(key.clone(), vocab.clone());
         self.vocab = vocab;
         self.searches.insert(key, name);
