@@ -242,6 +242,58 @@ async fn early_media_of_a_183_is_recorded_before_the_answer_and_media_goes_on() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_200_whose_sdp_differs_from_the_183_moves_our_media_there() {
+    let dir = scratch("early-moved");
+    let wav = dir.join("early.wav");
+    speak_wav("Please hold the line.", "en-us", &wav, 0.0);
+    wav_to_g711(&wav, &dir.join("early.alaw"), "al");
+    // Where the 200 OK says to send: a socket of ours, not sipp's.
+    let answer_sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    answer_sock
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let answer_port = answer_sock.local_addr().unwrap().port().to_string();
+    let mut sipp = Sipp::uas_calls(
+        "uas_early_moved.xml",
+        &dir,
+        1,
+        &["-key", "answer_port", &answer_port],
+    );
+    let gw = gateway().await;
+    let req = DialRequest::to(sipp.uri());
+    let counter = std::thread::spawn(move || {
+        let mut buf = [0u8; 2048];
+        let mut n = 0u32;
+        let end = std::time::Instant::now() + Duration::from_secs(12);
+        while std::time::Instant::now() < end {
+            if answer_sock.recv_from(&mut buf).is_ok() {
+                n += 1;
+            }
+        }
+        n
+    });
+    let r = call_and_hold(&gw, req, Duration::from_secs(30)).await;
+    assert_eq!(r.disposition, Disposition::Answered);
+    assert!(
+        r.rtp.received.packets > 50,
+        "early media heard: {:?}",
+        r.rtp
+    );
+    let moved = tokio::task::spawn_blocking(move || counter.join().unwrap())
+        .await
+        .unwrap();
+    // 1.5 s connected at 50 packets/s, all to the 200's address.
+    assert!(
+        moved > 50,
+        "only {moved} packets reached the 200 OK's address"
+    );
+    let ok = tokio::task::spawn_blocking(move || sipp.finished_ok(SIPP_DONE))
+        .await
+        .unwrap();
+    assert!(ok);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_announcement_before_a_404_is_kept_in_the_recording_for_qa() {
     let dir = scratch("early404");
     let wav = dir.join("early.wav");
