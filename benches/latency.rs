@@ -87,7 +87,30 @@ fn main() {
                         .wait_ended(&out.call.call_id, Duration::from_secs(10))
                         .await
                     {
-                        lat.extend(r.reply_latencies_ms().into_iter().skip(1));
+                        let persona = r.persona.clone();
+                        for (i, (line, ms)) in r.reply_latencies().into_iter().enumerate().skip(1) {
+                            lat.push(ms);
+                            // Where the time went, on our side of the wire (the
+                            // greeting is heard before any grammar: no final, no timing).
+                            match out.reply_timings.get(i - 1) {
+                                Some(t) => println!(
+                                    "  {persona:<9} {line:<44} {ms:>4} ms | end-silence {:>3} final {:>3} (asr queue {:>3} search {:>3} setup {:>4} decode {:>4}/{:>4} audio) decide+queue {:>3} first-frame {:>3} lead {:>3} -> {} (heard {:?})",
+                                    t.speech_end_ms - t.voice_end_ms,
+                                    t.final_ms.saturating_sub(t.speech_end_ms),
+                                    t.asr_wait_ms,
+                                    t.asr_finish_ms,
+                                    t.asr_setup_ms,
+                                    t.asr_decode_ms,
+                                    t.asr_audio_ms,
+                                    t.play_ms.saturating_sub(t.final_ms),
+                                    t.started_ms.saturating_sub(t.play_ms),
+                                    t.lead_ms,
+                                    t.prompt,
+                                    t.heard,
+                                ),
+                                None => println!("  {persona:<9} {line:<44} {ms:>4} ms"),
+                            }
+                        }
                     }
                 }
             }

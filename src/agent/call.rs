@@ -49,6 +49,39 @@ pub struct Escalation {
     pub summary: String,
 }
 
+/// Where the time went between the end of one reply and the first frame of
+/// the prompt that answered it, on the driver's clock (ms since the dial).
+/// Kept for QA and the latency benchmark; never used to decide anything.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ReplyTiming {
+    /// What the recognizer heard.
+    pub heard: String,
+    /// End of the last voiced frame of the reply (VAD).
+    pub voice_end_ms: u64,
+    /// The VAD ended the utterance (after the end silence).
+    pub speech_end_ms: u64,
+    /// The recognizer's final arrived.
+    pub final_ms: u64,
+    /// Of which: the end of the utterance queued behind earlier audio.
+    pub asr_wait_ms: u64,
+    /// Of which: the recognizer's end-of-utterance search.
+    pub asr_finish_ms: u64,
+    /// Recognizer time spent switching grammars since the previous reply.
+    pub asr_setup_ms: u64,
+    /// Recognizer time spent decoding this reply's audio.
+    pub asr_decode_ms: u64,
+    /// Audio of this reply fed to the recognizer.
+    pub asr_audio_ms: u64,
+    /// The prompt that answered the reply.
+    pub prompt: String,
+    /// The driver queued it on the leg.
+    pub play_ms: u64,
+    /// Its first frame went out (the media session's report arrived).
+    pub started_ms: u64,
+    /// Quiet audio at the head of the prompt before its first voiced frame.
+    pub lead_ms: u64,
+}
+
 /// The outcome of one attempt (ARCHITECTURE.md "Shapes"): the `call`, the
 /// turns, the route, and what AMD decided.
 #[derive(Debug, Clone, Serialize)]
@@ -78,18 +111,37 @@ pub struct AttemptOutcome {
     /// Debt prompts the guard refused (must stay empty).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub refused_prompts: Vec<String>,
+    /// Per reply answered by a prompt: where the reply latency went.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub reply_timings: Vec<ReplyTiming>,
 }
 
 enum AsrCmd {
     Frames(Vec<i16>),
     Phrases(Vec<String>),
-    Finish,
+    /// End the utterance; sent at this instant.
+    Finish(std::time::Instant),
 }
 
 enum AsrOut {
     Partial(String),
-    Final(Transcript),
+    Final(Transcript, AsrWork),
     Failed(String),
+}
+
+/// What the recognizer thread spent on one utterance (ms).
+#[derive(Debug, Default, Clone, Copy)]
+struct AsrWork {
+    /// The end of the utterance waited behind earlier work.
+    waited: u64,
+    /// The end-of-utterance search.
+    search: u64,
+    /// Grammar switches since the last utterance ended.
+    setup: u64,
+    /// Decoding the utterance's audio.
+    decode: u64,
+    /// Audio decoded.
+    audio: u64,
 }
 
 /// Runs the recognizer on its own thread; hands it back when the call ends.
@@ -106,10 +158,46 @@ fn spawn_asr(
         .spawn(move || {
             let mut ready = false;
             let mut fed = false;
-            while let Ok(cmd) = rx.recv() {
+            let mut work = AsrWork::default();
+            let mut held: Option<AsrCmd> = None;
+            let mut batch: Vec<i16> = Vec::new();
+            while let Some(cmd) = held.take().or_else(|| rx.recv().ok()) {
+                // Audio that queued up while the recognizer was busy (the
+                // pre-roll burst at a speech start, a slow moment) is decoded
+                // in one call: one partial hypothesis for the lot instead of
+                // one per 20 ms, so a recognizer that fell behind catches up
+                // before the utterance ends instead of delaying its final.
+                let cmd = match cmd {
+                    AsrCmd::Frames(mut pcm) => {
+                        loop {
+                            match rx.try_recv() {
+                                Ok(AsrCmd::Frames(more)) => {
+                                    if batch.is_empty() {
+                                        batch = std::mem::take(&mut pcm);
+                                    }
+                                    batch.extend_from_slice(&more);
+                                }
+                                Ok(other) => {
+                                    held = Some(other);
+                                    break;
+                                }
+                                Err(_) => break,
+                            }
+                        }
+                        if batch.is_empty() {
+                            AsrCmd::Frames(pcm)
+                        } else {
+                            AsrCmd::Frames(std::mem::take(&mut batch))
+                        }
+                    }
+                    other => other,
+                };
                 match cmd {
                     AsrCmd::Phrases(p) => {
-                        match rec.set_phrases(&p) {
+                        let t = std::time::Instant::now();
+                        let r = rec.set_phrases(&p);
+                        work.setup += t.elapsed().as_millis() as u64;
+                        match r {
                             Ok(()) => ready = true,
                             Err(e) => {
                                 let _ = results.blocking_send(AsrOut::Failed(e.to_string()));
@@ -118,25 +206,30 @@ fn spawn_asr(
                         fed = false;
                     }
                     AsrCmd::Frames(pcm) if ready => {
-                        for chunk in pcm.chunks(160) {
-                            match rec.accept(chunk) {
-                                Ok(Some(p)) if !p.text.is_empty() => {
-                                    let _ = results.try_send(AsrOut::Partial(p.text));
-                                }
-                                Ok(_) => {}
-                                Err(e) => {
-                                    let _ = results.blocking_send(AsrOut::Failed(e.to_string()));
-                                }
+                        let t = std::time::Instant::now();
+                        work.audio += pcm.len() as u64 / 8;
+                        match rec.accept(&pcm) {
+                            Ok(Some(p)) if !p.text.is_empty() => {
+                                let _ = results.try_send(AsrOut::Partial(p.text));
+                            }
+                            Ok(_) => {}
+                            Err(e) => {
+                                let _ = results.blocking_send(AsrOut::Failed(e.to_string()));
                             }
                         }
                         fed = true;
+                        work.decode += t.elapsed().as_millis() as u64;
                     }
                     AsrCmd::Frames(_) => {}
-                    AsrCmd::Finish => {
+                    AsrCmd::Finish(sent) => {
                         if ready && fed {
+                            let picked = std::time::Instant::now();
+                            work.waited = picked.duration_since(sent).as_millis() as u64;
                             match rec.finish() {
                                 Ok(t) => {
-                                    let _ = results.blocking_send(AsrOut::Final(t));
+                                    work.search = picked.elapsed().as_millis() as u64;
+                                    let _ = results
+                                        .blocking_send(AsrOut::Final(t, std::mem::take(&mut work)));
                                 }
                                 Err(e) => {
                                     let _ = results.blocking_send(AsrOut::Failed(e.to_string()));
@@ -256,6 +349,9 @@ impl Agent {
         let mut escalations = Vec::new();
         let mut transcript_log: Vec<String> = Vec::new();
         let mut answered = false;
+        // The reply being answered (from its end until our prompt starts).
+        let mut timing: Option<ReplyTiming> = None;
+        let mut reply_timings = Vec::new();
 
         let report = loop {
             // Drain what the conversation wants done.
@@ -284,6 +380,14 @@ impl Agent {
                             }
                         };
                         transcript_log.push(format!("[{:>6} ms] agent: {text}", ms(t0)));
+                        if let Some(t) = timing
+                            .as_mut()
+                            .filter(|t| t.prompt.is_empty() && t.final_ms > 0)
+                        {
+                            t.prompt = prompt_id.clone();
+                            t.play_ms = ms(t0);
+                            t.lead_ms = voice_onset_ms(&pcm);
+                        }
                         leg.send(LegCommand::Play { id: prompt_id, pcm }).await;
                     }
                     Action::StopPlaying { .. } => {
@@ -332,9 +436,15 @@ impl Agent {
                             }
                             match vad_ev {
                                 Some(VadEvent::SpeechStart { .. }) => conv.handle(now, Event::SpeechStart),
-                                Some(VadEvent::SpeechEnd { .. }) => {
+                                Some(VadEvent::SpeechEnd { at_frame, .. }) => {
+                                    let silent = gate.vad().frames_seen().saturating_sub(at_frame) * 20;
+                                    timing = Some(ReplyTiming {
+                                        voice_end_ms: now.saturating_sub(silent),
+                                        speech_end_ms: now,
+                                        ..ReplyTiming::default()
+                                    });
                                     conv.handle(now, Event::SpeechEnd);
-                                    let _ = asr_cmd.send(AsrCmd::Finish);
+                                    let _ = asr_cmd.send(AsrCmd::Finish(std::time::Instant::now()));
                                 }
                                 None => {}
                             }
@@ -364,15 +474,32 @@ impl Agent {
                             }
                             break *r;
                         }
-                        LegEvent::Ringing | LegEvent::PlayStarted { .. } | LegEvent::PlayStopped { .. } => {}
+                        LegEvent::PlayStarted { id, .. } => {
+                            if timing.as_ref().is_some_and(|t| t.prompt == id) {
+                                if let Some(mut t) = timing.take() {
+                                    t.started_ms = now;
+                                    reply_timings.push(t);
+                                }
+                            }
+                        }
+                        LegEvent::Ringing | LegEvent::PlayStopped { .. } => {}
                     }
                 }
                 Some(out) = asr_rx.recv() => {
                     let now = ms(t0);
                     match out {
                         AsrOut::Partial(text) => conv.handle(now, Event::Partial(text)),
-                        AsrOut::Final(t) => {
+                        AsrOut::Final(t, work) => {
                             transcript_log.push(format!("[{now:>6} ms] debtor: {}", t.text));
+                            if let Some(rt) = timing.as_mut().filter(|rt| rt.final_ms == 0) {
+                                rt.heard = t.text.clone();
+                                rt.final_ms = now;
+                                rt.asr_wait_ms = work.waited;
+                                rt.asr_finish_ms = work.search;
+                                rt.asr_setup_ms = work.setup;
+                                rt.asr_decode_ms = work.decode;
+                                rt.asr_audio_ms = work.audio;
+                            }
                             conv.handle(now, Event::Final { text: t.text, confidence: t.confidence });
                         }
                         AsrOut::Failed(e) => tracing::warn!(error = %e, "recognizer failed on this utterance"),
@@ -417,6 +544,7 @@ impl Agent {
             escalations,
             conversation,
             refused_prompts: out.refused_prompts,
+            reply_timings,
         };
         if let (Some(rec), Ok(json)) = (&record, serde_json::to_vec_pretty(&outcome)) {
             let path = rec.with_extension("json");
@@ -437,6 +565,18 @@ fn trim_leading_silence(mut pcm: Vec<i16>) -> Vec<i16> {
     pcm
 }
 
+/// How far into `pcm` the first frame a listener's VAD would call voice
+/// starts (energy over -50 dBFS and not noise-like), in ms.
+fn voice_onset_ms(pcm: &[i16]) -> u64 {
+    pcm.chunks(crate::telephony::leg::FRAME_SAMPLES)
+        .position(|f| {
+            let s = crate::media::vad::frame_stats(f);
+            s.energy_db > -50.0 && !(s.zcr > 0.45 && s.energy_db < -38.0)
+        })
+        .unwrap_or(0) as u64
+        * 20
+}
+
 fn sanitize(s: &str) -> String {
     s.chars()
         .map(|c| {
@@ -452,6 +592,25 @@ fn sanitize(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Needs espeak-ng. The promise read-back is rendered per call; its
+    /// leading "Th" once left 100 ms of aliased hiss before the first word.
+    #[test]
+    fn a_read_back_rendered_per_call_voices_within_one_frame() {
+        let dir = std::env::temp_dir().join(format!("duecall-readback-{}", std::process::id()));
+        let audio = crate::media::tts::PromptAudio::new(&dir, "en", &dir, "en-us", 165);
+        let text = "Thank you. We have noted that you will pay on Friday, November 27th.";
+        let (pcm, _) = audio
+            .load("promise_recorded", text, false)
+            .expect("espeak-ng renders");
+        let pcm = trim_leading_silence(pcm);
+        assert!(
+            voice_onset_ms(&pcm) <= 20,
+            "voice starts {} ms in",
+            voice_onset_ms(&pcm)
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn leading_silence_is_trimmed_to_one_frame_and_speech_kept_whole() {

@@ -8,7 +8,7 @@
 
 mod call;
 
-pub use call::{AttemptOutcome, CallOptions, Escalation};
+pub use call::{AttemptOutcome, CallOptions, Escalation, ReplyTiming};
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

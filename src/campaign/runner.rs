@@ -1396,6 +1396,7 @@ mod tests {
             escalations,
             conversation: true,
             refused_prompts: vec![],
+            reply_timings: vec![],
         }
     }
 

@@ -13,6 +13,10 @@ use std::process::Command;
 /// Sample rate of every buffer this module returns.
 pub const PROMPT_RATE: u32 = 8000;
 
+/// Part of every cache key: bumped when rendering changes, so renders made
+/// the old way are not played any more (2: band-limited resampling).
+pub const RENDER_VERSION: u32 = 2;
+
 /// Prompt audio that could not be produced.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -125,9 +129,12 @@ impl PromptAudio {
     }
 
     /// The cache file for a text: `<cache>/<voice>-<hash>.wav`, the hash over
-    /// (voice, speed, text), stable across builds (FNV-1a 64).
+    /// (voice, speed, text, [`RENDER_VERSION`]), stable across builds (FNV-1a 64).
     pub fn cache_path(&self, text: &str) -> PathBuf {
-        let key = format!("{}\u{0}{}\u{0}{}", self.voice, self.speed, text);
+        let key = format!(
+            "{}\u{0}{}\u{0}{}\u{0}{RENDER_VERSION}",
+            self.voice, self.speed, text
+        );
         let safe_voice: String = self
             .voice
             .chars()
@@ -263,48 +270,14 @@ pub fn read_wav_8k(path: &Path) -> Result<Vec<i16>, TtsError> {
         .chunks(channels)
         .map(|frame| frame.iter().sum::<f32>() / frame.len() as f32)
         .collect();
-    let resampled = resample_linear(&mono, spec.sample_rate, PROMPT_RATE);
+    // Band-limited, as sox does for scripts/render-prompts: a box filter let
+    // espeak's fricative hiss (a leading "th") alias into the phone band
+    // loud enough to pass for the first word, 100 ms before the voice.
+    let resampled = crate::media::resample::resample(&mono, spec.sample_rate, PROMPT_RATE);
     Ok(resampled
         .into_iter()
         .map(|v| (v * 32767.0).round().clamp(-32768.0, 32767.0) as i16)
         .collect())
-}
-
-/// Linear-interpolation rate conversion. Downsampling first averages over
-/// the ratio (a box filter) so espeak's 22.05 kHz output does not alias
-/// badly into the 4 kHz telephone band.
-pub fn resample_linear(input: &[f32], from: u32, to: u32) -> Vec<f32> {
-    if input.is_empty() || from == 0 || to == 0 {
-        return Vec::new();
-    }
-    if from == to {
-        return input.to_vec();
-    }
-    let ratio = f64::from(from) / f64::from(to);
-    let smoothed: Vec<f32> = if ratio > 1.0 {
-        let w = ratio.floor() as usize;
-        let half = w / 2;
-        (0..input.len())
-            .map(|i| {
-                let lo = i.saturating_sub(half);
-                let hi = (i + w - half).min(input.len());
-                input[lo..hi].iter().sum::<f32>() / (hi - lo) as f32
-            })
-            .collect()
-    } else {
-        input.to_vec()
-    };
-    let out_len = ((input.len() as f64) / ratio).floor() as usize;
-    (0..out_len)
-        .map(|j| {
-            let pos = j as f64 * ratio;
-            let i = pos.floor() as usize;
-            let frac = (pos - i as f64) as f32;
-            let a = smoothed[i.min(smoothed.len() - 1)];
-            let b = smoothed[(i + 1).min(smoothed.len() - 1)];
-            a + (b - a) * frac
-        })
-        .collect()
 }
 
 /// Writes 8 kHz mono 16-bit PCM.
@@ -419,20 +392,40 @@ mod tests {
     }
 
     #[test]
-    fn resampling_keeps_a_low_tone_and_its_level() {
-        let input: Vec<f32> = (0..22050)
-            .map(|i| (2.0 * std::f32::consts::PI * 440.0 * i as f32 / 22050.0).sin() * 0.5)
+    fn hiss_above_the_phone_band_does_not_survive_the_conversion() {
+        // espeak renders at 22.05 kHz; a fricative's 6 kHz hiss must not
+        // alias into the 8 kHz prompt loud enough to pass for speech.
+        let root = temp_dir("hiss");
+        let hiss: Vec<i16> = (0..22050)
+            .map(|i| {
+                ((2.0 * std::f32::consts::PI * 6000.0 * i as f32 / 22050.0).sin() * 2000.0) as i16
+            })
             .collect();
-        let out = resample_linear(&input, 22050, 8000);
-        assert_eq!(out.len(), 8000);
-        let peak = out.iter().fold(0f32, |m, v| m.max(v.abs()));
-        assert!((0.4..=0.51).contains(&peak), "peak {peak}");
-        // Zero crossings: 440 Hz has 880 per second.
-        let crossings = out
-            .windows(2)
-            .filter(|w| (w[0] < 0.0) != (w[1] < 0.0))
-            .count();
-        assert!((870..=890).contains(&crossings), "{crossings}");
+        let p = root.join("hiss.wav");
+        write_wav(&p, 22050, 1, &hiss);
+        let out = read_wav_8k(&p).unwrap();
+        let peak = out[200..7800]
+            .iter()
+            .map(|s| s.unsigned_abs())
+            .max()
+            .unwrap_or(0);
+        assert!(peak < 150, "aliased hiss peaks at {peak}");
+        let tone: Vec<i16> = (0..22050)
+            .map(|i| {
+                ((2.0 * std::f32::consts::PI * 440.0 * i as f32 / 22050.0).sin() * 16000.0) as i16
+            })
+            .collect();
+        write_wav(&p, 22050, 1, &tone);
+        let out = read_wav_8k(&p).unwrap();
+        let peak = out[200..7800]
+            .iter()
+            .map(|s| s.unsigned_abs())
+            .max()
+            .unwrap_or(0);
+        assert!(
+            (15500..=16500).contains(&peak),
+            "a 440 Hz tone keeps its level: {peak}"
+        );
     }
 
     #[test]

@@ -33,7 +33,11 @@ fn fnv1a64(bytes: &[u8]) -> u64 {
 
 /// The cache file for a line.
 pub fn cache_path(cache: &Path, voice: &str, speed: u32, text: &str) -> PathBuf {
-    let key = format!("{voice}\u{0}{speed}\u{0}{text}");
+    // The render version: lines made with an older resampler are re-rendered.
+    let key = format!(
+        "{voice}\u{0}{speed}\u{0}{text}\u{0}{}",
+        crate::media::tts::RENDER_VERSION
+    );
     let safe: String = voice
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })

@@ -74,6 +74,8 @@ pub struct ReferReceived {
     pub headers: Vec<(String, String)>,
     /// The status we answered (202, or the persona's refusal).
     pub status: u16,
+    /// When it arrived, ms on the sim's media clock (from the answer).
+    pub at_ms: u64,
 }
 
 impl ReferReceived {
@@ -149,6 +151,14 @@ impl SimCallRecord {
     /// it said to the first voiced frame of duecall's next prompt (ms), for
     /// every line that a prompt followed.
     pub fn reply_latencies_ms(&self) -> Vec<u64> {
+        self.reply_latencies()
+            .into_iter()
+            .map(|(_, ms)| ms)
+            .collect()
+    }
+
+    /// [`Self::reply_latencies_ms`] with the line each latency followed.
+    pub fn reply_latencies(&self) -> Vec<(&str, u64)> {
         let mut out = Vec::new();
         for (i, line) in self.lines_said.iter().enumerate() {
             let next_line = self
@@ -161,7 +171,7 @@ impl SimCallRecord {
                 .iter()
                 .find(|p| p.start_ms >= line.end_ms && p.start_ms < next_line)
             {
-                out.push(p.start_ms - line.end_ms);
+                out.push((line.text.as_str(), p.start_ms - line.end_ms));
             }
         }
         out
@@ -762,7 +772,7 @@ impl Call {
                             ReferPolicy::Reject(c) => c,
                         };
                         handle.reply(StatusCode::from(status)).await.ok();
-                        let rr = ReferReceived { refer_to: value, target, headers, status };
+                        let rr = ReferReceived { refer_to: value, target, headers, status, at_ms: now };
                         sh.update(self.idx, |r| r.refer_received = Some(rr.clone()));
                         self.emit(now, SimEventKind::Refer(rr));
                         if status == 202 {
@@ -903,6 +913,11 @@ impl Call {
         media_stop.cancel();
         let summary = media.await.ok();
         sh.update(self.idx, |r| {
+            // A prompt still playing (or within its end silence) when the
+            // call ended lasted until the last frame heard.
+            if let Some(p) = r.prompts.last_mut().filter(|p| p.end_ms.is_none()) {
+                p.end_ms = Some(now.max(p.start_ms));
+            }
             r.bye_from = Some(bye_from);
             if let Some(s) = &summary {
                 r.recording = s.recording.as_ref().map(|i| i.path.clone());

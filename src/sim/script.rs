@@ -13,7 +13,8 @@ use super::persona::Step;
 pub struct PromptHeard {
     /// First voiced frame, ms on the sim's media clock.
     pub start_ms: u64,
-    /// End of the last voiced frame (None while still playing).
+    /// End of the last voiced frame (None while still playing; a prompt
+    /// cut by the end of the call ends at the last frame heard).
     pub end_ms: Option<u64>,
 }
 

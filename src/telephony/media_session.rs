@@ -65,6 +65,16 @@ pub enum MediaCmd {
     Remote(SocketAddr),
     /// Stop sending audio (we were put on hold) or resume.
     Hold(bool),
+    /// The answer changed the codec or payload types (early media was
+    /// negotiated from a 183's SDP, the 200 OK's differs).
+    Format {
+        /// Codec from now on.
+        codec: Codec,
+        /// Its payload type.
+        payload_type: u8,
+        /// telephone-event payload type, if any.
+        dtmf_payload_type: Option<u8>,
+    },
 }
 
 /// Why the session stopped.
@@ -170,6 +180,7 @@ pub async fn run(
     stop: CancellationToken,
 ) -> MediaSummary {
     let mut remote = p.remote;
+    let (mut codec, mut payload_type, mut dtmf_pt) = (p.codec, p.payload_type, p.dtmf_payload_type);
     let mut sender = RtpSender::new(rand::random(), rand::random(), rand::random());
     let mut jitter = JitterBuffer::new(p.jitter_frames);
     let mut dtmf_rx = DtmfReceiver::default();
@@ -249,13 +260,13 @@ pub async fn run(
                     }
                 }
                 if dtmf_tx.is_none() {
-                    if let (Some(d), Some(_)) = (dtmf_queue.pop_front(), p.dtmf_payload_type) {
+                    if let (Some(d), Some(_)) = (dtmf_queue.pop_front(), dtmf_pt) {
                         dtmf_tx = DtmfSender::new(d, 160, 10);
                         dtmf_event_ts = sender.timestamp();
                     }
                 }
                 let mut sent_event = false;
-                if let (Some(ds), Some(pt)) = (dtmf_tx.as_mut(), p.dtmf_payload_type) {
+                if let (Some(ds), Some(pt)) = (dtmf_tx.as_mut(), dtmf_pt) {
                     match ds.next_packet() {
                         Some((ev, first, _is_end)) => {
                             let h = sender.event(pt, dtmf_event_ts, first);
@@ -270,8 +281,8 @@ pub async fn run(
                 }
                 if !sent_event && !on_hold {
                     payload.clear();
-                    g711::encode(p.codec, &sent_pcm, &mut payload);
-                    let h = sender.audio(p.payload_type, FRAME_SAMPLES as u32, marker);
+                    g711::encode(codec, &sent_pcm, &mut payload);
+                    let h = sender.audio(payload_type, FRAME_SAMPLES as u32, marker);
                     marker = false;
                     rtp::write(&h, &payload, &mut out);
                 } else if on_hold && !sent_event {
@@ -296,7 +307,7 @@ pub async fn run(
                 if let Some(rec) = recorder.as_mut() {
                     heard_pcm.clear();
                     if let Playout::Frame(f) = &playout {
-                        g711::decode(p.codec, f, &mut heard_pcm);
+                        g711::decode(codec, f, &mut heard_pcm);
                     }
                     heard_pcm.resize(FRAME_SAMPLES, 0);
                     if let Err(e) = rec.write_frame(&sent_pcm, &heard_pcm) {
@@ -338,7 +349,7 @@ pub async fn run(
                 };
                 let Ok(pkt) = rtp::parse(&buf[..n]) else { continue };
                 let pt = pkt.header.payload_type;
-                let ours = pt == p.payload_type || Some(pt) == p.dtmf_payload_type;
+                let ours = pt == payload_type || Some(pt) == dtmf_pt;
                 if !ours {
                     continue; // unknown payload types are ignored (sipp sends PT 97 noise)
                 }
@@ -350,7 +361,7 @@ pub async fn run(
                 last_rx = Instant::now();
                 received.packets += 1;
                 received.bytes += pkt.payload.len() as u64;
-                if Some(pt) == p.dtmf_payload_type {
+                if Some(pt) == dtmf_pt {
                     if let Some(d) = dtmf_rx.on_packet(pkt.header.timestamp, pkt.payload) {
                         let at_ms = tick * 20;
                         digits.push(DtmfDigit { digit: d, at_ms });
@@ -374,7 +385,7 @@ pub async fn run(
                         let expected = tick - first_rx_tick.unwrap_or(tick);
                         emitted = emitted.min(expected + ARRIVAL_SLACK_FRAMES);
                         rx_pcm.clear();
-                        g711::decode(p.codec, pkt.payload, &mut rx_pcm);
+                        g711::decode(codec, pkt.payload, &mut rx_pcm);
                         rx_pcm.resize(FRAME_SAMPLES, 0);
                         let mut frame = Box::new([0i16; FRAME_SAMPLES]);
                         frame.copy_from_slice(&rx_pcm[..FRAME_SAMPLES]);
@@ -409,6 +420,11 @@ pub async fn run(
                 MediaCmd::Dtmf(s) => dtmf_queue.extend(s.chars()),
                 MediaCmd::Remote(a) => remote = a,
                 MediaCmd::Hold(h) => on_hold = h,
+                MediaCmd::Format { codec: c, payload_type: pt, dtmf_payload_type: d } => {
+                    codec = c;
+                    payload_type = pt;
+                    dtmf_pt = d;
+                }
             },
         }
     };

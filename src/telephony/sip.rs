@@ -1,8 +1,10 @@
 //! The SIP gateway: one rsipstack endpoint (UDP) shared by every call of the
 //! process, and one task per call that runs INVITE -> answer -> media ->
 //! BYE, with digest auth, CANCEL on a ring timeout, re-INVITEs answered (hold
-//! and unhold), and blind transfer by REFER followed to its final NOTIFY.
-//! Owns signalling only: media lives in `media_session`, and nothing here
+//! and unhold), blind transfer by REFER followed to its final NOTIFY, and
+//! early media (a 18x with SDP starts the media session and the recording;
+//! the 200 OK's SDP takes over where it differs; a failure keeps what was
+//! recorded). Owns signalling only: media lives in `media_session`, and nothing here
 //! decides what to say.
 
 use std::net::{IpAddr, SocketAddr};
@@ -32,7 +34,7 @@ use crate::outcome::{
 };
 use crate::telephony::leg::{CallLeg, LegCommand, LegEvent};
 use crate::telephony::media_session::{self, MediaCmd, MediaEnd, MediaParams, MediaSummary};
-use crate::telephony::sdp::{self, Direction, OfferParams};
+use crate::telephony::sdp::{self, Direction, Negotiated, OfferParams};
 
 /// Errors of the signalling layer.
 #[derive(Debug, thiserror::Error)]
@@ -288,6 +290,7 @@ impl SipGateway {
             rtp: Some(rtp),
             events: ev_tx,
             call_id: call_id.clone(),
+            early: None,
         };
         tokio::spawn(task.run(invite, state_rx, cmd_rx));
         Ok(CallLeg {
@@ -346,6 +349,9 @@ struct CallTask {
     rtp: Option<UdpSocket>,
     events: mpsc::Sender<LegEvent>,
     call_id: String,
+    /// Media started on a 18x's SDP before the answer (early media), with
+    /// what it was negotiated from.
+    early: Option<(Running, Negotiated)>,
 }
 
 /// Where the call is while it is being set up.
@@ -410,6 +416,15 @@ impl CallTask {
                 report.disposition = disposition;
                 report.reason = reason;
                 report.ended_by = ended_by;
+                // An announcement before a failure ("not in service") was
+                // early media: its recording and packets stay with the attempt.
+                if let Some((running, n)) = self.early.take() {
+                    report.codec = Some(n.codec.name().to_string());
+                    if let Some(s) = stop_media(running).await {
+                        report.rtp = s.rtp;
+                        report.recording = s.recording.map(|r| r.path);
+                    }
+                }
                 report.ended_at = Utc::now();
                 self.finish(report).await;
                 return;
@@ -424,12 +439,22 @@ impl CallTask {
         // The answer's SDP decides the media; one we cannot use ends the call
         // at once (BYE) as failed/no-common-codec rather than hanging.
         let body = String::from_utf8_lossy(&resp.body).to_string();
-        let negotiated =
-            sdp::parse(&body).and_then(|s| sdp::negotiate(&s, &self.offer_params.codecs));
+        let early = self.early.take();
+        let negotiated = match (&early, body.trim().is_empty()) {
+            // A 200 without SDP confirms the early session (RFC 3261 13.2.1:
+            // the answer was in the 18x).
+            (Some((_, n)), true) => Ok(n.clone()),
+            _ => sdp::parse(&body).and_then(|s| sdp::negotiate(&s, &self.offer_params.codecs)),
+        };
         let negotiated = match negotiated {
             Ok(n) => n,
             Err(e) => {
                 tracing::warn!(call_id = %self.call_id, error = %e, "answer SDP unusable: hanging up");
+                if let Some((running, _)) = early {
+                    if let Some(s) = stop_media(running).await {
+                        report.recording = s.recording.map(|r| r.path);
+                    }
+                }
                 self.dialog.hangup().await.ok();
                 report.disposition = Disposition::Failed;
                 report.reason = Some(FailReason::NoCommonCodec);
@@ -446,33 +471,48 @@ impl CallTask {
             })
             .await;
 
-        let (media_cmd, media_rx) = mpsc::channel(64);
-        let media_stop = CancellationToken::new();
-        let Some(socket) = self.rtp.take() else {
-            report.ended_at = Utc::now();
-            self.finish(report).await;
-            return;
-        };
-        let params = MediaParams {
-            socket,
-            remote: negotiated.remote_rtp,
-            codec: negotiated.codec,
-            payload_type: negotiated.payload_type,
-            dtmf_payload_type: negotiated.dtmf_payload_type,
-            jitter_frames: self.cfg.media.jitter_frames,
-            record: self.req.record.clone(),
-            media_timeout: Duration::from_secs(self.cfg.media.media_timeout_s),
-        };
-        let media = tokio::spawn(media_session::run(
-            params,
-            media_rx,
-            self.events.clone(),
-            media_stop.clone(),
-        ));
-        let mut running = Running {
-            media_cmd,
-            media_stop,
-            media,
+        let mut running = match early {
+            // Early media goes on into the call (same recording); the 200's
+            // SDP wins where it differs from the 18x's.
+            Some((running, was)) => {
+                if was.remote_rtp != negotiated.remote_rtp {
+                    let _ = running
+                        .media_cmd
+                        .send(MediaCmd::Remote(negotiated.remote_rtp))
+                        .await;
+                }
+                if (was.codec, was.payload_type, was.dtmf_payload_type)
+                    != (
+                        negotiated.codec,
+                        negotiated.payload_type,
+                        negotiated.dtmf_payload_type,
+                    )
+                {
+                    let _ = running
+                        .media_cmd
+                        .send(MediaCmd::Format {
+                            codec: negotiated.codec,
+                            payload_type: negotiated.payload_type,
+                            dtmf_payload_type: negotiated.dtmf_payload_type,
+                        })
+                        .await;
+                }
+                if was.direction != negotiated.direction {
+                    let _ = running
+                        .media_cmd
+                        .send(MediaCmd::Hold(!negotiated.direction.sends()))
+                        .await;
+                }
+                running
+            }
+            None => match self.start_media(&negotiated) {
+                Some(r) => r,
+                None => {
+                    report.ended_at = Utc::now();
+                    self.finish(report).await;
+                    return;
+                }
+            },
         };
         if negotiated.direction != Direction::SendRecv {
             let _ = running
@@ -507,6 +547,68 @@ impl CallTask {
         }
         self.dialog_layer.remove_dialog(&self.dialog.id());
         self.finish(report).await;
+    }
+
+    /// Starts the RTP session on `n` (once per call: it takes the socket).
+    fn start_media(&mut self, n: &Negotiated) -> Option<Running> {
+        let socket = self.rtp.take()?;
+        let (media_cmd, media_rx) = mpsc::channel(64);
+        let media_stop = CancellationToken::new();
+        let params = MediaParams {
+            socket,
+            remote: n.remote_rtp,
+            codec: n.codec,
+            payload_type: n.payload_type,
+            dtmf_payload_type: n.dtmf_payload_type,
+            jitter_frames: self.cfg.media.jitter_frames,
+            record: self.req.record.clone(),
+            media_timeout: Duration::from_secs(self.cfg.media.media_timeout_s),
+        };
+        let media = tokio::spawn(media_session::run(
+            params,
+            media_rx,
+            self.events.clone(),
+            media_stop.clone(),
+        ));
+        Some(Running {
+            media_cmd,
+            media_stop,
+            media,
+        })
+    }
+
+    /// A 18x: early media starts on its SDP (played into the recording, not
+    /// an answer); a later 18x with a different SDP moves it.
+    async fn early_media(&mut self, resp: &rsipstack::sip::Response) {
+        if resp.body.is_empty() {
+            return;
+        }
+        let body = String::from_utf8_lossy(&resp.body);
+        let n = match sdp::parse(&body).and_then(|s| sdp::negotiate(&s, &self.offer_params.codecs))
+        {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::debug!(call_id = %self.call_id, error = %e, "18x SDP unusable: no early media");
+                return;
+            }
+        };
+        match self.early.as_mut() {
+            Some((running, was)) => {
+                if was.remote_rtp != n.remote_rtp {
+                    let _ = running.media_cmd.send(MediaCmd::Remote(n.remote_rtp)).await;
+                }
+                *was = Negotiated {
+                    remote_rtp: n.remote_rtp,
+                    ..was.clone()
+                };
+            }
+            None => {
+                if let Some(r) = self.start_media(&n) {
+                    tracing::info!(call_id = %self.call_id, status = resp.status_code.code(), codec = n.codec.name(), "early media");
+                    self.early = Some((r, n));
+                }
+            }
+        }
     }
 
     async fn finish(&self, report: CallReport) {
@@ -582,9 +684,10 @@ impl CallTask {
                 Some(st) = states.recv() => {
                     match st {
                         DialogState::Trying(_) => heard_anything = true,
-                        DialogState::Early(_, _) => {
+                        DialogState::Early(_, resp) => {
                             heard_anything = true;
                             let _ = self.events.send(LegEvent::Ringing).await;
+                            self.early_media(&resp).await;
                         }
                         DialogState::Terminated(_, reason) => {
                             tracing::debug!(?reason, "terminated during setup");
@@ -753,6 +856,12 @@ impl CallTask {
         report.transfer = transfer;
         result
     }
+}
+
+/// Stops a media session and waits for its summary.
+async fn stop_media(running: Running) -> Option<MediaSummary> {
+    running.media_stop.cancel();
+    running.media.await.ok()
 }
 
 /// Builds `<sip:agent@host?X-A=1&X-B=2>` (RFC 3261 19.1.5 URI headers,

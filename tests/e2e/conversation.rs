@@ -13,7 +13,7 @@ use duecall::config::Config;
 use duecall::dialogue::Script;
 use duecall::intent::IntentKind;
 use duecall::outcome::{Disposition, EndedBy, RouteKind, SuppressScope};
-use duecall::sim::{SimCallRecord, SimConfig};
+use duecall::sim::{PersonaBook, SimCallRecord, SimConfig};
 use duecall::telephony::sip::SipGateway;
 
 use crate::peers::*;
@@ -36,8 +36,14 @@ fn account(id: &str) -> Account {
 /// simulated callee's record of the call.
 async fn converse(persona: &str, dialogue: &str) -> (AttemptOutcome, SimCallRecord) {
     let dir = scratch(&format!("conv-{persona}"));
+    // The built-in personas and the shipped extras (no_refer, dispute, ...).
+    let mut personas = PersonaBook::builtin();
+    personas
+        .load_file(&root().join("prompts/sim.toml"))
+        .expect("prompts/sim.toml parses");
     let sim = duecall::sim::start(SimConfig {
         seed: Some(7),
+        personas,
         ..SimConfig::default()
     })
     .await
@@ -153,6 +159,65 @@ async fn hardship_transfers_by_refer_with_the_case_and_pauses_thirty_days() {
     assert_eq!(refer.header("X-Duecall-Account"), Some("A-1"));
     assert_eq!(refer.header("X-Duecall-Intent"), Some("hardship"));
     assert_eq!(out.call.ended_by, EndedBy::Us);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_transfer_escalates_to_a_collector_with_the_transcript_and_says_goodbye() {
+    // no_refer: a hardship reply, then the phone answers the REFER with 603.
+    let (out, rec) = converse("no_refer", "").await;
+    assert!(
+        intents(&out).contains(&IntentKind::Hardship),
+        "{:#?}",
+        out.turns
+    );
+    let refer = rec.refer_received.as_ref().expect("the callee got a REFER");
+    assert_eq!(refer.status, 603);
+    assert_eq!(refer.header("X-Duecall-Case"), Some("case-1"));
+    let t = out.call.transfer.as_ref().expect("transfer attempted");
+    assert!(!t.ok, "{t:?}");
+    assert_eq!(t.refer_status, Some(603), "{t:?}");
+
+    // The case still goes to a collector: route `agent`, with an escalation
+    // that carries the timed transcript of what was said.
+    let r = out.route.as_ref().expect("route");
+    assert_eq!(r.kind, RouteKind::Agent, "{r:?}");
+    let e = out
+        .escalations
+        .iter()
+        .find(|e| e.reason == "transfer-failed")
+        .unwrap_or_else(|| panic!("no transfer-failed escalation: {:?}", out.escalations));
+    assert!(e.summary.contains("account A-1"), "{}", e.summary);
+    assert!(e.summary.contains("intent hardship"), "{}", e.summary);
+    let heard = out
+        .turns
+        .iter()
+        .find(|t| t.intent == Some(IntentKind::Hardship))
+        .and_then(|t| t.heard.clone())
+        .expect("the hardship reply was heard");
+    assert!(
+        e.summary.contains(&format!("debtor: {heard}")),
+        "the transcript is in the escalation: {}",
+        e.summary
+    );
+    assert!(e.summary.contains("agent: "), "{}", e.summary);
+
+    // The callee is not left in silence: the apology and the call-back
+    // promise play to the end after the refusal, then we hang up.
+    let last = out.turns.last().expect("turns");
+    assert_eq!(last.prompt, "transfer_failed", "{:#?}", out.turns);
+    assert!(last.finished, "{last:?}");
+    // The sim hears "Please hold" and the apology as one prompt when the
+    // refusal comes quickly: what counts is that it kept hearing us after it.
+    assert!(
+        rec.prompts
+            .iter()
+            .any(|p| p.end_ms.unwrap_or(0) >= refer.at_ms + 3000),
+        "nothing heard for 3 s after the REFER at {} ms: {:?}",
+        refer.at_ms,
+        rec.prompts
+    );
+    assert_eq!(out.call.ended_by, EndedBy::Us);
+    assert_eq!(rec.bye_from, Some(duecall::sim::ByeFrom::Caller));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

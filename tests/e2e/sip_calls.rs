@@ -194,6 +194,140 @@ async fn callee_hangs_up_with_pcma_and_we_heard_its_audio() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn early_media_of_a_183_is_recorded_before_the_answer_and_media_goes_on() {
+    let dir = scratch("early");
+    let wav = dir.join("early.wav");
+    speak_wav(
+        "The number you have dialled is not in service.",
+        "en-us",
+        &wav,
+        0.0,
+    );
+    wav_to_g711(&wav, &dir.join("early.alaw"), "al");
+    let mut sipp = Sipp::uas("uas_early_media.xml", &dir);
+    let gw = gateway().await;
+    let mut req = DialRequest::to(sipp.uri());
+    let rec = dir.join("rec.wav");
+    req.record = Some(rec.clone());
+    let r = call_and_hold(&gw, req, Duration::from_secs(30)).await;
+    // Early media is not an answer: the 200 OK, 3.5 s later, is.
+    assert_eq!(r.disposition, Disposition::Answered);
+    assert_eq!(r.ended_by, EndedBy::Them);
+    assert_eq!(r.codec.as_deref(), Some("PCMA"));
+    let answered_after = (r.answered_at.expect("answered") - r.started_at).num_milliseconds();
+    assert!(
+        answered_after >= 3000,
+        "answered {answered_after} ms after the dial"
+    );
+    // The recording starts with the early session: the announcement sits in
+    // the callee's channel before the answer.
+    let (ch, chans) = read_channels(&rec);
+    assert_eq!(ch, 2);
+    let before_answer = ((answered_after as usize).saturating_sub(300) * 8).min(chans[1].len());
+    let early_ms = loud_ms(&chans[1][..before_answer], 300.0);
+    assert!(
+        early_ms > 1000,
+        "the announcement before the answer is loud for {early_ms} ms only"
+    );
+    // One session from the 183 to the BYE: the recording spans both.
+    let rec_ms = chans[1].len() as i64 / 8;
+    assert!(
+        rec_ms >= answered_after + 1000,
+        "the recording ({rec_ms} ms) goes on after the answer ({answered_after} ms)"
+    );
+    let ok = tokio::task::spawn_blocking(move || sipp.finished_ok(SIPP_DONE))
+        .await
+        .unwrap();
+    assert!(ok, "sipp did not complete the scenario");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_200_whose_sdp_differs_from_the_183_moves_our_media_there() {
+    let dir = scratch("early-moved");
+    let wav = dir.join("early.wav");
+    speak_wav("Please hold the line.", "en-us", &wav, 0.0);
+    wav_to_g711(&wav, &dir.join("early.alaw"), "al");
+    // Where the 200 OK says to send: a socket of ours, not sipp's.
+    let answer_sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    answer_sock
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let answer_port = answer_sock.local_addr().unwrap().port().to_string();
+    let mut sipp = Sipp::uas_calls(
+        "uas_early_moved.xml",
+        &dir,
+        1,
+        &["-key", "answer_port", &answer_port],
+    );
+    let gw = gateway().await;
+    let req = DialRequest::to(sipp.uri());
+    let counter = std::thread::spawn(move || {
+        let mut buf = [0u8; 2048];
+        let mut n = 0u32;
+        let end = std::time::Instant::now() + Duration::from_secs(12);
+        while std::time::Instant::now() < end {
+            if answer_sock.recv_from(&mut buf).is_ok() {
+                n += 1;
+            }
+        }
+        n
+    });
+    let r = call_and_hold(&gw, req, Duration::from_secs(30)).await;
+    assert_eq!(r.disposition, Disposition::Answered);
+    assert!(
+        r.rtp.received.packets > 50,
+        "early media heard: {:?}",
+        r.rtp
+    );
+    let moved = tokio::task::spawn_blocking(move || counter.join().unwrap())
+        .await
+        .unwrap();
+    // 1.5 s connected at 50 packets/s, all to the 200's address.
+    assert!(
+        moved > 50,
+        "only {moved} packets reached the 200 OK's address"
+    );
+    let ok = tokio::task::spawn_blocking(move || sipp.finished_ok(SIPP_DONE))
+        .await
+        .unwrap();
+    assert!(ok);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_announcement_before_a_404_is_kept_in_the_recording_for_qa() {
+    let dir = scratch("early404");
+    let wav = dir.join("early.wav");
+    speak_wav(
+        "The number you have dialled is not in service.",
+        "en-us",
+        &wav,
+        0.0,
+    );
+    wav_to_g711(&wav, &dir.join("early.alaw"), "al");
+    let mut sipp = Sipp::uas("uas_early_404.xml", &dir);
+    let gw = gateway().await;
+    let mut req = DialRequest::to(sipp.uri());
+    let rec = dir.join("rec.wav");
+    req.record = Some(rec.clone());
+    let r = call_and_hold(&gw, req, Duration::from_secs(30)).await;
+    assert_eq!(r.disposition, Disposition::NotFound);
+    assert_eq!(r.sip_status, Some(404));
+    assert!(r.answered_at.is_none());
+    assert_eq!(r.recording.as_deref(), Some(rec.as_path()), "{r:?}");
+    assert!(r.rtp.received.packets > 50, "{:?}", r.rtp);
+    let (_, chans) = read_channels(&rec);
+    let early_ms = loud_ms(&chans[1], 300.0);
+    assert!(
+        early_ms > 1000,
+        "the announcement is loud for {early_ms} ms only"
+    );
+    let ok = tokio::task::spawn_blocking(move || sipp.finished_ok(SIPP_DONE))
+        .await
+        .unwrap();
+    assert!(ok);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn callee_answers_streams_audio_sends_dtmf_and_accepts_refer() {
     let dir = scratch("callee");
     let wav = dir.join("callee.wav");
