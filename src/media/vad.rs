@@ -35,6 +35,12 @@ pub struct VadConfig {
     pub max_gap_ms: u32,
     /// Audio kept from before the detected start (200), fed to the recognizer.
     pub pre_roll_ms: u32,
+    /// Silence after the last voiced frame passed on to the recognizer
+    /// (100); the rest of the end silence is held back and only passed on
+    /// if speech resumes. The recognizer needs a little silence to close
+    /// the last word, not the whole `end_silence_ms`: decoding those frames
+    /// only delays its final when it lags behind (a loaded CPU).
+    pub tail_ms: u32,
     /// Energy above the noise floor that counts as voice, dB (9).
     pub snr_db: f32,
     /// Absolute level below which nothing is voice, dBFS (-50).
@@ -51,6 +57,7 @@ impl Default for VadConfig {
             end_silence_ms: 300,
             max_gap_ms: 100,
             pre_roll_ms: 200,
+            tail_ms: 100,
             snr_db: 9.0,
             min_level_db: -50.0,
             noise_zcr: 0.45,
@@ -153,6 +160,14 @@ impl Vad {
     /// Milliseconds at the start of `frame`.
     pub fn ms_of(&self, frame: u64) -> u64 {
         frame * self.cfg.frame_ms as u64
+    }
+
+    /// Last voiced frame of the speech in progress, if speech is in progress.
+    pub fn last_voiced_frame(&self) -> Option<u64> {
+        match self.state {
+            State::Speech { last_voiced, .. } => Some(last_voiced),
+            _ => None,
+        }
     }
 
     /// Frames fed so far.
@@ -288,6 +303,9 @@ pub struct SpeechGate {
     spare: Vec<Vec<i16>>,
     cap: usize,
     feeding: bool,
+    /// Unvoiced frames past `tail_ms` in speech, passed on only if voice returns.
+    held: VecDeque<Vec<i16>>,
+    tail_frames: u64,
 }
 
 impl SpeechGate {
@@ -297,12 +315,15 @@ impl SpeechGate {
         // Enough for the pre-roll and a speech start that took twice as long
         // as min_speech to confirm (gaps inside it).
         let cap = ((cfg.pre_roll_ms + 2 * cfg.min_speech_ms + cfg.max_gap_ms) / fm + 2) as usize;
+        let tail_frames = (cfg.tail_ms / fm) as u64;
         SpeechGate {
             vad: Vad::new(cfg),
             ring: VecDeque::with_capacity(cap),
             spare: Vec::new(),
             cap,
             feeding: false,
+            held: VecDeque::new(),
+            tail_frames,
         }
     }
 
@@ -338,21 +359,45 @@ impl SpeechGate {
                 self.feeding = true;
             }
             Some(VadEvent::SpeechEnd { .. }) => {
-                if self.feeding {
-                    out.extend_from_slice(frame);
-                }
+                // The end silence is past the tail: what is held is dropped.
+                self.release_held();
                 self.feeding = false;
             }
-            None if self.feeding => out.extend_from_slice(frame),
+            None if self.feeding => {
+                let since = self.vad.last_voiced_frame().map_or(0, |v| n - v);
+                if since == 0 {
+                    // Voice again: the silence inside the speech goes first.
+                    while let Some(f) = self.held.pop_front() {
+                        out.extend_from_slice(&f);
+                        self.spare.push(f);
+                    }
+                    out.extend_from_slice(frame);
+                } else if since <= self.tail_frames {
+                    out.extend_from_slice(frame);
+                } else {
+                    let mut f = self.spare.pop().unwrap_or_default();
+                    f.clear();
+                    f.extend_from_slice(frame);
+                    self.held.push_back(f);
+                }
+            }
             None => {}
         }
         ev
+    }
+
+    /// Empties the held frames into the spare pool.
+    fn release_held(&mut self) {
+        while let Some(f) = self.held.pop_front() {
+            self.spare.push(f);
+        }
     }
 
     /// Ends speech now (see [`Vad::force_end`]).
     #[must_use]
     pub fn force_end(&mut self) -> Option<VadEvent> {
         self.feeding = false;
+        self.release_held();
         self.vad.force_end()
     }
 }
@@ -477,9 +522,31 @@ mod tests {
             }
         }
         assert_eq!(events.len(), 2);
-        // 10 frames pre-roll + 25 speech + 15 trailing frames up to the end event.
-        assert_eq!(out.len(), (10 + 25 + 15) * 160);
+        // 10 frames pre-roll + 25 speech + 5 trailing frames (tail_ms 100):
+        // the other 10 frames of the end silence are never decoded.
+        assert_eq!(out.len(), (10 + 25 + 5) * 160);
         assert_eq!(&out[10 * 160..35 * 160], &pcm[50 * 160..75 * 160]);
+    }
+
+    #[test]
+    fn gate_passes_a_pause_inside_speech_whole_once_voice_returns() {
+        let mut pcm = vec![0i16; 1600];
+        pcm.extend(vowel(4000, -20.0)); // frames 10..35
+        pcm.extend(vec![0i16; 1600]); // a 200 ms pause: 35..45
+        pcm.extend(vowel(4000, -20.0)); // 45..70
+        pcm.extend(vec![0i16; 8000]);
+        let mut gate = SpeechGate::new(VadConfig::default());
+        let mut out = Vec::new();
+        let mut events = Vec::new();
+        for f in pcm.chunks(160) {
+            if let Some(e) = gate.process(f, &mut out) {
+                events.push(e);
+            }
+        }
+        assert_eq!(events.len(), 2, "one utterance: {events:?}");
+        // pre-roll 10, speech 25, pause 10, speech 25, tail 5; in order.
+        assert_eq!(out.len(), (10 + 25 + 10 + 25 + 5) * 160);
+        assert_eq!(&out[..70 * 160], &pcm[..70 * 160]);
     }
 
     #[test]
