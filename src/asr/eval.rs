@@ -1197,23 +1197,24 @@ mod tests {
     }
 
     /// Guards what was measured (26/40 = 65% when written; 28/40 = 70% since
-    /// turn grammars keep only the intents the turn expects) against
+    /// turn grammars keep only the intents the turn expects, 27/40 with the
+    /// 100 ms VAD tail, which is better on the whole set) against
     /// regressions in the VAD, the decoder or the grammar construction.
     #[test]
     fn spoken_replies_through_phone_line_vad_and_sphinx_keep_the_measured_intent_accuracy() {
         if let Some(r) = quick_eval() {
             assert!(
                 r.intent_accuracy() >= 0.62,
-                "intent accuracy {:.3} < 0.62 (was 0.70)",
+                "intent accuracy {:.3} < 0.62 (was 0.675)",
                 r.intent_accuracy()
             );
         }
     }
 
-    /// The target. Not reached yet: 70% on these 40 clips (see
+    /// The target. Not reached yet: 67.5% on these 40 clips (see
     /// scripts/eval-speech for the whole set and where it fails).
     #[test]
-    #[ignore = "target 85% not reached: 70% on 40 clips (scripts/eval-speech)"]
+    #[ignore = "target 85% not reached: 67.5% on 40 clips, 68.9% on 270 (scripts/eval-speech)"]
     fn spoken_replies_through_phone_line_vad_and_sphinx_reach_85_percent_intent_accuracy() {
         if let Some(r) = quick_eval() {
             assert!(
