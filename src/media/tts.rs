@@ -396,32 +396,25 @@ mod tests {
         // espeak renders at 22.05 kHz; a fricative's 6 kHz hiss must not
         // alias into the 8 kHz prompt loud enough to pass for speech.
         let root = temp_dir("hiss");
-        let hiss: Vec<i16> = (0..22050)
-            .map(|i| {
-                ((2.0 * std::f32::consts::PI * 6000.0 * i as f32 / 22050.0).sin() * 2000.0) as i16
-            })
-            .collect();
-        let p = root.join("hiss.wav");
-        write_wav(&p, 22050, 1, &hiss);
-        let out = read_wav_8k(&p).unwrap();
-        let peak = out[200..7800]
-            .iter()
-            .map(|s| s.unsigned_abs())
-            .max()
-            .unwrap_or(0);
+        let p = root.join("tone.wav");
+        // Peak of a 1 s tone at 22.05 kHz after conversion to 8 kHz.
+        let peak_at_8k = |hz: f32, amp: f32| {
+            let tone: Vec<i16> = (0..22050)
+                .map(|i| {
+                    ((2.0 * std::f32::consts::PI * hz * i as f32 / 22050.0).sin() * amp) as i16
+                })
+                .collect();
+            write_wav(&p, 22050, 1, &tone);
+            let out = read_wav_8k(&p).unwrap();
+            out[200..7800]
+                .iter()
+                .map(|s| s.unsigned_abs())
+                .max()
+                .unwrap_or(0)
+        };
+        let peak = peak_at_8k(6000.0, 2000.0);
         assert!(peak < 150, "aliased hiss peaks at {peak}");
-        let tone: Vec<i16> = (0..22050)
-            .map(|i| {
-                ((2.0 * std::f32::consts::PI * 440.0 * i as f32 / 22050.0).sin() * 16000.0) as i16
-            })
-            .collect();
-        write_wav(&p, 22050, 1, &tone);
-        let out = read_wav_8k(&p).unwrap();
-        let peak = out[200..7800]
-            .iter()
-            .map(|s| s.unsigned_abs())
-            .max()
-            .unwrap_or(0);
+        let peak = peak_at_8k(440.0, 16000.0);
         assert!(
             (15500..=16500).contains(&peak),
             "a 440 Hz tone keeps its level: {peak}"

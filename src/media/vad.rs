@@ -508,11 +508,8 @@ mod tests {
         );
     }
 
-    #[test]
-    fn gate_feeds_pre_roll_speech_and_trailing_padding_only() {
-        let mut pcm = vec![0i16; 8000]; // frames 0..50 silence
-        pcm.extend(vowel(4000, -20.0)); // frames 50..75
-        pcm.extend(vec![0i16; 8000]);
+    /// What a default gate passes on from `pcm` (20 ms frames), and its events.
+    fn through_gate(pcm: &[i16]) -> (Vec<i16>, Vec<VadEvent>) {
         let mut gate = SpeechGate::new(VadConfig::default());
         let mut out = Vec::new();
         let mut events = Vec::new();
@@ -521,6 +518,15 @@ mod tests {
                 events.push(e);
             }
         }
+        (out, events)
+    }
+
+    #[test]
+    fn gate_feeds_pre_roll_speech_and_trailing_padding_only() {
+        let mut pcm = vec![0i16; 8000]; // frames 0..50 silence
+        pcm.extend(vowel(4000, -20.0)); // frames 50..75
+        pcm.extend(vec![0i16; 8000]);
+        let (out, events) = through_gate(&pcm);
         assert_eq!(events.len(), 2);
         // 10 frames pre-roll + 25 speech + 5 trailing frames (tail_ms 100):
         // the other 10 frames of the end silence are never decoded.
@@ -535,14 +541,7 @@ mod tests {
         pcm.extend(vec![0i16; 1600]); // a 200 ms pause: 35..45
         pcm.extend(vowel(4000, -20.0)); // 45..70
         pcm.extend(vec![0i16; 8000]);
-        let mut gate = SpeechGate::new(VadConfig::default());
-        let mut out = Vec::new();
-        let mut events = Vec::new();
-        for f in pcm.chunks(160) {
-            if let Some(e) = gate.process(f, &mut out) {
-                events.push(e);
-            }
-        }
+        let (out, events) = through_gate(&pcm);
         assert_eq!(events.len(), 2, "one utterance: {events:?}");
         // pre-roll 10, speech 25, pause 10, speech 25, tail 5; in order.
         assert_eq!(out.len(), (10 + 25 + 10 + 25 + 5) * 160);

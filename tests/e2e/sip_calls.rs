@@ -193,23 +193,30 @@ async fn callee_hangs_up_with_pcma_and_we_heard_its_audio() {
     assert!(ok);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn early_media_of_a_183_is_recorded_before_the_answer_and_media_goes_on() {
-    let dir = scratch("early");
+/// A scratch dir named `tag` holding `early.alaw`: `text` spoken, as the
+/// early-media scenarios stream it before (or instead of) answering.
+fn announcement(tag: &str, text: &str) -> std::path::PathBuf {
+    let dir = scratch(tag);
     let wav = dir.join("early.wav");
-    speak_wav(
-        "The number you have dialled is not in service.",
-        "en-us",
-        &wav,
-        0.0,
-    );
+    speak_wav(text, "en-us", &wav, 0.0);
     wav_to_g711(&wav, &dir.join("early.alaw"), "al");
-    let mut sipp = Sipp::uas("uas_early_media.xml", &dir);
+    dir
+}
+
+/// Dials `sipp` with a recording into `dir/rec.wav` and holds the call.
+async fn dial_recorded(sipp: &Sipp, dir: &std::path::Path) -> (CallReport, std::path::PathBuf) {
     let gw = gateway().await;
     let mut req = DialRequest::to(sipp.uri());
     let rec = dir.join("rec.wav");
     req.record = Some(rec.clone());
-    let r = call_and_hold(&gw, req, Duration::from_secs(30)).await;
+    (call_and_hold(&gw, req, Duration::from_secs(30)).await, rec)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn early_media_of_a_183_is_recorded_before_the_answer_and_media_goes_on() {
+    let dir = announcement("early", "The number you have dialled is not in service.");
+    let mut sipp = Sipp::uas("uas_early_media.xml", &dir);
+    let (r, rec) = dial_recorded(&sipp, &dir).await;
     // Early media is not an answer: the 200 OK, 3.5 s later, is.
     assert_eq!(r.disposition, Disposition::Answered);
     assert_eq!(r.ended_by, EndedBy::Them);
@@ -243,10 +250,7 @@ async fn early_media_of_a_183_is_recorded_before_the_answer_and_media_goes_on() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_200_whose_sdp_differs_from_the_183_moves_our_media_there() {
-    let dir = scratch("early-moved");
-    let wav = dir.join("early.wav");
-    speak_wav("Please hold the line.", "en-us", &wav, 0.0);
-    wav_to_g711(&wav, &dir.join("early.alaw"), "al");
+    let dir = announcement("early-moved", "Please hold the line.");
     // Where the 200 OK says to send: a socket of ours, not sipp's.
     let answer_sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     answer_sock
@@ -295,21 +299,9 @@ async fn a_200_whose_sdp_differs_from_the_183_moves_our_media_there() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_announcement_before_a_404_is_kept_in_the_recording_for_qa() {
-    let dir = scratch("early404");
-    let wav = dir.join("early.wav");
-    speak_wav(
-        "The number you have dialled is not in service.",
-        "en-us",
-        &wav,
-        0.0,
-    );
-    wav_to_g711(&wav, &dir.join("early.alaw"), "al");
+    let dir = announcement("early404", "The number you have dialled is not in service.");
     let mut sipp = Sipp::uas("uas_early_404.xml", &dir);
-    let gw = gateway().await;
-    let mut req = DialRequest::to(sipp.uri());
-    let rec = dir.join("rec.wav");
-    req.record = Some(rec.clone());
-    let r = call_and_hold(&gw, req, Duration::from_secs(30)).await;
+    let (r, rec) = dial_recorded(&sipp, &dir).await;
     assert_eq!(r.disposition, Disposition::NotFound);
     assert_eq!(r.sip_status, Some(404));
     assert!(r.answered_at.is_none());
