@@ -448,7 +448,8 @@ impl GrammarMode {
 /// at ~8x the decoding time (still ~8x faster than real time).
 pub const WIDE_BEAMS: &[&str] = &["-beam", "1e-80", "-pbeam", "1e-80", "-wbeam", "1e-60"];
 
-/// Dates, times and amounts people put around the phrases ("next friday",
+/// Dates, times and amounts people put around the phrases (with the month
+/// names and the numbers one to twelve, added from where they are defined) ("next friday",
 /// "at the end of the month", "in two weeks").
 const TIME_WORDS: &[&str] = &[
     "monday",
@@ -484,18 +485,6 @@ const TIME_WORDS: &[&str] = &[
     "later",
     "ago",
     "o'clock",
-    "january",
-    "february",
-    "march",
-    "april",
-    "may",
-    "june",
-    "july",
-    "august",
-    "september",
-    "october",
-    "november",
-    "december",
     "first",
     "second",
     "third",
@@ -505,18 +494,6 @@ const TIME_WORDS: &[&str] = &[
     "fifteenth",
     "twentieth",
     "thirtieth",
-    "one",
-    "two",
-    "three",
-    "four",
-    "five",
-    "six",
-    "seven",
-    "eight",
-    "nine",
-    "ten",
-    "eleven",
-    "twelve",
     "twenty",
     "thirty",
     "half",
@@ -543,6 +520,16 @@ pub fn glue_words(lexicon: &Lexicon) -> Vec<String> {
             .cloned(),
     );
     g.extend(TIME_WORDS.iter().map(|w| w.to_string()));
+    g.extend(
+        crate::intent::dates::EN_MONTHS
+            .iter()
+            .map(|w| w.to_string()),
+    );
+    g.extend(
+        crate::account::EN_NUMBER_WORDS[1..13]
+            .iter()
+            .map(|w| w.to_string()),
+    );
     g.sort();
     g.dedup();
     g

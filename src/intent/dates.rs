@@ -225,22 +225,25 @@ fn en_weekday(w: &str) -> Option<Weekday> {
     })
 }
 
+/// English month names, January first.
+pub const EN_MONTHS: [&str; 12] = [
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+];
+
 /// Month names; "may", "march" and short forms only count next to a day.
 fn en_month(w: &str) -> Option<(u32, bool)> {
-    let full = [
-        "january",
-        "february",
-        "march",
-        "april",
-        "may",
-        "june",
-        "july",
-        "august",
-        "september",
-        "october",
-        "november",
-        "december",
-    ];
+    let full = EN_MONTHS;
     if let Some(p) = full.iter().position(|m| *m == w) {
         return Some((p as u32 + 1, w != "may" && w != "march"));
     }

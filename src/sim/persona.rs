@@ -554,26 +554,15 @@ mod tests {
     #[test]
     fn builtin_has_every_persona_the_tests_and_demo_dial() {
         let b = PersonaBook::builtin();
-        for n in [
-            "paid",
-            "promise",
-            "hardship",
-            "wrong_number",
-            "stop",
-            "silent",
-            "no_answer",
-            "busy",
-            "voicemail",
-            "dtmf",
-            "hangup_mid_prompt",
-            "barge_in",
+        let others = [
             "barge_in_reminder",
             "zh_paid",
             "zh_promise",
             "zh_hardship",
             "zh_wrong_number",
             "zh_stop",
-        ] {
+        ];
+        for n in crate::campaign::demo::PERSONAS.iter().chain(others.iter()) {
             assert!(b.get(n).is_some(), "missing {n}");
         }
         assert_eq!(
