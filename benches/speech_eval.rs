@@ -5,19 +5,26 @@
 //! PocketSphinx with the turn's grammar and the intent classifier.
 //! Prints intent accuracy, exact transcripts, WER, real-time factor, the
 //! breakdowns and the confusion table for each grammar mode.
-//! Env: SPEECH_VARIANTS, SPEECH_MODES (comma list of `listen`,
-//! `listen+lexicon`, `listen+glue`, `listen+lexicon+glue`; default the
-//! first two: glue is slow and worse), SPEECH_BEAMS (`default`, `wide`;
-//! default both), SPEECH_NO_VAD=1 adds a run that feeds
-//! whole clips (what the gate costs), DUECALL_SPEECH_CACHE (clip cache).
+//! Env: SPEECH_SET (`heldout`: tests/data/speech_en_heldout.tsv, written by
+//! someone who never saw the grammar; default the shipped set),
+//! SPEECH_VARIANTS, SPEECH_MODES (comma list of `listen`, `listen+lexicon`,
+//! `listen+glue`, `listen+lexicon+glue`, `ngram`, `replies`,
+//! `replies+lexicon`, `replies-ngram`; default `listen,listen+lexicon`),
+//! SPEECH_BEAMS (`default`, `wide`; default both), SPEECH_NO_VAD=1 adds a
+//! run that feeds whole clips (what the gate costs), SPEECH_EXAMPLES=0 (the
+//! reply grammar without prompts/en.replies.tsv), SPEECH_PROMPTS (another
+//! prompts directory), DUECALL_SPEECH_CACHE (clip cache).
 
 use duecall::asr::eval::{
-    default_cache_dir, evaluate, full_set, parse_utterances, GrammarMode, SPEECH_EN_TSV,
+    default_cache_dir, evaluate, full_set, parse_utterances, GrammarMode, SPEECH_EN_HELDOUT_TSV,
+    SPEECH_EN_TSV,
 };
+use duecall::asr::jsgf::load_replies;
 use duecall::asr::sphinx::{SphinxConfig, SphinxRecognizer};
 use duecall::dialogue::script::Script;
 use duecall::media::vad::VadConfig;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Instant;
 
 fn main() {
@@ -36,16 +43,33 @@ fn main() {
         .split(',')
         .filter_map(|m| GrammarMode::parse(m.trim()))
         .collect();
-    let utts = parse_utterances(SPEECH_EN_TSV, "tests/data/speech_en.tsv").expect("spoken set");
-    let script = Script::load(&root.join("prompts/en.toml")).expect("prompts/en.toml");
-    let lexicon = duecall::intent::cli::load_lexicon("en", Some(&root.join("prompts/en.toml")))
-        .expect("lexicon");
+    // SPEECH_SET=heldout: the set written by someone who never saw the grammar.
+    let (set_name, set_text) = match std::env::var("SPEECH_SET").as_deref() {
+        Ok("heldout") => ("tests/data/speech_en_heldout.tsv", SPEECH_EN_HELDOUT_TSV),
+        _ => ("tests/data/speech_en.tsv", SPEECH_EN_TSV),
+    };
+    let utts = parse_utterances(set_text, set_name).expect("spoken set");
+    // SPEECH_PROMPTS: another prompts directory (script, lexicon, reply grammar).
+    let prompts = std::env::var_os("SPEECH_PROMPTS")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| root.join("prompts"));
+    let script = Script::load(&prompts.join("en.toml")).expect("prompts/en.toml");
+    let lexicon =
+        duecall::intent::cli::load_lexicon("en", Some(&prompts.join("en.toml"))).expect("lexicon");
     let checker = SphinxRecognizer::new(&cfg).expect("decoder");
     let known = |w: &str| checker.check_words(&[w.to_string()]).is_empty();
+    // SPEECH_EXAMPLES=0: the reply grammar without the example replies.
+    let replies = if std::env::var("SPEECH_EXAMPLES").is_ok_and(|v| v == "0") {
+        let text = std::fs::read_to_string(prompts.join("en.replies.jsgf")).expect("grammar");
+        Some(duecall::asr::jsgf::ReplyGrammar::parse(&text, "en.replies.jsgf").expect("grammar"))
+    } else {
+        load_replies(&prompts, "en", &known).expect("prompts/en.replies.jsgf")
+    }
+    .map(Arc::new);
     let clips = full_set(utts.len(), variants);
     let cache = default_cache_dir();
     println!(
-        "speech_eval: {} utterances x {variants} renderings = {} clips (cache {})",
+        "speech_eval: {set_name}: {} utterances x {variants} renderings = {} clips (cache {})",
         utts.len(),
         clips.len(),
         cache.display()
@@ -64,7 +88,8 @@ fn main() {
         }
     }
     for (mode, wide, with_vad) in runs {
-        let mut rec = SphinxRecognizer::new(&mode.sphinx_config(&lexicon, wide)).expect("decoder");
+        let mut rec = SphinxRecognizer::new(&mode.sphinx_config(&lexicon, wide, replies.clone()))
+            .expect("decoder");
         let t0 = Instant::now();
         let r = evaluate(
             &mut rec,
@@ -74,6 +99,7 @@ fn main() {
             &utts,
             &clips,
             mode,
+            replies.as_deref(),
             with_vad.then_some(&vad),
             &cache,
         )

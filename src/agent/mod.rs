@@ -17,6 +17,8 @@ use std::sync::{Arc, Mutex};
 use serde::Deserialize;
 
 use crate::account::Language;
+use crate::asr::eval::GrammarMode;
+use crate::asr::jsgf::ReplyGrammar;
 use crate::asr::{AsrError, Recognizer};
 use crate::config::Config;
 use crate::dialogue::{Script, ScriptError, Understand};
@@ -165,6 +167,8 @@ struct LangKit {
     /// onto the nearest listen phrase). None when the language runs on Vosk,
     /// whose grammar stays the listen phrases.
     sphinx_grammars: Option<HashMap<String, Vec<String>>>,
+    /// The reply grammar the `<intent>` phrases of `sphinx_grammars` name.
+    replies: Option<Arc<ReplyGrammar>>,
     script: Arc<Script>,
     understand: Arc<dyn Understand + Send + Sync>,
     audio: PromptAudio,
@@ -223,26 +227,64 @@ fn runs_on_sphinx(asr: &AsrSettings, lang: Language) -> bool {
     }
 }
 
-/// The lexicon-extended grammar of every listen turn, with words the
-/// PocketSphinx dictionary lacks left out.
-fn sphinx_grammars(script: &Script, lexicon: &Lexicon) -> HashMap<String, Vec<String>> {
-    use crate::asr::eval::{turn_grammar, GrammarMode};
+/// Fails when the reply grammar has words PocketSphinx cannot say, naming
+/// them (a contact centre's edit should fail at start-up, not mid-call).
+fn check_reply_words(g: &ReplyGrammar, lang: Language) -> Result<(), AgentError> {
+    let Ok(dict) =
+        crate::asr::sphinx::dictionary(&crate::asr::sphinx::SphinxConfig::default().dict)
+    else {
+        // No PocketSphinx here: opening the recognizer reports that.
+        return Ok(());
+    };
+    let missing: Vec<String> = g.words().into_iter().filter(|w| !dict.contains_key(w)).collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(AgentError::Config {
+        key: format!("prompts/{}.replies.jsgf", lang.as_str()),
+        message: format!(
+            "words not in the PocketSphinx dictionary: {} (use words it has, or add them to it)",
+            missing.join(", ")
+        ),
+    })
+}
+
+/// How calls build a turn's PocketSphinx grammar when the language has a
+/// reply grammar (`scripts/eval-speech` compares the modes).
+const CALL_GRAMMAR_WITH_REPLIES: GrammarMode = GrammarMode::Replies;
+
+/// The grammar of every listen turn PocketSphinx decodes with: the turn's
+/// phrases, the lexicon phrases of the intents it expects, and (when the
+/// language has a reply grammar) those intents' whole-reply rules; words
+/// the PocketSphinx dictionary lacks are left out.
+fn sphinx_grammars(
+    script: &Script,
+    lexicon: &Lexicon,
+    replies: Option<&ReplyGrammar>,
+) -> HashMap<String, Vec<String>> {
+    use crate::asr::eval::turn_grammar_with;
     // The same cached dictionary the decoders add their grammar words from.
     let dict = crate::asr::sphinx::dictionary(&crate::asr::sphinx::SphinxConfig::default().dict)
         .unwrap_or_default();
     let known = |w: &str| dict.contains_key(w);
+    let mode = if replies.is_some() {
+        CALL_GRAMMAR_WITH_REPLIES
+    } else {
+        GrammarMode::ListenLexicon
+    };
     script
         .listen
         .keys()
         .map(|turn| {
             (
                 turn.clone(),
-                turn_grammar(
+                turn_grammar_with(
                     &script.listen,
                     lexicon,
+                    replies,
                     turn,
                     script.expects.get(turn).map(Vec::as_slice).unwrap_or(&[]),
-                    GrammarMode::ListenLexicon,
+                    mode,
                     &known,
                 )
                 .0,
@@ -276,10 +318,27 @@ impl Agent {
             let origin = file.display().to_string();
             let script = Script::parse(&text, &origin)?;
             let lexicon = Lexicon::from_toml_str(&text, lang.as_str())?;
-            let sphinx_grammars = if runs_on_sphinx(&asr, lang) {
-                Some(sphinx_grammars(&script, &lexicon))
+            let (sphinx_grammars, replies) = if runs_on_sphinx(&asr, lang) {
+                let dict = crate::asr::sphinx::dictionary(
+                    &crate::asr::sphinx::SphinxConfig::default().dict,
+                )
+                .unwrap_or_default();
+                let known = |w: &str| dict.contains_key(w);
+                let replies = crate::asr::jsgf::load_replies(&paths.prompts, lang.as_str(), &known)
+                    .map_err(|e| AgentError::Config {
+                        key: format!("prompts/{}.replies.jsgf", lang.as_str()),
+                        message: e.to_string(),
+                    })?
+                    .map(Arc::new);
+                if let Some(g) = &replies {
+                    check_reply_words(g, lang)?;
+                }
+                (
+                    Some(sphinx_grammars(&script, &lexicon, replies.as_deref())),
+                    replies,
+                )
             } else {
-                None
+                (None, None)
             };
             let classifier = Classifier::new(lexicon).with_threshold(dialogue.intent_threshold);
             let voice = if script.meta.voice.is_empty() {
@@ -301,6 +360,7 @@ impl Agent {
                 lang,
                 LangKit {
                     sphinx_grammars,
+                    replies,
                     script: Arc::new(script),
                     understand: Arc::new(ClassifierUnderstand(classifier)),
                     audio,
@@ -329,7 +389,14 @@ impl Agent {
             }
         }
         let model = self.asr.models.get(lang.as_str()).cloned();
-        crate::asr::open(self.asr.engine.as_deref(), lang.as_str(), model.as_deref()).map_err(
+        let replies = self.kits.get(&lang).and_then(|k| k.replies.clone());
+        crate::asr::open_with(
+            self.asr.engine.as_deref(),
+            lang.as_str(),
+            model.as_deref(),
+            replies,
+        )
+        .map_err(
             |source| AgentError::Asr {
                 lang: lang.as_str().into(),
                 source,
@@ -352,5 +419,40 @@ impl Agent {
         let engine = r.engine();
         self.give_back(lang, r);
         Ok(engine)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reply_grammar_word_missing_from_the_dictionary_fails_start_up_naming_it() {
+        if crate::asr::sphinx::dictionary(&crate::asr::sphinx::SphinxConfig::default().dict)
+            .is_err()
+        {
+            eprintln!("SKIP: no PocketSphinx dictionary (scripts/setup-speech)");
+            return;
+        }
+        let bad = ReplyGrammar::parse("<already_paid> = i paid with zorblatt;", "t").unwrap();
+        let e = check_reply_words(&bad, Language::En).unwrap_err().to_string();
+        assert!(e.contains("zorblatt") && e.contains("en.replies.jsgf"), "{e}");
+        let good = ReplyGrammar::parse("<already_paid> = i paid;", "t").unwrap();
+        assert!(check_reply_words(&good, Language::En).is_ok());
+    }
+
+    #[test]
+    fn call_grammars_name_the_reply_rules_of_the_intents_each_turn_expects() {
+        let script = Script::parse(EN_TOML, "en.toml").unwrap();
+        let lexicon = Lexicon::from_toml_str(EN_TOML, "en").unwrap();
+        let g = ReplyGrammar::parse(crate::asr::jsgf::EN_REPLIES, "en.replies.jsgf").unwrap();
+        let grammars = sphinx_grammars(&script, &lexicon, Some(&g));
+        let identity = &grammars["identity"];
+        assert!(identity.contains(&"<identity_confirmed>".to_string()), "{identity:?}");
+        assert!(!identity.contains(&"<already_paid>".to_string()), "{identity:?}");
+        let reminder = &grammars["reminder"];
+        assert!(reminder.contains(&"<promise_to_pay>".to_string()), "{reminder:?}");
+        assert!(reminder.contains(&"<other>".to_string()), "{reminder:?}");
+        assert!(reminder.contains(&"i already paid".to_string()), "the listen phrases stay");
     }
 }

@@ -3,7 +3,7 @@
 //! Owns argument parsing for the command and the JSON shape; the lead wires
 //! [`TranscribeArgs`] into `main.rs`. Never prints: returns the value.
 
-use super::{open, read_phrases, AsrError, Recognizer, Transcript, FRAME_SAMPLES, SAMPLE_RATE};
+use super::{open_with, read_phrases, AsrError, Recognizer, Transcript, FRAME_SAMPLES, SAMPLE_RATE};
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -21,9 +21,15 @@ pub struct TranscribeArgs {
     /// Language of the speech.
     #[arg(long, default_value = "en")]
     pub lang: String,
-    /// File with one phrase per line: recognise with this grammar (required for sphinx).
+    /// File with one phrase per line: recognise with this grammar (required
+    /// for sphinx). A line `<promise_to_pay>` names a rule of the reply
+    /// grammar (`<prompts>/<lang>.replies.jsgf`), as call grammars do.
     #[arg(long)]
     pub phrases: Option<PathBuf>,
+    /// Prompts directory holding the reply grammar and example replies
+    /// (default: ./prompts when it has them, else the built-in English ones).
+    #[arg(long, default_value = "prompts")]
+    pub prompts: PathBuf,
 }
 
 /// Runs the recognizer over the whole file in 20 ms frames and returns
@@ -38,7 +44,19 @@ pub fn run_transcribe(args: &TranscribeArgs) -> Result<serde_json::Value, AsrErr
         Some(p) => read_phrases(p)?,
         None => Vec::new(),
     };
-    let mut rec = open(args.engine.as_deref(), &args.lang, args.model.as_deref())?;
+    let replies = if phrases.iter().any(|p| super::sphinx::rule_ref(p).is_some()) {
+        let dict = super::sphinx::dictionary(&super::sphinx::SphinxConfig::default().dict)?;
+        let known = |w: &str| dict.contains_key(w);
+        super::jsgf::load_replies(&args.prompts, &args.lang, &known)
+            .map_err(|e| AsrError::Input {
+                path: args.prompts.clone(),
+                reason: e.to_string(),
+            })?
+            .map(std::sync::Arc::new)
+    } else {
+        None
+    };
+    let mut rec = open_with(args.engine.as_deref(), &args.lang, args.model.as_deref(), replies)?;
     if !phrases.is_empty() || rec.engine() == "sphinx" {
         if phrases.is_empty() {
             return Err(AsrError::BadPhrase {
@@ -88,6 +106,7 @@ mod tests {
             model: None,
             lang: "en".into(),
             phrases: None,
+            prompts: "prompts".into(),
         };
         let e = run_transcribe(&args).unwrap_err();
         assert!(
@@ -122,6 +141,7 @@ mod tests {
             model: None,
             lang: "en".into(),
             phrases: Some(ph),
+            prompts: "prompts".into(),
         };
         let v = run_transcribe(&args).unwrap();
         assert_eq!(v["text"], "i lost my job", "{v}");
@@ -129,5 +149,50 @@ mod tests {
         assert_eq!(v["words"].as_array().map(|a| a.len()), Some(4));
         assert!(v["audio_seconds"].as_f64().unwrap() > 0.5);
         assert!(v["words"][3]["end"].as_f64() > v["words"][0]["start"].as_f64());
+    }
+
+    #[test]
+    fn reply_grammar_rule_phrase_hears_a_whole_reply_no_phrase_lists() {
+        if !have("espeak-ng")
+            || !std::path::Path::new("/usr/share/pocketsphinx/model/en-us/en-us/mdef").exists()
+        {
+            eprintln!("SKIP: espeak-ng/pocketsphinx-en-us missing (run scripts/setup-speech)");
+            return;
+        }
+        let d = TempDir::new("cli-rules");
+        let raw = d.0.join("a.wav");
+        let st = std::process::Command::new("espeak-ng")
+            .args(["-v", "en-us", "-w"])
+            .arg(&raw)
+            .arg("I'm going to make the payment on Friday")
+            .status()
+            .unwrap();
+        assert!(st.success());
+        let ph = d.0.join("p.txt");
+        std::fs::write(&ph, "wrong number\n<promise_to_pay>\n<already_paid>\n").unwrap();
+        let args = TranscribeArgs {
+            wav: raw,
+            engine: Some("sphinx".into()),
+            model: None,
+            lang: "en".into(),
+            phrases: Some(ph),
+            prompts: d.0.join("no-prompts-here"),
+        };
+        let v = run_transcribe(&args).unwrap();
+        // The decoder may hear another wording of the rule; what counts is
+        // that a reply no phrase lists comes out as a promise for Friday.
+        let text = v["text"].as_str().unwrap_or_default();
+        let lexicon = crate::intent::Lexicon::from_toml_str(
+            include_str!("../../prompts/en.toml"),
+            "en",
+        )
+        .unwrap();
+        let intent = crate::intent::Classifier::new(lexicon).classify(
+            text,
+            chrono::NaiveDate::from_ymd_opt(2026, 12, 2).unwrap(),
+            None,
+        );
+        assert_eq!(intent.kind, crate::intent::IntentKind::PromiseToPay, "{v}");
+        assert!(text.ends_with("friday"), "{v}");
     }
 }

@@ -20,7 +20,9 @@ use std::time::Instant;
 
 use chrono::NaiveTime;
 
-use super::sphinx::{SphinxConfig, SphinxSearch};
+use super::jsgf::ReplyGrammar;
+use super::sphinx::{SphinxConfig, SphinxSearch, LEAD_RULE, TAIL_RULE};
+use std::sync::Arc;
 use super::{AsrError, Recognizer, Transcript, FRAME_SAMPLES, SAMPLE_RATE};
 use crate::dialogue::script::Script;
 use crate::intent::eval::{eval_today, parse_tsv};
@@ -380,16 +382,29 @@ pub enum GrammarMode {
     /// ([`SphinxSearch::Ngram`]), the turn's own phrases weighing
     /// [`TURN_PHRASE_WEIGHT`] times more.
     Ngram,
+    /// `[listen.<turn>]` plus the reply grammar's rule for each intent the
+    /// turn expects and `<other>` ([`crate::asr::jsgf`],
+    /// `prompts/en.replies.jsgf`), with its `<lead>`/`<tail>` words: whole
+    /// replies as JSGF.
+    Replies,
+    /// [`GrammarMode::Replies`] plus the lexicon's phrases.
+    RepliesLexicon,
+    /// A trigram model of the listen phrases and sentences sampled from the
+    /// same reply-grammar rules.
+    RepliesNgram,
 }
 
 impl GrammarMode {
     /// Every mode, in report order.
-    pub const ALL: [GrammarMode; 5] = [
+    pub const ALL: [GrammarMode; 8] = [
         GrammarMode::Listen,
         GrammarMode::ListenLexicon,
         GrammarMode::ListenGlue,
         GrammarMode::ListenLexiconGlue,
         GrammarMode::Ngram,
+        GrammarMode::Replies,
+        GrammarMode::RepliesLexicon,
+        GrammarMode::RepliesNgram,
     ];
 
     /// Short name for reports and `SPEECH_MODES`.
@@ -400,6 +415,9 @@ impl GrammarMode {
             GrammarMode::ListenGlue => "listen+glue",
             GrammarMode::ListenLexiconGlue => "listen+lexicon+glue",
             GrammarMode::Ngram => "ngram",
+            GrammarMode::Replies => "replies",
+            GrammarMode::RepliesLexicon => "replies+lexicon",
+            GrammarMode::RepliesNgram => "replies-ngram",
         }
     }
 
@@ -412,7 +430,18 @@ impl GrammarMode {
     pub fn with_lexicon(self) -> bool {
         matches!(
             self,
-            GrammarMode::ListenLexicon | GrammarMode::ListenLexiconGlue | GrammarMode::Ngram
+            GrammarMode::ListenLexicon
+                | GrammarMode::ListenLexiconGlue
+                | GrammarMode::Ngram
+                | GrammarMode::RepliesLexicon
+        )
+    }
+
+    /// Whether the reply grammar's rules join the turn's phrases.
+    pub fn with_replies(self) -> bool {
+        matches!(
+            self,
+            GrammarMode::Replies | GrammarMode::RepliesLexicon | GrammarMode::RepliesNgram
         )
     }
 
@@ -424,14 +453,23 @@ impl GrammarMode {
         )
     }
 
-    /// The decoder settings for this mode; `wide` adds [`WIDE_BEAMS`].
-    pub fn sphinx_config(self, lexicon: &Lexicon, wide: bool) -> SphinxConfig {
+    /// The decoder settings for this mode; `wide` adds [`WIDE_BEAMS`];
+    /// `replies` is the reply grammar the `replies` modes use.
+    pub fn sphinx_config(
+        self,
+        lexicon: &Lexicon,
+        wide: bool,
+        replies: Option<Arc<ReplyGrammar>>,
+    ) -> SphinxConfig {
         let mut c = SphinxConfig::default();
         if self.with_glue() {
             c.glue = glue_words(lexicon);
         }
-        if self == GrammarMode::Ngram {
+        if matches!(self, GrammarMode::Ngram | GrammarMode::RepliesNgram) {
             c.search = SphinxSearch::Ngram;
+        }
+        if self.with_replies() {
+            c.replies = replies;
         }
         if wide {
             c.extra_args
@@ -599,6 +637,22 @@ pub fn turn_grammar(
     mode: GrammarMode,
     known: &dyn Fn(&str) -> bool,
 ) -> (Vec<String>, Vec<String>) {
+    turn_grammar_with(listen, lexicon, None, turn, expects, mode, known)
+}
+
+/// [`turn_grammar`] with a reply grammar: in the `replies` modes the
+/// phrases end with `<intent>` for each intent the turn expects (every
+/// intent when `expects` is empty) that `replies` has a rule for, then
+/// `<other>` (replies that mean nothing, heard as themselves).
+pub fn turn_grammar_with(
+    listen: &BTreeMap<String, Vec<String>>,
+    lexicon: &Lexicon,
+    replies: Option<&ReplyGrammar>,
+    turn: &str,
+    expects: &[IntentKind],
+    mode: GrammarMode,
+    known: &dyn Fn(&str) -> bool,
+) -> (Vec<String>, Vec<String>) {
     let mut cands: Vec<Vec<String>> = listen
         .get(turn)
         .into_iter()
@@ -636,6 +690,18 @@ pub fn turn_grammar(
             dropped.push(p);
         }
     }
+    if let (true, Some(g)) = (mode.with_replies(), replies) {
+        let wanted = |k: IntentKind| expects.is_empty() || expects.contains(&k);
+        keep.extend(
+            IntentKind::PRIORITY
+                .iter()
+                .filter(|k| wanted(**k) && g.has_rule(k.as_str()))
+                .map(|k| format!("<{}>", k.as_str())),
+        );
+        if g.has_rule(OTHER_RULE) {
+            keep.push(format!("<{OTHER_RULE}>"));
+        }
+    }
     if mode == GrammarMode::Ngram {
         let own: Vec<String> = keep
             .iter()
@@ -652,6 +718,9 @@ pub fn turn_grammar(
     }
     (keep, dropped)
 }
+
+/// The reply-grammar rule of replies that carry no intent ("hold on", "hello").
+pub const OTHER_RULE: &str = "other";
 
 /// How many times a turn's own listen phrases count in its n-gram model
 /// against once for every lexicon phrase.
@@ -771,6 +840,7 @@ pub fn evaluate(
     utterances: &[Utterance],
     clips: &[(usize, u32)],
     mode: GrammarMode,
+    replies: Option<&ReplyGrammar>,
     vad: Option<&VadConfig>,
     cache: &Path,
 ) -> Result<SpeechReport, AsrError> {
@@ -792,7 +862,8 @@ pub fn evaluate(
                 .get(&u.turn)
                 .map(Vec::as_slice)
                 .unwrap_or(&[]);
-            let (g, dropped) = turn_grammar(listen, lexicon, &u.turn, expects, mode, known);
+            let (g, dropped) =
+                turn_grammar_with(listen, lexicon, replies, &u.turn, expects, mode, known);
             grammar_info.insert(u.turn.clone(), (g.len(), dropped));
             grammars.insert(u.turn.clone(), g);
         }
@@ -839,7 +910,10 @@ pub fn evaluate(
             got,
             text_intent,
             exact: r == h,
-            in_grammar: grammars[&u.turn].contains(&words(&u.text).join(" ")),
+            in_grammar: match replies.filter(|_| mode.with_replies()) {
+                Some(g) => g.accepts_turn(&grammars[&u.turn], LEAD_RULE, TAIL_RULE, &words(&u.text)),
+                None => grammars[&u.turn].contains(&words(&u.text).join(" ")),
+            },
             edits: word_edits(&r, &h),
             ref_words: r.len(),
             audio_s: pcm.len() as f64 / SAMPLE_RATE as f64,
@@ -1018,12 +1092,55 @@ pub fn full_set(n_utterances: usize, variants: u32) -> Vec<(usize, u32)> {
 
 /// The shipped spoken set.
 pub const SPEECH_EN_TSV: &str = include_str!("../../tests/data/speech_en.tsv");
+/// The held-out spoken set: written by someone who never saw the reply
+/// grammar, the lexicon or the other sets (`SPEECH_SET=heldout`).
+pub const SPEECH_EN_HELDOUT_TSV: &str = include_str!("../../tests/data/speech_en_heldout.tsv");
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::asr::sphinx::{SphinxConfig, SphinxRecognizer};
     use crate::asr::testutil::have;
+
+    /// What the reply grammar lets PocketSphinx hear must mean what the rule
+    /// says: every sampled sentence of `<intent>` (with lead and tail words)
+    /// classifies as that intent, or the grammar would steer a reply to the
+    /// wrong route. `<other>` sentences must mean nothing.
+    #[test]
+    fn every_sentence_the_reply_grammar_makes_means_its_rules_intent() {
+        use crate::asr::jsgf::{Sampler, EN_REPLIES};
+        let g = ReplyGrammar::parse(EN_REPLIES, "en.replies.jsgf").unwrap();
+        let classifier = Classifier::new(lexicon());
+        let now = NaiveTime::from_hms_opt(10, 0, 0);
+        let mut rng = Sampler::new(11);
+        let mut wrong: Vec<String> = Vec::new();
+        let mut n = 0;
+        for kind in IntentKind::PRIORITY {
+            let rule = if kind == IntentKind::Unknown { OTHER_RULE } else { kind.as_str() };
+            if !g.has_rule(rule) {
+                continue;
+            }
+            for i in 0..300 {
+                // Fillers, not the lead's "yes"/"no", which may change the meaning.
+                let mut s = if i % 3 == 1 { g.sample("filler", &mut rng) } else { vec![] };
+                s.extend(g.sample(rule, &mut rng));
+                if i % 3 == 2 {
+                    s.extend(g.sample(TAIL_RULE, &mut rng));
+                }
+                let text = s.join(" ");
+                let got = classifier.classify(&text, eval_today(), now).kind;
+                n += 1;
+                // A lead "yes"/"no" before an identity reply is still that reply.
+                if got != kind {
+                    wrong.push(format!("{kind:?} <- {text:?} ({got:?})"));
+                }
+            }
+        }
+        wrong.sort();
+        wrong.dedup();
+        eprintln!("{} of {n} sampled sentences mean something else:\n{}", wrong.len(), wrong.join("\n"));
+        assert!(wrong.is_empty());
+    }
 
     fn lexicon() -> Lexicon {
         crate::intent::cli::load_lexicon(
@@ -1162,7 +1279,7 @@ mod tests {
         .unwrap();
         let mode = GrammarMode::ListenLexicon;
         let lex = lexicon();
-        let mut rec = SphinxRecognizer::new(&mode.sphinx_config(&lex, true)).unwrap();
+        let mut rec = SphinxRecognizer::new(&mode.sphinx_config(&lex, true, None)).unwrap();
         let checker = SphinxRecognizer::new(&cfg).unwrap();
         let known = |w: &str| checker.check_words(&[w.to_string()]).is_empty();
         let clips = quick_subset(utts.len());
@@ -1175,6 +1292,7 @@ mod tests {
             &utts,
             &clips,
             mode,
+            None,
             Some(&VadConfig::default()),
             &default_cache_dir(),
         )

@@ -10,6 +10,7 @@
 
 pub mod cli;
 pub mod eval;
+pub mod jsgf;
 pub mod ngram;
 pub mod sphinx;
 pub mod vosk;
@@ -185,6 +186,22 @@ pub fn open(
     lang: &str,
     model_dir: Option<&Path>,
 ) -> Result<Box<dyn Recognizer>, AsrError> {
+    open_with(engine, lang, model_dir, None)
+}
+
+/// [`open`], giving a PocketSphinx decoder the language's reply grammar
+/// (`<rule>` phrases; see [`sphinx::SphinxConfig::replies`]).
+pub fn open_with(
+    engine: Option<&str>,
+    lang: &str,
+    model_dir: Option<&Path>,
+    replies: Option<std::sync::Arc<jsgf::ReplyGrammar>>,
+) -> Result<Box<dyn Recognizer>, AsrError> {
+    let sphinx_config = || {
+        let mut c = sphinx::SphinxConfig::for_calls();
+        c.replies = replies.clone();
+        c
+    };
     let engine = match (engine, model_dir) {
         (Some(e), _) => Some(e.to_ascii_lowercase()),
         (None, Some(p)) if p == Path::new("sphinx") => Some("sphinx".to_string()),
@@ -206,9 +223,7 @@ pub fn open(
                     hint: "PocketSphinx here has only the English (en-us) model".into(),
                 });
             }
-            Ok(Box::new(sphinx::SphinxRecognizer::new(
-                &sphinx::SphinxConfig::for_calls(),
-            )?))
+            Ok(Box::new(sphinx::SphinxRecognizer::new(&sphinx_config())?))
         }
         Some(other) => Err(AsrError::UnknownEngine(other.to_string())),
         None => {
@@ -220,9 +235,9 @@ pub fn open(
                     let model = vosk::VoskModel::shared(&dir)?;
                     Ok(Box::new(vosk::VoskRecognizer::new(model)?))
                 }
-                None if is_english(lang) => Ok(Box::new(sphinx::SphinxRecognizer::new(
-                    &sphinx::SphinxConfig::for_calls(),
-                )?)),
+                None if is_english(lang) => {
+                    Ok(Box::new(sphinx::SphinxRecognizer::new(&sphinx_config())?))
+                }
                 None => Err(no_model(lang)),
             }
         }

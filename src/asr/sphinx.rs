@@ -9,6 +9,7 @@
 //! Must never share one decoder between threads at once, nor pass the same
 //! argument twice to `cmd_ln_parse_r` (it fails).
 
+use super::jsgf::{ReplyGrammar, Sampler};
 use super::ngram::NgramModel;
 use super::{AsrError, Partial, Recognizer, Transcript, Word};
 use crate::media::resample::Upsampler2x;
@@ -129,6 +130,11 @@ pub struct SphinxConfig {
     /// set here (-hmm -dict -logfn -samprate -cmninit: a repeat fails).
     /// Default: `DUECALL_SPHINX_ARGS` split on whitespace, for experiments.
     pub extra_args: Vec<String>,
+    /// The reply grammar (`prompts/en.replies.jsgf`): phrases of the form
+    /// `<rule>` in [`Recognizer::set_phrases`] name its rules, and the turn's
+    /// grammar becomes `[<lead>] (phrases | rules) [<tail>]`. None (the
+    /// default): plain phrases only.
+    pub replies: Option<Arc<ReplyGrammar>>,
 }
 
 /// What the decoder searches with the phrases of a turn.
@@ -185,6 +191,7 @@ impl Default for SphinxConfig {
                 _ => SphinxSearch::Grammar,
             },
             extra_args,
+            replies: None,
         }
     }
 }
@@ -221,6 +228,46 @@ pub fn dictionary(path: &Path) -> Result<Arc<HashMap<String, String>>, AsrError>
     let d = Arc::new(dict);
     map.insert(path.to_path_buf(), d.clone());
     Ok(d)
+}
+
+/// The reply-grammar rule a lead phrase may start with ("um", "well", "yes").
+pub const LEAD_RULE: &str = "lead";
+/// The reply-grammar rule a reply may end with ("please", "right now").
+pub const TAIL_RULE: &str = "tail";
+/// Sentences sampled from each reply-grammar rule to train a turn's n-gram model.
+const NGRAM_SAMPLES_PER_RULE: usize = 400;
+
+/// The rule name of a `<rule>` phrase.
+pub fn rule_ref(phrase: &str) -> Option<&str> {
+    phrase
+        .trim()
+        .strip_prefix('<')
+        .and_then(|r| r.strip_suffix('>'))
+        .filter(|r| !r.is_empty() && !r.contains(char::is_whitespace))
+}
+
+/// Seeded sample sentences of `rules`, a lead word before one in four and
+/// a tail word after one in four, as n-gram training text.
+fn sample_replies(g: &ReplyGrammar, rules: &[String], per_rule: usize) -> Vec<Vec<String>> {
+    let mut rng = Sampler::new(0x5eed);
+    let mut out = Vec::with_capacity(rules.len() * per_rule);
+    for r in rules {
+        for i in 0..per_rule {
+            let mut s = if i % 4 == 1 {
+                g.sample(LEAD_RULE, &mut rng)
+            } else {
+                Vec::new()
+            };
+            s.extend(g.sample(r, &mut rng));
+            if i % 4 == 2 {
+                s.extend(g.sample(TAIL_RULE, &mut rng));
+            }
+            if !s.is_empty() {
+                out.push(s);
+            }
+        }
+    }
+    out
 }
 
 /// Words of a phrase as the grammar and dictionary see them.
@@ -286,6 +333,8 @@ pub struct SphinxRecognizer {
     search: SphinxSearch,
     /// Glue words found in the dictionary (see [`SphinxConfig::glue`]).
     glue: Vec<String>,
+    /// The reply grammar `<rule>` phrases refer to.
+    replies: Option<Arc<ReplyGrammar>>,
     /// Words of the active grammar's phrases: anything else in a hypothesis is garbage.
     vocab: HashSet<String>,
     vocabs: HashMap<String, HashSet<String>>,
@@ -380,6 +429,7 @@ impl SphinxRecognizer {
             garbage_weight: config.garbage_weight,
             search: config.search,
             glue,
+            replies: config.replies.clone(),
             vocab: HashSet::new(),
             vocabs: HashMap::new(),
             up: Upsampler2x::new(),
@@ -508,6 +558,11 @@ impl SphinxRecognizer {
         } else {
             build_jsgf_glued(toks, &self.glue)
         };
+        self.load_jsgf(name, jsgf)
+    }
+
+    /// Compiles JSGF text as search `name` and makes it the active search.
+    fn load_jsgf(&mut self, name: &str, jsgf: String) -> Result<(), AsrError> {
         let (cn, cj) = (
             CString::new(name).unwrap_or_default(),
             CString::new(jsgf).unwrap_or_default(),
@@ -605,12 +660,27 @@ impl Recognizer for SphinxRecognizer {
 
     fn set_phrases(&mut self, phrases: &[String]) -> Result<(), AsrError> {
         self.end_utt()?;
-        let toks: Vec<Vec<String>> = phrases
-            .iter()
-            .map(|p| tokens(p))
-            .filter(|t| !t.is_empty())
-            .collect();
-        if toks.is_empty() {
+        let mut toks: Vec<Vec<String>> = Vec::new();
+        let mut rules: Vec<String> = Vec::new();
+        for p in phrases {
+            if let Some(name) = rule_ref(p) {
+                match &self.replies {
+                    Some(g) if g.has_rule(name) => rules.push(name.to_string()),
+                    _ => {
+                        return Err(AsrError::BadPhrase {
+                            phrase: p.clone(),
+                            reason: format!("no reply grammar defines <{name}>"),
+                        })
+                    }
+                }
+            } else {
+                let t = tokens(p);
+                if !t.is_empty() {
+                    toks.push(t);
+                }
+            }
+        }
+        if toks.is_empty() && rules.is_empty() {
             return Err(AsrError::BadPhrase {
                 phrase: String::new(),
                 reason: "PocketSphinx runs on a grammar here: free recognition needs a Vosk English model".into(),
@@ -619,6 +689,7 @@ impl Recognizer for SphinxRecognizer {
         let key = toks
             .iter()
             .map(|t| t.join(" "))
+            .chain(rules.iter().map(|r| format!("<{r}>")))
             .collect::<Vec<_>>()
             .join("|");
         if let Some(name) = self.searches.get(&key) {
@@ -631,10 +702,19 @@ impl Recognizer for SphinxRecognizer {
             self.last_partial.clear();
             return Ok(());
         }
+        let rule_words: Vec<String> = match (&self.replies, rules.is_empty()) {
+            (Some(g), false) => {
+                let mut roots: Vec<&str> = rules.iter().map(String::as_str).collect();
+                roots.extend([LEAD_RULE, TAIL_RULE]);
+                g.words_of(&roots).into_iter().collect()
+            }
+            _ => Vec::new(),
+        };
         let garbage = garbage_words(&toks);
         for w in toks
             .iter()
             .flatten()
+            .chain(rule_words.iter())
             .chain(garbage.iter())
             .chain(self.glue.iter())
         {
@@ -645,12 +725,13 @@ impl Recognizer for SphinxRecognizer {
                 if garbage.contains(w) {
                     continue;
                 }
+                let phrase = phrases
+                    .iter()
+                    .find(|p| tokens(p).contains(w))
+                    .cloned()
+                    .unwrap_or_else(|| "the reply grammar".to_string());
                 return Err(AsrError::BadPhrase {
-                    phrase: phrases
-                        .iter()
-                        .find(|p| tokens(p).contains(w))
-                        .cloned()
-                        .unwrap_or_default(),
+                    phrase,
                     reason: format!("'{w}' is not in the PocketSphinx dictionary"),
                 });
             };
@@ -669,10 +750,26 @@ impl Recognizer for SphinxRecognizer {
         }
         let name = format!("g{}", self.searches.len());
         let mut vocab: HashSet<String> = toks.iter().flatten().cloned().collect();
+        vocab.extend(rule_words.iter().cloned());
         if self.search == SphinxSearch::Ngram {
-            self.set_ngram(&name, &toks)?;
+            let mut corpus = toks.clone();
+            if let Some(g) = self.replies.clone() {
+                corpus.extend(sample_replies(&g, &rules, NGRAM_SAMPLES_PER_RULE));
+            }
+            self.set_ngram(&name, &corpus)?;
         } else {
-            self.set_jsgf(&name, &toks)?;
+            match (&self.replies, rules.is_empty()) {
+                (Some(g), false) => {
+                    let alts: Vec<String> = toks
+                        .iter()
+                        .map(|t| t.join(" "))
+                        .chain(rules.iter().map(|r| format!("<{r}>")))
+                        .collect();
+                    let jsgf = g.turn_jsgf(&alts, LEAD_RULE, TAIL_RULE);
+                    self.load_jsgf(&name, jsgf)?;
+                }
+                _ => self.set_jsgf(&name, &toks)?,
+            }
             vocab.extend(self.glue.iter().cloned());
         }
         self.vocabs.insert(key.clone(), vocab.clone());

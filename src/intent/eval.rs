@@ -289,6 +289,26 @@ mod tests {
         assert!(r.accuracy >= 0.95, "English accuracy {:.3}", r.accuracy);
     }
 
+    /// prompts/en.replies.tsv: 720 replies from two writers who never saw
+    /// the lexicon's own data. Measured at 0.990 (713/720) when the lexicon
+    /// was tuned on them; this holds it 2 points under that. A few rows stay
+    /// unmatched on purpose (labels that contradict tests/data, or replies
+    /// that need the turn: "this afternoon", "jane here", "it is").
+    #[test]
+    fn example_replies_from_independent_writers_keep_their_measured_accuracy() {
+        let r = check(
+            "en",
+            include_str!("../../prompts/en.toml"),
+            include_str!("../../prompts/en.replies.tsv"),
+        );
+        assert!(r.total >= 700, "need the 720 example replies, have {}", r.total);
+        assert!(
+            r.accuracy >= 0.97,
+            "English example replies accuracy {:.3} (measured 0.990)",
+            r.accuracy
+        );
+    }
+
     #[test]
     fn mandarin_lexicon_reaches_95_percent_on_labelled_data() {
         let r = check(
