@@ -236,7 +236,11 @@ fn check_reply_words(g: &ReplyGrammar, lang: Language) -> Result<(), AgentError>
         // No PocketSphinx here: opening the recognizer reports that.
         return Ok(());
     };
-    let missing: Vec<String> = g.words().into_iter().filter(|w| !dict.contains_key(w)).collect();
+    let missing: Vec<String> = g
+        .words()
+        .into_iter()
+        .filter(|w| !dict.contains_key(w))
+        .collect();
     if missing.is_empty() {
         return Ok(());
     }
@@ -396,12 +400,10 @@ impl Agent {
             model.as_deref(),
             replies,
         )
-        .map_err(
-            |source| AgentError::Asr {
-                lang: lang.as_str().into(),
-                source,
-            },
-        )
+        .map_err(|source| AgentError::Asr {
+            lang: lang.as_str().into(),
+            source,
+        })
     }
 
     /// Returns a recognizer to the pool for the next call.
@@ -435,8 +437,13 @@ mod tests {
             return;
         }
         let bad = ReplyGrammar::parse("<already_paid> = i paid with zorblatt;", "t").unwrap();
-        let e = check_reply_words(&bad, Language::En).unwrap_err().to_string();
-        assert!(e.contains("zorblatt") && e.contains("en.replies.jsgf"), "{e}");
+        let e = check_reply_words(&bad, Language::En)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("zorblatt") && e.contains("en.replies.jsgf"),
+            "{e}"
+        );
         let good = ReplyGrammar::parse("<already_paid> = i paid;", "t").unwrap();
         assert!(check_reply_words(&good, Language::En).is_ok());
     }
@@ -448,11 +455,23 @@ mod tests {
         let g = ReplyGrammar::parse(crate::asr::jsgf::EN_REPLIES, "en.replies.jsgf").unwrap();
         let grammars = sphinx_grammars(&script, &lexicon, Some(&g));
         let identity = &grammars["identity"];
-        assert!(identity.contains(&"<identity_confirmed>".to_string()), "{identity:?}");
-        assert!(!identity.contains(&"<already_paid>".to_string()), "{identity:?}");
+        assert!(
+            identity.contains(&"<identity_confirmed>".to_string()),
+            "{identity:?}"
+        );
+        assert!(
+            !identity.contains(&"<already_paid>".to_string()),
+            "{identity:?}"
+        );
         let reminder = &grammars["reminder"];
-        assert!(reminder.contains(&"<promise_to_pay>".to_string()), "{reminder:?}");
+        assert!(
+            reminder.contains(&"<promise_to_pay>".to_string()),
+            "{reminder:?}"
+        );
         assert!(reminder.contains(&"<other>".to_string()), "{reminder:?}");
-        assert!(reminder.contains(&"i already paid".to_string()), "the listen phrases stay");
+        assert!(
+            reminder.contains(&"i already paid".to_string()),
+            "the listen phrases stay"
+        );
     }
 }

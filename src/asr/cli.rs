@@ -3,7 +3,9 @@
 //! Owns argument parsing for the command and the JSON shape; the lead wires
 //! [`TranscribeArgs`] into `main.rs`. Never prints: returns the value.
 
-use super::{open_with, read_phrases, AsrError, Recognizer, Transcript, FRAME_SAMPLES, SAMPLE_RATE};
+use super::{
+    open_with, read_phrases, AsrError, Recognizer, Transcript, FRAME_SAMPLES, SAMPLE_RATE,
+};
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -56,7 +58,12 @@ pub fn run_transcribe(args: &TranscribeArgs) -> Result<serde_json::Value, AsrErr
     } else {
         None
     };
-    let mut rec = open_with(args.engine.as_deref(), &args.lang, args.model.as_deref(), replies)?;
+    let mut rec = open_with(
+        args.engine.as_deref(),
+        &args.lang,
+        args.model.as_deref(),
+        replies,
+    )?;
     if !phrases.is_empty() || rec.engine() == "sphinx" {
         if phrases.is_empty() {
             return Err(AsrError::BadPhrase {
@@ -182,11 +189,9 @@ mod tests {
         // The decoder may hear another wording of the rule; what counts is
         // that a reply no phrase lists comes out as a promise for Friday.
         let text = v["text"].as_str().unwrap_or_default();
-        let lexicon = crate::intent::Lexicon::from_toml_str(
-            include_str!("../../prompts/en.toml"),
-            "en",
-        )
-        .unwrap();
+        let lexicon =
+            crate::intent::Lexicon::from_toml_str(include_str!("../../prompts/en.toml"), "en")
+                .unwrap();
         let intent = crate::intent::Classifier::new(lexicon).classify(
             text,
             chrono::NaiveDate::from_ymd_opt(2026, 12, 2).unwrap(),

@@ -22,13 +22,13 @@ use chrono::NaiveTime;
 
 use super::jsgf::ReplyGrammar;
 use super::sphinx::{SphinxConfig, SphinxSearch, LEAD_RULE, TAIL_RULE};
-use std::sync::Arc;
 use super::{AsrError, Recognizer, Transcript, FRAME_SAMPLES, SAMPLE_RATE};
 use crate::dialogue::script::Script;
 use crate::intent::eval::{eval_today, parse_tsv};
 use crate::intent::lexicon::EntryClass;
 use crate::intent::{Classifier, IntentKind, Lexicon};
 use crate::media::vad::{SpeechGate, VadConfig, VadEvent};
+use std::sync::Arc;
 
 /// Bumped whenever rendering changes, so cached clips are not reused.
 const PIPELINE_VERSION: u32 = 1;
@@ -911,7 +911,9 @@ pub fn evaluate(
             text_intent,
             exact: r == h,
             in_grammar: match replies.filter(|_| mode.with_replies()) {
-                Some(g) => g.accepts_turn(&grammars[&u.turn], LEAD_RULE, TAIL_RULE, &words(&u.text)),
+                Some(g) => {
+                    g.accepts_turn(&grammars[&u.turn], LEAD_RULE, TAIL_RULE, &words(&u.text))
+                }
                 None => grammars[&u.turn].contains(&words(&u.text).join(" ")),
             },
             edits: word_edits(&r, &h),
@@ -1116,13 +1118,21 @@ mod tests {
         let mut wrong: Vec<String> = Vec::new();
         let mut n = 0;
         for kind in IntentKind::PRIORITY {
-            let rule = if kind == IntentKind::Unknown { OTHER_RULE } else { kind.as_str() };
+            let rule = if kind == IntentKind::Unknown {
+                OTHER_RULE
+            } else {
+                kind.as_str()
+            };
             if !g.has_rule(rule) {
                 continue;
             }
             for i in 0..300 {
                 // Fillers, not the lead's "yes"/"no", which may change the meaning.
-                let mut s = if i % 3 == 1 { g.sample("filler", &mut rng) } else { vec![] };
+                let mut s = if i % 3 == 1 {
+                    g.sample("filler", &mut rng)
+                } else {
+                    vec![]
+                };
                 s.extend(g.sample(rule, &mut rng));
                 if i % 3 == 2 {
                     s.extend(g.sample(TAIL_RULE, &mut rng));
@@ -1138,7 +1148,11 @@ mod tests {
         }
         wrong.sort();
         wrong.dedup();
-        eprintln!("{} of {n} sampled sentences mean something else:\n{}", wrong.len(), wrong.join("\n"));
+        eprintln!(
+            "{} of {n} sampled sentences mean something else:\n{}",
+            wrong.len(),
+            wrong.join("\n")
+        );
         assert!(wrong.is_empty());
     }
 
@@ -1263,7 +1277,7 @@ mod tests {
     /// The quick audio check: 40 clips, listen+lexicon grammar, wide beams,
     /// VAD gate. None (with a note) when the model or tools are missing.
     /// PocketSphinx is C and runs at full speed in a debug build too (~15 s).
-    fn quick_eval() -> Option<SpeechReport> {
+    fn quick_eval(set: &str, name: &str) -> Option<SpeechReport> {
         let cfg = SphinxConfig::default();
         if !cfg.hmm.join("mdef").is_file() || !have("espeak-ng") || !have("sox") {
             eprintln!(
@@ -1271,17 +1285,24 @@ mod tests {
             );
             return None;
         }
-        let utts = parse_utterances(SPEECH_EN_TSV, "speech_en.tsv").unwrap();
+        let utts = parse_utterances(set, name).unwrap();
         let script = crate::dialogue::script::Script::load(Path::new(concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/prompts/en.toml"
         )))
         .unwrap();
-        let mode = GrammarMode::ListenLexicon;
+        // What calls use: the reply grammar with the example replies, the
+        // phone-line MLLR transform when scripts/adapt-speech made one, wide beams.
+        let mode = GrammarMode::Replies;
         let lex = lexicon();
-        let mut rec = SphinxRecognizer::new(&mode.sphinx_config(&lex, true, None)).unwrap();
         let checker = SphinxRecognizer::new(&cfg).unwrap();
         let known = |w: &str| checker.check_words(&[w.to_string()]).is_empty();
+        let prompts = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/prompts"));
+        let replies = crate::asr::jsgf::load_replies(prompts, "en", &known)
+            .unwrap()
+            .map(Arc::new);
+        let mut rec =
+            SphinxRecognizer::new(&mode.sphinx_config(&lex, true, replies.clone())).unwrap();
         let clips = quick_subset(utts.len());
         assert!(clips.len() >= 40);
         let r = evaluate(
@@ -1292,7 +1313,7 @@ mod tests {
             &utts,
             &clips,
             mode,
-            None,
+            replies.as_deref(),
             Some(&VadConfig::default()),
             &default_cache_dir(),
         )
@@ -1301,30 +1322,33 @@ mod tests {
         Some(r)
     }
 
-    /// Guards what was measured (26/40 = 65% when written; 28/40 = 70% since
-    /// turn grammars keep only the intents the turn expects, 27/40 with the
-    /// 100 ms VAD tail, which is better on the whole set) against
-    /// regressions in the VAD, the decoder or the grammar construction.
+    /// Floors under what the quick subsets measured (see the README).
+    const DEV_FLOOR: f64 = 0.72; // measured 31/40 = 0.775
+    const HELDOUT_FLOOR: f64 = 0.68; // measured 33/45 = 0.733
+
+    /// Guards what was measured on the shipped set's quick subset (was
+    /// 27/40 with the lexicon grammar; with the reply grammar, the example
+    /// replies and the phone-line MLLR transform: see the assertion) against
+    /// regressions in the VAD, the decoder, the grammar or the adaptation.
     #[test]
     fn spoken_replies_through_phone_line_vad_and_sphinx_keep_the_measured_intent_accuracy() {
-        if let Some(r) = quick_eval() {
+        if let Some(r) = quick_eval(SPEECH_EN_TSV, "speech_en.tsv") {
             assert!(
-                r.intent_accuracy() >= 0.62,
-                "intent accuracy {:.3} < 0.62 (was 0.675)",
+                r.intent_accuracy() >= DEV_FLOOR,
+                "intent accuracy {:.3} < {DEV_FLOOR}",
                 r.intent_accuracy()
             );
         }
     }
 
-    /// The target. Not reached yet: 67.5% on these 40 clips (see
-    /// scripts/eval-speech for the whole set and where it fails).
+    /// The same on the held-out set (written by someone who never saw the
+    /// grammar, the lexicon or the example replies): the honest number.
     #[test]
-    #[ignore = "target 85% not reached: 67.5% on 40 clips, 68.9% on 270 (scripts/eval-speech)"]
-    fn spoken_replies_through_phone_line_vad_and_sphinx_reach_85_percent_intent_accuracy() {
-        if let Some(r) = quick_eval() {
+    fn held_out_spoken_replies_keep_the_measured_intent_accuracy() {
+        if let Some(r) = quick_eval(SPEECH_EN_HELDOUT_TSV, "speech_en_heldout.tsv") {
             assert!(
-                r.intent_accuracy() >= 0.85,
-                "intent accuracy {:.3} < 0.85",
+                r.intent_accuracy() >= HELDOUT_FLOOR,
+                "intent accuracy {:.3} < {HELDOUT_FLOOR}",
                 r.intent_accuracy()
             );
         }

@@ -42,7 +42,10 @@ pub fn load_replies(
     let ex_path = dir.join(format!("{lang}.replies.tsv"));
     let (text, name) = match std::fs::read_to_string(&ex_path) {
         Ok(t) => (t, ex_path.display().to_string()),
-        Err(_) if lang == "en" => (EN_EXAMPLES.to_string(), "prompts/en.replies.tsv (built in)".into()),
+        Err(_) if lang == "en" => (
+            EN_EXAMPLES.to_string(),
+            "prompts/en.replies.tsv (built in)".into(),
+        ),
         Err(_) => return Ok(Some(g)),
     };
     let rows = crate::intent::eval::parse_tsv(&text, &name).map_err(|e| GrammarError {
@@ -373,12 +376,15 @@ impl ReplyGrammar {
             let mut refs = Vec::new();
             collect_refs(e, &mut refs);
             if let Some(r) = refs.iter().find(|r| !g.rules.contains_key(*r)) {
-                return Err(err(format!("rule <{name}> refers to <{r}>, which is not defined")));
+                return Err(err(format!(
+                    "rule <{name}> refers to <{r}>, which is not defined"
+                )));
             }
         }
         for name in g.rules.keys() {
-            g.check_acyclic(name, &mut Vec::new())
-                .map_err(|chain| err(format!("rules refer to themselves: {}", chain.join(" -> "))))?;
+            g.check_acyclic(name, &mut Vec::new()).map_err(|chain| {
+                err(format!("rules refer to themselves: {}", chain.join(" -> ")))
+            })?;
         }
         Ok(g)
     }
@@ -405,7 +411,11 @@ impl ReplyGrammar {
     /// `(its own expansion) | (example | example ...)`, so a sampled sentence
     /// is an example half the time. Examples of undefined rules, and with a
     /// word `known` rejects, are left out; returns how many were joined.
-    pub fn add_examples(&mut self, examples: &[(String, String)], known: &dyn Fn(&str) -> bool) -> usize {
+    pub fn add_examples(
+        &mut self,
+        examples: &[(String, String)],
+        known: &dyn Fn(&str) -> bool,
+    ) -> usize {
         let mut by_rule: BTreeMap<&str, Vec<Expansion>> = BTreeMap::new();
         let mut seen = BTreeSet::new();
         for (rule, text) in examples {
@@ -432,8 +442,10 @@ impl ReplyGrammar {
         for (rule, exs) in by_rule {
             n += exs.len();
             if let Some(own) = self.rules.remove(rule) {
-                self.rules
-                    .insert(rule.to_string(), Expansion::Alt(vec![own, Expansion::Alt(exs)]));
+                self.rules.insert(
+                    rule.to_string(),
+                    Expansion::Alt(vec![own, Expansion::Alt(exs)]),
+                );
             }
         }
         n
@@ -515,9 +527,8 @@ impl ReplyGrammar {
             roots.push(tail);
             foot = format!(" [<{tail}>]");
         }
-        let mut out = format!(
-            "#JSGF V1.0;\ngrammar duecall;\npublic <utt> = {head}({body}){foot};\n"
-        );
+        let mut out =
+            format!("#JSGF V1.0;\ngrammar duecall;\npublic <utt> = {head}({body}){foot};\n");
         for r in self.reachable(&roots) {
             if let Some(e) = self.rules.get(&r) {
                 let mut s = String::new();
@@ -530,18 +541,28 @@ impl ReplyGrammar {
 
     /// Whether `words` is a sentence of the turn grammar
     /// [`ReplyGrammar::turn_jsgf`] builds from the same arguments.
-    pub fn accepts_turn(&self, alternatives: &[String], lead: &str, tail: &str, words: &[String]) -> bool {
+    pub fn accepts_turn(
+        &self,
+        alternatives: &[String],
+        lead: &str,
+        tail: &str,
+        words: &[String],
+    ) -> bool {
         let alts: Vec<Expansion> = alternatives
             .iter()
             .filter_map(|a| parse_expansion(a).ok())
             .collect();
         let mut items = Vec::new();
         if self.has_rule(lead) {
-            items.push(Expansion::Optional(Box::new(Expansion::Ref(lead.to_string()))));
+            items.push(Expansion::Optional(Box::new(Expansion::Ref(
+                lead.to_string(),
+            ))));
         }
         items.push(Expansion::Alt(alts));
         if self.has_rule(tail) {
-            items.push(Expansion::Optional(Box::new(Expansion::Ref(tail.to_string()))));
+            items.push(Expansion::Optional(Box::new(Expansion::Ref(
+                tail.to_string(),
+            ))));
         }
         let ends = self.ends(&Expansion::Seq(items), words, &BTreeSet::from([0]));
         ends.contains(&words.len())
@@ -562,10 +583,7 @@ impl ReplyGrammar {
             Expansion::Seq(v) => v
                 .iter()
                 .fold(from.clone(), |at, x| self.ends(x, words, &at)),
-            Expansion::Alt(v) => v
-                .iter()
-                .flat_map(|x| self.ends(x, words, from))
-                .collect(),
+            Expansion::Alt(v) => v.iter().flat_map(|x| self.ends(x, words, from)).collect(),
             Expansion::Optional(x) => {
                 let mut out = from.clone();
                 out.extend(self.ends(x, words, from));
@@ -652,7 +670,8 @@ fn short(s: &str) -> String {
 mod tests {
     use super::*;
 
-    const SMALL: &str = "#JSGF V1.0;\n// comment\ngrammar g;\n<day> = monday | friday /* inline */;\n\
+    const SMALL: &str =
+        "#JSGF V1.0;\n// comment\ngrammar g;\n<day> = monday | friday /* inline */;\n\
         <paid> = i [already] paid [on <day>];\npublic <x> = <paid> | no;\n";
 
     #[test]
@@ -678,7 +697,13 @@ mod tests {
 
     #[test]
     fn unbalanced_brackets_are_refused() {
-        for bad in ["<a> = (x | y;", "<a> = [x;", "<a> = x | ;", "<a> = x );", "a = x;"] {
+        for bad in [
+            "<a> = (x | y;",
+            "<a> = [x;",
+            "<a> = x | ;",
+            "<a> = x );",
+            "a = x;",
+        ] {
             assert!(ReplyGrammar::parse(bad, "f").is_err(), "{bad}");
         }
     }
@@ -705,7 +730,9 @@ mod tests {
             seen.insert(s);
         }
         assert_eq!(seen.len(), 6, "every sentence is reachable");
-        let a: Vec<_> = (0..5).map(|_| g.sample("x", &mut Sampler::new(3))).collect();
+        let a: Vec<_> = (0..5)
+            .map(|_| g.sample("x", &mut Sampler::new(3)))
+            .collect();
         assert!(a.windows(2).all(|w| w[0] == w[1]));
     }
 
@@ -718,10 +745,22 @@ mod tests {
         .unwrap();
         let alts = ["<paid>".to_string(), "wrong number".to_string()];
         let w = |s: &str| s.split(' ').map(str::to_string).collect::<Vec<_>>();
-        for yes in ["i paid", "um i already paid on friday please", "wrong number please"] {
+        for yes in [
+            "i paid",
+            "um i already paid on friday please",
+            "wrong number please",
+        ] {
             assert!(g.accepts_turn(&alts, "lead", "tail", &w(yes)), "{yes}");
         }
-        for no in ["i paid on", "paid", "please i paid", "wrong number i paid", "no", "um well i paid", "i paid please please"] {
+        for no in [
+            "i paid on",
+            "paid",
+            "please i paid",
+            "wrong number i paid",
+            "no",
+            "um well i paid",
+            "i paid please please",
+        ] {
             assert!(!g.accepts_turn(&alts, "lead", "tail", &w(no)), "{no}");
         }
     }
@@ -747,7 +786,10 @@ mod tests {
         let g = ReplyGrammar::parse(SMALL, "small").unwrap();
         let j = g.turn_jsgf(&["<paid>".into(), "wrong number".into()], "lead", "tail");
         assert!(j.contains("public <utt> = (<paid> | wrong number);"), "{j}");
-        assert!(j.contains("<paid> = (i [already] paid [(on <day>)]);"), "{j}");
+        assert!(
+            j.contains("<paid> = (i [already] paid [(on <day>)]);"),
+            "{j}"
+        );
         assert!(j.contains("<day> = (monday | friday);"), "{j}");
         assert!(!j.contains("<x> ="), "{j}");
     }
@@ -766,7 +808,11 @@ mod shipped {
             eprintln!("SKIP: no PocketSphinx dictionary (scripts/setup-speech)");
             return;
         };
-        let missing: Vec<String> = g.words().into_iter().filter(|w| !dict.contains_key(w)).collect();
+        let missing: Vec<String> = g
+            .words()
+            .into_iter()
+            .filter(|w| !dict.contains_key(w))
+            .collect();
         assert!(missing.is_empty(), "not in the dictionary: {missing:?}");
     }
 }

@@ -301,7 +301,11 @@ mod tests {
             include_str!("../../prompts/en.toml"),
             include_str!("../../prompts/en.replies.tsv"),
         );
-        assert!(r.total >= 700, "need the 720 example replies, have {}", r.total);
+        assert!(
+            r.total >= 700,
+            "need the 720 example replies, have {}",
+            r.total
+        );
         assert!(
             r.accuracy >= 0.97,
             "English example replies accuracy {:.3} (measured 0.990)",
