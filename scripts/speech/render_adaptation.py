@@ -11,7 +11,7 @@ VOICES = ["en-029", "en-gb-scotland", "en-gb-x-gbclan", "en-gb-x-gbcwmd", "en-us
 words = set(l.split()[0] for l in open(dictf, encoding='utf-8', errors='replace') if l.strip())
 os.makedirs(out + "/wav", exist_ok=True)
 rng = random.Random(7)
-subprocess.run(["sox", "-R", "-n", "-r", "8000", "-c", "1", "-b", "16", out + "/noise.wav",
+subprocess.run(["sox", "-V1", "-R", "-n", "-r", "8000", "-c", "1", "-b", "16", out + "/noise.wav",
                 "synth", "30", "pinknoise", "vol", "0.5"], check=True)
 with wave.open(out + "/noise.wav") as w:
     noise = array.array('h', w.readframes(w.getnframes()))
@@ -36,7 +36,7 @@ for t in texts:
         raw = f"{out}/wav/{uid}.raw.wav"
         subprocess.run(["espeak-ng", "-v", v, "-s", str(speed), "-p", str(pitch), "-w", raw, t], check=True)
         low = f"{out}/wav/{uid}.8k.wav"
-        subprocess.run(["sox", raw, "-r", "8000", "-c", "1", "-b", "16", low], check=True)
+        subprocess.run(["sox", "-V1", raw, "-r", "8000", "-c", "1", "-b", "16", low], check=True)
         with wave.open(low) as w:
             s = array.array('h', w.readframes(w.getnframes()))
         os.remove(raw); os.remove(low)

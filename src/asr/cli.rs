@@ -122,33 +122,41 @@ mod tests {
         );
     }
 
-    #[test]
-    fn transcribe_english_file_with_sphinx_grammar_gives_timed_words_json() {
+    /// `text` spoken by espeak-ng into `d`, and sphinx arguments for it with
+    /// `phrases` as the grammar; None (with a note) when a tool is missing.
+    fn sphinx_case(d: &TempDir, text: &str, phrases: &str) -> Option<TranscribeArgs> {
         if !have("espeak-ng")
-            || !have("sox")
             || !std::path::Path::new("/usr/share/pocketsphinx/model/en-us/en-us/mdef").exists()
         {
-            eprintln!("SKIP: espeak-ng/sox/pocketsphinx-en-us missing (run scripts/setup-speech)");
-            return;
+            eprintln!("SKIP: espeak-ng/pocketsphinx-en-us missing (run scripts/setup-speech)");
+            return None;
         }
-        let d = TempDir::new("cli");
         let raw = d.0.join("a.wav");
         let st = std::process::Command::new("espeak-ng")
             .args(["-v", "en-us", "-w"])
             .arg(&raw)
-            .arg("I lost my job")
+            .arg(text)
             .status()
             .unwrap();
         assert!(st.success());
         let ph = d.0.join("p.txt");
-        std::fs::write(&ph, "I already paid\nwrong number\nI lost my job\n").unwrap();
-        let args = TranscribeArgs {
+        std::fs::write(&ph, phrases).unwrap();
+        Some(TranscribeArgs {
             wav: raw,
             engine: Some("sphinx".into()),
             model: None,
             lang: "en".into(),
             phrases: Some(ph),
-            prompts: "prompts".into(),
+            prompts: d.0.join("no-prompts-here"),
+        })
+    }
+
+    #[test]
+    fn transcribe_english_file_with_sphinx_grammar_gives_timed_words_json() {
+        let d = TempDir::new("cli");
+        let phrases = "I already paid\nwrong number\nI lost my job\n";
+        let Some(args) = sphinx_case(&d, "I lost my job", phrases) else {
+            return;
         };
         let v = run_transcribe(&args).unwrap();
         assert_eq!(v["text"], "i lost my job", "{v}");
@@ -160,30 +168,11 @@ mod tests {
 
     #[test]
     fn reply_grammar_rule_phrase_hears_a_whole_reply_no_phrase_lists() {
-        if !have("espeak-ng")
-            || !std::path::Path::new("/usr/share/pocketsphinx/model/en-us/en-us/mdef").exists()
-        {
-            eprintln!("SKIP: espeak-ng/pocketsphinx-en-us missing (run scripts/setup-speech)");
-            return;
-        }
         let d = TempDir::new("cli-rules");
-        let raw = d.0.join("a.wav");
-        let st = std::process::Command::new("espeak-ng")
-            .args(["-v", "en-us", "-w"])
-            .arg(&raw)
-            .arg("I'm going to make the payment on Friday")
-            .status()
-            .unwrap();
-        assert!(st.success());
-        let ph = d.0.join("p.txt");
-        std::fs::write(&ph, "wrong number\n<promise_to_pay>\n<already_paid>\n").unwrap();
-        let args = TranscribeArgs {
-            wav: raw,
-            engine: Some("sphinx".into()),
-            model: None,
-            lang: "en".into(),
-            phrases: Some(ph),
-            prompts: d.0.join("no-prompts-here"),
+        let said = "I'm going to make the payment on Friday";
+        let phrases = "wrong number\n<promise_to_pay>\n<already_paid>\n";
+        let Some(args) = sphinx_case(&d, said, phrases) else {
+            return;
         };
         let v = run_transcribe(&args).unwrap();
         // The decoder may hear another wording of the rule; what counts is
