@@ -147,6 +147,64 @@ fn main() {
         Box::new(r)
     });
 
+    // PocketSphinx as calls run it: wide beams, the phone-line MLLR
+    // transform, and the reminder turn's grammar (listen phrases + reply
+    // rules + example replies), the largest of the call grammars.
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let script =
+        duecall::dialogue::script::Script::load(&root.join("prompts/en.toml")).expect("script");
+    let lexicon = duecall::intent::cli::load_lexicon("en", Some(&root.join("prompts/en.toml")))
+        .expect("lexicon");
+    let dict = duecall::asr::sphinx::dictionary(&SphinxConfig::default().dict).expect("dict");
+    let known = |w: &str| dict.contains_key(w);
+    let grammar = duecall::asr::jsgf::load_replies(&root.join("prompts"), "en", &known)
+        .expect("reply grammar")
+        .map(Arc::new);
+    let expects = script.expects.get("reminder").cloned().unwrap_or_default();
+    let (call_phrases, _) = duecall::asr::eval::turn_grammar_with(
+        &script.listen,
+        &lexicon,
+        grammar.as_deref(),
+        "reminder",
+        &expects,
+        duecall::asr::eval::GrammarMode::Replies,
+        &known,
+    );
+    let call_config = || {
+        let mut c = SphinxConfig::for_calls();
+        c.replies = grammar.clone();
+        c
+    };
+    let before = rss_mib();
+    let t0 = std::time::Instant::now();
+    let mut sc = SphinxRecognizer::new(&call_config()).expect("sphinx");
+    sc.set_phrases(&call_phrases).expect("call grammar");
+    let setup = t0.elapsed().as_secs_f64();
+    let after = rss_mib();
+    run(&mut sc, &en[..3]);
+    report(
+        "sphinx call grammar (reminder)",
+        run(&mut sc, &en),
+        en.len(),
+    );
+    println!(
+        "{:<34} RSS +{:.1} MiB for one decoder with its grammar, set up in {:.0} ms (mllr: {})",
+        "sphinx call memory",
+        after - before,
+        setup * 1000.0,
+        call_config()
+            .mllr
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "none".into())
+    );
+    let p3 = call_phrases.clone();
+    let cfg3 = call_config();
+    concurrent("sphinx call grammar", n_conc, en.clone(), move || {
+        let mut r = SphinxRecognizer::new(&cfg3).expect("sphinx");
+        r.set_phrases(&p3).expect("grammar");
+        Box::new(r)
+    });
+
     // Vosk on the Korean model.
     let Some(ko_dir) = find_vosk_model("ko") else {
         println!("vosk: SKIP, no Korean model (scripts/setup-speech)");
