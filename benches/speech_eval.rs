@@ -6,7 +6,8 @@
 //! Prints intent accuracy, exact transcripts, WER, real-time factor, the
 //! breakdowns and the confusion table for each grammar mode.
 //! Env: SPEECH_SET (`heldout`: tests/data/speech_en_heldout.tsv, written by
-//! someone who never saw the grammar; default the shipped set),
+//! someone who never saw the grammar; `heldout2`: a second such set, kept
+//! unseen while the first served for development; default the shipped set),
 //! SPEECH_VARIANTS, SPEECH_MODES (comma list of `listen`, `listen+lexicon`,
 //! `listen+glue`, `listen+lexicon+glue`, `ngram`, `replies`,
 //! `replies+lexicon`, `replies-ngram`; default `listen,listen+lexicon`),
@@ -16,8 +17,8 @@
 //! prompts directory), DUECALL_SPEECH_CACHE (clip cache).
 
 use duecall::asr::eval::{
-    default_cache_dir, evaluate, full_set, parse_utterances, GrammarMode, SPEECH_EN_HELDOUT_TSV,
-    SPEECH_EN_TSV,
+    default_cache_dir, evaluate, full_set, parse_utterances, GrammarMode, SPEECH_EN_HELDOUT2_TSV,
+    SPEECH_EN_HELDOUT_TSV, SPEECH_EN_TSV,
 };
 use duecall::asr::jsgf::load_replies;
 use duecall::asr::sphinx::{SphinxConfig, SphinxRecognizer};
@@ -46,6 +47,7 @@ fn main() {
     // SPEECH_SET=heldout: the set written by someone who never saw the grammar.
     let (set_name, set_text) = match std::env::var("SPEECH_SET").as_deref() {
         Ok("heldout") => ("tests/data/speech_en_heldout.tsv", SPEECH_EN_HELDOUT_TSV),
+        Ok("heldout2") => ("tests/data/speech_en_heldout2.tsv", SPEECH_EN_HELDOUT2_TSV),
         _ => ("tests/data/speech_en.tsv", SPEECH_EN_TSV),
     };
     let utts = parse_utterances(set_text, set_name).expect("spoken set");

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Renders adaptation clips: the example replies (prompts/en.replies.tsv) in
+"""Renders adaptation clips: the example replies (prompts/en.replies.tsv and
+en.replies.extra.tsv; the first argument lists TSV files separated by ":") in
 espeak-ng voices NOT used by the speech evaluation, through the same phone
 line (8 kHz, pink noise 15-25 dB SNR, u-law) and the decoder's 2x linear
 upsampler, as 16 kHz WAVs plus SphinxTrain control and transcript files."""
@@ -17,7 +18,8 @@ with wave.open(out + "/noise.wav") as w:
     noise = array.array('h', w.readframes(w.getnframes()))
 nrms = math.sqrt(sum(x * x for x in noise[:80000]) / 80000)
 texts = []
-for line in open(tsv, encoding='utf-8'):
+lines = [l for f in tsv.split(':') for l in open(f, encoding='utf-8')]
+for line in lines:
     if line.startswith('#') or '\t' not in line:
         continue
     t = line.split('\t', 1)[1].strip().lower()

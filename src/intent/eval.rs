@@ -289,26 +289,35 @@ mod tests {
         assert!(r.accuracy >= 0.95, "English accuracy {:.3}", r.accuracy);
     }
 
-    /// prompts/en.replies.tsv: 720 replies from two writers who never saw
-    /// the lexicon's own data. Measured at 0.990 (713/720) when the lexicon
-    /// was tuned on them; this holds it 2 points under that. A few rows stay
-    /// unmatched on purpose (labels that contradict tests/data, or replies
-    /// that need the turn: "this afternoon", "jane here", "it is").
+    /// prompts/en.replies.tsv and en.replies.extra.tsv: 1720 replies from six
+    /// writers who never saw the lexicon's own data (A, B: 720 rows; C-F, the
+    /// extra file: 1000 rows added later,
+    /// first scored 0.846 on C-F). Measured at 0.980 (1685/1720; C-F 972/1000)
+    /// after the lexicon learned from them; this holds it one point under
+    /// that. Rows left unmatched on purpose: "no, this is his wife" (C-F label
+    /// it identity_denied, but prompts/en.replies.jsgf and its test make
+    /// "this is his <relative>" not_available), labels that contradict other
+    /// writers or tests/data, and replies that need the turn or the debtor's
+    /// name ("this afternoon", "jane here", "jordan's in class", "it is",
+    /// "what day is it today").
     #[test]
     fn example_replies_from_independent_writers_keep_their_measured_accuracy() {
         let r = check(
             "en",
             include_str!("../../prompts/en.toml"),
-            include_str!("../../prompts/en.replies.tsv"),
+            concat!(
+                include_str!("../../prompts/en.replies.tsv"),
+                include_str!("../../prompts/en.replies.extra.tsv")
+            ),
         );
         assert!(
-            r.total >= 700,
-            "need the 720 example replies, have {}",
+            r.total >= 1700,
+            "need the 1720 example replies, have {}",
             r.total
         );
         assert!(
             r.accuracy >= 0.97,
-            "English example replies accuracy {:.3} (measured 0.990)",
+            "English example replies accuracy {:.3} (measured 0.980)",
             r.accuracy
         );
     }
