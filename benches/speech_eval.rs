@@ -44,7 +44,7 @@ fn main() {
         .split(',')
         .filter_map(|m| GrammarMode::parse(m.trim()))
         .collect();
-    // SPEECH_SET=heldout: the set written by someone who never saw the grammar.
+    // SPEECH_SET=heldout / heldout2: sets written by people who never saw the grammar.
     let (set_name, set_text) = match std::env::var("SPEECH_SET").as_deref() {
         Ok("heldout") => ("tests/data/speech_en_heldout.tsv", SPEECH_EN_HELDOUT_TSV),
         Ok("heldout2") => ("tests/data/speech_en_heldout2.tsv", SPEECH_EN_HELDOUT2_TSV),

@@ -18,7 +18,10 @@ with wave.open(out + "/noise.wav") as w:
     noise = array.array('h', w.readframes(w.getnframes()))
 nrms = math.sqrt(sum(x * x for x in noise[:80000]) / 80000)
 texts = []
-lines = [l for f in tsv.split(':') for l in open(f, encoding='utf-8')]
+lines = []
+for f in tsv.split(':'):
+    with open(f, encoding='utf-8') as fh:
+        lines.extend(fh)
 for line in lines:
     if line.startswith('#') or '\t' not in line:
         continue

@@ -291,10 +291,9 @@ mod tests {
 
     /// prompts/en.replies.tsv and en.replies.extra.tsv: 1720 replies from six
     /// writers who never saw the lexicon's own data (A, B: 720 rows; C-F, the
-    /// extra file: 1000 rows added later,
-    /// first scored 0.846 on C-F). Measured at 0.980 (1685/1720; C-F 972/1000)
-    /// after the lexicon learned from them; this holds it one point under
-    /// that. Rows left unmatched on purpose: "no, this is his wife" (C-F label
+    /// extra file: 1000 rows added later, first scored 0.846). Measured at
+    /// 0.980 (1685/1720; C-F 972/1000) after the lexicon learned from them;
+    /// this holds it one point under that. Rows left unmatched on purpose: "no, this is his wife" (C-F label
     /// it identity_denied, but prompts/en.replies.jsgf and its test make
     /// "this is his <relative>" not_available), labels that contradict other
     /// writers or tests/data, and replies that need the turn or the debtor's
@@ -302,6 +301,9 @@ mod tests {
     /// "what day is it today").
     #[test]
     fn example_replies_from_independent_writers_keep_their_measured_accuracy() {
+        // The two files are joined as text: without a final newline the first
+        // file's last row would swallow the second file's first line.
+        assert!(include_str!("../../prompts/en.replies.tsv").ends_with('\n'));
         let r = check(
             "en",
             include_str!("../../prompts/en.toml"),
