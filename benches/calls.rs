@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use duecall::config::Config;
 use duecall::telephony::leg::LegCommand;
-use duecall::telephony::media_session::PacingStats;
+use duecall::telephony::report::PacingStats;
 use duecall::telephony::sip::{DialRequest, SipGateway};
 
 fn rss_kb() -> u64 {

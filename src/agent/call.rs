@@ -19,8 +19,9 @@ use crate::asr::{Recognizer, Transcript};
 use crate::dialogue::{Action, AmdResult, Conversation, DialogueConfig, Event, TurnRecord};
 use crate::media::tone::{BeepDetector, DtmfDetector};
 use crate::media::vad::{SpeechGate, VadConfig, VadEvent};
-use crate::outcome::{CallReport, Disposition, Route};
+use crate::outcome::{Disposition, Route};
 use crate::telephony::leg::{LegCommand, LegEvent};
+use crate::telephony::report::CallReport;
 use crate::telephony::sip::DialRequest;
 
 /// How to place one attempt.

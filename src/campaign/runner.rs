@@ -1292,7 +1292,8 @@ mod tests {
     use crate::agent::Escalation;
     use crate::dialogue::TurnRecord;
     use crate::intent::IntentKind;
-    use crate::outcome::{CallReport, EndedBy, RtpTotals, TransferReport};
+    use crate::outcome::EndedBy;
+    use crate::telephony::report::{CallReport, RtpTotals, TransferReport};
     use chrono::TimeZone;
     use rust_decimal::Decimal;
     use std::sync::atomic::{AtomicU32, Ordering};

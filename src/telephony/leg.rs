@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
-use crate::outcome::CallReport;
+use crate::telephony::report::CallReport;
 
 /// 20 ms of 8 kHz mono audio.
 pub const FRAME_SAMPLES: usize = 160;

@@ -19,8 +19,8 @@ use crate::media::g711::{self, Codec};
 use crate::media::jitter::{JitterBuffer, Playout};
 use crate::media::recorder::{RecordingInfo, StereoRecorder};
 use crate::media::rfc4733::{DtmfReceiver, DtmfSender};
-use crate::outcome::{DtmfDigit, RtpCount, RtpTotals};
 use crate::telephony::leg::{LegEvent, FRAME_SAMPLES};
+use crate::telephony::report::{DtmfDigit, PacingStats, RtpCount, RtpTotals};
 use crate::telephony::rtp::{self, RtpSender};
 
 const FRAME: Duration = Duration::from_millis(20);
@@ -86,64 +86,6 @@ pub enum MediaEnd {
     Timeout,
     /// The socket failed.
     SocketError,
-}
-
-/// Distribution of our own send intervals (deviation from 20 ms), kept in
-/// 0.1 ms buckets: no allocation per packet.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PacingStats {
-    buckets: Vec<u64>,
-    /// Largest deviation seen, microseconds.
-    pub max_us: u64,
-    /// Intervals measured.
-    pub count: u64,
-}
-
-impl Default for PacingStats {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl PacingStats {
-    /// An empty distribution.
-    pub fn new() -> Self {
-        PacingStats {
-            buckets: vec![0; 501],
-            max_us: 0,
-            count: 0,
-        }
-    }
-    fn record(&mut self, interval: Duration) {
-        let dev = (interval.as_micros() as i64 - 20_000).unsigned_abs();
-        self.max_us = self.max_us.max(dev);
-        self.count += 1;
-        let b = ((dev / 100) as usize).min(self.buckets.len() - 1);
-        self.buckets[b] += 1;
-    }
-    /// Deviation percentile in microseconds (bucket upper edge).
-    pub fn percentile_us(&self, p: f64) -> u64 {
-        if self.count == 0 {
-            return 0;
-        }
-        let target = ((self.count as f64) * p).ceil().max(1.0) as u64;
-        let mut seen = 0;
-        for (i, c) in self.buckets.iter().enumerate() {
-            seen += c;
-            if seen >= target {
-                return (i as u64 + 1) * 100;
-            }
-        }
-        self.max_us
-    }
-    /// Merges another session's distribution (for benchmarks over many calls).
-    pub fn merge(&mut self, other: &PacingStats) {
-        for (a, b) in self.buckets.iter_mut().zip(&other.buckets) {
-            *a += b;
-        }
-        self.max_us = self.max_us.max(other.max_us);
-        self.count += other.count;
-    }
 }
 
 /// What the session reports when it stops.

@@ -3,6 +3,7 @@
 
 pub mod leg;
 pub mod media_session;
+pub mod report;
 pub mod rtp;
 pub mod sdp;
 pub mod sip;

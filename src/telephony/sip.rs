@@ -29,11 +29,10 @@ use tokio_util::sync::CancellationToken;
 use crate::account::mask_phone;
 use crate::config::Config;
 use crate::media::g711::Codec;
-use crate::outcome::{
-    disposition_for_status, CallReport, Disposition, EndedBy, FailReason, RtpTotals, TransferReport,
-};
+use crate::outcome::{disposition_for_status, Disposition, EndedBy, FailReason};
 use crate::telephony::leg::{CallLeg, LegCommand, LegEvent};
 use crate::telephony::media_session::{self, MediaCmd, MediaEnd, MediaParams, MediaSummary};
+use crate::telephony::report::{CallReport, RtpTotals, TransferReport};
 use crate::telephony::sdp::{self, Direction, Negotiated, OfferParams};
 
 /// Errors of the signalling layer.

@@ -86,7 +86,7 @@ async fn call_playing(
     gw: &SipGateway,
     req: DialRequest,
     hold: Duration,
-) -> duecall::outcome::CallReport {
+) -> duecall::telephony::report::CallReport {
     let mut leg = gw.dial(req).await.expect("dial");
     let mut deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {

@@ -9,9 +9,10 @@ use std::time::Duration;
 use duecall::config::Config;
 use duecall::media::tone::BeepDetector;
 use duecall::media::vad::frame_stats;
-use duecall::outcome::{CallReport, Disposition};
+use duecall::outcome::Disposition;
 use duecall::sim::{self, ByeFrom, SimCallee, SimConfig};
 use duecall::telephony::leg::{CallLeg, LegCommand, LegEvent};
+use duecall::telephony::report::CallReport;
 use duecall::telephony::sip::{DialRequest, SipGateway};
 
 const LOUD_DB: f32 = -40.0;

@@ -6,8 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use duecall::config::Config;
-use duecall::outcome::{CallReport, Disposition, EndedBy, FailReason};
+use duecall::outcome::{Disposition, EndedBy, FailReason};
 use duecall::telephony::leg::{LegCommand, LegEvent};
+use duecall::telephony::report::CallReport;
 use duecall::telephony::sip::{DialRequest, SipGateway};
 
 use crate::peers::*;
