@@ -190,6 +190,13 @@ impl SipGateway {
         self.local
     }
 
+    /// Dialogs the SIP stack still holds (calls being set up or in
+    /// progress). Back to zero once every call has ended: a dialog left
+    /// behind is a leak and would swallow a late request meant for a new call.
+    pub fn active_dialogs(&self) -> usize {
+        self.dialog_layer.len()
+    }
+
     /// The configuration the gateway runs with.
     pub fn config(&self) -> &Config {
         &self.cfg
@@ -364,10 +371,54 @@ enum Setup {
     },
 }
 
+/// A running media session as the call task holds it. The session can end
+/// by itself (media timeout, socket failure) while the call task waits on
+/// other things, so its result is kept once taken: the task's handle is
+/// awaited exactly once, whichever way the call ends.
 struct Running {
     media_cmd: mpsc::Sender<MediaCmd>,
     media_stop: CancellationToken,
-    media: tokio::task::JoinHandle<MediaSummary>,
+    media: MediaJoin,
+}
+
+enum MediaJoin {
+    Running(tokio::task::JoinHandle<MediaSummary>),
+    /// The session ended (its summary, None if its task panicked).
+    Ended(Option<MediaSummary>),
+}
+
+impl Running {
+    /// Resolves when the session ends by itself; after that, never again.
+    /// Cancel-safe: dropping it mid-wait loses nothing.
+    async fn ended_by_itself(&mut self) -> Option<MediaEnd> {
+        match &mut self.media {
+            MediaJoin::Running(h) => {
+                let r = h.await;
+                if let Err(e) = &r {
+                    tracing::error!(error = %e, "media task failed");
+                }
+                let end = r.as_ref().map(|s| s.end).unwrap_or(MediaEnd::SocketError);
+                self.media = MediaJoin::Ended(r.ok());
+                Some(end)
+            }
+            MediaJoin::Ended(_) => std::future::pending().await,
+        }
+    }
+
+    /// Stops the session (if it still runs) and returns its summary.
+    async fn stop(self) -> Option<MediaSummary> {
+        self.media_stop.cancel();
+        match self.media {
+            MediaJoin::Running(h) => match h.await {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    tracing::error!(error = %e, "media task failed");
+                    None
+                }
+            },
+            MediaJoin::Ended(s) => s,
+        }
+    }
 }
 
 impl CallTask {
@@ -419,7 +470,7 @@ impl CallTask {
                 // early media: its recording and packets stay with the attempt.
                 if let Some((running, n)) = self.early.take() {
                     report.codec = Some(n.codec.name().to_string());
-                    if let Some(s) = stop_media(running).await {
+                    if let Some(s) = running.stop().await {
                         report.rtp = s.rtp;
                         report.recording = s.recording.map(|r| r.path);
                     }
@@ -450,7 +501,7 @@ impl CallTask {
             Err(e) => {
                 tracing::warn!(call_id = %self.call_id, error = %e, "answer SDP unusable: hanging up");
                 if let Some((running, _)) = early {
-                    if let Some(s) = stop_media(running).await {
+                    if let Some(s) = running.stop().await {
                         report.recording = s.recording.map(|r| r.path);
                     }
                 }
@@ -523,14 +574,7 @@ impl CallTask {
         let (ended_by, media_end) = self
             .connected(&mut running, &mut states, &mut cmds, &mut report)
             .await;
-        running.media_stop.cancel();
-        let summary = match (&mut running.media).await {
-            Ok(s) => Some(s),
-            Err(e) => {
-                tracing::error!(error = %e, "media task failed");
-                None
-            }
-        };
+        let summary = running.stop().await;
         report.ended_by = ended_by;
         report.ended_at = Utc::now();
         report.duration_ms = (report.ended_at - answered_at).num_milliseconds().max(0) as u64;
@@ -539,9 +583,16 @@ impl CallTask {
             report.dtmf = s.dtmf;
             report.recording = s.recording.map(|r| r.path);
             report.pacing = Some(s.pacing);
-            if s.end == MediaEnd::Timeout || media_end == Some(MediaEnd::Timeout) {
-                report.disposition = Disposition::Failed;
-                report.reason = Some(FailReason::MediaTimeout);
+            match media_end.unwrap_or(s.end) {
+                MediaEnd::Timeout => {
+                    report.disposition = Disposition::Failed;
+                    report.reason = Some(FailReason::MediaTimeout);
+                }
+                MediaEnd::SocketError => {
+                    report.disposition = Disposition::Failed;
+                    report.reason = Some(FailReason::Network);
+                }
+                MediaEnd::Stopped => {}
             }
         }
         self.dialog_layer.remove_dialog(&self.dialog.id());
@@ -563,12 +614,12 @@ impl CallTask {
             record: self.req.record.clone(),
             media_timeout: Duration::from_secs(self.cfg.media.media_timeout_s),
         };
-        let media = tokio::spawn(media_session::run(
+        let media = MediaJoin::Running(tokio::spawn(media_session::run(
             params,
             media_rx,
             self.events.clone(),
             media_stop.clone(),
-        ));
+        )));
         Some(Running {
             media_cmd,
             media_stop,
@@ -845,22 +896,18 @@ impl CallTask {
                     }
                     let _ = self.events.send(LegEvent::TransferResult { ok: false, status: None }).await;
                 }
-                _ = &mut running.media => {
-                    // The media task only ends by itself on a timeout or a socket failure.
+                Some(end) = running.ended_by_itself() => {
+                    // The media task only ends by itself on a timeout or a
+                    // socket failure: the callee must not be left on a dead line.
+                    tracing::info!(call_id = %self.call_id, ?end, "media ended: hanging up");
                     self.dialog.hangup().await.ok();
-                    break (EndedBy::Timeout, Some(MediaEnd::Timeout));
+                    break (EndedBy::Timeout, Some(end));
                 }
             }
         };
         report.transfer = transfer;
         result
     }
-}
-
-/// Stops a media session and waits for its summary.
-async fn stop_media(running: Running) -> Option<MediaSummary> {
-    running.media_stop.cancel();
-    running.media.await.ok()
 }
 
 /// Builds `<sip:agent@host?X-A=1&X-B=2>` (RFC 3261 19.1.5 URI headers,

@@ -463,3 +463,80 @@ async fn reinvite_hold_and_unhold_keep_the_call_up() {
         ok.1
     );
 }
+
+/// A callee that answers, speaks, then sends nothing and never hangs up
+/// (silence suppression, a NAT timeout): the media timeout ends the call
+/// with a BYE, the report says failed/media-timeout, and the dialog is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn callee_that_goes_silent_is_ended_by_the_media_timeout_with_a_bye() {
+    let dir = scratch("silent");
+    let wav = dir.join("callee.wav");
+    speak_wav("Hello, who is this?", "en-us", &wav, 0.0);
+    wav_to_g711(&wav, &dir.join("callee.ulaw"), "ul");
+    let mut sipp = Sipp::uas("uas_silent.xml", &dir);
+    let mut cfg = Config::default();
+    cfg.sip.callid_suffix = "e2e.duecall.test".into();
+    cfg.media.media_timeout_s = 2;
+    let gw = SipGateway::start(cfg).await.expect("gateway starts");
+    let r = tokio::time::timeout(
+        Duration::from_secs(20),
+        call_and_hold(&gw, DialRequest::to(sipp.uri()), Duration::from_secs(60)),
+    )
+    .await
+    .expect("the media timeout ends the call");
+    assert_eq!(r.disposition, Disposition::Failed, "{r:?}");
+    assert_eq!(r.reason, Some(FailReason::MediaTimeout));
+    assert_eq!(r.ended_by, EndedBy::Timeout);
+    assert!(
+        r.rtp.received.packets > 20,
+        "heard the callee first: {:?}",
+        r.rtp
+    );
+    assert!(r.answered_at.is_some());
+    assert_eq!(gw.active_dialogs(), 0, "the dialog was removed");
+    let ok = tokio::task::spawn_blocking(move || {
+        let ok = sipp.finished_ok(SIPP_DONE);
+        (ok, sipp.errors())
+    })
+    .await
+    .unwrap();
+    assert!(ok.0, "sipp expected our BYE: {}", ok.1);
+}
+
+/// The same through the command line: `duecall call` prints the outcome
+/// (failed, media-timeout) instead of dying.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duecall_call_prints_the_media_timeout_outcome() {
+    let dir = scratch("silent-cli");
+    let wav = dir.join("callee.wav");
+    speak_wav("Hello?", "en-us", &wav, 0.0);
+    wav_to_g711(&wav, &dir.join("callee.ulaw"), "ul");
+    let mut sipp = Sipp::uas("uas_silent.xml", &dir);
+    let cfg = dir.join("duecall.toml");
+    std::fs::write(&cfg, "[media]\nmedia_timeout_s = 2\n").unwrap();
+    let uri = sipp.uri();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_duecall"))
+            .args(["call", &uri, "--hold", "60", "--json", "--config"])
+            .arg(&cfg)
+            .output()
+            .expect("run duecall")
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "not answered-and-fine: {stderr}"
+    );
+    let v: serde_json::Value = serde_json::from_str(&stdout).expect("one JSON outcome");
+    assert_eq!(v["call"]["disposition"], "failed", "{stdout}");
+    assert_eq!(v["call"]["reason"], "media-timeout", "{stdout}");
+    let ok = tokio::task::spawn_blocking(move || sipp.finished_ok(SIPP_DONE))
+        .await
+        .unwrap();
+    assert!(ok, "sipp expected our BYE");
+}
