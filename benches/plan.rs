@@ -9,7 +9,7 @@ use std::io::Write;
 use std::time::Instant;
 
 use chrono::{Duration, NaiveDate, TimeZone, Utc};
-use duecall::account::history::AttemptRecord;
+use duecall::account::history::PastAttempt;
 use duecall::account::tz::zones_for;
 use duecall::account::{Account, Language};
 use duecall::outcome::Disposition;
@@ -27,7 +27,7 @@ fn main() {
     let us_area = ["212", "415", "312", "303", "602", "907", "808", "617"];
     let t_gen = Instant::now();
     let mut accounts = Vec::with_capacity(n);
-    let mut histories: Vec<Vec<AttemptRecord>> = Vec::with_capacity(n);
+    let mut histories: Vec<Vec<PastAttempt>> = Vec::with_capacity(n);
     for i in 0..n {
         let k = rng.gen_range(0..100);
         let (jur, phone, lang) = if k < 30 {
@@ -66,8 +66,8 @@ fn main() {
             )
         };
         let id = format!("ACC{i:07}");
-        let hist: Vec<AttemptRecord> = (0..rng.gen_range(0..5))
-            .map(|_| AttemptRecord {
+        let hist: Vec<PastAttempt> = (0..rng.gen_range(0..5))
+            .map(|_| PastAttempt {
                 account_id: id.clone(),
                 phone: phone.clone(),
                 at: now - Duration::minutes(rng.gen_range(0..8 * 24 * 60)),

@@ -1,5 +1,5 @@
 //! Attempt history imported from another dialler, so the caps count calls that
-//! were placed before duecall took over. Owns the `AttemptRecord` shape the
+//! were placed before duecall took over. Owns the `PastAttempt` shape the
 //! policy counts and the JSON-lines import; never decides and never dials.
 //!
 //! One JSON object per line:
@@ -19,7 +19,7 @@ use crate::outcome::Disposition;
 
 /// One dial that left our side (or another dialler's), as the caps count it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AttemptRecord {
+pub struct PastAttempt {
     /// The debt the call was about.
     pub account_id: String,
     /// The number dialled, E.164.
@@ -46,7 +46,7 @@ pub struct LineError {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct HistoryReport {
     /// Records accepted, in file order.
-    pub records: Vec<AttemptRecord>,
+    pub records: Vec<PastAttempt>,
     /// Lines rejected, with their line numbers.
     pub errors: Vec<LineError>,
 }
@@ -99,7 +99,7 @@ pub fn load_history<R: BufRead>(reader: R, default_region: &str) -> HistoryRepor
     report
 }
 
-fn parse_line(text: &str, default_region: &str) -> Result<AttemptRecord, String> {
+fn parse_line(text: &str, default_region: &str) -> Result<PastAttempt, String> {
     let raw: RawLine = serde_json::from_str(text).map_err(|e| format!("not a JSON object: {e}"))?;
     let account_id = raw
         .account_id
@@ -116,7 +116,7 @@ fn parse_line(text: &str, default_region: &str) -> Result<AttemptRecord, String>
     let disposition = Disposition::parse(d.trim()).ok_or_else(|| {
         format!("disposition '{d}' is not one of answered, voicemail, busy, no-answer, rejected, not-found, failed, cancelled")
     })?;
-    Ok(AttemptRecord {
+    Ok(PastAttempt {
         account_id,
         phone,
         at,

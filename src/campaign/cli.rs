@@ -10,17 +10,18 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, FixedOffset, Utc};
 
-use super::runner::{
-    self, CampaignError, CampaignSettings, CampaignSetup, CampaignSummary, Clock, DialPlan,
-    Progress, Shutdown,
-};
+use super::clock::Clock;
+use super::runner::{self, CampaignSetup, Shutdown};
+use super::settings::{CampaignSettings, DialPlan};
+use super::{CampaignError, CampaignSummary, Progress};
 use crate::account::csv::{load_accounts_with, LoadOptions};
 use crate::account::history::load_history;
+use crate::account::history::PastAttempt;
 use crate::account::{Account, Language};
 use crate::agent::{Agent, AgentPaths};
 use crate::config::Config;
 use crate::policy::{PolicyConfig, PolicyError};
-use crate::store::{ImportedAttempt, Store};
+use crate::store::Store;
 use crate::telephony::sip::SipGateway;
 
 /// Arguments of `duecall run`.
@@ -104,7 +105,7 @@ fn read_accounts(path: &Path, region: &str) -> Result<Vec<Account>, CampaignErro
     Ok(report.accounts)
 }
 
-fn read_history(path: &Path, region: &str) -> Result<Vec<ImportedAttempt>, CampaignError> {
+fn read_history(path: &Path, region: &str) -> Result<Vec<PastAttempt>, CampaignError> {
     let file = std::fs::File::open(path).map_err(|source| CampaignError::Read {
         path: path.to_path_buf(),
         source,

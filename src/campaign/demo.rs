@@ -16,7 +16,8 @@ use chrono_tz::Tz;
 use rust_decimal::Decimal;
 
 use super::cli::{ctrl_c_shutdown, run_campaign_with, RunArgs};
-use super::runner::{route_kind_str, AttemptResult, CampaignError, CampaignSummary, Progress};
+use super::outcomes::{route_kind_str, AttemptResult};
+use super::{CampaignError, CampaignSummary, Progress};
 use crate::account::{Account, Language};
 use crate::outcome::Route;
 use crate::policy::{self, PolicyConfig};

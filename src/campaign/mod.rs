@@ -1,10 +1,30 @@
-//! Campaigns: who is called next (the pure `scheduler`), the tokio `runner`
-//! that drives it against the real gate, store and agent, its command-line
-//! entry (`cli`: `duecall run`) and `demo` (`duecall demo`).
+//! Campaigns: who is called next (the pure `scheduler`) and the tokio
+//! `runner` that drives it, one file per concern around them:
+//!
+//! - `scheduler`: pure, sans-IO; asks before every dial (`Decide`), dials
+//!   only with the gate's permit.
+//! - `runner`: the driver loop (store, agent, calls, shutdown).
+//! - `gate`: the compliance gate over the store, as the driver asks it.
+//! - `settings`: `[campaign]` and the dial plan; `clock`: `--now` or real.
+//! - `outcomes`: the store's rows for an ended attempt.
+//! - `recovery`: what a crashed run left in flight.
+//! - `progress`: the live line and the closing summary.
+//! - `cli` (`duecall run`) and `demo` (`duecall demo`).
 
 pub mod cli;
+pub mod clock;
 pub mod demo;
+mod error;
+pub mod gate;
+pub mod outcomes;
+pub mod progress;
+pub mod recovery;
 pub mod runner;
 pub mod scheduler;
+pub mod settings;
+#[cfg(test)]
+mod test_support;
 
-pub use runner::{CampaignError, CampaignSummary};
+pub use error::CampaignError;
+pub use progress::{CampaignSummary, Progress};
+pub use runner::Shutdown;

@@ -3,26 +3,33 @@
 //! concurrency and pacing; when the campaign is finished.
 //!
 //! Pure and sans-IO, in the str0m style: no clock, no sockets, no threads,
-//! no store. The driver (the campaign runner) feeds it events stamped with
-//! an explicit `now` through [`Scheduler::handle`] and drains
-//! [`Scheduler::poll`], which answers with at most one [`SchedulerAction`]:
-//! dial this account, wait until a moment, wait for a call to end, or
-//! finished. It never decides whether a dial is lawful: every dial is first
-//! put to the [`Gate`] (the compliance policy), and a denial's
-//! `next_allowed_at` is when it asks again.
+//! no store, and it never calls out. The driver (the campaign runner) feeds
+//! it events stamped with an explicit `now` through [`Scheduler::handle`]
+//! and drains [`Scheduler::poll`], which answers with at most one
+//! [`SchedulerAction`]. It never decides whether a dial is lawful: before
+//! every dial it asks the driver to put the question to the compliance gate
+//! (`Decide`), and dials only on an allow answered with the gate's permit
+//! (`Decided` carrying [`Verdict::Allow`]); a denial's `next_allowed_at` is
+//! when it asks again.
 //!
 //! The driver's loop:
 //!
-//! 1. `poll(now)`. `Dial` → record the decision, start the call, `poll`
-//!    again at once (more dials may be due).
-//! 2. `WaitUntil(t)` → sleep until `t` or until a call ends, whichever is
+//! 1. `poll(now)`. `Decide { account, phone }` → ask the gate, answer with
+//!    `handle(now, Decided { .. })`, `poll` again at once.
+//! 2. `Dial { permit, .. }` → start the call with the permit the gate gave,
+//!    `poll` again at once (more dials may be due).
+//! 3. `WaitUntil(t)` → sleep until `t` or until a call ends, whichever is
 //!    first. `WaitForCalls` → sleep until a call ends.
-//! 3. When a call ends: `handle(now, CallEnded { .. })`, then `poll` again.
-//! 4. `Finished(summary)` → done; every later `poll` says the same.
+//! 4. When a call ends: `handle(now, CallEnded { .. })`, then `poll` again.
+//! 5. `Finished(summary)` → done; every later `poll` says the same.
 //!
 //! Every `Dial` must be answered by exactly one `CallEnded` for that account
 //! (with disposition `failed` or `cancelled` if the call never started), or
-//! the account stays in flight and the campaign never finishes.
+//! the account stays in flight and the campaign never finishes. A `Decide`
+//! left unanswered is asked again by the next `poll`.
+//!
+//! The permit type `P` is the driver's: the runner passes the gate's
+//! `AllowedDial`, so the only way to a `Dial` is through an allow.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -41,48 +48,23 @@ pub struct CampaignAccount {
     pub phones: Vec<String>,
 }
 
-/// The gate's answer for one prospective dial.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct GateAnswer {
-    /// Whether the dial may happen now.
-    pub allow: bool,
-    /// When denied: the earliest moment it could be allowed, or `None` if no
-    /// moment is known (the account is then not dialled in this campaign).
-    pub next_allowed_at: Option<DateTime<Utc>>,
+/// The gate's answer to a `Decide`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict<P> {
+    /// The dial may happen now; the permit travels with the `Dial`.
+    Allow(P),
+    /// It may not.
+    Deny {
+        /// The earliest moment it could be allowed, or `None` if no moment
+        /// is known (the account is then not dialled in this campaign).
+        next_allowed_at: Option<DateTime<Utc>>,
+    },
 }
 
-impl GateAnswer {
-    /// Allowed now.
-    pub fn allow() -> GateAnswer {
-        GateAnswer {
-            allow: true,
-            next_allowed_at: None,
-        }
-    }
-
+impl<P> Verdict<P> {
     /// Denied, with the moment to ask again (or `None`: do not ask again).
-    pub fn deny(next_allowed_at: Option<DateTime<Utc>>) -> GateAnswer {
-        GateAnswer {
-            allow: false,
-            next_allowed_at,
-        }
-    }
-}
-
-/// The compliance check the scheduler puts every dial to. The runner adapts
-/// the policy gate (windows, caps, suppressions, pauses) to this.
-pub trait Gate {
-    /// May `account_idx` (index into the campaign's accounts) be dialled on
-    /// `phone` at `now`?
-    fn decide(&self, account_idx: usize, phone: &str, now: DateTime<Utc>) -> GateAnswer;
-}
-
-impl<F> Gate for F
-where
-    F: Fn(usize, &str, DateTime<Utc>) -> GateAnswer,
-{
-    fn decide(&self, account_idx: usize, phone: &str, now: DateTime<Utc>) -> GateAnswer {
-        self(account_idx, phone, now)
+    pub fn deny(next_allowed_at: Option<DateTime<Utc>>) -> Self {
+        Verdict::Deny { next_allowed_at }
     }
 }
 
@@ -208,11 +190,26 @@ pub enum SchedulerError {
         /// Its id.
         account_id: String,
     },
+    /// A `Decided` that answers no pending `Decide`.
+    #[error("no gate question is pending for account index {account} on that number")]
+    NotAsked {
+        /// The index given.
+        account: usize,
+    },
 }
 
 /// What the driver feeds in.
 #[derive(Debug, Clone, PartialEq)]
-pub enum SchedulerEvent {
+pub enum SchedulerEvent<P> {
+    /// The gate's answer to the pending `Decide`.
+    Decided {
+        /// The account index of the `Decide`.
+        account: usize,
+        /// The number of the `Decide`.
+        phone: String,
+        /// Allow (with the permit the `Dial` will carry) or deny.
+        verdict: Verdict<P>,
+    },
     /// The INVITE for a `Dial` left (for the progress display).
     CallStarted {
         /// The account index of the `Dial`.
@@ -232,13 +229,23 @@ pub enum SchedulerEvent {
 /// What the driver should do next.
 #[derive(Debug, Clone, PartialEq)]
 #[must_use]
-pub enum SchedulerAction {
-    /// Dial this account on this number now (the gate allowed it).
+pub enum SchedulerAction<P> {
+    /// Put this dial to the compliance gate now and answer with
+    /// `SchedulerEvent::Decided`.
+    Decide {
+        /// Index into the campaign's accounts.
+        account_idx: usize,
+        /// The number the dial would go to.
+        phone: String,
+    },
+    /// Dial this account on this number now: the gate allowed it.
     Dial {
         /// Index into the campaign's accounts.
         account_idx: usize,
         /// The number to dial.
         phone: String,
+        /// What the gate gave with its allow.
+        permit: P,
     },
     /// Nothing to do before this moment (or before a call ends).
     WaitUntil(DateTime<Utc>),
@@ -330,15 +337,29 @@ impl Pacer {
     }
 }
 
+/// A gate question in progress: which account, which of its numbers is
+/// being asked about, and the earliest time named by the denials so far.
+#[derive(Debug, Clone)]
+struct Asking {
+    idx: usize,
+    /// How many of the account's numbers were asked about (the current one
+    /// is `(cursor + tried) % n`).
+    tried: usize,
+    retry_at: Option<DateTime<Utc>>,
+}
+
 /// The scheduler of one campaign. See the module doc for the driver loop.
-pub struct Scheduler<G: Gate> {
+pub struct Scheduler<P> {
     config: SchedulerConfig,
-    gate: G,
     slots: Vec<Slot>,
     /// Waiting accounts by (eligible from, index): the earliest first, ties
     /// in campaign order.
     queue: BTreeSet<(DateTime<Utc>, usize)>,
     pacer: Option<Pacer>,
+    /// The gate question awaiting its `Decided`.
+    asking: Option<Asking>,
+    /// An allowed dial not yet handed out by `poll`.
+    ready: Option<(usize, String, P)>,
     in_flight: usize,
     dials: u64,
     started: u64,
@@ -348,7 +369,7 @@ pub struct Scheduler<G: Gate> {
     finished: Option<Summary>,
 }
 
-impl<G: Gate> std::fmt::Debug for Scheduler<G> {
+impl<P> std::fmt::Debug for Scheduler<P> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Scheduler")
             .field("summary", &self.summary())
@@ -356,13 +377,12 @@ impl<G: Gate> std::fmt::Debug for Scheduler<G> {
     }
 }
 
-impl<G: Gate> Scheduler<G> {
+impl<P> Scheduler<P> {
     /// A campaign over `accounts`, all eligible at once. Accounts with no
     /// number are done from the start.
     pub fn new(
         accounts: Vec<CampaignAccount>,
         config: SchedulerConfig,
-        gate: G,
     ) -> Result<Self, SchedulerError> {
         if config.max_concurrent == 0 {
             return Err(SchedulerError::ZeroConcurrency);
@@ -408,10 +428,11 @@ impl<G: Gate> Scheduler<G> {
             .collect();
         Ok(Scheduler {
             config,
-            gate,
             slots,
             queue,
             pacer,
+            asking: None,
+            ready: None,
             in_flight: 0,
             dials: 0,
             started: 0,
@@ -422,49 +443,71 @@ impl<G: Gate> Scheduler<G> {
         })
     }
 
-    /// The gate, for a driver that keeps it up to date (e.g. with the
-    /// outcomes it stores).
-    pub fn gate_mut(&mut self) -> &mut G {
-        &mut self.gate
-    }
-
     /// The account id of an index.
     pub fn account_id(&self, account_idx: usize) -> Option<&str> {
         self.slots.get(account_idx).map(|s| s.account_id.as_str())
     }
 
     /// Stops handing out dials (operator, shutdown). Calls in flight still
-    /// end through `handle`; then `poll` says `Finished`.
+    /// end through `handle`; then `poll` says `Finished`. An allow not yet
+    /// handed out is dropped (the account is left waiting).
     pub fn stop(&mut self) {
         self.stopped = true;
     }
 
-    /// What to do next at `now`. Returns at most one dial; call again after
-    /// a `Dial`, after every `handle`, and when a `WaitUntil` moment comes.
-    pub fn poll(&mut self, now: DateTime<Utc>) -> SchedulerAction {
+    /// What to do next at `now`. Returns at most one action; call again
+    /// after a `Decide` is answered, after a `Dial`, after every `handle`,
+    /// and when a `WaitUntil` moment comes.
+    pub fn poll(&mut self, now: DateTime<Utc>) -> SchedulerAction<P> {
         if let Some(s) = &self.finished {
             return SchedulerAction::Finished(s.clone());
         }
         let open = !self.stopped && now < self.config.until;
+        if let Some((idx, phone, permit)) = self.ready.take() {
+            if open {
+                return SchedulerAction::Dial {
+                    account_idx: idx,
+                    phone,
+                    permit,
+                };
+            }
+            // Stopped (or past `until`) between the allow and the dial: the
+            // permit is dropped and the account waits for a later run.
+            self.undo_allow(idx, now);
+        }
+        if let Some(a) = &self.asking {
+            if open {
+                let slot = &self.slots[a.idx];
+                let p = (slot.cursor + a.tried) % slot.phones.len();
+                return SchedulerAction::Decide {
+                    account_idx: a.idx,
+                    phone: slot.phones[p].clone(),
+                };
+            }
+            let idx = a.idx;
+            self.asking = None;
+            self.wait(idx, now);
+        }
         if open && self.in_flight < self.config.max_concurrent {
-            while let Some(&(at, idx)) = self.queue.first() {
-                if at > now {
-                    break;
-                }
-                if let Some(ready) = self.pacer.as_ref().and_then(Pacer::ready_at) {
-                    if ready > now {
-                        return SchedulerAction::WaitUntil(ready.min(self.config.until));
+            if let Some(&(at, idx)) = self.queue.first() {
+                if at <= now {
+                    if let Some(ready) = self.pacer.as_ref().and_then(Pacer::ready_at) {
+                        if ready > now {
+                            return SchedulerAction::WaitUntil(ready.min(self.config.until));
+                        }
                     }
-                }
-                self.queue.remove(&(at, idx));
-                if let Some(phone) = self.ask_gate(idx, now) {
-                    return SchedulerAction::Dial {
+                    self.queue.remove(&(at, idx));
+                    let slot = &self.slots[idx];
+                    self.asking = Some(Asking {
+                        idx,
+                        tried: 0,
+                        retry_at: None,
+                    });
+                    return SchedulerAction::Decide {
                         account_idx: idx,
-                        phone,
+                        phone: slot.phones[slot.cursor % slot.phones.len()].clone(),
                     };
                 }
-            }
-            if let Some(&(at, _)) = self.queue.first() {
                 if at < self.config.until {
                     return SchedulerAction::WaitUntil(at);
                 }
@@ -478,45 +521,55 @@ impl<G: Gate> Scheduler<G> {
         SchedulerAction::Finished(s)
     }
 
-    /// Puts a due account to the gate, on each of its numbers from the
-    /// preferred one. Allowed: the account goes in flight and the number is
-    /// returned. Denied on all: it waits for the earliest time the gate
-    /// named, or is done (blocked) if none falls before `until`.
-    fn ask_gate(&mut self, idx: usize, now: DateTime<Utc>) -> Option<String> {
-        let slot = &self.slots[idx];
-        let n = slot.phones.len();
-        let mut retry_at: Option<DateTime<Utc>> = None;
-        for k in 0..n {
-            let p = (slot.cursor + k) % n;
-            let answer = self.gate.decide(idx, &slot.phones[p], now);
-            if answer.allow {
-                let phone = slot.phones[p].clone();
-                let slot = &mut self.slots[idx];
-                slot.dialled = p;
-                slot.attempts += 1;
-                slot.state = SlotState::InFlight;
-                self.in_flight += 1;
-                self.dials += 1;
-                if let Some(pacer) = &mut self.pacer {
-                    pacer.take(now);
-                }
-                return Some(phone);
-            }
-            if let Some(t) = answer.next_allowed_at {
-                // A time not after now would have us ask again at once, forever.
-                let t = if t > now {
-                    t
-                } else {
-                    now + self.config.recheck
-                };
-                retry_at = Some(retry_at.map_or(t, |r| r.min(t)));
-            }
+    /// The gate allowed `idx` on its number `p`: the account goes in flight
+    /// and counts against the concurrency and pacing limits at once.
+    fn allow(&mut self, idx: usize, p: usize, now: DateTime<Utc>) {
+        let slot = &mut self.slots[idx];
+        slot.dialled = p;
+        slot.attempts += 1;
+        slot.state = SlotState::InFlight;
+        self.in_flight += 1;
+        self.dials += 1;
+        if let Some(pacer) = &mut self.pacer {
+            pacer.take(now);
         }
+    }
+
+    /// Takes back an allow that was never dialled.
+    fn undo_allow(&mut self, idx: usize, now: DateTime<Utc>) {
+        let slot = &mut self.slots[idx];
+        slot.attempts = slot.attempts.saturating_sub(1);
+        self.in_flight -= 1;
+        self.dials -= 1;
+        self.wait(idx, now);
+    }
+
+    /// A denial on one number: ask about the next one, or, when every
+    /// number was denied, wait for the earliest time the gate named (done,
+    /// blocked, if none falls before `until`).
+    fn deny(&mut self, next_allowed_at: Option<DateTime<Utc>>, now: DateTime<Utc>) {
+        let Some(a) = self.asking.as_mut() else {
+            return;
+        };
+        if let Some(t) = next_allowed_at {
+            // A time not after now would have us ask again at once, forever.
+            let t = if t > now {
+                t
+            } else {
+                now + self.config.recheck
+            };
+            a.retry_at = Some(a.retry_at.map_or(t, |r| r.min(t)));
+        }
+        a.tried += 1;
+        let (idx, tried, retry_at) = (a.idx, a.tried, a.retry_at);
+        if tried < self.slots[idx].phones.len() {
+            return;
+        }
+        self.asking = None;
         match retry_at {
             Some(t) if t < self.config.until => self.wait(idx, t),
             _ => self.slots[idx].state = SlotState::Done(DoneWhy::Blocked),
         }
-        None
     }
 
     fn wait(&mut self, idx: usize, at: DateTime<Utc>) {
@@ -525,29 +578,49 @@ impl<G: Gate> Scheduler<G> {
     }
 
     /// Feeds an event. An event that does not fit (unknown account, no call
-    /// in flight) is refused and changes nothing.
+    /// in flight, an answer to no question) is refused and changes nothing.
     pub fn handle(
         &mut self,
         now: DateTime<Utc>,
-        event: SchedulerEvent,
+        event: SchedulerEvent<P>,
     ) -> Result<(), SchedulerError> {
         let account = match &event {
-            SchedulerEvent::CallStarted { account } | SchedulerEvent::CallEnded { account, .. } => {
-                *account
-            }
+            SchedulerEvent::Decided { account, .. }
+            | SchedulerEvent::CallStarted { account }
+            | SchedulerEvent::CallEnded { account, .. } => *account,
         };
         let total = self.slots.len();
         let slot = self
             .slots
             .get(account)
             .ok_or(SchedulerError::UnknownAccount { account, total })?;
-        if slot.state != SlotState::InFlight {
+        if let SchedulerEvent::Decided { phone, verdict, .. } = event {
+            let asked = self.asking.as_ref().and_then(|a| {
+                let p = (slot.cursor + a.tried) % slot.phones.len();
+                (a.idx == account && slot.phones[p] == phone).then_some(p)
+            });
+            let Some(p) = asked else {
+                return Err(SchedulerError::NotAsked { account });
+            };
+            match verdict {
+                Verdict::Allow(permit) => {
+                    self.asking = None;
+                    self.allow(account, p, now);
+                    self.ready = Some((account, phone, permit));
+                }
+                Verdict::Deny { next_allowed_at } => self.deny(next_allowed_at, now),
+            }
+            return Ok(());
+        }
+        let handed_out = self.ready.as_ref().is_none_or(|(i, _, _)| *i != account);
+        if slot.state != SlotState::InFlight || !handed_out {
             return Err(SchedulerError::NotInFlight {
                 account,
                 account_id: slot.account_id.clone(),
             });
         }
         match event {
+            SchedulerEvent::Decided { .. } => {}
             SchedulerEvent::CallStarted { .. } => self.started += 1,
             SchedulerEvent::CallEnded {
                 disposition, route, ..
@@ -670,559 +743,5 @@ impl<G: Gate> Scheduler<G> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use chrono::TimeZone;
-    use std::collections::BTreeMap;
-
-    fn t0() -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2026, 3, 2, 13, 0, 0).unwrap()
-    }
-
-    fn accounts(n: usize) -> Vec<CampaignAccount> {
-        (0..n)
-            .map(|i| CampaignAccount {
-                account_id: format!("a{i}"),
-                phones: vec![format!("+1415555{i:04}")],
-            })
-            .collect()
-    }
-
-    fn always(_: usize, _: &str, _: DateTime<Utc>) -> GateAnswer {
-        GateAnswer::allow()
-    }
-
-    fn done_route() -> Option<Route> {
-        Some(Route {
-            kind: RouteKind::Done,
-            reason: "reminded".into(),
-            until: None,
-            scope: None,
-            follow_up: None,
-        })
-    }
-
-    fn retry_at(t: DateTime<Utc>) -> Option<Route> {
-        Some(Route {
-            kind: RouteKind::Retry,
-            reason: "callback_later".into(),
-            until: Some(t.fixed_offset()),
-            scope: None,
-            follow_up: None,
-        })
-    }
-
-    /// One dial as the simulated driver saw it.
-    #[derive(Debug, Clone, PartialEq)]
-    struct DialLog {
-        at: DateTime<Utc>,
-        account: usize,
-        phone: String,
-        attempt: u32,
-    }
-
-    /// What a simulated call does: how long it lasts and how it ends.
-    type Script<'a> = dyn FnMut(usize, u32, &str) -> (Duration, Disposition, Option<Route>) + 'a;
-
-    /// Drives the scheduler on simulated time like the runner would, and
-    /// checks the concurrency limit at every step.
-    fn simulate<G: Gate>(
-        s: &mut Scheduler<G>,
-        start: DateTime<Utc>,
-        script: &mut Script<'_>,
-    ) -> (Vec<DialLog>, Summary, usize) {
-        let mut now = start;
-        type Ending = (usize, Disposition, Option<Route>);
-        let mut ends: BTreeMap<(DateTime<Utc>, u64), Ending> = BTreeMap::new();
-        let mut seq = 0u64;
-        let mut log = Vec::new();
-        let mut attempts: HashMap<usize, u32> = HashMap::new();
-        let mut max_in_flight = 0;
-        for _ in 0..1_000_000 {
-            while let Some((&(at, k), _)) = ends.first_key_value() {
-                if at > now {
-                    break;
-                }
-                let (idx, d, r) = ends.remove(&(at, k)).unwrap();
-                s.handle(
-                    now,
-                    SchedulerEvent::CallEnded {
-                        account: idx,
-                        disposition: d,
-                        route: r,
-                    },
-                )
-                .unwrap();
-            }
-            match s.poll(now) {
-                SchedulerAction::Dial { account_idx, phone } => {
-                    let n = attempts.entry(account_idx).or_default();
-                    *n += 1;
-                    assert!(
-                        !ends.values().any(|(i, _, _)| *i == account_idx),
-                        "account {account_idx} dialled while its call is in flight"
-                    );
-                    log.push(DialLog {
-                        at: now,
-                        account: account_idx,
-                        phone: phone.clone(),
-                        attempt: *n,
-                    });
-                    s.handle(
-                        now,
-                        SchedulerEvent::CallStarted {
-                            account: account_idx,
-                        },
-                    )
-                    .unwrap();
-                    let (dur, d, r) = script(account_idx, *n, &phone);
-                    ends.insert((now + dur, seq), (account_idx, d, r));
-                    seq += 1;
-                    max_in_flight = max_in_flight.max(ends.len());
-                    assert_eq!(s.summary().in_flight, ends.len());
-                }
-                SchedulerAction::WaitUntil(t) => {
-                    assert!(t > now, "WaitUntil({t}) at {now} would spin");
-                    now = ends.keys().next().map_or(t, |(e, _)| t.min(*e));
-                }
-                SchedulerAction::WaitForCalls => {
-                    let (e, _) = ends
-                        .keys()
-                        .next()
-                        .expect("WaitForCalls with no call in flight");
-                    now = now.max(*e);
-                }
-                SchedulerAction::Finished(summary) => {
-                    assert!(ends.is_empty(), "finished with calls in flight");
-                    return (log, summary, max_in_flight);
-                }
-            }
-        }
-        panic!("simulation did not finish");
-    }
-
-    fn cfg(max_concurrent: usize, cps: Option<f64>, hours: i64) -> SchedulerConfig {
-        SchedulerConfig {
-            max_concurrent,
-            calls_per_second: cps,
-            ..SchedulerConfig::until(t0() + Duration::hours(hours))
-        }
-    }
-
-    #[test]
-    fn concurrency_is_never_exceeded() {
-        let mut s = Scheduler::new(accounts(40), cfg(3, None, 48), always).unwrap();
-        let (log, summary, max_seen) = simulate(&mut s, t0(), &mut |i, n, _| {
-            let d = match (i + n as usize) % 4 {
-                0 => Disposition::Busy,
-                1 => Disposition::NoAnswer,
-                _ => Disposition::Answered,
-            };
-            (Duration::seconds(20 + (i as i64 * 7) % 90), d, None)
-        });
-        assert!(max_seen <= 3, "saw {max_seen} calls in flight, limit 3");
-        assert_eq!(max_seen, 3, "the limit is used, not just respected");
-        assert_eq!(summary.done, 40);
-        assert!(log.len() > 40, "retries happened");
-    }
-
-    #[test]
-    fn pacing_spaces_call_starts_at_the_configured_rate() {
-        let mut s = Scheduler::new(accounts(10), cfg(100, Some(0.5), 24), always).unwrap();
-        let (log, _, _) = simulate(&mut s, t0(), &mut |_, _, _| {
-            (Duration::minutes(5), Disposition::Answered, done_route())
-        });
-        assert_eq!(log.len(), 10);
-        for w in log.windows(2) {
-            assert_eq!(w[1].at - w[0].at, Duration::seconds(2), "{:?}", w);
-        }
-    }
-
-    #[test]
-    fn pacing_burst_lets_the_first_calls_start_together_then_keeps_the_rate() {
-        let config = SchedulerConfig {
-            burst: 3,
-            ..cfg(100, Some(1.0), 24)
-        };
-        let mut s = Scheduler::new(accounts(6), config, always).unwrap();
-        let (log, _, _) = simulate(&mut s, t0(), &mut |_, _, _| {
-            (Duration::minutes(5), Disposition::Answered, done_route())
-        });
-        let offsets: Vec<i64> = log.iter().map(|d| (d.at - t0()).num_seconds()).collect();
-        assert_eq!(offsets, vec![0, 0, 0, 1, 2, 3]);
-    }
-
-    #[test]
-    fn retry_timing_follows_the_disposition() {
-        let cases = [
-            (Disposition::Busy, Duration::minutes(10)),
-            (Disposition::NoAnswer, Duration::hours(2)),
-            (Disposition::Voicemail, Duration::hours(24)),
-            (Disposition::Failed, Duration::minutes(30)),
-        ];
-        for (d, delay) in cases {
-            let mut s = Scheduler::new(accounts(1), cfg(1, None, 72), always).unwrap();
-            let call = Duration::seconds(30);
-            let (log, summary, _) = simulate(&mut s, t0(), &mut |_, n, _| {
-                if n == 1 {
-                    (call, d, None)
-                } else {
-                    (call, Disposition::Answered, done_route())
-                }
-            });
-            assert_eq!(log.len(), 2, "{d:?}");
-            assert_eq!(log[1].at - (log[0].at + call), delay, "{d:?}");
-            assert_eq!(summary.by_disposition.get(&d), Some(&1));
-        }
-    }
-
-    #[test]
-    fn retry_delays_are_configurable() {
-        let mut config = cfg(1, None, 72);
-        config.retry.busy = Duration::minutes(3);
-        let mut s = Scheduler::new(accounts(1), config, always).unwrap();
-        let (log, _, _) = simulate(&mut s, t0(), &mut |_, n, _| {
-            if n == 1 {
-                (Duration::zero(), Disposition::Busy, None)
-            } else {
-                (Duration::zero(), Disposition::Answered, done_route())
-            }
-        });
-        assert_eq!(log[1].at - log[0].at, Duration::minutes(3));
-    }
-
-    #[test]
-    fn account_is_not_redialled_while_in_flight() {
-        let mut s = Scheduler::new(accounts(1), cfg(5, None, 24), always).unwrap();
-        let now = t0();
-        assert!(matches!(
-            s.poll(now),
-            SchedulerAction::Dial { account_idx: 0, .. }
-        ));
-        assert_eq!(s.poll(now), SchedulerAction::WaitForCalls);
-        assert_eq!(
-            s.poll(now + Duration::hours(3)),
-            SchedulerAction::WaitForCalls
-        );
-        s.handle(
-            now + Duration::hours(3),
-            SchedulerEvent::CallEnded {
-                account: 0,
-                disposition: Disposition::Busy,
-                route: None,
-            },
-        )
-        .unwrap();
-        assert_eq!(
-            s.poll(now + Duration::hours(3)),
-            SchedulerAction::WaitUntil(now + Duration::hours(3) + Duration::minutes(10))
-        );
-    }
-
-    #[test]
-    fn finishes_when_the_gate_allows_nothing_before_until() {
-        let until = t0() + Duration::hours(8);
-        let gate = move |_: usize, _: &str, _: DateTime<Utc>| {
-            GateAnswer::deny(Some(until + Duration::hours(11)))
-        };
-        let mut s = Scheduler::new(accounts(3), cfg(2, Some(1.0), 8), gate).unwrap();
-        match s.poll(t0()) {
-            SchedulerAction::Finished(sum) => {
-                assert_eq!(sum.dials, 0);
-                assert_eq!(sum.blocked, 3);
-                assert_eq!(sum.done, 3);
-            }
-            other => panic!("expected Finished, got {other:?}"),
-        }
-        // Finished stays finished.
-        assert!(matches!(
-            s.poll(t0() + Duration::hours(1)),
-            SchedulerAction::Finished(_)
-        ));
-    }
-
-    #[test]
-    fn gate_denial_waits_until_the_time_it_names_then_dials() {
-        let opens = t0() + Duration::minutes(45);
-        let gate = move |_: usize, _: &str, now: DateTime<Utc>| {
-            if now >= opens {
-                GateAnswer::allow()
-            } else {
-                GateAnswer::deny(Some(opens))
-            }
-        };
-        let mut s = Scheduler::new(accounts(1), cfg(1, None, 8), gate).unwrap();
-        assert_eq!(s.poll(t0()), SchedulerAction::WaitUntil(opens));
-        assert_eq!(
-            s.poll(opens - Duration::seconds(1)),
-            SchedulerAction::WaitUntil(opens)
-        );
-        assert!(matches!(s.poll(opens), SchedulerAction::Dial { .. }));
-    }
-
-    #[test]
-    fn retry_that_falls_after_until_ends_the_campaign() {
-        let mut s = Scheduler::new(accounts(1), cfg(1, None, 1), always).unwrap();
-        let (log, summary, _) = simulate(&mut s, t0() + Duration::minutes(55), &mut |_, _, _| {
-            (Duration::seconds(30), Disposition::Busy, None)
-        });
-        assert_eq!(log.len(), 1);
-        assert_eq!(
-            summary.remaining, 1,
-            "the account is left for a later campaign"
-        );
-        assert_eq!(
-            summary.next_at,
-            Some(t0() + Duration::minutes(55) + Duration::seconds(30) + Duration::minutes(10))
-        );
-    }
-
-    #[test]
-    fn callbacks_are_honoured_at_the_time_asked() {
-        let asked = t0() + Duration::hours(3) + Duration::minutes(17);
-        let mut s = Scheduler::new(accounts(2), cfg(2, None, 12), always).unwrap();
-        let (log, summary, _) = simulate(&mut s, t0(), &mut |i, n, _| match (i, n) {
-            (0, 1) => (Duration::minutes(1), Disposition::Answered, retry_at(asked)),
-            _ => (Duration::minutes(1), Disposition::Answered, done_route()),
-        });
-        let a0: Vec<_> = log.iter().filter(|d| d.account == 0).collect();
-        assert_eq!(a0.len(), 2);
-        assert_eq!(
-            a0[1].at, asked,
-            "called back at the time asked, not before or after"
-        );
-        assert_eq!(
-            a0[1].phone, a0[0].phone,
-            "called back on the number that asked"
-        );
-        assert_eq!(summary.by_route.get(&RouteKind::Retry), Some(&1));
-    }
-
-    #[test]
-    fn callback_asked_after_until_is_not_dialled_in_this_campaign() {
-        let mut s = Scheduler::new(accounts(1), cfg(1, None, 2), always).unwrap();
-        let (log, summary, _) = simulate(&mut s, t0(), &mut |_, _, _| {
-            (
-                Duration::minutes(1),
-                Disposition::Answered,
-                retry_at(t0() + Duration::hours(5)),
-            )
-        });
-        assert_eq!(log.len(), 1);
-        assert_eq!(summary.remaining, 1);
-    }
-
-    #[test]
-    fn wrong_number_moves_to_the_next_phone_and_stop_calling_ends_the_account() {
-        let two = vec![CampaignAccount {
-            account_id: "a".into(),
-            phones: vec!["+1111".into(), "+2222".into()],
-        }];
-        let mut s = Scheduler::new(two.clone(), cfg(1, None, 12), always).unwrap();
-        let (log, summary, _) = simulate(&mut s, t0(), &mut |_, n, _| {
-            if n == 1 {
-                let r = Route {
-                    kind: RouteKind::Suppress,
-                    reason: "wrong_number".into(),
-                    until: None,
-                    scope: Some(SuppressScope::Number),
-                    follow_up: None,
-                };
-                (Duration::minutes(1), Disposition::Answered, Some(r))
-            } else {
-                let r = Route {
-                    kind: RouteKind::Suppress,
-                    reason: "stop_calling".into(),
-                    until: None,
-                    scope: Some(SuppressScope::Account),
-                    follow_up: None,
-                };
-                (Duration::minutes(1), Disposition::Answered, Some(r))
-            }
-        });
-        assert_eq!(
-            log.iter().map(|d| d.phone.as_str()).collect::<Vec<_>>(),
-            vec!["+1111", "+2222"]
-        );
-        assert_eq!(
-            log[1].at,
-            log[0].at + Duration::minutes(1),
-            "next number at once"
-        );
-        assert_eq!(summary.done, 1);
-
-        let mut s = Scheduler::new(two, cfg(1, None, 12), always).unwrap();
-        let (log, summary, _) = simulate(&mut s, t0(), &mut |_, _, _| {
-            (Duration::seconds(5), Disposition::NotFound, None)
-        });
-        assert_eq!(log.len(), 2, "each dead number tried once");
-        assert_eq!(summary.done, 1);
-    }
-
-    #[test]
-    fn unreached_account_alternates_between_its_numbers() {
-        let two = vec![CampaignAccount {
-            account_id: "a".into(),
-            phones: vec!["+1111".into(), "+2222".into()],
-        }];
-        let config = SchedulerConfig {
-            max_attempts: Some(3),
-            ..cfg(1, None, 24)
-        };
-        let mut s = Scheduler::new(two, config, always).unwrap();
-        let (log, _, _) = simulate(&mut s, t0(), &mut |_, _, _| {
-            (Duration::seconds(30), Disposition::NoAnswer, None)
-        });
-        assert_eq!(
-            log.iter().map(|d| d.phone.as_str()).collect::<Vec<_>>(),
-            vec!["+1111", "+2222", "+1111"]
-        );
-    }
-
-    #[test]
-    fn gate_denying_one_number_dials_another() {
-        let two = vec![CampaignAccount {
-            account_id: "a".into(),
-            phones: vec!["+1111".into(), "+2222".into()],
-        }];
-        let gate = |_: usize, phone: &str, now: DateTime<Utc>| {
-            if phone == "+1111" {
-                GateAnswer::deny(Some(now + Duration::hours(1)))
-            } else {
-                GateAnswer::allow()
-            }
-        };
-        let mut s = Scheduler::new(two, cfg(1, None, 12), gate).unwrap();
-        assert_eq!(
-            s.poll(t0()),
-            SchedulerAction::Dial {
-                account_idx: 0,
-                phone: "+2222".into()
-            }
-        );
-    }
-
-    #[test]
-    fn hardship_agent_route_with_pause_follow_up_ends_the_account() {
-        let mut s = Scheduler::new(accounts(1), cfg(1, None, 12), always).unwrap();
-        let (log, summary, _) = simulate(&mut s, t0(), &mut |_, _, _| {
-            let pause = Route {
-                kind: RouteKind::Pause,
-                reason: "hardship".into(),
-                until: Some((t0() + Duration::days(30)).fixed_offset()),
-                scope: None,
-                follow_up: None,
-            };
-            let r = Route {
-                kind: RouteKind::Agent,
-                reason: "hardship".into(),
-                until: None,
-                scope: None,
-                follow_up: Some(Box::new(pause)),
-            };
-            (Duration::minutes(2), Disposition::Answered, Some(r))
-        });
-        assert_eq!(log.len(), 1);
-        assert_eq!(summary.by_route.get(&RouteKind::Agent), Some(&1));
-        assert_eq!(summary.done, 1);
-    }
-
-    #[test]
-    fn stop_lets_calls_in_flight_end_then_finishes() {
-        let mut s = Scheduler::new(accounts(5), cfg(2, None, 12), always).unwrap();
-        assert!(matches!(
-            s.poll(t0()),
-            SchedulerAction::Dial { account_idx: 0, .. }
-        ));
-        s.stop();
-        assert_eq!(s.poll(t0()), SchedulerAction::WaitForCalls);
-        s.handle(
-            t0(),
-            SchedulerEvent::CallEnded {
-                account: 0,
-                disposition: Disposition::Cancelled,
-                route: None,
-            },
-        )
-        .unwrap();
-        match s.poll(t0()) {
-            SchedulerAction::Finished(sum) => {
-                assert_eq!(sum.dials, 1);
-                assert_eq!(sum.remaining, 5);
-            }
-            other => panic!("expected Finished, got {other:?}"),
-        }
-    }
-
-    #[test]
-    fn events_for_accounts_not_in_flight_are_refused() {
-        let mut s = Scheduler::new(accounts(2), cfg(2, None, 12), always).unwrap();
-        let ended = |account| SchedulerEvent::CallEnded {
-            account,
-            disposition: Disposition::Busy,
-            route: None,
-        };
-        assert!(matches!(
-            s.handle(t0(), ended(0)),
-            Err(SchedulerError::NotInFlight { .. })
-        ));
-        assert!(matches!(
-            s.handle(t0(), ended(7)),
-            Err(SchedulerError::UnknownAccount {
-                account: 7,
-                total: 2
-            })
-        ));
-        assert_eq!(s.summary().remaining, 2);
-    }
-
-    #[test]
-    fn bad_configuration_is_refused() {
-        let bad = |c: SchedulerConfig| Scheduler::new(accounts(1), c, always).unwrap_err();
-        assert_eq!(bad(cfg(0, None, 1)), SchedulerError::ZeroConcurrency);
-        assert!(matches!(
-            bad(cfg(1, Some(0.0), 1)),
-            SchedulerError::BadPacing(_)
-        ));
-        assert!(matches!(
-            bad(cfg(1, Some(f64::NAN), 1)),
-            SchedulerError::BadPacing(_)
-        ));
-        assert_eq!(
-            bad(SchedulerConfig {
-                burst: 0,
-                ..cfg(1, None, 1)
-            }),
-            SchedulerError::ZeroBurst
-        );
-    }
-
-    #[test]
-    fn gate_giving_a_past_time_is_rechecked_later_not_in_a_loop() {
-        let gate = |_: usize, _: &str, now: DateTime<Utc>| {
-            GateAnswer::deny(Some(now - Duration::hours(1)))
-        };
-        let mut s = Scheduler::new(accounts(1), cfg(1, None, 1), gate).unwrap();
-        assert_eq!(
-            s.poll(t0()),
-            SchedulerAction::WaitUntil(t0() + Duration::minutes(1))
-        );
-    }
-
-    #[test]
-    fn accounts_without_numbers_are_done_from_the_start() {
-        let a = vec![CampaignAccount {
-            account_id: "x".into(),
-            phones: vec![],
-        }];
-        let mut s = Scheduler::new(a, cfg(1, None, 1), always).unwrap();
-        assert!(matches!(
-            s.poll(t0()),
-            SchedulerAction::Finished(Summary {
-                done: 1,
-                dials: 0,
-                ..
-            })
-        ));
-    }
-}
+#[path = "scheduler_tests.rs"]
+mod tests;

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{decide, AccountState, PolicyConfig, PolicyDecision, PolicyError};
 use crate::account::csv::{load_accounts_with, CheckReport, LoadOptions};
-use crate::account::history::{load_history, AttemptRecord};
+use crate::account::history::{load_history, PastAttempt};
 use crate::account::tz::{zones_for, TzSource};
 
 /// `duecall check <csv>`: validate an accounts file.
@@ -132,14 +132,14 @@ struct PlanLine<'a> {
 /// Indexes a history so each account gets its own records and every record to
 /// any of its numbers.
 pub struct HistoryIndex<'a> {
-    records: &'a [AttemptRecord],
+    records: &'a [PastAttempt],
     by_account: HashMap<&'a str, Vec<usize>>,
     by_phone: HashMap<&'a str, Vec<usize>>,
 }
 
 impl<'a> HistoryIndex<'a> {
     /// Builds the index.
-    pub fn new(records: &'a [AttemptRecord]) -> Self {
+    pub fn new(records: &'a [PastAttempt]) -> Self {
         let mut by_account: HashMap<&str, Vec<usize>> = HashMap::new();
         let mut by_phone: HashMap<&str, Vec<usize>> = HashMap::new();
         for (i, r) in records.iter().enumerate() {
@@ -154,7 +154,7 @@ impl<'a> HistoryIndex<'a> {
     }
 
     /// The records the gate needs for one account.
-    pub fn for_account(&self, account: &crate::account::Account) -> Vec<AttemptRecord> {
+    pub fn for_account(&self, account: &crate::account::Account) -> Vec<PastAttempt> {
         let mut idx: Vec<usize> = self
             .by_account
             .get(account.account_id.as_str())

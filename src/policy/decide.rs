@@ -24,7 +24,7 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
 use super::config::{CapCounts, JurisdictionRules, PolicyConfig, Window};
-use crate::account::history::AttemptRecord;
+use crate::account::history::PastAttempt;
 use crate::account::{mask_phone, Account};
 use crate::outcome::SuppressScope;
 
@@ -211,7 +211,7 @@ impl Audit {
 fn prepare<'a>(
     account: &'a Account,
     zones: &'a [Tz],
-    history: &'a [AttemptRecord],
+    history: &'a [PastAttempt],
     state: &'a AccountState,
     cfg: &'a PolicyConfig,
 ) -> Prep<'a> {
@@ -226,7 +226,7 @@ fn prepare<'a>(
             false,
         ),
     };
-    let local_dates = |pred: &dyn Fn(&AttemptRecord) -> bool| -> Vec<Vec<NaiveDate>> {
+    let local_dates = |pred: &dyn Fn(&PastAttempt) -> bool| -> Vec<Vec<NaiveDate>> {
         zones
             .iter()
             .map(|z| {
@@ -867,7 +867,7 @@ fn next_allowed(
 pub fn decide(
     account: &Account,
     zones: &[Tz],
-    history: &[AttemptRecord],
+    history: &[PastAttempt],
     state: &AccountState,
     cfg: &PolicyConfig,
     now: DateTime<Utc>,
@@ -900,7 +900,7 @@ pub fn decide(
 pub fn allowed_at(
     account: &Account,
     zones: &[Tz],
-    history: &[AttemptRecord],
+    history: &[PastAttempt],
     state: &AccountState,
     cfg: &PolicyConfig,
     t: DateTime<Utc>,

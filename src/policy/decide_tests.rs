@@ -40,8 +40,8 @@ fn at<Z: TimeZone>(z: &Z, y: i32, mo: u32, d: u32, h: u32, mi: u32) -> DateTime<
         .with_timezone(&Utc)
 }
 
-fn rec(phone: &str, t: DateTime<Utc>, conversation: bool) -> AttemptRecord {
-    AttemptRecord {
+fn rec(phone: &str, t: DateTime<Utc>, conversation: bool) -> PastAttempt {
+    PastAttempt {
         account_id: "A1".into(),
         phone: phone.into(),
         at: t,
@@ -499,7 +499,7 @@ const PHONES: [&str; 3] = ["+15550000001", "+15550000002", "+15550000003"];
 fn brute_allowed(
     a: &Account,
     zones: &[Tz],
-    hist: &[AttemptRecord],
+    hist: &[PastAttempt],
     st: &AccountState,
     cfg: &PolicyConfig,
     t: DateTime<Utc>,
@@ -532,7 +532,7 @@ fn brute_allowed(
     if st.callback_at.is_some_and(|c| t < c) {
         return Err("before callback".into());
     }
-    let mine: Vec<&AttemptRecord> = hist
+    let mine: Vec<&PastAttempt> = hist
         .iter()
         .filter(|h| h.account_id == a.account_id)
         .collect();
@@ -629,7 +629,7 @@ fn brute_allowed(
 struct Case {
     account: Account,
     zones: Vec<Tz>,
-    history: Vec<AttemptRecord>,
+    history: Vec<PastAttempt>,
     state: AccountState,
     cfg: PolicyConfig,
     now: DateTime<Utc>,
@@ -733,7 +733,7 @@ fn case_strategy() -> impl Strategy<Value = Case> {
             account.alt_phones = PHONES[1..nphones].iter().map(|s| s.to_string()).collect();
             let history = hist
                 .into_iter()
-                .map(|(p, ago, conv, other)| AttemptRecord {
+                .map(|(p, ago, conv, other)| PastAttempt {
                     account_id: if other == 0 {
                         "OTHER".into()
                     } else {

@@ -138,9 +138,16 @@ CREATE TABLE payments (
 CREATE INDEX payments_by_account ON payments (account_id);
 ";
 
+/// Migration 3: the per-number caps read every attempt to a number, about
+/// any account.
+const M3_ATTEMPTS_BY_PHONE: &str = "
+CREATE INDEX attempts_by_phone ON attempts (phone, decided_at);
+";
+
 /// The migrations in order; migration `n` (1-based) is `MIGRATIONS[n - 1]`.
-/// Append only: a released migration is never edited.
-pub(crate) const MIGRATIONS: &[&str] = &[M1_CORE, M2_QUEUES];
+/// Append only: a released migration is never edited. A new table gets its
+/// own migration here (its rows' code in its own file beside this one).
+pub(crate) const MIGRATIONS: &[&str] = &[M1_CORE, M2_QUEUES, M3_ATTEMPTS_BY_PHONE];
 
 /// The newest schema version this build knows.
 pub(crate) const LATEST: i64 = MIGRATIONS.len() as i64;

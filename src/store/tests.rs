@@ -5,7 +5,15 @@ use chrono::TimeZone;
 use serde_json::json;
 
 use super::*;
+use crate::account::history::PastAttempt;
+use crate::account::{Account, Language};
+use crate::outcome::{Disposition, Route, RouteKind, SuppressScope};
+use crate::policy::{AccountState, Suppression};
 use crate::store::cli::{run_export, ExportArgs};
+use chrono::{DateTime, NaiveDate, Utc};
+use rust_decimal::Decimal;
+use std::path::Path;
+use std::str::FromStr;
 
 /// A fresh temporary directory, removed on drop.
 struct TempDir(PathBuf);
@@ -64,8 +72,8 @@ fn turn(prompt: &str, intent: &str) -> TurnRow {
     }
 }
 
-fn ended(disposition: Disposition, at: DateTime<Utc>, route: Option<Route>) -> AttemptOutcome {
-    AttemptOutcome {
+fn ended(disposition: Disposition, at: DateTime<Utc>, route: Option<Route>) -> OutcomeRow {
+    OutcomeRow {
         disposition,
         reason: None,
         sip_status: Some(200),
@@ -190,8 +198,15 @@ fn routes_write_suppressions_pauses_and_callbacks_for_the_gate() {
     s.record_outcome(id, &ended(Disposition::Answered, t(10, 2), Some(wrong)))
         .unwrap();
     let st = s.account_state("a1").unwrap();
-    assert_eq!(st.suppressed_numbers, vec!["+14155550100".to_string()]);
-    assert!(!st.suppressed_account);
+    assert_eq!(
+        st.suppressions,
+        vec![Suppression {
+            scope: SuppressScope::Number,
+            number: Some("+14155550100".into()),
+            reason: "wrong_number".into(),
+        }],
+        "the number, with the reason the gate will show"
+    );
 
     let callback = Route {
         kind: RouteKind::Retry,
@@ -217,7 +232,21 @@ fn routes_write_suppressions_pauses_and_callbacks_for_the_gate() {
 
     s.add_suppression("a1", None, "stop_calling", t(12, 2))
         .unwrap();
-    assert!(s.account_state("a1").unwrap().suppressed_account);
+    s.add_suppression("a1", None, "second request", t(12, 3))
+        .unwrap();
+    let st = s.account_state("a1").unwrap();
+    let accounts: Vec<&Suppression> = st
+        .suppressions
+        .iter()
+        .filter(|x| x.scope == SuppressScope::Account)
+        .collect();
+    assert_eq!(
+        accounts.len(),
+        1,
+        "one account suppression, the first reason"
+    );
+    assert_eq!(accounts[0].reason, "stop_calling");
+    assert_eq!(st.suppressions.len(), 2, "the number's stays too");
     assert_eq!(s.account_state("a2").unwrap(), AccountState::default());
 }
 
@@ -241,7 +270,14 @@ fn crash_recovery_marks_in_flight_attempts_failed_and_they_still_count() {
             .unwrap();
         // The process dies here: the store is dropped with two attempts in flight.
         let h = s.history_for("a1").unwrap();
-        assert_eq!(h.iter().filter(|r| r.in_flight).count(), 2);
+        assert_eq!(h.len(), 3, "attempts in flight count as soon as decided");
+        assert_eq!(
+            h.iter()
+                .filter(|r| r.disposition == Disposition::Answered)
+                .count(),
+            2,
+            "in flight: no outcome yet, counted as answered (not yet known)"
+        );
     }
     let mut s = Store::open(&dir.0).unwrap();
     let recovered = s.recover_after_crash(t(10, 0)).unwrap();
@@ -256,7 +292,7 @@ fn crash_recovery_marks_in_flight_attempts_failed_and_they_still_count() {
     assert_eq!(s.attempt(done).unwrap().unwrap().state, AttemptState::Ended);
     let h = s.history_for("a1").unwrap();
     assert_eq!(h.len(), 3, "crashed attempts still count");
-    assert!(h.iter().all(|r| !r.in_flight));
+    assert!(h.iter().all(|r| r.disposition != Disposition::Answered));
     assert_eq!(
         h.iter().map(|r| r.at).collect::<Vec<_>>(),
         vec![t(8, 0), t(9, 0), t(9, 6)]
@@ -274,14 +310,14 @@ fn imported_history_counts_once_and_is_not_exported() {
     let dir = TempDir::new("import");
     let mut s = Store::open(&dir.0).unwrap();
     let rows = vec![
-        ImportedAttempt {
+        PastAttempt {
             account_id: "a1".into(),
             phone: "+14155550100".into(),
             at: t(8, 0),
             disposition: Disposition::NoAnswer,
             conversation: false,
         },
-        ImportedAttempt {
+        PastAttempt {
             account_id: "a1".into(),
             phone: "+14155550100".into(),
             at: t(8, 30),
@@ -295,12 +331,12 @@ fn imported_history_counts_once_and_is_not_exported() {
     assert_eq!(h.len(), 2);
     assert_eq!(
         h[1],
-        HistoryRow {
+        PastAttempt {
+            account_id: "a1".into(),
             phone: "+14155550100".into(),
             at: t(8, 30),
             disposition: Disposition::Answered,
             conversation: true,
-            in_flight: false
         }
     );
     let mut out = Vec::new();

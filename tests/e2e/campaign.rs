@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use duecall::campaign::cli::{run_campaign_with, RunArgs};
-use duecall::campaign::runner::{Progress, Shutdown};
+use duecall::campaign::{Progress, Shutdown};
 use duecall::outcome::Disposition;
 use duecall::store::{AttemptId, AttemptRecord, AttemptState, Store};
 
@@ -347,7 +347,7 @@ fn killed_campaign_restarts_without_losing_outcomes_or_breaking_caps() {
                 .collect();
             let recorded = live.len() == 2
                 && live.iter().all(|a| {
-                    duecall::campaign::runner::recordings_of(&rec_dir, &a.account_id, a.id)
+                    duecall::campaign::recovery::recordings_of(&rec_dir, &a.account_id, a.id)
                         .first()
                         .and_then(|p| std::fs::metadata(p).ok())
                         .is_some_and(|m| m.len() > 44 + 16_000)
@@ -418,7 +418,7 @@ fn killed_campaign_restarts_without_losing_outcomes_or_breaking_caps() {
         assert_eq!(a.state, AttemptState::FailedByCrash);
         assert_eq!(a.disposition, Some(Disposition::Failed));
         assert_eq!(a.reason.as_deref(), Some("crash"));
-        let recs = duecall::campaign::runner::recordings_of(&rec_dir, &a.account_id, a.id);
+        let recs = duecall::campaign::recovery::recordings_of(&rec_dir, &a.account_id, a.id);
         assert_eq!(recs.len(), 1, "{recs:?}");
         let mut r = hound::WavReader::open(&recs[0]).expect("repaired recording opens");
         assert_eq!(r.spec().channels, 2);

@@ -1,0 +1,67 @@
+//! The campaign layer's one error enum: what can stop a campaign from
+//! starting or make it end early, each naming what to fix.
+
+use std::path::PathBuf;
+
+use super::scheduler::SchedulerError;
+use crate::agent::AgentError;
+use crate::store::StoreError;
+
+/// What can stop a campaign from starting or make it end early.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CampaignError {
+    /// The config file is unreadable or a `[sip]`/`[media]` key is wrong.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    /// A `[campaign]` key is wrong (named in the message).
+    #[error("config `campaign.{key}`: {message}")]
+    Settings {
+        /// The key under `[campaign]`.
+        key: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// The `[policy]` table is wrong, or a file it reads is missing.
+    #[error(transparent)]
+    Policy(#[from] crate::policy::PolicyError),
+    /// The accounts file cannot be used at all.
+    #[error("accounts {path}: {message}")]
+    Accounts {
+        /// The CSV.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// A file named on the command line could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A file the campaign writes (demo files, output) could not be written.
+    #[error("cannot write {path}: {source}")]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The store failed (the campaign stops dialling and drains).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// SIP could not start.
+    #[error(transparent)]
+    Sip(#[from] crate::telephony::sip::SipError),
+    /// The agent could not start (scripts, recognizer, prompt audio).
+    #[error(transparent)]
+    Agent(#[from] AgentError),
+    /// The scheduler refused its configuration.
+    #[error(transparent)]
+    Scheduler(#[from] SchedulerError),
+    /// The simulated debtors of the demo could not start.
+    #[error("simulated debtors: {0}")]
+    Sim(String),
+}

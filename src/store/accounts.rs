@@ -1,0 +1,172 @@
+//! The `accounts` table: the debts of every campaign, upserted by
+//! `account_id` from the accounts CSV. Money is stored as exact decimal
+//! text.
+
+use std::str::FromStr;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use rusqlite::params;
+use rust_decimal::Decimal;
+
+use super::codec::ts;
+use super::{sql, Store, StoreError};
+use crate::account::{Account, Language};
+
+impl Store {
+    /// Inserts or updates accounts by `account_id`, in one transaction.
+    pub fn upsert_accounts(
+        &mut self,
+        accounts: &[Account],
+        now: DateTime<Utc>,
+    ) -> Result<usize, StoreError> {
+        const OP: &str = "upsert_accounts";
+        let tx = self.write_tx(OP)?;
+        {
+            let mut st = tx
+                .prepare(
+                    "INSERT INTO accounts (account_id, name, phone, amount, currency, due_date, timezone,
+                         language, jurisdiction, alt_phones, days_past_due, agent_uri, updated_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+                     ON CONFLICT (account_id) DO UPDATE SET
+                         name = excluded.name, phone = excluded.phone, amount = excluded.amount,
+                         currency = excluded.currency, due_date = excluded.due_date,
+                         timezone = excluded.timezone, language = excluded.language,
+                         jurisdiction = excluded.jurisdiction, alt_phones = excluded.alt_phones,
+                         days_past_due = excluded.days_past_due, agent_uri = excluded.agent_uri,
+                         updated_at = excluded.updated_at",
+                )
+                .map_err(sql(OP))?;
+            for a in accounts {
+                let alt = serde_json::to_string(&a.alt_phones).map_err(StoreError::Json)?;
+                st.execute(params![
+                    a.account_id,
+                    a.name,
+                    a.phone,
+                    a.amount.to_string(),
+                    a.currency,
+                    a.due_date.to_string(),
+                    a.timezone,
+                    a.language.as_str(),
+                    a.jurisdiction,
+                    alt,
+                    a.days_past_due,
+                    a.agent_uri,
+                    ts(now),
+                ])
+                .map_err(sql(OP))?;
+            }
+        }
+        tx.commit().map_err(sql(OP))?;
+        Ok(accounts.len())
+    }
+
+    /// One account by id.
+    pub fn account(&self, account_id: &str) -> Result<Option<Account>, StoreError> {
+        Ok(self
+            .query_accounts("WHERE account_id = ?1", params![account_id])?
+            .into_iter()
+            .next())
+    }
+
+    /// Every account, by id.
+    pub fn accounts(&self) -> Result<Vec<Account>, StoreError> {
+        self.query_accounts("", params![])
+    }
+
+    fn query_accounts(
+        &self,
+        filter: &str,
+        args: &[&dyn rusqlite::ToSql],
+    ) -> Result<Vec<Account>, StoreError> {
+        const OP: &str = "accounts";
+        type Raw = (
+            String,
+            String,
+            String,
+            String,
+            Option<String>,
+            String,
+            Option<String>,
+            String,
+            Option<String>,
+            String,
+            Option<i64>,
+            Option<String>,
+        );
+        let mut st = self
+            .conn
+            .prepare(&format!(
+                "SELECT account_id, name, phone, amount, currency, due_date, timezone, language,
+                        jurisdiction, alt_phones, days_past_due, agent_uri
+                 FROM accounts {filter} ORDER BY account_id"
+            ))
+            .map_err(sql(OP))?;
+        let raws: Vec<Raw> = st
+            .query_map(args, |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                    r.get(7)?,
+                    r.get(8)?,
+                    r.get(9)?,
+                    r.get(10)?,
+                    r.get(11)?,
+                ))
+            })
+            .map_err(sql(OP))?
+            .collect::<Result<_, _>>()
+            .map_err(sql(OP))?;
+        raws.into_iter()
+            .map(
+                |(
+                    account_id,
+                    name,
+                    phone,
+                    amount,
+                    currency,
+                    due,
+                    timezone,
+                    lang,
+                    jurisdiction,
+                    alt,
+                    dpd,
+                    agent,
+                )| {
+                    Ok(Account {
+                        amount: Decimal::from_str(&amount).map_err(|e| {
+                            StoreError::Corrupt(format!("amount {amount:?} of {account_id}: {e}"))
+                        })?,
+                        due_date: NaiveDate::from_str(&due).map_err(|e| {
+                            StoreError::Corrupt(format!("due_date {due:?} of {account_id}: {e}"))
+                        })?,
+                        language: match lang.as_str() {
+                            "en" => Language::En,
+                            "zh" => Language::Zh,
+                            other => {
+                                return Err(StoreError::Corrupt(format!(
+                                    "language {other:?} of {account_id}"
+                                )))
+                            }
+                        },
+                        alt_phones: serde_json::from_str(&alt).map_err(|e| {
+                            StoreError::Corrupt(format!("alt_phones of {account_id}: {e}"))
+                        })?,
+                        account_id,
+                        name,
+                        phone,
+                        currency,
+                        timezone,
+                        jurisdiction,
+                        days_past_due: dpd,
+                        agent_uri: agent,
+                    })
+                },
+            )
+            .collect()
+    }
+}

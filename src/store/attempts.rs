@@ -1,0 +1,478 @@
+//! The `attempts` table and its `turns` and `routes`: one row per dial,
+//! written in the attempt's life order: `decided` (the gate's allow, before
+//! the INVITE leaves), `dialling`, then `ended` with the outcome in one
+//! transaction (turns, route and what the route implies, escalations), or
+//! `failed_by_crash` when a restart finds it in flight. Never decides
+//! anything about the attempt; it stores what it is given.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{params, OptionalExtension};
+use serde::{Deserialize, Serialize};
+
+use super::codec::{
+    parse_disposition, parse_json, parse_opt_ts, parse_route_kind, parse_scope, parse_ts,
+    route_kind_str, scope_str, ts,
+};
+use super::escalations::{insert_escalation, NewEscalation};
+use super::routes::apply_route;
+use super::{sql, Store, StoreError};
+use crate::outcome::{Disposition, Route};
+
+/// The id of one attempt (one dial).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct AttemptId(pub i64);
+
+impl std::fmt::Display for AttemptId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// Where an attempt is in its life. `decided` is written before the INVITE
+/// leaves, so a crash between the two still leaves a trace that counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttemptState {
+    /// The policy allowed the dial; the INVITE may or may not have left.
+    Decided,
+    /// The INVITE left.
+    Dialling,
+    /// The outcome is recorded.
+    Ended,
+    /// The process died while the attempt was in flight; found at restart.
+    FailedByCrash,
+}
+
+impl AttemptState {
+    /// The spelling in the `state` column.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AttemptState::Decided => "decided",
+            AttemptState::Dialling => "dialling",
+            AttemptState::Ended => "ended",
+            AttemptState::FailedByCrash => "failed_by_crash",
+        }
+    }
+
+    /// Parses the `state` column.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "decided" => AttemptState::Decided,
+            "dialling" => AttemptState::Dialling,
+            "ended" => AttemptState::Ended,
+            "failed_by_crash" => AttemptState::FailedByCrash,
+            _ => return None,
+        })
+    }
+}
+
+/// One turn as stored (the same keys as `turns[]` in the outcome JSON).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TurnRow {
+    /// Prompt id played.
+    pub prompt: String,
+    /// How much of it was played, ms.
+    pub played_ms: u64,
+    /// Whether it played to the end (false: barge-in or hang-up).
+    pub finished: bool,
+    /// What was heard after it.
+    #[serde(default)]
+    pub heard: Option<String>,
+    /// The intent recognised.
+    #[serde(default)]
+    pub intent: Option<String>,
+    /// Its confidence, 0..1.
+    #[serde(default)]
+    pub confidence: Option<f32>,
+    /// Turn start, ms from answer.
+    pub start_ms: u64,
+    /// Turn end, ms from answer.
+    pub end_ms: u64,
+}
+
+/// How an attempt ended, written in one transaction by `record_outcome`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutcomeRow {
+    /// The disposition.
+    pub disposition: Disposition,
+    /// For `failed` (`auth`, `network`, ...), or another short reason.
+    pub reason: Option<String>,
+    /// Final SIP status of the INVITE, if one came.
+    pub sip_status: Option<u16>,
+    /// When the call ended.
+    pub ended_at: DateTime<Utc>,
+    /// Whether the right person was reached and spoken with (for the
+    /// "after a conversation" and "contacts" rules).
+    pub conversation: bool,
+    /// The whole outcome JSON (ARCHITECTURE.md), kept as given.
+    pub outcome_json: serde_json::Value,
+    /// Path of the two-channel recording.
+    pub recording: Option<String>,
+    /// The turns, in order.
+    pub turns: Vec<TurnRow>,
+    /// Where the case goes. Its pause, suppression and callback are written
+    /// with the outcome (see `record_outcome`).
+    pub route: Option<Route>,
+    /// An escalation to queue with the outcome (an agent route no collector
+    /// took live).
+    pub escalation: Option<NewEscalation>,
+}
+
+/// One attempt read back whole.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttemptRecord {
+    /// Its id.
+    pub id: AttemptId,
+    /// The account.
+    pub account_id: String,
+    /// The number dialled.
+    pub phone: String,
+    /// When the policy allowed it.
+    pub decided_at: DateTime<Utc>,
+    /// The policy decision JSON.
+    pub policy: serde_json::Value,
+    /// When the INVITE left.
+    pub started_at: Option<DateTime<Utc>>,
+    /// When it ended.
+    pub ended_at: Option<DateTime<Utc>>,
+    /// How it ended.
+    pub disposition: Option<Disposition>,
+    /// Reason for `failed` (or `crash`).
+    pub reason: Option<String>,
+    /// Final SIP status.
+    pub sip_status: Option<u16>,
+    /// Whether the right person was spoken with.
+    pub conversation: bool,
+    /// The outcome JSON.
+    pub outcome: Option<serde_json::Value>,
+    /// Recording path.
+    pub recording: Option<String>,
+    /// Life-cycle state.
+    pub state: AttemptState,
+    /// The turns, in order.
+    pub turns: Vec<TurnRow>,
+    /// The route.
+    pub route: Option<Route>,
+}
+
+impl Store {
+    /// Records that the policy allowed a dial, before the INVITE leaves.
+    /// The attempt counts from here on, even if the process dies next.
+    pub fn record_decision(
+        &mut self,
+        account_id: &str,
+        phone: &str,
+        decided_at: DateTime<Utc>,
+        decision: &serde_json::Value,
+    ) -> Result<AttemptId, StoreError> {
+        let decision = serde_json::to_string(decision).map_err(StoreError::Json)?;
+        self.conn
+            .query_row(
+                "INSERT INTO attempts (account_id, phone, decided_at, policy, state)
+                 VALUES (?1, ?2, ?3, ?4, 'decided') RETURNING id",
+                params![account_id, phone, ts(decided_at), decision],
+                |r| r.get(0),
+            )
+            .map(AttemptId)
+            .map_err(sql("record_decision"))
+    }
+
+    /// Records that the INVITE left.
+    pub fn mark_dialling(
+        &mut self,
+        id: AttemptId,
+        started_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let n = self
+            .conn
+            .execute(
+                "UPDATE attempts SET state = 'dialling', started_at = ?2 WHERE id = ?1 AND state = 'decided'",
+                params![id.0, ts(started_at)],
+            )
+            .map_err(sql("mark_dialling"))?;
+        if n == 0 {
+            return Err(self.state_error(id, "decided")?);
+        }
+        Ok(())
+    }
+
+    /// Explains why an update guarded by state touched nothing.
+    fn state_error(&self, id: AttemptId, expected: &'static str) -> Result<StoreError, StoreError> {
+        let state: Option<String> = self
+            .conn
+            .query_row("SELECT state FROM attempts WHERE id = ?1", [id.0], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(sql("attempt state"))?;
+        Ok(match state {
+            None => StoreError::UnknownAttempt(id),
+            Some(state) => StoreError::WrongState {
+                id,
+                state,
+                expected,
+            },
+        })
+    }
+
+    /// Records how an attempt ended, in one transaction: the attempt row, its
+    /// turns, its route, what the route implies for later calls (a `pause`
+    /// row, a `suppress` row for the dialled number or the whole account, a
+    /// callback for a `retry` with a time; follow-ups too), and the
+    /// escalation if one is given. Fails with `WrongState` if the outcome was
+    /// already recorded.
+    pub fn record_outcome(
+        &mut self,
+        id: AttemptId,
+        outcome: &OutcomeRow,
+    ) -> Result<(), StoreError> {
+        const OP: &str = "record_outcome";
+        let outcome_json =
+            serde_json::to_string(&outcome.outcome_json).map_err(StoreError::Json)?;
+        let tx = self.write_tx(OP)?;
+        let row: Option<(String, String)> = tx
+            .query_row(
+                "UPDATE attempts SET state = 'ended', ended_at = ?2, disposition = ?3, reason = ?4,
+                     sip_status = ?5, conversation = ?6, outcome = ?7, recording = ?8
+                 WHERE id = ?1 AND state IN ('decided', 'dialling')
+                 RETURNING account_id, phone",
+                params![
+                    id.0,
+                    ts(outcome.ended_at),
+                    outcome.disposition.as_str(),
+                    outcome.reason,
+                    outcome.sip_status,
+                    outcome.conversation,
+                    outcome_json,
+                    outcome.recording,
+                ],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(sql(OP))?;
+        let Some((account_id, phone)) = row else {
+            drop(tx);
+            return Err(self.state_error(id, "decided or dialling")?);
+        };
+        {
+            let mut st = tx
+                .prepare(
+                    "INSERT INTO turns (attempt_id, idx, prompt, played_ms, finished, heard, intent,
+                         confidence, start_ms, end_ms)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                )
+                .map_err(sql(OP))?;
+            for (i, t) in outcome.turns.iter().enumerate() {
+                st.execute(params![
+                    id.0,
+                    i as i64,
+                    t.prompt,
+                    t.played_ms as i64,
+                    t.finished,
+                    t.heard,
+                    t.intent,
+                    t.confidence.map(f64::from),
+                    t.start_ms as i64,
+                    t.end_ms as i64,
+                ])
+                .map_err(sql(OP))?;
+            }
+        }
+        if let Some(route) = &outcome.route {
+            let follow_up = route
+                .follow_up
+                .as_ref()
+                .map(serde_json::to_string)
+                .transpose()
+                .map_err(StoreError::Json)?;
+            tx.execute(
+                "INSERT INTO routes (attempt_id, kind, reason, until, scope, follow_up)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    id.0,
+                    route_kind_str(route.kind),
+                    route.reason,
+                    route.until.map(|t| ts(t.with_timezone(&Utc))),
+                    route.scope.map(scope_str),
+                    follow_up,
+                ],
+            )
+            .map_err(sql(OP))?;
+            apply_route(&tx, &account_id, &phone, route, outcome.ended_at)?;
+        }
+        if let Some(e) = &outcome.escalation {
+            insert_escalation(&tx, e)?;
+        }
+        tx.commit().map_err(sql(OP))
+    }
+
+    /// After a restart: every attempt still `decided` or `dialling` belonged
+    /// to the process that died. They are marked `failed_by_crash`
+    /// (disposition `failed`, reason `crash`, ended `now`) and keep counting
+    /// as attempts. Returns their ids.
+    ///
+    /// Several nodes on PostgreSQL: add a `node` column and recover only the
+    /// dead node's rows (`... AND node = $1`), or the living would lose
+    /// their calls in flight.
+    pub fn recover_after_crash(
+        &mut self,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<AttemptId>, StoreError> {
+        const OP: &str = "recover_after_crash";
+        let mut st = self
+            .conn
+            .prepare(
+                "UPDATE attempts SET state = 'failed_by_crash', disposition = 'failed', reason = 'crash',
+                     ended_at = ?1
+                 WHERE state IN ('decided', 'dialling')
+                 RETURNING id",
+            )
+            .map_err(sql(OP))?;
+        let mut ids: Vec<AttemptId> = st
+            .query_map([ts(now)], |r| r.get(0).map(AttemptId))
+            .map_err(sql(OP))?
+            .collect::<Result<_, _>>()
+            .map_err(sql(OP))?;
+        ids.sort();
+        Ok(ids)
+    }
+
+    /// One attempt with its turns and route.
+    pub fn attempt(&self, id: AttemptId) -> Result<Option<AttemptRecord>, StoreError> {
+        const OP: &str = "attempt";
+        type Raw = (
+            String,
+            String,
+            String,
+            String,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<u16>,
+            bool,
+            Option<String>,
+            Option<String>,
+            String,
+        );
+        let raw: Option<Raw> = self
+            .conn
+            .query_row(
+                "SELECT account_id, phone, decided_at, policy, started_at, ended_at, disposition, reason,
+                        sip_status, conversation, outcome, recording, state
+                 FROM attempts WHERE id = ?1",
+                [id.0],
+                |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?,
+                        r.get(7)?, r.get(8)?, r.get(9)?, r.get(10)?, r.get(11)?, r.get(12)?))
+                },
+            )
+            .optional()
+            .map_err(sql(OP))?;
+        let Some((
+            account_id,
+            phone,
+            decided_at,
+            policy,
+            started,
+            ended,
+            disp,
+            reason,
+            sip,
+            conv,
+            outcome,
+            rec,
+            state,
+        )) = raw
+        else {
+            return Ok(None);
+        };
+        Ok(Some(AttemptRecord {
+            id,
+            account_id,
+            phone,
+            decided_at: parse_ts(&decided_at)?,
+            policy: parse_json(&policy, "policy")?,
+            started_at: parse_opt_ts(started)?,
+            ended_at: parse_opt_ts(ended)?,
+            disposition: disp.as_deref().map(parse_disposition).transpose()?,
+            reason,
+            sip_status: sip,
+            conversation: conv,
+            outcome: outcome
+                .as_deref()
+                .map(|o| parse_json(o, "outcome"))
+                .transpose()?,
+            recording: rec,
+            state: AttemptState::parse(&state)
+                .ok_or_else(|| StoreError::Corrupt(format!("attempt state {state:?}")))?,
+            turns: self.turns_of(id)?,
+            route: self.route_of(id)?,
+        }))
+    }
+
+    fn turns_of(&self, id: AttemptId) -> Result<Vec<TurnRow>, StoreError> {
+        const OP: &str = "turns";
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT prompt, played_ms, finished, heard, intent, confidence, start_ms, end_ms
+                 FROM turns WHERE attempt_id = ?1 ORDER BY idx",
+            )
+            .map_err(sql(OP))?;
+        let rows = st
+            .query_map([id.0], |r| {
+                Ok(TurnRow {
+                    prompt: r.get(0)?,
+                    played_ms: r.get::<_, i64>(1)?.max(0) as u64,
+                    finished: r.get(2)?,
+                    heard: r.get(3)?,
+                    intent: r.get(4)?,
+                    confidence: r.get::<_, Option<f64>>(5)?.map(|c| c as f32),
+                    start_ms: r.get::<_, i64>(6)?.max(0) as u64,
+                    end_ms: r.get::<_, i64>(7)?.max(0) as u64,
+                })
+            })
+            .map_err(sql(OP))?
+            .collect::<Result<_, _>>()
+            .map_err(sql(OP))?;
+        Ok(rows)
+    }
+
+    fn route_of(&self, id: AttemptId) -> Result<Option<Route>, StoreError> {
+        const OP: &str = "route";
+        type Raw = (
+            String,
+            String,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+        );
+        let raw: Option<Raw> = self
+            .conn
+            .query_row(
+                "SELECT kind, reason, until, scope, follow_up FROM routes WHERE attempt_id = ?1",
+                [id.0],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+            )
+            .optional()
+            .map_err(sql(OP))?;
+        let Some((kind, reason, until, scope, follow_up)) = raw else {
+            return Ok(None);
+        };
+        Ok(Some(Route {
+            kind: parse_route_kind(&kind)?,
+            reason,
+            until: parse_opt_ts(until)?.map(|t| t.fixed_offset()),
+            scope: scope.as_deref().map(parse_scope).transpose()?,
+            follow_up: follow_up
+                .as_deref()
+                .map(|f| {
+                    serde_json::from_str(f)
+                        .map_err(|e| StoreError::Corrupt(format!("follow_up JSON: {e}")))
+                })
+                .transpose()?,
+        }))
+    }
+}

@@ -1,0 +1,77 @@
+//! How values are spelled in the database: times as fixed-width RFC 3339
+//! UTC text (text order is time order), dispositions, route kinds, scopes
+//! and JSON. Owns the conversions both ways; never runs a query.
+
+use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+
+use super::StoreError;
+use crate::outcome::{Disposition, RouteKind, SuppressScope};
+
+/// Formats a time the one way the store writes it: RFC 3339, UTC, ms, `Z`.
+/// Fixed width, so text order is time order (years 0000-9999).
+pub(crate) fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+pub(crate) fn parse_ts(s: &str) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| StoreError::Corrupt(format!("time {s:?}: {e}")))
+}
+
+/// The end of a pause that has none: the last moment the fixed-width time
+/// text can hold.
+pub(super) fn pause_forever() -> DateTime<Utc> {
+    NaiveDate::from_ymd_opt(9999, 12, 31)
+        .and_then(|d| d.and_hms_milli_opt(23, 59, 59, 999))
+        .map(|t| t.and_utc())
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
+pub(super) fn parse_opt_ts(s: Option<String>) -> Result<Option<DateTime<Utc>>, StoreError> {
+    s.as_deref().map(parse_ts).transpose()
+}
+
+pub(crate) fn parse_disposition(s: &str) -> Result<Disposition, StoreError> {
+    Disposition::parse(s).ok_or_else(|| StoreError::Corrupt(format!("disposition {s:?}")))
+}
+
+pub(super) fn parse_json(s: &str, what: &str) -> Result<serde_json::Value, StoreError> {
+    serde_json::from_str(s).map_err(|e| StoreError::Corrupt(format!("{what} JSON: {e}")))
+}
+
+pub(super) fn route_kind_str(k: RouteKind) -> &'static str {
+    match k {
+        RouteKind::Agent => "agent",
+        RouteKind::Pause => "pause",
+        RouteKind::Suppress => "suppress",
+        RouteKind::Retry => "retry",
+        RouteKind::Done => "done",
+    }
+}
+
+pub(super) fn parse_route_kind(s: &str) -> Result<RouteKind, StoreError> {
+    Ok(match s {
+        "agent" => RouteKind::Agent,
+        "pause" => RouteKind::Pause,
+        "suppress" => RouteKind::Suppress,
+        "retry" => RouteKind::Retry,
+        "done" => RouteKind::Done,
+        other => return Err(StoreError::Corrupt(format!("route kind {other:?}"))),
+    })
+}
+
+pub(super) fn scope_str(s: SuppressScope) -> &'static str {
+    match s {
+        SuppressScope::Number => "number",
+        SuppressScope::Account => "account",
+    }
+}
+
+pub(super) fn parse_scope(s: &str) -> Result<SuppressScope, StoreError> {
+    Ok(match s {
+        "number" => SuppressScope::Number,
+        "account" => SuppressScope::Account,
+        other => return Err(StoreError::Corrupt(format!("suppression scope {other:?}"))),
+    })
+}
