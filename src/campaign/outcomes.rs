@@ -174,9 +174,6 @@ pub fn store_failure(
     }
 }
 
-/// Recordings the agent wrote for an attempt: `<account>-<attempt>-<stamp>.wav`
-/// in the recording directory (the agent's naming, with the account id made
-
 #[cfg(test)]
 mod tests {
     use super::super::test_support::{agent_route, outcome, t0};

@@ -33,8 +33,6 @@ impl Progress {
     }
 }
 
-/// How a run is stopped from outside: `stop` ends dialling and lets calls
-
 /// What a run did.
 #[derive(Debug, Clone, Serialize)]
 pub struct CampaignSummary {

@@ -88,10 +88,6 @@ pub fn recover(
     Ok(out)
 }
 
-/// Runs a campaign to its end: until the scheduler finishes (nothing more
-/// allowed before `until`), or `shutdown` stops it. Crash recovery runs
-/// first. Every dial's decision is in the store before the call starts, and
-
 #[cfg(test)]
 mod tests {
     use super::super::outcomes::store_failure;
