@@ -161,13 +161,13 @@ fn main() {
         .expect("reply grammar")
         .map(Arc::new);
     let expects = script.expects.get("reminder").cloned().unwrap_or_default();
-    let (call_phrases, _) = duecall::asr::eval::turn_grammar_with(
+    let (call_phrases, _) = duecall::asr::turns::turn_grammar_with(
         &script.listen,
         &lexicon,
         grammar.as_deref(),
         "reminder",
         &expects,
-        duecall::asr::eval::GrammarMode::Replies,
+        duecall::asr::turns::GrammarMode::Replies,
         &known,
     );
     let call_config = || {

@@ -16,14 +16,18 @@
 //! reply grammar without prompts/en.replies.tsv), SPEECH_PROMPTS (another
 //! prompts directory), DUECALL_SPEECH_CACHE (clip cache).
 
-use duecall::asr::eval::{
-    default_cache_dir, evaluate, full_set, parse_utterances, GrammarMode, SPEECH_EN_HELDOUT2_TSV,
-    SPEECH_EN_HELDOUT_TSV, SPEECH_EN_TSV,
-};
+#[path = "../tests/e2e/speech/harness/mod.rs"]
+mod harness;
+
 use duecall::asr::jsgf::load_replies;
 use duecall::asr::sphinx::{SphinxConfig, SphinxRecognizer};
+use duecall::asr::turns::GrammarMode;
 use duecall::dialogue::script::Script;
 use duecall::media::vad::VadConfig;
+use harness::{
+    default_cache_dir, evaluate, full_set, parse_utterances, SPEECH_EN_HELDOUT2_TSV,
+    SPEECH_EN_HELDOUT_TSV, SPEECH_EN_TSV,
+};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;

@@ -18,3 +18,4 @@ pub mod policy;
 pub mod sim;
 pub mod store;
 pub mod telephony;
+pub mod testkit;

@@ -103,7 +103,7 @@ fn round3(x: f32) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::asr::testutil::{have, TempDir};
+    use crate::asr::testutil::{sphinx_tools, TempDir};
 
     #[test]
     fn unreadable_wav_is_an_input_error_naming_the_file() {
@@ -125,10 +125,7 @@ mod tests {
     /// `text` spoken by espeak-ng into `d`, and sphinx arguments for it with
     /// `phrases` as the grammar; None (with a note) when a tool is missing.
     fn sphinx_case(d: &TempDir, text: &str, phrases: &str) -> Option<TranscribeArgs> {
-        if !have("espeak-ng")
-            || !std::path::Path::new("/usr/share/pocketsphinx/model/en-us/en-us/mdef").exists()
-        {
-            eprintln!("SKIP: espeak-ng/pocketsphinx-en-us missing (run scripts/setup-speech)");
+        if !sphinx_tools() {
             return None;
         }
         let raw = d.0.join("a.wav");

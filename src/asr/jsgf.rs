@@ -804,10 +804,16 @@ mod shipped {
         let g = ReplyGrammar::parse(EN_REPLIES, "en.replies.jsgf").unwrap();
         crate::intent::eval::parse_tsv(EN_EXAMPLES, "en.replies.tsv").unwrap();
         let cfg = crate::asr::sphinx::SphinxConfig::default();
-        let Ok(dict) = crate::asr::sphinx::dictionary(&cfg.dict) else {
-            eprintln!("SKIP: no PocketSphinx dictionary (scripts/setup-speech)");
+        if !crate::testkit::needs()
+            .file(
+                &cfg.dict,
+                "the PocketSphinx dictionary (pocketsphinx-en-us)",
+            )
+            .met()
+        {
             return;
-        };
+        }
+        let dict = crate::asr::sphinx::dictionary(&cfg.dict).unwrap();
         let missing: Vec<String> = g
             .words()
             .into_iter()

@@ -3,16 +3,18 @@
 //! Owns: the [`Recognizer`] trait the call driver feeds with 20 ms frames of
 //! 8 kHz audio, the result types, the engine choice ([`open`]) and the two
 //! engines: Vosk ([`vosk`], a thin FFI over libvosk with one model shared by
-//! every call) and PocketSphinx ([`sphinx`], English, JSGF grammar per turn).
+//! every call) and PocketSphinx ([`sphinx`], English, JSGF grammar per turn);
+//! which phrases a turn's grammar holds ([`turns`]). The spoken-reply
+//! evaluation lives outside the library (`tests/e2e/speech/harness`).
 //! Never decides what a reply means (that is `intent`), never reads the
 //! clock or opens sockets; endpointing is done outside by `media::vad`, which
 //! calls [`Recognizer::finish`] when the caller stops talking.
 
 pub mod cli;
-pub mod eval;
 pub mod jsgf;
 pub mod ngram;
 pub mod sphinx;
+pub mod turns;
 pub mod vosk;
 
 use serde::Serialize;
@@ -157,8 +159,16 @@ pub fn model_env_var(lang: &str) -> String {
 /// `.local/models/<lang>` in the working directory, then in the source tree
 /// this binary was built from (what `scripts/setup-speech` fills).
 pub fn find_vosk_model(lang: &str) -> Option<PathBuf> {
+    find_vosk_model_with(lang, &|var| std::env::var_os(var))
+}
+
+/// [`find_vosk_model`] with the environment given as a lookup.
+fn find_vosk_model_with(
+    lang: &str,
+    env: &dyn Fn(&str) -> Option<std::ffi::OsString>,
+) -> Option<PathBuf> {
     for var in [model_env_var(lang), "DUECALL_VOSK_MODEL".to_string()] {
-        if let Some(v) = std::env::var_os(&var) {
+        if let Some(v) = env(&var) {
             if !v.is_empty() {
                 return Some(PathBuf::from(v));
             }
@@ -277,7 +287,8 @@ pub fn read_phrases(path: &Path) -> Result<Vec<String>, AsrError> {
 #[cfg(test)]
 pub(crate) mod testutil {
     //! Test audio rendered with espeak-ng (and sox for the phone line) into a
-    //! temp dir; tests skip with a note when the tools are absent.
+    //! temp dir, and the tool checks of the speech tests: a missing tool
+    //! fails the test under CI and skips it elsewhere ([`crate::testkit`]).
     use std::path::{Path, PathBuf};
     use std::process::Command;
 
@@ -303,12 +314,26 @@ pub(crate) mod testutil {
         }
     }
 
-    pub fn have(tool: &str) -> bool {
-        Command::new(tool)
-            .arg("--version")
-            .output()
-            .map(|o| o.status.success())
-            .unwrap_or(false)
+    /// espeak-ng and sox, to render test speech.
+    pub fn speech_tools() -> bool {
+        crate::testkit::needs()
+            .tool("espeak-ng")
+            .tool("sox")
+            .setup("scripts/setup-speech")
+            .met()
+    }
+
+    /// espeak-ng, sox and the PocketSphinx English model.
+    pub fn sphinx_tools() -> bool {
+        crate::testkit::needs()
+            .file(
+                crate::asr::sphinx::SphinxConfig::default().hmm.join("mdef"),
+                "the PocketSphinx English model (pocketsphinx-en-us)",
+            )
+            .tool("espeak-ng")
+            .tool("sox")
+            .setup("scripts/setup-speech")
+            .met()
     }
 
     /// Renders `text` with espeak-ng `voice`/`speed`, then sox to 8 kHz
@@ -395,17 +420,27 @@ mod tests {
 
     #[test]
     fn language_without_model_or_fallback_names_the_setting() {
-        std::env::remove_var("DUECALL_VOSK_MODEL_XX");
-        if std::env::var_os("DUECALL_VOSK_MODEL").is_some() {
-            eprintln!("SKIP: DUECALL_VOSK_MODEL is set");
-            return;
-        }
-        let e = open(None, "xx", None).err().expect("error");
-        let msg = e.to_string();
+        assert_eq!(find_vosk_model_with("xx", &|_| None), None);
+        let msg = no_model("xx").to_string();
         assert!(
             msg.contains("asr.models.xx") && msg.contains("DUECALL_VOSK_MODEL_XX"),
             "{msg}"
         );
+        // The language's own variable wins over the neutral one.
+        let env = |v: &str| match v {
+            "DUECALL_VOSK_MODEL_XX" => Some("/m/xx".into()),
+            "DUECALL_VOSK_MODEL" => Some("/m/any".into()),
+            _ => None,
+        };
+        assert_eq!(
+            find_vosk_model_with("xx", &env),
+            Some(PathBuf::from("/m/xx"))
+        );
+        // Without a model for the language and no fallback engine, opening fails.
+        if find_vosk_model("xx").is_none() {
+            let e = open(None, "xx", None).err().expect("error");
+            assert!(matches!(e, AsrError::NoModel { .. }), "{e}");
+        }
     }
 
     #[test]

@@ -416,18 +416,19 @@ impl Drop for VoskRecognizer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::asr::testutil::{have, speak_8k, TempDir};
+    use crate::asr::testutil::{speak_8k, speech_tools, TempDir};
 
     fn ko_model() -> Option<Arc<VoskModel>> {
         let dir = crate::asr::find_vosk_model("ko").filter(|d| looks_like_vosk_model(d).is_ok());
-        let Some(dir) = dir else {
-            eprintln!("SKIP: no Korean Vosk model (run scripts/setup-speech)");
-            return None;
-        };
-        if !have("espeak-ng") || !have("sox") {
-            eprintln!("SKIP: espeak-ng/sox missing (run scripts/setup-speech)");
+        if !crate::testkit::needs()
+            .present(dir.is_some(), "the Korean Vosk model (.local/models/ko)")
+            .setup("scripts/setup-speech")
+            .met()
+            || !speech_tools()
+        {
             return None;
         }
+        let dir = dir?;
         Some(VoskModel::shared(&dir).expect("Korean model loads"))
     }
 

@@ -298,9 +298,8 @@ mod tests {
 
     #[test]
     fn speech_gives_no_digits_and_no_beep() {
-        use crate::asr::testutil::{have, speak_8k, TempDir};
-        if !have("espeak-ng") || !have("sox") {
-            eprintln!("SKIP: espeak-ng/sox missing (run scripts/setup-speech)");
+        use crate::asr::testutil::{speak_8k, speech_tools, TempDir};
+        if !speech_tools() {
             return;
         }
         let d = TempDir::new("tone");

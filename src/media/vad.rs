@@ -550,9 +550,8 @@ mod tests {
 
     #[test]
     fn espeak_reply_with_silence_padding_is_one_utterance_at_the_right_time() {
-        use crate::asr::testutil::{have, speak_8k, TempDir};
-        if !have("espeak-ng") || !have("sox") {
-            eprintln!("SKIP: espeak-ng/sox missing (run scripts/setup-speech)");
+        use crate::asr::testutil::{speak_8k, speech_tools, TempDir};
+        if !speech_tools() {
             return;
         }
         let d = TempDir::new("vad");

@@ -6,3 +6,4 @@ mod conversation;
 mod peers;
 mod sim_callee;
 mod sip_calls;
+mod speech;

@@ -1,0 +1,27 @@
+//! PocketSphinx engine (English), a small FFI of our own over Debian's
+//! libpocketsphinx 5prealpha.
+//!
+//! Owns, one concern per file: the C declarations and process-wide logging
+//! ([`ffi`]), how a decoder is configured ([`config`]), the shared
+//! pronunciation dictionary ([`dictionary`]), the JSGF text a turn's
+//! phrases compile to ([`grammar`]) and the decoder itself
+//! ([`recognizer`]: `Send`, one thread at a time, 8 -> 16 kHz upsampling,
+//! one compiled search per phrase set). Every `ps_init` loads its own
+//! acoustic model (there is no API to share it), so callers keep decoders
+//! and reuse them across calls (the agent pools them per language).
+//! Must never share one decoder between threads at once, nor pass the same
+//! argument twice to `cmd_ln_parse_r` (it fails).
+
+pub mod config;
+pub mod dictionary;
+mod ffi;
+pub mod grammar;
+pub mod recognizer;
+
+pub use config::{find_phone_mllr, SphinxConfig, SphinxSearch, WIDE_BEAMS};
+pub use dictionary::{dictionary, tokens};
+pub use grammar::{build_jsgf, build_jsgf_glued, rule_ref, LEAD_RULE, TAIL_RULE};
+pub use recognizer::SphinxRecognizer;
+
+/// The engine's name in results and errors.
+const ENGINE: &str = "sphinx";
