@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use crate::agent::AttemptOutcome as AgentOutcome;
 use crate::outcome::{Disposition, Route, RouteKind};
-use crate::store::{AttemptId, NewEscalation, OutcomeRow, TurnRow};
+use crate::store::{AttemptId, EndedAttempt, NewEscalation, TurnRow};
 
 /// One attempt of this run, for the summary and the demo's table.
 #[derive(Debug, Clone, Serialize)]
@@ -123,14 +123,17 @@ pub fn escalations_for(
 }
 
 /// The store's outcome for a conversation that ended.
-pub fn store_outcome(outcome: &AgentOutcome, attempt: AttemptId, now: DateTime<Utc>) -> OutcomeRow {
+pub fn store_outcome(
+    outcome: &AgentOutcome,
+    attempt: AttemptId,
+    now: DateTime<Utc>,
+) -> EndedAttempt {
     let reason = outcome
         .call
         .reason
         .and_then(|r| serde_json::to_value(r).ok())
         .and_then(|v| v.as_str().map(str::to_string));
-    let mut escalations = escalations_for(outcome, attempt, now);
-    OutcomeRow {
+    EndedAttempt {
         disposition: outcome.call.disposition,
         reason,
         sip_status: outcome.call.sip_status,
@@ -144,11 +147,7 @@ pub fn store_outcome(outcome: &AgentOutcome, attempt: AttemptId, now: DateTime<U
             .map(|p| p.display().to_string()),
         turns: turn_rows(outcome),
         route: outcome.route.clone(),
-        escalation: if escalations.is_empty() {
-            None
-        } else {
-            Some(escalations.remove(0))
-        },
+        escalations: escalations_for(outcome, attempt, now),
     }
 }
 
@@ -159,8 +158,8 @@ pub fn store_failure(
     reason: &str,
     detail: &str,
     now: DateTime<Utc>,
-) -> OutcomeRow {
-    OutcomeRow {
+) -> EndedAttempt {
+    EndedAttempt {
         disposition,
         reason: Some(reason.to_string()),
         sip_status: None,
@@ -170,7 +169,7 @@ pub fn store_failure(
         recording: None,
         turns: Vec::new(),
         route: None,
-        escalation: None,
+        escalations: Vec::new(),
     }
 }
 
@@ -269,6 +268,6 @@ mod tests {
         assert_eq!(s.route.as_ref().map(|r| r.kind), Some(RouteKind::Agent));
         assert_eq!(s.outcome_json["call"]["disposition"], "answered");
         assert_eq!(s.recording.as_deref(), Some("/rec/A1-7-x.wav"));
-        assert!(s.escalation.is_some());
+        assert_eq!(s.escalations.len(), 1);
     }
 }

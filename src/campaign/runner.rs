@@ -27,9 +27,7 @@ use tokio_util::sync::CancellationToken;
 use super::clock::Clock;
 use super::error::CampaignError;
 use super::gate::{verdict, PolicyGate};
-use super::outcomes::{
-    escalations_for, route_kind_str, store_failure, store_outcome, AttemptResult,
-};
+use super::outcomes::{route_kind_str, store_failure, store_outcome, AttemptResult};
 use super::progress::{CampaignSummary, Progress, ProgressLine};
 use super::recovery::{recordings_of, recover, RecoveredAttempt};
 use super::scheduler::{CampaignAccount, Scheduler, SchedulerAction, SchedulerEvent, Summary};
@@ -38,7 +36,7 @@ use crate::account::{mask_phone, Account};
 use crate::agent::{Agent, AgentError, AttemptOutcome as AgentOutcome, CallOptions};
 use crate::outcome::Disposition;
 use crate::policy::{PolicyConfig, PolicyDecision};
-use crate::store::{self, AttemptId, NewEscalation, Store, StoreError};
+use crate::store::{self, AttemptId, Store, StoreError};
 
 /// Everything one run needs, ready to go.
 pub struct CampaignSetup {
@@ -381,13 +379,9 @@ impl Runner {
             return;
         };
         let account = &self.accounts[f.account_idx];
-        let (outcome, route, extra, res) = match result {
+        let (outcome, route, res) = match result {
             Ok(Ok(o)) => {
                 let so = store_outcome(&o, f.attempt, now);
-                let extra: Vec<NewEscalation> = escalations_for(&o, f.attempt, now)
-                    .into_iter()
-                    .skip(1)
-                    .collect();
                 let res = AttemptResult {
                     attempt_id: f.attempt,
                     account_id: account.account_id.clone(),
@@ -400,7 +394,7 @@ impl Runner {
                     recording: o.call.recording.clone(),
                     outcome_file: o.call.recording.as_ref().map(|p| p.with_extension("json")),
                 };
-                (so, o.route.clone(), extra, res)
+                (so, o.route.clone(), res)
             }
             Ok(Err(e)) => {
                 tracing::warn!(account = %account.account_id, attempt = %f.attempt, error = %e, "call could not be placed");
@@ -411,7 +405,7 @@ impl Runner {
                 };
                 let so = store_failure(Disposition::Failed, reason, &e.to_string(), now);
                 let res = failure_result(&f, account, &so);
-                (so, None, vec![], res)
+                (so, None, res)
             }
             Err(e) => {
                 let (d, reason) = if e.is_cancelled() {
@@ -430,17 +424,11 @@ impl Runner {
                     so.recording = recs.first().map(|p| p.display().to_string());
                 }
                 let res = failure_result(&f, account, &so);
-                (so, None, vec![], res)
+                (so, None, res)
             }
         };
         let writer = &mut self.writer;
-        let stored = blocking(|| {
-            writer.record_outcome(f.attempt, &outcome)?;
-            for e in &extra {
-                writer.add_escalation(e)?;
-            }
-            Ok::<_, StoreError>(())
-        });
+        let stored = blocking(|| writer.record_outcome(f.attempt, &outcome));
         if let Err(e) = stored {
             tracing::error!(attempt = %f.attempt, error = %e, "cannot record the outcome: stopping");
             self.sched.stop();
@@ -460,7 +448,7 @@ impl Runner {
     }
 }
 
-fn failure_result(f: &Flight, account: &Account, so: &store::OutcomeRow) -> AttemptResult {
+fn failure_result(f: &Flight, account: &Account, so: &store::EndedAttempt) -> AttemptResult {
     AttemptResult {
         attempt_id: f.attempt,
         account_id: account.account_id.clone(),

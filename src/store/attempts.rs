@@ -93,7 +93,7 @@ pub struct TurnRow {
 
 /// How an attempt ended, written in one transaction by `record_outcome`.
 #[derive(Debug, Clone, PartialEq)]
-pub struct OutcomeRow {
+pub struct EndedAttempt {
     /// The disposition.
     pub disposition: Disposition,
     /// For `failed` (`auth`, `network`, ...), or another short reason.
@@ -114,9 +114,8 @@ pub struct OutcomeRow {
     /// Where the case goes. Its pause, suppression and callback are written
     /// with the outcome (see `record_outcome`).
     pub route: Option<Route>,
-    /// An escalation to queue with the outcome (an agent route no collector
-    /// took live).
-    pub escalation: Option<NewEscalation>,
+    /// The escalations to queue with the outcome, in the same transaction.
+    pub escalations: Vec<NewEscalation>,
 }
 
 /// One attempt read back whole.
@@ -225,7 +224,7 @@ impl Store {
     pub fn record_outcome(
         &mut self,
         id: AttemptId,
-        outcome: &OutcomeRow,
+        outcome: &EndedAttempt,
     ) -> Result<(), StoreError> {
         const OP: &str = "record_outcome";
         let outcome_json =
@@ -301,7 +300,7 @@ impl Store {
             .map_err(sql(OP))?;
             apply_route(&tx, &account_id, &phone, route, outcome.ended_at)?;
         }
-        if let Some(e) = &outcome.escalation {
+        for e in &outcome.escalations {
             insert_escalation(&tx, e)?;
         }
         tx.commit().map_err(sql(OP))

@@ -45,7 +45,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 
-pub use attempts::{AttemptId, AttemptRecord, AttemptState, OutcomeRow, TurnRow};
+pub use attempts::{AttemptId, AttemptRecord, AttemptState, EndedAttempt, TurnRow};
 pub(crate) use codec::ts;
 pub(crate) use error::sql;
 pub use error::StoreError;

@@ -72,8 +72,8 @@ fn turn(prompt: &str, intent: &str) -> TurnRow {
     }
 }
 
-fn ended(disposition: Disposition, at: DateTime<Utc>, route: Option<Route>) -> OutcomeRow {
-    OutcomeRow {
+fn ended(disposition: Disposition, at: DateTime<Utc>, route: Option<Route>) -> EndedAttempt {
+    EndedAttempt {
         disposition,
         reason: None,
         sip_status: Some(200),
@@ -83,7 +83,7 @@ fn ended(disposition: Disposition, at: DateTime<Utc>, route: Option<Route>) -> O
         recording: Some("rec/1.wav".into()),
         turns: vec![],
         route,
-        escalation: None,
+        escalations: Vec::new(),
     }
 }
 
@@ -663,7 +663,7 @@ fn escalation_given_with_the_outcome_is_queued_in_the_same_transaction() {
         .record_decision("a1", "+14155550100", t(10, 0), &json!({}))
         .unwrap();
     let mut o = ended(Disposition::Answered, t(10, 3), None);
-    o.escalation = Some(NewEscalation {
+    o.escalations.push(NewEscalation {
         account_id: "a1".into(),
         attempt_id: Some(id),
         reason: "hardship".into(),
