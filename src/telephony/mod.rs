@@ -7,3 +7,4 @@ pub mod report;
 pub mod rtp;
 pub mod sdp;
 pub mod sip;
+pub mod ws;

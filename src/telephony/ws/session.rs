@@ -1,0 +1,932 @@
+//! One streamed call's media, whatever protocol carries it (Twilio Media
+//! Streams, Asterisk chan_websocket, AudioSocket): a sans-IO state machine in
+//! the manner of str0m. The driver hands it what the platform sent, the
+//! agent's commands and a 20 ms tick; it hands back frames to send, events
+//! for the agent and one recording frame per tick.
+//!
+//! Owns: the play queue and how far ahead of the platform's playout audio is
+//! sent; when a prompt counts as played (its mark came back, or, on a paced
+//! transport, its last frame went out); what the callee really heard after a
+//! barge-in (frames the platform discards on `clear` are not in the
+//! recording); the inbound audio cut into 20 ms frames for the recognizer,
+//! with silence standing in for time in which nothing arrived; the jitter
+//! buffer that feeds the recording; the stall timer; how the stream ended.
+//!
+//! Never: touches a socket, a file or a clock (time is the tick count), or
+//! decides anything about the conversation.
+
+use std::collections::{HashSet, VecDeque};
+use std::sync::Arc;
+
+use crate::media::jitter::{JitterBuffer, Playout};
+use crate::outcome::{Disposition, EndedBy, FailReason};
+use crate::telephony::leg::{LegCommand, LegEvent, FRAME_SAMPLES};
+use crate::telephony::report::{DtmfDigit, RtpCount, RtpTotals, TransferReport};
+
+/// How the platform plays what duecall sends.
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    /// Frames sent ahead of the platform's playout: it buffers them
+    /// (Twilio, chan_websocket), so a late tick of ours never starves the
+    /// caller; 0 on a transport that plays what arrives (AudioSocket).
+    pub send_ahead_frames: u32,
+    /// The platform echoes marks once the audio before them has played: a
+    /// prompt is finished only then. Without marks a prompt is finished when
+    /// its last frame has gone out (paced transports).
+    pub marks: bool,
+    /// A `clear` returns the marks it discarded (Twilio); they are not
+    /// counted as played.
+    pub cleared_marks_echo: bool,
+    /// A mark not back this long after its audio should have ended is given
+    /// up on (logged) and the prompt counted finished: no dead air forever
+    /// on a platform that loses marks.
+    pub mark_grace_ms: u64,
+    /// Jitter buffer depth (frames) for the recording's callee channel.
+    pub jitter_frames: usize,
+    /// Nothing from the platform for this long ends the call
+    /// (`failed`/`media-timeout`). 0: never.
+    pub stall_ms: u64,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        SessionConfig {
+            send_ahead_frames: 5,
+            marks: true,
+            cleared_marks_echo: true,
+            mark_grace_ms: 3000,
+            jitter_frames: 3,
+            stall_ms: 10_000,
+        }
+    }
+}
+
+/// What the driver must do.
+#[derive(Debug)]
+pub enum Output {
+    /// Something for the agent.
+    Event(LegEvent),
+    /// 20 ms of audio for the platform.
+    SendAudio(Box<[i16; FRAME_SAMPLES]>),
+    /// A mark after a prompt's last frame.
+    SendMark(String),
+    /// Drop what the platform has queued (barge-in).
+    SendClear,
+    /// Hang up the call on the platform and close the stream.
+    SendHangup,
+    /// Run the transfer hook; answer with [`StreamSession::transfer_result`].
+    Transfer {
+        /// `sip:agent@host`.
+        target: String,
+        /// Context headers for the agent.
+        headers: Vec<(String, String)>,
+    },
+    /// One recording tick: left what the callee heard from us, right what
+    /// we heard from them.
+    Record(Box<RecordFrame>),
+    /// The stream is over; the driver closes the socket and reports.
+    Ended(SessionEnd),
+}
+
+/// One tick of the two-channel recording.
+#[derive(Debug, Clone)]
+pub struct RecordFrame {
+    /// Our audio as the callee heard it (silence after a `clear`).
+    pub sent: [i16; FRAME_SAMPLES],
+    /// The callee's audio.
+    pub heard: [i16; FRAME_SAMPLES],
+}
+
+/// How and why the stream ended, with its counts.
+#[derive(Debug, Clone)]
+pub struct SessionEnd {
+    /// `answered`, or `failed` with a reason.
+    pub disposition: Disposition,
+    /// For `failed`.
+    pub reason: Option<FailReason>,
+    /// Who ended it.
+    pub ended_by: EndedBy,
+    /// Media clock at the end (ms since the stream started).
+    pub at_ms: u64,
+    /// Frames and bytes each way (`packets` are 20 ms frames).
+    pub media: RtpTotals,
+    /// Digits heard.
+    pub dtmf: Vec<DtmfDigit>,
+    /// The transfer, if one was asked for.
+    pub transfer: Option<TransferReport>,
+    /// Marks given up on (the platform never echoed them).
+    pub marks_lost: u64,
+}
+
+struct Play {
+    serial: u64,
+    id: String,
+    pcm: Arc<[i16]>,
+    /// Samples sent.
+    pos: usize,
+    /// Frames the callee has heard (per the playout model).
+    heard: u64,
+    /// Frames in all.
+    frames: u64,
+    /// Sent as a mark after the last frame, with the tick its audio ends.
+    mark: Option<(String, u64)>,
+    /// Our own audio (in-band DTMF): no events for the agent.
+    internal: bool,
+}
+
+struct InFlight {
+    heard_tick: u64,
+    serial: u64,
+    pcm: Box<[i16; FRAME_SAMPLES]>,
+}
+
+/// How far recognition may lag the media clock before silence fills in.
+const ARRIVAL_SLACK_FRAMES: u64 = 3;
+/// Cleared mark names remembered (Twilio echoes them after a `clear`).
+const MAX_CLEARED_MARKS: usize = 256;
+
+/// One streamed call's media state machine.
+pub struct StreamSession {
+    cfg: SessionConfig,
+    /// The next tick to run; ticks before it have run.
+    tick: u64,
+    items: VecDeque<Play>,
+    inflight: VecDeque<InFlight>,
+    last_heard_tick: Option<u64>,
+    serial: u64,
+    cleared_marks: HashSet<String>,
+    marks_lost: u64,
+    jitter: JitterBuffer,
+    jitter_bytes: Vec<u8>,
+    partial: Vec<i16>,
+    in_seq: u16,
+    timestamps: Option<bool>,
+    first_rx_tick: Option<u64>,
+    emitted: u64,
+    last_rx_tick: u64,
+    media: RtpTotals,
+    dtmf: Vec<DtmfDigit>,
+    transfer: Option<TransferReport>,
+    ended: bool,
+    out: VecDeque<Output>,
+}
+
+impl StreamSession {
+    /// A session for a stream that has just started (the call is answered:
+    /// the platform streams only connected calls).
+    pub fn new(cfg: SessionConfig, codec: &'static str) -> StreamSession {
+        let jitter = JitterBuffer::new(cfg.jitter_frames);
+        let mut s = StreamSession {
+            cfg,
+            tick: 0,
+            items: VecDeque::new(),
+            inflight: VecDeque::new(),
+            last_heard_tick: None,
+            serial: 0,
+            cleared_marks: HashSet::new(),
+            marks_lost: 0,
+            jitter,
+            jitter_bytes: Vec::with_capacity(FRAME_SAMPLES * 2),
+            partial: Vec::with_capacity(FRAME_SAMPLES),
+            in_seq: 0,
+            timestamps: None,
+            first_rx_tick: None,
+            emitted: 0,
+            last_rx_tick: 0,
+            media: RtpTotals {
+                sent: RtpCount::default(),
+                received: RtpCount {
+                    lost: Some(0),
+                    ..RtpCount::default()
+                },
+            },
+            dtmf: Vec::new(),
+            transfer: None,
+            ended: false,
+            out: VecDeque::new(),
+        };
+        s.out.push_back(Output::Event(LegEvent::Answered { codec }));
+        s
+    }
+
+    /// The next thing the driver must do.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.out.pop_front()
+    }
+
+    /// Has the stream ended?
+    pub fn is_ended(&self) -> bool {
+        self.ended
+    }
+
+    /// The media clock: ms since the stream started.
+    pub fn now_ms(&self) -> u64 {
+        self.tick * 20
+    }
+
+    /// Ticks run so far.
+    pub fn ticks(&self) -> u64 {
+        self.tick
+    }
+
+    fn event(&mut self, e: LegEvent) {
+        self.out.push_back(Output::Event(e));
+    }
+
+    /// Audio from the callee: any number of 8 kHz samples (a platform may
+    /// send 20 ms or much more per message), with the platform's timestamp
+    /// of its first sample when the protocol has one.
+    pub fn handle_audio(&mut self, pcm: &[i16], timestamp_ms: Option<u64>) {
+        if self.ended {
+            return;
+        }
+        self.last_rx_tick = self.tick;
+        self.media.received.packets += 1;
+        self.media.received.bytes += pcm.len() as u64;
+        let with_ts = *self.timestamps.get_or_insert(timestamp_ms.is_some());
+        // Frames start at the timestamp when there is one; leftovers of an
+        // odd-sized message join the next.
+        let mut ts = timestamp_ms.map(|t| t.saturating_sub(self.partial.len() as u64 / 8));
+        let mut rest = pcm;
+        while !rest.is_empty() {
+            let need = FRAME_SAMPLES - self.partial.len();
+            let take = need.min(rest.len());
+            self.partial.extend_from_slice(&rest[..take]);
+            rest = &rest[take..];
+            if self.partial.len() == FRAME_SAMPLES {
+                let mut frame = Box::new([0i16; FRAME_SAMPLES]);
+                frame.copy_from_slice(&self.partial);
+                self.partial.clear();
+                let seq = match (with_ts, ts) {
+                    (true, Some(t)) => (t / 20) as u16,
+                    _ => self.in_seq,
+                };
+                self.in_seq = seq.wrapping_add(1);
+                if let Some(t) = ts.as_mut() {
+                    *t += 20;
+                }
+                self.accept_frame(seq, frame);
+            }
+        }
+    }
+
+    fn accept_frame(&mut self, seq: u16, frame: Box<[i16; FRAME_SAMPLES]>) {
+        self.jitter_bytes.clear();
+        self.jitter_bytes
+            .extend(frame.iter().flat_map(|s| s.to_le_bytes()));
+        self.jitter.push(
+            seq,
+            u32::from(seq).wrapping_mul(FRAME_SAMPLES as u32),
+            &self.jitter_bytes,
+        );
+        let first = *self.first_rx_tick.get_or_insert(self.tick);
+        self.emitted += 1;
+        let expected = self.tick - first;
+        self.emitted = self.emitted.min(expected + ARRIVAL_SLACK_FRAMES);
+        let at_ms = self.now_ms();
+        self.event(LegEvent::Audio {
+            at_ms,
+            pcm: frame,
+            received: true,
+        });
+    }
+
+    /// A DTMF digit from the callee.
+    pub fn handle_dtmf(&mut self, digit: char) {
+        if self.ended {
+            return;
+        }
+        self.last_rx_tick = self.tick;
+        let at_ms = self.now_ms();
+        self.dtmf.push(DtmfDigit { digit, at_ms });
+        self.event(LegEvent::Dtmf { digit, at_ms });
+    }
+
+    /// Anything else the platform sent that shows the stream is alive.
+    pub fn handle_alive(&mut self) {
+        self.last_rx_tick = self.tick;
+    }
+
+    /// The platform echoed a mark: the audio before it has played.
+    pub fn handle_mark(&mut self, name: &str) {
+        if self.ended {
+            return;
+        }
+        self.last_rx_tick = self.tick;
+        if self.cleared_marks.remove(name) {
+            return; // a cleared prompt: already reported stopped
+        }
+        let Some(pos) = self
+            .items
+            .iter()
+            .position(|p| p.mark.as_ref().is_some_and(|(m, _)| m == name))
+        else {
+            tracing::debug!(mark = %super::twilio::clip(name), "mark for no queued prompt");
+            return;
+        };
+        // Marks come back in order: earlier prompts whose marks were lost
+        // have played too.
+        let at_ms = self.now_ms();
+        for p in self.items.drain(..=pos).collect::<Vec<_>>() {
+            self.finish(p, at_ms);
+        }
+    }
+
+    fn finish(&mut self, p: Play, at_ms: u64) {
+        if !p.internal {
+            self.event(LegEvent::PlayFinished {
+                id: p.id,
+                played_ms: p.pcm.len() as u64 / 8,
+                at_ms,
+            });
+        }
+    }
+
+    /// A command from the agent.
+    pub fn handle_command(&mut self, cmd: LegCommand) {
+        if self.ended {
+            return;
+        }
+        match cmd {
+            LegCommand::Play { id, pcm } => self.enqueue(id, pcm, false),
+            LegCommand::ClearPlayQueue => self.clear(),
+            LegCommand::SendDtmf(digits) => {
+                let pcm = dtmf_tones(&digits);
+                if !pcm.is_empty() {
+                    self.enqueue(format!("dtmf:{digits}"), Arc::from(pcm), true);
+                }
+            }
+            LegCommand::Transfer { target, headers } => {
+                self.transfer = Some(TransferReport {
+                    target: target.clone(),
+                    ok: false,
+                    refer_status: None,
+                    final_status: None,
+                    error: None,
+                });
+                self.out.push_back(Output::Transfer { target, headers });
+            }
+            LegCommand::Hangup => {
+                self.out.push_back(Output::SendHangup);
+                self.end(Disposition::Answered, None, EndedBy::Us);
+            }
+        }
+    }
+
+    fn enqueue(&mut self, id: String, pcm: Arc<[i16]>, internal: bool) {
+        if pcm.is_empty() {
+            if !internal {
+                let at_ms = self.now_ms();
+                self.event(LegEvent::PlayFinished {
+                    id,
+                    played_ms: 0,
+                    at_ms,
+                });
+            }
+            return;
+        }
+        self.serial += 1;
+        let frames = pcm.len().div_ceil(FRAME_SAMPLES) as u64;
+        self.items.push_back(Play {
+            serial: self.serial,
+            id,
+            pcm,
+            pos: 0,
+            heard: 0,
+            frames,
+            mark: None,
+            internal,
+        });
+        // Start at once rather than at the next tick: a reply's latency.
+        self.send_due();
+    }
+
+    /// The transfer hook's answer: `ok` when the platform took the call
+    /// over (it will end the stream), else why not.
+    pub fn transfer_result(&mut self, ok: bool, status: Option<u16>, error: Option<String>) {
+        if let Some(t) = self.transfer.as_mut() {
+            t.ok = ok;
+            t.refer_status = status;
+            t.final_status = status;
+            t.error = error;
+        }
+        if !self.ended {
+            self.event(LegEvent::TransferResult { ok, status });
+        }
+    }
+
+    fn clear(&mut self) {
+        let now = self.tick;
+        // What the platform still holds is never heard.
+        self.inflight.retain(|f| f.heard_tick < now);
+        self.last_heard_tick = self.inflight.back().map(|f| f.heard_tick);
+        let at_ms = self.now_ms();
+        let mut sent_any = false;
+        for p in std::mem::take(&mut self.items) {
+            sent_any |= p.pos > 0;
+            if let Some((name, _)) = &p.mark {
+                if self.cfg.cleared_marks_echo && self.cleared_marks.len() < MAX_CLEARED_MARKS {
+                    self.cleared_marks.insert(name.clone());
+                }
+            }
+            if !p.internal {
+                let played_ms = (p.heard * 20).min(p.pcm.len() as u64 / 8);
+                self.event(LegEvent::PlayStopped {
+                    id: p.id,
+                    played_ms,
+                    at_ms,
+                });
+            }
+        }
+        if sent_any {
+            self.out.push_back(Output::SendClear);
+        }
+    }
+
+    /// Sends what is due: frames whose playout falls within the send-ahead
+    /// window, and a mark after each prompt's last frame.
+    fn send_due(&mut self) {
+        let now = self.tick;
+        loop {
+            let heard_tick = self.last_heard_tick.map_or(now, |t| (t + 1).max(now));
+            if heard_tick > now + u64::from(self.cfg.send_ahead_frames) {
+                return;
+            }
+            let Some(idx) = self.items.iter().position(|p| p.pos < p.pcm.len()) else {
+                return;
+            };
+            let at_ms = self.now_ms();
+            let marks = self.cfg.marks;
+            let p = &mut self.items[idx];
+            let start = p.pos == 0;
+            let n = (p.pcm.len() - p.pos).min(FRAME_SAMPLES);
+            let mut frame = Box::new([0i16; FRAME_SAMPLES]);
+            frame[..n].copy_from_slice(&p.pcm[p.pos..p.pos + n]);
+            p.pos += n;
+            let done = p.pos >= p.pcm.len();
+            let serial = p.serial;
+            let started = (start && !p.internal).then(|| p.id.clone());
+            let mark = (done && marks).then(|| {
+                let name = format!("m{serial}");
+                p.mark = Some((name.clone(), heard_tick + 1));
+                name
+            });
+            self.last_heard_tick = Some(heard_tick);
+            self.media.sent.packets += 1;
+            self.media.sent.bytes += FRAME_SAMPLES as u64;
+            self.inflight.push_back(InFlight {
+                heard_tick,
+                serial,
+                pcm: frame.clone(),
+            });
+            if let Some(id) = started {
+                self.event(LegEvent::PlayStarted { id, at_ms });
+            }
+            self.out.push_back(Output::SendAudio(frame));
+            if let Some(name) = mark {
+                self.out.push_back(Output::SendMark(name));
+            }
+        }
+    }
+
+    /// One 20 ms tick of the media clock.
+    pub fn handle_tick(&mut self) {
+        if self.ended {
+            return;
+        }
+        let t = self.tick;
+        // What the callee hears this tick, per the playout model.
+        let mut sent = [0i16; FRAME_SAMPLES];
+        while self.inflight.front().is_some_and(|f| f.heard_tick <= t) {
+            let Some(f) = self.inflight.pop_front() else {
+                break;
+            };
+            if f.heard_tick == t {
+                sent = *f.pcm;
+            }
+            if let Some(i) = self.items.iter().position(|p| p.serial == f.serial) {
+                let p = &mut self.items[i];
+                p.heard += 1;
+                let complete = !self.cfg.marks && p.pos >= p.pcm.len() && p.heard >= p.frames;
+                if complete {
+                    if let Some(p) = self.items.remove(i) {
+                        self.finish(p, (t + 1) * 20);
+                    }
+                }
+            }
+        }
+        // Marks the platform never returned.
+        let grace = self.cfg.mark_grace_ms / 20;
+        while let Some(i) = self
+            .items
+            .iter()
+            .position(|p| p.mark.as_ref().is_some_and(|(_, end)| t > end + grace))
+        {
+            if let Some(p) = self.items.remove(i) {
+                tracing::warn!(prompt = %p.id, "the platform never returned this prompt's mark; counting it played");
+                self.marks_lost += 1;
+                self.finish(p, t * 20);
+            }
+        }
+        // What we heard this tick, through the jitter buffer, for the recording.
+        let mut heard = [0i16; FRAME_SAMPLES];
+        if let Playout::Frame(bytes) = self.jitter.pop() {
+            for (s, b) in heard.iter_mut().zip(bytes.chunks_exact(2)) {
+                *s = i16::from_le_bytes([b[0], b[1]]);
+            }
+        }
+        self.out
+            .push_back(Output::Record(Box::new(RecordFrame { sent, heard })));
+        // Recognition hears time pass when nothing arrives.
+        let at_ms = t * 20;
+        match self.first_rx_tick {
+            Some(first) => {
+                let expected = t - first;
+                while self.emitted + ARRIVAL_SLACK_FRAMES < expected {
+                    self.emitted += 1;
+                    self.event(LegEvent::Audio {
+                        at_ms,
+                        pcm: Box::new([0; FRAME_SAMPLES]),
+                        received: false,
+                    });
+                }
+            }
+            None => self.event(LegEvent::Audio {
+                at_ms,
+                pcm: Box::new([0; FRAME_SAMPLES]),
+                received: false,
+            }),
+        }
+        self.tick += 1;
+        self.send_due();
+        if self.cfg.stall_ms > 0 && (self.tick - self.last_rx_tick) * 20 > self.cfg.stall_ms {
+            tracing::warn!(
+                after_ms = self.cfg.stall_ms,
+                "the stream stalled: nothing from the platform"
+            );
+            self.end(
+                Disposition::Failed,
+                Some(FailReason::MediaTimeout),
+                EndedBy::Timeout,
+            );
+        }
+    }
+
+    /// The platform ended the stream (`stop`, an AudioSocket hang-up, or a
+    /// close where closing is how the protocol hangs up).
+    pub fn handle_stop(&mut self) {
+        if !self.ended {
+            self.end(Disposition::Answered, None, EndedBy::Them);
+        }
+    }
+
+    /// The stream broke: the socket closed without the protocol's goodbye,
+    /// or the platform sent what cannot be read. `failed`/`network`.
+    pub fn handle_broken(&mut self, why: &str) {
+        if !self.ended {
+            tracing::warn!(why, "media stream ended abnormally");
+            self.end(
+                Disposition::Failed,
+                Some(FailReason::Network),
+                EndedBy::Them,
+            );
+        }
+    }
+
+    /// duecall is shutting down or the driver gave up: end as cancelled by us.
+    pub fn handle_abort(&mut self) {
+        if !self.ended {
+            self.out.push_back(Output::SendHangup);
+            self.end(Disposition::Answered, None, EndedBy::Us);
+        }
+    }
+
+    fn end(&mut self, disposition: Disposition, reason: Option<FailReason>, ended_by: EndedBy) {
+        self.ended = true;
+        self.media.received.lost = Some(self.jitter.stats().lost);
+        let end = SessionEnd {
+            disposition,
+            reason,
+            ended_by,
+            at_ms: self.now_ms(),
+            media: self.media,
+            dtmf: std::mem::take(&mut self.dtmf),
+            transfer: self.transfer.take(),
+            marks_lost: self.marks_lost,
+        };
+        self.out.push_back(Output::Ended(end));
+    }
+}
+
+/// In-band DTMF for protocols without digit messages: 100 ms of each
+/// digit's two tones, 60 ms apart, 8 kHz.
+pub fn dtmf_tones(digits: &str) -> Vec<i16> {
+    const LOW: [f32; 4] = [697.0, 770.0, 852.0, 941.0];
+    const HIGH: [f32; 4] = [1209.0, 1336.0, 1477.0, 1633.0];
+    const KEYS: [&str; 4] = ["123A", "456B", "789C", "*0#D"];
+    let mut out = Vec::new();
+    for d in digits.chars() {
+        let Some((row, col)) = KEYS
+            .iter()
+            .enumerate()
+            .find_map(|(r, k)| k.find(d).map(|c| (r, c)))
+        else {
+            continue;
+        };
+        for n in 0..800 {
+            let t = n as f32 / 8000.0;
+            let v = (2.0 * std::f32::consts::PI * LOW[row] * t).sin()
+                + (2.0 * std::f32::consts::PI * HIGH[col] * t).sin();
+            out.push((v * 7000.0) as i16);
+        }
+        out.extend(std::iter::repeat_n(0i16, 480));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(ahead: u32, marks: bool) -> SessionConfig {
+        SessionConfig {
+            send_ahead_frames: ahead,
+            marks,
+            cleared_marks_echo: marks,
+            mark_grace_ms: 1000,
+            jitter_frames: 2,
+            stall_ms: 2000,
+        }
+    }
+
+    #[derive(Default, Debug)]
+    struct Seen {
+        sent_frames: Vec<i16>,
+        marks: Vec<String>,
+        clears: usize,
+        events: Vec<LegEvent>,
+        record_sent: Vec<i16>,
+        record_heard: Vec<i16>,
+        ended: Option<SessionEnd>,
+        hangups: usize,
+        transfers: usize,
+    }
+
+    fn drain(s: &mut StreamSession, seen: &mut Seen) {
+        while let Some(o) = s.poll_output() {
+            match o {
+                Output::Event(e) => seen.events.push(e),
+                Output::SendAudio(f) => seen.sent_frames.push(f[0]),
+                Output::SendMark(m) => seen.marks.push(m),
+                Output::SendClear => seen.clears += 1,
+                Output::SendHangup => seen.hangups += 1,
+                Output::Transfer { .. } => seen.transfers += 1,
+                Output::Record(r) => {
+                    seen.record_sent.push(r.sent[0]);
+                    seen.record_heard.push(r.heard[0]);
+                }
+                Output::Ended(e) => seen.ended = Some(e),
+            }
+        }
+    }
+
+    /// A prompt whose every frame starts with its frame number (1-based).
+    fn prompt(frames: usize) -> Arc<[i16]> {
+        let mut v = vec![0i16; frames * FRAME_SAMPLES];
+        for f in 0..frames {
+            v[f * FRAME_SAMPLES] = f as i16 + 1;
+        }
+        Arc::from(v)
+    }
+
+    fn finished(seen: &Seen) -> Vec<(String, u64)> {
+        seen.events
+            .iter()
+            .filter_map(|e| match e {
+                LegEvent::PlayFinished { id, at_ms, .. } => Some((id.clone(), *at_ms)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn feed_audio(s: &mut StreamSession, ticks: u64, seen: &mut Seen) {
+        for _ in 0..ticks {
+            let ts = s.now_ms();
+            s.handle_audio(&[100; FRAME_SAMPLES], Some(ts));
+            s.handle_tick();
+            drain(s, seen);
+        }
+    }
+
+    #[test]
+    fn a_prompt_is_finished_only_when_its_mark_comes_back() {
+        let mut s = StreamSession::new(cfg(5, true), "PCMU");
+        let mut seen = Seen::default();
+        s.handle_command(LegCommand::Play {
+            id: "greeting".into(),
+            pcm: prompt(10),
+        });
+        drain(&mut s, &mut seen);
+        assert_eq!(
+            seen.sent_frames,
+            vec![1, 2, 3, 4, 5, 6],
+            "send-ahead: 6 frames at once"
+        );
+        assert!(
+            matches!(seen.events[1], LegEvent::PlayStarted { ref id, at_ms: 0 } if id == "greeting")
+        );
+        feed_audio(&mut s, 20, &mut seen);
+        assert_eq!(seen.sent_frames.len(), 10);
+        assert_eq!(seen.marks, vec!["m1".to_string()]);
+        assert!(
+            finished(&seen).is_empty(),
+            "all audio sent, but no mark back yet"
+        );
+        s.handle_mark("m1");
+        drain(&mut s, &mut seen);
+        assert_eq!(finished(&seen), vec![("greeting".into(), 400)]);
+        // The recording has the prompt in the ticks the callee heard it.
+        assert_eq!(&seen.record_sent[..11], &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 0]);
+    }
+
+    #[test]
+    fn barge_in_clears_the_platform_and_the_recording_keeps_only_what_was_heard() {
+        let mut s = StreamSession::new(cfg(5, true), "PCMU");
+        let mut seen = Seen::default();
+        s.handle_command(LegCommand::Play {
+            id: "reminder".into(),
+            pcm: prompt(50),
+        });
+        s.handle_command(LegCommand::Play {
+            id: "question".into(),
+            pcm: prompt(10),
+        });
+        drain(&mut s, &mut seen);
+        feed_audio(&mut s, 8, &mut seen);
+        // 8 ticks heard (frames 1-8), frames up to 13 sent ahead.
+        s.handle_command(LegCommand::ClearPlayQueue);
+        drain(&mut s, &mut seen);
+        assert_eq!(seen.clears, 1);
+        let stopped: Vec<(String, u64)> = seen
+            .events
+            .iter()
+            .filter_map(|e| match e {
+                LegEvent::PlayStopped { id, played_ms, .. } => Some((id.clone(), *played_ms)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            stopped,
+            vec![("reminder".into(), 160), ("question".into(), 0)]
+        );
+        feed_audio(&mut s, 10, &mut seen);
+        assert_eq!(&seen.record_sent[..8], &[1, 2, 3, 4, 5, 6, 7, 8]);
+        assert!(
+            seen.record_sent[8..].iter().all(|&x| x == 0),
+            "{:?}",
+            seen.record_sent
+        );
+        assert_eq!(seen.sent_frames.len(), 14, "nothing sent after the clear");
+        assert!(finished(&seen).is_empty());
+    }
+
+    #[test]
+    fn a_mark_echoed_after_a_clear_does_not_finish_the_next_prompt() {
+        let mut s = StreamSession::new(cfg(50, true), "PCMU");
+        let mut seen = Seen::default();
+        s.handle_command(LegCommand::Play {
+            id: "a".into(),
+            pcm: prompt(3),
+        });
+        drain(&mut s, &mut seen);
+        assert_eq!(seen.marks, vec!["m1".to_string()]);
+        s.handle_command(LegCommand::ClearPlayQueue);
+        s.handle_command(LegCommand::Play {
+            id: "b".into(),
+            pcm: prompt(3),
+        });
+        s.handle_mark("m1"); // Twilio returns cleared marks
+        drain(&mut s, &mut seen);
+        assert!(finished(&seen).is_empty(), "{:?}", seen.events);
+        s.handle_mark("m2");
+        drain(&mut s, &mut seen);
+        assert_eq!(finished(&seen), vec![("b".into(), 0)]);
+    }
+
+    #[test]
+    fn on_a_paced_transport_a_prompt_finishes_with_its_last_frame() {
+        let mut s = StreamSession::new(cfg(0, false), "L16");
+        let mut seen = Seen::default();
+        s.handle_command(LegCommand::Play {
+            id: "p".into(),
+            pcm: prompt(3),
+        });
+        drain(&mut s, &mut seen);
+        assert_eq!(seen.sent_frames, vec![1], "one frame per tick");
+        feed_audio(&mut s, 3, &mut seen);
+        assert_eq!(seen.sent_frames, vec![1, 2, 3]);
+        assert_eq!(finished(&seen), vec![("p".into(), 60)]);
+        assert!(seen.marks.is_empty());
+    }
+
+    #[test]
+    fn a_lost_mark_is_given_up_after_the_grace_time() {
+        let mut s = StreamSession::new(cfg(5, true), "PCMU");
+        let mut seen = Seen::default();
+        s.handle_command(LegCommand::Play {
+            id: "p".into(),
+            pcm: prompt(2),
+        });
+        feed_audio(&mut s, 40, &mut seen);
+        assert!(finished(&seen).is_empty());
+        feed_audio(&mut s, 20, &mut seen);
+        assert_eq!(finished(&seen).len(), 1);
+        s.handle_stop();
+        drain(&mut s, &mut seen);
+        assert_eq!(seen.ended.unwrap().marks_lost, 1);
+    }
+
+    #[test]
+    fn a_stalled_stream_ends_failed_media_timeout() {
+        let mut s = StreamSession::new(cfg(5, true), "PCMU");
+        let mut seen = Seen::default();
+        feed_audio(&mut s, 10, &mut seen);
+        for _ in 0..200 {
+            s.handle_tick();
+        }
+        drain(&mut s, &mut seen);
+        let e = seen.ended.expect("ended");
+        assert_eq!(e.disposition, Disposition::Failed);
+        assert_eq!(e.reason, Some(FailReason::MediaTimeout));
+        assert_eq!(e.ended_by, EndedBy::Timeout);
+        assert_eq!(
+            e.at_ms, 2200,
+            "the first tick more than 2 s after the last message (at 180 ms)"
+        );
+        assert_eq!(e.media.received.packets, 10);
+    }
+
+    #[test]
+    fn odd_sized_audio_is_cut_into_frames_and_time_passes_as_silence() {
+        let mut s = StreamSession::new(cfg(5, true), "PCMU");
+        let mut seen = Seen::default();
+        s.handle_audio(&[7; 400], Some(0)); // 50 ms
+        drain(&mut s, &mut seen);
+        let heard: Vec<bool> = seen
+            .events
+            .iter()
+            .filter_map(|e| match e {
+                LegEvent::Audio { received, .. } => Some(*received),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(heard, vec![true, true], "two whole frames, 80 samples held");
+        s.handle_audio(&[7; 80], Some(50));
+        drain(&mut s, &mut seen);
+        seen.events.clear();
+        for _ in 0..12 {
+            s.handle_tick();
+        }
+        drain(&mut s, &mut seen);
+        let silent = seen
+            .events
+            .iter()
+            .filter(|e| {
+                matches!(
+                    e,
+                    LegEvent::Audio {
+                        received: false,
+                        ..
+                    }
+                )
+            })
+            .count();
+        // 3 frames arrived at tick 0; with 3 frames of slack the first stand-in
+        // comes at tick 7, then one per tick (7..=11).
+        assert_eq!(silent, 5);
+    }
+
+    #[test]
+    fn hangup_and_stop_end_the_session_once() {
+        let mut s = StreamSession::new(cfg(5, true), "PCMU");
+        let mut seen = Seen::default();
+        s.handle_command(LegCommand::Hangup);
+        s.handle_stop();
+        s.handle_command(LegCommand::Hangup);
+        drain(&mut s, &mut seen);
+        assert_eq!(seen.hangups, 1);
+        assert_eq!(seen.ended.unwrap().ended_by, EndedBy::Us);
+    }
+
+    #[test]
+    fn dtmf_tones_are_heard_by_the_detector() {
+        let pcm = dtmf_tones("5#");
+        let mut det = crate::media::tone::DtmfDetector::new();
+        let mut got = Vec::new();
+        for f in pcm.chunks(FRAME_SAMPLES) {
+            det.process(f, &mut got);
+        }
+        let digits: String = got.iter().map(|d| d.digit).collect();
+        assert_eq!(digits, "5#");
+    }
+}
