@@ -1,88 +1,121 @@
 //! The words every layer shares about how an attempt ended: disposition,
-//! who ended it, and the route a case takes. This module owns those shapes
-//! (and their JSON spelling); it never decides anything.
+//! who ended it, and the route a case takes (ARCHITECTURE.md "Words"). This
+//! module owns those shapes and their one spelling (JSON, CSV, the store);
+//! it imports nothing of the project and never decides anything about a
+//! case, except what a route means for later calls (`Route::effect`), which
+//! is said here once so no driver has to.
 
+use chrono::{DateTime, FixedOffset};
 use serde::{Deserialize, Serialize};
 
-/// How one dial ended, one list everywhere (ARCHITECTURE.md "Words").
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Disposition {
-    /// A person (or not yet known) answered.
-    Answered,
-    /// A machine answered.
-    Voicemail,
-    /// 486 or 600.
-    Busy,
-    /// Ring timeout and our CANCEL, 408, 480, 487.
-    NoAnswer,
-    /// 603 or 607.
-    Rejected,
-    /// 404, 484, 604.
-    NotFound,
-    /// Any other final status, no media, a transport error (see `FailReason`).
-    Failed,
-    /// We cancelled for another reason (shutdown, operator).
-    Cancelled,
-}
-
-impl Disposition {
-    /// The kebab-case spelling used in JSON, CSV and the store.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Disposition::Answered => "answered",
-            Disposition::Voicemail => "voicemail",
-            Disposition::Busy => "busy",
-            Disposition::NoAnswer => "no-answer",
-            Disposition::Rejected => "rejected",
-            Disposition::NotFound => "not-found",
-            Disposition::Failed => "failed",
-            Disposition::Cancelled => "cancelled",
+/// An enum of fixed words with one spelling: `as_str`, `parse`, `ALL`,
+/// `Display` and serde all come from the one list, so no hand-written
+/// `match` elsewhere can drift from the JSON.
+macro_rules! spelled {
+    (
+        $(#[$meta:meta])*
+        $vis:vis enum $name:ident {
+            $( $(#[$vmeta:meta])* $variant:ident = $spelling:literal ),+ $(,)?
         }
-    }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        $vis enum $name {
+            $( $(#[$vmeta])* $variant ),+
+        }
 
-    /// Parses the kebab-case spelling.
-    pub fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "answered" => Disposition::Answered,
-            "voicemail" => Disposition::Voicemail,
-            "busy" => Disposition::Busy,
-            "no-answer" => Disposition::NoAnswer,
-            "rejected" => Disposition::Rejected,
-            "not-found" => Disposition::NotFound,
-            "failed" => Disposition::Failed,
-            "cancelled" => Disposition::Cancelled,
-            _ => return None,
-        })
+        impl $name {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// The one spelling, used in JSON, TOML, CSV and the store.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $spelling),+
+                }
+            }
+
+            /// Parses the spelling (`None` for anything else).
+            pub fn parse(s: &str) -> Option<Self> {
+                match s {
+                    $($spelling => Some($name::$variant),)+
+                    _ => None,
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = <String as serde::Deserialize>::deserialize(d)?;
+                Self::parse(&s).ok_or_else(|| {
+                    serde::de::Error::unknown_variant(&s, &[$($spelling),+])
+                })
+            }
+        }
+    };
+}
+pub(crate) use spelled;
+
+spelled! {
+    /// How one dial ended, one list everywhere (ARCHITECTURE.md "Words").
+    pub enum Disposition {
+        /// A person (or not yet known) answered.
+        Answered = "answered",
+        /// A machine answered.
+        Voicemail = "voicemail",
+        /// 486 or 600.
+        Busy = "busy",
+        /// Ring timeout and our CANCEL, 408, 480, 487.
+        NoAnswer = "no-answer",
+        /// 603 or 607.
+        Rejected = "rejected",
+        /// 404, 484, 604.
+        NotFound = "not-found",
+        /// Any other final status, no media, a transport error (see `FailReason`).
+        Failed = "failed",
+        /// We cancelled for another reason (shutdown, operator).
+        Cancelled = "cancelled",
     }
 }
 
-/// Why a `failed` attempt failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum FailReason {
-    /// 401/403/407 we could not satisfy.
-    Auth,
-    /// 488/606 or an answer whose SDP we cannot use.
-    NoCommonCodec,
-    /// Answered but no media arrived.
-    MediaTimeout,
-    /// Transport error, unreachable peer, transaction timeout.
-    Network,
-    /// 5xx or another final status.
-    Server,
+spelled! {
+    /// Why a `failed` attempt failed.
+    pub enum FailReason {
+        /// 401/403/407 we could not satisfy.
+        Auth = "auth",
+        /// 488/606 or an answer whose SDP we cannot use.
+        NoCommonCodec = "no-common-codec",
+        /// Answered but no media arrived.
+        MediaTimeout = "media-timeout",
+        /// Transport error, unreachable peer, transaction timeout.
+        Network = "network",
+        /// 5xx or another final status.
+        Server = "server",
+    }
 }
 
-/// Who ended an answered call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum EndedBy {
-    /// duecall hung up (or cancelled).
-    Us,
-    /// The far end hung up (or rejected).
-    Them,
-    /// A timer ended it (ring timeout, hold time, media timeout).
-    Timeout,
+spelled! {
+    /// Who ended an answered call.
+    pub enum EndedBy {
+        /// duecall hung up (or cancelled).
+        Us = "us",
+        /// The far end hung up (or rejected).
+        Them = "them",
+        /// A timer ended it (ring timeout, hold time, media timeout).
+        Timeout = "timeout",
+    }
 }
 
 /// Maps a final SIP status of an INVITE to a disposition (and reason for
@@ -101,33 +134,35 @@ pub fn disposition_for_status(status: u16) -> (Disposition, Option<FailReason>) 
     }
 }
 
-/// Where a case goes after a call (ARCHITECTURE.md "route").
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RouteKind {
-    /// Live transfer to a collector, or an escalation carrying the transcript.
-    Agent,
-    /// Collection pauses until a date.
-    Pause,
-    /// No more robot calls (scope number or account).
-    Suppress,
-    /// Call again, not before a moment.
-    Retry,
-    /// Nothing more to do for this case.
-    Done,
+spelled! {
+    /// Where a case goes after a call (ARCHITECTURE.md "route").
+    pub enum RouteKind {
+        /// Live transfer to a collector, or an escalation carrying the transcript.
+        Agent = "agent",
+        /// Collection pauses until a date.
+        Pause = "pause",
+        /// No more robot calls (scope number or account).
+        Suppress = "suppress",
+        /// Call again, not before a moment.
+        Retry = "retry",
+        /// Nothing more to do for this case.
+        Done = "done",
+    }
 }
 
-/// What a suppression covers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SuppressScope {
-    /// This phone number, for this account.
-    Number,
-    /// Every number of the account.
-    Account,
+spelled! {
+    /// What a suppression covers.
+    pub enum SuppressScope {
+        /// This phone number, for this account.
+        Number = "number",
+        /// Every number of the account.
+        Account = "account",
+    }
 }
 
 /// A route with its reason and parameters, as written to the outcome JSON.
+/// Build it with the constructors (`Route::suppress` cannot be built without
+/// a scope); read what it means for later calls with `effect`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Route {
     /// The kind of route.
@@ -136,13 +171,102 @@ pub struct Route {
     pub reason: String,
     /// For `pause` and `retry`: until / earliest (RFC 3339).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub until: Option<chrono::DateTime<chrono::FixedOffset>>,
+    pub until: Option<DateTime<FixedOffset>>,
     /// For `suppress`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scope: Option<SuppressScope>,
     /// A second route that also applies (hardship: agent, then pause 30 days).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub follow_up: Option<Box<Route>>,
+}
+
+/// What one route step means for the calls that follow, decided here once
+/// (the store writes it, the scheduler follows it; neither interprets).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteEffect {
+    /// A person takes the case (live or through an escalation); robot calls
+    /// for this case end.
+    Agent,
+    /// No robot calls until this moment; `None`: until a person lifts it.
+    Pause(Option<DateTime<FixedOffset>>),
+    /// No more robot calls to the number dialled, or to the whole account.
+    Suppress(SuppressScope),
+    /// Call again, not before this moment (`None`: the usual retry delay).
+    Retry(Option<DateTime<FixedOffset>>),
+    /// Nothing more to do.
+    Done,
+}
+
+impl Route {
+    fn bare(kind: RouteKind, reason: &str) -> Route {
+        Route {
+            kind,
+            reason: reason.to_string(),
+            until: None,
+            scope: None,
+            follow_up: None,
+        }
+    }
+
+    /// To a collector.
+    pub fn agent(reason: &str) -> Route {
+        Route::bare(RouteKind::Agent, reason)
+    }
+
+    /// Pause collection until `until`.
+    pub fn pause(reason: &str, until: DateTime<FixedOffset>) -> Route {
+        Route {
+            until: Some(until),
+            ..Route::bare(RouteKind::Pause, reason)
+        }
+    }
+
+    /// No more robot calls within `scope`.
+    pub fn suppress(reason: &str, scope: SuppressScope) -> Route {
+        Route {
+            scope: Some(scope),
+            ..Route::bare(RouteKind::Suppress, reason)
+        }
+    }
+
+    /// Call again, not before `at`.
+    pub fn retry(reason: &str, at: DateTime<FixedOffset>) -> Route {
+        Route {
+            until: Some(at),
+            ..Route::bare(RouteKind::Retry, reason)
+        }
+    }
+
+    /// Nothing more to do.
+    pub fn done(reason: &str) -> Route {
+        Route::bare(RouteKind::Done, reason)
+    }
+
+    /// This route, then `next` as well.
+    pub fn then(mut self, next: Route) -> Route {
+        self.follow_up = Some(Box::new(next));
+        self
+    }
+
+    /// What this step means for later calls. A `suppress` read from outside
+    /// without a scope (an old outcome JSON, a hand-edited row) covers the
+    /// whole account: the wider reading, never the narrower one.
+    pub fn effect(&self) -> RouteEffect {
+        match self.kind {
+            RouteKind::Agent => RouteEffect::Agent,
+            RouteKind::Pause => RouteEffect::Pause(self.until),
+            RouteKind::Suppress => {
+                RouteEffect::Suppress(self.scope.unwrap_or(SuppressScope::Account))
+            }
+            RouteKind::Retry => RouteEffect::Retry(self.until),
+            RouteKind::Done => RouteEffect::Done,
+        }
+    }
+
+    /// This step and its follow-ups, in order.
+    pub fn steps(&self) -> impl Iterator<Item = &Route> {
+        std::iter::successors(Some(self), |r| r.follow_up.as_deref())
+    }
 }
 
 #[cfg(test)]
@@ -174,21 +298,58 @@ mod tests {
 
     #[test]
     fn disposition_spelling_round_trips() {
-        for d in [
-            Disposition::Answered,
-            Disposition::Voicemail,
-            Disposition::Busy,
-            Disposition::NoAnswer,
-            Disposition::Rejected,
-            Disposition::NotFound,
-            Disposition::Failed,
-            Disposition::Cancelled,
-        ] {
+        for &d in Disposition::ALL {
             assert_eq!(Disposition::parse(d.as_str()), Some(d));
             assert_eq!(
                 serde_json::to_string(&d).unwrap(),
                 format!("\"{}\"", d.as_str())
             );
         }
+    }
+
+    #[test]
+    fn spellings_are_the_documented_words() {
+        let words: Vec<&str> = Disposition::ALL.iter().map(|d| d.as_str()).collect();
+        assert_eq!(
+            words,
+            [
+                "answered",
+                "voicemail",
+                "busy",
+                "no-answer",
+                "rejected",
+                "not-found",
+                "failed",
+                "cancelled"
+            ]
+        );
+        assert_eq!(FailReason::NoCommonCodec.as_str(), "no-common-codec");
+        assert_eq!(
+            serde_json::to_string(&FailReason::MediaTimeout).unwrap(),
+            "\"media-timeout\""
+        );
+        assert_eq!(RouteKind::parse("suppress"), Some(RouteKind::Suppress));
+        assert_eq!(SuppressScope::Account.to_string(), "account");
+        let e = serde_json::from_str::<RouteKind>("\"transfer\"").unwrap_err();
+        assert!(e.to_string().contains("transfer"), "{e}");
+    }
+
+    #[test]
+    fn a_route_reads_back_from_its_json_and_says_what_it_means() {
+        let until = DateTime::parse_from_rfc3339("2026-12-23T00:00:00-08:00").unwrap();
+        let r = Route::agent("hardship").then(Route::pause("hardship", until));
+        let back: Route = serde_json::from_str(&serde_json::to_string(&r).unwrap()).unwrap();
+        assert_eq!(back, r);
+        let effects: Vec<RouteEffect> = back.steps().map(Route::effect).collect();
+        assert_eq!(
+            effects,
+            [RouteEffect::Agent, RouteEffect::Pause(Some(until))]
+        );
+        let stop = Route::suppress("stop_calling", SuppressScope::Number);
+        assert_eq!(stop.effect(), RouteEffect::Suppress(SuppressScope::Number));
+        // A suppression read from outside without its scope covers the account.
+        let old: Route =
+            serde_json::from_str(r#"{"kind":"suppress","reason":"stop_calling"}"#).unwrap();
+        assert_eq!(old.effect(), RouteEffect::Suppress(SuppressScope::Account));
     }
 }

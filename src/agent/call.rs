@@ -16,10 +16,12 @@ use tokio::time::Instant;
 use super::{Agent, AgentError};
 use crate::account::{mask_phone, Account};
 use crate::asr::{Recognizer, Transcript};
-use crate::dialogue::{Action, AmdResult, Conversation, DialogueConfig, Event, TurnRecord};
+use crate::dialogue::{
+    Action, AmdResult, Conversation, DialogueConfig, Escalation, Event, TurnRecord,
+};
 use crate::media::tone::{BeepDetector, DtmfDetector};
 use crate::media::vad::{SpeechGate, VadConfig, VadEvent};
-use crate::outcome::{Disposition, Route};
+use crate::outcome::Route;
 use crate::telephony::leg::{LegCommand, LegEvent};
 use crate::telephony::report::CallReport;
 use crate::telephony::sip::DialRequest;
@@ -39,15 +41,6 @@ pub struct CallOptions {
     pub record_dir: Option<PathBuf>,
     /// Case id for the X-Duecall-Case header.
     pub case_id: Option<String>,
-}
-
-/// An escalation for the collectors' queue.
-#[derive(Debug, Clone, Serialize)]
-pub struct Escalation {
-    /// Why (`hardship`, `transfer-failed`, `unknown`, ...).
-    pub reason: String,
-    /// Account, intent and the timed transcript.
-    pub summary: String,
 }
 
 /// Where the time went between the end of one reply and the first frame of
@@ -105,7 +98,7 @@ pub struct AttemptOutcome {
     pub identity_confirmed: bool,
     /// The deciding intent.
     pub intent: Option<crate::intent::IntentKind>,
-    /// Escalations raised.
+    /// Escalations for the collectors (the conversation decided every one).
     pub escalations: Vec<Escalation>,
     /// Did the callee talk with us (a conversation, for the caps)?
     pub conversation: bool,
@@ -321,12 +314,8 @@ impl Agent {
                     path: d.clone(),
                     source,
                 })?;
-                let stamp = opts.now.format("%Y%m%dT%H%M%SZ");
-                let attempt = opts.attempt_id.map(|a| format!("-{a}")).unwrap_or_default();
-                Some(d.join(format!(
-                    "{}{attempt}-{stamp}.wav",
-                    sanitize(&account.account_id)
-                )))
+                let stem = super::attempt_file_stem(&account.account_id, opts.attempt_id, opts.now);
+                Some(d.join(format!("{stem}.wav")))
             }
             None => None,
         };
@@ -347,8 +336,6 @@ impl Agent {
         let mut inband_digits = Vec::new();
         let mut rfc4733_seen = false;
         let mut speech_buf: Vec<i16> = Vec::with_capacity(4000);
-        let mut escalations = Vec::new();
-        let mut transcript_log: Vec<String> = Vec::new();
         let mut answered = false;
         // The reply being answered (from its end until our prompt starts).
         let mut timing: Option<ReplyTiming> = None;
@@ -380,7 +367,6 @@ impl Agent {
                                 }
                             }
                         };
-                        transcript_log.push(format!("[{:>6} ms] agent: {text}", ms(t0)));
                         if let Some(t) = timing
                             .as_mut()
                             .filter(|t| t.prompt.is_empty() && t.final_ms > 0)
@@ -411,10 +397,6 @@ impl Agent {
                     }
                     Action::Hangup => {
                         leg.send(LegCommand::Hangup).await;
-                    }
-                    Action::Route(_) => {}
-                    Action::Escalate { reason, summary } => {
-                        escalations.push(Escalation { reason, summary })
                     }
                 }
             }
@@ -456,14 +438,12 @@ impl Agent {
                                 inband_digits.clear();
                                 inband.process(&pcm[..], &mut inband_digits);
                                 for d in inband_digits.drain(..) {
-                                    transcript_log.push(format!("[{now:>6} ms] debtor: dtmf {} (in-band)", d.digit));
                                     conv.handle(now, Event::Dtmf(d.digit));
                                 }
                             }
                         }
                         LegEvent::Dtmf { digit, .. } => {
                             rfc4733_seen = true;
-                            transcript_log.push(format!("[{now:>6} ms] debtor: dtmf {digit}"));
                             conv.handle(now, Event::Dtmf(digit));
                         }
                         LegEvent::PlayFinished { id, .. } => conv.handle(now, Event::PlaybackFinished { prompt_id: id }),
@@ -491,7 +471,6 @@ impl Agent {
                     match out {
                         AsrOut::Partial(text) => conv.handle(now, Event::Partial(text)),
                         AsrOut::Final(t, work) => {
-                            transcript_log.push(format!("[{now:>6} ms] debtor: {}", t.text));
                             if let Some(rt) = timing.as_mut().filter(|rt| rt.final_ms == 0) {
                                 rt.heard = t.text.clone();
                                 rt.final_ms = now;
@@ -518,20 +497,8 @@ impl Agent {
 
         let out = conv.outcome();
         let mut call = report;
-        if out.disposition == Some(Disposition::Voicemail)
-            && call.disposition == Disposition::Answered
-        {
-            call.disposition = Disposition::Voicemail;
-        }
-        let conversation = call.disposition == Disposition::Answered
-            && out.turns.iter().any(|t| t.heard.is_some());
-        // Collectors get the timed transcript with every escalation.
-        if !transcript_log.is_empty() {
-            let log = transcript_log.join("\n");
-            for e in escalations.iter_mut() {
-                e.summary = format!("{}\n{log}", e.summary);
-            }
-        }
+        let conversation = out.was_conversation(call.disposition);
+        call.disposition = out.attempt_disposition(call.disposition);
         let outcome = AttemptOutcome {
             call,
             account_id: account.account_id.clone(),
@@ -542,7 +509,7 @@ impl Agent {
             amd: if answered { Some(out.amd) } else { None },
             identity_confirmed: out.identity_confirmed,
             intent: out.intent,
-            escalations,
+            escalations: out.escalations,
             conversation,
             refused_prompts: out.refused_prompts,
             reply_timings,
@@ -576,18 +543,6 @@ fn voice_onset_ms(pcm: &[i16]) -> u64 {
         })
         .unwrap_or(0) as u64
         * 20
-}
-
-fn sanitize(s: &str) -> String {
-    s.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
 }
 
 #[cfg(test)]

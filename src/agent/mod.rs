@@ -7,8 +7,10 @@
 //! recognizer never delays a packet.
 
 mod call;
+mod files;
 
-pub use call::{AttemptOutcome, CallOptions, Escalation, ReplyTiming};
+pub use call::{AttemptOutcome, CallOptions, ReplyTiming};
+pub use files::{attempt_file_prefix, attempt_file_stem};
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -16,7 +16,7 @@ use chrono_tz::Tz;
 use rust_decimal::Decimal;
 
 use super::cli::{ctrl_c_shutdown, run_campaign_with, RunArgs};
-use super::outcomes::{route_kind_str, AttemptResult};
+use super::outcomes::AttemptResult;
 use super::{CampaignError, CampaignSummary, Progress};
 use crate::account::{Account, Language};
 use crate::outcome::Route;
@@ -285,7 +285,7 @@ fn clip(s: &str, n: usize) -> String {
 
 /// A route in a few words: `agent (hardship) + pause to 2026-12-20`.
 pub fn route_text(r: &Route) -> String {
-    let mut s = format!("{} ({})", route_kind_str(r.kind), r.reason);
+    let mut s = format!("{} ({})", r.kind.as_str(), r.reason);
     if let Some(u) = r.until {
         s.push_str(&format!(" to {}", u.format("%Y-%m-%d %H:%M %:z")));
     }

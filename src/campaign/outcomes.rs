@@ -10,7 +10,9 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::agent::AttemptOutcome as AgentOutcome;
-use crate::outcome::{Disposition, Route, RouteKind};
+#[cfg(test)]
+use crate::outcome::RouteKind;
+use crate::outcome::{Disposition, Route};
 use crate::store::{AttemptId, EndedAttempt, NewEscalation, TurnRow};
 
 /// One attempt of this run, for the summary and the demo's table.
@@ -38,17 +40,6 @@ pub struct AttemptResult {
     pub outcome_file: Option<PathBuf>,
 }
 
-/// The spelling of a route kind in JSON and the store.
-pub fn route_kind_str(k: RouteKind) -> &'static str {
-    match k {
-        RouteKind::Agent => "agent",
-        RouteKind::Pause => "pause",
-        RouteKind::Suppress => "suppress",
-        RouteKind::Retry => "retry",
-        RouteKind::Done => "done",
-    }
-}
-
 /// The store's turn rows for an outcome's turns.
 pub fn turn_rows(outcome: &AgentOutcome) -> Vec<TurnRow> {
     outcome
@@ -67,10 +58,9 @@ pub fn turn_rows(outcome: &AgentOutcome) -> Vec<TurnRow> {
         .collect()
 }
 
-/// The escalations an outcome leaves for the collectors: every one the
-/// conversation raised, and one for an agent route that no collector took
-/// live (no transfer tried, or it failed) when the conversation raised none.
-pub fn escalations_for(
+/// The store's rows for the escalations the conversation decided (every
+/// one it raised: the driver adds the attempt's context, decides nothing).
+pub fn escalations_of(
     outcome: &AgentOutcome,
     attempt: AttemptId,
     now: DateTime<Utc>,
@@ -82,44 +72,20 @@ pub fn escalations_for(
         .as_ref()
         .map(|p| p.display().to_string());
     let intent = outcome.intent.map(|i| i.as_str().to_string());
-    let mk = |reason: &str, summary: &str| NewEscalation {
-        account_id: outcome.account_id.clone(),
-        attempt_id: Some(attempt),
-        reason: reason.to_string(),
-        intent: intent.clone(),
-        summary: summary.to_string(),
-        transcript: transcript.clone(),
-        recording: recording.clone(),
-        created_at: now,
-    };
-    let mut out: Vec<NewEscalation> = outcome
+    outcome
         .escalations
         .iter()
-        .map(|e| mk(&e.reason, &e.summary))
-        .collect();
-    if out.is_empty() {
-        if let Some(r) = outcome
-            .route
-            .as_ref()
-            .filter(|r| r.kind == RouteKind::Agent)
-        {
-            let transferred = outcome.call.transfer.as_ref().is_some_and(|t| t.ok);
-            if !transferred {
-                let why = match &outcome.call.transfer {
-                    Some(t) => format!(
-                        "transfer to an agent failed ({})",
-                        t.error.as_deref().unwrap_or("no result")
-                    ),
-                    None => "no live transfer was possible".to_string(),
-                };
-                out.push(mk(
-                    &r.reason,
-                    &format!("account {}: {}; {why}", outcome.account_id, r.reason),
-                ));
-            }
-        }
-    }
-    out
+        .map(|e| NewEscalation {
+            account_id: outcome.account_id.clone(),
+            attempt_id: Some(attempt),
+            reason: e.reason.clone(),
+            intent: intent.clone(),
+            summary: e.summary.clone(),
+            transcript: transcript.clone(),
+            recording: recording.clone(),
+            created_at: now,
+        })
+        .collect()
 }
 
 /// The store's outcome for a conversation that ended.
@@ -147,7 +113,7 @@ pub fn store_outcome(
             .map(|p| p.display().to_string()),
         turns: turn_rows(outcome),
         route: outcome.route.clone(),
-        escalations: escalations_for(outcome, attempt, now),
+        escalations: escalations_of(outcome, attempt, now),
     }
 }
 
@@ -177,88 +143,48 @@ pub fn store_failure(
 mod tests {
     use super::super::test_support::{agent_route, outcome, t0};
     use super::*;
-    use crate::agent::Escalation;
-    use crate::telephony::report::TransferReport;
+    use crate::dialogue::Escalation;
+
+    fn raised(reason: &str) -> Vec<Escalation> {
+        vec![Escalation {
+            reason: reason.into(),
+            summary: format!("account A1; reason {reason}"),
+            at_ms: 4000,
+        }]
+    }
 
     #[test]
-    fn agent_route_without_a_live_transfer_leaves_an_escalation() {
-        let none = escalations_for(
-            &outcome(Some(agent_route()), None, vec![]),
+    fn escalations_are_stored_as_the_conversation_raised_them_with_the_attempts_context() {
+        let e = escalations_of(
+            &outcome(Some(agent_route()), None, raised("hardship")),
             AttemptId(7),
             t0(),
         );
-        assert_eq!(none.len(), 1);
-        assert_eq!(none[0].reason, "hardship");
-        assert_eq!(none[0].attempt_id, Some(AttemptId(7)));
-        assert_eq!(none[0].intent.as_deref(), Some("hardship"));
-        assert_eq!(none[0].recording.as_deref(), Some("/rec/A1-7-x.wav"));
+        assert_eq!(e.len(), 1);
+        assert_eq!(e[0].reason, "hardship");
+        assert_eq!(e[0].summary, "account A1; reason hardship");
+        assert_eq!(e[0].attempt_id, Some(AttemptId(7)));
+        assert_eq!(e[0].intent.as_deref(), Some("hardship"));
+        assert_eq!(e[0].recording.as_deref(), Some("/rec/A1-7-x.wav"));
         assert_eq!(
-            none[0].transcript.as_array().map(|a| a.len()),
+            e[0].transcript.as_array().map(|a| a.len()),
             Some(2),
             "the timed transcript goes with it"
         );
-
-        let failed = TransferReport {
-            target: "sip:agent@x".into(),
-            ok: false,
-            refer_status: Some(603),
-            final_status: None,
-            error: Some("REFER refused with 603".into()),
-        };
-        let f = escalations_for(
-            &outcome(Some(agent_route()), Some(failed), vec![]),
-            AttemptId(7),
-            t0(),
-        );
-        assert_eq!(f.len(), 1);
-        assert!(f[0].summary.contains("603"), "{}", f[0].summary);
-
-        let ok = TransferReport {
-            target: "sip:agent@x".into(),
-            ok: true,
-            refer_status: Some(202),
-            final_status: Some(200),
-            error: None,
-        };
         assert!(
-            escalations_for(
-                &outcome(Some(agent_route()), Some(ok), vec![]),
+            escalations_of(
+                &outcome(Some(agent_route()), None, vec![]),
                 AttemptId(7),
                 t0()
             )
             .is_empty(),
-            "a collector took it live"
+            "the driver adds none of its own"
         );
-
-        let raised = vec![Escalation {
-            reason: "transfer-failed".into(),
-            summary: "s".into(),
-        }];
-        let r = escalations_for(
-            &outcome(Some(agent_route()), None, raised),
-            AttemptId(7),
-            t0(),
-        );
-        assert_eq!(
-            r.len(),
-            1,
-            "the conversation's own escalation, not a second one"
-        );
-        assert_eq!(r[0].reason, "transfer-failed");
-
-        let done = Route {
-            kind: RouteKind::Done,
-            reason: "promise".into(),
-            until: None,
-            scope: None,
-            follow_up: None,
-        };
-        assert!(escalations_for(&outcome(Some(done), None, vec![]), AttemptId(7), t0()).is_empty());
     }
 
     #[test]
     fn store_outcome_keeps_turns_route_json_and_recording() {
-        let o = outcome(Some(agent_route()), None, vec![]);
+        let o = outcome(Some(agent_route()), None, raised("hardship"));
         let s = store_outcome(&o, AttemptId(7), t0());
         assert_eq!(s.disposition, Disposition::Answered);
         assert!(s.conversation);
@@ -269,5 +195,6 @@ mod tests {
         assert_eq!(s.outcome_json["call"]["disposition"], "answered");
         assert_eq!(s.recording.as_deref(), Some("/rec/A1-7-x.wav"));
         assert_eq!(s.escalations.len(), 1);
+        assert_eq!(s.escalations[0].reason, "hardship");
     }
 }

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::outcomes::{route_kind_str, AttemptResult};
+use super::outcomes::AttemptResult;
 use super::recovery::RecoveredAttempt;
 use super::scheduler::Summary;
 
@@ -77,11 +77,7 @@ impl CampaignSummary {
             .collect();
         d.sort();
         writeln!(out, "by disposition: {}", join_counts(&d))?;
-        let mut r: Vec<_> = s
-            .by_route
-            .iter()
-            .map(|(k, v)| (route_kind_str(*k), *v))
-            .collect();
+        let mut r: Vec<_> = s.by_route.iter().map(|(k, v)| (k.as_str(), *v)).collect();
         r.sort();
         writeln!(out, "by route: {}", join_counts(&r))?;
         if !self.recovered.is_empty() {

@@ -23,20 +23,10 @@ pub struct RecoveredAttempt {
 }
 
 /// Recordings the agent wrote for an attempt: `<account>-<attempt>-<stamp>.wav`
-/// in the recording directory (the agent's naming, with the account id made
-/// file-safe the same way).
+/// in the recording directory (named by `agent::attempt_file_stem`, found by
+/// its prefix).
 pub fn recordings_of(dir: &Path, account_id: &str, attempt: AttemptId) -> Vec<PathBuf> {
-    let safe: String = account_id
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    let prefix = format!("{safe}-{attempt}-");
+    let prefix = crate::agent::attempt_file_prefix(account_id, attempt.0);
     let Ok(rd) = std::fs::read_dir(dir) else {
         return Vec::new();
     };

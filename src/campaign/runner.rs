@@ -27,7 +27,7 @@ use tokio_util::sync::CancellationToken;
 use super::clock::Clock;
 use super::error::CampaignError;
 use super::gate::{verdict, PolicyGate};
-use super::outcomes::{route_kind_str, store_failure, store_outcome, AttemptResult};
+use super::outcomes::{store_failure, store_outcome, AttemptResult};
 use super::progress::{CampaignSummary, Progress, ProgressLine};
 use super::recovery::{recordings_of, recover, RecoveredAttempt};
 use super::scheduler::{CampaignAccount, Scheduler, SchedulerAction, SchedulerEvent, Summary};
@@ -435,7 +435,7 @@ impl Runner {
             self.fatal.get_or_insert(e.into());
         }
         tracing::info!(account = %account.account_id, attempt = %f.attempt, disposition = outcome.disposition.as_str(),
-            route = route.as_ref().map(|r| route_kind_str(r.kind)).unwrap_or("-"), "call ended");
+            route = route.as_ref().map(|r| r.kind.as_str()).unwrap_or("-"), "call ended");
         self.results.push(res);
         let _ = self.sched.handle(
             now,

@@ -36,7 +36,7 @@ use std::collections::{BTreeSet, HashMap};
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
-use crate::outcome::{Disposition, Route, RouteKind, SuppressScope};
+use crate::outcome::{Disposition, Route, RouteEffect, RouteKind, SuppressScope};
 
 /// One account of the campaign as the scheduler sees it: an id for the
 /// summary and the numbers it may dial, in order of preference.
@@ -647,22 +647,17 @@ impl<P> Scheduler<P> {
         let mut terminal = false;
         let mut drop_number = disposition == Disposition::NotFound;
         let mut retry: Option<Option<DateTime<Utc>>> = None;
-        let mut r = route;
-        while let Some(step) = r {
-            match step.kind {
-                RouteKind::Agent | RouteKind::Pause | RouteKind::Done => terminal = true,
-                RouteKind::Suppress => match step.scope {
-                    Some(SuppressScope::Number) => drop_number = true,
-                    // No scope: the wider reading, never the narrower.
-                    Some(SuppressScope::Account) | None => terminal = true,
-                },
-                RouteKind::Retry => {
+        for step in route.into_iter().flat_map(Route::steps) {
+            match step.effect() {
+                RouteEffect::Agent | RouteEffect::Pause(_) | RouteEffect::Done => terminal = true,
+                RouteEffect::Suppress(SuppressScope::Number) => drop_number = true,
+                RouteEffect::Suppress(SuppressScope::Account) => terminal = true,
+                RouteEffect::Retry(until) => {
                     if retry.is_none() {
-                        retry = Some(step.until.map(|t| t.with_timezone(&Utc)));
+                        retry = Some(until.map(|t| t.with_timezone(&Utc)));
                     }
                 }
             }
-            r = step.follow_up.as_deref();
         }
 
         let slot = &mut self.slots[idx];

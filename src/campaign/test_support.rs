@@ -8,10 +8,11 @@ use chrono::{DateTime, TimeZone, Utc};
 use rust_decimal::Decimal;
 
 use crate::account::Account;
-use crate::agent::{AttemptOutcome as AgentOutcome, Escalation};
+use crate::agent::AttemptOutcome as AgentOutcome;
+use crate::dialogue::Escalation;
 use crate::dialogue::TurnRecord;
 use crate::intent::IntentKind;
-use crate::outcome::{Disposition, EndedBy, Route, RouteKind};
+use crate::outcome::{Disposition, EndedBy, Route};
 use crate::telephony::report::{CallReport, RtpTotals, TransferReport};
 
 static SEQ: AtomicU32 = AtomicU32::new(0);
@@ -118,11 +119,5 @@ pub fn outcome(
 }
 
 pub fn agent_route() -> Route {
-    Route {
-        kind: RouteKind::Agent,
-        reason: "hardship".into(),
-        until: None,
-        scope: None,
-        follow_up: None,
-    }
+    Route::agent("hardship")
 }

@@ -251,15 +251,6 @@ pub enum Action {
     },
     /// Hang up.
     Hangup,
-    /// The case's route, emitted once when the conversation ends.
-    Route(Route),
-    /// Put the case in the collectors' escalation queue with this summary.
-    Escalate {
-        /// Why (`hardship`, `transfer-failed`, `unknown`, ...).
-        reason: String,
-        /// Account, intent and the timed transcript.
-        summary: String,
-    },
 }
 
 /// The AMD verdict.
@@ -337,12 +328,16 @@ pub struct TransferRecord {
     pub ok: Option<bool>,
 }
 
-/// An escalation handed to the collectors.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct EscalationRecord {
-    /// Why.
+/// A case handed to the collectors' queue: the one escalation type, decided
+/// by the conversation and stored as given.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct Escalation {
+    /// Why (`hardship`, `transfer-failed`, `unknown`, ...).
     pub reason: String,
-    /// When (driver ms).
+    /// Account, reason, identity, intent and the timed transcript of what
+    /// was said on both sides, for the collector who picks it up.
+    pub summary: String,
+    /// When it was raised (driver ms).
     pub at_ms: u64,
 }
 
@@ -365,10 +360,30 @@ pub struct DialogueOutcome {
     pub intent: Option<IntentKind>,
     /// A live transfer, if one was tried.
     pub transfer: Option<TransferRecord>,
-    /// Escalations emitted.
-    pub escalations: Vec<EscalationRecord>,
+    /// Every escalation of the case: each carries its timed transcript. An
+    /// `agent` route that no collector took live always has one.
+    pub escalations: Vec<Escalation>,
     /// Prompts the debt guard refused to play (must stay empty).
     pub refused_prompts: Vec<String>,
+}
+
+impl DialogueOutcome {
+    /// The attempt's disposition, given the one the wire reported: a call
+    /// answered by a machine is `voicemail`; anything else stands.
+    pub fn attempt_disposition(&self, wire: Disposition) -> Disposition {
+        if wire == Disposition::Answered && self.disposition == Some(Disposition::Voicemail) {
+            Disposition::Voicemail
+        } else {
+            wire
+        }
+    }
+
+    /// Did the callee talk with us (a conversation, for the caps)? A person
+    /// answered and at least one reply was heard (words or a digit).
+    pub fn was_conversation(&self, wire: Disposition) -> bool {
+        self.attempt_disposition(wire) == Disposition::Answered
+            && self.turns.iter().any(|t| t.heard.is_some())
+    }
 }
 
 /// A listening turn: what the last question asked.
@@ -510,6 +525,8 @@ pub struct Conversation {
     pending_promise: Option<NaiveDate>,
     last_intent: Option<Intent>,
     now: Millis,
+    /// Timed lines of what both sides said, for escalation summaries.
+    transcript: Vec<String>,
     out: DialogueOutcome,
 }
 
@@ -557,6 +574,7 @@ impl Conversation {
             pending_promise: None,
             last_intent: None,
             now: 0,
+            transcript: Vec::new(),
             out: DialogueOutcome {
                 turns: Vec::new(),
                 route: None,
@@ -640,6 +658,16 @@ impl Conversation {
                 }
             }
             return;
+        }
+        match &event {
+            Event::Final { text, .. } if !text.trim().is_empty() => {
+                self.transcript
+                    .push(format!("[{now:>6} ms] debtor: {text}"));
+            }
+            Event::Dtmf(d) => self
+                .transcript
+                .push(format!("[{now:>6} ms] debtor: dtmf {d}")),
+            _ => {}
         }
         match event {
             Event::Answered => self.on_answered(now),
@@ -1134,7 +1162,7 @@ impl Conversation {
             let ctx = self.route_ctx(now);
             self.out.route = Some(routing::route_hung_up(&ctx, &self.cfg.routing));
         }
-        self.finish(EndedBy::Them);
+        self.finish(now, EndedBy::Them);
     }
 
     fn on_transfer_result(&mut self, now: Millis, ok: bool) {
@@ -1146,7 +1174,7 @@ impl Conversation {
             t.ok = Some(ok);
         }
         if ok {
-            self.finish(EndedBy::Us);
+            self.finish(now, EndedBy::Us);
         } else {
             self.escalate(now, "transfer-failed");
             self.set_plan(now, vec![Step::Play("transfer_failed"), Step::Hangup]);
@@ -1420,13 +1448,7 @@ impl Conversation {
                 } else {
                     "promise-unconfirmed"
                 };
-                self.out.route = Some(Route {
-                    kind: RouteKind::Agent,
-                    reason: reason.to_string(),
-                    until: None,
-                    scope: None,
-                    follow_up: None,
-                });
+                self.out.route = Some(Route::agent(reason));
                 let steps = self.agent_steps(reason);
                 self.set_plan(now, steps);
             }
@@ -1586,6 +1608,7 @@ impl Conversation {
                 }
                 let interruptible = prompt.interruptible && ahead.is_some();
                 let text = self.script.render(id, &self.vars).unwrap_or_default();
+                self.transcript.push(format!("[{now:>6} ms] agent: {text}"));
                 self.actions.push_back(Action::Play {
                     prompt_id: id.to_string(),
                     text,
@@ -1671,20 +1694,17 @@ impl Conversation {
                     let ctx = self.route_ctx(now);
                     self.out.route = Some(routing::route_hung_up(&ctx, &self.cfg.routing));
                 }
-                self.finish(EndedBy::Us);
+                self.finish(now, EndedBy::Us);
             }
         }
     }
 
     fn escalate(&mut self, now: Millis, reason: &str) {
-        self.out.escalations.push(EscalationRecord {
-            reason: reason.to_string(),
-            at_ms: now,
-        });
         let summary = self.summary(reason);
-        self.actions.push_back(Action::Escalate {
+        self.out.escalations.push(Escalation {
             reason: reason.to_string(),
             summary,
+            at_ms: now,
         });
     }
 
@@ -1718,10 +1738,13 @@ impl Conversation {
                 ));
             }
         }
+        if !self.transcript.is_empty() {
+            s.push_str(&self.transcript.join("\n"));
+        }
         s
     }
 
-    fn finish(&mut self, by: EndedBy) {
+    fn finish(&mut self, now: Millis, by: EndedBy) {
         if self.stage == Stage::Ended {
             return;
         }
@@ -1731,8 +1754,21 @@ impl Conversation {
         self.barge_deadline = None;
         self.delay_until = None;
         self.out.ended_by = Some(by);
+        // Every agent route reaches a person: live, or through the queue.
+        let transferred = self
+            .out
+            .transfer
+            .as_ref()
+            .is_some_and(|t| t.ok == Some(true));
         if let Some(r) = self.out.route.clone() {
-            self.actions.push_back(Action::Route(r));
+            if r.kind == RouteKind::Agent && !transferred && self.out.escalations.is_empty() {
+                self.escalate(now, &r.reason);
+            }
+        }
+        // Collectors get the whole call, closing lines included.
+        for i in 0..self.out.escalations.len() {
+            let reason = self.out.escalations[i].reason.clone();
+            self.out.escalations[i].summary = self.summary(&reason);
         }
     }
 
@@ -1914,6 +1950,8 @@ mod tests {
         log: Vec<(u64, Action)>,
         playing: Option<String>,
         debt_words: Vec<String>,
+        /// The route when the call ended (`Some(None)`: ended without one).
+        ended_route: Option<Option<Route>>,
     }
 
     impl H {
@@ -1937,6 +1975,7 @@ mod tests {
                 log: vec![],
                 playing: None,
                 debt_words,
+                ended_route: None,
             }
         }
 
@@ -1970,6 +2009,11 @@ mod tests {
                 }
                 self.log.push((t, a.clone()));
                 out.push(a);
+            }
+            if self.c.is_ended() {
+                let now = self.c.outcome().route;
+                let first = self.ended_route.get_or_insert_with(|| now.clone());
+                assert_eq!(*first, now, "the route changed after the call ended");
             }
             out
         }
@@ -2054,14 +2098,18 @@ mod tests {
             self.log.iter().any(|(_, a)| f(a))
         }
 
+        /// The route the call ended with (empty while it runs, or when it
+        /// ended without one); `at` checks it never changes afterwards.
         fn emitted_route(&self) -> Vec<Route> {
-            self.log
+            self.ended_route.clone().into_iter().flatten().collect()
+        }
+
+        fn escalated(&self, reason: &str) -> bool {
+            self.c
+                .outcome()
+                .escalations
                 .iter()
-                .filter_map(|(_, a)| match a {
-                    Action::Route(r) => Some(r.clone()),
-                    _ => None,
-                })
-                .collect()
+                .any(|e| e.reason == reason)
         }
 
         fn assert_no_debt_said(&self) {
@@ -2254,7 +2302,7 @@ mod tests {
             check(&r);
             assert!(h.c.is_ended(), "{reply}");
             assert_eq!(
-                h.has(|a| matches!(a, Action::Escalate { .. })),
+                !h.c.outcome().escalations.is_empty(),
                 kind == RouteKind::Agent,
                 "{reply}: no agent uri -> escalation"
             );
@@ -2290,8 +2338,97 @@ mod tests {
         assert!(!h.c.is_ended());
         let a = h.after(2000, Event::TransferResult { ok: true });
         assert!(h.c.is_ended());
-        assert!(matches!(&a[..], [Action::Route(r)] if r.kind == RouteKind::Agent));
+        assert!(a.is_empty(), "{a:?}");
+        assert_eq!(h.emitted_route().len(), 1);
+        assert_eq!(h.route().kind, RouteKind::Agent);
         assert_eq!(h.c.outcome().transfer.unwrap().ok, Some(true));
+        assert!(
+            h.c.outcome().escalations.is_empty(),
+            "a collector took it live: no escalation"
+        );
+    }
+
+    #[test]
+    fn an_agent_route_cut_short_before_the_transfer_still_reaches_a_collector() {
+        let mut h = H::with(Language::En, |_, a| {
+            a.agent_uri = Some("sip:collect@agents.example".into())
+        });
+        h.reach_reminder();
+        h.reply("I lost my job");
+        // The callee hangs up while "ack_hardship" plays: no transfer was tried.
+        h.after(500, Event::Hangup);
+        assert!(h.c.is_ended());
+        let out = h.c.outcome();
+        assert_eq!(out.route.as_ref().map(|r| r.kind), Some(RouteKind::Agent));
+        assert!(out.transfer.is_none());
+        let [e] = &out.escalations[..] else {
+            panic!("one escalation: {:?}", out.escalations)
+        };
+        assert_eq!(e.reason, "hardship");
+        assert!(e.summary.contains("account A-17"), "{}", e.summary);
+        assert!(
+            e.summary.contains("debtor: I lost my job"),
+            "the timed transcript is in it: {}",
+            e.summary
+        );
+        assert!(
+            e.summary.contains("agent: Am I speaking with Maria Lopez?"),
+            "{}",
+            e.summary
+        );
+    }
+
+    #[test]
+    fn routes_that_need_no_person_raise_no_escalation() {
+        for reply in [
+            "I already paid",
+            "stop calling me",
+            "call me 2026-11-24 15:00",
+        ] {
+            let mut h = H::new();
+            h.reach_reminder();
+            h.reply(reply);
+            h.finish_all();
+            assert!(h.c.is_ended(), "{reply}");
+            assert!(h.c.outcome().escalations.is_empty(), "{reply}");
+        }
+    }
+
+    #[test]
+    fn the_outcome_relabels_a_machine_and_says_whether_there_was_a_conversation() {
+        let mut h = H::new();
+        h.reach_reminder();
+        h.reply("I already paid");
+        h.finish_all();
+        let out = h.c.outcome();
+        assert_eq!(
+            out.attempt_disposition(Disposition::Answered),
+            Disposition::Answered
+        );
+        assert!(out.was_conversation(Disposition::Answered));
+
+        // A person who said nothing before hanging up: no conversation.
+        let mut h = H::new();
+        h.answer_person();
+        h.after(300, Event::Hangup);
+        assert!(!h.c.outcome().was_conversation(Disposition::Answered));
+
+        // A machine: the wire's `answered` becomes `voicemail`, no conversation.
+        let mut h = H::new();
+        h.at(0, Event::Answered);
+        h.after(200, Event::SpeechStart);
+        h.after(3000, Event::SpeechEnd);
+        let out = h.c.outcome();
+        assert_eq!(
+            out.attempt_disposition(Disposition::Answered),
+            Disposition::Voicemail
+        );
+        assert!(!out.was_conversation(Disposition::Answered));
+        // A wire disposition other than answered stands.
+        assert_eq!(
+            out.attempt_disposition(Disposition::Failed),
+            Disposition::Failed
+        );
     }
 
     #[test]
@@ -2303,14 +2440,18 @@ mod tests {
             h.reach_reminder();
             h.reply("agent please");
             h.finish_all();
-            let a = if timeout {
+            if timeout {
                 let due = h.c.poll_timeout().unwrap();
                 assert_eq!(due, h.t + 30_000);
-                h.at(due, Event::Timeout)
+                h.at(due, Event::Timeout);
             } else {
-                h.after(3000, Event::TransferResult { ok: false })
-            };
-            assert!(a.iter().any(|a| matches!(a, Action::Escalate { reason, summary } if reason == "transfer-failed" && summary.contains("A-17"))));
+                h.after(3000, Event::TransferResult { ok: false });
+            }
+            let e = h.c.outcome().escalations;
+            assert!(
+                matches!(&e[..], [e] if e.reason == "transfer-failed" && e.summary.contains("A-17")),
+                "{e:?}"
+            );
             h.finish_all();
             assert_eq!(h.plays().last().unwrap(), "transfer_failed");
             assert!(h.c.is_ended());
@@ -2669,7 +2810,7 @@ mod tests {
             menu.unwrap(),
             "Please press 1 if you are Maria Lopez, 2 if you are not, or 0 to speak with a person."
         );
-        assert!(h.has(|a| matches!(a, Action::Escalate { reason, .. } if reason == "unknown")));
+        assert!(h.escalated("unknown"));
         assert_eq!(
             (h.route().kind, h.route().reason.as_str()),
             (RouteKind::Agent, "unknown")
@@ -2757,7 +2898,7 @@ mod tests {
             (h.route().kind, h.route().reason.as_str()),
             (RouteKind::Retry, "unknown")
         );
-        assert!(!h.has(|a| matches!(a, Action::Escalate { .. })));
+        assert!(h.c.outcome().escalations.is_empty());
     }
 
     #[test]

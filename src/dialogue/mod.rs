@@ -17,8 +17,8 @@ pub mod script;
 pub mod speak;
 
 pub use machine::{
-    Action, AmdConfig, AmdResult, AmdVerdict, Conversation, DialogueConfig, DialogueOutcome, Event,
-    TurnRecord, Understand, VoicemailMode,
+    Action, AmdConfig, AmdResult, AmdVerdict, Conversation, DialogueConfig, DialogueOutcome,
+    Escalation, Event, TurnRecord, Understand, VoicemailMode,
 };
 pub use routing::{route_for, RoutingConfig, UnknownRoute};
 pub use script::{Script, ScriptError};

@@ -8,7 +8,7 @@ use chrono::{DateTime, Duration, FixedOffset, NaiveDate, NaiveDateTime, TimeZone
 
 use crate::account::Account;
 use crate::intent::{Intent, IntentKind};
-use crate::outcome::{Route, RouteKind, SuppressScope};
+use crate::outcome::{Route, SuppressScope};
 
 /// What to do with a case whose reply stayed unclear after the re-ask and the menu.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -65,16 +65,6 @@ pub struct RouteContext<'a> {
     pub identity_confirmed: bool,
 }
 
-fn route(kind: RouteKind, reason: &str) -> Route {
-    Route {
-        kind,
-        reason: reason.to_string(),
-        until: None,
-        scope: None,
-        follow_up: None,
-    }
-}
-
 /// Local midnight at the start of `date`, in the account's IANA zone when it
 /// has a valid one (DST-aware), else in `now`'s offset.
 pub fn local_midnight(date: NaiveDate, ctx: &RouteContext) -> DateTime<FixedOffset> {
@@ -103,17 +93,11 @@ pub fn local_at(at: NaiveDateTime, ctx: &RouteContext) -> DateTime<FixedOffset> 
 }
 
 fn pause_until(date: NaiveDate, reason: &str, ctx: &RouteContext) -> Route {
-    Route {
-        until: Some(local_midnight(date, ctx)),
-        ..route(RouteKind::Pause, reason)
-    }
+    Route::pause(reason, local_midnight(date, ctx))
 }
 
 fn retry_at(at: DateTime<FixedOffset>, reason: &str) -> Route {
-    Route {
-        until: Some(at),
-        ..route(RouteKind::Retry, reason)
-    }
+    Route::retry(reason, at)
 }
 
 /// The route for a reply's intent (COLLECTIONS.md table). `identity_confirmed`
@@ -128,39 +112,34 @@ pub fn route_for(intent: &Intent, ctx: &RouteContext, cfg: &RoutingConfig) -> Ro
             ctx,
         ),
         IntentKind::PromiseToPay => match intent.slots.date {
-            None => route(RouteKind::Agent, "promise-without-date"),
-            Some(d) if d < today => route(RouteKind::Agent, "promise-date-in-past"),
+            None => Route::agent("promise-without-date"),
+            Some(d) if d < today => Route::agent("promise-date-in-past"),
             Some(d) if (d - today).num_days() > cfg.max_promise_days => {
-                route(RouteKind::Agent, "promise-too-far")
+                Route::agent("promise-too-far")
             }
             Some(d) => pause_until(d + Duration::days(1), "promise_to_pay", ctx),
         },
-        IntentKind::Hardship => Route {
-            follow_up: Some(Box::new(pause_until(
-                today + Duration::days(cfg.hardship_pause_days),
-                "hardship",
-                ctx,
-            ))),
-            ..route(RouteKind::Agent, "hardship")
-        },
-        IntentKind::WrongNumber => Route {
-            scope: Some(SuppressScope::Number),
-            ..route(RouteKind::Suppress, "wrong_number")
-        },
+        IntentKind::Hardship => Route::agent("hardship").then(pause_until(
+            today + Duration::days(cfg.hardship_pause_days),
+            "hardship",
+            ctx,
+        )),
+        IntentKind::WrongNumber => Route::suppress("wrong_number", SuppressScope::Number),
         IntentKind::NotAvailable => retry_at(
             ctx.now + Duration::hours(cfg.retry_later_hours),
             "not_available",
         ),
-        IntentKind::Dispute => route(RouteKind::Agent, "dispute"),
-        IntentKind::StopCalling => Route {
-            scope: Some(if ctx.identity_confirmed {
+        IntentKind::Dispute => Route::agent("dispute"),
+        // A third party cannot opt the debtor out: only the number stops.
+        IntentKind::StopCalling => Route::suppress(
+            "stop_calling",
+            if ctx.identity_confirmed {
                 SuppressScope::Account
             } else {
                 SuppressScope::Number
-            }),
-            ..route(RouteKind::Suppress, "stop_calling")
-        },
-        IntentKind::RequestAgent => route(RouteKind::Agent, "request_agent"),
+            },
+        ),
+        IntentKind::RequestAgent => Route::agent("request_agent"),
         IntentKind::CallbackLater => {
             let asked = intent
                 .slots
@@ -177,7 +156,7 @@ pub fn route_for(intent: &Intent, ctx: &RouteContext, cfg: &RoutingConfig) -> Ro
             "identity_denied",
         ),
         IntentKind::Unknown => match cfg.unknown {
-            UnknownRoute::Agent => route(RouteKind::Agent, "unknown"),
+            UnknownRoute::Agent => Route::agent("unknown"),
             UnknownRoute::Retry => {
                 retry_at(ctx.now + Duration::hours(cfg.retry_later_hours), "unknown")
             }
@@ -215,6 +194,7 @@ pub fn promise_acceptable(date: NaiveDate, today: NaiveDate, cfg: &RoutingConfig
 mod tests {
     use super::*;
     use crate::intent::Slots;
+    use crate::outcome::RouteKind;
     use rust_decimal::Decimal;
 
     fn account(tz: Option<&str>) -> Account {

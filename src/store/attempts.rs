@@ -10,13 +10,12 @@ use rusqlite::{params, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
 use super::codec::{
-    parse_disposition, parse_json, parse_opt_ts, parse_route_kind, parse_scope, parse_ts,
-    route_kind_str, scope_str, ts,
+    parse_disposition, parse_json, parse_opt_ts, parse_route_kind, parse_scope, parse_ts, ts,
 };
 use super::escalations::{insert_escalation, NewEscalation};
 use super::routes::apply_route;
 use super::{sql, Store, StoreError};
-use crate::outcome::{Disposition, Route};
+use crate::outcome::{Disposition, Route, SuppressScope};
 
 /// The id of one attempt (one dial).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -114,7 +113,9 @@ pub struct EndedAttempt {
     /// Where the case goes. Its pause, suppression and callback are written
     /// with the outcome (see `record_outcome`).
     pub route: Option<Route>,
-    /// The escalations to queue with the outcome, in the same transaction.
+    /// The escalations to queue with the outcome, in the same transaction
+    /// (the conversation decided them; an agent route no collector took
+    /// live always has one).
     pub escalations: Vec<NewEscalation>,
 }
 
@@ -290,10 +291,10 @@ impl Store {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 params![
                     id.0,
-                    route_kind_str(route.kind),
+                    route.kind.as_str(),
                     route.reason,
                     route.until.map(|t| ts(t.with_timezone(&Utc))),
-                    route.scope.map(scope_str),
+                    route.scope.map(SuppressScope::as_str),
                     follow_up,
                 ],
             )

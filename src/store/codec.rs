@@ -40,38 +40,10 @@ pub(super) fn parse_json(s: &str, what: &str) -> Result<serde_json::Value, Store
     serde_json::from_str(s).map_err(|e| StoreError::Corrupt(format!("{what} JSON: {e}")))
 }
 
-pub(super) fn route_kind_str(k: RouteKind) -> &'static str {
-    match k {
-        RouteKind::Agent => "agent",
-        RouteKind::Pause => "pause",
-        RouteKind::Suppress => "suppress",
-        RouteKind::Retry => "retry",
-        RouteKind::Done => "done",
-    }
-}
-
 pub(super) fn parse_route_kind(s: &str) -> Result<RouteKind, StoreError> {
-    Ok(match s {
-        "agent" => RouteKind::Agent,
-        "pause" => RouteKind::Pause,
-        "suppress" => RouteKind::Suppress,
-        "retry" => RouteKind::Retry,
-        "done" => RouteKind::Done,
-        other => return Err(StoreError::Corrupt(format!("route kind {other:?}"))),
-    })
-}
-
-pub(super) fn scope_str(s: SuppressScope) -> &'static str {
-    match s {
-        SuppressScope::Number => "number",
-        SuppressScope::Account => "account",
-    }
+    RouteKind::parse(s).ok_or_else(|| StoreError::Corrupt(format!("route kind {s:?}")))
 }
 
 pub(super) fn parse_scope(s: &str) -> Result<SuppressScope, StoreError> {
-    Ok(match s {
-        "number" => SuppressScope::Number,
-        "account" => SuppressScope::Account,
-        other => return Err(StoreError::Corrupt(format!("suppression scope {other:?}"))),
-    })
+    SuppressScope::parse(s).ok_or_else(|| StoreError::Corrupt(format!("suppression scope {s:?}")))
 }

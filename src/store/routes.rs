@@ -9,9 +9,11 @@ use super::codec::pause_forever;
 use super::pauses::insert_pause;
 use super::suppressions::insert_suppression;
 use super::StoreError;
-use crate::outcome::{Route, RouteKind, SuppressScope};
+use crate::outcome::{Route, RouteEffect, SuppressScope};
 
-/// and `done` leave nothing here (an escalation is explicit in the outcome).
+/// Writes what a route means for later calls, follow-ups included, as
+/// `Route::effect` says (the store does not interpret a route). `agent` and
+/// `done` leave nothing here (escalations are explicit in the outcome).
 pub(super) fn apply_route(
     tx: &Transaction<'_>,
     account_id: &str,
@@ -19,33 +21,27 @@ pub(super) fn apply_route(
     route: &Route,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    match route.kind {
-        RouteKind::Pause => {
-            // A pause without an end holds until a person lifts it; dropping
-            // it would let the robot call again.
-            let until = route
-                .until
-                .map(|t| t.with_timezone(&Utc))
-                .unwrap_or_else(pause_forever);
-            insert_pause(tx, account_id, &route.reason, until, now)?;
-        }
-        RouteKind::Suppress => {
-            let number = match route.scope {
-                Some(SuppressScope::Number) => Some(phone),
-                // No scope given: the wider one, never the narrower.
-                Some(SuppressScope::Account) | None => None,
-            };
-            insert_suppression(tx, account_id, number, &route.reason, now)?;
-        }
-        RouteKind::Retry => {
-            if let Some(at) = route.until {
+    for step in route.steps() {
+        match step.effect() {
+            RouteEffect::Pause(until) => {
+                // A pause without an end holds until a person lifts it.
+                let until = until
+                    .map(|t| t.with_timezone(&Utc))
+                    .unwrap_or_else(pause_forever);
+                insert_pause(tx, account_id, &step.reason, until, now)?;
+            }
+            RouteEffect::Suppress(scope) => {
+                let number = match scope {
+                    SuppressScope::Number => Some(phone),
+                    SuppressScope::Account => None,
+                };
+                insert_suppression(tx, account_id, number, &step.reason, now)?;
+            }
+            RouteEffect::Retry(Some(at)) => {
                 insert_callback(tx, account_id, at.with_timezone(&Utc), now)?;
             }
+            RouteEffect::Retry(None) | RouteEffect::Agent | RouteEffect::Done => {}
         }
-        RouteKind::Agent | RouteKind::Done => {}
-    }
-    if let Some(f) = &route.follow_up {
-        apply_route(tx, account_id, phone, f, now)?;
     }
     Ok(())
 }

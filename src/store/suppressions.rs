@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection};
 
-use super::codec::{scope_str, ts};
+use super::codec::ts;
 use super::{sql, Store, StoreError};
 use crate::outcome::SuppressScope;
 
@@ -36,7 +36,7 @@ pub(super) fn insert_suppression(
     };
     conn.execute(
         "INSERT INTO suppressions (account_id, phone, scope, reason, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![account_id, phone, scope_str(scope), reason, ts(now)],
+        params![account_id, phone, scope.as_str(), reason, ts(now)],
     )
     .map(drop)
     .map_err(sql("add_suppression"))

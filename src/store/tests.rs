@@ -656,14 +656,14 @@ fn export_command_reads_the_data_dir_and_rejects_unknown_formats() {
 }
 
 #[test]
-fn escalation_given_with_the_outcome_is_queued_in_the_same_transaction() {
+fn escalations_given_with_the_outcome_are_queued_in_the_same_transaction() {
     let dir = TempDir::new("esc-outcome");
     let mut s = Store::open(&dir.0).unwrap();
     let id = s
         .record_decision("a1", "+14155550100", t(10, 0), &json!({}))
         .unwrap();
     let mut o = ended(Disposition::Answered, t(10, 3), None);
-    o.escalations.push(NewEscalation {
+    let hardship = NewEscalation {
         account_id: "a1".into(),
         attempt_id: Some(id),
         reason: "hardship".into(),
@@ -672,10 +672,18 @@ fn escalation_given_with_the_outcome_is_queued_in_the_same_transaction() {
         transcript: json!([{"prompt": "reminder", "heard": "i lost my job"}]),
         recording: Some("rec/1.wav".into()),
         created_at: t(10, 3),
-    });
+    };
+    let failed = NewEscalation {
+        reason: "transfer-failed".into(),
+        ..hardship.clone()
+    };
+    o.escalations = vec![hardship, failed];
     s.record_outcome(id, &o).unwrap();
     let q = s.escalations(None).unwrap();
-    assert_eq!(q.len(), 1);
+    assert_eq!(q.len(), 2, "every escalation of the outcome is queued");
+    let mut reasons: Vec<&str> = q.iter().map(|e| e.reason.as_str()).collect();
+    reasons.sort();
+    assert_eq!(reasons, ["hardship", "transfer-failed"]);
     assert_eq!(q[0].attempt_id, Some(id));
     assert_eq!(q[0].transcript[0]["heard"], "i lost my job");
     assert_eq!(q[0].status, EscalationStatus::Open);

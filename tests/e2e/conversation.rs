@@ -262,7 +262,25 @@ async fn silence_reasks_then_offers_the_menu_then_escalates_without_debt_talk() 
         Vec::<String>::new(),
         "nobody confirmed identity: {prompts:?}"
     );
-    assert!(out.route.is_some());
+    // Silence after the menu: a collector gets the case through the queue
+    // (no live transfer for a silent line) and the call ends politely.
+    let r = out.route.as_ref().expect("route");
+    assert_eq!(
+        (r.kind, r.reason.as_str()),
+        (RouteKind::Agent, "unknown"),
+        "{r:?}"
+    );
+    assert!(out.call.transfer.is_none(), "{:?}", out.call.transfer);
+    assert_eq!(
+        out.escalations
+            .iter()
+            .map(|e| e.reason.as_str())
+            .collect::<Vec<_>>(),
+        ["unknown"]
+    );
+    assert_eq!(prompts.last(), Some(&"no_answer_close"), "{prompts:?}");
+    assert!(!out.conversation, "nothing was heard");
+    assert_eq!(out.call.ended_by, EndedBy::Us);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -270,14 +288,32 @@ async fn dtmf_only_replies_confirm_identity_and_answer_the_reminder() {
     let (out, rec) = converse("dtmf", "").await;
     assert!(!rec.dtmf_sent.is_empty());
     assert!(out.identity_confirmed, "{:#?}", out.turns);
-    assert!(
-        out.turns
-            .iter()
-            .any(|t| t.heard.as_deref().map(|h| h.contains('1')).unwrap_or(false)),
+    let heard: Vec<(&str, IntentKind)> = out
+        .turns
+        .iter()
+        .filter_map(|t| Some((t.heard.as_deref()?, t.intent?)))
+        .collect();
+    assert_eq!(
+        heard[..2],
+        [
+            ("dtmf:1", IntentKind::IdentityConfirmed),
+            ("dtmf:2", IntentKind::PromiseToPay)
+        ],
         "{:#?}",
         out.turns
     );
-    assert!(out.route.is_some());
+    // "2" promises without a date; asked twice for one and given none, the
+    // case goes to a collector, live (the simulated phone accepts the REFER).
+    let r = out.route.as_ref().expect("route");
+    assert_eq!(
+        (r.kind, r.reason.as_str()),
+        (RouteKind::Agent, "promise-without-date"),
+        "{r:?}"
+    );
+    let t = out.call.transfer.as_ref().expect("transfer attempted");
+    assert!(t.ok, "{t:?}");
+    assert!(out.escalations.is_empty(), "{:?}", out.escalations);
+    assert!(out.conversation);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
