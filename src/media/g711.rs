@@ -92,6 +92,16 @@ pub fn decode(codec: Codec, payload: &[u8], out: &mut Vec<i16>) {
     }
 }
 
+/// Decodes G.711 bytes into `out`, one sample per byte, up to the shorter
+/// of the two (no allocation: for the fixed frames of the 20 ms loop).
+pub fn decode_into(codec: Codec, payload: &[u8], out: &mut [i16]) {
+    let pairs = out.iter_mut().zip(payload);
+    match codec {
+        Codec::Pcmu => pairs.for_each(|(o, &b)| *o = decode_ulaw(b)),
+        Codec::Pcma => pairs.for_each(|(o, &b)| *o = decode_alaw(b)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

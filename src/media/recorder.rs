@@ -3,13 +3,19 @@
 //!
 //! Owns: keeping both channels aligned in time (one 20 ms tick per call),
 //! checkpointing the WAV header about once a second so a recording survives
-//! kill -9, and repairing the header of a recording whose writer died.
-//! Never: holds the whole call in memory, reads a clock, or decides where
-//! recordings live (the caller passes the path).
+//! kill -9, repairing the header of a recording whose writer died, writing
+//! on a thread of its own ([`RecordingWriter`]) so a slow or stalled disk
+//! never delays a call's 20 ms loop, and keeping recordings private: files
+//! are created 0600 and the directories it creates 0700.
+//! Never: holds the whole call in memory, reads a clock, blocks its caller
+//! on the disk, or decides where recordings live (the caller passes the path).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, SyncSender, TrySendError};
+use std::time::Duration;
 
 use serde::Serialize;
 use thiserror::Error;
@@ -63,6 +69,50 @@ pub enum RecorderError {
         /// What was wrong.
         reason: String,
     },
+    /// The writer thread did not close the file in time (a stalled disk or
+    /// network mount); it goes on in the background and the header is
+    /// repaired by the next start-up's recovery if it never finishes.
+    #[error("recording {path} still not written after {waited_ms} ms (disk stalled?)")]
+    Stalled {
+        /// The recording's path.
+        path: PathBuf,
+        /// How long the call waited for it.
+        waited_ms: u64,
+    },
+    /// The writer thread could not start or died without a result.
+    #[error("recording {path}: writer thread failed ({reason})")]
+    Writer {
+        /// The recording's path.
+        path: PathBuf,
+        /// What happened.
+        reason: String,
+    },
+}
+
+/// Creates `dir` and its missing parents, owner-only (0700). Directories
+/// that already exist keep their mode.
+pub fn create_private_dir(dir: &Path) -> io::Result<()> {
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+}
+
+/// Creates (or truncates) `path` for writing, readable by its owner only
+/// (0600, also when it existed with a wider mode), creating its directory
+/// 0700 if missing.
+pub fn create_private_file(path: &Path) -> io::Result<File> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        create_private_dir(parent)?;
+    }
+    let file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    file.set_permissions(fs::Permissions::from_mode(0o600))?;
+    Ok(file)
 }
 
 /// A finished (or repaired) recording.
@@ -112,22 +162,21 @@ impl StereoRecorder {
             path: path.to_path_buf(),
             source,
         };
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            fs::create_dir_all(parent).map_err(create_err)?;
-        }
+        let file = create_private_file(path).map_err(create_err)?;
         let spec = hound::WavSpec {
             channels: CHANNELS,
             sample_rate: SAMPLE_RATE,
             bits_per_sample: 16,
             sample_format: hound::SampleFormat::Int,
         };
-        let mut writer = hound::WavWriter::create(path, spec).map_err(|e| match e {
-            hound::Error::IoError(source) => create_err(source),
-            other => RecorderError::Write {
-                path: path.to_path_buf(),
-                source: other,
-            },
-        })?;
+        let mut writer =
+            hound::WavWriter::new(BufWriter::new(file), spec).map_err(|e| match e {
+                hound::Error::IoError(source) => create_err(source),
+                other => RecorderError::Write {
+                    path: path.to_path_buf(),
+                    source: other,
+                },
+            })?;
         // A crash before the first checkpoint still leaves a repairable file.
         writer.flush().map_err(|source| RecorderError::Write {
             path: path.to_path_buf(),
@@ -189,6 +238,145 @@ impl StereoRecorder {
             source,
         })?;
         Ok(RecordingInfo::from_sample_frames(path, sample_frames))
+    }
+}
+
+/// Frames a [`RecordingWriter`] queues before it drops (2 s of audio):
+/// enough to ride out a slow write, small enough to bound memory per call.
+pub const WRITER_QUEUE_FRAMES: usize = 100;
+
+/// One tick on its way to the writer thread.
+struct QueuedFrame {
+    /// Ticks dropped just before this one (queue full): written as silence.
+    gap_before: u32,
+    sent: [i16; FRAME_SAMPLES],
+    heard: [i16; FRAME_SAMPLES],
+}
+
+/// A call's recording written on a thread of its own: the 20 ms loop hands
+/// each tick over without ever touching the disk or blocking. When the disk
+/// is slower than the call (the queue of [`WRITER_QUEUE_FRAMES`] is full)
+/// a tick is dropped and the writer puts silence in its place, so the two
+/// channels stay aligned with the call's time; the drops are counted.
+pub struct RecordingWriter {
+    path: PathBuf,
+    tx: Option<SyncSender<QueuedFrame>>,
+    done: tokio::sync::oneshot::Receiver<Result<RecordingInfo, RecorderError>>,
+    gap: u32,
+    dropped: u64,
+}
+
+impl std::fmt::Debug for RecordingWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecordingWriter")
+            .field("path", &self.path)
+            .field("dropped", &self.dropped)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RecordingWriter {
+    /// Starts the writer thread; the file is created there (an open that
+    /// hangs on a dead mount hangs that thread, not the call).
+    pub fn spawn(path: PathBuf) -> Result<Self, RecorderError> {
+        let (tx, rx) = mpsc::sync_channel::<QueuedFrame>(WRITER_QUEUE_FRAMES);
+        let (done_tx, done) = tokio::sync::oneshot::channel();
+        let thread_path = path.clone();
+        std::thread::Builder::new()
+            .name("duecall-rec".into())
+            .stack_size(256 * 1024)
+            .spawn(move || {
+                let result = (|| {
+                    let mut rec = StereoRecorder::create(&thread_path)?;
+                    let silence = [0i16; FRAME_SAMPLES];
+                    while let Ok(f) = rx.recv() {
+                        for _ in 0..f.gap_before {
+                            rec.write_frame(&silence, &silence)?;
+                        }
+                        rec.write_frame(&f.sent, &f.heard)?;
+                    }
+                    rec.finish()
+                })();
+                let _ = done_tx.send(result);
+            })
+            .map_err(|e| RecorderError::Writer {
+                path: path.clone(),
+                reason: e.to_string(),
+            })?;
+        Ok(RecordingWriter {
+            path,
+            tx: Some(tx),
+            done,
+            gap: 0,
+            dropped: 0,
+        })
+    }
+
+    /// Where the recording goes.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Ticks dropped because the disk was behind (written as silence).
+    pub fn frames_dropped(&self) -> u64 {
+        self.dropped
+    }
+
+    /// Hands one tick over (`sent` on the left, `heard` on the right).
+    /// Never blocks. Returns false once the writer has stopped (an error
+    /// that [`RecordingWriter::finish`] reports).
+    pub fn write_frame(
+        &mut self,
+        sent: &[i16; FRAME_SAMPLES],
+        heard: &[i16; FRAME_SAMPLES],
+    ) -> bool {
+        let Some(tx) = &self.tx else { return false };
+        let frame = QueuedFrame {
+            gap_before: self.gap,
+            sent: *sent,
+            heard: *heard,
+        };
+        match tx.try_send(frame) {
+            Ok(()) => {
+                self.gap = 0;
+                true
+            }
+            Err(TrySendError::Full(_)) => {
+                self.gap = self.gap.saturating_add(1);
+                self.dropped += 1;
+                true
+            }
+            Err(TrySendError::Disconnected(_)) => {
+                self.tx = None;
+                false
+            }
+        }
+    }
+
+    /// Closes the recording and waits up to `wait` for the writer to put
+    /// the final header in place.
+    pub async fn finish(mut self, wait: Duration) -> Result<RecordingInfo, RecorderError> {
+        if let Some(tx) = self.tx.take() {
+            if self.gap > 0 {
+                // The ticks dropped at the very end still count as time.
+                let _ = tx.try_send(QueuedFrame {
+                    gap_before: self.gap - 1,
+                    sent: [0; FRAME_SAMPLES],
+                    heard: [0; FRAME_SAMPLES],
+                });
+            }
+        }
+        match tokio::time::timeout(wait, &mut self.done).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err(RecorderError::Writer {
+                path: self.path.clone(),
+                reason: "it ended without a result".into(),
+            }),
+            Err(_) => Err(RecorderError::Stalled {
+                path: self.path.clone(),
+                waited_ms: u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+            }),
+        }
     }
 }
 
@@ -453,5 +641,76 @@ mod tests {
             Err(RecorderError::Io { .. })
         ));
         fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn recordings_and_the_directories_made_for_them_are_private() {
+        let dir = temp_dir("private");
+        let path = dir.join("calls/2026/rec.wav");
+        let rec = StereoRecorder::create(&path).unwrap();
+        rec.finish().unwrap();
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&path), 0o600);
+        assert_eq!(mode(&dir.join("calls/2026")), 0o700);
+        assert_eq!(mode(&dir.join("calls")), 0o700);
+        // An existing world-readable file is made private when rewritten.
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+        StereoRecorder::create(&path).unwrap().finish().unwrap();
+        assert_eq!(mode(&path), 0o600);
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test]
+    async fn the_writer_thread_writes_every_frame_in_order() {
+        let dir = temp_dir("writer");
+        let path = dir.join("call.wav");
+        let mut w = RecordingWriter::spawn(path.clone()).unwrap();
+        for f in 0..60u64 {
+            let sent: [i16; FRAME_SAMPLES] = std::array::from_fn(|i| left(f, i));
+            let heard: [i16; FRAME_SAMPLES] = std::array::from_fn(|i| right(f, i));
+            assert!(w.write_frame(&sent, &heard));
+            if f % 20 == 19 {
+                // Let the writer keep up: nothing is dropped at this pace.
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+        assert_eq!(w.frames_dropped(), 0);
+        let info = w.finish(Duration::from_secs(10)).await.unwrap();
+        assert_eq!(info.frames, 60);
+        let (_, samples) = read_back(&path);
+        assert_eq!(samples.len(), 60 * FRAME_SAMPLES * 2);
+        assert_eq!(samples[2 * (59 * FRAME_SAMPLES + 3)], left(59, 3));
+        assert_eq!(samples[2 * (59 * FRAME_SAMPLES + 3) + 1], right(59, 3));
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test]
+    async fn a_stalled_disk_never_blocks_the_caller_and_finish_gives_up_in_time() {
+        // A FIFO nobody reads: opening it for writing hangs, as a write to a
+        // dead network mount would. The caller must not notice.
+        let dir = temp_dir("stalled");
+        fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("stuck.wav");
+        let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let mut w = RecordingWriter::spawn(path.clone()).unwrap();
+        let silence = [0i16; FRAME_SAMPLES];
+        for _ in 0..(WRITER_QUEUE_FRAMES + 400) {
+            assert!(w.write_frame(&silence, &silence));
+        }
+        assert_eq!(
+            w.frames_dropped(),
+            400,
+            "what did not fit was dropped, not waited for"
+        );
+        let r = w.finish(Duration::from_millis(200)).await;
+        assert!(matches!(r, Err(RecorderError::Stalled { .. })), "{r:?}");
+        // Release the writer thread (it then fails on the FIFO and ends).
+        let _reader = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&path)
+            .unwrap();
+        let _ = fs::remove_dir_all(&dir);
     }
 }

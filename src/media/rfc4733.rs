@@ -99,9 +99,19 @@ pub fn event_for_digit(c: char) -> Option<u8> {
     }
 }
 
-/// The event being received (one RTP timestamp).
+/// Digits per second a receiver passes on at most, sustained: a person
+/// presses at most about ten keys a second (ITU-T Q.24: 40 ms tone and 40 ms
+/// pause at the very least).
+pub const MAX_DIGITS_PER_SECOND: u64 = 20;
+
+/// Digits that may come back to back before the rate limit applies (a
+/// burst of end packets released together by the network).
+pub const DIGIT_BURST: u64 = 4;
+
+/// The event being received (one SSRC and RTP timestamp).
 #[derive(Clone, Copy, Debug)]
 struct Current {
+    ssrc: u32,
     timestamp: u32,
     event: u8,
     max_duration: u16,
@@ -120,22 +130,32 @@ impl Current {
     }
 }
 
-/// Turns received telephone-event payloads into digits, each exactly once.
+/// Turns received telephone-event payloads into digits, each exactly once,
+/// and never faster than a person can press keys.
 ///
-/// A digit is reported on the first end packet of its event (identified by
-/// the RTP timestamp; the two repeats are ignored). If all end packets are
-/// lost, it is reported when the next event starts (or at
+/// An event is one (SSRC, RTP timestamp). A digit is reported on the first
+/// end packet of its event (the two repeats are ignored). If all end packets
+/// are lost, it is reported when the next event starts (or at
 /// [`DtmfReceiver::finish`]) provided it lasted at least 40 ms. Packets of an
 /// event already superseded (reordered stragglers) are ignored. A key-down
 /// packet (duration under 40 ms) at the timestamp of an event that has
 /// already ended starts a new event: sipp stamps the first digit of every
 /// `play_dtmf` action with the same timestamp.
+///
+/// A sender that makes up a new event in every packet (end packets with new
+/// timestamps) gets at most [`MAX_DIGITS_PER_SECOND`] digits through, after
+/// a burst of [`DIGIT_BURST`], on the caller's clock: the digit list and the
+/// transcript grow with the length of the call, not with the packet rate.
 #[derive(Clone, Debug, Default)]
 pub struct DtmfReceiver {
     current: Option<Current>,
-    /// Timestamps of recent finished events, to ignore their stragglers.
-    recent: [Option<u32>; 4],
+    /// (SSRC, timestamp) of recent finished events, to ignore their stragglers.
+    recent: [Option<(u32, u32)>; 4],
     recent_next: usize,
+    /// Rate limit (GCRA): the earliest moment, in ms, the limiter is back
+    /// to an empty bucket.
+    tat_ms: u64,
+    ignored: u64,
 }
 
 impl DtmfReceiver {
@@ -144,20 +164,48 @@ impl DtmfReceiver {
         Self::default()
     }
 
-    /// Handles one telephone-event packet's RTP timestamp and payload.
-    /// Returns a digit when one is complete. Malformed payloads are ignored.
+    /// Digits the rate limit held back so far.
+    pub fn ignored(&self) -> u64 {
+        self.ignored
+    }
+
+    /// Handles one telephone-event packet (its SSRC, RTP timestamp and
+    /// payload) received at `now_ms` on the caller's clock. Returns a digit
+    /// when one is complete. Malformed payloads are ignored.
     #[must_use]
-    pub fn on_packet(&mut self, rtp_timestamp: u32, payload: &[u8]) -> Option<char> {
+    pub fn on_packet(
+        &mut self,
+        now_ms: u64,
+        ssrc: u32,
+        rtp_timestamp: u32,
+        payload: &[u8],
+    ) -> Option<char> {
+        let d = self.event_packet(ssrc, rtp_timestamp, payload)?;
+        self.admit(now_ms, d)
+    }
+
+    fn admit(&mut self, now_ms: u64, d: char) -> Option<char> {
+        const SPACING_MS: u64 = 1000 / MAX_DIGITS_PER_SECOND;
+        if self.tat_ms > now_ms + (DIGIT_BURST - 1) * SPACING_MS {
+            self.ignored += 1;
+            return None;
+        }
+        self.tat_ms = self.tat_ms.max(now_ms) + SPACING_MS;
+        Some(d)
+    }
+
+    fn event_packet(&mut self, ssrc: u32, rtp_timestamp: u32, payload: &[u8]) -> Option<char> {
         let ev = parse_event(payload).ok()?;
         if let Some(cur) = &mut self.current {
+            let same = cur.ssrc == ssrc && cur.timestamp == rtp_timestamp;
             // sipp starts every play_dtmf action at the same RTP timestamp:
             // a fresh key-down (short duration) after the end is a new event.
-            let restarted = cur.timestamp == rtp_timestamp
+            let restarted = same
                 && cur.ended
                 && !ev.end
                 && ev.duration < MIN_UNENDED_DURATION
                 && (ev.event != cur.event || ev.duration < cur.max_duration);
-            if cur.timestamp == rtp_timestamp && !restarted {
+            if same && !restarted {
                 cur.max_duration = cur.max_duration.max(ev.duration);
                 if ev.end && !cur.reported {
                     cur.ended = true;
@@ -167,13 +215,15 @@ impl DtmfReceiver {
                 return None;
             }
         }
-        let restarted = self.current.is_some_and(|c| c.timestamp == rtp_timestamp);
-        if !restarted && self.recent.contains(&Some(rtp_timestamp)) {
+        let key = (ssrc, rtp_timestamp);
+        let restarted = self.current.is_some_and(|c| (c.ssrc, c.timestamp) == key);
+        if !restarted && self.recent.contains(&Some(key)) {
             return None;
         }
         // A new event: settle the previous one first.
         let owed = self.retire_current();
         let mut new = Current {
+            ssrc,
             timestamp: rtp_timestamp,
             event: ev.event,
             max_duration: ev.duration,
@@ -194,16 +244,18 @@ impl DtmfReceiver {
         out
     }
 
-    /// End of the stream: a digit still owed (its end packets all lost, or
-    /// its first end packet arrived together with a pending report).
+    /// End of the stream at `now_ms`: a digit still owed (its end packets
+    /// all lost, or its first end packet arrived together with a pending
+    /// report).
     #[must_use]
-    pub fn finish(&mut self) -> Option<char> {
-        self.retire_current()
+    pub fn finish(&mut self, now_ms: u64) -> Option<char> {
+        let d = self.retire_current()?;
+        self.admit(now_ms, d)
     }
 
     fn retire_current(&mut self) -> Option<char> {
         let cur = self.current.take()?;
-        self.recent[self.recent_next] = Some(cur.timestamp);
+        self.recent[self.recent_next] = Some((cur.ssrc, cur.timestamp));
         self.recent_next = (self.recent_next + 1) % self.recent.len();
         cur.owed()
     }
@@ -285,9 +337,32 @@ mod tests {
         .to_bytes()
     }
 
+    /// A receiver fed the way a media session feeds it: one SSRC, packets
+    /// 20 ms apart on its clock.
+    struct Rx {
+        rx: DtmfReceiver,
+        now_ms: u64,
+    }
+
+    impl Rx {
+        fn new() -> Self {
+            Rx {
+                rx: DtmfReceiver::new(),
+                now_ms: 0,
+            }
+        }
+        fn on_packet(&mut self, ts: u32, payload: &[u8]) -> Option<char> {
+            self.now_ms += 20;
+            self.rx.on_packet(self.now_ms, 7, ts, payload)
+        }
+        fn finish(&mut self) -> Option<char> {
+            self.rx.finish(self.now_ms)
+        }
+    }
+
     /// Feeds a full event the way a sender does: growing durations, then
     /// three end packets.
-    fn feed_event(rx: &mut DtmfReceiver, ts: u32, event: u8, ticks: u16) -> Vec<char> {
+    fn feed_event(rx: &mut Rx, ts: u32, event: u8, ticks: u16) -> Vec<char> {
         let mut out = Vec::new();
         for i in 1..=ticks {
             out.extend(rx.on_packet(ts, &pkt(event, false, i * 160)));
@@ -341,7 +416,7 @@ mod tests {
 
     #[test]
     fn digit_is_reported_once_despite_three_end_packets() {
-        let mut rx = DtmfReceiver::new();
+        let mut rx = Rx::new();
         assert_eq!(feed_event(&mut rx, 1000, 1, 5), vec!['1']);
         assert_eq!(feed_event(&mut rx, 3000, 2, 5), vec!['2']);
         assert_eq!(feed_event(&mut rx, 5000, 11, 5), vec!['#']);
@@ -350,14 +425,14 @@ mod tests {
 
     #[test]
     fn same_digit_twice_is_reported_twice() {
-        let mut rx = DtmfReceiver::new();
+        let mut rx = Rx::new();
         assert_eq!(feed_event(&mut rx, 1000, 5, 4), vec!['5']);
         assert_eq!(feed_event(&mut rx, 2000, 5, 4), vec!['5']);
     }
 
     #[test]
     fn event_with_all_end_packets_lost_is_reported_when_the_next_starts() {
-        let mut rx = DtmfReceiver::new();
+        let mut rx = Rx::new();
         for i in 1..=4u16 {
             assert_eq!(rx.on_packet(100, &pkt(7, false, i * 160)), None);
         }
@@ -369,7 +444,7 @@ mod tests {
 
     #[test]
     fn too_short_unended_event_is_not_reported() {
-        let mut rx = DtmfReceiver::new();
+        let mut rx = Rx::new();
         assert_eq!(rx.on_packet(100, &pkt(3, false, 160)), None);
         assert_eq!(rx.on_packet(900, &pkt(4, false, 160)), None);
         assert_eq!(rx.finish(), None);
@@ -377,7 +452,7 @@ mod tests {
 
     #[test]
     fn unended_event_is_reported_at_finish() {
-        let mut rx = DtmfReceiver::new();
+        let mut rx = Rx::new();
         let _ = rx.on_packet(100, &pkt(12, false, 160));
         let _ = rx.on_packet(100, &pkt(12, false, 320));
         assert_eq!(rx.finish(), Some('A'));
@@ -386,7 +461,7 @@ mod tests {
 
     #[test]
     fn end_of_new_event_arriving_with_an_owed_digit_is_reported_by_its_repeat() {
-        let mut rx = DtmfReceiver::new();
+        let mut rx = Rx::new();
         let _ = rx.on_packet(100, &pkt(1, false, 320));
         // Only the end packets of '2' get through.
         assert_eq!(rx.on_packet(500, &pkt(2, true, 640)), Some('1'));
@@ -397,8 +472,8 @@ mod tests {
     #[test]
     fn sender_reusing_a_timestamp_for_the_next_key_is_reported_again() {
         // Two sipp play_dtmf actions: both start at timestamp 24400, duration 0.
-        let mut rx = DtmfReceiver::new();
-        let sipp_digit = |rx: &mut DtmfReceiver, event: u8| -> Vec<char> {
+        let mut rx = Rx::new();
+        let sipp_digit = |rx: &mut Rx, event: u8| -> Vec<char> {
             let mut out = Vec::new();
             for d in (0..200u16).step_by(20) {
                 out.extend(rx.on_packet(24400, &pkt(event, false, d * 8)));
@@ -416,7 +491,7 @@ mod tests {
 
     #[test]
     fn late_key_down_packet_after_the_end_is_not_a_phantom_digit() {
-        let mut rx = DtmfReceiver::new();
+        let mut rx = Rx::new();
         let _ = rx.on_packet(100, &pkt(4, false, 160));
         let _ = rx.on_packet(100, &pkt(4, false, 320));
         assert_eq!(rx.on_packet(100, &pkt(4, true, 480)), Some('4'));
@@ -429,7 +504,7 @@ mod tests {
 
     #[test]
     fn stragglers_of_a_finished_event_are_ignored() {
-        let mut rx = DtmfReceiver::new();
+        let mut rx = Rx::new();
         assert_eq!(feed_event(&mut rx, 100, 1, 3), vec!['1']);
         let _ = rx.on_packet(900, &pkt(2, false, 160));
         assert_eq!(rx.on_packet(100, &pkt(1, true, 480)), None);
@@ -438,7 +513,7 @@ mod tests {
 
     #[test]
     fn non_digit_events_are_never_reported() {
-        let mut rx = DtmfReceiver::new();
+        let mut rx = Rx::new();
         assert!(feed_event(&mut rx, 100, 16, 5).is_empty());
         assert_eq!(rx.finish(), None);
     }
@@ -475,7 +550,7 @@ mod tests {
 
     #[test]
     fn sender_output_is_received_as_the_same_digit_once() {
-        let mut rx = DtmfReceiver::new();
+        let mut rx = Rx::new();
         let mut got = Vec::new();
         for (i, d) in "12#".chars().enumerate() {
             let mut tx = DtmfSender::new(d, 80, 10).unwrap();
@@ -508,6 +583,54 @@ mod tests {
         );
     }
 
+    #[test]
+    fn end_packets_with_new_timestamps_give_at_most_the_human_rate() {
+        // 5 s of a flood at 20,000 packets/s, every packet an "event" of its own.
+        let mut rx = DtmfReceiver::new();
+        let mut digits = 0u64;
+        for i in 0..100_000u64 {
+            let now_ms = i / 20;
+            let ts = (i as u32).wrapping_mul(160);
+            if rx
+                .on_packet(now_ms, 1, ts, &pkt((i % 10) as u8, true, 160))
+                .is_some()
+            {
+                digits += 1;
+            }
+        }
+        assert!(
+            digits <= DIGIT_BURST + 5 * MAX_DIGITS_PER_SECOND,
+            "{digits} digits in 5 s"
+        );
+        assert!(
+            digits >= 5 * MAX_DIGITS_PER_SECOND,
+            "the limit still lets digits through"
+        );
+        assert_eq!(rx.ignored(), 100_000 - digits);
+    }
+
+    #[test]
+    fn a_person_typing_fast_is_not_limited() {
+        // Ten keys a second: 50 ms tone, 50 ms pause.
+        let mut rx = Rx::new();
+        let mut got = Vec::new();
+        for i in 0..30u32 {
+            got.extend(feed_event(&mut rx, 1000 + i * 800, (i % 10) as u8, 2));
+            rx.now_ms += 10;
+        }
+        assert_eq!(got.len(), 30);
+    }
+
+    #[test]
+    fn events_are_keyed_on_ssrc_and_timestamp() {
+        let mut rx = DtmfReceiver::new();
+        assert_eq!(rx.on_packet(0, 1, 500, &pkt(1, true, 320)), Some('1'));
+        // Another source at the same timestamp is another event...
+        assert_eq!(rx.on_packet(100, 2, 500, &pkt(2, true, 320)), Some('2'));
+        // ...and a straggler of the first is still recognised as one.
+        assert_eq!(rx.on_packet(200, 1, 500, &pkt(1, true, 320)), None);
+    }
+
     proptest! {
         #[test]
         fn parse_event_never_panics(buf in proptest::collection::vec(any::<u8>(), 0..64)) {
@@ -520,7 +643,7 @@ mod tests {
             pkts in proptest::collection::vec((0u32..2, proptest::collection::vec(any::<u8>(), 0..6)), 0..100),
         ) {
             // Timestamps never go back: each distinct one is one event.
-            let mut rx = DtmfReceiver::new();
+            let mut rx = Rx::new();
             let mut ts = 0u32;
             let mut reports = 0usize;
             let mut events = std::collections::HashSet::new();

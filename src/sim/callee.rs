@@ -719,7 +719,7 @@ impl Call {
             let _ = std::fs::create_dir_all(d);
         }
         let (media_cmd, media_rx) = mpsc::channel(64);
-        let (ev_tx, mut media_ev) = mpsc::channel(512);
+        let (ev_tx, mut media_ev) = crate::telephony::leg::event_channel();
         let media_stop = CancellationToken::new();
         let mp = MediaParams {
             socket,
@@ -794,8 +794,7 @@ impl Call {
                     Some(DialogState::Updated(_, req, handle)) => {
                         let body = match sdp::parse_bytes(&req.body).and_then(|o| sdp::negotiate(&o, &ours)) {
                             Ok(n) => {
-                                let _ = media_cmd.send(MediaCmd::Remote(n.remote_rtp)).await;
-                                let _ = media_cmd.send(MediaCmd::Hold(!n.direction.sends())).await;
+                                let _ = media_cmd.send(MediaCmd::Negotiated(n.clone())).await;
                                 session_version += 1;
                                 let mut p = params.clone();
                                 p.session_version = session_version;

@@ -1,8 +1,16 @@
 //! One call's RTP session: a UDP socket, 20 ms pacing on absolute deadlines,
-//! the play queue, RFC 4733 DTMF both ways, the jitter buffer and the
-//! two-channel recorder. Owns the media clock of the call. Never touches SIP
-//! and never waits on anything slower than a channel send: a busy consumer
-//! loses audio frames (counted), it never delays a packet.
+//! the play queue, RFC 4733 DTMF both ways, the jitter buffer, the arrival
+//! path to the driver and the two-channel recording.
+//!
+//! Owns the media clock of the call and the rules of what comes in: RTP is
+//! taken only from the peer ([`RtpSource`]: strangers are dropped and never
+//! answered), each sample is handed on once and never faster than the media
+//! clock ([`JitterBuffer`] judges what is new, [`ArrivalFramer`] cuts 20 ms
+//! frames), DTMF digits are rate-limited and capped, and a session the peer
+//! holds (it sends nothing on purpose) does not time out.
+//! Never: touches SIP, waits on anything slower than a channel send (a busy
+//! consumer loses audio frames, counted; the recording is written by its
+//! own thread), or grows a queue with what the network sends.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -16,20 +24,29 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::media::g711::{self, Codec};
-use crate::media::jitter::{JitterBuffer, Playout};
-use crate::media::recorder::{RecordingInfo, StereoRecorder};
+use crate::media::jitter::{Arrival, JitterBuffer, JitterStats, Playout};
+use crate::media::recorder::{RecordingInfo, RecordingWriter};
 use crate::media::rfc4733::{DtmfReceiver, DtmfSender};
-use crate::telephony::leg::{LegEvent, FRAME_SAMPLES};
+use crate::telephony::arrival::ArrivalFramer;
+use crate::telephony::leg::{AudioDropped, AudioFrame, LegEvent, LegEventSender, FRAME_SAMPLES};
 use crate::telephony::report::{DtmfDigit, PacingStats, RtpCount, RtpTotals};
 use crate::telephony::rtp::{self, RtpSender};
+use crate::telephony::sdp::Negotiated;
+use crate::telephony::source::{RtpSource, Verdict};
 
 const FRAME: Duration = Duration::from_millis(20);
 /// After a stall longer than this many frames we skip ahead instead of
 /// bursting the backlog (a burst would only fill the peer's jitter buffer).
 const MAX_CATCH_UP_FRAMES: u64 = 5;
-/// How far the frames handed on may fall behind the media clock before the
-/// gap is filled with silence (a packet two ticks late is still on time).
-const ARRIVAL_SLACK_FRAMES: u64 = 3;
+/// Digits a call keeps and hands on at most; more are counted, not kept
+/// (a reminder call needs a handful; the transcript must not grow without
+/// bound with what a peer sends).
+pub const MAX_DIGITS: usize = 128;
+/// Digits queued to send at most (more are dropped with a warning).
+const MAX_DTMF_QUEUE: usize = 64;
+/// How long the end of a call waits for the recording's writer to close
+/// the file (a stalled disk must not hold the call's report forever).
+pub const RECORDING_CLOSE_WAIT: Duration = Duration::from_secs(5);
 
 /// What the session needs to start.
 #[derive(Debug)]
@@ -48,7 +65,8 @@ pub struct MediaParams {
     pub jitter_frames: usize,
     /// Recording file, if recording.
     pub record: Option<PathBuf>,
-    /// Seconds without RTP before `MediaEnd::Timeout` (0: never).
+    /// Time without RTP (while the peer is meant to send) before
+    /// `MediaEnd::Timeout` (0: never).
     pub media_timeout: Duration,
 }
 
@@ -61,20 +79,9 @@ pub enum MediaCmd {
     Clear,
     /// Queue DTMF digits.
     Dtmf(String),
-    /// The peer moved its media (re-INVITE).
-    Remote(SocketAddr),
-    /// Stop sending audio (we were put on hold) or resume.
-    Hold(bool),
-    /// The answer changed the codec or payload types (early media was
-    /// negotiated from a 183's SDP, the 200 OK's differs).
-    Format {
-        /// Codec from now on.
-        codec: Codec,
-        /// Its payload type.
-        payload_type: u8,
-        /// telephone-event payload type, if any.
-        dtmf_payload_type: Option<u8>,
-    },
+    /// A new SDP (the 200 after early media, a re-INVITE): the peer's
+    /// address, codec, payload types and direction from now on.
+    Negotiated(Negotiated),
 }
 
 /// Why the session stopped.
@@ -82,7 +89,7 @@ pub enum MediaCmd {
 pub enum MediaEnd {
     /// The call task stopped it.
     Stopped,
-    /// No RTP arrived for the configured time.
+    /// No RTP arrived for the configured time while the peer was meant to send.
     Timeout,
     /// The socket failed.
     SocketError,
@@ -95,16 +102,28 @@ pub struct MediaSummary {
     pub end: MediaEnd,
     /// RTP totals.
     pub rtp: RtpTotals,
-    /// Digits heard.
+    /// Digits heard (at most [`MAX_DIGITS`]).
     pub dtmf: Vec<DtmfDigit>,
     /// The closed recording.
     pub recording: Option<RecordingInfo>,
     /// Why the recording failed, if it did (the call goes on without it).
     pub recording_error: Option<String>,
+    /// Ticks the recording's writer could not take in time (silence in the file).
+    pub recording_frames_dropped: u64,
     /// Our send pacing.
     pub pacing: PacingStats,
     /// Audio frames the consumer was too slow to take.
     pub frames_dropped: u64,
+    /// Received samples dropped for arriving faster than the media clock.
+    pub over_rate_samples: u64,
+    /// Digits the rate limit or the cap held back.
+    pub dtmf_ignored: u64,
+    /// Datagrams from strangers (not the peer's address), dropped.
+    pub strangers: u64,
+    /// Datagrams that were not RTP, or of a payload type not negotiated.
+    pub ignored_datagrams: u64,
+    /// The receive stream's counters.
+    pub jitter: JitterStats,
 }
 
 struct PlayItem {
@@ -113,59 +132,413 @@ struct PlayItem {
     pos: usize,
 }
 
+/// The session's state between the driver's awaits: every input is a
+/// method call with the current tick; nothing here waits.
+struct Session {
+    codec: Codec,
+    payload_type: u8,
+    dtmf_pt: Option<u8>,
+    source: RtpSource,
+    sender: RtpSender,
+    jitter: JitterBuffer,
+    framer: ArrivalFramer,
+    dtmf_rx: DtmfReceiver,
+    dtmf_tx: Option<DtmfSender>,
+    dtmf_event_ts: u32,
+    dtmf_queue: VecDeque<char>,
+    queue: VecDeque<PlayItem>,
+    playing_started: bool,
+    /// The peer lets us send (not held by it).
+    sends: bool,
+    /// The peer means to send to us (a media timeout applies).
+    receives: bool,
+    digits: Vec<DtmfDigit>,
+    digits_over_cap: u64,
+    received: RtpCount,
+    ignored_datagrams: u64,
+    pacing: PacingStats,
+    last_send: Option<Instant>,
+    last_rx: Instant,
+    frames_dropped: u64,
+    recorder: Option<RecordingWriter>,
+    recording_error: Option<String>,
+    events: LegEventSender,
+    marker: bool,
+    out: Vec<u8>,
+    payload: Vec<u8>,
+    sent_pcm: [i16; FRAME_SAMPLES],
+    heard_bytes: [u8; FRAME_SAMPLES],
+    heard_pcm: [i16; FRAME_SAMPLES],
+    rx_pcm: Vec<i16>,
+}
+
+impl Session {
+    fn new(p: &MediaParams, events: LegEventSender, now: Instant) -> Session {
+        let mut recording_error = None;
+        let recorder = match &p.record {
+            Some(path) => match RecordingWriter::spawn(path.clone()) {
+                Ok(r) => Some(r),
+                Err(e) => {
+                    recording_error = Some(e.to_string());
+                    tracing::warn!(error = %e, "recording disabled for this call");
+                    None
+                }
+            },
+            None => None,
+        };
+        Session {
+            codec: p.codec,
+            payload_type: p.payload_type,
+            dtmf_pt: p.dtmf_payload_type,
+            source: RtpSource::new(p.remote),
+            sender: RtpSender::new(rand::random(), rand::random(), rand::random()),
+            jitter: JitterBuffer::new(p.jitter_frames),
+            framer: ArrivalFramer::new(),
+            dtmf_rx: DtmfReceiver::new(),
+            dtmf_tx: None,
+            dtmf_event_ts: 0,
+            dtmf_queue: VecDeque::new(),
+            queue: VecDeque::new(),
+            playing_started: false,
+            sends: true,
+            receives: true,
+            digits: Vec::new(),
+            digits_over_cap: 0,
+            received: RtpCount {
+                lost: Some(0),
+                ..Default::default()
+            },
+            ignored_datagrams: 0,
+            pacing: PacingStats::new(),
+            last_send: None,
+            last_rx: now,
+            frames_dropped: 0,
+            recorder,
+            recording_error,
+            events,
+            marker: true,
+            out: Vec::with_capacity(rtp::HEADER_LEN + FRAME_SAMPLES),
+            payload: Vec::with_capacity(FRAME_SAMPLES),
+            sent_pcm: [0; FRAME_SAMPLES],
+            heard_bytes: [0; FRAME_SAMPLES],
+            heard_pcm: [0; FRAME_SAMPLES],
+            rx_pcm: Vec::with_capacity(crate::media::jitter::MAX_PAYLOAD * 2),
+        }
+    }
+
+    /// One 20 ms tick: the next outgoing packet goes into `self.out` (empty
+    /// when nothing is to be sent), the heard frame into the recording, and
+    /// silence to the driver for time in which nothing arrived.
+    fn on_tick(&mut self, tick: u64) {
+        let at_ms = tick * 20;
+        self.sent_pcm.fill(0);
+        self.out.clear();
+        // A peer that holds us hears nothing: the play queue waits for it.
+        if self.sends {
+            self.next_play_frame(at_ms);
+            self.next_packet();
+        } else {
+            self.sender.advance_timestamp(FRAME_SAMPLES as u32);
+        }
+
+        let playout = self
+            .jitter
+            .pop_into(&mut self.heard_bytes, self.codec.silence_byte());
+        if let Some(rec) = self.recorder.as_mut() {
+            if playout == Playout::Audio {
+                g711::decode_into(self.codec, &self.heard_bytes, &mut self.heard_pcm);
+            } else {
+                self.heard_pcm.fill(0);
+            }
+            rec.write_frame(&self.sent_pcm, &self.heard_pcm);
+        }
+        let (events, dropped) = (&self.events, &mut self.frames_dropped);
+        self.framer.tick(tick, |pcm, received| {
+            hand_on(events, dropped, at_ms, pcm, received)
+        });
+    }
+
+    fn next_play_frame(&mut self, at_ms: u64) {
+        let Some(item) = self.queue.front_mut() else {
+            return;
+        };
+        if !self.playing_started {
+            self.playing_started = true;
+            self.events.control(LegEvent::PlayStarted {
+                id: item.id.clone(),
+                at_ms,
+            });
+        }
+        let n = (item.pcm.len() - item.pos).min(FRAME_SAMPLES);
+        self.sent_pcm[..n].copy_from_slice(&item.pcm[item.pos..item.pos + n]);
+        item.pos += n;
+        if item.pos >= item.pcm.len() {
+            let played_ms = (item.pcm.len() as u64) / 8;
+            let id = std::mem::take(&mut item.id);
+            self.queue.pop_front();
+            self.playing_started = false;
+            self.events.control(LegEvent::PlayFinished {
+                id,
+                played_ms,
+                at_ms: at_ms + 20,
+            });
+        }
+    }
+
+    /// The tick's packet: a DTMF event packet while a digit is being sent,
+    /// else the audio frame.
+    fn next_packet(&mut self) {
+        if self.dtmf_tx.is_none() {
+            if let (Some(d), Some(_)) = (self.dtmf_queue.pop_front(), self.dtmf_pt) {
+                self.dtmf_tx = DtmfSender::new(d, 160, 10);
+                self.dtmf_event_ts = self.sender.timestamp();
+            }
+        }
+        if let (Some(ds), Some(pt)) = (self.dtmf_tx.as_mut(), self.dtmf_pt) {
+            match ds.next_packet() {
+                Some((ev, first, _is_end)) => {
+                    let h = self.sender.event(pt, self.dtmf_event_ts, first);
+                    rtp::write(&h, &ev, &mut self.out);
+                    self.sender.advance_timestamp(FRAME_SAMPLES as u32);
+                    return;
+                }
+                None => self.dtmf_tx = None,
+            }
+        }
+        self.payload.clear();
+        g711::encode(self.codec, &self.sent_pcm, &mut self.payload);
+        let h = self
+            .sender
+            .audio(self.payload_type, FRAME_SAMPLES as u32, self.marker);
+        self.marker = false;
+        rtp::write(&h, &self.payload, &mut self.out);
+    }
+
+    /// The packet in `self.out` left at `at`.
+    fn sent(&mut self, at: Instant) {
+        if let Some(prev) = self.last_send {
+            self.pacing.record(at.duration_since(prev));
+        }
+        self.last_send = Some(at);
+    }
+
+    /// The driver skipped `frames` ticks after a stall.
+    fn skipped(&mut self, frames: u64) {
+        self.sender
+            .advance_timestamp((frames as u32).wrapping_mul(FRAME_SAMPLES as u32));
+        self.last_send = None;
+    }
+
+    /// One datagram from `from`, arrived during `tick`.
+    fn on_datagram(&mut self, tick: u64, now: Instant, from: SocketAddr, data: &[u8]) {
+        let Ok(pkt) = rtp::parse(data) else {
+            self.ignored_datagrams += 1;
+            return;
+        };
+        let h = pkt.header;
+        let is_dtmf = Some(h.payload_type) == self.dtmf_pt;
+        if h.payload_type != self.payload_type && !is_dtmf {
+            // Unknown payload types are ignored (sipp sends PT 97 noise).
+            self.ignored_datagrams += 1;
+            return;
+        }
+        if self.source.judge(from, h.ssrc, h.sequence, tick * 20) == Verdict::Stranger {
+            return;
+        }
+        self.last_rx = now;
+        self.received.packets += 1;
+        self.received.bytes += pkt.payload.len() as u64;
+        let at_ms = tick * 20;
+        if is_dtmf {
+            if let Some(d) = self
+                .dtmf_rx
+                .on_packet(at_ms, h.ssrc, h.timestamp, pkt.payload)
+            {
+                self.digit(d, at_ms);
+            }
+            return;
+        }
+        self.rx_pcm.clear();
+        match self
+            .jitter
+            .push(h.ssrc, h.sequence, h.timestamp, pkt.payload)
+        {
+            Arrival::Fresh => g711::decode(self.codec, pkt.payload, &mut self.rx_pcm),
+            Arrival::Resync => {
+                if let Some(head) = self.jitter.resync_head() {
+                    g711::decode(self.codec, head, &mut self.rx_pcm);
+                }
+                g711::decode(self.codec, pkt.payload, &mut self.rx_pcm);
+            }
+            Arrival::Old | Arrival::Held | Arrival::Rejected => return,
+        }
+        let (events, dropped) = (&self.events, &mut self.frames_dropped);
+        self.framer.received(tick, &self.rx_pcm, |pcm, received| {
+            hand_on(events, dropped, at_ms, pcm, received)
+        });
+    }
+
+    fn digit(&mut self, digit: char, at_ms: u64) {
+        if self.digits.len() >= MAX_DIGITS {
+            self.digits_over_cap += 1;
+            return;
+        }
+        self.digits.push(DtmfDigit { digit, at_ms });
+        self.events.control(LegEvent::Dtmf { digit, at_ms });
+    }
+
+    fn on_command(&mut self, tick: u64, now: Instant, cmd: MediaCmd) {
+        let at_ms = tick * 20;
+        match cmd {
+            MediaCmd::Play(id, pcm) => {
+                if pcm.is_empty() {
+                    self.events.control(LegEvent::PlayFinished {
+                        id,
+                        played_ms: 0,
+                        at_ms,
+                    });
+                } else {
+                    self.queue.push_back(PlayItem { id, pcm, pos: 0 });
+                }
+            }
+            MediaCmd::Clear => {
+                let started = std::mem::take(&mut self.playing_started);
+                for (i, item) in self.queue.drain(..).enumerate() {
+                    let played_ms = if i == 0 && started {
+                        (item.pos as u64) / 8
+                    } else {
+                        0
+                    };
+                    self.events.control(LegEvent::PlayStopped {
+                        id: item.id,
+                        played_ms,
+                        at_ms,
+                    });
+                }
+            }
+            MediaCmd::Dtmf(s) => {
+                for c in s.chars() {
+                    if self.dtmf_queue.len() >= MAX_DTMF_QUEUE {
+                        tracing::warn!("DTMF send queue full: digits dropped");
+                        break;
+                    }
+                    self.dtmf_queue.push_back(c);
+                }
+            }
+            MediaCmd::Negotiated(n) => self.apply(&n, now),
+        }
+    }
+
+    /// A new SDP: follow the peer's address, codec and direction.
+    fn apply(&mut self, n: &Negotiated, now: Instant) {
+        self.source.move_to(n.remote_rtp);
+        if n.codec != self.codec {
+            // What is buffered was encoded with the old codec.
+            self.jitter.reset();
+        }
+        self.codec = n.codec;
+        self.payload_type = n.payload_type;
+        self.dtmf_pt = n.dtmf_payload_type;
+        self.sends = n.direction.sends();
+        let receives = n.direction.receives();
+        if receives && !self.receives {
+            // Back from a hold: the media timeout starts afresh.
+            self.last_rx = now;
+        }
+        self.receives = receives;
+    }
+
+    /// Whether the peer, meant to send, has been silent longer than `timeout`.
+    fn timed_out(&self, now: Instant, timeout: Duration) -> bool {
+        self.receives && !timeout.is_zero() && now.duration_since(self.last_rx) > timeout
+    }
+
+    async fn finish(mut self, end: MediaEnd, tick: u64) -> MediaSummary {
+        if let Some(d) = self.dtmf_rx.finish(tick * 20) {
+            // A digit whose end packets were all lost still counts.
+            self.digit(d, tick * 20);
+        }
+        let js = self.jitter.stats();
+        self.received.lost = Some(js.lost);
+        self.received.strangers = Some(self.source.strangers()).filter(|&n| n > 0);
+        let sent = RtpCount {
+            packets: self.sender.packets_sent(),
+            bytes: self.sender.bytes_sent(),
+            ..Default::default()
+        };
+        let mut recording_frames_dropped = 0;
+        let (recording, recording_error) = match self.recorder.take() {
+            Some(r) => {
+                recording_frames_dropped = r.frames_dropped();
+                match r.finish(RECORDING_CLOSE_WAIT).await {
+                    Ok(info) => (Some(info), self.recording_error),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "recording failed");
+                        (None, Some(e.to_string()))
+                    }
+                }
+            }
+            None => (None, self.recording_error),
+        };
+        if self.source.strangers() > 0 {
+            tracing::info!(
+                strangers = self.source.strangers(),
+                "RTP from other addresses than the peer's was dropped"
+            );
+        }
+        MediaSummary {
+            end,
+            rtp: RtpTotals {
+                sent,
+                received: self.received,
+            },
+            dtmf: self.digits,
+            recording,
+            recording_error,
+            recording_frames_dropped,
+            pacing: self.pacing,
+            frames_dropped: self.frames_dropped,
+            over_rate_samples: self.framer.over_rate(),
+            dtmf_ignored: self.dtmf_rx.ignored() + self.digits_over_cap,
+            strangers: self.source.strangers(),
+            ignored_datagrams: self.ignored_datagrams,
+            jitter: js,
+        }
+    }
+}
+
+/// Hands one frame to the driver without waiting; counts it when the
+/// driver is behind.
+fn hand_on(
+    events: &LegEventSender,
+    dropped: &mut u64,
+    at_ms: u64,
+    pcm: &[i16; FRAME_SAMPLES],
+    received: bool,
+) {
+    let frame = AudioFrame {
+        at_ms,
+        pcm: *pcm,
+        received,
+    };
+    if let Err(AudioDropped::Full) = events.audio(frame) {
+        *dropped += 1;
+    }
+}
+
 /// Runs the session until `stop` is cancelled, the peer goes silent past the
 /// media timeout, or the socket fails.
 pub async fn run(
     p: MediaParams,
     mut cmds: mpsc::Receiver<MediaCmd>,
-    events: mpsc::Sender<LegEvent>,
+    events: LegEventSender,
     stop: CancellationToken,
 ) -> MediaSummary {
-    let mut remote = p.remote;
-    let (mut codec, mut payload_type, mut dtmf_pt) = (p.codec, p.payload_type, p.dtmf_payload_type);
-    let mut sender = RtpSender::new(rand::random(), rand::random(), rand::random());
-    let mut jitter = JitterBuffer::new(p.jitter_frames);
-    let mut dtmf_rx = DtmfReceiver::default();
-    let mut dtmf_tx: Option<DtmfSender> = None;
-    let mut dtmf_event_ts = 0u32;
-    let mut dtmf_queue: VecDeque<char> = VecDeque::new();
-    let mut queue: VecDeque<PlayItem> = VecDeque::new();
-    let mut playing_started = false;
-    let mut on_hold = false;
-    let mut digits = Vec::new();
-    let mut received = RtpCount {
-        lost: Some(0),
-        ..Default::default()
-    };
-    let mut pacing = PacingStats::new();
-    let mut frames_dropped = 0u64;
-    let mut recording_error = None;
-    let mut recorder = match &p.record {
-        Some(path) => match StereoRecorder::create(path) {
-            Ok(r) => Some(r),
-            Err(e) => {
-                recording_error = Some(e.to_string());
-                tracing::warn!(error = %e, "recording disabled for this call");
-                None
-            }
-        },
-        None => None,
-    };
-
-    let mut buf = vec![0u8; 2048];
-    let mut out = Vec::with_capacity(12 + FRAME_SAMPLES);
-    let mut payload = Vec::with_capacity(FRAME_SAMPLES);
-    let mut sent_pcm = [0i16; FRAME_SAMPLES];
-    let mut heard_pcm: Vec<i16> = Vec::with_capacity(FRAME_SAMPLES);
-    let mut rx_pcm: Vec<i16> = Vec::with_capacity(FRAME_SAMPLES);
-    let mut last_emitted_seq: Option<u16> = None;
-    let mut first_rx_tick: Option<u64> = None;
-    let mut emitted: u64 = 0;
     let start = Instant::now();
+    let mut s = Session::new(&p, events, start);
+    let mut buf = vec![0u8; rtp::MAX_PACKET_LEN + 1];
     let mut tick: u64 = 0;
-    let mut last_send: Option<Instant> = None;
-    let mut last_rx = Instant::now();
-    let mut marker = true;
+    let mut cmds_open = true;
 
     let end = loop {
         let deadline = start + FRAME * (tick as u32);
@@ -178,226 +551,37 @@ pub async fn run(
                 let behind = (now.duration_since(start).as_millis() as u64 / 20).saturating_sub(tick);
                 if behind > MAX_CATCH_UP_FRAMES {
                     tick += behind;
-                    sender.advance_timestamp((behind as u32) * FRAME_SAMPLES as u32);
-                    last_send = None;
+                    s.skipped(behind);
                 }
-                let at_ms = tick * 20;
-
-                // --- what we send this tick ---
-                sent_pcm.fill(0);
-                if let Some(item) = queue.front_mut() {
-                    if !playing_started {
-                        playing_started = true;
-                        let _ = events.try_send(LegEvent::PlayStarted { id: item.id.clone(), at_ms });
-                    }
-                    let n = (item.pcm.len() - item.pos).min(FRAME_SAMPLES);
-                    sent_pcm[..n].copy_from_slice(&item.pcm[item.pos..item.pos + n]);
-                    item.pos += n;
-                    if item.pos >= item.pcm.len() {
-                        let played_ms = (item.pcm.len() as u64) / 8;
-                        let id = std::mem::take(&mut item.id);
-                        queue.pop_front();
-                        playing_started = false;
-                        let _ = events.try_send(LegEvent::PlayFinished { id, played_ms, at_ms: at_ms + 20 });
-                    }
-                }
-                if dtmf_tx.is_none() {
-                    if let (Some(d), Some(_)) = (dtmf_queue.pop_front(), dtmf_pt) {
-                        dtmf_tx = DtmfSender::new(d, 160, 10);
-                        dtmf_event_ts = sender.timestamp();
-                    }
-                }
-                let mut sent_event = false;
-                if let (Some(ds), Some(pt)) = (dtmf_tx.as_mut(), dtmf_pt) {
-                    match ds.next_packet() {
-                        Some((ev, first, _is_end)) => {
-                            let h = sender.event(pt, dtmf_event_ts, first);
-                            rtp::write(&h, &ev, &mut out);
-                            sent_event = true;
-                        }
-                        None => dtmf_tx = None,
-                    }
-                    if sent_event {
-                        sender.advance_timestamp(FRAME_SAMPLES as u32);
-                    }
-                }
-                if !sent_event && !on_hold {
-                    payload.clear();
-                    g711::encode(codec, &sent_pcm, &mut payload);
-                    let h = sender.audio(payload_type, FRAME_SAMPLES as u32, marker);
-                    marker = false;
-                    rtp::write(&h, &payload, &mut out);
-                } else if on_hold && !sent_event {
-                    sender.advance_timestamp(FRAME_SAMPLES as u32);
-                    out.clear();
-                }
-                if !out.is_empty() {
-                    if let Err(e) = p.socket.send_to(&out, remote).await {
+                s.on_tick(tick);
+                if !s.out.is_empty() {
+                    if let Err(e) = p.socket.send_to(&s.out, s.source.send_to()).await {
                         tracing::debug!(error = %e, "rtp send failed");
                     }
-                    let sent_at = Instant::now();
-                    if let Some(prev) = last_send {
-                        pacing.record(sent_at.duration_since(prev));
-                    }
-                    last_send = Some(sent_at);
-                }
-
-                // --- what we heard this tick ---
-                // The jitter buffer plays out every tick (its clock and loss
-                // counts), but only the recording needs the decoded audio.
-                let playout = jitter.pop();
-                if let Some(rec) = recorder.as_mut() {
-                    heard_pcm.clear();
-                    if let Playout::Frame(f) = &playout {
-                        g711::decode(codec, f, &mut heard_pcm);
-                    }
-                    heard_pcm.resize(FRAME_SAMPLES, 0);
-                    if let Err(e) = rec.write_frame(&sent_pcm, &heard_pcm) {
-                        recording_error = Some(e.to_string());
-                        tracing::warn!(error = %e, "recording stopped");
-                        recorder = None;
-                    }
-                }
-                // The consumer hears packets as they arrive (below); when
-                // none come (silence suppression, loss, hold) it still hears
-                // time pass, as silence, so its VAD can end an utterance.
-                if let Some(first) = first_rx_tick {
-                    let expected = tick.saturating_sub(first);
-                    while emitted + ARRIVAL_SLACK_FRAMES < expected {
-                        emitted += 1;
-                        if events.try_send(LegEvent::Audio { at_ms, pcm: Box::new([0i16; FRAME_SAMPLES]), received: false }).is_err() {
-                            frames_dropped += 1;
-                        }
-                    }
-                } else if events.try_send(LegEvent::Audio { at_ms, pcm: Box::new([0i16; FRAME_SAMPLES]), received: false }).is_err() {
-                    frames_dropped += 1;
+                    s.sent(Instant::now());
                 }
                 tick += 1;
-
-                if !p.media_timeout.is_zero() && now.duration_since(last_rx) > p.media_timeout {
+                if s.timed_out(now, p.media_timeout) {
                     break MediaEnd::Timeout;
                 }
             }
             r = p.socket.recv_from(&mut buf) => {
-                let (n, from) = match r {
-                    Ok(v) => v,
+                match r {
+                    Ok((n, from)) => s.on_datagram(tick, Instant::now(), from, &buf[..n]),
+                    // ICMP port unreachable surfaces here on Linux: the peer
+                    // is not listening yet or any more; keep going.
+                    Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {}
                     Err(e) => {
-                        // ICMP port unreachable surfaces here on Linux: the peer
-                        // is not listening yet or any more; keep going.
-                        if e.kind() == std::io::ErrorKind::ConnectionRefused { continue; }
                         tracing::warn!(error = %e, "rtp socket failed");
                         break MediaEnd::SocketError;
                     }
-                };
-                let Ok(pkt) = rtp::parse(&buf[..n]) else { continue };
-                let pt = pkt.header.payload_type;
-                let ours = pt == payload_type || Some(pt) == dtmf_pt;
-                if !ours {
-                    continue; // unknown payload types are ignored (sipp sends PT 97 noise)
-                }
-                if from != remote {
-                    // Symmetric RTP: answer where the peer's packets come from.
-                    tracing::debug!(%from, old = %remote, "rtp peer address latched");
-                    remote = from;
-                }
-                last_rx = Instant::now();
-                received.packets += 1;
-                received.bytes += pkt.payload.len() as u64;
-                if Some(pt) == dtmf_pt {
-                    if let Some(d) = dtmf_rx.on_packet(pkt.header.timestamp, pkt.payload) {
-                        let at_ms = tick * 20;
-                        digits.push(DtmfDigit { digit: d, at_ms });
-                        let _ = events.try_send(LegEvent::Dtmf { digit: d, at_ms });
-                    }
-                } else {
-                    jitter.push(pkt.header.sequence, pkt.header.timestamp, pkt.payload);
-                    // Recognition hears each new packet the moment it arrives
-                    // (the recording plays them out through the jitter
-                    // buffer): the buffer's depth would otherwise add to every
-                    // reply's latency. Late and repeated packets are skipped.
-                    let newer = match last_emitted_seq {
-                        None => true,
-                        Some(last) => (pkt.header.sequence.wrapping_sub(last) as i16) > 0,
-                    };
-                    if newer {
-                        last_emitted_seq = Some(pkt.header.sequence);
-                        first_rx_tick.get_or_insert(tick);
-                        emitted += 1;
-                        // A burst after a stall must not let later gaps go unfilled.
-                        let expected = tick - first_rx_tick.unwrap_or(tick);
-                        emitted = emitted.min(expected + ARRIVAL_SLACK_FRAMES);
-                        rx_pcm.clear();
-                        g711::decode(codec, pkt.payload, &mut rx_pcm);
-                        rx_pcm.resize(FRAME_SAMPLES, 0);
-                        let mut frame = Box::new([0i16; FRAME_SAMPLES]);
-                        frame.copy_from_slice(&rx_pcm[..FRAME_SAMPLES]);
-                        if events.try_send(LegEvent::Audio { at_ms: tick * 20, pcm: frame, received: true }).is_err() {
-                            frames_dropped += 1;
-                        }
-                    }
                 }
             }
-            Some(cmd) = cmds.recv() => match cmd {
-                MediaCmd::Play(id, pcm) => {
-                    if pcm.is_empty() {
-                        let _ = events.try_send(LegEvent::PlayFinished { id, played_ms: 0, at_ms: tick * 20 });
-                    } else {
-                        queue.push_back(PlayItem { id, pcm, pos: 0 });
-                    }
-                }
-                MediaCmd::Clear => {
-                    if let Some(item) = queue.pop_front() {
-                        if playing_started {
-                            let played_ms = (item.pos as u64) / 8;
-                            let _ = events.try_send(LegEvent::PlayStopped { id: item.id, played_ms, at_ms: tick * 20 });
-                        } else {
-                            let _ = events.try_send(LegEvent::PlayStopped { id: item.id, played_ms: 0, at_ms: tick * 20 });
-                        }
-                    }
-                    for item in queue.drain(..) {
-                        let _ = events.try_send(LegEvent::PlayStopped { id: item.id, played_ms: 0, at_ms: tick * 20 });
-                    }
-                    playing_started = false;
-                }
-                MediaCmd::Dtmf(s) => dtmf_queue.extend(s.chars()),
-                MediaCmd::Remote(a) => remote = a,
-                MediaCmd::Hold(h) => on_hold = h,
-                MediaCmd::Format { codec: c, payload_type: pt, dtmf_payload_type: d } => {
-                    codec = c;
-                    payload_type = pt;
-                    dtmf_pt = d;
-                }
+            cmd = cmds.recv(), if cmds_open => match cmd {
+                Some(cmd) => s.on_command(tick, Instant::now(), cmd),
+                None => cmds_open = false,
             },
         }
     };
-
-    if let Some(d) = dtmf_rx.finish() {
-        // A digit whose end packets were all lost still counts.
-        let at_ms = tick * 20;
-        digits.push(DtmfDigit { digit: d, at_ms });
-        let _ = events.try_send(LegEvent::Dtmf { digit: d, at_ms });
-    }
-    let js = jitter.stats();
-    received.lost = Some(js.lost);
-    let sent = RtpCount {
-        packets: sender.packets_sent(),
-        bytes: sender.bytes_sent(),
-        lost: None,
-    };
-    let (recording, recording_error) = match recorder {
-        Some(r) => match r.finish() {
-            Ok(info) => (Some(info), recording_error),
-            Err(e) => (None, Some(e.to_string())),
-        },
-        None => (None, recording_error),
-    };
-    MediaSummary {
-        end,
-        rtp: RtpTotals { sent, received },
-        dtmf: digits,
-        recording,
-        recording_error,
-        pacing,
-        frames_dropped,
-    }
+    s.finish(end, tick).await
 }

@@ -1,10 +1,12 @@
 //! Telephony: SIP signalling (rsipstack), SDP, RTP, and the `CallLeg` a
 //! dialogue drives. Moves bytes and time; decides nothing about the case.
 
+pub mod arrival;
 pub mod leg;
 pub mod media_session;
 pub mod report;
 pub mod rtp;
 pub mod sdp;
 pub mod sip;
+pub mod source;
 pub mod ws;

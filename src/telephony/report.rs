@@ -20,6 +20,10 @@ pub struct RtpCount {
     /// Packets certainly lost (receive side only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lost: Option<u64>,
+    /// RTP from addresses other than the peer's, dropped unheard (receive
+    /// side only; someone spraying the port, or a peer moved without SDP).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strangers: Option<u64>,
 }
 
 /// RTP totals for a call.

@@ -3,7 +3,9 @@
 mod baresip;
 mod campaign;
 mod conversation;
+mod hostile;
 mod peers;
+mod rtp_peer;
 mod sim_callee;
 mod sip_calls;
 mod speech;

@@ -1,0 +1,353 @@
+//! One call's task, from the INVITE to the report: set-up (`setup.rs`), the
+//! answer's SDP and the media session, the answered call (`in_call.rs`),
+//! then the end: media stopped, dialog removed, report sent. Every way out
+//! sends the report, and hangs up first when the far end is still there.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use rsipstack::dialog::dialog_layer::DialogLayer;
+use rsipstack::dialog::invite_dialog::InviteDialog;
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::{mask_uri, DialRequest, BYE_WAIT};
+use crate::config::Config;
+use crate::outcome::{Disposition, EndedBy, FailReason};
+use crate::telephony::leg::{LegCommand, LegEvent, LegEventSender};
+use crate::telephony::media_session::{self, MediaCmd, MediaEnd, MediaParams, MediaSummary};
+use crate::telephony::report::{CallReport, RtpTotals};
+use crate::telephony::sdp::{self, Negotiated, OfferParams};
+
+pub(super) type InviteJoin =
+    rsipstack::platform::JoinHandle<rsipstack::dialog::invitation::InviteAsyncResult>;
+
+pub(super) struct CallTask {
+    pub(super) dialog: InviteDialog,
+    pub(super) dialog_layer: Arc<DialogLayer>,
+    pub(super) cfg: Arc<Config>,
+    pub(super) req: DialRequest,
+    pub(super) offer_params: OfferParams,
+    pub(super) rtp: Option<UdpSocket>,
+    pub(super) events: LegEventSender,
+    pub(super) call_id: String,
+    /// Media started on a 18x's SDP before the answer (early media), with
+    /// what it was negotiated from.
+    pub(super) early: Option<(Running, Negotiated)>,
+    /// Cancelled when the gateway shuts down: end the call politely.
+    pub(super) shutdown: CancellationToken,
+}
+
+/// Where the call is while it is being set up.
+pub(super) enum Setup {
+    Answered(rsipstack::sip::Response),
+    Failed {
+        status: Option<u16>,
+        disposition: Disposition,
+        reason: Option<FailReason>,
+        ended_by: EndedBy,
+    },
+}
+
+/// A running media session as the call task holds it. The session can end
+/// by itself (media timeout, socket failure) while the call task waits on
+/// other things, so its result is kept once taken: the task's handle is
+/// awaited exactly once, whichever way the call ends.
+pub(super) struct Running {
+    pub(super) media_cmd: mpsc::Sender<MediaCmd>,
+    media_stop: CancellationToken,
+    media: MediaJoin,
+}
+
+enum MediaJoin {
+    Running(tokio::task::JoinHandle<MediaSummary>),
+    /// The session ended (its summary, None if its task panicked).
+    Ended(Option<Box<MediaSummary>>),
+}
+
+impl Running {
+    /// Resolves when the session ends by itself; after that, never again.
+    /// Cancel-safe: dropping it mid-wait loses nothing.
+    pub(super) async fn ended_by_itself(&mut self) -> Option<MediaEnd> {
+        match &mut self.media {
+            MediaJoin::Running(h) => {
+                let r = h.await;
+                if let Err(e) = &r {
+                    tracing::error!(error = %e, "media task failed");
+                }
+                let end = r.as_ref().map(|s| s.end).unwrap_or(MediaEnd::SocketError);
+                self.media = MediaJoin::Ended(r.ok().map(Box::new));
+                Some(end)
+            }
+            MediaJoin::Ended(_) => std::future::pending().await,
+        }
+    }
+
+    /// Stops the session (if it still runs) and returns its summary.
+    pub(super) async fn stop(self) -> Option<MediaSummary> {
+        self.media_stop.cancel();
+        match self.media {
+            MediaJoin::Running(h) => match h.await {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    tracing::error!(error = %e, "media task failed");
+                    None
+                }
+            },
+            MediaJoin::Ended(s) => s.map(|s| *s),
+        }
+    }
+
+    /// Hands the session a new SDP's media (sends never wait long: the
+    /// session drains its commands every tick).
+    pub(super) async fn negotiated(&self, n: &Negotiated) {
+        let _ = self.media_cmd.send(MediaCmd::Negotiated(n.clone())).await;
+    }
+}
+
+impl CallTask {
+    pub(super) async fn run(
+        mut self,
+        invite: InviteJoin,
+        mut states: rsipstack::dialog::dialog::DialogStateReceiver,
+        mut cmds: mpsc::Receiver<LegCommand>,
+    ) {
+        let started_at = Utc::now();
+        let ring_timeout = self
+            .req
+            .ring_timeout
+            .unwrap_or(Duration::from_secs(self.cfg.sip.ring_timeout_s));
+        let setup = self
+            .setup(invite, &mut states, &mut cmds, ring_timeout)
+            .await;
+
+        let mut report = CallReport {
+            call_id: self.call_id.clone(),
+            to: self.req.to.clone(),
+            disposition: Disposition::Failed,
+            reason: None,
+            sip_status: None,
+            codec: None,
+            started_at,
+            answered_at: None,
+            ended_at: started_at,
+            duration_ms: 0,
+            ended_by: EndedBy::Us,
+            rtp: RtpTotals::default(),
+            dtmf: Vec::new(),
+            transfer: None,
+            recording: None,
+            pacing: None,
+        };
+        let resp = match setup {
+            Setup::Failed {
+                status,
+                disposition,
+                reason,
+                ended_by,
+            } => {
+                report.sip_status = status;
+                report.disposition = disposition;
+                report.reason = reason;
+                report.ended_by = ended_by;
+                // An announcement before a failure ("not in service") was
+                // early media: its recording and packets stay with the attempt.
+                if let Some((running, n)) = self.early.take() {
+                    report.codec = Some(n.codec.name().to_string());
+                    if let Some(s) = running.stop().await {
+                        report.rtp = s.rtp;
+                        report.recording = s.recording.map(|r| r.path);
+                    }
+                }
+                report.ended_at = Utc::now();
+                self.finish(report);
+                return;
+            }
+            Setup::Answered(resp) => resp,
+        };
+        let answered_at = Utc::now();
+        report.answered_at = Some(answered_at);
+        report.sip_status = Some(resp.status_code.code());
+        report.disposition = Disposition::Answered;
+
+        // The answer's SDP decides the media; one we cannot use ends the call
+        // at once (BYE) as failed/no-common-codec rather than hanging.
+        let early = self.early.take();
+        let negotiated = match (&early, resp.body.iter().all(u8::is_ascii_whitespace)) {
+            // A 200 without SDP confirms the early session (RFC 3261 13.2.1:
+            // the answer was in the 18x).
+            (Some((_, n)), true) => Ok(n.clone()),
+            _ => sdp::parse_bytes(&resp.body)
+                .and_then(|s| sdp::negotiate(&s, &self.offer_params.codecs)),
+        };
+        let negotiated = match negotiated {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!(call_id = %self.call_id, error = %e, "answer SDP unusable: hanging up");
+                if let Some((running, _)) = early {
+                    if let Some(s) = running.stop().await {
+                        report.recording = s.recording.map(|r| r.path);
+                    }
+                }
+                self.hang_up().await;
+                report.disposition = Disposition::Failed;
+                report.reason = Some(FailReason::NoCommonCodec);
+                report.ended_at = Utc::now();
+                self.dialog_layer.remove_dialog(&self.dialog.id());
+                self.finish(report);
+                return;
+            }
+        };
+        report.codec = Some(negotiated.codec.name().to_string());
+        self.events.control(LegEvent::Answered {
+            codec: negotiated.codec.name(),
+        });
+
+        let mut running = match early {
+            // Early media goes on into the call (same recording); the 200's
+            // SDP wins where it differs from the 18x's.
+            Some((running, was)) => {
+                if was != negotiated {
+                    running.negotiated(&negotiated).await;
+                }
+                running
+            }
+            None => match self.start_media(&negotiated) {
+                Some(r) => {
+                    if negotiated.direction != sdp::Direction::SendRecv {
+                        r.negotiated(&negotiated).await;
+                    }
+                    r
+                }
+                None => {
+                    self.hang_up().await;
+                    report.ended_at = Utc::now();
+                    self.dialog_layer.remove_dialog(&self.dialog.id());
+                    self.finish(report);
+                    return;
+                }
+            },
+        };
+
+        let (ended_by, media_end) = self
+            .connected(&mut running, &mut states, &mut cmds, &mut report)
+            .await;
+        let summary = running.stop().await;
+        report.ended_by = ended_by;
+        report.ended_at = Utc::now();
+        report.duration_ms = (report.ended_at - answered_at).num_milliseconds().max(0) as u64;
+        if let Some(s) = summary {
+            report.rtp = s.rtp;
+            report.dtmf = s.dtmf;
+            report.recording = s.recording.map(|r| r.path);
+            report.pacing = Some(s.pacing);
+            match media_end.unwrap_or(s.end) {
+                MediaEnd::Timeout => {
+                    report.disposition = Disposition::Failed;
+                    report.reason = Some(FailReason::MediaTimeout);
+                }
+                MediaEnd::SocketError => {
+                    report.disposition = Disposition::Failed;
+                    report.reason = Some(FailReason::Network);
+                }
+                MediaEnd::Stopped => {}
+            }
+        }
+        self.dialog_layer.remove_dialog(&self.dialog.id());
+        self.finish(report);
+    }
+
+    /// Ends the dialog (BYE once answered, CANCEL before) and waits at most
+    /// [`BYE_WAIT`] for the far end to answer: one that never does cannot
+    /// hold the call open. The transaction goes on retransmitting in the
+    /// background until the stack gives up.
+    pub(super) async fn hang_up(&self) {
+        let dialog = self.dialog.clone();
+        let call_id = self.call_id.clone();
+        let bye = tokio::spawn(async move {
+            if let Err(e) = dialog.hangup().await {
+                tracing::debug!(call_id = %call_id, error = %e, "hang-up not answered cleanly");
+            }
+        });
+        if tokio::time::timeout(BYE_WAIT, bye).await.is_err() {
+            tracing::info!(call_id = %self.call_id, "no answer to our BYE/CANCEL: the call ends anyway");
+        }
+    }
+
+    /// Starts the RTP session on `n` (once per call: it takes the socket).
+    pub(super) fn start_media(&mut self, n: &Negotiated) -> Option<Running> {
+        let socket = self.rtp.take()?;
+        let (media_cmd, media_rx) = mpsc::channel(64);
+        let media_stop = CancellationToken::new();
+        let params = MediaParams {
+            socket,
+            remote: n.remote_rtp,
+            codec: n.codec,
+            payload_type: n.payload_type,
+            dtmf_payload_type: n.dtmf_payload_type,
+            jitter_frames: self.cfg.media.jitter_frames,
+            record: self.req.record.clone(),
+            media_timeout: Duration::from_secs(self.cfg.media.media_timeout_s),
+        };
+        let media = MediaJoin::Running(tokio::spawn(media_session::run(
+            params,
+            media_rx,
+            self.events.clone(),
+            media_stop.clone(),
+        )));
+        Some(Running {
+            media_cmd,
+            media_stop,
+            media,
+        })
+    }
+
+    /// A 18x: early media starts on its SDP (played into the recording, not
+    /// an answer); a later 18x with a different SDP moves it.
+    pub(super) async fn early_media(&mut self, resp: &rsipstack::sip::Response) {
+        if resp.body.is_empty() {
+            return;
+        }
+        let n = match sdp::parse_bytes(&resp.body)
+            .and_then(|s| sdp::negotiate(&s, &self.offer_params.codecs))
+        {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::debug!(call_id = %self.call_id, error = %e, "18x SDP unusable: no early media");
+                return;
+            }
+        };
+        match self.early.as_mut() {
+            Some((running, was)) => {
+                if was.remote_rtp != n.remote_rtp {
+                    let moved = Negotiated {
+                        remote_rtp: n.remote_rtp,
+                        ..was.clone()
+                    };
+                    running.negotiated(&moved).await;
+                    *was = moved;
+                }
+            }
+            None => {
+                if let Some(r) = self.start_media(&n) {
+                    tracing::info!(call_id = %self.call_id, status = resp.status_code.code(), codec = n.codec.name(), "early media");
+                    self.early = Some((r, n));
+                }
+            }
+        }
+    }
+
+    pub(super) fn finish(&self, report: CallReport) {
+        tracing::info!(
+            call_id = %report.call_id,
+            to = %mask_uri(&report.to),
+            disposition = report.disposition.as_str(),
+            status = ?report.sip_status,
+            duration_ms = report.duration_ms,
+            "call ended"
+        );
+        self.events.control(LegEvent::Ended(Box::new(report)));
+    }
+}

@@ -1,0 +1,461 @@
+//! The SIP gateway: one rsipstack endpoint (UDP) shared by every call of the
+//! process, and one task per call that runs INVITE -> answer -> media ->
+//! BYE, with digest auth, CANCEL on a ring timeout, re-INVITEs answered (hold
+//! and unhold, a codec change; an offer we cannot use gets 488 and the call
+//! goes on), blind transfer by REFER followed to its final NOTIFY, and early
+//! media (a 18x with SDP starts the media session and the recording; the
+//! 200 OK's SDP takes over where it differs; a failure keeps what was
+//! recorded).
+//!
+//! Owns signalling and the life of each call: a call always ends with a
+//! report, and the callee is never left on a dead line (a dropped leg, a
+//! shutdown or a dead media path send CANCEL or BYE; a BYE nobody answers
+//! ends the call after [`BYE_WAIT`] all the same). Requests outside any
+//! dialog get a cheap answer inline, rate-limited, never a task each.
+//! Media lives in `media_session`, and nothing here decides what to say.
+//!
+//! Files: `mod.rs` the gateway (start, dial, requests outside dialogs,
+//! shutdown); `call.rs` one call's task from dial to report; `setup.rs` the
+//! INVITE until its final response; `in_call.rs` the answered call;
+//! `transfer.rs` REFER; `uri.rs` URIs and headers checked at the boundary.
+
+mod call;
+mod in_call;
+mod setup;
+mod transfer;
+mod uri;
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rsipstack::dialog::dialog::Dialog;
+use rsipstack::dialog::dialog_layer::DialogLayer;
+use rsipstack::dialog::invitation::InviteOption;
+use rsipstack::sip::{Header, Method, StatusCode};
+use rsipstack::transaction::endpoint::EndpointOption;
+use rsipstack::transport::{udp::UdpConnection, SipAddr, TransportLayer};
+use rsipstack::EndpointBuilder;
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::Config;
+use crate::media::g711::Codec;
+use crate::telephony::leg::{event_channel, CallLeg};
+use crate::telephony::sdp::{self, Direction, OfferParams};
+
+pub use transfer::{parse_sipfrag_notify, refer_to, refer_to_with_headers};
+pub use uri::{mask_uri, validate_header, validate_uri};
+
+/// How long a hang-up waits for the answer to its BYE (or CANCEL) before
+/// the call is reported ended anyway; the stack keeps retransmitting in the
+/// background until its own timer (32 s) gives up.
+pub const BYE_WAIT: Duration = Duration::from_secs(4);
+
+/// How long [`SipGateway::shutdown`] lets calls end (CANCEL or BYE
+/// answered) before the endpoint stops.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(8);
+
+/// Answers to requests outside any dialog: at most this many a second
+/// (after a burst of twice that); the rest get no answer at all.
+pub const STRAY_ANSWERS_PER_SECOND: u32 = 20;
+
+/// Errors of the signalling layer.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SipError {
+    /// The local address could not be bound.
+    #[error("cannot bind SIP on {addr}: {source}")]
+    Bind {
+        /// Address tried.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// An RTP port could not be bound.
+    #[error("cannot bind an RTP port on {ip}: {source}")]
+    RtpBind {
+        /// Address tried.
+        ip: IpAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A URI could not be parsed or is unsafe to write into a message.
+    #[error("`{uri}` is not a SIP URI ({reason}); expected e.g. sip:user@127.0.0.1:5070")]
+    BadUri {
+        /// What was given (control characters escaped).
+        uri: String,
+        /// Why.
+        reason: String,
+    },
+    /// An extra header for the INVITE is unsafe to write.
+    #[error("header `{name}` refused: {reason}")]
+    BadHeader {
+        /// The header's name (control characters escaped).
+        name: String,
+        /// Why.
+        reason: String,
+    },
+    /// The gateway is shutting down: no new calls.
+    #[error("the SIP gateway is shutting down; no new calls")]
+    ShuttingDown,
+    /// The stack refused to start.
+    #[error("SIP stack: {0}")]
+    Stack(String),
+}
+
+/// A request to place one call.
+#[derive(Debug, Clone)]
+pub struct DialRequest {
+    /// Request-URI (`sip:debtor@trunk`).
+    pub to: String,
+    /// From URI; defaults to config `sip.from`, else `sip:duecall@<local>`.
+    pub from: Option<String>,
+    /// Digest user/password (override config).
+    pub credentials: Option<(String, String)>,
+    /// Where to write the two-channel recording.
+    pub record: Option<PathBuf>,
+    /// Extra headers on the INVITE (checked: token names, no line breaks).
+    pub headers: Vec<(String, String)>,
+    /// Ring timeout (overrides config).
+    pub ring_timeout: Option<Duration>,
+}
+
+impl DialRequest {
+    /// A request to `to` with everything else from the config.
+    pub fn to(to: impl Into<String>) -> Self {
+        DialRequest {
+            to: to.into(),
+            from: None,
+            credentials: None,
+            record: None,
+            headers: Vec::new(),
+            ring_timeout: None,
+        }
+    }
+}
+
+/// The process's SIP endpoint: places calls, routes in-dialog requests.
+pub struct SipGateway {
+    dialog_layer: Arc<DialogLayer>,
+    local: SocketAddr,
+    cfg: Arc<Config>,
+    codecs: Vec<Codec>,
+    /// Stops the endpoint (signalling ends).
+    cancel: CancellationToken,
+    /// Ends every call (each call task holds a child of it).
+    calls: CancellationToken,
+    tracker: TaskTracker,
+}
+
+impl SipGateway {
+    /// Binds the SIP socket (config `sip.local_ip:local_port`, port 0 = the
+    /// OS picks) and starts the stack.
+    pub async fn start(cfg: Config) -> Result<SipGateway, SipError> {
+        let codecs = cfg.codecs().map_err(|e| SipError::Stack(e.to_string()))?;
+        let cancel = CancellationToken::new();
+        let bind = SocketAddr::new(cfg.sip.local_ip, cfg.sip.local_port);
+        let transport_layer = TransportLayer::new(cancel.child_token());
+        let conn = UdpConnection::create_connection(bind, None, Some(cancel.child_token()))
+            .await
+            .map_err(|e| SipError::Bind {
+                addr: bind,
+                source: std::io::Error::other(e.to_string()),
+            })?;
+        transport_layer.add_transport(conn.into());
+        let option = EndpointOption {
+            callid_suffix: Some(cfg.sip.callid_suffix.clone()),
+            ..Default::default()
+        };
+        let endpoint = EndpointBuilder::new()
+            .with_cancel_token(cancel.child_token())
+            .with_transport_layer(transport_layer)
+            .with_user_agent(&cfg.sip.user_agent)
+            .with_option(option)
+            .build();
+        let local = endpoint
+            .get_addrs()
+            .first()
+            .and_then(|a| a.addr.to_string().parse().ok())
+            .ok_or_else(|| SipError::Stack("endpoint has no local address".into()))?;
+        let incoming = endpoint
+            .incoming_transactions()
+            .map_err(|e| SipError::Stack(e.to_string()))?;
+        let dialog_layer = Arc::new(DialogLayer::new(endpoint.inner.clone()));
+
+        let ep_cancel = cancel.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = endpoint.serve() => {},
+                _ = ep_cancel.cancelled() => {},
+            }
+        });
+        tokio::spawn(route_incoming(incoming, dialog_layer.clone()));
+        Ok(SipGateway {
+            dialog_layer,
+            local,
+            cfg: Arc::new(cfg),
+            codecs,
+            cancel,
+            calls: CancellationToken::new(),
+            tracker: TaskTracker::new(),
+        })
+    }
+
+    /// Our SIP address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// Dialogs the SIP stack still holds (calls being set up or in
+    /// progress). Back to zero once every call has ended: a dialog left
+    /// behind is a leak and would swallow a late request meant for a new call.
+    pub fn active_dialogs(&self) -> usize {
+        self.dialog_layer.len()
+    }
+
+    /// Call tasks still running.
+    pub fn active_calls(&self) -> usize {
+        self.tracker.len()
+    }
+
+    /// The configuration the gateway runs with.
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    /// Places a call and returns its leg at once; the call runs in its own
+    /// task and ends with `LegEvent::Ended`. Dropping the leg hangs up.
+    pub async fn dial(&self, req: DialRequest) -> Result<CallLeg, SipError> {
+        if self.calls.is_cancelled() {
+            return Err(SipError::ShuttingDown);
+        }
+        let callee = uri::parse_uri(&req.to)?;
+        let from = req
+            .from
+            .clone()
+            .or_else(|| self.cfg.sip.from.clone())
+            .unwrap_or_else(|| format!("sip:duecall@{}", self.local));
+        let caller = uri::parse_uri(&from)?;
+        let contact_user = req
+            .credentials
+            .as_ref()
+            .map(|c| c.0.clone())
+            .or_else(|| self.cfg.sip.user.clone())
+            .unwrap_or_else(|| "duecall".into());
+        let contact = uri::parse_uri(&format!("sip:{contact_user}@{}", self.local))?;
+        for (k, v) in &req.headers {
+            uri::validate_header(k, v)?;
+        }
+        let credential = req
+            .credentials
+            .clone()
+            .or_else(|| self.cfg.sip.user.clone().zip(self.cfg.sip.password.clone()))
+            .map(
+                |(username, password)| rsipstack::dialog::authenticate::Credential {
+                    username,
+                    password,
+                    realm: None,
+                    auth_username: None,
+                },
+            );
+        let destination = self
+            .cfg
+            .proxy_addr()
+            .map_err(|e| SipError::Stack(e.to_string()))?
+            .map(SipAddr::from);
+        let rtp = UdpSocket::bind(SocketAddr::new(self.cfg.sip.local_ip, 0))
+            .await
+            .map_err(|source| SipError::RtpBind {
+                ip: self.cfg.sip.local_ip,
+                source,
+            })?;
+        let rtp_port = rtp
+            .local_addr()
+            .map_err(|source| SipError::RtpBind {
+                ip: self.cfg.sip.local_ip,
+                source,
+            })?
+            .port();
+        let offer_params = OfferParams {
+            local_ip: self.cfg.sip.local_ip,
+            rtp_port,
+            session_id: rand::random::<u32>() as u64,
+            session_version: 1,
+            codecs: self.codecs.clone(),
+            dtmf_payload_type: self.cfg.media.dtmf_payload_type,
+            ptime: sdp::DEFAULT_PTIME,
+            direction: Direction::SendRecv,
+        };
+        let offer = sdp::build_offer(&offer_params);
+        let headers: Vec<Header> = req
+            .headers
+            .iter()
+            .map(|(k, v)| Header::Other(k.clone(), v.clone()))
+            .collect();
+        let opt = InviteOption {
+            caller,
+            callee,
+            contact,
+            destination,
+            credential,
+            content_type: Some("application/sdp".into()),
+            offer: Some(offer.into_bytes()),
+            headers: if headers.is_empty() {
+                None
+            } else {
+                Some(headers)
+            },
+            ..Default::default()
+        };
+        let (state_tx, state_rx) = self.dialog_layer.new_dialog_state_channel();
+        let (dialog, invite) = self
+            .dialog_layer
+            .do_invite_async(opt, state_tx)
+            .map_err(|e| SipError::Stack(e.to_string()))?;
+        let call_id = dialog.id().call_id.clone();
+        let (ev_tx, ev_rx) = event_channel();
+        let (cmd_tx, cmd_rx) = mpsc::channel(64);
+        tracing::info!(call_id = %call_id, to = %mask_uri(&req.to), "dialling");
+        let task = call::CallTask {
+            dialog,
+            dialog_layer: self.dialog_layer.clone(),
+            cfg: self.cfg.clone(),
+            req,
+            offer_params,
+            rtp: Some(rtp),
+            events: ev_tx,
+            call_id: call_id.clone(),
+            early: None,
+            shutdown: self.calls.child_token(),
+        };
+        self.tracker.spawn(task.run(invite, state_rx, cmd_rx));
+        Ok(CallLeg {
+            call_id,
+            events: ev_rx,
+            commands: cmd_tx,
+        })
+    }
+
+    /// Ends every call (CANCEL before the answer, BYE after: nobody is left
+    /// on a dead line; each reports its end), refuses new ones, and stops
+    /// the endpoint once they have ended or after [`SHUTDOWN_GRACE`].
+    /// Returns at once; [`SipGateway::closed`] waits for the end.
+    pub fn shutdown(&self) {
+        if self.calls.is_cancelled() {
+            return;
+        }
+        self.calls.cancel();
+        self.tracker.close();
+        let (tracker, endpoint) = (self.tracker.clone(), self.cancel.clone());
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => {
+                rt.spawn(async move {
+                    let _ = tokio::time::timeout(SHUTDOWN_GRACE, tracker.wait()).await;
+                    endpoint.cancel();
+                });
+            }
+            Err(_) => endpoint.cancel(),
+        }
+    }
+
+    /// Waits until [`SipGateway::shutdown`] has stopped the endpoint.
+    pub async fn closed(&self) {
+        self.cancel.cancelled().await
+    }
+}
+
+impl Drop for SipGateway {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// In-dialog requests (BYE, re-INVITE, NOTIFY, ...) go to their dialog.
+/// Anything else comes from outside any call: duecall only places calls.
+/// Those are answered inline (OPTIONS 200 for a trunk's keep-alive, INVITE
+/// 403, anything else 481), at most [`STRAY_ANSWERS_PER_SECOND`]; beyond
+/// that a scanner or a flood gets silence. No task is started for them.
+async fn route_incoming(
+    mut incoming: rsipstack::transaction::TransactionReceiver,
+    dialogs: Arc<DialogLayer>,
+) {
+    let mut limit = RateLimit::new(STRAY_ANSWERS_PER_SECOND);
+    let mut ignored = 0u64;
+    while let Some(mut tx) = incoming.recv().await {
+        if let Some(Dialog::Invite(mut d)) = dialogs.match_dialog(&tx) {
+            tokio::spawn(async move {
+                if let Err(e) = d.handle(&mut tx).await {
+                    tracing::debug!(error = %e, "in-dialog request failed");
+                }
+            });
+            continue;
+        }
+        let status = match tx.original.method {
+            Method::Ack => continue,
+            Method::Options => StatusCode::OK,
+            Method::Invite => StatusCode::Forbidden,
+            _ => StatusCode::CallTransactionDoesNotExist,
+        };
+        if limit.admit(tokio::time::Instant::now()) {
+            if let Err(e) = tx.reply(status).await {
+                tracing::debug!(error = %e, "answer outside a dialog failed");
+            }
+        } else {
+            ignored += 1;
+            if ignored.is_power_of_two() {
+                tracing::warn!(
+                    ignored,
+                    "requests outside any call are arriving faster than we answer: ignoring them"
+                );
+            }
+        }
+    }
+}
+
+/// A rate of `per_second` with a burst of twice that (GCRA: the moment the
+/// bucket would be empty again, no floating point).
+struct RateLimit {
+    interval: Duration,
+    burst: u32,
+    tat: Option<tokio::time::Instant>,
+}
+
+impl RateLimit {
+    fn new(per_second: u32) -> Self {
+        RateLimit {
+            interval: Duration::from_secs(1) / per_second.max(1),
+            burst: per_second.max(1) * 2,
+            tat: None,
+        }
+    }
+
+    fn admit(&mut self, now: tokio::time::Instant) -> bool {
+        let tat = self.tat.unwrap_or(now).max(now);
+        if tat > now + self.interval * (self.burst - 1) {
+            return false;
+        }
+        self.tat = Some(tat + self.interval);
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stray_answers_are_rate_limited_after_a_burst() {
+        let t0 = tokio::time::Instant::now();
+        let mut l = RateLimit::new(10);
+        let first: usize = (0..100).filter(|_| l.admit(t0)).count();
+        assert_eq!(first, 20, "the burst");
+        let later: usize = (0..100)
+            .filter(|i| l.admit(t0 + Duration::from_millis(10 * i + 10)))
+            .count();
+        assert_eq!(later, 10, "one second later: ten more");
+    }
+}
