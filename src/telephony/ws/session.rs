@@ -274,7 +274,8 @@ impl StreamSession {
         self.jitter_bytes.clear();
         self.jitter_bytes
             .extend(frame.iter().flat_map(|s| s.to_le_bytes()));
-        self.jitter.push(
+        let _ = self.jitter.push(
+            0,
             seq,
             u32::from(seq).wrapping_mul(FRAME_SAMPLES as u32),
             &self.jitter_bytes,
@@ -286,7 +287,7 @@ impl StreamSession {
         let at_ms = self.now_ms();
         self.event(LegEvent::Audio {
             at_ms,
-            pcm: frame,
+            pcm: *frame,
             received: true,
         });
     }
@@ -530,7 +531,8 @@ impl StreamSession {
         }
         // What we heard this tick, through the jitter buffer, for the recording.
         let mut heard = [0i16; FRAME_SAMPLES];
-        if let Playout::Frame(bytes) = self.jitter.pop() {
+        let mut bytes = [0u8; FRAME_SAMPLES * 2];
+        if self.jitter.pop_into(&mut bytes, 0) == Playout::Audio {
             for (s, b) in heard.iter_mut().zip(bytes.chunks_exact(2)) {
                 *s = i16::from_le_bytes([b[0], b[1]]);
             }
@@ -546,14 +548,14 @@ impl StreamSession {
                     self.emitted += 1;
                     self.event(LegEvent::Audio {
                         at_ms,
-                        pcm: Box::new([0; FRAME_SAMPLES]),
+                        pcm: [0; FRAME_SAMPLES],
                         received: false,
                     });
                 }
             }
             None => self.event(LegEvent::Audio {
                 at_ms,
-                pcm: Box::new([0; FRAME_SAMPLES]),
+                pcm: [0; FRAME_SAMPLES],
                 received: false,
             }),
         }
