@@ -61,6 +61,10 @@ pub struct Config {
     pub policy: Option<toml::Value>,
     /// Campaign runner settings (owned by `campaign`).
     pub campaign: Option<toml::Value>,
+    /// `duecall serve`: listen address, TLS, metrics access (owned by `web`).
+    pub serve: crate::web::config::ServeConfig,
+    /// Webhook endpoints, `[[webhooks]]` (owned by `web`).
+    pub webhooks: Vec<crate::web::config::WebhookConfig>,
 }
 
 /// SIP signalling settings.
@@ -222,6 +226,13 @@ impl Config {
                 &self.sip.callid_suffix,
             ));
         }
+        crate::web::config::check(&self.serve, &self.webhooks).map_err(|e| {
+            ConfigError::Invalid {
+                key: e.key,
+                expected: e.expected,
+                got: e.got,
+            }
+        })?;
         Ok(())
     }
 

@@ -19,3 +19,4 @@ pub mod sim;
 pub mod store;
 pub mod telephony;
 pub mod testkit;
+pub mod web;

@@ -47,6 +47,12 @@ enum Cmd {
     Run(duecall::campaign::cli::RunArgs),
     /// The main job on an embedded default: a campaign against simulated debtors, with a report.
     Demo(duecall::campaign::demo::DemoArgs),
+    /// The service: JSON API, console, webhooks, metrics (`duecall serve --data-dir D`).
+    Serve(duecall::web::cli::ServeArgs),
+    /// Users of the service (`duecall user add NAME --role collector --password-stdin`).
+    User(duecall::web::cli::UserArgs),
+    /// API tokens (`duecall token create --role admin --name crm`).
+    Token(duecall::web::cli::TokenArgs),
 }
 
 #[derive(clap::Args)]
@@ -169,6 +175,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
             rt.block_on(duecall::campaign::demo::run_demo(&a))?;
         }
+        Cmd::Serve(a) => {
+            let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+            rt.block_on(duecall::web::cli::run_serve(&a))?;
+        }
+        Cmd::User(a) => {
+            let stdin = std::io::stdin();
+            duecall::web::cli::run_user(&a, &mut stdin.lock(), &mut stdout.lock())?;
+        }
+        Cmd::Token(a) => duecall::web::cli::run_token(&a, &mut stdout.lock())?,
     }
     Ok(())
 }

@@ -51,7 +51,7 @@ impl EscalationStatus {
         }
     }
 
-    fn parse(s: &str) -> Result<Self, StoreError> {
+    pub(crate) fn parse(s: &str) -> Result<Self, StoreError> {
         Ok(match s {
             "open" => EscalationStatus::Open,
             "claimed" => EscalationStatus::Claimed,

@@ -14,7 +14,11 @@
 //! `suppressions`, `callbacks`, `payments`, `state` (an account's state for
 //! the gate), `routes` (what a route leaves behind), `export`; `schema` holds
 //! the one versioned list of migrations (append a table's migration there);
-//! `codec` how values are spelled.
+//! `codec` how values are spelled. The service's tables (`duecall serve`)
+//! follow the same rule: `users`, `tokens`, `sessions`, `audit`,
+//! `casework` (claims, notes, closures, released and extended pauses),
+//! `qa_labels`, `outbox` (webhook events and deliveries), with their
+//! migrations in `web_schema`; `browse` holds the service's read-only views.
 //!
 //! Written so that PostgreSQL can take over when several nodes share one
 //! queue: the SQL uses only what both engines accept (`ON CONFLICT` instead of
@@ -25,19 +29,28 @@
 
 mod accounts;
 mod attempts;
+pub mod audit;
+pub mod browse;
 mod callbacks;
+pub mod casework;
 pub mod cli;
 mod codec;
 mod error;
 mod escalations;
 mod export;
 mod history;
+pub mod outbox;
 mod pauses;
 mod payments;
+pub mod qa_labels;
 mod routes;
 mod schema;
+pub mod sessions;
 mod state;
 mod suppressions;
+pub mod tokens;
+pub mod users;
+mod web_schema;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -166,3 +179,5 @@ impl Store {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod web_tests;

@@ -147,7 +147,14 @@ CREATE INDEX attempts_by_phone ON attempts (phone, decided_at);
 /// The migrations in order; migration `n` (1-based) is `MIGRATIONS[n - 1]`.
 /// Append only: a released migration is never edited. A new table gets its
 /// own migration here (its rows' code in its own file beside this one).
-pub(crate) const MIGRATIONS: &[&str] = &[M1_CORE, M2_QUEUES, M3_ATTEMPTS_BY_PHONE];
+pub(crate) const MIGRATIONS: &[&str] = &[
+    M1_CORE,
+    M2_QUEUES,
+    M3_ATTEMPTS_BY_PHONE,
+    super::web_schema::ACCESS,
+    super::web_schema::CASEWORK,
+    super::web_schema::OUTBOX,
+];
 
 /// The newest schema version this build knows.
 pub(crate) const LATEST: i64 = MIGRATIONS.len() as i64;

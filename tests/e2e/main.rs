@@ -6,6 +6,8 @@ mod conversation;
 mod hostile;
 mod peers;
 mod rtp_peer;
+mod serve;
+mod serve_support;
 mod sim_callee;
 mod sip_calls;
 mod speech;

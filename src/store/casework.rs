@@ -1,0 +1,894 @@
+//! The collectors' work on cases: the escalation queue read with filters,
+//! claiming one case by id (exactly one winner), notes, closing with an
+//! outcome that feeds back into what the gate reads (a pause, a
+//! suppression, the release of holds, a retry), and releasing or extending
+//! pauses. Owns `escalation_notes`, `escalation_closures` and
+//! `hold_changes`; writes `escalations` status columns, `pauses.until`,
+//! `suppressions`, `callbacks`. Every change writes its audit line in the
+//! same transaction. Never decides whether a call may be placed.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{params, OptionalExtension, Transaction};
+use serde::{Deserialize, Serialize};
+
+use super::audit::{self, Actor};
+use super::callbacks::insert_callback;
+use super::codec::{parse_json, parse_opt_ts, parse_ts, ts};
+use super::pauses::insert_pause;
+use super::suppressions::insert_suppression;
+use super::{sql, AttemptId, Escalation, EscalationStatus, Store, StoreError};
+use crate::outcome::SuppressScope;
+
+/// Which escalations to list.
+#[derive(Debug, Clone, Default)]
+pub struct EscalationFilter {
+    /// Only these statuses (empty: open and claimed).
+    pub statuses: Vec<EscalationStatus>,
+    /// Only this intent.
+    pub intent: Option<String>,
+    /// Only this reason.
+    pub reason: Option<String>,
+    /// Only this account.
+    pub account_id: Option<String>,
+    /// Only cases claimed by this collector.
+    pub claimed_by: Option<String>,
+    /// Only cases raised at or after this time.
+    pub created_after: Option<DateTime<Utc>>,
+    /// Only cases raised before this time.
+    pub created_before: Option<DateTime<Utc>>,
+    /// Oldest first (default: newest first).
+    pub oldest_first: bool,
+    /// At most this many.
+    pub limit: u32,
+    /// Skip this many.
+    pub offset: u32,
+}
+
+/// What the collectors did with a case beyond its status.
+#[derive(Debug, Clone, PartialEq, Serialize, Default)]
+pub struct CaseWork {
+    /// When it was claimed.
+    pub claimed_at: Option<DateTime<Utc>>,
+    /// When it was closed.
+    pub closed_at: Option<DateTime<Utc>>,
+    /// Notes, oldest first.
+    pub notes: Vec<Note>,
+    /// How it was closed.
+    pub closure: Option<Closure>,
+}
+
+/// A collector's note on a case.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Note {
+    /// Store id.
+    pub id: i64,
+    /// Who wrote it.
+    pub author: String,
+    /// What they wrote.
+    pub text: String,
+    /// When.
+    pub created_at: DateTime<Utc>,
+}
+
+/// How a case was closed.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Closure {
+    /// Who closed it.
+    pub closed_by: String,
+    /// The outcome and its particulars (`{"outcome":"pause","until":...}`).
+    #[schema(value_type = Object)]
+    pub outcome: serde_json::Value,
+    /// When.
+    pub closed_at: DateTime<Utc>,
+}
+
+/// What closing a case does to later calls.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum CloseOutcome {
+    /// No robot calls until a time.
+    Pause {
+        /// End of the pause.
+        until: DateTime<Utc>,
+        /// Why (shown to collectors, stored on the pause).
+        reason: String,
+    },
+    /// No more robot calls to the dialled number, or to the whole account.
+    Suppress {
+        /// `number` or `account`.
+        scope: SuppressScope,
+        /// Why.
+        reason: String,
+    },
+    /// Lift every pause and hold on the account now.
+    Release,
+    /// Lift pauses and holds and call again no earlier than `at`.
+    Retry {
+        /// The earliest next call.
+        at: DateTime<Utc>,
+    },
+    /// Dealt with; nothing changes for later calls.
+    Resolved,
+}
+
+impl CloseOutcome {
+    /// The spelling in `escalation_closures.outcome`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            CloseOutcome::Pause { .. } => "pause",
+            CloseOutcome::Suppress { .. } => "suppress",
+            CloseOutcome::Release => "release",
+            CloseOutcome::Retry { .. } => "retry",
+            CloseOutcome::Resolved => "resolved",
+        }
+    }
+}
+
+/// Why a collector's action on a case was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CaseRefusal {
+    /// No escalation with this id.
+    NotFound,
+    /// Someone else has the case.
+    ClaimedBy(String),
+    /// The caller already has it (a second claim is not a second win).
+    AlreadyYours,
+    /// The case is open: claim it first.
+    NotClaimed,
+    /// The case is closed.
+    Closed,
+}
+
+/// A pause as the holds page shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PauseRow {
+    /// Store id.
+    pub id: i64,
+    /// The account.
+    pub account_id: String,
+    /// Why (`hardship`, `promise_to_pay`, `dispute`, ...).
+    pub reason: String,
+    /// When it ends (9999-12-31 for a hold until a person lifts it).
+    pub until: DateTime<Utc>,
+    /// When it was set.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A suppression as the holds page shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SuppressionRow {
+    /// Store id.
+    pub id: i64,
+    /// The account.
+    pub account_id: String,
+    /// The number, for scope `number`.
+    pub phone: Option<String>,
+    /// `number` or `account`.
+    pub scope: String,
+    /// Why.
+    pub reason: String,
+    /// When.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A requested callback.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CallbackRow {
+    /// Store id.
+    pub id: i64,
+    /// The account.
+    pub account_id: String,
+    /// Not before this time.
+    pub at: DateTime<Utc>,
+    /// When it was asked.
+    pub created_at: DateTime<Utc>,
+}
+
+/// The escalation columns this module reads (the store's plus the times).
+const CASE_COLUMNS: &str = "id, account_id, attempt_id, reason, intent, summary, transcript, \
+     recording, created_at, status, claimed_by, claimed_at, closed_at";
+
+type RawCase = (
+    (
+        i64,
+        String,
+        Option<i64>,
+        String,
+        Option<String>,
+        String,
+        String,
+    ),
+    (
+        Option<String>,
+        String,
+        String,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    ),
+);
+
+fn raw_case(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawCase> {
+    Ok((
+        (
+            r.get(0)?,
+            r.get(1)?,
+            r.get(2)?,
+            r.get(3)?,
+            r.get(4)?,
+            r.get(5)?,
+            r.get(6)?,
+        ),
+        (
+            r.get(7)?,
+            r.get(8)?,
+            r.get(9)?,
+            r.get(10)?,
+            r.get(11)?,
+            r.get(12)?,
+        ),
+    ))
+}
+
+fn cook_case(raw: RawCase) -> Result<(Escalation, CaseWork), StoreError> {
+    let (
+        (id, account_id, attempt_id, reason, intent, summary, transcript),
+        (recording, created_at, status, claimed_by, claimed_at, closed_at),
+    ) = raw;
+    Ok((
+        Escalation {
+            id,
+            account_id,
+            attempt_id: attempt_id.map(AttemptId),
+            reason,
+            intent,
+            summary,
+            transcript: parse_json(&transcript, "transcript")?,
+            recording,
+            created_at: parse_ts(&created_at)?,
+            status: EscalationStatus::parse(&status)?,
+            claimed_by,
+        },
+        CaseWork {
+            claimed_at: parse_opt_ts(claimed_at)?,
+            closed_at: parse_opt_ts(closed_at)?,
+            notes: vec![],
+            closure: None,
+        },
+    ))
+}
+
+fn case_in(
+    tx: &rusqlite::Connection,
+    id: i64,
+) -> Result<Option<(Escalation, CaseWork)>, StoreError> {
+    tx.query_row(
+        &format!("SELECT {CASE_COLUMNS} FROM escalations WHERE id = ?1"),
+        [id],
+        raw_case,
+    )
+    .optional()
+    .map_err(sql("escalation"))?
+    .map(cook_case)
+    .transpose()
+}
+
+/// Checks that `actor` may work a case: claimed by them (an admin may work
+/// any case that is not closed).
+fn refuse_unless_worker(e: &Escalation, actor: &Actor, is_admin: bool) -> Result<(), CaseRefusal> {
+    match e.status {
+        EscalationStatus::Closed => Err(CaseRefusal::Closed),
+        _ if is_admin => Ok(()),
+        EscalationStatus::Open => Err(CaseRefusal::NotClaimed),
+        EscalationStatus::Claimed => match &e.claimed_by {
+            Some(by) if by == actor.name() => Ok(()),
+            Some(by) => Err(CaseRefusal::ClaimedBy(by.clone())),
+            None => Err(CaseRefusal::NotClaimed),
+        },
+    }
+}
+
+fn end_pauses(
+    tx: &Transaction<'_>,
+    account_id: &str,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<Vec<i64>, StoreError> {
+    const OP: &str = "release_pauses";
+    let mut st = tx
+        .prepare("SELECT id, until FROM pauses WHERE account_id = ?1 AND until > ?2 ORDER BY id")
+        .map_err(sql(OP))?;
+    let live: Vec<(i64, String)> = st
+        .query_map(params![account_id, ts(now)], |r| Ok((r.get(0)?, r.get(1)?)))
+        .map_err(sql(OP))?
+        .collect::<Result<_, _>>()
+        .map_err(sql(OP))?;
+    for (id, old) in &live {
+        change_pause(tx, *id, old, now, "release", actor, now)?;
+    }
+    Ok(live.into_iter().map(|(id, _)| id).collect())
+}
+
+fn change_pause(
+    tx: &Transaction<'_>,
+    pause_id: i64,
+    old_until: &str,
+    new_until: DateTime<Utc>,
+    action: &str,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    const OP: &str = "change_pause";
+    tx.execute(
+        "UPDATE pauses SET until = ?2 WHERE id = ?1",
+        params![pause_id, ts(new_until)],
+    )
+    .map_err(sql(OP))?;
+    tx.execute(
+        "INSERT INTO hold_changes (pause_id, action, old_until, new_until, changed_by, changed_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![
+            pause_id,
+            action,
+            old_until,
+            ts(new_until),
+            actor.id,
+            ts(now)
+        ],
+    )
+    .map_err(sql(OP))?;
+    audit::append(
+        tx,
+        now,
+        actor,
+        &format!("pause.{action}"),
+        &format!("pause:{pause_id}"),
+        &serde_json::json!({"old_until": old_until, "new_until": ts(new_until)}),
+    )
+}
+
+fn pause_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, String, String, String, String)> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+}
+
+fn cook_pause(
+    (id, account_id, reason, until, created): (i64, String, String, String, String),
+) -> Result<PauseRow, StoreError> {
+    Ok(PauseRow {
+        id,
+        account_id,
+        reason,
+        until: parse_ts(&until)?,
+        created_at: parse_ts(&created)?,
+    })
+}
+
+impl Store {
+    /// The escalation queue with filters (default: open and claimed, newest
+    /// first), and the total that matches before paging.
+    pub fn list_escalations(
+        &self,
+        f: &EscalationFilter,
+    ) -> Result<(Vec<Escalation>, u64), StoreError> {
+        const OP: &str = "list_escalations";
+        let mut wheres = Vec::new();
+        let mut args: Vec<Box<dyn rusqlite::ToSql>> = Vec::new();
+        let statuses = if f.statuses.is_empty() {
+            vec![EscalationStatus::Open, EscalationStatus::Claimed]
+        } else {
+            f.statuses.clone()
+        };
+        let mut ors = Vec::new();
+        for s in &statuses {
+            args.push(Box::new(s.as_str()));
+            ors.push(format!("status = ?{}", args.len()));
+        }
+        wheres.push(format!("({})", ors.join(" OR ")));
+        let mut eq = |col: &str, v: &Option<String>| {
+            if let Some(v) = v {
+                args.push(Box::new(v.clone()));
+                wheres.push(format!("{col} = ?{}", args.len()));
+            }
+        };
+        eq("intent", &f.intent);
+        eq("reason", &f.reason);
+        eq("account_id", &f.account_id);
+        eq("claimed_by", &f.claimed_by);
+        if let Some(t) = f.created_after {
+            args.push(Box::new(ts(t)));
+            wheres.push(format!("created_at >= ?{}", args.len()));
+        }
+        if let Some(t) = f.created_before {
+            args.push(Box::new(ts(t)));
+            wheres.push(format!("created_at < ?{}", args.len()));
+        }
+        let filter = format!("WHERE {}", wheres.join(" AND "));
+        let total: i64 = self
+            .conn
+            .query_row(
+                &format!("SELECT COUNT(*) FROM escalations {filter}"),
+                rusqlite::params_from_iter(args.iter()),
+                |r| r.get(0),
+            )
+            .map_err(sql(OP))?;
+        let order = if f.oldest_first {
+            "created_at, id"
+        } else {
+            "created_at DESC, id DESC"
+        };
+        args.push(Box::new(i64::from(f.limit)));
+        let lim = args.len();
+        args.push(Box::new(i64::from(f.offset)));
+        let off = args.len();
+        let mut st = self
+            .conn
+            .prepare(&format!(
+                "SELECT {CASE_COLUMNS} FROM escalations {filter} ORDER BY {order} LIMIT ?{lim} OFFSET ?{off}"
+            ))
+            .map_err(sql(OP))?;
+        let raws: Vec<RawCase> = st
+            .query_map(rusqlite::params_from_iter(args.iter()), raw_case)
+            .map_err(sql(OP))?
+            .collect::<Result<_, _>>()
+            .map_err(sql(OP))?;
+        let list = raws
+            .into_iter()
+            .map(|r| cook_case(r).map(|(e, _)| e))
+            .collect::<Result<_, _>>()?;
+        Ok((list, total.max(0) as u64))
+    }
+
+    /// One escalation with its notes and closure.
+    pub fn escalation_case(&self, id: i64) -> Result<Option<(Escalation, CaseWork)>, StoreError> {
+        const OP: &str = "escalation_case";
+        let Some((e, mut work)) = case_in(&self.conn, id)? else {
+            return Ok(None);
+        };
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT id, author, text, created_at FROM escalation_notes
+                 WHERE escalation_id = ?1 ORDER BY id",
+            )
+            .map_err(sql(OP))?;
+        let raws: Vec<(i64, String, String, String)> = st
+            .query_map([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .map_err(sql(OP))?
+            .collect::<Result<_, _>>()
+            .map_err(sql(OP))?;
+        for (nid, author, text, at) in raws {
+            work.notes.push(Note {
+                id: nid,
+                author,
+                text,
+                created_at: parse_ts(&at)?,
+            });
+        }
+        let closure: Option<(String, String, String, String)> = self
+            .conn
+            .query_row(
+                "SELECT closed_by, outcome, detail, closed_at FROM escalation_closures
+                 WHERE escalation_id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .optional()
+            .map_err(sql(OP))?;
+        if let Some((by, _outcome, detail, at)) = closure {
+            work.closure = Some(Closure {
+                closed_by: by,
+                outcome: parse_json(&detail, "closure")?,
+                closed_at: parse_ts(&at)?,
+            });
+        }
+        Ok(Some((e, work)))
+    }
+
+    /// Claims one case for `actor`. Exactly one of any number of concurrent
+    /// claims wins: the check and the change are one guarded UPDATE under
+    /// the write lock. A second claim by the winner is refused too.
+    pub fn claim_case(
+        &mut self,
+        id: i64,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> Result<Result<Escalation, CaseRefusal>, StoreError> {
+        const OP: &str = "claim_case";
+        let tx = self.write_tx(OP)?;
+        let won = tx
+            .execute(
+                "UPDATE escalations SET status = 'claimed', claimed_by = ?2, claimed_at = ?3
+                 WHERE id = ?1 AND status = 'open'",
+                params![id, actor.name(), ts(now)],
+            )
+            .map_err(sql(OP))?
+            == 1;
+        let case = case_in(&tx, id)?;
+        let result = match (won, case) {
+            (_, None) => Err(CaseRefusal::NotFound),
+            (true, Some((e, _))) => {
+                audit::append(
+                    &tx,
+                    now,
+                    actor,
+                    "escalation.claim",
+                    &format!("escalation:{id}"),
+                    &serde_json::json!({}),
+                )?;
+                Ok(e)
+            }
+            (false, Some((e, _))) => Err(match e.status {
+                EscalationStatus::Closed => CaseRefusal::Closed,
+                _ => match e.claimed_by {
+                    Some(by) if by == actor.name() => CaseRefusal::AlreadyYours,
+                    Some(by) => CaseRefusal::ClaimedBy(by),
+                    None => CaseRefusal::NotClaimed,
+                },
+            }),
+        };
+        tx.commit().map_err(sql(OP))?;
+        Ok(result)
+    }
+
+    /// Puts a claimed case back in the queue (its claimer, or an admin).
+    pub fn unclaim_case(
+        &mut self,
+        id: i64,
+        actor: &Actor,
+        is_admin: bool,
+        now: DateTime<Utc>,
+    ) -> Result<Result<Escalation, CaseRefusal>, StoreError> {
+        const OP: &str = "unclaim_case";
+        let tx = self.write_tx(OP)?;
+        let Some((e, _)) = case_in(&tx, id)? else {
+            return Ok(Err(CaseRefusal::NotFound));
+        };
+        if let Err(r) = refuse_unless_worker(&e, actor, is_admin) {
+            return Ok(Err(r));
+        }
+        if e.status == EscalationStatus::Open {
+            return Ok(Err(CaseRefusal::NotClaimed));
+        }
+        tx.execute(
+            "UPDATE escalations SET status = 'open', claimed_by = NULL, claimed_at = NULL
+             WHERE id = ?1 AND status = 'claimed'",
+            [id],
+        )
+        .map_err(sql(OP))?;
+        audit::append(
+            &tx,
+            now,
+            actor,
+            "escalation.unclaim",
+            &format!("escalation:{id}"),
+            &serde_json::json!({"was_claimed_by": e.claimed_by}),
+        )?;
+        let e = case_in(&tx, id)?.map(|(e, _)| e);
+        tx.commit().map_err(sql(OP))?;
+        Ok(e.ok_or(CaseRefusal::NotFound))
+    }
+
+    /// Adds a note to a case the actor works (or any open one for an admin).
+    pub fn add_case_note(
+        &mut self,
+        id: i64,
+        actor: &Actor,
+        is_admin: bool,
+        text: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Result<Note, CaseRefusal>, StoreError> {
+        const OP: &str = "add_case_note";
+        let tx = self.write_tx(OP)?;
+        let Some((e, _)) = case_in(&tx, id)? else {
+            return Ok(Err(CaseRefusal::NotFound));
+        };
+        if let Err(r) = refuse_unless_worker(&e, actor, is_admin) {
+            return Ok(Err(r));
+        }
+        let nid = insert_note(&tx, id, actor, text, now)?;
+        audit::append(
+            &tx,
+            now,
+            actor,
+            "escalation.note",
+            &format!("escalation:{id}"),
+            &serde_json::json!({"note_id": nid}),
+        )?;
+        tx.commit().map_err(sql(OP))?;
+        Ok(Ok(Note {
+            id: nid,
+            author: actor.name().to_string(),
+            text: text.to_string(),
+            created_at: now,
+        }))
+    }
+
+    /// Closes a case the actor works, in one transaction: the status, the
+    /// closure, what the outcome means for later calls, the note if any,
+    /// and the audit line.
+    pub fn close_case(
+        &mut self,
+        id: i64,
+        actor: &Actor,
+        is_admin: bool,
+        outcome: &CloseOutcome,
+        note: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<Result<Closure, CaseRefusal>, StoreError> {
+        const OP: &str = "close_case";
+        let tx = self.write_tx(OP)?;
+        let Some((e, _)) = case_in(&tx, id)? else {
+            return Ok(Err(CaseRefusal::NotFound));
+        };
+        if let Err(r) = refuse_unless_worker(&e, actor, is_admin) {
+            return Ok(Err(r));
+        }
+        let mut detail = serde_json::to_value(outcome).map_err(StoreError::Json)?;
+        match outcome {
+            CloseOutcome::Pause { until, reason } => {
+                insert_pause(&tx, &e.account_id, reason, *until, now)?;
+            }
+            CloseOutcome::Suppress { scope, reason } => {
+                let number = match scope {
+                    SuppressScope::Account => None,
+                    SuppressScope::Number => Some(dialled_number(&tx, &e)?),
+                };
+                insert_suppression(&tx, &e.account_id, number.as_deref(), reason, now)?;
+            }
+            CloseOutcome::Release => {
+                let released = end_pauses(&tx, &e.account_id, actor, now)?;
+                detail["released_pauses"] = serde_json::json!(released);
+            }
+            CloseOutcome::Retry { at } => {
+                let released = end_pauses(&tx, &e.account_id, actor, now)?;
+                detail["released_pauses"] = serde_json::json!(released);
+                insert_callback(&tx, &e.account_id, *at, now)?;
+            }
+            CloseOutcome::Resolved => {}
+        }
+        tx.execute(
+            "UPDATE escalations SET status = 'closed', closed_at = ?2,
+                 claimed_by = COALESCE(claimed_by, ?3), claimed_at = COALESCE(claimed_at, ?2)
+             WHERE id = ?1",
+            params![id, ts(now), actor.name()],
+        )
+        .map_err(sql(OP))?;
+        tx.execute(
+            "INSERT INTO escalation_closures (escalation_id, closed_by, outcome, detail, closed_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                id,
+                actor.name(),
+                outcome.as_str(),
+                detail.to_string(),
+                ts(now)
+            ],
+        )
+        .map_err(sql(OP))?;
+        if let Some(text) = note.filter(|t| !t.trim().is_empty()) {
+            insert_note(&tx, id, actor, text, now)?;
+        }
+        audit::append(
+            &tx,
+            now,
+            actor,
+            "escalation.close",
+            &format!("escalation:{id}"),
+            &detail,
+        )?;
+        tx.commit().map_err(sql(OP))?;
+        Ok(Ok(Closure {
+            closed_by: actor.name().to_string(),
+            outcome: detail,
+            closed_at: now,
+        }))
+    }
+
+    /// Pauses (and holds), newest first: only those still in force at `now`
+    /// unless `all`; optionally of one account.
+    pub fn list_pauses(
+        &self,
+        now: DateTime<Utc>,
+        all: bool,
+        account_id: Option<&str>,
+    ) -> Result<Vec<PauseRow>, StoreError> {
+        const OP: &str = "list_pauses";
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT id, account_id, reason, until, created_at FROM pauses
+                 WHERE (?1 OR until > ?2) AND (?3 IS NULL OR account_id = ?3)
+                 ORDER BY created_at DESC, id DESC",
+            )
+            .map_err(sql(OP))?;
+        let raws: Vec<(i64, String, String, String, String)> = st
+            .query_map(params![all, ts(now), account_id], pause_row)
+            .map_err(sql(OP))?
+            .collect::<Result<_, _>>()
+            .map_err(sql(OP))?;
+        raws.into_iter().map(cook_pause).collect()
+    }
+
+    /// One pause by id.
+    pub fn pause(&self, id: i64) -> Result<Option<PauseRow>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT id, account_id, reason, until, created_at FROM pauses WHERE id = ?1",
+                [id],
+                pause_row,
+            )
+            .optional()
+            .map_err(sql("pause"))?
+            .map(cook_pause)
+            .transpose()
+    }
+
+    /// Ends a pause now. `Ok(None)`: no such pause; `Ok(Some(false))`: it
+    /// had already ended.
+    pub fn release_pause(
+        &mut self,
+        id: i64,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> Result<Option<bool>, StoreError> {
+        const OP: &str = "release_pause";
+        let tx = self.write_tx(OP)?;
+        let until: Option<String> = tx
+            .query_row("SELECT until FROM pauses WHERE id = ?1", [id], |r| r.get(0))
+            .optional()
+            .map_err(sql(OP))?;
+        let Some(until) = until else {
+            return Ok(None);
+        };
+        if parse_ts(&until)? <= now {
+            return Ok(Some(false));
+        }
+        change_pause(&tx, id, &until, now, "release", actor, now)?;
+        tx.commit().map_err(sql(OP))?;
+        Ok(Some(true))
+    }
+
+    /// Moves the end of a pause later. `Ok(None)`: no such pause;
+    /// `Ok(Some(Err(old)))`: the new end is not after the old one.
+    pub fn extend_pause(
+        &mut self,
+        id: i64,
+        until: DateTime<Utc>,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Result<(), DateTime<Utc>>>, StoreError> {
+        const OP: &str = "extend_pause";
+        let tx = self.write_tx(OP)?;
+        let old: Option<String> = tx
+            .query_row("SELECT until FROM pauses WHERE id = ?1", [id], |r| r.get(0))
+            .optional()
+            .map_err(sql(OP))?;
+        let Some(old) = old else {
+            return Ok(None);
+        };
+        let old_t = parse_ts(&old)?;
+        if until <= old_t || until <= now {
+            return Ok(Some(Err(old_t)));
+        }
+        change_pause(&tx, id, &old, until, "extend", actor, now)?;
+        tx.commit().map_err(sql(OP))?;
+        Ok(Some(Ok(())))
+    }
+
+    /// Suppressions, newest first; optionally of one account.
+    pub fn list_suppressions(
+        &self,
+        account_id: Option<&str>,
+    ) -> Result<Vec<SuppressionRow>, StoreError> {
+        const OP: &str = "list_suppressions";
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT id, account_id, phone, scope, reason, created_at FROM suppressions
+                 WHERE (?1 IS NULL OR account_id = ?1) ORDER BY created_at DESC, id DESC",
+            )
+            .map_err(sql(OP))?;
+        type Raw = (i64, String, Option<String>, String, String, String);
+        let raws: Vec<Raw> = st
+            .query_map(params![account_id], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                ))
+            })
+            .map_err(sql(OP))?
+            .collect::<Result<_, _>>()
+            .map_err(sql(OP))?;
+        raws.into_iter()
+            .map(|(id, account_id, phone, scope, reason, created)| {
+                Ok(SuppressionRow {
+                    id,
+                    account_id,
+                    phone,
+                    scope,
+                    reason,
+                    created_at: parse_ts(&created)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Callbacks not yet due at `now` (or all), soonest first.
+    pub fn list_callbacks(
+        &self,
+        now: DateTime<Utc>,
+        all: bool,
+        account_id: Option<&str>,
+    ) -> Result<Vec<CallbackRow>, StoreError> {
+        const OP: &str = "list_callbacks";
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT id, account_id, at, created_at FROM callbacks
+                 WHERE (?1 OR at > ?2) AND (?3 IS NULL OR account_id = ?3) ORDER BY at, id",
+            )
+            .map_err(sql(OP))?;
+        let raws: Vec<(i64, String, String, String)> = st
+            .query_map(params![all, ts(now), account_id], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })
+            .map_err(sql(OP))?
+            .collect::<Result<_, _>>()
+            .map_err(sql(OP))?;
+        raws.into_iter()
+            .map(|(id, account_id, at, created)| {
+                Ok(CallbackRow {
+                    id,
+                    account_id,
+                    at: parse_ts(&at)?,
+                    created_at: parse_ts(&created)?,
+                })
+            })
+            .collect()
+    }
+}
+
+fn insert_note(
+    tx: &Transaction<'_>,
+    escalation_id: i64,
+    actor: &Actor,
+    text: &str,
+    now: DateTime<Utc>,
+) -> Result<i64, StoreError> {
+    tx.query_row(
+        "INSERT INTO escalation_notes (escalation_id, author, text, created_at)
+         VALUES (?1, ?2, ?3, ?4) RETURNING id",
+        params![escalation_id, actor.name(), text, ts(now)],
+        |r| r.get(0),
+    )
+    .map_err(sql("add_case_note"))
+}
+
+/// The number the case's call dialled, else the account's main number.
+fn dialled_number(tx: &Transaction<'_>, e: &Escalation) -> Result<String, StoreError> {
+    const OP: &str = "dialled_number";
+    if let Some(a) = e.attempt_id {
+        let p: Option<String> = tx
+            .query_row("SELECT phone FROM attempts WHERE id = ?1", [a.0], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(sql(OP))?;
+        if let Some(p) = p {
+            return Ok(p);
+        }
+    }
+    let p: Option<String> = tx
+        .query_row(
+            "SELECT phone FROM accounts WHERE account_id = ?1",
+            [&e.account_id],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(sql(OP))?;
+    p.ok_or_else(|| StoreError::Corrupt(format!("account {} of an escalation", e.account_id)))
+}
