@@ -145,6 +145,11 @@ pub fn parse_id(raw: &str) -> Result<i64, WebError> {
     }
 }
 
+/// A text filter from a query string: empty means no filter.
+pub fn filter(v: Option<String>) -> Option<String> {
+    v.filter(|s| !s.is_empty())
+}
+
 fn clip(s: &str) -> String {
     s.chars().take(40).collect()
 }
@@ -232,9 +237,4 @@ mod tests {
             assert!(parse_id(bad).is_err(), "{bad:?}");
         }
     }
-}
-
-/// A text filter from a query string: empty means no filter.
-pub fn filter(v: Option<String>) -> Option<String> {
-    v.filter(|s| !s.is_empty())
 }

@@ -182,7 +182,9 @@ async fn round(
     let cfg = st.serve().clone();
     let target = redact(&hook.url);
     let now = st.now();
-    let mut outcomes: Vec<(i64, Result<(), (String, DateTime<Utc>)>)> = Vec::new();
+    // Per delivery: delivered, or why not and when to try again.
+    type Tried = (i64, Result<(), (String, DateTime<Utc>)>);
+    let mut outcomes: Vec<Tried> = Vec::new();
     for (d, r) in results {
         match r {
             Ok(()) => {

@@ -8,6 +8,7 @@ mod peers;
 mod rtp_peer;
 mod serve;
 mod serve_support;
+mod serve_webhooks;
 mod sim_callee;
 mod sip_calls;
 mod speech;

@@ -250,6 +250,14 @@ impl Serve {
         }
     }
 
+    /// Kills the service with SIGKILL (no shutdown of any kind) and waits
+    /// for it to be gone.
+    pub fn kill9(&mut self) {
+        let pid = self.peer.child.id() as i32;
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+        let _ = self.peer.child.wait();
+    }
+
     /// `host:port`.
     pub fn addr(&self) -> String {
         self.url.split("://").nth(1).expect("scheme").to_string()

@@ -155,7 +155,8 @@ pub fn transcript(
         // outcome JSON calls it `prompt_start_ms`.
         let p_start = u(t, "prompt_start_ms")
             .or_else(|| {
-                (!t.get("prompt_start_ms").is_some())
+                t.get("prompt_start_ms")
+                    .is_none()
                     .then(|| u(t, "start_ms"))
                     .flatten()
             })
