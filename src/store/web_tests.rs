@@ -85,7 +85,7 @@ fn case(s: &mut Store) -> (i64, AttemptId) {
     };
     s.record_outcome(
         a,
-        &OutcomeRow {
+        &EndedAttempt {
             disposition: crate::outcome::Disposition::Answered,
             reason: None,
             sip_status: Some(200),
@@ -98,7 +98,7 @@ fn case(s: &mut Store) -> (i64, AttemptId) {
                 turn("reminder", Some("i lost my job"), Some("hardship")),
             ],
             route: None,
-            escalation: Some(NewEscalation {
+            escalations: vec![NewEscalation {
                 account_id: "A1".into(),
                 attempt_id: Some(a),
                 reason: "hardship".into(),
@@ -107,7 +107,7 @@ fn case(s: &mut Store) -> (i64, AttemptId) {
                 transcript: serde_json::json!([]),
                 recording: None,
                 created_at: t0() + Duration::minutes(1),
-            }),
+            }],
         },
     )
     .unwrap();
