@@ -76,6 +76,7 @@ fn main() {
                         policy: None,
                         record_dir: None,
                         case_id: None,
+                        on_transfer: None,
                     };
                     agent.call(&account, opts).await
                 }));

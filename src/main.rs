@@ -211,6 +211,7 @@ async fn converse(mut config: Config, a: CallArgs) -> anyhow::Result<i32> {
         policy: None,
         record_dir: Some(a.out_dir.clone()),
         case_id: None,
+        on_transfer: None,
     };
     let outcome = agent.call(&account, opts).await?;
     if a.json {

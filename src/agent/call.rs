@@ -41,6 +41,8 @@ pub struct CallOptions {
     pub record_dir: Option<PathBuf>,
     /// Case id for the X-Duecall-Case header.
     pub case_id: Option<String>,
+    /// Told when a live transfer starts (webhooks); None: nobody asks.
+    pub on_transfer: Option<super::TransferHook>,
 }
 
 /// Where the time went between the end of one reply and the first frame of
@@ -389,6 +391,26 @@ impl Agent {
                         let _ = asr_cmd.send(AsrCmd::Phrases(grammar.unwrap_or(phrases)));
                     }
                     Action::Transfer { agent_uri, headers } => {
+                        if let Some(hook) = &opts.on_transfer {
+                            let so_far = conv.outcome();
+                            let intent = so_far
+                                .intent
+                                .map(|i| i.as_str().to_string())
+                                .unwrap_or_else(|| "unknown".into());
+                            (hook.0)(super::TransferStarted {
+                                account_id: account.account_id.clone(),
+                                attempt_id: opts.attempt_id,
+                                agent_uri: agent_uri.clone(),
+                                reason: so_far
+                                    .route
+                                    .as_ref()
+                                    .map(|r| r.reason.clone())
+                                    .unwrap_or_else(|| intent.clone()),
+                                intent,
+                                at: opts.now + chrono::Duration::milliseconds(ms(t0) as i64),
+                                transcript: so_far.turns,
+                            });
+                        }
                         leg.send(LegCommand::Transfer {
                             target: agent_uri,
                             headers,

@@ -8,9 +8,11 @@
 
 mod call;
 mod files;
+mod hooks;
 
 pub use call::{AttemptOutcome, CallOptions, ReplyTiming};
 pub use files::{attempt_file_prefix, attempt_file_stem};
+pub use hooks::{TransferHook, TransferStarted};
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -33,7 +33,9 @@ use super::recovery::{recordings_of, recover, RecoveredAttempt};
 use super::scheduler::{CampaignAccount, Scheduler, SchedulerAction, SchedulerEvent, Summary};
 use super::settings::{CampaignSettings, DialPlan};
 use crate::account::{mask_phone, Account};
-use crate::agent::{Agent, AgentError, AttemptOutcome as AgentOutcome, CallOptions};
+use crate::agent::{
+    Agent, AgentError, AttemptOutcome as AgentOutcome, CallOptions, TransferHook, TransferStarted,
+};
 use crate::outcome::Disposition;
 use crate::policy::{PolicyConfig, PolicyDecision};
 use crate::store::{self, AttemptId, Store, StoreError};
@@ -107,6 +109,10 @@ struct Runner {
     flights: HashMap<tokio::task::Id, Flight>,
     results: Vec<AttemptResult>,
     fatal: Option<CampaignError>,
+    /// Transfers the calls started (for `transfer.started`): the agent's
+    /// hook only sends here, the loop stores them.
+    transfers: tokio::sync::mpsc::UnboundedReceiver<TransferStarted>,
+    transfer_hook: TransferHook,
 }
 
 /// What the loop does after a scheduler action.
@@ -157,6 +163,7 @@ pub async fn run(
             }
         };
         tokio::select! {
+            Some(t) = runner.transfers.recv() => runner.transfer_started(t),
             joined = runner.calls.join_next_with_id(), if !runner.calls.is_empty() => {
                 if let Some(joined) = joined {
                     runner.call_ended(joined);
@@ -234,6 +241,10 @@ impl Runner {
         let until = setup.until;
         let sched = Scheduler::new(campaign_accounts, setup.settings.scheduler_config(until))?;
         let gate = PolicyGate::new(reader, setup.accounts.clone(), setup.policy.clone());
+        let (transfer_tx, transfers) = tokio::sync::mpsc::unbounded_channel();
+        let transfer_hook = TransferHook::new(move |t| {
+            let _ = transfer_tx.send(t);
+        });
         let runner = Runner {
             agent: setup.agent.clone(),
             accounts: setup.accounts.clone(),
@@ -248,6 +259,8 @@ impl Runner {
             flights: HashMap::new(),
             results: Vec::new(),
             fatal: None,
+            transfers,
+            transfer_hook,
         };
         Ok((runner, recovered, database))
     }
@@ -340,6 +353,7 @@ impl Runner {
             policy: Some(decision_json),
             record_dir: self.record_dir.clone(),
             case_id: Some(format!("{}-{}", account.account_id, attempt)),
+            on_transfer: Some(self.transfer_hook.clone()),
         };
         tracing::info!(account = %account.account_id, phone = %mask_phone(&phone), attempt = %attempt, "dialling");
         let agent = self.agent.clone();
@@ -365,11 +379,40 @@ impl Runner {
         );
     }
 
+    /// Stores a transfer that just started as a `transfer.started` event
+    /// (webhooks), in the order of the call's other events. A store that
+    /// refuses loses the event, never the call.
+    fn transfer_started(&mut self, t: TransferStarted) {
+        let Some(attempt) = t.attempt_id.map(AttemptId) else {
+            return;
+        };
+        let data = serde_json::json!({
+            "attempt_id": attempt.0,
+            "account_id": t.account_id,
+            "agent_uri": t.agent_uri,
+            "intent": t.intent,
+            "reason": t.reason,
+            "transcript": t.transcript,
+        });
+        let key = store::outbox::attempt_order_key(attempt);
+        let writer = &mut self.writer;
+        let stored = blocking(|| {
+            writer.enqueue_event(store::outbox::EventKind::TransferStarted, t.at, &key, data)
+        });
+        if let Err(e) = stored {
+            tracing::error!(attempt = %attempt, error = %e, "cannot store the transfer.started event");
+        }
+    }
+
     /// Records how a call ended and tells the scheduler.
     fn call_ended(
         &mut self,
         joined: Result<(tokio::task::Id, CallResult), tokio::task::JoinError>,
     ) {
+        // A transfer the call reported comes before its end.
+        while let Ok(t) = self.transfers.try_recv() {
+            self.transfer_started(t);
+        }
         let now = self.clock.now();
         let (id, result) = match joined {
             Ok((id, r)) => (id, Ok(r)),

@@ -13,6 +13,7 @@ use super::codec::{
     parse_disposition, parse_json, parse_opt_ts, parse_route_kind, parse_scope, parse_ts, ts,
 };
 use super::escalations::{insert_escalation, NewEscalation};
+use super::outbox::enqueue_outcome_events;
 use super::routes::apply_route;
 use super::{sql, Store, StoreError};
 use crate::outcome::{Disposition, Route, SuppressScope};
@@ -301,9 +302,11 @@ impl Store {
             .map_err(sql(OP))?;
             apply_route(&tx, &account_id, &phone, route, outcome.ended_at)?;
         }
+        let mut escalation_ids = Vec::with_capacity(outcome.escalations.len());
         for e in &outcome.escalations {
-            insert_escalation(&tx, e)?;
+            escalation_ids.push(insert_escalation(&tx, e)?);
         }
+        enqueue_outcome_events(&tx, id, &account_id, &phone, outcome, &escalation_ids)?;
         tx.commit().map_err(sql(OP))
     }
 

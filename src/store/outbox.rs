@@ -392,3 +392,76 @@ impl Store {
         Ok(n)
     }
 }
+
+/// The order key of one attempt's events (`attempt:12`): they arrive in the
+/// order they happened.
+pub fn attempt_order_key(attempt: super::AttemptId) -> String {
+    format!("attempt:{}", attempt.0)
+}
+
+/// The events an ended attempt reports, appended inside `record_outcome`'s
+/// transaction (the outcome and its events are stored together or not at
+/// all): one `escalation.created` per escalation queued, `route.decided`
+/// when the call has a route, then `call.ended`. Phones are masked; the
+/// receiver looks the account up by its id.
+pub(crate) fn enqueue_outcome_events(
+    conn: &Connection,
+    attempt: super::AttemptId,
+    account_id: &str,
+    phone: &str,
+    outcome: &super::EndedAttempt,
+    escalation_ids: &[i64],
+) -> Result<(), StoreError> {
+    let key = attempt_order_key(attempt);
+    let at = outcome.ended_at;
+    for (e, id) in outcome.escalations.iter().zip(escalation_ids) {
+        enqueue(
+            conn,
+            EventKind::EscalationCreated,
+            e.created_at,
+            &key,
+            serde_json::json!({
+                "escalation_id": id,
+                "account_id": e.account_id,
+                "attempt_id": e.attempt_id.map(|a| a.0),
+                "reason": e.reason,
+                "intent": e.intent,
+                "summary": e.summary,
+                "transcript": e.transcript,
+            }),
+        )?;
+    }
+    if let Some(route) = &outcome.route {
+        enqueue(
+            conn,
+            EventKind::RouteDecided,
+            at,
+            &key,
+            serde_json::json!({
+                "attempt_id": attempt.0,
+                "account_id": account_id,
+                "route": route,
+            }),
+        )?;
+    }
+    enqueue(
+        conn,
+        EventKind::CallEnded,
+        at,
+        &key,
+        serde_json::json!({
+            "attempt_id": attempt.0,
+            "account_id": account_id,
+            "phone": crate::account::mask_phone(phone),
+            "disposition": outcome.disposition.as_str(),
+            "reason": outcome.reason,
+            "sip_status": outcome.sip_status,
+            "conversation": outcome.conversation,
+            "intent": outcome.outcome_json.get("intent"),
+            "route": outcome.route.as_ref().map(|r| r.kind.as_str()),
+            "escalations": escalation_ids,
+            "recording": outcome.recording.is_some(),
+        }),
+    )?;
+    Ok(())
+}

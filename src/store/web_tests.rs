@@ -451,6 +451,79 @@ fn the_outbox_keeps_order_per_call_and_retries_without_blocking_other_calls() {
 }
 
 #[test]
+fn an_ended_attempt_stores_its_events_in_call_order_with_the_outcome() {
+    let dir = TempDir::new("outcome-events");
+    let mut s = Store::open(&dir.0).unwrap();
+    let (esc, a) = case(&mut s);
+    let events = s.events_after(0, 100).unwrap();
+    let kinds: Vec<(&str, &str)> = events
+        .iter()
+        .map(|e| (e.kind.as_str(), e.order_key.as_str()))
+        .collect();
+    let key = format!("attempt:{}", a.0);
+    assert_eq!(
+        kinds,
+        vec![
+            ("escalation.created", key.as_str()),
+            ("call.ended", key.as_str())
+        ],
+        "no route: no route.decided"
+    );
+    let url = "http://127.0.0.1:9/hook";
+    // An endpoint fans out only what comes after it: a second call.
+    s.fan_out(url, &EventKind::ALL, t0(), 100).unwrap();
+    let b = s
+        .record_decision("A1", "+14155550167", t0(), &serde_json::json!({}))
+        .unwrap();
+    s.mark_dialling(b, t0()).unwrap();
+    s.record_outcome(
+        b,
+        &EndedAttempt {
+            disposition: crate::outcome::Disposition::Answered,
+            reason: None,
+            sip_status: Some(200),
+            ended_at: t0() + Duration::minutes(3),
+            conversation: true,
+            outcome_json: serde_json::json!({"intent": "stop_calling"}),
+            recording: None,
+            turns: vec![],
+            route: Some(crate::outcome::Route::suppress(
+                "stop_calling",
+                SuppressScope::Account,
+            )),
+            escalations: vec![],
+        },
+    )
+    .unwrap();
+    assert_eq!(s.fan_out(url, &EventKind::ALL, t0(), 100).unwrap(), 2);
+    let due = s.due_deliveries(url, t0(), 10).unwrap();
+    assert_eq!(due.len(), 1, "one at a time per call");
+    let body: serde_json::Value = serde_json::from_str(&due[0].body).unwrap();
+    assert_eq!(body["event"], "route.decided");
+    assert_eq!(body["data"]["route"]["kind"], "suppress");
+    assert_eq!(body["data"]["attempt_id"], b.0);
+    s.mark_delivered(due[0].id, t0()).unwrap();
+    let due = s.due_deliveries(url, t0(), 10).unwrap();
+    let body: serde_json::Value = serde_json::from_str(&due[0].body).unwrap();
+    assert_eq!(body["event"], "call.ended");
+    assert_eq!(body["data"]["disposition"], "answered");
+    assert_eq!(body["data"]["intent"], "stop_calling");
+    assert_eq!(body["data"]["route"], "suppress");
+    assert_eq!(body["data"]["phone"], "+1********67", "masked");
+    // The first call's escalation event names the case.
+    let body: String = s
+        .conn
+        .query_row("SELECT data FROM events ORDER BY id LIMIT 1", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(body["event"], "escalation.created");
+    assert_eq!(body["data"]["escalation_id"], esc);
+    assert_eq!(body["data"]["reason"], "hardship");
+}
+
+#[test]
 fn users_tokens_and_sessions_round_trip_and_end() {
     let dir = TempDir::new("access");
     let mut s = Store::open(&dir.0).unwrap();

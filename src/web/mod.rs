@@ -21,6 +21,7 @@ pub mod metrics;
 pub mod recording;
 pub mod server;
 pub mod state;
+pub mod streams;
 pub mod webhooks;
 
 pub use error::WebError;

@@ -169,6 +169,7 @@ pub fn app(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .merge(open_router)
         .merge(api_router)
         .merge(console::router(state.clone()))
+        .merge(super::streams::stream_routes())
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(
             state.clone(),

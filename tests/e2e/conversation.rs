@@ -59,6 +59,7 @@ async fn converse(persona: &str, dialogue: &str) -> (AttemptOutcome, SimCallReco
         policy: None,
         record_dir: Some(dir.clone()),
         case_id: Some("case-1".into()),
+        on_transfer: None,
     };
     let out = tokio::time::timeout(Duration::from_secs(150), agent.call(&account("A-1"), opts))
         .await
