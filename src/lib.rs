@@ -8,6 +8,7 @@
 pub mod account;
 pub mod agent;
 pub mod asr;
+pub mod bench;
 pub mod campaign;
 pub mod config;
 pub mod dialogue;

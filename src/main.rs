@@ -53,6 +53,8 @@ enum Cmd {
     User(duecall::web::cli::UserArgs),
     /// API tokens (`duecall token create --role admin --name crm`).
     Token(duecall::web::cli::TokenArgs),
+    /// Capacity and endurance: `bench load --calls N --duration S [--json]`.
+    Bench(duecall::bench::BenchArgs),
 }
 
 #[derive(clap::Args)]
@@ -184,6 +186,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             duecall::web::cli::run_user(&a, &mut stdin.lock(), &mut stdout.lock())?;
         }
         Cmd::Token(a) => duecall::web::cli::run_token(&a, &mut stdout.lock())?,
+        Cmd::Bench(a) => {
+            // The bench builds its own runtimes (duecall's and the simulated debtors').
+            let code = duecall::bench::run(&a, &mut stdout.lock())?;
+            std::process::exit(code);
+        }
     }
     Ok(())
 }

@@ -256,10 +256,18 @@ struct Shared {
     dialog_layer: Arc<DialogLayer>,
     contact: rsipstack::sip::Uri,
     local: SocketAddr,
-    records: Mutex<Vec<SimCallRecord>>,
+    records: Mutex<Records>,
     changed: watch::Sender<u64>,
     events: broadcast::Sender<SimEvent>,
     cancel: CancellationToken,
+}
+
+/// Every call's record, by call number (arrival order); a taken record
+/// leaves, its number is never reused (it seeds the call's reply gaps).
+#[derive(Default)]
+struct Records {
+    next: usize,
+    by_idx: std::collections::BTreeMap<usize, SimCallRecord>,
 }
 
 impl Shared {
@@ -269,7 +277,7 @@ impl Shared {
 
     fn update(&self, idx: usize, f: impl FnOnce(&mut SimCallRecord)) {
         if let Ok(mut r) = self.records.lock() {
-            if let Some(rec) = r.get_mut(idx) {
+            if let Some(rec) = r.by_idx.get_mut(&idx) {
                 f(rec);
             }
         }
@@ -357,7 +365,7 @@ impl SimCallee {
             dialog_layer,
             contact,
             local,
-            records: Mutex::new(Vec::new()),
+            records: Mutex::new(Records::default()),
             changed,
             events,
             cancel: cancel.clone(),
@@ -413,8 +421,32 @@ impl SimCallee {
         self.shared
             .records
             .lock()
-            .map(|r| r.clone())
+            .map(|r| r.by_idx.values().cloned().collect())
             .unwrap_or_default()
+    }
+
+    /// Like [`Self::wait_ended`], but the record leaves the callee's memory:
+    /// for long runs (the soak), where keeping every record would itself be
+    /// the growth being measured. Clones nothing else while waiting.
+    pub async fn take_ended(&self, call_id: &str, timeout: Duration) -> Option<SimCallRecord> {
+        let mut rx = self.shared.changed.subscribe();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if let Ok(mut r) = self.shared.records.lock() {
+                let idx = r
+                    .by_idx
+                    .iter()
+                    .find(|(_, rec)| rec.call_id == call_id && rec.ended)
+                    .map(|(i, _)| *i);
+                if let Some(i) = idx {
+                    return r.by_idx.remove(&i);
+                }
+            }
+            tokio::select! {
+                r = rx.changed() => if r.is_err() { return None },
+                _ = tokio::time::sleep_until(deadline) => return None,
+            }
+        }
     }
 
     /// The record of call `call_id`, once it has ended; None after `timeout`.
@@ -583,8 +615,10 @@ async fn serve_invite(sh: Arc<Shared>, tx: Transaction) {
     }
     let idx = {
         let Ok(mut r) = sh.records.lock() else { return };
-        r.push(record);
-        r.len() - 1
+        let idx = r.next;
+        r.next += 1;
+        r.by_idx.insert(idx, record);
+        idx
     };
     sh.changed.send_modify(|n| *n += 1);
     let pname = persona

@@ -11,4 +11,5 @@ mod serve_support;
 mod serve_webhooks;
 mod sim_callee;
 mod sip_calls;
+mod soak;
 mod speech;

@@ -1,0 +1,120 @@
+//! Capacity and endurance (issue 23): `duecall bench load` keeps N
+//! reminder conversations going against the simulated debtors and measures
+//! what a contact centre sizes hardware by. Owns the load generator, its
+//! measurements and reports; it drives the real gateway, agent and
+//! recogniser through their public API and never changes what they decide.
+//!
+//! - `expect`: what each simulated debtor's script implies (pure judge).
+//! - `rig`: duecall and the simulated debtors on two runtimes; one call placed.
+//! - `load`: the load run's schedule and measuring window.
+//! - `report`: the numbers and their JSON keys (pure).
+//! - `procstat`: CPU, memory, fds and threads from `/proc/self`.
+
+pub mod expect;
+pub mod load;
+pub mod procstat;
+pub mod report;
+pub mod rig;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Errors of the bench driver, naming what to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    /// A flag is out of range.
+    #[error("{0}")]
+    Args(String),
+    /// A tokio runtime could not start, or a task of it failed.
+    #[error("runtime: {0}")]
+    Runtime(String),
+    /// The simulated debtors did not start.
+    #[error("simulated debtors: {0}")]
+    Sim(#[from] crate::sim::SimError),
+    /// duecall's SIP gateway did not start.
+    #[error("SIP gateway: {0}")]
+    Gateway(String),
+    /// The agent (scripts, recogniser) did not start; run scripts/setup.
+    #[error("agent: {0}")]
+    Agent(String),
+    /// The warm-up conversation did not reach its route: measuring would be
+    /// meaningless (is the recogniser installed? scripts/setup).
+    #[error("the warm-up conversation went wrong: {0}")]
+    Warmup(String),
+    /// A file or directory could not be written.
+    #[error("{path}: {message}")]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+/// `duecall bench`: capacity and endurance runs.
+#[derive(Debug, Clone, clap::Args)]
+pub struct BenchArgs {
+    #[command(subcommand)]
+    cmd: BenchCmd,
+}
+
+#[derive(Debug, Clone, clap::Subcommand)]
+enum BenchCmd {
+    /// Keep N conversations going for S seconds against the simulated
+    /// debtors; print conversations held, routes right, reply latency, RTP
+    /// pacing, loss, recogniser speed, CPU and memory per call.
+    Load(LoadArgs),
+}
+
+/// Flags of `duecall bench load`.
+#[derive(Debug, Clone, clap::Args)]
+struct LoadArgs {
+    /// Conversations to keep going at once.
+    #[arg(long, default_value_t = 10)]
+    calls: usize,
+    /// Seconds during which a new conversation starts whenever one ends
+    /// (the run then waits for the last ones to finish).
+    #[arg(long, default_value_t = 60)]
+    duration: u64,
+    /// Print one JSON object instead of the table.
+    #[arg(long)]
+    json: bool,
+    /// Keep the recordings and outcome JSON in this directory (default: a
+    /// temporary one, removed after the run).
+    #[arg(long)]
+    record_dir: Option<PathBuf>,
+}
+
+/// Runs `duecall bench ...`; returns the process exit code.
+pub fn run(args: &BenchArgs, out: &mut dyn Write) -> Result<i32, BenchError> {
+    match &args.cmd {
+        BenchCmd::Load(a) => {
+            let opts = load::LoadOptions {
+                calls: a.calls,
+                duration: Duration::from_secs(a.duration),
+                root: crate::agent::AgentPaths::default_root(),
+                record_dir: a.record_dir.clone().unwrap_or_else(|| scratch("load")),
+                keep: a.record_dir.is_some(),
+            };
+            let r = load::run_load(&opts)?;
+            let written = if a.json {
+                serde_json::to_string(&r)
+                    .map_err(std::io::Error::other)
+                    .and_then(|s| writeln!(out, "{s}"))
+            } else {
+                load::print_load(&r, out)
+            };
+            written.map_err(|e| BenchError::Io {
+                path: PathBuf::from("<stdout>"),
+                message: e.to_string(),
+            })?;
+            Ok(0)
+        }
+    }
+}
+
+/// A fresh temporary directory for one run's recordings.
+fn scratch(what: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("duecall-bench-{what}-{}", std::process::id()))
+}

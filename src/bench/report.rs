@@ -1,0 +1,240 @@
+//! The numbers a load run or a soak reports, and the arithmetic that makes
+//! them (percentiles, per-call shares). The JSON keys of [`LoadReport`] are
+//! the ones issue 23 names; extra keys only add. Pure: no clock, no I/O.
+
+use serde::{Deserialize, Serialize};
+
+/// Nearest-rank percentile of sorted values (`p` in 0..=1); 0 when empty.
+pub fn percentile(sorted: &[u64], p: f64) -> u64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p.clamp(0.0, 1.0)).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+/// Reply latency: end of the debtor's speech to our first voiced packet.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LatencyMs {
+    /// Median, ms.
+    pub p50: u64,
+    /// 95th percentile, ms.
+    pub p95: u64,
+    /// 99th percentile, ms.
+    pub p99: u64,
+}
+
+impl LatencyMs {
+    /// From unsorted samples.
+    pub fn of(mut v: Vec<u64>) -> Self {
+        v.sort_unstable();
+        LatencyMs {
+            p50: percentile(&v, 0.50),
+            p95: percentile(&v, 0.95),
+            p99: percentile(&v, 0.99),
+        }
+    }
+}
+
+/// Deviation of our RTP send intervals from 20 ms.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SendDevMs {
+    /// Median, ms.
+    pub p50: f64,
+    /// 99th percentile, ms.
+    pub p99: f64,
+    /// Largest, ms.
+    pub max: f64,
+}
+
+/// A conversation whose route was not the one its debtor's script implies.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WrongRoute {
+    /// The simulated debtor.
+    pub persona: String,
+    /// What was expected and what came (or the error).
+    pub why: String,
+}
+
+/// One `duecall bench load` run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LoadReport {
+    /// Conversations held at once: the most in progress at one moment
+    /// (sampled every 100 ms), not the number requested.
+    pub calls: usize,
+    /// Conversations that reached the route their debtor's script implies.
+    pub routes_right: usize,
+    /// Conversations that ended (or failed) during the run.
+    pub routes_total: usize,
+    /// Reply latency percentiles.
+    pub reply_latency_ms: LatencyMs,
+    /// RTP send-interval deviation.
+    pub rtp_send_dev_ms: SendDevMs,
+    /// Packets we expected from the callees and never got.
+    pub rx_lost: u64,
+    /// duecall's CPU per conversation held, % of one core (the simulated
+    /// callees' runtime threads are not counted).
+    pub cpu_per_call_pct: f64,
+    /// Resident memory per conversation held beyond the warm baseline
+    /// (models loaded, one conversation done), kB.
+    pub rss_per_call_kb: u64,
+    /// Recogniser time over audio time (below 1: faster than real time),
+    /// wall clock, under the load.
+    pub asr_rtf: f64,
+    /// Conversations requested (`--calls`).
+    pub requested: usize,
+    /// Mean conversations in progress over the measured window.
+    pub held_mean: f64,
+    /// Length of the run (`--duration`), s.
+    pub duration_s: f64,
+    /// Who answered: `sim`.
+    pub peer: String,
+    /// The English recogniser the agent used.
+    pub recognizer: String,
+    /// Reply latency samples.
+    pub replies: usize,
+    /// RTP send intervals measured.
+    pub rtp_intervals: u64,
+    /// RTP packets received from the callees.
+    pub rx_packets: u64,
+    /// duecall's CPU over the window, % of one core.
+    pub cpu_total_pct: f64,
+    /// The simulated callees' CPU over the window, % of one core.
+    pub cpu_sim_pct: f64,
+    /// Resident memory after warm-up, kB.
+    pub rss_baseline_kb: u64,
+    /// Highest resident memory seen during the window, kB.
+    pub rss_peak_kb: u64,
+    /// Conversations with the wrong route (or none), with why.
+    pub wrong: Vec<WrongRoute>,
+}
+
+/// One `duecall bench soak` run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SoakReport {
+    /// Calls placed.
+    pub calls: usize,
+    /// Calls in progress at once.
+    pub overlap: usize,
+    /// Calls with a complete outcome (route or disposition as expected,
+    /// recording and outcome JSON written).
+    pub complete: usize,
+    /// Calls whose outcome was wrong or incomplete, with why.
+    pub incomplete: Vec<WrongRoute>,
+    /// Resident memory after warm-up, kB.
+    pub rss_warm_kb: u64,
+    /// Resident memory at the end (all calls over), kB.
+    pub rss_end_kb: u64,
+    /// Highest resident memory sampled after warm-up, kB.
+    pub rss_peak_kb: u64,
+    /// `rss_end_kb - rss_warm_kb` (negative: shrank), kB.
+    pub rss_growth_kb: i64,
+    /// Least-squares slope of resident memory over calls completed after
+    /// warm-up, bytes per call (a per-call leak shows here).
+    pub rss_slope_b_per_call: f64,
+    /// Open file descriptors after warm-up / at the end.
+    pub fds: (usize, usize),
+    /// Threads after warm-up / at the end.
+    pub threads: (usize, usize),
+    /// Live tokio tasks of duecall's runtime after warm-up / at the end.
+    pub tasks: (usize, usize),
+    /// Wall time, s.
+    pub wall_s: f64,
+}
+
+/// Least-squares slope of `y` over `x`; 0 with fewer than two points.
+pub fn slope(points: &[(f64, f64)]) -> f64 {
+    let n = points.len() as f64;
+    if points.len() < 2 {
+        return 0.0;
+    }
+    let mx = points.iter().map(|p| p.0).sum::<f64>() / n;
+    let my = points.iter().map(|p| p.1).sum::<f64>() / n;
+    let sxy: f64 = points.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
+    let sxx: f64 = points.iter().map(|p| (p.0 - mx).powi(2)).sum();
+    if sxx == 0.0 {
+        0.0
+    } else {
+        sxy / sxx
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_are_nearest_rank() {
+        let v: Vec<u64> = (1..=100).collect();
+        assert_eq!(percentile(&v, 0.5), 51);
+        assert_eq!(percentile(&v, 0.99), 99);
+        assert_eq!(percentile(&v, 1.0), 100);
+        assert_eq!(percentile(&[], 0.5), 0);
+        assert_eq!(percentile(&[7], 0.95), 7);
+    }
+
+    #[test]
+    fn latency_sorts_its_samples() {
+        let l = LatencyMs::of(vec![900, 100, 300, 200, 400]);
+        assert_eq!((l.p50, l.p95, l.p99), (300, 900, 900));
+    }
+
+    #[test]
+    fn slope_finds_a_per_call_leak_and_not_noise() {
+        let leak: Vec<(f64, f64)> = (0..100)
+            .map(|i| (i as f64, 1000.0 + 64.0 * i as f64))
+            .collect();
+        assert!((slope(&leak) - 64.0).abs() < 1e-9);
+        let flat: Vec<(f64, f64)> = (0..100)
+            .map(|i| (i as f64, 1000.0 + if i % 2 == 0 { 8.0 } else { -8.0 }))
+            .collect();
+        assert!(slope(&flat).abs() < 1.0);
+        assert_eq!(slope(&[(1.0, 2.0)]), 0.0);
+    }
+
+    #[test]
+    fn the_load_json_has_the_keys_the_issue_names() {
+        let r = LoadReport {
+            calls: 3,
+            routes_right: 3,
+            routes_total: 3,
+            reply_latency_ms: LatencyMs::default(),
+            rtp_send_dev_ms: SendDevMs::default(),
+            rx_lost: 0,
+            cpu_per_call_pct: 1.0,
+            rss_per_call_kb: 10,
+            asr_rtf: 0.1,
+            requested: 3,
+            held_mean: 2.5,
+            duration_s: 20.0,
+            peer: "sim".into(),
+            recognizer: "pocketsphinx".into(),
+            replies: 6,
+            rtp_intervals: 100,
+            rx_packets: 100,
+            cpu_total_pct: 3.0,
+            cpu_sim_pct: 1.0,
+            rss_baseline_kb: 1,
+            rss_peak_kb: 2,
+            wrong: vec![],
+        };
+        let v = serde_json::to_value(&r).unwrap();
+        for k in [
+            "calls",
+            "routes_right",
+            "routes_total",
+            "rx_lost",
+            "cpu_per_call_pct",
+            "rss_per_call_kb",
+            "asr_rtf",
+        ] {
+            assert!(v.get(k).is_some(), "{k}");
+        }
+        for k in ["p50", "p95", "p99"] {
+            assert!(v["reply_latency_ms"].get(k).is_some(), "{k}");
+        }
+        for k in ["p50", "p99", "max"] {
+            assert!(v["rtp_send_dev_ms"].get(k).is_some(), "{k}");
+        }
+    }
+}
