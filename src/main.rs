@@ -221,6 +221,11 @@ async fn converse(mut config: Config, a: CallArgs) -> anyhow::Result<i32> {
         on_transfer: None,
     };
     let outcome = agent.call(&account, opts).await?;
+    if let Some(rec) = &outcome.call.recording {
+        if let Ok(v) = serde_json::to_value(&outcome) {
+            duecall::campaign::persist::write_outcome_file(rec, &v);
+        }
+    }
     if a.json {
         println!("{}", serde_json::to_string_pretty(&outcome)?);
     } else {

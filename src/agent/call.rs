@@ -536,10 +536,8 @@ impl Agent {
             refused_prompts: out.refused_prompts,
             reply_timings,
         };
-        if let (Some(rec), Ok(json)) = (&record, serde_json::to_vec_pretty(&outcome)) {
-            let path = rec.with_extension("json");
-            std::fs::write(&path, json).map_err(|source| AgentError::Write { path, source })?;
-        }
+        // The outcome JSON beside the recording is the driver's to write,
+        // after its database has the outcome (campaign::persist).
         Ok(outcome)
     }
 }

@@ -21,7 +21,7 @@ use crate::account::{Account, Language};
 use crate::agent::{Agent, AgentPaths};
 use crate::config::Config;
 use crate::policy::{PolicyConfig, PolicyError};
-use crate::store::Store;
+use crate::store::{DataDirLock, Store};
 use crate::telephony::sip::SipGateway;
 
 /// Arguments of `duecall run`.
@@ -200,6 +200,8 @@ pub async fn run_campaign_with(
         None => None,
     };
     let data_dir = crate::store::cli::data_dir(args.data_dir.as_ref());
+    // One dialling process per data directory, for the whole run.
+    let _lock = DataDirLock::acquire(&data_dir)?;
     {
         let mut store = Store::open(&data_dir)?;
         store.upsert_accounts(&accounts, now)?;

@@ -52,6 +52,15 @@ pub enum CampaignError {
     /// The store failed (the campaign stops dialling and drains).
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Outcomes the database refused to the end of the run. They are kept
+    /// in the pending directory and imported by the next start.
+    #[error("{count} call outcome(s) could not be stored (the database refused them to the end); they are kept in {dir} and the next run on this data directory imports them")]
+    Unstored {
+        /// How many.
+        count: usize,
+        /// Where their copies are.
+        dir: PathBuf,
+    },
     /// SIP could not start.
     #[error(transparent)]
     Sip(#[from] crate::telephony::sip::SipError),

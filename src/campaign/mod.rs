@@ -6,8 +6,10 @@
 //! - `runner`: the driver loop (store, agent, calls, shutdown).
 //! - `gate`: the compliance gate over the store, as the driver asks it.
 //! - `settings`: `[campaign]` and the dial plan; `clock`: `--now` or real.
-//! - `outcomes`: the store's rows for an ended attempt.
-//! - `recovery`: what a crashed run left in flight.
+//! - `outcomes`: the store's rows for an ended attempt; `persist`: how they
+//!   land (the database first, pending copies when it refuses, then JSON).
+//! - `recovery`: what a crashed run left in flight (outcomes imported).
+//! - `hooks`: test-only pauses at named steps of an attempt's life.
 //! - `progress`: the live line and the closing summary.
 //! - `cli` (`duecall run`) and `demo` (`duecall demo`).
 
@@ -16,7 +18,9 @@ pub mod clock;
 pub mod demo;
 mod error;
 pub mod gate;
+pub mod hooks;
 pub mod outcomes;
+pub mod persist;
 pub mod progress;
 pub mod recovery;
 pub mod runner;

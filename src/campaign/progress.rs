@@ -82,10 +82,16 @@ impl CampaignSummary {
         writeln!(out, "by route: {}", join_counts(&r))?;
         if !self.recovered.is_empty() {
             let n: usize = self.recovered.iter().map(|r| r.recordings.len()).sum();
+            let imported = self
+                .recovered
+                .iter()
+                .filter(|r| r.imported_from.is_some())
+                .count();
             writeln!(
                 out,
-                "recovered after a crash: {} attempts (failed, reason crash), {n} recordings repaired",
-                self.recovered.len()
+                "recovered after a crash: {} attempts ({imported} outcomes imported, {} failed with reason crash), {n} recordings repaired",
+                self.recovered.len(),
+                self.recovered.len() - imported
             )?;
         }
         if let Some(t) = s.next_at {

@@ -1,31 +1,68 @@
-//! Crash recovery at start-up: attempts a dead run left in flight become
-//! failed attempts (reason `crash`; they still count against the caps) and
-//! their recordings are repaired so QA can play them.
+//! Crash recovery at start-up. For every attempt a dead run left in flight
+//! it looks for the outcome the run could not store: first the exact copy
+//! the runner keeps in `<data dir>/pending/` when the database refused a
+//! write, then the outcome JSON beside the recording. Found: the outcome is
+//! stored as if the call had just ended (its route, pause, suppression and
+//! escalations included). Not found: the attempt becomes a failed attempt
+//! (reason `crash`; it still counts against the caps). Either way its
+//! recordings are repaired so QA can play them.
 //!
-//! It never dials and never forgets an attempt: every row it finds stays.
+//! It never dials and never forgets an attempt or a route it can still
+//! find: every row stays, and a file it cannot read is kept, not deleted.
 
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
-use crate::store::{AttemptId, Store, StoreError};
+use crate::outcome::{Disposition, Route};
+use crate::store::{AttemptId, EndedAttempt, NewEscalation, Store, StoreError, TurnRow};
+
+/// Where a run keeps outcomes the database refused, inside the data dir.
+pub const PENDING_DIR: &str = "pending";
 
 /// An attempt found in flight at start-up (the last run died).
 #[derive(Debug, Clone, Serialize)]
 pub struct RecoveredAttempt {
-    /// Store id (now `failed_by_crash`, reason `crash`).
+    /// Store id.
     pub attempt_id: AttemptId,
     /// The account.
     pub account_id: String,
+    /// The file its outcome was imported from (`None`: none was found, the
+    /// attempt is now `failed_by_crash`, reason `crash`).
+    pub imported_from: Option<PathBuf>,
     /// Recordings found for it and repaired.
     pub recordings: Vec<PathBuf>,
+}
+
+/// An outcome the database refused, as the runner keeps it until it can be
+/// stored: exactly what `record_outcome` would have written.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PendingOutcome {
+    /// The attempt.
+    pub attempt_id: AttemptId,
+    /// Its account.
+    pub account_id: String,
+    /// The outcome.
+    pub ended: EndedAttempt,
+}
+
+/// The file a pending outcome is kept in.
+pub fn pending_file(data_dir: &Path, attempt: AttemptId) -> PathBuf {
+    data_dir
+        .join(PENDING_DIR)
+        .join(format!("attempt-{attempt}.json"))
 }
 
 /// Recordings the agent wrote for an attempt: `<account>-<attempt>-<stamp>.wav`
 /// in the recording directory (named by `agent::attempt_file_stem`, found by
 /// its prefix).
 pub fn recordings_of(dir: &Path, account_id: &str, attempt: AttemptId) -> Vec<PathBuf> {
+    files_of(dir, account_id, attempt, "wav")
+}
+
+fn files_of(dir: &Path, account_id: &str, attempt: AttemptId, ext: &str) -> Vec<PathBuf> {
     let prefix = crate::agent::attempt_file_prefix(account_id, attempt.0);
     let Ok(rd) = std::fs::read_dir(dir) else {
         return Vec::new();
@@ -34,7 +71,7 @@ pub fn recordings_of(dir: &Path, account_id: &str, attempt: AttemptId) -> Vec<Pa
         .flatten()
         .map(|e| e.path())
         .filter(|p| {
-            p.extension().is_some_and(|e| e == "wav")
+            p.extension().is_some_and(|e| e == ext)
                 && p.file_name()
                     .and_then(|n| n.to_str())
                     .is_some_and(|n| n.starts_with(&prefix))
@@ -44,22 +81,153 @@ pub fn recordings_of(dir: &Path, account_id: &str, attempt: AttemptId) -> Vec<Pa
     v
 }
 
-/// Marks what a crashed run left in flight as failed attempts (they still
-/// count) and repairs their recordings.
+/// Reads an outcome JSON as `duecall` writes it beside a recording
+/// (ARCHITECTURE.md "Shapes": `call`, `turns`, `route`, plus the
+/// conversation's `escalations` and `conversation` flag) back into the
+/// store's row for attempt `attempt`. Fails, naming the key, when the file
+/// is not the outcome of that attempt.
+pub fn imported_outcome(
+    v: &Value,
+    attempt: AttemptId,
+    now: DateTime<Utc>,
+) -> Result<EndedAttempt, String> {
+    if v["attempt_id"].as_i64() != Some(attempt.0) {
+        return Err(format!(
+            "attempt_id {} is not attempt {attempt}",
+            v["attempt_id"]
+        ));
+    }
+    let call = v
+        .get("call")
+        .filter(|c| c.is_object())
+        .ok_or("no call object")?;
+    let disposition = call["disposition"]
+        .as_str()
+        .and_then(Disposition::parse)
+        .ok_or("call.disposition missing or unknown")?;
+    let ended_at = call["ended_at"]
+        .as_str()
+        .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or(now);
+    let recording = call["recording"].as_str().map(str::to_string);
+    let route: Option<Route> = match &v["route"] {
+        Value::Null => None,
+        r => Some(serde_json::from_value(r.clone()).map_err(|e| format!("route: {e}"))?),
+    };
+    let turns: Vec<TurnRow> = v["turns"]
+        .as_array()
+        .map(|a| a.as_slice())
+        .unwrap_or(&[])
+        .iter()
+        .map(|t| {
+            let start = t["prompt_start_ms"].as_u64().unwrap_or(0);
+            let played = t["played_ms"].as_u64().unwrap_or(0);
+            TurnRow {
+                prompt: t["prompt"].as_str().unwrap_or("").to_string(),
+                played_ms: played,
+                finished: t["finished"].as_bool().unwrap_or(false),
+                heard: t["heard"].as_str().map(str::to_string),
+                intent: t["intent"].as_str().map(str::to_string),
+                confidence: t["confidence"].as_f64().map(|c| c as f32),
+                start_ms: start,
+                end_ms: t["end_ms"].as_u64().unwrap_or(start + played),
+            }
+        })
+        .collect();
+    let account_id = v["account_id"].as_str().unwrap_or("").to_string();
+    let intent = v["intent"].as_str().map(str::to_string);
+    let mk = |reason: &str, summary: &str| NewEscalation {
+        account_id: account_id.clone(),
+        attempt_id: Some(attempt),
+        reason: reason.to_string(),
+        intent: intent.clone(),
+        summary: summary.to_string(),
+        transcript: v["turns"].clone(),
+        recording: recording.clone(),
+        created_at: ended_at,
+    };
+    let escalations: Vec<NewEscalation> = v["escalations"]
+        .as_array()
+        .map(|a| a.as_slice())
+        .unwrap_or(&[])
+        .iter()
+        .map(|e| {
+            mk(
+                e["reason"].as_str().unwrap_or("unknown"),
+                e["summary"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    Ok(EndedAttempt {
+        disposition,
+        reason: call["reason"].as_str().map(str::to_string),
+        sip_status: call["sip_status"]
+            .as_u64()
+            .and_then(|s| u16::try_from(s).ok()),
+        ended_at,
+        conversation: v["conversation"].as_bool().unwrap_or(false),
+        outcome_json: v.clone(),
+        recording,
+        turns,
+        route,
+        escalations,
+    })
+}
+
+/// The outcome a dead run left for `attempt`, and the file it came from.
+fn find_outcome(
+    data_dir: &Path,
+    record_dir: Option<&Path>,
+    attempt: AttemptId,
+    account_id: &str,
+    now: DateTime<Utc>,
+) -> Option<(EndedAttempt, PathBuf)> {
+    let pending = pending_file(data_dir, attempt);
+    if let Ok(bytes) = std::fs::read(&pending) {
+        match serde_json::from_slice::<PendingOutcome>(&bytes) {
+            Ok(p) if p.attempt_id == attempt => return Some((p.ended, pending)),
+            Ok(_) => {
+                tracing::warn!(file = %pending.display(), "pending outcome names another attempt: kept, not imported")
+            }
+            Err(e) => {
+                tracing::warn!(file = %pending.display(), error = %e, "pending outcome unreadable: kept, not imported")
+            }
+        }
+    }
+    for json in record_dir
+        .map(|d| files_of(d, account_id, attempt, "json"))
+        .unwrap_or_default()
+    {
+        let parsed = std::fs::read(&json)
+            .map_err(|e| e.to_string())
+            .and_then(|b| serde_json::from_slice::<Value>(&b).map_err(|e| e.to_string()))
+            .and_then(|v| imported_outcome(&v, attempt, now));
+        match parsed {
+            Ok(ended) => return Some((ended, json)),
+            Err(e) => {
+                tracing::warn!(file = %json.display(), error = %e, "outcome JSON not imported")
+            }
+        }
+    }
+    None
+}
+
+/// Recovers what a crashed run left in flight: imports the outcomes it can
+/// find (pending copies first, then outcome JSON beside recordings), marks
+/// the rest failed (reason `crash`), repairs recordings, and removes pending
+/// copies of outcomes that are now in the store.
 pub fn recover(
     store: &mut Store,
+    data_dir: &Path,
     record_dir: Option<&Path>,
     now: DateTime<Utc>,
 ) -> Result<Vec<RecoveredAttempt>, StoreError> {
-    let ids = store.recover_after_crash(now)?;
     let mut out = Vec::new();
-    for id in ids {
-        let Some(rec) = store.attempt(id)? else {
-            continue;
-        };
+    for (id, account_id) in store.in_flight()? {
         let mut recordings = Vec::new();
         if let Some(dir) = record_dir {
-            for p in recordings_of(dir, &rec.account_id, id) {
+            for p in recordings_of(dir, &account_id, id) {
                 match crate::media::recorder::repair(&p) {
                     Ok(_) => recordings.push(p),
                     Err(e) => {
@@ -68,82 +236,57 @@ pub fn recover(
                 }
             }
         }
-        tracing::warn!(attempt = %id, account = %rec.account_id, repaired = recordings.len(), "attempt in flight at a crash recorded as failed (reason crash)");
+        let imported_from = match find_outcome(data_dir, record_dir, id, &account_id, now) {
+            Some((ended, file)) => {
+                store.record_outcome(id, &ended)?;
+                tracing::warn!(attempt = %id, account = %account_id, file = %file.display(), "outcome of an attempt in flight at a crash imported");
+                Some(file)
+            }
+            None => {
+                store.mark_crashed(id, now)?;
+                tracing::warn!(attempt = %id, account = %account_id, repaired = recordings.len(), "attempt in flight at a crash recorded as failed (reason crash)");
+                None
+            }
+        };
         out.push(RecoveredAttempt {
             attempt_id: id,
-            account_id: rec.account_id,
+            account_id,
+            imported_from,
             recordings,
         });
     }
+    clear_stored_pending(store, data_dir)?;
     Ok(out)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::super::outcomes::store_failure;
-    use super::super::test_support::{account, t0, tmp_dir};
-    use super::*;
-    use crate::outcome::Disposition;
-    use chrono::Duration;
-
-    fn store_with(dir: &Path, accounts: &[crate::account::Account]) -> Store {
-        let mut s = Store::open(dir).unwrap();
-        s.upsert_accounts(accounts, t0()).unwrap();
-        s
-    }
-
-    #[test]
-    fn attempts_in_flight_at_a_crash_become_failed_and_their_recordings_are_repaired() {
-        let dir = tmp_dir("recover");
-        let rec_dir = dir.join("recordings");
-        let a = account("A/1", "+8613800000001", &[]);
-        let mut w = store_with(&dir, &[a]);
-        let done = w
-            .record_decision("A/1", "+8613800000001", t0(), &serde_json::json!({}))
-            .unwrap();
-        w.mark_dialling(done, t0()).unwrap();
-        w.record_outcome(done, &store_failure(Disposition::Busy, "test", "", t0()))
-            .unwrap();
-        let id = w
-            .record_decision("A/1", "+8613800000001", t0(), &serde_json::json!({}))
-            .unwrap();
-        w.mark_dialling(id, t0()).unwrap();
-        // The agent's name for it; the writer dies before its final header.
-        let path = rec_dir.join(format!("A_1-{id}-20261120T020000Z.wav"));
-        let mut r = crate::media::recorder::StereoRecorder::create(&path).unwrap();
-        for _ in 0..30 {
-            r.write_frame(&[100; 160], &[-100; 160]).unwrap();
+/// Removes pending copies whose attempt has ended in the store (a run that
+/// stored them late, then died before removing the file). Others are kept.
+fn clear_stored_pending(store: &Store, data_dir: &Path) -> Result<(), StoreError> {
+    let Ok(rd) = std::fs::read_dir(data_dir.join(PENDING_DIR)) else {
+        return Ok(());
+    };
+    for p in rd.flatten().map(|e| e.path()) {
+        let id = p
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .and_then(|s| s.strip_prefix("attempt-"))
+            .and_then(|s| s.parse::<i64>().ok())
+            .map(AttemptId);
+        let Some(id) = id else { continue };
+        // Only a copy whose outcome is stored goes; an attempt marked
+        // crashed keeps its copy (it may be the only trace of a route).
+        let stored = store
+            .attempt(id)?
+            .is_some_and(|a| a.state == crate::store::AttemptState::Ended);
+        if stored {
+            let _ = std::fs::remove_file(&p);
+        } else {
+            tracing::warn!(file = %p.display(), "pending outcome for an attempt the store does not have in flight: kept");
         }
-        std::mem::forget(r);
-        std::fs::write(
-            rec_dir.join(format!("A_1-{}-x.wav", id.0 + 10)),
-            b"not ours",
-        )
-        .unwrap();
-
-        let rec = recover(&mut w, Some(&rec_dir), t0() + Duration::minutes(1)).unwrap();
-        assert_eq!(rec.len(), 1, "only the attempt still in flight");
-        assert_eq!(rec[0].attempt_id, id);
-        assert_eq!(rec[0].recordings, vec![path.clone()]);
-        let row = w.attempt(id).unwrap().unwrap();
-        assert_eq!(row.state, crate::store::AttemptState::FailedByCrash);
-        assert_eq!(row.reason.as_deref(), Some("crash"));
-        assert_eq!(
-            w.attempt(done).unwrap().unwrap().disposition,
-            Some(Disposition::Busy),
-            "ended outcomes are kept"
-        );
-        assert_eq!(
-            w.history_for("A/1").unwrap().len(),
-            2,
-            "the crashed attempt still counts"
-        );
-        let mut reader = hound::WavReader::open(&path).expect("repaired recording opens");
-        assert_eq!(reader.spec().channels, 2);
-        let n = reader.samples::<i16>().filter_map(Result::ok).count();
-        assert!(
-            n >= 160 * 2,
-            "audio up to the crash is readable ({n} samples)"
-        );
     }
+    Ok(())
 }
+
+#[cfg(test)]
+#[path = "recovery_tests.rs"]
+mod tests;

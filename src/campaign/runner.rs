@@ -27,9 +27,11 @@ use tokio_util::sync::CancellationToken;
 use super::clock::Clock;
 use super::error::CampaignError;
 use super::gate::{verdict, PolicyGate};
+use super::hooks;
 use super::outcomes::{store_failure, store_outcome, AttemptResult};
+use super::persist::{keep_pending, write_outcome_file, Unstored};
 use super::progress::{CampaignSummary, Progress, ProgressLine};
-use super::recovery::{recordings_of, recover, RecoveredAttempt};
+use super::recovery::{recordings_of, recover, PendingOutcome, RecoveredAttempt};
 use super::scheduler::{CampaignAccount, Scheduler, SchedulerAction, SchedulerEvent, Summary};
 use super::settings::{CampaignSettings, DialPlan};
 use crate::account::{mask_phone, Account};
@@ -38,7 +40,7 @@ use crate::agent::{
 };
 use crate::outcome::Disposition;
 use crate::policy::{PolicyConfig, PolicyDecision};
-use crate::store::{self, AttemptId, Store, StoreError};
+use crate::store::{self, AttemptId, EndedAttempt, Store};
 
 /// Everything one run needs, ready to go.
 pub struct CampaignSetup {
@@ -92,7 +94,9 @@ struct Flight {
     phone: String,
 }
 
-type CallResult = Result<AgentOutcome, AgentError>;
+/// What a call task hands back: the conversation's outcome with the store's
+/// row for it (already kept in `pending/`), or why no call was held.
+type CallResult = Result<(AgentOutcome, EndedAttempt), AgentError>;
 
 /// The run's state between turns of the loop.
 struct Runner {
@@ -101,9 +105,14 @@ struct Runner {
     dial: DialPlan,
     clock: Clock,
     record_dir: Option<PathBuf>,
+    data_dir: PathBuf,
+    /// When a store that failed is asked again (the `recheck_s` setting).
+    recheck: chrono::Duration,
     sched: Scheduler<PolicyDecision>,
     gate: PolicyGate,
     writer: Store,
+    /// Outcomes the database refused, retried until it takes them.
+    unstored: Unstored,
     permits: Arc<Semaphore>,
     calls: JoinSet<CallResult>,
     flights: HashMap<tokio::task::Id, Flight>,
@@ -125,10 +134,20 @@ enum Next {
     Done(Summary),
 }
 
+/// How often outcomes the database refused are tried again.
+const STORE_RETRY: StdDuration = StdDuration::from_secs(2);
+
+/// After the last call, how long outcomes the database still refuses are
+/// retried before the run gives up on them (they stay in `pending/`, and the
+/// next start imports them).
+const STORE_RETRY_AFTER_END: StdDuration = StdDuration::from_secs(60);
+
 /// Runs a campaign to its end: until the scheduler finishes (nothing more
 /// allowed before `until`), or `shutdown` stops it. Crash recovery runs
 /// first. Every dial's decision is in the store before the call starts, and
-/// every call that started has its outcome recorded before this returns.
+/// every call that started has its outcome stored before this returns (or,
+/// if the database refuses it to the end, kept in `pending/` and named in
+/// the error; the next start imports it).
 pub async fn run(
     setup: CampaignSetup,
     shutdown: Shutdown,
@@ -145,11 +164,20 @@ pub async fn run(
     let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + tick, tick);
     let mut display = ProgressLine::new(setup.progress);
 
+    let mut give_up_storing: Option<tokio::time::Instant> = None;
     let summary = loop {
         let now = runner.clock.now();
         let wait_until = match runner.step(now).await {
             Next::Poll => continue,
-            Next::Done(s) => break s,
+            Next::Done(s) if runner.unstored.is_empty() => break s,
+            Next::Done(s) => {
+                let deadline = *give_up_storing
+                    .get_or_insert_with(|| tokio::time::Instant::now() + STORE_RETRY_AFTER_END);
+                if tokio::time::Instant::now() >= deadline {
+                    break s;
+                }
+                Some(now + chrono::Duration::seconds(STORE_RETRY.as_secs() as i64))
+            }
             Next::Wait(t) => t,
         };
         let sleep_for = wait_until
@@ -170,6 +198,9 @@ pub async fn run(
                 }
             }
             _ = tokio::time::sleep(sleep_for), if wait_until.is_some() => {}
+            _ = tokio::time::sleep(STORE_RETRY), if !runner.unstored.is_empty() => {
+                runner.retry_unstored();
+            }
             _ = shutdown.stop.cancelled(), if !interrupted => {
                 interrupted = true;
                 runner.sched.stop();
@@ -205,6 +236,13 @@ pub async fn run(
         recovered,
         interrupted,
     };
+    if !runner.unstored.is_empty() {
+        let files = runner.unstored.files(&runner.data_dir);
+        return Err(CampaignError::Unstored {
+            count: files.len(),
+            dir: runner.data_dir.join(super::recovery::PENDING_DIR),
+        });
+    }
     match runner.fatal {
         Some(e) => Err(e),
         None => Ok(summary),
@@ -220,7 +258,14 @@ impl Runner {
     ) -> Result<(Runner, Vec<RecoveredAttempt>, PathBuf), CampaignError> {
         let mut writer = blocking(|| Store::open(&setup.data_dir))?;
         let database = writer.path().to_path_buf();
-        let recovered = blocking(|| recover(&mut writer, setup.record_dir.as_deref(), now))?;
+        let recovered = blocking(|| {
+            recover(
+                &mut writer,
+                &setup.data_dir,
+                setup.record_dir.as_deref(),
+                now,
+            )
+        })?;
         let reader = blocking(|| Store::open(&setup.data_dir))?;
         let campaign_accounts: Vec<CampaignAccount> = setup
             .accounts
@@ -251,9 +296,12 @@ impl Runner {
             dial: setup.dial.clone(),
             clock: setup.clock,
             record_dir: setup.record_dir.clone(),
+            data_dir: setup.data_dir.clone(),
+            recheck: chrono::Duration::seconds(setup.settings.recheck_s.min(86_400) as i64),
             sched,
             gate,
             writer,
+            unstored: Unstored::default(),
             permits: Arc::new(Semaphore::new(setup.settings.max_concurrent)),
             calls: JoinSet::new(),
             flights: HashMap::new(),
@@ -287,15 +335,14 @@ impl Runner {
     }
 
     /// Answers the scheduler's question with the gate's decision. A store
-    /// that cannot be read denies (never allows) and stops the run.
+    /// that cannot be read denies (never allows); the account asks again
+    /// after `recheck_s`.
     fn decide(&mut self, account_idx: usize, phone: String, now: DateTime<Utc>) {
         let answer = match blocking(|| self.gate.decision(account_idx, &phone, now)) {
             Ok(d) => verdict(d),
             Err(e) => {
-                tracing::error!(account = %self.accounts[account_idx].account_id, error = %e, "store read failed: not dialling");
-                self.sched.stop();
-                self.fatal.get_or_insert(e.into());
-                super::scheduler::Verdict::deny(None)
+                tracing::error!(account = %self.accounts[account_idx].account_id, error = %e, "store read failed: not dialling, asking again later");
+                super::scheduler::Verdict::deny(Some(now + self.recheck))
             }
         };
         let _ = self.sched.handle(
@@ -309,7 +356,8 @@ impl Runner {
     }
 
     /// Stores the decision (the attempt counts from here on), then places
-    /// the call under a concurrency permit.
+    /// the call under a concurrency permit. A decision the store refuses is
+    /// no dial: the account asks again after `recheck_s`.
     async fn dial(
         &mut self,
         account_idx: usize,
@@ -321,28 +369,30 @@ impl Runner {
         let decision_json = serde_json::to_value(&decision).unwrap_or(serde_json::Value::Null);
         let clock = self.clock;
         let writer = &mut self.writer;
-        let recorded = blocking(|| {
-            let id = writer.record_decision(&account.account_id, &phone, now, &decision_json)?;
-            writer.mark_dialling(id, clock.now())?;
-            Ok::<_, StoreError>(id)
-        });
+        let recorded =
+            blocking(|| writer.record_decision(&account.account_id, &phone, now, &decision_json));
         let attempt = match recorded {
             Ok(id) => id,
             Err(e) => {
-                tracing::error!(account = %account.account_id, error = %e, "cannot store the decision: not dialling, stopping");
+                tracing::error!(account = %account.account_id, error = %e, "cannot store the decision: not dialling, asking again later");
                 let _ = self.sched.handle(
                     now,
-                    SchedulerEvent::CallEnded {
+                    SchedulerEvent::NotPlaced {
                         account: account_idx,
-                        disposition: Disposition::Cancelled,
-                        route: None,
+                        retry_at: now + self.recheck,
                     },
                 );
-                self.sched.stop();
-                self.fatal.get_or_insert(e.into());
                 return;
             }
         };
+        hooks::reached("decided", &self.data_dir, attempt);
+        // The decision is stored: the dial is lawful and counts. `dialling`
+        // only says the INVITE is leaving; a store too busy to say so does
+        // not stop the call.
+        if let Err(e) = blocking(|| writer.mark_dialling(attempt, clock.now())) {
+            tracing::warn!(attempt = %attempt, error = %e, "attempt not marked dialling (its decision is stored)");
+        }
+        hooks::reached("dialling", &self.data_dir, attempt);
         // The scheduler already keeps to max_concurrent; the permit makes it
         // a hard bound whatever the scheduler says.
         let permit = self.permits.clone().acquire_owned().await.ok();
@@ -358,10 +408,31 @@ impl Runner {
         tracing::info!(account = %account.account_id, phone = %mask_phone(&phone), attempt = %attempt, "dialling");
         let agent = self.agent.clone();
         let acc = account.clone();
+        let (data_dir, clock) = (self.data_dir.clone(), self.clock);
         let handle = self.calls.spawn(async move {
             let r = agent.call(&acc, opts).await;
             drop(permit);
-            r
+            let o = r?;
+            // Write-ahead, in the call's own task: the outcome is on disk
+            // before the loop (perhaps waiting on a locked database) sees
+            // it, so a kill from here on loses nothing; recovery imports it.
+            let ended = store_outcome(&o, attempt, clock.now());
+            let pending = PendingOutcome {
+                attempt_id: attempt,
+                account_id: acc.account_id.clone(),
+                ended,
+            };
+            let dir = data_dir.clone();
+            let p = tokio::task::spawn_blocking(move || {
+                if let Err(e) = keep_pending(&dir, &pending) {
+                    tracing::warn!(attempt = %attempt, error = %e, "outcome not kept ahead of the database (it is stored next)");
+                }
+                hooks::reached("ended", &dir, attempt);
+                pending
+            })
+            .await
+            .map_err(|e| AgentError::Audio(format!("outcome write-ahead task: {e}")))?;
+            Ok((o, p.ended))
         });
         self.flights.insert(
             handle.id(),
@@ -404,6 +475,14 @@ impl Runner {
         }
     }
 
+    /// Tries the outcomes the database refused again.
+    fn retry_unstored(&mut self) {
+        let (writer, unstored) = (&mut self.writer, &mut self.unstored);
+        if let Err(e) = blocking(|| unstored.retry(writer, &self.data_dir)) {
+            tracing::warn!(waiting = unstored.len(), error = %e, "the database still refuses outcomes; retrying");
+        }
+    }
+
     /// Records how a call ended and tells the scheduler.
     fn call_ended(
         &mut self,
@@ -422,9 +501,10 @@ impl Runner {
             return;
         };
         let account = &self.accounts[f.account_idx];
-        let (outcome, route, res) = match result {
-            Ok(Ok(o)) => {
-                let so = store_outcome(&o, f.attempt, now);
+        let mut qa_json = None;
+        let (outcome, route, mut res) = match result {
+            Ok(Ok((o, so))) => {
+                qa_json = Some(so.outcome_json.clone());
                 let res = AttemptResult {
                     attempt_id: f.attempt,
                     account_id: account.account_id.clone(),
@@ -435,7 +515,7 @@ impl Runner {
                     heard: o.turns.iter().rev().find_map(|t| t.heard.clone()),
                     route: o.route.clone(),
                     recording: o.call.recording.clone(),
-                    outcome_file: o.call.recording.as_ref().map(|p| p.with_extension("json")),
+                    outcome_file: None,
                 };
                 (so, o.route.clone(), res)
             }
@@ -470,12 +550,22 @@ impl Runner {
                 (so, None, res)
             }
         };
-        let writer = &mut self.writer;
-        let stored = blocking(|| writer.record_outcome(f.attempt, &outcome));
-        if let Err(e) = stored {
-            tracing::error!(attempt = %f.attempt, error = %e, "cannot record the outcome: stopping");
-            self.sched.stop();
-            self.fatal.get_or_insert(e.into());
+        // The database first; the JSON beside the recording only after it.
+        let (writer, unstored) = (&mut self.writer, &mut self.unstored);
+        let stored = blocking(|| {
+            unstored.record(
+                writer,
+                &self.data_dir,
+                f.attempt,
+                &account.account_id,
+                outcome.clone(),
+            )
+        });
+        if stored.is_ok() {
+            hooks::reached("stored", &self.data_dir, f.attempt);
+        }
+        if let (Some(rec), Some(json)) = (&res.recording, &qa_json) {
+            res.outcome_file = write_outcome_file(rec, json);
         }
         tracing::info!(account = %account.account_id, attempt = %f.attempt, disposition = outcome.disposition.as_str(),
             route = route.as_ref().map(|r| r.kind.as_str()).unwrap_or("-"), "call ended");

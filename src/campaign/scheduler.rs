@@ -210,6 +210,15 @@ pub enum SchedulerEvent<P> {
         /// Allow (with the permit the `Dial` will carry) or deny.
         verdict: Verdict<P>,
     },
+    /// A `Dial` could not be placed (its decision could not be stored, so
+    /// no INVITE left): the dial is taken back, and the account asks the
+    /// gate again from `retry_at`.
+    NotPlaced {
+        /// The account index of the `Dial`.
+        account: usize,
+        /// When to try again.
+        retry_at: DateTime<Utc>,
+    },
     /// The INVITE for a `Dial` left (for the progress display).
     CallStarted {
         /// The account index of the `Dial`.
@@ -586,6 +595,7 @@ impl<P> Scheduler<P> {
     ) -> Result<(), SchedulerError> {
         let account = match &event {
             SchedulerEvent::Decided { account, .. }
+            | SchedulerEvent::NotPlaced { account, .. }
             | SchedulerEvent::CallStarted { account }
             | SchedulerEvent::CallEnded { account, .. } => *account,
         };
@@ -621,6 +631,14 @@ impl<P> Scheduler<P> {
         }
         match event {
             SchedulerEvent::Decided { .. } => {}
+            SchedulerEvent::NotPlaced { retry_at, .. } => {
+                let at = if retry_at > now {
+                    retry_at
+                } else {
+                    now + self.config.recheck
+                };
+                self.undo_allow(account, at);
+            }
             SchedulerEvent::CallStarted { .. } => self.started += 1,
             SchedulerEvent::CallEnded {
                 disposition, route, ..

@@ -741,3 +741,50 @@ fn stop_between_the_allow_and_the_dial_drops_the_permit() {
         other => panic!("expected Finished, got {other:?}"),
     }
 }
+
+#[test]
+fn a_dial_that_could_not_be_placed_is_taken_back_and_asked_again_later() {
+    let mut s = Driven::new(accounts(1), cfg(1, None, 2), always).unwrap();
+    let SchedulerAction::Dial { account_idx, .. } = s.poll(t0()) else {
+        panic!("dial");
+    };
+    s.handle(
+        t0(),
+        SchedulerEvent::NotPlaced {
+            account: account_idx,
+            retry_at: t0() + Duration::minutes(5),
+        },
+    )
+    .unwrap();
+    let sum = s.summary();
+    assert_eq!(
+        (sum.dials, sum.in_flight, sum.remaining),
+        (0, 0, 1),
+        "no dial counted, nothing in flight"
+    );
+    assert_eq!(
+        s.poll(t0()),
+        SchedulerAction::WaitUntil(t0() + Duration::minutes(5))
+    );
+    assert!(matches!(
+        s.poll(t0() + Duration::minutes(5)),
+        SchedulerAction::Dial { .. }
+    ));
+    assert!(
+        matches!(
+            s.handle(
+                t0() + Duration::minutes(5),
+                SchedulerEvent::NotPlaced {
+                    account: 0,
+                    retry_at: t0()
+                }
+            ),
+            Ok(())
+        ),
+        "a time already past waits the recheck interval"
+    );
+    assert_eq!(
+        s.poll(t0() + Duration::minutes(5)),
+        SchedulerAction::WaitUntil(t0() + Duration::minutes(6))
+    );
+}

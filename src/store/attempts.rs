@@ -92,7 +92,7 @@ pub struct TurnRow {
 }
 
 /// How an attempt ended, written in one transaction by `record_outcome`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EndedAttempt {
     /// The disposition.
     pub disposition: Disposition,
@@ -339,6 +339,39 @@ impl Store {
             .map_err(sql(OP))?;
         ids.sort();
         Ok(ids)
+    }
+
+    /// Attempts still `decided` or `dialling`, oldest first, with their
+    /// accounts: after a restart, those the dead process left in flight.
+    pub fn in_flight(&self) -> Result<Vec<(AttemptId, String)>, StoreError> {
+        const OP: &str = "in_flight";
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT id, account_id FROM attempts WHERE state IN ('decided', 'dialling') ORDER BY id",
+            )
+            .map_err(sql(OP))?;
+        let rows = st
+            .query_map([], |r| Ok((AttemptId(r.get(0)?), r.get(1)?)))
+            .map_err(sql(OP))?
+            .collect::<Result<_, _>>()
+            .map_err(sql(OP))?;
+        Ok(rows)
+    }
+
+    /// Marks one attempt left in flight by a dead process `failed_by_crash`
+    /// (disposition `failed`, reason `crash`, ended `now`); it keeps
+    /// counting as an attempt. Returns false if it was no longer in flight.
+    pub fn mark_crashed(&mut self, id: AttemptId, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        self.conn
+            .execute(
+                "UPDATE attempts SET state = 'failed_by_crash', disposition = 'failed', reason = 'crash',
+                     ended_at = ?2
+                 WHERE id = ?1 AND state IN ('decided', 'dialling')",
+                params![id.0, ts(now)],
+            )
+            .map(|n| n == 1)
+            .map_err(sql("mark_crashed"))
     }
 
     /// One attempt with its turns and route.

@@ -24,6 +24,14 @@ pub enum StoreError {
         /// The path asked for.
         path: PathBuf,
     },
+    /// Another process holds the data directory (`duecall.lock`).
+    #[error("data directory {dir} is in use by another duecall{} (stop it first, or give another --data-dir)", match pid { Some(p) => format!(" (pid {p})"), None => String::new() })]
+    Locked {
+        /// The data directory.
+        dir: PathBuf,
+        /// The holder's process id, as it wrote it in the lock file.
+        pid: Option<u32>,
+    },
     /// No database where one was expected (export of a directory never used).
     #[error("no duecall database at {path} (point --data-dir or DUECALL_DATA at the directory a campaign used)")]
     NoDatabase {

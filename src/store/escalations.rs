@@ -9,7 +9,7 @@ use super::codec::{parse_json, parse_ts, ts};
 use super::{sql, AttemptId, Store, StoreError};
 
 /// An escalation to be queued for the collectors.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NewEscalation {
     /// The account.
     pub account_id: String,

@@ -38,7 +38,9 @@ mod codec;
 mod error;
 mod escalations;
 mod export;
+pub mod files;
 mod history;
+mod lock;
 pub mod outbox;
 mod pauses;
 mod payments;
@@ -64,6 +66,7 @@ pub(crate) use error::sql;
 pub use error::StoreError;
 pub use escalations::{Escalation, EscalationStatus, NewEscalation};
 pub use export::ExportFormat;
+pub use lock::{DataDirLock, LOCK_FILE};
 
 /// The database file inside a data directory.
 pub const DB_FILE: &str = "duecall.db";
@@ -91,11 +94,16 @@ impl Store {
                 path: dir.to_path_buf(),
             });
         }
-        std::fs::create_dir_all(dir).map_err(|source| StoreError::DataDir {
+        files::create_private_dir(dir).map_err(|source| StoreError::DataDir {
             path: dir.to_path_buf(),
             source,
         })?;
-        Self::open_file(&dir.join(DB_FILE), schema::LATEST)
+        let path = dir.join(DB_FILE);
+        files::touch_private(&path).map_err(|source| StoreError::DataDir {
+            path: path.clone(),
+            source,
+        })?;
+        Self::open_file(&path, schema::LATEST)
     }
 
     /// Opens the database of a directory that must already hold one (for
@@ -134,17 +142,36 @@ impl Store {
                 )),
             });
         }
-        // NORMAL is durable across application crashes in WAL mode; only an
-        // OS crash can lose the last transactions.
-        conn.pragma_update(None, "synchronous", "NORMAL")
+        // FULL: a committed row survives a power cut, not only a crash of
+        // this process. The rows written here (the decision before a dial,
+        // a suppression, a pause) are what keep a person from being called
+        // again; a few ms of fsync per call is cheap for that.
+        conn.pragma_update(None, "synchronous", "FULL")
             .map_err(open_err)?;
         conn.pragma_update(None, "foreign_keys", true)
             .map_err(open_err)?;
         schema::migrate(&mut conn, path, target)?;
+        // A database (and its WAL) made by an older duecall under the
+        // default umask becomes owner-only; SQLite gives new WAL and
+        // shared-memory files the database's own mode.
+        for suffix in ["", "-wal", "-shm"] {
+            let mut p = path.as_os_str().to_owned();
+            p.push(suffix);
+            files::make_private(Path::new(&p)).map_err(|source| StoreError::DataDir {
+                path: PathBuf::from(p),
+                source,
+            })?;
+        }
         Ok(Store {
             conn,
             path: path.to_path_buf(),
         })
+    }
+
+    /// How long a write waits for another connection's lock before it
+    /// fails (10 s by default).
+    pub fn set_busy_timeout(&mut self, t: Duration) -> Result<(), StoreError> {
+        self.conn.busy_timeout(t).map_err(sql("busy_timeout"))
     }
 
     /// The database file.

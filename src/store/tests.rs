@@ -416,6 +416,37 @@ fn wal_mode_is_on() {
 }
 
 #[test]
+fn every_commit_is_synced_to_disk() {
+    let dir = TempDir::new("sync");
+    let s = Store::open(&dir.0).unwrap();
+    // 2 = FULL: a decision row survives a power cut, not only a crash.
+    let level: i64 = s
+        .conn
+        .query_row("PRAGMA synchronous", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(level, 2);
+}
+
+#[test]
+fn the_data_dir_and_database_are_readable_by_their_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = TempDir::new("modes");
+    let data = dir.0.join("new").join("data");
+    let mut s = Store::open(&data).unwrap();
+    s.record_decision("a1", "+14155550100", t(10, 0), &json!({}))
+        .unwrap();
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&data), 0o700);
+    assert_eq!(mode(&data.join(DB_FILE)), 0o600);
+    assert_eq!(mode(&data.join("duecall.db-wal")), 0o600, "the WAL too");
+    drop(s);
+    // A database left world-readable by an older duecall is tightened.
+    std::fs::set_permissions(data.join(DB_FILE), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let _s = Store::open(&data).unwrap();
+    assert_eq!(mode(&data.join(DB_FILE)), 0o600);
+}
+
+#[test]
 fn bad_data_dir_gives_an_error_naming_it() {
     let dir = TempDir::new("baddir");
     std::fs::create_dir_all(&dir.0).unwrap();

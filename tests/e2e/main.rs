@@ -13,3 +13,4 @@ mod sim_callee;
 mod sip_calls;
 mod soak;
 mod speech;
+mod storage_faults;
