@@ -57,6 +57,8 @@ fn main() {
             "agent_uri": "sip:collectors@127.0.0.1:5999"
         }))
         .unwrap();
+        let data = std::env::temp_dir().join(format!("duecall-bench-latency-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&data);
         let t0 = Instant::now();
         let mut lat = Vec::new();
         let mut calls = 0;
@@ -68,12 +70,22 @@ fn main() {
                     personas[(round * conc + i) % personas.len()],
                     &format!("r{round}c{i}"),
                 );
+                // Every reminder call goes through the gate: one debt and
+                // number per call, so no cap is in the way.
+                let now = "2026-11-23T18:00:00Z".parse().unwrap();
+                let mut account = account;
+                account.account_id = format!("B-{round}-{i}");
+                account.phone = format!("+1415555{:04}", round * conc + i);
+                let dial = duecall::campaign::manual::ManualCall::open(&data, &account, now)
+                    .unwrap()
+                    .authorise(&account, &duecall::policy::PolicyConfig::default(), now)
+                    .unwrap()
+                    .expect("the gate allows the call");
                 tasks.push(tokio::spawn(async move {
                     let opts = CallOptions {
                         to,
-                        now: "2026-11-23T18:00:00Z".parse().unwrap(),
-                        attempt_id: None,
-                        policy: None,
+                        now,
+                        dial,
                         record_dir: None,
                         case_id: None,
                         on_transfer: None,

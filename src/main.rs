@@ -41,6 +41,8 @@ enum Cmd {
     Plan(duecall::policy::cli::PlanArgs),
     /// Export attempts and outcomes for the lender's systems.
     Export(duecall::store::cli::ExportArgs),
+    /// Holds on robot contact (disputes, cases with a collector): list, release.
+    Holds(duecall::store::cli::HoldsArgs),
     /// Serve simulated debtors on loopback (`sip:<persona>@127.0.0.1:5070`).
     Sim(duecall::sim::SimArgs),
     /// Run a campaign: dial the accounts of a CSV under the compliance gate until nothing more is allowed.
@@ -68,9 +70,14 @@ struct CallArgs {
     /// reminder conversation and route the case.
     #[arg(long)]
     account: Option<PathBuf>,
-    /// The moment the call is placed, for dates and the script (default: now).
+    /// The moment the call is placed, for the gate, dates and the script (default: now).
+    /// For tests and demos: refused unless the target (and any --proxy) is loopback.
     #[arg(long)]
     now: Option<chrono::DateTime<chrono::FixedOffset>>,
+    /// With --account: the data directory whose store the gate reads and the
+    /// attempt is stored in (default: $DUECALL_DATA, else ./duecall-data).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
     /// Directory for the recording and outcome JSON of a conversation.
     #[arg(long, default_value = "recordings")]
     out_dir: PathBuf,
@@ -165,6 +172,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Cmd::Plan(a) => duecall::policy::cli::run_plan(&a, &mut stdout.lock())?,
         Cmd::Export(a) => duecall::store::cli::run_export(&a, &mut stdout.lock())?,
+        Cmd::Holds(a) => {
+            duecall::store::cli::run_holds(&a, chrono::Utc::now(), &mut stdout.lock())?
+        }
         Cmd::Sim(a) => {
             let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
             rt.block_on(duecall::sim::run_sim(&a))?;
@@ -195,7 +205,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `duecall call --account F`: the whole reminder conversation.
+/// `duecall call --account F`: the whole reminder conversation, through the
+/// campaign's gate on a data directory (exit 3 when it denies).
 async fn converse(mut config: Config, a: CallArgs) -> anyhow::Result<i32> {
     apply_call_flags(&mut config, &a)?;
     let path = a.account.as_ref().context("--account")?;
@@ -203,29 +214,55 @@ async fn converse(mut config: Config, a: CallArgs) -> anyhow::Result<i32> {
         .with_context(|| format!("cannot read --account {}", path.display()))?;
     let account: duecall::account::Account = serde_json::from_str(&text)
         .with_context(|| format!("--account {}: not an account JSON", path.display()))?;
-    let now = a
-        .now
-        .map(|t| t.with_timezone(&chrono::Utc))
-        .unwrap_or_else(chrono::Utc::now);
+    if a.now.is_some() {
+        let targets = std::iter::once(a.uri.as_str()).chain(config.sip.outbound_proxy.as_deref());
+        duecall::campaign::loopback::require_loopback(targets)?;
+    }
+    let clock = match a.now {
+        Some(t) => duecall::campaign::clock::Clock::anchored(t.with_timezone(&chrono::Utc)),
+        None => duecall::campaign::clock::Clock::real(),
+    };
+    let origin = a
+        .config
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("<defaults>"));
+    let policy = duecall::campaign::cli::policy_of(&config, &origin)?;
     let gw = Arc::new(SipGateway::start(config.clone()).await?);
     let paths = duecall::agent::AgentPaths::under(&duecall::agent::AgentPaths::default_root());
     let agent = duecall::agent::Agent::new(gw, &config, &paths, &[account.language])?;
     agent.check_asr(account.language)?;
+    let data_dir = duecall::store::cli::data_dir(a.data_dir.as_ref());
+    let mut manual = duecall::campaign::manual::ManualCall::open(&data_dir, &account, clock.now())?;
+    let dial = match manual.authorise(&account, &policy, clock.now())? {
+        Ok(dial) => dial,
+        Err(denied) => {
+            if a.json {
+                let v = serde_json::json!({ "account_id": account.account_id, "policy": denied });
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                println!("not called: the gate denies {}", account.account_id);
+                for r in denied.rules.iter().filter(|r| !r.passed) {
+                    println!("  {}: {}", r.rule, r.detail);
+                }
+                if let Some(t) = denied.next_allowed_at {
+                    println!("  next allowed at {}", t.to_rfc3339());
+                }
+            }
+            return Ok(3);
+        }
+    };
+    let attempt = dial.attempt_id();
     let opts = duecall::agent::CallOptions {
         to: a.uri.clone(),
-        now,
-        attempt_id: None,
-        policy: None,
+        now: clock.now(),
+        dial,
         record_dir: Some(a.out_dir.clone()),
-        case_id: None,
+        case_id: Some(format!("{}-{attempt}", account.account_id)),
         on_transfer: None,
     };
-    let outcome = agent.call(&account, opts).await?;
-    if let Some(rec) = &outcome.call.recording {
-        if let Ok(v) = serde_json::to_value(&outcome) {
-            duecall::campaign::persist::write_outcome_file(rec, &v);
-        }
-    }
+    let result = agent.call(&account, opts).await;
+    manual.finish(attempt, &result, clock.now())?;
+    let outcome = result?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&outcome)?);
     } else {

@@ -33,10 +33,9 @@ pub struct CallOptions {
     pub to: String,
     /// The moment the attempt starts (the gate's clock; `--now`).
     pub now: DateTime<Utc>,
-    /// Attempt id (store) for the outcome.
-    pub attempt_id: Option<i64>,
-    /// The policy decision that allowed the dial (stored with the outcome).
-    pub policy: Option<serde_json::Value>,
+    /// The gate's allow, already stored as an attempt: no reminder call
+    /// without one (its decision and attempt id go with the outcome).
+    pub dial: crate::policy::AllowedDial,
     /// Directory for the recording and the outcome JSON (None: no files).
     pub record_dir: Option<PathBuf>,
     /// Case id for the X-Duecall-Case header.
@@ -316,7 +315,11 @@ impl Agent {
                     path: d.clone(),
                     source,
                 })?;
-                let stem = super::attempt_file_stem(&account.account_id, opts.attempt_id, opts.now);
+                let stem = super::attempt_file_stem(
+                    &account.account_id,
+                    Some(opts.dial.attempt_id()),
+                    opts.now,
+                );
                 Some(d.join(format!("{stem}.wav")))
             }
             None => None,
@@ -524,8 +527,8 @@ impl Agent {
         let outcome = AttemptOutcome {
             call,
             account_id: account.account_id.clone(),
-            attempt_id: opts.attempt_id,
-            policy: opts.policy.clone(),
+            attempt_id: Some(opts.dial.attempt_id()),
+            policy: serde_json::to_value(opts.dial.decision()).ok(),
             turns: out.turns,
             route: out.route,
             amd: if answered { Some(out.amd) } else { None },

@@ -42,6 +42,7 @@ pub struct RunArgs {
     #[arg(long)]
     pub max_concurrent: Option<usize>,
     /// Start the campaign clock at this moment (RFC 3339); it then runs at real speed. Default: the real clock.
+    /// For tests and demos: refused unless every dial target is loopback.
     #[arg(long)]
     pub now: Option<DateTime<FixedOffset>>,
     /// Attempts made by another dialler (JSON lines), imported so the caps count them.
@@ -54,7 +55,7 @@ pub struct RunArgs {
 }
 
 /// Reads the `[policy]` table of a loaded config.
-fn policy_of(config: &Config, origin: &Path) -> Result<PolicyConfig, CampaignError> {
+pub fn policy_of(config: &Config, origin: &Path) -> Result<PolicyConfig, CampaignError> {
     match &config.policy {
         None => Ok(PolicyConfig::default()),
         Some(v) => v.clone().try_into().map_err(|e: toml::de::Error| {
@@ -111,13 +112,14 @@ fn read_history(path: &Path, region: &str) -> Result<Vec<PastAttempt>, CampaignE
         source,
     })?;
     let report = load_history(BufReader::new(file), region);
-    for e in &report.errors {
-        eprintln!(
-            "{}: line {}: {} (line skipped)",
-            path.display(),
-            e.line,
-            e.reason
-        );
+    // Fail closed: a line that cannot be read may be an attempt the caps
+    // must count; skipping it could allow one call too many.
+    if let Some(e) = report.errors.first() {
+        return Err(CampaignError::Policy(PolicyError::History {
+            path: path.to_path_buf(),
+            line: e.line as u64,
+            reason: e.reason.clone(),
+        }));
     }
     Ok(report.records)
 }
@@ -195,6 +197,16 @@ pub async fn run_campaign_with(
     dial.overrides = settings.dial_uri_by_account.clone();
 
     let accounts = read_accounts(&args.csv, &policy.default_region)?;
+    if args.now.is_some() {
+        // A test clock never dials a real person.
+        let mut targets: Vec<String> = config.sip.outbound_proxy.iter().cloned().collect();
+        for a in &accounts {
+            for p in std::iter::once(&a.phone).chain(&a.alt_phones) {
+                targets.push(dial.uri_for(&a.account_id, p));
+            }
+        }
+        super::loopback::require_loopback(targets.iter().map(String::as_str))?;
+    }
     let history = match &args.history {
         Some(p) => Some(read_history(p, &policy.default_region)?),
         None => None,

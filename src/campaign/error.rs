@@ -61,6 +61,13 @@ pub enum CampaignError {
         /// Where their copies are.
         dir: PathBuf,
     },
+    /// `--now` with a dial target that is not loopback: a test clock never
+    /// dials a real person.
+    #[error("--now is for tests and demos: it starts the gate's clock at a chosen moment, so it is refused unless every dial target is on this machine (loopback); {target} is not")]
+    TestClock {
+        /// The first target that is not loopback.
+        target: String,
+    },
     /// SIP could not start.
     #[error(transparent)]
     Sip(#[from] crate::telephony::sip::SipError),

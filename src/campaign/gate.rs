@@ -12,7 +12,7 @@ use chrono_tz::Tz;
 
 use super::scheduler::Verdict;
 use crate::account::Account;
-use crate::policy::{self, PolicyConfig, PolicyDecision};
+use crate::policy::{self, AllowedDial, PolicyConfig, PolicyDecision, Refused};
 use crate::store::{Store, StoreError};
 
 /// The real gate over the store: every question reads the account's
@@ -48,16 +48,6 @@ impl PolicyGate {
         now: DateTime<Utc>,
     ) -> Result<PolicyDecision, StoreError> {
         let account = &self.accounts[account_idx];
-        let mut history = self.store.history_for(&account.account_id)?;
-        // Per-number caps count every dial to the number, whoever it was
-        // about (the account's own are in already).
-        history.extend(
-            self.store
-                .history_for_number(phone)?
-                .into_iter()
-                .filter(|r| r.account_id != account.account_id),
-        );
-        let state = self.store.account_state(&account.account_id)?;
         // The question is about this number only: the gate then checks its
         // per-number caps and suppression, and the debt's caps as a whole.
         let view = Account {
@@ -65,15 +55,63 @@ impl PolicyGate {
             alt_phones: Vec::new(),
             ..account.clone()
         };
-        Ok(policy::decide(
+        decide_on_store(
+            &self.store,
             &view,
             &self.zones[account_idx],
-            &history,
-            &state,
             &self.policy,
             now,
-        ))
+        )
     }
+}
+
+/// The gate's decision for `account` (every number it lists) at `now`, on
+/// what the store knows: the account's own attempts, every dial to any of
+/// its numbers whoever it was about, its suppressions, pauses, callbacks
+/// and holds. The campaign's gate, `duecall call --account` and `duecall
+/// plan --data-dir` all decide through here.
+pub fn decide_on_store(
+    store: &Store,
+    account: &Account,
+    zones: &[Tz],
+    cfg: &PolicyConfig,
+    now: DateTime<Utc>,
+) -> Result<PolicyDecision, StoreError> {
+    let mut history = store.history_for(&account.account_id)?;
+    let mut numbers: Vec<&str> = vec![account.phone.as_str()];
+    for n in &account.alt_phones {
+        if !numbers.contains(&n.as_str()) {
+            numbers.push(n);
+        }
+    }
+    // Per-number caps count every dial to the number, whoever it was
+    // about (the account's own are in already).
+    for n in numbers {
+        history.extend(
+            store
+                .history_for_number(n)?
+                .into_iter()
+                .filter(|r| r.account_id != account.account_id),
+        );
+    }
+    let state = store.account_state(&account.account_id)?;
+    Ok(policy::decide(account, zones, &history, &state, cfg, now))
+}
+
+/// Turns an allow into the dial it allows, storing the decision first (the
+/// attempt counts from then on); a deny, or a store that refuses, places no
+/// call. The campaign and `duecall call --account` both dial through here.
+pub fn authorise(
+    store: &mut Store,
+    decision: PolicyDecision,
+    now: DateTime<Utc>,
+) -> Result<AllowedDial, Refused<StoreError>> {
+    policy::authorise(decision, |d, number| {
+        let json = serde_json::to_value(d).map_err(StoreError::Json)?;
+        store
+            .record_decision(&d.account_id, number, now, &json)
+            .map(|id| id.0)
+    })
 }
 
 /// The scheduler's view of a decision: allowed (the decision travels with

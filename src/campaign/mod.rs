@@ -11,6 +11,8 @@
 //! - `recovery`: what a crashed run left in flight (outcomes imported).
 //! - `hooks`: test-only pauses at named steps of an attempt's life.
 //! - `progress`: the live line and the closing summary.
+//! - `manual`: `duecall call --account` through the same gate and store.
+//! - `loopback`: `--now` only when every target is on this machine.
 //! - `cli` (`duecall run`) and `demo` (`duecall demo`).
 
 pub mod cli;
@@ -19,6 +21,8 @@ pub mod demo;
 mod error;
 pub mod gate;
 pub mod hooks;
+pub mod loopback;
+pub mod manual;
 pub mod outcomes;
 pub mod persist;
 pub mod progress;

@@ -188,7 +188,11 @@ fn an_orphaned_outcome_json_beside_the_recording_is_imported() {
     assert_eq!(q.len(), 1, "the dispute reaches a collector");
     assert_eq!(q[0].reason, "dispute");
     assert_eq!(q[0].summary, "account J/1 disputes the debt");
-    assert_eq!(q[0].transcript.as_array().map(Vec::len), Some(2), "with the timed transcript");
+    assert_eq!(
+        q[0].transcript.as_array().map(Vec::len),
+        Some(2),
+        "with the timed transcript"
+    );
     assert_eq!(q[0].attempt_id, Some(id));
 }
 

@@ -26,7 +26,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::clock::Clock;
 use super::error::CampaignError;
-use super::gate::{verdict, PolicyGate};
+use super::gate::{authorise, verdict, PolicyGate};
 use super::hooks;
 use super::outcomes::{store_failure, store_outcome, AttemptResult};
 use super::persist::{keep_pending, write_outcome_file, Unstored};
@@ -39,7 +39,7 @@ use crate::agent::{
     Agent, AgentError, AttemptOutcome as AgentOutcome, CallOptions, TransferHook, TransferStarted,
 };
 use crate::outcome::Disposition;
-use crate::policy::{PolicyConfig, PolicyDecision};
+use crate::policy::{PolicyConfig, PolicyDecision, Refused};
 use crate::store::{self, AttemptId, EndedAttempt, Store};
 
 /// Everything one run needs, ready to go.
@@ -339,7 +339,12 @@ impl Runner {
     /// after `recheck_s`.
     fn decide(&mut self, account_idx: usize, phone: String, now: DateTime<Utc>) {
         let answer = match blocking(|| self.gate.decision(account_idx, &phone, now)) {
-            Ok(d) => verdict(d),
+            Ok(d) => {
+                if d.human_queue {
+                    self.hand_to_collectors(account_idx, &d, now);
+                }
+                verdict(d)
+            }
             Err(e) => {
                 tracing::error!(account = %self.accounts[account_idx].account_id, error = %e, "store read failed: not dialling, asking again later");
                 super::scheduler::Verdict::deny(Some(now + self.recheck))
@@ -355,6 +360,41 @@ impl Runner {
         );
     }
 
+    /// An account past the last robot day goes to the collectors' queue, as
+    /// an escalation with reason `stage-ended`, once per account (the gate
+    /// said so: `human_queue`). A store that refuses is logged; the next
+    /// run asks again.
+    fn hand_to_collectors(&mut self, account_idx: usize, d: &PolicyDecision, now: DateTime<Utc>) {
+        let account = &self.accounts[account_idx];
+        let stage = d.rules.iter().find(|r| r.rule == "stage");
+        let e = store::NewEscalation {
+            account_id: account.account_id.clone(),
+            attempt_id: None,
+            reason: "stage-ended".into(),
+            intent: None,
+            summary: format!(
+                "account {}: {}; the robot calls no more",
+                account.account_id,
+                stage
+                    .map(|r| r.detail.as_str())
+                    .unwrap_or("past the last robot day")
+            ),
+            transcript: serde_json::json!([]),
+            recording: None,
+            created_at: now,
+        };
+        let writer = &mut self.writer;
+        match blocking(|| writer.add_escalation_once(&e)) {
+            Ok(Some(id)) => {
+                tracing::info!(account = %account.account_id, escalation = id, "past the last robot day: handed to the collectors")
+            }
+            Ok(None) => {}
+            Err(err) => {
+                tracing::error!(account = %account.account_id, error = %err, "stage-ended escalation not stored (the next run tries again)")
+            }
+        }
+    }
+
     /// Stores the decision (the attempt counts from here on), then places
     /// the call under a concurrency permit. A decision the store refuses is
     /// no dial: the account asks again after `recheck_s`.
@@ -366,15 +406,19 @@ impl Runner {
         now: DateTime<Utc>,
     ) {
         let account = &self.accounts[account_idx];
-        let decision_json = serde_json::to_value(&decision).unwrap_or(serde_json::Value::Null);
         let clock = self.clock;
         let writer = &mut self.writer;
-        let recorded =
-            blocking(|| writer.record_decision(&account.account_id, &phone, now, &decision_json));
-        let attempt = match recorded {
-            Ok(id) => id,
-            Err(e) => {
-                tracing::error!(account = %account.account_id, error = %e, "cannot store the decision: not dialling, asking again later");
+        let dial = match blocking(|| authorise(writer, decision, now)) {
+            Ok(d) => d,
+            Err(refused) => {
+                match refused {
+                    Refused::NotStored(e) => {
+                        tracing::error!(account = %account.account_id, error = %e, "cannot store the decision: not dialling, asking again later")
+                    }
+                    Refused::Denied(d) => {
+                        tracing::error!(account = %account.account_id, decision = ?d.decision, "the scheduler offered a dial the gate did not allow: not dialling")
+                    }
+                }
                 let _ = self.sched.handle(
                     now,
                     SchedulerEvent::NotPlaced {
@@ -385,6 +429,7 @@ impl Runner {
                 return;
             }
         };
+        let attempt = AttemptId(dial.attempt_id());
         hooks::reached("decided", &self.data_dir, attempt);
         // The decision is stored: the dial is lawful and counts. `dialling`
         // only says the INVITE is leaving; a store too busy to say so does
@@ -399,8 +444,7 @@ impl Runner {
         let opts = CallOptions {
             to: self.dial.uri_for(&account.account_id, &phone),
             now: self.clock.now(),
-            attempt_id: Some(attempt.0),
-            policy: Some(decision_json),
+            dial,
             record_dir: self.record_dir.clone(),
             case_id: Some(format!("{}-{}", account.account_id, attempt)),
             on_transfer: Some(self.transfer_hook.clone()),

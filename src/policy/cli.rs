@@ -213,11 +213,14 @@ pub fn run_plan(args: &PlanArgs, out: &mut dyn Write) -> Result<(), PolicyError>
                 source,
             })?;
             let h = load_history(BufReader::new(f), &cfg.default_region);
-            for e in &h.errors {
-                json_line(
-                    out,
-                    &serde_json::json!({ "history_line": e.line, "error": e.reason }),
-                )?;
+            // Fail closed: an unreadable line may be an attempt the caps
+            // must count; planning without it could allow a call too many.
+            if let Some(e) = h.errors.first() {
+                return Err(PolicyError::History {
+                    path: p.clone(),
+                    line: e.line as u64,
+                    reason: e.reason.clone(),
+                });
             }
             h.records
         }
@@ -319,7 +322,6 @@ mod tests {
                 "\n",
                 r#"{"account_id":"A1","phone":"+8613812345678","at":"2026-11-20T03:00:00Z","disposition":"busy"}"#,
                 "\n",
-                "oops\n",
             ),
         );
         let args = PlanArgs {
@@ -335,8 +337,7 @@ mod tests {
             .lines()
             .map(|l| serde_json::from_str(l).unwrap())
             .collect();
-        assert_eq!(lines[0]["history_line"], 4);
-        let a1 = &lines[1];
+        let a1 = &lines[0];
         assert_eq!(a1["account_id"], "A1");
         assert_eq!(a1["decision"], "deny");
         let rule = a1["rules"]
@@ -347,9 +348,42 @@ mod tests {
             .unwrap();
         assert_eq!(rule["figures"]["count"], 3);
         assert_eq!(a1["next_allowed_at"], "2026-11-21T00:00:00Z"); // 08:00 Shanghai next day
-        let a2 = &lines[2];
+        let a2 = &lines[1];
         assert_eq!(a2["tz_source"], "number_prefix");
         assert_eq!(a2["decision"], "deny"); // 22:00 in Los Angeles
         assert_eq!(a2["next_allowed_at"], "2026-11-20T16:00:00Z"); // 08:00 PST
+    }
+
+    #[test]
+    fn plan_refuses_to_decide_on_a_history_it_cannot_read_whole() {
+        let csv = tmp(
+            "plan-bad.csv",
+            "account_id,name,phone,amount,due_date,jurisdiction,timezone\nA1,N,+8613812345678,1,2026-11-18,cn,\n",
+        );
+        // Three busy dials today would deny A1; the third is unreadable.
+        let hist = tmp(
+            "plan-bad.jsonl",
+            concat!(
+                r#"{"account_id":"A1","phone":"+8613812345678","at":"2026-11-20T01:00:00Z","disposition":"busy"}"#,
+                "\n",
+                r#"{"account_id":"A1","phone":"+8613812345678","at":"2026-11-20T02:00:00Z","disposition":"busy"}"#,
+                "\n",
+                r#"{"account_id":"A1","phone":"+8613812345678","at":"2026-11-20T03:00"#,
+                "\n",
+            ),
+        );
+        let args = PlanArgs {
+            csv,
+            at: chrono::DateTime::parse_from_rfc3339("2026-11-20T14:00:00+08:00").unwrap(),
+            history: Some(hist),
+            config: None,
+        };
+        let mut out = Vec::new();
+        let e = run_plan(&args, &mut out).unwrap_err();
+        assert!(
+            matches!(e, PolicyError::History { line: 3, .. }),
+            "the line is named: {e}"
+        );
+        assert!(out.is_empty(), "no decision printed, let alone an allow");
     }
 }

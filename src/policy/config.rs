@@ -9,6 +9,8 @@
 //! default_region = "US"         # for phone numbers written without +
 //! last_bot_day = 15             # bot calls on days 1..=15 after the due date
 //! search_days = 60              # how far next_allowed_at looks ahead
+//! agent_hold_days = 7           # a case with a collector holds robot calls this long at most
+//! broken_promise = "retry"      # or "escalate": a passed promise date goes to a collector
 //!
 //! [policy.au]                   # any key of a preset; the rest stay as preset
 //! window = "08:00-20:00"        # sets weekday_window and weekend_window
@@ -247,6 +249,16 @@ pub fn au_national_holidays_2026_2027() -> Vec<NaiveDate> {
     ])
 }
 
+/// What a promise to pay whose date passed without a payment becomes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BrokenPromise {
+    /// The robot calls again (the pause is over).
+    Retry,
+    /// A collector takes it: an escalation with reason `promise-broken`.
+    Escalate,
+}
+
 /// The gate's configuration: global settings and one rule set per jurisdiction.
 /// Deserialises from the `[policy]` table; every key is optional and unknown
 /// keys are rejected by name.
@@ -261,6 +273,12 @@ pub struct PolicyConfig {
     pub last_bot_day: i64,
     /// How many days past the earliest possible moment `next_allowed_at` searches (60).
     pub search_days: u32,
+    /// How long a case handed to a collector holds robot contact when its
+    /// escalation is not closed sooner (7 days).
+    pub agent_hold_days: u32,
+    /// What a promise date that passes without a payment becomes: `retry`
+    /// (the robot calls again) or `escalate` (a collector, reason `promise-broken`).
+    pub broken_promise: BrokenPromise,
     /// China preset.
     pub cn: JurisdictionRules,
     /// United States preset.
@@ -278,6 +296,8 @@ impl Default for PolicyConfig {
             default_region: "US".into(),
             last_bot_day: 15,
             search_days: 60,
+            agent_hold_days: 7,
+            broken_promise: BrokenPromise::Retry,
             cn: JurisdictionRules::cn(),
             us: JurisdictionRules::us(),
             uk: JurisdictionRules::uk(),
@@ -311,6 +331,8 @@ struct RawPolicyConfig {
     default_region: Option<String>,
     last_bot_day: Option<i64>,
     search_days: Option<u32>,
+    agent_hold_days: Option<u32>,
+    broken_promise: Option<BrokenPromise>,
     cn: Option<RulesPatch>,
     us: Option<RulesPatch>,
     uk: Option<RulesPatch>,
@@ -418,6 +440,15 @@ impl TryFrom<RawPolicyConfig> for PolicyConfig {
                 return Err(format!("policy.search_days = {s} must be 1..=400"));
             }
             c.search_days = s;
+        }
+        if let Some(d) = raw.agent_hold_days {
+            if !(1..=366).contains(&d) {
+                return Err(format!("policy.agent_hold_days = {d} must be 1..=366"));
+            }
+            c.agent_hold_days = d;
+        }
+        if let Some(b) = raw.broken_promise {
+            c.broken_promise = b;
         }
         if let Some(p) = raw.cn {
             c.cn = p.apply("cn", c.cn)?;

@@ -24,6 +24,7 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
 use super::config::{CapCounts, JurisdictionRules, PolicyConfig, Window};
+use super::holds::{Hold, HoldKind};
 use crate::account::history::PastAttempt;
 use crate::account::{mask_phone, Account};
 use crate::outcome::SuppressScope;
@@ -62,6 +63,9 @@ pub struct AccountState {
     /// The debtor consented to calls outside the normal window (cn night calls).
     #[serde(default)]
     pub night_call_consent: bool,
+    /// Holds in force: a dispute, a case with a collector.
+    #[serde(default)]
+    pub holds: Vec<Hold>,
 }
 
 /// Allow or deny.
@@ -106,7 +110,7 @@ pub struct Figures {
 /// One rule's verdict.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RuleCheck {
-    /// Rule name: `jurisdiction`, `suppression`, `stage`, `pause`, `callback`,
+    /// Rule name: `jurisdiction`, `suppression`, `hold`, `stage`, `pause`, `callback`,
     /// `window`, `holiday`, `asked_hours`, `<counts>_in_<days>_days`,
     /// `quiet_after_conversation`, `number_available`,
     /// `attempts_per_number_per_day`, `hard_cap_per_number_per_day`.
@@ -168,6 +172,7 @@ struct Prep<'a> {
     zones: &'a [Tz],
     state: &'a AccountState,
     last_bot_day: i64,
+    agent_hold_days: u32,
     due: NaiveDate,
     account_suppressed: Option<&'a Suppression>,
     /// Per zone: local dates of this debt's attempts / conversations.
@@ -268,12 +273,22 @@ fn prepare<'a>(
         zones,
         state,
         last_bot_day: cfg.last_bot_day,
+        agent_hold_days: cfg.agent_hold_days,
         due: account.due_date,
         account_suppressed,
         attempts,
         convs,
         numbers,
     }
+}
+
+/// The end of the latest agent hold in force (none without one).
+fn hold_until(p: &Prep) -> Option<DateTime<Utc>> {
+    p.state
+        .holds
+        .iter()
+        .filter_map(|h| h.ends_at(p.agent_hold_days))
+        .max()
 }
 
 fn count_in(dates: &[NaiveDate], from: NaiveDate, to: NaiveDate) -> u32 {
@@ -353,6 +368,44 @@ fn eval(p: &Prep, t: DateTime<Utc>, audit: &mut Audit) -> Outcome {
         ),
         None => ("no account suppression".into(), None),
     });
+
+    // holds (a dispute until released; a collector's case until closed or
+    // agent_hold_days pass)
+    let dispute = p.state.holds.iter().find(|h| h.kind == HoldKind::Dispute);
+    let agent_until = hold_until(p);
+    let agent_held = agent_until.is_some_and(|u| t < u);
+    if dispute.is_some() {
+        pass = false;
+        permanent = true;
+    }
+    pass &= !agent_held;
+    if !p.state.holds.is_empty() {
+        audit.add("hold", dispute.is_none() && !agent_held, || {
+            if let Some(h) = dispute {
+                (
+                    format!(
+                        "debt disputed {} (FDCPA 809(b)): no robot contact until a person releases the hold after verification",
+                        h.since.to_rfc3339()
+                    ),
+                    None,
+                )
+            } else if let (true, Some(u)) = (agent_held, agent_until) {
+                (
+                    format!(
+                        "case with a collector: no robot contact until its escalation is closed or {}",
+                        u.to_rfc3339()
+                    ),
+                    Some(Figures {
+                        until: Some(u),
+                        days: Some(p.agent_hold_days),
+                        ..Default::default()
+                    }),
+                )
+            } else {
+                ("collector hold ended".into(), None)
+            }
+        });
+    }
 
     // zones
     if p.zones.is_empty() {
@@ -818,7 +871,7 @@ fn next_allowed(
         return None;
     }
     let mut lo = now;
-    for u in [p.state.pause_until, p.state.callback_at]
+    for u in [p.state.pause_until, p.state.callback_at, hold_until(p)]
         .into_iter()
         .flatten()
     {

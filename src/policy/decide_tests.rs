@@ -8,6 +8,7 @@
 use super::*;
 use crate::outcome::Disposition;
 use crate::policy::config::RollingCap;
+use crate::policy::holds::{Hold, HoldKind};
 use chrono::{NaiveDate, TimeZone};
 use chrono_tz::{America, Asia, Australia, Europe, Pacific};
 use proptest::prelude::*;
@@ -382,6 +383,50 @@ fn pause_callback_and_asked_hours_hold_the_call() {
 }
 
 #[test]
+fn a_dispute_holds_for_good_and_a_collectors_case_for_agent_hold_days() {
+    let cfg = PolicyConfig::default();
+    let a = acct("us", LA_PHONE, ymd(2026, 6, 1));
+    let z = [America::Los_Angeles];
+    let now = at(&America::Los_Angeles, 2026, 6, 5, 12, 0);
+    let since = now - Duration::days(1);
+    let disputed = AccountState {
+        holds: vec![Hold {
+            kind: HoldKind::Dispute,
+            reason: "dispute".into(),
+            since,
+        }],
+        ..Default::default()
+    };
+    let d = decide(&a, &z, &[], &disputed, &cfg, now);
+    assert!(!d.allowed());
+    assert_eq!(d.next_allowed_at, None, "no robot call until released");
+    let r = rule(&d, "hold");
+    assert!(!r.passed && r.detail.contains("809(b)"), "{r:?}");
+    let with_agent = AccountState {
+        holds: vec![Hold {
+            kind: HoldKind::Agent,
+            reason: "request_agent".into(),
+            since,
+        }],
+        ..Default::default()
+    };
+    let d = decide(&a, &z, &[], &with_agent, &cfg, now);
+    assert!(!d.allowed());
+    // Held 7 days from since (12:00 on the 4th): the 11th at 12:00, inside the window.
+    assert_eq!(
+        d.next_allowed_at,
+        Some(at(&America::Los_Angeles, 2026, 6, 11, 12, 0))
+    );
+    assert_eq!(
+        rule(&d, "hold").figures.as_ref().and_then(|f| f.until),
+        d.next_allowed_at
+    );
+    let later = decide(&a, &z, &[], &with_agent, &cfg, now + Duration::days(6));
+    assert!(later.allowed(), "{:?}", later.rules);
+    assert!(rule(&later, "hold").passed);
+}
+
+#[test]
 fn cn_night_call_needs_consent() {
     let cfg = PolicyConfig::default();
     let a = acct("cn", CN_PHONE, ymd(2026, 6, 1));
@@ -525,6 +570,16 @@ fn brute_allowed(
         .any(|s| s.scope == SuppressScope::Account)
     {
         return Err("account suppressed".into());
+    }
+    for h in &st.holds {
+        match h.kind {
+            HoldKind::Dispute => return Err("disputed, not released".into()),
+            HoldKind::Agent => {
+                if t < h.since + Duration::days(cfg.agent_hold_days as i64) {
+                    return Err("with a collector".into());
+                }
+            }
+        }
     }
     if st.pause_until.is_some_and(|p| t < p) {
         return Err("paused".into());
@@ -680,6 +735,7 @@ fn case_strategy() -> impl Strategy<Value = Case> {
         proptest::bool::weighted(0.2),
         proptest::option::weighted(0.2, 0usize..3),
         proptest::bool::weighted(0.05),
+        proptest::collection::vec((any::<bool>(), -10i64 * 24 * 60..2 * 24 * 60), 0..3),
     );
     let cfgs = (
         proptest::option::weighted(0.4, (window_strategy(), window_strategy())),
@@ -745,7 +801,7 @@ fn case_strategy() -> impl Strategy<Value = Case> {
                     conversation: conv,
                 })
                 .collect();
-            let (pause, cb, nb, na, consent, sup_num, sup_acct) = st;
+            let (pause, cb, nb, na, consent, sup_num, sup_acct, holds) = st;
             let mut state = AccountState {
                 pause_until: pause.map(|m| now + Duration::minutes(m)),
                 callback_at: cb.map(|m| now + Duration::minutes(m) + Duration::seconds(17)),
@@ -753,6 +809,20 @@ fn case_strategy() -> impl Strategy<Value = Case> {
                 asked_not_after: na.and_then(|m| NaiveTime::from_hms_opt(m / 60, m % 60, 0)),
                 night_call_consent: consent,
                 suppressions: vec![],
+                // Disputes are rarer than cases with a collector.
+                holds: holds
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, (dispute, ago))| Hold {
+                        kind: if dispute && i == 0 && ago % 3 == 0 {
+                            HoldKind::Dispute
+                        } else {
+                            HoldKind::Agent
+                        },
+                        reason: "request_agent".into(),
+                        since: now - Duration::minutes(ago),
+                    })
+                    .collect(),
             };
             if let Some(i) = sup_num {
                 state.suppressions.push(Suppression {

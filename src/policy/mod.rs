@@ -4,14 +4,18 @@
 //! and the `check` / `plan` command entries. The decision core never reads a
 //! clock, a file or the network; only `cli` does I/O.
 
+pub mod allowed;
 pub mod cli;
 pub mod config;
 pub mod decide;
+pub mod holds;
 
-pub use config::{CapCounts, JurisdictionRules, PolicyConfig, RollingCap, Window};
+pub use allowed::{authorise, AllowedDial, Refused};
+pub use config::{BrokenPromise, CapCounts, JurisdictionRules, PolicyConfig, RollingCap, Window};
 pub use decide::{
     allowed_at, decide, AccountState, Decision, Figures, PolicyDecision, RuleCheck, Suppression,
 };
+pub use holds::{Hold, HoldKind};
 
 /// Errors of the policy layer's commands, each naming what to fix.
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +38,17 @@ pub enum PolicyError {
         path: std::path::PathBuf,
         /// What is wrong, naming the key.
         message: String,
+    },
+    /// A line of an attempt history cannot be read: the gate counts every
+    /// past attempt, so it refuses to decide on an incomplete history.
+    #[error("history {path}: line {line}: {reason} (the caps count every past attempt: nothing is planned or dialled on an incomplete history; fix or remove the line)")]
+    History {
+        /// The file.
+        path: std::path::PathBuf,
+        /// 1-based line number.
+        line: u64,
+        /// What is wrong with it.
+        reason: String,
     },
     /// The accounts file cannot be used at all (e.g. a required column is missing).
     #[error("accounts {path}: {message}")]

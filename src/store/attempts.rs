@@ -300,7 +300,7 @@ impl Store {
                 ],
             )
             .map_err(sql(OP))?;
-            apply_route(&tx, &account_id, &phone, route, outcome.ended_at)?;
+            apply_route(&tx, &account_id, &phone, id, route, outcome.ended_at)?;
         }
         let mut escalation_ids = Vec::with_capacity(outcome.escalations.len());
         for e in &outcome.escalations {

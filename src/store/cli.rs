@@ -1,4 +1,4 @@
-//! `duecall export`: the command-line entry of the store. Owns the argument
+//! `duecall export` and `duecall holds`: the command-line entries of the store. Owns the argument
 //! shape and the default data directory; the lead wires it into clap.
 
 use std::io::Write;
@@ -44,5 +44,78 @@ pub fn run_export(args: &ExportArgs, out: &mut dyn Write) -> Result<(), StoreErr
     let store = Store::open_existing(&dir)?;
     let since = args.since.and_time(chrono::NaiveTime::MIN).and_utc();
     store.export(since, format, out)?;
+    Ok(())
+}
+
+/// Arguments of `duecall holds`.
+#[derive(Debug, Clone, Args)]
+pub struct HoldsArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub cmd: HoldsCmd,
+    /// The data directory (default: $DUECALL_DATA, else ./duecall-data).
+    #[arg(long, global = true)]
+    pub data_dir: Option<PathBuf>,
+}
+
+/// `duecall holds list` / `duecall holds release`.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum HoldsCmd {
+    /// Every hold (one JSON object per line), released ones with who released them.
+    List {
+        /// Only this account's.
+        #[arg(long)]
+        account: Option<String>,
+    },
+    /// Releases an account's holds in force (after verifying a disputed
+    /// debt, or when a collector is done with the case).
+    Release {
+        /// The account.
+        account_id: String,
+        /// Who releases it and why (kept with the hold), e.g. "J. Doe: debt verified, letter sent".
+        #[arg(long)]
+        by: String,
+        /// Only holds of this kind (`dispute` or `agent`); default both.
+        #[arg(long)]
+        kind: Option<String>,
+    },
+}
+
+/// Runs `duecall holds`, writing to `out`; `now` stamps a release.
+pub fn run_holds(
+    args: &HoldsArgs,
+    now: chrono::DateTime<chrono::Utc>,
+    out: &mut dyn Write,
+) -> Result<(), StoreError> {
+    let dir = data_dir(args.data_dir.as_ref());
+    match &args.cmd {
+        HoldsCmd::List { account } => {
+            let store = Store::open_existing(&dir)?;
+            for h in store.holds(account.as_deref())? {
+                serde_json::to_writer(&mut *out, &h).map_err(StoreError::Json)?;
+                writeln!(out).map_err(StoreError::Write)?;
+            }
+        }
+        HoldsCmd::Release {
+            account_id,
+            by,
+            kind,
+        } => {
+            let kind = match kind.as_deref() {
+                None => None,
+                Some(k) => Some(crate::policy::HoldKind::parse(k).ok_or_else(|| {
+                    StoreError::BadArgument(format!("--kind {k:?}: expected dispute or agent"))
+                })?),
+            };
+            if by.trim().is_empty() {
+                return Err(StoreError::BadArgument(
+                    "--by must name who releases the hold".into(),
+                ));
+            }
+            let mut store = Store::open_existing(&dir)?;
+            let n = store.release_holds(account_id, kind, by, now)?;
+            writeln!(out, "{n} hold(s) released on {account_id}").map_err(StoreError::Write)?;
+        }
+    }
     Ok(())
 }

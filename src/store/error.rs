@@ -92,6 +92,9 @@ pub enum StoreError {
     /// A stored value could not be read back (edited by hand, or a bug).
     #[error("malformed value in the store: {0}")]
     Corrupt(String),
+    /// A command-line argument is wrong (named in the message).
+    #[error("{0}")]
+    BadArgument(String),
     /// An export format other than `jsonl` or `csv`.
     #[error("unknown export format {0:?}: use jsonl or csv")]
     UnknownFormat(String),

@@ -6,6 +6,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
 use super::codec::{parse_json, parse_ts, ts};
+use super::holds::release_agent_holds_of_closed;
 use super::{sql, AttemptId, Store, StoreError};
 
 /// An escalation to be queued for the collectors.
@@ -94,6 +95,28 @@ impl Store {
         insert_escalation(&self.conn, e)
     }
 
+    /// Queues `e` unless the account already has an escalation with the
+    /// same reason (any status): for escalations that must happen once per
+    /// account (`stage-ended`). Returns the new id, or `None` if one exists.
+    pub fn add_escalation_once(&mut self, e: &NewEscalation) -> Result<Option<i64>, StoreError> {
+        const OP: &str = "add_escalation_once";
+        let tx = self.write_tx(OP)?;
+        let exists: bool = tx
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM escalations WHERE account_id = ?1 AND reason = ?2)",
+                params![e.account_id, e.reason],
+                |r| r.get(0),
+            )
+            .map_err(sql(OP))?;
+        let id = if exists {
+            None
+        } else {
+            Some(insert_escalation(&tx, e)?)
+        };
+        tx.commit().map_err(sql(OP))?;
+        Ok(id)
+    }
+
     /// Hands the oldest open escalation to `collector`, or `None` if the
     /// queue is empty. Two collectors never get the same one: the pick and
     /// the claim are one statement under the write lock.
@@ -126,14 +149,24 @@ impl Store {
 
     /// Closes an escalation (dealt with). Returns false if it was not open
     /// or claimed.
+    /// Closing the last open escalation of an attempt also releases the
+    /// agent hold that attempt left (a dispute hold stays: it needs a
+    /// person's release after verification).
     pub fn close_escalation(&mut self, id: i64, now: DateTime<Utc>) -> Result<bool, StoreError> {
-        self.conn
+        const OP: &str = "close_escalation";
+        let tx = self.write_tx(OP)?;
+        let closed = tx
             .execute(
                 "UPDATE escalations SET status = 'closed', closed_at = ?2 WHERE id = ?1 AND status IN ('open', 'claimed')",
                 params![id, ts(now)],
             )
             .map(|n| n == 1)
-            .map_err(sql("close_escalation"))
+            .map_err(sql(OP))?;
+        if closed {
+            release_agent_holds_of_closed(&tx, id, now)?;
+        }
+        tx.commit().map_err(sql(OP))?;
+        Ok(closed)
     }
 
     /// Escalations with a status (or all), oldest first.

@@ -11,7 +11,7 @@
 //!
 //! One file per table or concern: `attempts` (with turns and routes),
 //! `history` (what the gate counts), `accounts`, `escalations`, `pauses`,
-//! `suppressions`, `callbacks`, `payments`, `state` (an account's state for
+//! `suppressions`, `callbacks`, `payments`, `holds`, `state` (an account's state for
 //! the gate), `routes` (what a route leaves behind), `export`; `schema` holds
 //! the one versioned list of migrations (append a table's migration there);
 //! `codec` how values are spelled. The service's tables (`duecall serve`)
@@ -40,6 +40,7 @@ mod escalations;
 mod export;
 pub mod files;
 mod history;
+mod holds;
 mod lock;
 pub mod outbox;
 mod pauses;
@@ -66,6 +67,7 @@ pub(crate) use error::sql;
 pub use error::StoreError;
 pub use escalations::{Escalation, EscalationStatus, NewEscalation};
 pub use export::ExportFormat;
+pub use holds::HoldRow;
 pub use lock::{DataDirLock, LOCK_FILE};
 
 /// The database file inside a data directory.

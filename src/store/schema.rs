@@ -144,6 +144,24 @@ const M3_ATTEMPTS_BY_PHONE: &str = "
 CREATE INDEX attempts_by_phone ON attempts (phone, decided_at);
 ";
 
+/// Migration 7: holds on robot contact left by what the person said (a
+/// dispute until released; a case with a collector until its escalation is
+/// closed or `agent_hold_days` pass).
+const M7_HOLDS: &str = "
+CREATE TABLE holds (
+    id          INTEGER PRIMARY KEY,
+    account_id  TEXT NOT NULL,
+    kind        TEXT NOT NULL CHECK (kind IN ('dispute', 'agent')),
+    reason      TEXT NOT NULL,
+    attempt_id  BIGINT REFERENCES attempts (id),
+    created_at  TEXT NOT NULL,
+    released_at TEXT,
+    released_by TEXT
+);
+CREATE INDEX holds_by_account ON holds (account_id);
+CREATE INDEX holds_by_attempt ON holds (attempt_id);
+";
+
 /// The migrations in order; migration `n` (1-based) is `MIGRATIONS[n - 1]`.
 /// Append only: a released migration is never edited. A new table gets its
 /// own migration here (its rows' code in its own file beside this one).
@@ -154,6 +172,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     super::web_schema::ACCESS,
     super::web_schema::CASEWORK,
     super::web_schema::OUTBOX,
+    M7_HOLDS,
 ];
 
 /// The newest schema version this build knows.

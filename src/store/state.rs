@@ -1,10 +1,11 @@
 //! What the store knows that stops or delays calls to an account, read as
 //! the compliance gate's `AccountState`: suppressions with their reasons,
-//! the latest pause, the latest callback time.
+//! the latest pause, the latest callback time, the holds in force.
 
 use rusqlite::OptionalExtension;
 
 use super::codec::{parse_opt_ts, parse_scope};
+use super::holds::holds_in_force;
 use super::{sql, Store, StoreError};
 use crate::outcome::SuppressScope;
 use crate::policy::{AccountState, Suppression};
@@ -68,6 +69,7 @@ impl Store {
             .optional()
             .map_err(sql(OP))?;
         state.callback_at = parse_opt_ts(callback)?;
+        state.holds = holds_in_force(&self.conn, account_id)?;
         Ok(state)
     }
 }

@@ -743,3 +743,97 @@ fn store_can_move_to_a_blocking_thread() {
         .unwrap();
     assert_eq!(v, schema::LATEST);
 }
+
+#[test]
+fn a_dispute_holds_until_released_and_a_request_for_a_person_until_its_escalation_closes() {
+    use crate::policy::HoldKind;
+    let dir = TempDir::new("holds");
+    let mut s = Store::open(&dir.0).unwrap();
+    let esc = |id: AttemptId, reason: &str| NewEscalation {
+        account_id: "a1".into(),
+        attempt_id: Some(id),
+        reason: reason.into(),
+        intent: Some(reason.into()),
+        summary: reason.into(),
+        transcript: json!([]),
+        recording: None,
+        created_at: t(10, 3),
+    };
+    let disputed = s
+        .record_decision("a1", "+14155550100", t(10, 0), &json!({}))
+        .unwrap();
+    let mut o = ended(
+        Disposition::Answered,
+        t(10, 3),
+        Some(Route::agent("dispute")),
+    );
+    o.escalations = vec![esc(disputed, "dispute")];
+    s.record_outcome(disputed, &o).unwrap();
+    let asked = s
+        .record_decision("a1", "+14155550100", t(11, 0), &json!({}))
+        .unwrap();
+    let mut o = ended(
+        Disposition::Answered,
+        t(11, 3),
+        Some(Route::agent("request_agent")),
+    );
+    o.escalations = vec![esc(asked, "request_agent")];
+    s.record_outcome(asked, &o).unwrap();
+
+    let held = s.account_state("a1").unwrap().holds;
+    let kinds: Vec<HoldKind> = held.iter().map(|h| h.kind).collect();
+    assert_eq!(kinds, [HoldKind::Dispute, HoldKind::Agent]);
+    assert_eq!(held[1].since, t(11, 3));
+    assert_eq!(held[1].reason, "request_agent");
+
+    // Closing every escalation of the request lets its agent hold go; the
+    // dispute's stays until a person releases it.
+    for e in s.escalations(None).unwrap() {
+        assert!(s.close_escalation(e.id, t(12, 0)).unwrap());
+    }
+    let held = s.account_state("a1").unwrap().holds;
+    assert_eq!(held.len(), 1);
+    assert_eq!(held[0].kind, HoldKind::Dispute);
+    assert_eq!(
+        s.release_holds(
+            "a1",
+            Some(HoldKind::Dispute),
+            "verified by J. Doe",
+            t(13, 0)
+        )
+        .unwrap(),
+        1
+    );
+    assert!(s.account_state("a1").unwrap().holds.is_empty());
+    let rows = s.holds(Some("a1")).unwrap();
+    assert_eq!(rows.len(), 2, "released holds stay on record");
+    assert_eq!(rows[0].released_by.as_deref(), Some("verified by J. Doe"));
+    assert_eq!(
+        rows[1].released_by.as_deref(),
+        Some(format!("escalation {} closed", s.escalations(None).unwrap()[1].id).as_str())
+    );
+}
+
+#[test]
+fn a_once_only_escalation_is_queued_once_per_account() {
+    let dir = TempDir::new("esc-once");
+    let mut s = Store::open(&dir.0).unwrap();
+    let e = NewEscalation {
+        account_id: "a1".into(),
+        attempt_id: None,
+        reason: "stage-ended".into(),
+        intent: None,
+        summary: "day 16".into(),
+        transcript: json!([]),
+        recording: None,
+        created_at: t(10, 0),
+    };
+    assert!(s.add_escalation_once(&e).unwrap().is_some());
+    assert_eq!(s.add_escalation_once(&e).unwrap(), None);
+    let other = NewEscalation {
+        account_id: "a2".into(),
+        ..e
+    };
+    assert!(s.add_escalation_once(&other).unwrap().is_some());
+    assert_eq!(s.escalations(None).unwrap().len(), 2);
+}

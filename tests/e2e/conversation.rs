@@ -52,11 +52,21 @@ async fn converse(persona: &str, dialogue: &str) -> (AttemptOutcome, SimCallReco
     let cfg = Config::from_toml(&cfg_text, "test").unwrap();
     let gw = Arc::new(SipGateway::start(cfg.clone()).await.unwrap());
     let agent = Agent::new(gw, &cfg, &AgentPaths::under(&root()), &[Language::En]).expect("agent");
+    // Through the gate, like every reminder call: a fresh data directory.
+    let dial =
+        duecall::campaign::manual::ManualCall::open(&dir.join("data"), &account("A-1"), now())
+            .expect("data dir")
+            .authorise(
+                &account("A-1"),
+                &duecall::policy::PolicyConfig::default(),
+                now(),
+            )
+            .expect("store")
+            .expect("the gate allows A-1 at 10:00 in Los Angeles");
     let opts = CallOptions {
         to: sim.uri_for(persona),
         now: now(),
-        attempt_id: Some(1),
-        policy: None,
+        dial,
         record_dir: Some(dir.clone()),
         case_id: Some("case-1".into()),
         on_transfer: None,
