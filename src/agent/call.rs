@@ -402,7 +402,7 @@ impl Agent {
                                 .unwrap_or_else(|| "unknown".into());
                             (hook.0)(super::TransferStarted {
                                 account_id: account.account_id.clone(),
-                                attempt_id: opts.attempt_id,
+                                attempt_id: Some(opts.dial.attempt_id()),
                                 agent_uri: agent_uri.clone(),
                                 reason: so_far
                                     .route

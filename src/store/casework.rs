@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::audit::{self, Actor};
 use super::callbacks::insert_callback;
 use super::codec::{parse_json, parse_opt_ts, parse_ts, ts};
+use super::holds::{release_agent_holds_of_closed, release_all_holds};
 use super::pauses::insert_pause;
 use super::suppressions::insert_suppression;
 use super::{sql, AttemptId, Escalation, EscalationStatus, Store, StoreError};
@@ -638,10 +639,15 @@ impl Store {
             CloseOutcome::Release => {
                 let released = end_pauses(&tx, &e.account_id, actor, now)?;
                 detail["released_pauses"] = serde_json::json!(released);
+                // Released by a person: the holds go too (a dispute verified).
+                let holds = release_all_holds(&tx, &e.account_id, actor.name(), now)?;
+                detail["released_holds"] = serde_json::json!(holds);
             }
             CloseOutcome::Retry { at } => {
                 let released = end_pauses(&tx, &e.account_id, actor, now)?;
                 detail["released_pauses"] = serde_json::json!(released);
+                let holds = release_all_holds(&tx, &e.account_id, actor.name(), now)?;
+                detail["released_holds"] = serde_json::json!(holds);
                 insert_callback(&tx, &e.account_id, *at, now)?;
             }
             CloseOutcome::Resolved => {}
@@ -653,6 +659,8 @@ impl Store {
             params![id, ts(now), actor.name()],
         )
         .map_err(sql(OP))?;
+        // The last open escalation of an attempt lets its collector hold go.
+        release_agent_holds_of_closed(&tx, id, now)?;
         tx.execute(
             "INSERT INTO escalation_closures (escalation_id, closed_by, outcome, detail, closed_at)
              VALUES (?1, ?2, ?3, ?4, ?5)",

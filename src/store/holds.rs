@@ -170,6 +170,22 @@ pub(super) fn holds_in_force(conn: &Connection, account_id: &str) -> Result<Vec<
         .collect()
 }
 
+/// Releases every hold in force on an account (a person released the
+/// case), naming who. Returns how many.
+pub(super) fn release_all_holds(
+    conn: &Connection,
+    account_id: &str,
+    by: &str,
+    now: DateTime<Utc>,
+) -> Result<usize, StoreError> {
+    conn.execute(
+        "UPDATE holds SET released_at = ?2, released_by = ?3
+         WHERE account_id = ?1 AND released_at IS NULL",
+        params![account_id, ts(now), by],
+    )
+    .map_err(sql("release_all_holds"))
+}
+
 /// Releases the agent holds of an attempt whose escalations are all
 /// closed (called when one is closed, in its statement's transaction).
 pub(super) fn release_agent_holds_of_closed(
