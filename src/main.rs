@@ -43,6 +43,10 @@ enum Cmd {
     Export(duecall::store::cli::ExportArgs),
     /// Holds on robot contact (disputes, cases with a collector): list, release.
     Holds(duecall::store::cli::HoldsArgs),
+    /// The do-not-call list: import a CSV, list every suppression.
+    Suppress(duecall::store::cli::SuppressArgs),
+    /// Import payments (`account_id,amount,paid_at`): claimed payments and promises settle against them.
+    Payments(duecall::store::cli::PaymentsArgs),
     /// Serve simulated debtors on loopback (`sip:<persona>@127.0.0.1:5070`).
     Sim(duecall::sim::SimArgs),
     /// Run a campaign: dial the accounts of a CSV under the compliance gate until nothing more is allowed.
@@ -172,6 +176,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Cmd::Plan(a) => duecall::policy::cli::run_plan(&a, &mut stdout.lock())?,
         Cmd::Export(a) => duecall::store::cli::run_export(&a, &mut stdout.lock())?,
+        Cmd::Suppress(a) => {
+            duecall::store::cli::run_suppress(&a, chrono::Utc::now(), &mut stdout.lock())?
+        }
+        Cmd::Payments(a) => duecall::store::cli::run_payments(&a, &mut stdout.lock())?,
         Cmd::Holds(a) => {
             duecall::store::cli::run_holds(&a, chrono::Utc::now(), &mut stdout.lock())?
         }

@@ -14,6 +14,8 @@
 //! | `alt_phones` | none; several numbers are separated by `;` or `|` |
 //! | `days_past_due` | none: the gate counts days from `due_date` |
 //! | `agent_uri` | none: the campaign's default agent |
+//! | `call_hours` | none: the jurisdiction's window; `18:00-20:00`, several separated by `;`, a range may cross midnight |
+//! | `night_call_consent` | `false`; `true` lets the jurisdiction's consent window apply (cn night calls) |
 //!
 //! Phones are normalised to E.164; numbers without `+` are read in the default
 //! region (config, "US" unless set). Names may be in any script. Columns not in
@@ -28,12 +30,15 @@ use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use serde::Serialize;
 
+use super::hours::{parse_call_hours, ContactPrefs};
 use super::{Account, Language};
 
 /// Columns every file must have.
 pub const REQUIRED_COLUMNS: [&str; 5] = ["account_id", "name", "phone", "amount", "due_date"];
 /// Columns a file may have.
-pub const OPTIONAL_COLUMNS: [&str; 7] = [
+pub const OPTIONAL_COLUMNS: [&str; 9] = [
+    "call_hours",
+    "night_call_consent",
     "currency",
     "timezone",
     "language",
@@ -46,7 +51,9 @@ pub const OPTIONAL_COLUMNS: [&str; 7] = [
 pub const JURISDICTIONS: [&str; 4] = ["cn", "us", "uk", "au"];
 
 /// The optional columns' defaults, as documented in this module.
-pub const DEFAULTS: [(&str, &str); 7] = [
+pub const DEFAULTS: [(&str, &str); 9] = [
+    ("call_hours", "none: the jurisdiction's window (ranges like 18:00-20:00, several separated by ;, may cross midnight)"),
+    ("night_call_consent", "false (true: the jurisdiction's consent window applies, cn night calls)"),
     ("currency", "from the jurisdiction (cn CNY, us USD, uk GBP, au AUD), else from the language (zh CNY, en USD)"),
     ("timezone", "none: zones from the phone numbers' prefixes (weaker source)"),
     ("language", "zh when the jurisdiction is cn, else en"),
@@ -86,6 +93,10 @@ pub struct CheckReport {
     pub errors: Vec<RowError>,
     /// Things that did not reject anything (unknown columns).
     pub warnings: Vec<String>,
+    /// What each accepted account asked about when to be called, when the
+    /// file has a `call_hours` or `night_call_consent` column (then every
+    /// accepted account has an entry; else none does).
+    pub contact: std::collections::BTreeMap<String, ContactPrefs>,
 }
 
 /// Options for reading the file.
@@ -189,6 +200,7 @@ pub fn load_accounts_with<R: Read>(reader: R, opts: &LoadOptions) -> CheckReport
         days_past_due: idx("days_past_due"),
         agent_uri: idx("agent_uri"),
     };
+    let contact_cols = (idx("call_hours"), idx("night_call_consent"));
     let mut seen: HashSet<String> = HashSet::new();
     let mut record = csv::ByteRecord::new();
     loop {
@@ -218,8 +230,16 @@ pub fn load_accounts_with<R: Read>(reader: R, opts: &LoadOptions) -> CheckReport
         {
             continue;
         }
-        match parse_row(&record, &ix, cols.len(), opts) {
-            Ok(acc) => {
+        let contact = if contact_cols.0.is_some() || contact_cols.1.is_some() {
+            parse_contact(&record, contact_cols).map(Some)
+        } else {
+            Ok(None)
+        };
+        match parse_row(&record, &ix, cols.len(), opts).and_then(|acc| match contact {
+            Ok(c) => Ok((acc, c)),
+            Err(reason) => Err((Some(acc.account_id), reason)),
+        }) {
+            Ok((acc, contact)) => {
                 if !seen.insert(acc.account_id.clone()) {
                     report.errors.push(RowError {
                         line,
@@ -230,6 +250,9 @@ pub fn load_accounts_with<R: Read>(reader: R, opts: &LoadOptions) -> CheckReport
                         ),
                     });
                 } else {
+                    if let Some(c) = contact {
+                        report.contact.insert(acc.account_id.clone(), c);
+                    }
                     report.accounts.push(acc);
                 }
             }
@@ -241,6 +264,35 @@ pub fn load_accounts_with<R: Read>(reader: R, opts: &LoadOptions) -> CheckReport
         }
     }
     report
+}
+
+/// The contact columns of a row; a value that cannot be read rejects the
+/// row (never read as "no preference": that would call when asked not to).
+fn parse_contact(
+    rec: &csv::ByteRecord,
+    (hours, consent): (Option<usize>, Option<usize>),
+) -> Result<ContactPrefs, String> {
+    let get = |i: Option<usize>| {
+        i.and_then(|i| rec.get(i))
+            .map(|b| String::from_utf8_lossy(b).trim().to_string())
+            .unwrap_or_default()
+    };
+    let h = get(hours);
+    let call_hours = if h.is_empty() {
+        Vec::new()
+    } else {
+        parse_call_hours(&h)?
+    };
+    let c = get(consent).to_ascii_lowercase();
+    let night_call_consent = match c.as_str() {
+        "" | "false" | "no" | "0" => false,
+        "true" | "yes" | "1" => true,
+        other => return Err(format!("night_call_consent '{other}' is not true or false")),
+    };
+    Ok(ContactPrefs {
+        call_hours,
+        night_call_consent,
+    })
 }
 
 struct ColumnIndex {
@@ -476,6 +528,29 @@ mod tests {
     use super::*;
 
     const HEADER: &str = "account_id,name,phone,amount,due_date,currency,timezone,language,jurisdiction,alt_phones,days_past_due,agent_uri\n";
+
+    #[test]
+    fn call_hours_and_consent_columns_reach_the_report_or_reject_the_row() {
+        let r = load_accounts(
+            "account_id,name,phone,amount,due_date,call_hours,night_call_consent\n\
+             A1,N,+14155550100,1,2026-01-01,18:00-20:00;21:30-01:00,true\n\
+             A2,N,+14155550101,1,2026-01-01,,\n\
+             A3,N,+14155550102,1,2026-01-01,after six,false\n\
+             A4,N,+14155550103,1,2026-01-01,,maybe\n"
+                .as_bytes(),
+        );
+        assert_eq!(r.accounts.len(), 2, "{:?}", r.errors);
+        let a1 = &r.contact["A1"];
+        assert_eq!(a1.call_hours.len(), 2);
+        assert!(a1.night_call_consent);
+        assert_eq!(r.contact["A2"], ContactPrefs::default());
+        assert_eq!(r.errors.len(), 2);
+        assert!(r.errors[0].reason.contains("after six"), "{:?}", r.errors);
+        assert!(r.errors[1].reason.contains("maybe"), "{:?}", r.errors);
+        assert!(load("A1,N,+14155550100,1,2026-01-01,,,,,,,\n")
+            .contact
+            .is_empty());
+    }
 
     fn load(body: &str) -> CheckReport {
         load_accounts(format!("{HEADER}{body}").as_bytes())

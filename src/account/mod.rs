@@ -3,6 +3,8 @@
 
 pub mod csv;
 pub mod history;
+pub mod hours;
+pub mod lists;
 pub mod tz;
 
 use rust_decimal::Decimal;

@@ -67,7 +67,7 @@ pub fn policy_of(config: &Config, origin: &Path) -> Result<PolicyConfig, Campaig
     }
 }
 
-fn read_accounts(path: &Path, region: &str) -> Result<Vec<Account>, CampaignError> {
+fn read_accounts(path: &Path, region: &str) -> Result<(Vec<Account>, ContactMap), CampaignError> {
     let file = std::fs::File::open(path).map_err(|source| CampaignError::Read {
         path: path.to_path_buf(),
         source,
@@ -103,8 +103,10 @@ fn read_accounts(path: &Path, region: &str) -> Result<Vec<Account>, CampaignErro
             message,
         });
     }
-    Ok(report.accounts)
+    Ok((report.accounts, report.contact))
 }
+
+type ContactMap = std::collections::BTreeMap<String, crate::account::hours::ContactPrefs>;
 
 fn read_history(path: &Path, region: &str) -> Result<Vec<PastAttempt>, CampaignError> {
     let file = std::fs::File::open(path).map_err(|source| CampaignError::Read {
@@ -142,14 +144,27 @@ pub async fn run_campaign(args: &RunArgs) -> Result<CampaignSummary, CampaignErr
     Ok(summary)
 }
 
-/// A shutdown driven by Ctrl-C: the first stops dialling, the second cuts
-/// the calls in flight. Abort the returned task when the run is over.
+/// A shutdown driven by Ctrl-C or SIGTERM: the first stops dialling (calls
+/// in flight end politely within the grace period), the second cuts them. Abort the returned task when the run is over.
 pub fn ctrl_c_shutdown() -> (Shutdown, tokio::task::JoinHandle<()>) {
     let shutdown = Shutdown::default();
     let s = shutdown.clone();
     let watcher = tokio::spawn(async move {
+        // SIGTERM (a service manager, `kill`) stops the run like Ctrl-C.
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
         loop {
-            if tokio::signal::ctrl_c().await.is_err() {
+            let term_recv = async {
+                match term.as_mut() {
+                    Some(t) => t.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
+            let got = tokio::select! {
+                r = tokio::signal::ctrl_c() => r.is_ok(),
+                r = term_recv => r.is_some(),
+            };
+            if !got {
                 return;
             }
             if s.stop.is_cancelled() {
@@ -196,7 +211,7 @@ pub async fn run_campaign_with(
     let mut dial = DialPlan::new(args.trunk.as_deref().unwrap_or(&settings.dial_uri))?;
     dial.overrides = settings.dial_uri_by_account.clone();
 
-    let accounts = read_accounts(&args.csv, &policy.default_region)?;
+    let (accounts, contact) = read_accounts(&args.csv, &policy.default_region)?;
     if args.now.is_some() {
         // A test clock never dials a real person.
         let mut targets: Vec<String> = config.sip.outbound_proxy.iter().cloned().collect();
@@ -217,6 +232,7 @@ pub async fn run_campaign_with(
     {
         let mut store = Store::open(&data_dir)?;
         store.upsert_accounts(&accounts, now)?;
+        store.set_contact_prefs(&contact)?;
         if let Some(h) = &history {
             let added = store.import_history(h)?;
             eprintln!(

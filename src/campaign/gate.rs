@@ -11,8 +11,14 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
 use super::scheduler::Verdict;
+use crate::account::history::PastAttempt;
 use crate::account::Account;
-use crate::policy::{self, AllowedDial, PolicyConfig, PolicyDecision, Refused};
+use crate::outcome::SuppressScope;
+use crate::policy::{
+    self, AccountState, AllowedDial, Hold, HoldKind, PolicyConfig, PolicyDecision, Refused,
+    Settlement, Suppression,
+};
+use crate::store::{EndedPause, NewEscalation, PAID_REASON};
 use crate::store::{Store, StoreError};
 
 /// The real gate over the store: every question reads the account's
@@ -57,26 +63,45 @@ impl PolicyGate {
         };
         decide_on_store(
             &self.store,
-            &view,
+            account,
+            Some(&view),
             &self.zones[account_idx],
             &self.policy,
             now,
         )
     }
+
+    /// The policy the gate applies.
+    pub fn policy(&self) -> &PolicyConfig {
+        &self.policy
+    }
 }
 
-/// The gate's decision for `account` (every number it lists) at `now`, on
-/// what the store knows: the account's own attempts, every dial to any of
-/// its numbers whoever it was about, its suppressions, pauses, callbacks
-/// and holds. The campaign's gate, `duecall call --account` and `duecall
-/// plan --data-dir` all decide through here.
+/// The gate's decision for `account` at `now` (about the numbers of `view`,
+/// by default every number it lists), on what the store knows: the
+/// account's own attempts, every dial to any of its numbers whoever it was
+/// about, its suppressions (from calls and the do-not-call list, whose
+/// entries by number count for every account listing it), pauses,
+/// callbacks and holds, and how its ended pauses settle against the
+/// payments imported. The campaign's gate, `duecall call --account` and
+/// `duecall plan --data-dir` all decide through here.
 pub fn decide_on_store(
     store: &Store,
     account: &Account,
+    view: Option<&Account>,
     zones: &[Tz],
     cfg: &PolicyConfig,
     now: DateTime<Utc>,
 ) -> Result<PolicyDecision, StoreError> {
+    let state = state_on_store(store, account, cfg, now)?;
+    let account = view.unwrap_or(account);
+    let history = history_on_store(store, account)?;
+    Ok(policy::decide(account, zones, &history, &state, cfg, now))
+}
+
+/// What the caps count for `account`: its own attempts and every dial to
+/// any of its numbers, whoever it was about.
+pub fn history_on_store(store: &Store, account: &Account) -> Result<Vec<PastAttempt>, StoreError> {
     let mut history = store.history_for(&account.account_id)?;
     let mut numbers: Vec<&str> = vec![account.phone.as_str()];
     for n in &account.alt_phones {
@@ -84,8 +109,7 @@ pub fn decide_on_store(
             numbers.push(n);
         }
     }
-    // Per-number caps count every dial to the number, whoever it was
-    // about (the account's own are in already).
+    // The account's own are in already.
     for n in numbers {
         history.extend(
             store
@@ -94,8 +118,94 @@ pub fn decide_on_store(
                 .filter(|r| r.account_id != account.account_id),
         );
     }
-    let state = store.account_state(&account.account_id)?;
-    Ok(policy::decide(account, zones, &history, &state, cfg, now))
+    Ok(history)
+}
+
+/// What stops or delays robot calls to `account` at `now`: its stored
+/// state, the do-not-call list's entries for any of its numbers, and what
+/// its ended pauses settle to (even before `settle_due` writes it, so a
+/// plan sees what a run will do).
+pub fn state_on_store(
+    store: &Store,
+    account: &Account,
+    cfg: &PolicyConfig,
+    now: DateTime<Utc>,
+) -> Result<AccountState, StoreError> {
+    let mut state = store.account_state(&account.account_id)?;
+    let mut numbers: Vec<&str> = vec![account.phone.as_str()];
+    numbers.extend(account.alt_phones.iter().map(String::as_str));
+    state.suppressions.extend(store.listed_numbers(&numbers)?);
+    for (pause, s) in settlements_due(store, account, cfg, now)? {
+        match s {
+            Settlement::Paid => state.suppressions.push(Suppression {
+                scope: SuppressScope::Account,
+                number: None,
+                reason: PAID_REASON.into(),
+            }),
+            Settlement::Escalate { reason } => state.holds.push(Hold {
+                kind: HoldKind::Agent,
+                reason: reason.into(),
+                since: pause.until,
+            }),
+            Settlement::Retry => {}
+        }
+    }
+    Ok(state)
+}
+
+/// The account's ended pauses that settle something, with how.
+pub fn settlements_due(
+    store: &Store,
+    account: &Account,
+    cfg: &PolicyConfig,
+    now: DateTime<Utc>,
+) -> Result<Vec<(EndedPause, Settlement)>, StoreError> {
+    let pauses = store.ended_pauses(&account.account_id, now)?;
+    if pauses.is_empty() {
+        return Ok(Vec::new());
+    }
+    let paid = store.paid_total(&account.account_id)?;
+    Ok(pauses
+        .into_iter()
+        .filter_map(|p| policy::settle(&p.reason, account.amount, paid, cfg).map(|s| (p, s)))
+        .collect())
+}
+
+/// Writes how the account's ended pauses settled (once each): a closed
+/// case, or an escalation to the collectors with its hold. Returns the
+/// escalations queued.
+pub fn settle_due(
+    store: &mut Store,
+    account: &Account,
+    cfg: &PolicyConfig,
+    now: DateTime<Utc>,
+) -> Result<usize, StoreError> {
+    let mut queued = 0;
+    for (pause, s) in settlements_due(store, account, cfg, now)? {
+        let escalation = match s {
+            Settlement::Escalate { reason } => Some(NewEscalation {
+                account_id: account.account_id.clone(),
+                attempt_id: None,
+                reason: reason.into(),
+                intent: None,
+                summary: format!(
+                    "account {}: {} pause ended {} and the payments imported do not cover the {} due",
+                    account.account_id,
+                    pause.reason,
+                    pause.until.to_rfc3339(),
+                    account.amount
+                ),
+                transcript: serde_json::json!([]),
+                recording: None,
+                created_at: now,
+            }),
+            _ => None,
+        };
+        if store.settle_pause(&pause, s, escalation.as_ref(), now)? && escalation.is_some() {
+            queued += 1;
+        }
+    }
+    Ok(queued)
 }
 
 /// Turns an allow into the dial it allows, storing the decision first (the
@@ -253,5 +363,225 @@ mod tests {
             "the decision says why: {:?}",
             stopped.rules
         );
+    }
+
+    fn plan_and_run_agree(dir: &Path, a: &Account, at: DateTime<Utc>) -> PolicyDecision {
+        let store = Store::open(dir).unwrap();
+        let zones = crate::account::tz::zones_for(a).0;
+        let cfg = PolicyConfig::default();
+        let planned = decide_on_store(&store, a, None, &zones, &cfg, at).unwrap();
+        let gate = PolicyGate::new(Store::open(dir).unwrap(), vec![a.clone()], cfg.clone());
+        let run = gate.decision(0, &a.phone, at).unwrap();
+        assert_eq!(
+            planned.decision, run.decision,
+            "{:?} / {:?}",
+            planned.rules, run.rules
+        );
+        planned
+    }
+
+    #[test]
+    fn the_do_not_call_list_stops_every_account_listing_the_number_and_says_why() {
+        use crate::account::lists::DoNotCall;
+        let dir = tmp_dir("gate-dnc");
+        let a = account("A", "+8613800000001", &["+8613800000002"]);
+        let b = account("B", "+8613800000003", &["+8613800000001"]);
+        let mut w = store_with(&dir, &[a.clone(), b.clone()]);
+        w.import_do_not_call(
+            &[DoNotCall {
+                phone: Some("+8613800000001".into()),
+                account_id: None,
+                scope: SuppressScope::Number,
+                reason: "asked by letter".into(),
+            }],
+            t0(),
+        )
+        .unwrap();
+        let gate = PolicyGate::new(
+            Store::open(&dir).unwrap(),
+            vec![a.clone(), b.clone()],
+            PolicyConfig::default(),
+        );
+        for idx in [0, 1] {
+            let d = gate.decision(idx, "+8613800000001", t0()).unwrap();
+            assert!(!d.allowed());
+            assert!(
+                d.rules.iter().any(|r| r.rule == "number_available"
+                    && r.detail.contains("do-not-call list: asked by letter")),
+                "{:?}",
+                d.rules
+            );
+        }
+        assert!(
+            gate.decision(0, "+8613800000002", t0()).unwrap().allowed(),
+            "the other number is free"
+        );
+        // An entry by account covers every number of it.
+        w.import_do_not_call(
+            &[DoNotCall {
+                phone: None,
+                account_id: Some("B".into()),
+                scope: SuppressScope::Account,
+                reason: "lawyer".into(),
+            }],
+            t0(),
+        )
+        .unwrap();
+        let d = plan_and_run_agree(&dir, &b, t0());
+        assert!(d
+            .rules
+            .iter()
+            .any(|r| r.rule == "suppression" && !r.passed && r.detail.contains("lawyer")));
+        let listed = w.suppressions().unwrap();
+        assert_eq!(listed.len(), 2);
+        assert!(listed.iter().all(|s| s.source == "list"));
+    }
+
+    #[test]
+    fn a_claimed_payment_settles_once_against_the_payments_at_the_end_of_its_pause() {
+        use crate::account::lists::Payment;
+        use crate::store::EscalationStatus;
+        let dir = tmp_dir("gate-paid");
+        let a = account("A", "+8613800000001", &[]);
+        let b = account("B", "+8613800000002", &[]);
+        let mut w = store_with(&dir, &[a.clone(), b.clone()]);
+        let end = t0() + Duration::days(3);
+        for acc in ["A", "B"] {
+            w.add_pause(acc, policy::settle::VERIFY_PAYMENT, end, t0())
+                .unwrap();
+        }
+        // A paid in two parts; B paid part of it.
+        let p = |acc: &str, cents: i64| Payment {
+            account_id: acc.into(),
+            amount: rust_decimal::Decimal::new(cents, 2),
+            paid_at: t0() - Duration::days(1),
+        };
+        let payments = [p("A", 10000), p("A", 2550), p("B", 5000)];
+        assert_eq!(w.import_payments(&payments).unwrap(), 3);
+        assert_eq!(w.import_payments(&payments).unwrap(), 0, "imported once");
+        let cfg = PolicyConfig::default();
+        // During the pause nothing settles.
+        assert_eq!(settle_due(&mut w, &a, &cfg, t0()).unwrap(), 0);
+        let after = end + Duration::hours(1);
+        // The plan already sees what the run will write.
+        let da = plan_and_run_agree(&dir, &a, after);
+        assert!(
+            !da.allowed() && da.next_allowed_at.is_none(),
+            "paid: closed"
+        );
+        let db = plan_and_run_agree(&dir, &b, after);
+        assert!(!db.allowed());
+        assert!(
+            db.rules
+                .iter()
+                .any(|r| r.rule == "hold" && r.detail.contains("collector")),
+            "{:?}",
+            db.rules
+        );
+        assert_eq!(settle_due(&mut w, &a, &cfg, after).unwrap(), 0);
+        assert_eq!(settle_due(&mut w, &b, &cfg, after).unwrap(), 1);
+        assert_eq!(settle_due(&mut w, &b, &cfg, after).unwrap(), 0, "once");
+        let q = w.escalations(Some(EscalationStatus::Open)).unwrap();
+        assert_eq!(q.len(), 1);
+        assert_eq!(
+            (q[0].account_id.as_str(), q[0].reason.as_str()),
+            ("B", "paid-unverified")
+        );
+        assert_eq!(plan_and_run_agree(&dir, &a, after).decision, da.decision);
+        assert_eq!(plan_and_run_agree(&dir, &b, after).decision, db.decision);
+        let st = w.account_state("A").unwrap();
+        assert!(st.suppressions.iter().any(|s| s.reason == "paid"));
+    }
+
+    // Property: whatever the sequence of outcomes, the gate never allows a
+    // dial after a stop_calling heard from the debtor, to a number after
+    // wrong_number on it, or while a dispute is unreleased.
+    mod sequences {
+        use super::*;
+        use crate::outcome::Route;
+        use proptest::prelude::*;
+
+        #[derive(Debug, Clone, Copy)]
+        enum Heard {
+            Stop,
+            WrongNumber,
+            Dispute,
+            Agent,
+            Paid,
+            Busy,
+            Release,
+        }
+
+        fn heard() -> impl Strategy<Value = Heard> {
+            prop_oneof![
+                Just(Heard::Stop),
+                Just(Heard::WrongNumber),
+                Just(Heard::Dispute),
+                Just(Heard::Agent),
+                Just(Heard::Paid),
+                Just(Heard::Busy),
+                Just(Heard::Busy),
+                Just(Heard::Release),
+            ]
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+            #[test]
+            fn no_sequence_of_outcomes_dials_after_stop_wrong_number_or_an_open_dispute(
+                steps in proptest::collection::vec((heard(), 0usize..2, 1i64..40 * 60), 1..12)
+            ) {
+                let dir = tmp_dir("gate-seq");
+                let a = account("A", "+8613800000001", &["+8613800000002"]);
+                let mut w = store_with(&dir, std::slice::from_ref(&a));
+                let cfg = PolicyConfig::default();
+                let zones = crate::account::tz::zones_for(&a).0;
+                let (mut stopped, mut disputed) = (false, false);
+                let mut wrong: Vec<String> = Vec::new();
+                let mut now = t0();
+                for (h, num, gap_min) in steps {
+                    now += Duration::minutes(gap_min);
+                    let phone = if num == 0 { a.phone.clone() } else { a.alt_phones[0].clone() };
+                    if let Heard::Release = h {
+                        w.release_holds("A", None, "test: verified", now).unwrap();
+                        disputed = false;
+                        continue;
+                    }
+                    let view = Account { phone: phone.clone(), alt_phones: vec![], ..a.clone() };
+                    let d = decide_on_store(&w, &a, Some(&view), &zones, &cfg, now).unwrap();
+                    if d.allowed() {
+                        prop_assert!(!stopped, "dialled after stop_calling: {:?}", d.rules);
+                        prop_assert!(!disputed, "dialled during a dispute: {:?}", d.rules);
+                        prop_assert!(!wrong.contains(&phone), "dialled a wrong number again");
+                    }
+                    let Ok(dial) = authorise(&mut w, d, now) else { continue };
+                    let route = match h {
+                        Heard::Stop => Some(Route::suppress("stop_calling", SuppressScope::Account)),
+                        Heard::WrongNumber => Some(Route::suppress("wrong_number", SuppressScope::Number)),
+                        Heard::Dispute => Some(Route::agent("dispute")),
+                        Heard::Agent => Some(Route::agent("request_agent")),
+                        Heard::Paid => Some(Route::pause(
+                            policy::settle::VERIFY_PAYMENT,
+                            (now + Duration::days(3)).fixed_offset(),
+                        )),
+                        Heard::Busy | Heard::Release => None,
+                    };
+                    match h {
+                        Heard::Stop => stopped = true,
+                        Heard::WrongNumber => wrong.push(phone.clone()),
+                        Heard::Dispute => disputed = true,
+                        _ => {}
+                    }
+                    let mut ended = store_failure(Disposition::Busy, "test", "", now);
+                    if route.is_some() {
+                        ended.disposition = Disposition::Answered;
+                        ended.conversation = true;
+                    }
+                    ended.route = route;
+                    w.record_outcome(crate::store::AttemptId(dial.attempt_id()), &ended).unwrap();
+                }
+                let _ = std::fs::remove_dir_all(&dir);
+            }
+        }
     }
 }

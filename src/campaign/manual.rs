@@ -14,7 +14,7 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 
 use super::error::CampaignError;
-use super::gate::{authorise, decide_on_store};
+use super::gate::{authorise, decide_on_store, settle_due};
 use super::outcomes::{store_failure, store_outcome};
 use super::persist::write_outcome_file;
 use crate::account::Account;
@@ -50,7 +50,8 @@ impl ManualCall {
         now: DateTime<Utc>,
     ) -> Result<Result<AllowedDial, PolicyDecision>, CampaignError> {
         let zones = crate::account::tz::zones_for(account).0;
-        let decision = decide_on_store(&self.store, account, &zones, policy, now)?;
+        settle_due(&mut self.store, account, policy, now)?;
+        let decision = decide_on_store(&self.store, account, None, &zones, policy, now)?;
         match authorise(&mut self.store, decision, now) {
             Ok(dial) => {
                 self.store

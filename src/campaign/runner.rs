@@ -26,7 +26,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::clock::Clock;
 use super::error::CampaignError;
-use super::gate::{authorise, verdict, PolicyGate};
+use super::gate::{authorise, settle_due, verdict, PolicyGate};
 use super::hooks;
 use super::outcomes::{store_failure, store_outcome, AttemptResult};
 use super::persist::{keep_pending, write_outcome_file, Unstored};
@@ -338,6 +338,16 @@ impl Runner {
     /// that cannot be read denies (never allows); the account asks again
     /// after `recheck_s`.
     fn decide(&mut self, account_idx: usize, phone: String, now: DateTime<Utc>) {
+        // Ended pauses settle first (a claimed payment verified or sent to
+        // a collector), as the gate's read already counts them.
+        let (writer, account, policy) = (
+            &mut self.writer,
+            &self.accounts[account_idx],
+            self.gate.policy(),
+        );
+        if let Err(e) = blocking(|| settle_due(writer, account, policy, now)) {
+            tracing::error!(account = %account.account_id, error = %e, "ended pauses not settled (the gate still counts them; the next decision tries again)");
+        }
         let answer = match blocking(|| self.gate.decision(account_idx, &phone, now)) {
             Ok(d) => {
                 if d.human_queue {

@@ -42,6 +42,11 @@ pub struct PlanArgs {
     /// Config TOML with a `[policy]` table.
     #[arg(long)]
     pub config: Option<PathBuf>,
+    /// Decide on this data directory's store exactly as `duecall run` does
+    /// (attempts, suppressions and the do-not-call list, pauses and how they
+    /// settle, holds); read only.
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
 }
 
 #[derive(Deserialize, Default)]
@@ -228,11 +233,49 @@ pub fn run_plan(args: &PlanArgs, out: &mut dyn Write) -> Result<(), PolicyError>
     };
     let index = HistoryIndex::new(&history);
     let now = args.at.with_timezone(&Utc);
-    let state = AccountState::default();
+    let store = match &args.data_dir {
+        Some(dir) => Some(crate::store::Store::open_existing(dir)?),
+        None => None,
+    };
     for a in &report.accounts {
         let (zones, tz_source) = zones_for(a);
-        let h = index.for_account(a);
-        let d = decide(a, &zones, &h, &state, &cfg, now);
+        // What the file says about when to call wins, as `run` stores it
+        // before deciding.
+        let contact = report.contact.get(&a.account_id);
+        let with_contact = |mut state: AccountState| {
+            if let Some(c) = contact {
+                state.call_hours = c.call_hours.clone();
+                state.night_call_consent = c.night_call_consent;
+            }
+            state
+        };
+        let d = match &store {
+            // The run's own read of the store (`gate::state_on_store` and
+            // `history_on_store`, as `decide_on_store` does), over what the
+            // run writes first: the file's contact columns and the --history
+            // lines it imports.
+            Some(s) => {
+                let state = with_contact(crate::campaign::gate::state_on_store(s, a, &cfg, now)?);
+                let mut h = crate::campaign::gate::history_on_store(s, a)?;
+                for r in index.for_account(a) {
+                    if !h
+                        .iter()
+                        .any(|x| x.account_id == r.account_id && x.phone == r.phone && x.at == r.at)
+                    {
+                        h.push(r);
+                    }
+                }
+                decide(a, &zones, &h, &state, &cfg, now)
+            }
+            None => decide(
+                a,
+                &zones,
+                &index.for_account(a),
+                &with_contact(AccountState::default()),
+                &cfg,
+                now,
+            ),
+        };
         json_line(
             out,
             &PlanLine {
@@ -329,6 +372,7 @@ mod tests {
             at: chrono::DateTime::parse_from_rfc3339("2026-11-20T14:00:00+08:00").unwrap(),
             history: Some(hist),
             config: None,
+            data_dir: None,
         };
         let mut out = Vec::new();
         run_plan(&args, &mut out).unwrap();
@@ -377,6 +421,7 @@ mod tests {
             at: chrono::DateTime::parse_from_rfc3339("2026-11-20T14:00:00+08:00").unwrap(),
             history: Some(hist),
             config: None,
+            data_dir: None,
         };
         let mut out = Vec::new();
         let e = run_plan(&args, &mut out).unwrap_err();

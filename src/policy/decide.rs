@@ -26,6 +26,7 @@ use serde::{Deserialize, Serialize};
 use super::config::{CapCounts, JurisdictionRules, PolicyConfig, Window};
 use super::holds::{Hold, HoldKind};
 use crate::account::history::PastAttempt;
+use crate::account::hours::HoursRange;
 use crate::account::{mask_phone, Account};
 use crate::outcome::SuppressScope;
 
@@ -66,6 +67,10 @@ pub struct AccountState {
     /// Holds in force: a dispute, a case with a collector.
     #[serde(default)]
     pub holds: Vec<Hold>,
+    /// The local hours the debtor asked to be called in (`call_hours`):
+    /// inside one of them, and inside the window.
+    #[serde(default)]
+    pub call_hours: Vec<HoursRange>,
 }
 
 /// Allow or deny.
@@ -111,7 +116,7 @@ pub struct Figures {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RuleCheck {
     /// Rule name: `jurisdiction`, `suppression`, `hold`, `stage`, `pause`, `callback`,
-    /// `window`, `holiday`, `asked_hours`, `<counts>_in_<days>_days`,
+    /// `window`, `holiday`, `asked_hours`, `call_hours`, `<counts>_in_<days>_days`,
     /// `quiet_after_conversation`, `number_available`,
     /// `attempts_per_number_per_day`, `hard_cap_per_number_per_day`.
     pub rule: Cow<'static, str>,
@@ -581,6 +586,27 @@ fn eval(p: &Prep, t: DateTime<Utc>, audit: &mut Audit) -> Outcome {
 
     early_out!();
 
+    // hours the debtor asked for in the accounts file
+    if !p.state.call_hours.is_empty() {
+        let ok = locals
+            .iter()
+            .all(|l| p.state.call_hours.iter().any(|r| r.contains(l.secs)));
+        pass &= ok;
+        audit.add("call_hours", ok, || {
+            let asked: Vec<String> = p.state.call_hours.iter().map(|r| r.to_string()).collect();
+            let l = locals.first().map(|l| hhmm(l.secs)).unwrap_or_default();
+            (
+                format!(
+                    "debtor asked for calls {} local; now {l}",
+                    asked.join(" or ")
+                ),
+                None,
+            )
+        });
+    }
+
+    early_out!();
+
     // rolling caps per person per debt
     for cap in &p.rules.caps {
         let src = match cap.counts {
@@ -779,6 +805,7 @@ fn opening_times(p: &Prep) -> Vec<NaiveTime> {
     if let Some(b) = p.state.asked_not_before {
         times.push(b);
     }
+    times.extend(p.state.call_hours.iter().filter_map(|r| r.opening()));
     times.sort();
     times.dedup();
     times

@@ -427,6 +427,47 @@ fn a_dispute_holds_for_good_and_a_collectors_case_for_agent_hold_days() {
 }
 
 #[test]
+fn asked_call_hours_narrow_the_window_even_across_midnight() {
+    let cfg = PolicyConfig::default();
+    let a = acct("us", LA_PHONE, ymd(2026, 6, 1));
+    let z = [America::Los_Angeles];
+    let now = at(&America::Los_Angeles, 2026, 6, 5, 12, 0);
+    let st = AccountState {
+        call_hours: crate::account::hours::parse_call_hours("18:30-19:00;07:00-08:30").unwrap(),
+        ..Default::default()
+    };
+    let d = decide(&a, &z, &[], &st, &cfg, now);
+    assert!(!d.allowed());
+    assert!(!rule(&d, "call_hours").passed);
+    assert_eq!(
+        d.next_allowed_at,
+        Some(at(&America::Los_Angeles, 2026, 6, 5, 18, 30))
+    );
+    // 07:00-08:30 opens at 08:00 under the us window (08:00-21:00).
+    let next_morning = decide(
+        &a,
+        &z,
+        &[],
+        &st,
+        &cfg,
+        at(&America::Los_Angeles, 2026, 6, 6, 6, 0),
+    );
+    assert_eq!(
+        next_morning.next_allowed_at,
+        Some(at(&America::Los_Angeles, 2026, 6, 6, 8, 0))
+    );
+    let late = AccountState {
+        call_hours: crate::account::hours::parse_call_hours("20:30-01:00").unwrap(),
+        ..Default::default()
+    };
+    assert_eq!(
+        decide(&a, &z, &[], &late, &cfg, now).next_allowed_at,
+        Some(at(&America::Los_Angeles, 2026, 6, 5, 20, 30)),
+        "inside the asked range and the window: 20:30-21:00"
+    );
+}
+
+#[test]
 fn cn_night_call_needs_consent() {
     let cfg = PolicyConfig::default();
     let a = acct("cn", CN_PHONE, ymd(2026, 6, 1));
@@ -618,6 +659,19 @@ fn brute_allowed(
                 return Err("before asked time".into());
             }
         }
+        if !st.call_hours.is_empty() {
+            let s = secs as u32;
+            let inside = st.call_hours.iter().any(|r| {
+                if r.start <= r.end {
+                    r.start <= s && s < r.end
+                } else {
+                    s >= r.start || s < r.end
+                }
+            });
+            if !inside {
+                return Err("outside the asked call hours".into());
+            }
+        }
         if let Some(na) = st.asked_not_after {
             if local.time() >= na {
                 return Err("after asked time".into());
@@ -736,6 +790,7 @@ fn case_strategy() -> impl Strategy<Value = Case> {
         proptest::option::weighted(0.2, 0usize..3),
         proptest::bool::weighted(0.05),
         proptest::collection::vec((any::<bool>(), -10i64 * 24 * 60..2 * 24 * 60), 0..3),
+        proptest::collection::vec((0u32..48, 1u32..40), 0..3),
     );
     let cfgs = (
         proptest::option::weighted(0.4, (window_strategy(), window_strategy())),
@@ -801,7 +856,7 @@ fn case_strategy() -> impl Strategy<Value = Case> {
                     conversation: conv,
                 })
                 .collect();
-            let (pause, cb, nb, na, consent, sup_num, sup_acct, holds) = st;
+            let (pause, cb, nb, na, consent, sup_num, sup_acct, holds, hours) = st;
             let mut state = AccountState {
                 pause_until: pause.map(|m| now + Duration::minutes(m)),
                 callback_at: cb.map(|m| now + Duration::minutes(m) + Duration::seconds(17)),
@@ -821,6 +876,22 @@ fn case_strategy() -> impl Strategy<Value = Case> {
                         },
                         reason: "request_agent".into(),
                         since: now - Duration::minutes(ago),
+                    })
+                    .collect(),
+                // Half-hour ranges, some crossing midnight.
+                call_hours: hours
+                    .into_iter()
+                    .map(|(s, len)| {
+                        let start = s * 1800;
+                        let end = (start + len * 1800) % 86_400;
+                        crate::account::hours::HoursRange {
+                            start,
+                            end: if end == start {
+                                (end + 1800) % 86_400
+                            } else {
+                                end
+                            },
+                        }
                     })
                     .collect(),
             };

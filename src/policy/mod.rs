@@ -9,6 +9,7 @@ pub mod cli;
 pub mod config;
 pub mod decide;
 pub mod holds;
+pub mod settle;
 
 pub use allowed::{authorise, AllowedDial, Refused};
 pub use config::{BrokenPromise, CapCounts, JurisdictionRules, PolicyConfig, RollingCap, Window};
@@ -16,6 +17,7 @@ pub use decide::{
     allowed_at, decide, AccountState, Decision, Figures, PolicyDecision, RuleCheck, Suppression,
 };
 pub use holds::{Hold, HoldKind};
+pub use settle::{settle, Settlement};
 
 /// Errors of the policy layer's commands, each naming what to fix.
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +52,10 @@ pub enum PolicyError {
         /// What is wrong with it.
         reason: String,
     },
+    /// The data directory's store could not be read (the plan does not
+    /// guess what it holds).
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
     /// The accounts file cannot be used at all (e.g. a required column is missing).
     #[error("accounts {path}: {message}")]
     Accounts {

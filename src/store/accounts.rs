@@ -10,9 +10,56 @@ use rust_decimal::Decimal;
 
 use super::codec::ts;
 use super::{sql, Store, StoreError};
+use crate::account::hours::{format_call_hours, parse_call_hours, ContactPrefs};
 use crate::account::{Account, Language};
 
 impl Store {
+    /// Sets what each account asked about when to be called (the accounts
+    /// file's `call_hours` and `night_call_consent`), in one transaction.
+    pub fn set_contact_prefs(
+        &mut self,
+        prefs: &std::collections::BTreeMap<String, ContactPrefs>,
+    ) -> Result<(), StoreError> {
+        const OP: &str = "set_contact_prefs";
+        let tx = self.write_tx(OP)?;
+        for (id, p) in prefs {
+            let hours = (!p.call_hours.is_empty()).then(|| format_call_hours(&p.call_hours));
+            tx.execute(
+                "UPDATE accounts SET call_hours = ?2, night_call_consent = ?3 WHERE account_id = ?1",
+                params![id, hours, p.night_call_consent],
+            )
+            .map_err(sql(OP))?;
+        }
+        tx.commit().map_err(sql(OP))
+    }
+
+    /// What an account asked about when to be called (defaults when the
+    /// account is unknown).
+    pub fn contact_prefs(&self, account_id: &str) -> Result<ContactPrefs, StoreError> {
+        use rusqlite::OptionalExtension;
+        let row: Option<(Option<String>, bool)> = self
+            .conn
+            .query_row(
+                "SELECT call_hours, night_call_consent FROM accounts WHERE account_id = ?1",
+                [account_id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(sql("contact_prefs"))?;
+        let Some((hours, consent)) = row else {
+            return Ok(ContactPrefs::default());
+        };
+        let call_hours = match hours {
+            Some(h) => parse_call_hours(&h)
+                .map_err(|e| StoreError::Corrupt(format!("account {account_id}: {e}")))?,
+            None => Vec::new(),
+        };
+        Ok(ContactPrefs {
+            call_hours,
+            night_call_consent: consent,
+        })
+    }
+
     /// Inserts or updates accounts by `account_id`, in one transaction.
     pub fn upsert_accounts(
         &mut self,

@@ -1,4 +1,5 @@
-//! `duecall export` and `duecall holds`: the command-line entries of the store. Owns the argument
+//! `duecall export`, `duecall holds`, `duecall suppress` and `duecall
+//! payments`: the command-line entries of the store. Owns the argument
 //! shape and the default data directory; the lead wires it into clap.
 
 use std::io::Write;
@@ -117,5 +118,91 @@ pub fn run_holds(
             writeln!(out, "{n} hold(s) released on {account_id}").map_err(StoreError::Write)?;
         }
     }
+    Ok(())
+}
+
+/// Arguments of `duecall suppress`.
+#[derive(Debug, Clone, Args)]
+pub struct SuppressArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub cmd: SuppressCmd,
+    /// The data directory (default: $DUECALL_DATA, else ./duecall-data).
+    #[arg(long, global = true)]
+    pub data_dir: Option<PathBuf>,
+}
+
+/// `duecall suppress import` / `duecall suppress list`.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum SuppressCmd {
+    /// Imports a do-not-call list (CSV: `phone` or `account_id`, `scope`,
+    /// `reason`), all or nothing: a bad row stops the import, naming its line.
+    Import {
+        /// The CSV.
+        csv: PathBuf,
+        /// Region for numbers written without + (default US).
+        #[arg(long, default_value = "US")]
+        region: String,
+    },
+    /// Every suppression (from calls and lists), one JSON object per line.
+    List,
+}
+
+/// Arguments of `duecall payments`.
+#[derive(Debug, Clone, Args)]
+pub struct PaymentsArgs {
+    /// The payments CSV (`account_id,amount,paid_at`).
+    pub csv: PathBuf,
+    /// The data directory (default: $DUECALL_DATA, else ./duecall-data).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+}
+
+fn read_file(path: &std::path::Path) -> Result<std::fs::File, StoreError> {
+    std::fs::File::open(path)
+        .map_err(|e| StoreError::BadArgument(format!("cannot read {}: {e}", path.display())))
+}
+
+/// Runs `duecall suppress`, writing to `out`; `now` stamps an import.
+pub fn run_suppress(
+    args: &SuppressArgs,
+    now: chrono::DateTime<chrono::Utc>,
+    out: &mut dyn Write,
+) -> Result<(), StoreError> {
+    let dir = data_dir(args.data_dir.as_ref());
+    match &args.cmd {
+        SuppressCmd::Import { csv, region } => {
+            let entries = crate::account::lists::read_do_not_call(read_file(csv)?, region)
+                .map_err(|e| {
+                    StoreError::BadArgument(format!("{}: {e} (nothing imported)", csv.display()))
+                })?;
+            let mut store = Store::open(&dir)?;
+            let n = store.import_do_not_call(&entries, now)?;
+            writeln!(
+                out,
+                "{n} new do-not-call entries ({} rows read)",
+                entries.len()
+            )
+            .map_err(StoreError::Write)?;
+        }
+        SuppressCmd::List => {
+            let store = Store::open_existing(&dir)?;
+            for s in store.suppressions()? {
+                serde_json::to_writer(&mut *out, &s).map_err(StoreError::Json)?;
+                writeln!(out).map_err(StoreError::Write)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Runs `duecall payments`: imports the payments, all or nothing.
+pub fn run_payments(args: &PaymentsArgs, out: &mut dyn Write) -> Result<(), StoreError> {
+    let payments = crate::account::lists::read_payments(read_file(&args.csv)?).map_err(|e| {
+        StoreError::BadArgument(format!("{}: {e} (nothing imported)", args.csv.display()))
+    })?;
+    let mut store = Store::open(&data_dir(args.data_dir.as_ref()))?;
+    let n = store.import_payments(&payments)?;
+    writeln!(out, "{n} new payments ({} rows read)", payments.len()).map_err(StoreError::Write)?;
     Ok(())
 }

@@ -11,7 +11,7 @@
 //!
 //! One file per table or concern: `attempts` (with turns and routes),
 //! `history` (what the gate counts), `accounts`, `escalations`, `pauses`,
-//! `suppressions`, `callbacks`, `payments`, `holds`, `state` (an account's state for
+//! `suppressions`, `dnc` (the do-not-call list), `callbacks`, `payments`, `holds`, `state` (an account's state for
 //! the gate), `routes` (what a route leaves behind), `export`; `schema` holds
 //! the one versioned list of migrations (append a table's migration there);
 //! `codec` how values are spelled. The service's tables (`duecall serve`)
@@ -35,6 +35,7 @@ mod callbacks;
 pub mod casework;
 pub mod cli;
 mod codec;
+mod dnc;
 mod error;
 mod escalations;
 mod export;
@@ -63,12 +64,14 @@ use rusqlite::{Connection, Transaction, TransactionBehavior};
 
 pub use attempts::{AttemptId, AttemptRecord, AttemptState, EndedAttempt, TurnRow};
 pub(crate) use codec::ts;
+pub use dnc::SuppressionRow;
 pub(crate) use error::sql;
 pub use error::StoreError;
 pub use escalations::{Escalation, EscalationStatus, NewEscalation};
 pub use export::ExportFormat;
 pub use holds::HoldRow;
 pub use lock::{DataDirLock, LOCK_FILE};
+pub use pauses::{EndedPause, PAID_REASON};
 
 /// The database file inside a data directory.
 pub const DB_FILE: &str = "duecall.db";

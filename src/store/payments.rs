@@ -9,8 +9,53 @@ use rust_decimal::Decimal;
 
 use super::codec::{parse_ts, ts};
 use super::{sql, Store, StoreError};
+use crate::account::lists::Payment;
 
 impl Store {
+    /// Imports payments (`duecall payments <csv>`) in one transaction; a
+    /// payment already imported (same account, amount and time) is not
+    /// counted twice. Returns how many were new.
+    pub fn import_payments(&mut self, payments: &[Payment]) -> Result<usize, StoreError> {
+        const OP: &str = "import_payments";
+        let tx = self.write_tx(OP)?;
+        let mut added = 0;
+        for p in payments {
+            added += tx
+                .execute(
+                    "INSERT INTO payments (account_id, amount, paid_at) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (account_id, amount, paid_at) DO NOTHING",
+                    params![
+                        p.account_id,
+                        p.amount.normalize().to_string(),
+                        ts(p.paid_at)
+                    ],
+                )
+                .map_err(sql(OP))?;
+        }
+        tx.commit().map_err(sql(OP))?;
+        Ok(added)
+    }
+
+    /// Everything paid towards a debt (an account id is one debt).
+    pub fn paid_total(&self, account_id: &str) -> Result<Decimal, StoreError> {
+        const OP: &str = "paid_total";
+        let mut st = self
+            .conn
+            .prepare("SELECT amount FROM payments WHERE account_id = ?1")
+            .map_err(sql(OP))?;
+        let raws: Vec<String> = st
+            .query_map([account_id], |r| r.get(0))
+            .map_err(sql(OP))?
+            .collect::<Result<_, _>>()
+            .map_err(sql(OP))?;
+        raws.iter()
+            .map(|a| {
+                Decimal::from_str(a)
+                    .map_err(|e| StoreError::Corrupt(format!("payment amount {a:?}: {e}")))
+            })
+            .sum()
+    }
+
     /// Records a payment (from `duecall payments <csv>`).
     pub fn add_payment(
         &mut self,

@@ -162,6 +162,27 @@ CREATE INDEX holds_by_account ON holds (account_id);
 CREATE INDEX holds_by_attempt ON holds (attempt_id);
 ";
 
+/// Migration 8: the lender's lists: numbers on the do-not-call list for
+/// every account, where a suppression came from, payments imported once,
+/// how an ended pause settled (a claimed payment verified or not, a promise
+/// kept or broken), and the hours each debtor asked to be called in.
+const M8_LISTS: &str = "
+CREATE TABLE dnc_numbers (
+    id         INTEGER PRIMARY KEY,
+    phone      TEXT NOT NULL,
+    scope      TEXT NOT NULL CHECK (scope IN ('number', 'account')),
+    reason     TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX dnc_by_phone ON dnc_numbers (phone);
+ALTER TABLE suppressions ADD COLUMN source TEXT NOT NULL DEFAULT 'call';
+CREATE UNIQUE INDEX payments_once ON payments (account_id, amount, paid_at);
+ALTER TABLE pauses ADD COLUMN settled_at TEXT;
+ALTER TABLE pauses ADD COLUMN settlement TEXT;
+ALTER TABLE accounts ADD COLUMN call_hours TEXT;
+ALTER TABLE accounts ADD COLUMN night_call_consent BOOLEAN NOT NULL DEFAULT FALSE;
+";
+
 /// The migrations in order; migration `n` (1-based) is `MIGRATIONS[n - 1]`.
 /// Append only: a released migration is never edited. A new table gets its
 /// own migration here (its rows' code in its own file beside this one).
@@ -173,6 +194,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     super::web_schema::CASEWORK,
     super::web_schema::OUTBOX,
     M7_HOLDS,
+    M8_LISTS,
 ];
 
 /// The newest schema version this build knows.

@@ -70,6 +70,9 @@ impl Store {
             .map_err(sql(OP))?;
         state.callback_at = parse_opt_ts(callback)?;
         state.holds = holds_in_force(&self.conn, account_id)?;
+        let prefs = self.contact_prefs(account_id)?;
+        state.call_hours = prefs.call_hours;
+        state.night_call_consent = prefs.night_call_consent;
         Ok(state)
     }
 }

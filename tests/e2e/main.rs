@@ -2,6 +2,7 @@
 
 mod baresip;
 mod campaign;
+mod compliance;
 mod conversation;
 mod hostile;
 mod peers;

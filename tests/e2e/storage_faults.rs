@@ -439,7 +439,14 @@ fn a_second_run_on_one_data_directory_is_refused_naming_the_first_ones_pid() {
         AttemptState::Dialling,
         "nor took the first one's live call for a crash"
     );
+    // SIGTERM stops the first run gracefully: no new dial, the call in
+    // flight ends with a disposition, nothing is left dialling.
     unsafe { libc::kill(first.id() as i32, libc::SIGTERM) };
-    let _ = wait_exit(&mut first, 60, &dir, "run1");
+    let status = wait_exit(&mut first, 60, &dir, "run1");
+    assert!(status.success(), "{}", log(&dir, "run1"));
+    let all = attempts(&data);
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0].state, AttemptState::Ended, "{}", log(&dir, "run1"));
+    assert!(all[0].disposition.is_some());
     drop(ringing);
 }

@@ -1,0 +1,329 @@
+//! Compliance end to end: campaigns and manual calls against simulated
+//! debtors (real SIP/RTP, real recognizer) who dispute, ask for a person
+//! and say they paid; later runs (`--now` days later, inside the robot
+//! window) must dial exactly the accounts the rules allow, and the store
+//! shows why for each. `duecall call --account` goes through the same gate.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use duecall::campaign::cli::{run_campaign_with, RunArgs};
+use duecall::campaign::{Progress, Shutdown};
+use duecall::policy::HoldKind;
+use duecall::sim::{PersonaBook, SimConfig};
+use duecall::store::{AttemptId, AttemptRecord, EscalationStatus, Store};
+
+use crate::peers::*;
+
+fn at(s: &str) -> chrono::DateTime<chrono::FixedOffset> {
+    chrono::DateTime::parse_from_rfc3339(s).expect("test time")
+}
+
+fn write(dir: &Path, name: &str, body: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, body).expect("write test file");
+    p
+}
+
+fn attempts(data: &Path) -> Vec<AttemptRecord> {
+    let store = Store::open_existing(data).expect("campaign database");
+    let mut out = Vec::new();
+    let (mut id, mut misses) = (1, 0);
+    while misses < 5 {
+        match store.attempt(AttemptId(id)).expect("read attempt") {
+            Some(a) => {
+                out.push(a);
+                misses = 0;
+            }
+            None => misses += 1,
+        }
+        id += 1;
+    }
+    out
+}
+
+async fn sim() -> duecall::sim::SimCallee {
+    let mut personas = PersonaBook::builtin();
+    personas
+        .load_file(&root().join("prompts/sim.toml"))
+        .expect("prompts/sim.toml parses");
+    duecall::sim::start(SimConfig {
+        seed: Some(19),
+        personas,
+        ..SimConfig::default()
+    })
+    .await
+    .expect("simulated debtors start")
+}
+
+async fn run(csv: &Path, config: &Path, data: &Path, now: &str, until: &str) -> usize {
+    let a = RunArgs {
+        csv: csv.to_path_buf(),
+        config: Some(config.to_path_buf()),
+        data_dir: Some(data.to_path_buf()),
+        until: Some(at(until)),
+        max_concurrent: None,
+        now: Some(at(now)),
+        history: None,
+        trunk: None,
+    };
+    let s = tokio::time::timeout(
+        std::time::Duration::from_secs(300),
+        run_campaign_with(&a, Shutdown::default(), Progress::Quiet),
+    )
+    .await
+    .expect("the run ends")
+    .expect("the run runs");
+    s.attempts.len()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn later_runs_dial_exactly_whom_disputes_requests_and_payments_allow() {
+    let dir = scratch("compliance-campaign");
+    let sim = sim().await;
+    // Monday 2026-11-23, 10:00 in Los Angeles; due 2026-11-16 (day 7).
+    let csv = write(
+        &dir,
+        "accounts.csv",
+        "account_id,name,phone,amount,due_date,jurisdiction,timezone,language\n\
+         D1,Maria Lopez,+14155550161,125.50,2026-11-16,us,America/Los_Angeles,en\n\
+         R1,Maria Lopez,+14155550162,125.50,2026-11-16,us,America/Los_Angeles,en\n\
+         P1,Maria Lopez,+14155550163,125.50,2026-11-16,us,America/Los_Angeles,en\n\
+         P2,Maria Lopez,+14155550164,125.50,2026-11-16,us,America/Los_Angeles,en\n",
+    );
+    let config = write(
+        &dir,
+        "duecall.toml",
+        &format!(
+            // No quiet week after a conversation: the holds alone must
+            // keep these people from being called.
+            "[policy.us]\nquiet_days_after_conversation = 0\n\
+             [campaign]\ncalls_per_second = 0\nmax_concurrent = 4\nretry_answered_s = 7200\n\
+             [campaign.dial_uri_by_account]\nD1 = \"{}\"\nR1 = \"{}\"\nP1 = \"{}\"\nP2 = \"{}\"\n",
+            sim.uri_for_tagged("dispute", "d1"),
+            sim.uri_for_tagged("agent", "r1"),
+            sim.uri_for_tagged("paid", "p1"),
+            sim.uri_for_tagged("paid", "p2"),
+        ),
+    );
+    let data = dir.join("data");
+    let dialled = run(
+        &csv,
+        &config,
+        &data,
+        "2026-11-23T10:00:00-08:00",
+        "2026-11-23T10:30:00-08:00",
+    )
+    .await;
+    assert_eq!(dialled, 4, "everyone once on the first day");
+    let all = attempts(&data);
+    let route = |id: &str| {
+        all.iter()
+            .find(|a| a.account_id == id)
+            .and_then(|a| a.route.clone())
+            .unwrap_or_else(|| panic!("{id} has a route: {all:?}"))
+    };
+    assert_eq!(route("D1").reason, "dispute");
+    assert_eq!(route("R1").reason, "request_agent");
+    assert_eq!(route("P1").reason, "verify-payment");
+    assert_eq!(route("P2").reason, "verify-payment");
+    {
+        let s = Store::open_existing(&data).unwrap();
+        assert_eq!(
+            s.account_state("D1").unwrap().holds[0].kind,
+            HoldKind::Dispute
+        );
+        assert_eq!(
+            s.account_state("R1").unwrap().holds[0].kind,
+            HoldKind::Agent
+        );
+    }
+    // P1's payment arrives; P2's never does.
+    let payments = write(
+        &dir,
+        "payments.csv",
+        "account_id,amount,paid_at\nP1,125.50,2026-11-22\n",
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_duecall"))
+        .args(["payments"])
+        .arg(&payments)
+        .arg("--data-dir")
+        .arg(&data)
+        .output()
+        .expect("duecall payments");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // Five days later (Saturday 28th, 10:00; day 12): the verification pauses
+    // have ended, the collector's case still holds R1, D1 stays disputed.
+    let dialled = run(
+        &csv,
+        &config,
+        &data,
+        "2026-11-28T10:00:00-08:00",
+        "2026-11-28T10:30:00-08:00",
+    )
+    .await;
+    assert_eq!(dialled, 0, "nobody: {:?}", attempts(&data));
+    let s = Store::open_existing(&data).unwrap();
+    let q = s.escalations(Some(EscalationStatus::Open)).unwrap();
+    assert!(
+        q.iter()
+            .any(|e| e.account_id == "P2" && e.reason == "paid-unverified"),
+        "P2's claimed payment goes to a collector: {q:?}"
+    );
+    assert!(!q
+        .iter()
+        .any(|e| e.account_id == "P1" && e.reason == "paid-unverified"));
+    assert!(s
+        .account_state("P1")
+        .unwrap()
+        .suppressions
+        .iter()
+        .any(|x| x.reason == "paid"));
+    // The store says why for each (plan --data-dir reads it as run does).
+    let plan = Command::new(env!("CARGO_BIN_EXE_duecall"))
+        .args(["plan"])
+        .arg(&csv)
+        .args(["--at", "2026-11-28T10:05:00-08:00", "--data-dir"])
+        .arg(&data)
+        .output()
+        .expect("duecall plan");
+    assert!(
+        plan.status.success(),
+        "{}",
+        String::from_utf8_lossy(&plan.stderr)
+    );
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&plan.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("plan JSON line"))
+        .collect();
+    let failed = |id: &str| -> Vec<String> {
+        let l = lines
+            .iter()
+            .find(|l| l["account_id"] == id)
+            .expect("planned");
+        assert_eq!(l["decision"], "deny", "{l}");
+        l["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["passed"] == false)
+            .map(|r| r["rule"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert!(failed("D1").contains(&"hold".to_string()));
+    assert!(failed("R1").contains(&"hold".to_string()));
+    assert!(failed("P1").contains(&"suppression".to_string()));
+    assert!(failed("P2").contains(&"hold".to_string()));
+
+    // R1's collector closes the case: R1 may be called again; nobody else.
+    let mut w = Store::open(&data).unwrap();
+    for e in w.escalations(None).unwrap() {
+        if e.account_id == "R1" {
+            w.close_escalation(e.id, chrono::Utc::now()).unwrap();
+        }
+    }
+    drop(w);
+    let before = attempts(&data).len();
+    let dialled = run(
+        &csv,
+        &config,
+        &data,
+        "2026-11-28T11:00:00-08:00",
+        "2026-11-28T11:20:00-08:00",
+    )
+    .await;
+    let after = attempts(&data);
+    sim.shutdown();
+    assert_eq!(dialled, 1, "{:?}", &after[before..]);
+    assert_eq!(after[before].account_id, "R1");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manual_call_goes_through_the_gate_and_counts() {
+    let dir = scratch("compliance-call");
+    let sim = sim().await;
+    let account = write(
+        &dir,
+        "a.json",
+        r#"{"account_id":"M1","name":"Maria Lopez","phone":"+14155550171","amount":"125.50",
+            "due_date":"2026-11-16","timezone":"America/Los_Angeles","language":"en","jurisdiction":"us"}"#,
+    );
+    let data = dir.join("data");
+    let call = |uri: &str, now: &str| {
+        Command::new(env!("CARGO_BIN_EXE_duecall"))
+            .args(["call", uri, "--json", "--now", now, "--out-dir"])
+            .arg(dir.join("rec"))
+            .arg("--account")
+            .arg(&account)
+            .arg("--data-dir")
+            .arg(&data)
+            .output()
+            .expect("duecall call")
+    };
+    let uri = sim.uri_for_tagged("dispute", "m1");
+    // 22:00 in Los Angeles: outside the window; nothing placed, exit 3.
+    let out = call(&uri, "2026-11-23T22:00:00-08:00");
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(v["account_id"], "M1");
+    assert_eq!(v["policy"]["decision"], "deny");
+    assert!(v.get("call").is_none(), "no call object: {v}");
+    assert!(v["policy"]["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["rule"] == "window" && r["passed"] == false));
+    // A test clock never dials a real person.
+    let out = call(
+        "sip:+14155550171@192.0.2.10:5060",
+        "2026-11-23T10:00:00-08:00",
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("loopback"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        attempts(&data).is_empty(),
+        "nothing stored for a call never placed"
+    );
+    // 10:00: allowed, stored before the INVITE, counted; the dispute holds.
+    let out = call(&uri, "2026-11-23T10:00:00-08:00");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let all = attempts(&data);
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0].policy["decision"], "allow");
+    assert_eq!(
+        all[0].route.as_ref().map(|r| r.reason.as_str()),
+        Some("dispute")
+    );
+    let out = call(&uri, "2026-11-24T10:00:00-08:00");
+    sim.shutdown();
+    assert_eq!(out.status.code(), Some(3));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert!(
+        v["policy"]["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["rule"] == "hold" && r["passed"] == false),
+        "{v}"
+    );
+    assert_eq!(attempts(&data).len(), 1);
+}
