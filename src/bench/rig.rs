@@ -191,25 +191,58 @@ pub struct Caller {
 }
 
 impl Caller {
+    /// The gate's allow for one call, stored in the rig's own store.
+    fn allow(&self, account: &Account) -> Result<crate::policy::AllowedDial, String> {
+        let dir = self.record_dir.join("gate");
+        let mut store = crate::store::Store::open(&dir).map_err(|e| e.to_string())?;
+        store
+            .upsert_accounts(std::slice::from_ref(account), self.now)
+            .map_err(|e| e.to_string())?;
+        let zones = crate::account::tz::zones_for(account).0;
+        let policy = crate::policy::PolicyConfig::default();
+        let d = crate::campaign::gate::decide_on_store(
+            &store, account, None, &zones, &policy, self.now,
+        )
+        .map_err(|e| e.to_string())?;
+        crate::campaign::gate::authorise(&mut store, d, self.now).map_err(|r| match r {
+            crate::policy::Refused::Denied(d) => format!(
+                "the gate denies {}: {:?}",
+                d.account_id,
+                d.rules
+                    .iter()
+                    .filter(|r| !r.passed)
+                    .map(|r| &r.detail)
+                    .collect::<Vec<_>>()
+            ),
+            crate::policy::Refused::NotStored(e) => e.to_string(),
+        })
+    }
+
     /// Places call number `k` to the debtor `e` and waits for both ends to
     /// finish with it (the debtor's record leaves the simulated callee).
     pub async fn place(&self, k: usize, e: Expected) -> Placed {
         let mut account = self.account.clone();
         account.account_id = format!("B-{k}");
-        let opts = CallOptions {
-            to: self.sim.uri_for_tagged(e.persona, &format!("b{k}")),
-            now: self.now,
-            attempt_id: Some(k as i64 + 1),
-            policy: None,
-            record_dir: Some(self.record_dir.clone()),
-            case_id: None,
-            on_transfer: None,
-        };
-        let outcome = match tokio::time::timeout(CALL_LIMIT, self.agent.call(&account, opts)).await
-        {
-            Ok(Ok(o)) => Ok(o),
-            Ok(Err(err)) => Err(err.to_string()),
-            Err(_) => Err(format!("no outcome in {} s", CALL_LIMIT.as_secs())),
+        account.phone = format!("+1415555{:04}", k % 10_000);
+        // Every reminder call goes through the gate: one debt and number
+        // per call, so no cap is in the way.
+        let outcome = match self.allow(&account) {
+            Err(e) => Err(e),
+            Ok(dial) => {
+                let opts = CallOptions {
+                    to: self.sim.uri_for_tagged(e.persona, &format!("b{k}")),
+                    now: self.now,
+                    dial,
+                    record_dir: Some(self.record_dir.clone()),
+                    case_id: None,
+                    on_transfer: None,
+                };
+                match tokio::time::timeout(CALL_LIMIT, self.agent.call(&account, opts)).await {
+                    Ok(Ok(o)) => Ok(o),
+                    Ok(Err(err)) => Err(err.to_string()),
+                    Err(_) => Err(format!("no outcome in {} s", CALL_LIMIT.as_secs())),
+                }
+            }
         };
         let record = match &outcome {
             Ok(o) => {
