@@ -25,14 +25,19 @@ use duecall::asr::turns::GrammarMode;
 use duecall::dialogue::script::Script;
 use duecall::media::vad::VadConfig;
 use harness::{
-    default_cache_dir, evaluate, full_set, parse_utterances, SPEECH_EN_HELDOUT2_TSV,
-    SPEECH_EN_HELDOUT_TSV, SPEECH_EN_TSV,
+    default_cache_dir, evaluate, fit_calibration, full_set, parse_utterances, run_bench,
+    variant_in, Variant, DEV_VOICES, EVAL_VOICES, SPEECH_EN_HELDOUT2_TSV, SPEECH_EN_HELDOUT_TSV,
+    SPEECH_EN_TSV, SPOKEN_DEV_TSV, SPOKEN_FINAL_TSV,
 };
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
 fn main() {
+    if let Ok(set @ ("dev" | "final")) = std::env::var("SPEECH_SET").as_deref() {
+        call_bench(set);
+        return;
+    }
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let cfg = SphinxConfig::default();
     if !cfg.hmm.join("mdef").is_file() {
@@ -122,5 +127,128 @@ fn main() {
             t0.elapsed().as_secs_f64()
         );
         print!("{r}");
+    }
+}
+
+/// The spoken benchmark of the recognizer calls use (`SPEECH_SET=dev` or
+/// `final`): every reply of the split rendered SPEECH_VARIANTS times
+/// (default 3) in the split's voices (dev: espeak-ng; final: the evaluation
+/// voices; SPEECH_VOICES=dev|eval overrides), through the phone line, the
+/// VAD gate, `asr::call::CallRecognizer` with each turn's grammar, the
+/// classifier. SPEECH_ENGINES: comma list of `hybrid`, `grammar`,
+/// `whisper` (one run each, every turn on that engine; default `hybrid`).
+/// SPEECH_FIT=1 fits the calibration on the run and prints it;
+/// SPEECH_WRONG=1 lists every wrong clip; SPEECH_LIMIT=N takes N clips.
+fn call_bench(set: &str) {
+    use duecall::asr::config::{AsrConfig, TurnEngine};
+    use duecall::intent::eval::eval_today;
+    use duecall::intent::Classifier;
+
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let (name, text, default_voices) = match set {
+        "dev" => ("tests/data/spoken_dev.tsv", SPOKEN_DEV_TSV, "dev"),
+        _ => ("tests/data/spoken_final.tsv", SPOKEN_FINAL_TSV, "eval"),
+    };
+    let voices = match std::env::var("SPEECH_VOICES")
+        .unwrap_or_else(|_| default_voices.into())
+        .as_str()
+    {
+        "eval" => EVAL_VOICES,
+        _ => DEV_VOICES,
+    };
+    let utts = parse_utterances(text, name).expect("spoken split");
+    let variants: u32 = std::env::var("SPEECH_VARIANTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3);
+    let mut clips: Vec<(usize, Variant)> = (0..variants)
+        .flat_map(|k| (0..utts.len()).map(move |i| (i, k)))
+        .map(|(i, k)| (i, variant_in(&utts[i].text, k, voices)))
+        .collect();
+    if let Some(n) = std::env::var("SPEECH_LIMIT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        clips.truncate(n);
+    }
+    let prompts = root.join("prompts");
+    let script = Script::load(&prompts.join("en.toml")).expect("prompts/en.toml");
+    let lexicon =
+        duecall::intent::cli::load_lexicon("en", Some(&prompts.join("en.toml"))).expect("lexicon");
+    let dict = duecall::asr::sphinx::dictionary(&SphinxConfig::default().dict).expect("dictionary");
+    let known = |w: &str| dict.contains_key(w);
+    let replies = load_replies(&prompts, "en", &known)
+        .expect("prompts/en.replies.jsgf")
+        .map(Arc::new);
+    let grammars = duecall::asr::turns::call_grammars(
+        &script.listen,
+        &script.expects,
+        &lexicon,
+        replies.as_deref(),
+        &known,
+    );
+    let classifier = Arc::new(Classifier::new(lexicon.clone()));
+    let cache = default_cache_dir();
+    let vad = VadConfig::default();
+    println!(
+        "speech_eval: {name}: {} replies, {} clips in {} voices (cache {})",
+        utts.len(),
+        clips.len(),
+        voices.len(),
+        cache.display()
+    );
+    let engines = std::env::var("SPEECH_ENGINES").unwrap_or_else(|_| "hybrid".into());
+    for engine in engines.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let turn_engine = match engine {
+            "grammar" => TurnEngine::Grammar,
+            "whisper" => TurnEngine::Whisper,
+            _ => TurnEngine::Hybrid,
+        };
+        let mut config = AsrConfig::default();
+        for t in script.listen.keys() {
+            config.turns.insert(t.clone(), turn_engine);
+        }
+        let c2 = classifier.clone();
+        let meaning: duecall::asr::call::Meaning = Arc::new(move |t: &str| {
+            c2.classify(t, eval_today(), chrono::NaiveTime::from_hms_opt(10, 0, 0))
+                .kind
+        });
+        let mut rec = duecall::asr::call::open_call("en", &config, replies.clone(), Some(meaning))
+            .expect("recognizer");
+        let t0 = Instant::now();
+        let title = format!(
+            "{name}, {engine}, voices {}",
+            if std::ptr::eq(voices, EVAL_VOICES) {
+                "eval (flite, festival)"
+            } else {
+                "dev (espeak-ng)"
+            }
+        );
+        let r = run_bench(
+            &title,
+            &mut rec,
+            &grammars,
+            &classifier,
+            &utts,
+            &clips,
+            &vad,
+            &cache,
+        )
+        .expect("benchmark");
+        print!("{r}");
+        println!(
+            "  ({:.1} s wall incl. rendering)",
+            t0.elapsed().as_secs_f64()
+        );
+        if let Some(path) = std::env::var_os("SPEECH_DUMP") {
+            let path = std::path::PathBuf::from(path).with_extension(format!("{engine}.jsonl"));
+            r.dump(&path).expect("dump");
+            println!("  clips written to {}", path.display());
+        }
+        if std::env::var("SPEECH_FIT").is_ok_and(|v| v == "1") {
+            let spoken: Vec<_> = r.spoken().collect();
+            let (m, loss) = fit_calibration(&spoken);
+            println!("  fitted calibration (log-loss {loss:.4}):\n  {m:?}");
+        }
     }
 }

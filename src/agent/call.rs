@@ -113,7 +113,8 @@ pub struct AttemptOutcome {
 
 enum AsrCmd {
     Frames(Vec<i16>),
-    Phrases(Vec<String>),
+    /// A listening turn and its grammar phrases.
+    Listen(String, Vec<String>),
     /// End the utterance; sent at this instant.
     Finish(std::time::Instant),
 }
@@ -188,9 +189,9 @@ fn spawn_asr(
                     other => other,
                 };
                 match cmd {
-                    AsrCmd::Phrases(p) => {
+                    AsrCmd::Listen(turn, p) => {
                         let t = std::time::Instant::now();
-                        let r = rec.set_phrases(&p);
+                        let r = rec.listen(&turn, &p);
                         work.setup += t.elapsed().as_millis() as u64;
                         match r {
                             Ok(()) => ready = true,
@@ -391,7 +392,7 @@ impl Agent {
                             .as_ref()
                             .and_then(|g| g.get(&turn))
                             .cloned();
-                        let _ = asr_cmd.send(AsrCmd::Phrases(grammar.unwrap_or(phrases)));
+                        let _ = asr_cmd.send(AsrCmd::Listen(turn, grammar.unwrap_or(phrases)));
                     }
                     Action::Transfer { agent_uri, headers } => {
                         if let Some(hook) = &opts.on_transfer {

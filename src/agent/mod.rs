@@ -22,7 +22,6 @@ use serde::Deserialize;
 
 use crate::account::Language;
 use crate::asr::jsgf::ReplyGrammar;
-use crate::asr::turns::GrammarMode;
 use crate::asr::{AsrError, Recognizer};
 use crate::config::Config;
 use crate::dialogue::{Script, ScriptError, Understand};
@@ -114,16 +113,9 @@ impl Default for DialogueSettings {
     }
 }
 
-/// `[asr]` config: engine and models per language.
-#[derive(Debug, Clone, Deserialize, Default)]
-#[serde(deny_unknown_fields, default)]
-pub struct AsrSettings {
-    /// `vosk`, `sphinx`, or unset (Vosk when a model is installed, else
-    /// PocketSphinx for English).
-    pub engine: Option<String>,
-    /// Vosk model directory per language (`en`, `zh`), or `sphinx`.
-    pub models: HashMap<String, PathBuf>,
-}
+/// `[asr]` config: engines, models per language, Whisper and the engine
+/// per listening turn (owned by `asr`).
+pub type AsrSettings = crate::asr::AsrConfig;
 
 /// Where the agent finds its files.
 #[derive(Debug, Clone)]
@@ -257,48 +249,19 @@ fn check_reply_words(g: &ReplyGrammar, lang: Language) -> Result<(), AgentError>
     })
 }
 
-/// How calls build a turn's PocketSphinx grammar when the language has a
-/// reply grammar (`scripts/eval-speech` compares the modes).
-const CALL_GRAMMAR_WITH_REPLIES: GrammarMode = GrammarMode::Replies;
-
-/// The grammar of every listen turn PocketSphinx decodes with: the turn's
-/// phrases, the lexicon phrases of the intents it expects, and (when the
-/// language has a reply grammar) those intents' whole-reply rules; words
-/// the PocketSphinx dictionary lacks are left out.
+/// The grammar of every listen turn PocketSphinx decodes with
+/// ([`crate::asr::turns::call_grammars`]); words the PocketSphinx dictionary
+/// lacks are left out.
 fn sphinx_grammars(
     script: &Script,
     lexicon: &Lexicon,
     replies: Option<&ReplyGrammar>,
 ) -> HashMap<String, Vec<String>> {
-    use crate::asr::turns::turn_grammar_with;
     // The same cached dictionary the decoders add their grammar words from.
     let dict = crate::asr::sphinx::dictionary(&crate::asr::sphinx::SphinxConfig::default().dict)
         .unwrap_or_default();
     let known = |w: &str| dict.contains_key(w);
-    let mode = if replies.is_some() {
-        CALL_GRAMMAR_WITH_REPLIES
-    } else {
-        GrammarMode::ListenLexicon
-    };
-    script
-        .listen
-        .keys()
-        .map(|turn| {
-            (
-                turn.clone(),
-                turn_grammar_with(
-                    &script.listen,
-                    lexicon,
-                    replies,
-                    turn,
-                    script.expects.get(turn).map(Vec::as_slice).unwrap_or(&[]),
-                    mode,
-                    &known,
-                )
-                .0,
-            )
-        })
-        .collect()
+    crate::asr::turns::call_grammars(&script.listen, &script.expects, lexicon, replies, &known)
 }
 
 impl Agent {
@@ -396,18 +359,24 @@ impl Agent {
                 return Ok(r);
             }
         }
-        let model = self.asr.models.get(lang.as_str()).cloned();
-        let replies = self.kits.get(&lang).and_then(|k| k.replies.clone());
-        crate::asr::open_with(
-            self.asr.engine.as_deref(),
-            lang.as_str(),
-            model.as_deref(),
-            replies,
-        )
-        .map_err(|source| AgentError::Asr {
-            lang: lang.as_str().into(),
-            source,
-        })
+        let kit = self.kits.get(&lang);
+        let replies = kit.and_then(|k| k.replies.clone());
+        // What a text means, for the agreement between the two engines.
+        let meaning = kit.map(|k| {
+            let understand = k.understand.clone();
+            let m: crate::asr::call::Meaning = Arc::new(move |text: &str| {
+                understand
+                    .text(text, chrono::Local::now().naive_local())
+                    .kind
+            });
+            m
+        });
+        crate::asr::call::open_call(lang.as_str(), &self.asr, replies, meaning)
+            .map(|r| Box::new(r) as Box<dyn Recognizer>)
+            .map_err(|source| AgentError::Asr {
+                lang: lang.as_str().into(),
+                source,
+            })
     }
 
     /// Returns a recognizer to the pool for the next call.

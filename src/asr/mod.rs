@@ -4,19 +4,29 @@
 //! 8 kHz audio, the result types, the engine choice ([`open`]) and the two
 //! engines: Vosk ([`vosk`], a thin FFI over libvosk with one model shared by
 //! every call) and PocketSphinx ([`sphinx`], English, JSGF grammar per turn);
-//! which phrases a turn's grammar holds ([`turns`]). The spoken-reply
+//! which phrases a turn's grammar holds ([`turns`]); Whisper ([`whisper`],
+//! a decode pool shared by every call) and the recognizer a call uses
+//! ([`call`]: the engine per listening turn from `[asr]` ([`config`]), the
+//! two hypotheses combined with a calibrated confidence ([`confidence`]),
+//! free text normalised for the lexicon ([`normalize`])). The spoken-reply
 //! evaluation lives outside the library (`tests/e2e/speech/harness`).
 //! Never decides what a reply means (that is `intent`), never reads the
 //! clock or opens sockets; endpointing is done outside by `media::vad`, which
 //! calls [`Recognizer::finish`] when the caller stops talking.
 
+pub mod call;
 pub mod cli;
+pub mod confidence;
+pub mod config;
 pub mod jsgf;
 pub mod ngram;
+pub mod normalize;
 pub mod sphinx;
 pub mod turns;
 pub mod vosk;
+pub mod whisper;
 
+pub use config::{AsrConfig, TurnEngine};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
@@ -142,6 +152,13 @@ pub trait Recognizer: Send {
     /// Ends the current utterance and returns its final result; the
     /// recognizer is then ready for the next utterance.
     fn finish(&mut self) -> Result<Transcript, AsrError>;
+    /// Sets the listening turn (a dialogue turn id: `identity`, `reminder`,
+    /// ...) and its phrases; engines that do not choose by turn take the
+    /// phrases as [`Recognizer::set_phrases`]. Call between utterances.
+    fn listen(&mut self, turn: &str, phrases: &[String]) -> Result<(), AsrError> {
+        let _ = turn;
+        self.set_phrases(phrases)
+    }
     /// Drops whatever was fed since the last `finish` (between turns, no reload).
     fn reset(&mut self);
     /// The engine's name ("vosk" or "sphinx").

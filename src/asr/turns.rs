@@ -362,6 +362,34 @@ pub fn turn_grammar_with(
     (keep, dropped)
 }
 
+/// The grammar of every listen turn as calls send it to PocketSphinx: the
+/// turn's phrases, the lexicon phrases of the intents it expects, and (when
+/// the language has a reply grammar) those intents' whole-reply rules
+/// ([`GrammarMode::Replies`]; [`GrammarMode::ListenLexicon`] without one);
+/// words `known` rejects are left out.
+pub fn call_grammars(
+    listen: &BTreeMap<String, Vec<String>>,
+    expects: &BTreeMap<String, Vec<IntentKind>>,
+    lexicon: &Lexicon,
+    replies: Option<&ReplyGrammar>,
+    known: &dyn Fn(&str) -> bool,
+) -> HashMap<String, Vec<String>> {
+    let mode = if replies.is_some() {
+        GrammarMode::Replies
+    } else {
+        GrammarMode::ListenLexicon
+    };
+    listen
+        .keys()
+        .map(|turn| {
+            let expected = expects.get(turn).map(Vec::as_slice).unwrap_or(&[]);
+            let phrases =
+                turn_grammar_with(listen, lexicon, replies, turn, expected, mode, known).0;
+            (turn.clone(), phrases)
+        })
+        .collect()
+}
+
 /// The reply-grammar rule of replies that carry no intent ("hold on", "hello").
 pub const OTHER_RULE: &str = "other";
 

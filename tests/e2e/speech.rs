@@ -175,3 +175,118 @@ fn second_held_out_spoken_replies_keep_the_measured_intent_accuracy() {
         HELDOUT2_FLOOR,
     );
 }
+
+/// The recognizer calls use with Whisper (`asr::call::CallRecognizer`,
+/// every turn hybrid: PocketSphinx with the turn's reply grammar and
+/// Whisper tiny.en, combined with the calibrated confidence) on a quick
+/// subset of the spoken benchmark's development split (espeak-ng voices,
+/// phone line, noise, VAD gate), including off-topic speech and silence.
+/// None when a tool or model is missing and the test may skip.
+fn quick_call_bench() -> Option<BenchReport> {
+    use duecall::asr::config::{AsrConfig, TurnEngine};
+    let model = duecall::asr::whisper::find_model("en");
+    if !speech_tools()
+        || !needs()
+            .present(
+                model.is_some(),
+                "the Whisper tiny.en model (.local/models/whisper/ggml-tiny.en-q8_0.bin)",
+            )
+            .setup("scripts/setup-whisper")
+            .met()
+    {
+        return None;
+    }
+    let utts = parse_utterances(SPOKEN_DEV_TSV, "spoken_dev.tsv").unwrap();
+    let script = duecall::dialogue::script::Script::load(&prompts().join("en.toml")).unwrap();
+    let lex = lexicon();
+    let dict = duecall::asr::sphinx::dictionary(&SphinxConfig::default().dict).expect("dictionary");
+    let known = |w: &str| dict.contains_key(w);
+    let replies = duecall::asr::jsgf::load_replies(prompts(), "en", &known)
+        .unwrap()
+        .map(Arc::new);
+    let grammars = duecall::asr::turns::call_grammars(
+        &script.listen,
+        &script.expects,
+        &lex,
+        replies.as_deref(),
+        &known,
+    );
+    let classifier = Arc::new(duecall::intent::Classifier::new(lex));
+    let mut config = AsrConfig::default();
+    for t in script.listen.keys() {
+        config.turns.insert(t.clone(), TurnEngine::Hybrid);
+    }
+    let c2 = classifier.clone();
+    let meaning: duecall::asr::call::Meaning = Arc::new(move |t: &str| {
+        c2.classify(
+            t,
+            duecall::intent::eval::eval_today(),
+            chrono::NaiveTime::from_hms_opt(10, 0, 0),
+        )
+        .kind
+    });
+    let mut rec =
+        duecall::asr::call::open_call("en", &config, replies.clone(), Some(meaning)).unwrap();
+    assert_eq!(rec.turn_engine(), TurnEngine::Hybrid);
+    // Every seventh reply (silence and off-topic rows included), one voice each.
+    let clips: Vec<(usize, Variant)> = (0..utts.len())
+        .filter(|i| i % 7 == 3)
+        .map(|i| (i, variant_in(&utts[i].text, 0, DEV_VOICES)))
+        .collect();
+    assert!(clips.len() >= 45, "{}", clips.len());
+    let r = run_bench(
+        "quick spoken_dev.tsv, hybrid",
+        &mut rec,
+        &grammars,
+        &classifier,
+        &utts,
+        &clips,
+        &VadConfig::default(),
+        &default_cache_dir(),
+    )
+    .unwrap();
+    eprintln!("{r}");
+    Some(r)
+}
+
+/// Floors under what the quick development subset measured with Whisper
+/// (see the README).
+const CALL_REPLY_FLOOR: f64 = 0.45; // measured 22/42 = 0.524 (2026-12-06)
+const CALL_OFF_TOPIC_FLOOR: f64 = 0.55; // measured 5/7 = 0.714
+
+/// Guards the combination calls use (the grammar engine, Whisper, their
+/// agreement and the calibrated confidence) against regressions: reply
+/// intents right, off-topic speech rejected, silence heard as nothing, and
+/// a confidence that is higher on the replies heard right than on the ones
+/// heard wrong.
+#[test]
+fn whisper_and_the_grammar_engine_together_keep_the_measured_accuracy_and_rejection() {
+    let Some(r) = quick_call_bench() else { return };
+    let (ra, rn) = r.reply_accuracy();
+    let (oa, on) = r.off_topic_rejected();
+    let (sa, sn) = r.silence_quiet();
+    assert!(rn >= 25 && on >= 4 && sn >= 1, "{rn} {on} {sn}");
+    assert!(
+        ra as f64 >= CALL_REPLY_FLOOR * rn as f64,
+        "reply intents {ra}/{rn} below {CALL_REPLY_FLOOR}"
+    );
+    assert!(
+        oa as f64 >= CALL_OFF_TOPIC_FLOOR * on as f64,
+        "off-topic rejected {oa}/{on} below {CALL_OFF_TOPIC_FLOOR}"
+    );
+    assert_eq!(sa, sn, "silence heard as an intent");
+    let mean = |right: bool| {
+        let v: Vec<f32> = r
+            .spoken()
+            .filter(|c| !c.heard.is_empty() && c.right() == right)
+            .map(|c| c.confidence)
+            .collect();
+        v.iter().sum::<f32>() / v.len().max(1) as f32
+    };
+    assert!(
+        mean(true) > mean(false),
+        "confidence right {:.2} <= wrong {:.2}",
+        mean(true),
+        mean(false)
+    );
+}

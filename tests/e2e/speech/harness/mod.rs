@@ -12,15 +12,20 @@
 //! or classifier do.
 #![allow(dead_code, unused_imports)]
 
+pub mod bench;
 pub mod render;
 pub mod report;
 pub mod run;
 pub mod sets;
 
-pub use render::{default_cache_dir, fnv64, render, variant, Variant, VOICES};
+pub use bench::{fit_calibration, run_bench, BenchClip, BenchReport};
+pub use render::{
+    default_cache_dir, fnv64, render, variant, variant_in, Synth, Variant, Voice, DEV_VOICES,
+    EVAL_VOICES, SILENCE, VOICES,
+};
 pub use report::{norm_tokens, word_edits, ClipResult, SpeechReport};
 pub use run::{decode_clip, evaluate};
 pub use sets::{
     full_set, parse_utterances, quick_subset, Utterance, SPEECH_EN_HELDOUT2_TSV,
-    SPEECH_EN_HELDOUT_TSV, SPEECH_EN_TSV,
+    SPEECH_EN_HELDOUT_TSV, SPEECH_EN_TSV, SPOKEN_DEV_TSV, SPOKEN_FINAL_TSV,
 };

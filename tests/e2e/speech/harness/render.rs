@@ -1,10 +1,12 @@
-//! Rendering spoken replies as phone-line clips: espeak-ng voices, speeds
-//! and pitches seeded per text, the level set, pink noise at an SNR, 8 kHz
-//! u-law; cached on disk under a hash of everything that shapes them
-//! (never committed).
+//! Rendering spoken replies as phone-line clips: a synthesizer voice (espeak-ng
+//! for development; flite and festival, which nothing here was tuned
+//! with, for evaluation), speed and pitch seeded per text, the level set, pink
+//! noise at an SNR, 8 kHz u-law; cached on disk under a hash of everything
+//! that shapes them (never committed). `<silence>` renders an open line with
+//! only the noise.
 //!
-//! Owns: the seeded choice of voice/speed/pitch/noise per clip and the clip
-//! cache. Never decodes.
+//! Owns: the voice lists, the seeded choice of voice/speed/pitch/noise per
+//! clip and the clip cache. Never decodes.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -13,7 +15,60 @@ use duecall::asr::{AsrError, FRAME_SAMPLES, SAMPLE_RATE};
 
 /// Bumped whenever rendering changes, so cached clips are not reused.
 const PIPELINE_VERSION: u32 = 1;
-/// Voices a clip is spoken in (espeak-ng names; `+f3` etc. are variants).
+/// The text that renders as an open line without speech.
+pub const SILENCE: &str = "<silence>";
+
+/// A speech synthesizer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Synth {
+    /// espeak-ng: the development voices (everything tuned here used it).
+    Espeak,
+    /// flite (CMU): evaluation only.
+    Flite,
+    /// festival (`text2wave`): evaluation only.
+    Festival,
+}
+
+impl Synth {
+    /// The program that renders with it.
+    pub fn program(self) -> &'static str {
+        match self {
+            Synth::Espeak => "espeak-ng",
+            Synth::Flite => "flite",
+            Synth::Festival => "text2wave",
+        }
+    }
+}
+
+/// One voice of one synthesizer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Voice {
+    /// The synthesizer.
+    pub synth: Synth,
+    /// Its voice name (espeak-ng `en-us+f3`, flite `slt`, festival `kal_diphone`).
+    pub name: &'static str,
+}
+
+impl Voice {
+    /// "espeak:en-us", "flite:slt", "festival:kal_diphone".
+    pub fn label(&self) -> String {
+        let s = match self.synth {
+            Synth::Espeak => "espeak",
+            Synth::Flite => "flite",
+            Synth::Festival => "festival",
+        };
+        format!("{s}:{}", self.name)
+    }
+}
+
+const fn espeak(name: &'static str) -> Voice {
+    Voice {
+        synth: Synth::Espeak,
+        name,
+    }
+}
+
+/// Development voices (espeak-ng names; `+f3` etc. are variants).
 pub const VOICES: &[&str] = &[
     "en-us",
     "en-us+f3",
@@ -22,19 +77,68 @@ pub const VOICES: &[&str] = &[
     "en-gb-x-rp",
     "en-us+f4",
 ];
+
+/// The development voices as [`Voice`]s.
+pub const DEV_VOICES: &[Voice] = &[
+    espeak("en-us"),
+    espeak("en-us+f3"),
+    espeak("en-gb"),
+    espeak("en-us+m7"),
+    espeak("en-gb-x-rp"),
+    espeak("en-us+f4"),
+];
+
+/// Evaluation voices: two synthesizers nothing here was tuned with
+/// (Debian `flite`, `festival`, `festvox-kallpc16k`, `festvox-kdlpc16k`,
+/// `festvox-us-slt-hts`). flite's slt and festival's slt HTS are one
+/// speaker through two synthesizers, as are the two kal voices.
+pub const EVAL_VOICES: &[Voice] = &[
+    Voice {
+        synth: Synth::Flite,
+        name: "awb",
+    },
+    Voice {
+        synth: Synth::Flite,
+        name: "rms",
+    },
+    Voice {
+        synth: Synth::Flite,
+        name: "slt",
+    },
+    Voice {
+        synth: Synth::Flite,
+        name: "kal16",
+    },
+    Voice {
+        synth: Synth::Festival,
+        name: "kal_diphone",
+    },
+    Voice {
+        synth: Synth::Festival,
+        name: "ked_diphone",
+    },
+    Voice {
+        synth: Synth::Festival,
+        name: "cmu_us_slt_arctic_hts",
+    },
+];
+
 /// Silence before the reply (the line is open, the caller draws breath), s.
 const LEAD_S: f32 = 0.5;
 /// Silence after it, longer than the VAD's end silence, s.
 const TAIL_S: f32 = 0.8;
+/// Length of a `<silence>` clip's open line between lead and tail, s.
+const SILENCE_S: f32 = 1.5;
 
 /// How one clip is spoken and degraded.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Variant {
-    /// espeak-ng voice.
-    pub voice: &'static str,
-    /// Words per minute (140..=185).
+    /// The voice.
+    pub voice: Voice,
+    /// Words per minute (140..=185); flite and festival get the same pace
+    /// as a duration stretch (165 wpm = 1.0).
     pub speed: u32,
-    /// Pitch 0..99 (30..=70 here).
+    /// Pitch 0..99 (30..=70 here; espeak-ng only).
     pub pitch: u32,
     /// Speech level over pink noise, dB (15..=25).
     pub snr_db: u32,
@@ -56,12 +160,17 @@ fn splitmix(mut x: u64) -> u64 {
     x ^ (x >> 31)
 }
 
-/// The `k`-th rendering of `text`: seeded by the text, so a run repeats;
-/// the `k`s of one text get different voices.
+/// The `k`-th rendering of `text` in the development voices: seeded by the
+/// text, so a run repeats; the `k`s of one text get different voices.
 pub fn variant(text: &str, k: u32) -> Variant {
+    variant_in(text, k, DEV_VOICES)
+}
+
+/// The `k`-th rendering of `text` in one of `voices`.
+pub fn variant_in(text: &str, k: u32, voices: &[Voice]) -> Variant {
     let base = fnv64(text.as_bytes());
     let h = splitmix(base ^ (k as u64).wrapping_mul(0x9e37_79b9));
-    let voice = VOICES[((base as usize % VOICES.len()) + k as usize) % VOICES.len()];
+    let voice = voices[((base as usize % voices.len()) + k as usize) % voices.len()];
     Variant {
         voice,
         speed: 140 + (h % 46) as u32,
@@ -185,14 +294,19 @@ fn noise_bed(cache: &Path) -> Result<Vec<i16>, AsrError> {
 }
 
 /// Renders `text` as a phone-line clip and returns 8 kHz i16 samples:
-/// espeak-ng (voice, speed, pitch) -> sox to 8 kHz -> level set, padded with
+/// the synthesizer (voice, speed, pitch) -> sox to 8 kHz -> level set, padded with
 /// silence -> pink noise at the SNR -> sox u-law and back to 16-bit.
 /// Cached in `cache` under a hash of all of that.
 pub fn render(text: &str, v: &Variant, cache: &Path) -> Result<Vec<i16>, AsrError> {
+    // espeak-ng clips keep the key they had before other synthesizers came.
+    let voice = match v.voice.synth {
+        Synth::Espeak => v.voice.name.to_string(),
+        _ => v.voice.label(),
+    };
     let key = fnv64(
         format!(
-            "v{PIPELINE_VERSION}|{}|{}|{}|{}|{}|{text}",
-            v.voice, v.speed, v.pitch, v.snr_db, v.level_db
+            "v{PIPELINE_VERSION}|{voice}|{}|{}|{}|{}|{text}",
+            v.speed, v.pitch, v.snr_db, v.level_db
         )
         .as_bytes(),
     );
@@ -230,37 +344,35 @@ fn render_into(
     use std::ffi::OsStr;
     let raw = tmp.join("raw.wav");
     let clean = tmp.join("clean.wav");
-    let (speed, pitch) = (v.speed.to_string(), v.pitch.to_string());
-    run(
-        "espeak-ng",
-        &[
-            OsStr::new("-v"),
-            OsStr::new(v.voice),
-            OsStr::new("-s"),
-            OsStr::new(&speed),
-            OsStr::new("-p"),
-            OsStr::new(&pitch),
-            OsStr::new("-w"),
-            raw.as_os_str(),
-            OsStr::new(text),
-        ],
-    )?;
-    run(
-        "sox",
-        &[
-            raw.as_os_str(),
-            OsStr::new("-r"),
-            OsStr::new("8000"),
-            OsStr::new("-c"),
-            OsStr::new("1"),
-            OsStr::new("-b"),
-            OsStr::new("16"),
-            clean.as_os_str(),
-        ],
-    )?;
-    let speech = read_8k(&clean)?;
-    let gain = 10f32.powf((v.level_db as f32 - active_level_db(&speech)) / 20.0);
-    let lead = (LEAD_S * SAMPLE_RATE as f32) as usize;
+    let speech = if text == SILENCE {
+        Vec::new()
+    } else {
+        synthesize(text, v, tmp, &raw)?;
+        run(
+            "sox",
+            &[
+                raw.as_os_str(),
+                OsStr::new("-r"),
+                OsStr::new("8000"),
+                OsStr::new("-c"),
+                OsStr::new("1"),
+                OsStr::new("-b"),
+                OsStr::new("16"),
+                clean.as_os_str(),
+            ],
+        )?;
+        read_8k(&clean)?
+    };
+    let gain = if speech.is_empty() {
+        1.0
+    } else {
+        10f32.powf((v.level_db as f32 - active_level_db(&speech)) / 20.0)
+    };
+    let lead = if speech.is_empty() {
+        ((LEAD_S + SILENCE_S) * SAMPLE_RATE as f32) as usize
+    } else {
+        (LEAD_S * SAMPLE_RATE as f32) as usize
+    };
     let tail = (TAIL_S * SAMPLE_RATE as f32) as usize;
     let mut pcm: Vec<f32> = vec![0.0; lead];
     pcm.extend(speech.iter().map(|&s| s as f32 * gain));
@@ -308,4 +420,67 @@ fn render_into(
         reason: e.to_string(),
     })?;
     read_8k(fin)
+}
+
+/// Runs the variant's synthesizer on `text` into `raw` (a WAV at its own rate).
+fn synthesize(text: &str, v: &Variant, tmp: &Path, raw: &Path) -> Result<(), AsrError> {
+    use std::ffi::OsStr;
+    // Pace as a duration stretch for flite and festival (165 wpm = 1.0).
+    let stretch = format!("{:.3}", 165.0 / v.speed as f32);
+    match v.voice.synth {
+        Synth::Espeak => {
+            let (speed, pitch) = (v.speed.to_string(), v.pitch.to_string());
+            run(
+                "espeak-ng",
+                &[
+                    OsStr::new("-v"),
+                    OsStr::new(v.voice.name),
+                    OsStr::new("-s"),
+                    OsStr::new(&speed),
+                    OsStr::new("-p"),
+                    OsStr::new(&pitch),
+                    OsStr::new("-w"),
+                    raw.as_os_str(),
+                    OsStr::new(text),
+                ],
+            )
+        }
+        Synth::Flite => {
+            let setf = format!("duration_stretch={stretch}");
+            run(
+                "flite",
+                &[
+                    OsStr::new("-voice"),
+                    OsStr::new(v.voice.name),
+                    OsStr::new("--setf"),
+                    OsStr::new(&setf),
+                    OsStr::new("-t"),
+                    OsStr::new(text),
+                    OsStr::new("-o"),
+                    raw.as_os_str(),
+                ],
+            )
+        }
+        Synth::Festival => {
+            let txt = tmp.join("text.txt");
+            std::fs::write(&txt, text).map_err(|e| AsrError::Input {
+                path: txt.clone(),
+                reason: e.to_string(),
+            })?;
+            let voice = format!("(voice_{})", v.voice.name);
+            let pace = format!("(Parameter.set 'Duration_Stretch {stretch})");
+            run(
+                "text2wave",
+                &[
+                    OsStr::new("-eval"),
+                    OsStr::new(&voice),
+                    OsStr::new("-eval"),
+                    OsStr::new(&pace),
+                    txt.as_os_str(),
+                    OsStr::new("-o"),
+                    raw.as_os_str(),
+                ],
+            )
+        }
+    }
 }

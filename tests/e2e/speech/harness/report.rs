@@ -163,7 +163,7 @@ impl fmt::Display for SpeechReport {
                 "no".into()
             }
         })?;
-        self.breakdown(f, "voice", |c| c.variant.voice.to_string())?;
+        self.breakdown(f, "voice", |c| c.variant.voice.label())?;
         self.breakdown(f, "speed (wpm)", |c| match c.variant.speed {
             0..=154 => "140-154".into(),
             155..=169 => "155-169".into(),
@@ -216,7 +216,7 @@ impl fmt::Display for SpeechReport {
                 format!("{:?}", u.text),
                 format!("{:?}", c.heard),
                 c.got.as_str(),
-                c.variant.voice,
+                c.variant.voice.label(),
                 c.variant.speed,
                 c.variant.pitch,
                 c.variant.snr_db

@@ -80,3 +80,15 @@ pub const SPEECH_EN_HELDOUT2_TSV: &str = include_str!(concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/tests/data/speech_en_heldout2.tsv"
 ));
+
+/// The spoken benchmark's development split (tuned on; espeak-ng voices only).
+pub const SPOKEN_DEV_TSV: &str = include_str!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/data/spoken_dev.tsv"
+));
+/// The spoken benchmark's final held-out split (never tuned on; evaluation
+/// voices only).
+pub const SPOKEN_FINAL_TSV: &str = include_str!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/data/spoken_final.tsv"
+));

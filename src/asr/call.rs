@@ -1,0 +1,416 @@
+//! The recognizer one call uses: the streaming grammar engine (PocketSphinx
+//! or Vosk: partials for barge-in, short answers) and Whisper (what a reply
+//! says, decoded in the shared pool), chosen per listening turn by `[asr]`,
+//! combined by [`super::confidence`] into one text and one calibrated
+//! confidence.
+//!
+//! Owns: the per-turn engine switch, the utterance buffer Whisper decodes,
+//! the speculative decode started in the end silence (when the caller has
+//! been quiet for [`SPECULATE_AFTER_MS`]: if the VAD then ends the
+//! utterance with no new voice, the result is already there or on its way;
+//! if the caller talks again, it is dropped), and the evidence of the last
+//! utterance for QA and the benchmarks. Never endpoints (the VAD outside
+//! calls `finish`) and never decides routes.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::confidence::{
+    decide, looped, Calibration, Evidence, GrammarSide, Source, Verdict, WhisperSide,
+};
+use super::config::{AsrConfig, TurnEngine};
+use super::whisper::decode::DecodeOptions;
+use super::whisper::pool::{Priority, Ticket, WhisperPool};
+use super::whisper::recognizer::{to_whisper_rate, transcript_of, whisper_language};
+use super::{AsrError, Partial, Recognizer, Transcript, FRAME_SAMPLES};
+use crate::intent::IntentKind;
+
+/// Quiet time after voice before a speculative Whisper decode starts (the
+/// VAD's end silence is longer; the gate passes only its first 100 ms).
+pub const SPECULATE_AFTER_MS: u32 = 80;
+/// Voiced audio an utterance needs before it is worth a speculative decode.
+const SPECULATE_MIN_VOICE_MS: u32 = 200;
+
+/// What a text means, as the dialogue will understand it (the intent
+/// classifier); used for the agreement between the two engines.
+pub type Meaning = Arc<dyn Fn(&str) -> IntentKind + Send + Sync>;
+
+/// What the last utterance gave, for QA and the benchmarks.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Heard {
+    /// The listening turn.
+    pub turn: String,
+    /// The engine(s) that ran.
+    pub engine: TurnEngine,
+    /// Both hypotheses.
+    pub evidence: Evidence,
+    /// What was handed on.
+    pub verdict: Verdict,
+    /// Raw Whisper text (before normalisation).
+    pub whisper_raw: Option<String>,
+    /// Whisper decode time (ms) and queueing (ms).
+    pub whisper_ms: Option<(u64, u64)>,
+    /// The result came from a speculative decode.
+    pub speculative: bool,
+}
+
+/// Whisper's part of a call.
+#[derive(Clone)]
+pub struct WhisperPart {
+    /// The shared pool.
+    pub pool: Arc<WhisperPool>,
+    /// Decode settings (language, prompt, bounds).
+    pub options: DecodeOptions,
+}
+
+/// The per-call recognizer (see the module comment).
+pub struct CallRecognizer {
+    lang: String,
+    grammar: Option<Box<dyn Recognizer>>,
+    whisper: Option<WhisperPart>,
+    config: AsrConfig,
+    meaning: Option<Meaning>,
+    calibration: Calibration,
+    turn: String,
+    engine: TurnEngine,
+    buf: Vec<i16>,
+    peak_db: f32,
+    voiced_ms: u32,
+    quiet_ms: u32,
+    /// A speculative decode and the grammar sentence it scores.
+    speculative: Option<(Ticket, Option<String>)>,
+    /// The grammar engine's latest partial hypothesis.
+    partial: String,
+    last: Option<Heard>,
+}
+
+impl CallRecognizer {
+    /// A recognizer over `grammar` (the streaming engine, if the language
+    /// has one) and `whisper` (if installed and enabled). Fails when
+    /// neither is given.
+    pub fn new(
+        lang: &str,
+        grammar: Option<Box<dyn Recognizer>>,
+        whisper: Option<WhisperPart>,
+        config: AsrConfig,
+        meaning: Option<Meaning>,
+    ) -> Result<CallRecognizer, AsrError> {
+        let engine = config
+            .engine_for("", grammar.is_some(), whisper.is_some())
+            .ok_or_else(|| AsrError::NoModel {
+                lang: lang.to_string(),
+                hint: "neither a grammar engine nor Whisper is available: run scripts/setup".into(),
+            })?;
+        Ok(CallRecognizer {
+            lang: lang.to_string(),
+            grammar,
+            whisper,
+            config,
+            meaning,
+            calibration: Calibration::FITTED,
+            turn: String::new(),
+            engine,
+            buf: Vec::new(),
+            peak_db: -100.0,
+            voiced_ms: 0,
+            quiet_ms: 0,
+            speculative: None,
+            partial: String::new(),
+            last: None,
+        })
+    }
+
+    /// Replaces the calibration model (benchmarks fitting a new one).
+    pub fn set_calibration(&mut self, c: Calibration) {
+        self.calibration = c;
+    }
+
+    /// The engine(s) of the current turn.
+    pub fn turn_engine(&self) -> TurnEngine {
+        self.engine
+    }
+
+    /// What the last utterance gave.
+    pub fn last_heard(&self) -> Option<&Heard> {
+        self.last.as_ref()
+    }
+
+    fn clear_utterance(&mut self) {
+        self.buf.clear();
+        self.peak_db = -100.0;
+        self.voiced_ms = 0;
+        self.quiet_ms = 0;
+        self.speculative = None;
+        self.partial.clear();
+    }
+
+    /// Tracks voice and quiet in the audio Whisper will get; starts a
+    /// speculative decode once the caller has been quiet long enough.
+    fn watch_end_silence(&mut self, pcm: &[i16]) {
+        for f in pcm.chunks(FRAME_SAMPLES) {
+            let db = crate::media::vad::frame_stats(f).energy_db;
+            self.peak_db = self.peak_db.max(db);
+            let voiced = db > (self.peak_db - 25.0).max(-50.0);
+            let ms = (f.len() as u32 * 1000) / super::SAMPLE_RATE;
+            if voiced {
+                self.voiced_ms += ms;
+                self.quiet_ms = 0;
+                // The caller talks again: a speculative decode is stale.
+                self.speculative = None;
+            } else {
+                self.quiet_ms += ms;
+            }
+        }
+        if self.speculative.is_none()
+            && self.quiet_ms >= SPECULATE_AFTER_MS
+            && self.voiced_ms >= SPECULATE_MIN_VOICE_MS
+        {
+            if let Some(w) = &self.whisper {
+                let candidate = (self.engine.uses_grammar() && !self.partial.is_empty())
+                    .then(|| self.partial.clone());
+                let ticket = w.pool.submit_scoring(
+                    to_whisper_rate(&self.buf),
+                    w.options.clone(),
+                    candidate.iter().cloned().collect(),
+                    Priority::Speculative,
+                );
+                self.speculative = Some((ticket, candidate));
+            }
+        }
+    }
+
+    fn meaning_of(&self, text: &str) -> Option<IntentKind> {
+        self.meaning.as_ref().map(|m| m(text))
+    }
+
+    /// Whisper's side of the utterance and its score of the grammar
+    /// sentence `candidate`: the speculative decode when the caller said
+    /// nothing since it started and it scored the same sentence, else a new
+    /// one.
+    #[allow(clippy::type_complexity)]
+    fn whisper_side(
+        &mut self,
+        candidate: Option<&str>,
+    ) -> Result<Option<(WhisperSide, Option<f32>, String, (u64, u64), bool)>, AsrError> {
+        let Some(w) = self.whisper.clone() else {
+            return Ok(None);
+        };
+        if self.buf.is_empty() || self.voiced_ms == 0 {
+            return Ok(None);
+        }
+        let wanted: Vec<String> = candidate
+            .filter(|c| !c.trim().is_empty())
+            .map(str::to_string)
+            .into_iter()
+            .collect();
+        let (ticket, speculative) = match self.speculative.take() {
+            Some((t, scored)) if scored.as_slice() == wanted.as_slice() => (t, true),
+            _ => (
+                w.pool.submit_scoring(
+                    to_whisper_rate(&self.buf),
+                    w.options.clone(),
+                    wanted,
+                    Priority::Final,
+                ),
+                false,
+            ),
+        };
+        let Some(result) = ticket.wait_timeout(WHISPER_WAIT) else {
+            tracing::warn!(turn = %self.turn, "Whisper gave no result in time; the grammar engine's answers alone");
+            return Ok(None);
+        };
+        let (d, waited) = result?;
+        let t = transcript_of(&d, &self.lang);
+        let text = t.text;
+        let side = WhisperSide {
+            intent: self.meaning_of(&text),
+            looped: looped(&text),
+            mean_logprob: d.mean_logprob(),
+            min_p: d.min_p(),
+            no_speech: d.no_speech,
+            audio_s: d.audio_s,
+            own_score: d.own_score.map(|s| s.mean()),
+            text,
+        };
+        let grammar_score = d.scores.first().copied().flatten().map(|s| s.mean());
+        Ok(Some((
+            side,
+            grammar_score,
+            d.text,
+            (d.decode_ms, waited),
+            speculative,
+        )))
+    }
+}
+
+/// Opens the recognizer a call on `lang` uses, as `config` says: the
+/// grammar engine from [`super::open_with`] where the language has one, and
+/// Whisper from the shared pool where a model is installed and enabled.
+pub fn open_call(
+    lang: &str,
+    config: &AsrConfig,
+    replies: Option<Arc<super::jsgf::ReplyGrammar>>,
+    meaning: Option<Meaning>,
+) -> Result<CallRecognizer, AsrError> {
+    let model_dir = config.models.get(lang).cloned();
+    let grammar = match super::open_with(
+        config.engine.as_deref(),
+        lang,
+        model_dir.as_deref(),
+        replies,
+    ) {
+        Ok(r) => Some(r),
+        Err(AsrError::NoModel { .. }) => None,
+        Err(e) => return Err(e),
+    };
+    // Whisper is loaded (once per process, shared) when a turn asks for it
+    // or the language has no grammar engine.
+    let wants_whisper = config.any_turn_uses_whisper() || grammar.is_none();
+    let whisper = if config.whisper_enabled() && wants_whisper {
+        let path = config
+            .whisper
+            .models
+            .get(lang)
+            .cloned()
+            .or_else(|| super::whisper::find_model(lang));
+        match path {
+            Some(p) => {
+                let workers = config
+                    .whisper
+                    .workers
+                    .unwrap_or_else(super::whisper::pool::default_workers);
+                Some(WhisperPart {
+                    pool: WhisperPool::shared(&p, workers)?,
+                    options: DecodeOptions {
+                        language: whisper_language(lang).to_string(),
+                        ..DecodeOptions::default()
+                    },
+                })
+            }
+            None => None,
+        }
+    } else {
+        None
+    };
+    CallRecognizer::new(lang, grammar, whisper, config.clone(), meaning)
+}
+
+impl Recognizer for CallRecognizer {
+    fn accept(&mut self, pcm: &[i16]) -> Result<Option<Partial>, AsrError> {
+        let mut partial = None;
+        if self.engine.uses_grammar() {
+            if let Some(g) = self.grammar.as_mut() {
+                partial = g.accept(pcm)?;
+                if let Some(p) = &partial {
+                    self.partial.clone_from(&p.text);
+                }
+            }
+        }
+        if self.engine.uses_whisper() && self.whisper.is_some() {
+            self.buf.extend_from_slice(pcm);
+            self.watch_end_silence(pcm);
+        }
+        Ok(partial)
+    }
+
+    fn set_phrases(&mut self, phrases: &[String]) -> Result<(), AsrError> {
+        let turn = self.turn.clone();
+        self.listen(&turn, phrases)
+    }
+
+    fn listen(&mut self, turn: &str, phrases: &[String]) -> Result<(), AsrError> {
+        self.clear_utterance();
+        self.turn = turn.to_string();
+        self.engine = self
+            .config
+            .engine_for(turn, self.grammar.is_some(), self.whisper.is_some())
+            .unwrap_or(self.engine);
+        if self.engine.uses_grammar() {
+            if let Some(g) = self.grammar.as_mut() {
+                if phrases.is_empty() {
+                    g.reset();
+                } else {
+                    g.set_phrases(phrases)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<Transcript, AsrError> {
+        let grammar_t = match (self.engine.uses_grammar(), self.grammar.as_mut()) {
+            (true, Some(g)) => Some(g.finish()?),
+            _ => None,
+        };
+        let candidate = grammar_t.as_ref().map(|t| t.text.clone());
+        let whisper = if self.engine.uses_whisper() {
+            self.whisper_side(candidate.as_deref())?
+        } else {
+            None
+        };
+        self.clear_utterance();
+        let evidence = Evidence {
+            grammar: grammar_t.as_ref().map(|t| GrammarSide {
+                intent: self.meaning_of(&t.text),
+                text: t.text.clone(),
+                conf: t.confidence,
+                whisper_score: whisper.as_ref().and_then(|w| w.1),
+            }),
+            whisper: whisper.as_ref().map(|w| w.0.clone()),
+        };
+        let verdict = decide(&evidence, &self.calibration);
+        let words = match (verdict.source, &grammar_t) {
+            (Source::Grammar, Some(t)) => t.words.clone(),
+            _ => {
+                Transcript::from_words(
+                    verdict
+                        .text
+                        .split_whitespace()
+                        .filter(|w| *w != ",")
+                        .map(|w| super::Word {
+                            word: w.to_string(),
+                            start: 0.0,
+                            end: 0.0,
+                            conf: verdict.confidence,
+                        })
+                        .collect(),
+                )
+                .words
+            }
+        };
+        let transcript = Transcript {
+            text: verdict.text.clone(),
+            words,
+            confidence: verdict.confidence,
+        };
+        self.last = Some(Heard {
+            turn: self.turn.clone(),
+            engine: self.engine,
+            evidence,
+            verdict,
+            whisper_raw: whisper.as_ref().map(|w| w.2.clone()),
+            whisper_ms: whisper.as_ref().map(|w| w.3),
+            speculative: whisper.as_ref().is_some_and(|w| w.4),
+        });
+        Ok(transcript)
+    }
+
+    fn reset(&mut self) {
+        if let Some(g) = self.grammar.as_mut() {
+            g.reset();
+        }
+        self.clear_utterance();
+    }
+
+    fn engine(&self) -> &'static str {
+        match (self.engine, &self.grammar) {
+            (TurnEngine::Whisper, _) | (_, None) => "whisper",
+            (TurnEngine::Grammar, Some(g)) => g.engine(),
+            (TurnEngine::Hybrid, Some(_)) => "hybrid",
+        }
+    }
+}
+
+/// How long `finish` may wait for Whisper before answering with the grammar
+/// engine alone (a stalled pool must not hang a call).
+pub const WHISPER_WAIT: Duration = Duration::from_secs(5);

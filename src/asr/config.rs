@@ -1,0 +1,183 @@
+//! The `[asr]` configuration section: which engines hear a call and where
+//! their models are.
+//!
+//! ```toml
+//! [asr]
+//! engine = "sphinx"        # the streaming grammar engine: "vosk" or "sphinx" (unset: Vosk when a model is installed)
+//! models = { en = "/opt/vosk-model-small-en-us-0.15" }
+//!
+//! [asr.whisper]
+//! models = { en = ".local/models/whisper/ggml-tiny.en-q8_0.bin" }  # default: what scripts/setup installs
+//! workers = 2              # decode threads shared by every call (default: the cores)
+//! enabled = true           # false: grammar engines only
+//!
+//! [asr.turns]              # the engine per listening turn (dialogue turn ids; unset: "grammar",
+//! reminder = "hybrid"      # or Whisper where the language has no grammar engine):
+//! identity = "grammar"     # "grammar", "whisper" or "hybrid" (both, and their agreement as confidence)
+//! ```
+//!
+//! Owns: the section's shape and defaults, and the engine choice per turn
+//! ([`AsrConfig::engine_for`]). Never opens a model.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+/// Which engines hear a listening turn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TurnEngine {
+    /// The streaming grammar engine alone (PocketSphinx or Vosk).
+    Grammar,
+    /// Whisper alone (free text; no grammar).
+    Whisper,
+    /// Both: the grammar engine streams (partials, short answers), Whisper
+    /// says what a longer reply says, and their agreement is the confidence.
+    Hybrid,
+}
+
+impl TurnEngine {
+    /// Whether the streaming grammar engine runs in this turn.
+    pub fn uses_grammar(self) -> bool {
+        matches!(self, TurnEngine::Grammar | TurnEngine::Hybrid)
+    }
+
+    /// Whether Whisper runs in this turn.
+    pub fn uses_whisper(self) -> bool {
+        matches!(self, TurnEngine::Whisper | TurnEngine::Hybrid)
+    }
+
+    /// The name in the config ("hybrid").
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TurnEngine::Grammar => "grammar",
+            TurnEngine::Whisper => "whisper",
+            TurnEngine::Hybrid => "hybrid",
+        }
+    }
+}
+
+/// `[asr.whisper]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WhisperConfig {
+    /// A ggml model file per language (default: `.local/models/whisper/`,
+    /// what `scripts/setup` converts).
+    pub models: HashMap<String, PathBuf>,
+    /// Decode threads shared by every call (default: the cores).
+    pub workers: Option<usize>,
+    /// False: grammar engines only, even where a Whisper model is installed.
+    pub enabled: Option<bool>,
+}
+
+/// `[asr]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AsrConfig {
+    /// The streaming grammar engine: `vosk`, `sphinx`, or unset (Vosk when
+    /// a model is installed, else PocketSphinx for English).
+    pub engine: Option<String>,
+    /// Vosk model directory per language (`en`, `zh`), or `sphinx`.
+    pub models: HashMap<String, PathBuf>,
+    /// Whisper.
+    pub whisper: WhisperConfig,
+    /// The engine per listening turn (`identity`, `reminder`, `ask_date`,
+    /// `confirm_promise`, `better_time`); unset turns use the grammar engine
+    /// where the language has one, else Whisper (measured: on the
+    /// development voices Whisper tiny.en does not yet beat PocketSphinx
+    /// with the reply grammar; see the README).
+    pub turns: HashMap<String, TurnEngine>,
+}
+
+impl AsrConfig {
+    /// Whether Whisper may be used at all.
+    pub fn whisper_enabled(&self) -> bool {
+        self.whisper.enabled.unwrap_or(true)
+    }
+
+    /// Whether some turn is configured to use Whisper (else it is loaded
+    /// only for a language without a grammar engine).
+    pub fn any_turn_uses_whisper(&self) -> bool {
+        self.turns.values().any(|e| e.uses_whisper())
+    }
+
+    /// The engine for `turn` given which engines are available for the
+    /// call's language; a configured engine that is not available falls
+    /// back to the one that is. None when neither is.
+    pub fn engine_for(&self, turn: &str, grammar: bool, whisper: bool) -> Option<TurnEngine> {
+        let wanted = self.turns.get(turn).copied().unwrap_or(TurnEngine::Grammar);
+        match (wanted, grammar, whisper) {
+            (_, false, false) => None,
+            (TurnEngine::Hybrid, true, true) => Some(TurnEngine::Hybrid),
+            (TurnEngine::Grammar, true, _) => Some(TurnEngine::Grammar),
+            (TurnEngine::Whisper, _, true) => Some(TurnEngine::Whisper),
+            (_, true, false) => Some(TurnEngine::Grammar),
+            (_, false, true) => Some(TurnEngine::Whisper),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<AsrConfig, toml::de::Error> {
+        toml::from_str(text)
+    }
+
+    #[test]
+    fn turn_engines_parse_and_unknown_keys_are_refused_naming_them() {
+        let c = parse(
+            "engine = \"sphinx\"\n[whisper]\nworkers = 2\n[turns]\nidentity = \"grammar\"\nreminder = \"hybrid\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.turns["identity"], TurnEngine::Grammar);
+        assert_eq!(c.whisper.workers, Some(2));
+        let e = parse("[turns]\nidentity = \"loud\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("loud"), "{e}");
+        let e = parse("[whisper]\nthreads = 2\n").unwrap_err().to_string();
+        assert!(e.contains("threads"), "{e}");
+    }
+
+    #[test]
+    fn the_engine_falls_back_to_what_the_language_has() {
+        let mut c = AsrConfig::default();
+        assert_eq!(
+            c.engine_for("identity", true, true),
+            Some(TurnEngine::Grammar)
+        );
+        assert!(!c.any_turn_uses_whisper());
+        c.turns.insert("ask_date".into(), TurnEngine::Hybrid);
+        assert!(c.any_turn_uses_whisper());
+        assert_eq!(
+            c.engine_for("ask_date", true, true),
+            Some(TurnEngine::Hybrid)
+        );
+        assert_eq!(
+            c.engine_for("identity", true, false),
+            Some(TurnEngine::Grammar)
+        );
+        assert_eq!(
+            c.engine_for("identity", false, true),
+            Some(TurnEngine::Whisper)
+        );
+        assert_eq!(c.engine_for("identity", false, false), None);
+        c.turns.insert("reminder".into(), TurnEngine::Whisper);
+        c.turns.insert("identity".into(), TurnEngine::Grammar);
+        assert_eq!(
+            c.engine_for("reminder", true, true),
+            Some(TurnEngine::Whisper)
+        );
+        assert_eq!(
+            c.engine_for("reminder", true, false),
+            Some(TurnEngine::Grammar)
+        );
+        assert_eq!(
+            c.engine_for("identity", false, true),
+            Some(TurnEngine::Whisper)
+        );
+    }
+}

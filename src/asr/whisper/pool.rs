@@ -1,0 +1,284 @@
+//! The shared Whisper decode pool: one worker thread per core, each with its
+//! own decoding state over the one shared model, serving every call of the
+//! process. A call never owns a model or a state: capacity and memory stay
+//! flat in the number of calls (a queue forms instead).
+//!
+//! Owns: the workers, the queue (finals before speculative decodes; a
+//! speculative decode whose ticket was dropped before it started is never
+//! run) and the tickets results come back on. Never decides what a result
+//! means.
+
+use std::collections::HashMap;
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use super::decode::{decode, DecodeOptions, Decoded};
+use super::model::WhisperModel;
+use super::ENGINE;
+use crate::asr::AsrError;
+
+/// How urgent a decode is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Priority {
+    /// The utterance has ended and a caller waits for the reply.
+    Final,
+    /// Started during the end silence in case the utterance is over; may be
+    /// superseded.
+    Speculative,
+}
+
+struct Job {
+    pcm: Vec<f32>,
+    opts: DecodeOptions,
+    candidates: Vec<String>,
+    queued: Instant,
+    cancelled: Arc<AtomicBool>,
+    reply: mpsc::Sender<Result<(Decoded, u64), AsrError>>,
+}
+
+#[derive(Default)]
+struct Queue {
+    finals: VecDeque<Job>,
+    speculative: VecDeque<Job>,
+    closed: bool,
+}
+
+struct Shared {
+    queue: Mutex<Queue>,
+    ready: Condvar,
+    busy: AtomicUsize,
+}
+
+/// A pending decode. Dropping it cancels the decode if it has not started.
+pub struct Ticket {
+    rx: mpsc::Receiver<Result<(Decoded, u64), AsrError>>,
+    cancelled: Arc<AtomicBool>,
+    got: Option<Result<(Decoded, u64), AsrError>>,
+}
+
+impl Ticket {
+    /// Waits for the result; also returns how long the job queued (ms).
+    pub fn wait(mut self) -> Result<(Decoded, u64), AsrError> {
+        if let Some(r) = self.got.take() {
+            return r;
+        }
+        self.rx.recv().unwrap_or_else(|_| Err(pool_gone()))
+    }
+
+    /// Waits at most `timeout` for the result; None when it did not come.
+    pub fn wait_timeout(mut self, timeout: Duration) -> Option<Result<(Decoded, u64), AsrError>> {
+        if let Some(r) = self.got.take() {
+            return Some(r);
+        }
+        match self.rx.recv_timeout(timeout) {
+            Ok(r) => Some(r),
+            Err(mpsc::RecvTimeoutError::Timeout) => None,
+            Err(mpsc::RecvTimeoutError::Disconnected) => Some(Err(pool_gone())),
+        }
+    }
+
+    /// Waits at most `timeout`; None when the result is not there yet.
+    pub fn wait_for(&mut self, timeout: Duration) -> Option<&Result<(Decoded, u64), AsrError>> {
+        if self.got.is_none() {
+            match self.rx.recv_timeout(timeout) {
+                Ok(r) => self.got = Some(r),
+                Err(mpsc::RecvTimeoutError::Timeout) => return None,
+                Err(mpsc::RecvTimeoutError::Disconnected) => self.got = Some(Err(pool_gone())),
+            }
+        }
+        self.got.as_ref()
+    }
+
+    /// Whether the result is there (without waiting).
+    pub fn is_done(&mut self) -> bool {
+        self.wait_for(Duration::ZERO).is_some()
+    }
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        self.cancelled.store(true, Ordering::Relaxed);
+    }
+}
+
+fn pool_gone() -> AsrError {
+    AsrError::Engine {
+        engine: ENGINE,
+        what: "the decode pool stopped".into(),
+    }
+}
+
+/// Worker threads decoding with one shared model.
+pub struct WhisperPool {
+    shared: Arc<Shared>,
+    model: Arc<WhisperModel>,
+    workers: usize,
+}
+
+impl std::fmt::Debug for WhisperPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WhisperPool")
+            .field("model", &self.model.path())
+            .field("workers", &self.workers)
+            .finish()
+    }
+}
+
+/// The default pool size: the cores this process may use.
+pub fn default_workers() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+}
+
+impl WhisperPool {
+    /// Starts `workers` threads, each with its own state over `model`.
+    pub fn new(model: Arc<WhisperModel>, workers: usize) -> Result<WhisperPool, AsrError> {
+        let workers = workers.max(1);
+        let shared = Arc::new(Shared {
+            queue: Mutex::new(Queue::default()),
+            ready: Condvar::new(),
+            busy: AtomicUsize::new(0),
+        });
+        for i in 0..workers {
+            let state = model
+                .context()
+                .create_state()
+                .map_err(|e| AsrError::Engine {
+                    engine: ENGINE,
+                    what: format!("cannot create a decoding state: {e}"),
+                })?;
+            let (shared, model) = (shared.clone(), model.clone());
+            std::thread::Builder::new()
+                .name(format!("duecall-whisper-{i}"))
+                .spawn(move || worker(shared, model, state))
+                .map_err(|e| AsrError::Engine {
+                    engine: ENGINE,
+                    what: format!("cannot start a decode thread: {e}"),
+                })?;
+        }
+        Ok(WhisperPool {
+            shared,
+            model,
+            workers,
+        })
+    }
+
+    /// The process-wide pool for the model at `path` (made on first use
+    /// with `workers` threads; later callers share it whatever they ask).
+    pub fn shared(path: &Path, workers: usize) -> Result<Arc<WhisperPool>, AsrError> {
+        static POOLS: OnceLock<Mutex<HashMap<PathBuf, Arc<WhisperPool>>>> = OnceLock::new();
+        let key = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+        let pools = POOLS.get_or_init(|| Mutex::new(HashMap::new()));
+        let mut map = pools.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(p) = map.get(&key) {
+            return Ok(p.clone());
+        }
+        let model = WhisperModel::shared(path)?;
+        let pool = Arc::new(WhisperPool::new(model, workers)?);
+        map.insert(key, pool.clone());
+        Ok(pool)
+    }
+
+    /// The model the workers decode with.
+    pub fn model(&self) -> &Arc<WhisperModel> {
+        &self.model
+    }
+
+    /// Worker threads.
+    pub fn workers(&self) -> usize {
+        self.workers
+    }
+
+    /// Decodes being worked on right now.
+    pub fn busy(&self) -> usize {
+        self.shared.busy.load(Ordering::Relaxed)
+    }
+
+    /// Queues a decode of 16 kHz `pcm`.
+    pub fn submit(&self, pcm: Vec<f32>, opts: DecodeOptions, priority: Priority) -> Ticket {
+        self.submit_scoring(pcm, opts, Vec::new(), priority)
+    }
+
+    /// Queues a decode of 16 kHz `pcm` that also scores `candidates`
+    /// against the same audio ([`Decoded::scores`]).
+    pub fn submit_scoring(
+        &self,
+        pcm: Vec<f32>,
+        opts: DecodeOptions,
+        candidates: Vec<String>,
+        priority: Priority,
+    ) -> Ticket {
+        let (tx, rx) = mpsc::channel();
+        let cancelled = Arc::new(AtomicBool::new(false));
+        let job = Job {
+            pcm,
+            opts,
+            candidates,
+            queued: Instant::now(),
+            cancelled: cancelled.clone(),
+            reply: tx,
+        };
+        {
+            let mut q = self.shared.queue.lock().unwrap_or_else(|p| p.into_inner());
+            match priority {
+                Priority::Final => q.finals.push_back(job),
+                Priority::Speculative => q.speculative.push_back(job),
+            }
+        }
+        self.shared.ready.notify_one();
+        Ticket {
+            rx,
+            cancelled,
+            got: None,
+        }
+    }
+
+    /// Decodes `pcm` now on the calling thread's turn in the queue and waits.
+    pub fn decode(&self, pcm: Vec<f32>, opts: DecodeOptions) -> Result<Decoded, AsrError> {
+        self.submit(pcm, opts, Priority::Final)
+            .wait()
+            .map(|(d, _)| d)
+    }
+}
+
+impl Drop for WhisperPool {
+    fn drop(&mut self) {
+        self.shared
+            .queue
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .closed = true;
+        self.shared.ready.notify_all();
+    }
+}
+
+fn worker(shared: Arc<Shared>, model: Arc<WhisperModel>, mut state: whisper_rs::WhisperState) {
+    loop {
+        let job = {
+            let mut q = shared.queue.lock().unwrap_or_else(|p| p.into_inner());
+            loop {
+                if let Some(j) = q.finals.pop_front().or_else(|| q.speculative.pop_front()) {
+                    if j.cancelled.load(Ordering::Relaxed) {
+                        continue;
+                    }
+                    break j;
+                }
+                if q.closed {
+                    return;
+                }
+                q = shared.ready.wait(q).unwrap_or_else(|p| p.into_inner());
+            }
+        };
+        let waited = job.queued.elapsed().as_millis() as u64;
+        shared.busy.fetch_add(1, Ordering::Relaxed);
+        let r =
+            decode(&model, &mut state, &job.pcm, &job.opts, &job.candidates).map(|d| (d, waited));
+        shared.busy.fetch_sub(1, Ordering::Relaxed);
+        let _ = job.reply.send(r);
+    }
+}
