@@ -227,7 +227,17 @@ fn quick_call_bench() -> Option<BenchReport> {
     });
     let mut rec =
         duecall::asr::call::open_call("en", &config, replies.clone(), Some(meaning)).unwrap();
-    assert_eq!(rec.turn_engine(), TurnEngine::Hybrid);
+    // The engine is chosen per listening turn (the default for a call before
+    // any turn is the grammar engine): on a listening turn it must be hybrid,
+    // i.e. Whisper really loaded, not a silent fall-back to the grammar alone.
+    let first_turn = script
+        .listen
+        .keys()
+        .next()
+        .expect("a listening turn")
+        .clone();
+    duecall::asr::Recognizer::listen(&mut rec, &first_turn, &[]).unwrap();
+    assert_eq!(rec.turn_engine(), TurnEngine::Hybrid, "turn {first_turn}");
     // Every seventh reply (silence and off-topic rows included), one voice each.
     let clips: Vec<(usize, Variant)> = (0..utts.len())
         .filter(|i| i % 7 == 3)
