@@ -131,6 +131,60 @@ pub fn wait_udp_bound(port: u16, timeout: Duration) -> bool {
     false
 }
 
+/// Waits until the process `child` itself has a UDP socket bound to `port` on
+/// 127.0.0.1 (its socket inode in /proc/net/udp is one of its open fds).
+/// False when it exits first or the time runs out.
+pub fn wait_udp_bound_by(child: &mut Child, port: u16, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return false;
+        }
+        let owned = socket_inodes(child.id());
+        if udp_inodes_on(port).iter().any(|i| owned.contains(i)) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
+
+/// The inodes of the sockets process `pid` holds open.
+fn socket_inodes(pid: u32) -> Vec<u64> {
+    let Ok(rd) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return Vec::new();
+    };
+    rd.flatten()
+        .filter_map(|e| std::fs::read_link(e.path()).ok())
+        .filter_map(|l| {
+            let l = l.to_string_lossy().to_string();
+            l.strip_prefix("socket:[")?.strip_suffix(']')?.parse().ok()
+        })
+        .collect()
+}
+
+/// The inodes of UDP sockets bound to 127.0.0.1:`port` (or the wildcard).
+fn udp_inodes_on(port: u16) -> Vec<u64> {
+    let table = std::fs::read_to_string("/proc/net/udp").unwrap_or_default();
+    let want = [
+        format!("0100007F:{port:04X}"),
+        format!("00000000:{port:04X}"),
+    ];
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let local = f.get(1)?;
+            if want.iter().any(|w| w == local) {
+                f.get(9)?.parse().ok()
+            } else {
+                None
+            }
+        })
+        .collect()
+}
+
 /// Waits until a TCP port accepts connections.
 pub fn wait_tcp(port: u16, timeout: Duration) -> bool {
     let deadline = Instant::now() + timeout;
@@ -220,8 +274,11 @@ impl Sipp {
                     &calls.to_string(),
                 ])
                 .args(extra);
-            let peer = Peer::spawn("sipp", &mut cmd, dir.join(format!("sipp-{scenario}.log")));
-            if wait_udp_bound(port, Duration::from_secs(5)) {
+            let mut peer = Peer::spawn("sipp", &mut cmd, dir.join(format!("sipp-{scenario}.log")));
+            // The port was free when probed, but another test may take it
+            // before sipp binds: then sipp exits ("Unable to bind main
+            // socket") while the port looks bound. Only sipp's own socket counts.
+            if wait_udp_bound_by(&mut peer.child, port, Duration::from_secs(5)) {
                 return Sipp {
                     peer,
                     port,
@@ -284,4 +341,40 @@ pub fn rms(s: &[i16]) -> f64 {
 /// Milliseconds of "loud" 20 ms frames (RMS above `thr`).
 pub fn loud_ms(s: &[i16], thr: f64) -> u64 {
     s.chunks(160).filter(|c| rms(c) > thr).count() as u64 * 20
+}
+
+/// The harness itself: a sipp that could not bind its port (another process
+/// holds it) is not taken for a ready callee.
+#[test]
+fn sipp_on_a_taken_port_is_not_mistaken_for_ready() {
+    let dir = scratch("sipp-taken-port");
+    let thief = UdpSocket::bind("127.0.0.1:0").expect("bind thief");
+    let port = thief.local_addr().expect("thief addr").port();
+    let mut cmd = Command::new("sipp");
+    cmd.current_dir(&dir)
+        .arg("-sf")
+        .arg(root().join("tests/sipp/uas_486.xml"))
+        .args(["-i", "127.0.0.1", "-nostdin", "-m", "1", "-p"])
+        .arg(port.to_string());
+    let mut peer = Peer::spawn("sipp", &mut cmd, dir.join("sipp.log"));
+    assert!(
+        !wait_udp_bound_by(&mut peer.child, port, Duration::from_secs(3)),
+        "a port held by another socket was taken for sipp's: {}",
+        peer.log_text()
+    );
+    // And sipp on a free port is seen as ready.
+    let free = free_udp_port();
+    let mut cmd = Command::new("sipp");
+    cmd.current_dir(&dir)
+        .arg("-sf")
+        .arg(root().join("tests/sipp/uas_486.xml"))
+        .args(["-i", "127.0.0.1", "-nostdin", "-m", "1", "-p"])
+        .arg(free.to_string());
+    let mut ok = Peer::spawn("sipp", &mut cmd, dir.join("sipp-free.log"));
+    assert!(
+        wait_udp_bound_by(&mut ok.child, free, Duration::from_secs(5)),
+        "sipp on a free port was not seen bound: {}",
+        ok.log_text()
+    );
+    drop(thief);
 }
