@@ -82,14 +82,7 @@ fn main() {
                     .unwrap()
                     .expect("the gate allows the call");
                 tasks.push(tokio::spawn(async move {
-                    let opts = CallOptions {
-                        to,
-                        now,
-                        dial,
-                        record_dir: None,
-                        case_id: None,
-                        on_transfer: None,
-                    };
+                    let opts = CallOptions::new(&to, now, dial);
                     agent.call(&account, opts).await
                 }));
             }

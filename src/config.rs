@@ -1,14 +1,21 @@
-//! Configuration: one TOML file (`--config`), validated up front; command-line
-//! flags override it. Owns the shape of every section and the checks that a
-//! value makes sense; errors name the key and what was expected. Never opens
-//! sockets or reads anything but the file it is given.
+//! Configuration: one TOML file (`--config`), every section typed and
+//! validated up front (unknown keys refused); command-line flags override
+//! it. Owns the file's shape and the `[sip]`, `[media]` and `[recording]`
+//! sections; the `[dialogue]`, `[asr]`, `[policy]` and `[campaign]` types
+//! live with the layers that use them and are parsed and checked here, so
+//! a bad value stops the program at start-up with the key named. Never
+//! opens sockets or reads anything but the file it is given.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+pub use crate::asr::AsrConfig;
+use crate::campaign::settings::CampaignSettings;
+use crate::dialogue::config::DialogueConfig;
 use crate::media::g711::Codec;
+use crate::policy::config::PolicyConfig;
 
 /// What went wrong reading the configuration.
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +47,15 @@ pub enum ConfigError {
         /// What was found.
         got: String,
     },
+    /// A key of a layer's section makes no sense (the layer's own message,
+    /// which says what was expected and what was found).
+    #[error("config key `{key}`: {message}")]
+    Key {
+        /// Dotted key, e.g. `campaign.max_concurrent`.
+        key: String,
+        /// What is wrong.
+        message: String,
+    },
 }
 
 /// The whole configuration.
@@ -52,15 +68,15 @@ pub struct Config {
     pub media: MediaConfig,
     /// Where recordings and outcomes go.
     pub recording: RecordingConfig,
-    /// Anything the later layers own (dialogue, asr, policy, campaign) is
-    /// kept as raw TOML until the layer that owns it parses it.
-    pub dialogue: Option<toml::Value>,
-    /// Speech recognition settings (owned by `asr`).
-    pub asr: Option<toml::Value>,
-    /// Compliance gate settings (owned by `policy`).
-    pub policy: Option<toml::Value>,
-    /// Campaign runner settings (owned by `campaign`).
-    pub campaign: Option<toml::Value>,
+    /// `[dialogue]`: the conversation's timings and rules.
+    pub dialogue: DialogueConfig,
+    /// `[asr]`: speech recognition engines, models, Whisper and the engine
+    /// per listening turn (owned by `asr`).
+    pub asr: AsrConfig,
+    /// `[policy]`: the compliance gate.
+    pub policy: PolicyConfig,
+    /// `[campaign]`: the campaign runner.
+    pub campaign: CampaignSettings,
     /// `duecall serve`: listen address, TLS, metrics access (owned by `web`).
     pub serve: crate::web::config::ServeConfig,
     /// Webhook endpoints, `[[webhooks]]` (owned by `web`).
@@ -89,7 +105,9 @@ pub struct SipConfig {
     pub callid_suffix: String,
     /// User-Agent header.
     pub user_agent: String,
-    /// Seconds to wait for the NOTIFY that ends a REFER.
+    /// Seconds to wait for a transfer's result (the NOTIFY that ends a
+    /// REFER); the one transfer timeout: the conversation gives up at the
+    /// same moment.
     pub transfer_timeout_s: u64,
 }
 
@@ -120,8 +138,10 @@ pub struct MediaConfig {
     pub dtmf_payload_type: u8,
     /// Jitter buffer depth in 20 ms frames.
     pub jitter_frames: usize,
-    /// Milliseconds of silence after the answer before the first prompt.
-    pub speak_delay_ms: u64,
+    /// No longer here: `[dialogue] speak_delay_ms` is the one speak delay
+    /// (kept only to name the new key in the error).
+    #[serde(default, skip_serializing)]
+    pub speak_delay_ms: Option<u64>,
     /// Seconds without any RTP from the far end before the call is ended
     /// (`failed`, reason `media-timeout`). 0 disables.
     pub media_timeout_s: u64,
@@ -133,7 +153,7 @@ impl Default for MediaConfig {
             codecs: vec!["PCMU".into(), "PCMA".into()],
             dtmf_payload_type: 101,
             jitter_frames: 3,
-            speak_delay_ms: 0,
+            speak_delay_ms: None,
             media_timeout_s: 30,
         }
     }
@@ -226,6 +246,32 @@ impl Config {
                 &self.sip.callid_suffix,
             ));
         }
+        if self.sip.transfer_timeout_s == 0 || self.sip.transfer_timeout_s > 300 {
+            return Err(invalid(
+                "sip.transfer_timeout_s",
+                "1..=300 seconds",
+                self.sip.transfer_timeout_s,
+            ));
+        }
+        if let Some(ms) = self.media.speak_delay_ms {
+            return Err(invalid(
+                "media.speak_delay_ms",
+                "no such key: the speak delay is `[dialogue] speak_delay_ms`",
+                ms,
+            ));
+        }
+        if let Some(e) = &self.asr.engine {
+            if !matches!(e.to_ascii_lowercase().as_str(), "vosk" | "sphinx") {
+                return Err(invalid("asr.engine", "vosk or sphinx", e));
+            }
+        }
+        self.dialogue
+            .validate()
+            .map_err(|e| invalid(&e.key, &e.expected, e.got))?;
+        self.campaign.validate().map_err(|e| ConfigError::Key {
+            key: format!("campaign.{}", e.key),
+            message: e.message,
+        })?;
         crate::web::config::check(&self.serve, &self.webhooks).map_err(|e| {
             ConfigError::Invalid {
                 key: e.key,
@@ -310,6 +356,70 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("media.codecs") && e.contains("G729"), "{e}");
+    }
+
+    #[test]
+    fn every_section_is_typed_and_nested_numbers_are_configurable() {
+        let c = Config::from_toml(
+            "[dialogue]\nspeak_delay_ms = 250\nmax_call_ms = 120000\n\
+             [dialogue.amd]\ngreeting_ms = 1800\nuncertain_as = \"machine\"\n\
+             [dialogue.routing]\nhardship_pause_days = 45\n\
+             [asr]\nengine = \"sphinx\"\n\
+             [campaign]\nmax_concurrent = 3\n",
+            "t",
+        )
+        .unwrap();
+        assert_eq!(c.dialogue.speak_delay_ms, 250);
+        assert_eq!(c.dialogue.max_call_ms, 120_000);
+        assert_eq!(c.dialogue.amd.greeting_ms, 1800);
+        assert_eq!(
+            c.dialogue.amd.uncertain_as,
+            crate::dialogue::UncertainAs::Machine
+        );
+        assert_eq!(c.dialogue.routing.hardship_pause_days, 45);
+        assert_eq!(c.asr.engine.as_deref(), Some("sphinx"));
+        assert_eq!(c.campaign.max_concurrent, 3);
+    }
+
+    #[test]
+    fn a_bad_value_in_a_layer_section_names_its_dotted_key() {
+        for (text, key) in [
+            ("[dialogue]\nno_input_ms = 10\n", "dialogue.no_input_ms"),
+            (
+                "[dialogue.amd]\ngreeting_ms = 0\n",
+                "dialogue.amd.greeting_ms",
+            ),
+            ("[dialogue.amd]\ngreting_ms = 900\n", "greting_ms"),
+            (
+                "[dialogue.routing]\nmax_promise_days = -1\n",
+                "dialogue.routing.max_promise_days",
+            ),
+            (
+                "[dialogue]\nagent_uri = \"tel:123\"\n",
+                "dialogue.agent_uri",
+            ),
+            ("[asr]\nengine = \"whisper9\"\n", "asr.engine"),
+            (
+                "[campaign]\nmax_concurrent = 0\n",
+                "campaign.max_concurrent",
+            ),
+            ("[policy]\nlast_bot_dya = 3\n", "last_bot_dya"),
+            ("[sip]\ntransfer_timeout_s = 0\n", "sip.transfer_timeout_s"),
+        ] {
+            let e = Config::from_toml(text, "t").unwrap_err().to_string();
+            assert!(e.contains(key), "{text:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn the_old_media_speak_delay_names_the_one_that_works() {
+        let e = Config::from_toml("[media]\nspeak_delay_ms = 300\n", "t")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("media.speak_delay_ms") && e.contains("[dialogue] speak_delay_ms"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -230,15 +230,11 @@ async fn converse(mut config: Config, a: CallArgs) -> anyhow::Result<i32> {
         Some(t) => duecall::campaign::clock::Clock::anchored(t.with_timezone(&chrono::Utc)),
         None => duecall::campaign::clock::Clock::real(),
     };
-    let origin = a
-        .config
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("<defaults>"));
-    let policy = duecall::campaign::cli::policy_of(&config, &origin)?;
+    let policy = config.policy.clone();
     let gw = Arc::new(SipGateway::start(config.clone()).await?);
     let paths = duecall::agent::AgentPaths::under(&duecall::agent::AgentPaths::default_root());
     let agent = duecall::agent::Agent::new(gw, &config, &paths, &[account.language])?;
-    agent.check_asr(account.language)?;
+    agent.check_asr(account.language).await?;
     let data_dir = duecall::store::cli::data_dir(a.data_dir.as_ref());
     let mut manual = duecall::campaign::manual::ManualCall::open(&data_dir, &account, clock.now())?;
     let dial = match manual.authorise(&account, &policy, clock.now())? {
@@ -260,15 +256,19 @@ async fn converse(mut config: Config, a: CallArgs) -> anyhow::Result<i32> {
         }
     };
     let attempt = dial.attempt_id();
-    let opts = duecall::agent::CallOptions {
-        to: a.uri.clone(),
-        now: clock.now(),
-        dial,
-        record_dir: Some(a.out_dir.clone()),
-        case_id: Some(format!("{}-{attempt}", account.account_id)),
-        on_transfer: None,
-    };
+    let mut opts = duecall::agent::CallOptions::new(&a.uri, clock.now(), dial);
+    opts.record_dir = Some(a.out_dir.clone());
+    opts.case_id = Some(format!("{}-{attempt}", account.account_id));
+    // Ctrl-C ends the conversation politely (closing line, BYE); the
+    // outcome is still stored and printed.
+    let shutdown = opts.shutdown.clone();
+    let watcher = tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            shutdown.cancel();
+        }
+    });
     let result = agent.call(&account, opts).await;
+    watcher.abort();
     manual.finish(attempt, &result, clock.now())?;
     let outcome = result?;
     if a.json {
@@ -331,7 +331,7 @@ async fn call(mut config: Config, a: CallArgs) -> anyhow::Result<i32> {
         ),
         None => None,
     };
-    let speak_delay = Duration::from_millis(config.media.speak_delay_ms);
+    let speak_delay = Duration::from_millis(config.dialogue.speak_delay_ms);
     let gw = SipGateway::start(config).await?;
     let mut req = DialRequest::to(&a.uri);
     req.from = a.from.clone();

@@ -113,6 +113,7 @@ impl Rig {
                 .map_err(|e| BenchError::Agent(e.to_string()))?;
             let engine = agent
                 .check_asr(Language::En)
+                .await
                 .map_err(|e| BenchError::Agent(e.to_string()))?;
             Ok::<_, BenchError>((gw, Arc::new(agent), engine.to_string()))
         })?;
@@ -229,14 +230,9 @@ impl Caller {
         let outcome = match self.allow(&account) {
             Err(e) => Err(e),
             Ok(dial) => {
-                let opts = CallOptions {
-                    to: self.sim.uri_for_tagged(e.persona, &format!("b{k}")),
-                    now: self.now,
-                    dial,
-                    record_dir: Some(self.record_dir.clone()),
-                    case_id: None,
-                    on_transfer: None,
-                };
+                let to = self.sim.uri_for_tagged(e.persona, &format!("b{k}"));
+                let mut opts = CallOptions::new(&to, self.now, dial);
+                opts.record_dir = Some(self.record_dir.clone());
                 match tokio::time::timeout(CALL_LIMIT, self.agent.call(&account, opts)).await {
                     Ok(Ok(o)) => Ok(o),
                     Ok(Err(err)) => Err(err.to_string()),

@@ -12,7 +12,7 @@ use chrono::{DateTime, Duration, FixedOffset, Utc};
 
 use super::clock::Clock;
 use super::runner::{self, CampaignSetup, Shutdown};
-use super::settings::{CampaignSettings, DialPlan};
+use super::settings::DialPlan;
 use super::{CampaignError, CampaignSummary, Progress};
 use crate::account::csv::{load_accounts_with, LoadOptions};
 use crate::account::history::load_history;
@@ -20,7 +20,7 @@ use crate::account::history::PastAttempt;
 use crate::account::{Account, Language};
 use crate::agent::{Agent, AgentPaths};
 use crate::config::Config;
-use crate::policy::{PolicyConfig, PolicyError};
+use crate::policy::PolicyError;
 use crate::store::{DataDirLock, Store};
 use crate::telephony::sip::SipGateway;
 
@@ -52,19 +52,6 @@ pub struct RunArgs {
     /// default `campaign.dial_uri`.
     #[arg(long)]
     pub trunk: Option<String>,
-}
-
-/// Reads the `[policy]` table of a loaded config.
-pub fn policy_of(config: &Config, origin: &Path) -> Result<PolicyConfig, CampaignError> {
-    match &config.policy {
-        None => Ok(PolicyConfig::default()),
-        Some(v) => v.clone().try_into().map_err(|e: toml::de::Error| {
-            CampaignError::Policy(PolicyError::Config {
-                path: origin.to_path_buf(),
-                message: format!("[policy]: {e}"),
-            })
-        }),
-    }
 }
 
 fn read_accounts(path: &Path, region: &str) -> Result<(Vec<Account>, ContactMap), CampaignError> {
@@ -189,16 +176,12 @@ pub async fn run_campaign_with(
         Some(p) => Config::load(p)?,
         None => Config::default(),
     };
-    let origin = args
-        .config
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("<defaults>"));
-    let mut settings = CampaignSettings::from_config(&config)?;
+    let mut settings = config.campaign.clone();
     if let Some(m) = args.max_concurrent {
         settings.max_concurrent = m;
         settings.validate()?;
     }
-    let policy = policy_of(&config, &origin)?;
+    let policy = config.policy.clone();
     let clock = match args.now {
         Some(t) => Clock::anchored(t.with_timezone(&Utc)),
         None => Clock::real(),
@@ -261,7 +244,7 @@ pub async fn run_campaign_with(
     let paths = AgentPaths::under(&AgentPaths::default_root());
     let agent = Arc::new(Agent::new(gw.clone(), &config, &paths, &languages)?);
     for &l in &languages {
-        let engine = agent.check_asr(l)?;
+        let engine = agent.check_asr(l).await?;
         tracing::info!(language = l.as_str(), engine, "recognizer ready");
     }
     tracing::info!(accounts = accounts.len(), data_dir = %data_dir.display(), until = %until, "campaign starting");

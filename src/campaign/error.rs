@@ -81,3 +81,12 @@ pub enum CampaignError {
     #[error("simulated debtors: {0}")]
     Sim(String),
 }
+
+impl From<super::settings::InvalidSetting> for CampaignError {
+    fn from(e: super::settings::InvalidSetting) -> Self {
+        CampaignError::Settings {
+            key: e.key,
+            message: e.message,
+        }
+    }
+}

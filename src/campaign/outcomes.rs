@@ -46,7 +46,7 @@ pub fn turn_rows(outcome: &AgentOutcome) -> Vec<TurnRow> {
         .turns
         .iter()
         .map(|t| TurnRow {
-            prompt: t.prompt.clone(),
+            prompt: t.prompt.as_str().to_string(),
             played_ms: t.played_ms,
             finished: t.finished,
             heard: t.heard.clone(),

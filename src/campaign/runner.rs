@@ -458,6 +458,7 @@ impl Runner {
             record_dir: self.record_dir.clone(),
             case_id: Some(format!("{}-{}", account.account_id, attempt)),
             on_transfer: Some(self.transfer_hook.clone()),
+            shutdown: tokio_util::sync::CancellationToken::new(),
         };
         tracing::info!(account = %account.account_id, phone = %mask_phone(&phone), attempt = %attempt, "dialling");
         let agent = self.agent.clone();

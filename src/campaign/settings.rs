@@ -7,9 +7,18 @@ use std::collections::HashMap;
 use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
 
-use super::error::CampaignError;
 use super::scheduler::{RetryDelays, SchedulerConfig};
-use crate::config::Config;
+
+/// A `[campaign]` value that makes no sense: the key under `[campaign]`
+/// and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("config `campaign.{key}`: {message}")]
+pub struct InvalidSetting {
+    /// The key under `[campaign]`.
+    pub key: String,
+    /// What is wrong with it.
+    pub message: String,
+}
 
 /// `[campaign]` settings. Every key is optional; unknown keys are refused
 /// by name.
@@ -82,30 +91,16 @@ impl Default for CampaignSettings {
 /// The Request-URI template when neither config nor `--trunk` gives one.
 pub const DEFAULT_DIAL_URI: &str = "sip:{phone}@127.0.0.1:5060";
 
-fn settings_err(key: &str, message: impl Into<String>) -> CampaignError {
-    CampaignError::Settings {
+fn settings_err(key: &str, message: impl Into<String>) -> InvalidSetting {
+    InvalidSetting {
         key: key.into(),
         message: message.into(),
     }
 }
 
 impl CampaignSettings {
-    /// Reads `[campaign]` from a loaded config (defaults when absent) and
-    /// checks it.
-    pub fn from_config(config: &Config) -> Result<CampaignSettings, CampaignError> {
-        let s: CampaignSettings = match &config.campaign {
-            None => CampaignSettings::default(),
-            Some(v) => v
-                .clone()
-                .try_into()
-                .map_err(|e: toml::de::Error| settings_err("*", e.to_string()))?,
-        };
-        s.validate()?;
-        Ok(s)
-    }
-
     /// Checks values whose type is right but whose meaning is not.
-    pub fn validate(&self) -> Result<(), CampaignError> {
+    pub fn validate(&self) -> Result<(), InvalidSetting> {
         if self.max_concurrent == 0 || self.max_concurrent > 10_000 {
             return Err(settings_err(
                 "max_concurrent",
@@ -201,7 +196,7 @@ pub struct DialPlan {
 impl DialPlan {
     /// A plan from a template (`sip:{phone}@host:port`, or a bare
     /// `host:port` meaning `sip:{phone}@host:port`).
-    pub fn new(template: &str) -> Result<DialPlan, CampaignError> {
+    pub fn new(template: &str) -> Result<DialPlan, InvalidSetting> {
         let t = template.trim();
         let t = if t.starts_with("sip:") || t.starts_with("sips:") {
             t.to_string()
@@ -235,21 +230,23 @@ impl DialPlan {
 mod tests {
     use super::super::test_support::t0;
     use super::*;
+    use crate::config::Config;
 
     #[test]
     fn campaign_settings_default_and_unknown_key_is_named() {
-        let c = Config::from_toml("", "t").unwrap();
-        let s = CampaignSettings::from_config(&c).unwrap();
+        let s = Config::from_toml("", "t").unwrap().campaign;
         assert_eq!(
             s.retry_delays(),
             RetryDelays::default(),
             "the documented defaults: busy 10 min, no answer 2 h, voicemail next day"
         );
-        let c = Config::from_toml("[campaign]\nretry_bussy_s = 5\n", "t").unwrap();
-        let e = CampaignSettings::from_config(&c).unwrap_err().to_string();
+        let e = Config::from_toml("[campaign]\nretry_bussy_s = 5\n", "t")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("retry_bussy_s"), "{e}");
-        let c = Config::from_toml("[campaign]\nmax_concurrent = 0\n", "t").unwrap();
-        let e = CampaignSettings::from_config(&c).unwrap_err().to_string();
+        let e = Config::from_toml("[campaign]\nmax_concurrent = 0\n", "t")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("campaign.max_concurrent"), "{e}");
     }
 
@@ -260,8 +257,7 @@ mod tests {
             "t",
         )
         .unwrap();
-        let s = CampaignSettings::from_config(&c).unwrap();
-        let sc = s.scheduler_config(t0());
+        let sc = c.campaign.scheduler_config(t0());
         assert_eq!(sc.retry.busy, Duration::seconds(3));
         assert_eq!(sc.retry.no_answer, Duration::seconds(4));
         assert_eq!(sc.retry.voicemail, Duration::seconds(5));

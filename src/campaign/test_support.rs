@@ -10,7 +10,7 @@ use rust_decimal::Decimal;
 use crate::account::Account;
 use crate::agent::AttemptOutcome as AgentOutcome;
 use crate::dialogue::Escalation;
-use crate::dialogue::TurnRecord;
+use crate::dialogue::{PromptId, Turn};
 use crate::intent::IntentKind;
 use crate::outcome::{Disposition, EndedBy, Route};
 use crate::telephony::report::{CallReport, RtpTotals, TransferReport};
@@ -71,9 +71,9 @@ pub fn report(disposition: Disposition, transfer: Option<TransferReport>) -> Cal
     }
 }
 
-pub fn turn(prompt: &str, heard: Option<&str>, intent: Option<IntentKind>) -> TurnRecord {
-    TurnRecord {
-        prompt: prompt.into(),
+pub fn turn(prompt: PromptId, heard: Option<&str>, intent: Option<IntentKind>) -> Turn {
+    Turn {
+        prompt,
         prompt_start_ms: 100,
         played_ms: 2000,
         finished: true,
@@ -100,9 +100,13 @@ pub fn outcome(
         attempt_id: Some(7),
         policy: None,
         turns: vec![
-            turn("identity", Some("yes"), Some(IntentKind::IdentityConfirmed)),
             turn(
-                "reminder",
+                PromptId::RightParty,
+                Some("yes"),
+                Some(IntentKind::IdentityConfirmed),
+            ),
+            turn(
+                PromptId::Reminder,
                 Some("i lost my job"),
                 Some(IntentKind::Hardship),
             ),
@@ -113,8 +117,10 @@ pub fn outcome(
         intent: Some(IntentKind::Hardship),
         escalations,
         conversation: true,
+        cut_short: None,
         refused_prompts: vec![],
         reply_timings: vec![],
+        asr_frames_dropped: 0,
     }
 }
 

@@ -20,8 +20,9 @@ pub enum UnknownRoute {
     Retry,
 }
 
-/// Numbers behind each route (COLLECTIONS.md defaults).
+/// `[dialogue.routing]`: the numbers behind each route (COLLECTIONS.md defaults).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct RoutingConfig {
     /// already_paid: pause this many days to verify (3).
     pub verify_paid_days: i64,
@@ -183,6 +184,12 @@ pub fn route_hung_up(ctx: &RouteContext, cfg: &RoutingConfig) -> Route {
         "hung-up-before-identity"
     };
     retry_at(ctx.now + Duration::hours(cfg.retry_later_hours), reason)
+}
+
+/// The route when the conversation ended the call early (`max-call-length`,
+/// `shutdown`) before any reply decided one: call again later.
+pub fn route_cut_short(ctx: &RouteContext, cfg: &RoutingConfig, why: &str) -> Route {
+    retry_at(ctx.now + Duration::hours(cfg.retry_later_hours), why)
 }
 
 /// True when the promised date is one a bot may accept (today .. today + max).

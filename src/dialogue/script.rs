@@ -1,12 +1,13 @@
 //! The call script: `prompts/<lang>.toml` `[meta]`, `[say.<id>]` and
 //! `[listen.<turn>]` loaded and checked up front, with errors that name the
-//! key. Owns prompt rendering (placeholders filled from the account). It never
+//! key: every `PromptId` and `Listen` present, no unknown id. Owns prompt rendering (placeholders filled from the account). It never
 //! reads the `[intent]` lexicon (the classifier owns it) and never decides
 //! what to say when: that is the machine's job.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use super::prompt::{Listen, PromptId};
 use crate::account::Language;
 use crate::intent::IntentKind;
 
@@ -29,58 +30,6 @@ pub const DEBT_PLACEHOLDERS: [&str; 3] = ["amount", "due_date", "promise_date"];
 /// Placeholders known before the call (from `[meta]`): a text with only these
 /// is "fixed" and can be rendered to audio once, ahead of any call.
 pub const FIXED_PLACEHOLDERS: [&str; 3] = ["company", "callback_number", "agent_hours"];
-
-/// Every `say` id the conversation plays; a script missing one is rejected.
-pub const REQUIRED_SAY: [&str; 35] = [
-    "opening",
-    "right_party",
-    "who_is_calling",
-    "identity_first",
-    "reask_identity",
-    "menu_identity",
-    "debt_disclosure",
-    "reminder",
-    "who_is_calling_after",
-    "reask_reminder",
-    "menu_reminder",
-    "ack_paid",
-    "ask_date",
-    "reask_date",
-    "confirm_promise",
-    "reask_confirm",
-    "promise_recorded",
-    "promise_too_far",
-    "ack_hardship",
-    "ack_dispute",
-    "wrong_number",
-    "identity_denied",
-    "not_available",
-    "ask_better_time",
-    "reask_better_time",
-    "not_available_close",
-    "callback_confirm",
-    "stop_calling",
-    "request_agent",
-    "transfer",
-    "agent_callback",
-    "transfer_failed",
-    "closing",
-    "no_answer_close",
-    "voicemail",
-];
-
-/// Prompts that must never be cut off (disclosures): the script may not mark
-/// them interruptible.
-pub const DISCLOSURES: [&str; 3] = ["opening", "debt_disclosure", "voicemail"];
-
-/// Every listen turn the conversation uses.
-pub const REQUIRED_LISTEN: [&str; 5] = [
-    "identity",
-    "reminder",
-    "ask_date",
-    "confirm_promise",
-    "better_time",
-];
 
 /// The `listen` table whose phrases are fillers, not a turn.
 pub const BACKCHANNEL: &str = "backchannel";
@@ -146,7 +95,7 @@ pub struct Meta {
 #[derive(Debug, Clone, PartialEq)]
 pub struct SayPrompt {
     /// The id (`[say.<id>]`), also the audio file name.
-    pub id: String,
+    pub id: PromptId,
     /// Text with `{placeholder}`s.
     pub text: String,
     /// May the caller's speech cut it off? False for disclosures.
@@ -191,8 +140,8 @@ pub struct Vars {
 pub struct Script {
     /// `[meta]`.
     pub meta: Meta,
-    /// `[say.<id>]` by id.
-    pub say: BTreeMap<String, SayPrompt>,
+    /// `[say.<id>]`, one per `PromptId`, in `PromptId::ALL` order.
+    prompts: Vec<SayPrompt>,
     /// `[listen.<turn>]` phrases by turn.
     pub listen: BTreeMap<String, Vec<String>>,
     /// `[listen.<turn>] intents`: the intents a reply to that turn can
@@ -297,8 +246,15 @@ impl Script {
             .as_table()
             .ok_or_else(|| invalid("say", "must be a table of [say.<id>] tables"))?;
         let mut say = BTreeMap::new();
-        for (id, v) in say_t {
-            let key = format!("say.{id}");
+        for (name, v) in say_t {
+            let key = format!("say.{name}");
+            let id = PromptId::parse(name).ok_or_else(|| {
+                let known: Vec<&str> = PromptId::ALL.iter().map(|p| p.as_str()).collect();
+                invalid(
+                    &key,
+                    &format!("unknown prompt id (known: {})", known.join(", ")),
+                )
+            })?;
             let t = v
                 .as_table()
                 .ok_or_else(|| invalid(&key, "must be a table"))?;
@@ -331,7 +287,7 @@ impl Script {
                 }
             }
             let prompt = SayPrompt {
-                id: id.clone(),
+                id,
                 text,
                 interruptible,
                 mentions_debt,
@@ -356,18 +312,20 @@ impl Script {
                     ));
                 }
             }
-            if DISCLOSURES.contains(&id.as_str()) && prompt.interruptible {
+            if id.is_disclosure() && prompt.interruptible {
                 return Err(invalid(
                     &format!("{key}.interruptible"),
                     "must be false: this is a disclosure",
                 ));
             }
-            say.insert(id.clone(), prompt);
+            say.insert(id, prompt);
         }
-        for id in REQUIRED_SAY {
-            if !say.contains_key(id) {
-                return Err(missing(&format!("say.{id}")));
-            }
+        let mut prompts = Vec::with_capacity(PromptId::ALL.len());
+        for &id in PromptId::ALL {
+            let p = say
+                .remove(&id)
+                .ok_or_else(|| missing(&format!("say.{id}")))?;
+            prompts.push(p);
         }
 
         let listen_t = root.get("listen").ok_or_else(|| missing("listen"))?;
@@ -411,30 +369,42 @@ impl Script {
                 expects.insert(turn.clone(), kinds);
             }
         }
-        for turn in REQUIRED_LISTEN {
-            if !listen.contains_key(turn) {
+        for turn in Listen::ALL {
+            if !listen.contains_key(turn.as_str()) {
                 return Err(missing(&format!("listen.{turn}")));
             }
         }
         let backchannel = listen.remove(BACKCHANNEL).unwrap_or_default();
         Ok(Script {
             meta,
-            say,
+            prompts,
             listen,
             expects,
             backchannel,
         })
     }
 
-    /// The prompt with this id (every required id exists after `parse`).
-    pub fn prompt(&self, id: &str) -> Option<&SayPrompt> {
-        self.say.get(id)
+    /// The prompt with this id (every id exists after `parse`).
+    pub fn prompt(&self, id: PromptId) -> &SayPrompt {
+        &self.prompts[id as usize]
     }
 
-    /// The prompt's text with placeholders filled; `None` for an unknown id.
-    pub fn render(&self, id: &str, vars: &Vars) -> Option<String> {
-        let prompt = self.say.get(id)?;
-        Some(self.fill(&prompt.text, vars))
+    /// Every prompt, in `PromptId::ALL` order.
+    pub fn prompts(&self) -> &[SayPrompt] {
+        &self.prompts
+    }
+
+    /// The prompt's text with placeholders filled.
+    pub fn render(&self, id: PromptId, vars: &Vars) -> String {
+        self.fill(&self.prompt(id).text, vars)
+    }
+
+    /// The phrases `[listen.<turn>]` expects after this question.
+    pub fn phrases(&self, turn: Listen) -> &[String] {
+        self.listen
+            .get(turn.as_str())
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
     }
 
     fn fill(&self, text: &str, vars: &Vars) -> String {
@@ -467,11 +437,11 @@ impl Script {
 
     /// Fixed prompts (only `[meta]` placeholders) rendered: what
     /// `scripts/render-prompts` turns into `audio/<lang>/tts/<id>.wav`.
-    pub fn fixed_texts(&self) -> Vec<(String, String)> {
-        self.say
-            .values()
+    pub fn fixed_texts(&self) -> Vec<(PromptId, String)> {
+        self.prompts
+            .iter()
             .filter(|p| p.is_fixed())
-            .map(|p| (p.id.clone(), self.fill(&p.text, &Vars::default())))
+            .map(|p| (p.id, self.fill(&p.text, &Vars::default())))
             .collect()
     }
 
@@ -553,8 +523,8 @@ mod tests {
     fn shipped_english_and_mandarin_scripts_load_with_every_prompt() {
         for lang in ["en", "zh"] {
             let s = repo_script(lang);
-            for id in REQUIRED_SAY {
-                assert!(s.prompt(id).is_some(), "{lang}: {id}");
+            for &id in PromptId::ALL {
+                assert_eq!(s.prompt(id).id, id, "{lang}: {id}");
             }
             assert!(!s.backchannel.is_empty());
             assert!(!s.listen.contains_key(BACKCHANNEL));
@@ -565,22 +535,22 @@ mod tests {
     fn shipped_disclosures_are_not_interruptible_and_third_party_prompts_carry_no_debt() {
         for lang in ["en", "zh"] {
             let s = repo_script(lang);
-            for id in DISCLOSURES {
-                assert!(!s.prompt(id).unwrap().interruptible, "{lang}: {id}");
+            for &id in PromptId::ALL.iter().filter(|p| p.is_disclosure()) {
+                assert!(!s.prompt(id).interruptible, "{lang}: {id}");
             }
             for id in [
-                "opening",
-                "right_party",
-                "who_is_calling",
-                "wrong_number",
-                "identity_denied",
-                "not_available",
-                "voicemail",
-                "menu_identity",
-                "reask_identity",
-                "identity_first",
+                PromptId::Opening,
+                PromptId::RightParty,
+                PromptId::WhoIsCalling,
+                PromptId::WrongNumber,
+                PromptId::IdentityDenied,
+                PromptId::NotAvailable,
+                PromptId::Voicemail,
+                PromptId::MenuIdentity,
+                PromptId::ReaskIdentity,
+                PromptId::IdentityFirst,
             ] {
-                let p = s.prompt(id).unwrap();
+                let p = s.prompt(id);
                 assert!(!p.mentions_debt, "{lang}: {id}");
                 for word in ["debt", "owe", "amount", "payment", "欠", "还款", "金额"] {
                     assert!(
@@ -600,33 +570,32 @@ mod tests {
             ..Vars::default()
         };
         assert_eq!(
-            s.render("right_party", &vars).unwrap(),
+            s.render(PromptId::RightParty, &vars),
             "Am I speaking with Maria Lopez?"
         );
-        let vm = s.render("voicemail", &vars).unwrap();
+        let vm = s.render(PromptId::Voicemail, &vars);
         assert!(
             vm.contains("Northwind Credit") && vm.contains("1, 8 0 0, 5 5 5, 0 1 9 9"),
             "{vm}"
         );
-        assert!(s.render("no_such_prompt", &vars).is_none());
     }
 
     #[test]
     fn fixed_texts_exclude_prompts_with_account_values() {
         let s = repo_script("en");
-        let ids: Vec<String> = s.fixed_texts().into_iter().map(|(id, _)| id).collect();
-        assert!(ids.contains(&"opening".to_string()));
-        assert!(ids.contains(&"closing".to_string()));
-        assert!(!ids.contains(&"reminder".to_string()));
-        assert!(!ids.contains(&"right_party".to_string()));
+        let ids: Vec<PromptId> = s.fixed_texts().into_iter().map(|(id, _)| id).collect();
+        assert!(ids.contains(&PromptId::Opening));
+        assert!(ids.contains(&PromptId::Closing));
+        assert!(!ids.contains(&PromptId::Reminder));
+        assert!(!ids.contains(&PromptId::RightParty));
     }
 
     fn minimal(extra_say: &str) -> String {
         let mut s = String::from(
             "[meta]\nlanguage = \"en\"\ncompany = \"C\"\nvoice = \"en-us\"\ncallback_number = \"1\"\nagent_hours = \"h\"\n",
         );
-        for id in REQUIRED_SAY {
-            let flags = if DISCLOSURES.contains(&id) {
+        for &id in PromptId::ALL {
+            let flags = if id.is_disclosure() {
                 "\ninterruptible = false"
             } else {
                 ""
@@ -636,7 +605,7 @@ mod tests {
             }
         }
         s.push_str(extra_say);
-        for t in REQUIRED_LISTEN {
+        for t in Listen::ALL {
             s.push_str(&format!("[listen.{t}]\nphrases = [\"a\"]\n"));
         }
         s
@@ -658,6 +627,16 @@ mod tests {
     fn a_missing_prompt_is_named() {
         let text = minimal("").replace("[say.closing]\ntext = \"t\"\n", "");
         assert_eq!(err_of(&text), "x.toml: missing key `say.closing`");
+    }
+
+    #[test]
+    fn an_unknown_prompt_id_is_named_with_the_known_ones() {
+        let text = minimal("[say.closng]\ntext = \"Bye\"\n");
+        let e = err_of(&text);
+        assert!(
+            e.contains("`say.closng`: unknown prompt id") && e.contains("closing"),
+            "{e}"
+        );
     }
 
     #[test]

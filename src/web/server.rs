@@ -99,14 +99,9 @@ fn load_scripts(dir: &Path) -> Scripts {
     m
 }
 
+/// `[policy]`, parsed and checked when the config was loaded.
 fn policy_of(config: &Config) -> Result<PolicyConfig, ServeError> {
-    match &config.policy {
-        None => Ok(PolicyConfig::default()),
-        Some(v) => v
-            .clone()
-            .try_into()
-            .map_err(|e: toml::de::Error| ServeError::Policy(e.to_string())),
-    }
+    Ok(config.policy.clone())
 }
 
 /// Builds the shared state: opens (and migrates) the store.

@@ -10,7 +10,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use duecall::account::{Account, Language};
 use duecall::agent::{Agent, AgentPaths, AttemptOutcome, CallOptions};
 use duecall::config::Config;
-use duecall::dialogue::Script;
+use duecall::dialogue::{PromptId, Script};
 use duecall::intent::IntentKind;
 use duecall::outcome::{Disposition, EndedBy, RouteKind, SuppressScope};
 use duecall::sim::{PersonaBook, SimCallRecord, SimConfig};
@@ -35,6 +35,15 @@ fn account(id: &str) -> Account {
 /// Places one conversation with `persona` and returns our outcome and the
 /// simulated callee's record of the call.
 async fn converse(persona: &str, dialogue: &str) -> (AttemptOutcome, SimCallRecord) {
+    converse_until(persona, dialogue, None).await
+}
+
+/// `converse`, and the process shuts down `shutdown_after` into the call.
+async fn converse_until(
+    persona: &str,
+    dialogue: &str,
+    shutdown_after: Option<Duration>,
+) -> (AttemptOutcome, SimCallRecord) {
     let dir = scratch(&format!("conv-{persona}"));
     // The built-in personas and the shipped extras (no_refer, dispute, ...).
     let mut personas = PersonaBook::builtin();
@@ -63,14 +72,16 @@ async fn converse(persona: &str, dialogue: &str) -> (AttemptOutcome, SimCallReco
             )
             .expect("store")
             .expect("the gate allows A-1 at 10:00 in Los Angeles");
-    let opts = CallOptions {
-        to: sim.uri_for(persona),
-        now: now(),
-        dial,
-        record_dir: Some(dir.clone()),
-        case_id: Some("case-1".into()),
-        on_transfer: None,
-    };
+    let mut opts = CallOptions::new(&sim.uri_for(persona), now(), dial);
+    opts.record_dir = Some(dir.clone());
+    opts.case_id = Some("case-1".into());
+    if let Some(after) = shutdown_after {
+        let token = opts.shutdown.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(after).await;
+            token.cancel();
+        });
+    }
     let out = tokio::time::timeout(Duration::from_secs(150), agent.call(&account("A-1"), opts))
         .await
         .expect("conversation ends")
@@ -91,8 +102,8 @@ fn debt_prompts_played(out: &AttemptOutcome) -> Vec<String> {
     let s = script();
     out.turns
         .iter()
-        .filter(|t| t.played_ms > 0 && s.prompt(&t.prompt).map(|p| p.mentions_debt).unwrap_or(true))
-        .map(|t| t.prompt.clone())
+        .filter(|t| t.played_ms > 0 && s.prompt(t.prompt).mentions_debt)
+        .map(|t| t.prompt.to_string())
         .collect()
 }
 
@@ -144,7 +155,9 @@ async fn promise_to_pay_friday_is_read_back_and_pauses_until_the_day_after() {
         "{r:?}"
     );
     assert!(
-        out.turns.iter().any(|t| t.prompt.contains("confirm")),
+        out.turns
+            .iter()
+            .any(|t| t.prompt == PromptId::ConfirmPromise),
         "the date was read back: {:#?}",
         out.turns
     );
@@ -212,7 +225,7 @@ async fn a_refused_transfer_escalates_to_a_collector_with_the_transcript_and_say
     // The callee is not left in silence: the apology and the call-back
     // promise play to the end after the refusal, then we hang up.
     let last = out.turns.last().expect("turns");
-    assert_eq!(last.prompt, "transfer_failed", "{:#?}", out.turns);
+    assert_eq!(last.prompt, PromptId::TransferFailed, "{:#?}", out.turns);
     assert!(last.finished, "{last:?}");
     // The sim hears "Please hold" and the apology as one prompt when the
     // refusal comes quickly: what counts is that it kept hearing us after it.
@@ -339,7 +352,7 @@ async fn barge_in_during_the_reminder_cuts_it_and_the_reply_is_acted_on() {
     let reminder = out
         .turns
         .iter()
-        .find(|t| t.prompt == "reminder")
+        .find(|t| t.prompt == PromptId::Reminder)
         .expect("reminder played");
     assert!(
         !reminder.finished && reminder.cut_at_ms.is_some(),
@@ -352,8 +365,38 @@ async fn barge_in_during_the_reminder_cuts_it_and_the_reply_is_acted_on() {
     );
     // Disclosures are never cut.
     for t in &out.turns {
-        if t.prompt == "opening" || t.prompt == "debt_disclosure" {
+        if t.prompt.is_disclosure() {
             assert!(t.finished, "{t:?}");
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_mid_call_says_the_closing_line_hangs_up_and_keeps_an_outcome() {
+    // The silent debtor stays on the line; the process stops 9 s in (the
+    // opening has played, the identity question waits for a reply).
+    let (out, rec) = converse_until("silent", "", Some(Duration::from_secs(9))).await;
+    assert_eq!(
+        out.cut_short.as_deref(),
+        Some("shutdown"),
+        "{:#?}",
+        out.turns
+    );
+    let last = out.turns.last().expect("turns");
+    assert_eq!(last.prompt, PromptId::Closing, "{:#?}", out.turns);
+    assert!(last.finished, "the closing line plays to its end: {last:?}");
+    let r = out.route.as_ref().expect("route");
+    assert_eq!(
+        (r.kind, r.reason.as_str()),
+        (RouteKind::Retry, "shutdown"),
+        "{r:?}"
+    );
+    assert_eq!(out.call.disposition, Disposition::Answered);
+    assert_eq!(out.call.ended_by, EndedBy::Us);
+    assert_eq!(
+        rec.bye_from,
+        Some(duecall::sim::ByeFrom::Caller),
+        "we hung up (BYE)"
+    );
+    assert_eq!(debt_prompts_played(&out), Vec::<String>::new());
 }

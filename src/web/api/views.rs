@@ -11,7 +11,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::account::{mask_phone, Account, Language};
 use crate::dialogue::script::Vars;
-use crate::dialogue::{speak, Script};
+use crate::dialogue::{speak, PromptId, Script};
 
 /// Paging of a list.
 #[derive(Debug, Clone, Copy, Deserialize, IntoParams)]
@@ -163,7 +163,8 @@ pub fn transcript(
             .unwrap_or(0);
         let played = u(t, "played_ms").unwrap_or(0);
         let text = match (script, vars) {
-            (Some(sc), Some(v)) => sc.render(&prompt, v),
+            // A prompt id this build no longer knows shows as its id.
+            (Some(sc), Some(v)) => PromptId::parse(&prompt).map(|id| sc.render(id, v)),
             _ => None,
         }
         .unwrap_or_else(|| format!("[{prompt}]"));
