@@ -32,6 +32,7 @@ mod attempts;
 pub mod audit;
 pub mod browse;
 mod callbacks;
+pub mod campaigns;
 pub mod casework;
 pub mod cli;
 mod codec;

@@ -195,6 +195,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     super::web_schema::OUTBOX,
     M7_HOLDS,
     M8_LISTS,
+    super::web_schema::CAMPAIGNS,
 ];
 
 /// The newest schema version this build knows.

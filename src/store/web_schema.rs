@@ -136,3 +136,23 @@ CREATE TABLE webhook_deliveries (
 CREATE INDEX deliveries_due ON webhook_deliveries (status, next_at);
 CREATE INDEX deliveries_order ON webhook_deliveries (endpoint, order_key, status, event_id);
 ";
+
+/// Migration: campaigns the service runs (`duecall serve`), and which
+/// accounts each one calls. An account may be in several campaigns; the
+/// service dials the accounts of every running campaign, each once.
+pub(super) const CAMPAIGNS: &str = "
+CREATE TABLE campaigns (
+    id         INTEGER PRIMARY KEY,
+    name       TEXT NOT NULL UNIQUE,
+    state      TEXT NOT NULL CHECK (state IN ('draft', 'running', 'paused', 'stopped')),
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+
+CREATE TABLE campaign_accounts (
+    campaign_id BIGINT NOT NULL REFERENCES campaigns (id),
+    account_id  TEXT NOT NULL REFERENCES accounts (account_id),
+    added_at    TEXT NOT NULL,
+    PRIMARY KEY (campaign_id, account_id)
+);
+";

@@ -524,6 +524,108 @@ fn an_ended_attempt_stores_its_events_in_call_order_with_the_outcome() {
 }
 
 #[test]
+fn campaigns_move_through_their_states_and_only_running_ones_are_dialled() {
+    use super::campaigns::{CampaignRefusal, CampaignState};
+    let dir = TempDir::new("campaigns");
+    let mut s = Store::open(&dir.0).unwrap();
+    let admin = Actor::user("root", "admin");
+    let a = s.create_campaign("dec", &admin, t0()).unwrap().unwrap();
+    let b = s.create_campaign("jan", &admin, t0()).unwrap().unwrap();
+    assert_eq!(
+        s.create_campaign("dec", &admin, t0()).unwrap(),
+        Err(CampaignRefusal::NameTaken)
+    );
+    assert_eq!(
+        s.add_campaign_accounts(a, &[account("A1"), account("A2")], &admin, t0())
+            .unwrap(),
+        Ok(2)
+    );
+    assert_eq!(
+        s.add_campaign_accounts(b, &[account("A2"), account("A3")], &admin, t0())
+            .unwrap(),
+        Ok(2)
+    );
+    assert_eq!(
+        s.add_campaign_accounts(a, &[account("A1")], &admin, t0())
+            .unwrap(),
+        Ok(0),
+        "already in"
+    );
+    assert!(
+        s.running_accounts().unwrap().is_empty(),
+        "drafts dial nobody"
+    );
+    assert_eq!(
+        s.set_campaign_state(a, CampaignState::Paused, &admin, t0())
+            .unwrap(),
+        Err(CampaignRefusal::State(CampaignState::Draft)),
+        "a draft is started before it is paused"
+    );
+    s.set_campaign_state(a, CampaignState::Running, &admin, t0())
+        .unwrap()
+        .unwrap();
+    s.set_campaign_state(b, CampaignState::Running, &admin, t0())
+        .unwrap()
+        .unwrap();
+    let ids: Vec<String> = s
+        .running_accounts()
+        .unwrap()
+        .into_iter()
+        .map(|a| a.account_id)
+        .collect();
+    assert_eq!(ids, vec!["A1", "A2", "A3"], "each account once");
+    let c = s
+        .set_campaign_state(b, CampaignState::Stopped, &admin, t0())
+        .unwrap()
+        .unwrap();
+    assert_eq!((c.state, c.accounts), (CampaignState::Stopped, 2));
+    assert_eq!(
+        s.set_campaign_state(b, CampaignState::Running, &admin, t0())
+            .unwrap(),
+        Err(CampaignRefusal::State(CampaignState::Stopped)),
+        "stopped for good"
+    );
+    assert_eq!(
+        s.add_campaign_accounts(b, &[account("A4")], &admin, t0())
+            .unwrap(),
+        Err(CampaignRefusal::State(CampaignState::Stopped))
+    );
+    assert!(
+        s.account("A4").unwrap().is_none(),
+        "a refused upload stores nothing"
+    );
+    let ids: Vec<String> = s
+        .running_accounts()
+        .unwrap()
+        .into_iter()
+        .map(|a| a.account_id)
+        .collect();
+    assert_eq!(ids, vec!["A1", "A2"]);
+    assert_eq!(
+        s.set_campaign_state(99, CampaignState::Running, &admin, t0())
+            .unwrap(),
+        Err(CampaignRefusal::NotFound)
+    );
+    let log = s
+        .audit_log(&AuditFilter {
+            target: Some(format!("campaign:{b}")),
+            limit: 10,
+            ..Default::default()
+        })
+        .unwrap();
+    let actions: Vec<&str> = log.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(
+        actions,
+        vec![
+            "campaign.stopped",
+            "campaign.running",
+            "campaign.accounts",
+            "campaign.create"
+        ]
+    );
+}
+
+#[test]
 fn users_tokens_and_sessions_round_trip_and_end() {
     let dir = TempDir::new("access");
     let mut s = Store::open(&dir.0).unwrap();

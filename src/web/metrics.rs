@@ -115,6 +115,7 @@ pub struct Metrics {
     fold: Mutex<Fold>,
     http: Mutex<BTreeMap<(String, u16), u64>>,
     webhook: Mutex<BTreeMap<&'static str, u64>>,
+    dialling_accounts: std::sync::atomic::AtomicU64,
 }
 
 impl Metrics {
@@ -132,6 +133,12 @@ impl Metrics {
         }
     }
 
+    /// How many accounts the dialler is running now (running campaigns).
+    pub fn set_dialling_accounts(&self, n: u64) {
+        self.dialling_accounts
+            .store(n, std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// Renders everything, reading what it needs from `store`.
     pub fn render(&self, store: &Store) -> Result<String, StoreError> {
         let counts = store.metric_counts()?;
@@ -143,7 +150,15 @@ impl Metrics {
         fold.catch_up(store)?;
         let http = self.http.lock().map(|m| m.clone()).unwrap_or_default();
         let webhook = self.webhook.lock().map(|m| m.clone()).unwrap_or_default();
-        Ok(render_text(&counts, &backlog, &fold, &http, &webhook))
+        let mut text = render_text(&counts, &backlog, &fold, &http, &webhook);
+        let _ = writeln!(
+            text,
+            "# HELP duecall_campaign_accounts Accounts of the running campaigns the service is dialling.\n\
+             # TYPE duecall_campaign_accounts gauge\nduecall_campaign_accounts {}",
+            self.dialling_accounts
+                .load(std::sync::atomic::Ordering::Relaxed)
+        );
+        Ok(text)
     }
 }
 

@@ -15,6 +15,7 @@ pub mod cli;
 pub mod config;
 pub mod console;
 pub mod db;
+pub mod dialler;
 pub mod error;
 pub mod input;
 pub mod metrics;

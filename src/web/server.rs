@@ -138,6 +138,7 @@ pub fn state(
         scripts: Arc::new(load_scripts(&opts.prompts_dir)),
         policy: Arc::new(policy_of(&opts.config)?),
         openapi: Arc::new(std::sync::OnceLock::new()),
+        dialler: Default::default(),
     })
 }
 
@@ -307,6 +308,7 @@ pub async fn serve(
         tracing::warn!(addr = %bound, "serving beyond loopback: put TLS in front (or set [serve] tls_cert/tls_key)");
     }
     let workers = super::webhooks::start(st.clone());
+    let dialler = super::dialler::start(st.clone());
     ready(&running);
     let handle = axum_server::Handle::new();
     {
@@ -333,6 +335,9 @@ pub async fn serve(
         }
     };
     shutdown.cancel();
+    // Calls in flight end (within [campaign] shutdown_grace_s) before the
+    // process exits; their outcomes and events are stored.
+    dialler.stop().await;
     workers.stop().await;
     result.map_err(ServeError::Io)
 }

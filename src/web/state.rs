@@ -43,6 +43,8 @@ pub struct AppState {
     pub scripts: Arc<Scripts>,
     /// The compliance gate's settings (`[policy]`), for "next allowed dial".
     pub policy: Arc<PolicyConfig>,
+    /// Tells the dialler that campaigns or holds changed.
+    pub dialler: super::dialler::DiallerWake,
     /// The OpenAPI document, set once the router is built.
     pub openapi: Arc<std::sync::OnceLock<serde_json::Value>>,
 }

@@ -3,11 +3,13 @@
 mod baresip;
 mod campaign;
 mod compliance;
+mod console;
 mod conversation;
 mod hostile;
 mod peers;
 mod rtp_peer;
 mod serve;
+mod serve_campaigns;
 mod serve_support;
 mod serve_webhooks;
 mod sim_callee;

@@ -78,6 +78,13 @@ const ACCESS: &[(&str, &str, &[&str])] = &[
     ("post", "/api/v1/tokens", &["admin"]),
     ("delete", "/api/v1/tokens/{name}", &["admin"]),
     ("get", "/metrics", &["admin", "collector", "qa"]),
+    ("get", "/api/v1/campaigns", &["admin", "qa"]),
+    ("post", "/api/v1/campaigns", &["admin"]),
+    ("get", "/api/v1/campaigns/{id}", &["admin", "qa"]),
+    ("post", "/api/v1/campaigns/{id}/accounts", &["admin"]),
+    ("post", "/api/v1/campaigns/{id}/start", &["admin"]),
+    ("post", "/api/v1/campaigns/{id}/pause", &["admin"]),
+    ("post", "/api/v1/campaigns/{id}/stop", &["admin"]),
 ];
 
 /// Routes anyone may call.

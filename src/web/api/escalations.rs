@@ -686,6 +686,8 @@ pub async fn close(
         })
         .await?;
     let closure = closure.map_err(|r| refusal(id, r))?;
+    // A retry or a released hold may make the account callable again.
+    st.dialler.wake();
     Ok(Json(CloseResult {
         closure,
         account_state: state_view(&state.unwrap_or_default(), now),

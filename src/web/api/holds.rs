@@ -124,7 +124,11 @@ pub async fn release(
             id: id.to_string(),
         }),
         (Some(false), _) => Err(WebError::Conflict(format!("pause {id} has already ended"))),
-        (Some(true), Some(p)) => Ok(Json(pause_item(p, None, now))),
+        (Some(true), Some(p)) => {
+            // The account may be callable again now.
+            st.dialler.wake();
+            Ok(Json(pause_item(p, None, now)))
+        }
     }
 }
 

@@ -8,6 +8,7 @@
 pub mod accounts;
 pub mod admin;
 pub mod attempts;
+pub mod campaigns;
 pub mod escalations;
 pub mod holds;
 pub mod labels;
@@ -39,6 +40,7 @@ Errors are `{\"error\": ..., \"field\": ...}`."
         (name = "accounts", description = "Debts and their state"),
         (name = "qa", description = "QA labels and their export"),
         (name = "stats", description = "Campaign statistics"),
+        (name = "campaigns", description = "Campaigns: accounts, start, pause, stop"),
         (name = "access", description = "Who am I, users, tokens, audit log"),
         (name = "service", description = "Health, metrics, this document")
     )
@@ -96,4 +98,15 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(admin::users, admin::add_user))
         .routes(routes!(admin::tokens, admin::create_token))
         .routes(routes!(admin::revoke_token))
+        .routes(routes!(campaigns::list, campaigns::create))
+        .routes(routes!(campaigns::detail))
+        .routes(routes!(campaigns::start))
+        .routes(routes!(campaigns::pause))
+        .routes(routes!(campaigns::stop))
+        .merge(
+            // CSV uploads are larger than any JSON body; the inner limit wins.
+            OpenApiRouter::new()
+                .routes(routes!(campaigns::upload))
+                .layer(axum::extract::DefaultBodyLimit::max(campaigns::CSV_LIMIT)),
+        )
 }

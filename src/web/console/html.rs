@@ -40,6 +40,30 @@ pub fn nav(role: Role) -> Vec<(&'static str, &'static str)> {
 
 /// A whole page: shell, navigation, content, and the page's scripts.
 pub fn page(title: &str, who: &Principal, content: &str, scripts: &[&str]) -> Response {
+    with_csp(Html(shell(title, who, content, scripts, "")).into_response())
+}
+
+/// A page whose content the console script fills from the API: the shell
+/// with `<main data-page=".." data-id="..">`.
+pub fn view(
+    title: &str,
+    who: &Principal,
+    page_name: &str,
+    id: Option<i64>,
+    scripts: &[&str],
+) -> Response {
+    let id = id.map(|n| format!(" data-id=\"{n}\"")).unwrap_or_default();
+    let attrs = format!(" data-page=\"{}\"{id}", escape(page_name));
+    with_csp(Html(shell(title, who, "", scripts, &attrs)).into_response())
+}
+
+fn shell(
+    title: &str,
+    who: &Principal,
+    content: &str,
+    scripts: &[&str],
+    main_attrs: &str,
+) -> String {
     let csrf = match &who.credential {
         Credential::Session { csrf, .. } => csrf.as_str(),
         Credential::Token => "",
@@ -64,13 +88,13 @@ pub fn page(title: &str, who: &Principal, content: &str, scripts: &[&str]) -> Re
 <div class=\"who\"><span>{user} · {role}</span>\
 <form method=\"post\" action=\"/logout\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
 <button type=\"submit\">Log out</button></form></div></header>\
-<main id=\"main\">{content}</main></body></html>",
+<main id=\"main\"{main_attrs}>{content}</main></body></html>",
         csrf = escape(csrf),
         title = escape(title),
         user = escape(who.actor.name()),
         role = who.role.as_str(),
     );
-    with_csp(Html(body).into_response())
+    body
 }
 
 /// Adds the console's content-security policy: everything from this

@@ -8,6 +8,7 @@
 
 mod html;
 mod login;
+mod pages;
 
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -28,6 +29,12 @@ pub fn router(_state: AppState) -> Router<AppState> {
         .route("/login", get(login::form).post(login::submit))
         .route("/logout", post(login::logout))
         .route("/", get(home))
+        .route("/queue", get(pages::queue))
+        .route("/case/{id}", get(pages::case))
+        .route("/holds", get(pages::holds))
+        .route("/qa", get(pages::qa))
+        .route("/qa/{id}", get(pages::qa_call))
+        .route("/dashboard", get(pages::dashboard))
         .route("/static/{file}", get(asset))
 }
 
@@ -51,14 +58,10 @@ async fn home(State(st): State<AppState>, headers: HeaderMap) -> Response {
         Ok(p) => p,
         Err(r) => return r,
     };
-    let links: Vec<(&str, &str)> = match who.role {
-        Role::Admin => vec![
-            ("/api/v1/me", "Who am I (JSON)"),
-            ("/openapi.json", "API document"),
-        ],
-        Role::Collector => vec![("/api/v1/escalations", "Escalations (JSON)")],
-        Role::Qa => vec![("/api/v1/attempts", "Calls (JSON)")],
-    };
+    let mut links: Vec<(&str, &str)> = html::nav(who.role);
+    if who.role == Role::Admin {
+        links.push(("/openapi.json", "API document"));
+    }
     let mut body = String::new();
     body.push_str("<ul class=\"links\">");
     for (href, text) in links {
@@ -73,11 +76,18 @@ async fn home(State(st): State<AppState>, headers: HeaderMap) -> Response {
 }
 
 /// The console's static files, compiled in.
-const ASSETS: &[(&str, &str, &[u8])] = &[(
-    "console.css",
-    "text/css; charset=utf-8",
-    include_bytes!("static/console.css"),
-)];
+const ASSETS: &[(&str, &str, &[u8])] = &[
+    (
+        "console.css",
+        "text/css; charset=utf-8",
+        include_bytes!("static/console.css"),
+    ),
+    (
+        "console.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("static/console.js"),
+    ),
+];
 
 async fn asset(Path(file): Path<String>) -> Response {
     match ASSETS.iter().find(|(name, _, _)| *name == file) {

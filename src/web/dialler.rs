@@ -1,0 +1,229 @@
+//! The service's dialler: runs the accounts of every running campaign
+//! continuously, across days, with the campaign runner (`campaign::runner`)
+//! as `duecall run` does: each dial asked of the gate, every outcome
+//! stored. One runner at a time over the union of the running campaigns'
+//! accounts (one process owns the calls in flight of a data directory, so
+//! crash recovery at a run's start never takes a living call for a dead
+//! one). When campaigns change (started, paused, stopped, fed accounts) or a
+//! collector closes a case, the runner is stopped gracefully (no new dials;
+//! calls in flight end) and started again over the new set; when it finds
+//! nothing more to do it waits for the next change or a re-check. On the
+//! service's shutdown the runner stops the same way within its grace period
+//! and the service exits; a restart resumes the running campaigns.
+//!
+//! Owns starting and stopping runs and the SIP gateway they share; never
+//! decides whether or when an account is dialled (the gate and the
+//! scheduler do).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use chrono::Duration;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use super::state::AppState;
+use crate::account::Language;
+use crate::agent::{Agent, AgentPaths};
+use crate::campaign::runner::{self, CampaignSetup, Shutdown};
+use crate::campaign::settings::{CampaignSettings, DialPlan};
+use crate::campaign::Progress;
+use crate::telephony::sip::SipGateway;
+
+/// How the rest of the service tells the dialler something changed.
+#[derive(Debug, Clone, Default)]
+pub struct DiallerWake(Arc<Notify>);
+
+impl DiallerWake {
+    /// Campaigns or holds changed: re-read what to dial.
+    pub fn wake(&self) {
+        self.0.notify_one();
+    }
+
+    async fn changed(&self) {
+        self.0.notified().await
+    }
+}
+
+/// The dialler's task; `stop` waits for it to end.
+pub struct Dialler {
+    task: JoinHandle<()>,
+}
+
+impl Dialler {
+    /// Waits for the dialler to end (after the service's shutdown token
+    /// fired: calls in flight ended or were cut after the grace period).
+    pub async fn stop(self) {
+        let _ = self.task.await;
+    }
+}
+
+/// How long a runner that found nothing to do waits before looking again
+/// without being woken (pauses that end, callbacks that come due).
+const RECHECK: StdDuration = StdDuration::from_secs(60);
+/// A runner that failed is started again after this long.
+const BACKOFF: StdDuration = StdDuration::from_secs(30);
+/// How far ahead one run plans (it is restarted long before).
+const HORIZON_DAYS: i64 = 366;
+
+/// Starts the dialler.
+pub fn start(st: AppState) -> Dialler {
+    Dialler {
+        task: tokio::spawn(run(st)),
+    }
+}
+
+async fn run(st: AppState) {
+    let shutdown = st.shutdown.clone();
+    let mut gateway: Option<Arc<SipGateway>> = None;
+    loop {
+        if shutdown.is_cancelled() {
+            break;
+        }
+        let accounts = match st.db.run(|s| s.running_accounts()).await {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::error!(error = %e, "dialler: cannot read the running campaigns");
+                if wait(&st, &shutdown, BACKOFF).await {
+                    break;
+                }
+                continue;
+            }
+        };
+        if accounts.is_empty() {
+            tokio::select! {
+                _ = st.dialler.changed() => continue,
+                _ = shutdown.cancelled() => break,
+            }
+        }
+        let gw = match &gateway {
+            Some(g) => g.clone(),
+            None => match SipGateway::start((*st.config).clone()).await {
+                Ok(g) => {
+                    let g = Arc::new(g);
+                    gateway = Some(g.clone());
+                    g
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "dialler: SIP gateway cannot start; campaigns wait");
+                    if wait(&st, &shutdown, BACKOFF).await {
+                        break;
+                    }
+                    continue;
+                }
+            },
+        };
+        let setup = match setup(&st, gw, accounts) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %e, "dialler: cannot prepare the campaign; campaigns wait");
+                if wait(&st, &shutdown, BACKOFF).await {
+                    break;
+                }
+                continue;
+            }
+        };
+        let n = setup.accounts.len();
+        tracing::info!(accounts = n, "dialler: running campaigns");
+        st.metrics.set_dialling_accounts(n as u64);
+        let stop = Shutdown::default();
+        let mut task = tokio::spawn(runner::run(setup, stop.clone()));
+        let finished = tokio::select! {
+            r = &mut task => Some(r),
+            _ = st.dialler.changed() => None,
+            _ = shutdown.cancelled() => None,
+        };
+        let woken = finished.is_none() && !shutdown.is_cancelled();
+        let result = match finished {
+            Some(r) => r,
+            None => {
+                // No new dials; calls in flight end within the grace period.
+                stop.stop.cancel();
+                task.await
+            }
+        };
+        match result {
+            Ok(Ok(summary)) => tracing::info!(
+                attempts = summary.attempts.len(),
+                interrupted = summary.interrupted,
+                "dialler: run ended"
+            ),
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "dialler: run failed");
+                if wait(&st, &shutdown, BACKOFF).await {
+                    break;
+                }
+                continue;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "dialler: run panicked");
+                if wait(&st, &shutdown, BACKOFF).await {
+                    break;
+                }
+                continue;
+            }
+        }
+        // Woken: start over the new set at once. Finished by itself (nothing
+        // more allowed before the horizon): look again later or when woken.
+        if !woken && wait(&st, &shutdown, RECHECK).await {
+            break;
+        }
+    }
+    st.metrics.set_dialling_accounts(0);
+    if let Some(g) = gateway {
+        g.shutdown();
+    }
+}
+
+/// Waits `d`, or until woken; true when the service is stopping.
+async fn wait(st: &AppState, shutdown: &CancellationToken, d: StdDuration) -> bool {
+    tokio::select! {
+        _ = tokio::time::sleep(d) => false,
+        _ = st.dialler.changed() => false,
+        _ = shutdown.cancelled() => true,
+    }
+}
+
+fn setup(
+    st: &AppState,
+    gw: Arc<SipGateway>,
+    accounts: Vec<crate::account::Account>,
+) -> Result<CampaignSetup, String> {
+    let config = &*st.config;
+    let settings = CampaignSettings::from_config(config).map_err(|e| e.to_string())?;
+    let mut dial = DialPlan::new(&settings.dial_uri).map_err(|e| e.to_string())?;
+    dial.overrides = settings.dial_uri_by_account.clone();
+    let mut languages: Vec<Language> = Vec::new();
+    for a in &accounts {
+        if !languages.contains(&a.language) {
+            languages.push(a.language);
+        }
+    }
+    let paths = AgentPaths::under(&AgentPaths::default_root());
+    let agent = Agent::new(gw, config, &paths, &languages).map_err(|e| e.to_string())?;
+    for &l in &languages {
+        agent.check_asr(l).map_err(|e| e.to_string())?;
+    }
+    let record_dir: Option<PathBuf> = config.recording.enabled.then(|| {
+        if config.recording.dir.is_absolute() {
+            config.recording.dir.clone()
+        } else {
+            st.data_dir.join(&config.recording.dir)
+        }
+    });
+    let now = st.now();
+    Ok(CampaignSetup {
+        agent: Arc::new(agent),
+        data_dir: st.data_dir.clone(),
+        accounts,
+        policy: (*st.policy).clone(),
+        settings,
+        dial,
+        clock: st.clock,
+        until: now + Duration::days(HORIZON_DAYS),
+        record_dir,
+        progress: Progress::Quiet,
+    })
+}
