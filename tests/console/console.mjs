@@ -77,14 +77,14 @@ try {
   assert.ok(played > 0.3, "the audio element's time advances: " + played);
   step("claim and close");
   await page.click("#claim");
-  await page.waitForFunction(() => document.getElementById("case-status").textContent.includes("claimed by"));
+  await page.locator("#case-status", { hasText: "claimed by" }).waitFor();
   await page.selectOption('#close-form select[name="outcome"]', "pause");
   const until = new Date(Date.now() + 20 * 86400e3);
   const local = new Date(until.getTime() - until.getTimezoneOffset() * 60e3).toISOString().slice(0, 16);
   await page.fill('#close-form input[name="until"]', local);
   await page.fill('#close-form input[name="note"]', "agreed a plan");
   await page.click("#close-form button");
-  await page.waitForFunction(() => document.getElementById("case-status").textContent.includes("closed"));
+  await page.locator("#case-status", { hasText: "closed" }).waitFor();
   const route = await page.locator("#route").innerText();
   assert.match(route, /paused until/, "the route shows the pause: " + route);
   await shot(page, "case");
@@ -111,14 +111,20 @@ try {
   const line = qa.locator("#transcript tbody tr.debtor").first();
   const start = Number(await line.getAttribute("data-start"));
   await line.click();
-  await qa.waitForFunction((s) => Math.abs(document.getElementById("player").currentTime * 1000 - s) < 1500, start);
+  // waitForFunction evaluates strings, which the page's CSP forbids: poll.
+  let at = -1;
+  for (let i = 0; i < 50 && Math.abs(at - start) >= 1500; i++) {
+    at = await qa.evaluate(() => document.getElementById("player").currentTime * 1000);
+    if (Math.abs(at - start) >= 1500) await qa.waitForTimeout(100);
+  }
+  assert.ok(Math.abs(at - start) < 1500, "the player sought to the line: " + at + " vs " + start);
   step("label");
   await qa.selectOption('#label-form select[name="turn"]', { index: 1 });
   await qa.selectOption('#label-form select[name="verdict"]', "wrong_intent");
   await qa.fill('#label-form input[name="right_intent"]', "hardship");
   await qa.selectOption('#label-form select[name="score"]', "2");
   await qa.click("#label-form button");
-  await qa.waitForFunction(() => document.getElementById("labels").textContent.includes("(saved)"));
+  await qa.locator("#labels", { hasText: "(saved)" }).waitFor();
   await shot(qa, "qa-player");
   step("export");
   const exported = await qa.evaluate(async () => (await fetch("/api/v1/labels/export")).text());

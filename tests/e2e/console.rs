@@ -13,7 +13,7 @@ use crate::serve_support::*;
 fn a_collector_and_qa_work_in_the_console_in_chromium() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let script = root.join("tests/console/console.mjs");
-    let module = root.join("tests/console/node_modules/playwright-core");
+    let module = root.join("tests/console/node_modules/playwright-core/package.json");
     if !duecall::testkit::needs()
         .tool("node")
         .tool("chromium")
