@@ -23,6 +23,12 @@ impl Clock {
         }
     }
 
+    /// Whether this is a test clock (`--now`): such a run may dial only
+    /// loopback targets.
+    pub fn is_anchored(&self) -> bool {
+        self.anchor.is_some()
+    }
+
     /// The campaign's present moment.
     pub fn now(&self) -> DateTime<Utc> {
         match self.anchor {

@@ -5,6 +5,8 @@
 //! decides whether an account may be called: the service's dialler reads
 //! `running_accounts` and the gate decides each dial.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use rusqlite::{params, OptionalExtension};
 use serde::{Deserialize, Serialize};
@@ -12,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::audit::{append as audit_in, Actor};
 use super::codec::{parse_ts, ts};
 use super::{sql, Store, StoreError};
+use crate::account::hours::ContactPrefs;
 use crate::account::Account;
 
 /// Where a campaign is in its life.
@@ -189,12 +192,15 @@ impl Store {
         Ok(Ok(id))
     }
 
-    /// Adds accounts to a campaign (upserting them), in one transaction
-    /// with its audit line. A stopped campaign takes no more accounts.
+    /// Adds accounts to a campaign (upserting them, with the hours each
+    /// debtor asked for and their consent, as `duecall run` stores them),
+    /// then links them in one transaction with its audit line. A stopped
+    /// campaign takes no more accounts.
     pub fn add_campaign_accounts(
         &mut self,
         id: i64,
         accounts: &[Account],
+        contact: &BTreeMap<String, ContactPrefs>,
         actor: &Actor,
         now: DateTime<Utc>,
     ) -> Result<Result<usize, CampaignRefusal>, StoreError> {
@@ -207,6 +213,7 @@ impl Store {
             Some(_) => {}
         }
         self.upsert_accounts(accounts, now)?;
+        self.set_contact_prefs(contact)?;
         let tx = self.write_tx(OP)?;
         let mut added = 0;
         {

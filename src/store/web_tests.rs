@@ -536,17 +536,29 @@ fn campaigns_move_through_their_states_and_only_running_ones_are_dialled() {
         Err(CampaignRefusal::NameTaken)
     );
     assert_eq!(
-        s.add_campaign_accounts(a, &[account("A1"), account("A2")], &admin, t0())
-            .unwrap(),
+        s.add_campaign_accounts(
+            a,
+            &[account("A1"), account("A2")],
+            &Default::default(),
+            &admin,
+            t0()
+        )
+        .unwrap(),
         Ok(2)
     );
     assert_eq!(
-        s.add_campaign_accounts(b, &[account("A2"), account("A3")], &admin, t0())
-            .unwrap(),
+        s.add_campaign_accounts(
+            b,
+            &[account("A2"), account("A3")],
+            &Default::default(),
+            &admin,
+            t0()
+        )
+        .unwrap(),
         Ok(2)
     );
     assert_eq!(
-        s.add_campaign_accounts(a, &[account("A1")], &admin, t0())
+        s.add_campaign_accounts(a, &[account("A1")], &Default::default(), &admin, t0())
             .unwrap(),
         Ok(0),
         "already in"
@@ -586,7 +598,7 @@ fn campaigns_move_through_their_states_and_only_running_ones_are_dialled() {
         "stopped for good"
     );
     assert_eq!(
-        s.add_campaign_accounts(b, &[account("A4")], &admin, t0())
+        s.add_campaign_accounts(b, &[account("A4")], &Default::default(), &admin, t0())
             .unwrap(),
         Err(CampaignRefusal::State(CampaignState::Stopped))
     );

@@ -11,9 +11,16 @@
 //! service's shutdown the runner stops the same way within its grace period
 //! and the service exits; a restart resumes the running campaigns.
 //!
+//! Like `duecall run`, a run holds the data directory's lock
+//! (`duecall.lock`) while it dials, so `duecall run` or `duecall call
+//! --account` on the same directory waits its turn instead of counting
+//! caps against live calls; and on a test clock (`serve --now`) every dial
+//! target must be loopback.
+//!
 //! Owns starting and stopping runs and the SIP gateway they share; never
 //! decides whether or when an account is dialled (the gate and the
-//! scheduler do).
+//! scheduler do: every dial goes through `campaign::runner`, which asks
+//! the compliance gate and places the call only with its `AllowedDial`).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -27,9 +34,11 @@ use tokio_util::sync::CancellationToken;
 use super::state::AppState;
 use crate::account::Language;
 use crate::agent::{Agent, AgentPaths};
+use crate::campaign::loopback::require_loopback;
 use crate::campaign::runner::{self, CampaignSetup, Shutdown};
 use crate::campaign::settings::{CampaignSettings, DialPlan};
 use crate::campaign::Progress;
+use crate::store::DataDirLock;
 use crate::telephony::sip::SipGateway;
 
 /// How the rest of the service tells the dialler something changed.
@@ -98,6 +107,17 @@ async fn run(st: AppState) {
                 _ = shutdown.cancelled() => break,
             }
         }
+        // One dialling process per data directory, as `duecall run`.
+        let lock = match DataDirLock::acquire(&st.data_dir) {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!(error = %e, "dialler: the data directory is dialled by another process; campaigns wait");
+                if wait(&st, &shutdown, BACKOFF).await {
+                    break;
+                }
+                continue;
+            }
+        };
         let gw = match &gateway {
             Some(g) => g.clone(),
             None => match SipGateway::start((*st.config).clone()).await {
@@ -144,6 +164,7 @@ async fn run(st: AppState) {
                 task.await
             }
         };
+        drop(lock);
         match result {
             Ok(Ok(summary)) => tracing::info!(
                 attempts = summary.attempts.len(),
@@ -195,6 +216,16 @@ fn setup(
     let settings = CampaignSettings::from_config(config).map_err(|e| e.to_string())?;
     let mut dial = DialPlan::new(&settings.dial_uri).map_err(|e| e.to_string())?;
     dial.overrides = settings.dial_uri_by_account.clone();
+    if st.clock.is_anchored() {
+        // A test clock never dials a real person (as `duecall run --now`).
+        let mut targets: Vec<String> = config.sip.outbound_proxy.iter().cloned().collect();
+        for a in &accounts {
+            for p in std::iter::once(&a.phone).chain(&a.alt_phones) {
+                targets.push(dial.uri_for(&a.account_id, p));
+            }
+        }
+        require_loopback(targets.iter().map(String::as_str)).map_err(|e| e.to_string())?;
+    }
     let mut languages: Vec<Language> = Vec::new();
     for a in &accounts {
         if !languages.contains(&a.language) {

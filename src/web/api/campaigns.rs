@@ -204,12 +204,13 @@ pub async fn upload(
     let now = st.now();
     let actor = who.who.actor.clone();
     let accounts = report.accounts;
+    let contact = report.contact;
     let rows = accounts.len() as u64;
     let (added, row) = st
         .db
         .run_web(move |s| {
             let added = s
-                .add_campaign_accounts(id, &accounts, &actor, now)?
+                .add_campaign_accounts(id, &accounts, &contact, &actor, now)?
                 .map_err(|r| refused(id, r, "take accounts"))?;
             let row = s.campaign(id)?.ok_or(WebError::NotFound {
                 what: "campaign",
