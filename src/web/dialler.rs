@@ -36,7 +36,7 @@ use crate::account::Language;
 use crate::agent::{Agent, AgentPaths};
 use crate::campaign::loopback::require_loopback;
 use crate::campaign::runner::{self, CampaignSetup, Shutdown};
-use crate::campaign::settings::{CampaignSettings, DialPlan};
+use crate::campaign::settings::DialPlan;
 use crate::campaign::Progress;
 use crate::store::DataDirLock;
 use crate::telephony::sip::SipGateway;
@@ -135,7 +135,7 @@ async fn run(st: AppState) {
                 }
             },
         };
-        let setup = match setup(&st, gw, accounts) {
+        let setup = match setup(&st, gw, accounts).await {
             Ok(s) => s,
             Err(e) => {
                 tracing::error!(error = %e, "dialler: cannot prepare the campaign; campaigns wait");
@@ -207,13 +207,13 @@ async fn wait(st: &AppState, shutdown: &CancellationToken, d: StdDuration) -> bo
     }
 }
 
-fn setup(
+async fn setup(
     st: &AppState,
     gw: Arc<SipGateway>,
     accounts: Vec<crate::account::Account>,
 ) -> Result<CampaignSetup, String> {
     let config = &*st.config;
-    let settings = CampaignSettings::from_config(config).map_err(|e| e.to_string())?;
+    let settings = config.campaign.clone();
     let mut dial = DialPlan::new(&settings.dial_uri).map_err(|e| e.to_string())?;
     dial.overrides = settings.dial_uri_by_account.clone();
     if st.clock.is_anchored() {
@@ -235,7 +235,7 @@ fn setup(
     let paths = AgentPaths::under(&AgentPaths::default_root());
     let agent = Agent::new(gw, config, &paths, &languages).map_err(|e| e.to_string())?;
     for &l in &languages {
-        agent.check_asr(l).map_err(|e| e.to_string())?;
+        agent.check_asr(l).await.map_err(|e| e.to_string())?;
     }
     let record_dir: Option<PathBuf> = config.recording.enabled.then(|| {
         if config.recording.dir.is_absolute() {
