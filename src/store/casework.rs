@@ -158,16 +158,21 @@ pub struct PauseRow {
 /// A suppression as the holds page shows it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SuppressionRow {
-    /// Store id.
+    /// Store id (of `suppressions`, or of `dnc_numbers` for an entry of the
+    /// do-not-call list by number alone).
     pub id: i64,
-    /// The account.
-    pub account_id: String,
+    /// The account (none: a number on the do-not-call list for every
+    /// account that lists it).
+    pub account_id: Option<String>,
     /// The number, for scope `number`.
     pub phone: Option<String>,
     /// `number` or `account`.
     pub scope: String,
     /// Why.
     pub reason: String,
+    /// `call` (a route or a collector's close) or `list` (the lender's
+    /// do-not-call list).
+    pub source: String,
     /// When.
     pub created_at: DateTime<Utc>,
 }
@@ -792,11 +797,25 @@ impl Store {
         let mut st = self
             .conn
             .prepare(
-                "SELECT id, account_id, phone, scope, reason, created_at FROM suppressions
-                 WHERE (?1 IS NULL OR account_id = ?1) ORDER BY created_at DESC, id DESC",
+                "SELECT id, account_id, phone, scope, reason, source, created_at FROM suppressions
+                 WHERE (?1 IS NULL OR account_id = ?1)
+                 UNION ALL
+                 SELECT d.id, NULL, d.phone, d.scope, d.reason, 'list', d.created_at FROM dnc_numbers d
+                 WHERE ?1 IS NULL OR EXISTS (SELECT 1 FROM accounts a WHERE a.account_id = ?1
+                     AND (a.phone = d.phone OR EXISTS (SELECT 1 FROM json_each(a.alt_phones) j
+                         WHERE j.value = d.phone)))
+                 ORDER BY 7 DESC, 1 DESC",
             )
             .map_err(sql(OP))?;
-        type Raw = (i64, String, Option<String>, String, String, String);
+        type Raw = (
+            i64,
+            Option<String>,
+            Option<String>,
+            String,
+            String,
+            String,
+            String,
+        );
         let raws: Vec<Raw> = st
             .query_map(params![account_id], |r| {
                 Ok((
@@ -806,19 +825,21 @@ impl Store {
                     r.get(3)?,
                     r.get(4)?,
                     r.get(5)?,
+                    r.get(6)?,
                 ))
             })
             .map_err(sql(OP))?
             .collect::<Result<_, _>>()
             .map_err(sql(OP))?;
         raws.into_iter()
-            .map(|(id, account_id, phone, scope, reason, created)| {
+            .map(|(id, account_id, phone, scope, reason, source, created)| {
                 Ok(SuppressionRow {
                     id,
                     account_id,
                     phone,
                     scope,
                     reason,
+                    source,
                     created_at: parse_ts(&created)?,
                 })
             })

@@ -177,7 +177,11 @@ pub fn run_suppress(
                     StoreError::BadArgument(format!("{}: {e} (nothing imported)", csv.display()))
                 })?;
             let mut store = Store::open(&dir)?;
-            let n = store.import_do_not_call(&entries, now)?;
+            let n = store.import_do_not_call_as(
+                &entries,
+                Some(&super::audit::Actor::cli("suppress import")),
+                now,
+            )?;
             writeln!(
                 out,
                 "{n} new do-not-call entries ({} rows read)",
@@ -202,7 +206,10 @@ pub fn run_payments(args: &PaymentsArgs, out: &mut dyn Write) -> Result<(), Stor
         StoreError::BadArgument(format!("{}: {e} (nothing imported)", args.csv.display()))
     })?;
     let mut store = Store::open(&data_dir(args.data_dir.as_ref()))?;
-    let n = store.import_payments(&payments)?;
+    let n = store.import_payments_as(
+        &payments,
+        Some((&super::audit::Actor::cli("payments"), chrono::Utc::now())),
+    )?;
     writeln!(out, "{n} new payments ({} rows read)", payments.len()).map_err(StoreError::Write)?;
     Ok(())
 }

@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::params;
 use serde::Serialize;
 
+use super::audit::{append as audit_in, Actor};
 use super::codec::{parse_scope, parse_ts, ts};
 use super::{sql, Store, StoreError};
 use crate::account::lists::DoNotCall;
@@ -42,6 +43,18 @@ impl Store {
         entries: &[DoNotCall],
         now: DateTime<Utc>,
     ) -> Result<usize, StoreError> {
+        self.import_do_not_call_as(entries, None, now)
+    }
+
+    /// `import_do_not_call`, with the audit line `dnc.import` (who, rows
+    /// read, new entries) in the same transaction when `actor` is given:
+    /// the import and its audit line land together or not at all.
+    pub fn import_do_not_call_as(
+        &mut self,
+        entries: &[DoNotCall],
+        actor: Option<&Actor>,
+        now: DateTime<Utc>,
+    ) -> Result<usize, StoreError> {
         const OP: &str = "import_do_not_call";
         let tx = self.write_tx(OP)?;
         let mut added = 0;
@@ -72,6 +85,16 @@ impl Store {
                     )
                     .map_err(sql(OP))?,
             };
+        }
+        if let Some(actor) = actor {
+            audit_in(
+                &tx,
+                now,
+                actor,
+                "dnc.import",
+                "do-not-call",
+                &serde_json::json!({"rows": entries.len(), "new": added}),
+            )?;
         }
         tx.commit().map_err(sql(OP))?;
         Ok(added)

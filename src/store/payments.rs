@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::params;
 use rust_decimal::Decimal;
 
+use super::audit::{append as audit_in, Actor};
 use super::codec::{parse_ts, ts};
 use super::{sql, Store, StoreError};
 use crate::account::lists::Payment;
@@ -16,6 +17,17 @@ impl Store {
     /// payment already imported (same account, amount and time) is not
     /// counted twice. Returns how many were new.
     pub fn import_payments(&mut self, payments: &[Payment]) -> Result<usize, StoreError> {
+        self.import_payments_as(payments, None)
+    }
+
+    /// `import_payments`, with the audit line `payments.import` (who, rows
+    /// read, new payments, at `actor`'s `now`) in the same transaction when
+    /// an actor is given.
+    pub fn import_payments_as(
+        &mut self,
+        payments: &[Payment],
+        actor: Option<(&Actor, DateTime<Utc>)>,
+    ) -> Result<usize, StoreError> {
         const OP: &str = "import_payments";
         let tx = self.write_tx(OP)?;
         let mut added = 0;
@@ -31,6 +43,16 @@ impl Store {
                     ],
                 )
                 .map_err(sql(OP))?;
+        }
+        if let Some((actor, now)) = actor {
+            audit_in(
+                &tx,
+                now,
+                actor,
+                "payments.import",
+                "payments",
+                &serde_json::json!({"rows": payments.len(), "new": added}),
+            )?;
         }
         tx.commit().map_err(sql(OP))?;
         Ok(added)

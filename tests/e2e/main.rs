@@ -10,6 +10,7 @@ mod peers;
 mod rtp_peer;
 mod serve;
 mod serve_campaigns;
+mod serve_imports;
 mod serve_support;
 mod serve_webhooks;
 mod sim_callee;

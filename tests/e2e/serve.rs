@@ -85,6 +85,8 @@ const ACCESS: &[(&str, &str, &[&str])] = &[
     ("post", "/api/v1/campaigns/{id}/start", &["admin"]),
     ("post", "/api/v1/campaigns/{id}/pause", &["admin"]),
     ("post", "/api/v1/campaigns/{id}/stop", &["admin"]),
+    ("post", "/api/v1/imports/do-not-call", &["admin"]),
+    ("post", "/api/v1/imports/payments", &["admin"]),
 ];
 
 /// Routes anyone may call.

@@ -15,7 +15,7 @@ use super::attempts::AttemptItem;
 use super::escalations::{state_view, AccountStateView};
 use super::views::{self, AccountBrief, Page};
 use crate::account::{mask_phone, Account};
-use crate::campaign::gate::PolicyGate;
+use crate::campaign::gate::{state_on_store, PolicyGate};
 use crate::policy::PolicyDecision;
 use crate::store::browse::AttemptFilter;
 use crate::store::{Store, StoreError};
@@ -67,6 +67,7 @@ pub async fn list(
     .get()?;
     let now = st.now();
     let needle = crate::web::input::filter(q.q).map(|s| s.to_lowercase());
+    let policy = st.policy.clone();
     let (rows, total) = st
         .db
         .run(move |s| {
@@ -82,7 +83,7 @@ pub async fn list(
             let total = all.len() as u64;
             let mut out = Vec::new();
             for a in all.into_iter().skip(offset as usize).take(limit as usize) {
-                let state = s.account_state(&a.account_id)?;
+                let state = state_on_store(s, &a, &policy, now)?;
                 out.push((a, state));
             }
             Ok((out, total))
@@ -128,6 +129,9 @@ pub struct AccountDetail {
     pub state: AccountStateView,
     /// When the gate would next allow a dial, and why not now.
     pub next_dial: Option<NextDial>,
+    /// Everything paid towards the debt (imported payments; exact decimal).
+    #[schema(example = "125.50")]
+    pub paid_total: String,
     /// Its calls, newest first (at most 50).
     pub attempts: Vec<AttemptItem>,
 }
@@ -165,17 +169,18 @@ pub async fn detail(
             let Some(a) = s.account(&id)? else {
                 return Ok(None);
             };
-            let state = s.account_state(&id)?;
+            let state = state_on_store(s, &a, &policy, now)?;
+            let paid = s.paid_total(&id)?;
             let (attempts, _) = s.list_attempts(&AttemptFilter {
                 account_id: Some(id.clone()),
                 limit: 50,
                 ..AttemptFilter::default()
             })?;
             let decision = decide(&dir, &a, &policy, now);
-            Ok(Some((a, state, attempts, decision)))
+            Ok(Some((a, state, attempts, decision, paid)))
         })
         .await?;
-    let Some((a, state, attempts, decision)) = found else {
+    let Some((a, state, attempts, decision, paid)) = found else {
         return Err(WebError::NotFound {
             what: "account",
             id: account_id,
@@ -205,6 +210,14 @@ pub async fn detail(
         account,
         state: state_view(&state, now),
         next_dial,
+        paid_total: {
+            // Cents shown even when the payments were whole amounts.
+            let mut p = paid;
+            if p.scale() < 2 {
+                p.rescale(2);
+            }
+            p.to_string()
+        },
         attempts: attempts.into_iter().map(AttemptItem::from).collect(),
     }))
 }

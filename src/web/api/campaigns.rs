@@ -6,7 +6,7 @@
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -17,11 +17,10 @@ use crate::store::campaigns::{CampaignRefusal, CampaignRow, CampaignState};
 use crate::web::access::check_name;
 use crate::web::auth::{Administer, Authed, SeeStats};
 use crate::web::error::{ErrorBody, WebError};
-use crate::web::input::{ApiJson, Id};
+use crate::web::input::{bad_csv_line, require_csv, ApiJson, Id};
 use crate::web::state::AppState;
 
-/// Largest accounts CSV one upload takes.
-pub const CSV_LIMIT: usize = 16 * 1024 * 1024;
+pub use crate::web::input::CSV_LIMIT;
 
 /// A campaign.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -168,19 +167,7 @@ pub async fn upload(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Upload>, WebError> {
-    let csv_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            let v = v.trim().to_ascii_lowercase();
-            v.starts_with("text/csv") || v.starts_with("text/plain")
-        });
-    if !csv_type {
-        return Err(WebError::bad(
-            "content-type",
-            "send the accounts as text/csv",
-        ));
-    }
+    require_csv(&headers)?;
     let report = load_accounts_with(
         &body[..],
         &LoadOptions {
@@ -188,15 +175,7 @@ pub async fn upload(
         },
     );
     if let Some(e) = report.errors.first() {
-        let more = report.errors.len() - 1;
-        return Err(WebError::bad(
-            format!("csv line {}", e.line),
-            if more > 0 {
-                format!("{} (and {more} more bad rows); nothing was added", e.reason)
-            } else {
-                format!("{}; nothing was added", e.reason)
-            },
-        ));
+        return Err(bad_csv_line(e.line, &e.reason, report.errors.len() - 1));
     }
     if report.accounts.is_empty() {
         return Err(WebError::bad("body", "no accounts in the file"));

@@ -186,21 +186,25 @@ pub async fn extend(
 /// A suppression: no more robot calls to a number or an account.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct SuppressionItem {
-    /// Suppression id.
+    /// Suppression id (entries of the do-not-call list by number alone are
+    /// numbered apart).
     pub id: i64,
-    /// The account.
-    pub account_id: String,
+    /// The account (null: a number on the do-not-call list, for every
+    /// account that lists it).
+    pub account_id: Option<String>,
     /// `number` or `account`.
     pub scope: String,
     /// The number, masked (scope `number`).
     pub phone_masked: Option<String>,
     /// Why (`stop_calling`, `wrong_number`, ...).
     pub reason: String,
+    /// `call` (a route, a collector's close) or `list` (the do-not-call list).
+    pub source: String,
     /// When.
     pub created_at: DateTime<Utc>,
 }
 
-/// Suppressions, newest first.
+/// Suppressions (from calls and the do-not-call list), newest first.
 #[utoipa::path(get, path = "/api/v1/suppressions", tag = "holds",
     params(HoldQuery),
     responses((status = 200, body = Vec<SuppressionItem>),
@@ -223,6 +227,7 @@ pub async fn suppressions(
                 scope: r.scope,
                 phone_masked: r.phone.as_deref().map(mask_phone),
                 reason: r.reason,
+                source: r.source,
                 created_at: r.created_at,
             })
             .collect(),

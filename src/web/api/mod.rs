@@ -11,6 +11,7 @@ pub mod attempts;
 pub mod campaigns;
 pub mod escalations;
 pub mod holds;
+pub mod imports;
 pub mod labels;
 pub mod stats;
 pub mod views;
@@ -41,6 +42,7 @@ Errors are `{\"error\": ..., \"field\": ...}`."
         (name = "qa", description = "QA labels and their export"),
         (name = "stats", description = "Campaign statistics"),
         (name = "campaigns", description = "Campaigns: accounts, start, pause, stop"),
+        (name = "imports", description = "The lender's do-not-call list and payments"),
         (name = "access", description = "Who am I, users, tokens, audit log"),
         (name = "service", description = "Health, metrics, this document")
     )
@@ -107,6 +109,8 @@ pub fn router() -> OpenApiRouter<AppState> {
             // CSV uploads are larger than any JSON body; the inner limit wins.
             OpenApiRouter::new()
                 .routes(routes!(campaigns::upload))
+                .routes(routes!(imports::do_not_call))
+                .routes(routes!(imports::payments))
                 .layer(axum::extract::DefaultBodyLimit::max(campaigns::CSV_LIMIT)),
         )
 }

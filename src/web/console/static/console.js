@@ -286,8 +286,8 @@ async function holdsPage(root) {
     })));
   root.append(el("h1", {}, "Holds and queues"), el("h2", {}, "Paused and held"), pt,
     el("h2", {}, "Suppressed"), el("table", { class: "grid", id: "suppressions" },
-      el("thead", {}, el("tr", {}, ["Account", "Scope", "Number", "Why", "Since"].map((h) => el("th", {}, h)))),
-      el("tbody", {}, supp.map((s) => el("tr", {}, el("td", {}, s.account_id), el("td", {}, s.scope), el("td", {}, s.phone_masked || ""), el("td", {}, s.reason), el("td", {}, fmtTime(s.created_at)))))),
+      el("thead", {}, el("tr", {}, ["Account", "Scope", "Number", "Why", "From", "Since"].map((h) => el("th", {}, h)))),
+      el("tbody", {}, supp.map((s) => el("tr", {}, el("td", {}, s.account_id || "every account"), el("td", {}, s.scope), el("td", {}, s.phone_masked || ""), el("td", {}, s.reason), el("td", {}, s.source === "list" ? "do-not-call list" : "call"), el("td", {}, fmtTime(s.created_at)))))),
     el("h2", {}, "Called back later"), el("table", { class: "grid", id: "callbacks" },
       el("thead", {}, el("tr", {}, ["Account", "At", "Asked"].map((h) => el("th", {}, h)))),
       el("tbody", {}, cbs.map((c) => el("tr", {}, el("td", {}, c.account_id), el("td", {}, fmtTime(c.at)), el("td", {}, fmtTime(c.created_at)))))));
