@@ -128,8 +128,11 @@ async fn a_do_not_call_list_is_imported_by_admins_only_whole_or_not_at_all_and_s
             .as_array()
             .expect("blocked_by")
             .iter()
-            .any(|b| b.as_str().unwrap_or("").starts_with("suppression")),
-        "the suppression rule denies now: {}",
+            .any(|b| b
+                .as_str()
+                .unwrap_or("")
+                .contains("do-not-call list: asked by letter")),
+        "the listed number is named among what denies now: {}",
         d["next_dial"]
     );
     assert!(
