@@ -154,6 +154,39 @@ fn clip(s: &str) -> String {
     s.chars().take(40).collect()
 }
 
+/// Largest CSV one upload takes (accounts, do-not-call list, payments).
+pub const CSV_LIMIT: usize = 16 * 1024 * 1024;
+
+/// Checks that an upload is sent as CSV (`text/csv`, or `text/plain`).
+pub fn require_csv(headers: &axum::http::HeaderMap) -> Result<(), WebError> {
+    let csv_type = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            let v = v.trim().to_ascii_lowercase();
+            v.starts_with("text/csv") || v.starts_with("text/plain")
+        });
+    if csv_type {
+        Ok(())
+    } else {
+        Err(WebError::bad("content-type", "send the file as text/csv"))
+    }
+}
+
+/// A CSV row that refuses the whole file: 400 naming `csv line N` and what
+/// is wrong there, saying that nothing was stored.
+pub fn bad_csv_line(line: u64, reason: &str, more: usize) -> WebError {
+    let more = if more > 0 {
+        format!(" (and {more} more bad rows)")
+    } else {
+        String::new()
+    };
+    WebError::bad(
+        format!("csv line {line}"),
+        format!("{reason}{more}; the whole file was refused, nothing was stored"),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -237,37 +270,4 @@ mod tests {
             assert!(parse_id(bad).is_err(), "{bad:?}");
         }
     }
-}
-
-/// Largest CSV one upload takes (accounts, do-not-call list, payments).
-pub const CSV_LIMIT: usize = 16 * 1024 * 1024;
-
-/// Checks that an upload is sent as CSV (`text/csv`, or `text/plain`).
-pub fn require_csv(headers: &axum::http::HeaderMap) -> Result<(), WebError> {
-    let csv_type = headers
-        .get(axum::http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            let v = v.trim().to_ascii_lowercase();
-            v.starts_with("text/csv") || v.starts_with("text/plain")
-        });
-    if csv_type {
-        Ok(())
-    } else {
-        Err(WebError::bad("content-type", "send the file as text/csv"))
-    }
-}
-
-/// A CSV row that refuses the whole file: 400 naming `csv line N` and what
-/// is wrong there, saying that nothing was stored.
-pub fn bad_csv_line(line: u64, reason: &str, more: usize) -> WebError {
-    let more = if more > 0 {
-        format!(" (and {more} more bad rows)")
-    } else {
-        String::new()
-    };
-    WebError::bad(
-        format!("csv line {line}"),
-        format!("{reason}{more}; the whole file was refused, nothing was stored"),
-    )
 }
