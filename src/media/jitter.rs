@@ -11,7 +11,9 @@
 //! reordered.
 //! Never: reads a clock (the driver calls [`JitterBuffer::pop_into`] once per
 //! tick), decodes audio, looks at payload types or addresses (the driver
-//! filters them), or allocates once its slots have grown to the packet size.
+//! filters them), or allocates per packet: every slot holds 30 ms from the
+//! start (packets of 10, 20 and 30 ms never allocate); a larger ptime grows
+//! each slot once.
 //!
 //! Playout follows the sequence number, not the timestamp: a sender that
 //! stops sending (silence suppression, hold, the end of sipp's file) does
@@ -31,6 +33,9 @@ pub const FRAME_BYTES: usize = 160;
 /// Largest payload accepted: 1024 samples (128 ms of G.711). Larger
 /// payloads are no voice stream we negotiated and are dropped (counted).
 pub const MAX_PAYLOAD: usize = 1024;
+
+/// Bytes each slot holds from the start: 30 ms of G.711.
+const SLOT_CAPACITY: usize = 240;
 
 /// Slots in the ring; a packet further ahead than this cannot be stored.
 const WINDOW: i64 = 128;
@@ -178,7 +183,12 @@ impl JitterBuffer {
         JitterBuffer {
             depth: depth_frames.clamp(1, 32),
             state: State::Idle,
-            slots: vec![Slot::default(); WINDOW as usize],
+            slots: (0..WINDOW)
+                .map(|_| Slot {
+                    data: Vec::with_capacity(SLOT_CAPACITY),
+                    ..Slot::default()
+                })
+                .collect(),
             count: 0,
             queued: 0,
             cursor: 0,
@@ -189,7 +199,7 @@ impl JitterBuffer {
             ssrc: None,
             played: 0,
             pending: None,
-            pending_data: Vec::new(),
+            pending_data: Vec::with_capacity(SLOT_CAPACITY),
             last_timestamp: None,
             stats: JitterStats::default(),
         }

@@ -301,7 +301,7 @@ impl DtmfSender {
     /// The next packet: (4-byte payload, marker, is_end). None once the
     /// three end packets have been handed out. Call once per 20 ms tick.
     #[must_use]
-    pub fn next_packet(&mut self) -> Option<(Vec<u8>, bool, bool)> {
+    pub fn next_packet(&mut self) -> Option<([u8; EVENT_LEN], bool, bool)> {
         let (duration, end) = if self.sent < self.ticks {
             self.sent += 1;
             (self.sent * TICK_DURATION, false)
@@ -318,7 +318,7 @@ impl DtmfSender {
             volume: self.volume,
             duration,
         };
-        Some((p.to_bytes().to_vec(), marker, end))
+        Some((p.to_bytes(), marker, end))
     }
 }
 

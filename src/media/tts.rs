@@ -185,13 +185,17 @@ impl PromptAudio {
     }
 
     /// espeak-ng into a temporary file, converted to 8 kHz mono 16-bit and
-    /// moved into place (so a half-written file is never read).
+    /// moved into place (so a half-written file is never read). The text
+    /// (it holds the debtor's name and amount) goes to espeak-ng on stdin,
+    /// never on its command line (which every local user can read in
+    /// `/proc`); the cache directory is made 0700 and its files 0600.
     pub fn render_to(&self, text: &str, out: &Path) -> Result<(), TtsError> {
+        self.render_with(Path::new("espeak-ng"), text, out)
+    }
+
+    fn render_with(&self, program: &Path, text: &str, out: &Path) -> Result<(), TtsError> {
         let dir = out.parent().unwrap_or(Path::new("."));
-        std::fs::create_dir_all(dir).map_err(|source| TtsError::Io {
-            path: dir.to_path_buf(),
-            source,
-        })?;
+        private_dir(dir)?;
         // Unique per render, not per process: calls render the same text on
         // several threads at once (a shared name lost files under load).
         static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -201,17 +205,18 @@ impl PromptAudio {
             SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
         );
         let raw = out.with_extension(format!("{unique}.raw.wav"));
-        let result = Command::new("espeak-ng")
-            .arg("-v")
-            .arg(&self.voice)
-            .arg("-s")
-            .arg(self.speed.to_string())
-            .arg("-w")
-            .arg(&raw)
-            .arg("--")
-            .arg(text)
-            .output()
-            .map_err(|source| TtsError::EspeakMissing { source })?;
+        let result = espeak_stdin(
+            Command::new(program)
+                .arg("-v")
+                .arg(&self.voice)
+                .arg("-s")
+                .arg(self.speed.to_string())
+                .arg("-w")
+                .arg(&raw)
+                .arg("--stdin"),
+            text,
+        )
+        .map_err(|source| TtsError::EspeakMissing { source })?;
         if !result.status.success() {
             let _ = std::fs::remove_file(&raw);
             return Err(TtsError::Espeak {
@@ -230,6 +235,34 @@ impl PromptAudio {
             source,
         })
     }
+}
+
+/// Runs espeak-ng with `text` on its stdin and waits for it.
+fn espeak_stdin(cmd: &mut Command, text: &str) -> std::io::Result<std::process::Output> {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    if let Some(mut stdin) = child.stdin.take() {
+        // A prompt is a few hundred bytes: it fits the pipe, no deadlock
+        // with espeak-ng's output. A failed write shows in its exit status.
+        let _ = stdin.write_all(text.as_bytes());
+    }
+    child.wait_with_output()
+}
+
+/// Creates `dir` (and its parents) and makes it readable by its owner only.
+fn private_dir(dir: &Path) -> Result<(), TtsError> {
+    use std::os::unix::fs::PermissionsExt;
+    let io = |source| TtsError::Io {
+        path: dir.to_path_buf(),
+        source,
+    };
+    std::fs::create_dir_all(dir).map_err(io)?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(io)
 }
 
 /// FNV-1a, 64 bit: a hash that does not change between Rust versions.
@@ -280,7 +313,7 @@ pub fn read_wav_8k(path: &Path) -> Result<Vec<i16>, TtsError> {
         .collect())
 }
 
-/// Writes 8 kHz mono 16-bit PCM.
+/// Writes 8 kHz mono 16-bit PCM, readable by its owner only (0600).
 pub fn write_wav_8k(path: &Path, samples: &[i16]) -> Result<(), TtsError> {
     let wav_err = |e: hound::Error| TtsError::Wav {
         path: path.to_path_buf(),
@@ -292,7 +325,18 @@ pub fn write_wav_8k(path: &Path, samples: &[i16]) -> Result<(), TtsError> {
         bits_per_sample: 16,
         sample_format: hound::SampleFormat::Int,
     };
-    let mut w = hound::WavWriter::create(path, spec).map_err(wav_err)?;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|source| TtsError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    let mut w = hound::WavWriter::new(std::io::BufWriter::new(file), spec).map_err(wav_err)?;
     for s in samples {
         w.write_sample(*s).map_err(wav_err)?;
     }
@@ -471,5 +515,42 @@ mod tests {
             let pa = PromptAudio::new(&root, "xx", &root.join("cache"), voice, 160);
             assert!(pa.check_voice().is_ok(), "{voice}");
         }
+    }
+
+    /// Needs espeak-ng. A wrapper records what espeak-ng was given.
+    #[test]
+    fn the_text_goes_on_stdin_and_the_cache_is_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let root = temp_dir("private");
+        let wrapper = root.join("espeak-wrapper");
+        std::fs::write(
+            &wrapper,
+            format!(
+                "#!/bin/sh\nprintf '%s\\n' \"$@\" > '{d}/args'\ntee '{d}/stdin' | espeak-ng \"$@\"\n",
+                d = root.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let pa = PromptAudio::new(&root, "en", &root.join("cache/en"), "en-us", 160);
+        let text = "Am I speaking with Zebediah Quortle? You owe 412 dollars.";
+        let out = pa.cache_path(text);
+        pa.render_with(&wrapper, text, &out).unwrap();
+        let args = std::fs::read_to_string(root.join("args")).unwrap();
+        assert!(!args.contains("Quortle") && !args.contains("412"), "{args}");
+        let stdin = std::fs::read_to_string(root.join("stdin")).unwrap();
+        assert_eq!(stdin, text);
+        let (s, src) = pa.load("reminder", text, false).unwrap();
+        assert_eq!(src, AudioSource::Cache);
+        assert!(s.iter().filter(|v| v.unsigned_abs() > 1000).count() > 1000);
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&out), 0o600);
+        assert_eq!(mode(&root.join("cache/en")), 0o700);
+        let leftovers: Vec<_> = std::fs::read_dir(root.join("cache/en"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .filter(|n| n != out.file_name().unwrap())
+            .collect();
+        assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
     }
 }
