@@ -129,12 +129,15 @@ mod tests {
             return None;
         }
         let raw = d.0.join("a.wav");
-        let st = std::process::Command::new("espeak-ng")
-            .args(["-v", "en-us", "-w"])
-            .arg(&raw)
-            .arg(text)
-            .status()
-            .unwrap();
+        let st = crate::media::tts::espeak_stdin(
+            std::process::Command::new("espeak-ng")
+                .args(["-v", "en-us", "-w"])
+                .arg(&raw)
+                .arg("--stdin"),
+            text,
+        )
+        .unwrap()
+        .status;
         assert!(st.success());
         let ph = d.0.join("p.txt");
         std::fs::write(&ph, phrases).unwrap();

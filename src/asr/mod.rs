@@ -365,12 +365,15 @@ pub(crate) mod testutil {
     ) -> Vec<i16> {
         let raw = dir.join(format!("{name}.22k.wav"));
         let out = dir.join(format!("{name}.8k.wav"));
-        let st = Command::new("espeak-ng")
-            .args(["-v", voice, "-s", &speed.to_string(), "-w"])
-            .arg(&raw)
-            .arg(text)
-            .status()
-            .expect("espeak-ng runs");
+        let st = crate::media::tts::espeak_stdin(
+            Command::new("espeak-ng")
+                .args(["-v", voice, "-s", &speed.to_string(), "-w"])
+                .arg(&raw)
+                .arg("--stdin"),
+            text,
+        )
+        .expect("espeak-ng runs")
+        .status;
         assert!(st.success(), "espeak-ng failed for {text}");
         if ulaw {
             let ul = dir.join(format!("{name}.ul.wav"));

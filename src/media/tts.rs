@@ -237,8 +237,10 @@ impl PromptAudio {
     }
 }
 
-/// Runs espeak-ng with `text` on its stdin and waits for it.
-fn espeak_stdin(cmd: &mut Command, text: &str) -> std::io::Result<std::process::Output> {
+/// Runs espeak-ng (`cmd`, which must carry `--stdin`) with `text` on its
+/// stdin and waits for it: text never goes on a command line, where every
+/// local user can read it in `/proc`. Used by every caller of espeak-ng.
+pub(crate) fn espeak_stdin(cmd: &mut Command, text: &str) -> std::io::Result<std::process::Output> {
     use std::io::Write;
     use std::process::Stdio;
     let mut child = cmd

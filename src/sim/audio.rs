@@ -64,17 +64,19 @@ pub fn render_line(
     // line at the same moment; the rename makes the cache entry appear whole.
     let seq = TMP_SEQ.fetch_add(1, Ordering::Relaxed);
     let raw = path.with_extension(format!("{}-{seq}.raw.wav", std::process::id()));
-    let out = Command::new("espeak-ng")
-        .args(["-v", voice, "-s", &speed.to_string(), "-w"])
-        .arg(&raw)
-        .arg("--")
-        .arg(text)
-        .output()
-        .map_err(|e| {
-            SimError::Audio(format!(
-                "cannot run espeak-ng ({e}); install it with scripts/setup"
-            ))
-        })?;
+    // The text on stdin, as every espeak-ng caller does (media::tts).
+    let out = crate::media::tts::espeak_stdin(
+        Command::new("espeak-ng")
+            .args(["-v", voice, "-s", &speed.to_string(), "-w"])
+            .arg(&raw)
+            .arg("--stdin"),
+        text,
+    )
+    .map_err(|e| {
+        SimError::Audio(format!(
+            "cannot run espeak-ng ({e}); install it with scripts/setup"
+        ))
+    })?;
     if !out.status.success() {
         let _ = std::fs::remove_file(&raw);
         return Err(SimError::Audio(format!(
@@ -166,6 +168,23 @@ mod tests {
         let mut d = crate::media::tone::BeepDetector::new(200);
         let b = d.process(&pcm).expect("a beep");
         assert!((b.freq_hz - 1000.0).abs() <= 20.0, "{b:?}");
+    }
+
+    /// Needs espeak-ng. The line reaches espeak-ng on stdin: a line that
+    /// starts with a dash (an option on a command line) is spoken, and a
+    /// fresh cache gets it.
+    #[test]
+    fn a_line_is_rendered_from_stdin_even_when_it_starts_with_a_dash() {
+        if !crate::testkit::needs().tool("espeak-ng").met() {
+            return;
+        }
+        let cache = std::env::temp_dir().join(format!("duecall-sim-render-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&cache);
+        let pcm = render_line(&cache, "en-us", 175, "-v xx hello there").expect("renders");
+        // About a second of speech, not the error text of a bad option.
+        assert!(pcm.len() > 4000, "{} samples", pcm.len());
+        assert!(cache_path(&cache, "en-us", 175, "-v xx hello there").is_file());
+        let _ = std::fs::remove_dir_all(&cache);
     }
 
     #[test]
