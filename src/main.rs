@@ -59,7 +59,7 @@ enum Cmd {
     User(duecall::web::cli::UserArgs),
     /// API tokens (`duecall token create --role admin --name crm`).
     Token(duecall::web::cli::TokenArgs),
-    /// Capacity and endurance: `bench load --calls N --duration S [--json]`.
+    /// Capacity and endurance: `bench load --calls N --duration S [--json]`, `bench soak --calls 2000`.
     Bench(duecall::bench::BenchArgs),
 }
 

@@ -1,12 +1,14 @@
 //! Capacity and endurance (issue 23): `duecall bench load` keeps N
 //! reminder conversations going against the simulated debtors and measures
-//! what a contact centre sizes hardware by. Owns the load generator, its
+//! what a contact centre sizes hardware by; `duecall bench soak` places
+//! thousands of calls in one process and checks that nothing grows. Owns the load generator, its
 //! measurements and reports; it drives the real gateway, agent and
 //! recogniser through their public API and never changes what they decide.
 //!
 //! - `expect`: what each simulated debtor's script implies (pure judge).
 //! - `rig`: duecall and the simulated debtors on two runtimes; one call placed.
 //! - `load`: the load run's schedule and measuring window.
+//! - `soak`: thousands of calls; complete outcomes, nothing grows.
 //! - `report`: the numbers and their JSON keys (pure).
 //! - `procstat`: CPU, memory, fds and threads from `/proc/self`.
 
@@ -15,6 +17,7 @@ pub mod load;
 pub mod procstat;
 pub mod report;
 pub mod rig;
+pub mod soak;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -65,6 +68,33 @@ enum BenchCmd {
     /// debtors; print conversations held, routes right, reply latency, RTP
     /// pacing, loss, recogniser speed, CPU and memory per call.
     Load(LoadArgs),
+    /// Place thousands of calls (K at once) in one process: every outcome
+    /// complete, resident memory flat, no fd, thread or task leaked.
+    Soak(SoakArgs),
+}
+
+/// Flags of `duecall bench soak`.
+#[derive(Debug, Clone, clap::Args)]
+struct SoakArgs {
+    /// Calls to place after the warm-up.
+    #[arg(long, default_value_t = 2000)]
+    calls: usize,
+    /// Calls in progress at once.
+    #[arg(long, default_value_t = 10)]
+    overlap: usize,
+    /// Calls placed before the baseline is read.
+    #[arg(long, default_value_t = 50)]
+    warmup: usize,
+    /// Fail (exit 1) when resident memory grows by this much or more, MB.
+    #[arg(long, default_value_t = 5)]
+    max_growth_mb: i64,
+    /// Print one JSON object instead of the summary.
+    #[arg(long)]
+    json: bool,
+    /// Keep the recordings and outcome JSON in this directory (default: each
+    /// is checked, then removed).
+    #[arg(long)]
+    record_dir: Option<PathBuf>,
 }
 
 /// Flags of `duecall bench load`.
@@ -110,6 +140,33 @@ pub fn run(args: &BenchArgs, out: &mut dyn Write) -> Result<i32, BenchError> {
                 message: e.to_string(),
             })?;
             Ok(0)
+        }
+        BenchCmd::Soak(a) => {
+            let opts = soak::SoakOptions {
+                calls: a.calls,
+                overlap: a.overlap,
+                warmup: a.warmup,
+                root: crate::agent::AgentPaths::default_root(),
+                record_dir: a.record_dir.clone().unwrap_or_else(|| scratch("soak")),
+                keep: a.record_dir.is_some(),
+            };
+            let r = soak::run_soak(&opts)?;
+            let written = if a.json {
+                serde_json::to_string(&r)
+                    .map_err(std::io::Error::other)
+                    .and_then(|s| writeln!(out, "{s}"))
+            } else {
+                soak::print_soak(&r, out)
+            };
+            written.map_err(|e| BenchError::Io {
+                path: PathBuf::from("<stdout>"),
+                message: e.to_string(),
+            })?;
+            Ok(if soak::passed(&r, a.max_growth_mb * 1024) {
+                0
+            } else {
+                1
+            })
         }
     }
 }

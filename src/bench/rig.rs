@@ -240,6 +240,13 @@ impl Caller {
                 }
             }
         };
+        // The outcome JSON beside its recording, as the campaign runner
+        // writes it once the database has the outcome.
+        if let Ok(o) = &outcome {
+            if let (Some(rec), Ok(json)) = (&o.call.recording, serde_json::to_value(o)) {
+                crate::campaign::persist::write_outcome_file(rec, &json);
+            }
+        }
         let record = match &outcome {
             Ok(o) => {
                 self.sim

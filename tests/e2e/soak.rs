@@ -120,3 +120,53 @@ fn load_run_of_three_conversations_reports_the_issue_keys_and_every_route_right(
         "{wavs} recordings for {total} + 1 calls"
     );
 }
+
+#[test]
+fn soak_of_forty_calls_completes_every_outcome_and_leaks_no_fd_thread_or_task() {
+    let dir = scratch("bench-soak");
+    // 8 warm-up calls, then 40 more, 8 at once: the five spoken routes, busy
+    // lines and hang-ups mid-prompt, each recording and outcome JSON checked
+    // and removed. (`duecall bench soak` defaults to 2,000 calls; this is the
+    // suite's short version.)
+    let (out, err, _) = bench(
+        &[
+            "soak",
+            "--calls",
+            "40",
+            "--overlap",
+            "8",
+            "--warmup",
+            "8",
+            "--json",
+        ],
+        &dir,
+        Duration::from_secs(900),
+    );
+    let v: serde_json::Value = serde_json::from_str(out.trim())
+        .unwrap_or_else(|e| panic!("not one JSON object ({e}): {out}\n{err}"));
+    assert_eq!(v["calls"].as_u64(), Some(40), "{v}");
+    assert_eq!(
+        v["complete"].as_u64(),
+        Some(40),
+        "incomplete: {}",
+        v["incomplete"]
+    );
+    // Read at two quiet moments (no call in progress): after the warm-up and
+    // after the last call, once lingering SIP transactions ended.
+    let pair = |k: &str| {
+        (
+            v[k][0].as_u64().unwrap_or(0),
+            v[k][1].as_u64().unwrap_or(u64::MAX),
+        )
+    };
+    let (fd0, fd1) = pair("fds");
+    assert!(fd1 <= fd0, "file descriptors leaked: {fd0} -> {fd1}");
+    let (th0, th1) = pair("threads");
+    assert!(th1 <= th0, "threads leaked: {th0} -> {th1}");
+    let (tk0, tk1) = pair("tasks");
+    assert!(tk1 <= tk0, "tokio tasks leaked: {tk0} -> {tk1}");
+    // Resident memory is reported, not asserted: it still grows while pooled
+    // PocketSphinx decoders compile the turn grammars they meet (README,
+    // Capacity); the numbers are the benchmark's to print.
+    assert!(v["rss_end_kb"].as_u64().unwrap_or(0) > 0, "{v}");
+}
