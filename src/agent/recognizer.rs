@@ -225,6 +225,8 @@ mod tests {
     struct Slow {
         gate: Arc<Mutex<()>>,
         log: Arc<Mutex<Vec<String>>>,
+        /// Calls to `accept` begun (before waiting on the gate).
+        entered: Arc<std::sync::atomic::AtomicUsize>,
     }
 
     impl Recognizer for Slow {
@@ -239,6 +241,8 @@ mod tests {
             Ok(())
         }
         fn accept(&mut self, pcm: &[i16]) -> Result<Option<Partial>, AsrError> {
+            self.entered
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             let _held = self.gate.lock().unwrap();
             self.log
                 .lock()
@@ -257,14 +261,25 @@ mod tests {
     fn a_flood_of_audio_is_dropped_but_control_arrives_in_order() {
         let gate = Arc::new(Mutex::new(()));
         let log = Arc::new(Mutex::new(Vec::new()));
+        let entered = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let rec = Box::new(Slow {
             gate: gate.clone(),
             log: log.clone(),
+            entered: entered.clone(),
         });
         let (tx, mut rx) = mpsc::channel(8);
         let (mut link, thread) = spawn(rec, tx).unwrap();
         link.listen("identity", vec!["yes".into()]);
         let held = gate.lock().unwrap();
+        // The recognizer gets stuck in its first frame (the thread would
+        // otherwise coalesce whatever is queued into that frame while the
+        // flood is still arriving, and how much depends on scheduling).
+        link.audio(vec![0; 160]);
+        let stuck = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while entered.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+            assert!(std::time::Instant::now() < stuck, "recognizer never fed");
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
         // The recognizer is stuck: 10,000 frames (200 s of audio) arrive.
         for _ in 0..10_000 {
             link.audio(vec![0; 160]);
