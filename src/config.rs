@@ -81,6 +81,11 @@ pub struct Config {
     pub serve: crate::web::config::ServeConfig,
     /// Webhook endpoints, `[[webhooks]]` (owned by `web`).
     pub webhooks: Vec<crate::web::config::WebhookConfig>,
+    /// How media streams are accepted (`telephony::ws`).
+    pub gateway: crate::telephony::ws::GatewayConfig,
+    /// Calls placed through a streaming platform's origination hook instead
+    /// of the SIP trunk (`telephony::ws::origination`).
+    pub origination: Option<crate::telephony::ws::origination::OriginationConfig>,
 }
 
 /// SIP signalling settings.
@@ -279,6 +284,16 @@ impl Config {
                 got: e.got,
             }
         })?;
+        self.gateway
+            .check()
+            .map_err(|(key, expected, got)| ConfigError::Invalid { key, expected, got })?;
+        if let Some(o) = &self.origination {
+            o.check().map_err(|e| ConfigError::Invalid {
+                key: "origination".into(),
+                expected: "valid hook templates".into(),
+                got: e.to_string(),
+            })?;
+        }
         Ok(())
     }
 

@@ -162,6 +162,7 @@ impl Agent {
         };
         let mut req = DialRequest::to(&opts.to);
         req.record = record;
+        req.attempt_id = Some(opts.dial.attempt_id());
         tracing::info!(account = %account.account_id, phone = %mask_phone(&account.phone), "placing reminder call");
         let t0 = Instant::now();
         let leg = self.gateway.dial(req).await?;

@@ -41,7 +41,7 @@ use crate::asr::{AsrError, Recognizer};
 use crate::config::Config;
 use crate::dialogue::{DialogueConfig, ScriptError};
 use crate::intent::IntentError;
-use crate::telephony::sip::{SipError, SipGateway};
+use crate::telephony::gateway::{Gateway, GatewayError};
 use kit::LangKit;
 
 /// What can stop the agent from starting or from placing a call.
@@ -64,9 +64,9 @@ pub enum AgentError {
     /// Prompt audio could not be rendered or read.
     #[error("prompt audio: {0}")]
     Audio(String),
-    /// Signalling failed to start the call.
+    /// The gateway could not place the call (SIP stack, origination hook).
     #[error(transparent)]
-    Sip(#[from] SipError),
+    Gateway(#[from] GatewayError),
     /// A language or grammar the config or prompts name cannot be used.
     #[error("config `{key}`: {message}")]
     Config {
@@ -126,7 +126,7 @@ type RecognizerPool = Arc<Mutex<HashMap<Language, Vec<Box<dyn Recognizer>>>>>;
 
 /// The shared resources of every call the process places.
 pub struct Agent {
-    gateway: Arc<SipGateway>,
+    gateway: Arc<dyn Gateway>,
     kits: HashMap<Language, LangKit>,
     recognizers: RecognizerPool,
     asr: AsrConfig,
@@ -140,7 +140,7 @@ impl Agent {
     /// readies prompt audio. Recognizers are opened when a call needs one,
     /// off the async workers, and reused.
     pub fn new(
-        gateway: Arc<SipGateway>,
+        gateway: Arc<dyn Gateway>,
         config: &Config,
         paths: &AgentPaths,
         languages: &[Language],
@@ -165,7 +165,7 @@ impl Agent {
     }
 
     /// The gateway calls go out on.
-    pub fn gateway(&self) -> &Arc<SipGateway> {
+    pub fn gateway(&self) -> &Arc<dyn Gateway> {
         &self.gateway
     }
 

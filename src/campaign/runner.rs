@@ -576,7 +576,7 @@ impl Runner {
             }
             Ok(Err(e)) => {
                 tracing::warn!(account = %account.account_id, attempt = %f.attempt, error = %e, "call could not be placed");
-                let reason = if matches!(e, AgentError::Sip(_)) {
+                let reason = if matches!(e, AgentError::Gateway(_)) {
                     "network"
                 } else {
                     "agent"

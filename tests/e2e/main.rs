@@ -18,3 +18,5 @@ mod sip_calls;
 mod soak;
 mod speech;
 mod storage_faults;
+mod ws_conversation;
+mod ws_streams;

@@ -122,6 +122,9 @@ pub struct DialRequest {
     pub headers: Vec<(String, String)>,
     /// Ring timeout (overrides config).
     pub ring_timeout: Option<Duration>,
+    /// The attempt this dial is (the store's id): a streaming platform's
+    /// origination hook names it, so the stream it sends back finds it.
+    pub attempt_id: Option<i64>,
 }
 
 impl DialRequest {
@@ -134,6 +137,7 @@ impl DialRequest {
             record: None,
             headers: Vec::new(),
             ring_timeout: None,
+            attempt_id: None,
         }
     }
 }

@@ -15,10 +15,23 @@
 //! anything about the case.
 
 pub mod asterisk;
+mod asterisk_socket;
 pub mod audiosocket;
+mod audiosocket_socket;
+pub mod auth;
+pub mod bridge;
+pub mod direct;
+pub mod driver;
+pub mod hook;
+pub mod hub;
+pub mod origination;
 pub mod reorder;
+pub mod server;
 pub mod session;
 pub mod twilio;
+mod twilio_socket;
+
+use std::net::SocketAddr;
 
 use serde::Deserialize;
 
@@ -56,6 +69,12 @@ pub enum FrameError {
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct GatewayConfig {
+    /// Where `duecall run` and `duecall call` serve `/ws/twilio` and
+    /// `/ws/asterisk` when calls go through `[origination]` (`duecall serve`
+    /// mounts them on its own listener).
+    pub listen: Option<SocketAddr>,
+    /// Where AudioSocket connections are taken (`--audiosocket` overrides).
+    pub audiosocket: Option<SocketAddr>,
     /// The shared secret a stream must present, as `?token=` on the stream
     /// URL or `Authorization: Bearer` (or the password of Basic auth, which
     /// Asterisk's websocket_client.conf sends). Without one every stream is
@@ -96,6 +115,8 @@ pub struct GatewayConfig {
 impl Default for GatewayConfig {
     fn default() -> Self {
         GatewayConfig {
+            listen: None,
+            audiosocket: None,
             stream_secret: None,
             allow_unauthenticated_loopback: false,
             allow_direct_streams: false,
