@@ -90,6 +90,7 @@ impl Gateway for StreamGateway {
 pub struct DirectStreams {
     sip: SipGateway,
     hub: Arc<StreamHub>,
+    listen: Option<std::net::SocketAddr>,
     shutdown: tokio_util::sync::CancellationToken,
 }
 
@@ -104,10 +105,12 @@ impl DirectStreams {
         let sip = SipGateway::start(config.clone()).await?;
         let hub = StreamHub::new(config.gateway.clone());
         let shutdown = tokio_util::sync::CancellationToken::new();
+        let mut listen = None;
         if let Some(addr) = config.gateway.listen {
             let l = tokio::net::TcpListener::bind(addr)
                 .await
                 .map_err(|source| StreamDialError::Bind { addr, source })?;
+            listen = l.local_addr().ok();
             let router = server::routes(hub.clone());
             let token = shutdown.clone();
             tokio::spawn(async move {
@@ -116,7 +119,18 @@ impl DirectStreams {
                 }
             });
         }
-        Ok(DirectStreams { sip, hub, shutdown })
+        Ok(DirectStreams {
+            sip,
+            hub,
+            listen,
+            shutdown,
+        })
+    }
+
+    /// Where the `/ws/*` routes are served (`[gateway] listen`, the port
+    /// the OS gave), if this gateway serves them itself.
+    pub fn listen_addr(&self) -> Option<std::net::SocketAddr> {
+        self.listen
     }
 }
 

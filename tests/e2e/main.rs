@@ -19,4 +19,5 @@ mod soak;
 mod speech;
 mod storage_faults;
 mod ws_conversation;
+mod ws_direct;
 mod ws_streams;

@@ -202,6 +202,10 @@ pub async fn run(
                     Err(_) => continue,
                 },
                 Outgoing::Hangup => break,
+                Outgoing::Refuse(why) => {
+                    refuse(&mut sink, control, &why).await;
+                    return;
+                }
             };
             if sink.send(msg).await.is_err() {
                 return;

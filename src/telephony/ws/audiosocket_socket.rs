@@ -134,7 +134,7 @@ pub async fn run(mut sock: TcpStream, hub: Arc<StreamHub>, peer: SocketAddr) {
             match o {
                 Outgoing::Audio(f) => audiosocket::encode(&Frame::Audio(f.to_vec()), &mut b),
                 Outgoing::Mark(_) | Outgoing::Clear => continue,
-                Outgoing::Hangup => break,
+                Outgoing::Hangup | Outgoing::Refuse(_) => break,
             }
             if wr.write_all(&b).await.is_err() {
                 return;

@@ -8,20 +8,25 @@
 //! Owns turning a direct stream into an attempt: the account read from the
 //! parameters (a bad one refuses the stream, naming the field), the store
 //! rows, and handing the stream to the agent through the gateway as a
-//! `stream:<key>` target. The store records that duecall did not dial: the
-//! platform did, so no dial decision of duecall's gate exists for it.
+//! `stream:<key>` target. It never bypasses the compliance gate: the
+//! account goes through `campaign::gate` like any dial (the platform placed
+//! the call, but duecall is about to talk about a debt on it), and a denied
+//! stream is closed with the gate's reason before a word is played.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
-use super::driver::StreamPipe;
+use super::driver::{Outgoing, StreamPipe};
 use super::hub::DirectHandler;
 use crate::account::{mask_phone, Account};
 use crate::agent::{Agent, CallOptions};
-use crate::store::Store;
+use crate::campaign::gate::{authorise, decide_on_store, settle_due};
+use crate::campaign::persist::write_outcome_file;
+use crate::policy::{AllowedDial, PolicyConfig, PolicyDecision, Refused};
+use crate::store::{AttemptId, DataDirLock, Store};
 
 /// The stream parameters that are not account fields.
 const NOT_ACCOUNT: &[&str] = &["attempt_id", "stream_id", "token"];
@@ -44,6 +49,83 @@ pub fn account_from_params(params: &Map<String, Value>) -> Result<Account, Strin
     })
 }
 
+/// The gate's answer for a direct stream: the dial it allows (its
+/// decision stored, the attempt marked dialling), or why not.
+pub enum DirectVerdict {
+    /// Allowed: converse, and store the outcome on this attempt.
+    Allowed(AllowedDial),
+    /// Denied: the stream is refused with this reason (the failed rules and
+    /// the next allowed time), nothing is played.
+    Denied(String),
+}
+
+/// Puts a direct stream's account to the compliance gate, exactly as a
+/// campaign dial or `duecall call --account`: the account is put in the
+/// store, its ended pauses settled, and the gate decides on what the store
+/// knows (its attempts, every dial to the number, suppressions, the
+/// do-not-call list, pauses, holds, calling hours, caps) about the number
+/// the platform is connected to (`phone`). An allow is stored as the
+/// attempt before anything is played. The data directory's lock is held
+/// for the decision only (a campaign or manual call holding it refuses the
+/// stream: two deciders at once could break a cap).
+pub fn gate_direct(
+    data_dir: &Path,
+    account: &Account,
+    policy: &PolicyConfig,
+    now: DateTime<Utc>,
+) -> Result<DirectVerdict, String> {
+    let _lock = DataDirLock::acquire(data_dir).map_err(|e| {
+        format!("the gate cannot decide: {e} (a campaign or a manual call holds the data directory; direct streams wait for it)")
+    })?;
+    let mut store = Store::open(data_dir).map_err(|e| format!("the store: {e}"))?;
+    store
+        .upsert_accounts(std::slice::from_ref(account), now)
+        .map_err(|e| format!("the store: {e}"))?;
+    settle_due(&mut store, account, policy, now).map_err(|e| format!("the store: {e}"))?;
+    // The platform is connected to this number: the question is about it.
+    let view = Account {
+        alt_phones: Vec::new(),
+        ..account.clone()
+    };
+    let zones = crate::account::tz::zones_for(account).0;
+    let decision = decide_on_store(&store, account, Some(&view), &zones, policy, now)
+        .map_err(|e| format!("the store: {e}"))?;
+    match authorise(&mut store, decision, now) {
+        Ok(dial) => {
+            store
+                .mark_dialling(AttemptId(dial.attempt_id()), now)
+                .map_err(|e| format!("the store: {e}"))?;
+            Ok(DirectVerdict::Allowed(dial))
+        }
+        Err(Refused::Denied(d)) => Ok(DirectVerdict::Denied(denial_reason(&d))),
+        Err(Refused::NotStored(e)) => Err(format!("the decision could not be stored: {e}")),
+    }
+}
+
+/// A denial in one line: the rules that failed and when a call is next
+/// allowed (no phone number, no name).
+pub fn denial_reason(d: &PolicyDecision) -> String {
+    let failed: Vec<String> = d
+        .rules
+        .iter()
+        .filter(|r| !r.passed)
+        .map(|r| r.rule.to_string())
+        .collect();
+    let mut why = format!(
+        "the compliance gate denies account {}: {}",
+        d.account_id,
+        if failed.is_empty() {
+            "no number allowed".to_string()
+        } else {
+            failed.join(", ")
+        }
+    );
+    if let Some(t) = d.next_allowed_at {
+        why.push_str(&format!("; next allowed {}", t.to_rfc3339()));
+    }
+    why
+}
+
 /// What direct conversations need.
 pub struct DirectRunner {
     /// The agent (its gateway must take `stream:` targets: the
@@ -53,6 +135,8 @@ pub struct DirectRunner {
     pub data_dir: PathBuf,
     /// Where recordings go.
     pub record_dir: PathBuf,
+    /// The compliance rules the gate applies (`[policy]`).
+    pub policy: Arc<PolicyConfig>,
     /// The service's clock.
     pub clock: Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>,
     /// The hub the streams are parked in.
@@ -72,51 +156,44 @@ impl DirectRunner {
         let account = match account_from_params(&pipe.params) {
             Ok(a) => a,
             Err(why) => {
-                // Dropping the pipe closes the stream.
                 tracing::warn!(call_id = %pipe.call_id, why = %why, "direct stream refused");
+                refuse(pipe, why);
                 return;
             }
         };
         let now = (self.clock)();
-        let decision = serde_json::json!({
-            "allowed": true,
-            "direct_stream": true,
-            "protocol": pipe.protocol.name(),
-            "platform_call_id": pipe.call_id,
-            "note": "the platform placed this call and streamed it to duecall; duecall's gate did not dial it",
-        });
-        let data_dir = self.data_dir.clone();
-        let (acc_id, phone, dec) = (
-            account.account_id.clone(),
-            account.phone.clone(),
-            decision.clone(),
-        );
-        let stored = tokio::task::spawn_blocking(move || -> Result<_, String> {
-            let mut store = Store::open(&data_dir).map_err(|e| e.to_string())?;
-            let id = store
-                .record_decision(&acc_id, &phone, now, &dec)
-                .map_err(|e| e.to_string())?;
-            store.mark_dialling(id, now).map_err(|e| e.to_string())?;
-            Ok(id)
-        })
-        .await;
-        let id = match stored {
-            Ok(Ok(id)) => id,
-            other => {
-                tracing::warn!(error = ?other.err(), "direct stream: the attempt could not be stored; refused");
+        let (data_dir, policy, acc) = (self.data_dir.clone(), self.policy.clone(), account.clone());
+        let verdict =
+            tokio::task::spawn_blocking(move || gate_direct(&data_dir, &acc, &policy, now)).await;
+        let dial = match verdict {
+            Ok(Ok(DirectVerdict::Allowed(dial))) => dial,
+            Ok(Ok(DirectVerdict::Denied(why))) => {
+                tracing::info!(call_id = %pipe.call_id, why = %why, "direct stream refused by the gate");
+                refuse(pipe, why);
+                return;
+            }
+            Ok(Err(why)) => {
+                tracing::warn!(call_id = %pipe.call_id, why = %why, "direct stream refused: no gate decision");
+                refuse(pipe, why);
+                return;
+            }
+            Err(e) => {
+                tracing::error!(call_id = %pipe.call_id, error = %e, "direct stream refused: the gate's task failed");
+                refuse(pipe, "the gate's task failed".into());
                 return;
             }
         };
-        tracing::info!(account = %account.account_id, phone = %mask_phone(&account.phone), attempt = id.0, "direct stream: conversation starts");
+        let id = AttemptId(dial.attempt_id());
+        tracing::info!(account = %account.account_id, phone = %mask_phone(&account.phone), attempt = id.0, protocol = pipe.protocol.name(), "direct stream: the gate allows; conversation starts");
         let key = self.hub.park(pipe);
         let opts = CallOptions {
             to: key,
             now,
-            attempt_id: Some(id.0),
-            policy: Some(decision),
+            dial,
             record_dir: Some(self.record_dir.clone()),
             case_id: Some(format!("attempt-{}", id.0)),
             on_transfer: None,
+            shutdown: Default::default(),
         };
         let result = self.agent.call(&account, opts).await;
         let end = (self.clock)();
@@ -129,10 +206,17 @@ impl DirectRunner {
                 end,
             ),
         };
+        let recording = result.as_ref().ok().and_then(|o| o.call.recording.clone());
         let data_dir = self.data_dir.clone();
         let saved = tokio::task::spawn_blocking(move || -> Result<(), String> {
             let mut store = Store::open(&data_dir).map_err(|e| e.to_string())?;
-            store.record_outcome(id, &ended).map_err(|e| e.to_string())
+            store
+                .record_outcome(id, &ended)
+                .map_err(|e| e.to_string())?;
+            if let Some(rec) = &recording {
+                write_outcome_file(rec, &ended.outcome_json);
+            }
+            Ok(())
         })
         .await;
         match saved {
@@ -142,6 +226,11 @@ impl DirectRunner {
             }
         }
     }
+}
+
+/// Closes a stream nobody will converse on, with the reason.
+fn refuse(pipe: StreamPipe, why: String) {
+    let _ = pipe.outgoing.try_send(Outgoing::Refuse(why));
 }
 
 #[cfg(test)]

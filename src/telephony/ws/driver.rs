@@ -98,6 +98,10 @@ pub enum Outgoing {
     Clear,
     /// Hang up and close.
     Hangup,
+    /// Refuse the stream before any call ran on it (a direct stream the
+    /// gate denied): hang up and close with this reason (WebSocket close
+    /// code 1008; AudioSocket has no reason field, so only the hang-up).
+    Refuse(String),
 }
 
 /// A connected stream, ready to carry a call: the socket side of it.

@@ -172,6 +172,10 @@ pub async fn run(
                 Outgoing::Mark(name) => AgentFrame::Mark { name },
                 Outgoing::Clear => AgentFrame::Clear,
                 Outgoing::Hangup => break,
+                Outgoing::Refuse(why) => {
+                    close(&mut sink, CLOSE_POLICY, &why).await;
+                    return;
+                }
             };
             if sink
                 .send(Message::Text(
