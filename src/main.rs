@@ -10,7 +10,7 @@ use clap::{Parser, Subcommand};
 
 use duecall::config::Config;
 use duecall::telephony::leg::{LegCommand, LegEvent};
-use duecall::telephony::sip::{DialRequest, SipGateway};
+use duecall::telephony::sip::DialRequest;
 
 #[derive(Parser)]
 #[command(
@@ -65,7 +65,9 @@ enum Cmd {
 
 #[derive(clap::Args)]
 struct CallArgs {
-    /// Who to call (`sip:user@host:port`).
+    /// Who to call: `sip:user@host:port` over the SIP trunk, or the number
+    /// (`+14155550123`) when `[origination]` places calls through a
+    /// streaming platform.
     uri: String,
     /// TOML configuration file (command-line flags override it).
     #[arg(long)]
@@ -115,6 +117,10 @@ struct CallArgs {
     /// Ring timeout in seconds (default from config: 30).
     #[arg(long)]
     ring_timeout: Option<u64>,
+    /// Take AudioSocket connections on this address (`127.0.0.1:PORT`;
+    /// overrides `[gateway] audiosocket`), for calls placed through `[origination]`.
+    #[arg(long)]
+    audiosocket: Option<std::net::SocketAddr>,
     /// Print the outcome as one JSON object.
     #[arg(long)]
     json: bool,
@@ -223,7 +229,13 @@ async fn converse(mut config: Config, a: CallArgs) -> anyhow::Result<i32> {
     let account: duecall::account::Account = serde_json::from_str(&text)
         .with_context(|| format!("--account {}: not an account JSON", path.display()))?;
     if a.now.is_some() {
-        let targets = std::iter::once(a.uri.as_str()).chain(config.sip.outbound_proxy.as_deref());
+        // Through a streaming platform, the platform places the call: it
+        // must be on this machine.
+        let target = match &config.origination {
+            Some(o) => duecall::telephony::ws::origination::hook_host(&o.url),
+            None => a.uri.clone(),
+        };
+        let targets = std::iter::once(target.as_str()).chain(config.sip.outbound_proxy.as_deref());
         duecall::campaign::loopback::require_loopback(targets)?;
     }
     let clock = match a.now {
@@ -231,7 +243,7 @@ async fn converse(mut config: Config, a: CallArgs) -> anyhow::Result<i32> {
         None => duecall::campaign::clock::Clock::real(),
     };
     let policy = config.policy.clone();
-    let gw = Arc::new(SipGateway::start(config.clone()).await?);
+    let gw = duecall::telephony::gateway::open(&config).await?;
     let paths = duecall::agent::AgentPaths::under(&duecall::agent::AgentPaths::default_root());
     let agent = duecall::agent::Agent::new(gw, &config, &paths, &[account.language])?;
     agent.check_asr(account.language).await?;
@@ -317,6 +329,9 @@ fn apply_call_flags(config: &mut Config, a: &CallArgs) -> anyhow::Result<()> {
     if let Some(f) = &a.from {
         config.sip.from = Some(f.clone());
     }
+    if let Some(s) = a.audiosocket {
+        config.gateway.audiosocket = Some(s);
+    }
     config.validate()?;
     Ok(())
 }
@@ -332,7 +347,7 @@ async fn call(mut config: Config, a: CallArgs) -> anyhow::Result<i32> {
         None => None,
     };
     let speak_delay = Duration::from_millis(config.dialogue.speak_delay_ms);
-    let gw = SipGateway::start(config).await?;
+    let gw = duecall::telephony::gateway::open(&config).await?;
     let mut req = DialRequest::to(&a.uri);
     req.from = a.from.clone();
     req.record = a.record.clone();

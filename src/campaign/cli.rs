@@ -22,7 +22,6 @@ use crate::agent::{Agent, AgentPaths};
 use crate::config::Config;
 use crate::policy::PolicyError;
 use crate::store::{DataDirLock, Store};
-use crate::telephony::sip::SipGateway;
 
 /// Arguments of `duecall run`.
 #[derive(Debug, Clone, clap::Args)]
@@ -52,6 +51,10 @@ pub struct RunArgs {
     /// default `campaign.dial_uri`.
     #[arg(long)]
     pub trunk: Option<String>,
+    /// Take AudioSocket connections on this address (`127.0.0.1:PORT`;
+    /// overrides `[gateway] audiosocket`), for calls placed through `[origination]`.
+    #[arg(long)]
+    pub audiosocket: Option<std::net::SocketAddr>,
 }
 
 fn read_accounts(path: &Path, region: &str) -> Result<(Vec<Account>, ContactMap), CampaignError> {
@@ -172,10 +175,13 @@ pub async fn run_campaign_with(
     shutdown: Shutdown,
     progress: Progress,
 ) -> Result<CampaignSummary, CampaignError> {
-    let config = match &args.config {
+    let mut config = match &args.config {
         Some(p) => Config::load(p)?,
         None => Config::default(),
     };
+    if let Some(a) = args.audiosocket {
+        config.gateway.audiosocket = Some(a);
+    }
     let mut settings = config.campaign.clone();
     if let Some(m) = args.max_concurrent {
         settings.max_concurrent = m;
@@ -191,16 +197,27 @@ pub async fn run_campaign_with(
         Some(t) => t.with_timezone(&Utc),
         None => now + Duration::hours(settings.run_hours.min(24 * 366) as i64),
     };
-    let mut dial = DialPlan::new(args.trunk.as_deref().unwrap_or(&settings.dial_uri))?;
+    // Through a streaming platform the hook gets the number (`{phone}`);
+    // over the SIP trunk, a Request-URI.
+    let mut dial = match (&config.origination, &args.trunk) {
+        (Some(_), None) => DialPlan::numbers(),
+        _ => DialPlan::new(args.trunk.as_deref().unwrap_or(&settings.dial_uri))?,
+    };
     dial.overrides = settings.dial_uri_by_account.clone();
 
     let (accounts, contact) = read_accounts(&args.csv, &policy.default_region)?;
     if args.now.is_some() {
         // A test clock never dials a real person.
         let mut targets: Vec<String> = config.sip.outbound_proxy.iter().cloned().collect();
-        for a in &accounts {
-            for p in std::iter::once(&a.phone).chain(&a.alt_phones) {
-                targets.push(dial.uri_for(&a.account_id, p));
+        match &config.origination {
+            // The platform places the calls: it must be on this machine.
+            Some(o) => targets.push(crate::telephony::ws::origination::hook_host(&o.url)),
+            None => {
+                for a in &accounts {
+                    for p in std::iter::once(&a.phone).chain(&a.alt_phones) {
+                        targets.push(dial.uri_for(&a.account_id, p));
+                    }
+                }
             }
         }
         super::loopback::require_loopback(targets.iter().map(String::as_str))?;
@@ -240,7 +257,8 @@ pub async fn run_campaign_with(
             languages.push(a.language);
         }
     }
-    let gw = Arc::new(SipGateway::start(config.clone()).await?);
+    let gw = crate::telephony::gateway::open(&config).await?;
+    tracing::info!(gateway = gw.kind(), "calls go out through the gateway");
     let paths = AgentPaths::under(&AgentPaths::default_root());
     let agent = Arc::new(Agent::new(gw.clone(), &config, &paths, &languages)?);
     for &l in &languages {

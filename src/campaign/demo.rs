@@ -261,6 +261,7 @@ async fn demo_campaign(
         now: None,
         history: None,
         trunk: None,
+        audiosocket: None,
     };
     println!(
         "calling {} fictional debtors, {} at a time ...",

@@ -71,6 +71,9 @@ pub enum CampaignError {
     /// SIP could not start.
     #[error(transparent)]
     Sip(#[from] crate::telephony::sip::SipError),
+    /// The gateway calls go out on (SIP trunk or streaming platform) did not start.
+    #[error(transparent)]
+    Gateway(#[from] crate::telephony::gateway::GatewayError),
     /// The agent could not start (scripts, recognizer, prompt audio).
     #[error(transparent)]
     Agent(#[from] AgentError),

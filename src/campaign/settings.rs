@@ -210,6 +210,16 @@ impl DialPlan {
         })
     }
 
+    /// A plan for calls placed through a streaming platform's origination
+    /// hook: the target is the number itself (the hook's `{phone}`); the
+    /// per-account overrides still apply.
+    pub fn numbers() -> DialPlan {
+        DialPlan {
+            template: "{phone}".into(),
+            overrides: HashMap::new(),
+        }
+    }
+
     /// The Request-URI for `phone` of `account`.
     pub fn uri_for(&self, account_id: &str, phone: &str) -> String {
         if let Some(u) = self

@@ -38,6 +38,7 @@ fn args(csv: PathBuf, config: PathBuf, data: PathBuf) -> RunArgs {
         now: None,
         history: None,
         trunk: None,
+        audiosocket: None,
     }
 }
 

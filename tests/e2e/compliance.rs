@@ -66,6 +66,7 @@ async fn run(csv: &Path, config: &Path, data: &Path, now: &str, until: &str) -> 
         now: Some(at(now)),
         history: None,
         trunk: None,
+        audiosocket: None,
     };
     let s = tokio::time::timeout(
         std::time::Duration::from_secs(300),

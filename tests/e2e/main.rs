@@ -18,6 +18,7 @@ mod sip_calls;
 mod soak;
 mod speech;
 mod storage_faults;
+mod ws_cli;
 mod ws_conversation;
 mod ws_direct;
 mod ws_streams;

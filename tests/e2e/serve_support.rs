@@ -83,6 +83,7 @@ fn run_campaign() -> PathBuf {
             now: None,
             history: None,
             trunk: None,
+            audiosocket: None,
         };
         let summary = tokio::time::timeout(
             Duration::from_secs(600),

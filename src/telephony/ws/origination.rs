@@ -54,6 +54,16 @@ pub const TRANSFER_VALUES: &[&str] = &[
     "phone",
 ];
 
+/// The host of a hook URL (`http://127.0.0.1:8080/...` -> `127.0.0.1`,
+/// IPv6 in brackets); an unreadable URL gives itself, which no loopback
+/// check passes.
+pub fn hook_host(url: &str) -> String {
+    reqwest::Url::parse(url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_string))
+        .unwrap_or_else(|| url.to_string())
+}
+
 /// `[origination]`.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
