@@ -238,16 +238,15 @@ fn intents(out: &AttemptOutcome) -> Vec<IntentKind> {
 }
 
 /// What every streamed conversation shows: answered over the stream, a
-/// two-channel recording with the outcome beside it, every finished prompt
+/// two-channel recording, every finished prompt
 /// confirmed by the platform.
 fn streamed(out: &AttemptOutcome, b: &BridgeCall, via: Via) {
     assert_eq!(out.call.sip_status, None, "no SIP on duecall's side");
     assert!(out.call.answered_at.is_some());
+    // The outcome JSON beside the recording is the caller's to write since
+    // the agent renovation (4b7f78f: ManualCall::finish, the campaign); this
+    // test calls the agent directly.
     let rec = out.call.recording.as_ref().expect("recording");
-    assert!(
-        rec.with_extension("json").is_file(),
-        "outcome JSON next to the recording"
-    );
     let (channels, samples) = read_channels(rec);
     assert_eq!(channels, 2);
     assert!(
