@@ -241,8 +241,13 @@ pub async fn run(pipe: StreamPipe, call: CallSide) {
     let mut tick: u64 = 0;
     let mut commands_open = true;
     let mut shutdown_seen = false;
+    // A transfer hook still in flight: its answer is waited for after the
+    // stream ends (bounded by the hook's own timeout), because a platform
+    // that takes the call over ends the stream, and that end may arrive
+    // before the hook's HTTP answer does.
+    let mut xfer_in_flight: Option<Duration> = None;
 
-    let end: SessionEnd = 'call: loop {
+    let mut end: SessionEnd = 'call: loop {
         while let Some(o) = session.poll_output() {
             match o {
                 Output::Event(e) => out.push(e),
@@ -270,6 +275,7 @@ pub async fn run(pipe: StreamPipe, call: CallSide) {
                     let tx = xfer_tx.clone();
                     match transfer.clone() {
                         Some(hook) => {
+                            xfer_in_flight = Some(hook.timeout());
                             let mut v = vars.clone();
                             v.extend(ids.clone());
                             v.insert(
@@ -358,9 +364,25 @@ pub async fn run(pipe: StreamPipe, call: CallSide) {
                     session.handle_abort();
                 }
             },
-            Some((ok, status, err)) = xfer_rx.recv() => session.transfer_result(ok, status, err),
+            Some((ok, status, err)) = xfer_rx.recv() => {
+                xfer_in_flight = None;
+                session.transfer_result(ok, status, err);
+            }
         }
     };
+    if let (Some(wait), Some(t)) = (xfer_in_flight, end.transfer.as_mut()) {
+        // The stream ended first (the platform took the call over, or the
+        // callee hung up): the report still says what the hook answered.
+        match tokio::time::timeout(wait + Duration::from_secs(1), xfer_rx.recv()).await {
+            Ok(Some((ok, status, err))) => {
+                t.ok = ok;
+                t.refer_status = status;
+                t.final_status = status;
+                t.error = err;
+            }
+            _ => t.error = Some("the transfer hook gave no answer before the stream ended".into()),
+        }
+    }
 
     drop(outgoing);
     let (recording, rec_err) = match recorder {

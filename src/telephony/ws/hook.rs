@@ -424,6 +424,11 @@ impl HttpHook {
         })
     }
 
+    /// How long one call of the hook may take before it counts as failed.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
     /// Sends the request; a 2xx answer is `Ok(status)`.
     pub async fn call(&self, vars: &BTreeMap<String, String>) -> Result<u16, HookError> {
         let r = self.render(vars)?;

@@ -319,11 +319,16 @@ async fn transfer(shared: &Shared, sid: &str, target: String) -> Response {
         return (StatusCode::NOT_FOUND, "the call ended").into_response();
     }
     match tokio::time::timeout(Duration::from_secs(40), reply_rx).await {
-        Ok(Ok(Ok(()))) => (
-            StatusCode::OK,
-            Json(serde_json::json!({"sid": sid, "status": "completed"})),
-        )
-            .into_response(),
+        Ok(Ok(Ok(()))) => {
+            if let Some(ms) = shared.cfg.faults.transfer_answer_delay_ms {
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+            }
+            (
+                StatusCode::OK,
+                Json(serde_json::json!({"sid": sid, "status": "completed"})),
+            )
+                .into_response()
+        }
         Ok(Ok(Err(why))) => (StatusCode::CONFLICT, why).into_response(),
         _ => (StatusCode::GATEWAY_TIMEOUT, "no transfer result").into_response(),
     }

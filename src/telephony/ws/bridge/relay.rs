@@ -40,6 +40,9 @@ pub struct Faults {
     pub close_after_ms: Option<u64>,
     /// Never echo marks.
     pub drop_marks: bool,
+    /// Answer a transfer request this long after the call was moved (the
+    /// stream has ended by then): a slow platform API.
+    pub transfer_answer_delay_ms: Option<u64>,
 }
 
 /// What the answered call connects to.
