@@ -103,6 +103,11 @@ pub struct DialogueConfig {
     /// Replies whose intent is below this confidence are `unknown` (0.5);
     /// the classifier applies it, once.
     pub intent_threshold: f32,
+    /// A consequential reply (`stop_calling`, `wrong_number`, `dispute`,
+    /// `hardship`, `already_paid`, `request_agent`, `not_available`) whose
+    /// confidence (the intent's times the recognizer's) is below this is
+    /// confirmed in one short question before it is routed (0.7).
+    pub confirm_threshold: f32,
     /// Where live transfers go when the account names no `agent_uri`.
     pub agent_uri: Option<String>,
     /// How often "who is calling?" is answered before it counts as unclear (2).
@@ -136,6 +141,7 @@ impl Default for DialogueConfig {
             inband_dtmf: true,
             voicemail: VoicemailMode::LeaveMessage,
             intent_threshold: 0.5,
+            confirm_threshold: 0.7,
             agent_uri: None,
             max_who_is_calling: 2,
             max_utterance_ms: 20_000,
@@ -193,6 +199,7 @@ impl DialogueConfig {
         range("min_speech_ms", self.min_speech_ms, 20, 2_000, " ms")?;
         range("end_silence_ms", self.end_silence_ms, 100, 5_000, " ms")?;
         range("intent_threshold", self.intent_threshold, 0.0, 1.0, "")?;
+        range("confirm_threshold", self.confirm_threshold, 0.0, 1.0, "")?;
         range("max_who_is_calling", self.max_who_is_calling, 0, 10, "")?;
         range(
             "max_utterance_ms",

@@ -5,6 +5,7 @@
 //! (disclosures, the re-ask and menu of a question); never the wording,
 //! which is the script's.
 
+use crate::intent::IntentKind;
 use crate::outcome::spelled;
 
 spelled! {
@@ -82,6 +83,25 @@ spelled! {
         NoAnswerClose = "no_answer_close",
         /// The limited-content voicemail message (disclosure).
         Voicemail = "voicemail",
+        /// "Just to be sure: you'd like us to stop calling you?"
+        ConfirmStopCalling = "confirm_stop_calling",
+        /// "Just to be sure: this is not the number for {name}?"
+        ConfirmWrongNumber = "confirm_wrong_number",
+        /// "Just to be sure: {name} is not available right now?"
+        ConfirmNotAvailable = "confirm_not_available",
+        /// "Just to be sure: you would like to speak with a person?"
+        ConfirmRequestAgent = "confirm_request_agent",
+        /// "Just to be sure: you have already paid?" (after identity)
+        ConfirmAlreadyPaid = "confirm_already_paid",
+        /// "Just to be sure: paying is difficult for you right now?" (after identity)
+        ConfirmHardship = "confirm_hardship",
+        /// "Just to be sure: you are disputing this debt?" (after identity)
+        ConfirmDispute = "confirm_dispute",
+        /// The confirmation question again: yes or no, 1 or 2.
+        ReaskConfirmIntent = "reask_confirm_intent",
+        /// A stop or wrong-number request we could not confirm: no more
+        /// automated calls, a person will review it.
+        UnsureStopClose = "unsure_stop_close",
     }
 }
 
@@ -100,6 +120,22 @@ impl PromptId {
     pub fn says_goodbye(self) -> bool {
         !matches!(self, PromptId::AckPaid | PromptId::PromiseRecorded)
     }
+
+    /// The short question that confirms a consequential intent heard with
+    /// too little confidence to act on ("Just to be sure: ..."); `None`
+    /// for intents that are acted on at any confidence.
+    pub fn confirming(kind: IntentKind) -> Option<PromptId> {
+        Some(match kind {
+            IntentKind::StopCalling => PromptId::ConfirmStopCalling,
+            IntentKind::WrongNumber => PromptId::ConfirmWrongNumber,
+            IntentKind::NotAvailable => PromptId::ConfirmNotAvailable,
+            IntentKind::RequestAgent => PromptId::ConfirmRequestAgent,
+            IntentKind::AlreadyPaid => PromptId::ConfirmAlreadyPaid,
+            IntentKind::Hardship => PromptId::ConfirmHardship,
+            IntentKind::Dispute => PromptId::ConfirmDispute,
+            _ => return None,
+        })
+    }
 }
 
 spelled! {
@@ -116,6 +152,8 @@ spelled! {
         ConfirmPromise = "confirm_promise",
         /// When is a better time?
         BetterTime = "better_time",
+        /// "Just to be sure: ...?" Yes or no to an intent heard unsure.
+        ConfirmIntent = "confirm_intent",
     }
 }
 
@@ -128,6 +166,7 @@ impl Listen {
             Listen::AskDate => PromptId::ReaskDate,
             Listen::ConfirmPromise => PromptId::ReaskConfirm,
             Listen::BetterTime => PromptId::ReaskBetterTime,
+            Listen::ConfirmIntent => PromptId::ReaskConfirmIntent,
         }
     }
 
@@ -148,6 +187,8 @@ impl Listen {
             Listen::AskDate => PromptId::AskDate,
             Listen::ConfirmPromise => PromptId::ConfirmPromise,
             Listen::BetterTime => PromptId::AskBetterTime,
+            // The question depends on what is confirmed; the machine asks it.
+            Listen::ConfirmIntent => PromptId::ReaskConfirmIntent,
         }
     }
 }

@@ -200,7 +200,6 @@ pub fn promise_acceptable(date: NaiveDate, today: NaiveDate, cfg: &RoutingConfig
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::intent::Slots;
     use crate::outcome::RouteKind;
     use rust_decimal::Decimal;
 
@@ -224,12 +223,7 @@ mod tests {
         DateTime::parse_from_rfc3339("2026-11-23T10:00:00-08:00").unwrap()
     }
     fn intent(kind: IntentKind) -> Intent {
-        Intent {
-            kind,
-            confidence: 0.9,
-            reason: String::new(),
-            slots: Slots::default(),
-        }
+        Intent::new(kind, 0.9, "")
     }
     fn go(i: &Intent, tz: Option<&str>, confirmed: bool) -> Route {
         let a = account(tz);

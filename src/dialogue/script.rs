@@ -549,6 +549,12 @@ mod tests {
                 PromptId::MenuIdentity,
                 PromptId::ReaskIdentity,
                 PromptId::IdentityFirst,
+                PromptId::ConfirmStopCalling,
+                PromptId::ConfirmWrongNumber,
+                PromptId::ConfirmNotAvailable,
+                PromptId::ConfirmRequestAgent,
+                PromptId::ReaskConfirmIntent,
+                PromptId::UnsureStopClose,
             ] {
                 let p = s.prompt(id);
                 assert!(!p.mentions_debt, "{lang}: {id}");

@@ -89,12 +89,14 @@ impl Classifier {
                 confidence: 1.0,
                 reason: format!("DTMF {digit} ({menu})"),
                 slots: Slots::default(),
+                also: Vec::new(),
             },
             None => Intent {
                 kind: IntentKind::Unknown,
                 confidence: 0.0,
                 reason: format!("DTMF {digit} means nothing {menu}"),
                 slots: Slots::default(),
+                also: Vec::new(),
             },
         }
     }
@@ -116,6 +118,7 @@ impl Classifier {
                     "only fillers".into()
                 },
                 slots: Slots::default(),
+                also: Vec::new(),
             };
         }
         let hits = self.find_hits(&p, today);
@@ -217,6 +220,7 @@ impl Classifier {
                 confidence: best.map(|b| b.1).unwrap_or(0.0),
                 reason,
                 slots: Slots::default(),
+                also: Vec::new(),
             };
         };
         let beaten: Vec<&str> = passing[1..].iter().map(|(s, _)| s.kind.as_str()).collect();
@@ -236,11 +240,15 @@ impl Classifier {
             IntentKind::CallbackLater => slots.time = time.map(|t| t.value.at),
             _ => {}
         }
+        // What else the reply said, above the threshold too: "yes, and I
+        // already paid" also confirms identity.
+        let also = passing[1..].iter().map(|(s, _)| s.kind).collect();
         Intent {
             kind: win.kind,
             confidence,
             reason,
             slots,
+            also,
         }
     }
 

@@ -54,4 +54,16 @@ impl IntentKind {
     pub fn rank(self) -> usize {
         self as usize
     }
+
+    /// Replies about the debt itself, which only the confirmed debtor may
+    /// discuss: paid, will pay, cannot pay, disputes it.
+    pub fn is_about_the_debt(self) -> bool {
+        matches!(
+            self,
+            IntentKind::AlreadyPaid
+                | IntentKind::PromiseToPay
+                | IntentKind::Hardship
+                | IntentKind::Dispute
+        )
+    }
 }

@@ -38,4 +38,27 @@ pub struct Intent {
     pub reason: String,
     /// Date/time slots.
     pub slots: Slots,
+    /// Other intents the same reply also carries, in priority order ("yes,
+    /// and I already paid": `already_paid`, also `identity_confirmed`), so
+    /// a reply that answers more than was asked can be taken whole.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub also: Vec<IntentKind>,
+}
+
+impl Intent {
+    /// An intent with no slots and nothing else carried.
+    pub fn new(kind: IntentKind, confidence: f32, reason: impl Into<String>) -> Intent {
+        Intent {
+            kind,
+            confidence,
+            reason: reason.into(),
+            slots: Slots::default(),
+            also: Vec::new(),
+        }
+    }
+
+    /// True when the reply also says `kind` (beside its winning intent).
+    pub fn also_says(&self, kind: IntentKind) -> bool {
+        self.also.contains(&kind)
+    }
 }

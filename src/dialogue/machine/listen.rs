@@ -5,11 +5,12 @@
 //! a call that nobody planned: a hang-up, the call-length limit, shutdown.
 
 use super::plan::Step;
-use super::{Conversation, Stage, Wait};
-use crate::dialogue::prompt::PromptId;
+use super::{Conversation, Held, Stage, Wait};
+use crate::dialogue::prompt::{Listen, PromptId};
 use crate::dialogue::routing;
 use crate::dialogue::timers::Timer;
 use crate::dialogue::Millis;
+use crate::intent::{Intent, IntentKind};
 use crate::outcome::EndedBy;
 
 impl Conversation {
@@ -84,10 +85,16 @@ impl Conversation {
         }
         match &self.wait {
             Wait::Playback(p) => {
-                if !p.interruptible || self.script.is_backchannel(&text) {
+                if self.script.is_backchannel(&text) || text.trim().is_empty() {
                     if let Some(r) = self.playing_record() {
                         r.ignored.push(text);
                     }
+                    return;
+                }
+                if !p.interruptible {
+                    // Said over a disclosure: kept for when it ends.
+                    let record = p.record;
+                    self.hold(now, text, confidence, record);
                     return;
                 }
                 self.barge(now);
@@ -111,6 +118,8 @@ impl Conversation {
             Wait::Playback(p) if p.interruptible => self.barge(now),
             Wait::Reply(_) => {}
             Wait::Playback(_) => {
+                // A digit pressed over a disclosure is not kept: the menu
+                // it would answer has not been offered yet.
                 if let Some(r) = self.playing_record() {
                     r.ignored.push(format!("dtmf:{digit}"));
                 }
@@ -118,7 +127,7 @@ impl Conversation {
             }
             _ => return,
         }
-        let intent = self.understand.digit(digit, self.out.identity_confirmed);
+        let intent = self.digit_meaning(digit);
         self.speech.started = Some(now);
         self.speech.ended = Some(now);
         self.on_meaning(now, format!("dtmf:{digit}"), None, intent);
@@ -188,7 +197,9 @@ impl Conversation {
         }
         self.timers.stop(Timer::BargeIn);
         self.set_wait(now, Wait::Nothing);
-        self.run(now);
+        if !self.release_held(now) {
+            self.run(now);
+        }
     }
 
     /// The prompt should have ended by now and no report came: drop what is
@@ -207,7 +218,110 @@ impl Conversation {
         }
         self.timers.stop(Timer::BargeIn);
         self.set_wait(at, Wait::Nothing);
-        self.run(at);
+        if !self.release_held(at) {
+            self.run(at);
+        }
+    }
+
+    /// Keeps words said over a prompt that cannot be cut (the latest one
+    /// wins; an earlier one is logged on its turn as not acted on).
+    fn hold(&mut self, now: Millis, heard: String, asr_confidence: f32, record: usize) {
+        let start = self.speech.started.filter(|s| *s <= now).unwrap_or(now);
+        let end = self.speech.ended.filter(|e| *e >= start).unwrap_or(now);
+        let held = Held {
+            heard,
+            asr_confidence,
+            start,
+            end,
+            record,
+        };
+        if let Some(old) = self.held.replace(held) {
+            self.ignore(old);
+        }
+    }
+
+    fn ignore(&mut self, h: Held) {
+        if let Some(r) = self.out.turns.get_mut(h.record) {
+            r.ignored.push(h.heard);
+        }
+    }
+
+    /// The prompt a held reply was said over has ended: the reply answers
+    /// the question the plan leads to (the prompts before it are skipped)
+    /// when it means something there; otherwise it is logged and the plan
+    /// goes on. True when it was taken.
+    pub(super) fn release_held(&mut self, now: Millis) -> bool {
+        let Some(h) = self.held.take() else {
+            return false;
+        };
+        // Only prompts stand between here and the question.
+        let mut turn = None;
+        for s in &self.plan {
+            match s {
+                Step::Play(_) => continue,
+                Step::Listen(t) => turn = Some(*t),
+                _ => {}
+            }
+            break;
+        }
+        let Some(turn) = turn else {
+            self.ignore(h);
+            return false;
+        };
+        let intent = self.understand.text(&h.heard, self.local_time(now));
+        if !self.held_answers(turn, &intent) {
+            self.ignore(h);
+            return false;
+        }
+        while let Some(s) = self.plan.pop_front() {
+            if matches!(s, Step::Listen(_)) {
+                break;
+            }
+        }
+        self.announce_listen(turn);
+        self.question = Some(turn);
+        self.set_wait(now, Wait::Reply(turn));
+        self.speech.started = Some(h.start);
+        self.speech.ended = Some(h.end);
+        self.on_meaning(now, h.heard, Some(h.asr_confidence), intent);
+        true
+    }
+
+    /// Does a reply said before `turn`'s question was asked answer it? Not
+    /// when it means nothing, and a bare yes or no only where it answers:
+    /// the identity question once the name has been said (a "yes" to a
+    /// greeting that never named the debtor confirms nobody), the read-back.
+    fn held_answers(&self, turn: Listen, intent: &Intent) -> bool {
+        match intent.kind {
+            IntentKind::Unknown => false,
+            IntentKind::IdentityConfirmed | IntentKind::IdentityDenied => match turn {
+                Listen::Identity => self.name_said,
+                Listen::ConfirmPromise | Listen::ConfirmIntent => true,
+                _ => false,
+            },
+            _ => true,
+        }
+    }
+
+    /// What a digit means now: yes (1) or no (2) to a confirmation
+    /// question, else the menu of the call's stage.
+    fn digit_meaning(&self, digit: char) -> Intent {
+        match self.wait {
+            Wait::Reply(turn) => self.digit_meaning_in(digit, turn),
+            _ => self.understand.digit(digit, self.out.identity_confirmed),
+        }
+    }
+
+    fn digit_meaning_in(&self, digit: char, turn: Listen) -> Intent {
+        let yes_no = match (turn, digit) {
+            (Listen::ConfirmIntent, '1') => Some(IntentKind::IdentityConfirmed),
+            (Listen::ConfirmIntent, '2') => Some(IntentKind::IdentityDenied),
+            _ => None,
+        };
+        match yes_no {
+            Some(kind) => Intent::new(kind, 1.0, format!("DTMF {digit} (yes 1, no 2)")),
+            None => self.understand.digit(digit, self.out.identity_confirmed),
+        }
     }
 
     /// One utterance has gone on longer than any reply (music, a TV, looped
@@ -247,6 +361,9 @@ impl Conversation {
         if let Wait::Transfer = self.wait {
             self.escalate(now, "hung-up-during-transfer");
         }
+        if self.out.route.is_none() {
+            self.out.route = self.unsettled_stop_route();
+        }
         if self.out.route.is_none() && !matches!(self.stage, Stage::Ringing) {
             let ctx = self.route_ctx(now);
             self.out.route = Some(routing::route_hung_up(&ctx, &self.cfg.routing));
@@ -280,6 +397,9 @@ impl Conversation {
             _ => {}
         }
         self.out.cut_short = Some(why.to_string());
+        if self.out.route.is_none() {
+            self.out.route = self.unsettled_stop_route();
+        }
         if self.out.route.is_none() {
             let ctx = self.route_ctx(now);
             self.out.route = Some(routing::route_cut_short(&ctx, &self.cfg.routing, why));

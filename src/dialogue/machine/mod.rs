@@ -237,6 +237,21 @@ struct Speech {
     partial: String,
 }
 
+/// Words said while a prompt that cannot be cut was playing: kept, and
+/// taken as the answer to the question that follows once the prompt ends,
+/// when they mean something there.
+#[derive(Debug, Clone)]
+struct Held {
+    /// The transcript.
+    heard: String,
+    /// The recognizer's confidence.
+    asr_confidence: f32,
+    start: Millis,
+    end: Millis,
+    /// The turn of the prompt it was said over.
+    record: usize,
+}
+
 /// One call's conversation. Create it when the call is placed; feed it the
 /// events of that call only.
 pub struct Conversation {
@@ -259,6 +274,17 @@ pub struct Conversation {
     last_miss_silent: bool,
     who_count: u32,
     pending_promise: Option<NaiveDate>,
+    /// A consequential reply waiting for its "yes": the question it
+    /// answered and what it meant.
+    pending_confirm: Option<(Listen, Intent)>,
+    /// A reply said over a prompt that cannot be cut.
+    held: Option<Held>,
+    /// The person has heard the name asked for (a prompt with `{name}`
+    /// has started): only then does a "yes" confirm identity.
+    name_said: bool,
+    /// The debt disclosure has started: the gate plays it before the first
+    /// debt-bearing prompt otherwise.
+    disclosed: bool,
     last_intent: Option<Intent>,
     now: Millis,
     /// Timed lines of what both sides said, for escalation summaries.
@@ -308,6 +334,10 @@ impl Conversation {
             last_miss_silent: false,
             who_count: 0,
             pending_promise: None,
+            pending_confirm: None,
+            held: None,
+            name_said: false,
+            disclosed: false,
             last_intent: None,
             now: 0,
             transcript: Vec::new(),
@@ -522,11 +552,6 @@ impl Conversation {
     }
 
     fn unknown(reason: &str) -> Intent {
-        Intent {
-            kind: IntentKind::Unknown,
-            confidence: 0.0,
-            reason: reason.to_string(),
-            slots: Default::default(),
-        }
+        Intent::new(IntentKind::Unknown, 0.0, reason)
     }
 }

@@ -45,7 +45,7 @@ impl Conversation {
         None
     }
 
-    fn announce_listen(&mut self, turn: Listen) {
+    pub(super) fn announce_listen(&mut self, turn: Listen) {
         if self.listen_announced {
             return;
         }
@@ -87,14 +87,28 @@ impl Conversation {
 
     fn start_prompt(&mut self, now: Millis, id: PromptId) {
         let prompt = self.script.prompt(id);
+        let prompt_interruptible = prompt.interruptible;
+        let mentions_debt = prompt.mentions_debt;
+        let says_name = prompt.placeholders().iter().any(|p| p == "name");
         // The one gate every prompt passes: nothing about the debt
         // before the right person is confirmed.
-        if prompt.mentions_debt && !self.out.identity_confirmed {
+        if mentions_debt && !self.out.identity_confirmed {
             self.out.refused_prompts.push(id);
             return;
         }
-        let prompt_interruptible = prompt.interruptible;
-        let mentions_debt = prompt.mentions_debt;
+        // And the debt disclosure before the first thing said about it
+        // (a reply that confirmed identity and said more goes straight on).
+        if mentions_debt && !self.disclosed && id != PromptId::DebtDisclosure {
+            self.plan.push_front(Step::Play(id));
+            self.start_prompt(now, PromptId::DebtDisclosure);
+            return;
+        }
+        if id == PromptId::DebtDisclosure {
+            self.disclosed = true;
+        }
+        if says_name {
+            self.name_said = true;
+        }
         let ahead = self.listen_ahead();
         if let Some(turn) = ahead {
             // The grammar must be live while the question plays, for barge-in.

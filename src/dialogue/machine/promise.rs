@@ -27,6 +27,7 @@ impl Conversation {
                         date: Some(d),
                         time: None,
                     },
+                    also: Vec::new(),
                 };
                 self.hand_to_agent(now, &intent, PromptId::PromiseTooFar, "promise-too-far");
             }

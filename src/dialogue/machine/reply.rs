@@ -10,6 +10,7 @@ use crate::dialogue::routing::{route_for, UnknownRoute};
 use crate::dialogue::speak;
 use crate::dialogue::Millis;
 use crate::intent::{Intent, IntentKind};
+use crate::outcome::Route;
 
 impl Conversation {
     /// A reply (words or a digit) to the question being asked.
@@ -30,9 +31,163 @@ impl Conversation {
         self.speech.ended = None;
         self.speech.partial.clear();
         self.set_wait(now, Wait::Nothing);
+        self.act(now, turn, intent, asr_confidence);
+    }
+
+    /// Acts on a reply to `turn`: a reply that confirms identity and says
+    /// more is taken whole, a consequential one heard unsure is confirmed
+    /// first, an answer to a confirmation settles it.
+    fn act(&mut self, now: Millis, mut turn: Listen, intent: Intent, asr: Option<f32>) {
+        if turn == Listen::ConfirmIntent {
+            return self.on_confirm_reply(now, intent, asr);
+        }
+        if turn == Listen::Identity
+            && !self.out.identity_confirmed
+            && self.name_said
+            && intent.kind.is_about_the_debt()
+            && intent.also_says(IntentKind::IdentityConfirmed)
+            && !intent.also_says(IntentKind::IdentityDenied)
+        {
+            // "Yes, and I already paid": identity confirmed and the rest
+            // answered as if to the reminder (the gate plays the debt
+            // disclosure first); no second question.
+            self.out.identity_confirmed = true;
+            self.misses = 0;
+            turn = Listen::Reminder;
+            self.question = Some(turn);
+        }
+        if let Some(prompt) = self.confirmation_for(turn, &intent, asr) {
+            self.out.intent = Some(intent.kind);
+            self.pending_confirm = Some((turn, intent));
+            self.question = Some(Listen::ConfirmIntent);
+            self.misses = 0;
+            self.set_plan(
+                now,
+                vec![Step::Play(prompt), Step::Listen(Listen::ConfirmIntent)],
+            );
+            return;
+        }
         self.out.intent = Some(intent.kind);
         self.last_intent = Some(intent.clone());
         self.dispatch(now, turn, intent);
+    }
+
+    /// The question to ask before acting on `intent`, when it is
+    /// consequential, would be acted on in `turn`, and was heard with less
+    /// confidence than `[dialogue] confirm_threshold` (the intent's times
+    /// the recognizer's; a digit is sure).
+    fn confirmation_for(
+        &self,
+        turn: Listen,
+        intent: &Intent,
+        asr: Option<f32>,
+    ) -> Option<PromptId> {
+        let prompt = PromptId::confirming(intent.kind)?;
+        let acted_on = match intent.kind {
+            // Before identity these only bring the identity question.
+            _ if intent.kind.is_about_the_debt() => self.out.identity_confirmed,
+            // In the better-time turn these ask again, they route nothing.
+            IntentKind::NotAvailable => turn != Listen::BetterTime,
+            _ => true,
+        };
+        let sure = intent.confidence * asr.unwrap_or(1.0);
+        (acted_on && sure < self.cfg.confirm_threshold).then_some(prompt)
+    }
+
+    /// The reply to "Just to be sure: ...?": yes (or the same request
+    /// again) acts on it; no asks the question it answered again;
+    /// something else is a new reply to that question; unclear or silent
+    /// climbs the ladder (re-ask once, then `confirm_unsettled`).
+    fn on_confirm_reply(&mut self, now: Millis, reply: Intent, asr: Option<f32>) {
+        let Some((turn, pending)) = self.pending_confirm.clone() else {
+            return self.miss(now, Listen::ConfirmIntent, false);
+        };
+        match reply.kind {
+            IntentKind::IdentityConfirmed => {
+                self.pending_confirm = None;
+                let confirmed = Intent {
+                    confidence: 1.0,
+                    reason: format!("confirmed: {}", pending.reason),
+                    ..pending
+                };
+                self.out.intent = Some(confirmed.kind);
+                self.last_intent = Some(confirmed.clone());
+                self.dispatch(now, turn, confirmed);
+            }
+            k if k == pending.kind => {
+                self.pending_confirm = None;
+                self.out.intent = Some(k);
+                self.last_intent = Some(reply.clone());
+                self.dispatch(now, turn, reply);
+            }
+            IntentKind::IdentityDenied => {
+                self.pending_confirm = None;
+                self.out.intent = None;
+                self.misses = 0;
+                self.question = Some(turn);
+                self.miss(now, turn, false);
+            }
+            IntentKind::Unknown => self.miss(now, Listen::ConfirmIntent, false),
+            _ => {
+                self.pending_confirm = None;
+                self.question = Some(turn);
+                self.act(now, turn, reply, asr);
+            }
+        }
+    }
+
+    /// The route when the call ends while a request to stop (or a wrong
+    /// number) waits for its confirmation: in doubt, stop and hand it to a
+    /// person.
+    pub(super) fn unsettled_stop_route(&self) -> Option<Route> {
+        let kind = self.pending_confirm.as_ref()?.1.kind;
+        matches!(kind, IntentKind::StopCalling | IntentKind::WrongNumber)
+            .then(|| self.unsettled_stop_route_for(kind))
+    }
+
+    fn unsettled_stop_route_for(&self, kind: IntentKind) -> Route {
+        Route::agent(if kind == IntentKind::StopCalling {
+            "stop-unconfirmed"
+        } else {
+            "wrong-number-unconfirmed"
+        })
+    }
+
+    /// No clear yes or no to the confirmation. Fail safe: a request to stop
+    /// or a wrong number stops robot contact and goes to a person (in doubt
+    /// between stopping and calling on, stop); anything else goes to the
+    /// DTMF menu of the question it answered (or that question's own end).
+    fn confirm_unsettled(&mut self, now: Millis) {
+        let Some((turn, pending)) = self.pending_confirm.take() else {
+            return self.give_up(now, Listen::Reminder);
+        };
+        match pending.kind {
+            IntentKind::StopCalling | IntentKind::WrongNumber => {
+                let route = self.unsettled_stop_route_for(pending.kind);
+                let reason = route.reason.clone();
+                self.out.intent = Some(pending.kind);
+                self.out.route = Some(route);
+                self.set_plan(
+                    now,
+                    vec![
+                        Step::Escalate(reason),
+                        Step::Play(PromptId::UnsureStopClose),
+                        Step::Hangup,
+                    ],
+                );
+            }
+            _ => {
+                self.out.intent = None;
+                self.question = Some(turn);
+                match turn.menu() {
+                    Some(menu) => {
+                        self.misses = 2;
+                        self.set_plan(now, vec![Step::Play(menu), Step::Listen(turn)]);
+                    }
+                    None => self.give_up(now, turn),
+                }
+            }
+        }
     }
 
     /// Records the reply on the last turn (`None`: silence).
@@ -214,6 +369,7 @@ impl Conversation {
     /// Still unclear after the ladder.
     fn give_up(&mut self, now: Millis, turn: Listen) {
         match turn {
+            Listen::ConfirmIntent => self.confirm_unsettled(now),
             Listen::AskDate | Listen::ConfirmPromise => self.promise_unsettled(now, turn),
             Listen::BetterTime => {
                 let kind = if self.out.identity_confirmed {

@@ -146,11 +146,14 @@ fn disclosures_cannot_be_interrupted() {
     h.after(100, Event::Dtmf('0'));
     assert!(!h.has(|a| matches!(a, Action::StopPlaying { .. })));
     let o = h.c.outcome();
+    assert_eq!(o.turns[0].ignored, vec!["dtmf:0".to_string()]);
+    // The words are kept and answered once the opening has ended.
+    let a = h.finish();
+    assert_eq!(play_of(&a), vec![("who_is_calling".into(), true)]);
     assert_eq!(
-        o.turns[0].ignored,
-        vec!["who is this stop".to_string(), "dtmf:0".to_string()]
+        h.c.outcome().turns[0].heard.as_deref(),
+        Some("who is this stop")
     );
-    h.finish();
     h.finish();
     let a = h.reply("yes");
     assert_eq!(play_of(&a), vec![("debt_disclosure".into(), false)]);

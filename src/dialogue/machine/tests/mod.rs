@@ -86,13 +86,15 @@ impl Understand for Keywords {
                 has("yes") || t.contains("是") || t.contains("对"),
             ),
         ];
-        let kind = rules
-            .iter()
-            .find(|(_, hit)| *hit)
-            .map(|(k, _)| *k)
-            .unwrap_or(IntentKind::Unknown);
+        let mut hits = rules.iter().filter(|(_, hit)| *hit).map(|(k, _)| *k);
+        let kind = hits.next().unwrap_or(IntentKind::Unknown);
+        let also: Vec<IntentKind> = hits.collect();
+        // "maybe": below the intent threshold; "probably": above it, below
+        // the confirmation threshold.
         let confidence = if t.contains("maybe") {
             0.3
+        } else if t.contains("probably") {
+            0.6
         } else if kind == IntentKind::Unknown {
             0.0
         } else {
@@ -100,18 +102,18 @@ impl Understand for Keywords {
         };
         // Like the classifier: below the intent threshold, unknown.
         if kind != IntentKind::Unknown && confidence < 0.5 {
-            return Intent {
-                kind: IntentKind::Unknown,
+            return Intent::new(
+                IntentKind::Unknown,
                 confidence,
-                reason: format!("{} below threshold 0.5: {text}", kind.as_str()),
-                slots: Slots::default(),
-            };
+                format!("{} below threshold 0.5: {text}", kind.as_str()),
+            );
         }
         Intent {
             kind,
             confidence,
             reason: text.to_string(),
             slots: Slots { date, time },
+            also,
         }
     }
 
@@ -131,12 +133,7 @@ impl Understand for Keywords {
         } else {
             1.0
         };
-        Intent {
-            kind,
-            confidence,
-            reason: format!("dtmf {d}"),
-            slots: Slots::default(),
-        }
+        Intent::new(kind, confidence, format!("dtmf {d}"))
     }
 }
 
@@ -191,10 +188,15 @@ impl H {
     }
 
     fn with(lang: Language, f: impl FnOnce(&mut DialogueConfig, &mut Account)) -> H {
+        H::with_script(script(lang.as_str()), f)
+    }
+
+    /// A conversation following `s` (its language's account).
+    fn with_script(s: Arc<Script>, f: impl FnOnce(&mut DialogueConfig, &mut Account)) -> H {
+        let lang = s.meta.language;
         let mut cfg = DialogueConfig::default();
         let mut acc = account(lang);
         f(&mut cfg, &mut acc);
-        let s = script(lang.as_str());
         let call = CallContext::at(DateTime::parse_from_rfc3339(T0).unwrap());
         let today = call.today();
         let debt_words = vec![
@@ -403,10 +405,12 @@ fn play_of(actions: &[Action]) -> Vec<(String, bool)> {
 
 mod amd;
 mod barge_in;
+mod confirm;
 mod hangups;
 mod limits;
 mod mandarin;
 mod paths;
 mod shape;
 mod third_parties;
+mod turn_taking;
 mod unclear;
