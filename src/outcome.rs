@@ -160,6 +160,22 @@ spelled! {
     }
 }
 
+/// The route reasons whose meaning outlives the call: the conversation
+/// writes them and later layers act on them (the end of a pause settles
+/// by its reason in `policy::settle`, a dispute holds in `policy::holds`).
+/// One spelling, here, so that writer and readers cannot drift apart.
+pub mod reason {
+    /// A claimed payment: pause to verify it.
+    pub const VERIFY_PAYMENT: &str = "verify-payment";
+    /// A promise to pay on a date: pause until the day after.
+    pub const PROMISE_TO_PAY: &str = "promise_to_pay";
+    /// Cannot pay now: to a collector, then a pause.
+    pub const HARDSHIP: &str = "hardship";
+    /// The debt is disputed: to a collector, robot contact held until a
+    /// person releases it.
+    pub const DISPUTE: &str = "dispute";
+}
+
 /// A route with its reason and parameters, as written to the outcome JSON.
 /// Build it with the constructors (`Route::suppress` cannot be built without
 /// a scope); read what it means for later calls with `effect`.

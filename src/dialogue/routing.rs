@@ -8,7 +8,7 @@ use chrono::{DateTime, Duration, FixedOffset, NaiveDate, NaiveDateTime, TimeZone
 
 use crate::account::Account;
 use crate::intent::{Intent, IntentKind};
-use crate::outcome::{Route, SuppressScope};
+use crate::outcome::{reason, Route, SuppressScope};
 
 /// What to do with a case whose reply stayed unclear after the re-ask and the menu.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -109,7 +109,7 @@ pub fn route_for(intent: &Intent, ctx: &RouteContext, cfg: &RoutingConfig) -> Ro
     match intent.kind {
         IntentKind::AlreadyPaid => pause_until(
             today + Duration::days(cfg.verify_paid_days),
-            "verify-payment",
+            reason::VERIFY_PAYMENT,
             ctx,
         ),
         IntentKind::PromiseToPay => match intent.slots.date {
@@ -118,11 +118,11 @@ pub fn route_for(intent: &Intent, ctx: &RouteContext, cfg: &RoutingConfig) -> Ro
             Some(d) if (d - today).num_days() > cfg.max_promise_days => {
                 Route::agent("promise-too-far")
             }
-            Some(d) => pause_until(d + Duration::days(1), "promise_to_pay", ctx),
+            Some(d) => pause_until(d + Duration::days(1), reason::PROMISE_TO_PAY, ctx),
         },
-        IntentKind::Hardship => Route::agent("hardship").then(pause_until(
+        IntentKind::Hardship => Route::agent(reason::HARDSHIP).then(pause_until(
             today + Duration::days(cfg.hardship_pause_days),
-            "hardship",
+            reason::HARDSHIP,
             ctx,
         )),
         IntentKind::WrongNumber => Route::suppress("wrong_number", SuppressScope::Number),
@@ -130,7 +130,7 @@ pub fn route_for(intent: &Intent, ctx: &RouteContext, cfg: &RoutingConfig) -> Ro
             ctx.now + Duration::hours(cfg.retry_later_hours),
             "not_available",
         ),
-        IntentKind::Dispute => Route::agent("dispute"),
+        IntentKind::Dispute => Route::agent(reason::DISPUTE),
         // A third party cannot opt the debtor out: only the number stops.
         IntentKind::StopCalling => Route::suppress(
             "stop_calling",
@@ -249,6 +249,33 @@ mod tests {
             (RouteKind::Pause, "verify-payment")
         );
         assert_eq!(r.until, at("2026-11-26T00:00:00-08:00"));
+    }
+
+    #[test]
+    fn the_pauses_a_payment_reply_leaves_are_the_ones_that_settle_and_a_dispute_holds() {
+        use crate::policy::holds::HoldKind;
+        use crate::policy::settle::{settle, Settlement};
+        let cfg = crate::policy::PolicyConfig::default();
+        let (due, nothing) = (Decimal::new(12550, 2), Decimal::ZERO);
+        let paid = go(&intent(IntentKind::AlreadyPaid), None, true);
+        assert_eq!(
+            settle(&paid.reason, due, nothing, &cfg),
+            Some(Settlement::Escalate {
+                reason: "paid-unverified"
+            })
+        );
+        let mut i = intent(IntentKind::PromiseToPay);
+        i.slots.date = NaiveDate::from_ymd_opt(2026, 11, 27);
+        let promise = go(&i, None, true);
+        assert_eq!(
+            settle(&promise.reason, due, due, &cfg),
+            Some(Settlement::Paid)
+        );
+        let hardship = go(&intent(IntentKind::Hardship), None, true);
+        let pause = hardship.follow_up.unwrap();
+        assert_eq!(settle(&pause.reason, due, nothing, &cfg), None);
+        let dispute = go(&intent(IntentKind::Dispute), None, true);
+        assert_eq!(HoldKind::for_route(&dispute), Some(HoldKind::Dispute));
     }
 
     #[test]

@@ -646,6 +646,28 @@ mod tests {
     }
 
     #[test]
+    fn a_reply_that_says_more_carries_what_else_it_said() {
+        let c = en();
+        let r = c.classify("yes speaking, and I already paid", today(), ten());
+        assert_eq!(r.kind, IntentKind::AlreadyPaid);
+        assert!(
+            r.also_says(IntentKind::IdentityConfirmed),
+            "{:?} ({})",
+            r.also,
+            r.reason
+        );
+        let r = c.classify("no, I already paid", today(), ten());
+        assert!(r.also_says(IntentKind::IdentityDenied), "{:?}", r.also);
+        assert!(!r.also_says(IntentKind::IdentityConfirmed), "{:?}", r.also);
+        let r = c.classify("I already paid", today(), ten());
+        assert!(r.also.is_empty(), "{:?}", r.also);
+        // Mandarin too: "是我，我已经还了".
+        let r = zh().classify("是我，我已经还了", today(), ten());
+        assert_eq!(r.kind, IntentKind::AlreadyPaid);
+        assert!(r.also_says(IntentKind::IdentityConfirmed), "{:?}", r.also);
+    }
+
+    #[test]
     fn threshold_turns_weak_evidence_into_unknown() {
         let c = en();
         // one weak word in an off-topic sentence

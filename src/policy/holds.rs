@@ -9,7 +9,7 @@
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::outcome::{Route, RouteEffect};
+use crate::outcome::{reason, Route, RouteEffect};
 
 /// Why robot contact is held.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -45,7 +45,7 @@ impl HoldKind {
     /// robot contact; a dispute until a person releases it.
     pub fn for_route(step: &Route) -> Option<HoldKind> {
         match step.effect() {
-            RouteEffect::Agent if step.reason == "dispute" => Some(HoldKind::Dispute),
+            RouteEffect::Agent if step.reason == reason::DISPUTE => Some(HoldKind::Dispute),
             RouteEffect::Agent => Some(HoldKind::Agent),
             _ => None,
         }

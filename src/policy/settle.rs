@@ -11,10 +11,9 @@ use serde::Serialize;
 
 use super::config::{BrokenPromise, PolicyConfig};
 
-/// The pause reason the conversation gives a claimed payment.
-pub const VERIFY_PAYMENT: &str = "verify-payment";
-/// The pause reason the conversation gives a promise to pay.
-pub const PROMISE_TO_PAY: &str = "promise_to_pay";
+/// The pause reasons the conversation gives a claimed payment and a
+/// promise to pay (spelled once, in the core's words).
+pub use crate::outcome::reason::{PROMISE_TO_PAY, VERIFY_PAYMENT};
 
 /// How an ended pause settles.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
