@@ -400,3 +400,218 @@ async fn shutdown_mid_call_says_the_closing_line_hangs_up_and_keeps_an_outcome()
     );
     assert_eq!(debt_prompts_played(&out), Vec::<String>::new());
 }
+
+// ---- Never act on a guess: the confirmation question over the line ----
+//
+// The recognizer's confidence is not yet calibrated (PocketSphinx alone
+// reports one fixed value), so these calls make every consequential reply
+// count as unsure with `confirm_threshold = 1.0` (nothing heard is surer
+// than certain): the dialogue must then ask "Just to be sure" before it
+// routes, and the simulated debtors (prompts/sim.toml, `stop_unsure_*`)
+// answer that question by voice or DTMF, or not at all.
+
+const UNSURE: &str = "confirm_threshold = 1.0";
+
+fn prompts_played(out: &AttemptOutcome) -> Vec<&str> {
+    out.turns
+        .iter()
+        .filter(|t| t.played_ms > 0)
+        .map(|t| t.prompt.as_str())
+        .collect()
+}
+
+/// The stop request was heard, judged unsure and confirmed by a question
+/// whose own reply (`voice`: spoken words, or `dtmf:N`) meant `meant`.
+fn assert_stop_was_questioned(out: &AttemptOutcome, answer: &str, meant: IntentKind) {
+    let i = out
+        .turns
+        .iter()
+        .position(|t| t.intent == Some(IntentKind::StopCalling))
+        .unwrap_or_else(|| panic!("no stop_calling reply heard: {:#?}", out.turns));
+    let stop = &out.turns[i];
+    let sure = stop.confidence.unwrap_or(0.0) * stop.asr_confidence.unwrap_or(1.0);
+    assert!(sure < 1.0, "the stop request counted as unsure: {stop:?}");
+    let q = out
+        .turns
+        .get(i + 1)
+        .unwrap_or_else(|| panic!("nothing after the stop request: {:#?}", out.turns));
+    assert_eq!(
+        q.prompt,
+        PromptId::ConfirmStopCalling,
+        "the stop request was confirmed before it was routed: {:#?}",
+        out.turns
+    );
+    assert!(q.finished, "{q:?}");
+    assert_eq!(q.intent, Some(meant), "{:#?}", out.turns);
+    let heard = q.heard.as_deref().unwrap_or("");
+    if answer == "voice" {
+        assert!(
+            !heard.is_empty() && !heard.starts_with("dtmf:"),
+            "a spoken answer: {q:?}"
+        );
+    } else {
+        assert_eq!(heard, answer, "{q:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unsure_stop_request_confirmed_by_voice_suppresses_the_account() {
+    let (out, rec) = converse("stop_unsure_yes", UNSURE).await;
+    assert_stop_was_questioned(&out, "voice", IntentKind::IdentityConfirmed);
+    let r = out.route.as_ref().expect("route");
+    assert_eq!(
+        (r.kind, r.scope),
+        (RouteKind::Suppress, Some(SuppressScope::Account)),
+        "{r:?}"
+    );
+    assert_eq!(out.intent, Some(IntentKind::StopCalling));
+    assert_eq!(
+        prompts_played(&out).last(),
+        Some(&"stop_calling"),
+        "the stop is acknowledged: {:#?}",
+        out.turns
+    );
+    assert!(out.escalations.is_empty(), "{:?}", out.escalations);
+    assert_eq!(rec.lines_said.last().map(|l| l.text.as_str()), Some("Yes."));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unsure_stop_request_confirmed_with_1_suppresses_the_account() {
+    let (out, rec) = converse("stop_unsure_1", UNSURE).await;
+    assert_eq!(rec.dtmf_sent.len(), 1, "{:?}", rec.dtmf_sent);
+    assert_stop_was_questioned(&out, "dtmf:1", IntentKind::IdentityConfirmed);
+    let r = out.route.as_ref().expect("route");
+    assert_eq!(
+        (r.kind, r.scope),
+        (RouteKind::Suppress, Some(SuppressScope::Account)),
+        "{r:?}"
+    );
+    assert!(out.escalations.is_empty(), "{:?}", out.escalations);
+}
+
+/// After a denied stop request the call goes on: the reminder question is
+/// asked again, "I already paid" is confirmed in turn, and the case pauses
+/// to verify the payment; nothing is suppressed.
+fn assert_denied_stop_went_on(out: &AttemptOutcome) {
+    let played = prompts_played(out);
+    let after = played
+        .iter()
+        .skip_while(|p| **p != "confirm_stop_calling")
+        .skip(1)
+        .copied()
+        .collect::<Vec<_>>();
+    assert_eq!(
+        after.first(),
+        Some(&"reask_reminder"),
+        "the question is asked again: {played:?}"
+    );
+    assert!(
+        after
+            .windows(2)
+            .any(|w| w == ["confirm_already_paid", "ack_paid"]),
+        "the payment is confirmed, then acknowledged: {played:?}"
+    );
+    let r = out.route.as_ref().expect("route");
+    assert_eq!(r.kind, RouteKind::Pause, "{r:?}");
+    assert_eq!(r.reason, duecall::outcome::reason::VERIFY_PAYMENT, "{r:?}");
+    assert_eq!(
+        r.until.unwrap().date_naive(),
+        NaiveDate::from_ymd_opt(2026, 11, 26).unwrap()
+    );
+    assert_eq!(out.intent, Some(IntentKind::AlreadyPaid));
+    assert!(out.escalations.is_empty(), "{:?}", out.escalations);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unsure_stop_request_denied_by_voice_lets_the_call_go_on() {
+    let (out, _) = converse("stop_unsure_no", UNSURE).await;
+    assert_stop_was_questioned(&out, "voice", IntentKind::IdentityDenied);
+    assert_denied_stop_went_on(&out);
+    let paid = out
+        .turns
+        .iter()
+        .find(|t| t.prompt == PromptId::ConfirmAlreadyPaid)
+        .expect("asked");
+    assert_eq!(paid.heard.as_deref(), Some("dtmf:1"), "{paid:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unsure_stop_request_denied_with_2_lets_the_call_go_on() {
+    let (out, _) = converse("stop_unsure_2", UNSURE).await;
+    assert_stop_was_questioned(&out, "dtmf:2", IntentKind::IdentityDenied);
+    assert_denied_stop_went_on(&out);
+    let paid = out
+        .turns
+        .iter()
+        .find(|t| t.prompt == PromptId::ConfirmAlreadyPaid)
+        .expect("asked");
+    assert_eq!(
+        paid.intent,
+        Some(IntentKind::IdentityConfirmed),
+        "a spoken yes: {paid:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unanswered_stop_confirmation_stops_robot_calls_and_escalates() {
+    let (out, rec) = converse(
+        "stop_unsure_silent",
+        &format!("{UNSURE}\nno_input_ms = 2500"),
+    )
+    .await;
+    let played = prompts_played(&out);
+    let after: Vec<&str> = played
+        .iter()
+        .skip_while(|p| **p != "confirm_stop_calling")
+        .copied()
+        .collect();
+    assert_eq!(
+        after,
+        [
+            "confirm_stop_calling",
+            "reask_confirm_intent",
+            "unsure_stop_close"
+        ],
+        "asked, asked again, then in doubt stopped: {played:?}"
+    );
+    let r = out.route.as_ref().expect("route");
+    assert_eq!(
+        (r.kind, r.reason.as_str()),
+        (RouteKind::Agent, "stop-unconfirmed"),
+        "{r:?}"
+    );
+    assert_eq!(
+        r.effect(),
+        duecall::outcome::RouteEffect::Agent,
+        "no more robot calls for the case"
+    );
+    let e = out
+        .escalations
+        .iter()
+        .find(|e| e.reason == "stop-unconfirmed")
+        .unwrap_or_else(|| panic!("no stop-unconfirmed escalation: {:?}", out.escalations));
+    assert!(e.summary.contains("account A-1"), "{}", e.summary);
+    let stop_heard = out
+        .turns
+        .iter()
+        .find(|t| t.intent == Some(IntentKind::StopCalling))
+        .and_then(|t| t.heard.clone())
+        .expect("the stop request was heard");
+    assert!(
+        e.summary.contains(&format!("debtor: {stop_heard}")),
+        "the collector reads what was said: {}",
+        e.summary
+    );
+    assert!(
+        out.call.transfer.is_none(),
+        "no live transfer: {:?}",
+        out.call.transfer
+    );
+    assert!(rec.refer_received.is_none());
+    assert_eq!(out.call.ended_by, EndedBy::Us);
+    assert!(
+        out.turns.last().is_some_and(|t| t.finished),
+        "{:#?}",
+        out.turns
+    );
+}
