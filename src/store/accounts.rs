@@ -4,8 +4,8 @@
 
 use std::str::FromStr;
 
+use super::db::params;
 use chrono::{DateTime, NaiveDate, Utc};
-use rusqlite::params;
 use rust_decimal::Decimal;
 
 use super::codec::ts;
@@ -36,7 +36,7 @@ impl Store {
     /// What an account asked about when to be called (defaults when the
     /// account is unknown).
     pub fn contact_prefs(&self, account_id: &str) -> Result<ContactPrefs, StoreError> {
-        use rusqlite::OptionalExtension;
+        use super::db::OptionalExtension;
         let row: Option<(Option<String>, bool)> = self
             .conn
             .query_row(
@@ -123,7 +123,7 @@ impl Store {
     fn query_accounts(
         &self,
         filter: &str,
-        args: &[&dyn rusqlite::ToSql],
+        args: &[&dyn super::db::ToSql],
     ) -> Result<Vec<Account>, StoreError> {
         const OP: &str = "accounts";
         type Raw = (

@@ -5,8 +5,8 @@
 //! `failed_by_crash` when a restart finds it in flight. Never decides
 //! anything about the attempt; it stores what it is given.
 
+use super::db::{params, OptionalExtension};
 use chrono::{DateTime, Utc};
-use rusqlite::{params, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
 use super::codec::{

@@ -3,8 +3,8 @@
 //! written in one transaction (`append` takes the open transaction), so no
 //! change exists without its entry. Rows are never updated or deleted here.
 
+use super::db::{params, Db};
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection};
 use serde::Serialize;
 
 use super::codec::{parse_ts, ts};
@@ -77,7 +77,7 @@ pub struct AuditEntry {
 /// Appends one entry inside an open transaction (or on a plain connection
 /// for a read that changes nothing else).
 pub(super) fn append(
-    conn: &Connection,
+    conn: &Db,
     now: DateTime<Utc>,
     actor: &Actor,
     action: &str,
@@ -132,7 +132,7 @@ impl Store {
     pub fn audit_log(&self, f: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError> {
         const OP: &str = "audit_log";
         let mut wheres = Vec::new();
-        let mut args: Vec<Box<dyn rusqlite::ToSql>> = Vec::new();
+        let mut args: Vec<Box<dyn super::db::ToSql>> = Vec::new();
         if let Some(a) = &f.actor {
             args.push(Box::new(a.clone()));
             wheres.push(format!("actor = ?{}", args.len()));
@@ -163,7 +163,7 @@ impl Store {
         let mut st = self.conn.prepare(&text).map_err(sql(OP))?;
         type Raw = (i64, String, String, Option<String>, String, String, String);
         let raws: Vec<Raw> = st
-            .query_map(rusqlite::params_from_iter(args.iter()), |r| {
+            .query_map(super::db::params_from_iter(args.iter()), |r| {
                 Ok((
                     r.get(0)?,
                     r.get(1)?,

@@ -4,8 +4,8 @@
 
 use std::collections::BTreeMap;
 
+use super::db::params;
 use chrono::{DateTime, Utc};
-use rusqlite::params;
 use serde::Serialize;
 
 use super::codec::{parse_disposition, parse_opt_ts, parse_ts, ts};
@@ -105,7 +105,7 @@ type Raw = (
     ),
 );
 
-fn raw(r: &rusqlite::Row<'_>) -> rusqlite::Result<Raw> {
+fn raw(r: &super::db::Row) -> super::db::Result<Raw> {
     Ok((
         (
             r.get(0)?,
@@ -228,8 +228,8 @@ impl Store {
     ) -> Result<(Vec<AttemptSummary>, u64), StoreError> {
         const OP: &str = "list_attempts";
         let mut wheres: Vec<String> = Vec::new();
-        let mut args: Vec<Box<dyn rusqlite::ToSql>> = Vec::new();
-        let mut push = |cond: &str, v: Box<dyn rusqlite::ToSql>| {
+        let mut args: Vec<Box<dyn super::db::ToSql>> = Vec::new();
+        let mut push = |cond: &str, v: Box<dyn super::db::ToSql>| {
             args.push(v);
             wheres.push(cond.replace('?', &format!("?{}", args.len())));
         };
@@ -277,7 +277,7 @@ impl Store {
             .conn
             .query_row(
                 &format!("SELECT COUNT(*) FROM attempts a LEFT JOIN routes r ON r.attempt_id = a.id {filter}"),
-                rusqlite::params_from_iter(args.iter()),
+                super::db::params_from_iter(args.iter()),
                 |r| r.get(0),
             )
             .map_err(sql(OP))?;
@@ -297,7 +297,7 @@ impl Store {
             ))
             .map_err(sql(OP))?;
         let raws: Vec<Raw> = st
-            .query_map(rusqlite::params_from_iter(args.iter()), raw)
+            .query_map(super::db::params_from_iter(args.iter()), raw)
             .map_err(sql(OP))?
             .collect::<Result<_, _>>()
             .map_err(sql(OP))?;
@@ -473,7 +473,7 @@ impl Store {
             .prepare("SELECT id, state, outcome FROM attempts WHERE id = ?1")
             .map_err(sql(OP))?;
         for id in ids {
-            let r: Option<(i64, String, Option<String>)> = rusqlite::OptionalExtension::optional(
+            let r: Option<(i64, String, Option<String>)> = super::db::OptionalExtension::optional(
                 st.query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))),
             )
             .map_err(sql(OP))?;

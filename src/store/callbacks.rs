@@ -1,7 +1,7 @@
 //! The `callbacks` table: when the debtor asked to be called back.
 
+use super::db::{params, Db};
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection};
 
 use super::codec::ts;
 use super::{sql, Store, StoreError};
@@ -19,7 +19,7 @@ impl Store {
 }
 
 pub(super) fn insert_callback(
-    conn: &Connection,
+    conn: &Db,
     account_id: &str,
     at: DateTime<Utc>,
     now: DateTime<Utc>,

@@ -7,8 +7,8 @@
 
 use std::collections::BTreeMap;
 
+use super::db::{params, OptionalExtension};
 use chrono::{DateTime, Utc};
-use rusqlite::{params, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
 use super::audit::{append as audit_in, Actor};
@@ -298,12 +298,10 @@ impl Store {
                      WHERE c.state = 'running' ORDER BY ca.account_id",
                 )
                 .map_err(sql(OP))?;
-            let ids = st
-                .query_map([], |r| r.get(0))
+            st.query_map([], |r| r.get(0))
                 .map_err(sql(OP))?
                 .collect::<Result<_, _>>()
-                .map_err(sql(OP))?;
-            ids
+                .map_err(sql(OP))?
         };
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {

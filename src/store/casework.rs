@@ -7,8 +7,8 @@
 //! `suppressions`, `callbacks`. Every change writes its audit line in the
 //! same transaction. Never decides whether a call may be placed.
 
+use super::db::{params, Db, OptionalExtension, Transaction};
 use chrono::{DateTime, Utc};
-use rusqlite::{params, OptionalExtension, Transaction};
 use serde::{Deserialize, Serialize};
 
 use super::audit::{self, Actor};
@@ -214,7 +214,7 @@ type RawCase = (
     ),
 );
 
-fn raw_case(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawCase> {
+fn raw_case(r: &super::db::Row) -> super::db::Result<RawCase> {
     Ok((
         (
             r.get(0)?,
@@ -264,10 +264,7 @@ fn cook_case(raw: RawCase) -> Result<(Escalation, CaseWork), StoreError> {
     ))
 }
 
-fn case_in(
-    tx: &rusqlite::Connection,
-    id: i64,
-) -> Result<Option<(Escalation, CaseWork)>, StoreError> {
+fn case_in(tx: &Db, id: i64) -> Result<Option<(Escalation, CaseWork)>, StoreError> {
     tx.query_row(
         &format!("SELECT {CASE_COLUMNS} FROM escalations WHERE id = ?1"),
         [id],
@@ -353,7 +350,7 @@ fn change_pause(
     )
 }
 
-fn pause_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, String, String, String, String)> {
+fn pause_row(r: &super::db::Row) -> super::db::Result<(i64, String, String, String, String)> {
     Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
 }
 
@@ -378,7 +375,7 @@ impl Store {
     ) -> Result<(Vec<Escalation>, u64), StoreError> {
         const OP: &str = "list_escalations";
         let mut wheres = Vec::new();
-        let mut args: Vec<Box<dyn rusqlite::ToSql>> = Vec::new();
+        let mut args: Vec<Box<dyn super::db::ToSql>> = Vec::new();
         let statuses = if f.statuses.is_empty() {
             vec![EscalationStatus::Open, EscalationStatus::Claimed]
         } else {
@@ -413,7 +410,7 @@ impl Store {
             .conn
             .query_row(
                 &format!("SELECT COUNT(*) FROM escalations {filter}"),
-                rusqlite::params_from_iter(args.iter()),
+                super::db::params_from_iter(args.iter()),
                 |r| r.get(0),
             )
             .map_err(sql(OP))?;
@@ -433,7 +430,7 @@ impl Store {
             ))
             .map_err(sql(OP))?;
         let raws: Vec<RawCase> = st
-            .query_map(rusqlite::params_from_iter(args.iter()), raw_case)
+            .query_map(super::db::params_from_iter(args.iter()), raw_case)
             .map_err(sql(OP))?
             .collect::<Result<_, _>>()
             .map_err(sql(OP))?;
@@ -710,7 +707,7 @@ impl Store {
             .conn
             .prepare(
                 "SELECT id, account_id, reason, until, created_at FROM pauses
-                 WHERE (?1 OR until > ?2) AND (?3 IS NULL OR account_id = ?3)
+                 WHERE (?1 OR until > ?2) AND (CAST(?3 AS TEXT) IS NULL OR account_id = ?3)
                  ORDER BY created_at DESC, id DESC",
             )
             .map_err(sql(OP))?;
@@ -798,10 +795,10 @@ impl Store {
             .conn
             .prepare(
                 "SELECT id, account_id, phone, scope, reason, source, created_at FROM suppressions
-                 WHERE (?1 IS NULL OR account_id = ?1)
+                 WHERE (CAST(?1 AS TEXT) IS NULL OR account_id = ?1)
                  UNION ALL
                  SELECT d.id, NULL, d.phone, d.scope, d.reason, 'list', d.created_at FROM dnc_numbers d
-                 WHERE ?1 IS NULL OR EXISTS (SELECT 1 FROM accounts a WHERE a.account_id = ?1
+                 WHERE CAST(?1 AS TEXT) IS NULL OR EXISTS (SELECT 1 FROM accounts a WHERE a.account_id = ?1
                      AND (a.phone = d.phone OR EXISTS (SELECT 1 FROM json_each(a.alt_phones) j
                          WHERE j.value = d.phone)))
                  ORDER BY 7 DESC, 1 DESC",
@@ -858,7 +855,7 @@ impl Store {
             .conn
             .prepare(
                 "SELECT id, account_id, at, created_at FROM callbacks
-                 WHERE (?1 OR at > ?2) AND (?3 IS NULL OR account_id = ?3) ORDER BY at, id",
+                 WHERE (?1 OR at > ?2) AND (CAST(?3 AS TEXT) IS NULL OR account_id = ?3) ORDER BY at, id",
             )
             .map_err(sql(OP))?;
         let raws: Vec<(i64, String, String, String)> = st

@@ -4,8 +4,8 @@
 //! by the gate with an account's state; never decides what an entry means
 //! beyond its scope.
 
+use super::db::params;
 use chrono::{DateTime, Utc};
-use rusqlite::params;
 use serde::Serialize;
 
 use super::audit::{append as audit_in, Actor};

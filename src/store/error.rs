@@ -38,14 +38,14 @@ pub enum StoreError {
         /// The database file looked for.
         path: PathBuf,
     },
-    /// The database file could not be opened or is not a SQLite database.
+    /// The database file could not be opened or is not a SQLite database (or PostgreSQL refused the connection).
     #[error("cannot open database {path}: {source}")]
     Open {
         /// The database file.
         path: PathBuf,
-        /// What SQLite said.
+        /// What the database said.
         #[source]
-        source: rusqlite::Error,
+        source: super::db::Error,
     },
     /// The database was written by a newer duecall.
     #[error("database {path} has schema version {found}, newer than this duecall knows ({known}); upgrade duecall")]
@@ -62,18 +62,18 @@ pub enum StoreError {
     Migration {
         /// The migration that failed.
         version: i64,
-        /// What SQLite said.
+        /// What the database said.
         #[source]
-        source: rusqlite::Error,
+        source: super::db::Error,
     },
     /// A query failed.
     #[error("store: {op}: {source}")]
     Sql {
         /// The store operation that ran the query.
         op: &'static str,
-        /// What SQLite said.
+        /// What the database said.
         #[source]
-        source: rusqlite::Error,
+        source: super::db::Error,
     },
     /// No attempt with this id.
     #[error("attempt {0} does not exist")]
@@ -109,6 +109,6 @@ pub enum StoreError {
     Json(#[source] serde_json::Error),
 }
 
-pub(crate) fn sql(op: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
+pub(crate) fn sql(op: &'static str) -> impl FnOnce(super::db::Error) -> StoreError {
     move |source| StoreError::Sql { op, source }
 }

@@ -1,8 +1,8 @@
 //! The collectors' escalation queue: raised with an outcome (same
 //! transaction) or on its own, claimed by exactly one collector, closed.
 
+use super::db::{params, Db, OptionalExtension};
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
 use super::codec::{parse_json, parse_ts, ts};
@@ -188,7 +188,7 @@ impl Store {
             ))
             .map_err(sql(OP))?;
         let raws: Vec<RawEscalation> = st
-            .query_map(rusqlite::params_from_iter(args), raw_escalation)
+            .query_map(super::db::params_from_iter(args), raw_escalation)
             .map_err(sql(OP))?
             .collect::<Result<_, _>>()
             .map_err(sql(OP))?;
@@ -215,7 +215,7 @@ struct RawEscalation {
     claimed_by: Option<String>,
 }
 
-fn raw_escalation(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawEscalation> {
+fn raw_escalation(r: &super::db::Row) -> super::db::Result<RawEscalation> {
     Ok(RawEscalation {
         id: r.get(0)?,
         account_id: r.get(1)?,
@@ -249,7 +249,7 @@ impl RawEscalation {
     }
 }
 
-pub(super) fn insert_escalation(conn: &Connection, e: &NewEscalation) -> Result<i64, StoreError> {
+pub(super) fn insert_escalation(conn: &Db, e: &NewEscalation) -> Result<i64, StoreError> {
     let transcript = serde_json::to_string(&e.transcript).map_err(StoreError::Json)?;
     conn.query_row(
         "INSERT INTO escalations (account_id, attempt_id, reason, intent, summary, transcript, recording,

@@ -77,12 +77,10 @@ pub(super) fn export(
                  ORDER BY COALESCE(started_at, decided_at), id",
             )
             .map_err(sql(OP))?;
-        let rows = st
-            .query_map([ts(since)], |r| r.get(0).map(AttemptId))
+        st.query_map([ts(since)], |r| r.get(0).map(AttemptId))
             .map_err(sql(OP))?
             .collect::<Result<_, _>>()
-            .map_err(sql(OP))?;
-        rows
+            .map_err(sql(OP))?
     };
     match format {
         ExportFormat::Csv => {

@@ -2,7 +2,7 @@
 //! account or to a number, whoever made it (this duecall, a crashed run, or
 //! the lender's other diallers, imported). Never decides what they mean.
 
-use rusqlite::params;
+use super::db::params;
 
 use super::codec::{parse_disposition, parse_ts, ts};
 use super::{sql, Store, StoreError};

@@ -5,8 +5,8 @@
 //! released by a person (`duecall holds release`) or, for an agent hold,
 //! by closing the escalations of its attempt.
 
+use super::db::{params, Db};
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection};
 use serde::Serialize;
 
 use super::codec::{parse_opt_ts, parse_ts, ts};
@@ -57,7 +57,7 @@ impl Store {
         self.conn
             .execute(
                 "UPDATE holds SET released_at = ?3, released_by = ?4
-                 WHERE account_id = ?1 AND released_at IS NULL AND (?2 IS NULL OR kind = ?2)",
+                 WHERE account_id = ?1 AND released_at IS NULL AND (CAST(?2 AS TEXT) IS NULL OR kind = ?2)",
                 params![account_id, kind.map(HoldKind::as_str), ts(now), by],
             )
             .map_err(sql("release_holds"))
@@ -70,7 +70,7 @@ impl Store {
             .conn
             .prepare(
                 "SELECT id, account_id, kind, reason, created_at, attempt_id, released_at, released_by
-                 FROM holds WHERE (?1 IS NULL OR account_id = ?1) ORDER BY id",
+                 FROM holds WHERE (CAST(?1 AS TEXT) IS NULL OR account_id = ?1) ORDER BY id",
             )
             .map_err(sql(OP))?;
         type Raw = (
@@ -123,7 +123,7 @@ fn parse_kind(s: &str) -> Result<HoldKind, StoreError> {
 }
 
 pub(super) fn insert_hold(
-    conn: &Connection,
+    conn: &Db,
     account_id: &str,
     kind: HoldKind,
     reason: &str,
@@ -146,7 +146,7 @@ pub(super) fn insert_hold(
 }
 
 /// The account's holds in force (not released), for the gate.
-pub(super) fn holds_in_force(conn: &Connection, account_id: &str) -> Result<Vec<Hold>, StoreError> {
+pub(super) fn holds_in_force(conn: &Db, account_id: &str) -> Result<Vec<Hold>, StoreError> {
     const OP: &str = "holds_in_force";
     let mut st = conn
         .prepare(
@@ -173,7 +173,7 @@ pub(super) fn holds_in_force(conn: &Connection, account_id: &str) -> Result<Vec<
 /// Releases every hold in force on an account (a person released the
 /// case), naming who. Returns how many.
 pub(super) fn release_all_holds(
-    conn: &Connection,
+    conn: &Db,
     account_id: &str,
     by: &str,
     now: DateTime<Utc>,
@@ -189,7 +189,7 @@ pub(super) fn release_all_holds(
 /// Releases the agent holds of an attempt whose escalations are all
 /// closed (called when one is closed, in its statement's transaction).
 pub(super) fn release_agent_holds_of_closed(
-    conn: &Connection,
+    conn: &Db,
     escalation_id: i64,
     now: DateTime<Utc>,
 ) -> Result<usize, StoreError> {

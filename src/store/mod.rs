@@ -36,6 +36,7 @@ pub mod campaigns;
 pub mod casework;
 pub mod cli;
 mod codec;
+pub mod db;
 mod dnc;
 mod error;
 mod escalations;
@@ -47,6 +48,7 @@ mod lock;
 pub mod outbox;
 mod pauses;
 mod payments;
+pub mod pg_cluster;
 pub mod qa_labels;
 mod routes;
 mod schema;
@@ -61,7 +63,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, Transaction, TransactionBehavior};
+use db::{Db, Transaction};
 
 pub use attempts::{AttemptId, AttemptRecord, AttemptState, EndedAttempt, TurnRow};
 pub(crate) use codec::ts;
@@ -81,7 +83,7 @@ pub const DB_FILE: &str = "duecall.db";
 /// own `Store` (several may be open on one directory at once), or share one
 /// behind a mutex.
 pub struct Store {
-    conn: Connection,
+    conn: Db,
     path: PathBuf,
 }
 
@@ -129,11 +131,11 @@ impl Store {
     }
 
     fn open_file(path: &Path, target: i64) -> Result<Store, StoreError> {
-        let open_err = |source| StoreError::Open {
+        let open_err = |source: rusqlite::Error| StoreError::Open {
             path: path.to_path_buf(),
-            source,
+            source: source.into(),
         };
-        let mut conn = Connection::open(path).map_err(open_err)?;
+        let conn = rusqlite::Connection::open(path).map_err(open_err)?;
         // Writers queue behind each other instead of failing at once.
         conn.busy_timeout(Duration::from_secs(10))
             .map_err(open_err)?;
@@ -143,9 +145,7 @@ impl Store {
         if !mode.eq_ignore_ascii_case("wal") {
             return Err(StoreError::Open {
                 path: path.to_path_buf(),
-                source: rusqlite::Error::InvalidParameterName(format!(
-                    "journal_mode stayed {mode}, WAL refused"
-                )),
+                source: db::Error::Other(format!("journal_mode stayed {mode}, WAL refused")),
             });
         }
         // FULL: a committed row survives a power cut, not only a crash of
@@ -156,7 +156,8 @@ impl Store {
             .map_err(open_err)?;
         conn.pragma_update(None, "foreign_keys", true)
             .map_err(open_err)?;
-        schema::migrate(&mut conn, path, target)?;
+        let conn = Db::sqlite(conn);
+        schema::migrate(&conn, path, target)?;
         // A database (and its WAL) made by an older duecall under the
         // default umask becomes owner-only; SQLite gives new WAL and
         // shared-memory files the database's own mode.
@@ -174,13 +175,55 @@ impl Store {
         })
     }
 
+    /// Opens the shared PostgreSQL database at `url`
+    /// (`postgres://user@host:port/db`, several nodes on one campaign) and
+    /// applies any pending migrations (several nodes may start at once: the
+    /// migrations take the store's write lock).
+    pub fn open_postgres(url: &str) -> Result<Store, StoreError> {
+        Self::open_postgres_at(url, schema::LATEST)
+    }
+
+    fn open_postgres_at(url: &str, target: i64) -> Result<Store, StoreError> {
+        let shown = PathBuf::from(redact_url(url));
+        let conn = Db::postgres(url).map_err(|source| StoreError::Open {
+            path: shown.clone(),
+            source,
+        })?;
+        schema::migrate(&conn, &shown, target)?;
+        Ok(Store { conn, path: shown })
+    }
+
+    /// Opens the store a command names: the shared database at `url` when
+    /// one is given (`--store` or `[store] url`), otherwise the embedded
+    /// SQLite database of the data directory (created if needed).
+    pub fn open_at(dir: &Path, url: Option<&str>) -> Result<Store, StoreError> {
+        match url {
+            Some(u) => Self::open_postgres(u),
+            None => Self::open(dir),
+        }
+    }
+
+    /// As [`Store::open_at`], for reading commands: without a shared
+    /// database the data directory must already hold one.
+    pub fn open_existing_at(dir: &Path, url: Option<&str>) -> Result<Store, StoreError> {
+        match url {
+            Some(u) => Self::open_postgres(u),
+            None => Self::open_existing(dir),
+        }
+    }
+
+    /// Which engine holds this store.
+    pub fn dialect(&self) -> db::Dialect {
+        self.conn.dialect()
+    }
+
     /// How long a write waits for another connection's lock before it
     /// fails (10 s by default).
     pub fn set_busy_timeout(&mut self, t: Duration) -> Result<(), StoreError> {
-        self.conn.busy_timeout(t).map_err(sql("busy_timeout"))
+        self.conn.set_busy_timeout(t).map_err(sql("busy_timeout"))
     }
 
-    /// The database file.
+    /// The database file (for PostgreSQL, its URL without the password).
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -191,11 +234,10 @@ impl Store {
     }
 
     fn write_tx(&mut self, op: &'static str) -> Result<Transaction<'_>, StoreError> {
-        // IMMEDIATE takes the write lock up front, so a read-then-write
-        // transaction never fails half-way on a concurrent writer.
-        self.conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(sql(op))
+        // The write lock up front (SQLite's IMMEDIATE; PostgreSQL's
+        // advisory write lock), so a read-then-write transaction never
+        // fails half-way on, or races, a concurrent writer.
+        self.conn.write_tx().map_err(sql(op))
     }
 
     /// Writes attempts that ended since `since` for the lender's systems.
@@ -214,3 +256,29 @@ impl Store {
 mod tests;
 #[cfg(test)]
 mod web_tests;
+
+/// A database URL as it may be shown: without its password.
+pub fn redact_url(url: &str) -> String {
+    // postgres://user:password@host/db -> postgres://user:***@host/db
+    if let Some((scheme, rest)) = url.split_once("://") {
+        if let Some((creds, host)) = rest.rsplit_once('@') {
+            if let Some((user, _)) = creds.split_once(':') {
+                return format!("{scheme}://{user}:***@{host}");
+            }
+        }
+    }
+    if url.contains("password=") {
+        return url
+            .split_whitespace()
+            .map(|kv| {
+                if kv.starts_with("password=") {
+                    "password=***"
+                } else {
+                    kv
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" ");
+    }
+    url.to_owned()
+}

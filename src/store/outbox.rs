@@ -9,8 +9,8 @@
 //! events of one call arrive in the order they happened even across
 //! retries; different calls never wait for each other.
 
+use super::db::{params, Db, OptionalExtension};
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 
 use super::codec::{parse_ts, ts};
@@ -77,7 +77,7 @@ fn new_uid() -> String {
 /// here, once, as it will be posted: `{"event","id","at","data"}`.
 /// `order_key` groups the events that must arrive in order (`attempt:12`).
 pub(crate) fn enqueue(
-    conn: &Connection,
+    conn: &Db,
     kind: EventKind,
     at: DateTime<Utc>,
     order_key: &str,
@@ -221,14 +221,12 @@ impl Store {
                     "SELECT id, kind, order_key FROM events WHERE id > ?1 ORDER BY id LIMIT ?2",
                 )
                 .map_err(sql(OP))?;
-            let v = st
-                .query_map(params![cursor, limit], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-                })
-                .map_err(sql(OP))?
-                .collect::<Result<_, _>>()
-                .map_err(sql(OP))?;
-            v
+            st.query_map(params![cursor, limit], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .map_err(sql(OP))?
+            .collect::<Result<_, _>>()
+            .map_err(sql(OP))?
         };
         let mut made = 0;
         let mut last = cursor;
@@ -405,7 +403,7 @@ pub fn attempt_order_key(attempt: super::AttemptId) -> String {
 /// when the call has a route, then `call.ended`. Phones are masked; the
 /// receiver looks the account up by its id.
 pub(crate) fn enqueue_outcome_events(
-    conn: &Connection,
+    conn: &Db,
     attempt: super::AttemptId,
     account_id: &str,
     phone: &str,

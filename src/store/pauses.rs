@@ -1,8 +1,8 @@
 //! The `pauses` table: collection on an account paused until a moment
 //! (promise to pay, hardship, verification of a payment).
 
+use super::db::{params, Db};
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection};
 
 use super::codec::{parse_ts, ts};
 use super::escalations::{insert_escalation, NewEscalation};
@@ -122,7 +122,7 @@ impl Store {
 }
 
 pub(super) fn insert_pause(
-    conn: &Connection,
+    conn: &Db,
     account_id: &str,
     reason: &str,
     until: DateTime<Utc>,

@@ -3,8 +3,8 @@
 
 use std::str::FromStr;
 
+use super::db::params;
 use chrono::{DateTime, Utc};
-use rusqlite::params;
 use rust_decimal::Decimal;
 
 use super::audit::{append as audit_in, Actor};

@@ -3,8 +3,8 @@
 //! a compliance concern) with a score. Owns the `qa_labels` rows; the
 //! export of labelled utterances reads them with the turns they name.
 
+use super::db::{params, OptionalExtension};
 use chrono::{DateTime, Utc};
-use rusqlite::{params, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
 use super::audit::{self, Actor};
@@ -131,7 +131,7 @@ type Raw = (
     String,
 );
 
-fn raw(r: &rusqlite::Row<'_>) -> rusqlite::Result<Raw> {
+fn raw(r: &super::db::Row) -> super::db::Result<Raw> {
     Ok((
         r.get(0)?,
         r.get(1)?,

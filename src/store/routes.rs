@@ -1,8 +1,8 @@
 //! What a route leaves behind for later calls: the `pause`, `suppression`,
 //! `hold` and `callback` rows written with the outcome, follow-ups included.
 
+use super::db::Transaction;
 use chrono::{DateTime, Utc};
-use rusqlite::Transaction;
 
 use super::callbacks::insert_callback;
 use super::codec::pause_forever;

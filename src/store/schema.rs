@@ -10,7 +10,7 @@
 
 use std::path::Path;
 
-use rusqlite::{Connection, TransactionBehavior};
+use super::db::Db;
 
 use super::StoreError;
 
@@ -202,7 +202,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
 pub(crate) const LATEST: i64 = MIGRATIONS.len() as i64;
 
 /// The version recorded in the database (0 for a new file).
-pub(crate) fn current_version(conn: &Connection) -> rusqlite::Result<i64> {
+pub(crate) fn current_version(conn: &Db) -> super::db::Result<i64> {
     conn.execute_batch(
         "CREATE TABLE IF NOT EXISTS schema_version (
              version    BIGINT PRIMARY KEY,
@@ -219,18 +219,14 @@ pub(crate) fn current_version(conn: &Connection) -> rusqlite::Result<i64> {
 /// transaction each. Several processes may open the same database at once:
 /// each step takes the write lock first and re-reads the version inside it,
 /// so a migration is never applied twice.
-pub(crate) fn migrate(conn: &mut Connection, path: &Path, target: i64) -> Result<i64, StoreError> {
+pub(crate) fn migrate(conn: &Db, path: &Path, target: i64) -> Result<i64, StoreError> {
+    let open = |source| StoreError::Open {
+        path: path.to_path_buf(),
+        source,
+    };
     loop {
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|source| StoreError::Open {
-                path: path.to_path_buf(),
-                source,
-            })?;
-        let found = current_version(&tx).map_err(|source| StoreError::Open {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let tx = conn.write_tx().map_err(open)?;
+        let found = current_version(&tx).map_err(open)?;
         if found > LATEST {
             return Err(StoreError::SchemaTooNew {
                 path: path.to_path_buf(),
@@ -239,10 +235,7 @@ pub(crate) fn migrate(conn: &mut Connection, path: &Path, target: i64) -> Result
             });
         }
         if found >= target {
-            tx.commit().map_err(|source| StoreError::Open {
-                path: path.to_path_buf(),
-                source,
-            })?;
+            tx.commit().map_err(open)?;
             return Ok(found);
         }
         let version = found + 1;

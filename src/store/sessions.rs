@@ -2,8 +2,8 @@
 //! rows; stores only a SHA-256 of the cookie value (a stolen database does
 //! not log anyone in) and the session's CSRF token.
 
+use super::db::{params, OptionalExtension};
 use chrono::{DateTime, Utc};
-use rusqlite::{params, OptionalExtension};
 
 use super::codec::{parse_ts, ts};
 use super::users::{parse_role, User};

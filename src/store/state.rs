@@ -2,7 +2,7 @@
 //! the compliance gate's `AccountState`: suppressions with their reasons,
 //! the latest pause, the latest callback time, the holds in force.
 
-use rusqlite::OptionalExtension;
+use super::db::OptionalExtension;
 
 use super::codec::{parse_opt_ts, parse_scope};
 use super::holds::holds_in_force;

@@ -1,8 +1,8 @@
 //! The `suppressions` table: no robot calls to a number of an account
 //! (wrong number) or to the whole account (stop calling).
 
+use super::db::{params, Db};
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection};
 
 use super::codec::ts;
 use super::{sql, Store, StoreError};
@@ -23,7 +23,7 @@ impl Store {
 }
 
 pub(super) fn insert_suppression(
-    conn: &Connection,
+    conn: &Db,
     account_id: &str,
     phone: Option<&str>,
     reason: &str,

@@ -12,7 +12,7 @@ use crate::policy::{AccountState, Suppression};
 use crate::store::cli::{run_export, ExportArgs};
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 /// A fresh temporary directory, removed on drop.
@@ -37,6 +37,95 @@ impl Drop for TempDir {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+/// Where one test's store lives: a data directory (SQLite) or a fresh
+/// database of the test cluster (PostgreSQL). Cloned into threads that
+/// open their own connection.
+#[derive(Clone)]
+pub(super) struct TestDb {
+    dir: PathBuf,
+    url: Option<String>,
+    _tmp: Option<Arc<TempDir>>,
+}
+
+impl TestDb {
+    fn sqlite(tag: &str) -> TestDb {
+        let tmp = TempDir::new(tag);
+        TestDb {
+            dir: tmp.0.clone(),
+            url: None,
+            _tmp: Some(Arc::new(tmp)),
+        }
+    }
+
+    fn sqlite_in(dir: &Path) -> TestDb {
+        TestDb {
+            dir: dir.to_path_buf(),
+            url: None,
+            _tmp: None,
+        }
+    }
+
+    /// A new database `name` in `cluster`.
+    pub(super) fn postgres(cluster: &super::pg_cluster::PgCluster, name: &str) -> TestDb {
+        let tmp = TempDir::new(name);
+        TestDb {
+            dir: tmp.0.clone(),
+            url: Some(cluster.create_database(name).unwrap()),
+            _tmp: Some(Arc::new(tmp)),
+        }
+    }
+
+    /// A new connection to the test's store.
+    pub(super) fn open(&self) -> Store {
+        Store::open_at(&self.dir, self.url.as_deref()).unwrap()
+    }
+}
+
+/// The tests that say what the store keeps, whichever engine keeps it: each
+/// runs on SQLite as its own test, and all of them run on PostgreSQL (one
+/// test cluster, one fresh database each) in `every_backend_test_on_postgres`.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite_backend {
+            $(
+                #[test]
+                fn $name() {
+                    super::$name(&super::TestDb::sqlite(stringify!($name)));
+                }
+            )*
+        }
+
+        #[test]
+        fn every_backend_test_on_postgres() {
+            let Some(cluster) = super::pg_cluster::for_test("store") else {
+                return;
+            };
+            $(
+                eprintln!("on PostgreSQL: {}", stringify!($name));
+                $name(&TestDb::postgres(&cluster, stringify!($name)));
+            )*
+        }
+    };
+}
+
+on_both_backends!(
+    accounts_round_trip_with_exact_amounts_and_upsert_updates,
+    attempt_with_turns_and_route_round_trips,
+    outcome_cannot_be_recorded_twice,
+    routes_write_suppressions_pauses_and_callbacks_for_the_gate,
+    crash_recovery_marks_in_flight_attempts_failed_and_they_still_count,
+    imported_history_counts_once_and_is_not_exported,
+    claim_never_hands_one_escalation_to_two_collectors,
+    claims_take_the_oldest_open_escalation_and_skip_closed_ones,
+    jsonl_export_writes_one_outcome_per_line_since_the_date,
+    csv_export_has_a_header_and_one_row_per_attempt,
+    escalations_given_with_the_outcome_are_queued_in_the_same_transaction,
+    payments_round_trip_exactly,
+    store_can_move_to_a_blocking_thread,
+    a_dispute_holds_until_released_and_a_request_for_a_person_until_its_escalation_closes,
+    a_once_only_escalation_is_queued_once_per_account,
+);
 
 fn t(h: u32, m: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 3, 2, h, m, 0).unwrap()
@@ -87,10 +176,8 @@ fn ended(disposition: Disposition, at: DateTime<Utc>, route: Option<Route>) -> E
     }
 }
 
-#[test]
-fn accounts_round_trip_with_exact_amounts_and_upsert_updates() {
-    let dir = TempDir::new("accounts");
-    let mut s = Store::open(&dir.0).unwrap();
+fn accounts_round_trip_with_exact_amounts_and_upsert_updates(db: &TestDb) {
+    let mut s = db.open();
     let mut a = account("a1", "+14155550100");
     s.upsert_accounts(&[a.clone(), account("a2", "+14155550101")], t(9, 0))
         .unwrap();
@@ -104,10 +191,8 @@ fn accounts_round_trip_with_exact_amounts_and_upsert_updates() {
     assert_eq!(all[0].amount.to_string(), "99.10");
 }
 
-#[test]
-fn attempt_with_turns_and_route_round_trips() {
-    let dir = TempDir::new("attempt");
-    let mut s = Store::open(&dir.0).unwrap();
+fn attempt_with_turns_and_route_round_trips(db: &TestDb) {
+    let mut s = db.open();
     let decision = json!({"allow": true, "rules": ["us: 0 of 7 in 7 days"]});
     let id = s
         .record_decision("a1", "+14155550100", t(14, 0), &decision)
@@ -158,10 +243,8 @@ fn attempt_with_turns_and_route_round_trips() {
     );
 }
 
-#[test]
-fn outcome_cannot_be_recorded_twice() {
-    let dir = TempDir::new("twice");
-    let mut s = Store::open(&dir.0).unwrap();
+fn outcome_cannot_be_recorded_twice(db: &TestDb) {
+    let mut s = db.open();
     let id = s
         .record_decision("a1", "+14155550100", t(10, 0), &json!({}))
         .unwrap();
@@ -181,10 +264,8 @@ fn outcome_cannot_be_recorded_twice() {
     ));
 }
 
-#[test]
-fn routes_write_suppressions_pauses_and_callbacks_for_the_gate() {
-    let dir = TempDir::new("routes");
-    let mut s = Store::open(&dir.0).unwrap();
+fn routes_write_suppressions_pauses_and_callbacks_for_the_gate(db: &TestDb) {
+    let mut s = db.open();
     let wrong = Route {
         kind: RouteKind::Suppress,
         reason: "wrong_number".into(),
@@ -250,12 +331,10 @@ fn routes_write_suppressions_pauses_and_callbacks_for_the_gate() {
     assert_eq!(s.account_state("a2").unwrap(), AccountState::default());
 }
 
-#[test]
-fn crash_recovery_marks_in_flight_attempts_failed_and_they_still_count() {
-    let dir = TempDir::new("crash");
+fn crash_recovery_marks_in_flight_attempts_failed_and_they_still_count(db: &TestDb) {
     let (decided, dialling, done);
     {
-        let mut s = Store::open(&dir.0).unwrap();
+        let mut s = db.open();
         decided = s
             .record_decision("a1", "+14155550100", t(9, 0), &json!({"allow": true}))
             .unwrap();
@@ -279,7 +358,7 @@ fn crash_recovery_marks_in_flight_attempts_failed_and_they_still_count() {
             "in flight: no outcome yet, counted as answered (not yet known)"
         );
     }
-    let mut s = Store::open(&dir.0).unwrap();
+    let mut s = db.open();
     let recovered = s.recover_after_crash(t(10, 0)).unwrap();
     assert_eq!(recovered, vec![decided, dialling]);
     for id in [decided, dialling] {
@@ -305,10 +384,8 @@ fn crash_recovery_marks_in_flight_attempts_failed_and_they_still_count() {
     ));
 }
 
-#[test]
-fn imported_history_counts_once_and_is_not_exported() {
-    let dir = TempDir::new("import");
-    let mut s = Store::open(&dir.0).unwrap();
+fn imported_history_counts_once_and_is_not_exported(db: &TestDb) {
+    let mut s = db.open();
     let rows = vec![
         PastAttempt {
             account_id: "a1".into(),
@@ -390,7 +467,7 @@ fn opening_a_version_one_database_migrates_it_and_keeps_its_rows() {
 fn database_from_a_newer_duecall_is_refused() {
     let dir = TempDir::new("newer");
     drop(Store::open(&dir.0).unwrap());
-    let conn = Connection::open(dir.0.join(DB_FILE)).unwrap();
+    let conn = rusqlite::Connection::open(dir.0.join(DB_FILE)).unwrap();
     conn.execute(
         "INSERT INTO schema_version (version) VALUES (?1)",
         [schema::LATEST + 1],
@@ -471,12 +548,10 @@ fn bad_data_dir_gives_an_error_naming_it() {
     assert!(matches!(err, StoreError::NoDatabase { .. }), "{err}");
 }
 
-#[test]
-fn claim_never_hands_one_escalation_to_two_collectors() {
-    let dir = TempDir::new("claim");
+fn claim_never_hands_one_escalation_to_two_collectors(db: &TestDb) {
     let n = 60;
     {
-        let mut s = Store::open(&dir.0).unwrap();
+        let mut s = db.open();
         for i in 0..n {
             s.add_escalation(&NewEscalation {
                 account_id: format!("a{i}"),
@@ -495,10 +570,10 @@ fn claim_never_hands_one_escalation_to_two_collectors() {
     let barrier = Arc::new(Barrier::new(collectors));
     let handles: Vec<_> = (0..collectors)
         .map(|c| {
-            let dir = dir.0.clone();
+            let db = db.clone();
             let barrier = barrier.clone();
             std::thread::spawn(move || {
-                let mut s = Store::open(&dir).unwrap();
+                let mut s = db.open();
                 barrier.wait();
                 let mut got = Vec::new();
                 while let Some(e) = s
@@ -527,7 +602,7 @@ fn claim_never_hands_one_escalation_to_two_collectors() {
         "every escalation claimed exactly once"
     );
     assert_eq!(unique.len(), n as usize, "no escalation claimed twice");
-    let s = Store::open(&dir.0).unwrap();
+    let s = db.open();
     assert!(s
         .escalations(Some(EscalationStatus::Open))
         .unwrap()
@@ -540,10 +615,8 @@ fn claim_never_hands_one_escalation_to_two_collectors() {
     );
 }
 
-#[test]
-fn claims_take_the_oldest_open_escalation_and_skip_closed_ones() {
-    let dir = TempDir::new("claim-order");
-    let mut s = Store::open(&dir.0).unwrap();
+fn claims_take_the_oldest_open_escalation_and_skip_closed_ones(db: &TestDb) {
+    let mut s = db.open();
     let mk = |i: i64, at| NewEscalation {
         account_id: format!("a{i}"),
         attempt_id: None,
@@ -565,8 +638,8 @@ fn claims_take_the_oldest_open_escalation_and_skip_closed_ones() {
     assert!(s.claim_escalation("c", t(13, 0)).unwrap().is_none());
 }
 
-fn store_with_two_ended_attempts(dir: &Path) -> (AttemptId, AttemptId) {
-    let mut s = Store::open(dir).unwrap();
+fn store_with_two_ended_attempts(db: &TestDb) -> (AttemptId, AttemptId) {
+    let mut s = db.open();
     let old = s
         .record_decision("a0", "+14155550000", t(1, 0), &json!({"allow": true}))
         .unwrap();
@@ -605,11 +678,9 @@ fn store_with_two_ended_attempts(dir: &Path) -> (AttemptId, AttemptId) {
     (id1, id2)
 }
 
-#[test]
-fn jsonl_export_writes_one_outcome_per_line_since_the_date() {
-    let dir = TempDir::new("jsonl");
-    let (id1, id2) = store_with_two_ended_attempts(&dir.0);
-    let s = Store::open(&dir.0).unwrap();
+fn jsonl_export_writes_one_outcome_per_line_since_the_date(db: &TestDb) {
+    let (id1, id2) = store_with_two_ended_attempts(db);
+    let s = db.open();
     let mut out = Vec::new();
     assert_eq!(s.export(t(9, 0), ExportFormat::Jsonl, &mut out).unwrap(), 2);
     let text = String::from_utf8(out).unwrap();
@@ -630,11 +701,9 @@ fn jsonl_export_writes_one_outcome_per_line_since_the_date() {
 
 use serde_json::Value;
 
-#[test]
-fn csv_export_has_a_header_and_one_row_per_attempt() {
-    let dir = TempDir::new("csv");
-    let (id1, _) = store_with_two_ended_attempts(&dir.0);
-    let s = Store::open(&dir.0).unwrap();
+fn csv_export_has_a_header_and_one_row_per_attempt(db: &TestDb) {
+    let (id1, _) = store_with_two_ended_attempts(db);
+    let s = db.open();
     let mut out = Vec::new();
     s.export(t(0, 0), ExportFormat::Csv, &mut out).unwrap();
     let mut r = csv::Reader::from_reader(out.as_slice());
@@ -657,7 +726,7 @@ fn csv_export_has_a_header_and_one_row_per_attempt() {
 #[test]
 fn export_command_reads_the_data_dir_and_rejects_unknown_formats() {
     let dir = TempDir::new("cli");
-    store_with_two_ended_attempts(&dir.0);
+    store_with_two_ended_attempts(&TestDb::sqlite_in(&dir.0));
     let args = |format: &str, d: &Path| ExportArgs {
         since: NaiveDate::from_ymd_opt(2026, 3, 2).unwrap(),
         format: format.into(),
@@ -686,10 +755,8 @@ fn export_command_reads_the_data_dir_and_rejects_unknown_formats() {
     assert!(out.is_empty());
 }
 
-#[test]
-fn escalations_given_with_the_outcome_are_queued_in_the_same_transaction() {
-    let dir = TempDir::new("esc-outcome");
-    let mut s = Store::open(&dir.0).unwrap();
+fn escalations_given_with_the_outcome_are_queued_in_the_same_transaction(db: &TestDb) {
+    let mut s = db.open();
     let id = s
         .record_decision("a1", "+14155550100", t(10, 0), &json!({}))
         .unwrap();
@@ -720,10 +787,8 @@ fn escalations_given_with_the_outcome_are_queued_in_the_same_transaction() {
     assert_eq!(q[0].status, EscalationStatus::Open);
 }
 
-#[test]
-fn payments_round_trip_exactly() {
-    let dir = TempDir::new("pay");
-    let mut s = Store::open(&dir.0).unwrap();
+fn payments_round_trip_exactly(db: &TestDb) {
+    let mut s = db.open();
     s.add_payment("a1", Decimal::from_str("60.25").unwrap(), t(8, 0))
         .unwrap();
     s.add_payment("a1", Decimal::from_str("65.25").unwrap(), t(12, 0))
@@ -732,23 +797,21 @@ fn payments_round_trip_exactly() {
     assert_eq!(p, vec![(Decimal::from_str("65.25").unwrap(), t(12, 0))]);
 }
 
-#[test]
-fn store_can_move_to_a_blocking_thread() {
+fn store_can_move_to_a_blocking_thread(db: &TestDb) {
     fn is_send<T: Send>() {}
     is_send::<Store>();
-    let dir = TempDir::new("send");
-    let s = Store::open(&dir.0).unwrap();
+    let s = db.open();
     let v = std::thread::spawn(move || s.schema_version().unwrap())
         .join()
         .unwrap();
     assert_eq!(v, schema::LATEST);
 }
 
-#[test]
-fn a_dispute_holds_until_released_and_a_request_for_a_person_until_its_escalation_closes() {
+fn a_dispute_holds_until_released_and_a_request_for_a_person_until_its_escalation_closes(
+    db: &TestDb,
+) {
     use crate::policy::HoldKind;
-    let dir = TempDir::new("holds");
-    let mut s = Store::open(&dir.0).unwrap();
+    let mut s = db.open();
     let esc = |id: AttemptId, reason: &str| NewEscalation {
         account_id: "a1".into(),
         attempt_id: Some(id),
@@ -814,10 +877,8 @@ fn a_dispute_holds_until_released_and_a_request_for_a_person_until_its_escalatio
     );
 }
 
-#[test]
-fn a_once_only_escalation_is_queued_once_per_account() {
-    let dir = TempDir::new("esc-once");
-    let mut s = Store::open(&dir.0).unwrap();
+fn a_once_only_escalation_is_queued_once_per_account(db: &TestDb) {
+    let mut s = db.open();
     let e = NewEscalation {
         account_id: "a1".into(),
         attempt_id: None,

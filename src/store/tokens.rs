@@ -2,8 +2,8 @@
 //! only a SHA-256 of each token is stored (the token itself is shown once,
 //! by `duecall token create`), with a short prefix to tell tokens apart.
 
+use super::db::{params, OptionalExtension};
 use chrono::{DateTime, Utc};
-use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 
 use super::codec::{parse_opt_ts, parse_ts, ts};
@@ -41,7 +41,7 @@ type Raw = (
     Option<String>,
 );
 
-fn raw(r: &rusqlite::Row<'_>) -> rusqlite::Result<Raw> {
+fn raw(r: &super::db::Row) -> super::db::Result<Raw> {
     Ok((
         r.get(0)?,
         r.get(1)?,

@@ -2,8 +2,8 @@
 //! `users` rows; never hashes or checks a password itself (the web layer
 //! hands it an argon2 PHC string) and never stores a password in clear.
 
+use super::db::{params, OptionalExtension};
 use chrono::{DateTime, Utc};
-use rusqlite::{params, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
 use super::codec::{parse_ts, ts};

@@ -108,10 +108,7 @@ impl WebError {
 /// A locked or busy database: the client may retry.
 fn is_busy(e: &StoreError) -> bool {
     match e {
-        StoreError::Sql { source, .. } | StoreError::Open { source, .. } => matches!(
-            source.sqlite_error_code(),
-            Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
-        ),
+        StoreError::Sql { source, .. } | StoreError::Open { source, .. } => source.is_busy(),
         _ => false,
     }
 }
