@@ -96,8 +96,14 @@ pub struct SipConfig {
     pub local_ip: IpAddr,
     /// Local SIP port (0: the OS picks one).
     pub local_port: u16,
-    /// Outbound proxy / trunk address (`host:port`); every INVITE goes there.
+    /// Outbound proxy / trunk address; every INVITE goes there. An IP
+    /// address (`127.0.0.1:5060`), a host name with a port (looked up by
+    /// A/AAAA), or a bare host name (RFC 3263: NAPTR, SRV, then A/AAAA; the
+    /// call fails over to the next server on a 503 or no answer).
     pub outbound_proxy: Option<String>,
+    /// Name servers for trunk host names (`127.0.0.1:5353`); empty: the
+    /// system's (`/etc/resolv.conf`).
+    pub dns_servers: Vec<SocketAddr>,
     /// Our From URI (the caller ID the trunk sees).
     pub from: Option<String>,
     /// Digest user for 401/407 challenges.
@@ -122,6 +128,7 @@ impl Default for SipConfig {
             local_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
             local_port: 0,
             outbound_proxy: None,
+            dns_servers: Vec::new(),
             from: None,
             user: None,
             password: None,
@@ -227,15 +234,7 @@ impl Config {
                 self.media.jitter_frames,
             ));
         }
-        if let Some(p) = &self.sip.outbound_proxy {
-            self.proxy_addr().map_err(|_| {
-                invalid(
-                    "sip.outbound_proxy",
-                    "host:port (an IP address and port)",
-                    p,
-                )
-            })?;
-        }
+        self.proxy_host()?;
         if self.sip.user.is_some() != self.sip.password.is_some() {
             return Err(invalid(
                 "sip.password",
@@ -309,25 +308,67 @@ impl Config {
             .collect()
     }
 
-    /// The outbound proxy as a socket address, if set.
-    pub fn proxy_addr(&self) -> Result<Option<SocketAddr>, ConfigError> {
-        match &self.sip.outbound_proxy {
-            None => Ok(None),
-            Some(p) => {
-                let s = p.trim_start_matches("sip:");
-                s.parse::<SocketAddr>()
-                    .or_else(|_| format!("{s}:5060").parse::<SocketAddr>())
-                    .map(Some)
-                    .map_err(|_| {
-                        invalid(
-                            "sip.outbound_proxy",
-                            "host:port (an IP address and port)",
-                            p,
-                        )
-                    })
-            }
+    /// The outbound proxy's host and port, if set: `host`, `host:port`,
+    /// `[v6]:port`, an IP address, with or without `sip:`.
+    pub fn proxy_host(&self) -> Result<Option<ProxyHost>, ConfigError> {
+        let Some(p) = &self.sip.outbound_proxy else {
+            return Ok(None);
+        };
+        let bad = || {
+            invalid(
+                "sip.outbound_proxy",
+                "an IP address or host name, with an optional port (trunk.example.com, 192.0.2.7:5060)",
+                p,
+            )
+        };
+        let s = p.trim_start_matches("sip:");
+        if let Ok(a) = s.parse::<SocketAddr>() {
+            return Ok(Some(ProxyHost {
+                host: a.ip().to_string(),
+                port: Some(a.port()),
+            }));
         }
+        if let Ok(ip) = s
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<IpAddr>()
+        {
+            return Ok(Some(ProxyHost {
+                host: ip.to_string(),
+                port: None,
+            }));
+        }
+        let (host, port) = match s.rsplit_once(':') {
+            Some((h, port)) => (h, Some(port.parse::<u16>().map_err(|_| bad())?)),
+            None => (s, None),
+        };
+        let label_ok = |l: &str| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+        };
+        let name = host.trim_end_matches('.');
+        if name.is_empty() || name.len() > 253 || !name.split('.').all(label_ok) || port == Some(0)
+        {
+            return Err(bad());
+        }
+        Ok(Some(ProxyHost {
+            host: name.to_ascii_lowercase(),
+            port,
+        }))
     }
+}
+
+/// Where the outbound proxy is, as the config gives it (resolved per call).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProxyHost {
+    /// An IP address (no brackets) or a host name.
+    pub host: String,
+    /// The port, if given.
+    pub port: Option<u16>,
 }
 
 fn invalid(key: &str, expected: &str, got: impl std::fmt::Display) -> ConfigError {
@@ -443,10 +484,34 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("sip.outbound_proxy"), "{e}");
-        let ok = Config::from_toml("[sip]\noutbound_proxy = \"127.0.0.1:5060\"\n", "t").unwrap();
+        let host = |v: &str| {
+            Config::from_toml(&format!("[sip]\noutbound_proxy = \"{v}\"\n"), "t")
+                .map(|c| c.proxy_host().unwrap().unwrap())
+                .map(|p| (p.host, p.port))
+        };
         assert_eq!(
-            ok.proxy_addr().unwrap(),
-            Some("127.0.0.1:5060".parse().unwrap())
+            host("127.0.0.1:5060").unwrap(),
+            ("127.0.0.1".into(), Some(5060))
         );
+        assert_eq!(host("sip:[::1]:5070").unwrap(), ("::1".into(), Some(5070)));
+        assert_eq!(host("10.0.0.1").unwrap(), ("10.0.0.1".into(), None));
+        assert_eq!(
+            host("Trunk.Example.com").unwrap(),
+            ("trunk.example.com".into(), None)
+        );
+        assert_eq!(
+            host("trunk.example.com:5080").unwrap(),
+            ("trunk.example.com".into(), Some(5080))
+        );
+        for bad in [
+            "trunk..example",
+            "trunk.example.com:x",
+            "-a.com",
+            "a.com:0",
+            "a b",
+        ] {
+            let e = host(bad).unwrap_err().to_string();
+            assert!(e.contains("sip.outbound_proxy"), "{bad}: {e}");
+        }
     }
 }

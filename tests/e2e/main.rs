@@ -18,6 +18,7 @@ mod sip_calls;
 mod soak;
 mod speech;
 mod storage_faults;
+mod trunk_dns;
 mod ws_cli;
 mod ws_conversation;
 mod ws_direct;

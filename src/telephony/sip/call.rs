@@ -3,12 +3,15 @@
 //! then the end: media stopped, dialog removed, report sent. Every way out
 //! sends the report, and hangs up first when the far end is still there.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
 use rsipstack::dialog::dialog_layer::DialogLayer;
+use rsipstack::dialog::invitation::InviteOption;
 use rsipstack::dialog::invite_dialog::InviteDialog;
+use rsipstack::transport::SipAddr;
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -38,6 +41,10 @@ pub(super) struct CallTask {
     pub(super) early: Option<(Running, Negotiated)>,
     /// Cancelled when the gateway shuts down: end the call politely.
     pub(super) shutdown: CancellationToken,
+    /// The INVITE as first sent, for a failover to the trunk's next server.
+    pub(super) invite_opt: InviteOption,
+    /// The trunk's servers not tried yet, in RFC 3263 order.
+    pub(super) next_targets: VecDeque<SipAddr>,
 }
 
 /// Where the call is while it is being set up.
@@ -48,6 +55,9 @@ pub(super) enum Setup {
         disposition: Disposition,
         reason: Option<FailReason>,
         ended_by: EndedBy,
+        /// The server answered 503 or nothing at all, and nobody cancelled:
+        /// the trunk's next server may take the call (RFC 3263 4.3).
+        failover: bool,
     },
 }
 
@@ -119,9 +129,35 @@ impl CallTask {
             .req
             .ring_timeout
             .unwrap_or(Duration::from_secs(self.cfg.sip.ring_timeout_s));
-        let setup = self
+        let mut setup = self
             .setup(invite, &mut states, &mut cmds, ring_timeout)
             .await;
+        // The next server of the trunk, in a new transaction with the same
+        // Call-ID, while one fails with 503 or silence before any media.
+        while matches!(setup, Setup::Failed { failover: true, .. }) && self.early.is_none() {
+            let Some(next) = self.next_targets.pop_front() else {
+                break;
+            };
+            tracing::info!(call_id = %self.call_id, next = %next.addr, "trunk server failed: trying the next");
+            self.dialog_layer.remove_dialog(&self.dialog.id());
+            let (state_tx, state_rx) = self.dialog_layer.new_dialog_state_channel();
+            let mut opt = self.invite_opt.clone();
+            opt.destination = Some(next);
+            opt.call_id = Some(self.call_id.clone());
+            match self.dialog_layer.do_invite_async(opt, state_tx) {
+                Ok((dialog, invite)) => {
+                    self.dialog = dialog;
+                    states = state_rx;
+                    setup = self
+                        .setup(invite, &mut states, &mut cmds, ring_timeout)
+                        .await;
+                }
+                Err(e) => {
+                    tracing::warn!(call_id = %self.call_id, error = %e, "failover INVITE refused");
+                    break;
+                }
+            }
+        }
 
         let mut report = CallReport {
             call_id: self.call_id.clone(),
@@ -147,6 +183,7 @@ impl CallTask {
                 disposition,
                 reason,
                 ended_by,
+                ..
             } => {
                 report.sip_status = status;
                 report.disposition = disposition;

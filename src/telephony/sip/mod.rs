@@ -17,14 +17,17 @@
 //! Files: `mod.rs` the gateway (start, dial, requests outside dialogs,
 //! shutdown); `call.rs` one call's task from dial to report; `setup.rs` the
 //! INVITE until its final response; `in_call.rs` the answered call;
+//! `resolve.rs` where a trunk named in DNS is (RFC 3263);
 //! `transfer.rs` REFER; `uri.rs` URIs and headers checked at the boundary.
 
 mod call;
 mod in_call;
+pub mod resolve;
 mod setup;
 mod transfer;
 mod uri;
 
+use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -105,6 +108,9 @@ pub enum SipError {
     /// The stack refused to start.
     #[error("SIP stack: {0}")]
     Stack(String),
+    /// The trunk's host name leads to no SIP server.
+    #[error(transparent)]
+    Resolve(#[from] resolve::ResolveError),
 }
 
 /// A request to place one call.
@@ -148,6 +154,8 @@ pub struct SipGateway {
     local: SocketAddr,
     cfg: Arc<Config>,
     codecs: Vec<Codec>,
+    /// Looks up a trunk named by host name (None for an IP address).
+    resolver: Option<Arc<resolve::Resolver>>,
     /// Stops the endpoint (signalling ends).
     cancel: CancellationToken,
     /// Ends every call (each call task holds a child of it).
@@ -160,6 +168,15 @@ impl SipGateway {
     /// OS picks) and starts the stack.
     pub async fn start(cfg: Config) -> Result<SipGateway, SipError> {
         let codecs = cfg.codecs().map_err(|e| SipError::Stack(e.to_string()))?;
+        let proxy = cfg
+            .proxy_host()
+            .map_err(|e| SipError::Stack(e.to_string()))?;
+        let resolver = match proxy {
+            Some(p) if p.host.parse::<IpAddr>().is_err() => {
+                Some(Arc::new(resolve::Resolver::new(&cfg.sip.dns_servers)?))
+            }
+            _ => None,
+        };
         let cancel = CancellationToken::new();
         let bind = SocketAddr::new(cfg.sip.local_ip, cfg.sip.local_port);
         let transport_layer = TransportLayer::new(cancel.child_token());
@@ -203,6 +220,7 @@ impl SipGateway {
             local,
             cfg: Arc::new(cfg),
             codecs,
+            resolver,
             cancel,
             calls: CancellationToken::new(),
             tracker: TaskTracker::new(),
@@ -266,11 +284,8 @@ impl SipGateway {
                     auth_username: None,
                 },
             );
-        let destination = self
-            .cfg
-            .proxy_addr()
-            .map_err(|e| SipError::Stack(e.to_string()))?
-            .map(SipAddr::from);
+        let mut targets = self.trunk_targets().await?;
+        let destination = targets.pop_front();
         let rtp = UdpSocket::bind(SocketAddr::new(self.cfg.sip.local_ip, 0))
             .await
             .map_err(|source| SipError::RtpBind {
@@ -316,6 +331,7 @@ impl SipGateway {
             ..Default::default()
         };
         let (state_tx, state_rx) = self.dialog_layer.new_dialog_state_channel();
+        let invite_opt = opt.clone();
         let (dialog, invite) = self
             .dialog_layer
             .do_invite_async(opt, state_tx)
@@ -335,6 +351,8 @@ impl SipGateway {
             call_id: call_id.clone(),
             early: None,
             shutdown: self.calls.child_token(),
+            invite_opt,
+            next_targets: targets,
         };
         self.tracker.spawn(task.run(invite, state_rx, cmd_rx));
         Ok(CallLeg {
@@ -342,6 +360,38 @@ impl SipGateway {
             events: ev_rx,
             commands: cmd_tx,
         })
+    }
+
+    /// Where a call's INVITE goes, in failover order: the outbound proxy,
+    /// looked up per RFC 3263 when it is a host name (empty without one:
+    /// the stack routes by the Request-URI).
+    async fn trunk_targets(&self) -> Result<VecDeque<SipAddr>, SipError> {
+        let Some(p) = self
+            .cfg
+            .proxy_host()
+            .map_err(|e| SipError::Stack(e.to_string()))?
+        else {
+            return Ok(VecDeque::new());
+        };
+        let addrs: Vec<SocketAddr> = match (&self.resolver, p.host.parse::<IpAddr>()) {
+            (_, Ok(ip)) => vec![SocketAddr::new(ip, p.port.unwrap_or(5060))],
+            (Some(r), Err(_)) => r
+                .targets(&p.host, p.port, None, &[resolve::Transport::Udp])
+                .await?
+                .into_iter()
+                .map(|t| t.addr)
+                .collect(),
+            (None, Err(_)) => {
+                return Err(SipError::Stack(format!(
+                    "no resolver for the trunk `{}`",
+                    p.host
+                )))
+            }
+        };
+        if addrs.len() > 1 {
+            tracing::debug!(trunk = %p.host, servers = addrs.len(), "trunk resolved");
+        }
+        Ok(addrs.into_iter().map(SipAddr::from).collect())
     }
 
     /// Ends every call (CANCEL before the answer, BYE after: nobody is left

@@ -17,6 +17,9 @@ use crate::telephony::leg::{LegCommand, LegEvent};
 /// had sent nothing at all (CANCEL cannot even be sent, RFC 3261 9.1).
 const CANCEL_WAIT_HEARD: Duration = Duration::from_secs(32);
 const CANCEL_WAIT_SILENT: Duration = Duration::from_secs(2);
+/// How long a trunk server may stay silent (not even 100 Trying) before
+/// the INVITE goes to the trunk's next server, when it has one.
+pub const FAILOVER_SILENCE: Duration = Duration::from_secs(3);
 
 impl CallTask {
     /// INVITE until a final response, cancelling on the ring timeout, a
@@ -30,6 +33,11 @@ impl CallTask {
     ) -> Setup {
         let ring_deadline = tokio::time::sleep(ring_timeout);
         tokio::pin!(ring_deadline);
+        // A server that says nothing at all this long is passed over when
+        // the trunk has another.
+        let silence = tokio::time::sleep(FAILOVER_SILENCE);
+        tokio::pin!(silence);
+        let may_fail_over = !self.next_targets.is_empty();
         let mut cancelled_by: Option<EndedBy> = None;
         let mut heard_anything = false;
         let mut give_up: Option<std::pin::Pin<Box<tokio::time::Sleep>>> = None;
@@ -63,6 +71,17 @@ impl CallTask {
                         disposition: if heard_anything { Disposition::NoAnswer } else { Disposition::Failed },
                         reason: if heard_anything { None } else { Some(FailReason::Network) },
                         ended_by: EndedBy::Timeout,
+                        failover: false,
+                    };
+                }
+                _ = &mut silence, if may_fail_over && !heard_anything && cancelled_by.is_none() => {
+                    tracing::info!(call_id = %self.call_id, "no answer from this trunk server");
+                    return Setup::Failed {
+                        status: None,
+                        disposition: Disposition::Failed,
+                        reason: Some(FailReason::Network),
+                        ended_by: EndedBy::Timeout,
+                        failover: true,
                     };
                 }
                 _ = shutdown.cancelled(), if cancelled_by.is_none() => {
@@ -109,6 +128,7 @@ impl CallTask {
                     disposition: Disposition::Failed,
                     reason: Some(FailReason::Network),
                     ended_by: EndedBy::Us,
+                    failover: false,
                 };
             }
         };
@@ -127,6 +147,7 @@ impl CallTask {
                             },
                             reason: None,
                             ended_by: by,
+                            failover: false,
                         };
                     }
                     return Setup::Answered(resp);
@@ -141,6 +162,7 @@ impl CallTask {
                     disposition,
                     reason,
                     ended_by,
+                    failover: code == 503 && cancelled_by.is_none(),
                 }
             }
             Ok((_id, None)) => Setup::Failed {
@@ -148,6 +170,7 @@ impl CallTask {
                 disposition: Disposition::Failed,
                 reason: Some(FailReason::Network),
                 ended_by: EndedBy::Timeout,
+                failover: cancelled_by.is_none(),
             },
             Err(e) => {
                 tracing::info!(call_id = %self.call_id, error = %e, "INVITE failed");
@@ -159,6 +182,7 @@ impl CallTask {
                             disposition: d,
                             reason: r,
                             ended_by: EndedBy::Them,
+                            failover: code == 503 && cancelled_by.is_none(),
                         }
                     }
                     None => Setup::Failed {
@@ -166,6 +190,7 @@ impl CallTask {
                         disposition: Disposition::Failed,
                         reason: Some(FailReason::Network),
                         ended_by: EndedBy::Timeout,
+                        failover: cancelled_by.is_none(),
                     },
                 }
             }
