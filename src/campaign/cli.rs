@@ -134,8 +134,9 @@ pub async fn run_campaign(args: &RunArgs) -> Result<CampaignSummary, CampaignErr
     Ok(summary)
 }
 
-/// A shutdown driven by Ctrl-C or SIGTERM: the first stops dialling (calls
-/// in flight end politely within the grace period), the second cuts them. Abort the returned task when the run is over.
+/// A shutdown driven by Ctrl-C or SIGTERM: the first stops dialling and
+/// ends the calls in flight politely (closing line, hang-up) within the
+/// grace period ([`Shutdown::terminate`]), the second cuts them. Abort the returned task when the run is over.
 pub fn ctrl_c_shutdown() -> (Shutdown, tokio::task::JoinHandle<()>) {
     let shutdown = Shutdown::default();
     let s = shutdown.clone();
@@ -161,7 +162,7 @@ pub fn ctrl_c_shutdown() -> (Shutdown, tokio::task::JoinHandle<()>) {
                 s.abort.cancel();
                 return;
             }
-            s.stop.cancel();
+            s.terminate();
         }
     });
     (shutdown, watcher)

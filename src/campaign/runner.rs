@@ -66,14 +66,39 @@ pub struct CampaignSetup {
     pub progress: Progress,
 }
 
-/// How a run is stopped from outside: `stop` ends dialling and lets calls
-/// end within the grace period; `abort` also cuts the calls still going.
+/// How a run is stopped from outside. `stop` ends dialling; `end_calls`
+/// also ends the calls in flight politely (each call holds a child of it:
+/// its conversation says the closing line, hangs up, and the attempt is
+/// stored `cut_short: shutdown`); calls still going when the grace period
+/// is over, or when `abort` fires, are cut (`cancelled`).
 #[derive(Debug, Clone, Default)]
 pub struct Shutdown {
-    /// Stop dialling; calls in flight may end within the grace period.
+    /// Stop dialling; calls in flight run on, cut at the end of the grace
+    /// period (the service's dialler restarting on a campaign change).
     pub stop: CancellationToken,
+    /// Stop dialling and end every call in flight with its closing line
+    /// (Ctrl-C, SIGTERM): see [`Shutdown::terminate`].
+    pub end_calls: CancellationToken,
     /// Cut calls still in flight now (a second Ctrl-C).
     pub abort: CancellationToken,
+}
+
+impl Shutdown {
+    /// Stops the run the graceful way: no new dial, and every call in
+    /// flight says its closing line and hangs up within the grace period.
+    pub fn terminate(&self) {
+        // `end_calls` first: a loop woken by `stop` already sees it.
+        self.end_calls.cancel();
+        self.stop.cancel();
+    }
+
+    /// Resolves once dialling should stop (`stop` or `end_calls`).
+    async fn stopping(&self) {
+        tokio::select! {
+            _ = self.stop.cancelled() => {}
+            _ = self.end_calls.cancelled() => {}
+        }
+    }
 }
 
 /// Runs a synchronous store call without stalling the runtime's other tasks
@@ -122,6 +147,8 @@ struct Runner {
     /// hook only sends here, the loop stores them.
     transfers: tokio::sync::mpsc::UnboundedReceiver<TransferStarted>,
     transfer_hook: TransferHook,
+    /// The run's `end_calls`: every call's shutdown token is a child of it.
+    end_calls: CancellationToken,
 }
 
 /// What the loop does after a scheduler action.
@@ -153,7 +180,8 @@ pub async fn run(
     shutdown: Shutdown,
 ) -> Result<CampaignSummary, CampaignError> {
     let started_at = setup.clock.now();
-    let (mut runner, recovered, database) = Runner::start(&setup, started_at)?;
+    let (mut runner, recovered, database) =
+        Runner::start(&setup, started_at, shutdown.end_calls.clone())?;
     let grace = StdDuration::from_secs(setup.settings.shutdown_grace_s);
     let mut grace_deadline: Option<tokio::time::Instant> = None;
     let mut interrupted = false;
@@ -201,12 +229,17 @@ pub async fn run(
             _ = tokio::time::sleep(STORE_RETRY), if !runner.unstored.is_empty() => {
                 runner.retry_unstored();
             }
-            _ = shutdown.stop.cancelled(), if !interrupted => {
+            _ = shutdown.stopping(), if !interrupted => {
                 interrupted = true;
                 runner.sched.stop();
                 grace_deadline = Some(tokio::time::Instant::now() + grace);
+                let how = if shutdown.end_calls.is_cancelled() {
+                    "say their closing line and hang up"
+                } else {
+                    "may take"
+                };
                 display.message(&format!(
-                    "stopping: no new calls; {} in flight may take up to {} s to end (Ctrl-C again to cut them)",
+                    "stopping: no new calls; {} in flight {how} (up to {} s; Ctrl-C again to cut them)",
                     runner.calls.len(), grace.as_secs()
                 ));
             }
@@ -255,6 +288,7 @@ impl Runner {
     fn start(
         setup: &CampaignSetup,
         now: DateTime<Utc>,
+        end_calls: CancellationToken,
     ) -> Result<(Runner, Vec<RecoveredAttempt>, PathBuf), CampaignError> {
         let mut writer = blocking(|| Store::open(&setup.data_dir))?;
         let database = writer.path().to_path_buf();
@@ -309,6 +343,7 @@ impl Runner {
             fatal: None,
             transfers,
             transfer_hook,
+            end_calls,
         };
         Ok((runner, recovered, database))
     }
@@ -458,7 +493,8 @@ impl Runner {
             record_dir: self.record_dir.clone(),
             case_id: Some(format!("{}-{}", account.account_id, attempt)),
             on_transfer: Some(self.transfer_hook.clone()),
-            shutdown: tokio_util::sync::CancellationToken::new(),
+            // Ending the run politely ends this call politely.
+            shutdown: self.end_calls.child_token(),
         };
         tracing::info!(account = %account.account_id, phone = %mask_phone(&phone), attempt = %attempt, "dialling");
         let agent = self.agent.clone();

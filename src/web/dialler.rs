@@ -158,9 +158,16 @@ async fn run(st: AppState) {
         let woken = finished.is_none() && !shutdown.is_cancelled();
         let result = match finished {
             Some(r) => r,
-            None => {
-                // No new dials; calls in flight end within the grace period.
+            None if woken => {
+                // A campaign changed: no new dials; calls in flight run on
+                // (cut at the end of the grace period) and the new set starts.
                 stop.stop.cancel();
+                task.await
+            }
+            None => {
+                // The service stops: calls in flight say their closing line
+                // and hang up within the grace period.
+                stop.terminate();
                 task.await
             }
         };

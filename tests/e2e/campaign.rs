@@ -571,3 +571,164 @@ async fn stop_ends_dialling_and_a_call_outlasting_the_grace_period_is_recorded_c
     );
     drop(holding);
 }
+
+/// A debtor who confirms who they are, hears the reminder, then stays on
+/// the line in silence (the agent is listening when the run is stopped).
+pub fn listener() -> duecall::sim::persona::Persona {
+    use duecall::sim::persona::{Answer, Persona, ReferPolicy, Step};
+    Persona {
+        name: "listener".into(),
+        voice: "en-us".into(),
+        answer: Answer::Ring { ring_ms: 300 },
+        refer: ReferPolicy::Accept,
+        steps: vec![
+            Step::Silence(300),
+            Step::Say("Hello?".into()),
+            Step::WaitPrompt,
+            Step::Say("Yes, speaking.".into()),
+            Step::WaitPrompt,
+        ],
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_mid_call_says_the_closing_line_hangs_up_and_stores_the_attempt_cut_short() {
+    let dir = scratch("campaign-sigterm");
+    let mut personas = duecall::sim::persona::PersonaBook::builtin();
+    personas.insert(listener());
+    let sim = duecall::sim::start(duecall::sim::SimConfig {
+        personas,
+        seed: Some(7),
+        ..duecall::sim::SimConfig::default()
+    })
+    .await
+    .expect("simulated debtors start");
+    let csv = write(
+        &dir,
+        "accounts.csv",
+        "account_id,name,phone,amount,due_date,jurisdiction,timezone,language\n\
+         G1,Maria Lopez,+8613800000031,100.00,2026-11-15,cn,Asia/Shanghai,en\n\
+         G2,Wei Zhang,+8613800000032,100.00,2026-11-15,cn,Asia/Shanghai,en\n",
+    );
+    // One call at a time, a grace long enough for the closing line: the
+    // call must end by itself, not be cut.
+    let config = write(
+        &dir,
+        "duecall.toml",
+        &format!(
+            "[campaign]\ncalls_per_second = 0\nmax_concurrent = 1\nshutdown_grace_s = 30\n\
+             [campaign.dial_uri_by_account]\nG1 = \"{u}\"\nG2 = \"{u}\"\n",
+            u = sim.uri_for("listener")
+        ),
+    );
+    let data = dir.join("data");
+    let mut run = spawn_run(&dir, &csv, &config, &data, "127.0.0.1:9", "run");
+    let log = |dir: &Path| {
+        format!(
+            "{}{}",
+            std::fs::read_to_string(dir.join("run.out")).unwrap_or_default(),
+            std::fs::read_to_string(dir.join("run.err")).unwrap_or_default()
+        )
+    };
+
+    // Wait until the debtor confirmed, heard the reminder to its end, and
+    // nothing is playing: the agent listens for a reply.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let heard_before = loop {
+        if let Ok(Some(s)) = run.try_wait() {
+            panic!("duecall run exited early ({s}): {}", log(&dir));
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the call never reached the reply: {:?}\n{}",
+            sim.records(),
+            log(&dir)
+        );
+        let recs = sim.records();
+        if let [r] = recs.as_slice() {
+            let confirmed = r.lines_said.iter().find(|l| l.text == "Yes, speaking.");
+            if let Some(line) = confirmed {
+                let reminded = r.prompts.iter().any(|p| p.start_ms > line.end_ms);
+                let quiet = r.prompts.iter().all(|p| p.end_ms.is_some());
+                if reminded && quiet && !r.ended {
+                    break r.prompts.len();
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    unsafe { libc::kill(run.id() as i32, libc::SIGTERM) };
+    let status = tokio::task::spawn_blocking(move || {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(Some(s)) = run.try_wait() {
+                return Some(s);
+            }
+            if Instant::now() > deadline {
+                let _ = run.kill();
+                let _ = run.wait();
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    })
+    .await
+    .expect("wait for duecall run");
+    let status = status.unwrap_or_else(|| panic!("run did not stop on SIGTERM: {}", log(&dir)));
+    assert!(status.success(), "{status}: {}", log(&dir));
+
+    // The callee heard one more prompt, to its end, and then our BYE.
+    let rec = sim
+        .records()
+        .into_iter()
+        .next()
+        .expect("the sim's record of the call");
+    assert!(rec.ended, "{rec:?}");
+    assert_eq!(
+        rec.bye_from,
+        Some(duecall::sim::ByeFrom::Caller),
+        "duecall hung up: {rec:?}"
+    );
+    assert_eq!(
+        rec.prompts.len(),
+        heard_before + 1,
+        "one prompt after SIGTERM, the closing line: {rec:?}"
+    );
+    let closing_heard = rec.prompts.last().expect("closing heard");
+    let heard_ms = closing_heard.end_ms.expect("closing heard to its end") - closing_heard.start_ms;
+
+    // The attempt is stored as a conversation cut short by the shutdown,
+    // with its closing line played to the end: not cancelled, not crashed.
+    let all = attempts(&data);
+    assert_eq!(all.len(), 1, "no dial after SIGTERM: {}", log(&dir));
+    let a = &all[0];
+    assert_eq!(a.state, AttemptState::Ended, "{}", log(&dir));
+    assert_eq!(a.disposition, Some(Disposition::Answered), "{a:?}");
+    let outcome = a.outcome.as_ref().expect("outcome stored");
+    assert_eq!(outcome["cut_short"], "shutdown", "{outcome}");
+    let route = a.route.as_ref().expect("route stored");
+    assert_eq!(
+        (route.kind, route.reason.as_str()),
+        (duecall::outcome::RouteKind::Retry, "shutdown"),
+        "{route:?}"
+    );
+    let last = outcome["turns"]
+        .as_array()
+        .and_then(|t| t.last())
+        .expect("turns");
+    assert_eq!(last["prompt"], "closing", "{outcome}");
+    assert_eq!(last["finished"], true, "{outcome}");
+    let played = last["played_ms"].as_u64().expect("played_ms");
+    // What the callee heard as voice is the closing line (its trailing
+    // silence is not voice): the same length within half a second.
+    assert!(
+        heard_ms + 1000 >= played && heard_ms <= played + 500,
+        "callee heard {heard_ms} ms, the closing line played {played} ms"
+    );
+    assert!(
+        log(&dir).contains("say their closing line and hang up"),
+        "{}",
+        log(&dir)
+    );
+    sim.shutdown();
+}
