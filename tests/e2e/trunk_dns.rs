@@ -147,27 +147,27 @@ async fn answered_then_hung_up(gw: &SipGateway, to: &str) -> (Disposition, Durat
     }
 }
 
+/// `trunk.test` served by two servers on 127.0.0.1 (SRV): `first` at
+/// priority 10, then `second` at priority 20.
+fn two_server_trunk(dir: &std::path::Path, first: u16, second: u16) -> Dnsmasq {
+    Dnsmasq::start(
+        dir,
+        &[
+            srv("_sip._udp.trunk.test", "one.trunk.test", first, 10, 10),
+            srv("_sip._udp.trunk.test", "two.trunk.test", second, 20, 10),
+            host("one.trunk.test", "127.0.0.1"),
+            host("two.trunk.test", "127.0.0.1"),
+        ],
+    )
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_503_from_the_first_server_fails_over_to_the_next() {
     let dir = scratch("dns_failover_503");
     let mut first = Sipp::uas("uas_503.xml", &dir);
     std::fs::write(dir.join("callee.ulaw"), vec![0xFFu8; 8000]).unwrap();
     let second = Sipp::uas("uas_load.xml", &dir);
-    let dns = Dnsmasq::start(
-        &dir,
-        &[
-            srv("_sip._udp.trunk.test", "one.trunk.test", first.port, 10, 10),
-            srv(
-                "_sip._udp.trunk.test",
-                "two.trunk.test",
-                second.port,
-                20,
-                10,
-            ),
-            host("one.trunk.test", "127.0.0.1"),
-            host("two.trunk.test", "127.0.0.1"),
-        ],
-    );
+    let dns = two_server_trunk(&dir, first.port, second.port);
     let gw = trunk_gateway(&dns, "trunk.test").await;
     let (d, _) = answered_then_hung_up(&gw, "sip:debtor@trunk.test").await;
     assert_eq!(d, Disposition::Answered);
@@ -186,27 +186,7 @@ async fn a_server_that_never_answers_is_passed_over() {
     let silent_port = silent.local_addr().unwrap().port();
     std::fs::write(dir.join("callee.ulaw"), vec![0xFFu8; 8000]).unwrap();
     let second = Sipp::uas("uas_load.xml", &dir);
-    let dns = Dnsmasq::start(
-        &dir,
-        &[
-            srv(
-                "_sip._udp.trunk.test",
-                "one.trunk.test",
-                silent_port,
-                10,
-                10,
-            ),
-            srv(
-                "_sip._udp.trunk.test",
-                "two.trunk.test",
-                second.port,
-                20,
-                10,
-            ),
-            host("one.trunk.test", "127.0.0.1"),
-            host("two.trunk.test", "127.0.0.1"),
-        ],
-    );
+    let dns = two_server_trunk(&dir, silent_port, second.port);
     let gw = trunk_gateway(&dns, "trunk.test").await;
     let (d, took) = answered_then_hung_up(&gw, "sip:debtor@trunk.test").await;
     assert_eq!(d, Disposition::Answered);
