@@ -60,6 +60,17 @@ pub struct TransferReport {
     pub error: Option<String>,
 }
 
+impl TransferReport {
+    /// What a platform's transfer hook answered: `status` is both the
+    /// request's and the final status (the platform moved the call or not).
+    pub fn hook_answered(&mut self, ok: bool, status: Option<u16>, error: Option<String>) {
+        self.ok = ok;
+        self.refer_status = status;
+        self.final_status = status;
+        self.error = error;
+    }
+}
+
 /// The `call` object of an outcome (ARCHITECTURE.md "Shapes"): what happened
 /// on the wire, whatever the conversation was.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

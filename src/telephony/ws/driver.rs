@@ -374,12 +374,7 @@ pub async fn run(pipe: StreamPipe, call: CallSide) {
         // The stream ended first (the platform took the call over, or the
         // callee hung up): the report still says what the hook answered.
         match tokio::time::timeout(wait + Duration::from_secs(1), xfer_rx.recv()).await {
-            Ok(Some((ok, status, err))) => {
-                t.ok = ok;
-                t.refer_status = status;
-                t.final_status = status;
-                t.error = err;
-            }
+            Ok(Some((ok, status, err))) => t.hook_answered(ok, status, err),
             _ => t.error = Some("the transfer hook gave no answer before the stream ended".into()),
         }
     }

@@ -406,10 +406,7 @@ impl StreamSession {
     /// over (it will end the stream), else why not.
     pub fn transfer_result(&mut self, ok: bool, status: Option<u16>, error: Option<String>) {
         if let Some(t) = self.transfer.as_mut() {
-            t.ok = ok;
-            t.refer_status = status;
-            t.final_status = status;
-            t.error = error;
+            t.hook_answered(ok, status, error);
         }
         if !self.ended {
             self.event(LegEvent::TransferResult { ok, status });
