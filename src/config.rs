@@ -86,6 +86,18 @@ pub struct Config {
     /// Calls placed through a streaming platform's origination hook instead
     /// of the SIP trunk (`telephony::ws::origination`).
     pub origination: Option<crate::telephony::ws::origination::OriginationConfig>,
+    /// `[store]`: where the campaign is stored (owned by `store`).
+    pub store: StoreConfig,
+}
+
+/// `[store]`: the embedded SQLite database of the data directory (the
+/// default), or a PostgreSQL database several nodes share.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// `postgres://user@host:port/db`: the shared database (`--store` and
+    /// `$DUECALL_STORE` take precedence). Unset: SQLite in the data directory.
+    pub url: Option<String>,
 }
 
 /// SIP signalling settings.

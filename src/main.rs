@@ -41,6 +41,8 @@ enum Cmd {
     Plan(duecall::policy::cli::PlanArgs),
     /// Export attempts and outcomes for the lender's systems.
     Export(duecall::store::cli::ExportArgs),
+    /// Bring the store's schema to this build's version (SQLite in the data directory, or `--store postgres://...`).
+    Migrate(duecall::store::cli::MigrateArgs),
     /// Holds on robot contact (disputes, cases with a collector): list, release.
     Holds(duecall::store::cli::HoldsArgs),
     /// The do-not-call list: import a CSV, list every suppression.
@@ -182,6 +184,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Cmd::Plan(a) => duecall::policy::cli::run_plan(&a, &mut stdout.lock())?,
         Cmd::Export(a) => duecall::store::cli::run_export(&a, &mut stdout.lock())?,
+        Cmd::Migrate(a) => duecall::store::cli::run_migrate(&a, &mut stdout.lock())?,
         Cmd::Suppress(a) => {
             duecall::store::cli::run_suppress(&a, chrono::Utc::now(), &mut stdout.lock())?
         }

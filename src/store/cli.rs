@@ -1,5 +1,7 @@
-//! `duecall export`, `duecall holds`, `duecall suppress` and `duecall
-//! payments`: the command-line entries of the store. Owns the argument
+//! `duecall export`, `duecall holds`, `duecall suppress`, `duecall
+//! payments` and `duecall migrate`: the command-line entries of the store,
+//! each on the data directory's SQLite or, with `--store URL` (or
+//! `$DUECALL_STORE`), a shared PostgreSQL database. Owns the argument
 //! shape and the default data directory; the lead wires it into clap.
 
 use std::io::Write;
@@ -24,6 +26,77 @@ pub struct ExportArgs {
     /// The data directory (default: $DUECALL_DATA, else ./duecall-data).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
+    /// The shared PostgreSQL database (`postgres://user@host:port/db`;
+    /// default: $DUECALL_STORE); without it, the data directory's SQLite.
+    #[arg(long)]
+    pub store: Option<String>,
+}
+
+/// The shared database the flag names, else `$DUECALL_STORE`, else the
+/// configuration's `[store] url`; `None`: the data directory's SQLite.
+/// A URL that is not `postgres://` or `postgresql://` is refused, naming it.
+pub fn store_url(
+    flag: Option<&str>,
+    config: Option<&crate::config::StoreConfig>,
+) -> Result<Option<String>, StoreError> {
+    let env = std::env::var("DUECALL_STORE")
+        .ok()
+        .filter(|v| !v.trim().is_empty());
+    let url = flag
+        .map(str::to_owned)
+        .or(env)
+        .or_else(|| config.and_then(|c| c.url.clone()));
+    match url {
+        Some(u) if u.starts_with("postgres://") || u.starts_with("postgresql://") => Ok(Some(u)),
+        Some(u) => Err(StoreError::BadArgument(format!(
+            "store {}: give a postgres://user@host:port/db URL (without --store the data directory's SQLite database is used)",
+            super::redact_url(&u)
+        ))),
+        None => Ok(None),
+    }
+}
+
+/// Arguments of `duecall migrate`.
+#[derive(Debug, Clone, Args)]
+pub struct MigrateArgs {
+    /// The data directory (default: $DUECALL_DATA, else ./duecall-data).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// The shared PostgreSQL database (`postgres://user@host:port/db`;
+    /// default: $DUECALL_STORE, else `[store] url` of --config); without
+    /// it, the data directory's SQLite database.
+    #[arg(long)]
+    pub store: Option<String>,
+    /// TOML configuration (for its `[store] url`).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+}
+
+/// Runs `duecall migrate`: brings the store's schema to this build's
+/// version (each step in its own transaction; several nodes may run it at
+/// once) and prints where it is and at which version.
+pub fn run_migrate(args: &MigrateArgs, out: &mut dyn Write) -> Result<(), StoreError> {
+    let config = match &args.config {
+        Some(p) => Some(
+            crate::config::Config::load(p).map_err(|e| StoreError::BadArgument(e.to_string()))?,
+        ),
+        None => None,
+    };
+    let url = store_url(args.store.as_deref(), config.as_ref().map(|c| &c.store))?;
+    let dir = data_dir(args.data_dir.as_ref());
+    let store = Store::open_at(&dir, url.as_deref())?;
+    let engine = match store.dialect() {
+        super::db::Dialect::Sqlite => "sqlite",
+        super::db::Dialect::Postgres => "postgresql",
+    };
+    writeln!(
+        out,
+        "{engine} {}: schema version {}",
+        store.path().display(),
+        store.schema_version()?
+    )
+    .map_err(StoreError::Write)?;
+    Ok(())
 }
 
 /// The data directory: the flag, else `$DUECALL_DATA`, else `./duecall-data`.
@@ -42,7 +115,8 @@ pub fn data_dir(flag: Option<&PathBuf>) -> PathBuf {
 pub fn run_export(args: &ExportArgs, out: &mut dyn Write) -> Result<(), StoreError> {
     let format: ExportFormat = args.format.parse()?;
     let dir = data_dir(args.data_dir.as_ref());
-    let store = Store::open_existing(&dir)?;
+    let url = store_url(args.store.as_deref(), None)?;
+    let store = Store::open_existing_at(&dir, url.as_deref())?;
     let since = args.since.and_time(chrono::NaiveTime::MIN).and_utc();
     store.export(since, format, out)?;
     Ok(())
@@ -57,6 +131,10 @@ pub struct HoldsArgs {
     /// The data directory (default: $DUECALL_DATA, else ./duecall-data).
     #[arg(long, global = true)]
     pub data_dir: Option<PathBuf>,
+    /// The shared PostgreSQL database (`postgres://user@host:port/db`;
+    /// default: $DUECALL_STORE); without it, the data directory's SQLite.
+    #[arg(long, global = true)]
+    pub store: Option<String>,
 }
 
 /// `duecall holds list` / `duecall holds release`.
@@ -89,9 +167,11 @@ pub fn run_holds(
     out: &mut dyn Write,
 ) -> Result<(), StoreError> {
     let dir = data_dir(args.data_dir.as_ref());
+    let url = store_url(args.store.as_deref(), None)?;
+    let url = url.as_deref();
     match &args.cmd {
         HoldsCmd::List { account } => {
-            let store = Store::open_existing(&dir)?;
+            let store = Store::open_existing_at(&dir, url)?;
             for h in store.holds(account.as_deref())? {
                 serde_json::to_writer(&mut *out, &h).map_err(StoreError::Json)?;
                 writeln!(out).map_err(StoreError::Write)?;
@@ -113,7 +193,7 @@ pub fn run_holds(
                     "--by must name who releases the hold".into(),
                 ));
             }
-            let mut store = Store::open_existing(&dir)?;
+            let mut store = Store::open_existing_at(&dir, url)?;
             let n = store.release_holds(account_id, kind, by, now)?;
             writeln!(out, "{n} hold(s) released on {account_id}").map_err(StoreError::Write)?;
         }
@@ -130,6 +210,10 @@ pub struct SuppressArgs {
     /// The data directory (default: $DUECALL_DATA, else ./duecall-data).
     #[arg(long, global = true)]
     pub data_dir: Option<PathBuf>,
+    /// The shared PostgreSQL database (`postgres://user@host:port/db`;
+    /// default: $DUECALL_STORE); without it, the data directory's SQLite.
+    #[arg(long, global = true)]
+    pub store: Option<String>,
 }
 
 /// `duecall suppress import` / `duecall suppress list`.
@@ -156,6 +240,10 @@ pub struct PaymentsArgs {
     /// The data directory (default: $DUECALL_DATA, else ./duecall-data).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
+    /// The shared PostgreSQL database (`postgres://user@host:port/db`;
+    /// default: $DUECALL_STORE); without it, the data directory's SQLite.
+    #[arg(long)]
+    pub store: Option<String>,
 }
 
 fn read_file(path: &std::path::Path) -> Result<std::fs::File, StoreError> {
@@ -170,13 +258,15 @@ pub fn run_suppress(
     out: &mut dyn Write,
 ) -> Result<(), StoreError> {
     let dir = data_dir(args.data_dir.as_ref());
+    let url = store_url(args.store.as_deref(), None)?;
+    let url = url.as_deref();
     match &args.cmd {
         SuppressCmd::Import { csv, region } => {
             let entries = crate::account::lists::read_do_not_call(read_file(csv)?, region)
                 .map_err(|e| {
                     StoreError::BadArgument(format!("{}: {e} (nothing imported)", csv.display()))
                 })?;
-            let mut store = Store::open(&dir)?;
+            let mut store = Store::open_at(&dir, url)?;
             let n = store.import_do_not_call_as(
                 &entries,
                 Some(&super::audit::Actor::cli("suppress import")),
@@ -190,7 +280,7 @@ pub fn run_suppress(
             .map_err(StoreError::Write)?;
         }
         SuppressCmd::List => {
-            let store = Store::open_existing(&dir)?;
+            let store = Store::open_existing_at(&dir, url)?;
             for s in store.suppressions()? {
                 serde_json::to_writer(&mut *out, &s).map_err(StoreError::Json)?;
                 writeln!(out).map_err(StoreError::Write)?;
@@ -205,7 +295,8 @@ pub fn run_payments(args: &PaymentsArgs, out: &mut dyn Write) -> Result<(), Stor
     let payments = crate::account::lists::read_payments(read_file(&args.csv)?).map_err(|e| {
         StoreError::BadArgument(format!("{}: {e} (nothing imported)", args.csv.display()))
     })?;
-    let mut store = Store::open(&data_dir(args.data_dir.as_ref()))?;
+    let url = store_url(args.store.as_deref(), None)?;
+    let mut store = Store::open_at(&data_dir(args.data_dir.as_ref()), url.as_deref())?;
     let n = store.import_payments_as(
         &payments,
         Some((&super::audit::Actor::cli("payments"), chrono::Utc::now())),

@@ -1,7 +1,8 @@
 //! The store: everything duecall must remember between calls and between
 //! runs (accounts, attempts with their policy decision and outcome, turns,
 //! routes, the collectors' escalation queue, pauses, suppressions, callbacks,
-//! payments), in an embedded SQLite database (`<data dir>/duecall.db`, WAL).
+//! payments), in an embedded SQLite database (`<data dir>/duecall.db`, WAL)
+//! or a shared PostgreSQL database.
 //!
 //! It owns persistence only: it never decides whether to dial (the policy
 //! does) or what an outcome means (the conversation does), never reads the
@@ -20,12 +21,16 @@
 //! `qa_labels`, `outbox` (webhook events and deliveries), with their
 //! migrations in `web_schema`; `browse` holds the service's read-only views.
 //!
-//! Written so that PostgreSQL can take over when several nodes share one
-//! queue: the SQL uses only what both engines accept (`ON CONFLICT` instead of
-//! `INSERT OR REPLACE`, `RETURNING id` instead of `last_insert_rowid()`, times
-//! as fixed-form UTC text that compares like `timestamptz`), and every work
-//! claim is one `UPDATE ... WHERE id = (SELECT ... LIMIT 1) RETURNING`, whose
-//! PostgreSQL form is noted where it is written.
+//! Two engines behind one interface (`db`): SQLite in the data directory
+//! (the embedded default) and PostgreSQL, which several nodes share
+//! (`Store::open_postgres`, `--store URL`). The SQL is written once, in what
+//! both engines accept (`ON CONFLICT` instead of `INSERT OR REPLACE`,
+//! `RETURNING id` instead of `last_insert_rowid()`, times as fixed-form UTC
+//! text that compares like `timestamptz`); `db` translates the rest. Every
+//! work claim is one `UPDATE ... WHERE id = (SELECT ... LIMIT 1)
+//! RETURNING` inside a write transaction, which on PostgreSQL holds the
+//! store's advisory write lock. `pg_cluster` starts the tests' throwaway
+//! PostgreSQL.
 
 mod accounts;
 mod attempts;

@@ -731,6 +731,7 @@ fn export_command_reads_the_data_dir_and_rejects_unknown_formats() {
         since: NaiveDate::from_ymd_opt(2026, 3, 2).unwrap(),
         format: format.into(),
         data_dir: Some(d.to_path_buf()),
+        store: None,
     };
     let mut out = Vec::new();
     run_export(&args("csv", &dir.0), &mut out).unwrap();
