@@ -5,7 +5,9 @@
 //! case, except what a route means for later calls (`Route::effect`), which
 //! is said here once so no driver has to.
 
-use chrono::{DateTime, FixedOffset};
+use std::fmt;
+
+use chrono::{DateTime, FixedOffset, NaiveTime};
 use serde::{Deserialize, Serialize};
 
 /// An enum of fixed words with one spelling: `as_str`, `parse`, `ALL`,
@@ -176,6 +178,98 @@ pub mod reason {
     pub const DISPUTE: &str = "dispute";
 }
 
+/// Standing hours a debtor asked for on a call ("call me after six": not
+/// before 18:00; "only before noon": not after 12:00; "between six and
+/// eight": both). They stand for every later call until the debtor says
+/// otherwise, unlike a one-off callback moment. Local wall-clock times.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AskedHours {
+    /// No calls before this local time.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt_hhmm")]
+    pub not_before: Option<NaiveTime>,
+    /// No calls at or after this local time.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt_hhmm")]
+    pub not_after: Option<NaiveTime>,
+}
+
+impl AskedHours {
+    /// True when neither bound is set (nothing asked).
+    pub fn is_empty(&self) -> bool {
+        self.not_before.is_none() && self.not_after.is_none()
+    }
+}
+
+impl fmt::Display for AskedHours {
+    /// `18:00-24:00`, `00:00-12:00`, `18:00-20:00`: the range the calls must fall in.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let b = self
+            .not_before
+            .map(hhmm_time)
+            .unwrap_or_else(|| "00:00".into());
+        let a = self
+            .not_after
+            .map(hhmm_time)
+            .unwrap_or_else(|| "24:00".into());
+        write!(f, "{b}-{a}")
+    }
+}
+
+impl std::str::FromStr for AskedHours {
+    type Err = String;
+
+    /// Reads what `Display` writes: `18:00-24:00` (`00:00` and `24:00` are
+    /// no bound). The error names the text.
+    fn from_str(s: &str) -> Result<AskedHours, String> {
+        let (b, a) = s
+            .split_once('-')
+            .ok_or_else(|| format!("asked hours '{s}' are not HH:MM-HH:MM"))?;
+        let not_before = match b.trim() {
+            "00:00" => None,
+            b => Some(parse_hhmm(b)?),
+        };
+        let not_after = match a.trim() {
+            "24:00" => None,
+            a => Some(parse_hhmm(a)?),
+        };
+        Ok(AskedHours {
+            not_before,
+            not_after,
+        })
+    }
+}
+
+fn hhmm_time(t: NaiveTime) -> String {
+    t.format("%H:%M").to_string()
+}
+
+/// Reads a stored `HH:MM` (the spelling `AskedHours` writes). The error
+/// names the text.
+pub fn parse_hhmm(s: &str) -> Result<NaiveTime, String> {
+    NaiveTime::parse_from_str(s.trim(), "%H:%M").map_err(|_| format!("'{s}' is not HH:MM"))
+}
+
+/// Serde for `Option<NaiveTime>` as `"HH:MM"`.
+mod opt_hhmm {
+    use chrono::NaiveTime;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(t: &Option<NaiveTime>, s: S) -> Result<S::Ok, S::Error> {
+        match t {
+            Some(t) => s.collect_str(&t.format("%H:%M")),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<NaiveTime>, D::Error> {
+        match Option::<String>::deserialize(d)? {
+            Some(s) => super::parse_hhmm(&s)
+                .map(Some)
+                .map_err(serde::de::Error::custom),
+            None => Ok(None),
+        }
+    }
+}
+
 /// A route with its reason and parameters, as written to the outcome JSON.
 /// Build it with the constructors (`Route::suppress` cannot be built without
 /// a scope); read what it means for later calls with `effect`.
@@ -191,6 +285,11 @@ pub struct Route {
     /// For `suppress`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scope: Option<SuppressScope>,
+    /// For `retry` after "call me after six": the standing local hours the
+    /// debtor asked for, honoured on every later call (the gate's
+    /// `asked_hours` rule), not only this retry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hours: Option<AskedHours>,
     /// A second route that also applies (hardship: agent, then pause 30 days).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub follow_up: Option<Box<Route>>,
@@ -220,6 +319,7 @@ impl Route {
             reason: reason.to_string(),
             until: None,
             scope: None,
+            hours: None,
             follow_up: None,
         }
     }
@@ -251,6 +351,12 @@ impl Route {
             until: Some(at),
             ..Route::bare(RouteKind::Retry, reason)
         }
+    }
+
+    /// This route, carrying the standing hours the debtor asked for.
+    pub fn with_hours(mut self, hours: Option<AskedHours>) -> Route {
+        self.hours = hours.filter(|h| !h.is_empty());
+        self
     }
 
     /// Nothing more to do.
@@ -309,6 +415,38 @@ mod tests {
         assert_eq!(
             disposition_for_status(488),
             (Disposition::Failed, Some(FailReason::NoCommonCodec))
+        );
+    }
+
+    #[test]
+    fn asked_hours_are_spelled_hh_mm_both_in_json_and_in_text() {
+        let h = AskedHours {
+            not_before: NaiveTime::from_hms_opt(18, 0, 0),
+            not_after: None,
+        };
+        let route = Route::retry(
+            "callback_later",
+            DateTime::parse_from_rfc3339("2026-11-23T18:00:00-08:00").unwrap(),
+        )
+        .with_hours(Some(h));
+        let json = serde_json::to_value(&route).unwrap();
+        assert_eq!(json["hours"], serde_json::json!({"not_before": "18:00"}));
+        let back: Route = serde_json::from_value(json).unwrap();
+        assert_eq!(back.hours, Some(h));
+        assert_eq!(h.to_string(), "18:00-24:00");
+        assert_eq!("18:00-24:00".parse::<AskedHours>(), Ok(h));
+        assert_eq!(
+            "09:00-11:30".parse::<AskedHours>().map(|h| h.to_string()),
+            Ok("09:00-11:30".into())
+        );
+        assert!("9-11".parse::<AskedHours>().is_err());
+        assert!(serde_json::from_str::<AskedHours>(r#"{"not_before":"25:00"}"#).is_err());
+        // empty hours are not carried
+        assert_eq!(
+            Route::done("x")
+                .with_hours(Some(AskedHours::default()))
+                .hours,
+            None
         );
     }
 

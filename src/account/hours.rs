@@ -3,7 +3,8 @@
 //! `21:00-02:00`). They narrow the jurisdiction's window, never widen it.
 //! Owns their spelling, the test "is this local time inside", and the
 //! contact preferences an accounts file gives (with night-call consent);
-//! never decides a call by itself.
+//! never decides a call by itself. (The standing hours a debtor asks for on
+//! a call are `outcome::AskedHours`: they travel in the route.)
 
 use std::fmt;
 

@@ -87,6 +87,7 @@ fn stop_calling() -> Route {
         reason: "stop_calling".into(),
         until: None,
         scope: Some(crate::outcome::SuppressScope::Account),
+        hours: None,
         follow_up: None,
     }
 }

@@ -86,6 +86,7 @@ fn done_route() -> Option<Route> {
         reason: "reminded".into(),
         until: None,
         scope: None,
+        hours: None,
         follow_up: None,
     })
 }
@@ -96,6 +97,7 @@ fn retry_at(t: DateTime<Utc>) -> Option<Route> {
         reason: "callback_later".into(),
         until: Some(t.fixed_offset()),
         scope: None,
+        hours: None,
         follow_up: None,
     })
 }
@@ -416,6 +418,7 @@ fn wrong_number_moves_to_the_next_phone_and_stop_calling_ends_the_account() {
                 reason: "wrong_number".into(),
                 until: None,
                 scope: Some(SuppressScope::Number),
+                hours: None,
                 follow_up: None,
             };
             (Duration::minutes(1), Disposition::Answered, Some(r))
@@ -425,6 +428,7 @@ fn wrong_number_moves_to_the_next_phone_and_stop_calling_ends_the_account() {
                 reason: "stop_calling".into(),
                 until: None,
                 scope: Some(SuppressScope::Account),
+                hours: None,
                 follow_up: None,
             };
             (Duration::minutes(1), Disposition::Answered, Some(r))
@@ -502,6 +506,7 @@ fn hardship_agent_route_with_pause_follow_up_ends_the_account() {
             reason: "hardship".into(),
             until: Some((t0() + Duration::days(30)).fixed_offset()),
             scope: None,
+            hours: None,
             follow_up: None,
         };
         let r = Route {
@@ -509,6 +514,7 @@ fn hardship_agent_route_with_pause_follow_up_ends_the_account() {
             reason: "hardship".into(),
             until: None,
             scope: None,
+            hours: None,
             follow_up: Some(Box::new(pause)),
         };
         (Duration::minutes(2), Disposition::Answered, Some(r))

@@ -151,6 +151,7 @@ pub fn route_for(intent: &Intent, ctx: &RouteContext, cfg: &RoutingConfig) -> Ro
                 asked.unwrap_or(ctx.now + Duration::hours(cfg.retry_later_hours)),
                 "callback_later",
             )
+            .with_hours(intent.slots.hours)
         }
         IntentKind::IdentityDenied => retry_at(
             ctx.now + Duration::hours(cfg.identity_denied_retry_hours),
@@ -366,6 +367,28 @@ mod tests {
             at("2026-11-23T13:00:00-08:00"),
             "a past time is not a retry time"
         );
+    }
+
+    #[test]
+    fn a_callback_carries_the_standing_hours_asked_for() {
+        let mut i = intent(IntentKind::CallbackLater);
+        i.slots.time = NaiveDate::from_ymd_opt(2026, 11, 23).and_then(|d| d.and_hms_opt(18, 0, 0));
+        let hours = crate::outcome::AskedHours {
+            not_before: chrono::NaiveTime::from_hms_opt(18, 0, 0),
+            not_after: None,
+        };
+        i.slots.hours = Some(hours);
+        let r = go(&i, None, true);
+        assert_eq!(
+            (r.kind, r.until, r.hours),
+            (
+                RouteKind::Retry,
+                at("2026-11-23T18:00:00-08:00"),
+                Some(hours)
+            )
+        );
+        i.slots.hours = None;
+        assert_eq!(go(&i, None, true).hours, None);
     }
 
     #[test]

@@ -3,11 +3,12 @@
 //! read the clock (today's date comes in as an argument) and never fail: every
 //! decimal and date has a spoken form.
 
-use chrono::{Datelike, NaiveDate, NaiveDateTime, Timelike, Weekday};
+use chrono::{Datelike, NaiveDate, NaiveDateTime, NaiveTime, Timelike, Weekday};
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::{Decimal, RoundingStrategy};
 
 use crate::account::Language;
+use crate::outcome::AskedHours;
 
 use crate::account::EN_NUMBER_WORDS as EN_ONES;
 const EN_TENS: [&str; 10] = [
@@ -435,6 +436,40 @@ pub fn datetime_words(at: NaiveDateTime, lang: Language, today: NaiveDate) -> St
     }
 }
 
+/// The standing hours a debtor asked for, as the agent repeats them:
+/// "only after 6 PM" / "only before noon" / "only between 6 PM and 8 PM";
+/// "只在晚上六点以后" / "只在中午十二点以前" / "只在晚上六点到晚上八点之间".
+pub fn asked_hours_words(h: &AskedHours, lang: Language) -> Option<String> {
+    let w = |t: NaiveTime| time_words(t.hour(), t.minute(), lang);
+    let s = match (lang, h.not_before, h.not_after) {
+        (_, None, None) => return None,
+        (Language::En, Some(b), None) => format!("only after {}", w(b)),
+        (Language::En, None, Some(a)) => format!("only before {}", w(a)),
+        (Language::En, Some(b), Some(a)) => format!("only between {} and {}", w(b), w(a)),
+        (Language::Zh, Some(b), None) => format!("只在{}以后", w(b)),
+        (Language::Zh, None, Some(a)) => format!("只在{}以前", w(a)),
+        (Language::Zh, Some(b), Some(a)) => format!("只在{}到{}之间", w(b), w(a)),
+    };
+    Some(s)
+}
+
+/// The callback the agent confirms: the moment, and the standing hours when
+/// the debtor asked for some ("today at 6 PM, and from now on only after 6
+/// PM"; "今天晚上六点，以后只在晚上六点以后").
+pub fn callback_words(
+    at: NaiveDateTime,
+    hours: Option<&AskedHours>,
+    lang: Language,
+    today: NaiveDate,
+) -> String {
+    let moment = datetime_words(at, lang, today);
+    match (hours.and_then(|h| asked_hours_words(h, lang)), lang) {
+        (Some(h), Language::En) => format!("{moment}, and from now on {h}"),
+        (Some(h), Language::Zh) => format!("{moment}，以后{h}"),
+        (None, _) => moment,
+    }
+}
+
 /// A phone number read digit by digit, groups separated by commas so the
 /// voice pauses: "1-800-555-0199" -> "1 8 0 0, 5 5 5, 0 1 9 9". Characters
 /// other than digits, `+`, `-`, spaces, dots and brackets are dropped.
@@ -465,6 +500,47 @@ mod tests {
     }
     fn date(y: i32, m: u32, day: u32) -> NaiveDate {
         NaiveDate::from_ymd_opt(y, m, day).unwrap()
+    }
+
+    #[test]
+    fn callback_words_add_the_standing_hours_in_both_languages() {
+        let today = date(2026, 11, 23);
+        let at = today.and_hms_opt(18, 0, 0).unwrap();
+        let t = |h, m| NaiveTime::from_hms_opt(h, m, 0);
+        let after = AskedHours {
+            not_before: t(18, 0),
+            not_after: None,
+        };
+        let range = AskedHours {
+            not_before: t(18, 0),
+            not_after: t(20, 30),
+        };
+        let before = AskedHours {
+            not_before: None,
+            not_after: t(12, 0),
+        };
+        assert_eq!(
+            callback_words(at, Some(&after), Language::En, today),
+            "today at 6 PM, and from now on only after 6 PM"
+        );
+        assert_eq!(
+            callback_words(at, Some(&range), Language::En, today),
+            "today at 6 PM, and from now on only between 6 PM and 8:30 PM"
+        );
+        assert_eq!(
+            callback_words(at, Some(&before), Language::En, today),
+            "today at 6 PM, and from now on only before noon"
+        );
+        assert_eq!(
+            callback_words(at, None, Language::En, today),
+            datetime_words(at, Language::En, today)
+        );
+        let zh = callback_words(at, Some(&after), Language::Zh, today);
+        assert!(zh.ends_with("，以后只在晚上六点以后"), "{zh}");
+        assert_eq!(
+            callback_words(at, Some(&AskedHours::default()), Language::En, today),
+            "today at 6 PM"
+        );
     }
 
     #[test]

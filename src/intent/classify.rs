@@ -19,7 +19,7 @@ use std::collections::BTreeSet;
 
 use chrono::{NaiveDate, NaiveTime};
 
-use super::dates::{date_at, find_date, find_time, time_at};
+use super::dates::{date_at, find_date, find_hours, find_time, time_at};
 use super::lexicon::{DtmfContext, EntryClass, Lexicon, Piece};
 use super::text::{edit_distance, tokenize, Tokens};
 use super::{Intent, IntentKind, Slots};
@@ -237,7 +237,10 @@ impl Classifier {
         let mut slots = Slots::default();
         match win.kind {
             IntentKind::PromiseToPay => slots.date = date.map(|d| d.value),
-            IntentKind::CallbackLater => slots.time = time.map(|t| t.value.at),
+            IntentKind::CallbackLater => {
+                slots.time = time.map(|t| t.value.at);
+                slots.hours = find_hours(&p.t).map(|h| h.value);
+            }
             _ => {}
         }
         // What else the reply said, above the threshold too: "yes, and I
@@ -794,6 +797,30 @@ mod tests {
             (r.kind, r.slots.time),
             (IntentKind::CallbackLater, Some(at(16, 9, 0)))
         );
+    }
+
+    #[test]
+    fn after_a_time_is_a_callback_with_standing_hours_at_a_time_is_not() {
+        let r = en().classify("call me after 6", today(), ten());
+        let h = r.slots.hours.expect("after 6 asks for hours");
+        assert_eq!(
+            (r.kind, h.not_before, h.not_after),
+            (
+                IntentKind::CallbackLater,
+                chrono::NaiveTime::from_hms_opt(18, 0, 0),
+                None
+            )
+        );
+        let r = en().classify("can you call me at 6", today(), ten());
+        assert_eq!((r.kind, r.slots.hours), (IntentKind::CallbackLater, None));
+        let r = zh().classify("晚上七点以后再打", today(), ten());
+        assert_eq!(
+            r.slots.hours.and_then(|h| h.not_before),
+            chrono::NaiveTime::from_hms_opt(19, 0, 0)
+        );
+        // hours belong to a callback only: "I paid after six" carries none
+        let r = en().classify("i already paid it yesterday after six", today(), ten());
+        assert_eq!((r.kind, r.slots.hours), (IntentKind::AlreadyPaid, None));
     }
 
     #[test]

@@ -22,6 +22,7 @@
 use chrono::{Datelike, Duration, Months, NaiveDate, NaiveDateTime, NaiveTime, Weekday};
 
 use super::text::Tokens;
+use crate::outcome::AskedHours;
 
 /// A value found in tokens `start..end`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -859,6 +860,192 @@ fn delay_at(t: &Tokens, i: usize) -> Option<(Duration, usize)> {
     None
 }
 
+/// The 24-hour clock hour of a spoken hour: an am/pm marker decides; then a
+/// pm part of the day ("six in the evening"); then, with no part of the day
+/// said, 1 to 7 are afternoon/evening (calls happen in the day).
+fn day_hour(h: u32, marker: Option<bool>, pm_context: bool, part_said: bool) -> u32 {
+    match marker {
+        Some(true) if h < 12 => h + 12,
+        Some(false) if h == 12 => 0,
+        Some(_) => h,
+        None if pm_context && h < 12 => h + 12,
+        None if !part_said && (1..=7).contains(&h) => h + 12,
+        None => h,
+    }
+}
+
+/// A clock time at `i` resolved to a time of day (the `day_hour`
+/// conventions): (time, tokens).
+fn clock_time_at(
+    t: &Tokens,
+    i: usize,
+    pm_context: bool,
+    part_said: bool,
+) -> Option<(NaiveTime, usize)> {
+    let (h, m, mk, n) = en_clock_at(t, i).or_else(|| zh_clock_at(t, i))?;
+    let time = NaiveTime::from_hms_opt(day_hour(h, mk, pm_context, part_said), m, 0)?;
+    Some((time, n))
+}
+
+/// A bare number ("six", "8", "8 pm") as the second end of a range: (hour,
+/// minute, marker, tokens). English clock words need a preposition on
+/// their own; after "between six and" they do not.
+fn range_end_at(t: &Tokens, i: usize) -> Option<(u32, u32, Option<bool>, usize)> {
+    if let Some(c) = en_clock_at(t, i).or_else(|| zh_clock_at(t, i)) {
+        return Some(c);
+    }
+    let w = tok(t, i);
+    let (h, m, len) = match w.split_once(':') {
+        Some((hs, ms)) => (hs.parse().ok()?, ms.parse().ok()?, 1),
+        None => {
+            let (h, hl) = en_num_at(t, i)?;
+            (h, 0, hl)
+        }
+    };
+    if h > 23 || m > 59 {
+        return None;
+    }
+    let k = i + len;
+    if is(t, k, &["pm", "p.m"]) {
+        return Some((h, m, Some(true), len + 1));
+    }
+    if is(t, k, &["am", "a.m"]) {
+        return Some((h, m, Some(false), len + 1));
+    }
+    Some((h, m, None, len))
+}
+
+/// Standing hours in a callback reply (local times, `day_hour`
+/// conventions): "after six" / "any time past 7" / "not before 9 am" /
+/// "六点以后" are a lower bound; "before 5" / "no later than 4 pm" / "五点以前"
+/// an upper bound; "between six and eight" / "from 6 to 8" / "六点到八点" both.
+/// A moment alone ("at six", "tomorrow") is a one-off callback, not standing
+/// hours: `None`. When the reply says the debtor is busy ("I'm at work from
+/// nine to five", "我九点到五点上班"), a range or an upper bound describes the
+/// busy hours, not the asked ones, so only a lower bound ("after six") is
+/// taken; "until"/"till" are never a bound ("busy till five").
+pub fn find_hours(t: &Tokens) -> Option<Found<AskedHours>> {
+    let parts: Vec<bool> = (0..t.len())
+        .filter_map(|i| daypart_at(t, i))
+        .map(|d| d.1)
+        .collect();
+    let pm_context = parts.contains(&true);
+    let part_said = !parts.is_empty();
+    let busy = (0..t.len()).any(|i| {
+        is(
+            t,
+            i,
+            &[
+                "work", "working", "busy", "meeting", "driving", "class", "school", "shift",
+            ],
+        ) || seq(t, i, &["上", "班"]).is_some()
+            || seq(t, i, &["开", "会"]).is_some()
+            || tok(t, i) == "忙"
+    });
+    let mut hours = AskedHours::default();
+    let (mut start, mut end) = (usize::MAX, 0usize);
+    let mut i = 0;
+    while i < t.len() {
+        // between A and B / from A to B / A到B
+        let opener = usize::from(is(t, i, &["between", "from"]));
+        let first = if opener == 1 {
+            range_end_at(t, i + 1)
+        } else {
+            zh_clock_at(t, i)
+        };
+        if let Some((h1, m1, mk1, n1)) = first.filter(|_| !busy) {
+            let j = i + opener + n1;
+            if let Some(sep) = seq(t, j, &["and"])
+                .or(seq(t, j, &["to"]))
+                .or(seq(t, j, &["到"]))
+                .or(seq(t, j, &["至"]))
+            {
+                if let Some((h2, m2, mk2, n2)) = range_end_at(t, j + sep) {
+                    // one marker covers both ends: "between 6 and 8 pm"
+                    let mk1 = mk1.or(mk2);
+                    let a = day_hour(h1, mk1, pm_context, part_said);
+                    let mut b = day_hour(h2, mk2.or(mk1), pm_context, part_said);
+                    if b < a && b < 12 && b + 12 > a {
+                        b += 12;
+                    }
+                    let mut n = opener + n1 + sep + n2;
+                    n += seq(t, i + n, &["之", "间"]).unwrap_or(0);
+                    hours.not_before = NaiveTime::from_hms_opt(a, m1, 0);
+                    hours.not_after = NaiveTime::from_hms_opt(b, m2, 0);
+                    start = start.min(i);
+                    end = end.max(i + n);
+                    i += n;
+                    continue;
+                }
+            }
+        }
+        // not before A
+        if seq(t, i, &["not", "before"]).is_some() {
+            if let Some((at, n)) = clock_time_at(t, i + 1, pm_context, part_said) {
+                hours.not_before = Some(at);
+                start = start.min(i);
+                end = end.max(i + 1 + n);
+                i += 1 + n;
+                continue;
+            }
+        }
+        // no later than A
+        if seq(t, i, &["no", "later", "than"]).is_some() && !busy {
+            if let Some((h, m, mk, n)) = range_end_at(t, i + 3) {
+                let h = day_hour(h, mk, pm_context, part_said);
+                hours.not_after = NaiveTime::from_hms_opt(h, m, 0);
+                start = start.min(i);
+                end = end.max(i + 3 + n);
+                i += 3 + n;
+                continue;
+            }
+        }
+        // "past" only as "any time past seven" (not "half past six")
+        let lower = tok(t, i) == "after"
+            || (tok(t, i) == "past" && is(t, i.wrapping_sub(1), &["time", "anytime"]));
+        let upper = tok(t, i) == "before" && !busy;
+        if lower || upper {
+            if let Some((at, n)) = clock_time_at(t, i, pm_context, part_said) {
+                if lower {
+                    hours.not_before = Some(at);
+                } else {
+                    hours.not_after = Some(at);
+                }
+                start = start.min(i);
+                end = end.max(i + n);
+                i += n;
+                continue;
+            }
+        }
+        // 六点以后 / 六点之后 / 六点后; 五点以前 / 五点之前 / 五点前
+        if let Some((at, n)) =
+            zh_clock_at(t, i).and_then(|_| clock_time_at(t, i, pm_context, part_said))
+        {
+            let after_marker = ["后"].contains(&tok(t, i + n - 1));
+            let before = seq(t, i + n, &["以", "前"])
+                .or(seq(t, i + n, &["之", "前"]))
+                .or(seq(t, i + n, &["前"]));
+            if after_marker {
+                hours.not_before = Some(at);
+                start = start.min(i);
+                end = end.max(i + n);
+            } else if let Some(b) = before.filter(|_| !busy) {
+                hours.not_after = Some(at);
+                start = start.min(i);
+                end = end.max(i + n + b);
+            }
+            i += n;
+            continue;
+        }
+        i += 1;
+    }
+    (!hours.is_empty()).then_some(Found {
+        value: hours,
+        start,
+        end,
+    })
+}
+
 /// Finds the callback moment in `t`: an optional day, a clock time or part
 /// of day, or a delay from `now`. A day alone gives 09:00 with
 /// `has_clock = false`. Delays need `now`; without it they are not resolved.
@@ -924,17 +1111,7 @@ pub fn find_time(t: &Tokens, today: NaiveDate, now: Option<NaiveTime>) -> Option
         end = end.max(d.end);
     }
     let (h, m) = match hour {
-        Some((h, m)) => {
-            let h = match marker {
-                Some(true) if h < 12 => h + 12,
-                Some(false) if h == 12 => 0,
-                Some(_) => h,
-                None if pm_context && h < 12 => h + 12,
-                None if part_default.is_none() && (1..=7).contains(&h) => h + 12,
-                None => h,
-            };
-            (h, m)
-        }
+        Some((h, m)) => (day_hour(h, marker, pm_context, part_default.is_some()), m),
         None => (part_default.unwrap_or(9), 0),
     };
     let time = NaiveTime::from_hms_opt(h, m, 0)?;
@@ -1127,6 +1304,51 @@ mod tests {
             Some(dt(2024, 5, 15, 17, 30))
         );
         assert_eq!(time("7 pm", wed(), now), Some(dt(2024, 5, 15, 19, 0)));
+    }
+
+    fn hours(s: &str) -> Option<String> {
+        let t = super::super::text::tokenize(s, &HashMap::new());
+        find_hours(&t).map(|f| f.value.to_string())
+    }
+
+    #[test]
+    fn standing_hours_are_bounds_a_moment_is_not() {
+        let h = |s: &str| hours(s).unwrap_or_else(|| "none".into());
+        // lower bounds
+        assert_eq!(h("call me after 6"), "18:00-24:00");
+        assert_eq!(h("she'll be home after six call then"), "18:00-24:00");
+        assert_eq!(h("any time past seven"), "19:00-24:00");
+        assert_eq!(h("not before 9 am please"), "09:00-24:00");
+        assert_eq!(h("after nine in the evening"), "21:00-24:00");
+        assert_eq!(h("i'm at work call me after five thirty"), "17:30-24:00");
+        // upper bounds
+        assert_eq!(h("call before 5"), "00:00-17:00");
+        assert_eq!(h("no later than 4 pm"), "00:00-16:00");
+        assert_eq!(h("before seven in the morning"), "00:00-07:00");
+        // ranges, one marker covering both ends
+        assert_eq!(h("between six and eight"), "18:00-20:00");
+        assert_eq!(h("between 9 and 11 am"), "09:00-11:00");
+        assert_eq!(h("from 6 to 8 pm is best"), "18:00-20:00");
+        // a moment alone is a one-off callback
+        assert_eq!(h("call me at six"), "none");
+        assert_eq!(h("at half past six"), "none");
+        assert_eq!(h("tomorrow morning"), "none");
+        assert_eq!(h("call back in an hour"), "none");
+        // busy hours are not asked hours
+        assert_eq!(h("i'm at work from nine to five"), "none");
+        assert_eq!(h("i'm busy until five"), "none");
+        assert_eq!(h("i'm in a meeting before 3"), "none");
+    }
+
+    #[test]
+    fn mandarin_standing_hours() {
+        let h = |s: &str| hours(s).unwrap_or_else(|| "none".into());
+        assert_eq!(h("六点以后再打"), "18:00-24:00");
+        assert_eq!(h("晚上七点之后"), "19:00-24:00");
+        assert_eq!(h("上午十点以前打"), "00:00-10:00");
+        assert_eq!(h("晚上六点到八点之间"), "18:00-20:00");
+        assert_eq!(h("晚上七点打给我"), "none");
+        assert_eq!(h("我九点到五点上班"), "none");
     }
 
     #[test]

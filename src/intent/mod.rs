@@ -24,6 +24,10 @@ pub struct Slots {
     /// callback_later: the asked-for moment (local date and time).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub time: Option<chrono::NaiveDateTime>,
+    /// callback_later: standing hours asked for ("after six": not before
+    /// 18:00 on every later call), beside the one-off moment in `time`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hours: Option<crate::outcome::AskedHours>,
 }
 
 /// What one reply means, with how sure we are and why.

@@ -10,7 +10,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::codec::{
-    parse_disposition, parse_json, parse_opt_ts, parse_route_kind, parse_scope, parse_ts, ts,
+    parse_asked_hours, parse_disposition, parse_json, parse_opt_ts, parse_route_kind, parse_scope,
+    parse_ts, ts,
 };
 use super::escalations::{insert_escalation, NewEscalation};
 use super::outbox::enqueue_outcome_events;
@@ -288,8 +289,8 @@ impl Store {
                 .transpose()
                 .map_err(StoreError::Json)?;
             tx.execute(
-                "INSERT INTO routes (attempt_id, kind, reason, until, scope, follow_up)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT INTO routes (attempt_id, kind, reason, until, scope, follow_up, hours)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 params![
                     id.0,
                     route.kind.as_str(),
@@ -297,6 +298,7 @@ impl Store {
                     route.until.map(|t| ts(t.with_timezone(&Utc))),
                     route.scope.map(SuppressScope::as_str),
                     follow_up,
+                    route.hours.map(|h| h.to_string()),
                 ],
             )
             .map_err(sql(OP))?;
@@ -484,17 +486,27 @@ impl Store {
             Option<String>,
             Option<String>,
             Option<String>,
+            Option<String>,
         );
         let raw: Option<Raw> = self
             .conn
             .query_row(
-                "SELECT kind, reason, until, scope, follow_up FROM routes WHERE attempt_id = ?1",
+                "SELECT kind, reason, until, scope, follow_up, hours FROM routes WHERE attempt_id = ?1",
                 [id.0],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+                |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                    ))
+                },
             )
             .optional()
             .map_err(sql(OP))?;
-        let Some((kind, reason, until, scope, follow_up)) = raw else {
+        let Some((kind, reason, until, scope, follow_up, hours)) = raw else {
             return Ok(None);
         };
         Ok(Some(Route {
@@ -502,6 +514,7 @@ impl Store {
             reason,
             until: parse_opt_ts(until)?.map(|t| t.fixed_offset()),
             scope: scope.as_deref().map(parse_scope).transpose()?,
+            hours: hours.as_deref().map(parse_asked_hours).transpose()?,
             follow_up: follow_up
                 .as_deref()
                 .map(|f| {

@@ -650,7 +650,7 @@ impl Store {
                 detail["released_pauses"] = serde_json::json!(released);
                 let holds = release_all_holds(&tx, &e.account_id, actor.name(), now)?;
                 detail["released_holds"] = serde_json::json!(holds);
-                insert_callback(&tx, &e.account_id, *at, now)?;
+                insert_callback(&tx, &e.account_id, *at, None, now)?;
             }
             CloseOutcome::Resolved => {}
         }

@@ -2,10 +2,10 @@
 //! UTC text (text order is time order), dispositions, route kinds, scopes
 //! and JSON. Owns the conversions both ways; never runs a query.
 
-use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use chrono::{DateTime, NaiveDate, NaiveTime, SecondsFormat, Utc};
 
 use super::StoreError;
-use crate::outcome::{Disposition, RouteKind, SuppressScope};
+use crate::outcome::{parse_hhmm, AskedHours, Disposition, RouteKind, SuppressScope};
 
 /// Formats a time the one way the store writes it: RFC 3339, UTC, ms, `Z`.
 /// Fixed width, so text order is time order (years 0000-9999).
@@ -42,6 +42,18 @@ pub(super) fn parse_json(s: &str, what: &str) -> Result<serde_json::Value, Store
 
 pub(super) fn parse_route_kind(s: &str) -> Result<RouteKind, StoreError> {
     RouteKind::parse(s).ok_or_else(|| StoreError::Corrupt(format!("route kind {s:?}")))
+}
+
+/// Reads a route's stored asked hours (`18:00-24:00`).
+pub(super) fn parse_asked_hours(s: &str) -> Result<AskedHours, StoreError> {
+    s.parse()
+        .map_err(|e| StoreError::Corrupt(format!("route hours: {e}")))
+}
+
+/// Reads a stored `HH:MM` bound of asked hours.
+pub(super) fn parse_opt_hhmm(s: Option<String>) -> Result<Option<NaiveTime>, StoreError> {
+    s.map(|s| parse_hhmm(&s).map_err(|e| StoreError::Corrupt(format!("asked hours: {e}"))))
+        .transpose()
 }
 
 pub(super) fn parse_scope(s: &str) -> Result<SuppressScope, StoreError> {

@@ -46,7 +46,7 @@ pub(super) fn apply_route(
                 insert_suppression(tx, account_id, number, &step.reason, now)?;
             }
             RouteEffect::Retry(Some(at)) => {
-                insert_callback(tx, account_id, at.with_timezone(&Utc), now)?;
+                insert_callback(tx, account_id, at.with_timezone(&Utc), step.hours, now)?;
             }
             RouteEffect::Retry(None) | RouteEffect::Agent | RouteEffect::Done => {}
         }

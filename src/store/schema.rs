@@ -183,6 +183,15 @@ ALTER TABLE accounts ADD COLUMN call_hours TEXT;
 ALTER TABLE accounts ADD COLUMN night_call_consent BOOLEAN NOT NULL DEFAULT FALSE;
 ";
 
+/// Migration 10: the standing hours a debtor asked for on a call ("call me
+/// after six"), on the route that carried them and on the callback row the
+/// gate reads (`HH:MM` bounds, local time; NULL: no bound).
+const M10_ASKED_HOURS: &str = "
+ALTER TABLE routes ADD COLUMN hours TEXT;
+ALTER TABLE callbacks ADD COLUMN not_before TEXT;
+ALTER TABLE callbacks ADD COLUMN not_after TEXT;
+";
+
 /// The migrations in order; migration `n` (1-based) is `MIGRATIONS[n - 1]`.
 /// Append only: a released migration is never edited. A new table gets its
 /// own migration here (its rows' code in its own file beside this one).
@@ -196,6 +205,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     M7_HOLDS,
     M8_LISTS,
     super::web_schema::CAMPAIGNS,
+    M10_ASKED_HOURS,
 ];
 
 /// The newest schema version this build knows.

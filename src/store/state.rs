@@ -4,7 +4,7 @@
 
 use super::db::OptionalExtension;
 
-use super::codec::{parse_opt_ts, parse_scope};
+use super::codec::{parse_opt_hhmm, parse_opt_ts, parse_scope};
 use super::holds::holds_in_force;
 use super::{sql, Store, StoreError};
 use crate::outcome::SuppressScope;
@@ -69,6 +69,22 @@ impl Store {
             .optional()
             .map_err(sql(OP))?;
         state.callback_at = parse_opt_ts(callback)?;
+        // Standing hours: the newest callback that asked for hours.
+        let asked: Option<(Option<String>, Option<String>)> = self
+            .conn
+            .query_row(
+                "SELECT not_before, not_after FROM callbacks
+                 WHERE account_id = ?1 AND (not_before IS NOT NULL OR not_after IS NOT NULL)
+                 ORDER BY created_at DESC, id DESC LIMIT 1",
+                [account_id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(sql(OP))?;
+        if let Some((b, a)) = asked {
+            state.asked_not_before = parse_opt_hhmm(b)?;
+            state.asked_not_after = parse_opt_hhmm(a)?;
+        }
         state.holds = holds_in_force(&self.conn, account_id)?;
         let prefs = self.contact_prefs(account_id)?;
         state.call_hours = prefs.call_hours;

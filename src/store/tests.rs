@@ -7,7 +7,7 @@ use serde_json::json;
 use super::*;
 use crate::account::history::PastAttempt;
 use crate::account::{Account, Language};
-use crate::outcome::{Disposition, Route, RouteKind, SuppressScope};
+use crate::outcome::{AskedHours, Disposition, Route, RouteKind, SuppressScope};
 use crate::policy::{AccountState, Suppression};
 use crate::store::cli::{run_export, ExportArgs};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -125,6 +125,7 @@ on_both_backends!(
     store_can_move_to_a_blocking_thread,
     a_dispute_holds_until_released_and_a_request_for_a_person_until_its_escalation_closes,
     a_once_only_escalation_is_queued_once_per_account,
+    asked_hours_stand_on_later_calls_until_newer_hours_replace_them,
 );
 
 fn t(h: u32, m: u32) -> DateTime<Utc> {
@@ -204,6 +205,7 @@ fn attempt_with_turns_and_route_round_trips(db: &TestDb) {
         reason: "hardship".into(),
         until: None,
         scope: None,
+        hours: None,
         follow_up: Some(Box::new(Route {
             kind: RouteKind::Pause,
             reason: "hardship".into(),
@@ -214,6 +216,7 @@ fn attempt_with_turns_and_route_round_trips(db: &TestDb) {
                     .fixed_offset(),
             ),
             scope: None,
+            hours: None,
             follow_up: None,
         })),
     };
@@ -264,6 +267,53 @@ fn outcome_cannot_be_recorded_twice(db: &TestDb) {
     ));
 }
 
+fn asked_hours_stand_on_later_calls_until_newer_hours_replace_them(db: &TestDb) {
+    let mut s = db.open();
+    let hm = |h: u32, m: u32| chrono::NaiveTime::from_hms_opt(h, m, 0);
+    let after_six = AskedHours {
+        not_before: hm(18, 0),
+        not_after: None,
+    };
+    let route = Route::retry("callback_later", t(18, 0).fixed_offset()).with_hours(Some(after_six));
+    let id = s
+        .record_decision("a1", "+14155550100", t(10, 0), &json!({}))
+        .unwrap();
+    s.record_outcome(
+        id,
+        &ended(Disposition::Answered, t(10, 2), Some(route.clone())),
+    )
+    .unwrap();
+    // the attempt's route keeps them (QA sees what was asked)
+    let back = s.attempt(id).unwrap().unwrap();
+    assert_eq!(back.route.as_ref().and_then(|r| r.hours), Some(after_six));
+    let st = s.account_state("a1").unwrap();
+    assert_eq!(st.callback_at, Some(t(18, 0)));
+    assert_eq!((st.asked_not_before, st.asked_not_after), (hm(18, 0), None));
+    // a later one-off callback ("call tomorrow") does not lift them
+    s.add_callback("a1", t(20, 0), None, t(12, 0)).unwrap();
+    let st = s.account_state("a1").unwrap();
+    assert_eq!(st.callback_at, Some(t(20, 0)));
+    assert_eq!((st.asked_not_before, st.asked_not_after), (hm(18, 0), None));
+    // newer asked hours replace them
+    let morning = AskedHours {
+        not_before: hm(9, 0),
+        not_after: hm(11, 30),
+    };
+    s.add_callback("a1", t(21, 0), Some(morning), t(12, 5))
+        .unwrap();
+    let st = s.account_state("a1").unwrap();
+    assert_eq!(
+        (st.asked_not_before, st.asked_not_after),
+        (hm(9, 0), hm(11, 30))
+    );
+    // another account is untouched
+    let other = s.account_state("a2").unwrap();
+    assert_eq!(
+        (other.asked_not_before, other.asked_not_after),
+        (None, None)
+    );
+}
+
 fn routes_write_suppressions_pauses_and_callbacks_for_the_gate(db: &TestDb) {
     let mut s = db.open();
     let wrong = Route {
@@ -271,6 +321,7 @@ fn routes_write_suppressions_pauses_and_callbacks_for_the_gate(db: &TestDb) {
         reason: "wrong_number".into(),
         until: None,
         scope: Some(SuppressScope::Number),
+        hours: None,
         follow_up: None,
     };
     let id = s
@@ -294,6 +345,7 @@ fn routes_write_suppressions_pauses_and_callbacks_for_the_gate(db: &TestDb) {
         reason: "callback_later".into(),
         until: Some(t(17, 30).fixed_offset()),
         scope: None,
+        hours: None,
         follow_up: None,
     };
     let id = s
@@ -303,7 +355,7 @@ fn routes_write_suppressions_pauses_and_callbacks_for_the_gate(db: &TestDb) {
         .unwrap();
     assert_eq!(s.account_state("a1").unwrap().callback_at, Some(t(17, 30)));
     // A later request replaces an earlier one, even if it asks for an earlier time.
-    s.add_callback("a1", t(16, 0), t(12, 0)).unwrap();
+    s.add_callback("a1", t(16, 0), None, t(12, 0)).unwrap();
     assert_eq!(s.account_state("a1").unwrap().callback_at, Some(t(16, 0)));
 
     s.add_pause("a1", "promise_to_pay", t(20, 0), t(12, 0))
@@ -662,6 +714,7 @@ fn store_with_two_ended_attempts(db: &TestDb) -> (AttemptId, AttemptId) {
             reason: "wrong_number".into(),
             until: None,
             scope: Some(SuppressScope::Number),
+            hours: None,
             follow_up: None,
         }),
     );

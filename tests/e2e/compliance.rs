@@ -244,6 +244,143 @@ async fn later_runs_dial_exactly_whom_disputes_requests_and_payments_allow() {
     assert_eq!(after[before].account_id, "R1");
 }
 
+/// The rules `duecall plan --data-dir --config` says failed for `id` at `at`.
+fn failed_rules(csv: &Path, config: &Path, data: &Path, at: &str, id: &str) -> Vec<String> {
+    let plan = Command::new(env!("CARGO_BIN_EXE_duecall"))
+        .args(["plan"])
+        .arg(csv)
+        .args(["--at", at, "--data-dir"])
+        .arg(data)
+        .arg("--config")
+        .arg(config)
+        .output()
+        .expect("duecall plan");
+    assert!(
+        plan.status.success(),
+        "{}",
+        String::from_utf8_lossy(&plan.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&plan.stdout);
+    let line: serde_json::Value = stdout
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("plan JSON line"))
+        .find(|l| l["account_id"] == id)
+        .unwrap_or_else(|| panic!("{id} planned: {stdout}"));
+    line["rules"]
+        .as_array()
+        .expect("rules")
+        .iter()
+        .filter(|r| r["passed"] == false)
+        .map(|r| r["rule"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn call_me_after_six_stands_on_later_days_a_one_off_time_does_not() {
+    let dir = scratch("compliance-asked-hours");
+    let sim = sim().await;
+    // Monday 2026-11-23, 10:00 in Los Angeles; due 2026-11-16 (day 7).
+    let csv = write(
+        &dir,
+        "accounts.csv",
+        "account_id,name,phone,amount,due_date,jurisdiction,timezone,language\n\
+         A1,Maria Lopez,+14155550171,125.50,2026-11-16,us,America/Los_Angeles,en\n\
+         C1,Maria Lopez,+14155550172,125.50,2026-11-16,us,America/Los_Angeles,en\n",
+    );
+    let config = write(
+        &dir,
+        "duecall.toml",
+        &format!(
+            "[policy.us]\nquiet_days_after_conversation = 0\n\
+             [campaign]\ncalls_per_second = 0\nmax_concurrent = 2\nretry_answered_s = 7200\n\
+             [campaign.dial_uri_by_account]\nA1 = \"{}\"\nC1 = \"{}\"\n",
+            sim.uri_for_tagged("after_six", "a1"),
+            sim.uri_for_tagged("callback", "c1"),
+        ),
+    );
+    let data = dir.join("data");
+    let dialled = run(
+        &csv,
+        &config,
+        &data,
+        "2026-11-23T10:00:00-08:00",
+        "2026-11-23T10:30:00-08:00",
+    )
+    .await;
+    assert_eq!(dialled, 2, "both once on the first day");
+    let all = attempts(&data);
+    let route = |id: &str| {
+        all.iter()
+            .find(|a| a.account_id == id)
+            .and_then(|a| a.route.clone())
+            .unwrap_or_else(|| panic!("{id} has a route: {all:?}"))
+    };
+    // "Please call me after six": a callback today at 18:00 and standing hours.
+    let a1 = route("A1");
+    assert_eq!(a1.reason, "callback_later", "{a1:?}");
+    assert_eq!(a1.until, Some(at("2026-11-23T18:00:00-08:00")), "{a1:?}");
+    assert_eq!(
+        a1.hours.map(|h| h.to_string()).as_deref(),
+        Some("18:00-24:00")
+    );
+    // "Call me back tomorrow at three pm": a one-off moment tomorrow (the
+    // hour is the recognizer's to hear), no standing hours.
+    let c1 = route("C1");
+    let c1_day = c1.until.map(|t| {
+        t.with_timezone(&chrono_tz::America::Los_Angeles)
+            .date_naive()
+    });
+    assert_eq!(
+        c1_day,
+        chrono::NaiveDate::from_ymd_opt(2026, 11, 24),
+        "{c1:?}"
+    );
+    assert_eq!(c1.hours, None, "{c1:?}");
+    {
+        let s = Store::open_existing(&data).unwrap();
+        let st = s.account_state("A1").unwrap();
+        assert_eq!(
+            st.asked_not_before,
+            chrono::NaiveTime::from_hms_opt(18, 0, 0)
+        );
+    }
+
+    // Wednesday 10:00: A1's hours stand (the callback moment has passed, the
+    // hours have not); C1's one-off time has passed and nothing else holds it.
+    let failed = failed_rules(&csv, &config, &data, "2026-11-25T10:05:00-08:00", "A1");
+    assert_eq!(failed, vec!["asked_hours".to_string()], "A1 at 10:05");
+    assert!(failed_rules(&csv, &config, &data, "2026-11-25T10:05:00-08:00", "C1").is_empty());
+    let before = attempts(&data).len();
+    let dialled = run(
+        &csv,
+        &config,
+        &data,
+        "2026-11-25T10:00:00-08:00",
+        "2026-11-25T10:20:00-08:00",
+    )
+    .await;
+    let after = attempts(&data);
+    assert_eq!(dialled, 1, "{:?}", &after[before..]);
+    assert_eq!(after[before].account_id, "C1");
+
+    // Wednesday 18:30: inside A1's hours, A1 is called; C1 asked again for
+    // tomorrow at three, so not C1.
+    assert!(failed_rules(&csv, &config, &data, "2026-11-25T18:35:00-08:00", "A1").is_empty());
+    let before = after.len();
+    let dialled = run(
+        &csv,
+        &config,
+        &data,
+        "2026-11-25T18:30:00-08:00",
+        "2026-11-25T18:50:00-08:00",
+    )
+    .await;
+    let after = attempts(&data);
+    sim.shutdown();
+    assert_eq!(dialled, 1, "{:?}", &after[before..]);
+    assert_eq!(after[before].account_id, "A1");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_manual_call_goes_through_the_gate_and_counts() {
     let dir = scratch("compliance-call");

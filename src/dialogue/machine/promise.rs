@@ -25,7 +25,7 @@ impl Conversation {
                     reason: "promised date beyond the limit".into(),
                     slots: Slots {
                         date: Some(d),
-                        time: None,
+                        ..Slots::default()
                     },
                     also: Vec::new(),
                 };
@@ -60,7 +60,7 @@ impl Conversation {
             kind: IntentKind::PromiseToPay,
             slots: Slots {
                 date: self.pending_promise,
-                time: None,
+                ..Slots::default()
             },
             ..yes.clone()
         };

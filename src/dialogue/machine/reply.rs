@@ -236,8 +236,9 @@ impl Conversation {
             }
             K::CallbackLater if intent.slots.time.is_some() => {
                 let t = intent.slots.time.unwrap_or_default();
-                self.vars.callback_time = Some(speak::datetime_words(
+                self.vars.callback_time = Some(speak::callback_words(
                     t,
+                    intent.slots.hours.as_ref(),
                     self.script.meta.language,
                     self.local_time(now).date(),
                 ));

@@ -35,6 +35,15 @@ impl Understand for Keywords {
             .iter()
             .find_map(|w| chrono::NaiveTime::parse_from_str(w, "%H:%M").ok())
             .map(|tm| date.unwrap_or(at.date()).and_time(tm));
+        // "after 18:00": standing hours from that time on
+        let hours = words
+            .windows(2)
+            .find(|w| w[0] == "after")
+            .and_then(|w| chrono::NaiveTime::parse_from_str(w[1], "%H:%M").ok())
+            .map(|tm| crate::outcome::AskedHours {
+                not_before: Some(tm),
+                not_after: None,
+            });
         let has = |w: &str| words.contains(&w);
         let rules: [(IntentKind, bool); 12] = [
             (
@@ -112,7 +121,7 @@ impl Understand for Keywords {
             kind,
             confidence,
             reason: text.to_string(),
-            slots: Slots { date, time },
+            slots: Slots { date, time, hours },
             also,
         }
     }

@@ -174,6 +174,21 @@ fn callback_text_names_the_time() {
 }
 
 #[test]
+fn a_callback_after_a_time_repeats_the_standing_hours_and_routes_with_them() {
+    let mut h = H::new();
+    h.reach_reminder();
+    let a = h.reply("call me after 18:00");
+    assert!(a.iter().any(|a| matches!(a, Action::Play { text, .. } if text == "Thank you. We will call back today at 6 PM, and from now on only after 6 PM. Goodbye.")), "{a:?}");
+    h.finish_all();
+    let r = h.route();
+    assert_eq!(r.kind, RouteKind::Retry);
+    assert_eq!(
+        r.hours.and_then(|x| x.not_before),
+        chrono::NaiveTime::from_hms_opt(18, 0, 0)
+    );
+}
+
+#[test]
 fn hardship_with_an_agent_transfers_with_case_headers() {
     let mut h = H::with(Language::En, |_, a| {
         a.agent_uri = Some("sip:collect@agents.example".into())
