@@ -381,6 +381,142 @@ async fn call_me_after_six_stands_on_later_days_a_one_off_time_does_not() {
     assert_eq!(after[before].account_id, "A1");
 }
 
+/// Runs the `duecall` binary; returns (success, stdout, stderr).
+fn duecall(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_duecall"))
+        .args(args)
+        .output()
+        .expect("run duecall");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_do_not_call_list_and_the_end_of_the_robot_stage_keep_the_robot_off() {
+    let dir = scratch("compliance-dnc-stage");
+    let sim = sim().await;
+    // Monday 2026-11-23, 10:00 in Los Angeles. N1, N2 and OK1 are on day 7;
+    // S1 fell due on 2026-10-01 (day 53, past the last robot day, 15).
+    let csv = write(
+        &dir,
+        "accounts.csv",
+        "account_id,name,phone,amount,due_date,jurisdiction,timezone,language\n\
+         N1,Maria Lopez,+14155550181,125.50,2026-11-16,us,America/Los_Angeles,en\n\
+         N2,Maria Lopez,+14155550182,125.50,2026-11-16,us,America/Los_Angeles,en\n\
+         S1,Maria Lopez,+14155550183,125.50,2026-10-01,us,America/Los_Angeles,en\n\
+         OK1,Maria Lopez,+14155550184,125.50,2026-11-16,us,America/Los_Angeles,en\n",
+    );
+    let config = write(
+        &dir,
+        "duecall.toml",
+        &format!(
+            "[campaign]\ncalls_per_second = 0\nmax_concurrent = 4\n\
+             [campaign.dial_uri_by_account]\nN1 = \"{}\"\nN2 = \"{}\"\nS1 = \"{}\"\nOK1 = \"{}\"\n",
+            sim.uri_for_tagged("paid", "n1"),
+            sim.uri_for_tagged("paid", "n2"),
+            sim.uri_for_tagged("paid", "s1"),
+            sim.uri_for_tagged("paid", "ok1"),
+        ),
+    );
+    let data = dir.join("data");
+    let d = data.to_str().expect("utf-8 path");
+
+    // A bad row stops the import, naming its line, and imports nothing.
+    let bad = write(
+        &dir,
+        "bad.csv",
+        "phone,account_id,scope,reason\n+14155550181,,number,lender list\n,,number,no target\n",
+    );
+    let (ok, _, err) = duecall(&["suppress", "import", bad.to_str().unwrap(), "--data-dir", d]);
+    assert!(!ok, "a bad list must be refused");
+    assert!(err.contains("line 3"), "names the line: {err}");
+    // The lender's list: N1 by number (every account listing it), N2 by account.
+    let dnc = write(
+        &dir,
+        "dnc.csv",
+        "phone,account_id,scope,reason\n\
+         (415) 555-0181,,number,lender list: asked by letter\n\
+         ,N2,account,lender list: attorney represents\n",
+    );
+    let (ok, out, err) = duecall(&["suppress", "import", dnc.to_str().unwrap(), "--data-dir", d]);
+    assert!(ok, "{out}{err}");
+    let (ok, listed, err) = duecall(&["suppress", "list", "--data-dir", d]);
+    assert!(ok, "{err}");
+    let listed: Vec<serde_json::Value> = listed
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("suppress list JSON line"))
+        .collect();
+    assert_eq!(listed.len(), 2, "the bad import left nothing: {listed:?}");
+    assert!(
+        listed.iter().any(|l| l["phone"] == "+14155550181"),
+        "{listed:?}"
+    );
+
+    let dialled = run(
+        &csv,
+        &config,
+        &data,
+        "2026-11-23T10:00:00-08:00",
+        "2026-11-23T10:20:00-08:00",
+    )
+    .await;
+    let all = attempts(&data);
+    assert_eq!(dialled, 1, "only OK1: {all:?}");
+    assert_eq!(all[0].account_id, "OK1");
+    // The reasons are in each decision.
+    let plan = |id: &str| -> serde_json::Value {
+        let (ok, out, err) = duecall(&[
+            "plan",
+            csv.to_str().unwrap(),
+            "--at",
+            "2026-11-23T10:25:00-08:00",
+            "--data-dir",
+            d,
+            "--config",
+            config.to_str().unwrap(),
+        ]);
+        assert!(ok, "{err}");
+        out.lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("plan JSON line"))
+            .find(|l| l["account_id"] == id)
+            .unwrap_or_else(|| panic!("{id} planned: {out}"))
+    };
+    for (id, why) in [("N1", "asked by letter"), ("N2", "attorney represents")] {
+        let p = plan(id);
+        assert_eq!(p["decision"], "deny", "{p}");
+        assert!(
+            p.to_string().contains(why),
+            "{id}'s decision names the list's reason: {p}"
+        );
+    }
+    // S1: to the collectors as stage-ended, once, however many runs.
+    let stage_ended = || {
+        Store::open_existing(&data)
+            .unwrap()
+            .escalations(None)
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.account_id == "S1" && e.reason == "stage-ended")
+            .count()
+    };
+    assert_eq!(stage_ended(), 1);
+    let dialled = run(
+        &csv,
+        &config,
+        &data,
+        "2026-11-24T10:00:00-08:00",
+        "2026-11-24T10:10:00-08:00",
+    )
+    .await;
+    sim.shutdown();
+    // OK1 was reached yesterday (the quiet week after a conversation holds it).
+    assert_eq!(dialled, 0, "{:?}", attempts(&data));
+    assert_eq!(stage_ended(), 1, "stage-ended is queued once per account");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_manual_call_goes_through_the_gate_and_counts() {
     let dir = scratch("compliance-call");
