@@ -65,6 +65,13 @@ try {
   await page.waitForSelector("#transcript tbody tr");
   const said = await page.locator("#transcript").innerText();
   assert.ok(said.includes("duecall") && said.includes("debtor"), "both sides in the transcript");
+  step("the gate's decision reads as rules");
+  const verdict = await page.locator("#policy-verdict").innerText();
+  assert.match(verdict, /^Allowed at .* \([a-z]{2}/, "the verdict with its moment and jurisdiction: " + verdict);
+  const ruleRows = await page.locator("#policy tbody tr").count();
+  assert.ok(ruleRows >= 5, "one row per rule checked: " + ruleRows);
+  const windowRow = await page.locator('#policy tbody tr[data-rule="window"]').innerText();
+  assert.ok(windowRow.includes("✓") && windowRow.includes("Calling window"), "the window rule passed, in words: " + windowRow);
   step("the recording plays");
   const played = await page.evaluate(async () => {
     const a = document.getElementById("player");

@@ -194,6 +194,41 @@ async function waveforms(url, audio) {
 
 // ---- one case --------------------------------------------------------------
 
+// What the rules are called on screen (the stored names stay the gate's).
+const RULE_LABELS = {
+  jurisdiction: "Jurisdiction", suppression: "Suppression / do-not-call", hold: "Hold (dispute, collector)",
+  stage: "Collection stage", pause: "Pause", callback: "Callback time", window: "Calling window",
+  holiday: "Public holiday", asked_hours: "Hours the debtor asked for", call_hours: "Hours in the accounts file",
+  quiet_after_conversation: "Quiet days after a conversation", number_available: "Number available",
+  attempts_per_number_per_day: "Attempts on this number today", hard_cap_per_number_per_day: "Hard cap per number per day",
+};
+const ruleLabel = (r) => RULE_LABELS[r] || r.replace(/_/g, " ");
+
+// The gate's decision as a collector or QA reads it: the verdict with its
+// moment and zone, one row per rule checked (passed or not, in the gate's
+// words and figures), and the stored JSON for an audit.
+function policyView(p) {
+  if (!p || !Array.isArray(p.rules)) return el("p", { class: "hint", id: "policy" }, "No decision stored.");
+  const allowed = p.decision === "allow";
+  const zones = (p.zones || []).join(", ");
+  const head = el("p", { class: "verdict " + (allowed ? "pass" : "fail"), id: "policy-verdict" },
+    (allowed ? "Allowed" : "Denied") + " at " + fmtTime(p.at) +
+    " (" + (p.jurisdiction || "?") + (zones ? ", " + zones : "") + ")" +
+    (!allowed && p.next_allowed_at ? "; next allowed " + fmtTime(p.next_allowed_at) : "") +
+    (p.human_queue ? "; past the robot stage: a collector's case" : ""));
+  const rows = p.rules.map((r) =>
+    el("tr", { class: r.passed ? "pass" : "fail", "data-rule": r.rule },
+      el("td", {}, r.passed ? "✓" : "✗"),
+      el("td", {}, ruleLabel(r.rule)),
+      el("td", {}, r.detail || "")));
+  const table = el("table", { id: "policy", class: "policy" },
+    el("thead", {}, el("tr", {}, el("th", {}, ""), el("th", {}, "Rule"), el("th", {}, "In the gate's words"))),
+    el("tbody", {}, rows));
+  const raw = el("details", {}, el("summary", {}, "Stored decision (JSON)"),
+    el("pre", { class: "policy" }, JSON.stringify(p, null, 2)));
+  return el("div", {}, head, table, raw);
+}
+
 // A closure's outcome is an object tagged by `outcome` (pause, suppress, ...).
 const outcomeOf = (cl) => (cl.outcome && typeof cl.outcome === "object" ? cl.outcome.outcome : cl.outcome);
 
@@ -215,7 +250,7 @@ async function casePage(root, id) {
         el("dt", {}, "Route"), el("dd", { id: "route" }, c.route ? c.route.kind + " (" + c.route.reason + ")" : "")),
       el("div", {},
         el("h2", {}, "Why the call was allowed"),
-        el("pre", { class: "policy" }, c.policy ? JSON.stringify(c.policy, null, 2) : "—"))),
+        policyView(c.policy))),
     el("h2", {}, "Recording"), audioEl,
     el("h2", {}, "Transcript"), transcriptTable(c.transcript || [], audio),
     el("p", { class: "summary" }, c.summary));
