@@ -202,7 +202,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Cmd::Demo(a) => {
             let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
-            rt.block_on(duecall::campaign::demo::run_demo(&a))?;
+            let run = rt.block_on(duecall::campaign::demo::run_demo(&a))?;
+            duecall::web::cli::demo_login(&run.dir, &mut stdout.lock())?;
         }
         Cmd::Serve(a) => {
             let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;

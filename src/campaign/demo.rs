@@ -141,14 +141,16 @@ pub struct DemoRun {
     pub summary: CampaignSummary,
 }
 
-/// Runs `duecall demo` and prints the table and where everything is.
-pub async fn run_demo(args: &DemoArgs) -> Result<(), CampaignError> {
+/// Runs `duecall demo` and prints the table and where everything is;
+/// returns the run (its directory is where the console login goes).
+pub async fn run_demo(args: &DemoArgs) -> Result<DemoRun, CampaignError> {
     let run = demo(args).await?;
     let mut out = std::io::stdout().lock();
     write_report(&mut out, &run).map_err(|source| CampaignError::Write {
         path: PathBuf::from("<stdout>"),
         source,
-    })
+    })?;
+    Ok(run)
 }
 
 /// The demo without the final report: starts the simulated debtors on

@@ -7,7 +7,7 @@
 
 use std::io::{BufRead, Write};
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, FixedOffset, Utc};
 use tokio_util::sync::CancellationToken;
@@ -144,6 +144,33 @@ enum TokenCmd {
 
 fn open(dir: Option<&PathBuf>) -> Result<Store, CliError> {
     Ok(Store::open(&crate::store::cli::data_dir(dir))?)
+}
+
+/// After `duecall demo`: an admin login for the console on the demo's data
+/// directory (user `demo`, a fresh random password of 20 characters, stored
+/// as an argon2 hash like any other), and how to start the service on it.
+/// The password is printed here once and kept nowhere else in clear.
+pub fn demo_login(dir: &Path, out: &mut dyn Write) -> Result<(), CliError> {
+    let password: String = crate::web::auth::random_hex().chars().take(20).collect();
+    let mut store = Store::open(dir)?;
+    access::put_user(
+        &mut store,
+        "demo",
+        Role::Admin,
+        &password,
+        &Actor::cli("demo"),
+        Utc::now(),
+    )?;
+    writeln!(
+        out,
+        "console: duecall serve --data-dir {} (listens on 127.0.0.1:8080), then open http://127.0.0.1:8080/",
+        dir.display()
+    )?;
+    writeln!(
+        out,
+        "         and log in as demo with password {password} (role admin; made for this demo directory only)"
+    )?;
+    Ok(())
 }
 
 /// Runs `duecall user ...`.

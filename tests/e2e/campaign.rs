@@ -510,6 +510,31 @@ async fn demo_calls_simulated_debtors_in_a_fresh_directory_and_reports_each_acco
         assert!(table.contains(p), "{table}");
     }
     assert!(table.contains("database: "), "{table}");
+    // The console login it prints works on the demo's store.
+    let mut login = Vec::new();
+    duecall::web::cli::demo_login(&run.dir, &mut login).expect("demo login");
+    let login = String::from_utf8(login).expect("utf-8");
+    assert!(
+        login.contains(&format!("duecall serve --data-dir {}", run.dir.display())),
+        "{login}"
+    );
+    let password = login
+        .split("password ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap_or_else(|| panic!("a password in {login}"));
+    assert_eq!(password.len(), 20, "{login}");
+    let (user, hash) = duecall::store::Store::open_existing(&run.dir)
+        .expect("demo store")
+        .user_with_hash("demo")
+        .expect("read user")
+        .expect("the demo user exists");
+    assert_eq!(user.role.as_str(), "admin");
+    assert!(duecall::web::auth::verify_password(password, &hash));
+    assert!(!duecall::web::auth::verify_password(
+        "not-the-password-1",
+        &hash
+    ));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
