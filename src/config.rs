@@ -92,12 +92,33 @@ pub struct Config {
 
 /// `[store]`: the embedded SQLite database of the data directory (the
 /// default), or a PostgreSQL database several nodes share.
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreConfig {
     /// `postgres://user@host:port/db`: the shared database (`--store` and
     /// `$DUECALL_STORE` take precedence). Unset: SQLite in the data directory.
     pub url: Option<String>,
+    /// How long a node's lease on its calls in flight lasts without a
+    /// heartbeat, seconds (30; the heartbeat comes every third of it).
+    /// Another node takes over a dead node's calls this long after its last
+    /// heartbeat; nodes' clocks must agree far better than this (NTP).
+    pub lease_s: u64,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            url: None,
+            lease_s: 30,
+        }
+    }
+}
+
+impl StoreConfig {
+    /// The lease as a duration.
+    pub fn lease(&self) -> chrono::Duration {
+        chrono::Duration::seconds(self.lease_s.min(86_400) as i64)
+    }
 }
 
 /// SIP signalling settings.
@@ -247,6 +268,13 @@ impl Config {
             ));
         }
         self.proxy_host()?;
+        if !(3..=3600).contains(&self.store.lease_s) {
+            return Err(invalid(
+                "store.lease_s",
+                "3..=3600 seconds",
+                self.store.lease_s,
+            ));
+        }
         if self.sip.user.is_some() != self.sip.password.is_some() {
             return Err(invalid(
                 "sip.password",

@@ -51,6 +51,12 @@ pub struct RunArgs {
     /// default `campaign.dial_uri`.
     #[arg(long)]
     pub trunk: Option<String>,
+    /// The shared PostgreSQL database several nodes dial one campaign from
+    /// (`postgres://user@host:port/db`; default: $DUECALL_STORE, else
+    /// `[store] url`); without it, the data directory's SQLite. The data
+    /// directory stays this node's own (its lock, node id, recordings).
+    #[arg(long)]
+    pub store: Option<String>,
     /// Take AudioSocket connections on this address (`127.0.0.1:PORT`;
     /// overrides `[gateway] audiosocket`), for calls placed through `[origination]`.
     #[arg(long)]
@@ -228,10 +234,11 @@ pub async fn run_campaign_with(
         None => None,
     };
     let data_dir = crate::store::cli::data_dir(args.data_dir.as_ref());
+    let store_url = crate::store::cli::store_url(args.store.as_deref(), Some(&config.store))?;
     // One dialling process per data directory, for the whole run.
     let _lock = DataDirLock::acquire(&data_dir)?;
     {
-        let mut store = Store::open(&data_dir)?;
+        let mut store = Store::open_at(&data_dir, store_url.as_deref())?;
         store.upsert_accounts(&accounts, now)?;
         store.set_contact_prefs(&contact)?;
         if let Some(h) = &history {
@@ -278,6 +285,8 @@ pub async fn run_campaign_with(
         until,
         record_dir,
         progress,
+        store_url,
+        lease: config.store.lease(),
     };
     let result = runner::run(setup, shutdown).await;
     gw.shutdown();

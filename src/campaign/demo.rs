@@ -264,6 +264,7 @@ async fn demo_campaign(
         history: None,
         trunk: None,
         audiosocket: None,
+        store: None,
     };
     println!(
         "calling {} fictional debtors, {} at a time ...",

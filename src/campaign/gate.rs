@@ -224,6 +224,48 @@ pub fn authorise(
     })
 }
 
+/// Why a claim placed no dial.
+#[derive(Debug)]
+pub enum NotClaimed {
+    /// The account, or the number, has a call in flight (another node's):
+    /// ask again later.
+    InFlight,
+    /// The gate, asked again under the lock, denied (another node's dial
+    /// reached a cap first), or the store refused.
+    Refused(Refused<StoreError>),
+}
+
+/// Claims a dial the scheduler was allowed: under the store's write lock
+/// (on PostgreSQL, across every node sharing it) checks that neither the
+/// account nor the number has a call in flight, puts the question to the
+/// gate again (it then reads everything every node has committed, and no
+/// other decision can come in before this one), and stores the fresh
+/// allow, which makes the dial. Two nodes never dial one account or one
+/// number at once, and the caps are counted in the database, not in a
+/// node's memory.
+pub fn claim(
+    store: &mut Store,
+    gate: &PolicyGate,
+    account_idx: usize,
+    phone: &str,
+    now: DateTime<Utc>,
+) -> Result<AllowedDial, NotClaimed> {
+    let not_stored = |e| NotClaimed::Refused(Refused::NotStored(e));
+    let account_id = &gate.accounts[account_idx].account_id;
+    let claim = store.begin_claim().map_err(not_stored)?;
+    if claim.in_flight(account_id, phone).map_err(not_stored)? {
+        return Err(NotClaimed::InFlight);
+    }
+    let fresh = gate.decision(account_idx, phone, now).map_err(not_stored)?;
+    policy::authorise(fresh, |d, number| {
+        let json = serde_json::to_value(d).map_err(StoreError::Json)?;
+        claim
+            .record_decision(&d.account_id, number, now, &json)
+            .map(|id| id.0)
+    })
+    .map_err(NotClaimed::Refused)
+}
+
 /// The scheduler's view of a decision: allowed (the decision travels with
 /// the dial) or denied until its `next_allowed_at`.
 pub fn verdict(d: PolicyDecision) -> Verdict<PolicyDecision> {

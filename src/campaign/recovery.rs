@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::outcome::{Disposition, Route};
+use crate::store::nodes::Asking;
 use crate::store::{AttemptId, EndedAttempt, NewEscalation, Store, StoreError, TurnRow};
 
 /// Where a run keeps outcomes the database refused, inside the data dir.
@@ -223,10 +224,33 @@ pub fn recover(
     record_dir: Option<&Path>,
     now: DateTime<Utc>,
 ) -> Result<Vec<RecoveredAttempt>, StoreError> {
+    recover_as(store, data_dir, record_dir, Asking::StartUp, now, now)
+}
+
+/// As [`recover`], for a node on a store others may share: only the
+/// attempts this node may take over (`store::nodes::may_take_over`: at
+/// start-up its own previous incarnation's; any time, those of a node whose
+/// lease ended before `lease_now`, the real time leases are kept in).
+/// `now` (the campaign clock) stamps what it ends. Another node's attempt
+/// has no outcome here (its data directory is on its own disk): it becomes
+/// `failed_by_crash`.
+pub fn recover_as(
+    store: &mut Store,
+    data_dir: &Path,
+    record_dir: Option<&Path>,
+    asking: Asking,
+    now: DateTime<Utc>,
+    lease_now: DateTime<Utc>,
+) -> Result<Vec<RecoveredAttempt>, StoreError> {
     let mut out = Vec::new();
-    for (id, account_id) in store.in_flight()? {
+    let me = store.node().map(str::to_owned);
+    for (id, account_id) in store.in_flight_to_take_over(asking, lease_now)? {
+        // Another node's attempt: its outcome and recordings are on its
+        // own disk; only this node's are looked for here.
+        let holder = store.attempt_node(id)?;
+        let own = holder.is_none() || holder == me;
         let mut recordings = Vec::new();
-        if let Some(dir) = record_dir {
+        if let (Some(dir), true) = (record_dir, own) {
             for p in recordings_of(dir, &account_id, id) {
                 match crate::media::recorder::repair(&p) {
                     Ok(_) => recordings.push(p),
@@ -236,15 +260,24 @@ pub fn recover(
                 }
             }
         }
-        let imported_from = match find_outcome(data_dir, record_dir, id, &account_id, now) {
+        let found = if own {
+            find_outcome(data_dir, record_dir, id, &account_id, now)
+        } else {
+            None
+        };
+        let imported_from = match found {
             Some((ended, file)) => {
                 store.record_outcome(id, &ended)?;
                 tracing::warn!(attempt = %id, account = %account_id, file = %file.display(), "outcome of an attempt in flight at a crash imported");
                 Some(file)
             }
             None => {
-                store.mark_crashed(id, now)?;
-                tracing::warn!(attempt = %id, account = %account_id, repaired = recordings.len(), "attempt in flight at a crash recorded as failed (reason crash)");
+                // Under the write lock, the holder's lease read again: a
+                // node that renewed in between keeps its call.
+                if !store.take_over_crashed(id, asking, now, lease_now)? {
+                    continue;
+                }
+                tracing::warn!(attempt = %id, account = %account_id, node = holder.as_deref().unwrap_or("-"), repaired = recordings.len(), "attempt in flight at a crash recorded as failed (reason crash)");
                 None
             }
         };
@@ -255,7 +288,9 @@ pub fn recover(
             recordings,
         });
     }
-    clear_stored_pending(store, data_dir)?;
+    if asking == Asking::StartUp {
+        clear_stored_pending(store, data_dir)?;
+    }
     Ok(out)
 }
 

@@ -26,12 +26,12 @@ use tokio_util::sync::CancellationToken;
 
 use super::clock::Clock;
 use super::error::CampaignError;
-use super::gate::{authorise, settle_due, verdict, PolicyGate};
+use super::gate::{claim, settle_due, verdict, NotClaimed, PolicyGate};
 use super::hooks;
 use super::outcomes::{store_failure, store_outcome, AttemptResult};
 use super::persist::{keep_pending, write_outcome_file, Unstored};
 use super::progress::{CampaignSummary, Progress, ProgressLine};
-use super::recovery::{recordings_of, recover, PendingOutcome, RecoveredAttempt};
+use super::recovery::{recordings_of, recover_as, PendingOutcome, RecoveredAttempt};
 use super::scheduler::{CampaignAccount, Scheduler, SchedulerAction, SchedulerEvent, Summary};
 use super::settings::{CampaignSettings, DialPlan};
 use crate::account::{mask_phone, Account};
@@ -40,6 +40,7 @@ use crate::agent::{
 };
 use crate::outcome::Disposition;
 use crate::policy::{PolicyConfig, PolicyDecision, Refused};
+use crate::store::nodes::Asking;
 use crate::store::{self, AttemptId, EndedAttempt, Store};
 
 /// Everything one run needs, ready to go.
@@ -64,6 +65,11 @@ pub struct CampaignSetup {
     pub record_dir: Option<PathBuf>,
     /// Show a live progress line (stderr is a terminal) or plain lines.
     pub progress: Progress,
+    /// The shared PostgreSQL database several nodes dial from (`--store`);
+    /// `None`: the data directory's SQLite.
+    pub store_url: Option<String>,
+    /// How long this node's lease lasts without a heartbeat (`[store] lease_s`).
+    pub lease: chrono::Duration,
 }
 
 /// How a run is stopped from outside. `stop` ends dialling; `end_calls`
@@ -149,6 +155,12 @@ struct Runner {
     transfer_hook: TransferHook,
     /// The run's `end_calls`: every call's shutdown token is a child of it.
     end_calls: CancellationToken,
+    /// This node's id (its lease in `nodes`, named on its attempts).
+    node: String,
+    /// How long its lease lasts without a heartbeat.
+    lease: chrono::Duration,
+    /// Other nodes' calls taken over while running (their leases expired).
+    taken_over: Vec<RecoveredAttempt>,
 }
 
 /// What the loop does after a scheduler action.
@@ -191,6 +203,14 @@ pub async fn run(
     };
     let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + tick, tick);
     let mut display = ProgressLine::new(setup.progress);
+
+    // The heartbeat: a third of the lease, so two may be missed.
+    let beat = (setup.lease / 3)
+        .to_std()
+        .unwrap_or(StdDuration::from_secs(10))
+        .max(StdDuration::from_millis(500));
+    let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + beat, beat);
+    heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 
     let mut give_up_storing: Option<tokio::time::Instant> = None;
     let summary = loop {
@@ -255,9 +275,28 @@ pub async fn run(
             _ = ticker.tick() => {
                 display.show(&runner.sched.summary(), runner.clock.now());
             }
+            _ = heartbeat.tick() => {
+                if !runner.heartbeat() && !interrupted {
+                    // The lease is lost: other nodes may take this node's
+                    // calls over; it dials no more (calls in flight end).
+                    interrupted = true;
+                    runner.sched.stop();
+                    grace_deadline = Some(tokio::time::Instant::now() + grace);
+                    display.message("lease lost: another node may take over this node's calls; no new calls");
+                }
+            }
         }
     };
     display.finish();
+    {
+        let (writer, node) = (&mut runner.writer, runner.node.clone());
+        let now = Utc::now();
+        if let Err(e) = blocking(|| writer.release_lease(&node, now)) {
+            tracing::warn!(node = %node, error = %e, "lease not given back (it expires by itself)");
+        }
+    }
+    let mut recovered = recovered;
+    recovered.append(&mut runner.taken_over);
     let summary = CampaignSummary {
         data_dir: setup.data_dir.clone(),
         database,
@@ -290,17 +329,27 @@ impl Runner {
         now: DateTime<Utc>,
         end_calls: CancellationToken,
     ) -> Result<(Runner, Vec<RecoveredAttempt>, PathBuf), CampaignError> {
-        let mut writer = blocking(|| Store::open(&setup.data_dir))?;
+        let url = setup.store_url.as_deref();
+        let mut writer = blocking(|| Store::open_at(&setup.data_dir, url))?;
         let database = writer.path().to_path_buf();
+        // This node's lease first (real time: leases are about processes,
+        // not the campaign clock), then what its previous incarnation, or
+        // a node whose lease has expired, left in flight.
+        let node = store::nodes::node_id_of(&setup.data_dir)?;
+        let lease_now = Utc::now();
+        blocking(|| writer.take_lease(&node, std::process::id(), lease_now, setup.lease))?;
+        tracing::info!(node = %node, lease_s = setup.lease.num_seconds(), "node lease taken");
         let recovered = blocking(|| {
-            recover(
+            recover_as(
                 &mut writer,
                 &setup.data_dir,
                 setup.record_dir.as_deref(),
+                Asking::StartUp,
                 now,
+                lease_now,
             )
         })?;
-        let reader = blocking(|| Store::open(&setup.data_dir))?;
+        let reader = blocking(|| Store::open_at(&setup.data_dir, url))?;
         let campaign_accounts: Vec<CampaignAccount> = setup
             .accounts
             .iter()
@@ -344,6 +393,9 @@ impl Runner {
             transfers,
             transfer_hook,
             end_calls,
+            node,
+            lease: setup.lease,
+            taken_over: Vec::new(),
         };
         Ok((runner, recovered, database))
     }
@@ -452,23 +504,35 @@ impl Runner {
     ) {
         let account = &self.accounts[account_idx];
         let clock = self.clock;
-        let writer = &mut self.writer;
-        let dial = match blocking(|| authorise(writer, decision, now)) {
+        let (writer, gate) = (&mut self.writer, &self.gate);
+        // The scheduler's allow is put to the gate again under the store's
+        // write lock, as the decision is stored (another node may have
+        // dialled since): `claim`.
+        drop(decision);
+        let dial = match blocking(|| claim(writer, gate, account_idx, &phone, now)) {
             Ok(d) => d,
-            Err(refused) => {
-                match refused {
-                    Refused::NotStored(e) => {
-                        tracing::error!(account = %account.account_id, error = %e, "cannot store the decision: not dialling, asking again later")
+            Err(not) => {
+                let retry_at = match not {
+                    NotClaimed::InFlight => {
+                        tracing::info!(account = %account.account_id, "the account or its number has a call in flight (another node's): asking again later");
+                        now + self.recheck
                     }
-                    Refused::Denied(d) => {
-                        tracing::error!(account = %account.account_id, decision = ?d.decision, "the scheduler offered a dial the gate did not allow: not dialling")
+                    NotClaimed::Refused(Refused::NotStored(e)) => {
+                        tracing::error!(account = %account.account_id, error = %e, "cannot store the decision: not dialling, asking again later");
+                        now + self.recheck
                     }
-                }
+                    NotClaimed::Refused(Refused::Denied(d)) => {
+                        tracing::info!(account = %account.account_id, decision = ?d.decision, "the gate, asked again as the dial was claimed, denied (another node dialled first): not dialling");
+                        d.next_allowed_at
+                            .filter(|t| *t > now)
+                            .unwrap_or(now + self.recheck)
+                    }
+                };
                 let _ = self.sched.handle(
                     now,
                     SchedulerEvent::NotPlaced {
                         account: account_idx,
-                        retry_at: now + self.recheck,
+                        retry_at,
                     },
                 );
                 return;
@@ -564,6 +628,50 @@ impl Runner {
         if let Err(e) = stored {
             tracing::error!(attempt = %attempt, error = %e, "cannot store the transfer.started event");
         }
+    }
+
+    /// This node's heartbeat: renews its lease, then takes over what nodes
+    /// whose lease has expired left in flight (each marked crashed once,
+    /// by whichever node gets there first). Returns false when the lease
+    /// was lost (it expired before this renewal). A store that refuses is
+    /// logged and asked again at the next beat.
+    fn heartbeat(&mut self) -> bool {
+        let (writer, node, lease) = (&mut self.writer, self.node.clone(), self.lease);
+        let lease_now = Utc::now();
+        match blocking(|| writer.renew_lease(&node, lease_now, lease)) {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::error!(node = %node, "this node's lease expired before its heartbeat: it stops dialling");
+                return false;
+            }
+            Err(e) => {
+                tracing::warn!(node = %node, error = %e, "heartbeat not stored (the lease runs on until it expires)");
+                return true;
+            }
+        }
+        let now = self.clock.now();
+        let (data_dir, record_dir) = (&self.data_dir, self.record_dir.as_deref());
+        match blocking(|| {
+            recover_as(
+                writer,
+                data_dir,
+                record_dir,
+                Asking::Running,
+                now,
+                lease_now,
+            )
+        }) {
+            Ok(mut r) => {
+                if !r.is_empty() {
+                    tracing::warn!(node = %node, taken_over = r.len(), "calls in flight of a node whose lease expired recorded as failed (reason crash)");
+                }
+                self.taken_over.append(&mut r);
+            }
+            Err(e) => {
+                tracing::warn!(node = %node, error = %e, "dead nodes' calls not taken over (asked again at the next heartbeat)")
+            }
+        }
+        true
     }
 
     /// Tries the outcomes the database refused again.

@@ -121,6 +121,71 @@ pub struct EndedAttempt {
     pub escalations: Vec<NewEscalation>,
 }
 
+fn insert_decision(
+    conn: &super::db::Db,
+    node: Option<&str>,
+    account_id: &str,
+    phone: &str,
+    decided_at: DateTime<Utc>,
+    decision: &str,
+) -> Result<AttemptId, StoreError> {
+    conn.query_row(
+        "INSERT INTO attempts (account_id, phone, decided_at, policy, state, node)
+         VALUES (?1, ?2, ?3, ?4, 'decided', ?5) RETURNING id",
+        params![account_id, phone, ts(decided_at), decision, node],
+        |r| r.get(0),
+    )
+    .map(AttemptId)
+    .map_err(sql("record_decision"))
+}
+
+/// A dial being claimed under the store's write lock
+/// ([`Store::begin_claim`]): check that neither the account nor the number
+/// has a call in flight, let the gate decide afresh, then record the
+/// decision (which commits). Dropped without recording: nothing is stored.
+pub struct Claim<'a> {
+    tx: super::db::Transaction<'a>,
+    node: Option<String>,
+}
+
+impl Claim<'_> {
+    /// Whether the account, or the number about any account, has an
+    /// attempt in flight (`decided` or `dialling`): another node is calling
+    /// it, and one person is never rung twice at once.
+    pub fn in_flight(&self, account_id: &str, phone: &str) -> Result<bool, StoreError> {
+        self.tx
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM attempts
+                     WHERE state IN ('decided', 'dialling') AND (account_id = ?1 OR phone = ?2))",
+                params![account_id, phone],
+                |r| r.get::<_, bool>(0),
+            )
+            .map_err(sql("claim in_flight"))
+    }
+
+    /// Records the decision (naming this node) and commits: the attempt
+    /// counts from here on, on every node.
+    pub fn record_decision(
+        self,
+        account_id: &str,
+        phone: &str,
+        decided_at: DateTime<Utc>,
+        decision: &serde_json::Value,
+    ) -> Result<AttemptId, StoreError> {
+        let decision = serde_json::to_string(decision).map_err(StoreError::Json)?;
+        let id = insert_decision(
+            &self.tx,
+            self.node.as_deref(),
+            account_id,
+            phone,
+            decided_at,
+            &decision,
+        )?;
+        self.tx.commit().map_err(sql("record_decision"))?;
+        Ok(id)
+    }
+}
+
 /// One attempt read back whole.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AttemptRecord {
@@ -169,15 +234,25 @@ impl Store {
         decision: &serde_json::Value,
     ) -> Result<AttemptId, StoreError> {
         let decision = serde_json::to_string(decision).map_err(StoreError::Json)?;
-        self.conn
-            .query_row(
-                "INSERT INTO attempts (account_id, phone, decided_at, policy, state)
-                 VALUES (?1, ?2, ?3, ?4, 'decided') RETURNING id",
-                params![account_id, phone, ts(decided_at), decision],
-                |r| r.get(0),
-            )
-            .map(AttemptId)
-            .map_err(sql("record_decision"))
+        insert_decision(
+            &self.conn,
+            self.node.as_deref(),
+            account_id,
+            phone,
+            decided_at,
+            &decision,
+        )
+    }
+
+    /// Starts claiming a dial: takes the store's write lock (SQLite's
+    /// `BEGIN IMMEDIATE`; PostgreSQL's advisory write lock, across every
+    /// node) until the claim records its decision or is dropped. Whatever
+    /// the gate reads while the claim is held is what every node has
+    /// committed, and no other node's decision can slip in before this one.
+    pub fn begin_claim(&mut self) -> Result<Claim<'_>, StoreError> {
+        let node = self.node.clone();
+        let tx = self.write_tx("begin_claim")?;
+        Ok(Claim { tx, node })
     }
 
     /// Records that the INVITE left.

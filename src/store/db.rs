@@ -422,7 +422,7 @@ impl<T> OptionalExtension<T> for Result<T> {
 enum Backend {
     Sqlite(rusqlite::Connection),
     Postgres {
-        client: Box<RefCell<postgres::Client>>,
+        client: PgClient,
         statements: RefCell<HashMap<String, postgres::Statement>>,
     },
 }
@@ -459,10 +459,10 @@ impl Db {
 
     /// Connects to PostgreSQL at `url` (`postgres://user@host:port/db`).
     pub fn postgres(url: &str) -> Result<Db> {
-        let client = postgres::Client::connect(url, postgres::NoTls)?;
+        let client = off_runtime(|| postgres::Client::connect(url, postgres::NoTls))?;
         Ok(Db {
             backend: Backend::Postgres {
-                client: Box::new(RefCell::new(client)),
+                client: PgClient(Some(Box::new(RefCell::new(client)))),
                 statements: RefCell::new(HashMap::new()),
             },
             in_tx: std::cell::Cell::new(false),
@@ -491,9 +491,11 @@ impl Db {
         match &self.backend {
             Backend::Sqlite(c) => Ok(c.busy_timeout(t)?),
             Backend::Postgres { client, .. } => {
-                client
-                    .borrow_mut()
-                    .batch_execute(&format!("SET lock_timeout = {}", t.as_millis()))?;
+                off_runtime(|| {
+                    client
+                        .borrow_mut()
+                        .batch_execute(&format!("SET lock_timeout = {}", t.as_millis()))
+                })?;
                 Ok(())
             }
         }
@@ -505,7 +507,7 @@ impl Db {
         match &self.backend {
             Backend::Sqlite(c) => Ok(c.execute_batch(sql)?),
             Backend::Postgres { client, .. } => {
-                client.borrow_mut().batch_execute(&pg_ddl(sql))?;
+                off_runtime(|| client.borrow_mut().batch_execute(&pg_ddl(sql)))?;
                 Ok(())
             }
         }
@@ -545,12 +547,16 @@ impl Db {
         match &self.backend {
             Backend::Sqlite(c) => c.execute_batch("BEGIN IMMEDIATE")?,
             Backend::Postgres { client, .. } => {
-                let mut c = client.borrow_mut();
-                c.batch_execute("BEGIN")?;
-                if let Err(e) = c.execute("SELECT pg_advisory_xact_lock($1)", &[&PG_WRITE_LOCK]) {
-                    let _ = c.batch_execute("ROLLBACK");
-                    return Err(e.into());
-                }
+                off_runtime(|| -> Result<()> {
+                    let mut c = client.borrow_mut();
+                    c.batch_execute("BEGIN")?;
+                    if let Err(e) = c.execute("SELECT pg_advisory_xact_lock($1)", &[&PG_WRITE_LOCK])
+                    {
+                        let _ = c.batch_execute("ROLLBACK");
+                        return Err(e.into());
+                    }
+                    Ok(())
+                })?;
             }
         }
         self.in_tx.set(true);
@@ -579,7 +585,9 @@ impl Db {
     fn raw_batch(&self, sql: &str) -> Result<()> {
         match &self.backend {
             Backend::Sqlite(c) => Ok(c.execute_batch(sql)?),
-            Backend::Postgres { client, .. } => Ok(client.borrow_mut().batch_execute(sql)?),
+            Backend::Postgres { client, .. } => {
+                Ok(off_runtime(|| client.borrow_mut().batch_execute(sql))?)
+            }
         }
     }
 
@@ -592,7 +600,7 @@ impl Db {
             Backend::Postgres { client, statements } => {
                 let st = self.pg_statement(client, statements, sql)?;
                 let args = pg_args(&values);
-                let n = client.borrow_mut().execute(&st, &args)?;
+                let n = off_runtime(|| client.borrow_mut().execute(&st, &args))?;
                 Ok(usize::try_from(n).unwrap_or(usize::MAX))
             }
         }
@@ -626,7 +634,7 @@ impl Db {
             Backend::Postgres { client, statements } => {
                 let st = self.pg_statement(client, statements, sql)?;
                 let args = pg_args(&values);
-                let rows = client.borrow_mut().query(&st, &args)?;
+                let rows = off_runtime(|| client.borrow_mut().query(&st, &args))?;
                 rows.iter()
                     .map(|r| {
                         let mut vals = Vec::with_capacity(r.len());
@@ -649,9 +657,50 @@ impl Db {
         if let Some(st) = statements.borrow().get(sql) {
             return Ok(st.clone());
         }
-        let st = client.borrow_mut().prepare(&pg_sql(sql))?;
+        let st = off_runtime(|| client.borrow_mut().prepare(&pg_sql(sql)))?;
         statements.borrow_mut().insert(sql.to_owned(), st.clone());
         Ok(st)
+    }
+}
+
+/// Runs a call of the synchronous PostgreSQL client, which blocks on a
+/// runtime of its own: inside a worker of a multi-threaded tokio runtime
+/// (the campaign runner, the service) it runs under `block_in_place`, which
+/// allows that; elsewhere (a plain or a blocking-pool thread) as is.
+fn off_runtime<R>(f: impl FnOnce() -> R) -> R {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
+    }
+}
+
+/// The synchronous PostgreSQL client, dropped where blocking is allowed:
+/// its own runtime may not be dropped inside an async context.
+struct PgClient(Option<Box<RefCell<postgres::Client>>>);
+
+impl std::ops::Deref for PgClient {
+    type Target = RefCell<postgres::Client>;
+    fn deref(&self) -> &Self::Target {
+        // Only `drop` takes the client out.
+        self.0.as_ref().expect("PostgreSQL client used after drop")
+    }
+}
+
+impl Drop for PgClient {
+    fn drop(&mut self) {
+        let Some(client) = self.0.take() else { return };
+        match tokio::runtime::Handle::try_current() {
+            Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+                tokio::task::block_in_place(move || drop(client))
+            }
+            // A current-thread runtime may not block: another thread closes it.
+            Ok(_) => {
+                std::thread::spawn(move || drop(client));
+            }
+            Err(_) => drop(client),
+        }
     }
 }
 

@@ -50,6 +50,7 @@ pub mod files;
 mod history;
 mod holds;
 mod lock;
+pub mod nodes;
 pub mod outbox;
 mod pauses;
 mod payments;
@@ -70,7 +71,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use db::{Db, Transaction};
 
-pub use attempts::{AttemptId, AttemptRecord, AttemptState, EndedAttempt, TurnRow};
+pub use attempts::{AttemptId, AttemptRecord, AttemptState, Claim, EndedAttempt, TurnRow};
 pub(crate) use codec::ts;
 pub use dnc::SuppressionRow;
 pub(crate) use error::sql;
@@ -90,6 +91,9 @@ pub const DB_FILE: &str = "duecall.db";
 pub struct Store {
     conn: Db,
     path: PathBuf,
+    /// The node named on the attempts this connection decides (its lease:
+    /// `nodes`); `None` before `take_lease`.
+    node: Option<String>,
 }
 
 impl std::fmt::Debug for Store {
@@ -177,6 +181,7 @@ impl Store {
         Ok(Store {
             conn,
             path: path.to_path_buf(),
+            node: None,
         })
     }
 
@@ -195,7 +200,11 @@ impl Store {
             source,
         })?;
         schema::migrate(&conn, &shown, target)?;
-        Ok(Store { conn, path: shown })
+        Ok(Store {
+            conn,
+            path: shown,
+            node: None,
+        })
     }
 
     /// Opens the store a command names: the shared database at `url` when

@@ -192,6 +192,24 @@ ALTER TABLE callbacks ADD COLUMN not_before TEXT;
 ALTER TABLE callbacks ADD COLUMN not_after TEXT;
 ";
 
+/// Migration 11: several nodes on one store. Each node's lease (taken at
+/// start, renewed by its heartbeat, given back at a clean stop), and the
+/// node that decided each attempt, so recovery takes over only a dead
+/// node's calls in flight.
+const M11_NODES: &str = "
+CREATE TABLE nodes (
+    node_id      TEXT PRIMARY KEY,
+    host         TEXT NOT NULL,
+    pid          BIGINT NOT NULL,
+    started_at   TEXT NOT NULL,
+    heartbeat_at TEXT NOT NULL,
+    lease_until  TEXT NOT NULL,
+    stopped_at   TEXT
+);
+ALTER TABLE attempts ADD COLUMN node TEXT;
+CREATE INDEX attempts_in_flight ON attempts (state, account_id, phone);
+";
+
 /// The migrations in order; migration `n` (1-based) is `MIGRATIONS[n - 1]`.
 /// Append only: a released migration is never edited. A new table gets its
 /// own migration here (its rows' code in its own file beside this one).
@@ -206,6 +224,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     M8_LISTS,
     super::web_schema::CAMPAIGNS,
     M10_ASKED_HOURS,
+    M11_NODES,
 ];
 
 /// The newest schema version this build knows.

@@ -126,6 +126,8 @@ on_both_backends!(
     a_dispute_holds_until_released_and_a_request_for_a_person_until_its_escalation_closes,
     a_once_only_escalation_is_queued_once_per_account,
     asked_hours_stand_on_later_calls_until_newer_hours_replace_them,
+    only_a_dead_nodes_calls_in_flight_are_taken_over_once_its_lease_expires,
+    a_claim_sees_calls_in_flight_on_the_account_or_the_number_and_names_its_node,
 );
 
 fn t(h: u32, m: u32) -> DateTime<Utc> {
@@ -489,8 +491,16 @@ fn opening_a_version_one_database_migrates_it_and_keeps_its_rows() {
             )
             .unwrap();
         assert_eq!(has_escalations, 0, "version 1 has no escalation queue");
-        let mut s = s;
-        s.record_decision("a1", "+14155550100", t(9, 0), &json!({"allow": true}))
+        // The row as version 1 wrote it (today's code writes columns
+        // later migrations added).
+        s.conn
+            .query_row(
+                "INSERT INTO attempts (account_id, phone, decided_at, policy, state)
+                 VALUES ('a1', '+14155550100', ?1, '{\"allow\":true}', 'decided') RETURNING id",
+                [ts(t(9, 0))],
+                |r| r.get(0),
+            )
+            .map(AttemptId)
             .unwrap()
     };
     let mut s = Store::open(&dir.0).unwrap();
@@ -951,4 +961,93 @@ fn a_once_only_escalation_is_queued_once_per_account(db: &TestDb) {
     };
     assert!(s.add_escalation_once(&other).unwrap().is_some());
     assert_eq!(s.escalations(None).unwrap().len(), 2);
+}
+
+fn only_a_dead_nodes_calls_in_flight_are_taken_over_once_its_lease_expires(db: &TestDb) {
+    use super::nodes::Asking;
+    let lease = chrono::Duration::seconds(30);
+    let (mut a, mut b) = (db.open(), db.open());
+    a.take_lease("node-a", 11, t(9, 0), lease).unwrap();
+    b.take_lease("node-b", 12, t(9, 0), lease).unwrap();
+    let id = a
+        .record_decision("a1", "+14155550100", t(9, 0), &json!({}))
+        .unwrap();
+    a.mark_dialling(id, t(9, 0)).unwrap();
+    assert_eq!(b.attempt_node(id).unwrap().as_deref(), Some("node-a"));
+    // a is alive (its lease runs to 9:00:30): b takes nothing, not even at
+    // its own start-up.
+    let at = |s: i64| t(9, 0) + chrono::Duration::seconds(s);
+    for asking in [Asking::StartUp, Asking::Running] {
+        assert!(b.in_flight_to_take_over(asking, at(29)).unwrap().is_empty());
+        assert!(!b.take_over_crashed(id, asking, at(29), at(29)).unwrap());
+    }
+    // a's heartbeat at 9:00:20 moves its lease to 9:00:50.
+    assert!(a.renew_lease("node-a", at(20), lease).unwrap());
+    assert!(b
+        .in_flight_to_take_over(Asking::Running, at(45))
+        .unwrap()
+        .is_empty());
+    // a dies: from 9:00:50 on, b takes its call over, once.
+    let due = b.in_flight_to_take_over(Asking::Running, at(50)).unwrap();
+    assert_eq!(due, vec![(id, "a1".to_string())]);
+    assert!(b
+        .take_over_crashed(id, Asking::Running, at(50), at(50))
+        .unwrap());
+    assert!(!b
+        .take_over_crashed(id, Asking::Running, at(51), at(51))
+        .unwrap());
+    let rec = b.attempt(id).unwrap().unwrap();
+    assert_eq!(rec.state, AttemptState::FailedByCrash);
+    assert_eq!(rec.reason.as_deref(), Some("crash"));
+    // a, back too late, has lost its lease and is told so.
+    assert!(!a.renew_lease("node-a", at(55), lease).unwrap());
+    // A running node never takes its own calls over; its next incarnation
+    // (same node id, same data directory) does at start-up.
+    let own = b
+        .record_decision("a2", "+14155550102", at(60), &json!({}))
+        .unwrap();
+    assert!(b
+        .in_flight_to_take_over(Asking::Running, at(3600))
+        .unwrap()
+        .is_empty());
+    let mut b2 = db.open();
+    b2.take_lease("node-b", 13, at(61), lease).unwrap();
+    assert_eq!(
+        b2.in_flight_to_take_over(Asking::StartUp, at(61)).unwrap(),
+        vec![(own, "a2".to_string())]
+    );
+    // A clean stop gives the lease back.
+    b2.release_lease("node-b", at(62)).unwrap();
+    let nodes = b2.nodes().unwrap();
+    assert_eq!(nodes.len(), 2);
+    let nb = nodes.iter().find(|n| n.node_id == "node-b").unwrap();
+    assert_eq!((nb.pid, nb.stopped_at), (13, Some(at(62))));
+    assert_eq!(nb.host, super::nodes::host_name());
+}
+
+fn a_claim_sees_calls_in_flight_on_the_account_or_the_number_and_names_its_node(db: &TestDb) {
+    let mut s = db.open();
+    s.take_lease("node-a", 1, t(9, 0), chrono::Duration::seconds(30))
+        .unwrap();
+    let claim = s.begin_claim().unwrap();
+    assert!(!claim.in_flight("a1", "+14155550100").unwrap());
+    let id = claim
+        .record_decision("a1", "+14155550100", t(9, 0), &json!({"decision": "allow"}))
+        .unwrap();
+    assert_eq!(s.attempt_node(id).unwrap().as_deref(), Some("node-a"));
+    // From another connection (another node): the account, and the number
+    // about another account, are in flight.
+    let mut other = db.open();
+    {
+        let c = other.begin_claim().unwrap();
+        assert!(c.in_flight("a1", "+14155550999").unwrap());
+        assert!(c.in_flight("a9", "+14155550100").unwrap());
+        assert!(!c.in_flight("a9", "+14155550999").unwrap());
+        // Dropped without recording: nothing stored.
+    }
+    assert_eq!(other.history_for("a9").unwrap().len(), 0);
+    s.record_outcome(id, &ended(Disposition::Busy, t(9, 1), None))
+        .unwrap();
+    let c = other.begin_claim().unwrap();
+    assert!(!c.in_flight("a1", "+14155550100").unwrap());
 }

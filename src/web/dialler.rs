@@ -263,5 +263,7 @@ async fn setup(
         until: now + Duration::days(HORIZON_DAYS),
         record_dir,
         progress: Progress::Quiet,
+        store_url: None,
+        lease: config.store.lease(),
     })
 }

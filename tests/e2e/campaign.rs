@@ -39,6 +39,7 @@ fn args(csv: PathBuf, config: PathBuf, data: PathBuf) -> RunArgs {
         history: None,
         trunk: None,
         audiosocket: None,
+        store: None,
     }
 }
 

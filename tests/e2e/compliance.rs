@@ -67,6 +67,7 @@ async fn run(csv: &Path, config: &Path, data: &Path, now: &str, until: &str) -> 
         history: None,
         trunk: None,
         audiosocket: None,
+        store: None,
     };
     let s = tokio::time::timeout(
         std::time::Duration::from_secs(300),

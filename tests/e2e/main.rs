@@ -7,6 +7,7 @@ mod console;
 mod conversation;
 mod hostile;
 mod peers;
+mod pg_campaign;
 mod pg_store;
 mod rtp_peer;
 mod serve;

@@ -84,6 +84,7 @@ fn run_campaign() -> PathBuf {
             history: None,
             trunk: None,
             audiosocket: None,
+            store: None,
         };
         let summary = tokio::time::timeout(
             Duration::from_secs(600),

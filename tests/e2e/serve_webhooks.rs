@@ -168,6 +168,7 @@ async fn a_receiver_that_refuses_then_accepts_gets_every_event_in_order_signed_e
         history: None,
         trunk: None,
         audiosocket: None,
+        store: None,
     };
     let summary = tokio::time::timeout(
         Duration::from_secs(420),

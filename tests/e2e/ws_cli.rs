@@ -191,6 +191,7 @@ answer_timeout_s = 20
         history: None,
         trunk: None,
         audiosocket: None,
+        store: None,
     };
     let s = tokio::time::timeout(
         Duration::from_secs(240),
