@@ -57,6 +57,9 @@ pub enum ServeError {
     /// The server failed while running.
     #[error("serving HTTP: {0}")]
     Io(std::io::Error),
+    /// `[gateway]` is invalid, or direct streams cannot be served.
+    #[error("config {0}")]
+    Streams(String),
 }
 
 /// What `serve` needs.
@@ -139,6 +142,7 @@ pub fn state(
         policy: Arc::new(policy_of(&opts.config)?),
         openapi: Arc::new(std::sync::OnceLock::new()),
         dialler: Default::default(),
+        streams: super::streams::hub(&opts.config),
     })
 }
 
@@ -165,7 +169,7 @@ pub fn app(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .merge(open_router)
         .merge(api_router)
         .merge(console::router(state.clone()))
-        .merge(super::streams::stream_routes())
+        .merge(super::streams::stream_routes(&state))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(
             state.clone(),
@@ -290,7 +294,14 @@ pub async fn serve(
         (Some(c), Some(k)) => Some(tls_config(c, k).await?),
         _ => None,
     };
+    opts.config
+        .gateway
+        .check()
+        .map_err(|(key, expected, got)| {
+            ServeError::Streams(format!("{key}: expected {expected}, got {got}"))
+        })?;
     let st = state(&opts, tls.is_some(), shutdown.clone())?;
+    let direct = super::streams::start(&st).map_err(|e| ServeError::Streams(e.to_string()))?;
     let (router, _doc) = app(st.clone());
     let listener =
         std::net::TcpListener::bind(addr).map_err(|source| ServeError::Bind { addr, source })?;
@@ -337,7 +348,8 @@ pub async fn serve(
     shutdown.cancel();
     // Calls in flight end (within [campaign] shutdown_grace_s) before the
     // process exits; their outcomes and events are stored.
-    dialler.stop().await;
+    // Direct-stream conversations likewise say their closing line.
+    tokio::join!(dialler.stop(), direct.stop());
     workers.stop().await;
     result.map_err(ServeError::Io)
 }

@@ -47,6 +47,8 @@ pub struct AppState {
     pub dialler: super::dialler::DiallerWake,
     /// The OpenAPI document, set once the router is built.
     pub openapi: Arc<std::sync::OnceLock<serde_json::Value>>,
+    /// Where media streams (`/ws/*`) arrive (`web::streams`).
+    pub streams: Arc<crate::telephony::ws::hub::StreamHub>,
 }
 
 impl AppState {

@@ -24,4 +24,5 @@ mod trunk_dns;
 mod ws_cli;
 mod ws_conversation;
 mod ws_direct;
+mod ws_serve;
 mod ws_streams;

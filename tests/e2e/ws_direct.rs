@@ -108,10 +108,12 @@ async fn direct_streams_go_through_the_gate_and_a_denied_one_is_closed_with_its_
     let runner = Arc::new(DirectRunner {
         agent,
         data_dir: data.clone(),
-        record_dir: dir.clone(),
+        record_dir: Some(dir.clone()),
         policy: Arc::new(PolicyConfig::default()),
         clock: Arc::new(now),
         hub: hub.clone(),
+        shutdown: Default::default(),
+        tasks: Default::default(),
     });
     hub.set_direct_handler(runner.handler());
 

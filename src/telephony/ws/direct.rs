@@ -11,22 +11,30 @@
 //! `stream:<key>` target. It never bypasses the compliance gate: the
 //! account goes through `campaign::gate` like any dial (the platform placed
 //! the call, but duecall is about to talk about a debt on it), and a denied
-//! stream is closed with the gate's reason before a word is played.
+//! stream is closed with the gate's reason before a word is played. On
+//! shutdown every conversation says its closing line and hangs up, and new
+//! streams are refused; `DirectRunner::wait` lets the process wait for
+//! their outcomes before it exits.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use super::driver::{Outgoing, StreamPipe};
-use super::hub::DirectHandler;
+use super::hub::{DirectHandler, StreamHub, PARKED_PREFIX};
+use super::origination::{dial_parked, StreamDialError};
 use crate::account::{mask_phone, Account};
 use crate::agent::{Agent, CallOptions};
 use crate::campaign::gate::{authorise, decide_on_store, settle_due};
 use crate::campaign::persist::write_outcome_file;
 use crate::policy::{AllowedDial, PolicyConfig, PolicyDecision, Refused};
 use crate::store::{AttemptId, DataDirLock, Store};
+use crate::telephony::gateway::{DialFuture, Gateway, GatewayError};
 
 /// The stream parameters that are not account fields.
 const NOT_ACCOUNT: &[&str] = &["attempt_id", "stream_id", "token"];
@@ -126,21 +134,79 @@ pub fn denial_reason(d: &PolicyDecision) -> String {
     why
 }
 
+/// A gateway that places no call of its own: it only "dials" the direct
+/// streams parked in its hub (`stream:<key>` targets), for a process that
+/// converses on direct streams without a SIP trunk of its own (`duecall
+/// serve`, whose dialler keeps its own). Any other target is refused,
+/// naming it.
+pub struct ParkedStreams {
+    hub: Arc<StreamHub>,
+    shutdown: CancellationToken,
+}
+
+impl ParkedStreams {
+    /// A gateway over `hub`; `shutdown` ends the streamed calls it ran.
+    pub fn new(hub: Arc<StreamHub>, shutdown: CancellationToken) -> ParkedStreams {
+        ParkedStreams { hub, shutdown }
+    }
+}
+
+impl Gateway for ParkedStreams {
+    fn dial(&self, req: crate::telephony::sip::DialRequest) -> DialFuture<'_> {
+        Box::pin(async move {
+            match req.to.strip_prefix(PARKED_PREFIX) {
+                Some(key) => Ok(dial_parked(
+                    &self.hub,
+                    key,
+                    req.clone(),
+                    None,
+                    self.shutdown.child_token(),
+                )?),
+                None => Err(GatewayError::Stream(StreamDialError::Config {
+                    key: "to".into(),
+                    expected: format!(
+                        "a parked direct stream ({PARKED_PREFIX}<key>): this gateway places no calls"
+                    ),
+                    got: mask_phone(&req.to),
+                })),
+            }
+        })
+    }
+
+    fn kind(&self) -> &'static str {
+        "stream"
+    }
+
+    fn shutdown(&self) {
+        self.shutdown.cancel();
+    }
+
+    fn stream_hub(&self) -> Option<&Arc<StreamHub>> {
+        Some(&self.hub)
+    }
+}
+
 /// What direct conversations need.
 pub struct DirectRunner {
     /// The agent (its gateway must take `stream:` targets: the
-    /// `StreamGateway` or `DirectStreams`).
+    /// `StreamGateway`, `DirectStreams` or `ParkedStreams`).
     pub agent: Arc<Agent>,
     /// The data directory (its store gets the attempt).
     pub data_dir: PathBuf,
-    /// Where recordings go.
-    pub record_dir: PathBuf,
+    /// Where recordings go (None: `[recording] enabled = false`).
+    pub record_dir: Option<PathBuf>,
     /// The compliance rules the gate applies (`[policy]`).
     pub policy: Arc<PolicyConfig>,
     /// The service's clock.
     pub clock: Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>,
     /// The hub the streams are parked in.
     pub hub: Arc<super::hub::StreamHub>,
+    /// Cancelled when the process shuts down: every conversation holds a
+    /// child of it, says its closing line and hangs up (stored
+    /// `cut_short: shutdown`).
+    pub shutdown: CancellationToken,
+    /// The conversations in flight (see [`DirectRunner::wait`]).
+    pub tasks: TaskTracker,
 }
 
 impl DirectRunner {
@@ -148,11 +214,30 @@ impl DirectRunner {
     pub fn handler(self: Arc<Self>) -> DirectHandler {
         Arc::new(move |pipe: StreamPipe| {
             let me = self.clone();
-            tokio::spawn(async move { me.run(pipe).await });
+            self.tasks.spawn(async move { me.run(pipe).await });
         })
     }
 
+    /// After `shutdown` fired: waits until every conversation in flight has
+    /// said its closing line and stored its outcome, `grace` at most.
+    /// Returns how many were still going when the grace ran out.
+    pub async fn wait(&self, grace: Duration) -> usize {
+        self.tasks.close();
+        match tokio::time::timeout(grace, self.tasks.wait()).await {
+            Ok(()) => 0,
+            Err(_) => self.tasks.len(),
+        }
+    }
+
     async fn run(&self, pipe: StreamPipe) {
+        if self.shutdown.is_cancelled() {
+            tracing::info!(call_id = %pipe.call_id, "direct stream refused: shutting down");
+            refuse(
+                pipe,
+                "duecall is shutting down; no new conversation starts".into(),
+            );
+            return;
+        }
         let account = match account_from_params(&pipe.params) {
             Ok(a) => a,
             Err(why) => {
@@ -190,10 +275,10 @@ impl DirectRunner {
             to: key,
             now,
             dial,
-            record_dir: Some(self.record_dir.clone()),
+            record_dir: self.record_dir.clone(),
             case_id: Some(format!("attempt-{}", id.0)),
             on_transfer: None,
-            shutdown: Default::default(),
+            shutdown: self.shutdown.child_token(),
         };
         let result = self.agent.call(&account, opts).await;
         let end = (self.clock)();

@@ -401,22 +401,26 @@ enum Waited {
 }
 
 impl Attempt {
+    /// Ends an attempt no stream came for. The hub forgets it first (its
+    /// registration dropped), then the end is reported: whoever hears of
+    /// the end finds nothing waiting, and a late stream is refused.
     async fn end(
-        &self,
+        self,
         disposition: Disposition,
         reason: Option<FailReason>,
         by: EndedBy,
         started: chrono::DateTime<Utc>,
     ) {
-        let r = driver::unconnected_report(
-            self.expected.stream_id(),
-            &self.req.to,
-            started,
-            disposition,
-            reason,
-            by,
-        );
-        self.events.control(LegEvent::Ended(Box::new(r)));
+        let Attempt {
+            expected,
+            events,
+            req,
+            ..
+        } = self;
+        let stream_id = expected.stream_id().to_string();
+        drop(expected);
+        let r = driver::unconnected_report(&stream_id, &req.to, started, disposition, reason, by);
+        events.control(LegEvent::Ended(Box::new(r)));
     }
 
     async fn run(mut self) {

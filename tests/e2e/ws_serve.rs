@@ -1,0 +1,248 @@
+//! Media streams through `duecall serve` as a real process: `/ws/twilio`
+//! and `/ws/asterisk` are mounted on the service's listener, a stream
+//! without the secret gets 401 before any upgrade, and with `[gateway]
+//! allow_direct_streams = true` a stream carrying its account is put to the
+//! compliance gate and conversed on; the attempt, its recording and route
+//! are stored in the data directory and show in `GET /api/v1/attempts`.
+//! A SIGTERM mid-call: the conversation says its closing line, hangs up,
+//! and the service stores the attempt (`cut_short: shutdown`) before it
+//! exits.
+//!
+//! The platform is the bridge (Twilio's Calls API on loopback, dialling
+//! the simulated debtor over SIP and streaming the answered call to the
+//! service with tokio-tungstenite).
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use duecall::outcome::{Disposition, RouteKind};
+use duecall::sim::{ByeFrom, PersonaBook, SimConfig};
+use duecall::store::{AttemptId, AttemptRecord, AttemptState, Store};
+use duecall::telephony::ws::bridge::{Bridge, BridgeConfig};
+use tokio_tungstenite::tungstenite;
+
+use crate::peers::*;
+use crate::serve_support::{client, json, token, Serve};
+use crate::ws_conversation::{test_log, SECRET};
+
+/// 10:00 in Los Angeles, a Monday: inside the calling hours.
+const NOW: &str = "2026-11-23T18:00:00Z";
+
+fn account(id: &str, phone: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("account_id", id.to_string()),
+        ("name", "Maria Lopez".into()),
+        ("phone", phone.to_string()),
+        ("amount", "125.50".into()),
+        ("currency", "USD".into()),
+        ("due_date", "2026-11-16".into()),
+        ("timezone", "America/Los_Angeles".into()),
+        ("language", "en".into()),
+    ]
+}
+
+/// `<Connect><Stream>` to `url` with the account as its parameters.
+fn twiml(url: &str, params: &[(&str, String)]) -> String {
+    let params: String = params
+        .iter()
+        .map(|(k, v)| format!("<Parameter name=\"{k}\" value=\"{v}\"/>"))
+        .collect();
+    format!(
+        "<Response><Connect><Stream url=\"{}\">{params}</Stream></Connect></Response>",
+        url.replace('&', "&amp;")
+    )
+}
+
+/// Asks the platform to call `to` and stream the call to `stream_url`.
+async fn place(bridge: &Bridge, to: String, stream_url: &str, params: &[(&str, String)]) {
+    let resp = client()
+        .post(format!("{}/Calls.json", bridge.twilio_base("AC1")))
+        .form(&[
+            ("To", to),
+            ("From", "+14155550100".to_string()),
+            ("Twiml", twiml(stream_url, params)),
+        ])
+        .send()
+        .await
+        .expect("the platform takes the call");
+    assert_eq!(resp.status(), 201, "{:?}", resp.text().await);
+}
+
+/// Attempt `id` once it has ended in the store.
+async fn ended_attempt(data: &Path, id: i64, srv: &Serve) -> AttemptRecord {
+    let deadline = Instant::now() + Duration::from_secs(150);
+    loop {
+        if let Ok(s) = Store::open_existing(data) {
+            if let Ok(Some(a)) = s.attempt(AttemptId(id)) {
+                if a.ended_at.is_some() {
+                    return a;
+                }
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "attempt {id} did not end in the store:\n{}",
+            std::fs::read_to_string(&srv.peer.log).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_mounts_the_stream_routes_runs_direct_streams_through_the_gate_and_ends_them_politely_on_sigterm(
+) {
+    test_log();
+    let dir = scratch("ws-serve");
+    let data = dir.join("data");
+    std::fs::create_dir_all(&data).expect("data dir");
+    let mut personas = PersonaBook::builtin();
+    personas.insert(crate::campaign::listener());
+    let sim = duecall::sim::start(SimConfig {
+        seed: Some(5),
+        personas,
+        ..SimConfig::default()
+    })
+    .await
+    .expect("sim starts");
+    let config = format!(
+        "[gateway]\nstream_secret = \"{SECRET}\"\nallow_direct_streams = true\n\
+         [campaign]\nshutdown_grace_s = 30\n"
+    );
+    let mut srv = Serve::start_with(&data, &config, &["--now", NOW]);
+    let addr = srv.addr();
+
+    // No secret, a wrong one: 401 before any upgrade, on both routes.
+    for url in [
+        format!("ws://{addr}/ws/twilio"),
+        format!("ws://{addr}/ws/twilio?token=not-the-secret-0123456789"),
+        format!("ws://{addr}/ws/asterisk"),
+    ] {
+        match tokio_tungstenite::connect_async(url.as_str()).await {
+            Err(tungstenite::Error::Http(resp)) => {
+                assert_eq!(resp.status(), 401, "{url}")
+            }
+            other => panic!("{url}: expected 401, got {other:?}"),
+        }
+    }
+
+    // The platform dials the debtor on its own and streams the call to the
+    // service with the account: the gate allows, the agent converses.
+    let bridge = Bridge::start(BridgeConfig::default())
+        .await
+        .expect("bridge starts");
+    let stream_url = format!("ws://{addr}/ws/twilio?token={SECRET}");
+    place(
+        &bridge,
+        sim.uri_for("paid"),
+        &stream_url,
+        &account("A-S1", "+14155550171"),
+    )
+    .await;
+    let a = ended_attempt(&data, 1, &srv).await;
+    assert_eq!(a.account_id, "A-S1");
+    assert_eq!(a.policy["decision"], "allow", "{}", a.policy);
+    assert!(a.conversation, "{a:?}");
+    assert_eq!(a.disposition, Some(Disposition::Answered));
+    let route = a.route.as_ref().expect("a route");
+    assert_eq!(route.kind, RouteKind::Pause, "{route:?}");
+    let rec = a.recording.as_ref().expect("a recording");
+    assert!(
+        Path::new(rec).starts_with(data.canonicalize().expect("data dir"))
+            && Path::new(rec).is_file(),
+        "{rec}"
+    );
+
+    // The API shows it as any attempt.
+    let qa = token(&data, "qa", "qa-reader");
+    let list = json(
+        client()
+            .get(format!("{}/api/v1/attempts?account_id=A-S1", srv.url))
+            .bearer_auth(&qa)
+            .send()
+            .await
+            .expect("attempts"),
+    )
+    .await;
+    let rows = list.as_array().expect("a list");
+    assert_eq!(rows.len(), 1, "{list}");
+    assert_eq!(rows[0]["id"], 1, "{list}");
+    assert_eq!(rows[0]["route"], "pause", "{list}");
+
+    // A second debtor listens in silence after the reminder; SIGTERM then.
+    place(
+        &bridge,
+        sim.uri_for("listener"),
+        &stream_url,
+        &account("A-S2", "+14155550172"),
+    )
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(150);
+    let heard_before = loop {
+        assert!(
+            Instant::now() < deadline,
+            "the call never reached the reply: {:?}\n{}",
+            sim.records(),
+            std::fs::read_to_string(&srv.peer.log).unwrap_or_default()
+        );
+        let rec = sim.records().into_iter().find(|r| r.persona == "listener");
+        if let Some(r) = rec {
+            if let Some(line) = r.lines_said.iter().find(|l| l.text == "Yes, speaking.") {
+                let reminded = r.prompts.iter().any(|p| p.start_ms > line.end_ms);
+                let quiet = r.prompts.iter().all(|p| p.end_ms.is_some());
+                if reminded && quiet && !r.ended {
+                    break r.prompts.len();
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    unsafe { libc::kill(srv.peer.child.id() as i32, libc::SIGTERM) };
+    let status = srv.peer.wait_timeout(Duration::from_secs(60));
+    let log = std::fs::read_to_string(&srv.peer.log).unwrap_or_default();
+    let status = status.unwrap_or_else(|| panic!("serve did not stop on SIGTERM:\n{log}"));
+    assert!(status.success(), "{status}:\n{log}");
+
+    let r = sim
+        .take_ended(
+            &sim.records()
+                .into_iter()
+                .find(|r| r.persona == "listener")
+                .expect("the listener's record")
+                .call_id,
+            Duration::from_secs(10),
+        )
+        .await
+        .expect("the listener's call ended");
+    assert_eq!(r.bye_from, Some(ByeFrom::Caller), "{r:?}");
+    assert_eq!(
+        r.prompts.len(),
+        heard_before + 1,
+        "one prompt after SIGTERM, the closing line: {r:?}"
+    );
+    let closing = r.prompts.last().expect("closing heard");
+    assert!(closing.end_ms.is_some(), "heard to its end: {r:?}");
+
+    let a = Store::open_existing(&data)
+        .expect("store")
+        .attempt(AttemptId(2))
+        .expect("read")
+        .expect("attempt 2 stored");
+    assert_eq!(a.account_id, "A-S2");
+    assert_eq!(a.state, AttemptState::Ended, "{a:?}\n{log}");
+    assert_eq!(a.disposition, Some(Disposition::Answered), "{a:?}");
+    let outcome = a.outcome.as_ref().expect("outcome");
+    assert_eq!(outcome["cut_short"], "shutdown", "{outcome}");
+    let last = outcome["turns"]
+        .as_array()
+        .and_then(|t| t.last())
+        .expect("turns");
+    assert_eq!(last["prompt"], "closing", "{outcome}");
+    assert_eq!(last["finished"], true, "{outcome}");
+    let route = a.route.as_ref().expect("route");
+    assert_eq!(
+        (route.kind, route.reason.as_str()),
+        (RouteKind::Retry, "shutdown")
+    );
+    bridge.shutdown();
+    sim.shutdown();
+}
