@@ -42,9 +42,16 @@ pub fn hub(config: &crate::config::Config) -> Arc<StreamHub> {
     StreamHub::new(config.gateway.clone())
 }
 
+/// How long conversations hung up at the end of the grace period get to
+/// store their outcome.
+const AFTER_HANGUP: Duration = Duration::from_secs(5);
+
 /// The direct-stream conversations of a running service.
 pub struct DirectStreams {
     runner: Option<Arc<DirectRunner>>,
+    /// The gateway the conversations' streams run on: shut down (every
+    /// stream still open hangs up at once) only after the grace period.
+    gateway: Option<Arc<ParkedStreams>>,
     grace: Duration,
 }
 
@@ -65,11 +72,21 @@ pub fn start(st: &AppState) -> Result<DirectStreams, StreamsError> {
     if !config.gateway.allow_direct_streams {
         return Ok(DirectStreams {
             runner: None,
+            gateway: None,
             grace,
         });
     }
+    // Two ends, in order. The service's shutdown asks each conversation to
+    // say its closing line and hang up (the agent's token); the streams
+    // themselves are cut (the gateway's own token, not a child of the
+    // service's) only when the grace period is over. Were the gateway's
+    // token a child of the service's, every stream would hang up at the
+    // signal, before the closing line is played.
     let shutdown = st.shutdown.child_token();
-    let gateway = Arc::new(ParkedStreams::new(st.streams.clone(), shutdown.clone()));
+    let gateway = Arc::new(ParkedStreams::new(
+        st.streams.clone(),
+        tokio_util::sync::CancellationToken::new(),
+    ));
     let paths = AgentPaths::under(&AgentPaths::default_root());
     let all = [Language::En, Language::Zh];
     let agent = match Agent::new(gateway.clone(), config, &paths, &all) {
@@ -91,7 +108,7 @@ pub fn start(st: &AppState) -> Result<DirectStreams, StreamsError> {
                     paths.prompts.display()
                 )));
             }
-            Agent::new(gateway, config, &paths, &languages)
+            Agent::new(gateway.clone(), config, &paths, &languages)
                 .map_err(|e| StreamsError(e.to_string()))?
         }
     };
@@ -119,6 +136,7 @@ pub fn start(st: &AppState) -> Result<DirectStreams, StreamsError> {
     );
     Ok(DirectStreams {
         runner: Some(runner),
+        gateway: Some(gateway),
         grace,
     })
 }
@@ -126,14 +144,25 @@ pub fn start(st: &AppState) -> Result<DirectStreams, StreamsError> {
 impl DirectStreams {
     /// After the service's shutdown fired: waits for the direct
     /// conversations to say their closing line and store their outcome
-    /// (the grace period at most; the rest are logged).
+    /// (the grace period at most). Streams still open then are hung up,
+    /// and their outcomes waited for a little longer (logged if they do not
+    /// come).
     pub async fn stop(self) {
-        if let Some(r) = self.runner {
-            let left = r.wait(self.grace).await;
+        let Some(r) = self.runner else { return };
+        let left = r.wait(self.grace).await;
+        if let Some(g) = &self.gateway {
+            crate::telephony::gateway::Gateway::shutdown(g.as_ref());
+        }
+        if left > 0 {
+            tracing::warn!(
+                left,
+                "direct stream conversations still going at the end of the grace period: hung up"
+            );
+            let left = r.wait(AFTER_HANGUP).await;
             if left > 0 {
-                tracing::warn!(
+                tracing::error!(
                     left,
-                    "direct stream conversations still going at the end of the grace period"
+                    "direct stream conversations did not store their outcome after the hang-up"
                 );
             }
         }

@@ -145,7 +145,10 @@ pub struct ParkedStreams {
 }
 
 impl ParkedStreams {
-    /// A gateway over `hub`; `shutdown` ends the streamed calls it ran.
+    /// A gateway over `hub`; `shutdown` cuts the streamed calls it ran
+    /// (each hangs up at once, no closing line). The polite end is the
+    /// agent's (`CallOptions::shutdown`): give this gateway a token of its
+    /// own, cancelled after the grace period, never a child of that one.
     pub fn new(hub: Arc<StreamHub>, shutdown: CancellationToken) -> ParkedStreams {
         ParkedStreams { hub, shutdown }
     }
