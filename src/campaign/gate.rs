@@ -537,7 +537,8 @@ mod tests {
 
     // Property: whatever the sequence of outcomes, the gate never allows a
     // dial after a stop_calling heard from the debtor, to a number after
-    // wrong_number on it, or while a dispute is unreleased.
+    // wrong_number on it, while a dispute is unreleased, or outside the
+    // hours the debtor last asked for ("after six", "between nine and eleven").
     mod sequences {
         use super::*;
         use crate::outcome::Route;
@@ -552,6 +553,8 @@ mod tests {
             Paid,
             Busy,
             Release,
+            AfterSix,
+            NineToEleven,
         }
 
         fn heard() -> impl Strategy<Value = Heard> {
@@ -564,6 +567,8 @@ mod tests {
                 Just(Heard::Busy),
                 Just(Heard::Busy),
                 Just(Heard::Release),
+                Just(Heard::AfterSix),
+                Just(Heard::NineToEleven),
             ]
         }
 
@@ -580,6 +585,8 @@ mod tests {
                 let zones = crate::account::tz::zones_for(&a).0;
                 let (mut stopped, mut disputed) = (false, false);
                 let mut wrong: Vec<String> = Vec::new();
+                let mut asked: Option<crate::outcome::AskedHours> = None;
+                let hm = |h: u32| chrono::NaiveTime::from_hms_opt(h, 0, 0);
                 let mut now = t0();
                 for (h, num, gap_min) in steps {
                     now += Duration::minutes(gap_min);
@@ -595,6 +602,14 @@ mod tests {
                         prop_assert!(!stopped, "dialled after stop_calling: {:?}", d.rules);
                         prop_assert!(!disputed, "dialled during a dispute: {:?}", d.rules);
                         prop_assert!(!wrong.contains(&phone), "dialled a wrong number again");
+                        if let Some(h) = asked {
+                            let local = now.with_timezone(&chrono_tz::Asia::Shanghai).time();
+                            prop_assert!(
+                                h.not_before.is_none_or(|b| local >= b)
+                                    && h.not_after.is_none_or(|e| local < e),
+                                "dialled at {local} outside the asked hours {h}: {:?}", d.rules
+                            );
+                        }
                     }
                     let Ok(dial) = authorise(&mut w, d, now) else { continue };
                     let route = match h {
@@ -606,6 +621,15 @@ mod tests {
                             policy::settle::VERIFY_PAYMENT,
                             (now + Duration::days(3)).fixed_offset(),
                         )),
+                        Heard::AfterSix | Heard::NineToEleven => {
+                            let hours = match h {
+                                Heard::AfterSix => crate::outcome::AskedHours { not_before: hm(18), not_after: None },
+                                _ => crate::outcome::AskedHours { not_before: hm(9), not_after: hm(11) },
+                            };
+                            asked = Some(hours);
+                            Some(Route::retry("callback_later", (now + Duration::hours(1)).fixed_offset())
+                                .with_hours(Some(hours)))
+                        }
                         Heard::Busy | Heard::Release => None,
                     };
                     match h {
