@@ -79,34 +79,113 @@ async fn run(csv: &Path, config: &Path, data: &Path, now: &str, until: &str) -> 
     s.attempts.len()
 }
 
+/// The accounts file and the config of a campaign in Los Angeles (us, en),
+/// each account dialling the simulated debtor `persona` (tagged with its id):
+/// rows of (account_id, phone, due_date, persona). `head` goes before the
+/// `[campaign]` table (e.g. a `[policy.us]` table); `campaign` into it.
+fn campaign_files(
+    dir: &Path,
+    sim: &duecall::sim::SimCallee,
+    head: &str,
+    campaign: &str,
+    rows: &[(&str, &str, &str, &str)],
+) -> (PathBuf, PathBuf) {
+    let mut csv =
+        String::from("account_id,name,phone,amount,due_date,jurisdiction,timezone,language\n");
+    let mut uris = String::new();
+    for (id, phone, due, persona) in rows {
+        csv.push_str(&format!(
+            "{id},Maria Lopez,{phone},125.50,{due},us,America/Los_Angeles,en\n"
+        ));
+        uris.push_str(&format!(
+            "{id} = \"{}\"\n",
+            sim.uri_for_tagged(persona, &id.to_lowercase())
+        ));
+    }
+    let config = format!(
+        "{head}[campaign]\ncalls_per_second = 0\n{campaign}[campaign.dial_uri_by_account]\n{uris}"
+    );
+    (
+        write(dir, "accounts.csv", &csv),
+        write(dir, "duecall.toml", &config),
+    )
+}
+
+/// The route stored for `id`'s first attempt.
+fn route_of(all: &[AttemptRecord], id: &str) -> duecall::outcome::Route {
+    all.iter()
+        .find(|a| a.account_id == id)
+        .and_then(|a| a.route.clone())
+        .unwrap_or_else(|| panic!("{id} has a route: {all:?}"))
+}
+
+/// Runs the `duecall` binary; returns (success, stdout, stderr).
+fn duecall(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_duecall"))
+        .args(args)
+        .output()
+        .expect("run duecall");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `id`'s line of `duecall plan --data-dir --config` at `at` (the gate on the
+/// store, as `run` decides).
+fn plan_line(csv: &Path, config: &Path, data: &Path, at: &str, id: &str) -> serde_json::Value {
+    let path = |p: &Path| p.to_str().expect("utf-8 path").to_string();
+    let (csv, config, data) = (path(csv), path(config), path(data));
+    let (ok, out, err) = duecall(&[
+        "plan",
+        &csv,
+        "--at",
+        at,
+        "--data-dir",
+        &data,
+        "--config",
+        &config,
+    ]);
+    assert!(ok, "{err}");
+    out.lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("plan JSON line"))
+        .find(|l| l["account_id"] == id)
+        .unwrap_or_else(|| panic!("{id} planned: {out}"))
+}
+
+/// The rules `duecall plan` says failed for `id` at `at` (none: allowed).
+fn failed_rules(csv: &Path, config: &Path, data: &Path, at: &str, id: &str) -> Vec<String> {
+    let line = plan_line(csv, config, data, at, id);
+    let failed: Vec<String> = line["rules"]
+        .as_array()
+        .expect("rules")
+        .iter()
+        .filter(|r| r["passed"] == false)
+        .map(|r| r["rule"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(line["decision"] == "deny", !failed.is_empty(), "{line}");
+    failed
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn later_runs_dial_exactly_whom_disputes_requests_and_payments_allow() {
     let dir = scratch("compliance-campaign");
     let sim = sim().await;
     // Monday 2026-11-23, 10:00 in Los Angeles; due 2026-11-16 (day 7).
-    let csv = write(
+    let (csv, config) = campaign_files(
         &dir,
-        "accounts.csv",
-        "account_id,name,phone,amount,due_date,jurisdiction,timezone,language\n\
-         D1,Maria Lopez,+14155550161,125.50,2026-11-16,us,America/Los_Angeles,en\n\
-         R1,Maria Lopez,+14155550162,125.50,2026-11-16,us,America/Los_Angeles,en\n\
-         P1,Maria Lopez,+14155550163,125.50,2026-11-16,us,America/Los_Angeles,en\n\
-         P2,Maria Lopez,+14155550164,125.50,2026-11-16,us,America/Los_Angeles,en\n",
-    );
-    let config = write(
-        &dir,
-        "duecall.toml",
-        &format!(
-            // No quiet week after a conversation: the holds alone must
-            // keep these people from being called.
-            "[policy.us]\nquiet_days_after_conversation = 0\n\
-             [campaign]\ncalls_per_second = 0\nmax_concurrent = 4\nretry_answered_s = 7200\n\
-             [campaign.dial_uri_by_account]\nD1 = \"{}\"\nR1 = \"{}\"\nP1 = \"{}\"\nP2 = \"{}\"\n",
-            sim.uri_for_tagged("dispute", "d1"),
-            sim.uri_for_tagged("agent", "r1"),
-            sim.uri_for_tagged("paid", "p1"),
-            sim.uri_for_tagged("paid", "p2"),
-        ),
+        &sim,
+        // No quiet week after a conversation: the holds alone must keep
+        // these people from being called.
+        "[policy.us]\nquiet_days_after_conversation = 0\n",
+        "max_concurrent = 4\nretry_answered_s = 7200\n",
+        &[
+            ("D1", "+14155550161", "2026-11-16", "dispute"),
+            ("R1", "+14155550162", "2026-11-16", "agent"),
+            ("P1", "+14155550163", "2026-11-16", "paid"),
+            ("P2", "+14155550164", "2026-11-16", "paid"),
+        ],
     );
     let data = dir.join("data");
     let dialled = run(
@@ -119,12 +198,7 @@ async fn later_runs_dial_exactly_whom_disputes_requests_and_payments_allow() {
     .await;
     assert_eq!(dialled, 4, "everyone once on the first day");
     let all = attempts(&data);
-    let route = |id: &str| {
-        all.iter()
-            .find(|a| a.account_id == id)
-            .and_then(|a| a.route.clone())
-            .unwrap_or_else(|| panic!("{id} has a route: {all:?}"))
-    };
+    let route = |id: &str| route_of(&all, id);
     assert_eq!(route("D1").reason, "dispute");
     assert_eq!(route("R1").reason, "request_agent");
     assert_eq!(route("P1").reason, "verify-payment");
@@ -146,18 +220,13 @@ async fn later_runs_dial_exactly_whom_disputes_requests_and_payments_allow() {
         "payments.csv",
         "account_id,amount,paid_at\nP1,125.50,2026-11-22\n",
     );
-    let out = Command::new(env!("CARGO_BIN_EXE_duecall"))
-        .args(["payments"])
-        .arg(&payments)
-        .arg("--data-dir")
-        .arg(&data)
-        .output()
-        .expect("duecall payments");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (ok, out, err) = duecall(&[
+        "payments",
+        payments.to_str().expect("utf-8 path"),
+        "--data-dir",
+        data.to_str().expect("utf-8 path"),
+    ]);
+    assert!(ok, "{out}{err}");
 
     // Five days later (Saturday 28th, 10:00; day 12): the verification pauses
     // have ended, the collector's case still holds R1, D1 stays disputed.
@@ -187,36 +256,7 @@ async fn later_runs_dial_exactly_whom_disputes_requests_and_payments_allow() {
         .iter()
         .any(|x| x.reason == "paid"));
     // The store says why for each (plan --data-dir reads it as run does).
-    let plan = Command::new(env!("CARGO_BIN_EXE_duecall"))
-        .args(["plan"])
-        .arg(&csv)
-        .args(["--at", "2026-11-28T10:05:00-08:00", "--data-dir"])
-        .arg(&data)
-        .output()
-        .expect("duecall plan");
-    assert!(
-        plan.status.success(),
-        "{}",
-        String::from_utf8_lossy(&plan.stderr)
-    );
-    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&plan.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("plan JSON line"))
-        .collect();
-    let failed = |id: &str| -> Vec<String> {
-        let l = lines
-            .iter()
-            .find(|l| l["account_id"] == id)
-            .expect("planned");
-        assert_eq!(l["decision"], "deny", "{l}");
-        l["rules"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|r| r["passed"] == false)
-            .map(|r| r["rule"].as_str().unwrap().to_string())
-            .collect()
-    };
+    let failed = |id: &str| failed_rules(&csv, &config, &data, "2026-11-28T10:05:00-08:00", id);
     assert!(failed("D1").contains(&"hold".to_string()));
     assert!(failed("R1").contains(&"hold".to_string()));
     assert!(failed("P1").contains(&"suppression".to_string()));
@@ -245,59 +285,20 @@ async fn later_runs_dial_exactly_whom_disputes_requests_and_payments_allow() {
     assert_eq!(after[before].account_id, "R1");
 }
 
-/// The rules `duecall plan --data-dir --config` says failed for `id` at `at`.
-fn failed_rules(csv: &Path, config: &Path, data: &Path, at: &str, id: &str) -> Vec<String> {
-    let plan = Command::new(env!("CARGO_BIN_EXE_duecall"))
-        .args(["plan"])
-        .arg(csv)
-        .args(["--at", at, "--data-dir"])
-        .arg(data)
-        .arg("--config")
-        .arg(config)
-        .output()
-        .expect("duecall plan");
-    assert!(
-        plan.status.success(),
-        "{}",
-        String::from_utf8_lossy(&plan.stderr)
-    );
-    let stdout = String::from_utf8_lossy(&plan.stdout);
-    let line: serde_json::Value = stdout
-        .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("plan JSON line"))
-        .find(|l| l["account_id"] == id)
-        .unwrap_or_else(|| panic!("{id} planned: {stdout}"));
-    line["rules"]
-        .as_array()
-        .expect("rules")
-        .iter()
-        .filter(|r| r["passed"] == false)
-        .map(|r| r["rule"].as_str().unwrap_or_default().to_string())
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn call_me_after_six_stands_on_later_days_a_one_off_time_does_not() {
     let dir = scratch("compliance-asked-hours");
     let sim = sim().await;
     // Monday 2026-11-23, 10:00 in Los Angeles; due 2026-11-16 (day 7).
-    let csv = write(
+    let (csv, config) = campaign_files(
         &dir,
-        "accounts.csv",
-        "account_id,name,phone,amount,due_date,jurisdiction,timezone,language\n\
-         A1,Maria Lopez,+14155550171,125.50,2026-11-16,us,America/Los_Angeles,en\n\
-         C1,Maria Lopez,+14155550172,125.50,2026-11-16,us,America/Los_Angeles,en\n",
-    );
-    let config = write(
-        &dir,
-        "duecall.toml",
-        &format!(
-            "[policy.us]\nquiet_days_after_conversation = 0\n\
-             [campaign]\ncalls_per_second = 0\nmax_concurrent = 2\nretry_answered_s = 7200\n\
-             [campaign.dial_uri_by_account]\nA1 = \"{}\"\nC1 = \"{}\"\n",
-            sim.uri_for_tagged("after_six", "a1"),
-            sim.uri_for_tagged("callback", "c1"),
-        ),
+        &sim,
+        "[policy.us]\nquiet_days_after_conversation = 0\n",
+        "max_concurrent = 2\nretry_answered_s = 7200\n",
+        &[
+            ("A1", "+14155550171", "2026-11-16", "after_six"),
+            ("C1", "+14155550172", "2026-11-16", "callback"),
+        ],
     );
     let data = dir.join("data");
     let dialled = run(
@@ -310,12 +311,7 @@ async fn call_me_after_six_stands_on_later_days_a_one_off_time_does_not() {
     .await;
     assert_eq!(dialled, 2, "both once on the first day");
     let all = attempts(&data);
-    let route = |id: &str| {
-        all.iter()
-            .find(|a| a.account_id == id)
-            .and_then(|a| a.route.clone())
-            .unwrap_or_else(|| panic!("{id} has a route: {all:?}"))
-    };
+    let route = |id: &str| route_of(&all, id);
     // "Please call me after six": a callback today at 18:00 and standing hours.
     let a1 = route("A1");
     assert_eq!(a1.reason, "callback_later", "{a1:?}");
@@ -382,45 +378,23 @@ async fn call_me_after_six_stands_on_later_days_a_one_off_time_does_not() {
     assert_eq!(after[before].account_id, "A1");
 }
 
-/// Runs the `duecall` binary; returns (success, stdout, stderr).
-fn duecall(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_duecall"))
-        .args(args)
-        .output()
-        .expect("run duecall");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_do_not_call_list_and_the_end_of_the_robot_stage_keep_the_robot_off() {
     let dir = scratch("compliance-dnc-stage");
     let sim = sim().await;
     // Monday 2026-11-23, 10:00 in Los Angeles. N1, N2 and OK1 are on day 7;
     // S1 fell due on 2026-10-01 (day 53, past the last robot day, 15).
-    let csv = write(
+    let (csv, config) = campaign_files(
         &dir,
-        "accounts.csv",
-        "account_id,name,phone,amount,due_date,jurisdiction,timezone,language\n\
-         N1,Maria Lopez,+14155550181,125.50,2026-11-16,us,America/Los_Angeles,en\n\
-         N2,Maria Lopez,+14155550182,125.50,2026-11-16,us,America/Los_Angeles,en\n\
-         S1,Maria Lopez,+14155550183,125.50,2026-10-01,us,America/Los_Angeles,en\n\
-         OK1,Maria Lopez,+14155550184,125.50,2026-11-16,us,America/Los_Angeles,en\n",
-    );
-    let config = write(
-        &dir,
-        "duecall.toml",
-        &format!(
-            "[campaign]\ncalls_per_second = 0\nmax_concurrent = 4\n\
-             [campaign.dial_uri_by_account]\nN1 = \"{}\"\nN2 = \"{}\"\nS1 = \"{}\"\nOK1 = \"{}\"\n",
-            sim.uri_for_tagged("paid", "n1"),
-            sim.uri_for_tagged("paid", "n2"),
-            sim.uri_for_tagged("paid", "s1"),
-            sim.uri_for_tagged("paid", "ok1"),
-        ),
+        &sim,
+        "",
+        "max_concurrent = 4\n",
+        &[
+            ("N1", "+14155550181", "2026-11-16", "paid"),
+            ("N2", "+14155550182", "2026-11-16", "paid"),
+            ("S1", "+14155550183", "2026-10-01", "paid"),
+            ("OK1", "+14155550184", "2026-11-16", "paid"),
+        ],
     );
     let data = dir.join("data");
     let d = data.to_str().expect("utf-8 path");
@@ -468,23 +442,7 @@ async fn the_do_not_call_list_and_the_end_of_the_robot_stage_keep_the_robot_off(
     assert_eq!(dialled, 1, "only OK1: {all:?}");
     assert_eq!(all[0].account_id, "OK1");
     // The reasons are in each decision.
-    let plan = |id: &str| -> serde_json::Value {
-        let (ok, out, err) = duecall(&[
-            "plan",
-            csv.to_str().unwrap(),
-            "--at",
-            "2026-11-23T10:25:00-08:00",
-            "--data-dir",
-            d,
-            "--config",
-            config.to_str().unwrap(),
-        ]);
-        assert!(ok, "{err}");
-        out.lines()
-            .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("plan JSON line"))
-            .find(|l| l["account_id"] == id)
-            .unwrap_or_else(|| panic!("{id} planned: {out}"))
-    };
+    let plan = |id: &str| plan_line(&csv, &config, &data, "2026-11-23T10:25:00-08:00", id);
     for (id, why) in [("N1", "asked by letter"), ("N2", "attorney represents")] {
         let p = plan(id);
         assert_eq!(p["decision"], "deny", "{p}");
