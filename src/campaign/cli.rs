@@ -287,6 +287,7 @@ pub async fn run_campaign_with(
         progress,
         store_url,
         lease: config.store.lease(),
+        recovery: crate::store::nodes::Asking::StartUp,
     };
     let result = runner::run(setup, shutdown).await;
     gw.shutdown();

@@ -250,13 +250,30 @@ pub fn claim(
     phone: &str,
     now: DateTime<Utc>,
 ) -> Result<AllowedDial, NotClaimed> {
-    let not_stored = |e| NotClaimed::Refused(Refused::NotStored(e));
     let account_id = &gate.accounts[account_idx].account_id;
+    claim_with(store, account_id, phone, now, || {
+        gate.decision(account_idx, phone, now)
+    })
+}
+
+/// [`claim`] for a dial no campaign scheduled (a direct stream the
+/// platform placed, a debtor calling back): under the store's write lock,
+/// refuses while `account_id` or `phone` has a call in flight (a
+/// campaign's, another stream's), then asks `decide` (which must read the
+/// store afresh: nothing can be committed in between) and stores its allow.
+pub fn claim_with(
+    store: &mut Store,
+    account_id: &str,
+    phone: &str,
+    now: DateTime<Utc>,
+    decide: impl FnOnce() -> Result<PolicyDecision, StoreError>,
+) -> Result<AllowedDial, NotClaimed> {
+    let not_stored = |e| NotClaimed::Refused(Refused::NotStored(e));
     let claim = store.begin_claim().map_err(not_stored)?;
     if claim.in_flight(account_id, phone).map_err(not_stored)? {
         return Err(NotClaimed::InFlight);
     }
-    let fresh = gate.decision(account_idx, phone, now).map_err(not_stored)?;
+    let fresh = decide().map_err(not_stored)?;
     policy::authorise(fresh, |d, number| {
         let json = serde_json::to_value(d).map_err(StoreError::Json)?;
         claim

@@ -12,6 +12,7 @@
 //! - `hooks`: test-only pauses at named steps of an attempt's life.
 //! - `progress`: the live line and the closing summary.
 //! - `manual`: `duecall call --account` through the same gate and store.
+//! - `owner`: one process's shared hold on its data directory (`serve`).
 //! - `loopback`: `--now` only when every target is on this machine.
 //! - `cli` (`duecall run`) and `demo` (`duecall demo`).
 
@@ -24,6 +25,7 @@ pub mod hooks;
 pub mod loopback;
 pub mod manual;
 pub mod outcomes;
+pub mod owner;
 pub mod persist;
 pub mod progress;
 pub mod recovery;

@@ -70,6 +70,12 @@ pub struct CampaignSetup {
     pub store_url: Option<String>,
     /// How long this node's lease lasts without a heartbeat (`[store] lease_s`).
     pub lease: chrono::Duration,
+    /// What the run takes over as it starts: `StartUp` when it alone holds
+    /// the data directory (`duecall run`: this node's previous incarnation
+    /// is dead), `Running` when other parts of its process may have calls
+    /// in flight (`duecall serve`, whose `owner::DataDirOwner` recovered
+    /// when it took the directory): only dead nodes' attempts.
+    pub recovery: Asking,
 }
 
 /// How a run is stopped from outside. `stop` ends dialling; `end_calls`
@@ -344,7 +350,7 @@ impl Runner {
                 &mut writer,
                 &setup.data_dir,
                 setup.record_dir.as_deref(),
-                Asking::StartUp,
+                setup.recovery,
                 now,
                 lease_now,
             )

@@ -14,7 +14,13 @@
 //! Like `duecall run`, a run holds the data directory's lock
 //! (`duecall.lock`) while it dials, so `duecall run` or `duecall call
 //! --account` on the same directory waits its turn instead of counting
-//! caps against live calls; and on a test clock (`serve --now`) every dial
+//! caps against live calls. It holds it through the service's
+//! `DataDirOwner`, which its direct streams share: a stream taken while a
+//! campaign dials is decided under the store's write lock like each of the
+//! campaign's dials (`gate::claim`: never while the account or the number
+//! has a call in flight), and a run started while streams converse takes
+//! over no call in flight at its start (the owner recovered dead ones
+//! when it took the directory). On a test clock (`serve --now`) every dial
 //! target must be loopback.
 //!
 //! Owns starting and stopping runs and the SIP gateway they share; never
@@ -22,7 +28,7 @@
 //! scheduler do: every dial goes through `campaign::runner`, which asks
 //! the compliance gate and places the call only with its `AllowedDial`).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
@@ -38,7 +44,7 @@ use crate::campaign::loopback::require_loopback;
 use crate::campaign::runner::{self, CampaignSetup, Shutdown};
 use crate::campaign::settings::DialPlan;
 use crate::campaign::Progress;
-use crate::store::DataDirLock;
+use crate::store::nodes::Asking;
 use crate::telephony::sip::SipGateway;
 
 /// How the rest of the service tells the dialler something changed.
@@ -108,10 +114,18 @@ async fn run(st: AppState) {
             }
         }
         // One dialling process per data directory, as `duecall run`.
-        let lock = match DataDirLock::acquire(&st.data_dir) {
-            Ok(l) => l,
-            Err(e) => {
+        let owner = st.owner.clone();
+        let lock = match tokio::task::spawn_blocking(move || owner.enter()).await {
+            Ok(Ok(l)) => l,
+            Ok(Err(e)) => {
                 tracing::warn!(error = %e, "dialler: the data directory is dialled by another process; campaigns wait");
+                if wait(&st, &shutdown, BACKOFF).await {
+                    break;
+                }
+                continue;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "dialler: taking the data directory failed; campaigns wait");
                 if wait(&st, &shutdown, BACKOFF).await {
                     break;
                 }
@@ -244,13 +258,7 @@ async fn setup(
     for &l in &languages {
         agent.check_asr(l).await.map_err(|e| e.to_string())?;
     }
-    let record_dir: Option<PathBuf> = config.recording.enabled.then(|| {
-        if config.recording.dir.is_absolute() {
-            config.recording.dir.clone()
-        } else {
-            st.data_dir.join(&config.recording.dir)
-        }
-    });
+    let record_dir = record_dir(config, &st.data_dir);
     let now = st.now();
     Ok(CampaignSetup {
         agent: Arc::new(agent),
@@ -265,5 +273,20 @@ async fn setup(
         progress: Progress::Quiet,
         store_url: None,
         lease: config.store.lease(),
+        // The service's direct streams may be conversing: the owner
+        // recovered when it took the directory.
+        recovery: Asking::Running,
+    })
+}
+
+/// Where the service's recordings and outcome JSON go (`[recording]`;
+/// `None`: not recorded).
+pub fn record_dir(config: &crate::config::Config, data_dir: &Path) -> Option<PathBuf> {
+    config.recording.enabled.then(|| {
+        if config.recording.dir.is_absolute() {
+            config.recording.dir.clone()
+        } else {
+            data_dir.join(&config.recording.dir)
+        }
     })
 }

@@ -125,14 +125,21 @@ pub fn state(
             roots.push(r);
         }
     }
+    let clock = match opts.now {
+        Some(t) => Clock::anchored(t),
+        None => Clock::real(),
+    };
+    let owner = crate::campaign::owner::DataDirOwner::new(
+        data_dir.clone(),
+        super::dialler::record_dir(&opts.config, &data_dir),
+        opts.config.store.lease(),
+        Arc::new(move || clock.now()),
+    );
     Ok(AppState {
         db,
         data_dir,
         recording_roots: Arc::new(roots),
-        clock: match opts.now {
-            Some(t) => Clock::anchored(t),
-            None => Clock::real(),
-        },
+        clock,
         config: Arc::new(opts.config.clone()),
         tls,
         metrics: Arc::new(Metrics::default()),
@@ -143,6 +150,7 @@ pub fn state(
         openapi: Arc::new(std::sync::OnceLock::new()),
         dialler: Default::default(),
         streams: super::streams::hub(&opts.config),
+        owner,
     })
 }
 

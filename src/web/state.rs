@@ -49,6 +49,9 @@ pub struct AppState {
     pub openapi: Arc<std::sync::OnceLock<serde_json::Value>>,
     /// Where media streams (`/ws/*`) arrive (`web::streams`).
     pub streams: Arc<crate::telephony::ws::hub::StreamHub>,
+    /// The service's hold on its data directory (`duecall.lock`), shared by
+    /// its dialler and its direct streams (`campaign::owner`).
+    pub owner: Arc<crate::campaign::owner::DataDirOwner>,
 }
 
 impl AppState {

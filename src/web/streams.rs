@@ -18,7 +18,6 @@
 //! Owns the mounting and the direct conversations' lifetime; never runs a
 //! call's media (the ws drivers do) nor decides a dial (the gate does).
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -112,17 +111,12 @@ pub fn start(st: &AppState) -> Result<DirectStreams, StreamsError> {
                 .map_err(|e| StreamsError(e.to_string()))?
         }
     };
-    let record_dir: Option<PathBuf> = config.recording.enabled.then(|| {
-        if config.recording.dir.is_absolute() {
-            config.recording.dir.clone()
-        } else {
-            st.data_dir.join(&config.recording.dir)
-        }
-    });
+    let record_dir = super::dialler::record_dir(config, &st.data_dir);
     let clock = st.clock;
     let runner = Arc::new(DirectRunner {
         agent: Arc::new(agent),
         data_dir: st.data_dir.clone(),
+        owner: st.owner.clone(),
         record_dir,
         policy: st.policy.clone(),
         clock: Arc::new(move || clock.now()),

@@ -15,6 +15,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use duecall::account::Language;
 use duecall::agent::{Agent, AgentPaths};
+use duecall::campaign::owner::DataDirOwner;
 use duecall::config::Config;
 use duecall::outcome::RouteKind;
 use duecall::policy::PolicyConfig;
@@ -108,6 +109,12 @@ async fn direct_streams_go_through_the_gate_and_a_denied_one_is_closed_with_its_
     let runner = Arc::new(DirectRunner {
         agent,
         data_dir: data.clone(),
+        owner: DataDirOwner::new(
+            data.clone(),
+            Some(dir.clone()),
+            chrono::Duration::seconds(30),
+            Arc::new(now),
+        ),
         record_dir: Some(dir.clone()),
         policy: Arc::new(PolicyConfig::default()),
         clock: Arc::new(now),

@@ -246,3 +246,204 @@ async fn serve_mounts_the_stream_routes_runs_direct_streams_through_the_gate_and
     bridge.shutdown();
     sim.shutdown();
 }
+
+/// Plays a Twilio stream carrying `params` by hand and returns how it was
+/// closed (code, reason) and how many media frames came before.
+async fn refused_stream(url: &str, params: &[(&str, String)]) -> (u16, String, usize) {
+    use futures_util::{SinkExt, StreamExt};
+    use tungstenite::Message;
+    let (mut sock, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .expect("the stream is let in (the secret)");
+    let custom: serde_json::Map<String, serde_json::Value> = params
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone().into()))
+        .collect();
+    let start = duecall::telephony::ws::twilio::PlatformFrame::Start(Box::new(
+        duecall::telephony::ws::twilio::StartInfo {
+            sequence: Some(1),
+            stream_sid: "MZR1".into(),
+            call_sid: "CAR1".into(),
+            account_sid: "AC1".into(),
+            custom_parameters: custom,
+            encoding: "audio/x-mulaw".into(),
+            sample_rate: 8000,
+            channels: 1,
+            tracks: vec!["inbound".into()],
+        },
+    ));
+    sock.send(Message::Text(
+        duecall::telephony::ws::twilio::write_platform(&start, "MZR1").into(),
+    ))
+    .await
+    .expect("start sent");
+    let mut media = 0;
+    let close = tokio::time::timeout(Duration::from_secs(20), async {
+        while let Some(m) = sock.next().await {
+            match m {
+                Ok(Message::Close(Some(c))) => return Some(c),
+                Ok(Message::Text(t)) if t.as_str().contains("\"media\"") => media += 1,
+                Ok(_) => {}
+                Err(_) => return None,
+            }
+        }
+        None
+    })
+    .await
+    .expect("the stream is closed in time")
+    .expect("a close frame");
+    (u16::from(close.code), close.reason.to_string(), media)
+}
+
+/// The state of attempt `id` (None: not stored).
+fn attempt_of(data: &Path, id: i64) -> Option<AttemptRecord> {
+    Store::open_existing(data)
+        .ok()
+        .and_then(|s| s.attempt(AttemptId(id)).ok().flatten())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn direct_streams_are_gated_and_conversed_while_the_services_campaign_dials_but_not_for_the_account_it_is_ringing(
+) {
+    test_log();
+    let dir = scratch("ws-serve-busy");
+    let data = dir.join("data");
+    std::fs::create_dir_all(&data).expect("data dir");
+    // The campaign's debtor: a phone that rings until duecall gives up
+    // (CANCEL), so the campaign has a call in flight the whole time.
+    let mut ringing = Sipp::uas("uas_noanswer.xml", &dir);
+    let mut personas = PersonaBook::builtin();
+    personas.insert(crate::campaign::listener());
+    let sim = duecall::sim::start(SimConfig {
+        seed: Some(9),
+        personas,
+        ..SimConfig::default()
+    })
+    .await
+    .expect("sim starts");
+    let config = format!(
+        "[gateway]\nstream_secret = \"{SECRET}\"\nallow_direct_streams = true\n\
+         [sip]\nring_timeout_s = 180\n\
+         [campaign]\nmax_concurrent = 1\ncalls_per_second = 0\nshutdown_grace_s = 30\n\
+         [campaign.dial_uri_by_account]\n\"C-1\" = \"{}\"\n",
+        ringing.uri()
+    );
+    let admin = token(&data, "admin", "ops");
+    let mut srv = Serve::start_with(&data, &config, &["--now", NOW]);
+    let c = client();
+
+    // A campaign of one account, started through the API.
+    let r = c
+        .post(format!("{}/api/v1/campaigns", srv.url))
+        .bearer_auth(&admin)
+        .json(&serde_json::json!({"name": "busy"}))
+        .send()
+        .await
+        .expect("create");
+    assert_eq!(r.status(), 201);
+    let id = json(r).await["id"].as_i64().expect("campaign id");
+    let csv = "account_id,name,phone,amount,currency,due_date,timezone,language,jurisdiction\n\
+               C-1,Dana Wu,+14155550181,90.00,USD,2026-11-16,America/Los_Angeles,en,us\n";
+    let r = c
+        .post(format!("{}/api/v1/campaigns/{id}/accounts", srv.url))
+        .bearer_auth(&admin)
+        .header("content-type", "text/csv")
+        .body(csv)
+        .send()
+        .await
+        .expect("upload");
+    assert_eq!(r.status(), 200, "{:?}", r.text().await);
+    let r = c
+        .post(format!("{}/api/v1/campaigns/{id}/start", srv.url))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .expect("start");
+    assert_eq!(r.status(), 200);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let campaign_call = loop {
+        match attempt_of(&data, 1) {
+            Some(a) if a.state == AttemptState::Dialling => break a,
+            _ => {}
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the campaign never dialled C-1:\n{}",
+            std::fs::read_to_string(&srv.peer.log).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(campaign_call.account_id, "C-1");
+    let stream_url = format!("ws://{addr}/ws/twilio?token={SECRET}", addr = srv.addr());
+
+    // The account the campaign is ringing calls in (or its platform
+    // streams it): refused, naming the call in flight; nothing played or
+    // stored.
+    let mut c1 = account("C-1", "+14155550181");
+    c1[1].1 = "Dana Wu".into();
+    let (code, reason, media) = refused_stream(&stream_url, &c1).await;
+    assert_eq!(code, 1008, "{reason}");
+    assert!(
+        reason.contains("account C-1 or its number has a call in flight"),
+        "{reason}"
+    );
+    assert!(!reason.contains("4155550181"), "no phone number: {reason}");
+    assert_eq!(media, 0, "nothing played on a refused stream");
+    assert!(attempt_of(&data, 2).is_none(), "a refusal stores nothing");
+    // Another debtor's number, the same phone under another account: the
+    // number is in flight too.
+    let (code, reason, _) = refused_stream(&stream_url, &account("C-9", "+14155550181")).await;
+    assert_eq!(code, 1008, "{reason}");
+    assert!(reason.contains("call in flight"), "{reason}");
+    assert!(attempt_of(&data, 2).is_none(), "a refusal stores nothing");
+
+    // Another debtor's stream while the campaign dials: gated, conversed,
+    // stored, in the same process as the campaign's call.
+    let bridge = Bridge::start(BridgeConfig::default())
+        .await
+        .expect("bridge starts");
+    place(
+        &bridge,
+        sim.uri_for("paid"),
+        &stream_url,
+        &account("A-S3", "+14155550173"),
+    )
+    .await;
+    let a = ended_attempt(&data, 2, &srv).await;
+    assert_eq!(a.account_id, "A-S3");
+    assert_eq!(a.policy["decision"], "allow", "{}", a.policy);
+    assert!(a.conversation, "{a:?}");
+    assert_eq!(a.disposition, Some(Disposition::Answered));
+    assert_eq!(
+        a.route.as_ref().map(|r| r.kind),
+        Some(RouteKind::Pause),
+        "{a:?}"
+    );
+    let campaign_call = attempt_of(&data, 1).expect("the campaign's attempt");
+    assert_eq!(
+        campaign_call.state,
+        AttemptState::Dialling,
+        "the campaign's call was in flight the whole conversation: {campaign_call:?}"
+    );
+    assert!(campaign_call.started_at.expect("started") <= a.decided_at);
+
+    // SIGTERM: the ringing call is cancelled and stored, the service exits.
+    unsafe { libc::kill(srv.peer.child.id() as i32, libc::SIGTERM) };
+    let status = srv.peer.wait_timeout(Duration::from_secs(60));
+    let log = std::fs::read_to_string(&srv.peer.log).unwrap_or_default();
+    let status = status.unwrap_or_else(|| panic!("serve did not stop on SIGTERM:\n{log}"));
+    assert!(status.success(), "{status}:\n{log}");
+    let campaign_call = attempt_of(&data, 1).expect("the campaign's attempt");
+    assert_eq!(
+        campaign_call.state,
+        AttemptState::Ended,
+        "{campaign_call:?}\n{log}"
+    );
+    assert!(
+        ringing.finished_ok(Duration::from_secs(10)),
+        "sipp saw the CANCEL: {}",
+        ringing.errors()
+    );
+    bridge.shutdown();
+    sim.shutdown();
+}

@@ -30,10 +30,11 @@ use super::hub::{DirectHandler, StreamHub, PARKED_PREFIX};
 use super::origination::{dial_parked, StreamDialError};
 use crate::account::{mask_phone, Account};
 use crate::agent::{Agent, CallOptions};
-use crate::campaign::gate::{authorise, decide_on_store, settle_due};
+use crate::campaign::gate::{claim_with, decide_on_store, settle_due, NotClaimed};
+use crate::campaign::owner::{DataDirOwner, DataDirUse};
 use crate::campaign::persist::write_outcome_file;
 use crate::policy::{AllowedDial, PolicyConfig, PolicyDecision, Refused};
-use crate::store::{AttemptId, DataDirLock, Store};
+use crate::store::{AttemptId, Store, StoreError};
 use crate::telephony::gateway::{DialFuture, Gateway, GatewayError};
 
 /// The stream parameters that are not account fields.
@@ -60,53 +61,78 @@ pub fn account_from_params(params: &Map<String, Value>) -> Result<Account, Strin
 /// The gate's answer for a direct stream: the dial it allows (its
 /// decision stored, the attempt marked dialling), or why not.
 pub enum DirectVerdict {
-    /// Allowed: converse, and store the outcome on this attempt.
-    Allowed(AllowedDial),
+    /// Allowed: converse, and store the outcome on this attempt, holding
+    /// the data directory (`hold`) until the outcome is stored.
+    Allowed {
+        /// The dial the gate allowed.
+        dial: AllowedDial,
+        /// The stream's share of the process's hold on the data directory.
+        hold: DataDirUse,
+    },
     /// Denied: the stream is refused with this reason (the failed rules and
-    /// the next allowed time), nothing is played.
+    /// the next allowed time, or the call in flight), nothing is played.
     Denied(String),
 }
 
 /// Puts a direct stream's account to the compliance gate, exactly as a
-/// campaign dial or `duecall call --account`: the account is put in the
-/// store, its ended pauses settled, and the gate decides on what the store
-/// knows (its attempts, every dial to the number, suppressions, the
-/// do-not-call list, pauses, holds, calling hours, caps) about the number
-/// the platform is connected to (`phone`). An allow is stored as the
-/// attempt before anything is played. The data directory's lock is held
-/// for the decision only (a campaign or manual call holding it refuses the
-/// stream: two deciders at once could break a cap).
+/// campaign dial: the account is put in the store, its ended pauses
+/// settled, and the dial claimed (`gate::claim_with`) under the store's
+/// write lock: refused while the account or the number the platform is
+/// connected to (`phone`) has a call in flight (the service's campaign is
+/// dialling it, or another stream is on it), otherwise decided on what the
+/// store knows (its attempts, every dial to the number, suppressions, the
+/// do-not-call list, pauses, holds, calling hours, caps) with no other
+/// decision able to come in between, and an allow stored as the attempt
+/// before anything is played. The stream holds the data directory through
+/// `owner`, shared with the service's dialler (a campaign dialling does
+/// not refuse it); another process dialling from the directory does.
 pub fn gate_direct(
+    owner: &Arc<DataDirOwner>,
     data_dir: &Path,
     account: &Account,
     policy: &PolicyConfig,
     now: DateTime<Utc>,
 ) -> Result<DirectVerdict, String> {
-    let _lock = DataDirLock::acquire(data_dir).map_err(|e| {
-        format!("the gate cannot decide: {e} (a campaign or a manual call holds the data directory; direct streams wait for it)")
+    let hold = owner.enter().map_err(|e| match e {
+        StoreError::Locked { pid, .. } => format!(
+            "the gate cannot decide: another process{} dials from this data directory",
+            pid.map(|p| format!(" (PID {p})")).unwrap_or_default()
+        ),
+        e => format!("the data directory: {e}"),
     })?;
-    let mut store = Store::open(data_dir).map_err(|e| format!("the store: {e}"))?;
+    let stored = |e: StoreError| format!("the store: {e}");
+    let mut store = Store::open(data_dir).map_err(stored)?;
     store
         .upsert_accounts(std::slice::from_ref(account), now)
-        .map_err(|e| format!("the store: {e}"))?;
-    settle_due(&mut store, account, policy, now).map_err(|e| format!("the store: {e}"))?;
+        .map_err(stored)?;
+    settle_due(&mut store, account, policy, now).map_err(stored)?;
+    let reader = Store::open(data_dir).map_err(stored)?;
     // The platform is connected to this number: the question is about it.
     let view = Account {
         alt_phones: Vec::new(),
         ..account.clone()
     };
     let zones = crate::account::tz::zones_for(account).0;
-    let decision = decide_on_store(&store, account, Some(&view), &zones, policy, now)
-        .map_err(|e| format!("the store: {e}"))?;
-    match authorise(&mut store, decision, now) {
+    let claimed = claim_with(&mut store, &account.account_id, &account.phone, now, || {
+        decide_on_store(&reader, account, Some(&view), &zones, policy, now)
+    });
+    match claimed {
         Ok(dial) => {
             store
                 .mark_dialling(AttemptId(dial.attempt_id()), now)
-                .map_err(|e| format!("the store: {e}"))?;
-            Ok(DirectVerdict::Allowed(dial))
+                .map_err(stored)?;
+            Ok(DirectVerdict::Allowed { dial, hold })
         }
-        Err(Refused::Denied(d)) => Ok(DirectVerdict::Denied(denial_reason(&d))),
-        Err(Refused::NotStored(e)) => Err(format!("the decision could not be stored: {e}")),
+        Err(NotClaimed::InFlight) => Ok(DirectVerdict::Denied(format!(
+            "account {} or its number has a call in flight (a campaign's or another stream's): not rung twice at once",
+            account.account_id
+        ))),
+        Err(NotClaimed::Refused(Refused::Denied(d))) => {
+            Ok(DirectVerdict::Denied(denial_reason(&d)))
+        }
+        Err(NotClaimed::Refused(Refused::NotStored(e))) => {
+            Err(format!("the decision could not be stored: {e}"))
+        }
     }
 }
 
@@ -196,6 +222,8 @@ pub struct DirectRunner {
     pub agent: Arc<Agent>,
     /// The data directory (its store gets the attempt).
     pub data_dir: PathBuf,
+    /// The process's hold on the data directory, shared with its dialler.
+    pub owner: Arc<DataDirOwner>,
     /// Where recordings go (None: `[recording] enabled = false`).
     pub record_dir: Option<PathBuf>,
     /// The compliance rules the gate applies (`[policy]`).
@@ -250,11 +278,17 @@ impl DirectRunner {
             }
         };
         let now = (self.clock)();
-        let (data_dir, policy, acc) = (self.data_dir.clone(), self.policy.clone(), account.clone());
+        let (owner, data_dir, policy, acc) = (
+            self.owner.clone(),
+            self.data_dir.clone(),
+            self.policy.clone(),
+            account.clone(),
+        );
         let verdict =
-            tokio::task::spawn_blocking(move || gate_direct(&data_dir, &acc, &policy, now)).await;
-        let dial = match verdict {
-            Ok(Ok(DirectVerdict::Allowed(dial))) => dial,
+            tokio::task::spawn_blocking(move || gate_direct(&owner, &data_dir, &acc, &policy, now))
+                .await;
+        let (dial, hold) = match verdict {
+            Ok(Ok(DirectVerdict::Allowed { dial, hold })) => (dial, hold),
             Ok(Ok(DirectVerdict::Denied(why))) => {
                 tracing::info!(call_id = %pipe.call_id, why = %why, "direct stream refused by the gate");
                 refuse(pipe, why);
@@ -313,6 +347,9 @@ impl DirectRunner {
                 tracing::error!(attempt = id.0, error = ?other, "direct stream: the outcome could not be stored (the outcome JSON beside the recording keeps it)")
             }
         }
+        // Only now may the data directory be given back: a process taking
+        // it next recovers what is still in flight.
+        drop(hold);
     }
 }
 
