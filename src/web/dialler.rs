@@ -23,7 +23,12 @@
 //! when it took the directory). On a test clock (`serve --now`) every dial
 //! target must be loopback.
 //!
-//! Owns starting and stopping runs and the SIP gateway they share; never
+//! Calls go out through the SIP trunk, or with `[origination]` through the
+//! streaming platform's hook (as `duecall run`): the platform dials the
+//! number and streams the answered call to the service's own `/ws/twilio`
+//! or `/ws/asterisk`, where the stream finds its attempt in the hub.
+//!
+//! Owns starting and stopping runs and the gateway they share; never
 //! decides whether or when an account is dialled (the gate and the
 //! scheduler do: every dial goes through `campaign::runner`, which asks
 //! the compliance gate and places the call only with its `AllowedDial`).
@@ -45,7 +50,9 @@ use crate::campaign::runner::{self, CampaignSetup, Shutdown};
 use crate::campaign::settings::DialPlan;
 use crate::campaign::Progress;
 use crate::store::nodes::Asking;
+use crate::telephony::gateway::Gateway;
 use crate::telephony::sip::SipGateway;
+use crate::telephony::ws::origination::{hook_host, StreamGateway};
 
 /// How the rest of the service tells the dialler something changed.
 #[derive(Debug, Clone, Default)]
@@ -83,16 +90,42 @@ const BACKOFF: StdDuration = StdDuration::from_secs(30);
 /// How far ahead one run plans (it is restarted long before).
 const HORIZON_DAYS: i64 = 366;
 
-/// Starts the dialler.
-pub fn start(st: AppState) -> Dialler {
+/// Starts the dialler. `stream_url` is where a streaming platform reaches
+/// the service's `/ws/twilio` (its own address), for `[origination]`
+/// without a `stream_url` of its own (`None`: the service listens on every
+/// interface and cannot tell).
+pub fn start(st: AppState, stream_url: Option<String>) -> Dialler {
     Dialler {
-        task: tokio::spawn(run(st)),
+        task: tokio::spawn(run(st, stream_url)),
     }
 }
 
-async fn run(st: AppState) {
+/// The gateway the service's campaigns dial through: the origination hook
+/// when `[origination]` is set (the platform dials, and streams the call to
+/// the service's `/ws/*` routes, the hub its direct streams arrive at too),
+/// else the SIP trunk.
+async fn open_gateway(
+    st: &AppState,
+    stream_url: Option<String>,
+) -> Result<Arc<dyn Gateway>, String> {
+    let config = &*st.config;
+    match &config.origination {
+        Some(_) => {
+            let g = StreamGateway::on_hub(config, st.streams.clone(), stream_url)
+                .map_err(|e| e.to_string())?;
+            Ok(Arc::new(g))
+        }
+        None => Ok(Arc::new(
+            SipGateway::start(config.clone())
+                .await
+                .map_err(|e| e.to_string())?,
+        )),
+    }
+}
+
+async fn run(st: AppState, stream_url: Option<String>) {
     let shutdown = st.shutdown.clone();
-    let mut gateway: Option<Arc<SipGateway>> = None;
+    let mut gateway: Option<Arc<dyn Gateway>> = None;
     loop {
         if shutdown.is_cancelled() {
             break;
@@ -134,14 +167,17 @@ async fn run(st: AppState) {
         };
         let gw = match &gateway {
             Some(g) => g.clone(),
-            None => match SipGateway::start((*st.config).clone()).await {
+            None => match open_gateway(&st, stream_url.clone()).await {
                 Ok(g) => {
-                    let g = Arc::new(g);
+                    tracing::info!(
+                        gateway = g.kind(),
+                        "dialler: calls go out through the gateway"
+                    );
                     gateway = Some(g.clone());
                     g
                 }
                 Err(e) => {
-                    tracing::error!(error = %e, "dialler: SIP gateway cannot start; campaigns wait");
+                    tracing::error!(error = %e, "dialler: the gateway cannot start; campaigns wait");
                     if wait(&st, &shutdown, BACKOFF).await {
                         break;
                     }
@@ -230,19 +266,30 @@ async fn wait(st: &AppState, shutdown: &CancellationToken, d: StdDuration) -> bo
 
 async fn setup(
     st: &AppState,
-    gw: Arc<SipGateway>,
+    gw: Arc<dyn Gateway>,
     accounts: Vec<crate::account::Account>,
 ) -> Result<CampaignSetup, String> {
     let config = &*st.config;
     let settings = config.campaign.clone();
-    let mut dial = DialPlan::new(&settings.dial_uri).map_err(|e| e.to_string())?;
+    // Through a streaming platform the hook gets the number (`{phone}`);
+    // over the SIP trunk, a Request-URI (as `duecall run`).
+    let mut dial = match &config.origination {
+        Some(_) => DialPlan::numbers(),
+        None => DialPlan::new(&settings.dial_uri).map_err(|e| e.to_string())?,
+    };
     dial.overrides = settings.dial_uri_by_account.clone();
     if st.clock.is_anchored() {
         // A test clock never dials a real person (as `duecall run --now`).
         let mut targets: Vec<String> = config.sip.outbound_proxy.iter().cloned().collect();
-        for a in &accounts {
-            for p in std::iter::once(&a.phone).chain(&a.alt_phones) {
-                targets.push(dial.uri_for(&a.account_id, p));
+        match &config.origination {
+            // The platform places the calls: it must be on this machine.
+            Some(o) => targets.push(hook_host(&o.url)),
+            None => {
+                for a in &accounts {
+                    for p in std::iter::once(&a.phone).chain(&a.alt_phones) {
+                        targets.push(dial.uri_for(&a.account_id, p));
+                    }
+                }
             }
         }
         require_loopback(targets.iter().map(String::as_str)).map_err(|e| e.to_string())?;

@@ -327,7 +327,15 @@ pub async fn serve(
         tracing::warn!(addr = %bound, "serving beyond loopback: put TLS in front (or set [serve] tls_cert/tls_key)");
     }
     let workers = super::webhooks::start(st.clone());
-    let dialler = super::dialler::start(st.clone());
+    // Where a streaming platform reaches this service's /ws/twilio (for
+    // [origination] without a stream_url of its own).
+    let own_stream_url = (!bound.ip().is_unspecified()).then(|| {
+        format!(
+            "{}://{bound}/ws/twilio",
+            if tls.is_some() { "wss" } else { "ws" }
+        )
+    });
+    let dialler = super::dialler::start(st.clone(), own_stream_url);
     ready(&running);
     let handle = axum_server::Handle::new();
     {

@@ -447,3 +447,106 @@ async fn direct_streams_are_gated_and_conversed_while_the_services_campaign_dial
     bridge.shutdown();
     sim.shutdown();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_services_campaign_dials_through_the_origination_hook_and_the_call_streams_back_to_the_service(
+) {
+    test_log();
+    let dir = scratch("ws-serve-orig");
+    let data = dir.join("data");
+    std::fs::create_dir_all(&data).expect("data dir");
+    let mut personas = PersonaBook::builtin();
+    personas.insert(crate::campaign::listener());
+    let sim = duecall::sim::start(SimConfig {
+        seed: Some(11),
+        personas,
+        ..SimConfig::default()
+    })
+    .await
+    .expect("sim starts");
+    let bridge = Bridge::start(BridgeConfig::default())
+        .await
+        .expect("bridge starts");
+    // No [gateway] listen and no stream_url: the platform is told the
+    // service's own address, and streams to the routes it mounts.
+    let config = format!(
+        r#"[gateway]
+stream_secret = "{SECRET}"
+[campaign]
+calls_per_second = 0
+shutdown_grace_s = 30
+[campaign.dial_uri_by_account]
+"O-1" = "{}"
+[origination]
+url = "{}/Calls.json"
+form = {{ To = "{{phone}}", From = "{{caller_id}}", Twiml = "<Response><Connect><Stream url=\"{{stream_url|xml}}\"><Parameter name=\"attempt_id\" value=\"{{attempt_id}}\"/><Parameter name=\"stream_id\" value=\"{{stream_id}}\"/></Stream></Connect></Response>" }}
+caller_id = "+14155550100"
+answer_timeout_s = 20
+"#,
+        sim.uri_for("paid"),
+        bridge.twilio_base("AC1")
+    );
+    let admin = token(&data, "admin", "ops");
+    let mut srv = Serve::start_with(&data, &config, &["--now", NOW]);
+    let c = client();
+    let r = c
+        .post(format!("{}/api/v1/campaigns", srv.url))
+        .bearer_auth(&admin)
+        .json(&serde_json::json!({"name": "streamed"}))
+        .send()
+        .await
+        .expect("create");
+    assert_eq!(r.status(), 201);
+    let id = json(r).await["id"].as_i64().expect("campaign id");
+    let csv = "account_id,name,phone,amount,currency,due_date,timezone,language,jurisdiction\n\
+               O-1,Maria Lopez,+14155550191,125.50,USD,2026-11-16,America/Los_Angeles,en,us\n";
+    let r = c
+        .post(format!("{}/api/v1/campaigns/{id}/accounts", srv.url))
+        .bearer_auth(&admin)
+        .header("content-type", "text/csv")
+        .body(csv)
+        .send()
+        .await
+        .expect("upload");
+    assert_eq!(r.status(), 200, "{:?}", r.text().await);
+    let r = c
+        .post(format!("{}/api/v1/campaigns/{id}/start", srv.url))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .expect("start");
+    assert_eq!(r.status(), 200);
+
+    let a = ended_attempt(&data, 1, &srv).await;
+    assert_eq!(a.account_id, "O-1");
+    assert_eq!(a.policy["decision"], "allow", "{}", a.policy);
+    assert!(a.conversation, "{a:?}");
+    assert_eq!(a.disposition, Some(Disposition::Answered), "{a:?}");
+    assert_eq!(a.sip_status, None, "no SIP on the service's side: {a:?}");
+    assert_eq!(
+        a.route.as_ref().map(|r| r.kind),
+        Some(RouteKind::Pause),
+        "{a:?}"
+    );
+    // The platform was asked through the hook, for the gate's attempt, and
+    // streamed the answered call to the service, which played its prompts
+    // (their marks came back).
+    let calls = bridge.calls();
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert_eq!(
+        calls[0].params.get("attempt_id").map(String::as_str),
+        Some("1"),
+        "{calls:?}"
+    );
+    assert!(calls[0].frames_to_duecall > 50, "{calls:?}");
+    assert!(calls[0].marks_echoed > 0, "{calls:?}");
+    assert_eq!(calls[0].stream_error, None, "{calls:?}");
+
+    unsafe { libc::kill(srv.peer.child.id() as i32, libc::SIGTERM) };
+    let status = srv.peer.wait_timeout(Duration::from_secs(60));
+    let log = std::fs::read_to_string(&srv.peer.log).unwrap_or_default();
+    let status = status.unwrap_or_else(|| panic!("serve did not stop on SIGTERM:\n{log}"));
+    assert!(status.success(), "{status}:\n{log}");
+    bridge.shutdown();
+    sim.shutdown();
+}

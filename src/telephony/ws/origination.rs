@@ -243,6 +243,30 @@ impl StreamGateway {
         })
     }
 
+    /// The gateway for `duecall serve`'s dialler: its streams arrive at the
+    /// service's `hub` (whose `/ws/*` routes the service mounts on its own
+    /// listener, so this gateway starts none), and `{stream_url}` is
+    /// `[origination] stream_url`, else `default_stream_url` (the service's
+    /// own address); neither is an error naming the key.
+    pub fn on_hub(
+        config: &Config,
+        hub: Arc<StreamHub>,
+        default_stream_url: Option<String>,
+    ) -> Result<StreamGateway, StreamDialError> {
+        let mut g = StreamGateway::new(config)?;
+        g.hub = hub;
+        g.listen = None;
+        g.audiosocket = None;
+        if g.stream_url.is_empty() {
+            g.stream_url = default_stream_url.ok_or_else(|| StreamDialError::Config {
+                key: "origination.stream_url".into(),
+                expected: "the URL platforms reach the service's /ws/twilio at (the service listens on every interface, so it cannot tell)".into(),
+                got: "none".into(),
+            })?;
+        }
+        Ok(g)
+    }
+
     /// The gateway with its own listeners on `[gateway] listen` (the
     /// WebSocket routes) and `[gateway] audiosocket`, for `duecall run` and
     /// `duecall call`.
@@ -548,4 +572,38 @@ pub fn dial_parked(
         events: ev_rx,
         commands: cmd_tx,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HOOK: &str = "[origination]\nurl = \"http://127.0.0.1:9/Calls.json\"\nform = { To = \"{phone}\", Twiml = \"{stream_url}\" }\n";
+
+    #[test]
+    fn on_a_services_hub_the_stream_url_is_the_configured_one_else_the_services_own_else_an_error_naming_the_key(
+    ) {
+        let cfg = Config::from_toml(HOOK, "t").unwrap();
+        let hub = StreamHub::new(cfg.gateway.clone());
+        let own = Some("ws://127.0.0.1:8/ws/twilio".to_string());
+        let g = StreamGateway::on_hub(&cfg, hub.clone(), own.clone()).unwrap();
+        assert_eq!(g.stream_url, "ws://127.0.0.1:8/ws/twilio");
+        assert!(
+            Arc::ptr_eq(g.hub(), &hub),
+            "streams come to the service's hub"
+        );
+        assert_eq!((g.listen_addr(), g.audiosocket_addr()), (None, None));
+        let e = StreamGateway::on_hub(&cfg, hub.clone(), None)
+            .err()
+            .expect("no URL to give the platform")
+            .to_string();
+        assert!(e.contains("origination.stream_url"), "{e}");
+        let set = Config::from_toml(
+            &format!("{HOOK}stream_url = \"wss://calls.example.com/ws/twilio\"\n"),
+            "t",
+        )
+        .unwrap();
+        let g = StreamGateway::on_hub(&set, hub, own).unwrap();
+        assert_eq!(g.stream_url, "wss://calls.example.com/ws/twilio");
+    }
 }
