@@ -17,6 +17,7 @@ pub mod media;
 pub mod outcome;
 pub mod policy;
 pub mod sim;
+pub mod stats;
 pub mod store;
 pub mod telephony;
 pub mod testkit;

@@ -129,15 +129,28 @@ pub async fn run_campaign(args: &RunArgs) -> Result<CampaignSummary, CampaignErr
     let (shutdown, watcher) = ctrl_c_shutdown();
     let result = run_campaign_with(args, shutdown, Progress::detect()).await;
     watcher.abort();
-    let summary = result?;
-    let mut out = std::io::stdout().lock();
-    summary
-        .write_text(&mut out)
-        .map_err(|source| CampaignError::Write {
-            path: PathBuf::from("<stdout>"),
-            source,
-        })?;
-    Ok(summary)
+    let print = |summary: &CampaignSummary| {
+        summary
+            .write_text(&mut std::io::stdout().lock())
+            .map_err(|source| CampaignError::Write {
+                path: PathBuf::from("<stdout>"),
+                source,
+            })
+    };
+    match result {
+        Ok(summary) => {
+            print(&summary)?;
+            Ok(summary)
+        }
+        // What the node did is printed; the lost lease is the error.
+        Err(e @ CampaignError::LeaseLost { .. }) => {
+            if let CampaignError::LeaseLost { summary, .. } = &e {
+                print(summary)?;
+            }
+            Err(e)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// A shutdown driven by Ctrl-C or SIGTERM: the first stops dialling and

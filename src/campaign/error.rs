@@ -83,6 +83,20 @@ pub enum CampaignError {
     /// The simulated debtors of the demo could not start.
     #[error("simulated debtors: {0}")]
     Sim(String),
+    /// This node's lease in the shared store expired before its heartbeat
+    /// renewed it (the process was paused, or the database unreachable,
+    /// for longer than `[store] lease_s`): other nodes may already have
+    /// recorded its calls in flight as crashed, so it dialled no more. The
+    /// summary of what it did is kept (printed before the error).
+    #[error("node {node}: its lease in the shared store expired before its heartbeat (more than {lease_s} s without a renewal: the process was paused or the database unreachable); it stopped dialling and let its calls end, and other nodes may have recorded those calls as crashed. Start it again to rejoin the campaign")]
+    LeaseLost {
+        /// This node's id (`nodes.node_id`, also in `<data-dir>/node_id`).
+        node: String,
+        /// `[store] lease_s`.
+        lease_s: i64,
+        /// What the run did before and after it lost the lease.
+        summary: Box<super::progress::CampaignSummary>,
+    },
 }
 
 impl From<super::settings::InvalidSetting> for CampaignError {

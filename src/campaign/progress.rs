@@ -1,6 +1,7 @@
 //! How a run shows itself: the live progress line (counts only: no
 //! numbers, no names) and the summary printed at the end.
 
+use crate::stats::quantile;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
@@ -54,6 +55,10 @@ pub struct CampaignSummary {
     pub recovered: Vec<RecoveredAttempt>,
     /// Whether the run was stopped (Ctrl-C) rather than finished.
     pub interrupted: bool,
+    /// How long this node's claims took (wall time, microseconds, in the
+    /// order they were made): the store's write lock, the gate asked again,
+    /// the decision stored. What several nodes on one store wait for.
+    pub claim_us: Vec<u64>,
 }
 
 impl CampaignSummary {
@@ -99,6 +104,23 @@ impl CampaignSummary {
                 out,
                 "next allowed dial: {}",
                 t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            )?;
+        }
+        let mut claims = self.claim_us.clone();
+        claims.sort_unstable();
+        if let (Some(p50), Some(p95), Some(max)) = (
+            quantile(&claims, 0.5),
+            quantile(&claims, 0.95),
+            quantile(&claims, 1.0),
+        ) {
+            let ms = |us: u64| us as f64 / 1000.0;
+            writeln!(
+                out,
+                "claims: {} (p50 {:.1} ms, p95 {:.1} ms, max {:.1} ms)",
+                self.claim_us.len(),
+                ms(p50),
+                ms(p95),
+                ms(max)
             )?;
         }
         writeln!(out, "database: {}", self.database.display())?;

@@ -165,6 +165,15 @@ struct Runner {
     node: String,
     /// How long its lease lasts without a heartbeat.
     lease: chrono::Duration,
+    /// The store is shared with other nodes (PostgreSQL). On the data
+    /// directory's SQLite no other node can exist (`duecall.lock`), so a
+    /// lease that expired while the process was paused is simply taken again.
+    shared_store: bool,
+    /// When this node's lease runs out unless renewed (monotonic: it runs
+    /// on while the process is paused, as the lease in the store does).
+    lease_deadline: std::time::Instant,
+    /// How long each claim took, in microseconds (the summary's percentiles).
+    claim_us: Vec<u64>,
     /// Other nodes' calls taken over while running (their leases expired).
     taken_over: Vec<RecoveredAttempt>,
 }
@@ -219,7 +228,19 @@ pub async fn run(
     heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 
     let mut give_up_storing: Option<tokio::time::Instant> = None;
+    let mut lease_lost = false;
     let summary = loop {
+        if !interrupted && runner.lease_ran_out() {
+            // Woken after the lease ran out (paused, or the database
+            // unreachable through every heartbeat): no dial, even one the
+            // scheduler already allows, before the heartbeat could see it.
+            interrupted = true;
+            lease_lost = true;
+            runner.sched.stop();
+            grace_deadline = Some(tokio::time::Instant::now() + grace);
+            display
+                .message("lease lost: another node may take over this node's calls; no new calls");
+        }
         let now = runner.clock.now();
         let wait_until = match runner.step(now).await {
             Next::Poll => continue,
@@ -284,8 +305,10 @@ pub async fn run(
             _ = heartbeat.tick() => {
                 if !runner.heartbeat() && !interrupted {
                     // The lease is lost: other nodes may take this node's
-                    // calls over; it dials no more (calls in flight end).
+                    // calls over; it dials no more (calls in flight end),
+                    // and the run ends in `LeaseLost`.
                     interrupted = true;
+                    lease_lost = true;
                     runner.sched.stop();
                     grace_deadline = Some(tokio::time::Instant::now() + grace);
                     display.message("lease lost: another node may take over this node's calls; no new calls");
@@ -313,6 +336,7 @@ pub async fn run(
         attempts: runner.results,
         recovered,
         interrupted,
+        claim_us: std::mem::take(&mut runner.claim_us),
     };
     if !runner.unstored.is_empty() {
         let files = runner.unstored.files(&runner.data_dir);
@@ -323,6 +347,11 @@ pub async fn run(
     }
     match runner.fatal {
         Some(e) => Err(e),
+        None if lease_lost => Err(CampaignError::LeaseLost {
+            node: runner.node.clone(),
+            lease_s: runner.lease.num_seconds(),
+            summary: Box::new(summary),
+        }),
         None => Ok(summary),
     }
 }
@@ -343,6 +372,7 @@ impl Runner {
         // a node whose lease has expired, left in flight.
         let node = store::nodes::node_id_of(&setup.data_dir)?;
         let lease_now = Utc::now();
+        let lease_deadline = std::time::Instant::now() + setup.lease.to_std().unwrap_or_default();
         blocking(|| writer.take_lease(&node, std::process::id(), lease_now, setup.lease))?;
         tracing::info!(node = %node, lease_s = setup.lease.num_seconds(), "node lease taken");
         let recovered = blocking(|| {
@@ -401,6 +431,9 @@ impl Runner {
             end_calls,
             node,
             lease: setup.lease,
+            shared_store: setup.store_url.is_some(),
+            claim_us: Vec::new(),
+            lease_deadline,
             taken_over: Vec::new(),
         };
         Ok((runner, recovered, database))
@@ -515,7 +548,11 @@ impl Runner {
         // write lock, as the decision is stored (another node may have
         // dialled since): `claim`.
         drop(decision);
-        let dial = match blocking(|| claim(writer, gate, account_idx, &phone, now)) {
+        let asked = std::time::Instant::now();
+        let claimed = blocking(|| claim(writer, gate, account_idx, &phone, now));
+        self.claim_us
+            .push(u64::try_from(asked.elapsed().as_micros()).unwrap_or(u64::MAX));
+        let dial = match claimed {
             Ok(d) => d,
             Err(not) => {
                 let retry_at = match not {
@@ -636,6 +673,12 @@ impl Runner {
         }
     }
 
+    /// Whether this node's lease on a shared store has run out unless a
+    /// renewal is stored first (on SQLite nobody else can take over).
+    fn lease_ran_out(&self) -> bool {
+        self.shared_store && std::time::Instant::now() >= self.lease_deadline
+    }
+
     /// This node's heartbeat: renews its lease, then takes over what nodes
     /// whose lease has expired left in flight (each marked crashed once,
     /// by whichever node gets there first). Returns false when the lease
@@ -644,8 +687,22 @@ impl Runner {
     fn heartbeat(&mut self) -> bool {
         let (writer, node, lease) = (&mut self.writer, self.node.clone(), self.lease);
         let lease_now = Utc::now();
+        let asked = std::time::Instant::now();
+        let renewed_until = asked + lease.to_std().unwrap_or_default();
         match blocking(|| writer.renew_lease(&node, lease_now, lease)) {
-            Ok(true) => {}
+            Ok(true) => self.lease_deadline = renewed_until,
+            Ok(false) if !self.shared_store => {
+                // Paused (a suspended laptop, a stopped process) past the
+                // lease on a store nobody else can open: take it again.
+                tracing::warn!(node = %node, "this node's lease expired before its heartbeat (the process was paused); no other node shares this data directory, so it is taken again");
+                let pid = std::process::id();
+                match blocking(|| writer.take_lease(&node, pid, lease_now, lease)) {
+                    Ok(_) => self.lease_deadline = renewed_until,
+                    Err(e) => {
+                        tracing::warn!(node = %node, error = %e, "lease not taken again (asked again at the next beat)")
+                    }
+                }
+            }
             Ok(false) => {
                 tracing::error!(node = %node, "this node's lease expired before its heartbeat: it stops dialling");
                 return false;

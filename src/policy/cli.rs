@@ -47,6 +47,11 @@ pub struct PlanArgs {
     /// settle, holds); read only.
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
+    /// Decide on this shared PostgreSQL store (`postgres://user@host:port/db`)
+    /// exactly as `duecall run --store` does; read only. With `--data-dir`
+    /// and without this flag, `$DUECALL_STORE` names it when set.
+    #[arg(long)]
+    pub store: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -233,9 +238,15 @@ pub fn run_plan(args: &PlanArgs, out: &mut dyn Write) -> Result<(), PolicyError>
     };
     let index = HistoryIndex::new(&history);
     let now = args.at.with_timezone(&Utc);
-    let store = match &args.data_dir {
-        Some(dir) => Some(crate::store::Store::open_existing(dir)?),
-        None => None,
+    // The store `run` would decide on: --store (or $DUECALL_STORE beside
+    // --data-dir), else the data directory's SQLite; none without either.
+    let store = match (&args.store, &args.data_dir) {
+        (None, None) => None,
+        (flag, dir) => {
+            let url = crate::store::cli::store_url(flag.as_deref(), None)?;
+            let dir = dir.clone().unwrap_or_else(|| PathBuf::from("."));
+            Some(crate::store::Store::open_existing_at(&dir, url.as_deref())?)
+        }
     };
     for a in &report.accounts {
         let (zones, tz_source) = zones_for(a);
@@ -373,6 +384,7 @@ mod tests {
             history: Some(hist),
             config: None,
             data_dir: None,
+            store: None,
         };
         let mut out = Vec::new();
         run_plan(&args, &mut out).unwrap();
@@ -422,6 +434,7 @@ mod tests {
             history: Some(hist),
             config: None,
             data_dir: None,
+            store: None,
         };
         let mut out = Vec::new();
         let e = run_plan(&args, &mut out).unwrap_err();

@@ -8,6 +8,7 @@ mod conversation;
 mod hostile;
 mod peers;
 mod pg_campaign;
+mod pg_nodes;
 mod pg_store;
 mod rtp_peer;
 mod serve;

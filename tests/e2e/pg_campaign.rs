@@ -55,7 +55,14 @@ fn config(dir: &Path, ring_s: u32) -> PathBuf {
     p
 }
 
-fn spawn_node(dir: &Path, name: &str, csv: &Path, config: &Path, url: &str, trunk: &str) -> Child {
+pub(crate) fn spawn_node(
+    dir: &Path,
+    name: &str,
+    csv: &Path,
+    config: &Path,
+    url: &str,
+    trunk: &str,
+) -> Child {
     let out = std::fs::File::create(dir.join(format!("{name}.out"))).expect("log");
     let err = std::fs::File::create(dir.join(format!("{name}.err"))).expect("log");
     Command::new(env!("CARGO_BIN_EXE_duecall"))
@@ -83,7 +90,7 @@ fn spawn_node(dir: &Path, name: &str, csv: &Path, config: &Path, url: &str, trun
         .expect("start duecall run")
 }
 
-fn log(dir: &Path, name: &str) -> String {
+pub(crate) fn log(dir: &Path, name: &str) -> String {
     format!(
         "--- {name} stdout\n{}\n--- {name} stderr\n{}",
         std::fs::read_to_string(dir.join(format!("{name}.out"))).unwrap_or_default(),
@@ -92,7 +99,7 @@ fn log(dir: &Path, name: &str) -> String {
 }
 
 /// Waits for a node to exit (killing it after `limit`); its exit status.
-fn wait_node(
+pub(crate) fn wait_node(
     child: &mut Child,
     dir: &Path,
     name: &str,
@@ -117,15 +124,15 @@ fn wait_node(
 
 /// One attempt as the test reads it back.
 #[derive(Debug, Clone)]
-struct Row {
-    id: i64,
-    phone: String,
-    node: Option<String>,
-    state: String,
-    reason: Option<String>,
+pub(crate) struct Row {
+    pub(crate) id: i64,
+    pub(crate) phone: String,
+    pub(crate) node: Option<String>,
+    pub(crate) state: String,
+    pub(crate) reason: Option<String>,
 }
 
-fn rows(url: &str) -> Vec<Row> {
+pub(crate) fn rows(url: &str) -> Vec<Row> {
     let mut c = postgres::Client::connect(url, postgres::NoTls).expect("connect");
     c.query(
         "SELECT id, phone, node, state, reason FROM attempts ORDER BY id",
@@ -143,14 +150,14 @@ fn rows(url: &str) -> Vec<Row> {
     .collect()
 }
 
-fn node_id(data: &Path) -> String {
+pub(crate) fn node_id(data: &Path) -> String {
     std::fs::read_to_string(data.join("node_id"))
         .expect("the node wrote its id")
         .trim()
         .to_string()
 }
 
-fn per_number(all: &[Row]) -> BTreeMap<String, usize> {
+pub(crate) fn per_number(all: &[Row]) -> BTreeMap<String, usize> {
     let mut m = BTreeMap::new();
     for r in all {
         *m.entry(r.phone.clone()).or_default() += 1;
@@ -212,6 +219,38 @@ fn two_nodes_on_one_postgres_dial_each_number_once_and_both_take_part() {
         .expect("nodes")
         .get(0);
     assert_eq!(stopped, 2);
+
+    // `duecall plan --store` decides on the shared store as the nodes did:
+    // every number has had its one dial today, so every account is denied;
+    // on the file alone, every one would be allowed.
+    let plan = |store: Option<&str>| -> Vec<serde_json::Value> {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_duecall"));
+        cmd.arg("plan")
+            .arg(&csv)
+            .args(["--at", "2026-11-20T10:30:00+08:00", "--config"])
+            .arg(&config)
+            .env_remove("DUECALL_STORE");
+        if let Some(u) = store {
+            cmd.args(["--store", u]);
+        }
+        let out = cmd.output().expect("duecall plan");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("plan JSON line"))
+            .collect()
+    };
+    let on_store = plan(Some(&url));
+    assert_eq!(on_store.len(), 18);
+    assert!(
+        on_store.iter().all(|l| l["decision"] == "deny"),
+        "{on_store:?}"
+    );
+    assert!(plan(None).iter().all(|l| l["decision"] == "allow"));
     drop(callee);
 }
 
@@ -291,7 +330,7 @@ fn a_killed_node_s_calls_in_flight_are_recovered_by_the_other_after_its_lease() 
 }
 
 /// The attempts once the schema exists (empty before the first node made it).
-fn rows_if_ready(url: &str) -> Vec<Row> {
+pub(crate) fn rows_if_ready(url: &str) -> Vec<Row> {
     let Ok(mut c) = postgres::Client::connect(url, postgres::NoTls) else {
         return Vec::new();
     };
@@ -311,4 +350,68 @@ fn rows_if_ready(url: &str) -> Vec<Row> {
             .collect(),
         Err(_) => Vec::new(),
     }
+}
+
+#[test]
+fn a_node_paused_past_its_lease_dials_no_more_and_exits_with_the_lease_error() {
+    let Some(cluster) = pg_cluster::for_test("lost-lease") else {
+        return;
+    };
+    let url = cluster.create_database("campaign").expect("database");
+    let dir = scratch("pg-lost-lease");
+    let callee = Sipp::uas_calls("uas_noanswer.xml", &dir, 100, &[]);
+    let trunk = format!("127.0.0.1:{}", callee.port);
+    // Calls ring 6 s; the lease lasts 3 s.
+    let (csv, config) = (accounts_csv(&dir), config(&dir, 6));
+    let mut a = spawn_node(&dir, "a", &csv, &config, &url, &trunk);
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while rows_if_ready(&url)
+        .iter()
+        .filter(|r| r.state == "dialling")
+        .count()
+        < 2
+    {
+        if Instant::now() > deadline {
+            let _ = a.kill();
+            panic!("node a never had two calls in flight\n{}", log(&dir, "a"));
+        }
+        if let Ok(Some(s)) = a.try_wait() {
+            panic!("node a exited early ({s})\n{}", log(&dir, "a"));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Paused (SIGSTOP) for longer than its lease, then woken.
+    let pid = a.id() as i32;
+    unsafe { libc::kill(pid, libc::SIGSTOP) };
+    std::thread::sleep(Duration::from_secs(5));
+    let before_wake = rows(&url).len();
+    unsafe { libc::kill(pid, libc::SIGCONT) };
+    let status = wait_node(&mut a, &dir, "a", Duration::from_secs(60));
+    let all = rows(&url);
+    assert!(
+        !status.success(),
+        "a lost lease is an error\n{}",
+        log(&dir, "a")
+    );
+    let err = std::fs::read_to_string(dir.join("a.err")).unwrap_or_default();
+    assert!(
+        err.contains("its lease in the shared store expired before its heartbeat"),
+        "{}",
+        log(&dir, "a")
+    );
+    // What it did is still printed, as a stopped campaign.
+    let out = std::fs::read_to_string(dir.join("a.out")).unwrap_or_default();
+    assert!(out.contains("campaign stopped"), "{}", log(&dir, "a"));
+    // No dial after it woke; its calls in flight ended and were stored.
+    assert_eq!(
+        all.len(),
+        before_wake,
+        "no new dial after the wake: {all:?}"
+    );
+    assert!(
+        all.len() < NUMBERS,
+        "it stopped before the campaign ended: {all:?}"
+    );
+    assert!(all.iter().all(|r| r.state == "ended"), "{all:?}");
+    drop(callee);
 }

@@ -85,14 +85,7 @@ pub struct Stats {
     pub per_day: Vec<DayPoint>,
 }
 
-/// The value at a quantile of sorted values (nearest rank).
-pub fn quantile(sorted: &[u64], q: f64) -> Option<u64> {
-    if sorted.is_empty() {
-        return None;
-    }
-    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
-    Some(sorted[rank - 1])
-}
+pub use crate::stats::quantile;
 
 fn ratio(a: u64, b: u64) -> f64 {
     if b == 0 {
