@@ -137,7 +137,9 @@ fn main() {
 /// VAD gate, `asr::call::CallRecognizer` with each turn's grammar, the
 /// classifier. SPEECH_ENGINES: comma list of `hybrid`, `grammar`,
 /// `whisper` (one run each, every turn on that engine; default `hybrid`).
-/// SPEECH_FIT=1 fits the calibration on the run and prints it;
+/// SPEECH_FIT=1 fits the calibration on the run and prints it and the
+/// report under it; SPEECH_REJECT=t sets the rejection threshold (default
+/// `[dialogue] reject_threshold`);
 /// SPEECH_WRONG=1 lists every wrong clip; SPEECH_LIMIT=N takes N clips.
 fn call_bench(set: &str) {
     use duecall::asr::config::{AsrConfig, TurnEngine};
@@ -235,6 +237,13 @@ fn call_bench(set: &str) {
             &cache,
         )
         .expect("benchmark");
+        // What the dialogue acts on: replies less sure than the rejection
+        // threshold are not understood (SPEECH_REJECT overrides the default).
+        let reject = std::env::var("SPEECH_REJECT")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(duecall::dialogue::config::DialogueConfig::default().reject_threshold);
+        let r = r.rejecting_below(reject);
         print!("{r}");
         println!(
             "  ({:.1} s wall incl. rendering)",
@@ -249,6 +258,8 @@ fn call_bench(set: &str) {
             let spoken: Vec<_> = r.spoken().collect();
             let (m, loss) = fit_calibration(&spoken);
             println!("  fitted calibration (log-loss {loss:.4}):\n  {m:?}");
+            println!("\n  --- the same clips under the fitted calibration ---");
+            print!("{}", r.with_model(&m));
         }
     }
 }

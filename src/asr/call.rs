@@ -71,6 +71,7 @@ pub struct CallRecognizer {
     config: AsrConfig,
     meaning: Option<Meaning>,
     calibration: Calibration,
+    grammar_calibration: Calibration,
     turn: String,
     engine: TurnEngine,
     buf: Vec<i16>,
@@ -108,6 +109,9 @@ impl CallRecognizer {
             config,
             meaning,
             calibration: Calibration::FITTED,
+            // Calibration::GRAMMAR is fitted but not yet the default: the
+            // conversation thresholds were set against this one (issue 18).
+            grammar_calibration: Calibration::FITTED,
             turn: String::new(),
             engine,
             buf: Vec::new(),
@@ -120,9 +124,14 @@ impl CallRecognizer {
         })
     }
 
-    /// Replaces the calibration model (benchmarks fitting a new one).
+    /// Replaces the calibration model of hybrid turns (benchmarks fitting a new one).
     pub fn set_calibration(&mut self, c: Calibration) {
         self.calibration = c;
+    }
+
+    /// Replaces the calibration model of grammar-only turns.
+    pub fn set_grammar_calibration(&mut self, c: Calibration) {
+        self.grammar_calibration = c;
     }
 
     /// The engine(s) of the current turn.
@@ -343,6 +352,10 @@ impl Recognizer for CallRecognizer {
             _ => None,
         };
         let candidate = grammar_t.as_ref().map(|t| t.text.clone());
+        let phone_gap = match (&grammar_t, self.grammar.as_ref()) {
+            (Some(_), Some(g)) => g.phone_loop_gap(),
+            _ => None,
+        };
         let whisper = if self.engine.uses_whisper() {
             self.whisper_side(candidate.as_deref())?
         } else {
@@ -355,10 +368,15 @@ impl Recognizer for CallRecognizer {
                 text: t.text.clone(),
                 conf: t.confidence,
                 whisper_score: whisper.as_ref().and_then(|w| w.1),
+                phone_gap,
             }),
             whisper: whisper.as_ref().map(|w| w.0.clone()),
         };
-        let verdict = decide(&evidence, &self.calibration);
+        let model = match self.engine {
+            TurnEngine::Grammar => &self.grammar_calibration,
+            _ => &self.calibration,
+        };
+        let verdict = decide(&evidence, model);
         let words = match (verdict.source, &grammar_t) {
             (Source::Grammar, Some(t)) => t.words.clone(),
             _ => {

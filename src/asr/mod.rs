@@ -163,6 +163,15 @@ pub trait Recognizer: Send {
     fn reset(&mut self);
     /// The engine's name ("vosk" or "sphinx").
     fn engine(&self) -> &'static str;
+    /// How well the last finished utterance fits the sentence it was heard
+    /// as: the grammar path's acoustic score minus a free phone loop's on
+    /// the same audio, per 10 ms frame, in natural-log units (0 when the
+    /// sentence is as good as any phone string; more negative, a worse
+    /// fit: off-topic speech forced onto the grammar). None when the
+    /// engine does not score it or nothing was heard.
+    fn phone_loop_gap(&self) -> Option<f32> {
+        None
+    }
 }
 
 /// Environment variable naming a Vosk model directory for one language

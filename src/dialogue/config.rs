@@ -111,6 +111,14 @@ pub struct DialogueConfig {
     /// confirmed replies nobody doubts; revisit once the recognizer's
     /// confidence is calibrated, issue 18).
     pub confirm_threshold: f32,
+    /// A reply the recognizer heard with less confidence than this is not
+    /// understood (the `unknown` ladder: re-ask once, the DTMF menu, then
+    /// route as unknown) instead of being acted on as the intent its words
+    /// mean. The grammar engine forces any speech onto its nearest
+    /// sentence; its calibrated confidence (the probability the reply's
+    /// intent was heard right, README "Confidence and rejection") is what
+    /// tells off-topic speech from a reply. 0 rejects nothing.
+    pub reject_threshold: f32,
     /// Where live transfers go when the account names no `agent_uri`.
     pub agent_uri: Option<String>,
     /// How often "who is calling?" is answered before it counts as unclear (2).
@@ -145,6 +153,7 @@ impl Default for DialogueConfig {
             voicemail: VoicemailMode::LeaveMessage,
             intent_threshold: 0.5,
             confirm_threshold: 0.6,
+            reject_threshold: 0.0,
             agent_uri: None,
             max_who_is_calling: 2,
             max_utterance_ms: 20_000,
@@ -203,6 +212,7 @@ impl DialogueConfig {
         range("end_silence_ms", self.end_silence_ms, 100, 5_000, " ms")?;
         range("intent_threshold", self.intent_threshold, 0.0, 1.0, "")?;
         range("confirm_threshold", self.confirm_threshold, 0.0, 1.0, "")?;
+        range("reject_threshold", self.reject_threshold, 0.0, 1.0, "")?;
         range("max_who_is_calling", self.max_who_is_calling, 0, 10, "")?;
         range(
             "max_utterance_ms",

@@ -3,7 +3,7 @@
 //! environment.
 //!
 //! Owns: [`SphinxConfig`], [`SphinxSearch`], [`WIDE_BEAMS`] and where the
-//! MLLR transform is found. Never creates a decoder.
+//! MLLR transform and the phone-loop model are found. Never creates a decoder.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -61,6 +61,19 @@ pub struct SphinxConfig {
     /// spoken set it took intent accuracy from 71% to 87% (one rendering
     /// each, `scripts/eval-speech`), and human speech from 4 to 5 of 5.
     pub mllr: Option<PathBuf>,
+    /// The free phone loop each finished utterance is scored against
+    /// (PocketSphinx allphone search over this phonetic language model,
+    /// `en-us-phone.lm.bin`): the per-frame gap between the grammar path's
+    /// acoustic score and the phone loop's says how well the audio fits
+    /// the sentence the grammar forced it onto (see
+    /// [`crate::asr::Recognizer::phone_loop_gap`]). Off by default (None):
+    /// measured on 40 development clips it cost 30x the grammar decode
+    /// (recognizer time / audio 3.56 with it, 0.111 without,
+    /// `SPEECH_SET=dev SPEECH_ENGINES=grammar SPEECH_LIMIT=40
+    /// scripts/eval-speech`, load average 5-6); `DUECALL_SPHINX_PHONE_LOOP`
+    /// = `model` (the model's `en-us-phone.lm.bin`) or a path turns it on
+    /// for experiments.
+    pub phone_loop: Option<PathBuf>,
 }
 
 /// Where the phone-line MLLR transform is: `DUECALL_SPHINX_MLLR` (a path, or
@@ -135,6 +148,11 @@ impl Default for SphinxConfig {
             extra_args,
             replies: None,
             mllr: find_phone_mllr(),
+            phone_loop: match std::env::var_os("DUECALL_SPHINX_PHONE_LOOP") {
+                Some(v) if v == "model" => Some(base.join("en-us-phone.lm.bin")),
+                Some(v) if !v.is_empty() && v != "none" => Some(PathBuf::from(v)),
+                _ => None,
+            },
         }
     }
 }

@@ -22,6 +22,8 @@ extern "C" {
         strict: i32,
     ) -> Ptr;
     pub(super) fn cmd_ln_free_r(cmdln: Ptr) -> c_int;
+    pub(super) fn cmd_ln_float_r(cmdln: Ptr, name: *const c_char) -> c_double;
+    pub(super) fn cmd_ln_set_float_r(cmdln: Ptr, name: *const c_char, val: c_double);
     pub(super) fn ps_init(config: Ptr) -> Ptr;
     pub(super) fn ps_free(ps: Ptr) -> c_int;
     pub(super) fn ps_add_word(
@@ -33,6 +35,7 @@ extern "C" {
     pub(super) fn ps_set_jsgf_string(ps: Ptr, name: *const c_char, jsgf: *const c_char) -> c_int;
     pub(super) fn ps_set_search(ps: Ptr, name: *const c_char) -> c_int;
     pub(super) fn ps_set_lm_file(ps: Ptr, name: *const c_char, path: *const c_char) -> c_int;
+    pub(super) fn ps_set_allphone_file(ps: Ptr, name: *const c_char, path: *const c_char) -> c_int;
     pub(super) fn ps_start_utt(ps: Ptr) -> c_int;
     pub(super) fn ps_process_raw(
         ps: Ptr,

@@ -53,7 +53,31 @@ pub struct SphinxRecognizer {
     frames_before: u64,
     frames_in_utt: u64,
     last_partial: String,
+    /// The active grammar search's name.
+    active: String,
+    /// The phone-loop model and whether its search is loaded.
+    phone_loop: Option<std::path::PathBuf>,
+    phone_loop_loaded: bool,
+    /// This utterance's 16 kHz audio, for the phone-loop pass (at most
+    /// [`PHONE_LOOP_MAX_SAMPLES`]).
+    utt16: Vec<i16>,
+    last_gap: Option<f32>,
 }
+
+/// Beams of the phone-loop search (PocketSphinx's defaults are 1e-48):
+/// it only has to find a good phone string, not a grammar's end.
+const PHONE_LOOP_BEAMS: &[(&str, f64)] = &[("-beam", 1e-40), ("-pbeam", 1e-40)];
+
+/// The phone-loop search's name.
+const PHONE_LOOP: &str = "phone_loop";
+/// The longest utterance scored against the phone loop (30 s at 16 kHz);
+/// longer ones keep their first 30 s.
+const PHONE_LOOP_MAX_SAMPLES: usize = 30 * 16_000;
+
+/// Path scores are logarithms in the decoder's log base (`-logbase`,
+/// default 1.0001); this turns them into natural-log units (only the
+/// scale of a calibration feature: the logistic model absorbs it).
+const ASCR_TO_LN: f32 = 0.000_099_995;
 
 // SAFETY: a decoder has no thread affinity; we own it and every use goes
 // through &mut self, so it is used by one thread at a time.
@@ -161,7 +185,97 @@ impl SphinxRecognizer {
             frames_before: 0,
             frames_in_utt: 0,
             last_partial: String::new(),
+            active: String::new(),
+            phone_loop: config.phone_loop.clone(),
+            phone_loop_loaded: false,
+            utt16: Vec::new(),
+            last_gap: None,
         })
+    }
+
+    /// Sum of the acoustic scores of the last utterance's segments (all of
+    /// them: words, silence, fillers) and how many segments there were.
+    fn path_ascr(&self) -> (i64, usize) {
+        let (mut sum, mut n) = (0i64, 0usize);
+        // SAFETY: ps live; the iterator is walked to its end, where ps_seg_next frees it.
+        unsafe {
+            let mut seg = ps_seg_iter(self.ps);
+            while !seg.is_null() {
+                let (mut a, mut l, mut b) = (0, 0, 0);
+                ps_seg_prob(seg, &mut a, &mut l, &mut b);
+                sum += a as i64;
+                n += 1;
+                seg = ps_seg_next(seg);
+            }
+        }
+        (sum, n)
+    }
+
+    /// Decodes this utterance's audio again with the free phone loop and
+    /// returns its acoustic score, then makes the grammar search active
+    /// again. None when the phone loop is off or could not run.
+    fn phone_loop_ascr(&mut self) -> Result<Option<i64>, AsrError> {
+        let Some(path) = self.phone_loop.clone() else {
+            return Ok(None);
+        };
+        let name = CString::new(PHONE_LOOP).unwrap_or_default();
+        if !self.phone_loop_loaded {
+            let cp = CString::new(path.to_string_lossy().as_bytes()).unwrap_or_default();
+            // The search reads its beams from the decoder's config when it is
+            // made: give it narrow ones (the turn grammars' wide beams would
+            // leave a loop over every phone unpruned), then put them back.
+            let keys: Vec<CString> = PHONE_LOOP_BEAMS
+                .iter()
+                .map(|(k, _)| CString::new(*k).unwrap_or_default())
+                .collect();
+            // SAFETY: config is the decoder's live config; keys name float options.
+            let saved: Vec<f64> = keys
+                .iter()
+                .map(|k| unsafe { cmd_ln_float_r(self.config, k.as_ptr()) })
+                .collect();
+            for (k, (_, v)) in keys.iter().zip(PHONE_LOOP_BEAMS) {
+                // SAFETY: as above.
+                unsafe { cmd_ln_set_float_r(self.config, k.as_ptr(), *v) };
+            }
+            // SAFETY: ps live; strings NUL-terminated; the file is read in the call.
+            let loaded = unsafe { ps_set_allphone_file(self.ps, name.as_ptr(), cp.as_ptr()) };
+            for (k, v) in keys.iter().zip(saved) {
+                // SAFETY: as above.
+                unsafe { cmd_ln_set_float_r(self.config, k.as_ptr(), v) };
+            }
+            if loaded < 0 {
+                return Err(AsrError::BadModel {
+                    engine: ENGINE,
+                    path,
+                    reason: "the phone-loop language model was rejected (ps_set_allphone_file)"
+                        .into(),
+                });
+            }
+            self.phone_loop_loaded = true;
+        }
+        let active = CString::new(self.active.as_str()).unwrap_or_default();
+        let n = self.utt16.len();
+        // SAFETY: ps live, not in an utterance; the searches named exist;
+        // utt16 holds n samples.
+        let score = unsafe {
+            if ps_set_search(self.ps, name.as_ptr()) < 0 || ps_start_utt(self.ps) < 0 {
+                ps_set_search(self.ps, active.as_ptr());
+                return Ok(None);
+            }
+            let r = ps_process_raw(self.ps, self.utt16.as_ptr(), n, 0, 0);
+            let e = ps_end_utt(self.ps);
+            let (ascr, segs) = self.path_ascr();
+            let score = (r >= 0 && e >= 0 && segs > 0).then_some(ascr);
+            if ps_set_search(self.ps, active.as_ptr()) < 0 {
+                return Err(AsrError::Engine {
+                    engine: ENGINE,
+                    what: "ps_set_search back to the turn grammar failed".into(),
+                });
+            }
+            score
+        };
+        self.frames_before += n as u64 / 160;
+        Ok(score)
     }
 
     /// Words of `phrases` missing from the pronunciation dictionary.
@@ -346,6 +460,11 @@ impl Recognizer for SphinxRecognizer {
         // SAFETY: buf16 holds buf16.len() samples.
         let r = unsafe { ps_process_raw(self.ps, self.buf16.as_ptr(), self.buf16.len(), 0, 0) };
         self.frames_in_utt += self.buf16.len() as u64 / 160;
+        if self.phone_loop.is_some() && self.utt16.len() < PHONE_LOOP_MAX_SAMPLES {
+            let room = PHONE_LOOP_MAX_SAMPLES - self.utt16.len();
+            self.utt16
+                .extend_from_slice(&self.buf16[..self.buf16.len().min(room)]);
+        }
         if r < 0 {
             return Err(AsrError::Engine {
                 engine: ENGINE,
@@ -398,6 +517,7 @@ impl Recognizer for SphinxRecognizer {
             .join("|");
         if let Some(name) = self.searches.get(&key) {
             self.vocab = self.vocabs.get(&key).cloned().unwrap_or_default();
+            self.active.clone_from(name);
             let c = CString::new(name.as_str()).unwrap_or_default();
             // SAFETY: ps live; the named search exists.
             unsafe { ps_set_search(self.ps, c.as_ptr()) };
@@ -478,6 +598,7 @@ impl Recognizer for SphinxRecognizer {
         }
         self.vocabs.insert(key.clone(), vocab.clone());
         self.vocab = vocab;
+        self.active.clone_from(&name);
         self.searches.insert(key, name);
         self.has_search = true;
         self.up = Upsampler2x::new();
@@ -490,8 +611,18 @@ impl Recognizer for SphinxRecognizer {
             return Ok(Transcript::default());
         }
         let base = self.frames_before;
+        let frames = self.frames_in_utt;
         self.end_utt()?;
         let words = self.hyp_words(base);
+        self.last_gap = None;
+        if !words.is_empty() && frames > 0 {
+            let (grammar, _) = self.path_ascr();
+            if let Some(phones) = self.phone_loop_ascr()? {
+                let gap = (grammar - phones) as f32 / frames as f32 * ASCR_TO_LN;
+                self.last_gap = Some(gap.min(0.0));
+            }
+        }
+        self.utt16.clear();
         self.up = Upsampler2x::new();
         self.last_partial.clear();
         Ok(Transcript::from_words(words))
@@ -499,8 +630,14 @@ impl Recognizer for SphinxRecognizer {
 
     fn reset(&mut self) {
         let _ = self.end_utt();
+        self.utt16.clear();
+        self.last_gap = None;
         self.up = Upsampler2x::new();
         self.last_partial.clear();
+    }
+
+    fn phone_loop_gap(&self) -> Option<f32> {
+        self.last_gap
     }
 
     fn engine(&self) -> &'static str {
@@ -740,6 +877,48 @@ mod tests {
         // Switching back to a grammar-free turn set is a cached search.
         rec.set_phrases(&phrases).unwrap();
         assert_eq!(rec.searches.len(), 1);
+    }
+
+    #[test]
+    fn off_topic_speech_forced_onto_the_grammar_fits_it_worse_than_a_phone_loop() {
+        if !ready() {
+            return;
+        }
+        let d = TempDir::new("sphinx-phone-loop");
+        let base = SphinxConfig::default();
+        let config = SphinxConfig {
+            phone_loop: Some(base.hmm.with_file_name("en-us-phone.lm.bin")),
+            ..base
+        };
+        let mut rec = SphinxRecognizer::new(&config).unwrap();
+        let phrases: Vec<String> = REPLIES.iter().map(|s| s.to_string()).collect();
+        rec.set_phrases(&phrases).unwrap();
+        let warm = speak_8k(&d.0, "warm", "en-us", 160, "yes speaking", true);
+        feed(&mut rec, &warm);
+        rec.finish().unwrap();
+        let mut gap = |name: &str, text: &str| {
+            let pcm = speak_8k(&d.0, name, "en-us", 160, text, true);
+            feed(&mut rec, &pcm);
+            let t = rec.finish().unwrap();
+            let g = rec.phone_loop_gap();
+            eprintln!("{text:?} -> {:?} gap {g:?}", t.text);
+            (t.text, g.expect("a phone-loop gap for words heard"))
+        };
+        let (heard, on) = gap("on", "wrong number");
+        assert_eq!(heard, "wrong number");
+        let (_, off) = gap("off", "the cat knocked something over, hold on");
+        assert!(on <= 0.0 && off <= 0.0, "{on} {off}");
+        assert!(on > off, "in-grammar gap {on} not above off-topic {off}");
+        // Without the phone loop there is no gap.
+        let mut plain = SphinxRecognizer::new(&SphinxConfig {
+            phone_loop: None,
+            ..SphinxConfig::default()
+        })
+        .unwrap();
+        plain.set_phrases(&phrases).unwrap();
+        feed(&mut plain, &warm);
+        plain.finish().unwrap();
+        assert_eq!(plain.phone_loop_gap(), None);
     }
 
     #[test]

@@ -12,6 +12,7 @@ use crate::dialogue::timers::Timer;
 use crate::dialogue::Millis;
 use crate::intent::{Intent, IntentKind};
 use crate::outcome::EndedBy;
+use chrono::NaiveDateTime;
 
 impl Conversation {
     pub(super) fn on_speech_start(&mut self, now: Millis) {
@@ -105,8 +106,7 @@ impl Conversation {
         if text.trim().is_empty() {
             return;
         }
-        let at = self.local_time(now);
-        let intent = self.understand.text(&text, at);
+        let intent = self.heard_meaning(&text, confidence, self.local_time(now));
         self.on_meaning(now, text, Some(confidence), intent);
     }
 
@@ -223,6 +223,23 @@ impl Conversation {
         }
     }
 
+    /// What words heard with `asr_confidence` mean: not understood
+    /// (`unknown`) when the recognizer was less sure than `[dialogue]
+    /// reject_threshold`, else what the classifier makes of them.
+    fn heard_meaning(&self, text: &str, asr_confidence: f32, at: NaiveDateTime) -> Intent {
+        if asr_confidence < self.cfg.reject_threshold {
+            return Intent::new(
+                IntentKind::Unknown,
+                asr_confidence,
+                format!(
+                    "not understood: recognizer confidence {asr_confidence:.2} below reject_threshold {:.2}",
+                    self.cfg.reject_threshold
+                ),
+            );
+        }
+        self.understand.text(text, at)
+    }
+
     /// Keeps words said over a prompt that cannot be cut (the latest one
     /// wins; an earlier one is logged on its turn as not acted on).
     fn hold(&mut self, now: Millis, heard: String, asr_confidence: f32, record: usize) {
@@ -268,7 +285,7 @@ impl Conversation {
             self.ignore(h);
             return false;
         };
-        let intent = self.understand.text(&h.heard, self.local_time(now));
+        let intent = self.heard_meaning(&h.heard, h.asr_confidence, self.local_time(now));
         if !self.held_answers(turn, &intent) {
             self.ignore(h);
             return false;

@@ -144,3 +144,38 @@ fn a_low_confidence_intent_counts_as_unclear() {
         .unwrap()
         .contains("below threshold"));
 }
+
+#[test]
+fn words_heard_below_the_reject_threshold_are_not_understood_not_acted_on() {
+    let mut h = H::with(Language::En, |cfg, _| cfg.reject_threshold = 0.5);
+    h.reach_reminder();
+    h.after(200, Event::SpeechStart);
+    h.after(700, Event::SpeechEnd);
+    // Off-topic speech the grammar engine forced onto "stop calling me".
+    h.after(
+        150,
+        Event::Final {
+            text: "stop calling me".into(),
+            confidence: 0.2,
+        },
+    );
+    assert_eq!(h.plays().last().unwrap(), "reask_reminder");
+    assert_eq!(
+        h.c.outcome().route,
+        None,
+        "nothing routed on a rejected reply"
+    );
+    let o = h.c.outcome();
+    let t = o.turns.last().unwrap();
+    assert!(
+        t.reason
+            .as_deref()
+            .unwrap()
+            .contains("below reject_threshold 0.50"),
+        "{t:?}"
+    );
+    // The same words heard surely are acted on.
+    h.finish_all();
+    h.reply("stop calling me");
+    assert_eq!(h.plays().last().unwrap(), "stop_calling");
+}

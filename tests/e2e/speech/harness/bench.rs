@@ -47,8 +47,11 @@ pub struct BenchClip {
     pub variant: Variant,
     /// The labelled intent.
     pub expected: IntentKind,
-    /// The intent of what was heard.
+    /// The intent of what was heard (after the rejection threshold, see
+    /// [`BenchReport::rejecting_below`]).
     pub got: IntentKind,
+    /// The intent of what was heard, before any rejection.
+    pub got_heard: IntentKind,
     /// The intent of the written text (the classifier's own ceiling).
     pub text_intent: IntentKind,
     /// What the recognizer handed on.
@@ -81,6 +84,9 @@ pub struct BenchReport {
     pub utterances: Vec<Utterance>,
     /// Per clip.
     pub clips: Vec<BenchClip>,
+    /// Replies heard with less confidence than this count as not
+    /// understood (`[dialogue] reject_threshold`; 0: none rejected).
+    pub reject: f32,
 }
 
 /// Feeds `pcm` through a VAD gate into `rec` and returns whether the VAD
@@ -167,6 +173,7 @@ pub fn run_bench(
             variant: v.clone(),
             expected: utt.intent,
             got,
+            got_heard: got,
             text_intent,
             confidence: t.as_ref().map(|t| t.confidence).unwrap_or(0.0),
             heard,
@@ -183,6 +190,7 @@ pub fn run_bench(
         title: title.to_string(),
         utterances: utterances.to_vec(),
         clips: out,
+        reject: 0.0,
     })
 }
 
@@ -191,6 +199,54 @@ fn pct(a: usize, n: usize) -> f64 {
 }
 
 impl BenchReport {
+    /// The report as the dialogue would act on it with `[dialogue]
+    /// reject_threshold = t`: a reply heard with less confidence is
+    /// not understood (unknown).
+    pub fn rejecting_below(&self, t: f32) -> BenchReport {
+        let mut r = self.clone();
+        r.reject = t;
+        for c in &mut r.clips {
+            c.got = if c.confidence < t {
+                IntentKind::Unknown
+            } else {
+                c.got_heard
+            };
+        }
+        r
+    }
+
+    /// The report with every clip's confidence recomputed by `model` from
+    /// its features (clips with no features keep theirs), rejection as before.
+    pub fn with_model(&self, model: &Calibration) -> BenchReport {
+        let mut r = self.clone();
+        for c in &mut r.clips {
+            if let Some(x) = &c.features {
+                c.confidence = model.probability(x);
+            }
+        }
+        r.rejecting_below(self.reject)
+    }
+
+    /// Off-topic rejection and on-topic results at rejection thresholds
+    /// 0.05..0.6: (threshold, off-topic rejected, on-topic right, on-topic
+    /// rejected, on-topic replies, off-topic replies).
+    pub fn rejection_sweep(&self) -> Vec<(f32, usize, usize, usize, usize, usize)> {
+        [0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5, 0.6]
+            .iter()
+            .map(|&t| {
+                let r = self.rejecting_below(t);
+                let (oa, on) = r.off_topic_rejected();
+                let (ra, rn) = r.reply_accuracy();
+                let lost = r
+                    .spoken()
+                    .filter(|c| c.expected != IntentKind::Unknown)
+                    .filter(|c| c.got_heard != IntentKind::Unknown && c.confidence < t)
+                    .count();
+                (t, oa, ra, lost, rn, on)
+            })
+            .collect()
+    }
+
     fn is_silence(&self, c: &BenchClip) -> bool {
         self.utterances[c.utt].text == SILENCE
     }
@@ -360,6 +416,11 @@ impl fmt::Display for BenchReport {
             "  heard as a consequential intent not meant: {wc}/{wn} = {:.1}%",
             pct(wc, wn)
         )?;
+        writeln!(
+            f,
+            "  rejection threshold {:.2} (replies heard less sure than this count as not understood)",
+            self.reject
+        )?;
         let rtf: f64 = self.clips.iter().map(|c| c.decode_s).sum::<f64>()
             / self.clips.iter().map(|c| c.audio_s).sum::<f64>().max(1e-9);
         write!(f, "  VAD+recognizer wall time / audio: {rtf:.3}")?;
@@ -433,6 +494,18 @@ impl fmt::Display for BenchReport {
                 "    {lo:.1}-{hi:.1}      {:>5}   {conf:>9.2}   {:>7.1}%",
                 inb.len(),
                 pct(acc, inb.len())
+            )?;
+        }
+        writeln!(
+            f,
+            "  rejection sweep (threshold: off-topic rejected, on-topic right, on-topic heard but rejected):"
+        )?;
+        for (t, oa, ra, lost, rn, on) in self.rejection_sweep() {
+            writeln!(
+                f,
+                "    {t:.2}: off-topic {oa:>3}/{on:<3} {:5.1}%   on-topic right {ra:>4}/{rn:<4} {:5.1}%   rejected {lost}",
+                pct(oa, on),
+                pct(ra, rn)
             )?;
         }
         // Confusion.
