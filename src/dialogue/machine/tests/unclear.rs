@@ -166,13 +166,13 @@ fn words_heard_below_the_reject_threshold_are_not_understood_not_acted_on() {
         "nothing routed on a rejected reply"
     );
     let o = h.c.outcome();
-    let t = o.turns.last().unwrap();
     assert!(
-        t.reason
+        o.turns.iter().any(|t| t
+            .reason
             .as_deref()
-            .unwrap()
-            .contains("below reject_threshold 0.50"),
-        "{t:?}"
+            .is_some_and(|r| r.contains("below reject_threshold 0.50"))),
+        "{:#?}",
+        o.turns
     );
     // The same words heard surely are acted on.
     h.finish_all();
