@@ -267,24 +267,7 @@ fn a_killed_node_s_calls_in_flight_are_recovered_by_the_other_after_its_lease() 
     let (csv, config) = (accounts_csv(&dir), config(&dir, 6));
     let mut a = spawn_node(&dir, "a", &csv, &config, &url, &trunk);
     // Node a alone until it has two calls ringing; then b starts and a dies.
-    let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
-        if Instant::now() > deadline {
-            let _ = a.kill();
-            panic!("node a never had two calls in flight\n{}", log(&dir, "a"));
-        }
-        if let Ok(Some(s)) = a.try_wait() {
-            panic!("node a exited early ({s})\n{}", log(&dir, "a"));
-        }
-        let live: Vec<Row> = rows_if_ready(&url)
-            .into_iter()
-            .filter(|r| r.state == "dialling")
-            .collect();
-        if live.len() == 2 {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until_dialling(&url, &dir, &mut a, "a", 2);
     let mut b = spawn_node(&dir, "b", &csv, &config, &url, &trunk);
     a.kill().expect("kill -9 node a");
     let _ = a.wait();
@@ -329,6 +312,30 @@ fn a_killed_node_s_calls_in_flight_are_recovered_by_the_other_after_its_lease() 
     drop(callee);
 }
 
+/// Waits (90 s at most) until `n` calls are ringing (`dialling`); the
+/// node alone is dialling, so they are its calls.
+fn wait_until_dialling(url: &str, dir: &Path, node: &mut Child, name: &str, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while rows_if_ready(url)
+        .iter()
+        .filter(|r| r.state == "dialling")
+        .count()
+        < n
+    {
+        if Instant::now() > deadline {
+            let _ = node.kill();
+            panic!(
+                "node {name} never had {n} calls in flight\n{}",
+                log(dir, name)
+            );
+        }
+        if let Ok(Some(s)) = node.try_wait() {
+            panic!("node {name} exited early ({s})\n{}", log(dir, name));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// The attempts once the schema exists (empty before the first node made it).
 pub(crate) fn rows_if_ready(url: &str) -> Vec<Row> {
     let Ok(mut c) = postgres::Client::connect(url, postgres::NoTls) else {
@@ -364,22 +371,7 @@ fn a_node_paused_past_its_lease_dials_no_more_and_exits_with_the_lease_error() {
     // Calls ring 6 s; the lease lasts 3 s.
     let (csv, config) = (accounts_csv(&dir), config(&dir, 6));
     let mut a = spawn_node(&dir, "a", &csv, &config, &url, &trunk);
-    let deadline = Instant::now() + Duration::from_secs(90);
-    while rows_if_ready(&url)
-        .iter()
-        .filter(|r| r.state == "dialling")
-        .count()
-        < 2
-    {
-        if Instant::now() > deadline {
-            let _ = a.kill();
-            panic!("node a never had two calls in flight\n{}", log(&dir, "a"));
-        }
-        if let Ok(Some(s)) = a.try_wait() {
-            panic!("node a exited early ({s})\n{}", log(&dir, "a"));
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until_dialling(&url, &dir, &mut a, "a", 2);
     // Paused (SIGSTOP) for longer than its lease, then woken.
     let pid = a.id() as i32;
     unsafe { libc::kill(pid, libc::SIGSTOP) };

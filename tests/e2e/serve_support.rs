@@ -312,3 +312,40 @@ pub async fn json(r: reqwest::Response) -> serde_json::Value {
         )
     })
 }
+
+/// Creates campaign `name` through the API as `admin`, uploads `csv` as its
+/// accounts and starts it; its id.
+pub async fn start_campaign(
+    c: &reqwest::Client,
+    url: &str,
+    admin: &str,
+    name: &str,
+    csv: &str,
+) -> i64 {
+    let r = c
+        .post(format!("{url}/api/v1/campaigns"))
+        .bearer_auth(admin)
+        .json(&serde_json::json!({ "name": name }))
+        .send()
+        .await
+        .expect("create");
+    assert_eq!(r.status(), 201);
+    let id = json(r).await["id"].as_i64().expect("campaign id");
+    let r = c
+        .post(format!("{url}/api/v1/campaigns/{id}/accounts"))
+        .bearer_auth(admin)
+        .header("content-type", "text/csv")
+        .body(csv.to_string())
+        .send()
+        .await
+        .expect("upload");
+    assert_eq!(r.status(), 200, "{:?}", r.text().await);
+    let r = c
+        .post(format!("{url}/api/v1/campaigns/{id}/start"))
+        .bearer_auth(admin)
+        .send()
+        .await
+        .expect("start");
+    assert_eq!(r.status(), 200);
+    id
+}

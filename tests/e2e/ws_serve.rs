@@ -22,7 +22,7 @@ use duecall::telephony::ws::bridge::{Bridge, BridgeConfig};
 use tokio_tungstenite::tungstenite;
 
 use crate::peers::*;
-use crate::serve_support::{client, json, token, Serve};
+use crate::serve_support::{client, json, start_campaign, token, Serve};
 use crate::ws_conversation::{test_log, SECRET};
 
 /// 10:00 in Los Angeles, a Monday: inside the calling hours.
@@ -333,33 +333,9 @@ async fn direct_streams_are_gated_and_conversed_while_the_services_campaign_dial
     let c = client();
 
     // A campaign of one account, started through the API.
-    let r = c
-        .post(format!("{}/api/v1/campaigns", srv.url))
-        .bearer_auth(&admin)
-        .json(&serde_json::json!({"name": "busy"}))
-        .send()
-        .await
-        .expect("create");
-    assert_eq!(r.status(), 201);
-    let id = json(r).await["id"].as_i64().expect("campaign id");
     let csv = "account_id,name,phone,amount,currency,due_date,timezone,language,jurisdiction\n\
                C-1,Dana Wu,+14155550181,90.00,USD,2026-11-16,America/Los_Angeles,en,us\n";
-    let r = c
-        .post(format!("{}/api/v1/campaigns/{id}/accounts", srv.url))
-        .bearer_auth(&admin)
-        .header("content-type", "text/csv")
-        .body(csv)
-        .send()
-        .await
-        .expect("upload");
-    assert_eq!(r.status(), 200, "{:?}", r.text().await);
-    let r = c
-        .post(format!("{}/api/v1/campaigns/{id}/start", srv.url))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .expect("start");
-    assert_eq!(r.status(), 200);
+    start_campaign(&c, &srv.url, &admin, "busy", csv).await;
     let deadline = Instant::now() + Duration::from_secs(120);
     let campaign_call = loop {
         match attempt_of(&data, 1) {
@@ -489,33 +465,9 @@ answer_timeout_s = 20
     let admin = token(&data, "admin", "ops");
     let mut srv = Serve::start_with(&data, &config, &["--now", NOW]);
     let c = client();
-    let r = c
-        .post(format!("{}/api/v1/campaigns", srv.url))
-        .bearer_auth(&admin)
-        .json(&serde_json::json!({"name": "streamed"}))
-        .send()
-        .await
-        .expect("create");
-    assert_eq!(r.status(), 201);
-    let id = json(r).await["id"].as_i64().expect("campaign id");
     let csv = "account_id,name,phone,amount,currency,due_date,timezone,language,jurisdiction\n\
                O-1,Maria Lopez,+14155550191,125.50,USD,2026-11-16,America/Los_Angeles,en,us\n";
-    let r = c
-        .post(format!("{}/api/v1/campaigns/{id}/accounts", srv.url))
-        .bearer_auth(&admin)
-        .header("content-type", "text/csv")
-        .body(csv)
-        .send()
-        .await
-        .expect("upload");
-    assert_eq!(r.status(), 200, "{:?}", r.text().await);
-    let r = c
-        .post(format!("{}/api/v1/campaigns/{id}/start", srv.url))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .expect("start");
-    assert_eq!(r.status(), 200);
+    start_campaign(&c, &srv.url, &admin, "streamed", csv).await;
 
     let a = ended_attempt(&data, 1, &srv).await;
     assert_eq!(a.account_id, "O-1");
