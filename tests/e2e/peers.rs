@@ -378,3 +378,14 @@ fn sipp_on_a_taken_port_is_not_mistaken_for_ready() {
     );
     drop(thief);
 }
+
+/// Taken by the tests that load the machine most (the forty-call soak, the
+/// multi-node campaigns of hundreds of calls), so that none of them runs
+/// beside another: the soak checks that every conversation ends right, and
+/// a recognizer starved by another test's hundreds of calls hears late.
+pub fn heavy() -> std::sync::MutexGuard<'static, ()> {
+    static HEAVY: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    HEAVY
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}

@@ -110,6 +110,7 @@ fn per_node(all: &[Row]) -> BTreeMap<String, usize> {
 
 #[test]
 fn three_nodes_dial_a_300_account_campaign_exactly_as_one_node_does() {
+    let _heavy = heavy();
     let Some(cluster) = pg_cluster::for_test("three-nodes") else {
         return;
     };
@@ -184,6 +185,7 @@ fn three_nodes_dial_a_300_account_campaign_exactly_as_one_node_does() {
 
 #[test]
 fn one_of_three_nodes_killed_mid_run_loses_and_doubles_nothing() {
+    let _heavy = heavy();
     let Some(cluster) = pg_cluster::for_test("three-kill") else {
         return;
     };

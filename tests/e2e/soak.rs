@@ -123,6 +123,7 @@ fn load_run_of_three_conversations_reports_the_issue_keys_and_every_route_right(
 
 #[test]
 fn soak_of_forty_calls_completes_every_outcome_and_leaks_no_fd_thread_or_task() {
+    let _heavy = heavy();
     let dir = scratch("bench-soak");
     // 8 warm-up calls, then 40 more, 8 at once: the five spoken routes, busy
     // lines and hang-ups mid-prompt, each recording and outcome JSON checked
