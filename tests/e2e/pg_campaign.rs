@@ -133,21 +133,26 @@ pub(crate) struct Row {
 }
 
 pub(crate) fn rows(url: &str) -> Vec<Row> {
-    let mut c = postgres::Client::connect(url, postgres::NoTls).expect("connect");
-    c.query(
+    read_rows(url).expect("read attempts")
+}
+
+/// Every attempt, in id order (an error before the first node made the schema).
+fn read_rows(url: &str) -> Result<Vec<Row>, postgres::Error> {
+    let mut c = postgres::Client::connect(url, postgres::NoTls)?;
+    let rs = c.query(
         "SELECT id, phone, node, state, reason FROM attempts ORDER BY id",
         &[],
-    )
-    .expect("read attempts")
-    .iter()
-    .map(|r| Row {
-        id: r.get(0),
-        phone: r.get(1),
-        node: r.get(2),
-        state: r.get(3),
-        reason: r.get(4),
-    })
-    .collect()
+    )?;
+    Ok(rs
+        .iter()
+        .map(|r| Row {
+            id: r.get(0),
+            phone: r.get(1),
+            node: r.get(2),
+            state: r.get(3),
+            reason: r.get(4),
+        })
+        .collect())
 }
 
 pub(crate) fn node_id(data: &Path) -> String {
@@ -338,25 +343,7 @@ fn wait_until_dialling(url: &str, dir: &Path, node: &mut Child, name: &str, n: u
 
 /// The attempts once the schema exists (empty before the first node made it).
 pub(crate) fn rows_if_ready(url: &str) -> Vec<Row> {
-    let Ok(mut c) = postgres::Client::connect(url, postgres::NoTls) else {
-        return Vec::new();
-    };
-    match c.query(
-        "SELECT id, phone, node, state, reason FROM attempts ORDER BY id",
-        &[],
-    ) {
-        Ok(rs) => rs
-            .iter()
-            .map(|r| Row {
-                id: r.get(0),
-                phone: r.get(1),
-                node: r.get(2),
-                state: r.get(3),
-                reason: r.get(4),
-            })
-            .collect(),
-        Err(_) => Vec::new(),
-    }
+    read_rows(url).unwrap_or_default()
 }
 
 #[test]
