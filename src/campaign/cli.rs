@@ -301,6 +301,7 @@ pub async fn run_campaign_with(
         store_url,
         lease: config.store.lease(),
         recovery: crate::store::nodes::Asking::StartUp,
+        keep_attempts: true,
     };
     let result = runner::run(setup, shutdown).await;
     gw.shutdown();

@@ -1,7 +1,7 @@
 //! How a run shows itself: the live progress line (counts only: no
 //! numbers, no names) and the summary printed at the end.
 
-use crate::stats::quantile;
+use crate::stats::Durations;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
@@ -49,16 +49,20 @@ pub struct CampaignSummary {
     pub ended_at: DateTime<Utc>,
     /// The scheduler's final counts (by disposition and by route).
     pub scheduler: Summary,
-    /// Every attempt of this run, in the order they ended.
+    /// Every attempt of this run, in the order they ended; empty when the
+    /// run was set up not to keep them (`CampaignSetup::keep_attempts`:
+    /// `duecall serve`, whose run lasts days).
     pub attempts: Vec<AttemptResult>,
+    /// How many attempts of this run ended (kept or not).
+    pub attempts_ended: u64,
     /// Attempts of a crashed run, recovered at start-up.
     pub recovered: Vec<RecoveredAttempt>,
     /// Whether the run was stopped (Ctrl-C) rather than finished.
     pub interrupted: bool,
-    /// How long this node's claims took (wall time, microseconds, in the
-    /// order they were made): the store's write lock, the gate asked again,
-    /// the decision stored. What several nodes on one store wait for.
-    pub claim_us: Vec<u64>,
+    /// How long this node's claims took (wall time): the store's write
+    /// lock, the gate asked again, the decision stored. What several nodes
+    /// on one store wait for. Fixed memory however long the run.
+    pub claims: Durations,
 }
 
 impl CampaignSummary {
@@ -106,18 +110,17 @@ impl CampaignSummary {
                 t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
             )?;
         }
-        let mut claims = self.claim_us.clone();
-        claims.sort_unstable();
+        let claims = &self.claims;
         if let (Some(p50), Some(p95), Some(max)) = (
-            quantile(&claims, 0.5),
-            quantile(&claims, 0.95),
-            quantile(&claims, 1.0),
+            claims.quantile(0.5),
+            claims.quantile(0.95),
+            claims.quantile(1.0),
         ) {
             let ms = |us: u64| us as f64 / 1000.0;
             writeln!(
                 out,
                 "claims: {} (p50 {:.1} ms, p95 {:.1} ms, max {:.1} ms)",
-                self.claim_us.len(),
+                claims.count(),
                 ms(p50),
                 ms(p95),
                 ms(max)

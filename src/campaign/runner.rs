@@ -40,6 +40,7 @@ use crate::agent::{
 };
 use crate::outcome::Disposition;
 use crate::policy::{PolicyConfig, PolicyDecision, Refused};
+use crate::stats::Durations;
 use crate::store::nodes::Asking;
 use crate::store::{self, AttemptId, EndedAttempt, Store};
 
@@ -76,6 +77,10 @@ pub struct CampaignSetup {
     /// in flight (`duecall serve`, whose `owner::DataDirOwner` recovered
     /// when it took the directory): only dead nodes' attempts.
     pub recovery: Asking,
+    /// Keep every ended attempt for the summary (`duecall run`, the demo).
+    /// `false` for a run that lasts days (`duecall serve`): the summary then
+    /// counts them only, and the run's memory does not grow with its calls.
+    pub keep_attempts: bool,
 }
 
 /// How a run is stopped from outside. `stop` ends dialling; `end_calls`
@@ -172,8 +177,12 @@ struct Runner {
     /// When this node's lease runs out unless renewed (monotonic: it runs
     /// on while the process is paused, as the lease in the store does).
     lease_deadline: std::time::Instant,
-    /// How long each claim took, in microseconds (the summary's percentiles).
-    claim_us: Vec<u64>,
+    /// How long each claim took (the summary's percentiles).
+    claims: Durations,
+    /// Keep each ended attempt in `results` (`CampaignSetup::keep_attempts`).
+    keep_attempts: bool,
+    /// How many attempts ended.
+    attempts_ended: u64,
     /// Other nodes' calls taken over while running (their leases expired).
     taken_over: Vec<RecoveredAttempt>,
 }
@@ -334,9 +343,10 @@ pub async fn run(
         ended_at: runner.clock.now(),
         scheduler: summary,
         attempts: runner.results,
+        attempts_ended: runner.attempts_ended,
         recovered,
         interrupted,
-        claim_us: std::mem::take(&mut runner.claim_us),
+        claims: std::mem::take(&mut runner.claims),
     };
     if !runner.unstored.is_empty() {
         let files = runner.unstored.files(&runner.data_dir);
@@ -432,7 +442,9 @@ impl Runner {
             node,
             lease: setup.lease,
             shared_store: setup.store_url.is_some(),
-            claim_us: Vec::new(),
+            claims: Durations::default(),
+            keep_attempts: setup.keep_attempts,
+            attempts_ended: 0,
             lease_deadline,
             taken_over: Vec::new(),
         };
@@ -550,8 +562,8 @@ impl Runner {
         drop(decision);
         let asked = std::time::Instant::now();
         let claimed = blocking(|| claim(writer, gate, account_idx, &phone, now));
-        self.claim_us
-            .push(u64::try_from(asked.elapsed().as_micros()).unwrap_or(u64::MAX));
+        self.claims
+            .record(u64::try_from(asked.elapsed().as_micros()).unwrap_or(u64::MAX));
         let dial = match claimed {
             Ok(d) => d,
             Err(not) => {
@@ -831,7 +843,10 @@ impl Runner {
         }
         tracing::info!(account = %account.account_id, attempt = %f.attempt, disposition = outcome.disposition.as_str(),
             route = route.as_ref().map(|r| r.kind.as_str()).unwrap_or("-"), "call ended");
-        self.results.push(res);
+        self.attempts_ended += 1;
+        if self.keep_attempts {
+            self.results.push(res);
+        }
         let _ = self.sched.handle(
             now,
             SchedulerEvent::CallEnded {

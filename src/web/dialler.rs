@@ -224,7 +224,7 @@ async fn run(st: AppState, stream_url: Option<String>) {
         drop(lock);
         match result {
             Ok(Ok(summary)) => tracing::info!(
-                attempts = summary.attempts.len(),
+                attempts = summary.attempts_ended,
                 interrupted = summary.interrupted,
                 "dialler: run ended"
             ),
@@ -323,6 +323,8 @@ async fn setup(
         // The service's direct streams may be conversing: the owner
         // recovered when it took the directory.
         recovery: Asking::Running,
+        // The run lasts days: its summary counts attempts, it does not keep them.
+        keep_attempts: false,
     })
 }
 
