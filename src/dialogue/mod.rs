@@ -12,11 +12,13 @@
 //! - `speak`: amounts, dates, times and numbers in words (en, zh).
 //! - `routing`: intent + account + now -> `Route` (COLLECTIONS.md).
 //! - `amd`: answering-machine detection, a small machine of its own.
+//! - `brief`: an escalated case in a sentence or two, for the collector.
 //! - `timers`: the one timer table of a conversation.
 //! - `outcome`: what the call decided (`DialogueOutcome`, `Turn`, `Escalation`).
 //! - `machine`: the call state machine (`Conversation`), one file per stage.
 
 pub mod amd;
+pub mod brief;
 pub mod config;
 pub mod machine;
 pub mod outcome;

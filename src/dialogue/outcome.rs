@@ -84,7 +84,8 @@ pub struct TransferRecord {
 pub struct Escalation {
     /// Why (`hardship`, `transfer-failed`, `unknown`, ...).
     pub reason: String,
-    /// Account, reason, identity, intent and the timed transcript of what
+    /// The case brief in words (its first line: `dialogue::brief`), then
+    /// account, reason, identity, intent and the timed transcript of what
     /// was said on both sides, for the collector who picks it up.
     pub summary: String,
     /// When it was raised (driver ms).

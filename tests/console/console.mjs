@@ -95,6 +95,43 @@ try {
   const route = await page.locator("#route").innerText();
   assert.match(route, /paused until/, "the route shows the pause: " + route);
   await shot(page, "case");
+  step("the brief says why in words");
+  const brief = await page.locator("#brief").innerText();
+  assert.ok(brief.startsWith("The debtor says they cannot pay now.") && /Right person (not )?confirmed\./.test(brief),
+    "the case opens with a brief in words: " + brief);
+  step("a Mandarin case renders in Chinese glyphs");
+  await page.goto(base + "/queue");
+  const zhRow = page.locator("#queue tbody tr", { hasText: "ZH-01" }).first();
+  await Promise.all([page.waitForNavigation(), zhRow.locator("a").click()]);
+  await page.waitForSelector("#transcript tbody tr.debtor");
+  const account = page.locator("#case-account");
+  assert.equal(await account.getAttribute("lang"), "zh-Hans", "the name is tagged Chinese");
+  assert.ok((await account.innerText()).includes("王伟"), "the Chinese name shows");
+  const zhSaid = await page.locator("#transcript").innerText();
+  assert.ok(zhSaid.includes("我最近失业了") && /王伟|您/.test(zhSaid), "both sides in Chinese: " + zhSaid.slice(0, 300));
+  // Each Han character is drawn with the page's own font and compared with
+  // what the font draws for a code point no font has (the "tofu" box): a
+  // page without a CJK font draws every one of them as that box.
+  const tofu = await page.evaluate(() => {
+    const said = document.querySelector('#transcript tr.debtor td.said[lang="zh-Hans"]');
+    const lines = [...document.querySelectorAll('#transcript td.said[lang="zh-Hans"]')].map((e) => e.innerText).join("");
+    const family = getComputedStyle(said || document.body).fontFamily;
+    const c = document.createElement("canvas");
+    c.width = 48; c.height = 48;
+    const g = c.getContext("2d");
+    g.font = "40px " + family;
+    const draw = (ch) => { g.clearRect(0, 0, 48, 48); g.fillText(ch, 2, 40); return g.getImageData(0, 0, 48, 48).data.join(""); };
+    const box = draw("\u{10FFFD}");
+    const chars = [...new Set(document.getElementById("case-account").innerText + lines)]
+      .filter((ch) => /\p{Script=Han}/u.test(ch));
+    const shapes = new Set(chars.map(draw));
+    return { tagged: !!said, chars: chars.length, missing: chars.filter((ch) => draw(ch) === box), shapes: shapes.size };
+  });
+  assert.ok(tofu.tagged, "the debtor's Chinese line is tagged zh-Hans");
+  assert.ok(tofu.chars >= 20, "Han characters to check (both sides): " + JSON.stringify(tofu));
+  assert.deepEqual(tofu.missing, [], "every Han character has a glyph: " + JSON.stringify(tofu));
+  assert.equal(tofu.shapes, tofu.chars, "different characters draw differently: " + JSON.stringify(tofu));
+  await shot(page, "case-zh");
   step("a collector cannot open QA");
   const r = await page.goto(base + "/qa");
   assert.equal(r.status(), 403);

@@ -95,10 +95,17 @@ impl Conversation {
         });
     }
 
-    /// Account, reason, last intent, each turn and the timed transcript of
-    /// both sides, for a collector.
+    /// The brief in words (`dialogue::brief`), then account, reason, last
+    /// intent, each turn and the timed transcript of both sides, for a
+    /// collector.
     pub(super) fn summary(&self, reason: &str) -> String {
-        let mut s = format!(
+        let mut s = crate::dialogue::brief::case_brief(
+            reason,
+            self.out.identity_confirmed,
+            &self.out.turns,
+        );
+        s.push('\n');
+        s.push_str(&format!(
             "account {}; reason {}; identity {}; intent {}\n",
             self.account.account_id,
             reason,
@@ -108,7 +115,7 @@ impl Conversation {
                 "not confirmed"
             },
             self.out.intent.map(|k| k.as_str()).unwrap_or("none"),
-        );
+        ));
         for t in &self.out.turns {
             s.push_str(&format!(
                 "[{:>6} ms] agent: {}{}\n",

@@ -297,6 +297,9 @@ pub struct AttemptDetail {
     pub route: Option<serde_json::Value>,
     /// The timed transcript.
     pub transcript: Vec<TranscriptLine>,
+    /// The language the call was held in (the account's: `en`, `zh`);
+    /// `None` when the account is no longer stored.
+    pub language: Option<String>,
     /// ms since the dial at which the recording starts.
     pub recording_offset_ms: Option<u64>,
     /// Where the recording is served.
@@ -383,6 +386,7 @@ pub async fn detail(
             .as_ref()
             .and_then(|r| serde_json::to_value(r).ok()),
         transcript,
+        language: account.as_ref().map(|a| a.language.as_str().to_string()),
         recording_offset_ms: offset,
         recording_url: rec
             .recording

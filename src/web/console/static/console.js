@@ -53,6 +53,11 @@ const main = () => document.getElementById("main");
 const fmtTime = (t) => (t ? new Date(t).toLocaleString() : "");
 const fmtAge = (s) => (s < 3600 ? Math.round(s / 60) + " min" : s < 172800 ? Math.round(s / 3600) + " h" : Math.round(s / 86400) + " d");
 const pct = (x) => (x === null || x === undefined ? "" : Math.round(x * 100) + "%");
+// The language tag of text in an account's language (Chinese names and
+// transcripts get zh-Hans, so the browser picks Simplified Chinese glyphs).
+const langTag = (l) => (l === "zh" ? "zh-Hans" : l || null);
+// The brief a collector reads first: the summary's first line.
+const briefOf = (summary) => (summary || "").split("\n")[0];
 const ms = (m) => { const s = Math.floor(m / 1000); return Math.floor(s / 60) + ":" + String(s % 60).padStart(2, "0"); };
 
 // ---- the escalation queue -------------------------------------------------
@@ -82,11 +87,11 @@ async function queuePage(root) {
       const a = r.account || {};
       const tr = el("tr", { tabindex: 0, "data-id": r.id, class: r.claimed_by ? "claimed" : "" },
         el("td", {}, el("a", { href: "/case/" + r.id }, "#" + r.id)),
-        el("td", {}, a.name ? a.name + " (" + r.account_id + ")" : r.account_id),
+        el("td", { lang: langTag(a.language) }, a.name ? a.name + " (" + r.account_id + ")" : r.account_id),
         el("td", {}, a.phone_masked || ""),
         el("td", {}, a.amount ? a.amount + " " + (a.currency || "") : ""),
         el("td", {}, a.days_past_due ?? ""),
-        el("td", {}, r.reason),
+        el("td", { title: briefOf(r.summary) }, r.reason),
         el("td", {}, r.intent || ""),
         el("td", {}, pct(r.confidence)),
         el("td", {}, fmtAge(r.age_s)),
@@ -112,7 +117,7 @@ async function queuePage(root) {
 
 // ---- transcript and player (case page and QA) -----------------------------
 
-function transcriptTable(lines, audio) {
+function transcriptTable(lines, audio, lang) {
   const t = el("table", { class: "grid transcript", id: "transcript" },
     el("thead", {}, el("tr", {}, ["At", "Who", "Said", "Intent", "Confidence", "Prompt"].map((h) => el("th", {}, h)))),
     el("tbody"));
@@ -123,7 +128,7 @@ function transcriptTable(lines, audio) {
     const tr = el("tr", { class: "line " + l.speaker, tabindex: 0, "data-start": l.rec_ms ?? "", "data-end": l.rec_end_ms ?? "" },
       el("td", {}, ms(l.rec_ms ?? l.at_ms)),
       el("td", {}, l.speaker === "agent" ? "duecall" : "debtor"),
-      el("td", { class: "said" }, l.text),
+      el("td", { class: "said", lang: langTag(lang) }, l.text),
       el("td", {}, l.intent || ""),
       el("td", {}, pct(l.confidence)),
       el("td", {}, (l.prompt ? l.prompt + " " : "") + prompt));
@@ -238,9 +243,10 @@ async function casePage(root, id) {
   const [audioEl, audio] = player(c.recording_url);
   root.append(
     el("h1", {}, "Case #" + c.id + " · " + c.reason),
+    el("p", { class: "brief", id: "brief" }, briefOf(c.summary)),
     el("section", { class: "cols" },
       el("dl", { class: "facts" },
-        el("dt", {}, "Account"), el("dd", {}, (a.name || "") + " (" + c.account_id + ")"),
+        el("dt", {}, "Account"), el("dd", { id: "case-account", lang: langTag(a.language) }, (a.name || "") + " (" + c.account_id + ")"),
         el("dt", {}, "Phone"), el("dd", {}, a.phone_masked || ""),
         el("dt", {}, "Amount"), el("dd", {}, a.amount ? a.amount + " " + (a.currency || "") : ""),
         el("dt", {}, "Days past due"), el("dd", {}, a.days_past_due ?? ""),
@@ -252,8 +258,9 @@ async function casePage(root, id) {
         el("h2", {}, "Why the call was allowed"),
         policyView(c.policy))),
     el("h2", {}, "Recording"), audioEl,
-    el("h2", {}, "Transcript"), transcriptTable(c.transcript || [], audio),
-    el("p", { class: "summary" }, c.summary));
+    el("h2", {}, "Transcript"), transcriptTable(c.transcript || [], audio, a.language),
+    el("details", {}, el("summary", {}, "The case as sent to collectors (text)"),
+      el("pre", { class: "summary" }, c.summary)));
   const actions = el("section", { class: "actions" },
     el("button", { id: "claim", onclick: () => act("claim") }, "Claim"),
     el("form", { id: "note-form" }, el("input", { name: "text", placeholder: "Note", size: 40, required: true }), el("button", {}, "Add note")),
@@ -363,7 +370,7 @@ async function qaCallPage(root, id) {
     el("p", {}, c.account_id + " " + c.phone_masked + " · " + fmtTime(c.decided_at) + (c.route ? " · route " + c.route.kind : "")),
     audioEl);
   if (audio) root.append(await waveforms(c.recording_url, audio));
-  root.append(el("h2", {}, "Transcript (click a line to hear it)"), transcriptTable(c.transcript || [], audio));
+  root.append(el("h2", {}, "Transcript (click a line to hear it)"), transcriptTable(c.transcript || [], audio, c.language));
   const debtorTurns = (c.transcript || []).filter((l) => l.speaker === "debtor");
   const form = el("form", { id: "label-form", class: "filters" },
     el("label", {}, "Reply ", el("select", { name: "turn" }, el("option", { value: "" }, "whole call"), debtorTurns.map((l) => el("option", { value: l.turn }, "#" + l.turn + " " + l.text.slice(0, 40))))),
