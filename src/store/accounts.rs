@@ -39,10 +39,9 @@ impl Store {
         use super::db::OptionalExtension;
         let row: Option<(Option<String>, bool)> = self
             .conn
-            .query_row(
+            .query_one(
                 "SELECT call_hours, night_call_consent FROM accounts WHERE account_id = ?1",
                 [account_id],
-                |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()
             .map_err(sql("contact_prefs"))?;
@@ -148,26 +147,7 @@ impl Store {
                  FROM accounts {filter} ORDER BY account_id"
             ))
             .map_err(sql(OP))?;
-        let raws: Vec<Raw> = st
-            .query_map(args, |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                    r.get(6)?,
-                    r.get(7)?,
-                    r.get(8)?,
-                    r.get(9)?,
-                    r.get(10)?,
-                    r.get(11)?,
-                ))
-            })
-            .map_err(sql(OP))?
-            .collect::<Result<_, _>>()
-            .map_err(sql(OP))?;
+        let raws: Vec<Raw> = st.query_all(args).map_err(sql(OP))?;
         raws.into_iter()
             .map(
                 |(

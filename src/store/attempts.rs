@@ -309,7 +309,7 @@ impl Store {
             serde_json::to_string(&outcome.outcome_json).map_err(StoreError::Json)?;
         let tx = self.write_tx(OP)?;
         let row: Option<(String, String)> = tx
-            .query_row(
+            .query_one(
                 "UPDATE attempts SET state = 'ended', ended_at = ?2, disposition = ?3, reason = ?4,
                      sip_status = ?5, conversation = ?6, outcome = ?7, recording = ?8
                  WHERE id = ?1 AND state IN ('decided', 'dialling')
@@ -324,7 +324,6 @@ impl Store {
                     outcome_json,
                     outcome.recording,
                 ],
-                |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()
             .map_err(sql(OP))?;
@@ -471,16 +470,10 @@ impl Store {
         );
         let raw: Option<Raw> = self
             .conn
-            .query_row(
-                "SELECT account_id, phone, decided_at, policy, started_at, ended_at, disposition, reason,
+            .query_one("SELECT account_id, phone, decided_at, policy, started_at, ended_at, disposition, reason,
                         sip_status, conversation, outcome, recording, state
                  FROM attempts WHERE id = ?1",
-                [id.0],
-                |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?,
-                        r.get(7)?, r.get(8)?, r.get(9)?, r.get(10)?, r.get(11)?, r.get(12)?))
-                },
-            )
+                [id.0])
             .optional()
             .map_err(sql(OP))?;
         let Some((
@@ -565,20 +558,8 @@ impl Store {
         );
         let raw: Option<Raw> = self
             .conn
-            .query_row(
-                "SELECT kind, reason, until, scope, follow_up, hours FROM routes WHERE attempt_id = ?1",
-                [id.0],
-                |r| {
-                    Ok((
-                        r.get(0)?,
-                        r.get(1)?,
-                        r.get(2)?,
-                        r.get(3)?,
-                        r.get(4)?,
-                        r.get(5)?,
-                    ))
-                },
-            )
+            .query_one("SELECT kind, reason, until, scope, follow_up, hours FROM routes WHERE attempt_id = ?1",
+                [id.0])
             .optional()
             .map_err(sql(OP))?;
         let Some((kind, reason, until, scope, follow_up, hours)) = raw else {

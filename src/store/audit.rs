@@ -163,19 +163,7 @@ impl Store {
         let mut st = self.conn.prepare(&text).map_err(sql(OP))?;
         type Raw = (i64, String, String, Option<String>, String, String, String);
         let raws: Vec<Raw> = st
-            .query_map(super::db::params_from_iter(args.iter()), |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                    r.get(6)?,
-                ))
-            })
-            .map_err(sql(OP))?
-            .collect::<Result<_, _>>()
+            .query_all(super::db::params_from_iter(args.iter()))
             .map_err(sql(OP))?;
         raws.into_iter()
             .map(|(id, at, actor, role, action, target, detail)| {

@@ -355,11 +355,7 @@ impl Store {
             .max(0) as u64;
         let grouped = |q: &str| -> Result<BTreeMap<String, u64>, StoreError> {
             let mut st = self.conn.prepare(q).map_err(sql(OP))?;
-            let rows: Vec<(Option<String>, i64)> = st
-                .query_map(params![a, b], |r| Ok((r.get(0)?, r.get(1)?)))
-                .map_err(sql(OP))?
-                .collect::<Result<_, _>>()
-                .map_err(sql(OP))?;
+            let rows: Vec<(Option<String>, i64)> = st.query_all(params![a, b]).map_err(sql(OP))?;
             Ok(rows
                 .into_iter()
                 .filter_map(|(k, n)| k.map(|k| (k, n.max(0) as u64)))
@@ -447,13 +443,8 @@ impl Store {
                  ORDER BY id LIMIT ?2",
             )
             .map_err(sql(OP))?;
-        let rows: Vec<(i64, String, Option<String>)> = st
-            .query_map(params![after, limit], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-            })
-            .map_err(sql(OP))?
-            .collect::<Result<_, _>>()
-            .map_err(sql(OP))?;
+        let rows: Vec<(i64, String, Option<String>)> =
+            st.query_all(params![after, limit]).map_err(sql(OP))?;
         Ok(rows
             .into_iter()
             .map(|(id, state, o)| (id, state, o.and_then(|o| serde_json::from_str(&o).ok())))
@@ -473,10 +464,8 @@ impl Store {
             .prepare("SELECT id, state, outcome FROM attempts WHERE id = ?1")
             .map_err(sql(OP))?;
         for id in ids {
-            let r: Option<(i64, String, Option<String>)> = super::db::OptionalExtension::optional(
-                st.query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))),
-            )
-            .map_err(sql(OP))?;
+            let r: Option<(i64, String, Option<String>)> =
+                super::db::OptionalExtension::optional(st.query_one([id])).map_err(sql(OP))?;
             if let Some((id, state, o)) = r {
                 out.push((id, state, o.and_then(|o| serde_json::from_str(&o).ok())));
             }
@@ -490,11 +479,7 @@ impl Store {
         const OP: &str = "metric_counts";
         let grouped = |q: &str| -> Result<BTreeMap<String, u64>, StoreError> {
             let mut st = self.conn.prepare(q).map_err(sql(OP))?;
-            let rows: Vec<(Option<String>, i64)> = st
-                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-                .map_err(sql(OP))?
-                .collect::<Result<_, _>>()
-                .map_err(sql(OP))?;
+            let rows: Vec<(Option<String>, i64)> = st.query_all([]).map_err(sql(OP))?;
             Ok(rows
                 .into_iter()
                 .filter_map(|(k, n)| k.map(|k| (k, n.max(0) as u64)))

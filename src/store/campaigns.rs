@@ -121,20 +121,7 @@ impl Store {
             .conn
             .prepare(&format!("{SELECT} ORDER BY c.id DESC"))
             .map_err(sql(OP))?;
-        let raws: Vec<Raw> = st
-            .query_map([], |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                ))
-            })
-            .map_err(sql(OP))?
-            .collect::<Result<_, _>>()
-            .map_err(sql(OP))?;
+        let raws: Vec<Raw> = st.query_all([]).map_err(sql(OP))?;
         raws.into_iter().map(row).collect()
     }
 
@@ -143,16 +130,7 @@ impl Store {
         const OP: &str = "campaign";
         let raw: Option<Raw> = self
             .conn
-            .query_row(&format!("{SELECT} WHERE c.id = ?1"), [id], |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                ))
-            })
+            .query_one(&format!("{SELECT} WHERE c.id = ?1"), [id])
             .optional()
             .map_err(sql(OP))?;
         raw.map(row).transpose()

@@ -302,9 +302,7 @@ fn end_pauses(
         .prepare("SELECT id, until FROM pauses WHERE account_id = ?1 AND until > ?2 ORDER BY id")
         .map_err(sql(OP))?;
     let live: Vec<(i64, String)> = st
-        .query_map(params![account_id, ts(now)], |r| Ok((r.get(0)?, r.get(1)?)))
-        .map_err(sql(OP))?
-        .collect::<Result<_, _>>()
+        .query_all(params![account_id, ts(now)])
         .map_err(sql(OP))?;
     for (id, old) in &live {
         change_pause(tx, *id, old, now, "release", actor, now)?;
@@ -348,10 +346,6 @@ fn change_pause(
         &format!("pause:{pause_id}"),
         &serde_json::json!({"old_until": old_until, "new_until": ts(new_until)}),
     )
-}
-
-fn pause_row(r: &super::db::Row) -> super::db::Result<(i64, String, String, String, String)> {
-    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
 }
 
 fn cook_pause(
@@ -454,11 +448,7 @@ impl Store {
                  WHERE escalation_id = ?1 ORDER BY id",
             )
             .map_err(sql(OP))?;
-        let raws: Vec<(i64, String, String, String)> = st
-            .query_map([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
-            .map_err(sql(OP))?
-            .collect::<Result<_, _>>()
-            .map_err(sql(OP))?;
+        let raws: Vec<(i64, String, String, String)> = st.query_all([id]).map_err(sql(OP))?;
         for (nid, author, text, at) in raws {
             work.notes.push(Note {
                 id: nid,
@@ -469,11 +459,10 @@ impl Store {
         }
         let closure: Option<(String, String, String, String)> = self
             .conn
-            .query_row(
+            .query_one(
                 "SELECT closed_by, outcome, detail, closed_at FROM escalation_closures
                  WHERE escalation_id = ?1",
                 [id],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
             )
             .optional()
             .map_err(sql(OP))?;
@@ -712,9 +701,7 @@ impl Store {
             )
             .map_err(sql(OP))?;
         let raws: Vec<(i64, String, String, String, String)> = st
-            .query_map(params![all, ts(now), account_id], pause_row)
-            .map_err(sql(OP))?
-            .collect::<Result<_, _>>()
+            .query_all(params![all, ts(now), account_id])
             .map_err(sql(OP))?;
         raws.into_iter().map(cook_pause).collect()
     }
@@ -722,10 +709,9 @@ impl Store {
     /// One pause by id.
     pub fn pause(&self, id: i64) -> Result<Option<PauseRow>, StoreError> {
         self.conn
-            .query_row(
+            .query_one::<(i64, String, String, String, String), _>(
                 "SELECT id, account_id, reason, until, created_at FROM pauses WHERE id = ?1",
                 [id],
-                pause_row,
             )
             .optional()
             .map_err(sql("pause"))?
@@ -813,21 +799,7 @@ impl Store {
             String,
             String,
         );
-        let raws: Vec<Raw> = st
-            .query_map(params![account_id], |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                    r.get(6)?,
-                ))
-            })
-            .map_err(sql(OP))?
-            .collect::<Result<_, _>>()
-            .map_err(sql(OP))?;
+        let raws: Vec<Raw> = st.query_all(params![account_id]).map_err(sql(OP))?;
         raws.into_iter()
             .map(|(id, account_id, phone, scope, reason, source, created)| {
                 Ok(SuppressionRow {
@@ -859,11 +831,7 @@ impl Store {
             )
             .map_err(sql(OP))?;
         let raws: Vec<(i64, String, String, String)> = st
-            .query_map(params![all, ts(now), account_id], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-            })
-            .map_err(sql(OP))?
-            .collect::<Result<_, _>>()
+            .query_all(params![all, ts(now), account_id])
             .map_err(sql(OP))?;
         raws.into_iter()
             .map(|(id, account_id, at, created)| {

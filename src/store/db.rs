@@ -404,6 +404,39 @@ impl Row {
     }
 }
 
+/// A row read whole, column by column in order, into a tuple of column
+/// values: what every store query maps its rows to before building its own
+/// type (`query_all`, `query_one`), so no query spells `r.get(0)?, ...`.
+pub trait FromRow: Sized {
+    /// The row's columns `0..n` as `Self`.
+    fn from_row(r: &Row) -> Result<Self>;
+}
+
+macro_rules! from_row_tuple {
+    ($($t:ident $i:tt),+) => {
+        impl<$($t: FromSql),+> FromRow for ($($t,)+) {
+            fn from_row(r: &Row) -> Result<Self> {
+                Ok(($(r.get::<usize, $t>($i)?,)+))
+            }
+        }
+    };
+}
+from_row_tuple!(A 0, B 1);
+from_row_tuple!(A 0, B 1, C 2);
+from_row_tuple!(A 0, B 1, C 2, D 3);
+from_row_tuple!(A 0, B 1, C 2, D 3, E 4);
+from_row_tuple!(A 0, B 1, C 2, D 3, E 4, F 5);
+from_row_tuple!(A 0, B 1, C 2, D 3, E 4, F 5, G 6);
+from_row_tuple!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7);
+from_row_tuple!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8);
+from_row_tuple!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9);
+from_row_tuple!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10);
+from_row_tuple!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10, L 11);
+from_row_tuple!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10, L 11, M 12);
+from_row_tuple!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10, L 11, M 12, N 13);
+from_row_tuple!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10, L 11, M 12, N 13, O 14);
+from_row_tuple!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10, L 11, M 12, N 13, O 14, P 15);
+
 /// `Option` for queries that may find nothing.
 pub trait OptionalExtension<T> {
     /// `Ok(None)` where the query returned no rows.
@@ -537,6 +570,12 @@ impl Db {
             Some(r) => f(r),
             None => Err(Error::NoRows),
         }
+    }
+
+    /// Runs a query that must return a row; its columns in order as `T`
+    /// (a tuple: [`FromRow`]).
+    pub fn query_one<T: FromRow, P: Params>(&self, sql: &str, params: P) -> Result<T> {
+        self.query_row(sql, params, T::from_row)
     }
 
     /// Begins a write transaction: SQLite's `BEGIN IMMEDIATE` (the write
@@ -769,6 +808,18 @@ impl Statement<'_> {
     {
         let rows = self.db.run_query(&self.sql, params.values())?;
         Ok(rows.iter().map(&mut f).collect::<Vec<_>>().into_iter())
+    }
+
+    /// Runs it; every row's columns in order as `T` (a tuple: [`FromRow`]).
+    pub fn query_all<T: FromRow, P: Params>(&mut self, params: P) -> Result<Vec<T>> {
+        let rows = self.db.run_query(&self.sql, params.values())?;
+        rows.iter().map(T::from_row).collect()
+    }
+
+    /// Runs it; the first row's columns in order as `T` (`Error::NoRows`
+    /// when there is none).
+    pub fn query_one<T: FromRow, P: Params>(&mut self, params: P) -> Result<T> {
+        self.db.query_one(&self.sql, params)
     }
 
     /// Runs it; maps the first row (`Error::NoRows` when there is none).
@@ -1055,11 +1106,8 @@ mod tests {
             params![7i64, 1.5f64, "x", vec![1u8, 2], None::<String>],
         )
         .unwrap();
-        let got: (i64, f64, String, Vec<u8>, Option<String>) = db
-            .query_row("SELECT i, r, s, b, n FROM t", [], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-            })
-            .unwrap();
+        let got: (i64, f64, String, Vec<u8>, Option<String>) =
+            db.query_one("SELECT i, r, s, b, n FROM t", []).unwrap();
         assert_eq!(got, (7, 1.5, "x".into(), vec![1, 2], None));
         let wrong = db.query_row("SELECT s FROM t", [], |r| r.get::<_, i64>(0));
         assert!(
@@ -1088,5 +1136,33 @@ mod tests {
             .query_row("SELECT SUM(i) FROM t", [], |r| r.get(0))
             .unwrap();
         assert_eq!(n, 2);
+    }
+
+    #[test]
+    fn query_all_reads_every_row_whole_in_order_and_names_a_column_of_the_wrong_type() {
+        let db = Db::sqlite(rusqlite::Connection::open_in_memory().unwrap());
+        db.execute_batch("CREATE TABLE t (i INTEGER, s TEXT, n TEXT)")
+            .unwrap();
+        for (i, s) in [(1i64, "a"), (2, "b"), (3, "c")] {
+            db.execute("INSERT INTO t VALUES (?1, ?2, NULL)", params![i, s])
+                .unwrap();
+        }
+        let mut st = db
+            .prepare("SELECT i, s, n FROM t WHERE i >= ?1 ORDER BY i")
+            .unwrap();
+        let rows: Vec<(i64, String, Option<String>)> = st.query_all([2i64]).unwrap();
+        assert_eq!(rows, vec![(2, "b".into(), None), (3, "c".into(), None)]);
+        let none: Vec<(i64, String)> = st.query_all([9i64]).unwrap();
+        assert!(none.is_empty());
+        let wrong = db
+            .prepare("SELECT i, s FROM t")
+            .unwrap()
+            .query_all::<(i64, i64), _>([]);
+        assert!(
+            matches!(wrong, Err(Error::Type { index: 1, .. })),
+            "{wrong:?}"
+        );
+        let missing = db.query_one::<(i64, String), _>("SELECT i, s FROM t WHERE i = 9", []);
+        assert!(matches!(missing, Err(Error::NoRows)), "{missing:?}");
     }
 }

@@ -121,20 +121,7 @@ impl Store {
             String,
             String,
         );
-        let raws: Vec<Raw> = st
-            .query_map([], |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                ))
-            })
-            .map_err(sql(OP))?
-            .collect::<Result<_, _>>()
-            .map_err(sql(OP))?;
+        let raws: Vec<Raw> = st.query_all([]).map_err(sql(OP))?;
         raws.into_iter()
             .map(|(account_id, phone, scope, reason, source, at)| {
                 Ok(SuppressionRow {
@@ -160,11 +147,7 @@ impl Store {
             .map_err(sql(OP))?;
         let mut out = Vec::new();
         for n in numbers {
-            let rows: Vec<(String, String)> = st
-                .query_map([n], |r| Ok((r.get(0)?, r.get(1)?)))
-                .map_err(sql(OP))?
-                .collect::<Result<_, _>>()
-                .map_err(sql(OP))?;
+            let rows: Vec<(String, String)> = st.query_all([n]).map_err(sql(OP))?;
             for (scope, reason) in rows {
                 let reason = format!("do-not-call list: {reason}");
                 out.push(match parse_scope(&scope)? {

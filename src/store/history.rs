@@ -38,13 +38,8 @@ impl Store {
             .conn
             .prepare(&format!("{PAST} {filter} ORDER BY at, id"))
             .map_err(sql(op))?;
-        let raws: Vec<(String, String, String, Option<String>, bool)> = st
-            .query_map([key], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-            })
-            .map_err(sql(op))?
-            .collect::<Result<_, _>>()
-            .map_err(sql(op))?;
+        let raws: Vec<(String, String, String, Option<String>, bool)> =
+            st.query_all([key]).map_err(sql(op))?;
         raws.into_iter()
             .map(|(account_id, phone, at, disp, conversation)| {
                 Ok(PastAttempt {

@@ -83,22 +83,7 @@ impl Store {
             Option<String>,
             Option<String>,
         );
-        let raws: Vec<Raw> = st
-            .query_map([account_id], |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                    r.get(6)?,
-                    r.get(7)?,
-                ))
-            })
-            .map_err(sql(OP))?
-            .collect::<Result<_, _>>()
-            .map_err(sql(OP))?;
+        let raws: Vec<Raw> = st.query_all([account_id]).map_err(sql(OP))?;
         raws.into_iter()
             .map(|(id, account_id, kind, reason, since, attempt, rel, by)| {
                 Ok(HoldRow {
@@ -154,11 +139,7 @@ pub(super) fn holds_in_force(conn: &Db, account_id: &str) -> Result<Vec<Hold>, S
              WHERE account_id = ?1 AND released_at IS NULL ORDER BY id",
         )
         .map_err(sql(OP))?;
-    let raws: Vec<(String, String, String)> = st
-        .query_map([account_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .map_err(sql(OP))?
-        .collect::<Result<_, _>>()
-        .map_err(sql(OP))?;
+    let raws: Vec<(String, String, String)> = st.query_all([account_id]).map_err(sql(OP))?;
     raws.into_iter()
         .map(|(k, reason, since)| {
             Ok(Hold {

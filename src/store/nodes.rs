@@ -186,21 +186,7 @@ impl Store {
         let host = host_name();
         let tx = self.write_tx(OP)?;
         let held: Option<LeaseRaw> = tx
-            .query_row(
-                &format!("SELECT {LEASE_COLS} WHERE node_id = ?1"),
-                [node],
-                |r| {
-                    Ok((
-                        r.get(0)?,
-                        r.get(1)?,
-                        r.get(2)?,
-                        r.get(3)?,
-                        r.get(4)?,
-                        r.get(5)?,
-                        r.get(6)?,
-                    ))
-                },
-            )
+            .query_one(&format!("SELECT {LEASE_COLS} WHERE node_id = ?1"), [node])
             .optional()
             .map_err(sql(OP))?;
         if let Some(held) = held.map(lease_from).transpose()? {
@@ -273,21 +259,7 @@ impl Store {
             .conn
             .prepare(&format!("SELECT {LEASE_COLS} ORDER BY node_id"))
             .map_err(sql(OP))?;
-        let raws: Vec<LeaseRaw> = st
-            .query_map([], |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                    r.get(6)?,
-                ))
-            })
-            .map_err(sql(OP))?
-            .collect::<Result<_, _>>()
-            .map_err(sql(OP))?;
+        let raws: Vec<LeaseRaw> = st.query_all([]).map_err(sql(OP))?;
         raws.into_iter().map(lease_from).collect()
     }
 
@@ -309,11 +281,8 @@ impl Store {
                  WHERE a.state IN ('decided', 'dialling') ORDER BY a.id",
             )
             .map_err(sql(OP))?;
-        let rows: Vec<(i64, String, Option<String>, Option<String>)> = st
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
-            .map_err(sql(OP))?
-            .collect::<Result<_, _>>()
-            .map_err(sql(OP))?;
+        let rows: Vec<(i64, String, Option<String>, Option<String>)> =
+            st.query_all([]).map_err(sql(OP))?;
         let me = self.node.as_deref().unwrap_or("");
         let mut out = Vec::new();
         for (id, account_id, node, lease_until) in rows {
@@ -347,12 +316,9 @@ impl Store {
         let me = self.node.clone().unwrap_or_default();
         let tx = self.write_tx(OP)?;
         let row: Option<(Option<String>, Option<String>)> = tx
-            .query_row(
-                "SELECT a.node, n.lease_until FROM attempts a LEFT JOIN nodes n ON n.node_id = a.node
+            .query_one("SELECT a.node, n.lease_until FROM attempts a LEFT JOIN nodes n ON n.node_id = a.node
                  WHERE a.id = ?1 AND a.state IN ('decided', 'dialling')",
-                [id.0],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
+                [id.0])
             .optional()
             .map_err(sql(OP))?;
         let Some((node, lease_until)) = row else {

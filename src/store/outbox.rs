@@ -164,13 +164,8 @@ impl Store {
             .conn
             .prepare("SELECT id, uid, kind, at, order_key FROM events WHERE id > ?1 ORDER BY id LIMIT ?2")
             .map_err(sql(OP))?;
-        let raws: Vec<(i64, String, String, String, String)> = st
-            .query_map(params![after, limit], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-            })
-            .map_err(sql(OP))?
-            .collect::<Result<_, _>>()
-            .map_err(sql(OP))?;
+        let raws: Vec<(i64, String, String, String, String)> =
+            st.query_all(params![after, limit]).map_err(sql(OP))?;
         raws.into_iter()
             .map(|(id, uid, kind, at, order_key)| {
                 Ok(StoredEvent {
@@ -221,12 +216,7 @@ impl Store {
                     "SELECT id, kind, order_key FROM events WHERE id > ?1 ORDER BY id LIMIT ?2",
                 )
                 .map_err(sql(OP))?;
-            st.query_map(params![cursor, limit], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-            })
-            .map_err(sql(OP))?
-            .collect::<Result<_, _>>()
-            .map_err(sql(OP))?
+            st.query_all(params![cursor, limit]).map_err(sql(OP))?
         };
         let mut made = 0;
         let mut last = cursor;

@@ -57,11 +57,7 @@ impl Store {
             )
             .map_err(sql(OP))?;
         let raws: Vec<(i64, String, String, String)> = st
-            .query_map(params![account_id, ts(now)], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-            })
-            .map_err(sql(OP))?
-            .collect::<Result<_, _>>()
+            .query_all(params![account_id, ts(now)])
             .map_err(sql(OP))?;
         raws.into_iter()
             .map(|(id, reason, created, until)| {

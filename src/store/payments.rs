@@ -106,11 +106,7 @@ impl Store {
             .prepare("SELECT amount, paid_at FROM payments WHERE account_id = ?1 AND paid_at >= ?2 ORDER BY paid_at, id")
             .map_err(sql(OP))?;
         let raws: Vec<(String, String)> = st
-            .query_map(params![account_id, ts(since)], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
-            .map_err(sql(OP))?
-            .collect::<Result<_, _>>()
+            .query_all(params![account_id, ts(since)])
             .map_err(sql(OP))?;
         raws.into_iter()
             .map(|(a, at)| {

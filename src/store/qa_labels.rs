@@ -131,21 +131,6 @@ type Raw = (
     String,
 );
 
-fn raw(r: &super::db::Row) -> super::db::Result<Raw> {
-    Ok((
-        r.get(0)?,
-        r.get(1)?,
-        r.get(2)?,
-        r.get(3)?,
-        r.get(4)?,
-        r.get(5)?,
-        r.get(6)?,
-        r.get(7)?,
-        r.get(8)?,
-        r.get(9)?,
-    ))
-}
-
 fn cook(
     (id, attempt_id, turn, verdict, right, right_text, score, note, by, at): Raw,
 ) -> Result<Label, StoreError> {
@@ -246,11 +231,7 @@ impl Store {
                 "SELECT {COLUMNS} FROM qa_labels WHERE attempt_id = ?1 ORDER BY id"
             ))
             .map_err(sql(OP))?;
-        let raws: Vec<Raw> = st
-            .query_map([attempt_id], raw)
-            .map_err(sql(OP))?
-            .collect::<Result<_, _>>()
-            .map_err(sql(OP))?;
+        let raws: Vec<Raw> = st.query_all([attempt_id]).map_err(sql(OP))?;
         raws.into_iter().map(cook).collect()
     }
 
@@ -288,7 +269,7 @@ impl Store {
         let raws: Vec<(Raw, Extra)> = st
             .query_map([], |r| {
                 Ok((
-                    raw(r)?,
+                    super::db::FromRow::from_row(r)?,
                     (
                         r.get(10)?,
                         r.get(11)?,

@@ -53,21 +53,11 @@ impl Store {
         const OP: &str = "session";
         let raw: Option<(String, String, String, bool, String, String)> = self
             .conn
-            .query_row(
+            .query_one(
                 "SELECT u.name, u.role, u.created_at, u.disabled, s.csrf, s.expires_at
                  FROM sessions s JOIN users u ON u.name = s.user_name
                  WHERE s.id_hash = ?1 AND s.expires_at > ?2 AND NOT u.disabled",
                 params![id_hash, ts(now)],
-                |r| {
-                    Ok((
-                        r.get(0)?,
-                        r.get(1)?,
-                        r.get(2)?,
-                        r.get(3)?,
-                        r.get(4)?,
-                        r.get(5)?,
-                    ))
-                },
             )
             .optional()
             .map_err(sql(OP))?;

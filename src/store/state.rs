@@ -21,11 +21,8 @@ impl Store {
                 "SELECT phone, scope, reason FROM suppressions WHERE account_id = ?1 ORDER BY id",
             )
             .map_err(sql(OP))?;
-        let rows: Vec<(Option<String>, String, String)> = st
-            .query_map([account_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-            .map_err(sql(OP))?
-            .collect::<Result<_, _>>()
-            .map_err(sql(OP))?;
+        let rows: Vec<(Option<String>, String, String)> =
+            st.query_all([account_id]).map_err(sql(OP))?;
         for (phone, scope, reason) in rows {
             let s = match (parse_scope(&scope)?, phone) {
                 (SuppressScope::Number, Some(p)) => Suppression {
@@ -72,12 +69,11 @@ impl Store {
         // Standing hours: the newest callback that asked for hours.
         let asked: Option<(Option<String>, Option<String>)> = self
             .conn
-            .query_row(
+            .query_one(
                 "SELECT not_before, not_after FROM callbacks
                  WHERE account_id = ?1 AND (not_before IS NOT NULL OR not_after IS NOT NULL)
                  ORDER BY created_at DESC, id DESC LIMIT 1",
                 [account_id],
-                |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()
             .map_err(sql(OP))?;

@@ -41,18 +41,6 @@ type Raw = (
     Option<String>,
 );
 
-fn raw(r: &super::db::Row) -> super::db::Result<Raw> {
-    Ok((
-        r.get(0)?,
-        r.get(1)?,
-        r.get(2)?,
-        r.get(3)?,
-        r.get(4)?,
-        r.get(5)?,
-        r.get(6)?,
-    ))
-}
-
 fn cook((id, name, role, prefix, created, used, revoked): Raw) -> Result<ApiToken, StoreError> {
     Ok(ApiToken {
         id,
@@ -123,12 +111,11 @@ impl Store {
         const OP: &str = "token_by_hash";
         let r = self
             .conn
-            .query_row(
+            .query_one::<Raw, _>(
                 &format!(
                     "SELECT {COLUMNS} FROM api_tokens WHERE token_hash = ?1 AND revoked_at IS NULL"
                 ),
                 [token_hash],
-                raw,
             )
             .optional()
             .map_err(sql(OP))?;
@@ -159,11 +146,7 @@ impl Store {
                 "SELECT {COLUMNS} FROM api_tokens ORDER BY id DESC"
             ))
             .map_err(sql(OP))?;
-        let raws: Vec<Raw> = st
-            .query_map([], raw)
-            .map_err(sql(OP))?
-            .collect::<Result<_, _>>()
-            .map_err(sql(OP))?;
+        let raws: Vec<Raw> = st.query_all([]).map_err(sql(OP))?;
         raws.into_iter().map(cook).collect()
     }
 

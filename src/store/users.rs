@@ -115,10 +115,9 @@ impl Store {
         const OP: &str = "user";
         let raw: Option<(String, String, String, String, bool)> = self
             .conn
-            .query_row(
+            .query_one(
                 "SELECT name, role, password_hash, created_at, disabled FROM users WHERE name = ?1",
                 [name],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
             )
             .optional()
             .map_err(sql(OP))?;
@@ -143,11 +142,7 @@ impl Store {
             .conn
             .prepare("SELECT name, role, created_at, disabled FROM users ORDER BY name")
             .map_err(sql(OP))?;
-        let raws: Vec<(String, String, String, bool)> = st
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
-            .map_err(sql(OP))?
-            .collect::<Result<_, _>>()
-            .map_err(sql(OP))?;
+        let raws: Vec<(String, String, String, bool)> = st.query_all([]).map_err(sql(OP))?;
         raws.into_iter()
             .map(|(name, role, created, disabled)| {
                 Ok(User {
