@@ -93,7 +93,8 @@ spelled! {
 }
 
 spelled! {
-    /// Why a `failed` attempt failed.
+    /// Why a `failed` attempt failed, or why a number is `not-found`
+    /// (`dead-number`).
     pub enum FailReason {
         /// 401/403/407 we could not satisfy.
         Auth = "auth",
@@ -105,6 +106,13 @@ spelled! {
         Network = "network",
         /// 5xx or another final status.
         Server = "server",
+        /// With `not-found`: early media said the number does not work (a
+        /// vacant-code or intercept SIT before the failure).
+        DeadNumber = "dead-number",
+        /// Early media played a no-circuit SIT (trunks busy in the network).
+        NoCircuit = "no-circuit",
+        /// Early media played a reorder SIT (equipment irregularity).
+        Reorder = "reorder",
     }
 }
 
@@ -176,6 +184,9 @@ pub mod reason {
     /// The debt is disputed: to a collector, robot contact held until a
     /// person releases it.
     pub const DISPUTE: &str = "dispute";
+    /// Early media said the number does not work (a SIT before the
+    /// failure): the number is suppressed.
+    pub const DEAD_NUMBER: &str = "dead-number";
 }
 
 /// Standing hours a debtor asked for on a call ("call me after six": not

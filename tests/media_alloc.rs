@@ -156,6 +156,7 @@ fn the_media_loop_does_not_allocate_per_packet_in_steady_state() {
             jitter_frames: 3,
             record: Some(record.clone()),
             media_timeout: Duration::from_secs(5),
+            sit: None,
         };
         let session = media_session::run(params, cmd_rx, events_tx, stop.clone());
         let measure = async {

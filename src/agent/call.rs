@@ -198,13 +198,19 @@ impl Agent {
         let conversation = out.was_conversation(call.disposition);
         call.disposition = out.attempt_disposition(call.disposition);
         let answered = out.disposition.is_some();
+        let route = match out.route {
+            None if !answered => {
+                crate::dialogue::routing::route_unanswered(call.disposition, call.reason)
+            }
+            r => r,
+        };
         let outcome = AttemptOutcome {
             call,
             account_id: account.account_id.clone(),
             attempt_id: Some(opts.dial.attempt_id()),
             policy: serde_json::to_value(opts.dial.decision()).ok(),
             turns: out.turns,
-            route: out.route,
+            route,
             amd: answered.then_some(out.amd),
             identity_confirmed: out.identity_confirmed,
             intent: out.intent,

@@ -424,6 +424,49 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_dead_number_is_not_dialled_again_by_a_later_campaign_and_says_why() {
+        use crate::outcome::FailReason;
+        let dir = tmp_dir("gate-dead");
+        let a = account("A", "+8613800000001", &["+8613800000002"]);
+        let mut w = store_with(&dir, std::slice::from_ref(&a));
+        let id = w
+            .record_decision(
+                "A",
+                &a.phone,
+                t0(),
+                &serde_json::json!({"decision": "allow"}),
+            )
+            .unwrap();
+        w.mark_dialling(id, t0()).unwrap();
+        // A SIT (intercept) then 404: what the agent makes of it.
+        let mut out = store_failure(Disposition::NotFound, "dead-number", "", t0());
+        out.route = crate::dialogue::routing::route_unanswered(
+            Disposition::NotFound,
+            Some(FailReason::DeadNumber),
+        );
+        w.record_outcome(id, &out).unwrap();
+        let later = t0() + Duration::days(5);
+        let gate = PolicyGate::new(
+            Store::open(&dir).unwrap(),
+            vec![a.clone()],
+            PolicyConfig::default(),
+        );
+        let d = gate.decision(0, &a.phone, later).unwrap();
+        assert!(!d.allowed(), "{:?}", d.rules);
+        assert!(
+            d.rules
+                .iter()
+                .any(|r| !r.passed && r.detail.contains("dead-number")),
+            "the decision names the dead number: {:?}",
+            d.rules
+        );
+        assert!(
+            gate.decision(0, "+8613800000002", later).unwrap().allowed(),
+            "the account's other number is still dialled"
+        );
+    }
+
     fn plan_and_run_agree(dir: &Path, a: &Account, at: DateTime<Utc>) -> PolicyDecision {
         let store = Store::open(dir).unwrap();
         let zones = crate::account::tz::zones_for(a).0;

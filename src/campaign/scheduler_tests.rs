@@ -454,6 +454,41 @@ fn wrong_number_moves_to_the_next_phone_and_stop_calling_ends_the_account() {
 }
 
 #[test]
+fn a_dead_number_is_dialled_once_and_the_account_moves_to_its_next_number() {
+    let two = vec![CampaignAccount {
+        account_id: "a".into(),
+        phones: vec!["+1111".into(), "+2222".into()],
+    }];
+    let mut s = Driven::new(two, cfg(1, None, 12), always).unwrap();
+    let (log, summary, _) = simulate(&mut s, t0(), &mut |_, _, phone| {
+        if phone == "+1111" {
+            // A SIT then 404: not-found, the number suppressed.
+            let dead = crate::dialogue::routing::route_unanswered(
+                Disposition::NotFound,
+                Some(crate::outcome::FailReason::DeadNumber),
+            );
+            (Duration::seconds(5), Disposition::NotFound, dead)
+        } else {
+            (Duration::seconds(30), Disposition::NoAnswer, None)
+        }
+    });
+    let phones: Vec<&str> = log.iter().map(|d| d.phone.as_str()).collect();
+    assert_eq!(
+        phones.iter().filter(|p| **p == "+1111").count(),
+        1,
+        "{phones:?}"
+    );
+    assert!(phones.len() > 2, "the live number is retried: {phones:?}");
+    assert_eq!(phones[1], "+2222");
+    assert_eq!(
+        log[1].at,
+        log[0].at + Duration::seconds(5),
+        "next number at once"
+    );
+    assert_eq!(summary.by_disposition.get(&Disposition::NotFound), Some(&1));
+}
+
+#[test]
 fn unreached_account_alternates_between_its_numbers() {
     let two = vec![CampaignAccount {
         account_id: "a".into(),

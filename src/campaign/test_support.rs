@@ -67,6 +67,7 @@ pub fn report(disposition: Disposition, transfer: Option<TransferReport>) -> Cal
         dtmf: vec![],
         transfer,
         recording: Some(PathBuf::from("/rec/A1-7-x.wav")),
+        sit: None,
         pacing: None,
     }
 }

@@ -8,7 +8,7 @@ use chrono::{DateTime, Duration, FixedOffset, NaiveDate, NaiveDateTime, TimeZone
 
 use crate::account::Account;
 use crate::intent::{Intent, IntentKind};
-use crate::outcome::{reason, Route, SuppressScope};
+use crate::outcome::{reason, Disposition, FailReason, Route, SuppressScope};
 
 /// What to do with a case whose reply stayed unclear after the re-ask and the menu.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -193,6 +193,16 @@ pub fn route_cut_short(ctx: &RouteContext, cfg: &RoutingConfig, why: &str) -> Ro
     retry_at(ctx.now + Duration::hours(cfg.retry_later_hours), why)
 }
 
+/// The route of a call that never reached a conversation, when how it
+/// ended says something lasting: a dead number (`not-found` with reason
+/// `dead-number`, from a SIT in early media) is suppressed for the account
+/// (scope `number`), so no campaign dials it again. Anything else: none
+/// (the campaign retries by disposition).
+pub fn route_unanswered(disposition: Disposition, why: Option<FailReason>) -> Option<Route> {
+    (disposition == Disposition::NotFound && why == Some(FailReason::DeadNumber))
+        .then(|| Route::suppress(reason::DEAD_NUMBER, SuppressScope::Number))
+}
+
 /// True when the promised date is one a bot may accept (today .. today + max).
 pub fn promise_acceptable(date: NaiveDate, today: NaiveDate, cfg: &RoutingConfig) -> bool {
     date >= today && (date - today).num_days() <= cfg.max_promise_days
@@ -201,6 +211,28 @@ pub fn promise_acceptable(date: NaiveDate, today: NaiveDate, cfg: &RoutingConfig
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_dead_number_leaves_a_route_when_nobody_answered() {
+        let dead = route_unanswered(Disposition::NotFound, Some(FailReason::DeadNumber))
+            .expect("a dead number is suppressed");
+        assert_eq!(dead.kind, crate::outcome::RouteKind::Suppress);
+        assert_eq!(dead.scope, Some(SuppressScope::Number));
+        assert_eq!(dead.reason, reason::DEAD_NUMBER);
+        assert_eq!(
+            route_unanswered(Disposition::NotFound, None),
+            None,
+            "a plain 404"
+        );
+        for (d, r) in [
+            (Disposition::NoAnswer, None),
+            (Disposition::Failed, Some(FailReason::NoCircuit)),
+            (Disposition::Failed, Some(FailReason::Reorder)),
+            (Disposition::Busy, None),
+        ] {
+            assert_eq!(route_unanswered(d, r), None, "{d} {r:?}");
+        }
+    }
     use crate::outcome::RouteKind;
     use rust_decimal::Decimal;
 

@@ -17,7 +17,9 @@
 //! at most 100 ms after the last, segment 2 lasting 180-480 ms and segment 3
 //! 200 ms so far, make a SIT. Segment 1 may be cut short (early media often
 //! starts inside it): 60 ms of it are enough, and a segment 1 under 200 ms
-//! is classified by its frequency alone.
+//! is classified by its frequency alone. ITU-T E.180's tone (950, 1400,
+//! 1800 Hz, 330 ms each) is told by its 1800 Hz third segment and carries
+//! no code ([`SitKind::Other`]).
 
 use std::f32::consts::PI;
 
@@ -61,6 +63,8 @@ const BANDS: [(f32, f32); 3] = [(890.0, 1010.0), (1340.0, 1460.0), (1740.0, 1860
 /// Low versus high inside the bands of segments 1 and 2.
 const SPLIT_1: f32 = (LOW_1 + HIGH_1) / 2.0;
 const SPLIT_2: f32 = (LOW_2 + HIGH_2) / 2.0;
+/// ANSI's 1776.7 Hz versus ITU-T E.180's 1800 Hz for segment 3.
+const ITU_SPLIT_3: f32 = 1790.0;
 
 /// What the network says with the tone (the North American codes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -145,6 +149,27 @@ impl SitKind {
     }
 }
 
+impl serde::Serialize for SitKind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for SitKind {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <String as serde::Deserialize>::deserialize(d)?;
+        SitKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| {
+                serde::de::Error::unknown_variant(
+                    &s,
+                    &["vacant-code", "intercept", "no-circuit", "reorder", "other"],
+                )
+            })
+    }
+}
+
 impl std::fmt::Display for SitKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
@@ -183,8 +208,8 @@ pub struct Sit {
 enum Tone {
     /// Segment 1 or 2 (`seg` 0 or 1), high or low.
     Coded { seg: u8, high: bool },
-    /// Segment 3.
-    Third,
+    /// Segment 3: 1776.7 Hz, or ITU-T E.180's 1800 Hz (`itu`).
+    Third { itu: bool },
 }
 
 /// A run of windows holding one tone.
@@ -289,7 +314,7 @@ impl SitDetector {
             }
         }
         let run = self.current?;
-        if self.reported || run.tone != Tone::Third || run.ms() < 200 {
+        if self.reported || !matches!(run.tone, Tone::Third { .. }) || run.ms() < 200 {
             return None;
         }
         let sit = self.sequence(&run)?;
@@ -302,7 +327,7 @@ impl SitDetector {
         if run.last_hop - run.first_hop + 1 < MIN_RUN_HOPS as u64 {
             return;
         }
-        if run.tone == Tone::Third {
+        if matches!(run.tone, Tone::Third { .. }) {
             // A new sequence may follow (a repeated announcement).
             self.reported = false;
         }
@@ -331,7 +356,12 @@ impl SitDetector {
         }
         let long = |ms: u32| ms > SHORT_LONG_MS;
         let l1 = (r1.ms() >= 200).then(|| long(r1.ms()));
-        let kind = SitKind::from_segments((h1, l1), (h2, Some(long(r2.ms()))));
+        let kind = if third.tone == (Tone::Third { itu: true }) {
+            // E.180's tone carries no code.
+            SitKind::Other
+        } else {
+            SitKind::from_segments((h1, l1), (h2, Some(long(r2.ms()))))
+        };
         Some(Sit {
             kind,
             at_ms: r1.start_ms(),
@@ -384,7 +414,9 @@ fn tone_of_window(x: &[f32]) -> Option<Tone> {
             seg: 1,
             high: f > SPLIT_2,
         },
-        _ => Tone::Third,
+        _ => Tone::Third {
+            itu: f > ITU_SPLIT_3,
+        },
     })
 }
 
@@ -639,6 +671,20 @@ mod tests {
         assert_eq!(
             heard(&with, 160).iter().map(|s| s.kind).collect::<Vec<_>>(),
             vec![SitKind::Intercept]
+        );
+    }
+
+    #[test]
+    fn the_itu_tone_is_a_sit_of_no_known_code() {
+        let mut pcm = Vec::new();
+        for f in [950.0, 1400.0, 1800.0] {
+            pcm.extend(tones(&[f], 330, -16.0));
+            pcm.extend(silence(30));
+        }
+        let found = heard(&mix(&pcm, -40.0, 9), 160);
+        assert_eq!(
+            found.iter().map(|s| s.kind).collect::<Vec<_>>(),
+            vec![SitKind::Other]
         );
     }
 

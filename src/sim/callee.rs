@@ -764,6 +764,7 @@ impl Call {
             jitter_frames: 3,
             record: record_path,
             media_timeout: Duration::from_millis(sh.cfg.media_timeout_ms),
+            sit: None,
         };
         let media = tokio::spawn(media_session::run(mp, media_rx, ev_tx, media_stop.clone()));
         sh.update(self.idx, |r| {

@@ -27,6 +27,7 @@ use crate::media::g711::{self, Codec};
 use crate::media::jitter::{Arrival, JitterBuffer, JitterStats, Playout};
 use crate::media::recorder::{RecordingInfo, RecordingWriter};
 use crate::media::rfc4733::{DtmfReceiver, DtmfSender};
+use crate::media::sit::{Sit, SitDetector};
 use crate::telephony::arrival::ArrivalFramer;
 use crate::telephony::leg::{AudioDropped, AudioFrame, LegEvent, LegEventSender, FRAME_SAMPLES};
 use crate::telephony::report::{DtmfDigit, PacingStats, RtpCount, RtpTotals};
@@ -68,6 +69,9 @@ pub struct MediaParams {
     /// Time without RTP (while the peer is meant to send) before
     /// `MediaEnd::Timeout` (0: never).
     pub media_timeout: Duration,
+    /// Early media: what is heard goes through a SIT detector and each
+    /// tone found is sent here, until the receiver is dropped.
+    pub sit: Option<mpsc::Sender<Sit>>,
 }
 
 /// Commands from the call task.
@@ -170,6 +174,8 @@ struct Session {
     heard_bytes: [u8; FRAME_SAMPLES],
     heard_pcm: [i16; FRAME_SAMPLES],
     rx_pcm: Vec<i16>,
+    /// Early media's SIT detector and where its findings go.
+    sit: Option<(SitDetector, mpsc::Sender<Sit>)>,
 }
 
 impl Session {
@@ -223,6 +229,7 @@ impl Session {
             heard_bytes: [0; FRAME_SAMPLES],
             heard_pcm: [0; FRAME_SAMPLES],
             rx_pcm: Vec::with_capacity(crate::media::jitter::MAX_PAYLOAD * 2),
+            sit: p.sit.clone().map(|tx| (SitDetector::new(), tx)),
         }
     }
 
@@ -372,10 +379,31 @@ impl Session {
             }
             Arrival::Old | Arrival::Held | Arrival::Rejected => return,
         }
+        self.listen_for_sit();
         let (events, dropped) = (&self.events, &mut self.frames_dropped);
         self.framer.received(tick, &self.rx_pcm, |pcm, received| {
             hand_on(events, dropped, at_ms, pcm, received)
         });
+    }
+
+    /// Early media: the fresh samples through the SIT detector; it stops
+    /// for good once the call task no longer listens (the answer, the end).
+    fn listen_for_sit(&mut self) {
+        let Some((det, tx)) = self.sit.as_mut() else {
+            return;
+        };
+        if tx.is_closed() {
+            self.sit = None;
+            return;
+        }
+        if let Some(sit) = det.push(&self.rx_pcm) {
+            tracing::debug!(
+                kind = sit.kind.as_str(),
+                at_ms = sit.at_ms,
+                "SIT in the media"
+            );
+            let _ = tx.try_send(sit);
+        }
     }
 
     fn digit(&mut self, digit: char, at_ms: u64) {

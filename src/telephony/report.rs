@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::media::sit::SitKind;
 use crate::outcome::{Disposition, EndedBy, FailReason};
 
 /// Packets and payload bytes one way.
@@ -106,6 +107,9 @@ pub struct CallReport {
     pub transfer: Option<TransferReport>,
     /// Two-channel recording (left: sent, right: heard).
     pub recording: Option<std::path::PathBuf>,
+    /// A special information tone heard in early media before the failure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sit: Option<SitKind>,
     /// Our own RTP send pacing (for benchmarks; not part of the JSON).
     #[serde(skip)]
     pub pacing: Option<PacingStats>,

@@ -18,6 +18,7 @@ mod serve_support;
 mod serve_webhooks;
 mod sim_callee;
 mod sip_calls;
+mod sit;
 mod soak;
 mod speech;
 mod storage_faults;

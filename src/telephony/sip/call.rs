@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{mask_uri, DialRequest, BYE_WAIT};
 use crate::config::Config;
+use crate::media::sit::{Sit, SitKind};
 use crate::outcome::{Disposition, EndedBy, FailReason};
 use crate::telephony::leg::{LegCommand, LegEvent, LegEventSender};
 use crate::telephony::media_session::{self, MediaCmd, MediaEnd, MediaParams, MediaSummary};
@@ -45,6 +46,13 @@ pub(super) struct CallTask {
     pub(super) invite_opt: InviteOption,
     /// The trunk's servers not tried yet, in RFC 3263 order.
     pub(super) next_targets: VecDeque<SipAddr>,
+    /// Given to the early media session: the SITs it hears.
+    pub(super) sit_tx: mpsc::Sender<Sit>,
+    /// Where set-up hears them; dropped after set-up, which stops the
+    /// session's detector.
+    pub(super) sit_rx: Option<mpsc::Receiver<Sit>>,
+    /// The SIT heard in early media, if any.
+    pub(super) heard_sit: Option<SitKind>,
 }
 
 /// Where the call is while it is being set up.
@@ -175,8 +183,11 @@ impl CallTask {
             dtmf: Vec::new(),
             transfer: None,
             recording: None,
+            sit: self.heard_sit,
             pacing: None,
         };
+        // The answer or the end: the early media's detector stops.
+        self.sit_rx = None;
         let resp = match setup {
             Setup::Failed {
                 status,
@@ -251,7 +262,7 @@ impl CallTask {
                 }
                 running
             }
-            None => match self.start_media(&negotiated) {
+            None => match self.start_media(&negotiated, false) {
                 Some(r) => {
                     if negotiated.direction != sdp::Direction::SendRecv {
                         r.negotiated(&negotiated).await;
@@ -313,8 +324,9 @@ impl CallTask {
         }
     }
 
-    /// Starts the RTP session on `n` (once per call: it takes the socket).
-    pub(super) fn start_media(&mut self, n: &Negotiated) -> Option<Running> {
+    /// Starts the RTP session on `n` (once per call: it takes the socket);
+    /// `early` media also listens for SITs.
+    pub(super) fn start_media(&mut self, n: &Negotiated, early: bool) -> Option<Running> {
         let socket = self.rtp.take()?;
         let (media_cmd, media_rx) = mpsc::channel(64);
         let media_stop = CancellationToken::new();
@@ -327,6 +339,7 @@ impl CallTask {
             jitter_frames: self.cfg.media.jitter_frames,
             record: self.req.record.clone(),
             media_timeout: Duration::from_secs(self.cfg.media.media_timeout_s),
+            sit: early.then(|| self.sit_tx.clone()),
         };
         let media = MediaJoin::Running(tokio::spawn(media_session::run(
             params,
@@ -368,7 +381,7 @@ impl CallTask {
                 }
             }
             None => {
-                if let Some(r) = self.start_media(&n) {
+                if let Some(r) = self.start_media(&n, true) {
                     tracing::info!(call_id = %self.call_id, status = resp.status_code.code(), codec = n.codec.name(), "early media");
                     self.early = Some((r, n));
                 }

@@ -339,6 +339,7 @@ impl SipGateway {
         let call_id = dialog.id().call_id.clone();
         let (ev_tx, ev_rx) = event_channel();
         let (cmd_tx, cmd_rx) = mpsc::channel(64);
+        let (sit_tx, sit_rx) = mpsc::channel(4);
         tracing::info!(call_id = %call_id, to = %mask_uri(&req.to), "dialling");
         let task = call::CallTask {
             dialog,
@@ -353,6 +354,9 @@ impl SipGateway {
             shutdown: self.calls.child_token(),
             invite_opt,
             next_targets: targets,
+            sit_tx,
+            sit_rx: Some(sit_rx),
+            heard_sit: None,
         };
         self.tracker.spawn(task.run(invite, state_rx, cmd_rx));
         Ok(CallLeg {

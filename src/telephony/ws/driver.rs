@@ -413,6 +413,7 @@ pub async fn run(pipe: StreamPipe, call: CallSide) {
         dtmf: end.dtmf,
         transfer: end.transfer,
         recording,
+        sit: None,
         pacing: None,
     };
     tracing::info!(
@@ -454,6 +455,7 @@ pub fn unconnected_report(
         dtmf: Vec::new(),
         transfer: None::<TransferReport>,
         recording: None,
+        sit: None,
         pacing: None,
     }
 }
