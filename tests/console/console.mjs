@@ -94,6 +94,10 @@ try {
   await page.locator("#case-status", { hasText: "closed" }).waitFor();
   const route = await page.locator("#route").innerText();
   assert.match(route, /paused until/, "the route shows the pause: " + route);
+  const closure = await page.locator("#closure").innerText();
+  assert.match(closure, /^Closed: pause by carol, /, "the closure says what, who and when: " + closure);
+  assert.ok((await page.locator("#notes").innerText()).includes("agreed a plan"), "the closing note is listed");
+  assert.ok(await page.locator("#claim").isDisabled(), "a closed case can no longer be worked");
   await shot(page, "case");
   step("the brief says why in words");
   const brief = await page.locator("#brief").innerText();

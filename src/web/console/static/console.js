@@ -272,7 +272,14 @@ async function casePage(root, id) {
       el("button", {}, "Close case")));
   const notes = el("ul", { id: "notes" }, (c.notes || []).map((n) => el("li", {}, fmtTime(n.created_at) + " " + n.author + ": " + n.text)));
   root.append(el("h2", {}, "Work the case"), actions, el("h3", {}, "Notes"), notes);
-  if (c.closure) root.append(el("p", { id: "closure" }, "Closed: " + outcomeOf(c.closure) + " by " + c.closure.closed_by + ", " + fmtTime(c.closure.closed_at)));
+  // A closed case says so, by whom and when, and can no longer be worked.
+  function showClosure(cl) {
+    const old = document.getElementById("closure");
+    if (old) old.remove();
+    root.append(el("p", { id: "closure" }, "Closed: " + outcomeOf(cl) + " by " + cl.closed_by + ", " + fmtTime(cl.closed_at)));
+    for (const x of actions.querySelectorAll("button, input, select")) x.disabled = true;
+  }
+  if (c.closure) showClosure(c.closure);
 
   async function act(what, body) {
     try {
@@ -288,6 +295,8 @@ async function casePage(root, id) {
         if (s.paused_now) st.push("paused until " + fmtTime(s.pause_until));
         if (s.callback_at) st.push("call back at " + fmtTime(s.callback_at));
         document.getElementById("route").textContent = st.length ? st.join("; ") : "callable again";
+        if (body && body.note) notes.append(el("li", {}, "just now: " + body.note));
+        showClosure(r.closure);
       }
       say(what + ": done");
     } catch (e) { say(what + ": " + e.message, true); }
