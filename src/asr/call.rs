@@ -267,6 +267,7 @@ pub fn open_call(
         lang,
         model_dir.as_deref(),
         replies,
+        config.second_pass.as_deref(),
     ) {
         Ok(r) => Some(r),
         Err(AsrError::NoModel { .. }) => None,
@@ -352,8 +353,8 @@ impl Recognizer for CallRecognizer {
             _ => None,
         };
         let candidate = grammar_t.as_ref().map(|t| t.text.clone());
-        let phone_gap = match (&grammar_t, self.grammar.as_ref()) {
-            (Some(_), Some(g)) => g.phone_loop_gap(),
+        let lm_text = match (&grammar_t, self.grammar.as_ref()) {
+            (Some(_), Some(g)) => g.second_pass(),
             _ => None,
         };
         let whisper = if self.engine.uses_whisper() {
@@ -368,7 +369,8 @@ impl Recognizer for CallRecognizer {
                 text: t.text.clone(),
                 conf: t.confidence,
                 whisper_score: whisper.as_ref().and_then(|w| w.1),
-                phone_gap,
+                lm_intent: lm_text.as_deref().and_then(|l| self.meaning_of(l)),
+                lm_text: lm_text.clone(),
             }),
             whisper: whisper.as_ref().map(|w| w.0.clone()),
         };

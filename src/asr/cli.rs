@@ -63,6 +63,7 @@ pub fn run_transcribe(args: &TranscribeArgs) -> Result<serde_json::Value, AsrErr
         &args.lang,
         args.model.as_deref(),
         replies,
+        None,
     )?;
     if !phrases.is_empty() || rec.engine() == "sphinx" {
         if phrases.is_empty() {

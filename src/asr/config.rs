@@ -88,6 +88,11 @@ pub struct AsrConfig {
     /// development voices Whisper tiny.en does not yet beat PocketSphinx
     /// with the reply grammar; see the README).
     pub turns: HashMap<String, TurnEngine>,
+    /// The grammar engine's general-language second pass (PocketSphinx):
+    /// `lm` (the model's general English n-gram), `none`, or a language
+    /// model's path; unset: `DUECALL_SPHINX_SECOND_PASS`, else the default
+    /// ([`crate::asr::sphinx::SphinxConfig::for_calls`]).
+    pub second_pass: Option<String>,
 }
 
 impl AsrConfig {

@@ -163,13 +163,12 @@ pub trait Recognizer: Send {
     fn reset(&mut self);
     /// The engine's name ("vosk" or "sphinx").
     fn engine(&self) -> &'static str;
-    /// How well the last finished utterance fits the sentence it was heard
-    /// as: the grammar path's acoustic score minus a free phone loop's on
-    /// the same audio, per 10 ms frame, in natural-log units (0 when the
-    /// sentence is as good as any phone string; more negative, a worse
-    /// fit: off-topic speech forced onto the grammar). None when the
-    /// engine does not score it or nothing was heard.
-    fn phone_loop_gap(&self) -> Option<f32> {
+    /// What a general-language second pass heard in the last finished
+    /// utterance (the same audio decoded again with a general n-gram model
+    /// instead of the turn's grammar; empty when it heard no words). None
+    /// when the engine has no second pass, it is off, or the first pass
+    /// heard nothing.
+    fn second_pass(&self) -> Option<String> {
         None
     }
 }
@@ -222,20 +221,26 @@ pub fn open(
     lang: &str,
     model_dir: Option<&Path>,
 ) -> Result<Box<dyn Recognizer>, AsrError> {
-    open_with(engine, lang, model_dir, None)
+    open_with(engine, lang, model_dir, None, None)
 }
 
 /// [`open`], giving a PocketSphinx decoder the language's reply grammar
-/// (`<rule>` phrases; see [`sphinx::SphinxConfig::replies`]).
+/// (`<rule>` phrases; see [`sphinx::SphinxConfig::replies`]) and its
+/// second pass (`[asr] second_pass`: `lm`, `none` or a language model's
+/// path; None: [`sphinx::SphinxConfig::for_calls`]'s).
 pub fn open_with(
     engine: Option<&str>,
     lang: &str,
     model_dir: Option<&Path>,
     replies: Option<std::sync::Arc<jsgf::ReplyGrammar>>,
+    second_pass: Option<&str>,
 ) -> Result<Box<dyn Recognizer>, AsrError> {
     let sphinx_config = || {
         let mut c = sphinx::SphinxConfig::for_calls();
         c.replies = replies.clone();
+        if let Some(v) = second_pass {
+            c.second_pass = c.second_pass_model(v);
+        }
         c
     };
     let engine = match (engine, model_dir) {

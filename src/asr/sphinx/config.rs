@@ -3,7 +3,7 @@
 //! environment.
 //!
 //! Owns: [`SphinxConfig`], [`SphinxSearch`], [`WIDE_BEAMS`] and where the
-//! MLLR transform and the phone-loop model are found. Never creates a decoder.
+//! MLLR transform and the second pass's language model are found. Never creates a decoder.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -19,6 +19,11 @@ const PHONE_CMNINIT: &str = "51.3,-6.4,0.5,22.5,-0.5,-11.5,-11.9,-0.9,-11.0,4.8,
 /// common error. Measured on 90 clips: listen+lexicon 43% -> 62% intent,
 /// at ~8x the decoding time (still ~8x faster than real time).
 pub const WIDE_BEAMS: &[&str] = &["-beam", "1e-80", "-pbeam", "1e-80", "-wbeam", "1e-60"];
+
+/// Default vocabulary of the general-language second pass (its most
+/// probable words): the whole model has 72,547, which would add ~70k
+/// dictionary entries to every decoder.
+pub const SECOND_PASS_VOCAB: usize = 10_000;
 
 /// Where the English model lives and how the grammar rejects.
 #[derive(Debug, Clone)]
@@ -61,19 +66,19 @@ pub struct SphinxConfig {
     /// spoken set it took intent accuracy from 71% to 87% (one rendering
     /// each, `scripts/eval-speech`), and human speech from 4 to 5 of 5.
     pub mllr: Option<PathBuf>,
-    /// The free phone loop each finished utterance is scored against
-    /// (PocketSphinx allphone search over this phonetic language model,
-    /// `en-us-phone.lm.bin`): the per-frame gap between the grammar path's
-    /// acoustic score and the phone loop's says how well the audio fits
-    /// the sentence the grammar forced it onto (see
-    /// [`crate::asr::Recognizer::phone_loop_gap`]). Off by default (None):
-    /// measured on 40 development clips it cost 30x the grammar decode
-    /// (recognizer time / audio 3.56 with it, 0.111 without,
-    /// `SPEECH_SET=dev SPEECH_ENGINES=grammar SPEECH_LIMIT=40
-    /// scripts/eval-speech`, load average 5-6); `DUECALL_SPHINX_PHONE_LOOP`
-    /// = `model` (the model's `en-us-phone.lm.bin`) or a path turns it on
-    /// for experiments.
-    pub phone_loop: Option<PathBuf>,
+    /// The general-language second pass: after the grammar pass ends an
+    /// utterance, the same audio is decoded again with this n-gram language
+    /// model (PocketSphinx's general English `en-us.lm.bin`) as a second
+    /// search in the same decoder, and its text is kept
+    /// ([`crate::asr::Recognizer::second_pass`]): off-topic speech the
+    /// grammar forced onto one of its sentences comes out as other words.
+    /// `DUECALL_SPHINX_SECOND_PASS` = `lm` (the model's `en-us.lm.bin`), a
+    /// path, or `none`; default none (see [`SphinxConfig::for_calls`]).
+    pub second_pass: Option<PathBuf>,
+    /// Words of the second pass's vocabulary: the language model's most
+    /// probable unigrams found in the dictionary (plus the grammars' words).
+    /// `DUECALL_SPHINX_SECOND_PASS_VOCAB`; default [`SECOND_PASS_VOCAB`].
+    pub second_pass_vocab: usize,
 }
 
 /// Where the phone-line MLLR transform is: `DUECALL_SPHINX_MLLR` (a path, or
@@ -102,7 +107,24 @@ pub enum SphinxSearch {
     Ngram,
 }
 
+/// The second pass's language model for a setting `v` (`lm`: the model
+/// directory's `en-us.lm.bin`; `none` or empty: None; else a path).
+fn second_pass_in(base: &Path, v: &str) -> Option<PathBuf> {
+    match v {
+        "lm" => Some(base.join("en-us.lm.bin")),
+        "" | "none" => None,
+        path => Some(PathBuf::from(path)),
+    }
+}
+
 impl SphinxConfig {
+    /// The second pass's language model for a setting (`lm`, `none`, a
+    /// path), next to this configuration's acoustic model.
+    pub fn second_pass_model(&self, v: &str) -> Option<PathBuf> {
+        let base = self.hmm.parent().unwrap_or(Path::new("."));
+        second_pass_in(base, v)
+    }
+
     /// The settings calls use: the defaults plus wide search beams, unless
     /// `DUECALL_SPHINX_ARGS` says otherwise. With the lexicon-sized grammars
     /// the agent sends, the default beams often let no hypothesis reach the
@@ -148,11 +170,13 @@ impl Default for SphinxConfig {
             extra_args,
             replies: None,
             mllr: find_phone_mllr(),
-            phone_loop: match std::env::var_os("DUECALL_SPHINX_PHONE_LOOP") {
-                Some(v) if v == "model" => Some(base.join("en-us-phone.lm.bin")),
-                Some(v) if !v.is_empty() && v != "none" => Some(PathBuf::from(v)),
-                _ => None,
-            },
+            second_pass: std::env::var("DUECALL_SPHINX_SECOND_PASS")
+                .ok()
+                .and_then(|v| second_pass_in(&base, &v)),
+            second_pass_vocab: std::env::var("DUECALL_SPHINX_SECOND_PASS_VOCAB")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(SECOND_PASS_VOCAB),
         }
     }
 }

@@ -6,7 +6,7 @@
 //! with a decoder shared between threads at once (the callers own that).
 
 use std::ffi::CString;
-use std::os::raw::{c_char, c_double, c_int, c_void};
+use std::os::raw::{c_char, c_double, c_int, c_long, c_void};
 use std::sync::OnceLock;
 
 /// An opaque PocketSphinx / sphinxbase object.
@@ -24,6 +24,8 @@ extern "C" {
     pub(super) fn cmd_ln_free_r(cmdln: Ptr) -> c_int;
     pub(super) fn cmd_ln_float_r(cmdln: Ptr, name: *const c_char) -> c_double;
     pub(super) fn cmd_ln_set_float_r(cmdln: Ptr, name: *const c_char, val: c_double);
+    pub(super) fn cmd_ln_int_r(cmdln: Ptr, name: *const c_char) -> c_long;
+    pub(super) fn cmd_ln_set_int_r(cmdln: Ptr, name: *const c_char, val: c_long);
     pub(super) fn ps_init(config: Ptr) -> Ptr;
     pub(super) fn ps_free(ps: Ptr) -> c_int;
     pub(super) fn ps_add_word(
@@ -35,7 +37,18 @@ extern "C" {
     pub(super) fn ps_set_jsgf_string(ps: Ptr, name: *const c_char, jsgf: *const c_char) -> c_int;
     pub(super) fn ps_set_search(ps: Ptr, name: *const c_char) -> c_int;
     pub(super) fn ps_set_lm_file(ps: Ptr, name: *const c_char, path: *const c_char) -> c_int;
-    pub(super) fn ps_set_allphone_file(ps: Ptr, name: *const c_char, path: *const c_char) -> c_int;
+    pub(super) fn ps_set_lm(ps: Ptr, name: *const c_char, lm: Ptr) -> c_int;
+    pub(super) fn ngram_model_read(
+        config: Ptr,
+        file_name: *const c_char,
+        file_type: c_int,
+        lmath: Ptr,
+    ) -> Ptr;
+    pub(super) fn ngram_model_free(model: Ptr) -> c_int;
+    pub(super) fn ngram_model_get_counts(model: Ptr) -> *const u32;
+    pub(super) fn ngram_word(model: Ptr, wid: i32) -> *const c_char;
+    /// Variadic: the history words, then a NULL.
+    pub(super) fn ngram_score(model: Ptr, word: *const c_char, ...) -> i32;
     pub(super) fn ps_start_utt(ps: Ptr) -> c_int;
     pub(super) fn ps_process_raw(
         ps: Ptr,

@@ -8,7 +8,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::ffi::{CStr, CString};
-use std::os::raw::c_char;
+use std::os::raw::{c_char, c_long};
 use std::sync::Arc;
 
 use super::config::{SphinxConfig, SphinxSearch};
@@ -55,29 +55,70 @@ pub struct SphinxRecognizer {
     last_partial: String,
     /// The active grammar search's name.
     active: String,
-    /// The phone-loop model and whether its search is loaded.
-    phone_loop: Option<std::path::PathBuf>,
-    phone_loop_loaded: bool,
-    /// This utterance's 16 kHz audio, for the phone-loop pass (at most
-    /// [`PHONE_LOOP_MAX_SAMPLES`]).
+    /// The second pass's language model and whether its search is loaded.
+    second_pass: Option<std::path::PathBuf>,
+    second_pass_vocab: usize,
+    /// The second pass's language model once read (ours: freed on drop).
+    lm: Ptr,
+    /// Words were added to the dictionary since the second pass's search
+    /// was made: an n-gram search sizes its word tables when it is made,
+    /// so it is made again before its next use.
+    lm_stale: bool,
+    /// This utterance's 16 kHz audio, for the second pass (at most
+    /// [`SECOND_PASS_MAX_SAMPLES`]).
     utt16: Vec<i16>,
-    last_gap: Option<f32>,
+    /// The second pass's text for the last finished utterance.
+    last_lm: Option<String>,
 }
 
-/// Beams of the phone-loop search (PocketSphinx's defaults are 1e-48):
-/// it only has to find a good phone string, not a grammar's end.
-const PHONE_LOOP_BEAMS: &[(&str, f64)] = &[("-beam", 1e-40), ("-pbeam", 1e-40)];
+/// Settings of the second pass's n-gram search, put in the decoder's
+/// config only while the search is made (it reads them then): narrower
+/// beams than the turn grammars' wide ones, and the forward tree pass only
+/// (no flat-lexicon pass, no lattice best path), for speed. Floats first,
+/// then integer / boolean (0, 1) settings; `DUECALL_SPHINX_SECOND_PASS_ARGS`
+/// ("-beam 1e-48 -fwdflat yes") overrides them for experiments.
+const LM_FLOATS: &[(&str, f64)] = &[
+    ("-beam", 1e-40),
+    ("-pbeam", 1e-40),
+    ("-wbeam", 1e-30),
+    ("-lpbeam", 1e-30),
+    ("-lponlybeam", 1e-25),
+];
+const LM_INTS: &[(&str, i64)] = &[("-fwdflat", 0), ("-bestpath", 0), ("-maxhmmpf", 3000)];
 
-/// The phone-loop search's name.
-const PHONE_LOOP: &str = "phone_loop";
-/// The longest utterance scored against the phone loop (30 s at 16 kHz);
-/// longer ones keep their first 30 s.
-const PHONE_LOOP_MAX_SAMPLES: usize = 30 * 16_000;
+/// The second pass's search settings: [`LM_FLOATS`] and [`LM_INTS`] with
+/// `DUECALL_SPHINX_SECOND_PASS_ARGS`'s pairs over them (unknown keys and
+/// unparsable values are ignored).
+fn second_pass_settings() -> (Vec<(String, f64)>, Vec<(String, i64)>) {
+    let mut floats: Vec<(String, f64)> =
+        LM_FLOATS.iter().map(|(k, v)| (k.to_string(), *v)).collect();
+    let mut ints: Vec<(String, i64)> = LM_INTS.iter().map(|(k, v)| (k.to_string(), *v)).collect();
+    let env = std::env::var("DUECALL_SPHINX_SECOND_PASS_ARGS").unwrap_or_default();
+    let toks: Vec<&str> = env.split_whitespace().collect();
+    for pair in toks.chunks(2) {
+        let [k, v] = pair else { continue };
+        if let Some(f) = floats.iter_mut().find(|(n, _)| n == k) {
+            if let Ok(x) = v.parse() {
+                f.1 = x;
+            }
+        } else if let Some(i) = ints.iter_mut().find(|(n, _)| n == k) {
+            i.1 = match *v {
+                "yes" | "true" => 1,
+                "no" | "false" => 0,
+                n => n.parse().unwrap_or(i.1),
+            };
+        }
+    }
+    (floats, ints)
+}
 
-/// Path scores are logarithms in the decoder's log base (`-logbase`,
-/// default 1.0001); this turns them into natural-log units (only the
-/// scale of a calibration feature: the logistic model absorbs it).
-const ASCR_TO_LN: f32 = 0.000_099_995;
+/// The second pass's search name.
+const SECOND_PASS: &str = "general_lm";
+/// The longest utterance decoded again by the second pass (30 s at
+/// 16 kHz); longer ones keep their first 30 s.
+const SECOND_PASS_MAX_SAMPLES: usize = 30 * 16_000;
+/// sphinxbase's `NGRAM_AUTO` file type.
+const NGRAM_AUTO: i32 = 0;
 
 // SAFETY: a decoder has no thread affinity; we own it and every use goes
 // through &mut self, so it is used by one thread at a time.
@@ -186,96 +227,176 @@ impl SphinxRecognizer {
             frames_in_utt: 0,
             last_partial: String::new(),
             active: String::new(),
-            phone_loop: config.phone_loop.clone(),
-            phone_loop_loaded: false,
+            second_pass: config.second_pass.clone(),
+            second_pass_vocab: config.second_pass_vocab,
+            lm: std::ptr::null_mut(),
+            lm_stale: true,
             utt16: Vec::new(),
-            last_gap: None,
+            last_lm: None,
         })
     }
 
-    /// Sum of the acoustic scores of the last utterance's segments (all of
-    /// them: words, silence, fillers) and how many segments there were.
-    fn path_ascr(&self) -> (i64, usize) {
-        let (mut sum, mut n) = (0i64, 0usize);
-        // SAFETY: ps live; the iterator is walked to its end, where ps_seg_next frees it.
+    /// Reads the second pass's language model (once per decoder) and adds
+    /// its most probable words found in the dictionary to the decoder (a
+    /// language-model word the decoder's dictionary lacks is never heard,
+    /// so this bounds the vocabulary).
+    fn read_second_pass(&mut self, path: &std::path::Path) -> Result<(), AsrError> {
+        let cp = CString::new(path.to_string_lossy().as_bytes()).unwrap_or_default();
+        // SAFETY: ps and config live; cp NUL-terminated; the model is kept
+        // in self.lm and freed once on drop.
         unsafe {
-            let mut seg = ps_seg_iter(self.ps);
-            while !seg.is_null() {
-                let (mut a, mut l, mut b) = (0, 0, 0);
-                ps_seg_prob(seg, &mut a, &mut l, &mut b);
-                sum += a as i64;
-                n += 1;
-                seg = ps_seg_next(seg);
-            }
-        }
-        (sum, n)
-    }
-
-    /// Decodes this utterance's audio again with the free phone loop and
-    /// returns its acoustic score, then makes the grammar search active
-    /// again. None when the phone loop is off or could not run.
-    fn phone_loop_ascr(&mut self) -> Result<Option<i64>, AsrError> {
-        let Some(path) = self.phone_loop.clone() else {
-            return Ok(None);
-        };
-        let name = CString::new(PHONE_LOOP).unwrap_or_default();
-        if !self.phone_loop_loaded {
-            let cp = CString::new(path.to_string_lossy().as_bytes()).unwrap_or_default();
-            // The search reads its beams from the decoder's config when it is
-            // made: give it narrow ones (the turn grammars' wide beams would
-            // leave a loop over every phone unpruned), then put them back.
-            let keys: Vec<CString> = PHONE_LOOP_BEAMS
-                .iter()
-                .map(|(k, _)| CString::new(*k).unwrap_or_default())
-                .collect();
-            // SAFETY: config is the decoder's live config; keys name float options.
-            let saved: Vec<f64> = keys
-                .iter()
-                .map(|k| unsafe { cmd_ln_float_r(self.config, k.as_ptr()) })
-                .collect();
-            for (k, (_, v)) in keys.iter().zip(PHONE_LOOP_BEAMS) {
-                // SAFETY: as above.
-                unsafe { cmd_ln_set_float_r(self.config, k.as_ptr(), *v) };
-            }
-            // SAFETY: ps live; strings NUL-terminated; the file is read in the call.
-            let loaded = unsafe { ps_set_allphone_file(self.ps, name.as_ptr(), cp.as_ptr()) };
-            for (k, v) in keys.iter().zip(saved) {
-                // SAFETY: as above.
-                unsafe { cmd_ln_set_float_r(self.config, k.as_ptr(), v) };
-            }
-            if loaded < 0 {
+            let lm = ngram_model_read(
+                self.config,
+                cp.as_ptr(),
+                NGRAM_AUTO,
+                ps_get_logmath(self.ps),
+            );
+            if lm.is_null() {
                 return Err(AsrError::BadModel {
                     engine: ENGINE,
-                    path,
-                    reason: "the phone-loop language model was rejected (ps_set_allphone_file)"
-                        .into(),
+                    path: path.to_path_buf(),
+                    reason: "the second pass's language model could not be read".into(),
                 });
             }
-            self.phone_loop_loaded = true;
+            self.lm = lm;
+            let counts = ngram_model_get_counts(lm);
+            let n1 = if counts.is_null() { 0 } else { *counts };
+            let mut words: Vec<(i32, String)> = Vec::with_capacity(n1 as usize);
+            for wid in 0..n1 as i32 {
+                let p = ngram_word(lm, wid);
+                if p.is_null() {
+                    continue;
+                }
+                let w = CStr::from_ptr(p).to_string_lossy().into_owned();
+                if w.starts_with('<') || !self.dict.contains_key(&w) {
+                    continue;
+                }
+                let score = ngram_score(lm, p, std::ptr::null::<c_char>());
+                words.push((score, w));
+            }
+            words.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+            for (_, w) in words.into_iter().take(self.second_pass_vocab) {
+                if self.known.contains(&w) {
+                    continue;
+                }
+                let Some(ph) = self.dict.get(&w) else {
+                    continue;
+                };
+                let (cw, cph) = (
+                    CString::new(w.as_str()).unwrap_or_default(),
+                    CString::new(ph.as_str()).unwrap_or_default(),
+                );
+                if ps_add_word(self.ps, cw.as_ptr(), cph.as_ptr(), 0) >= 0 {
+                    self.known.insert(w);
+                }
+            }
         }
+        self.lm_stale = true;
+        Ok(())
+    }
+
+    /// Makes the second pass's search from the language model read, with
+    /// [`LM_FLOATS`] / [`LM_INTS`] in the decoder's config meanwhile.
+    fn build_second_pass(&mut self) -> Result<(), AsrError> {
+        let (floats, ints) = second_pass_settings();
+        let fkeys: Vec<CString> = floats
+            .iter()
+            .map(|(k, _)| CString::new(k.as_str()).unwrap_or_default())
+            .collect();
+        let ikeys: Vec<CString> = ints
+            .iter()
+            .map(|(k, _)| CString::new(k.as_str()).unwrap_or_default())
+            .collect();
+        let name = CString::new(SECOND_PASS).unwrap_or_default();
+        // SAFETY: ps, config and lm live; keys name float / int options;
+        // ps_set_lm takes its own reference to lm.
+        let loaded = unsafe {
+            let fsaved: Vec<f64> = fkeys
+                .iter()
+                .map(|k| cmd_ln_float_r(self.config, k.as_ptr()))
+                .collect();
+            let isaved: Vec<c_long> = ikeys
+                .iter()
+                .map(|k| cmd_ln_int_r(self.config, k.as_ptr()))
+                .collect();
+            for (k, (_, v)) in fkeys.iter().zip(&floats) {
+                cmd_ln_set_float_r(self.config, k.as_ptr(), *v);
+            }
+            for (k, (_, v)) in ikeys.iter().zip(&ints) {
+                cmd_ln_set_int_r(self.config, k.as_ptr(), *v as c_long);
+            }
+            let loaded = ps_set_lm(self.ps, name.as_ptr(), self.lm);
+            for (k, v) in fkeys.iter().zip(fsaved) {
+                cmd_ln_set_float_r(self.config, k.as_ptr(), v);
+            }
+            for (k, v) in ikeys.iter().zip(isaved) {
+                cmd_ln_set_int_r(self.config, k.as_ptr(), v);
+            }
+            loaded
+        };
+        // ps_set_lm: 0 made, 1 the search could not be made, <0 an error.
+        if loaded != 0 {
+            return Err(AsrError::Engine {
+                engine: ENGINE,
+                what: "the second pass's language model was rejected (ps_set_lm)".into(),
+            });
+        }
+        self.lm_stale = false;
+        Ok(())
+    }
+
+    /// Decodes this utterance's audio again with the general language
+    /// model and returns its text (words only, no fillers), then makes the
+    /// grammar search active again. None when the second pass is off or
+    /// could not run.
+    fn second_pass_text(&mut self) -> Result<Option<String>, AsrError> {
+        let Some(path) = self.second_pass.clone() else {
+            return Ok(None);
+        };
+        if self.lm.is_null() {
+            self.read_second_pass(&path)?;
+        }
+        if self.lm_stale {
+            self.build_second_pass()?;
+        }
+        let name = CString::new(SECOND_PASS).unwrap_or_default();
         let active = CString::new(self.active.as_str()).unwrap_or_default();
         let n = self.utt16.len();
         // SAFETY: ps live, not in an utterance; the searches named exist;
-        // utt16 holds n samples.
-        let score = unsafe {
+        // utt16 holds n samples; the hypothesis string is copied before the
+        // decoder is used again.
+        let text = unsafe {
             if ps_set_search(self.ps, name.as_ptr()) < 0 || ps_start_utt(self.ps) < 0 {
                 ps_set_search(self.ps, active.as_ptr());
                 return Ok(None);
             }
             let r = ps_process_raw(self.ps, self.utt16.as_ptr(), n, 0, 0);
             let e = ps_end_utt(self.ps);
-            let (ascr, segs) = self.path_ascr();
-            let score = (r >= 0 && e >= 0 && segs > 0).then_some(ascr);
+            let mut score = 0i32;
+            let p = ps_get_hyp(self.ps, &mut score);
+            let text = (r >= 0 && e >= 0).then(|| {
+                if p.is_null() {
+                    String::new()
+                } else {
+                    CStr::from_ptr(p)
+                        .to_string_lossy()
+                        .split_whitespace()
+                        .map(|w| w.split('(').next().unwrap_or(w))
+                        .filter(|w| !w.starts_with('<') && !w.starts_with('['))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                }
+            });
             if ps_set_search(self.ps, active.as_ptr()) < 0 {
                 return Err(AsrError::Engine {
                     engine: ENGINE,
                     what: "ps_set_search back to the turn grammar failed".into(),
                 });
             }
-            score
+            text
         };
         self.frames_before += n as u64 / 160;
-        Ok(score)
+        Ok(text)
     }
 
     /// Words of `phrases` missing from the pronunciation dictionary.
@@ -460,8 +581,8 @@ impl Recognizer for SphinxRecognizer {
         // SAFETY: buf16 holds buf16.len() samples.
         let r = unsafe { ps_process_raw(self.ps, self.buf16.as_ptr(), self.buf16.len(), 0, 0) };
         self.frames_in_utt += self.buf16.len() as u64 / 160;
-        if self.phone_loop.is_some() && self.utt16.len() < PHONE_LOOP_MAX_SAMPLES {
-            let room = PHONE_LOOP_MAX_SAMPLES - self.utt16.len();
+        if self.second_pass.is_some() && self.utt16.len() < SECOND_PASS_MAX_SAMPLES {
+            let room = SECOND_PASS_MAX_SAMPLES - self.utt16.len();
             self.utt16
                 .extend_from_slice(&self.buf16[..self.buf16.len().min(room)]);
         }
@@ -571,6 +692,7 @@ impl Recognizer for SphinxRecognizer {
                 });
             }
             self.known.insert(w.clone());
+            self.lm_stale = true;
         }
         let name = format!("g{}", self.searches.len());
         let mut vocab: HashSet<String> = toks.iter().flatten().cloned().collect();
@@ -611,16 +733,11 @@ impl Recognizer for SphinxRecognizer {
             return Ok(Transcript::default());
         }
         let base = self.frames_before;
-        let frames = self.frames_in_utt;
         self.end_utt()?;
         let words = self.hyp_words(base);
-        self.last_gap = None;
-        if !words.is_empty() && frames > 0 {
-            let (grammar, _) = self.path_ascr();
-            if let Some(phones) = self.phone_loop_ascr()? {
-                let gap = (grammar - phones) as f32 / frames as f32 * ASCR_TO_LN;
-                self.last_gap = Some(gap.min(0.0));
-            }
+        self.last_lm = None;
+        if !words.is_empty() && !self.utt16.is_empty() {
+            self.last_lm = self.second_pass_text()?;
         }
         self.utt16.clear();
         self.up = Upsampler2x::new();
@@ -631,13 +748,13 @@ impl Recognizer for SphinxRecognizer {
     fn reset(&mut self) {
         let _ = self.end_utt();
         self.utt16.clear();
-        self.last_gap = None;
+        self.last_lm = None;
         self.up = Upsampler2x::new();
         self.last_partial.clear();
     }
 
-    fn phone_loop_gap(&self) -> Option<f32> {
-        self.last_gap
+    fn second_pass(&self) -> Option<String> {
+        self.last_lm.clone()
     }
 
     fn engine(&self) -> &'static str {
@@ -648,9 +765,12 @@ impl Recognizer for SphinxRecognizer {
 impl Drop for SphinxRecognizer {
     fn drop(&mut self) {
         let _ = self.end_utt();
-        // SAFETY: ps and config were created in new() and are freed once.
+        // SAFETY: ps, config and lm were created here and are freed once.
         unsafe {
             ps_free(self.ps);
+            if !self.lm.is_null() {
+                ngram_model_free(self.lm);
+            }
             cmd_ln_free_r(self.config);
         }
     }
@@ -833,6 +953,77 @@ mod tests {
         assert!(
             right >= 4,
             "only {right} of 5 human clips recognised exactly"
+        );
+    }
+
+    /// The general-language second pass hears in-grammar speech much as
+    /// the grammar does, and off-topic speech as other words: the grammar
+    /// forces both onto one of its sentences, the second pass does not, and
+    /// the calibration fitted with its features trusts the off-topic
+    /// sentence less.
+    #[test]
+    fn the_second_pass_hears_other_words_in_off_topic_speech() {
+        let lm = Path::new("/usr/share/pocketsphinx/model/en-us/en-us.lm.bin");
+        if !ready() || !lm.is_file() {
+            return;
+        }
+        use crate::asr::confidence::{decide, Calibration, Evidence, GrammarSide};
+        let lexicon = crate::intent::cli::load_lexicon(
+            "en",
+            Some(&Path::new(env!("CARGO_MANIFEST_DIR")).join("prompts/en.toml")),
+        )
+        .unwrap();
+        let classifier = crate::intent::Classifier::new(lexicon);
+        let meaning = |t: &str| {
+            classifier
+                .classify(t, crate::intent::eval::eval_today(), None)
+                .kind
+        };
+        let d = TempDir::new("sphinx-lm");
+        let config = SphinxConfig {
+            second_pass: Some(lm.to_path_buf()),
+            ..SphinxConfig::for_calls()
+        };
+        let mut rec = SphinxRecognizer::new(&config).unwrap();
+        let phrases: Vec<String> = REPLIES.iter().map(|s| s.to_string()).collect();
+        rec.set_phrases(&phrases).unwrap();
+        let warm = speak_8k(&d.0, "warm", "en-us", 160, "yes speaking", true);
+        feed(&mut rec, &warm);
+        rec.finish().unwrap();
+        let mut heard = |name: &str, text: &str| {
+            let pcm = speak_8k(&d.0, name, "en-us", 150, text, true);
+            feed(&mut rec, &pcm);
+            let t = rec.finish().unwrap();
+            let lm_text = rec.second_pass();
+            eprintln!("{text:?} -> grammar {:?}, second pass {lm_text:?}", t.text);
+            let e = Evidence {
+                grammar: Some(GrammarSide {
+                    intent: Some(meaning(&t.text)),
+                    lm_intent: lm_text.as_deref().map(|l| meaning(l)),
+                    text: t.text,
+                    conf: t.confidence,
+                    whisper_score: None,
+                    lm_text,
+                }),
+                whisper: None,
+            };
+            (e.clone(), decide(&e, &Calibration::GRAMMAR_LM).confidence)
+        };
+        let (on, on_conf) = heard("on", "stop calling me");
+        let (off, off_conf) = heard("off", "hold on let me turn the television down");
+        let g = on.grammar.unwrap();
+        assert_eq!(g.text, "stop calling me");
+        let lm_on = g.lm_text.expect("the second pass ran");
+        assert!(lm_on.contains("calling"), "{lm_on:?}");
+        let g_off = off.grammar.unwrap();
+        assert!(
+            !g_off.text.is_empty(),
+            "the grammar forces off-topic speech onto a sentence"
+        );
+        assert!(g_off.lm_text.is_some());
+        assert!(
+            on_conf > off_conf + 0.1,
+            "in-grammar {on_conf:.2}, off-topic {off_conf:.2}"
         );
     }
 
