@@ -8,12 +8,34 @@ fits the logistic model on all clips (as SPEECH_FIT=1 does) and, grouped by
 reply text, K-fold out of fold, and prints the rejection trade-off at several
 thresholds both ways. No numpy: plain gradient descent, as the benchmark's.
 
-Usage: fit_confidence.py DUMP.jsonl [--folds 5] [--features all|base]
+Usage: fit_confidence.py DUMP.jsonl [--folds 5] [--features all|base] [--phones]
+[--limit N]  (--phones adds the phone-level similarity of the two texts)
 """
 import json, math, random, sys
 
 def words(t):
     return [w for w in t.replace(",", " ").split() if w]
+
+PHONES = {}
+
+def phones(t):
+    if not PHONES:
+        for l in open("/usr/share/pocketsphinx/model/en-us/cmudict-en-us.dict"):
+            p = l.split()
+            if p and not p[0].endswith(")") and p[0] not in PHONES:
+                PHONES[p[0]] = p[1:]
+    return [x for w in words(t) for x in PHONES.get(w, [])]
+
+def lev(a, b):
+    prev = list(range(len(b) + 1))
+    for i, x in enumerate(a, 1):
+        cur = [i]
+        for j, y in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (x != y)))
+        prev = cur
+    return prev[-1]
+
+USE_PHONES = "--phones" in sys.argv
 
 def feats(c, use_lm=True):
     ev = c["evidence"] or {}
@@ -31,6 +53,11 @@ def feats(c, use_lm=True):
         sw = words(g["text"])
         overlap = sum(1 for w in sw if w in heard) / len(sw)
         lmf = [float(unknown), float(agree), overlap]
+        if USE_PHONES:
+            a, b = phones(g["text"]), phones(lm)
+            lmf.append(1 - lev(a, b) / max(len(a), len(b), 1))
+    elif USE_PHONES:
+        lmf.append(0.0)
     return [g["conf"], float(got == "unknown"), min(len(words(g["text"])), 8) / 8.0] + lmf
 
 def fit(data, iters=4000, lr=0.5, l2=1e-3):
@@ -85,11 +112,13 @@ def main():
     folds = int(sys.argv[sys.argv.index("--folds") + 1]) if "--folds" in sys.argv else 5
     use_lm = not ("--features" in sys.argv and sys.argv[sys.argv.index("--features") + 1] == "base")
     clips = [json.loads(l) for l in open(path)]
+    if "--limit" in sys.argv:
+        clips = clips[: int(sys.argv[sys.argv.index("--limit") + 1])]
     xs = {id(c): feats(c, use_lm) for c in clips}
     lab = lambda c: float(c["got"] == c["expected"])
     data = [(xs[id(c)], lab(c)) for c in clips if xs[id(c)] is not None and c["text"] != "<silence>"]
     m = fit(data)
-    names = ["grammar_conf", "unknown", "words"] + (["lm_unknown", "lm_agree", "lm_overlap"])
+    names = ["grammar_conf", "unknown", "words"] + ["lm_unknown", "lm_agree", "lm_overlap"] + (["lm_phone_sim"] if USE_PHONES else [])
     print(f"in-sample fit: bias {m[0]:.4f} " + " ".join(f"{n} {w:.4f}" for n, w in zip(names, m[1])))
     conf = {id(c): (prob(m, xs[id(c)]) if xs[id(c)] is not None else 0.0) for c in clips}
     report(clips, conf, "in sample (fitted on these clips)")

@@ -353,10 +353,11 @@ impl Recognizer for CallRecognizer {
             _ => None,
         };
         let candidate = grammar_t.as_ref().map(|t| t.text.clone());
-        let lm_text = match (&grammar_t, self.grammar.as_ref()) {
+        let lm = match (&grammar_t, self.grammar.as_ref()) {
             (Some(_), Some(g)) => g.second_pass(),
             _ => None,
         };
+        let lm_text = lm.as_ref().map(|l| l.text.clone());
         let whisper = if self.engine.uses_whisper() {
             self.whisper_side(candidate.as_deref())?
         } else {
@@ -371,6 +372,7 @@ impl Recognizer for CallRecognizer {
                 whisper_score: whisper.as_ref().and_then(|w| w.1),
                 lm_intent: lm_text.as_deref().and_then(|l| self.meaning_of(l)),
                 lm_text: lm_text.clone(),
+                lm_phone_sim: lm.as_ref().map(|l| l.phone_sim),
             }),
             whisper: whisper.as_ref().map(|w| w.0.clone()),
         };

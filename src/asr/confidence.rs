@@ -35,6 +35,9 @@ pub struct GrammarSide {
     /// What that text means (None when it did not run or no meaning
     /// function was given).
     pub lm_intent: Option<IntentKind>,
+    /// How alike the second pass's words and the sentence sound
+    /// ([`phone_similarity`]; None when it did not run).
+    pub lm_phone_sim: Option<f32>,
 }
 
 /// What Whisper heard.
@@ -129,10 +132,10 @@ fn words(text: &str) -> Vec<&str> {
 
 /// The second pass's features of a grammar sentence: [its text means
 /// nothing, it means the sentence's intent, share of the sentence's words
-/// it heard too]; zeros when it did not run.
-fn second_pass_features(g: &GrammarSide) -> [f32; 3] {
+/// it heard too, how alike the two sound]; zeros when it did not run.
+fn second_pass_features(g: &GrammarSide) -> [f32; 4] {
     let Some(lm) = g.lm_text.as_deref() else {
-        return [0.0; 3];
+        return [0.0; 4];
     };
     let unknown = matches!(g.lm_intent, None | Some(IntentKind::Unknown));
     let agree = g.intent.is_some_and(|i| i != IntentKind::Unknown) && g.lm_intent == g.intent;
@@ -143,11 +146,37 @@ fn second_pass_features(g: &GrammarSide) -> [f32; 3] {
     } else {
         sentence.iter().filter(|w| heard.contains(*w)).count() as f32 / sentence.len() as f32
     };
-    [f32::from(unknown), f32::from(agree), overlap]
+    [
+        f32::from(unknown),
+        f32::from(agree),
+        overlap,
+        g.lm_phone_sim.unwrap_or(0.0).clamp(0.0, 1.0),
+    ]
+}
+
+/// How alike two phone strings are: 1 minus their edit distance
+/// (insertions, deletions, substitutions of one phone) over the longer's
+/// length; 1 for two empty strings.
+pub fn phone_similarity<S: AsRef<str>>(a: &[S], b: &[S]) -> f32 {
+    let n = a.len().max(b.len());
+    if n == 0 {
+        return 1.0;
+    }
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, x) in a.iter().enumerate() {
+        let mut cur = Vec::with_capacity(b.len() + 1);
+        cur.push(i + 1);
+        for (j, y) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(x.as_ref() != y.as_ref());
+            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    1.0 - prev[b.len()] as f32 / n as f32
 }
 
 /// Features of a verdict, in [`Calibration::weights`] order.
-pub const FEATURES: usize = 12;
+pub const FEATURES: usize = 13;
 
 /// A logistic model over the evidence: the probability that the chosen
 /// hypothesis means what the caller meant.
@@ -184,6 +213,9 @@ pub struct Calibration {
     /// Share of the grammar sentence's words the second pass heard too
     /// (taken text from the grammar; 0 when it did not run).
     pub lm_overlap: f32,
+    /// How alike the second pass's words and the grammar sentence sound
+    /// (taken text from the grammar; 0 when it did not run).
+    pub lm_phone_sim: f32,
 }
 
 /// The margin (mean log-probability per token) by which the grammar
@@ -209,6 +241,7 @@ impl Calibration {
         lm_unknown: 0.0,
         lm_agree: 0.0,
         lm_overlap: 0.0,
+        lm_phone_sim: 0.0,
     };
 
     /// The coefficients of turns on the grammar engine alone (the default
@@ -234,6 +267,7 @@ impl Calibration {
         lm_unknown: 0.0,
         lm_agree: 0.0,
         lm_overlap: 0.0,
+        lm_phone_sim: 0.0,
     };
 
     /// The coefficients of turns on the grammar engine with the
@@ -257,6 +291,7 @@ impl Calibration {
         lm_unknown: 1.0525,
         lm_agree: 2.7948,
         lm_overlap: 2.4852,
+        lm_phone_sim: 0.0,
     };
 
     /// The features of a verdict taken from `source` meaning `intent`.
@@ -281,7 +316,7 @@ impl Calibration {
         };
         let (gc, lm) = match (&e.grammar, source) {
             (Some(g), Source::Grammar) => (g.conf, second_pass_features(g)),
-            _ => (0.0, [0.0; 3]),
+            _ => (0.0, [0.0; 4]),
         };
         let text_words = match source {
             Source::Whisper => e.whisper.as_ref().map(|w| words(&w.text).len()),
@@ -303,6 +338,7 @@ impl Calibration {
             lm[0],
             lm[1],
             lm[2],
+            lm[3],
         ]
     }
 
@@ -321,6 +357,7 @@ impl Calibration {
             self.lm_unknown,
             self.lm_agree,
             self.lm_overlap,
+            self.lm_phone_sim,
         ]
     }
 
@@ -340,6 +377,7 @@ impl Calibration {
             lm_unknown: w[9],
             lm_agree: w[10],
             lm_overlap: w[11],
+            lm_phone_sim: w[12],
         }
     }
 
@@ -434,6 +472,7 @@ mod tests {
             whisper_score: None,
             lm_text: None,
             lm_intent: None,
+            lm_phone_sim: None,
         }
     }
 
@@ -550,6 +589,16 @@ mod tests {
         assert_eq!(short.source, Source::Grammar);
         assert!(short.confidence > long.confidence, "{short:?} {long:?}");
         assert!((0.0..=1.0).contains(&long.confidence));
+    }
+
+    #[test]
+    fn phone_similarity_is_one_minus_the_edit_distance_over_the_longer() {
+        let p = |s: &str| s.split(' ').map(str::to_string).collect::<Vec<_>>();
+        assert_eq!(phone_similarity(&p("S T AA P"), &p("S T AA P")), 1.0);
+        assert_eq!(phone_similarity(&p("S T AA P"), &p("S T AA")), 0.75);
+        assert_eq!(phone_similarity(&p("K AO L"), &p("HH OW L D")), 0.25);
+        assert_eq!(phone_similarity::<String>(&[], &[]), 1.0);
+        assert_eq!(phone_similarity(&p("AH"), &[]), 0.0);
     }
 
     #[test]

@@ -168,9 +168,21 @@ pub trait Recognizer: Send {
     /// instead of the turn's grammar; empty when it heard no words). None
     /// when the engine has no second pass, it is off, or the first pass
     /// heard nothing.
-    fn second_pass(&self) -> Option<String> {
+    fn second_pass(&self) -> Option<SecondPass> {
         None
     }
+}
+
+/// What a general-language second pass heard in an utterance
+/// ([`Recognizer::second_pass`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SecondPass {
+    /// Its words (empty when it heard none).
+    pub text: String,
+    /// How alike its words and the first pass's sentence sound: 1 minus
+    /// the edit distance between their phone strings over the longer
+    /// ([`confidence::phone_similarity`]).
+    pub phone_sim: f32,
 }
 
 /// Environment variable naming a Vosk model directory for one language

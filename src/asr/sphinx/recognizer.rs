@@ -19,9 +19,10 @@ use super::grammar::{
     NGRAM_SAMPLES_PER_RULE, TAIL_RULE,
 };
 use super::ENGINE;
+use crate::asr::confidence::phone_similarity;
 use crate::asr::jsgf::ReplyGrammar;
 use crate::asr::ngram::NgramModel;
-use crate::asr::{AsrError, Partial, Recognizer, Transcript, Word};
+use crate::asr::{AsrError, Partial, Recognizer, SecondPass, Transcript, Word};
 use crate::media::resample::Upsampler2x;
 
 /// Frames per second of the en-us model (10 ms frames).
@@ -67,8 +68,8 @@ pub struct SphinxRecognizer {
     /// This utterance's 16 kHz audio, for the second pass (at most
     /// [`SECOND_PASS_MAX_SAMPLES`]).
     utt16: Vec<i16>,
-    /// The second pass's text for the last finished utterance.
-    last_lm: Option<String>,
+    /// The second pass's result for the last finished utterance.
+    last_lm: Option<SecondPass>,
 }
 
 /// Settings of the second pass's n-gram search, put in the decoder's
@@ -737,7 +738,19 @@ impl Recognizer for SphinxRecognizer {
         let words = self.hyp_words(base);
         self.last_lm = None;
         if !words.is_empty() && !self.utt16.is_empty() {
-            self.last_lm = self.second_pass_text()?;
+            if let Some(text) = self.second_pass_text()? {
+                let phones = |ws: &mut dyn Iterator<Item = &str>| -> Vec<String> {
+                    ws.filter_map(|w| self.dict.get(w))
+                        .flat_map(|p| p.split_whitespace().map(str::to_string))
+                        .collect()
+                };
+                let first = phones(&mut words.iter().map(|w| w.word.as_str()));
+                let second = phones(&mut text.split_whitespace());
+                self.last_lm = Some(SecondPass {
+                    phone_sim: phone_similarity(&first, &second),
+                    text,
+                });
+            }
         }
         self.utt16.clear();
         self.up = Upsampler2x::new();
@@ -753,7 +766,7 @@ impl Recognizer for SphinxRecognizer {
         self.last_partial.clear();
     }
 
-    fn second_pass(&self) -> Option<String> {
+    fn second_pass(&self) -> Option<SecondPass> {
         self.last_lm.clone()
     }
 
@@ -994,8 +1007,9 @@ mod tests {
             let pcm = speak_8k(&d.0, name, "en-us", 150, text, true);
             feed(&mut rec, &pcm);
             let t = rec.finish().unwrap();
-            let lm_text = rec.second_pass();
-            eprintln!("{text:?} -> grammar {:?}, second pass {lm_text:?}", t.text);
+            let lm = rec.second_pass();
+            eprintln!("{text:?} -> grammar {:?}, second pass {lm:?}", t.text);
+            let lm_text = lm.as_ref().map(|l| l.text.clone());
             let e = Evidence {
                 grammar: Some(GrammarSide {
                     intent: Some(meaning(&t.text)),
@@ -1004,6 +1018,7 @@ mod tests {
                     conf: t.confidence,
                     whisper_score: None,
                     lm_text,
+                    lm_phone_sim: lm.map(|l| l.phone_sim),
                 }),
                 whisper: None,
             };
