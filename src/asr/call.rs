@@ -72,6 +72,8 @@ pub struct CallRecognizer {
     meaning: Option<Meaning>,
     calibration: Calibration,
     grammar_calibration: Calibration,
+    /// The calibration of grammar-only turns whose second pass ran.
+    second_pass_calibration: Calibration,
     turn: String,
     engine: TurnEngine,
     buf: Vec<i16>,
@@ -112,6 +114,7 @@ impl CallRecognizer {
             // Calibration::GRAMMAR is fitted but not yet the default: the
             // conversation thresholds were set against this one (issue 18).
             grammar_calibration: Calibration::FITTED,
+            second_pass_calibration: Calibration::GRAMMAR_LM,
             turn: String::new(),
             engine,
             buf: Vec::new(),
@@ -377,6 +380,7 @@ impl Recognizer for CallRecognizer {
             whisper: whisper.as_ref().map(|w| w.0.clone()),
         };
         let model = match self.engine {
+            TurnEngine::Grammar if lm.is_some() => &self.second_pass_calibration,
             TurnEngine::Grammar => &self.grammar_calibration,
             _ => &self.calibration,
         };

@@ -90,7 +90,10 @@ const LM_INTS: &[(&str, i64)] = &[("-fwdflat", 0), ("-bestpath", 0), ("-maxhmmpf
 /// The second pass's search settings: [`LM_FLOATS`] and [`LM_INTS`] with
 /// `DUECALL_SPHINX_SECOND_PASS_ARGS`'s pairs over them (unknown keys and
 /// unparsable values are ignored).
-fn second_pass_settings() -> (Vec<(String, f64)>, Vec<(String, i64)>) {
+/// A search setting's name and value.
+type Setting<T> = (String, T);
+
+fn second_pass_settings() -> (Vec<Setting<f64>>, Vec<Setting<i64>>) {
     let mut floats: Vec<(String, f64)> =
         LM_FLOATS.iter().map(|(k, v)| (k.to_string(), *v)).collect();
     let mut ints: Vec<(String, i64)> = LM_INTS.iter().map(|(k, v)| (k.to_string(), *v)).collect();
@@ -275,7 +278,7 @@ impl SphinxRecognizer {
                 let score = ngram_score(lm, p, std::ptr::null::<c_char>());
                 words.push((score, w));
             }
-            words.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+            words.sort_unstable_by_key(|w| std::cmp::Reverse(w.0));
             for (_, w) in words.into_iter().take(self.second_pass_vocab) {
                 if self.known.contains(&w) {
                     continue;
@@ -1013,7 +1016,7 @@ mod tests {
             let e = Evidence {
                 grammar: Some(GrammarSide {
                     intent: Some(meaning(&t.text)),
-                    lm_intent: lm_text.as_deref().map(|l| meaning(l)),
+                    lm_intent: lm_text.as_deref().map(&meaning),
                     text: t.text,
                     conf: t.confidence,
                     whisper_score: None,
