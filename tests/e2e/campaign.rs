@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use duecall::campaign::cli::{run_campaign_with, RunArgs};
 use duecall::campaign::{Progress, Shutdown};
 use duecall::outcome::Disposition;
-use duecall::store::{AttemptId, AttemptRecord, AttemptState, Store};
+use duecall::store::{AttemptId, AttemptRecord, AttemptState};
 
 use crate::peers::*;
 
@@ -41,25 +41,6 @@ fn args(csv: PathBuf, config: PathBuf, data: PathBuf) -> RunArgs {
         audiosocket: None,
         store: None,
     }
-}
-
-/// Every attempt in the store, oldest first.
-fn attempts(data: &Path) -> Vec<AttemptRecord> {
-    let store = Store::open_existing(data).expect("campaign database");
-    let mut out = Vec::new();
-    let mut id = 1;
-    let mut misses = 0;
-    while misses < 5 {
-        match store.attempt(AttemptId(id)).expect("read attempt") {
-            Some(a) => {
-                out.push(a);
-                misses = 0;
-            }
-            None => misses += 1,
-        }
-        id += 1;
-    }
-    out
 }
 
 fn on_number<'a>(all: &'a [AttemptRecord], phone: &str) -> Vec<&'a AttemptRecord> {

@@ -11,7 +11,7 @@ use duecall::campaign::cli::{run_campaign_with, RunArgs};
 use duecall::campaign::{Progress, Shutdown};
 use duecall::policy::HoldKind;
 use duecall::sim::{PersonaBook, SimConfig};
-use duecall::store::{AttemptId, AttemptRecord, EscalationStatus, Store};
+use duecall::store::{AttemptRecord, EscalationStatus, Store};
 
 use crate::peers::*;
 
@@ -23,23 +23,6 @@ fn write(dir: &Path, name: &str, body: &str) -> PathBuf {
     let p = dir.join(name);
     std::fs::write(&p, body).expect("write test file");
     p
-}
-
-fn attempts(data: &Path) -> Vec<AttemptRecord> {
-    let store = Store::open_existing(data).expect("campaign database");
-    let mut out = Vec::new();
-    let (mut id, mut misses) = (1, 0);
-    while misses < 5 {
-        match store.attempt(AttemptId(id)).expect("read attempt") {
-            Some(a) => {
-                out.push(a);
-                misses = 0;
-            }
-            None => misses += 1,
-        }
-        id += 1;
-    }
-    out
 }
 
 async fn sim() -> duecall::sim::SimCallee {

@@ -389,3 +389,25 @@ pub fn heavy() -> std::sync::MutexGuard<'static, ()> {
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
+
+/// Every attempt in a data directory's store, oldest first (ids are dense
+/// but a crashed write may skip one: five misses in a row end the list).
+pub fn attempts(data: &Path) -> Vec<duecall::store::AttemptRecord> {
+    let store = duecall::store::Store::open_existing(data).expect("campaign database");
+    let mut out = Vec::new();
+    let (mut id, mut misses) = (1, 0);
+    while misses < 5 {
+        match store
+            .attempt(duecall::store::AttemptId(id))
+            .expect("read attempt")
+        {
+            Some(a) => {
+                out.push(a);
+                misses = 0;
+            }
+            None => misses += 1,
+        }
+        id += 1;
+    }
+    out
+}

