@@ -79,8 +79,16 @@ impl DataDirLock {
 impl Drop for DataDirLock {
     fn drop(&mut self) {
         // Leave the file (removing it would race a process about to lock
-        // it); an empty file says nobody holds it. The lock goes with the fd.
+        // it); an empty file says nobody holds it.
         let _ = self.file.set_len(0);
+        // Unlock explicitly rather than by closing the fd: a child forked
+        // by another thread of this process (espeak-ng, sox, sipp) holds a
+        // copy of every fd until its exec closes it, and with it the lock,
+        // so a close alone can leave the directory locked for that moment
+        // (the likely cause of a test run that once found it still locked
+        // right after the drop).
+        // SAFETY: flock on a file descriptor we own; no memory is shared.
+        unsafe { libc::flock(self.file.as_raw_fd(), libc::LOCK_UN) };
     }
 }
 
