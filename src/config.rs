@@ -121,6 +121,28 @@ impl StoreConfig {
     }
 }
 
+/// The transport SIP signalling to the trunk uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SipTransport {
+    /// UDP (the default).
+    #[default]
+    Udp,
+    /// TCP: one connection to the trunk, a listener on our SIP port for
+    /// requests it opens towards us.
+    Tcp,
+}
+
+impl SipTransport {
+    /// The name as in the config and in a URI's `transport=` parameter.
+    pub fn name(self) -> &'static str {
+        match self {
+            SipTransport::Udp => "udp",
+            SipTransport::Tcp => "tcp",
+        }
+    }
+}
+
 /// SIP signalling settings.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -133,7 +155,10 @@ pub struct SipConfig {
     /// address (`127.0.0.1:5060`), a host name with a port (looked up by
     /// A/AAAA), or a bare host name (RFC 3263: NAPTR, SRV, then A/AAAA; the
     /// call fails over to the next server on a 503 or no answer).
+    /// `;transport=tcp` after it sets the transport.
     pub outbound_proxy: Option<String>,
+    /// The transport to the trunk: `udp` (default) or `tcp`.
+    pub transport: SipTransport,
     /// Name servers for trunk host names (`127.0.0.1:5353`); empty: the
     /// system's (`/etc/resolv.conf`).
     pub dns_servers: Vec<SocketAddr>,
@@ -153,6 +178,16 @@ pub struct SipConfig {
     /// REFER); the one transfer timeout: the conversation gives up at the
     /// same moment.
     pub transfer_timeout_s: u64,
+    /// Register at the trunk (REGISTER with `user`/`password` digest) at
+    /// start, refresh before expiry, un-register at shutdown.
+    pub register: bool,
+    /// Registration lifetime asked for, seconds (the registrar may grant
+    /// less; the refresh follows what it grants).
+    pub register_expires: u32,
+    /// The registrar (`sip:carrier.example`, `host[:port]`); defaults to
+    /// the trunk (`outbound_proxy`). REGISTERs are sent through the
+    /// outbound proxy when both are set.
+    pub registrar: Option<String>,
 }
 
 impl Default for SipConfig {
@@ -161,6 +196,7 @@ impl Default for SipConfig {
             local_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
             local_port: 0,
             outbound_proxy: None,
+            transport: SipTransport::Udp,
             dns_servers: Vec::new(),
             from: None,
             user: None,
@@ -169,6 +205,9 @@ impl Default for SipConfig {
             callid_suffix: "duecall.invalid".into(),
             user_agent: concat!("duecall/", env!("CARGO_PKG_VERSION")).into(),
             transfer_timeout_s: 10,
+            register: false,
+            register_expires: 3600,
+            registrar: None,
         }
     }
 }
@@ -267,7 +306,18 @@ impl Config {
                 self.media.jitter_frames,
             ));
         }
-        self.proxy_host()?;
+        if let Some(t) = self.proxy_host()?.and_then(|p| p.transport) {
+            if t != self.sip.transport && self.sip.transport != SipTransport::Udp {
+                return Err(invalid(
+                    "sip.outbound_proxy",
+                    &format!(
+                        "the same transport as `[sip] transport = \"{}\"`",
+                        self.sip.transport.name()
+                    ),
+                    format!("transport={}", t.name()),
+                ));
+            }
+        }
         if !(3..=3600).contains(&self.store.lease_s) {
             return Err(invalid(
                 "store.lease_s",
@@ -296,6 +346,43 @@ impl Config {
                 "1..=300 seconds",
                 self.sip.transfer_timeout_s,
             ));
+        }
+        if self.sip.register {
+            if self.sip.user.is_none() {
+                return Err(invalid(
+                    "sip.user",
+                    "a user and password to register with (`register = true`)",
+                    "none",
+                ));
+            }
+            if self.sip.registrar.is_none() && self.sip.outbound_proxy.is_none() {
+                return Err(invalid(
+                    "sip.registrar",
+                    "a registrar or an outbound_proxy to register at (`register = true`)",
+                    "none",
+                ));
+            }
+        }
+        if !(2..=86_400).contains(&self.sip.register_expires) {
+            return Err(invalid(
+                "sip.register_expires",
+                "2..=86400 seconds",
+                self.sip.register_expires,
+            ));
+        }
+        if let Some(r) = &self.sip.registrar {
+            let s = r.trim_start_matches("sip:");
+            let ok = !s.is_empty()
+                && !s.contains(|c: char| {
+                    c.is_control() || c.is_whitespace() || "<>\"@;".contains(c)
+                });
+            if !ok {
+                return Err(invalid(
+                    "sip.registrar",
+                    "a SIP domain or host[:port] (sip:carrier.example, 192.0.2.7:5060)",
+                    r.escape_debug(),
+                ));
+            }
         }
         if let Some(ms) = self.media.speak_delay_ms {
             return Err(invalid(
@@ -357,15 +444,27 @@ impl Config {
         let bad = || {
             invalid(
                 "sip.outbound_proxy",
-                "an IP address or host name, with an optional port (trunk.example.com, 192.0.2.7:5060)",
+                "an IP address or host name, with an optional port and ;transport=udp|tcp (trunk.example.com, 192.0.2.7:5060;transport=tcp)",
                 p,
             )
         };
         let s = p.trim_start_matches("sip:");
+        let (s, transport) = match s.split_once(';') {
+            None => (s, None),
+            Some((h, param)) => {
+                let t = match param.to_ascii_lowercase().as_str() {
+                    "transport=udp" => SipTransport::Udp,
+                    "transport=tcp" => SipTransport::Tcp,
+                    _ => return Err(bad()),
+                };
+                (h, Some(t))
+            }
+        };
         if let Ok(a) = s.parse::<SocketAddr>() {
             return Ok(Some(ProxyHost {
                 host: a.ip().to_string(),
                 port: Some(a.port()),
+                transport,
             }));
         }
         if let Ok(ip) = s
@@ -376,6 +475,7 @@ impl Config {
             return Ok(Some(ProxyHost {
                 host: ip.to_string(),
                 port: None,
+                transport,
             }));
         }
         let (host, port) = match s.rsplit_once(':') {
@@ -398,7 +498,18 @@ impl Config {
         Ok(Some(ProxyHost {
             host: name.to_ascii_lowercase(),
             port,
+            transport,
         }))
+    }
+
+    /// The transport to the trunk: the outbound proxy's `;transport=` if
+    /// it has one, else `[sip] transport`.
+    pub fn sip_transport(&self) -> SipTransport {
+        self.proxy_host()
+            .ok()
+            .flatten()
+            .and_then(|p| p.transport)
+            .unwrap_or(self.sip.transport)
     }
 }
 
@@ -409,6 +520,8 @@ pub struct ProxyHost {
     pub host: String,
     /// The port, if given.
     pub port: Option<u16>,
+    /// The `;transport=` parameter, if given.
+    pub transport: Option<SipTransport>,
 }
 
 fn invalid(key: &str, expected: &str, got: impl std::fmt::Display) -> ConfigError {
@@ -505,6 +618,57 @@ mod tests {
             let e = Config::from_toml(text, "t").unwrap_err().to_string();
             assert!(e.contains(key), "{text:?}: {e}");
         }
+    }
+
+    #[test]
+    fn the_transport_comes_from_the_proxy_uri_or_the_transport_key() {
+        let t = |text: &str| Config::from_toml(text, "t").map(|c| c.sip_transport());
+        assert_eq!(t("").unwrap(), SipTransport::Udp);
+        assert_eq!(
+            t("[sip]\ntransport = \"tcp\"\noutbound_proxy = \"127.0.0.1:5060\"\n").unwrap(),
+            SipTransport::Tcp
+        );
+        assert_eq!(
+            t("[sip]\noutbound_proxy = \"sip:trunk.example;transport=TCP\"\n").unwrap(),
+            SipTransport::Tcp
+        );
+        let e =
+            t("[sip]\ntransport = \"tcp\"\noutbound_proxy = \"127.0.0.1:5060;transport=udp\"\n")
+                .unwrap_err()
+                .to_string();
+        assert!(e.contains("sip.outbound_proxy"), "{e}");
+        let e = t("[sip]\noutbound_proxy = \"127.0.0.1:5060;lr\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("sip.outbound_proxy"), "{e}");
+        let e = t("[sip]\ntransport = \"sctp\"\n").unwrap_err().to_string();
+        assert!(e.contains("transport"), "{e}");
+    }
+
+    #[test]
+    fn register_needs_credentials_and_somewhere_to_register() {
+        for (text, key) in [
+            (
+                "[sip]\nregister = true\noutbound_proxy = \"127.0.0.1:5060\"\n",
+                "sip.user",
+            ),
+            (
+                "[sip]\nregister = true\nuser = \"bot\"\npassword = \"pw\"\n",
+                "sip.registrar",
+            ),
+            ("[sip]\nregister_expires = 1\n", "sip.register_expires"),
+            ("[sip]\nregistrar = \"sip:a b\"\n", "sip.registrar"),
+        ] {
+            let e = Config::from_toml(text, "t").unwrap_err().to_string();
+            assert!(e.contains(key), "{text:?}: {e}");
+        }
+        let c = Config::from_toml(
+            "[sip]\nregister = true\nuser = \"bot\"\npassword = \"pw\"\n\
+             registrar = \"sip:carrier.example\"\n",
+            "t",
+        )
+        .unwrap();
+        assert_eq!(c.sip.register_expires, 3600, "the default lifetime");
     }
 
     #[test]

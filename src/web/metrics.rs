@@ -158,6 +158,14 @@ impl Metrics {
             self.dialling_accounts
                 .load(std::sync::atomic::Ordering::Relaxed)
         );
+        if let Some(r) = crate::telephony::sip::registration_gauge() {
+            let _ = writeln!(
+                text,
+                "# HELP duecall_sip_registered Whether the SIP gateway is registered at its trunk ([sip] register).\n\
+                 # TYPE duecall_sip_registered gauge\nduecall_sip_registered {}",
+                u8::from(r)
+            );
+        }
         Ok(text)
     }
 }

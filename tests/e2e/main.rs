@@ -23,6 +23,8 @@ mod soak;
 mod speech;
 mod storage_faults;
 mod trunk_dns;
+mod trunk_register;
+mod trunk_tcp;
 mod ws_cli;
 mod ws_conversation;
 mod ws_direct;

@@ -53,6 +53,11 @@ pub(super) struct CallTask {
     pub(super) sit_rx: Option<mpsc::Receiver<Sit>>,
     /// The SIT heard in early media, if any.
     pub(super) heard_sit: Option<SitKind>,
+    /// The trunk's address when signalling runs over a connection (TCP):
+    /// that connection closing ends the call.
+    pub(super) signalling: Option<std::net::SocketAddr>,
+    /// Remote addresses of connections that closed.
+    pub(super) closed: tokio::sync::broadcast::Receiver<std::net::SocketAddr>,
 }
 
 /// Where the call is while it is being set up.
@@ -150,6 +155,9 @@ impl CallTask {
             self.dialog_layer.remove_dialog(&self.dialog.id());
             let (state_tx, state_rx) = self.dialog_layer.new_dialog_state_channel();
             let mut opt = self.invite_opt.clone();
+            if self.signalling.is_some() {
+                self.signalling = next.get_socketaddr().ok();
+            }
             opt.destination = Some(next);
             opt.call_id = Some(self.call_id.clone());
             match self.dialog_layer.do_invite_async(opt, state_tx) {

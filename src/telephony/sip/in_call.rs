@@ -149,6 +149,13 @@ impl CallTask {
                     self.hang_up().await;
                     break (EndedBy::Timeout, Some(end));
                 }
+                addr = trunk_gone(&mut self.closed, self.signalling) => {
+                    // Nothing more can come from the trunk on this call (a BYE
+                    // included): end it, and try a BYE on a new connection.
+                    tracing::warn!(call_id = %self.call_id, trunk = %addr, "the trunk's connection closed mid-call: ending the call");
+                    self.hang_up().await;
+                    break (EndedBy::Them, Some(MediaEnd::SocketError));
+                }
                 _ = shutdown.cancelled() => {
                     tracing::info!(call_id = %self.call_id, "shutting down: hanging up");
                     self.hang_up().await;
@@ -228,6 +235,25 @@ impl CallTask {
             }
         }
         TransferStart { report: t, pending }
+    }
+}
+
+/// Resolves when the connection to `signalling` closes (never for UDP).
+async fn trunk_gone(
+    closed: &mut tokio::sync::broadcast::Receiver<std::net::SocketAddr>,
+    signalling: Option<std::net::SocketAddr>,
+) -> std::net::SocketAddr {
+    let Some(trunk) = signalling else {
+        return std::future::pending().await;
+    };
+    loop {
+        match closed.recv().await {
+            Ok(a) if a == trunk => return a,
+            Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => {
+                return std::future::pending().await
+            }
+        }
     }
 }
 

@@ -22,9 +22,11 @@
 
 mod call;
 mod in_call;
+pub mod register;
 pub mod resolve;
 mod setup;
 mod transfer;
+mod transport;
 mod uri;
 
 use std::collections::VecDeque;
@@ -38,18 +40,19 @@ use rsipstack::dialog::dialog_layer::DialogLayer;
 use rsipstack::dialog::invitation::InviteOption;
 use rsipstack::sip::{Header, Method, StatusCode};
 use rsipstack::transaction::endpoint::EndpointOption;
-use rsipstack::transport::{udp::UdpConnection, SipAddr, TransportLayer};
+use rsipstack::transport::{SipAddr, TransportLayer};
 use rsipstack::EndpointBuilder;
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::config::Config;
+use crate::config::{Config, SipTransport};
 use crate::media::g711::Codec;
 use crate::telephony::leg::{event_channel, CallLeg};
 use crate::telephony::sdp::{self, Direction, OfferParams};
 
+pub use register::registration_gauge;
 pub use transfer::{parse_sipfrag_notify, refer_to, refer_to_with_headers};
 pub use uri::{mask_uri, validate_header, validate_uri};
 
@@ -111,7 +114,21 @@ pub enum SipError {
     /// The trunk's host name leads to no SIP server.
     #[error(transparent)]
     Resolve(#[from] resolve::ResolveError),
+    /// The registrar refused our REGISTER (`[sip] register = true`).
+    #[error(
+        "the registrar {registrar} refused to register `[sip] user` ({status}): check [sip] user and password"
+    )]
+    RegisterRefused {
+        /// The registrar's URI.
+        registrar: String,
+        /// The final status.
+        status: u16,
+    },
 }
+
+/// How long start-up waits for the first registration before calls go
+/// ahead anyway (the registration keeps retrying in the background).
+pub const FIRST_REGISTER_WAIT: Duration = Duration::from_secs(10);
 
 /// A request to place one call.
 #[derive(Debug, Clone)]
@@ -161,6 +178,14 @@ pub struct SipGateway {
     /// Ends every call (each call task holds a child of it).
     calls: CancellationToken,
     tracker: TaskTracker,
+    /// The registration task (`[sip] register`), ended after the calls.
+    background: TaskTracker,
+    /// Whether we are registered (None without `[sip] register`).
+    registration: Option<Arc<register::RegState>>,
+    /// The transport to the trunk.
+    transport: SipTransport,
+    /// Remote addresses of stream connections that closed.
+    closed: tokio::sync::broadcast::Sender<SocketAddr>,
 }
 
 impl SipGateway {
@@ -180,13 +205,12 @@ impl SipGateway {
         let cancel = CancellationToken::new();
         let bind = SocketAddr::new(cfg.sip.local_ip, cfg.sip.local_port);
         let transport_layer = TransportLayer::new(cancel.child_token());
-        let conn = UdpConnection::create_connection(bind, None, Some(cancel.child_token()))
-            .await
-            .map_err(|e| SipError::Bind {
-                addr: bind,
-                source: std::io::Error::other(e.to_string()),
-            })?;
-        transport_layer.add_transport(conn.into());
+        let sip_transport = cfg.sip_transport();
+        transport::bind(&transport_layer, bind, sip_transport, &cancel).await?;
+        // Calls end on a closed trunk connection, and keep-alives keep it
+        // open, rather than an idle timer closing it under a long call.
+        transport_layer.set_stream_idle_timeout(Duration::ZERO);
+        let (closed, _) = tokio::sync::broadcast::channel(64);
         let option = EndpointOption {
             callid_suffix: Some(cfg.sip.callid_suffix.clone()),
             ..Default::default()
@@ -196,6 +220,9 @@ impl SipGateway {
             .with_transport_layer(transport_layer)
             .with_user_agent(&cfg.sip.user_agent)
             .with_option(option)
+            .with_transport_inspector(Box::new(transport::ClosedConnections {
+                tx: closed.clone(),
+            }))
             .build();
         let local = endpoint
             .get_addrs()
@@ -206,6 +233,7 @@ impl SipGateway {
             .incoming_transactions()
             .map_err(|e| SipError::Stack(e.to_string()))?;
         let dialog_layer = Arc::new(DialogLayer::new(endpoint.inner.clone()));
+        let inner = endpoint.inner.clone();
 
         let ep_cancel = cancel.clone();
         tokio::spawn(async move {
@@ -215,7 +243,7 @@ impl SipGateway {
             }
         });
         tokio::spawn(route_incoming(incoming, dialog_layer.clone()));
-        Ok(SipGateway {
+        let mut gw = SipGateway {
             dialog_layer,
             local,
             cfg: Arc::new(cfg),
@@ -224,7 +252,132 @@ impl SipGateway {
             cancel,
             calls: CancellationToken::new(),
             tracker: TaskTracker::new(),
-        })
+            background: TaskTracker::new(),
+            registration: None,
+            transport: sip_transport,
+            closed,
+        };
+        if sip_transport == SipTransport::Tcp {
+            if let Some(trunk) = gw.trunk_targets().await?.pop_front() {
+                gw.background.spawn(transport::keepalive(
+                    inner.clone(),
+                    trunk,
+                    gw.calls.child_token(),
+                ));
+            }
+        }
+        if gw.cfg.sip.register {
+            gw.start_registration(inner).await?;
+        }
+        Ok(gw)
+    }
+
+    /// Starts the registration task and waits for its first REGISTER (up
+    /// to [`FIRST_REGISTER_WAIT`]): a refusal fails start-up.
+    async fn start_registration(
+        &mut self,
+        endpoint: rsipstack::transaction::endpoint::EndpointInnerRef,
+    ) -> Result<(), SipError> {
+        let sip = &self.cfg.sip;
+        let (Some(user), Some(password)) = (sip.user.clone(), sip.password.clone()) else {
+            return Err(SipError::Stack(
+                "`[sip] register = true` needs [sip] user and password".into(),
+            ));
+        };
+        let trunk = self.trunk_targets().await?.pop_front();
+        let (server, outbound_proxy) = match &sip.registrar {
+            Some(r) => (
+                uri::parse_uri(r)?,
+                trunk.and_then(|t| t.addr.to_string().parse().ok()),
+            ),
+            None => {
+                let p = self
+                    .cfg
+                    .proxy_host()
+                    .map_err(|e| SipError::Stack(e.to_string()))?
+                    .ok_or_else(|| {
+                        SipError::Stack("`[sip] register = true` needs a registrar".into())
+                    })?;
+                let host = if p.host.contains(':') {
+                    format!("[{}]", p.host)
+                } else {
+                    p.host.clone()
+                };
+                let uri = match p.port {
+                    Some(port) => format!("sip:{host}:{port}"),
+                    None => format!("sip:{host}"),
+                };
+                let via_dns = p.host.parse::<IpAddr>().is_err();
+                (
+                    uri::parse_uri(&uri)?,
+                    trunk
+                        .filter(|_| via_dns)
+                        .and_then(|t| t.addr.to_string().parse().ok()),
+                )
+            }
+        };
+        let mut server = server;
+        if self.transport != SipTransport::Udp
+            && !server
+                .params
+                .iter()
+                .any(|p| matches!(p, rsipstack::sip::Param::Transport(_)))
+        {
+            server.params.push(rsipstack::sip::Param::Transport(
+                transport::stack_transport(self.transport),
+            ));
+        }
+        let contact = (self.transport != SipTransport::Udp)
+            .then(|| {
+                uri::parse_uri(&format!(
+                    "sip:{user}@{};transport={}",
+                    self.local,
+                    self.transport.name()
+                ))
+            })
+            .transpose()?;
+        let registrar = server.to_string();
+        let state = Arc::new(register::RegState::default());
+        let (first_tx, first_rx) = tokio::sync::oneshot::channel();
+        let r = register::Registrar {
+            endpoint,
+            server,
+            outbound_proxy,
+            credential: rsipstack::dialog::authenticate::Credential {
+                username: user,
+                password,
+                realm: None,
+                auth_username: None,
+            },
+            expires: sip.register_expires,
+            contact,
+        };
+        self.background.spawn(register::run(
+            r,
+            state.clone(),
+            self.calls.child_token(),
+            first_tx,
+        ));
+        self.registration = Some(state);
+        match tokio::time::timeout(FIRST_REGISTER_WAIT, first_rx).await {
+            Ok(Ok(register::FirstOutcome::Registered)) => Ok(()),
+            Ok(Ok(register::FirstOutcome::Refused { status })) => {
+                self.shutdown();
+                Err(SipError::RegisterRefused { registrar, status })
+            }
+            _ => {
+                tracing::warn!(
+                    "not registered at the trunk yet; calls go ahead while the registration retries"
+                );
+                Ok(())
+            }
+        }
+    }
+
+    /// Whether the gateway is registered at its trunk now (None without
+    /// `[sip] register`).
+    pub fn registered(&self) -> Option<bool> {
+        self.registration.as_ref().map(|s| s.registered())
     }
 
     /// Our SIP address.
@@ -285,7 +438,23 @@ impl SipGateway {
                 },
             );
         let mut targets = self.trunk_targets().await?;
-        let destination = targets.pop_front();
+        let mut destination = targets.pop_front();
+        if destination.is_none() && self.transport == SipTransport::Tcp {
+            // No trunk: straight to the callee's host, over TCP.
+            let mut d = SipAddr::try_from(&callee).map_err(|e| SipError::BadUri {
+                uri: mask_uri(&req.to),
+                reason: e.to_string(),
+            })?;
+            d.r#type = Some(rsipstack::sip::Transport::Tcp);
+            destination = Some(d);
+        }
+        let signalling = destination
+            .as_ref()
+            .filter(|d| {
+                d.r#type
+                    .is_some_and(|t| t != rsipstack::sip::Transport::Udp)
+            })
+            .and_then(|d| d.get_socketaddr().ok());
         let rtp = UdpSocket::bind(SocketAddr::new(self.cfg.sip.local_ip, 0))
             .await
             .map_err(|source| SipError::RtpBind {
@@ -357,6 +526,8 @@ impl SipGateway {
             sit_tx,
             sit_rx: Some(sit_rx),
             heard_sit: None,
+            signalling,
+            closed: self.closed.subscribe(),
         };
         self.tracker.spawn(task.run(invite, state_rx, cmd_rx));
         Ok(CallLeg {
@@ -377,10 +548,14 @@ impl SipGateway {
         else {
             return Ok(VecDeque::new());
         };
+        let speak = match self.transport {
+            SipTransport::Udp => resolve::Transport::Udp,
+            SipTransport::Tcp => resolve::Transport::Tcp,
+        };
         let addrs: Vec<SocketAddr> = match (&self.resolver, p.host.parse::<IpAddr>()) {
             (_, Ok(ip)) => vec![SocketAddr::new(ip, p.port.unwrap_or(5060))],
             (Some(r), Err(_)) => r
-                .targets(&p.host, p.port, None, &[resolve::Transport::Udp])
+                .targets(&p.host, p.port, None, &[speak])
                 .await?
                 .into_iter()
                 .map(|t| t.addr)
@@ -395,7 +570,15 @@ impl SipGateway {
         if addrs.len() > 1 {
             tracing::debug!(trunk = %p.host, servers = addrs.len(), "trunk resolved");
         }
-        Ok(addrs.into_iter().map(SipAddr::from).collect())
+        let kind = transport::stack_transport(self.transport);
+        Ok(addrs
+            .into_iter()
+            .map(|a| {
+                let mut t = SipAddr::from(a);
+                t.r#type = Some(kind);
+                t
+            })
+            .collect())
     }
 
     /// Ends every call (CANCEL before the answer, BYE after: nobody is left
@@ -408,11 +591,20 @@ impl SipGateway {
         }
         self.calls.cancel();
         self.tracker.close();
-        let (tracker, endpoint) = (self.tracker.clone(), self.cancel.clone());
+        self.background.close();
+        let (tracker, background, endpoint) = (
+            self.tracker.clone(),
+            self.background.clone(),
+            self.cancel.clone(),
+        );
         match tokio::runtime::Handle::try_current() {
             Ok(rt) => {
                 rt.spawn(async move {
-                    let _ = tokio::time::timeout(SHUTDOWN_GRACE, tracker.wait()).await;
+                    let _ = tokio::time::timeout(SHUTDOWN_GRACE, async {
+                        tracker.wait().await;
+                        background.wait().await;
+                    })
+                    .await;
                     endpoint.cancel();
                 });
             }

@@ -1,0 +1,148 @@
+//! The transports the gateway speaks to its trunk: the UDP socket always,
+//! and with `[sip] transport = "tcp"` a TCP listener on the same port (for
+//! requests the trunk opens towards our Contact) beside the connection the
+//! stack opens to the trunk. A stream connection that closes is announced
+//! on a channel, so a call whose trunk connection goes away mid-call ends
+//! with a clear disposition instead of waiting for a media timeout; CRLF
+//! keep-alives (RFC 5626 3.5.1) keep the trunk connection from idling out.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::time::Duration;
+
+use rsipstack::sip::Transport;
+use rsipstack::transaction::endpoint::TransportEventInspector;
+use rsipstack::transport::tcp_listener::TcpListenerConnection;
+use rsipstack::transport::{
+    udp::UdpConnection, SipAddr, SipConnection, TransportEvent, TransportLayer,
+};
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+
+use super::SipError;
+use crate::config::SipTransport;
+
+/// How often an idle trunk connection gets a CRLF keep-alive.
+pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
+
+/// Binds the UDP socket on `bind` and, for TCP, a listener on the same
+/// port (with port 0 the OS picks one free for both: a few tries).
+pub(super) async fn bind(
+    layer: &TransportLayer,
+    bind: SocketAddr,
+    transport: SipTransport,
+    cancel: &CancellationToken,
+) -> Result<(), SipError> {
+    let tries = if bind.port() == 0 { 8 } else { 1 };
+    let mut last = None;
+    for _ in 0..tries {
+        let udp = UdpConnection::create_connection(bind, None, Some(cancel.child_token()))
+            .await
+            .map_err(|e| SipError::Bind {
+                addr: bind,
+                source: std::io::Error::other(e.to_string()),
+            })?;
+        if transport == SipTransport::Udp {
+            layer.add_transport(udp.into());
+            return Ok(());
+        }
+        let port = udp
+            .get_addr()
+            .addr
+            .port
+            .map(u16::from)
+            .unwrap_or(bind.port());
+        let tcp_addr = SocketAddr::new(bind.ip(), port);
+        // The listener binds when the endpoint serves: check the port is
+        // free for TCP now, or a bind failure would only be a warning.
+        match std::net::TcpListener::bind(tcp_addr) {
+            Ok(probe) => drop(probe),
+            Err(source) => {
+                last = Some(SipError::Bind {
+                    addr: tcp_addr,
+                    source,
+                });
+                continue;
+            }
+        }
+        let listener = TcpListenerConnection::new(tcp_addr, None)
+            .await
+            .map_err(|e| SipError::Bind {
+                addr: tcp_addr,
+                source: std::io::Error::other(e.to_string()),
+            })?;
+        layer.add_transport(udp.into());
+        layer.add_transport(listener.into());
+        return Ok(());
+    }
+    Err(last.unwrap_or(SipError::Stack("cannot bind SIP".into())))
+}
+
+/// The rsipstack transport type for a configured transport.
+pub(super) fn stack_transport(t: SipTransport) -> Transport {
+    match t {
+        SipTransport::Udp => Transport::Udp,
+        SipTransport::Tcp => Transport::Tcp,
+    }
+}
+
+/// Announces the remote address of every stream connection that closes.
+pub(super) struct ClosedConnections {
+    pub(super) tx: broadcast::Sender<SocketAddr>,
+}
+
+impl TransportEventInspector for ClosedConnections {
+    fn handle<'life0, 'async_trait>(
+        &'life0 self,
+        event: TransportEvent,
+    ) -> Pin<Box<dyn Future<Output = Option<TransportEvent>> + Send + 'async_trait>>
+    where
+        'life0: 'async_trait,
+        Self: 'async_trait,
+    {
+        Box::pin(async move {
+            if let TransportEvent::Closed(c) = &event {
+                if c.is_reliable() {
+                    if let Some(remote) = c.get_remote_addr().and_then(|a| a.get_socketaddr().ok())
+                    {
+                        tracing::debug!(remote = %remote, "SIP connection closed");
+                        let _ = self.tx.send(remote);
+                    }
+                }
+            }
+            Some(event)
+        })
+    }
+}
+
+/// Sends a CRLF keep-alive to the trunk `target` over TCP every
+/// [`KEEPALIVE_INTERVAL`], opening the connection when there is none (the
+/// flow to the trunk stays up between calls, RFC 5626 style).
+pub(super) async fn keepalive(
+    endpoint: rsipstack::transaction::endpoint::EndpointInnerRef,
+    target: SipAddr,
+    stop: CancellationToken,
+) {
+    use rsipstack::transport::stream::StreamConnection;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(KEEPALIVE_INTERVAL) => {}
+            _ = stop.cancelled() => return,
+        }
+        match endpoint.transport_layer.lookup(&target, None).await {
+            Ok((SipConnection::Tcp(c), _)) => {
+                if let Err(e) = c
+                    .send_raw(rsipstack::transport::connection::KEEPALIVE_REQUEST)
+                    .await
+                {
+                    tracing::warn!(trunk = %target.addr, error = %e, "keep-alive to the trunk failed");
+                }
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(trunk = %target.addr, error = %e, "cannot reach the trunk over TCP");
+            }
+        }
+    }
+}
