@@ -131,6 +131,9 @@ pub enum SipTransport {
     /// TCP: one connection to the trunk, a listener on our SIP port for
     /// requests it opens towards us.
     Tcp,
+    /// TLS over TCP (rustls): `sips:`; the trunk's certificate checked
+    /// against `tls_ca_file` (else the system's roots).
+    Tls,
 }
 
 impl SipTransport {
@@ -139,6 +142,7 @@ impl SipTransport {
         match self {
             SipTransport::Udp => "udp",
             SipTransport::Tcp => "tcp",
+            SipTransport::Tls => "tls",
         }
     }
 }
@@ -157,8 +161,15 @@ pub struct SipConfig {
     /// call fails over to the next server on a 503 or no answer).
     /// `;transport=tcp` after it sets the transport.
     pub outbound_proxy: Option<String>,
-    /// The transport to the trunk: `udp` (default) or `tcp`.
+    /// The transport to the trunk: `udp` (default), `tcp` or `tls`.
     pub transport: SipTransport,
+    /// PEM CA certificates the trunk's TLS certificate must chain to
+    /// (default: the system's roots).
+    pub tls_ca_file: Option<PathBuf>,
+    /// PEM client certificate for trunks that ask for one (with `tls_key_file`).
+    pub tls_cert_file: Option<PathBuf>,
+    /// PEM private key of `tls_cert_file`.
+    pub tls_key_file: Option<PathBuf>,
     /// Name servers for trunk host names (`127.0.0.1:5353`); empty: the
     /// system's (`/etc/resolv.conf`).
     pub dns_servers: Vec<SocketAddr>,
@@ -197,6 +208,9 @@ impl Default for SipConfig {
             local_port: 0,
             outbound_proxy: None,
             transport: SipTransport::Udp,
+            tls_ca_file: None,
+            tls_cert_file: None,
+            tls_key_file: None,
             dns_servers: Vec::new(),
             from: None,
             user: None,
@@ -363,6 +377,13 @@ impl Config {
                 ));
             }
         }
+        if self.sip.tls_cert_file.is_some() != self.sip.tls_key_file.is_some() {
+            return Err(invalid(
+                "sip.tls_key_file",
+                "tls_cert_file and tls_key_file set together",
+                "only one of them",
+            ));
+        }
         if !(2..=86_400).contains(&self.sip.register_expires) {
             return Err(invalid(
                 "sip.register_expires",
@@ -444,17 +465,19 @@ impl Config {
         let bad = || {
             invalid(
                 "sip.outbound_proxy",
-                "an IP address or host name, with an optional port and ;transport=udp|tcp (trunk.example.com, 192.0.2.7:5060;transport=tcp)",
+                "an IP address or host name, with an optional port and ;transport=udp|tcp|tls, or sips: (trunk.example.com, 192.0.2.7:5060;transport=tcp, sips:trunk.example.com)",
                 p,
             )
         };
-        let s = p.trim_start_matches("sip:");
+        let sips = p.starts_with("sips:");
+        let s = p.trim_start_matches("sip:").trim_start_matches("sips:");
         let (s, transport) = match s.split_once(';') {
-            None => (s, None),
+            None => (s, sips.then_some(SipTransport::Tls)),
             Some((h, param)) => {
                 let t = match param.to_ascii_lowercase().as_str() {
-                    "transport=udp" => SipTransport::Udp,
-                    "transport=tcp" => SipTransport::Tcp,
+                    "transport=udp" if !sips => SipTransport::Udp,
+                    "transport=tcp" if !sips => SipTransport::Tcp,
+                    "transport=tls" => SipTransport::Tls,
                     _ => return Err(bad()),
                 };
                 (h, Some(t))
@@ -641,6 +664,19 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("sip.outbound_proxy"), "{e}");
+        assert_eq!(
+            t("[sip]\noutbound_proxy = \"sips:trunk.example\"\n").unwrap(),
+            SipTransport::Tls
+        );
+        assert_eq!(
+            t("[sip]\noutbound_proxy = \"127.0.0.1:5061;transport=tls\"\n").unwrap(),
+            SipTransport::Tls
+        );
+        assert!(t("[sip]\noutbound_proxy = \"sips:trunk.example;transport=udp\"\n").is_err());
+        let e = t("[sip]\ntls_cert_file = \"/c.pem\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("sip.tls_key_file"), "{e}");
         let e = t("[sip]\ntransport = \"sctp\"\n").unwrap_err().to_string();
         assert!(e.contains("transport"), "{e}");
     }

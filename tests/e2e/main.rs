@@ -25,6 +25,7 @@ mod storage_faults;
 mod trunk_dns;
 mod trunk_register;
 mod trunk_tcp;
+mod trunk_tls;
 mod ws_cli;
 mod ws_conversation;
 mod ws_direct;

@@ -18,25 +18,52 @@ use crate::peers::*;
 pub struct Kamailio {
     pub peer: Peer,
     pub port: u16,
+    /// The TLS port, when started with [`Kamailio::start_tls`].
+    #[allow(dead_code)]
+    pub tls_port: u16,
     pub ctl: PathBuf,
 }
 
 impl Kamailio {
     pub fn start(dir: &Path) -> Kamailio {
+        Self::start_with(dir, None)
+    }
+
+    /// Also listening on TLS (`-A WITH_TLS`), with `tls_dir`'s server.pem,
+    /// server.key and ca.pem (client certificates required).
+    #[allow(dead_code)]
+    pub fn start_tls(dir: &Path, tls_dir: &Path) -> Kamailio {
+        Self::start_with(dir, Some(tls_dir))
+    }
+
+    fn start_with(dir: &Path, tls_dir: Option<&Path>) -> Kamailio {
         for _ in 0..5 {
             let port = free_udp_port();
             if std::net::TcpListener::bind(("127.0.0.1", port)).is_err() {
                 continue;
             }
+            let tls_port = if tls_dir.is_some() {
+                free_tcp_port()
+            } else {
+                0
+            };
             let ctl = dir.join("kamctl.sock");
             let _ = std::fs::remove_file(&ctl);
             let src = std::fs::read_to_string(root().join("tests/peers/kamailio.cfg"))
                 .expect("tests/peers/kamailio.cfg");
             let cfg = src
                 .replace("{PORT}", &port.to_string())
-                .replace("{CTL}", &ctl.display().to_string());
+                .replace("{CTL}", &ctl.display().to_string())
+                .replace("{TLSPORT}", &tls_port.to_string())
+                .replace(
+                    "{TLSDIR}",
+                    &tls_dir.map(|d| d.display().to_string()).unwrap_or_default(),
+                );
             std::fs::write(dir.join("kamailio.cfg"), cfg).unwrap();
             let mut cmd = Command::new("kamailio");
+            if tls_dir.is_some() {
+                cmd.args(["-A", "WITH_TLS"]);
+            }
             cmd.args(["-DD", "-E", "-f"])
                 .arg(dir.join("kamailio.cfg"))
                 .args(["-P"])
@@ -49,7 +76,12 @@ impl Kamailio {
                 while !ctl.exists() && Instant::now() < deadline {
                     std::thread::sleep(Duration::from_millis(50));
                 }
-                return Kamailio { peer, port, ctl };
+                return Kamailio {
+                    peer,
+                    port,
+                    tls_port,
+                    ctl,
+                };
             }
         }
         panic!("kamailio did not start (run scripts/setup)");

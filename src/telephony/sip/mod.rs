@@ -25,6 +25,7 @@ mod in_call;
 pub mod register;
 pub mod resolve;
 mod setup;
+mod tls;
 mod transfer;
 mod transport;
 mod uri;
@@ -114,6 +115,9 @@ pub enum SipError {
     /// The trunk's host name leads to no SIP server.
     #[error(transparent)]
     Resolve(#[from] resolve::ResolveError),
+    /// The TLS settings cannot be used (a CA file, a client certificate).
+    #[error("SIP TLS: {0}")]
+    Tls(String),
     /// The registrar refused our REGISTER (`[sip] register = true`).
     #[error(
         "the registrar {registrar} refused to register `[sip] user` ({status}): check [sip] user and password"
@@ -206,6 +210,9 @@ impl SipGateway {
         let bind = SocketAddr::new(cfg.sip.local_ip, cfg.sip.local_port);
         let transport_layer = TransportLayer::new(cancel.child_token());
         let sip_transport = cfg.sip_transport();
+        if sip_transport == SipTransport::Tls {
+            tls::install(tls::client_config(&cfg.sip)?);
+        }
         transport::bind(&transport_layer, bind, sip_transport, &cancel).await?;
         // Calls end on a closed trunk connection, and keep-alives keep it
         // open, rather than an idle timer closing it under a long call.
@@ -257,7 +264,7 @@ impl SipGateway {
             transport: sip_transport,
             closed,
         };
-        if sip_transport == SipTransport::Tcp {
+        if sip_transport != SipTransport::Udp {
             if let Some(trunk) = gw.trunk_targets().await?.pop_front() {
                 gw.background.spawn(transport::keepalive(
                     inner.clone(),
@@ -439,13 +446,13 @@ impl SipGateway {
             );
         let mut targets = self.trunk_targets().await?;
         let mut destination = targets.pop_front();
-        if destination.is_none() && self.transport == SipTransport::Tcp {
-            // No trunk: straight to the callee's host, over TCP.
+        if destination.is_none() && self.transport != SipTransport::Udp {
+            // No trunk: straight to the callee's host, over TCP or TLS.
             let mut d = SipAddr::try_from(&callee).map_err(|e| SipError::BadUri {
                 uri: mask_uri(&req.to),
                 reason: e.to_string(),
             })?;
-            d.r#type = Some(rsipstack::sip::Transport::Tcp);
+            d.r#type = Some(transport::stack_transport(self.transport));
             destination = Some(d);
         }
         let signalling = destination
@@ -551,9 +558,10 @@ impl SipGateway {
         let speak = match self.transport {
             SipTransport::Udp => resolve::Transport::Udp,
             SipTransport::Tcp => resolve::Transport::Tcp,
+            SipTransport::Tls => resolve::Transport::Tls,
         };
         let addrs: Vec<SocketAddr> = match (&self.resolver, p.host.parse::<IpAddr>()) {
-            (_, Ok(ip)) => vec![SocketAddr::new(ip, p.port.unwrap_or(5060))],
+            (_, Ok(ip)) => vec![SocketAddr::new(ip, p.port.unwrap_or(speak.default_port()))],
             (Some(r), Err(_)) => r
                 .targets(&p.host, p.port, None, &[speak])
                 .await?

@@ -1,7 +1,7 @@
 //! The transports the gateway speaks to its trunk: the UDP socket always,
 //! and with `[sip] transport = "tcp"` a TCP listener on the same port (for
 //! requests the trunk opens towards our Contact) beside the connection the
-//! stack opens to the trunk. A stream connection that closes is announced
+//! stack opens to the trunk (TLS: the connection only, see `tls.rs`). A stream connection that closes is announced
 //! on a channel, so a call whose trunk connection goes away mid-call ends
 //! with a clear disposition instead of waiting for a media timeout; CRLF
 //! keep-alives (RFC 5626 3.5.1) keep the trunk connection from idling out.
@@ -43,7 +43,9 @@ pub(super) async fn bind(
                 addr: bind,
                 source: std::io::Error::other(e.to_string()),
             })?;
-        if transport == SipTransport::Udp {
+        if transport != SipTransport::Tcp {
+            // TLS: no listener of our own (rsipstack's TLS listener needs
+            // its rustls feature); the trunk answers on our connection.
             layer.add_transport(udp.into());
             return Ok(());
         }
@@ -84,6 +86,7 @@ pub(super) fn stack_transport(t: SipTransport) -> Transport {
     match t {
         SipTransport::Udp => Transport::Udp,
         SipTransport::Tcp => Transport::Tcp,
+        SipTransport::Tls => Transport::Tls,
     }
 }
 
