@@ -214,9 +214,9 @@ impl SipGateway {
             tls::install(tls::client_config(&cfg.sip)?);
         }
         transport::bind(&transport_layer, bind, sip_transport, &cancel).await?;
-        // Calls end on a closed trunk connection, and keep-alives keep it
-        // open, rather than an idle timer closing it under a long call.
-        transport_layer.set_stream_idle_timeout(Duration::ZERO);
+        // A closed trunk connection ends its calls: the stack's idle timer
+        // (5 min without a byte read) must not close it under a long call.
+        transport_layer.set_stream_idle_timeout(transport::STREAM_IDLE);
         let (closed, _) = tokio::sync::broadcast::channel(64);
         let option = EndpointOption {
             callid_suffix: Some(cfg.sip.callid_suffix.clone()),

@@ -23,6 +23,12 @@ use tokio_util::sync::CancellationToken;
 use super::SipError;
 use crate::config::SipTransport;
 
+/// A stream connection nothing is read from for this long is closed (the
+/// stack's default is 5 min, shorter than a call can be; a stranger's idle
+/// connection to our listener must still end some time). Longer than any
+/// call the dialogue allows (`[dialogue] max_call_ms`, 10 min by default).
+pub const STREAM_IDLE: Duration = Duration::from_secs(3600);
+
 /// How often an idle trunk connection gets a CRLF keep-alive.
 pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
 
