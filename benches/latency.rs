@@ -112,11 +112,17 @@ async fn run_transport(
             let mut account = account;
             account.account_id = format!("B-{round}-{i}");
             account.phone = format!("+1415555{:04}", round * conc + i);
-            let dial = duecall::campaign::manual::ManualCall::open(&data, &account, now)
-                .unwrap()
-                .authorise(&account, &duecall::policy::PolicyConfig::default(), now)
-                .unwrap()
-                .expect("the gate allows the call");
+            let dial = duecall::campaign::manual::ManualCall::open(
+                &duecall::store::Location::local(&data),
+                None,
+                chrono::Duration::seconds(30),
+                &account,
+                now,
+            )
+            .unwrap()
+            .authorise(&account, &duecall::policy::PolicyConfig::default(), now)
+            .unwrap()
+            .expect("the gate allows the call");
             tasks.push(tokio::spawn(async move {
                 let opts = CallOptions::new(&to, now, dial);
                 agent.call(&account, opts).await

@@ -103,6 +103,12 @@ pub struct StoreConfig {
     /// Another node takes over a dead node's calls this long after its last
     /// heartbeat; nodes' clocks must agree far better than this (NTP).
     pub lease_s: u64,
+    /// Where finished recordings go when several nodes share the store (a
+    /// directory every node mounts, e.g. NFS): each call's recording is
+    /// moved there after the call and its attempt row names it there, so
+    /// the service on any node plays it. Unset: recordings stay where the
+    /// node wrote them (`[recording] dir`).
+    pub recordings: Option<std::path::PathBuf>,
 }
 
 impl Default for StoreConfig {
@@ -110,6 +116,7 @@ impl Default for StoreConfig {
         StoreConfig {
             url: None,
             lease_s: 30,
+            recordings: None,
         }
     }
 }

@@ -86,6 +86,11 @@ struct CallArgs {
     /// attempt is stored in (default: $DUECALL_DATA, else ./duecall-data).
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// With --account: the shared PostgreSQL database several nodes dial
+    /// from (`postgres://user@host:port/db`; default: $DUECALL_STORE, else
+    /// `[store] url`); without it, the data directory's SQLite.
+    #[arg(long)]
+    store: Option<String>,
     /// Directory for the recording and outcome JSON of a conversation.
     #[arg(long, default_value = "recordings")]
     out_dir: PathBuf,
@@ -251,8 +256,19 @@ async fn converse(mut config: Config, a: CallArgs) -> anyhow::Result<i32> {
     let paths = duecall::agent::AgentPaths::under(&duecall::agent::AgentPaths::default_root());
     let agent = duecall::agent::Agent::new(gw, &config, &paths, &[account.language])?;
     agent.check_asr(account.language).await?;
-    let data_dir = duecall::store::cli::data_dir(a.data_dir.as_ref());
-    let mut manual = duecall::campaign::manual::ManualCall::open(&data_dir, &account, clock.now())?;
+    let at = duecall::store::Location::new(
+        duecall::store::cli::data_dir(a.data_dir.as_ref()),
+        duecall::store::cli::store_url(a.store.as_deref(), Some(&config.store))?,
+    );
+    let lease = config.store.lease();
+    let mut manual = duecall::campaign::manual::ManualCall::open(
+        &at,
+        Some(&a.out_dir),
+        lease,
+        &account,
+        clock.now(),
+    )?
+    .share_recordings(config.store.recordings.clone());
     let dial = match manual.authorise(&account, &policy, clock.now())? {
         Ok(dial) => dial,
         Err(denied) => {
@@ -283,8 +299,17 @@ async fn converse(mut config: Config, a: CallArgs) -> anyhow::Result<i32> {
             shutdown.cancel();
         }
     });
+    let stop_lease = tokio_util::sync::CancellationToken::new();
+    let keeper = tokio::spawn(duecall::campaign::manual::keep_lease(
+        at.clone(),
+        manual.node().to_owned(),
+        lease,
+        stop_lease.clone(),
+    ));
     let result = agent.call(&account, opts).await;
     watcher.abort();
+    stop_lease.cancel();
+    let _ = keeper.await;
     manual.finish(attempt, &result, clock.now())?;
     let outcome = result?;
     if a.json {

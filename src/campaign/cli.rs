@@ -302,6 +302,7 @@ pub async fn run_campaign_with(
         lease: config.store.lease(),
         recovery: crate::store::nodes::Asking::StartUp,
         keep_attempts: true,
+        shared_recordings: config.store.recordings.clone(),
     };
     let result = runner::run(setup, shutdown).await;
     gw.shutdown();

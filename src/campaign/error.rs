@@ -49,6 +49,13 @@ pub enum CampaignError {
         /// Why.
         source: std::io::Error,
     },
+    /// `duecall call --account`: a call to the account, or to its number,
+    /// is in flight (a campaign on this or another node sharing the store).
+    #[error("account {account_id}, or its number, has a call in flight (a campaign or another call); try again when it has ended")]
+    InFlight {
+        /// The account.
+        account_id: String,
+    },
     /// The store failed (the campaign stops dialling and drains).
     #[error(transparent)]
     Store(#[from] StoreError),

@@ -235,9 +235,11 @@ pub enum NotClaimed {
     Refused(Refused<StoreError>),
 }
 
-/// Claims a dial the scheduler was allowed: under the store's write lock
-/// (on PostgreSQL, across every node sharing it) checks that neither the
-/// account nor the number has a call in flight, puts the question to the
+/// Claims a dial the scheduler was allowed: under the claim's locks (the
+/// store's write lock on SQLite; on PostgreSQL the account's and the
+/// number's rows, `FOR UPDATE SKIP LOCKED`, across every node sharing it:
+/// another node claiming either right now makes this claim `InFlight`)
+/// checks that neither the account nor the number has a call in flight, puts the question to the
 /// gate again (it then reads everything every node has committed, and no
 /// other decision can come in before this one), and stores the fresh
 /// allow, which makes the dial. Two nodes never dial one account or one
@@ -257,7 +259,7 @@ pub fn claim(
 }
 
 /// [`claim`] for a dial no campaign scheduled (a direct stream the
-/// platform placed, a debtor calling back): under the store's write lock,
+/// platform placed, a debtor calling back): under the claim's locks,
 /// refuses while `account_id` or `phone` has a call in flight (a
 /// campaign's, another stream's), then asks `decide` (which must read the
 /// store afresh: nothing can be committed in between) and stores its allow.
@@ -269,7 +271,10 @@ pub fn claim_with(
     decide: impl FnOnce() -> Result<PolicyDecision, StoreError>,
 ) -> Result<AllowedDial, NotClaimed> {
     let not_stored = |e| NotClaimed::Refused(Refused::NotStored(e));
-    let claim = store.begin_claim().map_err(not_stored)?;
+    let Some(claim) = store.begin_claim(account_id, phone).map_err(not_stored)? else {
+        // Another node is claiming this account or number right now.
+        return Err(NotClaimed::InFlight);
+    };
     if claim.in_flight(account_id, phone).map_err(not_stored)? {
         return Err(NotClaimed::InFlight);
     }

@@ -15,22 +15,30 @@
 //! run started while a stream converses) must not recover at start-up: it
 //! would take a living call for a dead one (`runner::CampaignSetup::recovery`).
 //!
-//! Owns the lock's life and that recovery; never decides a dial (two
-//! deciders inside the process are kept apart by `gate::claim`, under the
-//! store's write lock).
+//! The node's lease lives with the lock: taken when the first part enters,
+//! renewed by a heartbeat thread every third of it while any part is in,
+//! given back when the last one leaves. Every attempt a part decides names
+//! the node ([`DataDirOwner::node`], `Store::act_for`), so another node
+//! sharing the store never takes a living call of this process for a dead
+//! one (a campaign run inside it renews the same lease and leaves its
+//! release to this owner).
+//!
+//! Owns the lock's life, the lease's and that recovery; never decides a
+//! dial (two deciders inside the process are kept apart by `gate::claim`).
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Duration, Utc};
 
 use super::recovery::recover_as;
 use crate::store::nodes::{node_id_of, Asking};
-use crate::store::{DataDirLock, Store, StoreError};
+use crate::store::{DataDirLock, Location, StoreError};
 
 /// The shared hold on a data directory; see the module's comment.
 pub struct DataDirOwner {
-    data_dir: PathBuf,
+    at: Location,
     record_dir: Option<PathBuf>,
     lease: Duration,
     clock: Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>,
@@ -41,6 +49,10 @@ pub struct DataDirOwner {
 struct Held {
     users: usize,
     lock: Option<DataDirLock>,
+    /// This node's id while the lock is held.
+    node: Option<String>,
+    /// Stops the lease's heartbeat thread, which gives the lease back.
+    heartbeat: Option<(Arc<AtomicBool>, std::thread::JoinHandle<()>)>,
 }
 
 /// One user's share of the data directory; the lock is given back when the
@@ -50,18 +62,19 @@ pub struct DataDirUse {
 }
 
 impl DataDirOwner {
-    /// An owner of `data_dir` (not holding it yet). `record_dir` is where
+    /// An owner of the data directory of `at` (not holding it yet; the
+    /// store it recovers in is `at`'s, shared or not). `record_dir` is where
     /// recordings and outcome JSON of crashed attempts are looked for,
     /// `lease` this node's lease (`[store] lease_s`), `clock` the time
     /// recovered attempts are stamped with.
     pub fn new(
-        data_dir: PathBuf,
+        at: Location,
         record_dir: Option<PathBuf>,
         lease: Duration,
         clock: Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>,
     ) -> Arc<DataDirOwner> {
         Arc::new(DataDirOwner {
-            data_dir,
+            at,
             record_dir,
             lease,
             clock,
@@ -76,8 +89,10 @@ impl DataDirOwner {
     pub fn enter(self: &Arc<Self>) -> Result<DataDirUse, StoreError> {
         let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
         if held.lock.is_none() {
-            let lock = DataDirLock::acquire(&self.data_dir)?;
-            self.recover()?;
+            let lock = DataDirLock::acquire(self.at.dir())?;
+            let node = self.recover()?;
+            held.heartbeat = self.keep_lease(node.clone());
+            held.node = Some(node);
             held.lock = Some(lock);
         }
         held.users += 1;
@@ -95,14 +110,25 @@ impl DataDirOwner {
             .is_some()
     }
 
-    fn recover(&self) -> Result<(), StoreError> {
-        let mut store = Store::open(&self.data_dir)?;
-        let node = node_id_of(&self.data_dir)?;
+    /// This node's id while some part of the process is in (`None`
+    /// otherwise): name it on every attempt decided (`Store::act_for`).
+    pub fn node(&self) -> Option<String> {
+        self.held
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .node
+            .clone()
+    }
+
+    /// Takes the lease and recovers; returns the node's id.
+    fn recover(&self) -> Result<String, StoreError> {
+        let mut store = self.at.open()?;
+        let node = node_id_of(self.at.dir())?;
         let lease_now = Utc::now();
         store.take_lease(&node, std::process::id(), lease_now, self.lease)?;
         let recovered = recover_as(
             &mut store,
-            &self.data_dir,
+            self.at.dir(),
             self.record_dir.as_deref(),
             Asking::StartUp,
             (self.clock)(),
@@ -114,10 +140,72 @@ impl DataDirOwner {
                 "data directory taken: attempts a dead process left in flight recovered"
             );
         }
-        // Nothing of this process is in flight yet: a clean hand-back (the
-        // campaign runner takes the lease again while it dials).
-        store.release_lease(&node, lease_now)
+        Ok(node)
     }
+
+    /// Renews `node`'s lease every third of it, on a connection of its own,
+    /// until the returned flag is set; then gives the lease back (join the
+    /// thread to know it has). A lease
+    /// found lost (the process was paused past it, or the store was
+    /// unreachable that long) is logged at error and taken again: other
+    /// nodes may have recorded this process's calls in flight as crashed.
+    fn keep_lease(&self, node: String) -> Option<(Arc<AtomicBool>, std::thread::JoinHandle<()>)> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (flag, at, lease) = (stop.clone(), self.at.clone(), self.lease);
+        let beat = (lease / 3)
+            .to_std()
+            .unwrap_or(std::time::Duration::from_secs(10))
+            .max(std::time::Duration::from_millis(200));
+        let spawned = std::thread::Builder::new()
+            .name("duecall-lease".into())
+            .spawn(move || {
+                let mut store = None;
+                let mut next = std::time::Instant::now() + beat;
+                while !flag.load(Ordering::SeqCst) {
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                    if std::time::Instant::now() < next {
+                        continue;
+                    }
+                    next = std::time::Instant::now() + beat;
+                    if let Err(e) = beat_once(&at, &mut store, &node, lease) {
+                        tracing::warn!(node = %node, error = %e, "lease not renewed (tried again at the next beat)");
+                        store = None;
+                    }
+                }
+                let s = match store {
+                    Some(s) => Ok(s),
+                    None => at.open(),
+                };
+                if let Err(e) = s.and_then(|mut s| s.release_lease(&node, Utc::now())) {
+                    tracing::warn!(node = %node, error = %e, "lease not given back (it expires by itself)");
+                }
+            });
+        match spawned {
+            Ok(t) => Some((stop, t)),
+            Err(e) => {
+                tracing::error!(error = %e, "no thread to renew the node's lease: it expires while the data directory is held");
+                None
+            }
+        }
+    }
+}
+
+/// One heartbeat of [`DataDirOwner::keep_lease`].
+fn beat_once(
+    at: &Location,
+    store: &mut Option<crate::store::Store>,
+    node: &str,
+    lease: Duration,
+) -> Result<(), StoreError> {
+    let s = match store {
+        Some(s) => s,
+        None => store.insert(at.open()?),
+    };
+    if !s.renew_lease(node, Utc::now(), lease)? {
+        tracing::error!(node = %node, "this node's lease expired while the data directory was held (the process was paused?): taken again; other nodes may have recorded its calls in flight as crashed");
+        s.take_lease(node, std::process::id(), Utc::now(), lease)?;
+    }
+    Ok(())
 }
 
 impl Drop for DataDirUse {
@@ -125,6 +213,14 @@ impl Drop for DataDirUse {
         let mut held = self.owner.held.lock().unwrap_or_else(|p| p.into_inner());
         held.users = held.users.saturating_sub(1);
         if held.users == 0 {
+            if let Some((stop, thread)) = held.heartbeat.take() {
+                // The heartbeat thread gives the lease back as it ends
+                // (within one 50 ms nap), before the lock is: the next
+                // holder finds it given back.
+                stop.store(true, Ordering::SeqCst);
+                let _ = thread.join();
+            }
+            held.node = None;
             held.lock = None;
         }
     }
@@ -134,10 +230,15 @@ impl Drop for DataDirUse {
 mod tests {
     use super::super::test_support::{t0, tmp_dir};
     use super::*;
-    use crate::store::AttemptState;
+    use crate::store::{AttemptState, Store};
 
     fn owner(dir: &std::path::Path) -> Arc<DataDirOwner> {
-        DataDirOwner::new(dir.to_path_buf(), None, Duration::seconds(30), Arc::new(t0))
+        DataDirOwner::new(
+            Location::local(dir),
+            None,
+            Duration::seconds(30),
+            Arc::new(t0),
+        )
     }
 
     #[test]
@@ -192,5 +293,46 @@ mod tests {
             "a living call is not taken for a dead one"
         );
         drop((first, second));
+    }
+
+    #[test]
+    fn the_nodes_lease_is_held_and_renewed_while_a_part_is_in_and_given_back_when_the_last_leaves()
+    {
+        let dir = tmp_dir("owner-lease");
+        let o = DataDirOwner::new(
+            Location::local(&dir),
+            None,
+            Duration::milliseconds(600),
+            Arc::new(t0),
+        );
+        assert_eq!(o.node(), None);
+        let a = o.enter().unwrap();
+        let node = o.node().expect("named while in");
+        let s = Store::open(&dir).unwrap();
+        let lease = |s: &Store| {
+            s.nodes()
+                .unwrap()
+                .into_iter()
+                .find(|n| n.node_id == node)
+                .expect("the node's row")
+        };
+        let first = lease(&s);
+        assert!(first.stopped_at.is_none(), "held while a part is in");
+        // Past the first lease's end: renewed by the heartbeat meanwhile.
+        std::thread::sleep(std::time::Duration::from_millis(900));
+        let later = lease(&s);
+        assert!(later.stopped_at.is_none());
+        assert!(
+            later.lease_until > first.lease_until && later.lease_until > Utc::now(),
+            "renewed: {} then {}",
+            first.lease_until,
+            later.lease_until
+        );
+        drop(a);
+        assert!(
+            lease(&s).stopped_at.is_some(),
+            "given back when the last part leaves"
+        );
+        assert_eq!(o.node(), None);
     }
 }

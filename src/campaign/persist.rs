@@ -11,7 +11,7 @@
 use std::path::{Path, PathBuf};
 
 use super::recovery::{pending_file, PendingOutcome};
-use crate::store::files::{create_private_dir, write_private};
+use crate::store::files::{create_private_dir, make_private, write_private};
 use crate::store::{AttemptId, EndedAttempt, Store, StoreError};
 
 /// Outcomes the database refused, waiting for a retry.
@@ -124,12 +124,124 @@ pub fn write_outcome_file(recording: &Path, outcome: &serde_json::Value) -> Opti
     }
 }
 
+/// Moves a finished recording into the directory every node shares
+/// (`[store] recordings`, e.g. an NFS mount), keeping its file name
+/// (attempt ids are unique in the shared store, and they are in the name),
+/// and returns where it is now: the attempt row names that path, so the
+/// service on any node finds it. Whole or not at all: across file systems
+/// it is copied to a hidden `.part` file, synced, renamed into place, and
+/// only then removed here. A file already there by that name is never
+/// overwritten (an error; the recording stays on this node). Owner-only.
+pub fn publish_recording(recording: &Path, shared: &Path) -> std::io::Result<PathBuf> {
+    let name = recording.file_name().ok_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("{}: not a file name", recording.display()),
+        )
+    })?;
+    create_private_dir(shared)?;
+    let target = shared.join(name);
+    if target.exists() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::AlreadyExists,
+            format!("{} already exists", target.display()),
+        ));
+    }
+    match std::fs::rename(recording, &target) {
+        Ok(()) => {}
+        Err(e) if e.raw_os_error() == Some(libc::EXDEV) => {
+            let part = shared.join(format!(".{}.part", name.to_string_lossy()));
+            let copied = std::fs::copy(recording, &part)
+                .and_then(|_| make_private(&part))
+                .and_then(|()| std::fs::File::open(&part)?.sync_all())
+                .and_then(|()| std::fs::rename(&part, &target));
+            if let Err(e) = copied {
+                let _ = std::fs::remove_file(&part);
+                return Err(e);
+            }
+            std::fs::remove_file(recording)?;
+        }
+        Err(e) => return Err(e),
+    }
+    make_private(&target)?;
+    Ok(target)
+}
+
+/// [`publish_recording`] for an ended attempt about to be stored: its
+/// `recording` names the shared copy from now on. A move that fails is
+/// logged and the attempt keeps naming this node's copy.
+pub fn publish_ended(ended: &mut EndedAttempt, attempt: AttemptId, shared: Option<&Path>) {
+    let (Some(shared), Some(rec)) = (shared, ended.recording.clone()) else {
+        return;
+    };
+    match publish_recording(Path::new(&rec), shared) {
+        Ok(p) => ended.recording = Some(p.display().to_string()),
+        Err(e) => {
+            tracing::warn!(attempt = %attempt, error = %e, "recording not moved to the shared recordings directory (it stays on this node)")
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::outcomes::store_failure;
     use super::super::test_support::{t0, tmp_dir};
     use super::*;
     use crate::outcome::Disposition;
+
+    #[test]
+    fn a_published_recording_moves_whole_keeps_its_name_and_never_overwrites() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tmp_dir("publish");
+        let shared = dir.join("shared");
+        let rec = dir.join("A-1-7.wav");
+        std::fs::write(&rec, b"RIFF....").unwrap();
+        let moved = publish_recording(&rec, &shared).unwrap();
+        assert_eq!(moved, shared.join("A-1-7.wav"));
+        assert_eq!(std::fs::read(&moved).unwrap(), b"RIFF....");
+        assert!(!rec.exists(), "moved, not copied");
+        let mode = std::fs::metadata(&moved).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        // The same name again: refused, the new file stays here.
+        std::fs::write(&rec, b"other").unwrap();
+        assert!(publish_recording(&rec, &shared).is_err());
+        assert_eq!(std::fs::read(&rec).unwrap(), b"other");
+        assert_eq!(std::fs::read(&moved).unwrap(), b"RIFF....");
+        // Another file system (tmpfs), when this machine has one: copied
+        // whole, then removed here.
+        let shm = std::path::Path::new("/dev/shm");
+        if shm.is_dir() {
+            let far = shm.join(format!("duecall-publish-{}", std::process::id()));
+            let rec2 = dir.join("A-2-8.wav");
+            std::fs::write(&rec2, b"RIFF2").unwrap();
+            let moved = publish_recording(&rec2, &far).unwrap();
+            assert_eq!(std::fs::read(&moved).unwrap(), b"RIFF2");
+            assert!(!rec2.exists());
+            let _ = std::fs::remove_dir_all(&far);
+        }
+    }
+
+    #[test]
+    fn an_ended_attempt_names_its_shared_recording_or_keeps_its_own() {
+        let dir = tmp_dir("publish-ended");
+        let rec = dir.join("A-1-9.wav");
+        std::fs::write(&rec, b"RIFF").unwrap();
+        let mut ended = store_failure(Disposition::Failed, "agent", "x", t0());
+        ended.recording = Some(rec.display().to_string());
+        publish_ended(&mut ended, AttemptId(9), None);
+        assert_eq!(ended.recording.as_deref(), Some(rec.to_str().unwrap()));
+        publish_ended(&mut ended, AttemptId(9), Some(&dir.join("shared")));
+        assert_eq!(
+            ended.recording,
+            Some(dir.join("shared").join("A-1-9.wav").display().to_string())
+        );
+        // Gone from where it was: a second move fails and keeps the name.
+        let before = ended.recording.clone();
+        ended.recording = Some(rec.display().to_string());
+        publish_ended(&mut ended, AttemptId(9), Some(&dir.join("shared2")));
+        assert_ne!(ended.recording, before);
+        assert_eq!(ended.recording.as_deref(), Some(rec.to_str().unwrap()));
+    }
 
     #[test]
     fn an_outcome_the_locked_database_refuses_is_kept_and_stored_on_retry() {

@@ -29,7 +29,7 @@ use super::error::CampaignError;
 use super::gate::{claim, settle_due, verdict, NotClaimed, PolicyGate};
 use super::hooks;
 use super::outcomes::{store_failure, store_outcome, AttemptResult};
-use super::persist::{keep_pending, write_outcome_file, Unstored};
+use super::persist::{keep_pending, publish_ended, write_outcome_file, Unstored};
 use super::progress::{CampaignSummary, Progress, ProgressLine};
 use super::recovery::{recordings_of, recover_as, PendingOutcome, RecoveredAttempt};
 use super::scheduler::{CampaignAccount, Scheduler, SchedulerAction, SchedulerEvent, Summary};
@@ -81,6 +81,9 @@ pub struct CampaignSetup {
     /// `false` for a run that lasts days (`duecall serve`): the summary then
     /// counts them only, and the run's memory does not grow with its calls.
     pub keep_attempts: bool,
+    /// Where finished recordings go for every node to find (`[store]
+    /// recordings`); `None`: they stay in `record_dir`.
+    pub shared_recordings: Option<PathBuf>,
 }
 
 /// How a run is stopped from outside. `stop` ends dialling; `end_calls`
@@ -147,6 +150,8 @@ struct Runner {
     dial: DialPlan,
     clock: Clock,
     record_dir: Option<PathBuf>,
+    /// `CampaignSetup::shared_recordings`.
+    shared_recordings: Option<PathBuf>,
     data_dir: PathBuf,
     /// When a store that failed is asked again (the `recheck_s` setting).
     recheck: chrono::Duration,
@@ -326,7 +331,10 @@ pub async fn run(
         }
     };
     display.finish();
-    {
+    // Inside `serve` (other parts of the process may have calls in
+    // flight) the lease is the process's, given back by its
+    // `owner::DataDirOwner` when the last part leaves.
+    if setup.recovery == Asking::StartUp {
         let (writer, node) = (&mut runner.writer, runner.node.clone());
         let now = Utc::now();
         if let Err(e) = blocking(|| writer.release_lease(&node, now)) {
@@ -425,6 +433,7 @@ impl Runner {
             dial: setup.dial.clone(),
             clock: setup.clock,
             record_dir: setup.record_dir.clone(),
+            shared_recordings: setup.shared_recordings.clone(),
             data_dir: setup.data_dir.clone(),
             recheck: chrono::Duration::seconds(setup.settings.recheck_s.min(86_400) as i64),
             sched,
@@ -824,6 +833,16 @@ impl Runner {
                 (so, None, res)
             }
         };
+        // A finished recording goes where every node finds it, before the
+        // row that names it is stored.
+        let mut outcome = outcome;
+        if self.shared_recordings.is_some() && outcome.recording.is_some() {
+            let shared = self.shared_recordings.as_deref();
+            blocking(|| publish_ended(&mut outcome, f.attempt, shared));
+            if let Some(p) = &outcome.recording {
+                res.recording = Some(PathBuf::from(p));
+            }
+        }
         // The database first; the JSON beside the recording only after it.
         let (writer, unstored) = (&mut self.writer, &mut self.unstored);
         let stored = blocking(|| {

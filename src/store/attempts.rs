@@ -139,8 +139,7 @@ fn insert_decision(
     .map_err(sql("record_decision"))
 }
 
-/// A dial being claimed under the store's write lock
-/// ([`Store::begin_claim`]): check that neither the account nor the number
+/// A dial being claimed under its locks ([`Store::begin_claim`]): check that neither the account nor the number
 /// has a call in flight, let the gate decide afresh, then record the
 /// decision (which commits). Dropped without recording: nothing is stored.
 pub struct Claim<'a> {
@@ -244,15 +243,52 @@ impl Store {
         )
     }
 
-    /// Starts claiming a dial: takes the store's write lock (SQLite's
-    /// `BEGIN IMMEDIATE`; PostgreSQL's advisory write lock, across every
-    /// node) until the claim records its decision or is dropped. Whatever
-    /// the gate reads while the claim is held is what every node has
-    /// committed, and no other node's decision can slip in before this one.
-    pub fn begin_claim(&mut self) -> Result<Claim<'_>, StoreError> {
+    /// Starts claiming a dial to `account_id` on `phone`, until the claim
+    /// records its decision or is dropped. On SQLite it takes the store's
+    /// one write lock (`BEGIN IMMEDIATE`). On PostgreSQL it locks only this
+    /// account's and this number's rows (`SELECT ... FOR UPDATE SKIP
+    /// LOCKED` in `claim_locks`, not the store's advisory write lock), so
+    /// nodes claiming other accounts on other numbers go on side by side;
+    /// `None` when another node holds either row (it is claiming the same
+    /// person right now: ask again later). Either way, whatever the gate
+    /// reads while the claim is held is what every node has committed, and
+    /// no other decision about this account or number can slip in before
+    /// this one: the caps, counted per account and per number, hold.
+    pub fn begin_claim(
+        &mut self,
+        account_id: &str,
+        phone: &str,
+    ) -> Result<Option<Claim<'_>>, StoreError> {
+        const OP: &str = "begin_claim";
         let node = self.node.clone();
-        let tx = self.write_tx("begin_claim")?;
-        Ok(Claim { tx, node })
+        if self.conn.dialect() == super::db::Dialect::Sqlite {
+            let tx = self.write_tx(OP)?;
+            return Ok(Some(Claim { tx, node }));
+        }
+        let keys = [format!("account:{account_id}"), format!("number:{phone}")];
+        for k in &keys {
+            // Outside the claim's transaction: the row exists for every
+            // node from now on (a concurrent insert of the same key waits
+            // only for that one-row autocommit).
+            self.conn
+                .execute(
+                    "INSERT INTO claim_locks (key) VALUES (?1) ON CONFLICT (key) DO NOTHING",
+                    [k],
+                )
+                .map_err(sql(OP))?;
+        }
+        let tx = self.conn.claim_tx().map_err(sql(OP))?;
+        let locked: Vec<(String,)> = {
+            let mut st = tx
+                .prepare("SELECT key FROM claim_locks WHERE key IN (?1, ?2) FOR UPDATE SKIP LOCKED")
+                .map_err(sql(OP))?;
+            st.query_all(params![keys[0], keys[1]]).map_err(sql(OP))?
+        };
+        if locked.len() < keys.len() {
+            // Dropped: rolled back, the row this claim did get is free again.
+            return Ok(None);
+        }
+        Ok(Some(Claim { tx, node }))
     }
 
     /// Records that the INVITE left.

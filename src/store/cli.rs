@@ -32,6 +32,29 @@ pub struct ExportArgs {
     pub store: Option<String>,
 }
 
+/// `--data-dir` and `--store`, for a command that opens the store and
+/// nothing else (`duecall user`, `duecall token`).
+#[derive(Debug, Clone, Args)]
+pub struct StoreArgs {
+    /// The data directory (default: $DUECALL_DATA, else ./duecall-data).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// The shared PostgreSQL database (`postgres://user@host:port/db`;
+    /// default: $DUECALL_STORE); without it, the data directory's SQLite.
+    #[arg(long)]
+    pub store: Option<String>,
+}
+
+impl StoreArgs {
+    /// Where the store these flags name is.
+    pub fn location(&self) -> Result<super::Location, StoreError> {
+        Ok(super::Location::new(
+            data_dir(self.data_dir.as_ref()),
+            store_url(self.store.as_deref(), None)?,
+        ))
+    }
+}
+
 /// The shared database the flag names, else `$DUECALL_STORE`, else the
 /// configuration's `[store] url`; `None`: the data directory's SQLite.
 /// A URL that is not `postgres://` or `postgresql://` is refused, naming it.

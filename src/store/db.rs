@@ -421,6 +421,7 @@ macro_rules! from_row_tuple {
         }
     };
 }
+from_row_tuple!(A 0);
 from_row_tuple!(A 0, B 1);
 from_row_tuple!(A 0, B 1, C 2);
 from_row_tuple!(A 0, B 1, C 2, D 3);
@@ -596,6 +597,27 @@ impl Db {
                     }
                     Ok(())
                 })?;
+            }
+        }
+        self.in_tx.set(true);
+        Ok(Transaction {
+            db: self,
+            done: false,
+        })
+    }
+
+    /// Begins a dial claim's transaction: on SQLite `BEGIN IMMEDIATE` (its
+    /// one write lock, as [`Db::write_tx`]); on PostgreSQL a plain `BEGIN`
+    /// without the store's advisory write lock: the claim then locks only
+    /// its own account's and number's rows (`FOR UPDATE SKIP LOCKED` in
+    /// `claim_locks`), so claims of different accounts on different numbers
+    /// run side by side across nodes. Rolled back when dropped without
+    /// `commit`.
+    pub fn claim_tx(&self) -> Result<Transaction<'_>> {
+        match &self.backend {
+            Backend::Sqlite(_) => return self.write_tx(),
+            Backend::Postgres { client, .. } => {
+                off_runtime(|| client.borrow_mut().batch_execute("BEGIN"))?;
             }
         }
         self.in_tx.set(true);

@@ -49,6 +49,7 @@ mod export;
 pub mod files;
 mod history;
 mod holds;
+mod location;
 mod lock;
 pub mod nodes;
 pub mod outbox;
@@ -79,6 +80,7 @@ pub use error::StoreError;
 pub use escalations::{Escalation, EscalationStatus, NewEscalation};
 pub use export::ExportFormat;
 pub use holds::HoldRow;
+pub use location::Location;
 pub use lock::{DataDirLock, LOCK_FILE};
 pub use pauses::{EndedPause, PAID_REASON};
 

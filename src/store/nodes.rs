@@ -164,6 +164,13 @@ const LEASE_COLS: &str =
     "node_id, host, pid, started_at, heartbeat_at, lease_until, stopped_at FROM nodes";
 
 impl Store {
+    /// Names `node` on every attempt this connection decides from now on,
+    /// without taking its lease: for a connection of a process whose lease
+    /// is held elsewhere in it (`campaign::owner::DataDirOwner`).
+    pub fn act_for(&mut self, node: &str) {
+        self.node = Some(node.to_string());
+    }
+
     /// The node whose attempts this connection decides (`None`: no node
     /// named, as before leases).
     pub fn node(&self) -> Option<&str> {

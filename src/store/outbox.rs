@@ -117,6 +117,31 @@ pub struct Delivery {
     pub order_key: String,
 }
 
+/// The deliveries due to endpoint `?3` at `?1`, each the first pending one
+/// of its order key, oldest event first, at most `?2`.
+const DUE_SQL: &str = "SELECT d.id, d.endpoint, e.uid, e.kind, e.data, d.attempts, d.order_key
+     FROM webhook_deliveries d JOIN events e ON e.id = d.event_id
+     WHERE d.endpoint = ?3 AND d.status = 'pending' AND d.next_at <= ?1
+       AND NOT EXISTS (SELECT 1 FROM webhook_deliveries p
+                       WHERE p.endpoint = d.endpoint AND p.order_key = d.order_key
+                         AND p.status = 'pending' AND p.event_id < d.event_id)
+     ORDER BY d.event_id LIMIT ?2";
+
+/// A row of [`DUE_SQL`].
+type DeliveryRaw = (i64, String, String, String, String, i64, String);
+
+fn delivery_of((id, endpoint, uid, kind, body, attempts, order_key): DeliveryRaw) -> Delivery {
+    Delivery {
+        id,
+        endpoint,
+        uid,
+        kind,
+        body,
+        attempts: attempts.clamp(0, u32::MAX as i64) as u32,
+        order_key,
+    }
+}
+
 /// An event as stored (for the API and tests).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StoredEvent {
@@ -254,34 +279,45 @@ impl Store {
         limit: u32,
     ) -> Result<Vec<Delivery>, StoreError> {
         const OP: &str = "due_deliveries";
-        let mut st = self
-            .conn
-            .prepare(
-                "SELECT d.id, d.endpoint, e.uid, e.kind, e.data, d.attempts, d.order_key
-                 FROM webhook_deliveries d JOIN events e ON e.id = d.event_id
-                 WHERE d.endpoint = ?3 AND d.status = 'pending' AND d.next_at <= ?1
-                   AND NOT EXISTS (SELECT 1 FROM webhook_deliveries p
-                                   WHERE p.endpoint = d.endpoint AND p.order_key = d.order_key
-                                     AND p.status = 'pending' AND p.event_id < d.event_id)
-                 ORDER BY d.event_id LIMIT ?2",
+        let mut st = self.conn.prepare(DUE_SQL).map_err(sql(OP))?;
+        let raws: Vec<DeliveryRaw> = st
+            .query_all(params![ts(now), limit, endpoint])
+            .map_err(sql(OP))?;
+        Ok(raws.into_iter().map(delivery_of).collect())
+    }
+
+    /// Claims the deliveries to `endpoint` due at `now` (as
+    /// [`Store::due_deliveries`]) for `hold`: in one write transaction (on
+    /// PostgreSQL under the store's write lock, across every node sharing
+    /// it) each one's `next_at` moves to `now + hold`, so no other sender,
+    /// on this node or another, posts it meanwhile. The sender reports back
+    /// with [`Store::mark_delivered`] or [`Store::mark_failed`]; a sender
+    /// that dies leaves the claim to lapse, and the delivery is due again
+    /// after `hold` (at least once, never twice at the same time). `hold`
+    /// must outlast a try (the POST's timeout).
+    pub fn claim_deliveries(
+        &mut self,
+        endpoint: &str,
+        now: DateTime<Utc>,
+        hold: chrono::Duration,
+        limit: u32,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        const OP: &str = "claim_deliveries";
+        let tx = self.write_tx(OP)?;
+        let raws: Vec<DeliveryRaw> = {
+            let mut st = tx.prepare(DUE_SQL).map_err(sql(OP))?;
+            st.query_all(params![ts(now), limit, endpoint])
+                .map_err(sql(OP))?
+        };
+        for r in &raws {
+            tx.execute(
+                "UPDATE webhook_deliveries SET next_at = ?2 WHERE id = ?1 AND status = 'pending'",
+                params![r.0, ts(now + hold)],
             )
             .map_err(sql(OP))?;
-        let rows = st
-            .query_map(params![ts(now), limit, endpoint], |r| {
-                Ok(Delivery {
-                    id: r.get(0)?,
-                    endpoint: r.get(1)?,
-                    uid: r.get(2)?,
-                    kind: r.get(3)?,
-                    body: r.get(4)?,
-                    attempts: r.get::<_, i64>(5)?.clamp(0, u32::MAX as i64) as u32,
-                    order_key: r.get(6)?,
-                })
-            })
-            .map_err(sql(OP))?
-            .collect::<Result<_, _>>()
-            .map_err(sql(OP))?;
-        Ok(rows)
+        }
+        tx.commit().map_err(sql(OP))?;
+        Ok(raws.into_iter().map(delivery_of).collect())
     }
 
     /// The earliest time a pending delivery becomes due, if any.

@@ -210,6 +210,19 @@ ALTER TABLE attempts ADD COLUMN node TEXT;
 CREATE INDEX attempts_in_flight ON attempts (state, account_id, phone);
 ";
 
+/// Migration 12: row locks for dial claims on a shared store. A claim on
+/// PostgreSQL locks the rows `account:<id>` and `number:<E.164>` with
+/// `FOR UPDATE SKIP LOCKED` instead of the store's one write lock, so
+/// claims of different accounts and numbers never wait for each other, and
+/// a claim whose account or number another node is claiming is refused at
+/// once (asked again later). One row per account and per number, made on
+/// first claim. SQLite claims under its one write lock and leaves it empty.
+const M12_CLAIM_LOCKS: &str = "
+CREATE TABLE claim_locks (
+    key TEXT PRIMARY KEY
+);
+";
+
 /// The migrations in order; migration `n` (1-based) is `MIGRATIONS[n - 1]`.
 /// Append only: a released migration is never edited. A new table gets its
 /// own migration here (its rows' code in its own file beside this one).
@@ -225,6 +238,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     super::web_schema::CAMPAIGNS,
     M10_ASKED_HOURS,
     M11_NODES,
+    M12_CLAIM_LOCKS,
 ];
 
 /// The newest schema version this build knows.

@@ -1029,7 +1029,7 @@ fn a_claim_sees_calls_in_flight_on_the_account_or_the_number_and_names_its_node(
     let mut s = db.open();
     s.take_lease("node-a", 1, t(9, 0), chrono::Duration::seconds(30))
         .unwrap();
-    let claim = s.begin_claim().unwrap();
+    let claim = s.begin_claim("a1", "+14155550100").unwrap().unwrap();
     assert!(!claim.in_flight("a1", "+14155550100").unwrap());
     let id = claim
         .record_decision("a1", "+14155550100", t(9, 0), &json!({"decision": "allow"}))
@@ -1039,7 +1039,7 @@ fn a_claim_sees_calls_in_flight_on_the_account_or_the_number_and_names_its_node(
     // about another account, are in flight.
     let mut other = db.open();
     {
-        let c = other.begin_claim().unwrap();
+        let c = other.begin_claim("a9", "+14155550999").unwrap().unwrap();
         assert!(c.in_flight("a1", "+14155550999").unwrap());
         assert!(c.in_flight("a9", "+14155550100").unwrap());
         assert!(!c.in_flight("a9", "+14155550999").unwrap());
@@ -1048,6 +1048,55 @@ fn a_claim_sees_calls_in_flight_on_the_account_or_the_number_and_names_its_node(
     assert_eq!(other.history_for("a9").unwrap().len(), 0);
     s.record_outcome(id, &ended(Disposition::Busy, t(9, 1), None))
         .unwrap();
-    let c = other.begin_claim().unwrap();
+    let c = other.begin_claim("a1", "+14155550100").unwrap().unwrap();
     assert!(!c.in_flight("a1", "+14155550100").unwrap());
+}
+
+/// On PostgreSQL a claim locks only its account's and number's rows: while
+/// one connection (node) holds a claim, another's claim on the same account
+/// or the same number is refused at once (`None`, never a wait), and a claim
+/// on another account and number goes through side by side; a dropped claim
+/// frees its rows. (SQLite claims under its one write lock: a second
+/// connection waits for it, which `a_claim_sees_calls_in_flight_...` covers.)
+fn claims_on_postgres_lock_only_their_account_and_number(db: &TestDb) {
+    let mut a = db.open();
+    let mut b = db.open();
+    let held = a.begin_claim("a1", "+14155550100").unwrap().expect("free");
+    let started = std::time::Instant::now();
+    assert!(
+        b.begin_claim("a1", "+14155550999").unwrap().is_none(),
+        "the account is being claimed"
+    );
+    assert!(
+        b.begin_claim("a2", "+14155550100").unwrap().is_none(),
+        "the number is being claimed (about another account)"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "refused at once, not after waiting"
+    );
+    let side = b
+        .begin_claim("a2", "+14155550101")
+        .unwrap()
+        .expect("another account on another number is not in the way");
+    let id = side
+        .record_decision("a2", "+14155550101", t(9, 0), &json!({}))
+        .unwrap();
+    assert!(b.attempt(id).unwrap().is_some());
+    drop(held);
+    assert!(
+        b.begin_claim("a1", "+14155550100").unwrap().is_some(),
+        "a dropped claim frees its rows"
+    );
+}
+
+#[test]
+fn claims_lock_only_their_account_and_number_on_postgres() {
+    let Some(cluster) = super::pg_cluster::for_test("claimlocks") else {
+        return;
+    };
+    claims_on_postgres_lock_only_their_account_and_number(&TestDb::postgres(
+        &cluster,
+        "claim_locks",
+    ));
 }

@@ -681,3 +681,53 @@ fn users_tokens_and_sessions_round_trip_and_end() {
         "a revoked name is reused"
     );
 }
+
+#[test]
+fn a_claimed_delivery_is_posted_by_one_sender_until_its_claim_lapses_or_it_is_reported() {
+    let dir = TempDir::new("outbox-claim");
+    // Two senders on one store: two nodes' services, or two rounds.
+    let mut a = Store::open(&dir.0).unwrap();
+    let mut b = Store::open(&dir.0).unwrap();
+    let url = "http://127.0.0.1:9/hook";
+    let all = EventKind::ALL.to_vec();
+    assert_eq!(a.fan_out(url, &all, t0(), 100).unwrap(), 0);
+    for key in ["attempt:1", "attempt:2"] {
+        a.enqueue_event(EventKind::CallEnded, t0(), key, serde_json::json!({}))
+            .unwrap();
+    }
+    assert_eq!(b.fan_out(url, &all, t0(), 100).unwrap(), 2);
+    let hold = Duration::seconds(60);
+    let mine = a.claim_deliveries(url, t0(), hold, 10).unwrap();
+    assert_eq!(
+        mine.len(),
+        2,
+        "both due deliveries claimed by the first sender"
+    );
+    assert!(
+        b.claim_deliveries(url, t0() + Duration::seconds(59), hold, 10)
+            .unwrap()
+            .is_empty(),
+        "the second sender gets nothing while the claim holds"
+    );
+    // The first sender reports one; the other one's claim lapses (it died).
+    a.mark_delivered(mine[0].id, t0() + Duration::seconds(1))
+        .unwrap();
+    let again = b
+        .claim_deliveries(url, t0() + Duration::seconds(60), hold, 10)
+        .unwrap();
+    assert_eq!(
+        again.iter().map(|d| d.id).collect::<Vec<_>>(),
+        vec![mine[1].id],
+        "only the unreported delivery, once its claim has lapsed"
+    );
+    assert_eq!(again[0].attempts, 0, "a lapsed claim is not a failed try");
+    // A failure report sets the retry time, whatever the claim said.
+    b.mark_failed(again[0].id, "HTTP 503", t0() + Duration::seconds(65))
+        .unwrap();
+    assert_eq!(
+        a.claim_deliveries(url, t0() + Duration::seconds(65), hold, 10)
+            .unwrap()
+            .len(),
+        1
+    );
+}

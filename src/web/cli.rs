@@ -17,6 +17,7 @@ use super::error::WebError;
 use super::server::{serve, ServeError, ServeOptions};
 use crate::config::{Config, ConfigError};
 use crate::store::audit::Actor;
+use crate::store::cli::StoreArgs;
 use crate::store::users::Role;
 use crate::store::{Store, StoreError};
 
@@ -58,6 +59,12 @@ pub struct ServeArgs {
     /// Data directory (default: $DUECALL_DATA, else ./duecall-data).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
+    /// The shared PostgreSQL database (`postgres://user@host:port/db`;
+    /// default: $DUECALL_STORE, else `[store] url`): the service then sees,
+    /// and dials, the campaigns every node shares; without it, the data
+    /// directory's SQLite.
+    #[arg(long)]
+    pub store: Option<String>,
     /// Address to listen on (default `[serve] listen`, 127.0.0.1:8080).
     #[arg(long)]
     pub listen: Option<SocketAddr>,
@@ -85,23 +92,23 @@ enum UserCmd {
         /// Read the password from the first line of stdin (required: never on the command line).
         #[arg(long)]
         password_stdin: bool,
-        /// Data directory (default: $DUECALL_DATA, else ./duecall-data).
-        #[arg(long)]
-        data_dir: Option<PathBuf>,
+        /// Where the store is (`--data-dir`, `--store`).
+        #[command(flatten)]
+        at: StoreArgs,
     },
     /// List users.
     List {
-        /// Data directory.
-        #[arg(long)]
-        data_dir: Option<PathBuf>,
+        /// Where the store is (`--data-dir`, `--store`).
+        #[command(flatten)]
+        at: StoreArgs,
     },
     /// Disable a user (no login; their sessions end).
     Disable {
         /// Login name.
         name: String,
-        /// Data directory.
-        #[arg(long)]
-        data_dir: Option<PathBuf>,
+        /// Where the store is (`--data-dir`, `--store`).
+        #[command(flatten)]
+        at: StoreArgs,
     },
 }
 
@@ -122,28 +129,28 @@ enum TokenCmd {
         /// Who or what uses it (e.g. `crm`).
         #[arg(long)]
         name: String,
-        /// Data directory.
-        #[arg(long)]
-        data_dir: Option<PathBuf>,
+        /// Where the store is (`--data-dir`, `--store`).
+        #[command(flatten)]
+        at: StoreArgs,
     },
     /// List tokens (never the tokens themselves).
     List {
-        /// Data directory.
-        #[arg(long)]
-        data_dir: Option<PathBuf>,
+        /// Where the store is (`--data-dir`, `--store`).
+        #[command(flatten)]
+        at: StoreArgs,
     },
     /// Revoke a token by name.
     Revoke {
         /// The token's name.
         name: String,
-        /// Data directory.
-        #[arg(long)]
-        data_dir: Option<PathBuf>,
+        /// Where the store is (`--data-dir`, `--store`).
+        #[command(flatten)]
+        at: StoreArgs,
     },
 }
 
-fn open(dir: Option<&PathBuf>) -> Result<Store, CliError> {
-    Ok(Store::open(&crate::store::cli::data_dir(dir))?)
+fn open(at: &StoreArgs) -> Result<Store, CliError> {
+    Ok(at.location()?.open()?)
 }
 
 /// After `duecall demo`: an admin login for the console on the demo's data
@@ -185,7 +192,7 @@ pub fn run_user(
             name,
             role,
             password_stdin,
-            data_dir,
+            at,
         } => {
             if !password_stdin {
                 return Err(CliError::Input(
@@ -198,7 +205,7 @@ pub fn run_user(
             stdin.read_line(&mut line)?;
             let password = line.trim_end_matches(['\n', '\r']);
             access::check_password(password)?;
-            let mut store = open(data_dir.as_ref())?;
+            let mut store = open(at)?;
             let new = access::put_user(
                 &mut store,
                 name,
@@ -213,8 +220,8 @@ pub fn run_user(
                 if new { "created" } else { "updated" }
             )?;
         }
-        UserCmd::List { data_dir } => {
-            let store = open(data_dir.as_ref())?;
+        UserCmd::List { at } => {
+            let store = open(at)?;
             for u in store.users()? {
                 writeln!(
                     out,
@@ -226,8 +233,8 @@ pub fn run_user(
                 )?;
             }
         }
-        UserCmd::Disable { name, data_dir } => {
-            let mut store = open(data_dir.as_ref())?;
+        UserCmd::Disable { name, at } => {
+            let mut store = open(at)?;
             if !store.disable_user(name, now)? {
                 return Err(CliError::Input(format!("no user named {name:?}")));
             }
@@ -248,12 +255,8 @@ pub fn run_user(
 pub fn run_token(args: &TokenArgs, out: &mut dyn Write) -> Result<(), CliError> {
     let now = Utc::now();
     match &args.cmd {
-        TokenCmd::Create {
-            role,
-            name,
-            data_dir,
-        } => {
-            let mut store = open(data_dir.as_ref())?;
+        TokenCmd::Create { role, name, at } => {
+            let mut store = open(at)?;
             let token =
                 access::create_token(&mut store, name, *role, &Actor::cli("token create"), now)?;
             writeln!(
@@ -262,8 +265,8 @@ pub fn run_token(args: &TokenArgs, out: &mut dyn Write) -> Result<(), CliError> 
             )?;
             writeln!(out, "{token}")?;
         }
-        TokenCmd::List { data_dir } => {
-            let store = open(data_dir.as_ref())?;
+        TokenCmd::List { at } => {
+            let store = open(at)?;
             for t in store.tokens()? {
                 writeln!(
                     out,
@@ -279,8 +282,8 @@ pub fn run_token(args: &TokenArgs, out: &mut dyn Write) -> Result<(), CliError> 
                 )?;
             }
         }
-        TokenCmd::Revoke { name, data_dir } => {
-            let mut store = open(data_dir.as_ref())?;
+        TokenCmd::Revoke { name, at } => {
+            let mut store = open(at)?;
             if !store.revoke_token(name, now)? {
                 return Err(CliError::Input(format!("no live token named {name:?}")));
             }
@@ -304,9 +307,12 @@ pub async fn run_serve(args: &ServeArgs) -> Result<(), CliError> {
         None => Config::default(),
     };
     let data_dir = crate::store::cli::data_dir(args.data_dir.as_ref());
+    let store_url = crate::store::cli::store_url(args.store.as_deref(), Some(&config.store))?;
+    let shown = store_url.as_deref().map(crate::store::redact_url);
     let opts = ServeOptions {
         config,
         data_dir: data_dir.clone(),
+        store_url,
         listen: args.listen,
         now: args.now.map(|t| t.with_timezone(&Utc)),
         prompts_dir: crate::agent::AgentPaths::under(&crate::agent::AgentPaths::default_root())
@@ -317,6 +323,9 @@ pub async fn run_serve(args: &ServeArgs) -> Result<(), CliError> {
     let result = serve(opts, shutdown.clone(), |r| {
         println!("duecall serve: listening on {}://{}", r.scheme, r.addr);
         println!("data directory: {}", data_dir.display());
+        if let Some(u) = &shown {
+            println!("shared store: {u}");
+        }
         let _ = std::io::stdout().flush();
     })
     .await;

@@ -1,17 +1,18 @@
-//! The service's way to the store: a few open connections shared by the
-//! request handlers, each call run on the blocking pool so a slow query or
+//! The service's way to the store (the data directory's SQLite, or the
+//! shared PostgreSQL database several nodes' services read and write: a
+//! [`Location`]): a few open connections shared by the request handlers, each call run on the blocking pool so a slow query or
 //! a busy database never stalls the async workers. Owns the connections;
 //! never holds one across an await.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::Semaphore;
 
 use super::error::WebError;
-use crate::store::{Store, StoreError};
+use crate::store::{Location, Store, StoreError};
 
-/// A small pool of store connections on one data directory.
+/// A small pool of store connections on one store.
 #[derive(Debug, Clone)]
 pub struct Db {
     inner: Arc<Inner>,
@@ -19,28 +20,33 @@ pub struct Db {
 
 #[derive(Debug)]
 struct Inner {
-    dir: PathBuf,
+    at: Location,
     idle: Mutex<Vec<Store>>,
     permits: Semaphore,
 }
 
 impl Db {
-    /// Opens the store of `dir` once (creating and migrating it), and
-    /// allows `size` connections at a time.
-    pub fn open(dir: &Path, size: usize) -> Result<Db, StoreError> {
-        let first = Store::open(dir)?;
+    /// Opens the store `at` once (creating and migrating it), and allows
+    /// `size` connections at a time.
+    pub fn open(at: &Location, size: usize) -> Result<Db, StoreError> {
+        let first = at.open()?;
         Ok(Db {
             inner: Arc::new(Inner {
-                dir: dir.to_path_buf(),
+                at: at.clone(),
                 idle: Mutex::new(vec![first]),
                 permits: Semaphore::new(size.max(1)),
             }),
         })
     }
 
-    /// The data directory.
+    /// The node-local data directory.
     pub fn dir(&self) -> &Path {
-        &self.inner.dir
+        self.inner.at.dir()
+    }
+
+    /// Where the store is (the data directory and the shared database).
+    pub fn location(&self) -> &Location {
+        &self.inner.at
     }
 
     /// Runs `f` with a connection on the blocking pool.
@@ -70,7 +76,7 @@ impl Db {
             let taken = inner.idle.lock().ok().and_then(|mut v| v.pop());
             let mut store = match taken {
                 Some(s) => s,
-                None => Store::open_existing(&inner.dir).map_err(WebError::from)?,
+                None => inner.at.open_existing().map_err(WebError::from)?,
             };
             let r = f(&mut store);
             if let Ok(mut v) = inner.idle.lock() {

@@ -318,13 +318,14 @@ async fn setup(
         until: now + Duration::days(HORIZON_DAYS),
         record_dir,
         progress: Progress::Quiet,
-        store_url: None,
+        store_url: st.db.location().url().map(str::to_owned),
         lease: config.store.lease(),
         // The service's direct streams may be conversing: the owner
         // recovered when it took the directory.
         recovery: Asking::Running,
         // The run lasts days: its summary counts attempts, it does not keep them.
         keep_attempts: false,
+        shared_recordings: config.store.recordings.clone(),
     })
 }
 

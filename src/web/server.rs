@@ -32,7 +32,7 @@ use crate::campaign::clock::Clock;
 use crate::config::Config;
 use crate::dialogue::Script;
 use crate::policy::PolicyConfig;
-use crate::store::StoreError;
+use crate::store::{Location, StoreError};
 
 /// Why the service could not start.
 #[derive(Debug, thiserror::Error)]
@@ -67,8 +67,12 @@ pub enum ServeError {
 pub struct ServeOptions {
     /// The whole config.
     pub config: Config,
-    /// The data directory.
+    /// The data directory (node-local: its lock, recordings being written).
     pub data_dir: PathBuf,
+    /// The shared PostgreSQL database several nodes' services and runs
+    /// share (`--store`, `$DUECALL_STORE`, `[store] url`); `None`: the data
+    /// directory's SQLite.
+    pub store_url: Option<String>,
     /// Where to listen (default `[serve] listen`).
     pub listen: Option<SocketAddr>,
     /// The service's clock starts here (tests); default the real clock.
@@ -113,15 +117,32 @@ pub fn state(
     tls: bool,
     shutdown: CancellationToken,
 ) -> Result<AppState, ServeError> {
-    let db = Db::open(&opts.data_dir, 4)?;
+    crate::store::files::create_private_dir(&opts.data_dir).map_err(|source| {
+        StoreError::DataDir {
+            path: opts.data_dir.clone(),
+            source,
+        }
+    })?;
     let data_dir = opts
         .data_dir
         .canonicalize()
         .unwrap_or_else(|_| opts.data_dir.clone());
+    let at = Location::new(data_dir.clone(), opts.store_url.clone());
+    let db = Db::open(&at, 4)?;
     let mut roots = vec![data_dir.clone()];
     let rec = &opts.config.recording.dir;
     if rec.is_absolute() {
         if let Ok(r) = rec.canonicalize() {
+            roots.push(r);
+        }
+    }
+    // Every node's finished recordings, when they share a directory.
+    if let Some(r) = &opts.config.store.recordings {
+        crate::store::files::create_private_dir(r).map_err(|source| StoreError::DataDir {
+            path: r.clone(),
+            source,
+        })?;
+        if let Ok(r) = r.canonicalize() {
             roots.push(r);
         }
     }
@@ -130,7 +151,7 @@ pub fn state(
         None => Clock::real(),
     };
     let owner = crate::campaign::owner::DataDirOwner::new(
-        data_dir.clone(),
+        at.clone(),
         super::dialler::record_dir(&opts.config, &data_dir),
         opts.config.store.lease(),
         Arc::new(move || clock.now()),

@@ -115,9 +115,10 @@ pub fn start(st: &AppState) -> Result<DirectStreams, StreamsError> {
     let clock = st.clock;
     let runner = Arc::new(DirectRunner {
         agent: Arc::new(agent),
-        data_dir: st.data_dir.clone(),
+        store: st.db.location().clone(),
         owner: st.owner.clone(),
         record_dir,
+        shared_recordings: config.store.recordings.clone(),
         policy: st.policy.clone(),
         clock: Arc::new(move || clock.now()),
         hub: st.streams.clone(),

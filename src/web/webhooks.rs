@@ -154,11 +154,12 @@ async fn round(
 ) -> Result<usize, crate::web::error::WebError> {
     let now = st.now();
     let (url, ks) = (hook.url.clone(), kinds.to_vec());
+    let hold = claim_hold(st.serve().webhook_timeout_s);
     let due = st
         .db
         .run(move |s| {
             s.fan_out(&url, &ks, now, 1000)?;
-            s.due_deliveries(&url, now, BATCH)
+            s.claim_deliveries(&url, now, hold, BATCH)
         })
         .await?;
     if due.is_empty() {
@@ -216,6 +217,13 @@ async fn round(
         })
         .await?;
     Ok(n)
+}
+
+/// How long a claimed delivery is this sender's: the POST's timeout twice
+/// over and a minute, so a slow receiver is never posted the same event by
+/// a second node (or a second round of this one) while the first try runs.
+fn claim_hold(timeout_s: u64) -> chrono::Duration {
+    chrono::Duration::seconds(timeout_s.min(3600) as i64 * 2 + 60)
 }
 
 async fn post(client: &reqwest::Client, secret: &str, d: &Delivery) -> Result<(), String> {

@@ -25,7 +25,7 @@ fn write(dir: &Path, name: &str, body: &str) -> PathBuf {
     p
 }
 
-async fn sim() -> duecall::sim::SimCallee {
+pub(crate) async fn sim() -> duecall::sim::SimCallee {
     let mut personas = PersonaBook::builtin();
     personas
         .load_file(&root().join("prompts/sim.toml"))

@@ -9,6 +9,7 @@ mod hostile;
 mod peers;
 mod pg_campaign;
 mod pg_nodes;
+mod pg_serve;
 mod pg_store;
 mod rtp_peer;
 mod serve;

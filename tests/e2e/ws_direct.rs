@@ -20,7 +20,7 @@ use duecall::config::Config;
 use duecall::outcome::RouteKind;
 use duecall::policy::PolicyConfig;
 use duecall::sim::{PersonaBook, SimConfig};
-use duecall::store::{AttemptId, Store};
+use duecall::store::{AttemptId, Location, Store};
 use duecall::telephony::gateway::{DirectStreams, Gateway};
 use duecall::telephony::ws::bridge::{Bridge, BridgeConfig};
 use duecall::telephony::ws::direct::DirectRunner;
@@ -108,14 +108,15 @@ async fn direct_streams_go_through_the_gate_and_a_denied_one_is_closed_with_its_
     );
     let runner = Arc::new(DirectRunner {
         agent,
-        data_dir: data.clone(),
+        store: Location::local(&data),
         owner: DataDirOwner::new(
-            data.clone(),
+            Location::local(&data),
             Some(dir.clone()),
             chrono::Duration::seconds(30),
             Arc::new(now),
         ),
         record_dir: Some(dir.clone()),
+        shared_recordings: None,
         policy: Arc::new(PolicyConfig::default()),
         clock: Arc::new(now),
         hub: hub.clone(),

@@ -16,7 +16,7 @@
 //! streams are refused; `DirectRunner::wait` lets the process wait for
 //! their outcomes before it exits.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -34,7 +34,7 @@ use crate::campaign::gate::{claim_with, decide_on_store, settle_due, NotClaimed}
 use crate::campaign::owner::{DataDirOwner, DataDirUse};
 use crate::campaign::persist::write_outcome_file;
 use crate::policy::{AllowedDial, PolicyConfig, PolicyDecision, Refused};
-use crate::store::{AttemptId, Store, StoreError};
+use crate::store::{AttemptId, Location, StoreError};
 use crate::telephony::gateway::{DialFuture, Gateway, GatewayError};
 
 /// The stream parameters that are not account fields.
@@ -88,7 +88,7 @@ pub enum DirectVerdict {
 /// not refuse it); another process dialling from the directory does.
 pub fn gate_direct(
     owner: &Arc<DataDirOwner>,
-    data_dir: &Path,
+    at: &Location,
     account: &Account,
     policy: &PolicyConfig,
     now: DateTime<Utc>,
@@ -101,12 +101,17 @@ pub fn gate_direct(
         e => format!("the data directory: {e}"),
     })?;
     let stored = |e: StoreError| format!("the store: {e}");
-    let mut store = Store::open(data_dir).map_err(stored)?;
+    let mut store = at.open().map_err(stored)?;
+    // The attempt names this node, whose lease the owner keeps while the
+    // stream holds the directory: no other node takes the call for a dead one.
+    if let Some(node) = owner.node() {
+        store.act_for(&node);
+    }
     store
         .upsert_accounts(std::slice::from_ref(account), now)
         .map_err(stored)?;
     settle_due(&mut store, account, policy, now).map_err(stored)?;
-    let reader = Store::open(data_dir).map_err(stored)?;
+    let reader = at.open().map_err(stored)?;
     // The platform is connected to this number: the question is about it.
     let view = Account {
         alt_phones: Vec::new(),
@@ -220,12 +225,15 @@ pub struct DirectRunner {
     /// The agent (its gateway must take `stream:` targets: the
     /// `StreamGateway`, `DirectStreams` or `ParkedStreams`).
     pub agent: Arc<Agent>,
-    /// The data directory (its store gets the attempt).
-    pub data_dir: PathBuf,
+    /// The store that gets the attempt (the data directory's, or the
+    /// database the service shares with other nodes).
+    pub store: Location,
     /// The process's hold on the data directory, shared with its dialler.
     pub owner: Arc<DataDirOwner>,
     /// Where recordings go (None: `[recording] enabled = false`).
     pub record_dir: Option<PathBuf>,
+    /// Where finished recordings go for every node (`[store] recordings`).
+    pub shared_recordings: Option<PathBuf>,
     /// The compliance rules the gate applies (`[policy]`).
     pub policy: Arc<PolicyConfig>,
     /// The service's clock.
@@ -278,15 +286,14 @@ impl DirectRunner {
             }
         };
         let now = (self.clock)();
-        let (owner, data_dir, policy, acc) = (
+        let (owner, at, policy, acc) = (
             self.owner.clone(),
-            self.data_dir.clone(),
+            self.store.clone(),
             self.policy.clone(),
             account.clone(),
         );
         let verdict =
-            tokio::task::spawn_blocking(move || gate_direct(&owner, &data_dir, &acc, &policy, now))
-                .await;
+            tokio::task::spawn_blocking(move || gate_direct(&owner, &at, &acc, &policy, now)).await;
         let (dial, hold) = match verdict {
             Ok(Ok(DirectVerdict::Allowed { dial, hold })) => (dial, hold),
             Ok(Ok(DirectVerdict::Denied(why))) => {
@@ -328,10 +335,13 @@ impl DirectRunner {
                 end,
             ),
         };
-        let recording = result.as_ref().ok().and_then(|o| o.call.recording.clone());
-        let data_dir = self.data_dir.clone();
+        let at = self.store.clone();
+        let shared = self.shared_recordings.clone();
         let saved = tokio::task::spawn_blocking(move || -> Result<(), String> {
-            let mut store = Store::open(&data_dir).map_err(|e| e.to_string())?;
+            let mut ended = ended;
+            crate::campaign::persist::publish_ended(&mut ended, id, shared.as_deref());
+            let recording = ended.recording.clone().map(PathBuf::from);
+            let mut store = at.open().map_err(|e| e.to_string())?;
             store
                 .record_outcome(id, &ended)
                 .map_err(|e| e.to_string())?;

@@ -18,7 +18,7 @@ use crate::account::{mask_phone, Account};
 use crate::campaign::gate::{state_on_store, PolicyGate};
 use crate::policy::PolicyDecision;
 use crate::store::browse::AttemptFilter;
-use crate::store::{Store, StoreError};
+use crate::store::StoreError;
 use crate::web::auth::{Authed, WorkCases};
 use crate::web::error::{ErrorBody, WebError};
 use crate::web::input::ApiQuery;
@@ -137,13 +137,13 @@ pub struct AccountDetail {
 }
 
 fn decide(
-    dir: &std::path::Path,
+    at: &crate::store::Location,
     account: &Account,
     policy: &crate::policy::PolicyConfig,
     now: DateTime<Utc>,
 ) -> Result<PolicyDecision, StoreError> {
     // The campaigns' own gate (it reads every dial to the number too).
-    let store = Store::open_existing(dir)?;
+    let store = at.open_existing()?;
     let gate = PolicyGate::new(store, vec![account.clone()], policy.clone());
     gate.decision(0, &account.phone, now)
 }
@@ -161,7 +161,7 @@ pub async fn detail(
 ) -> Result<Json<AccountDetail>, WebError> {
     let now = st.now();
     let policy = st.policy.clone();
-    let dir = st.data_dir.clone();
+    let at = st.db.location().clone();
     let id = account_id.clone();
     let found = st
         .db
@@ -176,7 +176,7 @@ pub async fn detail(
                 limit: 50,
                 ..AttemptFilter::default()
             })?;
-            let decision = decide(&dir, &a, &policy, now);
+            let decision = decide(&at, &a, &policy, now);
             Ok(Some((a, state, attempts, decision, paid)))
         })
         .await?;
