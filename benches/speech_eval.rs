@@ -27,14 +27,14 @@ use duecall::media::vad::VadConfig;
 use harness::{
     default_cache_dir, evaluate, fit_calibration, full_set, parse_utterances, run_bench,
     variant_in, Variant, DEV_VOICES, EVAL_VOICES, SPEECH_EN_HELDOUT2_TSV, SPEECH_EN_HELDOUT_TSV,
-    SPEECH_EN_TSV, SPOKEN_DEV_TSV, SPOKEN_FINAL_TSV,
+    SPEECH_EN_TSV, SPOKEN_DEV_TSV, SPOKEN_FINAL_TSV, SPOKEN_FRESH_TSV,
 };
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
 fn main() {
-    if let Ok(set @ ("dev" | "final")) = std::env::var("SPEECH_SET").as_deref() {
+    if let Ok(set @ ("dev" | "final" | "fresh")) = std::env::var("SPEECH_SET").as_deref() {
         call_bench(set);
         return;
     }
@@ -149,6 +149,7 @@ fn call_bench(set: &str) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let (name, text, default_voices) = match set {
         "dev" => ("tests/data/spoken_dev.tsv", SPOKEN_DEV_TSV, "dev"),
+        "fresh" => ("tests/data/spoken_fresh.tsv", SPOKEN_FRESH_TSV, "eval"),
         _ => ("tests/data/spoken_final.tsv", SPOKEN_FINAL_TSV, "eval"),
     };
     let voices = match std::env::var("SPEECH_VOICES")
@@ -212,8 +213,8 @@ fn call_bench(set: &str) {
         }
         let c2 = classifier.clone();
         let meaning: duecall::asr::call::Meaning = Arc::new(move |t: &str| {
-            c2.classify(t, eval_today(), chrono::NaiveTime::from_hms_opt(10, 0, 0))
-                .kind
+            let i = c2.classify(t, eval_today(), chrono::NaiveTime::from_hms_opt(10, 0, 0));
+            (i.kind, i.confidence)
         });
         let mut rec = duecall::asr::call::open_call("en", &config, replies.clone(), Some(meaning))
             .expect("recognizer");

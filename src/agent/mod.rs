@@ -191,9 +191,8 @@ impl Agent {
         let meaning = kit.map(|k| {
             let understand = k.understand.clone();
             let m: crate::asr::call::Meaning = Arc::new(move |text: &str| {
-                understand
-                    .text(text, chrono::Local::now().naive_local())
-                    .kind
+                let i = understand.text(text, chrono::Local::now().naive_local());
+                (i.kind, i.confidence)
             });
             m
         });

@@ -16,7 +16,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::confidence::{
-    decide, looped, Calibration, Evidence, GrammarSide, Source, Verdict, WhisperSide,
+    decide_with, looped, Calibration, Evidence, GrammarSide, SecondPassRule, Source, Verdict,
+    WhisperSide,
 };
 use super::config::{AsrConfig, TurnEngine};
 use super::whisper::decode::DecodeOptions;
@@ -33,7 +34,7 @@ const SPECULATE_MIN_VOICE_MS: u32 = 200;
 
 /// What a text means, as the dialogue will understand it (the intent
 /// classifier); used for the agreement between the two engines.
-pub type Meaning = Arc<dyn Fn(&str) -> IntentKind + Send + Sync>;
+pub type Meaning = Arc<dyn Fn(&str) -> (IntentKind, f32) + Send + Sync>;
 
 /// What the last utterance gave, for QA and the benchmarks.
 #[derive(Debug, Clone, PartialEq)]
@@ -74,6 +75,8 @@ pub struct CallRecognizer {
     grammar_calibration: Calibration,
     /// The calibration of grammar-only turns whose second pass ran.
     second_pass_calibration: Calibration,
+    /// When the second pass's text is heard instead of the grammar sentence.
+    second_pass_rule: SecondPassRule,
     turn: String,
     engine: TurnEngine,
     buf: Vec<i16>,
@@ -115,6 +118,7 @@ impl CallRecognizer {
             // conversation thresholds were set against this one (issue 18).
             grammar_calibration: Calibration::FITTED,
             second_pass_calibration: Calibration::GRAMMAR_LM,
+            second_pass_rule: second_pass_rule_from_env().unwrap_or(SecondPassRule::CALLS),
             turn: String::new(),
             engine,
             buf: Vec::new(),
@@ -135,6 +139,11 @@ impl CallRecognizer {
     /// Replaces the calibration model of grammar-only turns.
     pub fn set_grammar_calibration(&mut self, c: Calibration) {
         self.grammar_calibration = c;
+    }
+
+    /// Replaces the rule taking the second pass's text over the grammar sentence.
+    pub fn set_second_pass_rule(&mut self, r: SecondPassRule) {
+        self.second_pass_rule = r;
     }
 
     /// The engine(s) of the current turn.
@@ -192,6 +201,11 @@ impl CallRecognizer {
     }
 
     fn meaning_of(&self, text: &str) -> Option<IntentKind> {
+        self.meaning.as_ref().map(|m| m(text).0)
+    }
+
+    /// What `text` means and the classifier's confidence in it.
+    fn meaning_with_conf(&self, text: &str) -> Option<(IntentKind, f32)> {
         self.meaning.as_ref().map(|m| m(text))
     }
 
@@ -361,6 +375,7 @@ impl Recognizer for CallRecognizer {
             _ => None,
         };
         let lm_text = lm.as_ref().map(|l| l.text.clone());
+        let lm_meant = lm_text.as_deref().and_then(|l| self.meaning_with_conf(l));
         let whisper = if self.engine.uses_whisper() {
             self.whisper_side(candidate.as_deref())?
         } else {
@@ -373,7 +388,8 @@ impl Recognizer for CallRecognizer {
                 text: t.text.clone(),
                 conf: t.confidence,
                 whisper_score: whisper.as_ref().and_then(|w| w.1),
-                lm_intent: lm_text.as_deref().and_then(|l| self.meaning_of(l)),
+                lm_intent: lm_meant.map(|m| m.0),
+                lm_intent_conf: lm_meant.map(|m| m.1),
                 lm_text: lm_text.clone(),
                 lm_phone_sim: lm.as_ref().map(|l| l.phone_sim),
             }),
@@ -384,7 +400,7 @@ impl Recognizer for CallRecognizer {
             TurnEngine::Grammar => &self.grammar_calibration,
             _ => &self.calibration,
         };
-        let verdict = decide(&evidence, model);
+        let verdict = decide_with(&evidence, model, &self.second_pass_rule);
         let words = match (verdict.source, &grammar_t) {
             (Source::Grammar, Some(t)) => t.words.clone(),
             _ => {
@@ -435,6 +451,21 @@ impl Recognizer for CallRecognizer {
             (TurnEngine::Hybrid, Some(_)) => "hybrid",
         }
     }
+}
+
+/// `DUECALL_SECOND_PASS_TAKE` = `MIN_INTENT_CONF,MAX_GRAMMAR_CONF` (or
+/// `never`), for experiments with [`SecondPassRule`]; None when unset or
+/// not understood.
+fn second_pass_rule_from_env() -> Option<SecondPassRule> {
+    let v = std::env::var("DUECALL_SECOND_PASS_TAKE").ok()?;
+    if v.trim() == "never" {
+        return Some(SecondPassRule::NEVER);
+    }
+    let (a, b) = v.split_once(',')?;
+    Some(SecondPassRule {
+        min_intent_conf: a.trim().parse().ok()?,
+        max_grammar_conf: b.trim().parse().ok()?,
+    })
 }
 
 /// How long `finish` may wait for Whisper before answering with the grammar

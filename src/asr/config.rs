@@ -148,6 +148,23 @@ mod tests {
     }
 
     #[test]
+    fn the_second_pass_setting_parses_and_names_a_model() {
+        assert_eq!(parse("").unwrap().second_pass, None);
+        let c = parse("second_pass = \"lm\"\n").unwrap();
+        assert_eq!(c.second_pass.as_deref(), Some("lm"));
+        let sphinx = crate::asr::sphinx::SphinxConfig::default();
+        let lm = sphinx.second_pass_model("lm").unwrap();
+        assert!(lm.ends_with("en-us.lm.bin"), "{lm:?}");
+        assert_eq!(sphinx.second_pass_model("none"), None);
+        assert_eq!(
+            sphinx.second_pass_model("/models/my.lm.bin"),
+            Some(std::path::PathBuf::from("/models/my.lm.bin"))
+        );
+        let e = parse("second_pass = 1\n").unwrap_err().to_string();
+        assert!(e.contains("second_pass"), "{e}");
+    }
+
+    #[test]
     fn the_engine_falls_back_to_what_the_language_has() {
         let mut c = AsrConfig::default();
         assert_eq!(

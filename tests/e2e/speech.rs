@@ -218,12 +218,12 @@ fn quick_call_bench() -> Option<BenchReport> {
     }
     let c2 = classifier.clone();
     let meaning: duecall::asr::call::Meaning = Arc::new(move |t: &str| {
-        c2.classify(
+        let i = c2.classify(
             t,
             duecall::intent::eval::eval_today(),
             chrono::NaiveTime::from_hms_opt(10, 0, 0),
-        )
-        .kind
+        );
+        (i.kind, i.confidence)
     });
     let mut rec =
         duecall::asr::call::open_call("en", &config, replies.clone(), Some(meaning)).unwrap();

@@ -45,6 +45,13 @@ extern "C" {
         lmath: Ptr,
     ) -> Ptr;
     pub(super) fn ngram_model_free(model: Ptr) -> c_int;
+    pub(super) fn ngram_model_set_init(
+        config: Ptr,
+        models: *mut Ptr,
+        names: *mut *mut c_char,
+        weights: *const f32,
+        n_models: i32,
+    ) -> Ptr;
     pub(super) fn ngram_model_get_counts(model: Ptr) -> *const u32;
     pub(super) fn ngram_word(model: Ptr, wid: i32) -> *const c_char;
     /// Variadic: the history words, then a NULL.

@@ -59,8 +59,10 @@ pub struct SphinxRecognizer {
     /// The second pass's language model and whether its search is loaded.
     second_pass: Option<std::path::PathBuf>,
     second_pass_vocab: usize,
-    /// The second pass's language model once read (ours: freed on drop).
-    lm: Ptr,
+    second_pass_domain: f32,
+    second_pass_copies: usize,
+    /// The second pass's language model, shared with other decoders.
+    lm: Option<Arc<SharedLm>>,
     /// Words were added to the dictionary since the second pass's search
     /// was made: an n-gram search sizes its word tables when it is made,
     /// so it is made again before its next use.
@@ -123,6 +125,72 @@ const SECOND_PASS: &str = "general_lm";
 const SECOND_PASS_MAX_SAMPLES: usize = 30 * 16_000;
 /// sphinxbase's `NGRAM_AUTO` file type.
 const NGRAM_AUTO: i32 = 0;
+
+/// What makes two second-pass models the same: the model file, the
+/// vocabulary size, the domain weight and the domain text.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct LmKey {
+    path: std::path::PathBuf,
+    vocab: usize,
+    domain: u32,
+    corpus: u64,
+}
+
+/// A second pass's language model read once and shared by decoders: each
+/// decoder's n-gram search holds a reference to it. Its reference count
+/// and scoring caches are not thread-safe, so every use (making a search,
+/// decoding with it, freeing a decoder that holds it) holds `lock`. Never
+/// freed: it lives as long as the process.
+pub(super) struct SharedLm {
+    lm: Ptr,
+    words: Vec<String>,
+    lock: std::sync::Mutex<()>,
+}
+
+// SAFETY: the model is only touched with `lock` held.
+unsafe impl Send for SharedLm {}
+// SAFETY: as above.
+unsafe impl Sync for SharedLm {}
+
+impl SharedLm {
+    fn lock(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.lock.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The copies of each second-pass model read in this process.
+type LmCopies = HashMap<LmKey, Vec<Arc<SharedLm>>>;
+
+/// The least used copy of the model `key` (decoders holding it), reading a
+/// new one with `load` while there are fewer than `copies`: decoders on
+/// different copies run their second passes in parallel.
+fn shared_lm(
+    key: LmKey,
+    copies: usize,
+    load: impl FnOnce() -> Result<(Ptr, Vec<String>), AsrError>,
+) -> Result<Arc<SharedLm>, AsrError> {
+    static SHARED: std::sync::OnceLock<std::sync::Mutex<LmCopies>> = std::sync::OnceLock::new();
+    let mut all = SHARED
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    let list = all.entry(key).or_default();
+    if list.len() < copies.max(1) {
+        let (lm, words) = load()?;
+        list.push(Arc::new(SharedLm {
+            lm,
+            words,
+            lock: std::sync::Mutex::new(()),
+        }));
+    }
+    list.iter()
+        .min_by_key(|c| Arc::strong_count(c))
+        .cloned()
+        .ok_or_else(|| AsrError::Engine {
+            engine: ENGINE,
+            what: "no second-pass model".into(),
+        })
+}
 
 // SAFETY: a decoder has no thread affinity; we own it and every use goes
 // through &mut self, so it is used by one thread at a time.
@@ -222,7 +290,7 @@ impl SphinxRecognizer {
                 reason: "ps_init failed".into(),
             });
         }
-        Ok(SphinxRecognizer {
+        let mut rec = SphinxRecognizer {
             ps,
             config: cfg,
             dict,
@@ -244,21 +312,86 @@ impl SphinxRecognizer {
             active: String::new(),
             second_pass: config.second_pass.clone(),
             second_pass_vocab: config.second_pass_vocab,
-            lm: std::ptr::null_mut(),
+            second_pass_domain: config.second_pass_domain,
+            second_pass_copies: config.second_pass_copies,
+            lm: None,
             lm_stale: true,
             utt16: Vec::new(),
             last_lm: None,
-        })
+        };
+        // The second pass's model is read and its search made now, when
+        // the recogniser opens, not at a call's first utterance.
+        if let Some(path) = rec.second_pass.clone() {
+            rec.read_second_pass(&path)?;
+            rec.build_second_pass()?;
+        }
+        Ok(rec)
     }
 
-    /// Reads the second pass's language model (once per decoder) and adds
-    /// its most probable words found in the dictionary to the decoder (a
-    /// language-model word the decoder's dictionary lacks is never heard,
-    /// so this bounds the vocabulary).
-    fn read_second_pass(&mut self, path: &std::path::Path) -> Result<(), AsrError> {
+    /// Sample sentences of the reply grammar's intent rules (their example
+    /// replies among them): the domain model's training text.
+    fn domain_corpus(&self) -> Vec<Vec<String>> {
+        let Some(g) = self.replies.as_ref() else {
+            return Vec::new();
+        };
+        let rules: Vec<String> = g
+            .rule_names()
+            .filter(|r| {
+                crate::intent::IntentKind::parse(r)
+                    .is_some_and(|k| k != crate::intent::IntentKind::Unknown)
+            })
+            .map(str::to_string)
+            .collect();
+        sample_replies(g, &rules, NGRAM_SAMPLES_PER_RULE)
+    }
+
+    /// Reads the domain model trained on [`Self::domain_corpus`] (None when
+    /// there is no reply grammar) with this decoder's log base.
+    fn read_domain_model(&self) -> Result<Option<(Ptr, Vec<String>)>, AsrError> {
+        let corpus = self.domain_corpus();
+        if corpus.is_empty() {
+            return Ok(None);
+        }
+        let model = NgramModel::train(corpus.into_iter().map(|t| (t, 1.0)), 3);
+        let path = std::env::temp_dir().join(format!(
+            "duecall-sphinx-{}-{:p}-domain.arpa",
+            std::process::id(),
+            self.ps
+        ));
+        std::fs::write(&path, model.to_arpa()).map_err(|e| AsrError::Engine {
+            engine: ENGINE,
+            what: format!("cannot write the domain model {}: {e}", path.display()),
+        })?;
         let cp = CString::new(path.to_string_lossy().as_bytes()).unwrap_or_default();
-        // SAFETY: ps and config live; cp NUL-terminated; the model is kept
-        // in self.lm and freed once on drop.
+        // SAFETY: ps and config live; cp NUL-terminated; the file is read in the call.
+        let lm = unsafe {
+            ngram_model_read(
+                self.config,
+                cp.as_ptr(),
+                NGRAM_AUTO,
+                ps_get_logmath(self.ps),
+            )
+        };
+        let _ = std::fs::remove_file(&path);
+        if lm.is_null() {
+            return Err(AsrError::Engine {
+                engine: ENGINE,
+                what: "the second pass's domain model could not be read".into(),
+            });
+        }
+        Ok(Some((lm, model.words())))
+    }
+
+    /// Reads the second pass's language model: the general model, and,
+    /// with a domain weight and a reply grammar, its interpolation with the
+    /// domain model. Returns the model (one reference, the caller's) and
+    /// its vocabulary: the general model's most probable words found in
+    /// the dictionary (a language-model word the decoder's dictionary lacks
+    /// is never heard, so this bounds the vocabulary) and the domain's.
+    fn load_second_pass(&self, path: &std::path::Path) -> Result<(Ptr, Vec<String>), AsrError> {
+        let cp = CString::new(path.to_string_lossy().as_bytes()).unwrap_or_default();
+        // SAFETY: ps and config live; cp NUL-terminated; every model read
+        // here is freed on the error paths, and returned once otherwise.
         unsafe {
             let lm = ngram_model_read(
                 self.config,
@@ -273,7 +406,6 @@ impl SphinxRecognizer {
                     reason: "the second pass's language model could not be read".into(),
                 });
             }
-            self.lm = lm;
             let counts = ngram_model_get_counts(lm);
             let n1 = if counts.is_null() { 0 } else { *counts };
             let mut words: Vec<(i32, String)> = Vec::with_capacity(n1 as usize);
@@ -290,22 +422,83 @@ impl SphinxRecognizer {
                 words.push((score, w));
             }
             words.sort_unstable_by_key(|w| std::cmp::Reverse(w.0));
-            for (_, w) in words.into_iter().take(self.second_pass_vocab) {
-                if self.known.contains(&w) {
-                    continue;
+            let mut words: Vec<String> = words
+                .into_iter()
+                .take(self.second_pass_vocab)
+                .map(|(_, w)| w)
+                .collect();
+            if self.second_pass_domain <= 0.0 {
+                return Ok((lm, words));
+            }
+            let (domain, dwords) = match self.read_domain_model() {
+                Ok(Some(d)) => d,
+                Ok(None) => return Ok((lm, words)),
+                Err(e) => {
+                    ngram_model_free(lm);
+                    return Err(e);
                 }
-                let Some(ph) = self.dict.get(&w) else {
-                    continue;
-                };
-                let (cw, cph) = (
-                    CString::new(w.as_str()).unwrap_or_default(),
-                    CString::new(ph.as_str()).unwrap_or_default(),
-                );
-                if ps_add_word(self.ps, cw.as_ptr(), cph.as_ptr(), 0) >= 0 {
-                    self.known.insert(w);
-                }
+            };
+            let mut models = [lm, domain];
+            let (n0, n1) = (
+                CString::new("general").unwrap_or_default(),
+                CString::new("domain").unwrap_or_default(),
+            );
+            let mut names = [n0.as_ptr() as *mut c_char, n1.as_ptr() as *mut c_char];
+            let weights = [1.0 - self.second_pass_domain, self.second_pass_domain];
+            // The set retains both models; our references go.
+            let set = ngram_model_set_init(
+                self.config,
+                models.as_mut_ptr(),
+                names.as_mut_ptr(),
+                weights.as_ptr(),
+                2,
+            );
+            ngram_model_free(domain);
+            ngram_model_free(lm);
+            if set.is_null() {
+                return Err(AsrError::Engine {
+                    engine: ENGINE,
+                    what: "the second pass's models could not be interpolated".into(),
+                });
+            }
+            words.extend(dwords);
+            Ok((set, words))
+        }
+    }
+
+    /// Takes the second pass's model from the process's shared copies
+    /// (reading one when there are fewer than [`SphinxConfig::second_pass_copies`])
+    /// and adds its vocabulary to the decoder.
+    fn read_second_pass(&mut self, path: &std::path::Path) -> Result<(), AsrError> {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        if self.second_pass_domain > 0.0 {
+            self.domain_corpus().hash(&mut h);
+        }
+        let key = LmKey {
+            path: path.to_path_buf(),
+            vocab: self.second_pass_vocab,
+            domain: self.second_pass_domain.to_bits(),
+            corpus: h.finish(),
+        };
+        let shared = shared_lm(key, self.second_pass_copies, || self.load_second_pass(path))?;
+        for w in &shared.words {
+            if self.known.contains(w) {
+                continue;
+            }
+            let Some(ph) = self.dict.get(w) else {
+                continue;
+            };
+            let (cw, cph) = (
+                CString::new(w.as_str()).unwrap_or_default(),
+                CString::new(ph.as_str()).unwrap_or_default(),
+            );
+            // SAFETY: ps live; strings NUL-terminated.
+            if unsafe { ps_add_word(self.ps, cw.as_ptr(), cph.as_ptr(), 0) } >= 0 {
+                self.known.insert(w.clone());
             }
         }
+        self.lm = Some(shared);
         self.lm_stale = true;
         Ok(())
     }
@@ -323,8 +516,17 @@ impl SphinxRecognizer {
             .map(|(k, _)| CString::new(k.as_str()).unwrap_or_default())
             .collect();
         let name = CString::new(SECOND_PASS).unwrap_or_default();
-        // SAFETY: ps, config and lm live; keys name float / int options;
-        // ps_set_lm takes its own reference to lm.
+        let Some(shared) = self.lm.clone() else {
+            return Err(AsrError::Engine {
+                engine: ENGINE,
+                what: "the second pass's language model was not read".into(),
+            });
+        };
+        // The model's reference count and caches are not thread-safe: every
+        // use of it, here and by the other decoders sharing it, holds its lock.
+        let _guard = shared.lock();
+        // SAFETY: ps, config and the model live; keys name float / int
+        // options; ps_set_lm takes its own reference to the model.
         let loaded = unsafe {
             let fsaved: Vec<f64> = fkeys
                 .iter()
@@ -340,7 +542,7 @@ impl SphinxRecognizer {
             for (k, (_, v)) in ikeys.iter().zip(&ints) {
                 cmd_ln_set_int_r(self.config, k.as_ptr(), *v as c_long);
             }
-            let loaded = ps_set_lm(self.ps, name.as_ptr(), self.lm);
+            let loaded = ps_set_lm(self.ps, name.as_ptr(), shared.lm);
             for (k, v) in fkeys.iter().zip(fsaved) {
                 cmd_ln_set_float_r(self.config, k.as_ptr(), v);
             }
@@ -368,12 +570,14 @@ impl SphinxRecognizer {
         let Some(path) = self.second_pass.clone() else {
             return Ok(None);
         };
-        if self.lm.is_null() {
+        if self.lm.is_none() {
             self.read_second_pass(&path)?;
         }
         if self.lm_stale {
             self.build_second_pass()?;
         }
+        let shared = self.lm.clone();
+        let _guard = shared.as_ref().map(|s| s.lock());
         let name = CString::new(SECOND_PASS).unwrap_or_default();
         let active = CString::new(self.active.as_str()).unwrap_or_default();
         let n = self.utt16.len();
@@ -792,14 +996,15 @@ impl Recognizer for SphinxRecognizer {
 impl Drop for SphinxRecognizer {
     fn drop(&mut self) {
         let _ = self.end_utt();
-        // SAFETY: ps, config and lm were created here and are freed once.
+        // Freeing the decoder releases its reference to the shared model.
+        let shared = self.lm.take();
+        let guard = shared.as_ref().map(|s| s.lock());
+        // SAFETY: ps and config were created here and are freed once.
         unsafe {
             ps_free(self.ps);
-            if !self.lm.is_null() {
-                ngram_model_free(self.lm);
-            }
             cmd_ln_free_r(self.config);
         }
+        drop(guard);
     }
 }
 
@@ -1000,6 +1205,59 @@ mod tests {
         );
     }
 
+    /// Resident memory per decoder with and without the second pass's
+    /// model (read when the decoder opens), as calls open them: with the
+    /// reply grammar, one turn's grammar set. A measurement, not a check:
+    /// `DUECALL_SPHINX_SECOND_PASS=lm cargo test --release --lib
+    /// memory_per_decoder -- --ignored --nocapture` (and with `none`).
+    #[test]
+    #[ignore]
+    fn memory_per_decoder() {
+        if !ready() {
+            return;
+        }
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let dict = crate::asr::sphinx::dictionary(&SphinxConfig::default().dict).unwrap();
+        let known = |w: &str| dict.contains_key(w);
+        let replies = crate::asr::jsgf::load_replies(&root.join("prompts"), "en", &known)
+            .unwrap()
+            .map(Arc::new);
+        let config = SphinxConfig {
+            replies,
+            ..SphinxConfig::for_calls()
+        };
+        let n: usize = std::env::var("MEM_DECODERS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(4);
+        let phrases = vec!["<already_paid>".to_string(), "<stop_calling>".to_string()];
+        let rss = crate::bench::procstat::rss_kb;
+        let before = rss();
+        let mut decs = Vec::new();
+        for i in 0..n {
+            let t0 = std::time::Instant::now();
+            let mut rec = SphinxRecognizer::new(&config).unwrap();
+            let opened = t0.elapsed();
+            rec.set_phrases(&phrases).unwrap();
+            decs.push(rec);
+            eprintln!(
+                "decoder {}: opened in {:.2} s, RSS {} MB",
+                i + 1,
+                opened.as_secs_f64(),
+                rss() / 1024
+            );
+        }
+        let after = rss();
+        eprintln!(
+            "second pass {:?} (domain weight {}): {n} decoders, RSS {} -> {} MB, {:.1} MB per decoder",
+            config.second_pass,
+            config.second_pass_domain,
+            before / 1024,
+            after / 1024,
+            (after - before) as f64 / 1024.0 / n as f64
+        );
+    }
+
     /// The general-language second pass hears in-grammar speech much as
     /// the grammar does, and off-topic speech as other words: the grammar
     /// forces both onto one of its sentences, the second pass does not, and
@@ -1045,6 +1303,7 @@ mod tests {
                 grammar: Some(GrammarSide {
                     intent: Some(meaning(&t.text)),
                     lm_intent: lm_text.as_deref().map(&meaning),
+                    lm_intent_conf: None,
                     text: t.text,
                     conf: t.confidence,
                     whisper_score: None,

@@ -596,6 +596,7 @@ impl BenchReport {
                 "voice": c.variant.voice.label(),
                 "heard": c.heard,
                 "confidence": c.confidence,
+                "features": c.features.map(|x| x.to_vec()),
                 "evidence": c.detail.as_ref().map(|d| &d.evidence),
                 "source": c.detail.as_ref().map(|d| d.verdict.source),
                 "whisper_raw": c.detail.as_ref().and_then(|d| d.whisper_raw.clone()),

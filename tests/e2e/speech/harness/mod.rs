@@ -27,5 +27,5 @@ pub use report::{norm_tokens, word_edits, ClipResult, SpeechReport};
 pub use run::{decode_clip, evaluate};
 pub use sets::{
     full_set, parse_utterances, quick_subset, Utterance, SPEECH_EN_HELDOUT2_TSV,
-    SPEECH_EN_HELDOUT_TSV, SPEECH_EN_TSV, SPOKEN_DEV_TSV, SPOKEN_FINAL_TSV,
+    SPEECH_EN_HELDOUT_TSV, SPEECH_EN_TSV, SPOKEN_DEV_TSV, SPOKEN_FINAL_TSV, SPOKEN_FRESH_TSV,
 };

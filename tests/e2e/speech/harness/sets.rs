@@ -86,6 +86,12 @@ pub const SPOKEN_DEV_TSV: &str = include_str!(concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/tests/data/spoken_dev.tsv"
 ));
+/// A fresh held-out split written for the second pass's last number (run
+/// once; evaluation voices only).
+pub const SPOKEN_FRESH_TSV: &str = include_str!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/data/spoken_fresh.tsv"
+));
 /// The spoken benchmark's final held-out split (never tuned on; evaluation
 /// voices only).
 pub const SPOKEN_FINAL_TSV: &str = include_str!(concat!(
