@@ -77,9 +77,10 @@ pub struct SphinxConfig {
     /// ([`crate::asr::Recognizer::second_pass`]): off-topic speech the
     /// grammar forced onto one of its sentences comes out as other words.
     /// `DUECALL_SPHINX_SECOND_PASS` = `lm` (the model's `en-us.lm.bin`), a
-    /// path, or `none`; default `lm` when that file is there (on the
-    /// development split it took reply intents from 65.3 % to 68.2 % and
-    /// rejects 61 % of off-topic replies at `reject_threshold` 0.40).
+    /// path, or `none`; default none (on the development split it took
+    /// reply intents from 65.3 % to 68.2 % and rejected 61 % of off-topic
+    /// replies at `reject_threshold` 0.40, but with it on two e2e
+    /// conversations failed: README "Confidence and rejection").
     pub second_pass: Option<PathBuf>,
     /// Words of the second pass's vocabulary: the language model's most
     /// probable unigrams found in the dictionary (plus the grammars' words).
@@ -186,12 +187,9 @@ impl Default for SphinxConfig {
             extra_args,
             replies: None,
             mllr: find_phone_mllr(),
-            second_pass: match std::env::var("DUECALL_SPHINX_SECOND_PASS") {
-                Ok(v) => second_pass_in(&base, &v),
-                // The default: the model's general English n-gram, when the
-                // model directory has one (pocketsphinx-en-us does).
-                Err(_) => Some(base.join("en-us.lm.bin")).filter(|p| p.is_file()),
-            },
+            second_pass: std::env::var("DUECALL_SPHINX_SECOND_PASS")
+                .ok()
+                .and_then(|v| second_pass_in(&base, &v)),
             second_pass_vocab: std::env::var("DUECALL_SPHINX_SECOND_PASS_VOCAB")
                 .ok()
                 .and_then(|v| v.parse().ok())

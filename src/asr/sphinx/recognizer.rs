@@ -875,6 +875,10 @@ impl Recognizer for SphinxRecognizer {
             _ => Vec::new(),
         };
         let garbage = garbage_words(&toks);
+        // ps_add_word also adds the word to the model of every n-gram search
+        // the decoder holds: the shared second-pass model, so under its lock.
+        let shared = self.lm.clone();
+        let guard = shared.as_ref().map(|s| s.lock());
         for w in toks
             .iter()
             .flatten()
@@ -913,6 +917,7 @@ impl Recognizer for SphinxRecognizer {
             self.known.insert(w.clone());
             self.lm_stale = true;
         }
+        drop(guard);
         let name = format!("g{}", self.searches.len());
         let mut vocab: HashSet<String> = toks.iter().flatten().cloned().collect();
         vocab.extend(rule_words.iter().cloned());
