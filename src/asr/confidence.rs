@@ -292,7 +292,7 @@ impl Calibration {
     };
 
     /// The coefficients of turns on the grammar engine with its second
-    /// pass (`[asr] second_pass = "lm"`, the default: the general English
+    /// pass (`[asr] second_pass = "lm"`, off by default: the general English
     /// model interpolated with the domain model) and [`SecondPassRule::CALLS`],
     /// fitted on the development split in espeak-ng voices (1002 spoken
     /// clips; ECE 0.028 in sample and out of fold by reply text) from

@@ -62,21 +62,7 @@ async fn converse_until(
     let gw = Arc::new(SipGateway::start(cfg.clone()).await.unwrap());
     let agent = Agent::new(gw, &cfg, &AgentPaths::under(&root()), &[Language::En]).expect("agent");
     // Through the gate, like every reminder call: a fresh data directory.
-    let dial = duecall::campaign::manual::ManualCall::open(
-        &duecall::store::Location::local(dir.join("data")),
-        None,
-        chrono::Duration::seconds(30),
-        &account("A-1"),
-        now(),
-    )
-    .expect("data dir")
-    .authorise(
-        &account("A-1"),
-        &duecall::policy::PolicyConfig::default(),
-        now(),
-    )
-    .expect("store")
-    .expect("the gate allows A-1 at 10:00 in Los Angeles");
+    let dial = allowed_dial(&dir.join("data"), &account("A-1"), now());
     let mut opts = CallOptions::new(&sim.uri_for(persona), now(), dial);
     opts.record_dir = Some(dir.clone());
     opts.case_id = Some("case-1".into());

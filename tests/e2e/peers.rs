@@ -411,3 +411,24 @@ pub fn attempts(data: &Path) -> Vec<duecall::store::AttemptRecord> {
     }
     out
 }
+
+/// The gate's allow for `account` at `now` on the data directory `data`
+/// (a fresh one: the conversation tests' calls go through the gate like
+/// every reminder call, by `duecall call --account`'s path).
+pub fn allowed_dial(
+    data: &Path,
+    account: &duecall::account::Account,
+    now: chrono::DateTime<chrono::Utc>,
+) -> duecall::policy::AllowedDial {
+    duecall::campaign::manual::ManualCall::open(
+        &duecall::store::Location::local(data),
+        None,
+        chrono::Duration::seconds(30),
+        account,
+        now,
+    )
+    .expect("data dir")
+    .authorise(account, &duecall::policy::PolicyConfig::default(), now)
+    .expect("store")
+    .unwrap_or_else(|d| panic!("the gate denies {}: {d:?}", account.account_id))
+}

@@ -182,21 +182,7 @@ async fn converse_with(
     )
     .expect("agent");
     // Through the gate, like every reminder call: a fresh data directory.
-    let dial = duecall::campaign::manual::ManualCall::open(
-        &duecall::store::Location::local(dir.join("data")),
-        None,
-        chrono::Duration::seconds(30),
-        &account("A-1"),
-        now(),
-    )
-    .expect("data dir")
-    .authorise(
-        &account("A-1"),
-        &duecall::policy::PolicyConfig::default(),
-        now(),
-    )
-    .expect("store")
-    .expect("the gate allows A-1 at 10:00 in Los Angeles");
+    let dial = allowed_dial(&dir.join("data"), &account("A-1"), now());
     let opts = CallOptions {
         to: sim.uri_for(persona),
         now: now(),
