@@ -79,15 +79,29 @@ fn sipp_messages(dir: &Path) -> String {
     s
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn trunk_tcp_call_is_answered_and_hung_up_over_tcp() {
-    let dir = scratch("trunk-tcp-call");
-    let (mut sipp, port) = sipp_tcp("uas_tcp.xml", &dir);
+/// A scratch directory `tag`, sipp answering on TCP only there, a gateway
+/// speaking TCP to it, and a call to it dialled.
+async fn call_over_tcp(
+    tag: &str,
+) -> (
+    std::path::PathBuf,
+    Peer,
+    SipGateway,
+    duecall::telephony::leg::CallLeg,
+) {
+    let dir = scratch(tag);
+    let (sipp, port) = sipp_tcp("uas_tcp.xml", &dir);
     let gw = SipGateway::start(over_tcp(port)).await.expect("gateway");
-    let mut leg = gw
+    let leg = gw
         .dial(DialRequest::to(format!("sip:callee@127.0.0.1:{port}")))
         .await
         .expect("dial");
+    (dir, sipp, gw, leg)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trunk_tcp_call_is_answered_and_hung_up_over_tcp() {
+    let (dir, mut sipp, _gw, mut leg) = call_over_tcp("trunk-tcp-call").await;
     let mut report: Option<CallReport> = None;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while report.is_none() {
@@ -126,13 +140,7 @@ async fn trunk_tcp_call_is_answered_and_hung_up_over_tcp() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn trunk_tcp_connection_dropping_mid_call_ends_it_as_failed_network() {
-    let dir = scratch("trunk-tcp-drop");
-    let (mut sipp, port) = sipp_tcp("uas_tcp.xml", &dir);
-    let gw = SipGateway::start(over_tcp(port)).await.expect("gateway");
-    let mut leg = gw
-        .dial(DialRequest::to(format!("sip:callee@127.0.0.1:{port}")))
-        .await
-        .expect("dial");
+    let (_dir, mut sipp, gw, mut leg) = call_over_tcp("trunk-tcp-drop").await;
     let mut killed_at: Option<Instant> = None;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(25);
     let r = loop {

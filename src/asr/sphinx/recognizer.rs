@@ -353,15 +353,7 @@ impl SphinxRecognizer {
             return Ok(None);
         }
         let model = NgramModel::train(corpus.into_iter().map(|t| (t, 1.0)), 3);
-        let path = std::env::temp_dir().join(format!(
-            "duecall-sphinx-{}-{:p}-domain.arpa",
-            std::process::id(),
-            self.ps
-        ));
-        std::fs::write(&path, model.to_arpa()).map_err(|e| AsrError::Engine {
-            engine: ENGINE,
-            what: format!("cannot write the domain model {}: {e}", path.display()),
-        })?;
+        let path = self.write_arpa("domain", &model)?;
         let cp = CString::new(path.to_string_lossy().as_bytes()).unwrap_or_default();
         // SAFETY: ps and config live; cp NUL-terminated; the file is read in the call.
         let lm = unsafe {
@@ -690,19 +682,30 @@ impl SphinxRecognizer {
         out
     }
 
-    /// Trains a trigram model on `toks` (one sentence each; repeats weigh
-    /// more), loads it as search `name` and makes it the active search.
-    fn set_ngram(&mut self, name: &str, toks: &[Vec<String>]) -> Result<(), AsrError> {
-        let model = NgramModel::train(toks.iter().map(|t| (t.clone(), 1.0)), 3);
+    /// Writes `model` as ARPA text to a file of this decoder's in the temp
+    /// directory (`tag` names which model), for PocketSphinx to read; the
+    /// caller removes it once read.
+    fn write_arpa(&self, tag: &str, model: &NgramModel) -> Result<std::path::PathBuf, AsrError> {
         let path = std::env::temp_dir().join(format!(
-            "duecall-sphinx-{}-{:p}-{name}.arpa",
+            "duecall-sphinx-{}-{:p}-{tag}.arpa",
             std::process::id(),
             self.ps
         ));
         std::fs::write(&path, model.to_arpa()).map_err(|e| AsrError::Engine {
             engine: ENGINE,
-            what: format!("cannot write the n-gram model {}: {e}", path.display()),
+            what: format!(
+                "cannot write the {tag} n-gram model {}: {e}",
+                path.display()
+            ),
         })?;
+        Ok(path)
+    }
+
+    /// Trains a trigram model on `toks` (one sentence each; repeats weigh
+    /// more), loads it as search `name` and makes it the active search.
+    fn set_ngram(&mut self, name: &str, toks: &[Vec<String>]) -> Result<(), AsrError> {
+        let model = NgramModel::train(toks.iter().map(|t| (t.clone(), 1.0)), 3);
+        let path = self.write_arpa(name, &model)?;
         let (cn, cp) = (
             CString::new(name).unwrap_or_default(),
             CString::new(path.to_string_lossy().as_bytes()).unwrap_or_default(),
