@@ -63,6 +63,58 @@ pub struct RunArgs {
     pub audiosocket: Option<std::net::SocketAddr>,
 }
 
+impl RunArgs {
+    /// A run of the accounts in `csv` under `config`, on the data directory
+    /// `data_dir`, with every other setting at its default (the real clock,
+    /// `campaign.run_hours`, the data directory's SQLite): what `duecall run
+    /// CSV --config C --data-dir D` means. The setters below add the rest.
+    pub fn new(csv: PathBuf, config: PathBuf, data_dir: PathBuf) -> RunArgs {
+        RunArgs {
+            csv,
+            config: Some(config),
+            data_dir: Some(data_dir),
+            until: None,
+            max_concurrent: None,
+            now: None,
+            history: None,
+            trunk: None,
+            store: None,
+            audiosocket: None,
+        }
+    }
+
+    /// No dial starts at or after `until` (`--until`).
+    pub fn until(mut self, until: DateTime<FixedOffset>) -> RunArgs {
+        self.until = Some(until);
+        self
+    }
+
+    /// The campaign clock starts at `now` (`--now`; loopback targets only).
+    pub fn now(mut self, now: DateTime<FixedOffset>) -> RunArgs {
+        self.now = Some(now);
+        self
+    }
+
+    /// Calls in flight at most (`--max-concurrent`).
+    pub fn max_concurrent(mut self, calls: usize) -> RunArgs {
+        self.max_concurrent = Some(calls);
+        self
+    }
+
+    /// The Request-URI template for each number (`--trunk`).
+    pub fn trunk(mut self, trunk: impl Into<String>) -> RunArgs {
+        self.trunk = Some(trunk.into());
+        self
+    }
+
+    /// The shared PostgreSQL store (`--store URL`); `None` keeps the data
+    /// directory's SQLite (or `$DUECALL_STORE` / `[store] url`).
+    pub fn store(mut self, url: Option<String>) -> RunArgs {
+        self.store = url;
+        self
+    }
+}
+
 fn read_accounts(path: &Path, region: &str) -> Result<(Vec<Account>, ContactMap), CampaignError> {
     let file = std::fs::File::open(path).map_err(|source| CampaignError::Read {
         path: path.to_path_buf(),

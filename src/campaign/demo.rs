@@ -254,18 +254,9 @@ async fn demo_campaign(
         path: config_path.clone(),
         source,
     })?;
-    let run = RunArgs {
-        csv,
-        config: Some(config_path),
-        data_dir: Some(dir.to_path_buf()),
-        until: Some((now + Duration::minutes(10)).fixed_offset()),
-        max_concurrent: Some(args.max_concurrent),
-        now: None,
-        history: None,
-        trunk: None,
-        audiosocket: None,
-        store: None,
-    };
+    let run = RunArgs::new(csv, config_path, dir.to_path_buf())
+        .until((now + Duration::minutes(10)).fixed_offset())
+        .max_concurrent(args.max_concurrent);
     println!(
         "calling {} fictional debtors, {} at a time ...",
         accounts.len(),

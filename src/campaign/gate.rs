@@ -10,7 +10,7 @@
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
-use super::scheduler::Verdict;
+use super::scheduler::{RetryDelays, Verdict};
 use crate::account::history::PastAttempt;
 use crate::account::Account;
 use crate::outcome::SuppressScope;
@@ -230,6 +230,13 @@ pub enum NotClaimed {
     /// The account, or the number, has a call in flight (another node's):
     /// ask again later.
     InFlight,
+    /// The account's last call (another node's, or a run's before this
+    /// one) ended too recently for the campaign's retry delays: ask again
+    /// at `until`.
+    TooSoon {
+        /// When the retry delay after that call is over.
+        until: DateTime<Utc>,
+    },
     /// The gate, asked again under the lock, denied (another node's dial
     /// reached a cap first), or the store refused.
     Refused(Refused<StoreError>),
@@ -244,16 +251,19 @@ pub enum NotClaimed {
 /// other decision can come in before this one), and stores the fresh
 /// allow, which makes the dial. Two nodes never dial one account or one
 /// number at once, and the caps are counted in the database, not in a
-/// node's memory.
+/// node's memory. Nor does a node retry an account sooner than `retry`
+/// allows after the last call any node made to it (`TooSoon`): a node's
+/// scheduler learns its own calls' outcomes, the claim everyone's.
 pub fn claim(
     store: &mut Store,
     gate: &PolicyGate,
+    retry: &RetryDelays,
     account_idx: usize,
     phone: &str,
     now: DateTime<Utc>,
 ) -> Result<AllowedDial, NotClaimed> {
     let account_id = &gate.accounts[account_idx].account_id;
-    claim_with(store, account_id, phone, now, || {
+    claim_checked(store, account_id, phone, now, Some(retry), || {
         gate.decision(account_idx, phone, now)
     })
 }
@@ -270,6 +280,19 @@ pub fn claim_with(
     now: DateTime<Utc>,
     decide: impl FnOnce() -> Result<PolicyDecision, StoreError>,
 ) -> Result<AllowedDial, NotClaimed> {
+    claim_checked(store, account_id, phone, now, None, decide)
+}
+
+/// The claim itself; with `retry`, a campaign's: the account's last call
+/// must be older than its retry delay.
+fn claim_checked(
+    store: &mut Store,
+    account_id: &str,
+    phone: &str,
+    now: DateTime<Utc>,
+    retry: Option<&RetryDelays>,
+    decide: impl FnOnce() -> Result<PolicyDecision, StoreError>,
+) -> Result<AllowedDial, NotClaimed> {
     let not_stored = |e| NotClaimed::Refused(Refused::NotStored(e));
     let Some(claim) = store.begin_claim(account_id, phone).map_err(not_stored)? else {
         // Another node is claiming this account or number right now.
@@ -277,6 +300,22 @@ pub fn claim_with(
     };
     if claim.in_flight(account_id, phone).map_err(not_stored)? {
         return Err(NotClaimed::InFlight);
+    }
+    if let Some(retry) = retry {
+        let wait = claim
+            .last_call(account_id)
+            .map_err(not_stored)?
+            .and_then(|c| {
+                retry.not_before(
+                    c.ended_at,
+                    c.disposition,
+                    c.reason.as_deref(),
+                    c.route.as_ref(),
+                )
+            });
+        if let Some(until) = wait.filter(|t| *t > now) {
+            return Err(NotClaimed::TooSoon { until });
+        }
     }
     let fresh = decide().map_err(not_stored)?;
     policy::authorise(fresh, |d, number| {
@@ -371,6 +410,51 @@ mod tests {
             "the other number's dials are not counted against it"
         );
         assert!(matches!(verdict(other), Verdict::Allow(d) if d.account_id == "A"));
+    }
+
+    #[test]
+    fn a_campaign_claim_keeps_the_retry_delay_after_any_nodes_call_a_manual_one_does_not() {
+        let dir = tmp_dir("gate-retry");
+        let a = account("A", "+8613800000001", &[]);
+        let mut w = store_with(&dir, std::slice::from_ref(&a));
+        // Another node's call was busy five minutes ago; this node's
+        // scheduler never heard of it.
+        ended(
+            &mut w,
+            "A",
+            "+8613800000001",
+            t0() - Duration::minutes(5),
+            Disposition::Busy,
+        );
+        let gate = PolicyGate::new(
+            Store::open(&dir).unwrap(),
+            vec![a.clone()],
+            PolicyConfig::default(),
+        );
+        let retry = RetryDelays::default();
+        match claim(&mut w, &gate, &retry, 0, "+8613800000001", t0()) {
+            Err(NotClaimed::TooSoon { until }) => {
+                assert_eq!(until, t0() - Duration::minutes(5) + retry.busy)
+            }
+            other => panic!("claimed within the busy delay: {:?}", other.is_ok()),
+        }
+        // Nothing was stored for the refused claim.
+        assert_eq!(w.in_flight().unwrap(), vec![]);
+        // Once the delay is over, the campaign dials.
+        let later = t0() + Duration::minutes(5);
+        let dial = claim(&mut w, &gate, &retry, 0, "+8613800000001", later)
+            .unwrap_or_else(|e| panic!("not claimed after the delay: {e:?}"));
+        w.record_outcome(
+            crate::store::AttemptId(dial.attempt_id()),
+            &store_failure(Disposition::Busy, "busy", "", later),
+        )
+        .unwrap();
+        // A person's own call (`duecall call --account`) is not held back
+        // by the campaign's delay: only by the gate.
+        let manual = claim_with(&mut w, "A", "+8613800000001", later, || {
+            gate.decision(0, "+8613800000001", later)
+        });
+        assert!(manual.is_ok(), "{:?}", manual.err());
     }
 
     #[test]
@@ -637,81 +721,150 @@ mod tests {
             ]
         }
 
+        type Steps = Vec<(Heard, usize, i64)>;
+
+        fn steps() -> impl Strategy<Value = Steps> {
+            proptest::collection::vec((heard(), 0usize..2, 1i64..40 * 60), 1..12)
+        }
+
+        /// The account the sequences are about, with a second number.
+        fn the_account() -> Account {
+            account("A", "+8613800000001", &["+8613800000002"])
+        }
+
+        /// Plays `steps` on `w` (which holds [`the_account`]) through the
+        /// gate and the outcomes' store writes, checking every allow.
+        fn check(w: &mut Store, steps: Steps) -> Result<(), TestCaseError> {
+            let a = the_account();
+            let cfg = PolicyConfig::default();
+            let zones = crate::account::tz::zones_for(&a).0;
+            let (mut stopped, mut disputed) = (false, false);
+            let mut wrong: Vec<String> = Vec::new();
+            let mut asked: Option<crate::outcome::AskedHours> = None;
+            let hm = |h: u32| chrono::NaiveTime::from_hms_opt(h, 0, 0);
+            let mut now = t0();
+            for (h, num, gap_min) in steps {
+                now += Duration::minutes(gap_min);
+                let phone = if num == 0 {
+                    a.phone.clone()
+                } else {
+                    a.alt_phones[0].clone()
+                };
+                if let Heard::Release = h {
+                    w.release_holds("A", None, "test: verified", now).unwrap();
+                    disputed = false;
+                    continue;
+                }
+                let view = Account {
+                    phone: phone.clone(),
+                    alt_phones: vec![],
+                    ..a.clone()
+                };
+                let d = decide_on_store(w, &a, Some(&view), &zones, &cfg, now).unwrap();
+                if d.allowed() {
+                    prop_assert!(!stopped, "dialled after stop_calling: {:?}", d.rules);
+                    prop_assert!(!disputed, "dialled during a dispute: {:?}", d.rules);
+                    prop_assert!(!wrong.contains(&phone), "dialled a wrong number again");
+                    if let Some(h) = asked {
+                        let local = now.with_timezone(&chrono_tz::Asia::Shanghai).time();
+                        prop_assert!(
+                            h.not_before.is_none_or(|b| local >= b)
+                                && h.not_after.is_none_or(|e| local < e),
+                            "dialled at {local} outside the asked hours {h}: {:?}",
+                            d.rules
+                        );
+                    }
+                }
+                let Ok(dial) = authorise(w, d, now) else {
+                    continue;
+                };
+                let route = match h {
+                    Heard::Stop => Some(Route::suppress("stop_calling", SuppressScope::Account)),
+                    Heard::WrongNumber => {
+                        Some(Route::suppress("wrong_number", SuppressScope::Number))
+                    }
+                    Heard::Dispute => Some(Route::agent("dispute")),
+                    Heard::Agent => Some(Route::agent("request_agent")),
+                    Heard::Paid => Some(Route::pause(
+                        policy::settle::VERIFY_PAYMENT,
+                        (now + Duration::days(3)).fixed_offset(),
+                    )),
+                    Heard::AfterSix | Heard::NineToEleven => {
+                        let hours = match h {
+                            Heard::AfterSix => crate::outcome::AskedHours {
+                                not_before: hm(18),
+                                not_after: None,
+                            },
+                            _ => crate::outcome::AskedHours {
+                                not_before: hm(9),
+                                not_after: hm(11),
+                            },
+                        };
+                        asked = Some(hours);
+                        Some(
+                            Route::retry(
+                                "callback_later",
+                                (now + Duration::hours(1)).fixed_offset(),
+                            )
+                            .with_hours(Some(hours)),
+                        )
+                    }
+                    Heard::Busy | Heard::Release => None,
+                };
+                match h {
+                    Heard::Stop => stopped = true,
+                    Heard::WrongNumber => wrong.push(phone.clone()),
+                    Heard::Dispute => disputed = true,
+                    _ => {}
+                }
+                let mut ended = store_failure(Disposition::Busy, "test", "", now);
+                if route.is_some() {
+                    ended.disposition = Disposition::Answered;
+                    ended.conversation = true;
+                }
+                ended.route = route;
+                w.record_outcome(crate::store::AttemptId(dial.attempt_id()), &ended)
+                    .unwrap();
+            }
+            Ok(())
+        }
+
         proptest! {
             #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
             #[test]
             fn no_sequence_of_outcomes_dials_after_stop_wrong_number_or_an_open_dispute(
-                steps in proptest::collection::vec((heard(), 0usize..2, 1i64..40 * 60), 1..12)
+                steps in steps()
             ) {
                 let dir = tmp_dir("gate-seq");
-                let a = account("A", "+8613800000001", &["+8613800000002"]);
-                let mut w = store_with(&dir, std::slice::from_ref(&a));
-                let cfg = PolicyConfig::default();
-                let zones = crate::account::tz::zones_for(&a).0;
-                let (mut stopped, mut disputed) = (false, false);
-                let mut wrong: Vec<String> = Vec::new();
-                let mut asked: Option<crate::outcome::AskedHours> = None;
-                let hm = |h: u32| chrono::NaiveTime::from_hms_opt(h, 0, 0);
-                let mut now = t0();
-                for (h, num, gap_min) in steps {
-                    now += Duration::minutes(gap_min);
-                    let phone = if num == 0 { a.phone.clone() } else { a.alt_phones[0].clone() };
-                    if let Heard::Release = h {
-                        w.release_holds("A", None, "test: verified", now).unwrap();
-                        disputed = false;
-                        continue;
-                    }
-                    let view = Account { phone: phone.clone(), alt_phones: vec![], ..a.clone() };
-                    let d = decide_on_store(&w, &a, Some(&view), &zones, &cfg, now).unwrap();
-                    if d.allowed() {
-                        prop_assert!(!stopped, "dialled after stop_calling: {:?}", d.rules);
-                        prop_assert!(!disputed, "dialled during a dispute: {:?}", d.rules);
-                        prop_assert!(!wrong.contains(&phone), "dialled a wrong number again");
-                        if let Some(h) = asked {
-                            let local = now.with_timezone(&chrono_tz::Asia::Shanghai).time();
-                            prop_assert!(
-                                h.not_before.is_none_or(|b| local >= b)
-                                    && h.not_after.is_none_or(|e| local < e),
-                                "dialled at {local} outside the asked hours {h}: {:?}", d.rules
-                            );
-                        }
-                    }
-                    let Ok(dial) = authorise(&mut w, d, now) else { continue };
-                    let route = match h {
-                        Heard::Stop => Some(Route::suppress("stop_calling", SuppressScope::Account)),
-                        Heard::WrongNumber => Some(Route::suppress("wrong_number", SuppressScope::Number)),
-                        Heard::Dispute => Some(Route::agent("dispute")),
-                        Heard::Agent => Some(Route::agent("request_agent")),
-                        Heard::Paid => Some(Route::pause(
-                            policy::settle::VERIFY_PAYMENT,
-                            (now + Duration::days(3)).fixed_offset(),
-                        )),
-                        Heard::AfterSix | Heard::NineToEleven => {
-                            let hours = match h {
-                                Heard::AfterSix => crate::outcome::AskedHours { not_before: hm(18), not_after: None },
-                                _ => crate::outcome::AskedHours { not_before: hm(9), not_after: hm(11) },
-                            };
-                            asked = Some(hours);
-                            Some(Route::retry("callback_later", (now + Duration::hours(1)).fixed_offset())
-                                .with_hours(Some(hours)))
-                        }
-                        Heard::Busy | Heard::Release => None,
-                    };
-                    match h {
-                        Heard::Stop => stopped = true,
-                        Heard::WrongNumber => wrong.push(phone.clone()),
-                        Heard::Dispute => disputed = true,
-                        _ => {}
-                    }
-                    let mut ended = store_failure(Disposition::Busy, "test", "", now);
-                    if route.is_some() {
-                        ended.disposition = Disposition::Answered;
-                        ended.conversation = true;
-                    }
-                    ended.route = route;
-                    w.record_outcome(crate::store::AttemptId(dial.attempt_id()), &ended).unwrap();
-                }
+                let mut w = store_with(&dir, &[the_account()]);
+                check(&mut w, steps)?;
                 let _ = std::fs::remove_dir_all(&dir);
+            }
+        }
+
+        /// The same property on the shared PostgreSQL store: a fresh
+        /// database in one test cluster for each sequence.
+        #[test]
+        fn no_sequence_of_outcomes_on_postgres_dials_after_stop_wrong_number_or_an_open_dispute() {
+            let Some(cluster) = crate::store::pg_cluster::for_test("gate-seq") else {
+                return;
+            };
+            let made = std::cell::Cell::new(0u32);
+            let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
+                cases: 12,
+                ..ProptestConfig::default()
+            });
+            let result = runner.run(&steps(), |steps| {
+                made.set(made.get() + 1);
+                let url = cluster
+                    .create_database(&format!("seq{}", made.get()))
+                    .map_err(|e| TestCaseError::fail(format!("create database: {e}")))?;
+                let mut w = Store::open_postgres(&url).unwrap();
+                w.upsert_accounts(&[the_account()], t0()).unwrap();
+                check(&mut w, steps)
+            });
+            if let Err(e) = result {
+                panic!("{e}");
             }
         }
     }

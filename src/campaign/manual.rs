@@ -132,6 +132,9 @@ impl ManualCall {
             Err(NotClaimed::InFlight) => Err(CampaignError::InFlight {
                 account_id: account.account_id.clone(),
             }),
+            Err(NotClaimed::TooSoon { .. }) => {
+                unreachable!("claim_with keeps no campaign retry delay")
+            }
             Err(NotClaimed::Refused(r)) => match r {
                 Refused::Denied(d) => Ok(Err(*d)),
                 Refused::NotStored(e) => Err(e.into()),

@@ -32,7 +32,9 @@ use super::outcomes::{store_failure, store_outcome, AttemptResult};
 use super::persist::{keep_pending, publish_ended, write_outcome_file, Unstored};
 use super::progress::{CampaignSummary, Progress, ProgressLine};
 use super::recovery::{recordings_of, recover_as, PendingOutcome, RecoveredAttempt};
-use super::scheduler::{CampaignAccount, Scheduler, SchedulerAction, SchedulerEvent, Summary};
+use super::scheduler::{
+    CampaignAccount, RetryDelays, Scheduler, SchedulerAction, SchedulerEvent, Summary,
+};
 use super::settings::{CampaignSettings, DialPlan};
 use crate::account::{mask_phone, Account};
 use crate::agent::{
@@ -155,6 +157,8 @@ struct Runner {
     data_dir: PathBuf,
     /// When a store that failed is asked again (the `recheck_s` setting).
     recheck: chrono::Duration,
+    /// The retry delays the claim keeps after any node's call.
+    retry: RetryDelays,
     sched: Scheduler<PolicyDecision>,
     gate: PolicyGate,
     writer: Store,
@@ -436,6 +440,7 @@ impl Runner {
             shared_recordings: setup.shared_recordings.clone(),
             data_dir: setup.data_dir.clone(),
             recheck: chrono::Duration::seconds(setup.settings.recheck_s.min(86_400) as i64),
+            retry: setup.settings.retry_delays(),
             sched,
             gate,
             writer,
@@ -564,13 +569,13 @@ impl Runner {
     ) {
         let account = &self.accounts[account_idx];
         let clock = self.clock;
-        let (writer, gate) = (&mut self.writer, &self.gate);
+        let (writer, gate, retry) = (&mut self.writer, &self.gate, &self.retry);
         // The scheduler's allow is put to the gate again under the store's
         // write lock, as the decision is stored (another node may have
         // dialled since): `claim`.
         drop(decision);
         let asked = std::time::Instant::now();
-        let claimed = blocking(|| claim(writer, gate, account_idx, &phone, now));
+        let claimed = blocking(|| claim(writer, gate, retry, account_idx, &phone, now));
         self.claims
             .record(u64::try_from(asked.elapsed().as_micros()).unwrap_or(u64::MAX));
         let dial = match claimed {
@@ -580,6 +585,10 @@ impl Runner {
                     NotClaimed::InFlight => {
                         tracing::info!(account = %account.account_id, "the account or its number has a call in flight (another node's): asking again later");
                         now + self.recheck
+                    }
+                    NotClaimed::TooSoon { until } => {
+                        tracing::info!(account = %account.account_id, until = %until, "the account's last call (another node's, or an earlier run's) ended within its retry delay: asking again then");
+                        until
                     }
                     NotClaimed::Refused(Refused::NotStored(e)) => {
                         tracing::error!(account = %account.account_id, error = %e, "cannot store the decision: not dialling, asking again later");

@@ -103,7 +103,78 @@ impl Default for RetryDelays {
     }
 }
 
+/// What a call's route asks of the next dial, read from its steps: the
+/// scheduler's own retry after a call and the wait a claim keeps to after
+/// another node's call ([`RetryDelays::not_before`]) both come from here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct RouteAsks {
+    /// A person, a pause, a suppression of the account or a finished case:
+    /// no robot retry (the gate's holds, pauses and suppressions govern).
+    terminal: bool,
+    /// The number is wrong or gone: the next number, at once.
+    drop_number: bool,
+    /// A retry step: `Some(Some(t))` at the time asked, `Some(None)` after
+    /// the disposition's delay.
+    retry: Option<Option<DateTime<Utc>>>,
+}
+
+impl RouteAsks {
+    fn of(disposition: Disposition, route: Option<&Route>) -> RouteAsks {
+        let mut asks = RouteAsks {
+            terminal: false,
+            drop_number: disposition == Disposition::NotFound,
+            retry: None,
+        };
+        for step in route.into_iter().flat_map(Route::steps) {
+            match step.effect() {
+                RouteEffect::Agent | RouteEffect::Pause(_) | RouteEffect::Done => {
+                    asks.terminal = true
+                }
+                RouteEffect::Suppress(SuppressScope::Number) => asks.drop_number = true,
+                RouteEffect::Suppress(SuppressScope::Account) => asks.terminal = true,
+                RouteEffect::Retry(until) => {
+                    if asks.retry.is_none() {
+                        asks.retry = Some(until.map(|t| t.with_timezone(&Utc)));
+                    }
+                }
+            }
+        }
+        asks
+    }
+}
+
 impl RetryDelays {
+    /// When a campaign may dial an account again after a call that ended at
+    /// `ended_at` as `disposition`, routed `route` (a call any node made,
+    /// read from the shared store when a dial is claimed): the wait this
+    /// scheduler keeps after its own calls. `None` when the call asks for
+    /// no wait: a terminal route (the gate's holds, pauses and suppressions
+    /// govern), a number dropped (the next one is dialled at once), an
+    /// answered call that routed nowhere (nothing more to say), or a call
+    /// our side cut (`crash`, `shutdown`: the next run goes on at once, as
+    /// a restarted node always has).
+    pub fn not_before(
+        &self,
+        ended_at: DateTime<Utc>,
+        disposition: Disposition,
+        reason: Option<&str>,
+        route: Option<&Route>,
+    ) -> Option<DateTime<Utc>> {
+        if matches!(reason, Some("crash" | "shutdown")) {
+            return None;
+        }
+        let asks = RouteAsks::of(disposition, route);
+        if asks.terminal || asks.drop_number {
+            return None;
+        }
+        match asks.retry {
+            Some(Some(t)) => Some(t),
+            Some(None) => Some(ended_at + self.after(disposition)),
+            None if disposition == Disposition::Answered => None,
+            None => Some(ended_at + self.after(disposition)),
+        }
+    }
+
     /// The delay after a disposition (`not-found` moves to the next number
     /// at once).
     pub fn after(&self, d: Disposition) -> Duration {
@@ -662,21 +733,11 @@ impl<P> Scheduler<P> {
         disposition: Disposition,
         route: Option<&Route>,
     ) {
-        let mut terminal = false;
-        let mut drop_number = disposition == Disposition::NotFound;
-        let mut retry: Option<Option<DateTime<Utc>>> = None;
-        for step in route.into_iter().flat_map(Route::steps) {
-            match step.effect() {
-                RouteEffect::Agent | RouteEffect::Pause(_) | RouteEffect::Done => terminal = true,
-                RouteEffect::Suppress(SuppressScope::Number) => drop_number = true,
-                RouteEffect::Suppress(SuppressScope::Account) => terminal = true,
-                RouteEffect::Retry(until) => {
-                    if retry.is_none() {
-                        retry = Some(until.map(|t| t.with_timezone(&Utc)));
-                    }
-                }
-            }
-        }
+        let RouteAsks {
+            terminal,
+            drop_number,
+            retry,
+        } = RouteAsks::of(disposition, route);
 
         let slot = &mut self.slots[idx];
         let mut moved = false;

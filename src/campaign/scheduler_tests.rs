@@ -829,3 +829,73 @@ fn a_dial_that_could_not_be_placed_is_taken_back_and_asked_again_later() {
         SchedulerAction::WaitUntil(t0() + Duration::minutes(6))
     );
 }
+
+// The wait a claim keeps after any node's call: the same delays the
+// scheduler keeps after its own.
+#[test]
+fn not_before_another_nodes_call_is_the_wait_this_scheduler_keeps_after_its_own() {
+    let r = RetryDelays::default();
+    let ended = t0();
+    let at = |d: Duration| Some(ended + d);
+    assert_eq!(
+        r.not_before(ended, Disposition::Busy, Some("busy"), None),
+        at(r.busy)
+    );
+    assert_eq!(
+        r.not_before(ended, Disposition::NoAnswer, None, None),
+        at(r.no_answer)
+    );
+    // An answered call that routed nowhere asks for nothing more.
+    assert_eq!(r.not_before(ended, Disposition::Answered, None, None), None);
+    // A callback at the time asked; a retry without a time after the
+    // answered delay.
+    let callback = (ended + Duration::hours(5)).fixed_offset();
+    assert_eq!(
+        r.not_before(
+            ended,
+            Disposition::Answered,
+            None,
+            Some(&Route::retry("callback_later", callback))
+        ),
+        Some(callback.with_timezone(&Utc))
+    );
+    let untimed = Route {
+        until: None,
+        ..Route::retry("not_available", callback)
+    };
+    assert_eq!(
+        r.not_before(ended, Disposition::Answered, None, Some(&untimed)),
+        at(r.answered)
+    );
+}
+
+#[test]
+fn not_before_leaves_terminal_routes_dropped_numbers_and_our_own_cuts_to_the_gate() {
+    let r = RetryDelays::default();
+    let ended = t0();
+    for route in [
+        Route::agent("dispute"),
+        Route::suppress("stop_calling", SuppressScope::Account),
+        Route::suppress("wrong_number", SuppressScope::Number),
+        Route::done("paid"),
+    ] {
+        assert_eq!(
+            r.not_before(ended, Disposition::Answered, None, Some(&route)),
+            None,
+            "{route:?}"
+        );
+    }
+    assert_eq!(
+        r.not_before(ended, Disposition::NotFound, Some("dead-number"), None),
+        None
+    );
+    // A call our side cut (a node killed, a run stopped) holds nobody back.
+    assert_eq!(
+        r.not_before(ended, Disposition::Failed, Some("crash"), None),
+        None
+    );
+    assert_eq!(
+        r.not_before(ended, Disposition::Cancelled, Some("shutdown"), None),
+        None
+    );
+}

@@ -147,6 +147,19 @@ pub struct Claim<'a> {
     node: Option<String>,
 }
 
+/// An account's latest ended call, as a claim reads it ([`Claim::last_call`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LastCall {
+    /// When it ended.
+    pub ended_at: DateTime<Utc>,
+    /// How it ended.
+    pub disposition: Disposition,
+    /// Why, in a word (`crash`, `shutdown`, `busy`, ...).
+    pub reason: Option<String>,
+    /// Where the conversation routed the case, if it did.
+    pub route: Option<Route>,
+}
+
 impl Claim<'_> {
     /// Whether the account, or the number about any account, has an
     /// attempt in flight (`decided` or `dialling`): another node is calling
@@ -160,6 +173,34 @@ impl Claim<'_> {
                 |r| r.get::<_, bool>(0),
             )
             .map_err(sql("claim in_flight"))
+    }
+
+    /// The account's latest call that has ended, whichever node made it
+    /// (crash-recovered ones too; history imported from another dialler
+    /// is left out): what a claim needs to keep to the campaign's retry
+    /// delays after another node's call.
+    pub fn last_call(&self, account_id: &str) -> Result<Option<LastCall>, StoreError> {
+        const OP: &str = "claim last_call";
+        let raw: Option<(i64, String, String, Option<String>)> = self
+            .tx
+            .query_one(
+                "SELECT id, ended_at, disposition, reason FROM attempts
+                 WHERE account_id = ?1 AND state IN ('ended', 'failed_by_crash')
+                   AND source = 'duecall' AND ended_at IS NOT NULL AND disposition IS NOT NULL
+                 ORDER BY id DESC LIMIT 1",
+                [account_id],
+            )
+            .optional()
+            .map_err(sql(OP))?;
+        let Some((id, ended_at, disposition, reason)) = raw else {
+            return Ok(None);
+        };
+        Ok(Some(LastCall {
+            ended_at: parse_ts(&ended_at)?,
+            disposition: parse_disposition(&disposition)?,
+            reason,
+            route: read_route(&self.tx, AttemptId(id))?,
+        }))
     }
 
     /// Records the decision (naming this node) and commits: the attempt
@@ -583,37 +624,44 @@ impl Store {
     }
 
     fn route_of(&self, id: AttemptId) -> Result<Option<Route>, StoreError> {
-        const OP: &str = "route";
-        type Raw = (
-            String,
-            String,
-            Option<String>,
-            Option<String>,
-            Option<String>,
-            Option<String>,
-        );
-        let raw: Option<Raw> = self
-            .conn
-            .query_one("SELECT kind, reason, until, scope, follow_up, hours FROM routes WHERE attempt_id = ?1",
-                [id.0])
-            .optional()
-            .map_err(sql(OP))?;
-        let Some((kind, reason, until, scope, follow_up, hours)) = raw else {
-            return Ok(None);
-        };
-        Ok(Some(Route {
-            kind: parse_route_kind(&kind)?,
-            reason,
-            until: parse_opt_ts(until)?.map(|t| t.fixed_offset()),
-            scope: scope.as_deref().map(parse_scope).transpose()?,
-            hours: hours.as_deref().map(parse_asked_hours).transpose()?,
-            follow_up: follow_up
-                .as_deref()
-                .map(|f| {
-                    serde_json::from_str(f)
-                        .map_err(|e| StoreError::Corrupt(format!("follow_up JSON: {e}")))
-                })
-                .transpose()?,
-        }))
+        read_route(&self.conn, id)
     }
+}
+
+/// The route stored for attempt `id`, read on `conn` (the store's
+/// connection, or a claim's transaction).
+fn read_route(conn: &super::db::Db, id: AttemptId) -> Result<Option<Route>, StoreError> {
+    const OP: &str = "route";
+    type Raw = (
+        String,
+        String,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    );
+    let raw: Option<Raw> = conn
+        .query_one(
+            "SELECT kind, reason, until, scope, follow_up, hours FROM routes WHERE attempt_id = ?1",
+            [id.0],
+        )
+        .optional()
+        .map_err(sql(OP))?;
+    let Some((kind, reason, until, scope, follow_up, hours)) = raw else {
+        return Ok(None);
+    };
+    Ok(Some(Route {
+        kind: parse_route_kind(&kind)?,
+        reason,
+        until: parse_opt_ts(until)?.map(|t| t.fixed_offset()),
+        scope: scope.as_deref().map(parse_scope).transpose()?,
+        hours: hours.as_deref().map(parse_asked_hours).transpose()?,
+        follow_up: follow_up
+            .as_deref()
+            .map(|f| {
+                serde_json::from_str(f)
+                    .map_err(|e| StoreError::Corrupt(format!("follow_up JSON: {e}")))
+            })
+            .transpose()?,
+    }))
 }

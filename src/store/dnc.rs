@@ -70,7 +70,7 @@ impl Store {
                         "INSERT INTO suppressions (account_id, phone, scope, reason, created_at, source)
                          SELECT ?1, ?2, ?3, ?4, ?5, 'list'
                          WHERE NOT EXISTS (SELECT 1 FROM suppressions WHERE account_id = ?1
-                             AND phone IS ?2 AND scope = ?3 AND reason = ?4)",
+                             AND phone IS NOT DISTINCT FROM ?2 AND scope = ?3 AND reason = ?4)",
                         params![a, phone, scope, e.reason, ts(now)],
                     )
                     .map_err(sql(OP))?

@@ -72,7 +72,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use db::{Db, Transaction};
 
-pub use attempts::{AttemptId, AttemptRecord, AttemptState, Claim, EndedAttempt, TurnRow};
+pub use attempts::{
+    AttemptId, AttemptRecord, AttemptState, Claim, EndedAttempt, LastCall, TurnRow,
+};
 pub(crate) use codec::ts;
 pub use dnc::SuppressionRow;
 pub(crate) use error::sql;

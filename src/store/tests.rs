@@ -128,6 +128,7 @@ on_both_backends!(
     asked_hours_stand_on_later_calls_until_newer_hours_replace_them,
     only_a_dead_nodes_calls_in_flight_are_taken_over_once_its_lease_expires,
     a_claim_sees_calls_in_flight_on_the_account_or_the_number_and_names_its_node,
+    a_do_not_call_list_imports_each_entry_once_by_number_by_account_and_both,
 );
 
 fn t(h: u32, m: u32) -> DateTime<Utc> {
@@ -849,6 +850,46 @@ fn escalations_given_with_the_outcome_are_queued_in_the_same_transaction(db: &Te
     assert_eq!(q[0].attempt_id, Some(id));
     assert_eq!(q[0].transcript[0]["heard"], "i lost my job");
     assert_eq!(q[0].status, EscalationStatus::Open);
+}
+
+fn a_do_not_call_list_imports_each_entry_once_by_number_by_account_and_both(db: &TestDb) {
+    use crate::account::lists::DoNotCall;
+    let mut s = db.open();
+    let entry = |phone: Option<&str>, account: Option<&str>, scope, reason: &str| DoNotCall {
+        phone: phone.map(str::to_string),
+        account_id: account.map(str::to_string),
+        scope,
+        reason: reason.into(),
+    };
+    let list = [
+        entry(
+            Some("+14155550100"),
+            None,
+            SuppressScope::Number,
+            "asked by letter",
+        ),
+        entry(None, Some("a2"), SuppressScope::Account, "attorney"),
+        entry(
+            Some("+14155550101"),
+            Some("a3"),
+            SuppressScope::Number,
+            "that number only",
+        ),
+    ];
+    assert_eq!(s.import_do_not_call(&list, t(8, 0)).unwrap(), 3);
+    // The same list again adds nothing (an account entry without a number
+    // is matched on its empty number too).
+    assert_eq!(s.import_do_not_call(&list, t(9, 0)).unwrap(), 0);
+    let rows = s.suppressions().unwrap();
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    assert!(rows.iter().all(|r| r.source == "list"));
+    let a2 = s.account_state("a2").unwrap();
+    assert!(
+        a2.suppressions
+            .iter()
+            .any(|x| x.scope == SuppressScope::Account && x.reason.contains("attorney")),
+        "{a2:?}"
+    );
 }
 
 fn payments_round_trip_exactly(db: &TestDb) {

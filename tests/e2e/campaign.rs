@@ -28,27 +28,14 @@ fn write(dir: &Path, name: &str, body: &str) -> PathBuf {
     p
 }
 
-fn args(csv: PathBuf, config: PathBuf, data: PathBuf) -> RunArgs {
-    RunArgs {
-        csv,
-        config: Some(config),
-        data_dir: Some(data),
-        until: None,
-        max_concurrent: None,
-        now: None,
-        history: None,
-        trunk: None,
-        audiosocket: None,
-        store: None,
-    }
-}
-
 fn on_number<'a>(all: &'a [AttemptRecord], phone: &str) -> Vec<&'a AttemptRecord> {
     all.iter().filter(|a| a.phone == phone).collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn campaign_against_busy_and_unavailable_callees_stops_at_the_daily_cap_per_number() {
+campaign_test!(async campaign_against_busy_and_unavailable_callees_stops_at_the_daily_cap_per_number);
+async fn campaign_against_busy_and_unavailable_callees_stops_at_the_daily_cap_per_number(
+    backend: Backend,
+) {
     let dir = scratch("campaign-caps");
     let busy = Sipp::uas_calls("uas_486.xml", &dir, 50, &[]);
     let unavailable = Sipp::uas_calls("uas_480.xml", &dir, 50, &[]);
@@ -73,9 +60,10 @@ async fn campaign_against_busy_and_unavailable_callees_stops_at_the_daily_cap_pe
         ),
     );
     let data = dir.join("data");
-    let mut a = args(csv, config, data.clone());
-    a.now = Some(at(NOW));
-    a.until = Some(at("2026-11-20T11:00:00+08:00"));
+    let a = RunArgs::new(csv, config, data.clone())
+        .now(at(NOW))
+        .until(at("2026-11-20T11:00:00+08:00"))
+        .store(backend.url());
     let summary = tokio::time::timeout(
         std::time::Duration::from_secs(180),
         run_campaign_with(&a, Shutdown::default(), Progress::Quiet),
@@ -84,7 +72,7 @@ async fn campaign_against_busy_and_unavailable_callees_stops_at_the_daily_cap_pe
     .expect("campaign ends within 3 minutes")
     .expect("campaign runs");
 
-    let all = attempts(&data);
+    let all = backend.attempts(&data);
     let shared = on_number(&all, "+8613800000001");
     let own = on_number(&all, "+8613800000002");
     assert_eq!(
@@ -137,8 +125,10 @@ async fn campaign_against_busy_and_unavailable_callees_stops_at_the_daily_cap_pe
     drop((busy, unavailable));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn decision_is_stored_before_the_invite_and_the_attempt_is_dialling_while_it_rings() {
+campaign_test!(async decision_is_stored_before_the_invite_and_the_attempt_is_dialling_while_it_rings);
+async fn decision_is_stored_before_the_invite_and_the_attempt_is_dialling_while_it_rings(
+    backend: Backend,
+) {
     let dir = scratch("campaign-decision");
     let ringing = Sipp::uas_calls("uas_noanswer.xml", &dir, 5, &[]);
     // The real clock: a zone where the window is open now, found by the real gate.
@@ -161,9 +151,10 @@ async fn decision_is_stored_before_the_invite_and_the_attempt_is_dialling_while_
         "[sip]\nring_timeout_s = 3\n[campaign]\ncalls_per_second = 0\nretry_no_answer_s = 3600\n",
     );
     let data = dir.join("data");
-    let mut a = args(csv, config, data.clone());
-    a.trunk = Some(format!("sip:{{phone}}@127.0.0.1:{}", ringing.port));
-    a.until = Some((now + chrono::Duration::minutes(30)).fixed_offset());
+    let a = RunArgs::new(csv, config, data.clone())
+        .trunk(format!("sip:{{phone}}@127.0.0.1:{}", ringing.port))
+        .until((now + chrono::Duration::minutes(30)).fixed_offset())
+        .store(backend.url());
     let run =
         tokio::spawn(
             async move { run_campaign_with(&a, Shutdown::default(), Progress::Quiet).await },
@@ -173,8 +164,8 @@ async fn decision_is_stored_before_the_invite_and_the_attempt_is_dialling_while_
     let deadline = Instant::now() + Duration::from_secs(20);
     let seen = loop {
         assert!(Instant::now() < deadline, "no attempt row appeared");
-        if data.join("duecall.db").exists() {
-            if let Some(a) = attempts(&data).into_iter().next() {
+        if backend.stored(&data) {
+            if let Some(a) = backend.attempts(&data).into_iter().next() {
                 if a.state == AttemptState::Dialling {
                     break a;
                 }
@@ -191,7 +182,7 @@ async fn decision_is_stored_before_the_invite_and_the_attempt_is_dialling_while_
         .expect("campaign ends within 3 minutes")
         .expect("task")
         .expect("campaign runs");
-    let done = attempts(&data);
+    let done = backend.attempts(&data);
     assert_eq!(done.len(), 1, "one dial, the retry is after --until");
     let a = &done[0];
     assert_eq!(a.disposition, Some(Disposition::NoAnswer));
@@ -222,6 +213,7 @@ fn alaw_silence(dir: &Path) {
 }
 
 fn spawn_run(
+    backend: &Backend,
     dir: &Path,
     csv: &Path,
     config: &Path,
@@ -246,6 +238,7 @@ fn spawn_run(
             "--trunk",
             trunk,
         ])
+        .args(backend.args())
         .stdin(Stdio::null())
         .stdout(Stdio::from(out))
         .stderr(Stdio::from(err))
@@ -253,8 +246,8 @@ fn spawn_run(
         .expect("start duecall run")
 }
 
-#[test]
-fn killed_campaign_restarts_without_losing_outcomes_or_breaking_caps() {
+campaign_test!(killed_campaign_restarts_without_losing_outcomes_or_breaking_caps);
+fn killed_campaign_restarts_without_losing_outcomes_or_breaking_caps(backend: Backend) {
     let dir = scratch("campaign-crash");
     alaw_silence(&dir);
     // Answers, sends a second of silence, holds the call 4 s, hangs up.
@@ -280,6 +273,7 @@ fn killed_campaign_restarts_without_losing_outcomes_or_breaking_caps() {
     let data = dir.join("data");
     let rec_dir = data.join("recordings");
     let mut first = spawn_run(
+        &backend,
         &dir,
         &csv,
         &config,
@@ -294,8 +288,9 @@ fn killed_campaign_restarts_without_losing_outcomes_or_breaking_caps() {
     let deadline = Instant::now() + Duration::from_secs(90);
     let in_flight: Vec<AttemptRecord> = loop {
         if Instant::now() >= deadline {
-            let seen: Vec<String> = if data.join("duecall.db").exists() {
-                attempts(&data)
+            let seen: Vec<String> = if backend.stored(&data) {
+                backend
+                    .attempts(&data)
                     .iter()
                     .map(|a| {
                         format!(
@@ -318,8 +313,8 @@ fn killed_campaign_restarts_without_losing_outcomes_or_breaking_caps() {
                 std::fs::read_to_string(dir.join("run1.err")).unwrap_or_default()
             );
         }
-        if data.join("duecall.db").exists() {
-            let all = attempts(&data);
+        if backend.stored(&data) {
+            let all = backend.attempts(&data);
             let ended = all
                 .iter()
                 .filter(|a| a.state == AttemptState::Ended)
@@ -344,7 +339,7 @@ fn killed_campaign_restarts_without_losing_outcomes_or_breaking_caps() {
     first.kill().expect("kill -9");
     let _ = first.wait();
 
-    let before = attempts(&data);
+    let before = backend.attempts(&data);
     let ended_before: Vec<(AttemptId, Option<Disposition>, Option<serde_json::Value>)> = before
         .iter()
         .filter(|a| a.state == AttemptState::Ended)
@@ -354,6 +349,7 @@ fn killed_campaign_restarts_without_losing_outcomes_or_breaking_caps() {
 
     // The restart goes to a busy trunk: whatever it may still dial is visible.
     let mut second = spawn_run(
+        &backend,
         &dir,
         &csv,
         &config,
@@ -383,7 +379,7 @@ fn killed_campaign_restarts_without_losing_outcomes_or_breaking_caps() {
     );
     assert!(out.contains("recovered after a crash: 2 attempts"), "{out}");
 
-    let after = attempts(&data);
+    let after = backend.attempts(&data);
     for (id, disposition, outcome) in &ended_before {
         let a = after
             .iter()
@@ -519,8 +515,10 @@ async fn demo_calls_simulated_debtors_in_a_fresh_directory_and_reports_each_acco
     ));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn stop_ends_dialling_and_a_call_outlasting_the_grace_period_is_recorded_cancelled() {
+campaign_test!(async stop_ends_dialling_and_a_call_outlasting_the_grace_period_is_recorded_cancelled);
+async fn stop_ends_dialling_and_a_call_outlasting_the_grace_period_is_recorded_cancelled(
+    backend: Backend,
+) {
     let dir = scratch("campaign-stop");
     std::fs::write(dir.join("callee.ulaw"), vec![0xFFu8; 8000]).expect("write callee.ulaw");
     let holding = Sipp::uas_calls("uas_load.xml", &dir, 5, &[]);
@@ -538,17 +536,19 @@ async fn stop_ends_dialling_and_a_call_outlasting_the_grace_period_is_recorded_c
         "[campaign]\ncalls_per_second = 0\nmax_concurrent = 1\nshutdown_grace_s = 2\n",
     );
     let data = dir.join("data");
-    let mut a = args(csv, config, data.clone());
-    a.now = Some(at(NOW));
-    a.trunk = Some(format!("127.0.0.1:{}", holding.port));
+    let a = RunArgs::new(csv, config, data.clone())
+        .now(at(NOW))
+        .trunk(format!("127.0.0.1:{}", holding.port))
+        .store(backend.url());
     let shutdown = Shutdown::default();
     let stop = shutdown.clone();
     let run = tokio::spawn(async move { run_campaign_with(&a, shutdown, Progress::Quiet).await });
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         assert!(Instant::now() < deadline, "the first call never started");
-        if data.join("duecall.db").exists()
-            && attempts(&data)
+        if backend.stored(&data)
+            && backend
+                .attempts(&data)
                 .iter()
                 .any(|a| a.state == AttemptState::Dialling)
         {
@@ -563,7 +563,7 @@ async fn stop_ends_dialling_and_a_call_outlasting_the_grace_period_is_recorded_c
         .expect("task")
         .expect("campaign stops cleanly");
     assert!(summary.interrupted);
-    let all = attempts(&data);
+    let all = backend.attempts(&data);
     assert_eq!(all.len(), 1, "no dial after the stop");
     assert_eq!(
         all[0].state,
@@ -598,8 +598,10 @@ pub fn listener() -> duecall::sim::persona::Persona {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigterm_mid_call_says_the_closing_line_hangs_up_and_stores_the_attempt_cut_short() {
+campaign_test!(async sigterm_mid_call_says_the_closing_line_hangs_up_and_stores_the_attempt_cut_short);
+async fn sigterm_mid_call_says_the_closing_line_hangs_up_and_stores_the_attempt_cut_short(
+    backend: Backend,
+) {
     let dir = scratch("campaign-sigterm");
     let mut personas = duecall::sim::persona::PersonaBook::builtin();
     personas.insert(listener());
@@ -629,7 +631,7 @@ async fn sigterm_mid_call_says_the_closing_line_hangs_up_and_stores_the_attempt_
         ),
     );
     let data = dir.join("data");
-    let mut run = spawn_run(&dir, &csv, &config, &data, "127.0.0.1:9", "run");
+    let mut run = spawn_run(&backend, &dir, &csv, &config, &data, "127.0.0.1:9", "run");
     let log = |dir: &Path| {
         format!(
             "{}{}",
@@ -706,7 +708,7 @@ async fn sigterm_mid_call_says_the_closing_line_hangs_up_and_stores_the_attempt_
 
     // The attempt is stored as a conversation cut short by the shutdown,
     // with its closing line played to the end: not cancelled, not crashed.
-    let all = attempts(&data);
+    let all = backend.attempts(&data);
     assert_eq!(all.len(), 1, "no dial after SIGTERM: {}", log(&dir));
     let a = &all[0];
     assert_eq!(a.state, AttemptState::Ended, "{}", log(&dir));

@@ -11,7 +11,7 @@ use duecall::campaign::cli::{run_campaign_with, RunArgs};
 use duecall::campaign::{Progress, Shutdown};
 use duecall::policy::HoldKind;
 use duecall::sim::{PersonaBook, SimConfig};
-use duecall::store::{AttemptRecord, EscalationStatus, Store};
+use duecall::store::{AttemptRecord, EscalationStatus};
 
 use crate::peers::*;
 
@@ -39,19 +39,18 @@ pub(crate) async fn sim() -> duecall::sim::SimCallee {
     .expect("simulated debtors start")
 }
 
-async fn run(csv: &Path, config: &Path, data: &Path, now: &str, until: &str) -> usize {
-    let a = RunArgs {
-        csv: csv.to_path_buf(),
-        config: Some(config.to_path_buf()),
-        data_dir: Some(data.to_path_buf()),
-        until: Some(at(until)),
-        max_concurrent: None,
-        now: Some(at(now)),
-        history: None,
-        trunk: None,
-        audiosocket: None,
-        store: None,
-    };
+async fn run(
+    backend: &Backend,
+    csv: &Path,
+    config: &Path,
+    data: &Path,
+    now: &str,
+    until: &str,
+) -> usize {
+    let a = RunArgs::new(csv.to_path_buf(), config.to_path_buf(), data.to_path_buf())
+        .now(at(now))
+        .until(at(until))
+        .store(backend.url());
     let s = tokio::time::timeout(
         std::time::Duration::from_secs(300),
         run_campaign_with(&a, Shutdown::default(), Progress::Quiet),
@@ -102,10 +101,13 @@ fn route_of(all: &[AttemptRecord], id: &str) -> duecall::outcome::Route {
         .unwrap_or_else(|| panic!("{id} has a route: {all:?}"))
 }
 
-/// Runs the `duecall` binary; returns (success, stdout, stderr).
-fn duecall(args: &[&str]) -> (bool, String, String) {
+/// Runs the `duecall` binary on `backend`'s store; returns (success,
+/// stdout, stderr).
+fn duecall(backend: &Backend, args: &[&str]) -> (bool, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_duecall"))
         .args(args)
+        .args(backend.args())
+        .env_remove("DUECALL_STORE")
         .output()
         .expect("run duecall");
     (
@@ -117,19 +119,29 @@ fn duecall(args: &[&str]) -> (bool, String, String) {
 
 /// `id`'s line of `duecall plan --data-dir --config` at `at` (the gate on the
 /// store, as `run` decides).
-fn plan_line(csv: &Path, config: &Path, data: &Path, at: &str, id: &str) -> serde_json::Value {
+fn plan_line(
+    backend: &Backend,
+    csv: &Path,
+    config: &Path,
+    data: &Path,
+    at: &str,
+    id: &str,
+) -> serde_json::Value {
     let path = |p: &Path| p.to_str().expect("utf-8 path").to_string();
     let (csv, config, data) = (path(csv), path(config), path(data));
-    let (ok, out, err) = duecall(&[
-        "plan",
-        &csv,
-        "--at",
-        at,
-        "--data-dir",
-        &data,
-        "--config",
-        &config,
-    ]);
+    let (ok, out, err) = duecall(
+        backend,
+        &[
+            "plan",
+            &csv,
+            "--at",
+            at,
+            "--data-dir",
+            &data,
+            "--config",
+            &config,
+        ],
+    );
     assert!(ok, "{err}");
     out.lines()
         .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("plan JSON line"))
@@ -138,8 +150,15 @@ fn plan_line(csv: &Path, config: &Path, data: &Path, at: &str, id: &str) -> serd
 }
 
 /// The rules `duecall plan` says failed for `id` at `at` (none: allowed).
-fn failed_rules(csv: &Path, config: &Path, data: &Path, at: &str, id: &str) -> Vec<String> {
-    let line = plan_line(csv, config, data, at, id);
+fn failed_rules(
+    backend: &Backend,
+    csv: &Path,
+    config: &Path,
+    data: &Path,
+    at: &str,
+    id: &str,
+) -> Vec<String> {
+    let line = plan_line(backend, csv, config, data, at, id);
     let failed: Vec<String> = line["rules"]
         .as_array()
         .expect("rules")
@@ -151,8 +170,8 @@ fn failed_rules(csv: &Path, config: &Path, data: &Path, at: &str, id: &str) -> V
     failed
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn later_runs_dial_exactly_whom_disputes_requests_and_payments_allow() {
+campaign_test!(async later_runs_dial_exactly_whom_disputes_requests_and_payments_allow);
+async fn later_runs_dial_exactly_whom_disputes_requests_and_payments_allow(backend: Backend) {
     let dir = scratch("compliance-campaign");
     let sim = sim().await;
     // Monday 2026-11-23, 10:00 in Los Angeles; due 2026-11-16 (day 7).
@@ -172,6 +191,7 @@ async fn later_runs_dial_exactly_whom_disputes_requests_and_payments_allow() {
     );
     let data = dir.join("data");
     let dialled = run(
+        &backend,
         &csv,
         &config,
         &data,
@@ -180,40 +200,41 @@ async fn later_runs_dial_exactly_whom_disputes_requests_and_payments_allow() {
     )
     .await;
     assert_eq!(dialled, 4, "everyone once on the first day");
-    let all = attempts(&data);
+    let all = backend.attempts(&data);
     let route = |id: &str| route_of(&all, id);
     assert_eq!(route("D1").reason, "dispute");
     assert_eq!(route("R1").reason, "request_agent");
     assert_eq!(route("P1").reason, "verify-payment");
     assert_eq!(route("P2").reason, "verify-payment");
-    {
-        let s = Store::open_existing(&data).unwrap();
-        assert_eq!(
-            s.account_state("D1").unwrap().holds[0].kind,
-            HoldKind::Dispute
-        );
-        assert_eq!(
-            s.account_state("R1").unwrap().holds[0].kind,
-            HoldKind::Agent
-        );
-    }
+    let (d1, r1) = backend.with_store(&data, |s| {
+        (
+            s.account_state("D1").unwrap(),
+            s.account_state("R1").unwrap(),
+        )
+    });
+    assert_eq!(d1.holds[0].kind, HoldKind::Dispute);
+    assert_eq!(r1.holds[0].kind, HoldKind::Agent);
     // P1's payment arrives; P2's never does.
     let payments = write(
         &dir,
         "payments.csv",
         "account_id,amount,paid_at\nP1,125.50,2026-11-22\n",
     );
-    let (ok, out, err) = duecall(&[
-        "payments",
-        payments.to_str().expect("utf-8 path"),
-        "--data-dir",
-        data.to_str().expect("utf-8 path"),
-    ]);
+    let (ok, out, err) = duecall(
+        &backend,
+        &[
+            "payments",
+            payments.to_str().expect("utf-8 path"),
+            "--data-dir",
+            data.to_str().expect("utf-8 path"),
+        ],
+    );
     assert!(ok, "{out}{err}");
 
     // Five days later (Saturday 28th, 10:00; day 12): the verification pauses
     // have ended, the collector's case still holds R1, D1 stays disputed.
     let dialled = run(
+        &backend,
         &csv,
         &config,
         &data,
@@ -221,9 +242,13 @@ async fn later_runs_dial_exactly_whom_disputes_requests_and_payments_allow() {
         "2026-11-28T10:30:00-08:00",
     )
     .await;
-    assert_eq!(dialled, 0, "nobody: {:?}", attempts(&data));
-    let s = Store::open_existing(&data).unwrap();
-    let q = s.escalations(Some(EscalationStatus::Open)).unwrap();
+    assert_eq!(dialled, 0, "nobody: {:?}", backend.attempts(&data));
+    let (q, p1) = backend.with_store(&data, |s| {
+        (
+            s.escalations(Some(EscalationStatus::Open)).unwrap(),
+            s.account_state("P1").unwrap(),
+        )
+    });
     assert!(
         q.iter()
             .any(|e| e.account_id == "P2" && e.reason == "paid-unverified"),
@@ -232,29 +257,34 @@ async fn later_runs_dial_exactly_whom_disputes_requests_and_payments_allow() {
     assert!(!q
         .iter()
         .any(|e| e.account_id == "P1" && e.reason == "paid-unverified"));
-    assert!(s
-        .account_state("P1")
-        .unwrap()
-        .suppressions
-        .iter()
-        .any(|x| x.reason == "paid"));
+    assert!(p1.suppressions.iter().any(|x| x.reason == "paid"));
     // The store says why for each (plan --data-dir reads it as run does).
-    let failed = |id: &str| failed_rules(&csv, &config, &data, "2026-11-28T10:05:00-08:00", id);
+    let failed = |id: &str| {
+        failed_rules(
+            &backend,
+            &csv,
+            &config,
+            &data,
+            "2026-11-28T10:05:00-08:00",
+            id,
+        )
+    };
     assert!(failed("D1").contains(&"hold".to_string()));
     assert!(failed("R1").contains(&"hold".to_string()));
     assert!(failed("P1").contains(&"suppression".to_string()));
     assert!(failed("P2").contains(&"hold".to_string()));
 
     // R1's collector closes the case: R1 may be called again; nobody else.
-    let mut w = Store::open(&data).unwrap();
-    for e in w.escalations(None).unwrap() {
-        if e.account_id == "R1" {
-            w.close_escalation(e.id, chrono::Utc::now()).unwrap();
+    backend.with_store(&data, |w| {
+        for e in w.escalations(None).unwrap() {
+            if e.account_id == "R1" {
+                w.close_escalation(e.id, chrono::Utc::now()).unwrap();
+            }
         }
-    }
-    drop(w);
-    let before = attempts(&data).len();
+    });
+    let before = backend.attempts(&data).len();
     let dialled = run(
+        &backend,
         &csv,
         &config,
         &data,
@@ -262,14 +292,14 @@ async fn later_runs_dial_exactly_whom_disputes_requests_and_payments_allow() {
         "2026-11-28T11:20:00-08:00",
     )
     .await;
-    let after = attempts(&data);
+    let after = backend.attempts(&data);
     sim.shutdown();
     assert_eq!(dialled, 1, "{:?}", &after[before..]);
     assert_eq!(after[before].account_id, "R1");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn call_me_after_six_stands_on_later_days_a_one_off_time_does_not() {
+campaign_test!(async call_me_after_six_stands_on_later_days_a_one_off_time_does_not);
+async fn call_me_after_six_stands_on_later_days_a_one_off_time_does_not(backend: Backend) {
     let dir = scratch("compliance-asked-hours");
     let sim = sim().await;
     // Monday 2026-11-23, 10:00 in Los Angeles; due 2026-11-16 (day 7).
@@ -285,6 +315,7 @@ async fn call_me_after_six_stands_on_later_days_a_one_off_time_does_not() {
     );
     let data = dir.join("data");
     let dialled = run(
+        &backend,
         &csv,
         &config,
         &data,
@@ -293,7 +324,7 @@ async fn call_me_after_six_stands_on_later_days_a_one_off_time_does_not() {
     )
     .await;
     assert_eq!(dialled, 2, "both once on the first day");
-    let all = attempts(&data);
+    let all = backend.attempts(&data);
     let route = |id: &str| route_of(&all, id);
     // "Please call me after six": a callback today at 18:00 and standing hours.
     let a1 = route("A1");
@@ -316,22 +347,35 @@ async fn call_me_after_six_stands_on_later_days_a_one_off_time_does_not() {
         "{c1:?}"
     );
     assert_eq!(c1.hours, None, "{c1:?}");
-    {
-        let s = Store::open_existing(&data).unwrap();
-        let st = s.account_state("A1").unwrap();
-        assert_eq!(
-            st.asked_not_before,
-            chrono::NaiveTime::from_hms_opt(18, 0, 0)
-        );
-    }
+    let st = backend.with_store(&data, |s| s.account_state("A1").unwrap());
+    assert_eq!(
+        st.asked_not_before,
+        chrono::NaiveTime::from_hms_opt(18, 0, 0)
+    );
 
     // Wednesday 10:00: A1's hours stand (the callback moment has passed, the
     // hours have not); C1's one-off time has passed and nothing else holds it.
-    let failed = failed_rules(&csv, &config, &data, "2026-11-25T10:05:00-08:00", "A1");
+    let failed = failed_rules(
+        &backend,
+        &csv,
+        &config,
+        &data,
+        "2026-11-25T10:05:00-08:00",
+        "A1",
+    );
     assert_eq!(failed, vec!["asked_hours".to_string()], "A1 at 10:05");
-    assert!(failed_rules(&csv, &config, &data, "2026-11-25T10:05:00-08:00", "C1").is_empty());
-    let before = attempts(&data).len();
+    assert!(failed_rules(
+        &backend,
+        &csv,
+        &config,
+        &data,
+        "2026-11-25T10:05:00-08:00",
+        "C1"
+    )
+    .is_empty());
+    let before = backend.attempts(&data).len();
     let dialled = run(
+        &backend,
         &csv,
         &config,
         &data,
@@ -339,15 +383,24 @@ async fn call_me_after_six_stands_on_later_days_a_one_off_time_does_not() {
         "2026-11-25T10:20:00-08:00",
     )
     .await;
-    let after = attempts(&data);
+    let after = backend.attempts(&data);
     assert_eq!(dialled, 1, "{:?}", &after[before..]);
     assert_eq!(after[before].account_id, "C1");
 
     // Wednesday 18:30: inside A1's hours, A1 is called; C1 asked again for
     // tomorrow at three, so not C1.
-    assert!(failed_rules(&csv, &config, &data, "2026-11-25T18:35:00-08:00", "A1").is_empty());
+    assert!(failed_rules(
+        &backend,
+        &csv,
+        &config,
+        &data,
+        "2026-11-25T18:35:00-08:00",
+        "A1"
+    )
+    .is_empty());
     let before = after.len();
     let dialled = run(
+        &backend,
         &csv,
         &config,
         &data,
@@ -355,14 +408,14 @@ async fn call_me_after_six_stands_on_later_days_a_one_off_time_does_not() {
         "2026-11-25T18:50:00-08:00",
     )
     .await;
-    let after = attempts(&data);
+    let after = backend.attempts(&data);
     sim.shutdown();
     assert_eq!(dialled, 1, "{:?}", &after[before..]);
     assert_eq!(after[before].account_id, "A1");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_do_not_call_list_and_the_end_of_the_robot_stage_keep_the_robot_off() {
+campaign_test!(async the_do_not_call_list_and_the_end_of_the_robot_stage_keep_the_robot_off);
+async fn the_do_not_call_list_and_the_end_of_the_robot_stage_keep_the_robot_off(backend: Backend) {
     let dir = scratch("compliance-dnc-stage");
     let sim = sim().await;
     // Monday 2026-11-23, 10:00 in Los Angeles. N1, N2 and OK1 are on day 7;
@@ -388,7 +441,10 @@ async fn the_do_not_call_list_and_the_end_of_the_robot_stage_keep_the_robot_off(
         "bad.csv",
         "phone,account_id,scope,reason\n+14155550181,,number,lender list\n,,number,no target\n",
     );
-    let (ok, _, err) = duecall(&["suppress", "import", bad.to_str().unwrap(), "--data-dir", d]);
+    let (ok, _, err) = duecall(
+        &backend,
+        &["suppress", "import", bad.to_str().unwrap(), "--data-dir", d],
+    );
     assert!(!ok, "a bad list must be refused");
     assert!(err.contains("line 3"), "names the line: {err}");
     // The lender's list: N1 by number (every account listing it), N2 by account.
@@ -399,9 +455,12 @@ async fn the_do_not_call_list_and_the_end_of_the_robot_stage_keep_the_robot_off(
          (415) 555-0181,,number,lender list: asked by letter\n\
          ,N2,account,lender list: attorney represents\n",
     );
-    let (ok, out, err) = duecall(&["suppress", "import", dnc.to_str().unwrap(), "--data-dir", d]);
+    let (ok, out, err) = duecall(
+        &backend,
+        &["suppress", "import", dnc.to_str().unwrap(), "--data-dir", d],
+    );
     assert!(ok, "{out}{err}");
-    let (ok, listed, err) = duecall(&["suppress", "list", "--data-dir", d]);
+    let (ok, listed, err) = duecall(&backend, &["suppress", "list", "--data-dir", d]);
     assert!(ok, "{err}");
     let listed: Vec<serde_json::Value> = listed
         .lines()
@@ -414,6 +473,7 @@ async fn the_do_not_call_list_and_the_end_of_the_robot_stage_keep_the_robot_off(
     );
 
     let dialled = run(
+        &backend,
         &csv,
         &config,
         &data,
@@ -421,11 +481,20 @@ async fn the_do_not_call_list_and_the_end_of_the_robot_stage_keep_the_robot_off(
         "2026-11-23T10:20:00-08:00",
     )
     .await;
-    let all = attempts(&data);
+    let all = backend.attempts(&data);
     assert_eq!(dialled, 1, "only OK1: {all:?}");
     assert_eq!(all[0].account_id, "OK1");
     // The reasons are in each decision.
-    let plan = |id: &str| plan_line(&csv, &config, &data, "2026-11-23T10:25:00-08:00", id);
+    let plan = |id: &str| {
+        plan_line(
+            &backend,
+            &csv,
+            &config,
+            &data,
+            "2026-11-23T10:25:00-08:00",
+            id,
+        )
+    };
     for (id, why) in [("N1", "asked by letter"), ("N2", "attorney represents")] {
         let p = plan(id);
         assert_eq!(p["decision"], "deny", "{p}");
@@ -436,16 +505,15 @@ async fn the_do_not_call_list_and_the_end_of_the_robot_stage_keep_the_robot_off(
     }
     // S1: to the collectors as stage-ended, once, however many runs.
     let stage_ended = || {
-        Store::open_existing(&data)
-            .unwrap()
-            .escalations(None)
-            .unwrap()
+        backend
+            .with_store(&data, |s| s.escalations(None).unwrap())
             .into_iter()
             .filter(|e| e.account_id == "S1" && e.reason == "stage-ended")
             .count()
     };
     assert_eq!(stage_ended(), 1);
     let dialled = run(
+        &backend,
         &csv,
         &config,
         &data,
@@ -455,12 +523,12 @@ async fn the_do_not_call_list_and_the_end_of_the_robot_stage_keep_the_robot_off(
     .await;
     sim.shutdown();
     // OK1 was reached yesterday (the quiet week after a conversation holds it).
-    assert_eq!(dialled, 0, "{:?}", attempts(&data));
+    assert_eq!(dialled, 0, "{:?}", backend.attempts(&data));
     assert_eq!(stage_ended(), 1, "stage-ended is queued once per account");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_manual_call_goes_through_the_gate_and_counts() {
+campaign_test!(async a_manual_call_goes_through_the_gate_and_counts);
+async fn a_manual_call_goes_through_the_gate_and_counts(backend: Backend) {
     let dir = scratch("compliance-call");
     let sim = sim().await;
     let account = write(
@@ -478,6 +546,8 @@ async fn a_manual_call_goes_through_the_gate_and_counts() {
             .arg(&account)
             .arg("--data-dir")
             .arg(&data)
+            .args(backend.args())
+            .env_remove("DUECALL_STORE")
             .output()
             .expect("duecall call")
     };
@@ -511,7 +581,7 @@ async fn a_manual_call_goes_through_the_gate_and_counts() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(
-        attempts(&data).is_empty(),
+        backend.attempts(&data).is_empty(),
         "nothing stored for a call never placed"
     );
     // 10:00: allowed, stored before the INVITE, counted; the dispute holds.
@@ -522,7 +592,7 @@ async fn a_manual_call_goes_through_the_gate_and_counts() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let all = attempts(&data);
+    let all = backend.attempts(&data);
     assert_eq!(all.len(), 1);
     assert_eq!(all[0].policy["decision"], "allow");
     assert_eq!(
@@ -541,5 +611,5 @@ async fn a_manual_call_goes_through_the_gate_and_counts() {
             .any(|r| r["rule"] == "hold" && r["passed"] == false),
         "{v}"
     );
-    assert_eq!(attempts(&data).len(), 1);
+    assert_eq!(backend.attempts(&data).len(), 1);
 }

@@ -1,12 +1,14 @@
 //! End-to-end tests against real peers, one test binary (faster to link on 2 cores).
 
+// First: its `campaign_test!` macro is used by the modules below.
+#[macro_use]
+mod peers;
 mod baresip;
 mod campaign;
 mod compliance;
 mod console;
 mod conversation;
 mod hostile;
-mod peers;
 mod pg_campaign;
 mod pg_nodes;
 mod pg_serve;

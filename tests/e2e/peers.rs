@@ -393,7 +393,11 @@ pub fn heavy() -> std::sync::MutexGuard<'static, ()> {
 /// Every attempt in a data directory's store, oldest first (ids are dense
 /// but a crashed write may skip one: five misses in a row end the list).
 pub fn attempts(data: &Path) -> Vec<duecall::store::AttemptRecord> {
-    let store = duecall::store::Store::open_existing(data).expect("campaign database");
+    attempts_in(&duecall::store::Store::open_existing(data).expect("campaign database"))
+}
+
+/// Every attempt in `store`, oldest first (as [`attempts`]).
+pub fn attempts_in(store: &duecall::store::Store) -> Vec<duecall::store::AttemptRecord> {
     let mut out = Vec::new();
     let (mut id, mut misses) = (1, 0);
     while misses < 5 {
@@ -431,4 +435,151 @@ pub fn allowed_dial(
     .authorise(account, &duecall::policy::PolicyConfig::default(), now)
     .expect("store")
     .unwrap_or_else(|d| panic!("the gate denies {}: {d:?}", account.account_id))
+}
+
+/// The engine a campaign test's store runs on. The campaign, compliance and
+/// storage-fault tests run once on each ([`campaign_test!`]): on the data
+/// directory's SQLite, and on a fresh database in the test's own PostgreSQL
+/// cluster (`--store URL`), the data directory then holding only what is
+/// the node's own.
+pub enum Backend {
+    /// The data directory's SQLite (the embedded default).
+    Sqlite,
+    /// A database in a cluster started for this test, stopped by PID when
+    /// the backend is dropped.
+    Postgres {
+        url: String,
+        cluster: std::sync::Arc<duecall::store::pg_cluster::PgCluster>,
+    },
+}
+
+impl Backend {
+    /// PostgreSQL for the test `tag`, or `None` (the test returns) where it
+    /// is not installed on a developer's machine; under `CI=true` a missing
+    /// PostgreSQL fails the test. Started on a thread of its own: the sync
+    /// client cannot run inside the test's tokio runtime.
+    pub fn postgres(tag: &str) -> Option<Backend> {
+        // The cluster's socket lives in a directory named after the tag:
+        // keep the path under the socket path limit.
+        let tag: String = tag.chars().take(24).collect();
+        std::thread::spawn(move || {
+            let cluster = duecall::store::pg_cluster::for_test(&tag)?;
+            let url = cluster
+                .create_database("campaign")
+                .expect("create the test's database");
+            Some(Backend::Postgres {
+                url,
+                cluster: std::sync::Arc::new(cluster),
+            })
+        })
+        .join()
+        .unwrap_or_else(|p| std::panic::resume_unwind(p))
+    }
+
+    /// A store of its own for one more campaign in the same test (as a
+    /// fresh data directory is on SQLite): a new database `name` in the
+    /// same cluster.
+    pub fn fresh(&self, name: &str) -> Backend {
+        match self {
+            Backend::Sqlite => Backend::Sqlite,
+            Backend::Postgres { cluster, .. } => {
+                let cluster = cluster.clone();
+                let name = name.to_string();
+                std::thread::spawn(move || {
+                    let url = cluster
+                        .create_database(&name)
+                        .expect("create the test's database");
+                    Backend::Postgres { url, cluster }
+                })
+                .join()
+                .unwrap_or_else(|p| std::panic::resume_unwind(p))
+            }
+        }
+    }
+
+    /// The shared store's URL (`RunArgs::store`), `None` on SQLite.
+    pub fn url(&self) -> Option<String> {
+        match self {
+            Backend::Sqlite => None,
+            Backend::Postgres { url, .. } => Some(url.clone()),
+        }
+    }
+
+    /// `--store URL` for a `duecall` command, nothing on SQLite.
+    pub fn args(&self) -> Vec<String> {
+        match self.url() {
+            Some(url) => vec!["--store".into(), url],
+            None => Vec::new(),
+        }
+    }
+
+    /// Whether a run on `data` has made its store yet (SQLite: the file;
+    /// PostgreSQL: the test's database exists from the start).
+    pub fn stored(&self, data: &Path) -> bool {
+        match self {
+            Backend::Sqlite => data.join("duecall.db").exists(),
+            Backend::Postgres { .. } => true,
+        }
+    }
+
+    /// Runs `f` on the store a run on `data` uses (which must exist), on a
+    /// thread of its own (see [`Backend::postgres`]).
+    pub fn with_store<T: Send>(
+        &self,
+        data: &Path,
+        f: impl FnOnce(&mut duecall::store::Store) -> T + Send,
+    ) -> T {
+        let url = self.url();
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let mut store = duecall::store::Store::open_existing_at(data, url.as_deref())
+                    .expect("the campaign's store");
+                f(&mut store)
+            })
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p))
+        })
+    }
+
+    /// Every attempt a run on `data` stored, oldest first (as [`attempts`]).
+    pub fn attempts(&self, data: &Path) -> Vec<duecall::store::AttemptRecord> {
+        self.with_store(data, |s| attempts_in(s))
+    }
+}
+
+/// One campaign test body, `async fn NAME(backend: Backend)` (or a plain
+/// `fn`), as two tests: `NAME::sqlite` and `NAME::postgres`.
+macro_rules! campaign_test {
+    (async $name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name(crate::peers::Backend::Sqlite).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let Some(backend) = crate::peers::Backend::postgres(stringify!($name)) else {
+                    return;
+                };
+                super::$name(backend).await
+            }
+        }
+    };
+    ($name:ident) => {
+        mod $name {
+            #[test]
+            fn sqlite() {
+                super::$name(crate::peers::Backend::Sqlite)
+            }
+
+            #[test]
+            fn postgres() {
+                let Some(backend) = crate::peers::Backend::postgres(stringify!($name)) else {
+                    return;
+                };
+                super::$name(backend)
+            }
+        }
+    };
 }

@@ -74,18 +74,8 @@ fn run_campaign() -> PathBuf {
         }
         let config = dir.join("duecall.toml");
         std::fs::write(&config, cfg).expect("write config");
-        let args = RunArgs {
-            csv,
-            config: Some(config),
-            data_dir: Some(dir.join("data")),
-            until: Some((now + chrono::Duration::minutes(10)).fixed_offset()),
-            max_concurrent: None,
-            now: None,
-            history: None,
-            trunk: None,
-            audiosocket: None,
-            store: None,
-        };
+        let args = RunArgs::new(csv, config, dir.join("data"))
+            .until((now + chrono::Duration::minutes(10)).fixed_offset());
         let summary = tokio::time::timeout(
             Duration::from_secs(600),
             run_campaign_with(&args, Shutdown::default(), Progress::Quiet),

@@ -158,18 +158,8 @@ async fn a_receiver_that_refuses_then_accepts_gets_every_event_in_order_signed_e
 
     // A real campaign: calls are never held up by the refusing receiver.
     let config = dir.join("serve.toml");
-    let args = RunArgs {
-        csv,
-        config: Some(config),
-        data_dir: Some(data.clone()),
-        until: Some((now + chrono::Duration::minutes(10)).fixed_offset()),
-        max_concurrent: None,
-        now: None,
-        history: None,
-        trunk: None,
-        audiosocket: None,
-        store: None,
-    };
+    let args = RunArgs::new(csv, config, data.clone())
+        .until((now + chrono::Duration::minutes(10)).fixed_offset());
     let summary = tokio::time::timeout(
         Duration::from_secs(420),
         run_campaign_with(&args, Shutdown::default(), Progress::Quiet),

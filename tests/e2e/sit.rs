@@ -202,18 +202,9 @@ fn write(dir: &Path, name: &str, body: &str) -> PathBuf {
 }
 
 fn run_args(csv: PathBuf, config: PathBuf, data: PathBuf, now: &str, until: &str) -> RunArgs {
-    RunArgs {
-        csv,
-        config: Some(config),
-        data_dir: Some(data),
-        until: Some(at(until)),
-        max_concurrent: None,
-        now: Some(at(now)),
-        history: None,
-        trunk: None,
-        audiosocket: None,
-        store: None,
-    }
+    RunArgs::new(csv, config, data)
+        .now(at(now))
+        .until(at(until))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -11,7 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use duecall::outcome::{Disposition, RouteKind, SuppressScope};
-use duecall::store::{AttemptState, Store};
+use duecall::store::AttemptState;
 
 use crate::peers::*;
 
@@ -26,7 +26,15 @@ fn write(dir: &Path, name: &str, body: &str) -> PathBuf {
 }
 
 /// `duecall run` as a child process, its output in `<dir>/<log>.{out,err}`.
-fn spawn_run(dir: &Path, data: &Path, trunk: &str, log: &str, pause_at: Option<&str>) -> Child {
+/// `store` is `Backend::args()`: `--store URL`, or nothing on SQLite.
+fn spawn_run(
+    store: &[String],
+    dir: &Path,
+    data: &Path,
+    trunk: &str,
+    log: &str,
+    pause_at: Option<&str>,
+) -> Child {
     let out = std::fs::File::create(dir.join(format!("{log}.out"))).expect("log");
     let err = std::fs::File::create(dir.join(format!("{log}.err"))).expect("log");
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_duecall"));
@@ -37,7 +45,9 @@ fn spawn_run(dir: &Path, data: &Path, trunk: &str, log: &str, pause_at: Option<&
         .arg("--data-dir")
         .arg(data)
         .args(["--now", NOW, "--until", UNTIL, "--trunk", trunk])
+        .args(store)
         .env_remove("DUECALL_TEST_PAUSE_AT")
+        .env_remove("DUECALL_STORE")
         .stdin(Stdio::null())
         .stdout(Stdio::from(out))
         .stderr(Stdio::from(err));
@@ -108,22 +118,24 @@ fn accounts_csv(dir: &Path, rows: &[(&str, &str)]) {
     write(dir, "accounts.csv", &s);
 }
 
-#[test]
-fn kill_9_at_every_step_of_an_attempt_loses_no_outcome_and_breaks_no_cap() {
+campaign_test!(kill_9_at_every_step_of_an_attempt_loses_no_outcome_and_breaks_no_cap);
+fn kill_9_at_every_step_of_an_attempt_loses_no_outcome_and_breaks_no_cap(backend: Backend) {
     // One dial per number per day: whatever the restart does is visible.
     let config = "[sip]\nring_timeout_s = 5\n[policy.cn]\nattempts_per_number_per_day = 1\n\
                   [campaign]\ncalls_per_second = 0\nretry_busy_s = 1\nrecheck_s = 1\n";
     for step in ["decided", "dialling", "ended", "stored"] {
         let dir = scratch(&format!("kill-at-{step}"));
+        // A store of its own for each step, as the data directory is.
+        let backend = backend.fresh(step);
         let busy = Sipp::uas_calls("uas_486.xml", &dir, 10, &[]);
         accounts_csv(&dir, &[("K1", "+8613800000031")]);
         write(&dir, "duecall.toml", config);
         let data = dir.join("data");
         let trunk = format!("127.0.0.1:{}", busy.port);
-        let mut first = spawn_run(&dir, &data, &trunk, "run1", Some(step));
+        let mut first = spawn_run(&backend.args(), &dir, &data, &trunk, "run1", Some(step));
         let id = kill_when_paused(&mut first, &data, step, &dir, "run1");
 
-        let before = attempts(&data);
+        let before = backend.attempts(&data);
         assert_eq!(
             before.len(),
             1,
@@ -138,10 +150,10 @@ fn kill_9_at_every_step_of_an_attempt_loses_no_outcome_and_breaks_no_cap() {
             _ => assert_eq!(a.state, AttemptState::Dialling, "{step}"),
         }
 
-        let mut second = spawn_run(&dir, &data, &trunk, "run2", None);
+        let mut second = spawn_run(&backend.args(), &dir, &data, &trunk, "run2", None);
         let status = wait_exit(&mut second, 60, &dir, "run2");
         assert!(status.success(), "{step}: {}", log(&dir, "run2"));
-        let after = attempts(&data);
+        let after = backend.attempts(&data);
         assert_eq!(
             after.len(),
             1,
@@ -179,8 +191,10 @@ fn kill_9_at_every_step_of_an_attempt_loses_no_outcome_and_breaks_no_cap() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn stop_calling_heard_then_kill_9_before_the_database_write_is_never_forgotten() {
+campaign_test!(async stop_calling_heard_then_kill_9_before_the_database_write_is_never_forgotten);
+async fn stop_calling_heard_then_kill_9_before_the_database_write_is_never_forgotten(
+    backend: Backend,
+) {
     let dir = scratch("kill-stop");
     let sim = duecall::sim::start(duecall::sim::SimConfig {
         seed: Some(11),
@@ -199,14 +213,14 @@ async fn stop_calling_heard_then_kill_9_before_the_database_write_is_never_forgo
         ),
     );
     let data = dir.join("data");
-    let (d, dt) = (dir.clone(), data.clone());
+    let (d, dt, b) = (dir.clone(), data.clone(), backend.args());
     let id = tokio::task::spawn_blocking(move || {
-        let mut first = spawn_run(&d, &dt, "127.0.0.1:9", "run1", Some("ended"));
+        let mut first = spawn_run(&b, &d, &dt, "127.0.0.1:9", "run1", Some("ended"));
         kill_when_paused(&mut first, &dt, "ended", &d, "run1")
     })
     .await
     .expect("first run");
-    let before = attempts(&data);
+    let before = backend.attempts(&data);
     assert_eq!(
         before[0].state,
         AttemptState::Dialling,
@@ -214,26 +228,23 @@ async fn stop_calling_heard_then_kill_9_before_the_database_write_is_never_forgo
     );
     assert_eq!(before[0].id.0, id);
 
-    let (d, dt) = (dir.clone(), data.clone());
+    let (d, dt, b) = (dir.clone(), data.clone(), backend.args());
     let status = tokio::task::spawn_blocking(move || {
-        let mut second = spawn_run(&d, &dt, "127.0.0.1:9", "run2", None);
+        let mut second = spawn_run(&b, &d, &dt, "127.0.0.1:9", "run2", None);
         wait_exit(&mut second, 120, &d, "run2")
     })
     .await
     .expect("second run");
     sim.shutdown();
     assert!(status.success(), "{}", log(&dir, "run2"));
-    let after = attempts(&data);
+    let after = backend.attempts(&data);
     assert_eq!(after.len(), 1, "not called again: {}", log(&dir, "run2"));
     let a = &after[0];
     assert_eq!(a.state, AttemptState::Ended);
     let route = a.route.as_ref().expect("the route reached the store");
     assert_eq!(route.kind, RouteKind::Suppress, "{route:?}");
     assert_eq!(route.scope, Some(SuppressScope::Account));
-    let st = Store::open_existing(&data)
-        .expect("db")
-        .account_state("S1")
-        .expect("state");
+    let st = backend.with_store(&data, |s| s.account_state("S1").expect("state"));
     assert!(
         st.suppressions
             .iter()
@@ -255,7 +266,7 @@ fn a_database_held_locked_past_the_busy_timeout_loses_no_outcome() {
     );
     let data = dir.join("data");
     let trunk = format!("127.0.0.1:{}", ringing.port);
-    let mut run = spawn_run(&dir, &data, &trunk, "run", None);
+    let mut run = spawn_run(&[], &dir, &data, &trunk, "run", None);
     // While the first call rings, another connection takes the write lock
     // and holds it for 14 s: longer than the store's 10 s busy timeout.
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -362,7 +373,7 @@ fn a_full_disk_for_recordings_still_stores_every_outcome() {
         "[sip]\nring_timeout_s = 5\n[campaign]\ncalls_per_second = 0\nmax_concurrent = 2\nretry_answered_s = 7200\n",
     );
     let trunk = format!("127.0.0.1:{}", answering.port);
-    let mut run = spawn_run(&dir, &data, &trunk, "run", None);
+    let mut run = spawn_run(&[], &dir, &data, &trunk, "run", None);
     let status = wait_exit(&mut run, 120, &dir, "run");
     let text = log(&dir, "run");
     assert!(status.success(), "{text}");
@@ -396,7 +407,7 @@ fn a_second_run_on_one_data_directory_is_refused_naming_the_first_ones_pid() {
     );
     let data = dir.join("data");
     let trunk = format!("127.0.0.1:{}", ringing.port);
-    let mut first = spawn_run(&dir, &data, &trunk, "run1", None);
+    let mut first = spawn_run(&[], &dir, &data, &trunk, "run1", None);
     let deadline = Instant::now() + Duration::from_secs(60);
     while !(data.join("duecall.db").exists()
         && attempts(&data)
@@ -406,7 +417,7 @@ fn a_second_run_on_one_data_directory_is_refused_naming_the_first_ones_pid() {
         assert!(Instant::now() < deadline, "{}", log(&dir, "run1"));
         std::thread::sleep(Duration::from_millis(50));
     }
-    let mut second = spawn_run(&dir, &data, &trunk, "run2", None);
+    let mut second = spawn_run(&[], &dir, &data, &trunk, "run2", None);
     let status = wait_exit(&mut second, 30, &dir, "run2");
     let text = log(&dir, "run2");
     assert!(!status.success());

@@ -181,18 +181,9 @@ answer_timeout_s = 20
     );
     let data = dir.join("data");
     let at = |s: &str| chrono::DateTime::parse_from_rfc3339(s).unwrap();
-    let args = RunArgs {
-        csv,
-        config: Some(config),
-        data_dir: Some(data.clone()),
-        until: Some(at("2026-11-23T10:30:00-08:00")),
-        max_concurrent: None,
-        now: Some(at("2026-11-23T10:00:00-08:00")),
-        history: None,
-        trunk: None,
-        audiosocket: None,
-        store: None,
-    };
+    let args = RunArgs::new(csv, config, data.clone())
+        .until(at("2026-11-23T10:30:00-08:00"))
+        .now(at("2026-11-23T10:00:00-08:00"));
     let s = tokio::time::timeout(
         Duration::from_secs(240),
         run_campaign_with(&args, Shutdown::default(), Progress::Quiet),

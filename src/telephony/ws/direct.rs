@@ -132,6 +132,7 @@ pub fn gate_direct(
             "account {} or its number has a call in flight (a campaign's or another stream's): not rung twice at once",
             account.account_id
         ))),
+        Err(NotClaimed::TooSoon { .. }) => unreachable!("claim_with keeps no campaign retry delay"),
         Err(NotClaimed::Refused(Refused::Denied(d))) => {
             Ok(DirectVerdict::Denied(denial_reason(&d)))
         }
