@@ -206,6 +206,10 @@ pub struct SipConfig {
     /// the trunk (`outbound_proxy`). REGISTERs are sent through the
     /// outbound proxy when both are set.
     pub registrar: Option<String>,
+    /// Send an OPTIONS to the trunk every this many seconds (0: off). While
+    /// it does not answer (two pings in a row, or a 503), campaigns place
+    /// no new calls: no decision is stored, nothing counts against the caps.
+    pub options_ping_s: u64,
 }
 
 impl Default for SipConfig {
@@ -229,6 +233,7 @@ impl Default for SipConfig {
             register: false,
             register_expires: 3600,
             registrar: None,
+            options_ping_s: 0,
         }
     }
 }
@@ -389,6 +394,20 @@ impl Config {
                 "sip.tls_key_file",
                 "tls_cert_file and tls_key_file set together",
                 "only one of them",
+            ));
+        }
+        if self.sip.options_ping_s > 3_600 {
+            return Err(invalid(
+                "sip.options_ping_s",
+                "0 (off) to 3600 seconds",
+                self.sip.options_ping_s,
+            ));
+        }
+        if self.sip.options_ping_s > 0 && self.sip.outbound_proxy.is_none() {
+            return Err(invalid(
+                "sip.options_ping_s",
+                "an outbound_proxy to ping (the trunk)",
+                "none",
             ));
         }
         if !(2..=86_400).contains(&self.sip.register_expires) {
@@ -686,6 +705,24 @@ mod tests {
         assert!(e.contains("sip.tls_key_file"), "{e}");
         let e = t("[sip]\ntransport = \"sctp\"\n").unwrap_err().to_string();
         assert!(e.contains("transport"), "{e}");
+    }
+
+    #[test]
+    fn options_pings_need_a_trunk_and_an_interval_up_to_an_hour() {
+        for text in [
+            "[sip]\noptions_ping_s = 30\n",
+            "[sip]\noutbound_proxy = \"127.0.0.1:5060\"\noptions_ping_s = 7200\n",
+        ] {
+            let e = Config::from_toml(text, "t").unwrap_err().to_string();
+            assert!(e.contains("sip.options_ping_s"), "{text:?}: {e}");
+        }
+        let c = Config::from_toml(
+            "[sip]\noutbound_proxy = \"127.0.0.1:5060\"\noptions_ping_s = 30\n",
+            "t",
+        )
+        .unwrap();
+        assert_eq!(c.sip.options_ping_s, 30);
+        assert_eq!(Config::default().sip.options_ping_s, 0, "off by default");
     }
 
     #[test]

@@ -569,6 +569,20 @@ impl Runner {
     ) {
         let account = &self.accounts[account_idx];
         let clock = self.clock;
+        if !self.agent.gateway().ready() {
+            // The trunk does not answer its OPTIONS pings: no decision is
+            // stored (nothing counts against the caps), and the account
+            // asks again after `recheck_s`.
+            tracing::debug!(account = %account.account_id, "the trunk is down: not dialling");
+            let _ = self.sched.handle(
+                now,
+                SchedulerEvent::NotPlaced {
+                    account: account_idx,
+                    retry_at: now + self.recheck,
+                },
+            );
+            return;
+        }
         let (writer, gate, retry) = (&mut self.writer, &self.gate, &self.retry);
         // The scheduler's allow is put to the gate again under the store's
         // write lock, as the decision is stored (another node may have

@@ -51,6 +51,13 @@ pub trait Gateway: Send + Sync {
     fn stream_hub(&self) -> Option<&Arc<StreamHub>> {
         None
     }
+
+    /// Whether a call placed now can reach anyone: false while the SIP
+    /// trunk does not answer its OPTIONS pings (a campaign then stores no
+    /// decision and waits). True when nothing says otherwise.
+    fn ready(&self) -> bool {
+        true
+    }
 }
 
 impl Gateway for SipGateway {
@@ -64,6 +71,10 @@ impl Gateway for SipGateway {
 
     fn shutdown(&self) {
         SipGateway::shutdown(self)
+    }
+
+    fn ready(&self) -> bool {
+        self.trunk_up() != Some(false)
     }
 }
 

@@ -166,6 +166,14 @@ impl Metrics {
                 u8::from(r)
             );
         }
+        if let Some(up) = crate::telephony::sip::trunk_gauge() {
+            let _ = writeln!(
+                text,
+                "# HELP duecall_sip_trunk_up Whether the SIP trunk answers OPTIONS pings ([sip] options_ping_s).\n\
+                 # TYPE duecall_sip_trunk_up gauge\nduecall_sip_trunk_up {}",
+                u8::from(up)
+            );
+        }
         Ok(text)
     }
 }

@@ -22,6 +22,7 @@
 
 mod call;
 mod in_call;
+pub mod options;
 pub mod register;
 pub mod resolve;
 mod setup;
@@ -53,6 +54,7 @@ use crate::media::g711::Codec;
 use crate::telephony::leg::{event_channel, CallLeg};
 use crate::telephony::sdp::{self, Direction, OfferParams};
 
+pub use options::trunk_gauge;
 pub use register::registration_gauge;
 pub use transfer::{parse_sipfrag_notify, refer_to, refer_to_with_headers};
 pub use uri::{mask_uri, validate_header, validate_uri};
@@ -186,6 +188,8 @@ pub struct SipGateway {
     background: TaskTracker,
     /// Whether we are registered (None without `[sip] register`).
     registration: Option<Arc<register::RegState>>,
+    /// Whether the trunk answers OPTIONS (None without `[sip] options_ping_s`).
+    trunk: Option<Arc<options::TrunkState>>,
     /// The transport to the trunk.
     transport: SipTransport,
     /// Remote addresses of stream connections that closed.
@@ -261,6 +265,7 @@ impl SipGateway {
             tracker: TaskTracker::new(),
             background: TaskTracker::new(),
             registration: None,
+            trunk: None,
             transport: sip_transport,
             closed,
         };
@@ -273,10 +278,50 @@ impl SipGateway {
                 ));
             }
         }
+        if gw.cfg.sip.options_ping_s > 0 {
+            gw.start_pings(inner.clone()).await?;
+        }
         if gw.cfg.sip.register {
             gw.start_registration(inner).await?;
         }
         Ok(gw)
+    }
+
+    /// Starts the OPTIONS pings to the trunk and waits for the first one's
+    /// answer (at most [`options::PING_TIMEOUT`] and a second), so a
+    /// campaign's first dial already knows whether the trunk is there.
+    async fn start_pings(
+        &mut self,
+        endpoint: rsipstack::transaction::endpoint::EndpointInnerRef,
+    ) -> Result<(), SipError> {
+        let Some(target) = self.trunk_targets().await?.pop_front() else {
+            return Err(SipError::Stack(
+                "`[sip] options_ping_s` needs a trunk: set [sip] outbound_proxy".into(),
+            ));
+        };
+        let state = Arc::new(options::TrunkState::default());
+        let (first_tx, first_rx) = tokio::sync::oneshot::channel();
+        self.background.spawn(options::run(
+            endpoint,
+            target,
+            std::time::Duration::from_secs(self.cfg.sip.options_ping_s),
+            state.clone(),
+            self.calls.child_token(),
+            first_tx,
+        ));
+        self.trunk = Some(state);
+        let _ = tokio::time::timeout(
+            options::PING_TIMEOUT + std::time::Duration::from_secs(1),
+            first_rx,
+        )
+        .await;
+        Ok(())
+    }
+
+    /// Whether the trunk answers its OPTIONS pings now (None without
+    /// `[sip] options_ping_s`, or before the first ping ended).
+    pub fn trunk_up(&self) -> Option<bool> {
+        self.trunk.as_ref().and_then(|s| s.up())
     }
 
     /// Starts the registration task and waits for its first REGISTER (up
