@@ -71,6 +71,11 @@ pub struct ServeArgs {
     /// Start the service's clock at this moment (RFC 3339; tests and replays).
     #[arg(long)]
     pub now: Option<DateTime<FixedOffset>>,
+    /// Take AudioSocket connections on this address (`127.0.0.1:PORT`;
+    /// overrides `[gateway] audiosocket`), for the calls the service's
+    /// campaigns place through `[origination]`.
+    #[arg(long)]
+    pub audiosocket: Option<SocketAddr>,
 }
 
 /// `duecall user ...`.
@@ -302,10 +307,13 @@ pub fn run_token(args: &TokenArgs, out: &mut dyn Write) -> Result<(), CliError> 
 
 /// Runs `duecall serve` until Ctrl-C or SIGTERM.
 pub async fn run_serve(args: &ServeArgs) -> Result<(), CliError> {
-    let config = match &args.config {
+    let mut config = match &args.config {
         Some(p) => Config::load(p)?,
         None => Config::default(),
     };
+    if let Some(a) = args.audiosocket {
+        config.gateway.audiosocket = Some(a);
+    }
     let data_dir = crate::store::cli::data_dir(args.data_dir.as_ref());
     let store_url = crate::store::cli::store_url(args.store.as_deref(), Some(&config.store))?;
     let shown = store_url.as_deref().map(crate::store::redact_url);

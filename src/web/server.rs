@@ -331,6 +331,22 @@ pub async fn serve(
         })?;
     let st = state(&opts, tls.is_some(), shutdown.clone())?;
     let direct = super::streams::start(&st).map_err(|e| ServeError::Streams(e.to_string()))?;
+    // AudioSocket streams (`[gateway] audiosocket`, `--audiosocket`) go to
+    // the same hub as the WebSocket routes: the calls the service's
+    // campaigns place through `[origination]` find their attempt there.
+    if let Some(addr) = opts.config.gateway.audiosocket {
+        let bind_err = |e: std::io::Error| {
+            ServeError::Streams(format!(
+                "cannot take AudioSocket connections on {addr}: {e} (choose another with --audiosocket or [gateway] audiosocket)"
+            ))
+        };
+        let l = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(bind_err)?;
+        let local = l.local_addr().map_err(bind_err)?;
+        crate::telephony::ws::server::spawn_audiosocket(l, st.streams.clone(), shutdown.clone());
+        tracing::info!(%local, "media streams: AudioSocket");
+    }
     let (router, _doc) = app(st.clone());
     let listener =
         std::net::TcpListener::bind(addr).map_err(|source| ServeError::Bind { addr, source })?;

@@ -502,3 +502,81 @@ answer_timeout_s = 20
     bridge.shutdown();
     sim.shutdown();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_services_campaign_dials_through_ari_and_the_call_streams_back_over_audiosocket() {
+    test_log();
+    let dir = scratch("ws-serve-audiosocket");
+    let data = dir.join("data");
+    std::fs::create_dir_all(&data).expect("data dir");
+    let sim = duecall::sim::start(SimConfig {
+        seed: Some(12),
+        ..SimConfig::default()
+    })
+    .await
+    .expect("sim starts");
+    let bridge = Bridge::start(BridgeConfig::default())
+        .await
+        .expect("bridge starts");
+    // The service's AudioSocket port, named on its command line; the
+    // platform's dialplan (`AudioSocket(uuid,host:port)`) points at it.
+    let audiosocket: std::net::SocketAddr = format!("127.0.0.1:{}", free_tcp_port())
+        .parse()
+        .expect("address");
+    bridge.set_asterisk(duecall::telephony::ws::bridge::AsteriskMedia::AudioSocket(
+        audiosocket,
+    ));
+    let config = format!(
+        r#"[gateway]
+stream_secret = "{SECRET}"
+[campaign]
+calls_per_second = 0
+shutdown_grace_s = 30
+[campaign.dial_uri_by_account]
+"A-1" = "{}"
+[origination]
+url = "http://{}/ari/channels"
+json = {{ endpoint = "PJSIP/{{phone}}", variables = {{ DUECALL_ATTEMPT_ID = "{{attempt_id}}", DUECALL_STREAM_ID = "{{stream_id}}" }} }}
+answer_timeout_s = 20
+"#,
+        sim.uri_for("paid"),
+        bridge.addr()
+    );
+    let admin = token(&data, "admin", "ops");
+    let mut srv = Serve::start_with(
+        &data,
+        &config,
+        &["--now", NOW, "--audiosocket", &audiosocket.to_string()],
+    );
+    let c = client();
+    let csv = "account_id,name,phone,amount,currency,due_date,timezone,language,jurisdiction\n\
+               A-1,Maria Lopez,+14155550192,125.50,USD,2026-11-16,America/Los_Angeles,en,us\n";
+    start_campaign(&c, &srv.url, &admin, "audiosocket", csv).await;
+
+    let a = ended_attempt(&data, 1, &srv).await;
+    assert_eq!(a.account_id, "A-1");
+    assert!(a.conversation, "{a:?}");
+    assert_eq!(a.disposition, Some(Disposition::Answered), "{a:?}");
+    assert_eq!(a.sip_status, None, "no SIP on the service's side: {a:?}");
+    assert_eq!(
+        a.route.as_ref().map(|r| r.kind),
+        Some(RouteKind::Pause),
+        "{a:?}"
+    );
+    // The platform was asked through the hook and streamed the answered
+    // call to the service's AudioSocket port, which spoke its prompts.
+    let calls = bridge.calls();
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert!(calls[0].frames_to_duecall > 50, "{calls:?}");
+    assert_eq!(calls[0].stream_error, None, "{calls:?}");
+    let log = std::fs::read_to_string(&srv.peer.log).unwrap_or_default();
+    assert!(log.contains("media streams: AudioSocket"), "{log}");
+
+    unsafe { libc::kill(srv.peer.child.id() as i32, libc::SIGTERM) };
+    let status = srv.peer.wait_timeout(Duration::from_secs(60));
+    let log = std::fs::read_to_string(&srv.peer.log).unwrap_or_default();
+    let status = status.unwrap_or_else(|| panic!("serve did not stop on SIGTERM:\n{log}"));
+    assert!(status.success(), "{status}:\n{log}");
+    bridge.shutdown();
+    sim.shutdown();
+}
