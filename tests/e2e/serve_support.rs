@@ -242,6 +242,17 @@ impl Serve {
         }
     }
 
+    /// Stops the service with SIGTERM as an operator does, asserts it
+    /// exits 0 within a minute, and returns its log.
+    pub fn stop_with_sigterm(&mut self) -> String {
+        unsafe { libc::kill(self.peer.child.id() as i32, libc::SIGTERM) };
+        let status = self.peer.wait_timeout(Duration::from_secs(60));
+        let log = std::fs::read_to_string(&self.peer.log).unwrap_or_default();
+        let status = status.unwrap_or_else(|| panic!("serve did not stop on SIGTERM:\n{log}"));
+        assert!(status.success(), "{status}:\n{log}");
+        log
+    }
+
     /// Kills the service with SIGKILL (no shutdown of any kind) and waits
     /// for it to be gone.
     pub fn kill9(&mut self) {

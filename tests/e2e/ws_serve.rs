@@ -196,11 +196,7 @@ async fn serve_mounts_the_stream_routes_runs_direct_streams_through_the_gate_and
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
-    unsafe { libc::kill(srv.peer.child.id() as i32, libc::SIGTERM) };
-    let status = srv.peer.wait_timeout(Duration::from_secs(60));
-    let log = std::fs::read_to_string(&srv.peer.log).unwrap_or_default();
-    let status = status.unwrap_or_else(|| panic!("serve did not stop on SIGTERM:\n{log}"));
-    assert!(status.success(), "{status}:\n{log}");
+    let log = srv.stop_with_sigterm();
 
     let r = sim
         .take_ended(
@@ -404,11 +400,7 @@ async fn direct_streams_are_gated_and_conversed_while_the_services_campaign_dial
     assert!(campaign_call.started_at.expect("started") <= a.decided_at);
 
     // SIGTERM: the ringing call is cancelled and stored, the service exits.
-    unsafe { libc::kill(srv.peer.child.id() as i32, libc::SIGTERM) };
-    let status = srv.peer.wait_timeout(Duration::from_secs(60));
-    let log = std::fs::read_to_string(&srv.peer.log).unwrap_or_default();
-    let status = status.unwrap_or_else(|| panic!("serve did not stop on SIGTERM:\n{log}"));
-    assert!(status.success(), "{status}:\n{log}");
+    let log = srv.stop_with_sigterm();
     let campaign_call = attempt_of(&data, 1).expect("the campaign's attempt");
     assert_eq!(
         campaign_call.state,
@@ -494,11 +486,7 @@ answer_timeout_s = 20
     assert!(calls[0].marks_echoed > 0, "{calls:?}");
     assert_eq!(calls[0].stream_error, None, "{calls:?}");
 
-    unsafe { libc::kill(srv.peer.child.id() as i32, libc::SIGTERM) };
-    let status = srv.peer.wait_timeout(Duration::from_secs(60));
-    let log = std::fs::read_to_string(&srv.peer.log).unwrap_or_default();
-    let status = status.unwrap_or_else(|| panic!("serve did not stop on SIGTERM:\n{log}"));
-    assert!(status.success(), "{status}:\n{log}");
+    srv.stop_with_sigterm();
     bridge.shutdown();
     sim.shutdown();
 }
@@ -572,11 +560,7 @@ answer_timeout_s = 20
     let log = std::fs::read_to_string(&srv.peer.log).unwrap_or_default();
     assert!(log.contains("media streams: AudioSocket"), "{log}");
 
-    unsafe { libc::kill(srv.peer.child.id() as i32, libc::SIGTERM) };
-    let status = srv.peer.wait_timeout(Duration::from_secs(60));
-    let log = std::fs::read_to_string(&srv.peer.log).unwrap_or_default();
-    let status = status.unwrap_or_else(|| panic!("serve did not stop on SIGTERM:\n{log}"));
-    assert!(status.success(), "{status}:\n{log}");
+    srv.stop_with_sigterm();
     bridge.shutdown();
     sim.shutdown();
 }
