@@ -8,8 +8,14 @@ fits the logistic model on all clips (as SPEECH_FIT=1 does) and, grouped by
 reply text, K-fold out of fold, and prints the rejection trade-off at several
 thresholds both ways. No numpy: plain gradient descent, as the benchmark's.
 
-Usage: fit_confidence.py DUMP.jsonl [--folds 5] [--features all|base] [--phones]
+Usage: fit_confidence.py DUMP.jsonl [--folds 5] [--features dump|all|base] [--phones]
 [--limit N]  (--phones adds the phone-level similarity of the two texts)
+
+`--features dump` (the default when the dump carries them) fits the dump's own
+`features`, the 15 of `Calibration::features` in `Calibration::weights` order
+(FEATURES below; the weights print under the Rust field names, ready for a
+`Calibration` constant); `all` and `base` rebuild the older grammar-only
+layouts from the evidence (with and without the second pass's three).
 """
 import json, math, random, sys
 
@@ -36,6 +42,20 @@ def lev(a, b):
     return prev[-1]
 
 USE_PHONES = "--phones" in sys.argv
+
+# `Calibration::weights` order (src/asr/confidence.rs, FEATURES = 15).
+FEATURES = ["agree", "disagree", "taken_score", "gap", "no_speech", "grammar_conf", "unknown",
+            "words", "looped", "lm_unknown", "lm_agree", "lm_overlap", "lm_phone_sim",
+            "lm_intent_conf", "lm_taken"]
+
+def dump_feats(c):
+    x = c.get("features")
+    ev = c.get("evidence") or {}
+    if x is None or not (ev.get("grammar") or ev.get("whisper")):
+        return None
+    if len(x) != len(FEATURES):
+        sys.exit(f"the dump's features have {len(x)} values, this script knows {len(FEATURES)}")
+    return list(x)
 
 def feats(c, use_lm=True):
     ev = c["evidence"] or {}
@@ -110,15 +130,23 @@ def report(clips, conf, title):
 def main():
     path = sys.argv[1]
     folds = int(sys.argv[sys.argv.index("--folds") + 1]) if "--folds" in sys.argv else 5
-    use_lm = not ("--features" in sys.argv and sys.argv[sys.argv.index("--features") + 1] == "base")
     clips = [json.loads(l) for l in open(path)]
     if "--limit" in sys.argv:
         clips = clips[: int(sys.argv[sys.argv.index("--limit") + 1])]
-    xs = {id(c): feats(c, use_lm) for c in clips}
+    layout = sys.argv[sys.argv.index("--features") + 1] if "--features" in sys.argv else None
+    if layout is None:
+        layout = "dump" if clips and clips[0].get("features") is not None else "all"
+    if layout == "dump":
+        xs = {id(c): dump_feats(c) for c in clips}
+    else:
+        xs = {id(c): feats(c, layout != "base") for c in clips}
     lab = lambda c: float(c["got"] == c["expected"])
     data = [(xs[id(c)], lab(c)) for c in clips if xs[id(c)] is not None and c["text"] != "<silence>"]
     m = fit(data)
-    names = ["grammar_conf", "unknown", "words"] + ["lm_unknown", "lm_agree", "lm_overlap"] + (["lm_phone_sim"] if USE_PHONES else [])
+    if layout == "dump":
+        names = FEATURES
+    else:
+        names = ["grammar_conf", "unknown", "words"] + (["lm_unknown", "lm_agree", "lm_overlap"] if layout != "base" else []) + (["lm_phone_sim"] if USE_PHONES else [])
     print(f"in-sample fit: bias {m[0]:.4f} " + " ".join(f"{n} {w:.4f}" for n, w in zip(names, m[1])))
     conf = {id(c): (prob(m, xs[id(c)]) if xs[id(c)] is not None else 0.0) for c in clips}
     report(clips, conf, "in sample (fitted on these clips)")

@@ -10,7 +10,9 @@ calibrated confidence of the grammar sentence, the latter under the
 calibration the run used), refits the 15-feature calibration on the replayed
 verdicts (in sample, and out of fold by reply text) and prints reply-intent
 accuracy, off-topic rejection at several reject thresholds, and ECE.
-`--rule MIN,MAX` prints the reliability table of one rule; `--folds K`.
+`--rule MIN,MAX[,STAKES]` prints the reliability table of one rule (STAKES: the
+least classifier confidence when either intent is consequential, as
+`SecondPassRule::min_stakes_conf`; default none); `--folds K`.
 Features follow `Calibration::features` (the dump's `features`): index 6
 the taken text means nothing, 7 its words/8, 14 the second pass's text was taken.
 """
@@ -68,7 +70,11 @@ def prob(m, x):
     z = b + sum(wi * xi for wi, xi in zip(w, x))
     return 1 / (1 + math.exp(-max(-30, min(30, z))))
 
-def replay(clips, mn, mx):
+# `asr::confidence::consequential`.
+CONSEQUENTIAL = {"stop_calling", "wrong_number", "dispute", "hardship", "already_paid",
+                 "request_agent", "not_available"}
+
+def replay(clips, mn, mx, st=None):
     """Each clip as the rule would leave it: (got, features or None)."""
     out = []
     for c in clips:
@@ -77,8 +83,11 @@ def replay(clips, mn, mx):
         got = c["got"]
         if x is not None and g and c.get("source") == "grammar":
             lmi, lmc = g.get("lm_intent"), g.get("lm_intent_conf") or 0.0
+            least = mn
+            if st is not None and (lmi in CONSEQUENTIAL or g.get("intent") in CONSEQUENTIAL):
+                least = max(mn, st)
             take = (words(g.get("lm_text")) and lmi not in (None, "unknown")
-                    and lmi != g.get("intent") and lmc >= mn and c["confidence"] < mx)
+                    and lmi != g.get("intent") and lmc >= least and c["confidence"] < mx)
             if take:
                 x = list(x)
                 x[6] = 0.0
@@ -123,8 +132,8 @@ def ece(clips, rep, conf, table=False):
             print(f"    | {i/10:.1f}-{(i+1)/10:.1f} | {len(b)} | {100*acc:.1f} % |  (mean {mp:.2f})")
     return e / max(n, 1)
 
-def evaluate(clips, mn, mx, folds, table=False):
-    rep = replay(clips, mn, mx)
+def evaluate(clips, mn, mx, folds, table=False, st=None):
+    rep = replay(clips, mn, mx, st)
     data = [(x, float(got == c["expected"])) for c, (got, x) in zip(clips, rep)
             if x is not None and c["text"] != "<silence>"]
     m = fit(data)
@@ -148,20 +157,22 @@ def main():
     folds = int(sys.argv[sys.argv.index("--folds") + 1]) if "--folds" in sys.argv else 5
     clips = [json.loads(l) for l in open(path)]
     if "--rule" in sys.argv:
-        grid = [tuple(float(v) for v in sys.argv[sys.argv.index("--rule") + 1].split(","))]
+        v = [float(x) for x in sys.argv[sys.argv.index("--rule") + 1].split(",")]
+        grid = [(v[0], v[1], v[2] if len(v) > 2 else None)]
     else:
-        grid = [(2.0, -1.0)] + [(mn, mx) for mn in (0.6, 0.7, 0.8, 0.9) for mx in (0.5, 0.7, 0.9, 1.01)]
+        grid = [(2.0, -1.0, None)] + [(mn, mx, st) for st in (None, 0.8) for mn in (0.6, 0.7, 0.8, 0.9)
+                                      for mx in (0.5, 0.7, 0.9, 1.01)]
     if len(grid) > 1:
-        for mn, mx in grid:
-            rep = replay(clips, mn, mx)
+        for mn, mx, st in grid:
+            rep = replay(clips, mn, mx, st)
             taken = sum(1 for _, x in rep if x is not None and x[14] == 1.0)
             (t, r, n, o, no), = summary(clips, rep, [1.0] * len(rep), ts=(0.0,))
-            print(f"rule {mn},{mx}: taken {taken:4d}  on-topic right {r}/{n} {100*r/n:.1f}%"
+            print(f"rule {mn},{mx},{st}: taken {taken:4d}  on-topic right {r}/{n} {100*r/n:.1f}%"
                   f"  off-topic heard as nothing {o}/{no} {100*o/no:.1f}%")
         return
-    for mn, mx in grid:
-        m, rep, ci, co, taken = evaluate(clips, mn, mx, folds, table=len(grid) == 1)
-        print(f"rule min_intent_conf {mn} max_grammar_conf {mx}: second pass taken on {taken} clips;"
+    for mn, mx, st in grid:
+        m, rep, ci, co, taken = evaluate(clips, mn, mx, folds, table=len(grid) == 1, st=st)
+        print(f"rule min_intent_conf {mn} max_grammar_conf {mx} min_stakes_conf {st}: second pass taken on {taken} clips;"
               f" ECE in sample {ece(clips, rep, ci):.3f}, out of fold {ece(clips, rep, co):.3f}")
         for (t, r, n, o, no), (_, r2, _, o2, _) in zip(summary(clips, rep, ci), summary(clips, rep, co)):
             print(f"  reject<{t:.2f}: on-topic right {r}/{n} {100*r/n:.1f}% off-topic rejected {o}/{no}"

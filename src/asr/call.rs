@@ -401,6 +401,20 @@ impl Recognizer for CallRecognizer {
             _ => &self.calibration,
         };
         let verdict = decide_with(&evidence, model, &self.second_pass_rule);
+        if let Some(g) = evidence.grammar.as_ref() {
+            tracing::debug!(
+                turn = %self.turn,
+                sentence = %g.text,
+                sentence_intent = ?g.intent,
+                second_pass = ?g.lm_text,
+                second_pass_intent = ?g.lm_intent,
+                second_pass_intent_conf = ?g.lm_intent_conf,
+                phone_sim = ?g.lm_phone_sim,
+                source = ?verdict.source,
+                confidence = verdict.confidence,
+                "heard"
+            );
+        }
         let words = match (verdict.source, &grammar_t) {
             (Source::Grammar, Some(t)) => t.words.clone(),
             _ => {
@@ -453,21 +467,56 @@ impl Recognizer for CallRecognizer {
     }
 }
 
-/// `DUECALL_SECOND_PASS_TAKE` = `MIN_INTENT_CONF,MAX_GRAMMAR_CONF` (or
-/// `never`), for experiments with [`SecondPassRule`]; None when unset or
+/// `DUECALL_SECOND_PASS_TAKE` = `MIN_INTENT_CONF,MAX_GRAMMAR_CONF[,MIN_STAKES_CONF]`
+/// (or `never`), for experiments with [`SecondPassRule`] (an omitted
+/// `MIN_STAKES_CONF` is [`SecondPassRule::CALLS`]'s); None when unset or
 /// not understood.
 fn second_pass_rule_from_env() -> Option<SecondPassRule> {
-    let v = std::env::var("DUECALL_SECOND_PASS_TAKE").ok()?;
+    parse_second_pass_rule(&std::env::var("DUECALL_SECOND_PASS_TAKE").ok()?)
+}
+
+/// [`second_pass_rule_from_env`]'s parsing.
+fn parse_second_pass_rule(v: &str) -> Option<SecondPassRule> {
     if v.trim() == "never" {
         return Some(SecondPassRule::NEVER);
     }
-    let (a, b) = v.split_once(',')?;
-    Some(SecondPassRule {
-        min_intent_conf: a.trim().parse().ok()?,
-        max_grammar_conf: b.trim().parse().ok()?,
-    })
+    let parts: Vec<f32> = v
+        .split(',')
+        .map(|p| p.trim().parse().ok())
+        .collect::<Option<_>>()?;
+    match parts[..] {
+        [a, b] => Some(SecondPassRule {
+            min_intent_conf: a,
+            max_grammar_conf: b,
+            ..SecondPassRule::CALLS
+        }),
+        [a, b, c] => Some(SecondPassRule {
+            min_intent_conf: a,
+            max_grammar_conf: b,
+            min_stakes_conf: c,
+        }),
+        _ => None,
+    }
 }
 
 /// How long `finish` may wait for Whisper before answering with the grammar
 /// engine alone (a stalled pool must not hang a call).
 pub const WHISPER_WAIT: Duration = Duration::from_secs(5);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_second_pass_rule_override_parses_two_or_three_thresholds_or_never() {
+        let two = parse_second_pass_rule("0.6, 0.7").unwrap();
+        assert_eq!((two.min_intent_conf, two.max_grammar_conf), (0.6, 0.7));
+        assert_eq!(two.min_stakes_conf, SecondPassRule::CALLS.min_stakes_conf);
+        let three = parse_second_pass_rule("0.7,0.5,0.9").unwrap();
+        assert_eq!(three.min_stakes_conf, 0.9);
+        assert_eq!(parse_second_pass_rule("never"), Some(SecondPassRule::NEVER));
+        for bad in ["", "0.7", "0.7,x", "1,2,3,4"] {
+            assert_eq!(parse_second_pass_rule(bad), None, "{bad}");
+        }
+    }
+}

@@ -44,6 +44,7 @@ async fn converse_until(
     dialogue: &str,
     shutdown_after: Option<Duration>,
 ) -> (AttemptOutcome, SimCallRecord) {
+    crate::ws_conversation::test_log();
     let dir = scratch(&format!("conv-{persona}"));
     // The built-in personas and the shipped extras (no_refer, dispute, ...).
     let mut personas = PersonaBook::builtin();

@@ -77,10 +77,11 @@ pub struct SphinxConfig {
     /// ([`crate::asr::Recognizer::second_pass`]): off-topic speech the
     /// grammar forced onto one of its sentences comes out as other words.
     /// `DUECALL_SPHINX_SECOND_PASS` = `lm` (the model's `en-us.lm.bin`), a
-    /// path, or `none`; default none (on the development split it took
-    /// reply intents from 65.3 % to 68.2 % and rejected 61 % of off-topic
-    /// replies at `reject_threshold` 0.40, but with it on two e2e
-    /// conversations failed: README "Confidence and rejection").
+    /// path, or `none`; default none (on the development split it takes
+    /// reply intents from 65.3 % to 67.7 % and, at `reject_threshold` 0.40,
+    /// rejects 62 % of off-topic replies, but with it on the e2e hardship,
+    /// transfer and two promise conversations fail: README "Confidence and
+    /// rejection").
     pub second_pass: Option<PathBuf>,
     /// Words of the second pass's vocabulary: the language model's most
     /// probable unigrams found in the dictionary (plus the grammars' words).

@@ -73,6 +73,7 @@ extern "C" {
     pub(super) fn ps_seg_frames(seg: Ptr, sf: *mut c_int, ef: *mut c_int);
     pub(super) fn ps_seg_prob(seg: Ptr, ascr: *mut i32, lscr: *mut i32, lback: *mut i32) -> i32;
     pub(super) fn logmath_exp(lmath: Ptr, logb_p: c_int) -> c_double;
+    pub(super) fn logmath_retain(lmath: Ptr) -> Ptr;
     pub(super) fn err_set_logfp(stream: Ptr);
     pub(super) fn err_set_logfile(path: *const c_char) -> c_int;
 }

@@ -473,7 +473,18 @@ impl SphinxRecognizer {
             domain: self.second_pass_domain.to_bits(),
             corpus: h.finish(),
         };
-        let shared = shared_lm(key, self.second_pass_copies, || self.load_second_pass(path))?;
+        let shared = shared_lm(key, self.second_pass_copies, || {
+            let loaded = self.load_second_pass(path)?;
+            // The models keep a bare pointer to the log tables of the decoder
+            // that read them (sphinxbase does not retain it), and this decoder
+            // goes away with its call while the copy serves others: one more
+            // reference keeps the tables alive as long as the copy (the
+            // process). Without it, second passes after the first call
+            // interpolated with freed memory (garbled text, then SIGSEGV).
+            // SAFETY: ps live; the log tables are reference counted.
+            unsafe { logmath_retain(ps_get_logmath(self.ps)) };
+            Ok(loaded)
+        })?;
         for w in &shared.words {
             if self.known.contains(w) {
                 continue;
@@ -682,23 +693,19 @@ impl SphinxRecognizer {
         out
     }
 
-    /// Writes `model` as ARPA text to a file of this decoder's in the temp
-    /// directory (`tag` names which model), for PocketSphinx to read; the
-    /// caller removes it once read.
+    /// Writes `model` as ARPA text to a new file of this decoder's in the
+    /// temp directory (`tag` names which model), for PocketSphinx to read;
+    /// the caller removes it once read ([`write_new_private`]).
     fn write_arpa(&self, tag: &str, model: &NgramModel) -> Result<std::path::PathBuf, AsrError> {
-        let path = std::env::temp_dir().join(format!(
-            "duecall-sphinx-{}-{:p}-{tag}.arpa",
-            std::process::id(),
-            self.ps
-        ));
-        std::fs::write(&path, model.to_arpa()).map_err(|e| AsrError::Engine {
+        let dir = std::env::temp_dir();
+        let stem = format!("duecall-sphinx-{}-{:p}-{tag}", std::process::id(), self.ps);
+        write_new_private(&dir, &stem, model.to_arpa().as_bytes()).map_err(|e| AsrError::Engine {
             engine: ENGINE,
             what: format!(
-                "cannot write the {tag} n-gram model {}: {e}",
-                path.display()
+                "cannot write the {tag} n-gram model in {}: {e}",
+                dir.display()
             ),
-        })?;
-        Ok(path)
+        })
     }
 
     /// Trains a trigram model on `toks` (one sentence each; repeats weigh
@@ -1016,9 +1023,60 @@ impl Drop for SphinxRecognizer {
     }
 }
 
+/// Writes `bytes` to a new file `<stem>-<n>.arpa` in `dir`, created
+/// owner-only (0600) and never over an existing path (`O_EXCL`: a name
+/// planted in a shared /tmp is skipped to the next, not followed or
+/// overwritten); returns its path.
+fn write_new_private(
+    dir: &std::path::Path,
+    stem: &str,
+    bytes: &[u8],
+) -> std::io::Result<std::path::PathBuf> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let mut tries = 0;
+    loop {
+        let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path = dir.join(format!("{stem}-{n}-{nanos:x}.arpa"));
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+        {
+            Ok(mut f) => {
+                if let Err(e) = f.write_all(bytes) {
+                    let _ = std::fs::remove_file(&path);
+                    return Err(e);
+                }
+                return Ok(path);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && tries < 16 => tries += 1,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn temp_model_files_are_new_owner_only_and_distinct() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let tmp = TempDir::new("arpa");
+        let dir = tmp.0.clone();
+        let a = write_new_private(&dir, "m", b"\\data\\\n").unwrap();
+        let b = write_new_private(&dir, "m", b"other").unwrap();
+        assert_ne!(a, b);
+        assert_eq!(std::fs::read(&a).unwrap(), b"\\data\\\n");
+        let mode = std::fs::metadata(&a).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{mode:o}");
+    }
     use crate::asr::testutil::{speak_8k, sphinx_tools, TempDir};
     use std::path::Path;
 
@@ -1271,6 +1329,43 @@ mod tests {
     /// forces both onto one of its sentences, the second pass does not, and
     /// the calibration fitted with its features trusts the off-topic
     /// sentence less.
+    #[test]
+    fn a_shared_second_pass_model_outlives_the_decoder_that_read_it() {
+        let lm = Path::new("/usr/share/pocketsphinx/model/en-us/en-us.lm.bin");
+        if !ready() || !lm.is_file() {
+            return;
+        }
+        let d = TempDir::new("sphinx-lm-shared");
+        let config = SphinxConfig {
+            second_pass: Some(lm.to_path_buf()),
+            second_pass_copies: 1,
+            ..SphinxConfig::for_calls()
+        };
+        let phrases: Vec<String> = REPLIES.iter().map(|s| s.to_string()).collect();
+        let pcm = speak_8k(
+            &d.0,
+            "job",
+            "en-us",
+            150,
+            "i lost my job and i cannot pay right now",
+            true,
+        );
+        let hear = || {
+            let mut rec = SphinxRecognizer::new(&config).unwrap();
+            rec.set_phrases(&phrases).unwrap();
+            feed(&mut rec, &pcm);
+            rec.finish().unwrap();
+            rec.second_pass().map(|l| l.text)
+        };
+        // The first decoder reads the copy and goes; the next ones use it
+        // (before the log tables were kept alive: freed memory, SIGSEGV).
+        let first = hear();
+        for _ in 0..3 {
+            assert_eq!(hear(), first);
+        }
+        assert!(first.is_some_and(|t| !t.is_empty()));
+    }
+
     #[test]
     fn the_second_pass_hears_other_words_in_off_topic_speech() {
         let lm = Path::new("/usr/share/pocketsphinx/model/en-us/en-us.lm.bin");
