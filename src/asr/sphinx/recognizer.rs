@@ -480,7 +480,7 @@ impl SphinxRecognizer {
             // goes away with its call while the copy serves others: one more
             // reference keeps the tables alive as long as the copy (the
             // process). Without it, second passes after the first call
-            // interpolated with freed memory (garbled text, then SIGSEGV).
+            // interpolated with freed memory (the e2e calls crashed, SIGSEGV).
             // SAFETY: ps live; the log tables are reference counted.
             unsafe { logmath_retain(ps_get_logmath(self.ps)) };
             Ok(loaded)
@@ -1357,8 +1357,9 @@ mod tests {
             rec.finish().unwrap();
             rec.second_pass().map(|l| l.text)
         };
-        // The first decoder reads the copy and goes; the next ones use it
-        // (before the log tables were kept alive: freed memory, SIGSEGV).
+        // The first decoder reads the copy and goes; the next ones use it.
+        // (This passes without the fix too: the next decoder's identical log
+        // tables land in the freed memory. The e2e conversations crashed.)
         let first = hear();
         for _ in 0..3 {
             assert_eq!(hear(), first);
