@@ -466,6 +466,14 @@ mod tests {
     use chrono::TimeZone;
 
     #[test]
+    fn the_builtin_persona_book_has_every_persona_the_demo_dials() {
+        let b = crate::sim::PersonaBook::builtin();
+        for n in PERSONAS {
+            assert!(b.get(n).is_some(), "missing {n}");
+        }
+    }
+
+    #[test]
     fn some_zone_is_open_at_every_hour_of_the_day() {
         let cfg = PolicyConfig::default();
         for h in 0..24 {

@@ -10,10 +10,7 @@
 //! token. Secrets are compared by their SHA-256 (tokens, session ids) or by
 //! argon2 (passwords); none is ever stored or logged in clear.
 
-use std::collections::HashMap;
 use std::marker::PhantomData;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
@@ -296,53 +293,6 @@ pub async fn require_auth(
     Ok(next.run(req).await)
 }
 
-/// Failed logins per user name, to slow down guessing.
-#[derive(Debug, Default)]
-pub struct LoginThrottle {
-    failures: Mutex<HashMap<String, (u32, Instant)>>,
-}
-
-/// Failed logins allowed in one window.
-pub const LOGIN_FAILURES_ALLOWED: u32 = 10;
-/// The window, and how long a name stays locked after it.
-pub const LOGIN_WINDOW: Duration = Duration::from_secs(15 * 60);
-
-impl LoginThrottle {
-    /// `Err(seconds)` while a name is locked.
-    pub fn check(&self, user: &str) -> Result<(), u64> {
-        let Ok(mut m) = self.failures.lock() else {
-            return Ok(());
-        };
-        if let Some((n, since)) = m.get(user).copied() {
-            let age = since.elapsed();
-            if age >= LOGIN_WINDOW {
-                m.remove(user);
-            } else if n >= LOGIN_FAILURES_ALLOWED {
-                return Err((LOGIN_WINDOW - age).as_secs().max(1));
-            }
-        }
-        Ok(())
-    }
-
-    /// Counts a failure.
-    pub fn failed(&self, user: &str) {
-        if let Ok(mut m) = self.failures.lock() {
-            if m.len() > 100_000 {
-                m.retain(|_, (_, since)| since.elapsed() < LOGIN_WINDOW);
-            }
-            let e = m.entry(user.to_string()).or_insert((0, Instant::now()));
-            e.0 += 1;
-        }
-    }
-
-    /// Forgets failures after a success.
-    pub fn succeeded(&self, user: &str) {
-        if let Ok(mut m) = self.failures.lock() {
-            m.remove(user);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -415,18 +365,5 @@ mod tests {
         assert!(check_csrf(&session, &Method::POST, &h).is_ok());
         h.insert(CSRF_HEADER, "tol".parse().unwrap());
         assert!(check_csrf(&session, &Method::DELETE, &h).is_err());
-    }
-
-    #[test]
-    fn the_throttle_locks_a_name_after_too_many_failures() {
-        let t = LoginThrottle::default();
-        for _ in 0..LOGIN_FAILURES_ALLOWED {
-            assert!(t.check("eve").is_ok());
-            t.failed("eve");
-        }
-        assert!(t.check("eve").is_err());
-        assert!(t.check("bob").is_ok());
-        t.succeeded("eve");
-        assert!(t.check("eve").is_ok());
     }
 }

@@ -38,7 +38,6 @@ use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use chrono::Duration;
-use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -53,21 +52,6 @@ use crate::store::nodes::Asking;
 use crate::telephony::gateway::Gateway;
 use crate::telephony::sip::SipGateway;
 use crate::telephony::ws::origination::{hook_host, StreamGateway};
-
-/// How the rest of the service tells the dialler something changed.
-#[derive(Debug, Clone, Default)]
-pub struct DiallerWake(Arc<Notify>);
-
-impl DiallerWake {
-    /// Campaigns or holds changed: re-read what to dial.
-    pub fn wake(&self) {
-        self.0.notify_one();
-    }
-
-    async fn changed(&self) {
-        self.0.notified().await
-    }
-}
 
 /// The dialler's task; `stop` waits for it to end.
 pub struct Dialler {

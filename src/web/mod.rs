@@ -14,6 +14,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod console;
+pub mod crypto;
 pub mod db;
 pub mod dialler;
 pub mod error;
@@ -23,6 +24,7 @@ pub mod recording;
 pub mod server;
 pub mod state;
 pub mod streams;
+pub mod throttle;
 pub mod webhooks;
 
 pub use error::WebError;

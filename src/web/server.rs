@@ -21,12 +21,13 @@ use tokio_util::sync::CancellationToken;
 use utoipa::{OpenApi, ToSchema};
 
 use super::api::{self, views::Scripts, ApiDoc};
-use super::auth::{self, principal_of, LoginThrottle};
+use super::auth::{self, principal_of};
 use super::console;
 use super::db::Db;
 use super::error::{ErrorBody, WebError};
 use super::metrics::Metrics;
 use super::state::AppState;
+use super::throttle::LoginThrottle;
 use crate::account::Language;
 use crate::campaign::clock::Clock;
 use crate::config::Config;
@@ -411,7 +412,7 @@ async fn tls_config(
     cert: &Path,
     key: &Path,
 ) -> Result<axum_server::tls_rustls::RustlsConfig, ServeError> {
-    install_crypto();
+    super::crypto::install_crypto();
     axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
         .await
         .map_err(|e| {
@@ -421,14 +422,4 @@ async fn tls_config(
                 key.display()
             ))
         })
-}
-
-/// Installs the process-wide TLS crypto provider once (for the server and
-/// the webhook client). ring, not aws-lc-rs: a far lighter build, and no
-/// C toolchain beyond what the crate already needs; rustls marks it
-/// deprecated only for lacking post-quantum key exchange.
-#[allow(deprecated)]
-pub fn install_crypto() {
-    // A second install is refused and changes nothing.
-    let _ = rustls::crypto::ring::default_provider().install_default();
 }

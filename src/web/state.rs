@@ -1,18 +1,20 @@
 //! What every request handler shares: the store pool, the clock, the
-//! config, the metrics registry, the login throttle and the shutdown
-//! token. Owns nothing but their bundling; cheap to clone.
+//! config, the metrics registry, the login throttle, the dialler's wake-up
+//! and the shutdown token. Owns their bundling and the wake-up
+//! (`DiallerWake`, a notify the dialler waits on); cheap to clone.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::api::views::Scripts;
-use super::auth::LoginThrottle;
 use super::config::{ServeConfig, WebhookConfig};
 use super::db::Db;
 use super::metrics::Metrics;
+use super::throttle::LoginThrottle;
 use crate::campaign::clock::Clock;
 use crate::config::Config;
 use crate::policy::PolicyConfig;
@@ -44,7 +46,7 @@ pub struct AppState {
     /// The compliance gate's settings (`[policy]`), for "next allowed dial".
     pub policy: Arc<PolicyConfig>,
     /// Tells the dialler that campaigns or holds changed.
-    pub dialler: super::dialler::DiallerWake,
+    pub dialler: DiallerWake,
     /// The OpenAPI document, set once the router is built.
     pub openapi: Arc<std::sync::OnceLock<serde_json::Value>>,
     /// Where media streams (`/ws/*`) arrive (`web::streams`).
@@ -73,5 +75,21 @@ impl AppState {
     /// Whether the session cookie is marked `Secure`.
     pub fn secure_cookies(&self) -> bool {
         self.config.serve.secure_cookies.unwrap_or(self.tls)
+    }
+}
+
+/// How the rest of the service tells the dialler something changed.
+#[derive(Debug, Clone, Default)]
+pub struct DiallerWake(Arc<Notify>);
+
+impl DiallerWake {
+    /// Campaigns or holds changed: re-read what to dial.
+    pub fn wake(&self) {
+        self.0.notify_one();
+    }
+
+    /// Waits until `wake` is called (the dialler's runners).
+    pub(super) async fn changed(&self) {
+        self.0.notified().await
     }
 }

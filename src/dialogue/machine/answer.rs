@@ -2,7 +2,7 @@
 //! machine's beep wait and message, the speak delay, and the opening of a
 //! conversation with a person.
 
-use super::plan::Step;
+use super::Step;
 use super::{Conversation, Stage};
 use crate::account::Language;
 use crate::dialogue::amd::{AmdResult, AmdVerdict, BeepWait, Detector, Verdict};

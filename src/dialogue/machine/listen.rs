@@ -4,7 +4,7 @@
 //! silence after a question, an utterance that never ends, and the ends of
 //! a call that nobody planned: a hang-up, the call-length limit, shutdown.
 
-use super::plan::Step;
+use super::Step;
 use super::{Conversation, Held, Stage, Wait};
 use crate::dialogue::prompt::{Listen, PromptId};
 use crate::dialogue::routing;

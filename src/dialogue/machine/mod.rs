@@ -53,7 +53,15 @@ use super::Millis;
 use crate::account::Account;
 use crate::intent::{Intent, IntentKind};
 
-use plan::Step;
+/// One step of the plan (`plan.rs` runs them).
+#[derive(Debug, Clone, PartialEq)]
+enum Step {
+    Play(PromptId),
+    Listen(Listen),
+    Transfer,
+    Escalate(String),
+    Hangup,
+}
 
 /// What a reply means. The machine asks; the real classifier
 /// (`crate::intent`) is adapted to this by the driver, tests use a small one.

@@ -4,23 +4,13 @@
 //! the right person is confirmed. Also the end of the call, where the
 //! outcome is completed.
 
-use super::{Action, Conversation, Playing, Stage, Wait};
+use super::{Action, Conversation, Playing, Stage, Step, Wait};
 use crate::dialogue::outcome::Turn;
 use crate::dialogue::prompt::{Listen, PromptId};
 use crate::dialogue::routing;
 use crate::dialogue::timers::Timer;
 use crate::dialogue::Millis;
 use crate::outcome::{EndedBy, RouteKind};
-
-/// One step of the plan.
-#[derive(Debug, Clone, PartialEq)]
-pub(super) enum Step {
-    Play(PromptId),
-    Listen(Listen),
-    Transfer,
-    Escalate(String),
-    Hangup,
-}
 
 impl Conversation {
     /// Replaces the plan with `steps` and runs it.

@@ -3,7 +3,7 @@
 //! goes, and the ladder for unclear or silent replies (re-ask once, the
 //! DTMF menu, then route as unknown).
 
-use super::plan::Step;
+use super::Step;
 use super::{Conversation, Wait};
 use crate::dialogue::prompt::{Listen, PromptId};
 use crate::dialogue::routing::{route_for, UnknownRoute};

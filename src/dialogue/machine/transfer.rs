@@ -2,7 +2,7 @@
 //! headers) when an agent URI is known, else an escalation into the
 //! collectors' queue with the timed transcript; the transfer's result.
 
-use super::plan::Step;
+use super::Step;
 use super::{Action, Conversation, Wait};
 use crate::dialogue::outcome::{Escalation, TransferRecord};
 use crate::dialogue::prompt::PromptId;

@@ -12,11 +12,10 @@ mod pages;
 
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 
-use super::auth::{principal_of, Principal};
 use super::error::WebError;
 use super::state::AppState;
 use crate::store::users::Role;
@@ -38,23 +37,8 @@ pub fn router(_state: AppState) -> Router<AppState> {
         .route("/static/{file}", get(asset))
 }
 
-/// The signed-in user of a page, or the redirect to the login form.
-pub async fn page_user(
-    st: &AppState,
-    headers: &HeaderMap,
-    here: &str,
-) -> Result<Principal, Response> {
-    match principal_of(st, headers).await {
-        Ok(Some(p)) => Ok(p),
-        Ok(None) | Err(WebError::BadCredentials(_)) => {
-            Err(Redirect::to(&format!("/login?next={}", login::encode_next(here))).into_response())
-        }
-        Err(e) => Err(e.into_response()),
-    }
-}
-
 async fn home(State(st): State<AppState>, headers: HeaderMap) -> Response {
-    let who = match page_user(&st, &headers, "/").await {
+    let who = match pages::page_user(&st, &headers, "/").await {
         Ok(p) => p,
         Err(r) => return r,
     };

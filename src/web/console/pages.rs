@@ -6,12 +6,28 @@
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 
-use super::html;
-use super::page_user;
+use super::{html, login};
 use crate::store::users::Role;
+use crate::web::auth::{principal_of, Principal};
+use crate::web::error::WebError;
 use crate::web::state::AppState;
+
+/// The signed-in user of a page, or the redirect to the login form.
+pub async fn page_user(
+    st: &AppState,
+    headers: &HeaderMap,
+    here: &str,
+) -> Result<Principal, Response> {
+    match principal_of(st, headers).await {
+        Ok(Some(p)) => Ok(p),
+        Ok(None) | Err(WebError::BadCredentials(_)) => {
+            Err(Redirect::to(&format!("/login?next={}", login::encode_next(here))).into_response())
+        }
+        Err(e) => Err(e.into_response()),
+    }
+}
 
 /// Which view a page is, who may open it.
 struct View {

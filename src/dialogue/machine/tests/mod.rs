@@ -11,7 +11,6 @@ use crate::intent::Slots;
 use crate::outcome::SuppressScope;
 use crate::outcome::{Disposition, EndedBy, Route, RouteKind};
 use chrono::{DateTime, FixedOffset};
-use plan::Step;
 use rust_decimal::Decimal;
 use std::path::Path;
 

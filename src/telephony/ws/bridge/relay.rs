@@ -17,33 +17,14 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 
-use super::{AsteriskMedia, BridgeCall, Shared, StreamTwiml, TransferAsk};
+use super::shared::{AsteriskMedia, BridgeCall, Faults, Shared, TransferAsk};
+use super::twiml::StreamTwiml;
 use crate::media::g711::{self, Codec};
 use crate::telephony::leg::{CallLeg, LegCommand, LegEvent};
 use crate::telephony::report::CallReport;
 use crate::telephony::ws::asterisk::{self, Command, ControlFormat, Event, MediaStart};
 use crate::telephony::ws::audiosocket::{self, Decoder, Frame};
 use crate::telephony::ws::twilio::{self, AgentFrame, PlatformFrame, StartInfo};
-
-/// Faults the bridge injects into what it streams to duecall.
-#[derive(Debug, Clone, Default)]
-pub struct Faults {
-    /// Swap each N-th media message with the next (out-of-order delivery).
-    pub swap_media_every: Option<u64>,
-    /// Send an unreadable frame every N-th message.
-    pub garbage_every: Option<u64>,
-    /// Stop sending anything (the socket stays open) this long after the
-    /// stream starts.
-    pub stall_after_ms: Option<u64>,
-    /// Close the socket without the protocol's goodbye this long after the
-    /// stream starts.
-    pub close_after_ms: Option<u64>,
-    /// Never echo marks.
-    pub drop_marks: bool,
-    /// Answer a transfer request this long after the call was moved (the
-    /// stream has ended by then): a slow platform API.
-    pub transfer_answer_delay_ms: Option<u64>,
-}
 
 /// What the answered call connects to.
 #[derive(Debug, Clone)]
