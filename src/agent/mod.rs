@@ -226,3 +226,6 @@ impl Agent {
         Ok(engine)
     }
 }
+
+#[cfg(test)]
+mod tests;
