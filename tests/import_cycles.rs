@@ -385,7 +385,7 @@ impl Crate {
         let mut path = path.to_vec();
         for _ in 0..8 {
             let mut k = 0;
-            while k < path.len() && self.files.contains_key(&path[..=k].to_vec()) {
+            while k < path.len() && self.files.contains_key(&path[..=k]) {
                 k += 1;
             }
             let file = path[..k].to_vec();

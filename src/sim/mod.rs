@@ -13,16 +13,17 @@
 pub mod audio;
 mod callee;
 pub mod persona;
+pub mod record;
 pub mod script;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-pub use callee::{
-    parse_refer_to, ByeFrom, ReferReceived, SaidLine, SentDtmf, SimCallRecord, SimCallee, SimEvent,
-    SimEventKind,
-};
+pub use callee::{parse_refer_to, SimCallee};
 pub use persona::{Answer, Persona, PersonaBook, ReferPolicy, Step};
+pub use record::{
+    ByeFrom, ReferReceived, SaidLine, SentDtmf, SimCallRecord, SimEvent, SimEventKind,
+};
 pub use script::PromptHeard;
 
 /// Errors of the simulated callee.

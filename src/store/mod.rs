@@ -17,7 +17,8 @@
 //! the one versioned list of migrations (append a table's migration there);
 //! `codec` how values are spelled. The service's tables (`duecall serve`)
 //! follow the same rule: `users`, `tokens`, `sessions`, `audit`,
-//! `casework` (claims, notes, closures, released and extended pauses),
+//! `casework` (claims, notes, closures), `holdwork` (pauses released and
+//! extended, suppressions and callbacks listed),
 //! `qa_labels`, `outbox` (webhook events and deliveries), with their
 //! migrations in `web_schema`; `browse` holds the service's read-only views.
 //!
@@ -49,6 +50,7 @@ mod export;
 pub mod files;
 mod history;
 mod holds;
+pub mod holdwork;
 mod location;
 mod lock;
 pub mod nodes;

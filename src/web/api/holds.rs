@@ -10,7 +10,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::views::{self, AccountBrief};
 use crate::account::mask_phone;
-use crate::store::casework::PauseRow;
+use crate::store::holdwork::PauseRow;
 use crate::web::auth::{Authed, WorkCases};
 use crate::web::error::{ErrorBody, WebError};
 use crate::web::input::{filter, ApiJson, ApiQuery, Id};

@@ -14,6 +14,9 @@
 //! account's history) and run under `block_in_place` so the runtime moves
 //! other tasks off the worker meanwhile.
 
+mod ended;
+mod lease;
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -28,10 +31,10 @@ use super::clock::Clock;
 use super::error::CampaignError;
 use super::gate::{claim, settle_due, verdict, NotClaimed, PolicyGate};
 use super::hooks;
-use super::outcomes::{store_failure, store_outcome, AttemptResult};
-use super::persist::{keep_pending, publish_ended, write_outcome_file, Unstored};
+use super::outcomes::{store_outcome, AttemptResult};
+use super::persist::{keep_pending, Unstored};
 use super::progress::{CampaignSummary, Progress, ProgressLine};
-use super::recovery::{recordings_of, recover_as, PendingOutcome, RecoveredAttempt};
+use super::recovery::{recover_as, PendingOutcome, RecoveredAttempt};
 use super::scheduler::{
     CampaignAccount, RetryDelays, Scheduler, SchedulerAction, SchedulerEvent, Summary,
 };
@@ -40,7 +43,6 @@ use crate::account::{mask_phone, Account};
 use crate::agent::{
     Agent, AgentError, AttemptOutcome as AgentOutcome, CallOptions, TransferHook, TransferStarted,
 };
-use crate::outcome::Disposition;
 use crate::policy::{PolicyConfig, PolicyDecision, Refused};
 use crate::stats::Durations;
 use crate::store::nodes::Asking;
@@ -690,227 +692,5 @@ impl Runner {
                 account: account_idx,
             },
         );
-    }
-
-    /// Stores a transfer that just started as a `transfer.started` event
-    /// (webhooks), in the order of the call's other events. A store that
-    /// refuses loses the event, never the call.
-    fn transfer_started(&mut self, t: TransferStarted) {
-        let Some(attempt) = t.attempt_id.map(AttemptId) else {
-            return;
-        };
-        let data = serde_json::json!({
-            "attempt_id": attempt.0,
-            "account_id": t.account_id,
-            "agent_uri": t.agent_uri,
-            "intent": t.intent,
-            "reason": t.reason,
-            "transcript": t.transcript,
-        });
-        let key = store::outbox::attempt_order_key(attempt);
-        let writer = &mut self.writer;
-        let stored = blocking(|| {
-            writer.enqueue_event(store::outbox::EventKind::TransferStarted, t.at, &key, data)
-        });
-        if let Err(e) = stored {
-            tracing::error!(attempt = %attempt, error = %e, "cannot store the transfer.started event");
-        }
-    }
-
-    /// Whether this node's lease on a shared store has run out unless a
-    /// renewal is stored first (on SQLite nobody else can take over).
-    fn lease_ran_out(&self) -> bool {
-        self.shared_store && std::time::Instant::now() >= self.lease_deadline
-    }
-
-    /// This node's heartbeat: renews its lease, then takes over what nodes
-    /// whose lease has expired left in flight (each marked crashed once,
-    /// by whichever node gets there first). Returns false when the lease
-    /// was lost (it expired before this renewal). A store that refuses is
-    /// logged and asked again at the next beat.
-    fn heartbeat(&mut self) -> bool {
-        let (writer, node, lease) = (&mut self.writer, self.node.clone(), self.lease);
-        let lease_now = Utc::now();
-        let asked = std::time::Instant::now();
-        let renewed_until = asked + lease.to_std().unwrap_or_default();
-        match blocking(|| writer.renew_lease(&node, lease_now, lease)) {
-            Ok(true) => self.lease_deadline = renewed_until,
-            Ok(false) if !self.shared_store => {
-                // Paused (a suspended laptop, a stopped process) past the
-                // lease on a store nobody else can open: take it again.
-                tracing::warn!(node = %node, "this node's lease expired before its heartbeat (the process was paused); no other node shares this data directory, so it is taken again");
-                let pid = std::process::id();
-                match blocking(|| writer.take_lease(&node, pid, lease_now, lease)) {
-                    Ok(_) => self.lease_deadline = renewed_until,
-                    Err(e) => {
-                        tracing::warn!(node = %node, error = %e, "lease not taken again (asked again at the next beat)")
-                    }
-                }
-            }
-            Ok(false) => {
-                tracing::error!(node = %node, "this node's lease expired before its heartbeat: it stops dialling");
-                return false;
-            }
-            Err(e) => {
-                tracing::warn!(node = %node, error = %e, "heartbeat not stored (the lease runs on until it expires)");
-                return true;
-            }
-        }
-        let now = self.clock.now();
-        let (data_dir, record_dir) = (&self.data_dir, self.record_dir.as_deref());
-        match blocking(|| {
-            recover_as(
-                writer,
-                data_dir,
-                record_dir,
-                Asking::Running,
-                now,
-                lease_now,
-            )
-        }) {
-            Ok(mut r) => {
-                if !r.is_empty() {
-                    tracing::warn!(node = %node, taken_over = r.len(), "calls in flight of a node whose lease expired recorded as failed (reason crash)");
-                }
-                self.taken_over.append(&mut r);
-            }
-            Err(e) => {
-                tracing::warn!(node = %node, error = %e, "dead nodes' calls not taken over (asked again at the next heartbeat)")
-            }
-        }
-        true
-    }
-
-    /// Tries the outcomes the database refused again.
-    fn retry_unstored(&mut self) {
-        let (writer, unstored) = (&mut self.writer, &mut self.unstored);
-        if let Err(e) = blocking(|| unstored.retry(writer, &self.data_dir)) {
-            tracing::warn!(waiting = unstored.len(), error = %e, "the database still refuses outcomes; retrying");
-        }
-    }
-
-    /// Records how a call ended and tells the scheduler.
-    fn call_ended(
-        &mut self,
-        joined: Result<(tokio::task::Id, CallResult), tokio::task::JoinError>,
-    ) {
-        // A transfer the call reported comes before its end.
-        while let Ok(t) = self.transfers.try_recv() {
-            self.transfer_started(t);
-        }
-        let now = self.clock.now();
-        let (id, result) = match joined {
-            Ok((id, r)) => (id, Ok(r)),
-            Err(e) => (e.id(), Err(e)),
-        };
-        let Some(f) = self.flights.remove(&id) else {
-            return;
-        };
-        let account = &self.accounts[f.account_idx];
-        let mut qa_json = None;
-        let (outcome, route, mut res) = match result {
-            Ok(Ok((o, so))) => {
-                qa_json = Some(so.outcome_json.clone());
-                let res = AttemptResult {
-                    attempt_id: f.attempt,
-                    account_id: account.account_id.clone(),
-                    phone: f.phone.clone(),
-                    disposition: so.disposition,
-                    reason: so.reason.clone(),
-                    intent: o.intent.map(|i| i.as_str().to_string()),
-                    heard: o.turns.iter().rev().find_map(|t| t.heard.clone()),
-                    route: o.route.clone(),
-                    recording: o.call.recording.clone(),
-                    outcome_file: None,
-                };
-                (so, o.route.clone(), res)
-            }
-            Ok(Err(e)) => {
-                tracing::warn!(account = %account.account_id, attempt = %f.attempt, error = %e, "call could not be placed");
-                let reason = if matches!(e, AgentError::Gateway(_)) {
-                    "network"
-                } else {
-                    "agent"
-                };
-                let so = store_failure(Disposition::Failed, reason, &e.to_string(), now);
-                let res = failure_result(&f, account, &so);
-                (so, None, res)
-            }
-            Err(e) => {
-                let (d, reason) = if e.is_cancelled() {
-                    (Disposition::Cancelled, "shutdown")
-                } else {
-                    (Disposition::Failed, "agent-panic")
-                };
-                tracing::warn!(account = %account.account_id, attempt = %f.attempt, "call task ended without an outcome ({reason})");
-                let mut so = store_failure(d, reason, &e.to_string(), now);
-                if let Some(dir) = &self.record_dir {
-                    // A cut call still has its audio up to the cut.
-                    let recs = recordings_of(dir, &account.account_id, f.attempt);
-                    for p in &recs {
-                        let _ = crate::media::recorder::repair(p);
-                    }
-                    so.recording = recs.first().map(|p| p.display().to_string());
-                }
-                let res = failure_result(&f, account, &so);
-                (so, None, res)
-            }
-        };
-        // A finished recording goes where every node finds it, before the
-        // row that names it is stored.
-        let mut outcome = outcome;
-        if self.shared_recordings.is_some() && outcome.recording.is_some() {
-            let shared = self.shared_recordings.as_deref();
-            blocking(|| publish_ended(&mut outcome, f.attempt, shared));
-            if let Some(p) = &outcome.recording {
-                res.recording = Some(PathBuf::from(p));
-            }
-        }
-        // The database first; the JSON beside the recording only after it.
-        let (writer, unstored) = (&mut self.writer, &mut self.unstored);
-        let stored = blocking(|| {
-            unstored.record(
-                writer,
-                &self.data_dir,
-                f.attempt,
-                &account.account_id,
-                outcome.clone(),
-            )
-        });
-        if stored.is_ok() {
-            hooks::reached("stored", &self.data_dir, f.attempt);
-        }
-        if let (Some(rec), Some(json)) = (&res.recording, &qa_json) {
-            res.outcome_file = write_outcome_file(rec, json);
-        }
-        tracing::info!(account = %account.account_id, attempt = %f.attempt, disposition = outcome.disposition.as_str(),
-            route = route.as_ref().map(|r| r.kind.as_str()).unwrap_or("-"), "call ended");
-        self.attempts_ended += 1;
-        if self.keep_attempts {
-            self.results.push(res);
-        }
-        let _ = self.sched.handle(
-            now,
-            SchedulerEvent::CallEnded {
-                account: f.account_idx,
-                disposition: outcome.disposition,
-                route,
-            },
-        );
-    }
-}
-
-fn failure_result(f: &Flight, account: &Account, so: &store::EndedAttempt) -> AttemptResult {
-    AttemptResult {
-        attempt_id: f.attempt,
-        account_id: account.account_id.clone(),
-        phone: f.phone.clone(),
-        disposition: so.disposition,
-        reason: so.reason.clone(),
-        intent: None,
-        heard: None,
-        route: None,
-        recording: so.recording.as_ref().map(PathBuf::from),
-        outcome_file: None,
     }
 }
