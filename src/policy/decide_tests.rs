@@ -7,7 +7,9 @@
 
 use super::*;
 use crate::outcome::Disposition;
+use crate::outcome::SuppressScope;
 use crate::policy::config::RollingCap;
+use crate::policy::decision::Suppression;
 use crate::policy::holds::{Hold, HoldKind};
 use chrono::{NaiveDate, TimeZone};
 use chrono_tz::{America, Asia, Australia, Europe, Pacific};

@@ -8,14 +8,15 @@ pub mod allowed;
 pub mod cli;
 pub mod config;
 pub mod decide;
+pub mod decision;
 pub mod holds;
+mod prep;
 pub mod settle;
 
 pub use allowed::{authorise, AllowedDial, Refused};
 pub use config::{BrokenPromise, CapCounts, JurisdictionRules, PolicyConfig, RollingCap, Window};
-pub use decide::{
-    allowed_at, decide, AccountState, Decision, Figures, PolicyDecision, RuleCheck, Suppression,
-};
+pub use decide::{allowed_at, decide};
+pub use decision::{AccountState, Decision, Figures, PolicyDecision, RuleCheck, Suppression};
 pub use holds::{Hold, HoldKind};
 pub use settle::{settle, Settlement};
 
