@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 use std::sync::Mutex;
 
+use crate::outcome::{Disposition, RouteKind};
 use crate::store::browse::{reply_latencies, MetricCounts};
 use crate::store::outbox::Backlog;
 use crate::store::{Store, StoreError};
@@ -211,16 +212,7 @@ fn render_text(
         "counter",
         "Ended attempts by disposition.",
     );
-    for d in [
-        "answered",
-        "voicemail",
-        "busy",
-        "no-answer",
-        "rejected",
-        "not-found",
-        "failed",
-        "cancelled",
-    ] {
+    for d in Disposition::ALL.iter().map(|d| d.as_str()) {
         let n = c.attempts_by_disposition.get(d).copied().unwrap_or(0);
         let _ = writeln!(o, "duecall_attempts_total{{disposition=\"{d}\"}} {n}");
     }
@@ -230,7 +222,7 @@ fn render_text(
         "counter",
         "Routes decided, by kind.",
     );
-    for k in ["agent", "pause", "suppress", "retry", "done"] {
+    for k in RouteKind::ALL.iter().map(|k| k.as_str()) {
         let n = c.routes_by_kind.get(k).copied().unwrap_or(0);
         let _ = writeln!(o, "duecall_routes_total{{kind=\"{k}\"}} {n}");
     }
