@@ -1,4 +1,5 @@
 use super::*;
+use chrono::NaiveTime;
 use std::collections::HashMap;
 
 /// Wednesday 15 May 2024.
