@@ -715,13 +715,6 @@ const KNOWN: &[(&str, &str)] = &[
         "asr/ belonged to another developer this session: AsrError in asr/mod.rs, which \
          calls its children back; jsgf and sphinx use each other",
     ),
-    (
-        "store, store::attempts, store::callbacks, store::codec, store::error, \
-         store::escalations, store::export, store::holds, store::outbox, store::pauses, \
-         store::routes, store::schema, store::suppressions",
-        "Store (store/mod.rs) is one type whose impl is split over the table files, and \
-         mod.rs calls schema and export; error.rs names AttemptId from attempts.rs",
-    ),
 ];
 
 /// The members of `text` as `cycles()` writes them (whitespace folded).

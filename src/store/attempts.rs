@@ -5,30 +5,20 @@
 //! `failed_by_crash` when a restart finds it in flight. Never decides
 //! anything about the attempt; it stores what it is given.
 
-use super::db::{params, OptionalExtension};
+use super::db::{params, Db, OptionalExtension};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+pub use super::attempt_id::AttemptId;
 use super::codec::{
     parse_asked_hours, parse_disposition, parse_json, parse_opt_ts, parse_route_kind, parse_scope,
     parse_ts, ts,
 };
 use super::escalations::{insert_escalation, NewEscalation};
-use super::outbox::enqueue_outcome_events;
+use super::outbox::{attempt_order_key, enqueue, EventKind};
 use super::routes::apply_route;
 use super::{sql, Store, StoreError};
 use crate::outcome::{Disposition, Route, SuppressScope};
-
-/// The id of one attempt (one dial).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct AttemptId(pub i64);
-
-impl std::fmt::Display for AttemptId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.0)
-    }
-}
 
 /// Where an attempt is in its life. `decided` is written before the INVITE
 /// leaves, so a crash between the two still leaves a trace that counts.
@@ -664,4 +654,71 @@ fn read_route(conn: &super::db::Db, id: AttemptId) -> Result<Option<Route>, Stor
             })
             .transpose()?,
     }))
+}
+
+/// The events an ended attempt reports, appended inside `record_outcome`'s
+/// transaction (the outcome and its events are stored together or not at
+/// all): one `escalation.created` per escalation queued, `route.decided`
+/// when the call has a route, then `call.ended`. Phones are masked; the
+/// receiver looks the account up by its id.
+fn enqueue_outcome_events(
+    conn: &Db,
+    attempt: AttemptId,
+    account_id: &str,
+    phone: &str,
+    outcome: &EndedAttempt,
+    escalation_ids: &[i64],
+) -> Result<(), StoreError> {
+    let key = attempt_order_key(attempt);
+    let at = outcome.ended_at;
+    for (e, id) in outcome.escalations.iter().zip(escalation_ids) {
+        enqueue(
+            conn,
+            EventKind::EscalationCreated,
+            e.created_at,
+            &key,
+            serde_json::json!({
+                "escalation_id": id,
+                "account_id": e.account_id,
+                "attempt_id": e.attempt_id.map(|a| a.0),
+                "reason": e.reason,
+                "intent": e.intent,
+                "summary": e.summary,
+                "transcript": e.transcript,
+            }),
+        )?;
+    }
+    if let Some(route) = &outcome.route {
+        enqueue(
+            conn,
+            EventKind::RouteDecided,
+            at,
+            &key,
+            serde_json::json!({
+                "attempt_id": attempt.0,
+                "account_id": account_id,
+                "route": route,
+            }),
+        )?;
+    }
+    enqueue(
+        conn,
+        EventKind::CallEnded,
+        at,
+        &key,
+        serde_json::json!({
+            "attempt_id": attempt.0,
+            "account_id": account_id,
+            "phone": crate::account::mask_phone(phone),
+            "disposition": outcome.disposition.as_str(),
+            "reason": outcome.reason,
+            "sip_status": outcome.sip_status,
+            "conversation": outcome.conversation,
+            "intent": outcome.outcome_json.get("intent"),
+            "route": outcome.route.as_ref().map(|r| r.kind.as_str()),
+            "escalations": escalation_ids,
+            "recording": outcome.recording.is_some(),
+        }),
+    )?;
+    Ok(())
 }
