@@ -141,13 +141,14 @@ impl Bridge {
             .unwrap_or_default()
     }
 
-    /// Waits until the call has ended on the bridge (its SIP report is in).
+    /// Waits until the call has ended on the bridge: its relay is over, so
+    /// the SIP report and who ended the stream are both in.
     pub async fn wait_ended(&self, call_sid: &str, within: Duration) -> Option<BridgeCall> {
         let deadline = tokio::time::Instant::now() + within;
         loop {
             let notified = self.shared.ended.notified();
             if let Some(c) = self.call(call_sid) {
-                if c.sip.is_some() {
+                if c.relayed {
                     return Some(c);
                 }
             }
@@ -212,7 +213,10 @@ async fn place(shared: Arc<Shared>, to: &str, plan: relay::Plan) -> Result<Strin
     let s = shared.clone();
     tokio::spawn(async move {
         let sid = leg.call_id.clone();
-        relay::run(s.clone(), leg, plan, record, xfer_rx).await;
+        relay::run(s.clone(), leg, plan, record.clone(), xfer_rx).await;
+        if let Ok(mut c) = record.lock() {
+            c.relayed = true;
+        }
         if let Ok(mut t) = s.transfers.lock() {
             t.remove(&sid);
         }

@@ -100,6 +100,9 @@ pub struct BridgeCall {
     pub sip: Option<CallReport>,
     /// A stream that could not be opened (refused by duecall, ...).
     pub stream_error: Option<String>,
+    /// The relay is over: everything it notes about the call is noted
+    /// (the SIP report can come before who ended the stream).
+    pub relayed: bool,
 }
 
 /// A transfer the control API asks of a live call: the target, and where
