@@ -29,6 +29,7 @@ pub mod owner;
 pub mod persist;
 pub mod progress;
 pub mod recovery;
+pub mod retry;
 pub mod runner;
 pub mod scheduler;
 pub mod settings;

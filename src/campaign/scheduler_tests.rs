@@ -1,6 +1,7 @@
 //! The scheduler driven on simulated time: every dial through the gate,
 //! concurrency, pacing, retries, callbacks, numbers, stop.
 use super::*;
+use crate::outcome::SuppressScope;
 use chrono::TimeZone;
 use std::collections::BTreeMap;
 
