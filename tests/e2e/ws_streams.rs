@@ -33,6 +33,12 @@ struct HookCatcher {
 }
 
 async fn hook_catcher(status: u16) -> HookCatcher {
+    hook_catcher_after(status, Duration::ZERO).await
+}
+
+/// A hook catcher that answers `delay` after it has handed the test the
+/// form: the hook is still in flight meanwhile.
+async fn hook_catcher_after(status: u16, delay: Duration) -> HookCatcher {
     let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = l.local_addr().unwrap();
     let (tx, rx) = mpsc::channel(8);
@@ -67,6 +73,7 @@ async fn hook_catcher(status: u16) -> HookCatcher {
                     .into_owned()
                     .collect();
                 let _ = tx.send(form).await;
+                tokio::time::sleep(delay).await;
                 let reply = format!(
                     "HTTP/1.1 {status} X\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{{}}"
                 );
@@ -567,6 +574,52 @@ async fn audiosocket_takes_only_the_uuid_it_issued() {
     }
     assert_eq!(loud, 5);
     assert_eq!(last, Some(Frame::Hangup));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prompt_queued_while_the_origination_hook_is_in_flight_plays_when_the_stream_connects() {
+    // The platform takes 600 ms to answer the hook; the agent queues its
+    // opening meanwhile (it was dropped before: CI saw the audiosocket test
+    // above lose its prompt when the hook's answer came late).
+    let mut hook = hook_catcher_after(201, Duration::from_millis(600)).await;
+    let gw = StreamGateway::start(&manual_config(hook.addr, ""))
+        .await
+        .unwrap();
+    let addr = gw.audiosocket_addr().unwrap();
+    let mut leg = gw.dial(DialRequest::to("+14155550167")).await.unwrap();
+    let form = hook.forms.recv().await.unwrap();
+    leg.send(LegCommand::Play {
+        id: "opening".into(),
+        pcm: std::sync::Arc::from(vec![1000i16; 160 * 5]),
+    })
+    .await;
+    let id = audiosocket::parse_uuid(&form["StreamId"]).unwrap();
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let mut b = Vec::new();
+    audiosocket::encode(&Frame::Id(id), &mut b);
+    s.write_all(&b).await.unwrap();
+    let mut seen = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        match tokio::time::timeout_at(deadline, leg.next_event()).await {
+            Ok(Some(LegEvent::Audio { .. })) => {}
+            Ok(Some(e)) => {
+                let done = matches!(&e, LegEvent::PlayFinished { id, .. } if id == "opening");
+                seen.push(format!("{e:?}"));
+                if done {
+                    break;
+                }
+            }
+            _ => panic!("the early prompt never finished; events: {seen:?}"),
+        }
+    }
+    assert!(
+        seen.iter().any(|e| e.starts_with("PlayStarted")),
+        "{seen:?}"
+    );
+    leg.send(LegCommand::Hangup).await;
+    let (r, _) = end_of(&mut leg, Duration::from_secs(5)).await;
+    assert_eq!(r.disposition, Disposition::Answered, "{r:?}");
 }
 
 async fn faulty_call(faults: Faults, via: Via) -> CallReport {

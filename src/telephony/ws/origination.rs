@@ -449,10 +449,13 @@ impl Attempt {
 
     async fn run(mut self) {
         let started = Utc::now();
+        // Commands given before the answer (a prompt queued early) wait for
+        // it, also those given while the hook is still in flight.
+        let mut early = Vec::new();
         // 1. Ask the platform to dial (a hang-up meanwhile cancels).
         let hooked = tokio::select! {
             r = self.hook.call(&self.vars) => Some(r),
-            _ = wait_hangup(&mut self.commands) => None,
+            _ = wait_hangup(&mut self.commands, &mut early) => None,
             _ = self.shutdown.cancelled() => None,
         };
         match hooked {
@@ -480,15 +483,12 @@ impl Attempt {
         // 2. Wait for the platform's stream.
         let deadline = tokio::time::sleep(self.answer_timeout);
         tokio::pin!(deadline);
-        // Commands given before the answer (a prompt queued early) wait for it.
-        let mut early = Vec::new();
         let waited = loop {
             tokio::select! {
                 p = &mut self.expected.stream => break match p { Ok(p) => Waited::Stream(p), Err(_) => Waited::Lost },
                 c = self.commands.recv() => match c {
                     Some(LegCommand::Hangup) | None => break Waited::Cancelled,
-                    Some(c) if early.len() < 64 => early.push(c),
-                    Some(_) => tracing::warn!("command dropped: too many before the answer"),
+                    Some(c) => keep_early(&mut early, c),
                 },
                 _ = &mut deadline => break Waited::Timeout,
                 _ = self.shutdown.cancelled() => break Waited::Cancelled,
@@ -523,11 +523,27 @@ impl Attempt {
     }
 }
 
-async fn wait_hangup(commands: &mut mpsc::Receiver<LegCommand>) {
+/// Most commands kept for the answer; more are dropped with a warning.
+const MAX_EARLY_COMMANDS: usize = 64;
+
+/// Keeps a command given before the stream connected, for the session to
+/// run first when it does.
+fn keep_early(early: &mut Vec<LegCommand>, c: LegCommand) {
+    if early.len() < MAX_EARLY_COMMANDS {
+        early.push(c);
+    } else {
+        tracing::warn!("command dropped: too many before the answer");
+    }
+}
+
+/// Returns when the agent hangs up (or drops the leg); every other command
+/// meanwhile is kept in `early` (cancel-safe: a command is either in the
+/// channel or in `early`).
+async fn wait_hangup(commands: &mut mpsc::Receiver<LegCommand>, early: &mut Vec<LegCommand>) {
     loop {
         match commands.recv().await {
             Some(LegCommand::Hangup) | None => return,
-            Some(_) => {}
+            Some(c) => keep_early(early, c),
         }
     }
 }
