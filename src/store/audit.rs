@@ -3,11 +3,12 @@
 //! written in one transaction (`append` takes the open transaction), so no
 //! change exists without its entry. Rows are never updated or deleted here.
 
-use super::db::{params, Db};
+use super::db::{params, Db, FromRow};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::codec::{parse_ts, ts};
+use super::listing::{Page, Where};
 use super::{sql, Store, StoreError};
 
 /// Who did something: a user of the console, an API token, or a command.
@@ -130,41 +131,22 @@ impl Store {
 
     /// Audit lines, newest first.
     pub fn audit_log(&self, f: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError> {
-        const OP: &str = "audit_log";
-        let mut wheres = Vec::new();
-        let mut args: Vec<Box<dyn super::db::ToSql>> = Vec::new();
-        if let Some(a) = &f.actor {
-            args.push(Box::new(a.clone()));
-            wheres.push(format!("actor = ?{}", args.len()));
-        }
-        if let Some(a) = &f.action {
-            args.push(Box::new(a.clone()));
-            wheres.push(format!("action = ?{}", args.len()));
-        }
-        if let Some(t) = &f.target {
-            args.push(Box::new(t.clone()));
-            wheres.push(format!("target = ?{}", args.len()));
-        }
+        let mut w = Where::default();
+        w.eq("actor", &f.actor);
+        w.eq("action", &f.action);
+        w.eq("target", &f.target);
         if let Some(b) = f.before_id {
-            args.push(Box::new(b));
-            wheres.push(format!("id < ?{}", args.len()));
+            w.bind("id < ?", b);
         }
-        let filter = if wheres.is_empty() {
-            String::new()
-        } else {
-            format!("WHERE {}", wheres.join(" AND "))
+        let page = Page {
+            from: "audit_log",
+            columns: "id, at, actor, role, action, target, detail",
+            order: "id DESC",
+            limit: f.limit,
+            offset: None,
         };
-        args.push(Box::new(i64::from(f.limit)));
-        let text = format!(
-            "SELECT id, at, actor, role, action, target, detail FROM audit_log {filter}
-             ORDER BY id DESC LIMIT ?{}",
-            args.len()
-        );
-        let mut st = self.conn.prepare(&text).map_err(sql(OP))?;
         type Raw = (i64, String, String, Option<String>, String, String, String);
-        let raws: Vec<Raw> = st
-            .query_all(super::db::params_from_iter(args.iter()))
-            .map_err(sql(OP))?;
+        let (raws, _) = self.page("audit_log", w, page, Raw::from_row)?;
         raws.into_iter()
             .map(|(id, at, actor, role, action, target, detail)| {
                 Ok(AuditEntry {

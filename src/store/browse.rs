@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::codec::{parse_disposition, parse_opt_ts, parse_ts, ts};
+use super::listing::{Page, Where};
 use super::{sql, Store, StoreError};
 
 /// Which attempts to list.
@@ -79,8 +80,8 @@ pub struct AttemptSummary {
     pub source: String,
 }
 
-const SUMMARY_SELECT: &str = "
-SELECT a.id, a.account_id, a.phone, a.decided_at, a.started_at, a.ended_at, a.state,
+const SUMMARY_COLUMNS: &str =
+    "a.id, a.account_id, a.phone, a.decided_at, a.started_at, a.ended_at, a.state,
        a.disposition, a.reason, a.conversation, r.kind, r.reason,
        (SELECT t.intent FROM turns t WHERE t.attempt_id = a.id AND t.intent IS NOT NULL
          ORDER BY t.idx DESC LIMIT 1),
@@ -88,8 +89,8 @@ SELECT a.id, a.account_id, a.phone, a.decided_at, a.started_at, a.ended_at, a.st
        (SELECT COUNT(*) FROM turns t WHERE t.attempt_id = a.id),
        a.recording IS NOT NULL,
        (SELECT COUNT(*) FROM qa_labels l WHERE l.attempt_id = a.id),
-       a.source
-FROM attempts a LEFT JOIN routes r ON r.attempt_id = a.id";
+       a.source";
+const SUMMARY_FROM: &str = "attempts a LEFT JOIN routes r ON r.attempt_id = a.id";
 
 type Raw = (
     (i64, String, String, String, Option<String>, Option<String>),
@@ -226,83 +227,49 @@ impl Store {
         &self,
         f: &AttemptFilter,
     ) -> Result<(Vec<AttemptSummary>, u64), StoreError> {
-        const OP: &str = "list_attempts";
-        let mut wheres: Vec<String> = Vec::new();
-        let mut args: Vec<Box<dyn super::db::ToSql>> = Vec::new();
-        let mut push = |cond: &str, v: Box<dyn super::db::ToSql>| {
-            args.push(v);
-            wheres.push(cond.replace('?', &format!("?{}", args.len())));
-        };
-        if let Some(v) = &f.account_id {
-            push("a.account_id = ?", Box::new(v.clone()));
-        }
-        if let Some(v) = &f.disposition {
-            push("a.disposition = ?", Box::new(v.clone()));
-        }
-        if let Some(v) = &f.route {
-            push("r.kind = ?", Box::new(v.clone()));
-        }
+        let mut w = Where::default();
+        w.eq("a.account_id", &f.account_id);
+        w.eq("a.disposition", &f.disposition);
+        w.eq("r.kind", &f.route);
         if let Some(v) = &f.intent {
-            push(
+            w.bind(
                 "EXISTS (SELECT 1 FROM turns t WHERE t.attempt_id = a.id AND t.intent = ?)",
-                Box::new(v.clone()),
+                v.clone(),
             );
         }
         if let Some(v) = f.since {
-            push("a.decided_at >= ?", Box::new(ts(v)));
+            w.bind("a.decided_at >= ?", ts(v));
         }
         if let Some(v) = f.until {
-            push("a.decided_at < ?", Box::new(ts(v)));
+            w.bind("a.decided_at < ?", ts(v));
         }
         if let Some(v) = f.max_confidence {
-            push(
+            w.bind(
                 "(SELECT MIN(t.confidence) FROM turns t WHERE t.attempt_id = a.id) < ?",
-                Box::new(v),
+                v,
             );
         }
         match f.labelled {
-            Some(true) => {
-                wheres.push("EXISTS (SELECT 1 FROM qa_labels l WHERE l.attempt_id = a.id)".into())
+            Some(true) => w.raw("EXISTS (SELECT 1 FROM qa_labels l WHERE l.attempt_id = a.id)"),
+            Some(false) => {
+                w.raw("NOT EXISTS (SELECT 1 FROM qa_labels l WHERE l.attempt_id = a.id)")
             }
-            Some(false) => wheres
-                .push("NOT EXISTS (SELECT 1 FROM qa_labels l WHERE l.attempt_id = a.id)".into()),
             None => {}
         }
-        let filter = if wheres.is_empty() {
-            String::new()
-        } else {
-            format!("WHERE {}", wheres.join(" AND "))
+        let page = Page {
+            from: SUMMARY_FROM,
+            columns: SUMMARY_COLUMNS,
+            order: if f.oldest_first {
+                "a.decided_at, a.id"
+            } else {
+                "a.decided_at DESC, a.id DESC"
+            },
+            limit: f.limit,
+            offset: Some(f.offset),
         };
-        let total: i64 = self
-            .conn
-            .query_row(
-                &format!("SELECT COUNT(*) FROM attempts a LEFT JOIN routes r ON r.attempt_id = a.id {filter}"),
-                super::db::params_from_iter(args.iter()),
-                |r| r.get(0),
-            )
-            .map_err(sql(OP))?;
-        let order = if f.oldest_first {
-            "a.decided_at, a.id"
-        } else {
-            "a.decided_at DESC, a.id DESC"
-        };
-        args.push(Box::new(i64::from(f.limit)));
-        let lim = args.len();
-        args.push(Box::new(i64::from(f.offset)));
-        let off = args.len();
-        let mut st = self
-            .conn
-            .prepare(&format!(
-                "{SUMMARY_SELECT} {filter} ORDER BY {order} LIMIT ?{lim} OFFSET ?{off}"
-            ))
-            .map_err(sql(OP))?;
-        let raws: Vec<Raw> = st
-            .query_map(super::db::params_from_iter(args.iter()), raw)
-            .map_err(sql(OP))?
-            .collect::<Result<_, _>>()
-            .map_err(sql(OP))?;
+        let (raws, total) = self.page("list_attempts", w, page, raw)?;
         let list = raws.into_iter().map(cook).collect::<Result<_, _>>()?;
-        Ok((list, total.max(0) as u64))
+        Ok((list, total))
     }
 
     /// The dashboard's figures for attempts decided in `[since, until)`.

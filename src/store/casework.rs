@@ -16,6 +16,7 @@ use super::callbacks::insert_callback;
 use super::codec::{parse_json, parse_opt_ts, parse_ts, ts};
 use super::holds::{release_agent_holds_of_closed, release_all_holds};
 use super::holdwork::end_pauses;
+use super::listing::{Page, Where};
 use super::pauses::insert_pause;
 use super::suppressions::insert_suppression;
 use super::{sql, AttemptId, Escalation, EscalationStatus, Store, StoreError};
@@ -249,72 +250,43 @@ impl Store {
         &self,
         f: &EscalationFilter,
     ) -> Result<(Vec<Escalation>, u64), StoreError> {
-        const OP: &str = "list_escalations";
-        let mut wheres = Vec::new();
-        let mut args: Vec<Box<dyn super::db::ToSql>> = Vec::new();
-        let statuses = if f.statuses.is_empty() {
-            vec![EscalationStatus::Open, EscalationStatus::Claimed]
+        let mut w = Where::default();
+        let statuses: Vec<&'static str> = if f.statuses.is_empty() {
+            vec![
+                EscalationStatus::Open.as_str(),
+                EscalationStatus::Claimed.as_str(),
+            ]
         } else {
-            f.statuses.clone()
+            f.statuses.iter().map(|s| s.as_str()).collect()
         };
-        let mut ors = Vec::new();
-        for s in &statuses {
-            args.push(Box::new(s.as_str()));
-            ors.push(format!("status = ?{}", args.len()));
-        }
-        wheres.push(format!("({})", ors.join(" OR ")));
-        let mut eq = |col: &str, v: &Option<String>| {
-            if let Some(v) = v {
-                args.push(Box::new(v.clone()));
-                wheres.push(format!("{col} = ?{}", args.len()));
-            }
-        };
-        eq("intent", &f.intent);
-        eq("reason", &f.reason);
-        eq("account_id", &f.account_id);
-        eq("claimed_by", &f.claimed_by);
+        w.any_of("status", &statuses);
+        w.eq("intent", &f.intent);
+        w.eq("reason", &f.reason);
+        w.eq("account_id", &f.account_id);
+        w.eq("claimed_by", &f.claimed_by);
         if let Some(t) = f.created_after {
-            args.push(Box::new(ts(t)));
-            wheres.push(format!("created_at >= ?{}", args.len()));
+            w.bind("created_at >= ?", ts(t));
         }
         if let Some(t) = f.created_before {
-            args.push(Box::new(ts(t)));
-            wheres.push(format!("created_at < ?{}", args.len()));
+            w.bind("created_at < ?", ts(t));
         }
-        let filter = format!("WHERE {}", wheres.join(" AND "));
-        let total: i64 = self
-            .conn
-            .query_row(
-                &format!("SELECT COUNT(*) FROM escalations {filter}"),
-                super::db::params_from_iter(args.iter()),
-                |r| r.get(0),
-            )
-            .map_err(sql(OP))?;
-        let order = if f.oldest_first {
-            "created_at, id"
-        } else {
-            "created_at DESC, id DESC"
+        let page = Page {
+            from: "escalations",
+            columns: CASE_COLUMNS,
+            order: if f.oldest_first {
+                "created_at, id"
+            } else {
+                "created_at DESC, id DESC"
+            },
+            limit: f.limit,
+            offset: Some(f.offset),
         };
-        args.push(Box::new(i64::from(f.limit)));
-        let lim = args.len();
-        args.push(Box::new(i64::from(f.offset)));
-        let off = args.len();
-        let mut st = self
-            .conn
-            .prepare(&format!(
-                "SELECT {CASE_COLUMNS} FROM escalations {filter} ORDER BY {order} LIMIT ?{lim} OFFSET ?{off}"
-            ))
-            .map_err(sql(OP))?;
-        let raws: Vec<RawCase> = st
-            .query_map(super::db::params_from_iter(args.iter()), raw_case)
-            .map_err(sql(OP))?
-            .collect::<Result<_, _>>()
-            .map_err(sql(OP))?;
+        let (raws, total) = self.page("list_escalations", w, page, raw_case)?;
         let list = raws
             .into_iter()
             .map(|r| cook_case(r).map(|(e, _)| e))
             .collect::<Result<_, _>>()?;
-        Ok((list, total.max(0) as u64))
+        Ok((list, total))
     }
 
     /// One escalation with its notes and closure.

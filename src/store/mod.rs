@@ -53,6 +53,7 @@ pub mod files;
 mod history;
 mod holds;
 pub mod holdwork;
+mod listing;
 mod location;
 mod lock;
 pub mod nodes;

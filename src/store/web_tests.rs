@@ -731,3 +731,120 @@ fn a_claimed_delivery_is_posted_by_one_sender_until_its_claim_lapses_or_it_is_re
         1
     );
 }
+
+#[test]
+fn lists_filter_page_and_count_every_match_in_a_stable_order() {
+    use super::browse::AttemptFilter;
+    let dir = TempDir::new("lists");
+    let mut s = Store::open(&dir.0).unwrap();
+    let (case_id, labelled) = case(&mut s);
+    // Four more attempts one minute apart, still being dialled.
+    let mut ids = vec![labelled.0];
+    for i in 1..=4 {
+        let a = s
+            .record_decision(
+                "A1",
+                "+14155550167",
+                t0() + Duration::minutes(i),
+                &serde_json::json!({"decision": "allow"}),
+            )
+            .unwrap();
+        ids.push(a.0);
+    }
+    let qa = Actor::user("quinn", "qa");
+    let label = NewLabel {
+        attempt_id: labelled.0,
+        turn_idx: None,
+        verdict: Verdict::Correct,
+        right_intent: None,
+        right_text: None,
+        score: None,
+        note: None,
+    };
+    s.add_label(&label, &qa, t0()).unwrap().unwrap();
+    let list = |f: AttemptFilter| {
+        let (l, total) = s.list_attempts(&f).unwrap();
+        (l.into_iter().map(|a| a.id).collect::<Vec<_>>(), total)
+    };
+    // Newest first, paged: the total counts every match, not the page.
+    let page = |offset| AttemptFilter {
+        limit: 2,
+        offset,
+        ..Default::default()
+    };
+    assert_eq!(list(page(0)), (vec![ids[4], ids[3]], 5));
+    assert_eq!(list(page(2)), (vec![ids[2], ids[1]], 5));
+    assert_eq!(list(page(4)), (vec![ids[0]], 5));
+    assert_eq!(
+        list(AttemptFilter {
+            limit: 10,
+            oldest_first: true,
+            ..Default::default()
+        })
+        .0,
+        ids
+    );
+    // Filters combine (AND), with bound values.
+    let answered = AttemptFilter {
+        disposition: Some("answered".into()),
+        intent: Some("hardship".into()),
+        limit: 10,
+        ..Default::default()
+    };
+    assert_eq!(list(answered), (vec![labelled.0], 1));
+    let unlabelled_since = AttemptFilter {
+        labelled: Some(false),
+        since: Some(t0() + Duration::minutes(2)),
+        limit: 10,
+        ..Default::default()
+    };
+    assert_eq!(list(unlabelled_since), (vec![ids[4], ids[3], ids[2]], 3));
+    let hostile = AttemptFilter {
+        account_id: Some("A1' OR '1'='1".into()),
+        limit: 10,
+        ..Default::default()
+    };
+    assert_eq!(
+        list(hostile),
+        (vec![], 0),
+        "values are bound, never spliced"
+    );
+    // The escalation queue: open and claimed by default, by status when asked.
+    let queue = |statuses: Vec<EscalationStatus>| {
+        let (l, total) = s
+            .list_escalations(&EscalationFilter {
+                statuses,
+                limit: 10,
+                ..Default::default()
+            })
+            .unwrap();
+        (l.into_iter().map(|e| e.id).collect::<Vec<_>>(), total)
+    };
+    assert_eq!(queue(vec![]), (vec![case_id], 1));
+    assert_eq!(queue(vec![EscalationStatus::Closed]), (vec![], 0));
+    // The audit log: newest first, before an id, by action.
+    let log = |f: AuditFilter| {
+        s.audit_log(&f)
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.id, e.action))
+            .collect::<Vec<_>>()
+    };
+    let all = log(AuditFilter {
+        limit: 100,
+        ..Default::default()
+    });
+    assert!(all.windows(2).all(|w| w[0].0 > w[1].0), "{all:?}");
+    let labels = log(AuditFilter {
+        action: Some("label.add".into()),
+        limit: 100,
+        ..Default::default()
+    });
+    assert_eq!(labels.len(), 1, "{all:?}");
+    let before = log(AuditFilter {
+        before_id: Some(labels[0].0),
+        limit: 100,
+        ..Default::default()
+    });
+    assert!(before.iter().all(|(id, _)| *id < labels[0].0));
+}
