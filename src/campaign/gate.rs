@@ -18,8 +18,8 @@ use crate::policy::{
     self, AccountState, AllowedDial, Hold, HoldKind, PolicyConfig, PolicyDecision, Refused,
     Settlement, Suppression,
 };
+use crate::store::{Claim, Store, StoreError};
 use crate::store::{EndedPause, NewEscalation, PAID_REASON};
-use crate::store::{Store, StoreError};
 
 /// The real gate over the store: every question reads the account's
 /// history and state afresh (so a decision made a moment ago, an outcome
@@ -242,6 +242,41 @@ pub enum NotClaimed {
     Refused(Refused<StoreError>),
 }
 
+/// Why [`claim_with`] made no dial: as [`NotClaimed`], without the
+/// campaign's retry delay (a direct dial keeps none, so its callers have no
+/// such case to handle).
+#[derive(Debug)]
+pub enum NotClaimedNow {
+    /// The account, or the number, has a call in flight: not rung twice.
+    InFlight,
+    /// The gate denied, or the store refused.
+    Refused(Refused<StoreError>),
+}
+
+/// What both claims' refusals are made of.
+trait ClaimRefusal {
+    fn in_flight() -> Self;
+    fn refused(r: Refused<StoreError>) -> Self;
+}
+
+impl ClaimRefusal for NotClaimed {
+    fn in_flight() -> Self {
+        NotClaimed::InFlight
+    }
+    fn refused(r: Refused<StoreError>) -> Self {
+        NotClaimed::Refused(r)
+    }
+}
+
+impl ClaimRefusal for NotClaimedNow {
+    fn in_flight() -> Self {
+        NotClaimedNow::InFlight
+    }
+    fn refused(r: Refused<StoreError>) -> Self {
+        NotClaimedNow::Refused(r)
+    }
+}
+
 /// Claims a dial the scheduler was allowed: under the claim's locks (the
 /// store's write lock on SQLite; on PostgreSQL the account's and the
 /// number's rows, `FOR UPDATE SKIP LOCKED`, across every node sharing it:
@@ -263,7 +298,24 @@ pub fn claim(
     now: DateTime<Utc>,
 ) -> Result<AllowedDial, NotClaimed> {
     let account_id = &gate.accounts[account_idx].account_id;
-    claim_checked(store, account_id, phone, now, Some(retry), || {
+    let wait = |claim: &Claim<'_>| {
+        let last = claim
+            .last_call(account_id)
+            .map_err(|e| NotClaimed::Refused(Refused::NotStored(e)))?;
+        let until = last.and_then(|c| {
+            retry.not_before(
+                c.ended_at,
+                c.disposition,
+                c.reason.as_deref(),
+                c.route.as_ref(),
+            )
+        });
+        match until.filter(|t| *t > now) {
+            Some(until) => Err(NotClaimed::TooSoon { until }),
+            None => Ok(()),
+        }
+    };
+    claim_checked(store, account_id, phone, now, wait, || {
         gate.decision(account_idx, phone, now)
     })
 }
@@ -279,44 +331,29 @@ pub fn claim_with(
     phone: &str,
     now: DateTime<Utc>,
     decide: impl FnOnce() -> Result<PolicyDecision, StoreError>,
-) -> Result<AllowedDial, NotClaimed> {
-    claim_checked(store, account_id, phone, now, None, decide)
+) -> Result<AllowedDial, NotClaimedNow> {
+    claim_checked(store, account_id, phone, now, |_| Ok(()), decide)
 }
 
-/// The claim itself; with `retry`, a campaign's: the account's last call
-/// must be older than its retry delay.
-fn claim_checked(
+/// The claim itself: nothing in flight, then `wait` (a campaign's retry
+/// delay after the account's last call), then the gate's fresh decision.
+fn claim_checked<E: ClaimRefusal>(
     store: &mut Store,
     account_id: &str,
     phone: &str,
     now: DateTime<Utc>,
-    retry: Option<&RetryDelays>,
+    wait: impl FnOnce(&Claim<'_>) -> Result<(), E>,
     decide: impl FnOnce() -> Result<PolicyDecision, StoreError>,
-) -> Result<AllowedDial, NotClaimed> {
-    let not_stored = |e| NotClaimed::Refused(Refused::NotStored(e));
+) -> Result<AllowedDial, E> {
+    let not_stored = |e| E::refused(Refused::NotStored(e));
     let Some(claim) = store.begin_claim(account_id, phone).map_err(not_stored)? else {
         // Another node is claiming this account or number right now.
-        return Err(NotClaimed::InFlight);
+        return Err(E::in_flight());
     };
     if claim.in_flight(account_id, phone).map_err(not_stored)? {
-        return Err(NotClaimed::InFlight);
+        return Err(E::in_flight());
     }
-    if let Some(retry) = retry {
-        let wait = claim
-            .last_call(account_id)
-            .map_err(not_stored)?
-            .and_then(|c| {
-                retry.not_before(
-                    c.ended_at,
-                    c.disposition,
-                    c.reason.as_deref(),
-                    c.route.as_ref(),
-                )
-            });
-        if let Some(until) = wait.filter(|t| *t > now) {
-            return Err(NotClaimed::TooSoon { until });
-        }
-    }
+    wait(&claim)?;
     let fresh = decide().map_err(not_stored)?;
     policy::authorise(fresh, |d, number| {
         let json = serde_json::to_value(d).map_err(StoreError::Json)?;
@@ -324,7 +361,7 @@ fn claim_checked(
             .record_decision(&d.account_id, number, now, &json)
             .map(|id| id.0)
     })
-    .map_err(NotClaimed::Refused)
+    .map_err(E::refused)
 }
 
 /// The scheduler's view of a decision: allowed (the decision travels with

@@ -25,7 +25,7 @@ use chrono::{DateTime, Duration, Utc};
 use tokio_util::sync::CancellationToken;
 
 use super::error::CampaignError;
-use super::gate::{claim_with, decide_on_store, settle_due, NotClaimed};
+use super::gate::{claim_with, decide_on_store, settle_due, NotClaimedNow};
 use super::outcomes::{store_failure, store_outcome};
 use super::persist::{publish_ended, write_outcome_file};
 use super::recovery::recover_as;
@@ -129,13 +129,10 @@ impl ManualCall {
             || decide_on_store(reader, account, Some(&view), &zones, policy, now),
         );
         match claimed {
-            Err(NotClaimed::InFlight) => Err(CampaignError::InFlight {
+            Err(NotClaimedNow::InFlight) => Err(CampaignError::InFlight {
                 account_id: account.account_id.clone(),
             }),
-            Err(NotClaimed::TooSoon { .. }) => {
-                unreachable!("claim_with keeps no campaign retry delay")
-            }
-            Err(NotClaimed::Refused(r)) => match r {
+            Err(NotClaimedNow::Refused(r)) => match r {
                 Refused::Denied(d) => Ok(Err(*d)),
                 Refused::NotStored(e) => Err(e.into()),
             },

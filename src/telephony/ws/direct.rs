@@ -30,7 +30,7 @@ use super::hub::{DirectHandler, StreamHub, PARKED_PREFIX};
 use super::origination::{dial_parked, StreamDialError};
 use crate::account::{mask_phone, Account};
 use crate::agent::{Agent, CallOptions};
-use crate::campaign::gate::{claim_with, decide_on_store, settle_due, NotClaimed};
+use crate::campaign::gate::{claim_with, decide_on_store, settle_due, NotClaimedNow};
 use crate::campaign::owner::{DataDirOwner, DataDirUse};
 use crate::campaign::persist::write_outcome_file;
 use crate::policy::{AllowedDial, PolicyConfig, PolicyDecision, Refused};
@@ -128,15 +128,14 @@ pub fn gate_direct(
                 .map_err(stored)?;
             Ok(DirectVerdict::Allowed { dial, hold })
         }
-        Err(NotClaimed::InFlight) => Ok(DirectVerdict::Denied(format!(
+        Err(NotClaimedNow::InFlight) => Ok(DirectVerdict::Denied(format!(
             "account {} or its number has a call in flight (a campaign's or another stream's): not rung twice at once",
             account.account_id
         ))),
-        Err(NotClaimed::TooSoon { .. }) => unreachable!("claim_with keeps no campaign retry delay"),
-        Err(NotClaimed::Refused(Refused::Denied(d))) => {
+        Err(NotClaimedNow::Refused(Refused::Denied(d))) => {
             Ok(DirectVerdict::Denied(denial_reason(&d)))
         }
-        Err(NotClaimed::Refused(Refused::NotStored(e))) => {
+        Err(NotClaimedNow::Refused(Refused::NotStored(e))) => {
             Err(format!("the decision could not be stored: {e}"))
         }
     }
