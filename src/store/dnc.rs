@@ -9,13 +9,15 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::audit::{append as audit_in, Actor};
-use super::codec::{parse_scope, parse_ts, ts};
+use super::codec::{parse_scope, ts};
 use super::{sql, Store, StoreError};
 use crate::account::lists::DoNotCall;
 use crate::outcome::SuppressScope;
 use crate::policy::Suppression;
 
-/// One suppression as listed by `duecall suppress list`.
+/// One suppression as listed by `duecall suppress list` (the service's
+/// `holdwork::SuppressionRow` without the store id, the scope typed, and
+/// absent fields left out).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SuppressionRow {
     /// The account (none for a number on the list for every account).
@@ -100,37 +102,21 @@ impl Store {
         Ok(added)
     }
 
-    /// Every suppression: the accounts' (from calls and lists) then the
-    /// numbers on the list for every account, oldest first.
+    /// Every suppression (the accounts', from calls and lists, and the
+    /// numbers on the list for every account), oldest first: the service's
+    /// list (`list_suppressions`) in the command line's shape.
     pub fn suppressions(&self) -> Result<Vec<SuppressionRow>, StoreError> {
-        const OP: &str = "suppressions";
-        let mut st = self
-            .conn
-            .prepare(
-                "SELECT account_id, phone, scope, reason, source, created_at FROM suppressions
-                 UNION ALL
-                 SELECT NULL, phone, scope, reason, 'list', created_at FROM dnc_numbers
-                 ORDER BY 6",
-            )
-            .map_err(sql(OP))?;
-        type Raw = (
-            Option<String>,
-            Option<String>,
-            String,
-            String,
-            String,
-            String,
-        );
-        let raws: Vec<Raw> = st.query_all([]).map_err(sql(OP))?;
-        raws.into_iter()
-            .map(|(account_id, phone, scope, reason, source, at)| {
+        let mut rows = self.list_suppressions(None)?;
+        rows.reverse();
+        rows.into_iter()
+            .map(|r| {
                 Ok(SuppressionRow {
-                    account_id,
-                    phone,
-                    scope: parse_scope(&scope)?,
-                    reason,
-                    source,
-                    created_at: parse_ts(&at)?,
+                    account_id: r.account_id,
+                    phone: r.phone,
+                    scope: parse_scope(&r.scope)?,
+                    reason: r.reason,
+                    source: r.source,
+                    created_at: r.created_at,
                 })
             })
             .collect()
