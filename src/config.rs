@@ -141,6 +141,11 @@ pub enum SipTransport {
     /// TLS over TCP (rustls): `sips:`; the trunk's certificate checked
     /// against `tls_ca_file` (else the system's roots).
     Tls,
+    /// SIP over WebSocket (RFC 7118): one WebSocket connection to the
+    /// proxy (`Sec-WebSocket-Protocol: sip`, one message per text frame),
+    /// the way a browser phone's proxy (kamailio's websocket module) is
+    /// reached; `outbound_proxy = "ws://host:port/path"`.
+    Ws,
 }
 
 impl SipTransport {
@@ -150,6 +155,7 @@ impl SipTransport {
             SipTransport::Udp => "udp",
             SipTransport::Tcp => "tcp",
             SipTransport::Tls => "tls",
+            SipTransport::Ws => "ws",
         }
     }
 }
@@ -166,9 +172,10 @@ pub struct SipConfig {
     /// address (`127.0.0.1:5060`), a host name with a port (looked up by
     /// A/AAAA), or a bare host name (RFC 3263: NAPTR, SRV, then A/AAAA; the
     /// call fails over to the next server on a 503 or no answer).
-    /// `;transport=tcp` after it sets the transport.
+    /// `;transport=tcp` after it sets the transport; `ws://host:port/path`
+    /// (or `host:port;transport=ws`) speaks SIP over WebSocket to it.
     pub outbound_proxy: Option<String>,
-    /// The transport to the trunk: `udp` (default), `tcp` or `tls`.
+    /// The transport to the trunk: `udp` (default), `tcp`, `tls` or `ws`.
     pub transport: SipTransport,
     /// PEM CA certificates the trunk's TLS certificate must chain to
     /// (default: the system's roots).
@@ -344,6 +351,20 @@ impl Config {
                 ));
             }
         }
+        if self.sip_transport() == SipTransport::Ws {
+            // SIP over WebSocket goes to a proxy (a browser phone's
+            // registrar), on the port its WebSocket server listens on.
+            match self.proxy_host()? {
+                Some(p) if p.port.is_some() => {}
+                _ => {
+                    return Err(invalid(
+                        "sip.outbound_proxy",
+                        "the WebSocket proxy with its port for `transport = \"ws\"` (ws://127.0.0.1:5066)",
+                        self.sip.outbound_proxy.as_deref().unwrap_or("(none)"),
+                    ))
+                }
+            }
+        }
         if !(3..=3600).contains(&self.store.lease_s) {
             return Err(invalid(
                 "store.lease_s",
@@ -491,22 +512,34 @@ impl Config {
         let bad = || {
             invalid(
                 "sip.outbound_proxy",
-                "an IP address or host name, with an optional port and ;transport=udp|tcp|tls, or sips: (trunk.example.com, 192.0.2.7:5060;transport=tcp, sips:trunk.example.com)",
+                "an IP address or host name, with an optional port and ;transport=udp|tcp|tls|ws, sips:, or ws://host:port/path (trunk.example.com, 192.0.2.7:5060;transport=tcp, sips:trunk.example.com, ws://127.0.0.1:5066)",
                 p,
             )
         };
         let sips = p.starts_with("sips:");
-        let s = p.trim_start_matches("sip:").trim_start_matches("sips:");
-        let (s, transport) = match s.split_once(';') {
-            None => (s, sips.then_some(SipTransport::Tls)),
-            Some((h, param)) => {
-                let t = match param.to_ascii_lowercase().as_str() {
-                    "transport=udp" if !sips => SipTransport::Udp,
-                    "transport=tcp" if !sips => SipTransport::Tcp,
-                    "transport=tls" => SipTransport::Tls,
-                    _ => return Err(bad()),
-                };
-                (h, Some(t))
+        let (s, transport) = if let Some(rest) = p.strip_prefix("ws://") {
+            // RFC 7118: the proxy is a WebSocket URL; the path goes in the
+            // GET (see `ws_path`), the host and port are the target. A
+            // WebSocket server has no SIP default port: it must be named.
+            let hostport = rest.split_once('/').map_or(rest, |(h, _)| h);
+            if hostport.contains(';') || !hostport.contains(':') || hostport.ends_with(']') {
+                return Err(bad());
+            }
+            (hostport, Some(SipTransport::Ws))
+        } else {
+            let s = p.trim_start_matches("sip:").trim_start_matches("sips:");
+            match s.split_once(';') {
+                None => (s, sips.then_some(SipTransport::Tls)),
+                Some((h, param)) => {
+                    let t = match param.to_ascii_lowercase().as_str() {
+                        "transport=udp" if !sips => SipTransport::Udp,
+                        "transport=tcp" if !sips => SipTransport::Tcp,
+                        "transport=tls" => SipTransport::Tls,
+                        "transport=ws" if !sips => SipTransport::Ws,
+                        _ => return Err(bad()),
+                    };
+                    (h, Some(t))
+                }
             }
         };
         if let Ok(a) = s.parse::<SocketAddr>() {
@@ -549,6 +582,16 @@ impl Config {
             port,
             transport,
         }))
+    }
+
+    /// The path of a `ws://` outbound proxy's URL (`/` when it names none;
+    /// None for any other proxy).
+    pub fn ws_path(&self) -> Option<String> {
+        let rest = self.sip.outbound_proxy.as_deref()?.strip_prefix("ws://")?;
+        Some(
+            rest.find('/')
+                .map_or("/".to_string(), |i| rest[i..].to_string()),
+        )
     }
 
     /// The transport to the trunk: the outbound proxy's `;transport=` if
@@ -705,6 +748,34 @@ mod tests {
         assert!(e.contains("sip.tls_key_file"), "{e}");
         let e = t("[sip]\ntransport = \"sctp\"\n").unwrap_err().to_string();
         assert!(e.contains("transport"), "{e}");
+    }
+
+    #[test]
+    fn a_ws_url_proxy_speaks_sip_over_websocket_with_its_path() {
+        let c = |text: &str| Config::from_toml(text, "t");
+        let cfg = c("[sip]\noutbound_proxy = \"ws://127.0.0.1:5066/sip\"\n").unwrap();
+        assert_eq!(cfg.sip_transport(), SipTransport::Ws);
+        assert_eq!(cfg.ws_path().as_deref(), Some("/sip"));
+        let p = cfg.proxy_host().unwrap().unwrap();
+        assert_eq!((p.host.as_str(), p.port), ("127.0.0.1", Some(5066)));
+        let cfg = c("[sip]\noutbound_proxy = \"ws://proxy.example:8080\"\n").unwrap();
+        assert_eq!(cfg.ws_path().as_deref(), Some("/"));
+        assert_eq!(cfg.proxy_host().unwrap().unwrap().host, "proxy.example");
+        let cfg = c("[sip]\ntransport = \"ws\"\noutbound_proxy = \"127.0.0.1:5066\"\n").unwrap();
+        assert_eq!(cfg.sip_transport(), SipTransport::Ws);
+        assert_eq!(cfg.ws_path(), None);
+        for text in [
+            // no port: a WebSocket server has no SIP default port
+            "[sip]\noutbound_proxy = \"ws://proxy.example/sip\"\n",
+            "[sip]\ntransport = \"ws\"\noutbound_proxy = \"127.0.0.1\"\n",
+            // no proxy at all
+            "[sip]\ntransport = \"ws\"\n",
+            "[sip]\noutbound_proxy = \"ws://127.0.0.1:5066;transport=tcp\"\n",
+            "[sip]\noutbound_proxy = \"sips:127.0.0.1:5066;transport=ws\"\n",
+        ] {
+            let e = c(text).unwrap_err().to_string();
+            assert!(e.contains("sip.outbound_proxy"), "{text:?}: {e}");
+        }
     }
 
     #[test]

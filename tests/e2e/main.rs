@@ -30,6 +30,7 @@ mod trunk_options;
 mod trunk_register;
 mod trunk_tcp;
 mod trunk_tls;
+mod webrtc_ws;
 mod ws_cli;
 mod ws_conversation;
 mod ws_direct;

@@ -30,6 +30,8 @@ mod tls;
 mod transfer;
 mod transport;
 mod uri;
+#[cfg(test)]
+mod ws_tests;
 
 use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
@@ -218,6 +220,9 @@ impl SipGateway {
             tls::install(tls::client_config(&cfg.sip)?);
         }
         transport::bind(&transport_layer, bind, sip_transport, &cancel).await?;
+        if let Some(path) = cfg.ws_path() {
+            transport_layer.set_ws_path(path);
+        }
         // A closed trunk connection ends its calls: the stack's idle timer
         // (5 min without a byte read) must not close it under a long call.
         transport_layer.set_stream_idle_timeout(transport::STREAM_IDLE);
@@ -269,7 +274,9 @@ impl SipGateway {
             transport: sip_transport,
             closed,
         };
-        if sip_transport != SipTransport::Udp {
+        if matches!(sip_transport, SipTransport::Tcp | SipTransport::Tls) {
+            // (WebSocket: the proxy pings, RFC 6455 ping frames, answered
+            // by the stack; a CRLF would be a malformed SIP frame there.)
             if let Some(trunk) = gw.trunk_targets().await?.pop_front() {
                 gw.background.spawn(transport::keepalive(
                     inner.clone(),
@@ -380,13 +387,7 @@ impl SipGateway {
             ));
         }
         let contact = (self.transport != SipTransport::Udp)
-            .then(|| {
-                uri::parse_uri(&format!(
-                    "sip:{user}@{};transport={}",
-                    self.local,
-                    self.transport.name()
-                ))
-            })
+            .then(|| uri::parse_uri(&transport::contact_uri(&user, self.local, self.transport)))
             .transpose()?;
         let registrar = server.to_string();
         let state = Arc::new(register::RegState::default());
@@ -473,7 +474,11 @@ impl SipGateway {
             .map(|c| c.0.clone())
             .or_else(|| self.cfg.sip.user.clone())
             .unwrap_or_else(|| "duecall".into());
-        let contact = uri::parse_uri(&format!("sip:{contact_user}@{}", self.local))?;
+        let contact = uri::parse_uri(&if self.transport == SipTransport::Ws {
+            transport::contact_uri(&contact_user, self.local, self.transport)
+        } else {
+            format!("sip:{contact_user}@{}", self.local)
+        })?;
         for (k, v) in &req.headers {
             uri::validate_header(k, v)?;
         }
@@ -602,7 +607,9 @@ impl SipGateway {
         };
         let speak = match self.transport {
             SipTransport::Udp => resolve::Transport::Udp,
-            SipTransport::Tcp => resolve::Transport::Tcp,
+            // WebSocket: a named port (the config checks it), the host's
+            // A/AAAA records as for TCP.
+            SipTransport::Tcp | SipTransport::Ws => resolve::Transport::Tcp,
             SipTransport::Tls => resolve::Transport::Tls,
         };
         let addrs: Vec<SocketAddr> = match (&self.resolver, p.host.parse::<IpAddr>()) {

@@ -52,6 +52,7 @@ pub(super) async fn bind(
         if transport != SipTransport::Tcp {
             // TLS: no listener of our own (rsipstack's TLS listener needs
             // its rustls feature); the trunk answers on our connection.
+            // WebSocket the same (RFC 7118: the client opens the connection).
             layer.add_transport(udp.into());
             return Ok(());
         }
@@ -93,6 +94,21 @@ pub(super) fn stack_transport(t: SipTransport) -> Transport {
         SipTransport::Udp => Transport::Udp,
         SipTransport::Tcp => Transport::Tcp,
         SipTransport::Tls => Transport::Tls,
+        SipTransport::Ws => Transport::Ws,
+    }
+}
+
+/// Our Contact for registrations (and, over WebSocket, calls): over
+/// WebSocket a `.invalid` host (RFC 7118 section 5: nobody can open a
+/// connection to us; the proxy reaches us on the one we opened, kamailio
+/// by the `alias` it adds), else our SIP address, with the transport named.
+pub(super) fn contact_uri(user: &str, local: SocketAddr, t: SipTransport) -> String {
+    match t {
+        SipTransport::Ws => format!(
+            "sip:{user}@{:08x}.invalid;transport=ws",
+            rand::random::<u32>()
+        ),
+        _ => format!("sip:{user}@{local};transport={}", t.name()),
     }
 }
 

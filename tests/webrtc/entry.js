@@ -1,0 +1,2 @@
+import JsSIP from 'jssip';
+window.JsSIP = JsSIP;
