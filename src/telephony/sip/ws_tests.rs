@@ -2,7 +2,8 @@
 //! standing in for the proxy: the handshake asks for the `sip`
 //! subprotocol, every SIP message is one text frame, the Via says
 //! `SIP/2.0/WS`, the Contact is a `.invalid` host with `;transport=ws`,
-//! and the proxy's answers come back on the same connection.
+//! and the proxy's answers come back on the same connection; the proxy's
+//! WebSocket closing mid-call ends the call at once as failed/network.
 
 use std::time::Duration;
 
@@ -13,7 +14,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 use super::{DialRequest, SipGateway};
 use crate::config::{Config, SipTransport};
-use crate::outcome::Disposition;
+use crate::outcome::{Disposition, FailReason};
 use crate::telephony::leg::LegEvent;
 
 /// The header `name`'s value in a SIP message (first occurrence).
@@ -143,4 +144,69 @@ async fn ws_proxy_gets_one_invite_per_text_frame_and_its_answer_ends_the_call() 
     tokio::time::timeout(Duration::from_secs(10), gw.closed())
         .await
         .expect("the gateway stops");
+}
+
+#[tokio::test]
+async fn ws_proxy_connection_closing_mid_call_ends_it_as_failed_network() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let media = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let media_port = media.local_addr().unwrap().port();
+    let proxy = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        // Nobody listens any more: the BYE after the close cannot reconnect.
+        drop(listener);
+        let mut ws = tokio_tungstenite::accept_hdr_async(tcp, |_: &Request, mut resp: Response| {
+            resp.headers_mut()
+                .insert("sec-websocket-protocol", "sip".parse().unwrap());
+            Ok(resp)
+        })
+        .await
+        .expect("a WebSocket handshake");
+        let invite = next_text(&mut ws).await;
+        let sdp = format!(
+            "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio {media_port} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n"
+        );
+        let ok = format!(
+            "SIP/2.0 200 OK\r\nVia: {}\r\nFrom: {}\r\nTo: {};tag=ws2\r\nCall-ID: {}\r\nCSeq: {}\r\nContact: <sip:webuser@127.0.0.1:{port};transport=ws>\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+            header(&invite, "Via"),
+            header(&invite, "From"),
+            header(&invite, "To"),
+            header(&invite, "Call-ID"),
+            header(&invite, "CSeq"),
+            sdp.len(),
+        );
+        ws.send(Message::Text(ok.into())).await.unwrap();
+        let ack = next_text(&mut ws).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        // The proxy goes away: the socket closes without a BYE.
+        drop(ws);
+        ack
+    });
+
+    let mut cfg = Config::default();
+    cfg.sip.outbound_proxy = Some(format!("ws://127.0.0.1:{port}"));
+    let gw = SipGateway::start(cfg).await.expect("gateway");
+    let mut leg = gw
+        .dial(DialRequest::to("sip:webuser@127.0.0.1"))
+        .await
+        .expect("dial");
+    let mut answered = false;
+    let report = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match leg.next_event().await.expect("events until Ended") {
+                LegEvent::Answered { .. } => answered = true,
+                LegEvent::Ended(r) => break r,
+                _ => continue,
+            }
+        }
+    })
+    .await
+    .expect("the call ends when its WebSocket closes, not at the media timeout");
+    let ack = proxy.await.unwrap();
+    assert!(ack.starts_with("ACK "), "{ack}");
+    assert!(answered, "{report:?}");
+    assert_eq!(report.disposition, Disposition::Failed, "{report:?}");
+    assert_eq!(report.reason, Some(FailReason::Network), "{report:?}");
+    gw.shutdown();
 }
