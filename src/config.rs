@@ -85,7 +85,7 @@ pub struct Config {
     pub gateway: crate::telephony::ws::GatewayConfig,
     /// Calls placed through a streaming platform's origination hook instead
     /// of the SIP trunk (`telephony::ws::origination`).
-    pub origination: Option<crate::telephony::ws::origination::OriginationConfig>,
+    pub origination: Option<crate::telephony::ws::origination_config::OriginationConfig>,
     /// `[store]`: where the campaign is stored (owned by `store`).
     pub store: StoreConfig,
 }
@@ -868,5 +868,40 @@ mod tests {
             let e = host(bad).unwrap_err().to_string();
             assert!(e.contains("sip.outbound_proxy"), "{bad}: {e}");
         }
+    }
+
+    #[test]
+    fn campaign_settings_default_and_unknown_key_is_named() {
+        let s = Config::from_toml("", "t").unwrap().campaign;
+        assert_eq!(
+            s.retry_delays(),
+            crate::campaign::scheduler::RetryDelays::default(),
+            "the documented defaults: busy 10 min, no answer 2 h, voicemail next day"
+        );
+        let e = Config::from_toml("[campaign]\nretry_bussy_s = 5\n", "t")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("retry_bussy_s"), "{e}");
+        let e = Config::from_toml("[campaign]\nmax_concurrent = 0\n", "t")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("campaign.max_concurrent"), "{e}");
+    }
+
+    #[test]
+    fn retry_delays_and_pacing_come_from_the_campaign_table() {
+        let c = Config::from_toml(
+            "[campaign]\nretry_busy_s = 3\nretry_no_answer_s = 4\nretry_voicemail_s = 5\ncalls_per_second = 0\nmax_attempts = 2\n",
+            "t",
+        )
+        .unwrap();
+        let sc = c.campaign.scheduler_config(
+            chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 11, 20, 2, 0, 0).unwrap(),
+        );
+        assert_eq!(sc.retry.busy, chrono::Duration::seconds(3));
+        assert_eq!(sc.retry.no_answer, chrono::Duration::seconds(4));
+        assert_eq!(sc.retry.voicemail, chrono::Duration::seconds(5));
+        assert_eq!(sc.calls_per_second, None, "0 means unpaced");
+        assert_eq!(sc.max_attempts, Some(2));
     }
 }

@@ -697,26 +697,12 @@ fn is_pub_before(toks: &[(Tok, usize)], k: usize) -> bool {
 /// with why it is still there. The list may only shrink: a new cycle, a
 /// known one that grew or changed its members, and a known one that is gone
 /// (remove it here) all fail.
-const KNOWN: &[(&str, &str)] = &[
-    (
-        "agent, agent::call, agent::kit, agent::prompts, agent::pump, campaign::settings, \
-         campaign::test_support, config, telephony::gateway, telephony::sip, telephony::sip::call, \
-         telephony::sip::options, telephony::sip::register, telephony::sip::tls, telephony::sip::transfer, \
-         telephony::sip::transport, telephony::sip::uri, telephony::ws::asterisk_socket, \
-         telephony::ws::audiosocket_socket, telephony::ws::driver, telephony::ws::hub, \
-         telephony::ws::origination, telephony::ws::server, telephony::ws::twilio_socket",
-        "config.rs holds the [sip] section types and imports the other sections' types, \
-         while telephony and the agent take the whole &Config; the section types belong to \
-         telephony (as ws::GatewayConfig does), and sip/mod.rs holds SipError that its children use (uri.rs among them, which \
-         brings options.rs, main's 9353e3d, in; next step: SipError to sip/error.rs)",
-    ),
-    (
-        "asr, asr::jsgf, asr::sphinx::config, asr::sphinx::dictionary, asr::sphinx::grammar, \
+const KNOWN: &[(&str, &str)] = &[(
+    "asr, asr::jsgf, asr::sphinx::config, asr::sphinx::dictionary, asr::sphinx::grammar, \
          asr::sphinx::recognizer, asr::vosk",
-        "asr/ belonged to another developer this session: AsrError in asr/mod.rs, which \
+    "asr/ belonged to another developer this session: AsrError in asr/mod.rs, which \
          calls its children back; jsgf and sphinx use each other",
-    ),
-];
+)];
 
 /// The members of `text` as `cycles()` writes them (whitespace folded).
 fn members_of(text: &str) -> String {

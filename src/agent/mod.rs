@@ -18,108 +18,33 @@
 
 mod call;
 mod ears;
+mod error;
 mod files;
 mod hooks;
 mod kit;
+mod paths;
 mod prompts;
 mod pump;
 mod recognizer;
 mod timing;
 
 pub use call::{AttemptOutcome, CallOptions};
+pub use error::AgentError;
 pub use files::{attempt_file_prefix, attempt_file_stem};
 pub use hooks::{TransferHook, TransferStarted};
+pub use paths::AgentPaths;
 pub use timing::ReplyTiming;
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use crate::account::Language;
 use crate::asr::AsrConfig;
-use crate::asr::{AsrError, Recognizer};
+use crate::asr::Recognizer;
 use crate::config::Config;
-use crate::dialogue::{DialogueConfig, ScriptError};
-use crate::intent::IntentError;
-use crate::telephony::gateway::{Gateway, GatewayError};
+use crate::dialogue::DialogueConfig;
+use crate::telephony::gateway::Gateway;
 use kit::LangKit;
-
-/// What can stop the agent from starting or from placing a call.
-#[derive(Debug, thiserror::Error)]
-pub enum AgentError {
-    /// A prompts file is missing or invalid.
-    #[error(transparent)]
-    Script(#[from] ScriptError),
-    /// The intent lexicon is invalid.
-    #[error(transparent)]
-    Intent(#[from] IntentError),
-    /// No recognizer for a language.
-    #[error("speech recognition for `{lang}`: {source}")]
-    Asr {
-        /// Language.
-        lang: String,
-        /// Why.
-        source: AsrError,
-    },
-    /// Prompt audio could not be rendered or read.
-    #[error("prompt audio: {0}")]
-    Audio(String),
-    /// The gateway could not place the call (SIP stack, origination hook).
-    #[error(transparent)]
-    Gateway(#[from] GatewayError),
-    /// A language or grammar the config or prompts name cannot be used.
-    #[error("config `{key}`: {message}")]
-    Config {
-        /// Section.
-        key: String,
-        /// Parser message naming the key.
-        message: String,
-    },
-    /// Writing the outcome or recording directory failed.
-    #[error("cannot write {path}: {source}")]
-    Write {
-        /// Path.
-        path: PathBuf,
-        /// Why.
-        source: std::io::Error,
-    },
-}
-
-/// Where the agent finds its files.
-#[derive(Debug, Clone)]
-pub struct AgentPaths {
-    /// `prompts/` (en.toml, zh.toml); missing files fall back to the copies
-    /// compiled into the binary.
-    pub prompts: PathBuf,
-    /// `audio/` (recordings and `tts/` renders per language).
-    pub audio: PathBuf,
-    /// Cache for prompts rendered on demand.
-    pub cache: PathBuf,
-}
-
-impl AgentPaths {
-    /// The project's layout relative to `root` (a checkout), cache under it.
-    pub fn under(root: &Path) -> AgentPaths {
-        AgentPaths {
-            prompts: root.join("prompts"),
-            audio: root.join("audio"),
-            cache: root.join(".local").join("cache").join("prompts"),
-        }
-    }
-
-    /// The checkout this binary was built from when it still exists, else
-    /// the current directory.
-    pub fn default_root() -> PathBuf {
-        let built = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-        if Path::new("prompts").is_dir() {
-            PathBuf::from(".")
-        } else if built.join("prompts").is_dir() {
-            built
-        } else {
-            PathBuf::from(".")
-        }
-    }
-}
 
 /// Idle recognizers per language, reused call after call.
 type RecognizerPool = Arc<Mutex<HashMap<Language, Vec<Box<dyn Recognizer>>>>>;

@@ -4,13 +4,14 @@
 //! SIP, no RTP, no sockets; prompt audio is the real renders (espeak-ng).
 
 use std::collections::VecDeque;
+use std::path::Path;
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::*;
 use crate::account::Account;
-use crate::asr::{Partial, Transcript, Word};
+use crate::asr::{AsrError, Partial, Transcript, Word};
 use crate::dialogue::PromptId;
 use crate::intent::IntentKind;
 use crate::outcome::{EndedBy, RouteKind};

@@ -238,42 +238,9 @@ impl DialPlan {
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::t0;
+    // The [campaign] table's parsing is tested with the config
+    // (config.rs): this module must not reach back to it.
     use super::*;
-    use crate::config::Config;
-
-    #[test]
-    fn campaign_settings_default_and_unknown_key_is_named() {
-        let s = Config::from_toml("", "t").unwrap().campaign;
-        assert_eq!(
-            s.retry_delays(),
-            RetryDelays::default(),
-            "the documented defaults: busy 10 min, no answer 2 h, voicemail next day"
-        );
-        let e = Config::from_toml("[campaign]\nretry_bussy_s = 5\n", "t")
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("retry_bussy_s"), "{e}");
-        let e = Config::from_toml("[campaign]\nmax_concurrent = 0\n", "t")
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("campaign.max_concurrent"), "{e}");
-    }
-
-    #[test]
-    fn retry_delays_and_pacing_come_from_the_campaign_table() {
-        let c = Config::from_toml(
-            "[campaign]\nretry_busy_s = 3\nretry_no_answer_s = 4\nretry_voicemail_s = 5\ncalls_per_second = 0\nmax_attempts = 2\n",
-            "t",
-        )
-        .unwrap();
-        let sc = c.campaign.scheduler_config(t0());
-        assert_eq!(sc.retry.busy, Duration::seconds(3));
-        assert_eq!(sc.retry.no_answer, Duration::seconds(4));
-        assert_eq!(sc.retry.voicemail, Duration::seconds(5));
-        assert_eq!(sc.calls_per_second, None, "0 means unpaced");
-        assert_eq!(sc.max_attempts, Some(2));
-    }
 
     #[test]
     fn dial_plan_fills_the_template_and_prefers_overrides() {

@@ -16,7 +16,7 @@ use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::{mask_uri, DialRequest, BYE_WAIT};
+use super::{mask_uri, DialRequest};
 use crate::config::Config;
 use crate::media::sit::{Sit, SitKind};
 use crate::outcome::{Disposition, EndedBy, FailReason};
@@ -24,6 +24,11 @@ use crate::telephony::leg::{LegCommand, LegEvent, LegEventSender};
 use crate::telephony::media_session::{self, MediaCmd, MediaEnd, MediaParams, MediaSummary};
 use crate::telephony::report::{CallReport, RtpTotals};
 use crate::telephony::sdp::{self, Negotiated, OfferParams};
+
+/// How long a hang-up waits for the answer to its BYE (or CANCEL) before
+/// the call is reported ended anyway; the stack keeps retransmitting in the
+/// background until its own timer (32 s) gives up.
+pub const BYE_WAIT: Duration = Duration::from_secs(4);
 
 pub(super) type InviteJoin =
     rsipstack::platform::JoinHandle<rsipstack::dialog::invitation::InviteAsyncResult>;

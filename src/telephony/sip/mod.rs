@@ -21,6 +21,8 @@
 //! `transfer.rs` REFER; `uri.rs` URIs and headers checked at the boundary.
 
 mod call;
+mod dial;
+mod error;
 mod in_call;
 pub mod options;
 pub mod register;
@@ -35,7 +37,6 @@ mod ws_tests;
 
 use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -56,15 +57,13 @@ use crate::media::g711::Codec;
 use crate::telephony::leg::{event_channel, CallLeg};
 use crate::telephony::sdp::{self, Direction, OfferParams};
 
+pub use call::BYE_WAIT;
+pub use dial::DialRequest;
+pub use error::SipError;
 pub use options::trunk_gauge;
 pub use register::registration_gauge;
 pub use transfer::{parse_sipfrag_notify, refer_to, refer_to_with_headers};
 pub use uri::{mask_uri, validate_header, validate_uri};
-
-/// How long a hang-up waits for the answer to its BYE (or CANCEL) before
-/// the call is reported ended anyway; the stack keeps retransmitting in the
-/// background until its own timer (32 s) gives up.
-pub const BYE_WAIT: Duration = Duration::from_secs(4);
 
 /// How long [`SipGateway::shutdown`] lets calls end (CANCEL or BYE
 /// answered) before the endpoint stops.
@@ -74,104 +73,9 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(8);
 /// (after a burst of twice that); the rest get no answer at all.
 pub const STRAY_ANSWERS_PER_SECOND: u32 = 20;
 
-/// Errors of the signalling layer.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum SipError {
-    /// The local address could not be bound.
-    #[error("cannot bind SIP on {addr}: {source}")]
-    Bind {
-        /// Address tried.
-        addr: SocketAddr,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// An RTP port could not be bound.
-    #[error("cannot bind an RTP port on {ip}: {source}")]
-    RtpBind {
-        /// Address tried.
-        ip: IpAddr,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// A URI could not be parsed or is unsafe to write into a message.
-    #[error("`{uri}` is not a SIP URI ({reason}); expected e.g. sip:user@127.0.0.1:5070")]
-    BadUri {
-        /// What was given (control characters escaped).
-        uri: String,
-        /// Why.
-        reason: String,
-    },
-    /// An extra header for the INVITE is unsafe to write.
-    #[error("header `{name}` refused: {reason}")]
-    BadHeader {
-        /// The header's name (control characters escaped).
-        name: String,
-        /// Why.
-        reason: String,
-    },
-    /// The gateway is shutting down: no new calls.
-    #[error("the SIP gateway is shutting down; no new calls")]
-    ShuttingDown,
-    /// The stack refused to start.
-    #[error("SIP stack: {0}")]
-    Stack(String),
-    /// The trunk's host name leads to no SIP server.
-    #[error(transparent)]
-    Resolve(#[from] resolve::ResolveError),
-    /// The TLS settings cannot be used (a CA file, a client certificate).
-    #[error("SIP TLS: {0}")]
-    Tls(String),
-    /// The registrar refused our REGISTER (`[sip] register = true`).
-    #[error(
-        "the registrar {registrar} refused to register `[sip] user` ({status}): check [sip] user and password"
-    )]
-    RegisterRefused {
-        /// The registrar's URI.
-        registrar: String,
-        /// The final status.
-        status: u16,
-    },
-}
-
 /// How long start-up waits for the first registration before calls go
 /// ahead anyway (the registration keeps retrying in the background).
 pub const FIRST_REGISTER_WAIT: Duration = Duration::from_secs(10);
-
-/// A request to place one call.
-#[derive(Debug, Clone)]
-pub struct DialRequest {
-    /// Request-URI (`sip:debtor@trunk`).
-    pub to: String,
-    /// From URI; defaults to config `sip.from`, else `sip:duecall@<local>`.
-    pub from: Option<String>,
-    /// Digest user/password (override config).
-    pub credentials: Option<(String, String)>,
-    /// Where to write the two-channel recording.
-    pub record: Option<PathBuf>,
-    /// Extra headers on the INVITE (checked: token names, no line breaks).
-    pub headers: Vec<(String, String)>,
-    /// Ring timeout (overrides config).
-    pub ring_timeout: Option<Duration>,
-    /// The attempt this dial is (the store's id): a streaming platform's
-    /// origination hook names it, so the stream it sends back finds it.
-    pub attempt_id: Option<i64>,
-}
-
-impl DialRequest {
-    /// A request to `to` with everything else from the config.
-    pub fn to(to: impl Into<String>) -> Self {
-        DialRequest {
-            to: to.into(),
-            from: None,
-            credentials: None,
-            record: None,
-            headers: Vec::new(),
-            ring_timeout: None,
-            attempt_id: None,
-        }
-    }
-}
 
 /// The process's SIP endpoint: places calls, routes in-dialog requests.
 pub struct SipGateway {

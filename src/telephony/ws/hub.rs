@@ -128,7 +128,7 @@ impl StreamHub {
     /// Parks a direct stream until the agent dials it; returns the target
     /// to dial (`stream:<key>`).
     pub fn park(&self, pipe: StreamPipe) -> String {
-        let key = super::origination::new_stream_id();
+        let key = new_stream_id();
         if let Ok(mut p) = self.parked.lock() {
             p.insert(key.clone(), pipe);
         }
@@ -181,4 +181,12 @@ impl StreamHub {
             None => Err(Refusal::NoDirectHandler),
         }
     }
+}
+
+/// A fresh random (version 4) UUID.
+pub fn new_stream_id() -> String {
+    let mut b: [u8; 16] = rand::random();
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    super::audiosocket::uuid_text(&b)
 }

@@ -25,6 +25,7 @@ pub mod driver;
 pub mod hook;
 pub mod hub;
 pub mod origination;
+pub mod origination_config;
 pub mod reorder;
 pub mod server;
 pub mod session;

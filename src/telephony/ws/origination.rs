@@ -16,133 +16,24 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use serde::Deserialize;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+pub use super::hub::new_stream_id;
+pub use super::origination_config::{
+    hook_host, OriginationConfig, ORIGINATION_VALUES, TRANSFER_VALUES,
+};
+
 use super::driver::{self, CallSide};
-use super::hook::{HookConfig, HookError, HttpHook};
+use super::hook::{HookError, HttpHook};
 use super::hub::StreamHub;
-use super::{audiosocket, server};
+use super::server;
 use crate::account::mask_phone;
 use crate::config::Config;
 use crate::outcome::{Disposition, EndedBy, FailReason};
 use crate::telephony::leg::{event_channel, CallLeg, LegCommand, LegEvent, LegEventSender};
 use crate::telephony::sip::DialRequest;
-
-/// Values an origination template may use.
-pub const ORIGINATION_VALUES: &[&str] = &[
-    "phone",
-    "attempt_id",
-    "stream_url",
-    "caller_id",
-    "stream_id",
-];
-/// Values a transfer template may use.
-pub const TRANSFER_VALUES: &[&str] = &[
-    "target",
-    "target_uri",
-    "case_id",
-    "call_id",
-    "call_sid",
-    "stream_sid",
-    "channel_id",
-    "channel",
-    "attempt_id",
-    "stream_id",
-    "phone",
-];
-
-/// The host of a hook URL (`http://127.0.0.1:8080/...` -> `127.0.0.1`,
-/// IPv6 in brackets); an unreadable URL gives itself, which no loopback
-/// check passes.
-pub fn hook_host(url: &str) -> String {
-    reqwest::Url::parse(url)
-        .ok()
-        .and_then(|u| u.host_str().map(str::to_string))
-        .unwrap_or_else(|| url.to_string())
-}
-
-/// `[origination]`.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct OriginationConfig {
-    /// Request URL template.
-    pub url: String,
-    /// HTTP method (default POST).
-    #[serde(default)]
-    pub method: Option<String>,
-    /// Header templates.
-    #[serde(default)]
-    pub headers: BTreeMap<String, String>,
-    /// Form fields (templates).
-    #[serde(default)]
-    pub form: Option<BTreeMap<String, String>>,
-    /// JSON body (string leaves are templates).
-    #[serde(default)]
-    pub json: Option<toml::Value>,
-    /// Seconds to wait for the hook's answer.
-    #[serde(default)]
-    pub timeout_s: Option<u64>,
-    /// The stream URL the platform connects to (`wss://duecall.example/ws/twilio`);
-    /// `{stream_url}` is this plus `?token=<stream_secret>`. Default: the
-    /// Twilio route on `[gateway] listen`.
-    #[serde(default)]
-    pub stream_url: Option<String>,
-    /// Caller id for `{caller_id}`.
-    #[serde(default)]
-    pub caller_id: Option<String>,
-    /// Seconds from the hook's answer to the stream's arrival before the
-    /// attempt is `no-answer`.
-    #[serde(default = "default_answer_timeout")]
-    pub answer_timeout_s: u64,
-    /// The transfer hook.
-    #[serde(default)]
-    pub transfer: Option<HookConfig>,
-}
-
-fn default_answer_timeout() -> u64 {
-    60
-}
-
-impl OriginationConfig {
-    fn hook(&self) -> HookConfig {
-        HookConfig {
-            url: self.url.clone(),
-            method: self.method.clone(),
-            headers: self.headers.clone(),
-            form: self.form.clone(),
-            json: self.json.clone(),
-            timeout_s: self.timeout_s,
-        }
-    }
-
-    /// Checks the templates and values (config load).
-    pub fn check(&self) -> Result<(), HookError> {
-        HttpHook::new(&self.hook(), ORIGINATION_VALUES, "origination")?;
-        if let Some(t) = &self.transfer {
-            HttpHook::new(t, TRANSFER_VALUES, "origination.transfer")?;
-        }
-        if let Some(u) = &self.stream_url {
-            if !(u.starts_with("ws://") || u.starts_with("wss://"))
-                || u.contains(['&', '<', '>', '"', '\'', ' '])
-            {
-                return Err(HookError::Template {
-                    key: "origination.stream_url".into(),
-                    message: "a ws:// or wss:// URL without &, <, >, quotes or spaces".into(),
-                });
-            }
-        }
-        if self.answer_timeout_s == 0 || self.answer_timeout_s > 600 {
-            return Err(HookError::Template {
-                key: "origination.answer_timeout_s".into(),
-                message: format!("1 to 600 seconds (got {})", self.answer_timeout_s),
-            });
-        }
-        Ok(())
-    }
-}
 
 /// Why a streamed call could not be placed at all.
 #[derive(Debug, thiserror::Error)]
@@ -181,14 +72,6 @@ pub struct StreamGateway {
     listen: Option<SocketAddr>,
     audiosocket: Option<SocketAddr>,
     shutdown: CancellationToken,
-}
-
-/// A fresh random (version 4) UUID.
-pub fn new_stream_id() -> String {
-    let mut b: [u8; 16] = rand::random();
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    audiosocket::uuid_text(&b)
 }
 
 /// `url` with `token` added as a query parameter.

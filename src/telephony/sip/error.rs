@@ -1,0 +1,67 @@
+//! The signalling layer's error: what went wrong placing or carrying calls
+//! over SIP, with what the user needs to fix it. Owns only the words; never
+//! decides what a failure means for a call (that is the call report's).
+
+use std::net::{IpAddr, SocketAddr};
+
+use super::resolve;
+
+/// Errors of the signalling layer.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SipError {
+    /// The local address could not be bound.
+    #[error("cannot bind SIP on {addr}: {source}")]
+    Bind {
+        /// Address tried.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// An RTP port could not be bound.
+    #[error("cannot bind an RTP port on {ip}: {source}")]
+    RtpBind {
+        /// Address tried.
+        ip: IpAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A URI could not be parsed or is unsafe to write into a message.
+    #[error("`{uri}` is not a SIP URI ({reason}); expected e.g. sip:user@127.0.0.1:5070")]
+    BadUri {
+        /// What was given (control characters escaped).
+        uri: String,
+        /// Why.
+        reason: String,
+    },
+    /// An extra header for the INVITE is unsafe to write.
+    #[error("header `{name}` refused: {reason}")]
+    BadHeader {
+        /// The header's name (control characters escaped).
+        name: String,
+        /// Why.
+        reason: String,
+    },
+    /// The gateway is shutting down: no new calls.
+    #[error("the SIP gateway is shutting down; no new calls")]
+    ShuttingDown,
+    /// The stack refused to start.
+    #[error("SIP stack: {0}")]
+    Stack(String),
+    /// The trunk's host name leads to no SIP server.
+    #[error(transparent)]
+    Resolve(#[from] resolve::ResolveError),
+    /// The TLS settings cannot be used (a CA file, a client certificate).
+    #[error("SIP TLS: {0}")]
+    Tls(String),
+    /// The registrar refused our REGISTER (`[sip] register = true`).
+    #[error(
+        "the registrar {registrar} refused to register `[sip] user` ({status}): check [sip] user and password"
+    )]
+    RegisterRefused {
+        /// The registrar's URI.
+        registrar: String,
+        /// The final status.
+        status: u16,
+    },
+}
