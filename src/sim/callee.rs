@@ -4,6 +4,7 @@
 //! record of the call. Owns the far end's signalling and bookkeeping; the
 //! turn-taking decisions are `script`'s, the media clock is `media_session`'s.
 
+use std::collections::{BTreeSet, HashMap};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -26,6 +27,7 @@ use crate::telephony::media_session::{self, MediaCmd, MediaParams};
 use crate::telephony::sdp::{self, OfferParams};
 
 use super::audio::{self, LineAudio};
+use super::cue::{cue_texts, PromptCues, PromptKind};
 use super::persona::{Answer, Persona, PersonaBook, ReferPolicy};
 use super::record::{
     ByeFrom, ReferReceived, SaidLine, SentDtmf, SimCallRecord, SimEvent, SimEventKind,
@@ -33,9 +35,18 @@ use super::record::{
 use super::script::{Act, Heard, Performer, PromptHeard, PromptTracker};
 use super::{SimConfig, SimError};
 
+/// The speaking rate of a line said again when re-asked: 85 % of the usual.
+fn again_speed(speed: u32) -> u32 {
+    (speed * 85 / 100).max(80)
+}
+
 struct Shared {
     cfg: SimConfig,
     lines: LineAudio,
+    /// The same lines said again, slower ([`again_speed`]).
+    again: LineAudio,
+    /// Per voice: how a debtor of that voice knows duecall's confirmations and re-asks.
+    cues: HashMap<String, Arc<PromptCues>>,
     dialog_layer: Arc<DialogLayer>,
     contact: rsipstack::sip::Uri,
     local: SocketAddr,
@@ -87,7 +98,7 @@ impl SimCallee {
     pub async fn start(cfg: SimConfig) -> Result<SimCallee, SimError> {
         // Render before answering anything: a call must never wait on espeak-ng.
         let mut lines = LineAudio::default();
-        let wanted: Vec<(String, String)> = cfg
+        let mut wanted: Vec<(String, String)> = cfg
             .personas
             .iter()
             .flat_map(|p| {
@@ -96,19 +107,53 @@ impl SimCallee {
                     .collect::<Vec<_>>()
             })
             .collect();
+        // Each voice's cues: the opening words of duecall's confirmations and re-asks.
+        let voices: BTreeSet<String> = cfg.personas.iter().map(|p| p.voice.clone()).collect();
+        for v in &voices {
+            wanted.extend(cue_texts(v).iter().map(|(_, t)| (v.clone(), t.to_string())));
+        }
+        // The lines a debtor may say again when re-asked: slower (a caller
+        // repeating itself speaks more slowly), so the repeat is not the
+        // same audio the recogniser already missed.
+        let again_wanted: Vec<(String, String)> = cfg
+            .personas
+            .iter()
+            .filter(|p| p.habits.repeats > 0)
+            .flat_map(|p| {
+                p.lines()
+                    .map(|l| (p.voice.clone(), l.to_string()))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
         let cache = cfg.audio_cache.clone();
         let speed = cfg.speed;
-        let lines = tokio::task::spawn_blocking(move || {
-            lines
-                .prepare(
-                    &cache,
-                    speed,
-                    wanted.iter().map(|(v, t)| (v.as_str(), t.as_str())),
-                )
-                .map(|_| lines)
+        let (lines, again) = tokio::task::spawn_blocking(move || {
+            let mut again = LineAudio::default();
+            lines.prepare(
+                &cache,
+                speed,
+                wanted.iter().map(|(v, t)| (v.as_str(), t.as_str())),
+            )?;
+            again.prepare(
+                &cache,
+                again_speed(speed),
+                again_wanted.iter().map(|(v, t)| (v.as_str(), t.as_str())),
+            )?;
+            Ok::<_, SimError>((lines, again))
         })
         .await
         .map_err(|e| SimError::Audio(e.to_string()))??;
+        let cues: HashMap<String, Arc<PromptCues>> = voices
+            .iter()
+            .map(|v| {
+                let rendered: Vec<(PromptKind, Arc<[i16]>)> = cue_texts(v)
+                    .iter()
+                    .filter_map(|(k, t)| lines.get(v, t).map(|pcm| (*k, pcm)))
+                    .collect();
+                let cues = PromptCues::new(rendered.iter().map(|(k, p)| (*k, &p[..])));
+                (v.clone(), Arc::new(cues))
+            })
+            .collect();
 
         let cancel = CancellationToken::new();
         let transport_layer = TransportLayer::new(cancel.child_token());
@@ -145,6 +190,8 @@ impl SimCallee {
         let shared = Arc::new(Shared {
             cfg,
             lines,
+            again,
+            cues,
             dialog_layer,
             contact,
             local,
@@ -559,8 +606,15 @@ impl Call {
 
         let seed = sh.cfg.seed.unwrap_or_else(rand::random)
             ^ (self.idx as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        let mut performer = Performer::new(self.persona.steps.clone(), sh.cfg.reply_gap_ms, seed);
+        let mut performer = Performer::new(self.persona.steps.clone(), sh.cfg.reply_gap_ms, seed)
+            .with_habits(
+                self.persona.confirm_line().map(str::to_string),
+                self.persona.habits.repeats,
+            );
         let mut tracker = PromptTracker::new(sh.cfg.prompt_end_silence_ms);
+        if let Some(c) = sh.cues.get(&self.persona.voice) {
+            tracker = tracker.with_cues(c.clone());
+        }
         let mut now: u64 = 0;
         let mut session_version = params.session_version;
         let mut lines_playing: Vec<(String, usize)> = Vec::new();
@@ -646,13 +700,14 @@ impl Call {
                             if let Some(h) = tracker.frame(at_ms, &pcm[..]) {
                                 match h {
                                     Heard::PromptStart { start_ms } => sh.update(self.idx, |r| {
-                                        r.prompts.push(PromptHeard { start_ms, end_ms: None });
+                                        r.prompts.push(PromptHeard { start_ms, end_ms: None, kind: PromptKind::Other });
                                     }),
-                                    Heard::PromptEnd { end_ms } => {
+                                    Heard::PromptEnd { end_ms, kind } => {
                                         let mut done = None;
                                         sh.update(self.idx, |r| {
                                             if let Some(p) = r.prompts.last_mut() {
                                                 p.end_ms = Some(end_ms);
+                                                p.kind = kind;
                                                 done = Some(*p);
                                             }
                                             r.prompts_heard += 1;
@@ -690,9 +745,11 @@ impl Call {
                     }
                     let mut hung_up = false;
                     while let Some(act) = performer.poll(now) {
+                        let again = matches!(act, Act::SayAgain(_));
                         match act {
-                            Act::Say(text) => {
-                                let pcm = sh.lines.get(&self.persona.voice, &text).unwrap_or_else(|| Arc::from(Vec::new()));
+                            Act::Say(text) | Act::SayAgain(text) => {
+                                let lines = if again { &sh.again } else { &sh.lines };
+                                let pcm = lines.get(&self.persona.voice, &text).unwrap_or_else(|| Arc::from(Vec::new()));
                                 n_played += 1;
                                 let id = format!("line{n_played}");
                                 let len_ms = pcm.len() as u64 / 8;

@@ -45,10 +45,12 @@ fn latencies_run_from_each_line_end_to_the_next_prompt_start() {
         PromptHeard {
             start_ms: 800,
             end_ms: Some(3000),
+            kind: crate::sim::PromptKind::Other,
         },
         PromptHeard {
             start_ms: 5350,
             end_ms: Some(6000),
+            kind: crate::sim::PromptKind::Other,
         },
     ];
     assert_eq!(r.reply_latencies_ms(), vec![300, 350]);

@@ -12,6 +12,7 @@
 
 pub mod audio;
 mod callee;
+pub mod cue;
 pub mod persona;
 pub mod record;
 pub mod script;
@@ -20,7 +21,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 pub use callee::{parse_refer_to, SimCallee};
-pub use persona::{Answer, Persona, PersonaBook, ReferPolicy, Step};
+pub use cue::PromptKind;
+pub use persona::{Answer, Habits, Persona, PersonaBook, ReferPolicy, Step};
 pub use record::{
     ByeFrom, ReferReceived, SaidLine, SentDtmf, SimCallRecord, SimEvent, SimEventKind,
 };

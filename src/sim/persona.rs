@@ -67,6 +67,51 @@ pub enum Step {
     Hangup,
 }
 
+/// How a persona answers the prompts its script does not plan for, as a
+/// caller does: a confirmation question ("Just to be sure: ...?") gets a
+/// yes or a no, a re-ask ("Sorry, I did not catch that") gets the last
+/// reply again. Such a prompt does not use up a `WaitPrompt` step: the
+/// script goes on at the prompt after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Habits {
+    /// The answer to a confirmation question (true: yes); None: the script
+    /// answers whatever prompt comes next (as `stop_unsure_*` do).
+    pub confirm: Option<bool>,
+    /// How many times in a row it says its last reply again when re-asked
+    /// (0: never).
+    pub repeats: u8,
+}
+
+impl Habits {
+    /// A caller: says yes to "just to be sure" about what it said, repeats
+    /// itself up to twice when not understood.
+    pub const CALLER: Habits = Habits {
+        confirm: Some(true),
+        repeats: 2,
+    };
+    /// Only the script: every prompt is answered by the next step.
+    pub const SCRIPTED: Habits = Habits {
+        confirm: None,
+        repeats: 0,
+    };
+}
+
+impl Default for Habits {
+    fn default() -> Self {
+        Habits::CALLER
+    }
+}
+
+/// "Yes." or "No." in the language of an espeak-ng voice.
+pub fn yes_no_line(voice: &str, yes: bool) -> &'static str {
+    match (super::cue::is_mandarin(voice), yes) {
+        (true, true) => "对。",
+        (true, false) => "不是。",
+        (false, true) => "Yes.",
+        (false, false) => "No.",
+    }
+}
+
 /// A simulated debtor.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Persona {
@@ -80,6 +125,8 @@ pub struct Persona {
     pub refer: ReferPolicy,
     /// Its script, run after the answer.
     pub steps: Vec<Step>,
+    /// What it does with confirmations and re-asks its script does not plan for.
+    pub habits: Habits,
 }
 
 impl Persona {
@@ -90,15 +137,25 @@ impl Persona {
             answer: Answer::Ring { ring_ms: 1000 },
             refer: ReferPolicy::Accept,
             steps,
+            habits: Habits::CALLER,
         }
     }
 
-    /// Every line this persona says (to render before any call).
+    /// Its answer to a confirmation question, if its habits give one.
+    pub fn confirm_line(&self) -> Option<&'static str> {
+        self.habits.confirm.map(|yes| yes_no_line(&self.voice, yes))
+    }
+
+    /// Every line this persona says (to render before any call): its
+    /// script's, then its answer to confirmations.
     pub fn lines(&self) -> impl Iterator<Item = &str> {
-        self.steps.iter().filter_map(|s| match s {
-            Step::Say(t) => Some(t.as_str()),
-            _ => None,
-        })
+        self.steps
+            .iter()
+            .filter_map(|s| match s {
+                Step::Say(t) => Some(t.as_str()),
+                _ => None,
+            })
+            .chain(self.confirm_line())
     }
 }
 
@@ -370,6 +427,8 @@ impl PersonaBook {
     /// code = 603               # reject: the status (busy: 486)
     /// after_ms = 300           # busy/reject: delay before the response
     /// refer = "accept"         # accept | reject (603) | a status code
+    /// confirm = "yes"          # answer to "Just to be sure: ...?": yes | no | script
+    /// repeat = 2               # times it repeats its last reply when re-asked (0: never)
     /// steps = [
     ///   { say = "Hello?" }, "wait_prompt", { say = "Call me tomorrow." },
     ///   { dtmf = "1" }, { silence_ms = 500 }, { into_prompt_ms = 1200 },
@@ -415,8 +474,8 @@ fn get_u64(t: &toml::Table, key: &str) -> Result<Option<u64>, String> {
 }
 
 fn parse_persona(name: &str, t: &toml::Table) -> Result<Persona, String> {
-    const KEYS: [&str; 7] = [
-        "voice", "answer", "ring_ms", "code", "after_ms", "refer", "steps",
+    const KEYS: [&str; 9] = [
+        "voice", "answer", "ring_ms", "code", "after_ms", "refer", "steps", "confirm", "repeat",
     ];
     if let Some(k) = t.keys().find(|k| !KEYS.contains(&k.as_str())) {
         return Err(format!(
@@ -476,6 +535,25 @@ fn parse_persona(name: &str, t: &toml::Table) -> Result<Persona, String> {
             ))
         }
     };
+    let confirm = match t
+        .get("confirm")
+        .map(|v| v.as_str().ok_or("`confirm` must be a string"))
+        .transpose()?
+    {
+        None | Some("yes") => Some(true),
+        Some("no") => Some(false),
+        Some("script") => None,
+        Some(other) => {
+            return Err(format!(
+                "`confirm = \"{other}\"`: expected yes, no or script"
+            ))
+        }
+    };
+    let repeats = match get_u64(t, "repeat")? {
+        None => Habits::CALLER.repeats,
+        Some(n) if n <= 5 => n as u8,
+        Some(n) => return Err(format!("`repeat = {n}`: at most 5")),
+    };
     let mut steps = Vec::new();
     if let Some(v) = t.get("steps") {
         let arr = v.as_array().ok_or("`steps` must be an array")?;
@@ -489,6 +567,7 @@ fn parse_persona(name: &str, t: &toml::Table) -> Result<Persona, String> {
         answer,
         refer,
         steps,
+        habits: Habits { confirm, repeats },
     })
 }
 
@@ -577,8 +656,73 @@ mod tests {
         let paid: Vec<&str> = b.get("paid").unwrap().lines().collect();
         assert_eq!(
             paid,
-            ["Hello?", "Yes, speaking.", "I already paid that last week."]
+            [
+                "Hello?",
+                "Yes, speaking.",
+                "I already paid that last week.",
+                "Yes."
+            ],
+            "the script's lines, then its answer to a confirmation"
         );
+        assert_eq!(
+            b.get("zh_hardship").unwrap().confirm_line(),
+            Some("对。"),
+            "a Mandarin debtor confirms in Mandarin"
+        );
+    }
+
+    #[test]
+    fn toml_habits_default_to_a_caller_and_can_leave_it_to_the_script() {
+        let mut b = PersonaBook::empty();
+        b.extend_from_toml(
+            r#"
+[persona.plain]
+steps = [ { say = "Hello?" } ]
+[persona.denies]
+confirm = "no"
+repeat = 1
+[persona.scripted]
+confirm = "script"
+repeat = 0
+"#,
+            "test",
+        )
+        .unwrap();
+        assert_eq!(b.get("plain").unwrap().habits, Habits::CALLER);
+        assert_eq!(
+            b.get("denies").unwrap().habits,
+            Habits {
+                confirm: Some(false),
+                repeats: 1
+            }
+        );
+        assert_eq!(b.get("denies").unwrap().confirm_line(), Some("No."));
+        assert_eq!(b.get("scripted").unwrap().habits, Habits::SCRIPTED);
+        assert_eq!(b.get("scripted").unwrap().lines().count(), 0);
+        for bad in ["confirm = \"maybe\"", "repeat = 9", "confirm = 1"] {
+            let e = b
+                .extend_from_toml(&format!("[persona.x]\n{bad}\n"), "f.toml")
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("persona.x"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn the_shipped_scripts_that_answer_confirmations_themselves_say_so() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("prompts/sim.toml");
+        let mut b = PersonaBook::empty();
+        b.load_file(&path).unwrap();
+        for n in [
+            "stop_unsure_yes",
+            "stop_unsure_1",
+            "stop_unsure_no",
+            "stop_unsure_2",
+            "stop_unsure_silent",
+        ] {
+            assert_eq!(b.get(n).unwrap().habits, Habits::SCRIPTED, "{n}");
+        }
+        assert_eq!(b.get("dispute").unwrap().habits, Habits::CALLER);
     }
 
     #[test]

@@ -204,12 +204,18 @@ impl fmt::Display for SimEvent {
             SimEventKind::Answered => write!(f, "answered"),
             SimEventKind::Rejected(c) => write!(f, "rejected {c}"),
             SimEventKind::Cancelled => write!(f, "cancelled by the caller"),
-            SimEventKind::Prompt(p) => write!(
-                f,
-                "heard a prompt {}..{} ms",
-                p.start_ms,
-                p.end_ms.unwrap_or(0)
-            ),
+            SimEventKind::Prompt(p) => {
+                write!(
+                    f,
+                    "heard a prompt {}..{} ms",
+                    p.start_ms,
+                    p.end_ms.unwrap_or(0)
+                )?;
+                match p.kind {
+                    super::PromptKind::Other => Ok(()),
+                    k => write!(f, " ({k:?})"),
+                }
+            }
             SimEventKind::Said(t) => write!(f, "says: {t}"),
             SimEventKind::Dtmf(d) => write!(f, "presses {d}"),
             SimEventKind::Refer(r) => {

@@ -4,8 +4,12 @@
 //! answer (20 ms steps from the RTP session). Owns the step pointer and the
 //! waits; never plays audio, never reads a clock, never touches SIP.
 
+use std::collections::VecDeque;
+use std::sync::Arc;
+
 use crate::media::vad::{Vad, VadConfig, VadEvent};
 
+use super::cue::{PromptCues, PromptKind, PRE_ROLL_MS};
 use super::persona::Step;
 
 /// One prompt of duecall's as the callee heard it.
@@ -16,6 +20,8 @@ pub struct PromptHeard {
     /// End of the last voiced frame (None while still playing; a prompt
     /// cut by the end of the call ends at the last frame heard).
     pub end_ms: Option<u64>,
+    /// What its opening words made it (Other until it ended).
+    pub kind: PromptKind,
 }
 
 /// Something the prompt tracker noticed in one frame.
@@ -30,6 +36,8 @@ pub enum Heard {
     PromptEnd {
         /// End of the last voiced frame.
         end_ms: u64,
+        /// What its opening words made it (Other when no cues are known).
+        kind: PromptKind,
     },
 }
 
@@ -40,6 +48,11 @@ pub enum Heard {
 pub struct PromptTracker {
     vad: Vad,
     last_frame_ms: u64,
+    cues: Option<Arc<PromptCues>>,
+    /// The last [`PRE_ROLL_MS`] heard (only with cues).
+    recent: VecDeque<i16>,
+    /// The current prompt's opening, from before its start (only with cues).
+    opening: Option<Vec<i16>>,
 }
 
 impl PromptTracker {
@@ -52,24 +65,59 @@ impl PromptTracker {
         PromptTracker {
             vad: Vad::new(cfg),
             last_frame_ms: 0,
+            cues: None,
+            recent: VecDeque::new(),
+            opening: None,
         }
+    }
+
+    /// Also tells each prompt's kind from its opening words.
+    pub fn with_cues(mut self, cues: Arc<PromptCues>) -> Self {
+        self.cues = Some(cues).filter(|c| !c.is_empty());
+        self
     }
 
     /// Feeds the 20 ms frame heard at `at_ms`.
     pub fn frame(&mut self, at_ms: u64, pcm: &[i16]) -> Option<Heard> {
         self.last_frame_ms = at_ms;
+        if let Some(cues) = &self.cues {
+            self.recent.extend(pcm.iter().copied());
+            let keep = PRE_ROLL_MS * 8;
+            if self.recent.len() > keep {
+                self.recent.drain(..self.recent.len() - keep);
+            }
+            if let Some(o) = self
+                .opening
+                .as_mut()
+                .filter(|o| o.len() < cues.needed_samples())
+            {
+                o.extend_from_slice(pcm);
+            }
+        }
         let ev = self.vad.process(pcm)?;
         // Map VAD frame numbers to the media clock through the current frame,
         // which stays right even if the media session skipped ahead.
         let current = self.vad.frames_seen().saturating_sub(1);
         let to_ms = |f: u64| at_ms.saturating_sub(current.saturating_sub(f) * 20);
         Some(match ev {
-            VadEvent::SpeechStart { at_frame } => Heard::PromptStart {
-                start_ms: to_ms(at_frame),
-            },
-            VadEvent::SpeechEnd { at_frame, .. } => Heard::PromptEnd {
-                end_ms: to_ms(at_frame),
-            },
+            VadEvent::SpeechStart { at_frame } => {
+                if self.cues.is_some() {
+                    self.opening = Some(self.recent.iter().copied().collect());
+                }
+                Heard::PromptStart {
+                    start_ms: to_ms(at_frame),
+                }
+            }
+            VadEvent::SpeechEnd { at_frame, .. } => {
+                let kind = match (&self.cues, self.opening.take()) {
+                    (Some(c), Some(o)) => c.classify(&o),
+                    _ => PromptKind::Other,
+                };
+                Heard::PromptEnd {
+                    end_ms: to_ms(at_frame),
+                    kind,
+                }
+            }
         })
     }
 
@@ -84,6 +132,9 @@ impl PromptTracker {
 pub enum Act {
     /// Play line `text` (the step ends on [`Performer::play_finished`]).
     Say(String),
+    /// Play line `text` again, slower, as a caller repeats itself when not
+    /// understood (ends on [`Performer::play_finished`]).
+    SayAgain(String),
     /// Send these DTMF digits.
     Dtmf(String),
     /// Play a tone (the step ends on [`Performer::play_finished`]).
@@ -109,11 +160,25 @@ enum Wait {
     IntoPrompt { seen: u64, ms: u64 },
     /// Our own audio is playing.
     Playing,
+    /// Until this media time, then the habit's reply (`Performer::react`).
+    React(u64),
     /// No steps left (or hung up).
     Done,
 }
 
-/// Runs a persona's steps against the prompts heard.
+/// Where the script stands again once a habit's reply is over.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Resume {
+    /// Waiting for duecall's next prompt (the step that waited still waits).
+    WaitPrompt,
+    /// No steps left.
+    Done,
+}
+
+/// Runs a persona's steps against the prompts heard, and its habits: a
+/// confirmation question or a re-ask heard while the script waits for a
+/// prompt (or has nothing left) is answered by the habit, and the script
+/// still waits for the prompt after it.
 #[derive(Debug, Clone)]
 pub struct Performer {
     steps: Vec<Step>,
@@ -125,6 +190,15 @@ pub struct Performer {
     gap: (u64, u64),
     dtmf_ms_per_digit: u64,
     rng: u64,
+    confirm: Option<String>,
+    max_repeats: u8,
+    last_reply: Option<Step>,
+    repeated: u8,
+    /// A habit's reply waiting for its gap: the step, and whether it is
+    /// said again (a repeat) rather than for the first time.
+    react: Option<(Step, bool)>,
+    resume: Option<Resume>,
+    hung_up: bool,
 }
 
 impl Performer {
@@ -142,6 +216,51 @@ impl Performer {
             gap,
             dtmf_ms_per_digit: 200,
             rng: seed | 1,
+            confirm: None,
+            max_repeats: 0,
+            last_reply: None,
+            repeated: 0,
+            react: None,
+            resume: None,
+            hung_up: false,
+        }
+    }
+
+    /// Gives the performer a caller's habits: `confirm` is its answer to a
+    /// confirmation question (None: the script answers), and it repeats its
+    /// last reply (line or digits) up to `max_repeats` times in a row when
+    /// re-asked.
+    pub fn with_habits(mut self, confirm: Option<String>, max_repeats: u8) -> Self {
+        self.confirm = confirm;
+        self.max_repeats = max_repeats;
+        self
+    }
+
+    /// The habit's reply to a prompt of `kind`, if any, and whether it is
+    /// a repeat (and notes it).
+    fn habit(&mut self, kind: PromptKind) -> Option<(Step, bool)> {
+        match kind {
+            PromptKind::Confirm => {
+                let s = Step::Say(self.confirm.clone()?);
+                self.last_reply = Some(s.clone());
+                self.repeated = 0;
+                Some((s, false))
+            }
+            PromptKind::Reask if self.repeated < self.max_repeats => {
+                let s = self.last_reply.clone()?;
+                self.repeated += 1;
+                Some((s, true))
+            }
+            _ => None,
+        }
+    }
+
+    /// What the script does once our own act is over.
+    fn after_act(&mut self) -> Wait {
+        match self.resume.take() {
+            Some(Resume::WaitPrompt) => Wait::PromptEnd { seen: self.ends },
+            Some(Resume::Done) => Wait::Done,
+            None => Wait::Ready,
         }
     }
 
@@ -171,8 +290,22 @@ impl Performer {
                     }
                 }
             }
-            Heard::PromptEnd { end_ms } => {
+            Heard::PromptEnd { end_ms, kind } => {
                 self.ends += 1;
+                let resume = match self.wait {
+                    Wait::PromptEnd { seen } if self.ends > seen => Some(Resume::WaitPrompt),
+                    Wait::Done if !self.hung_up => Some(Resume::Done),
+                    _ => None,
+                };
+                if let Some(resume) = resume {
+                    if let Some(step) = self.habit(kind) {
+                        let gap = self.next_gap();
+                        self.react = Some(step);
+                        self.resume = Some(resume);
+                        self.wait = Wait::React((end_ms + gap).max(now));
+                        return;
+                    }
+                }
                 if let Wait::PromptEnd { seen } = self.wait {
                     if self.ends > seen {
                         let gap = self.next_gap();
@@ -186,7 +319,7 @@ impl Performer {
     /// Our audio (a line or a tone) finished playing.
     pub fn play_finished(&mut self) {
         if self.wait == Wait::Playing {
-            self.wait = Wait::Ready;
+            self.wait = self.after_act();
         }
     }
 
@@ -194,7 +327,22 @@ impl Performer {
     pub fn poll(&mut self, now: u64) -> Option<Act> {
         loop {
             match self.wait {
-                Wait::Until(t) if now >= t => self.wait = Wait::Ready,
+                Wait::Until(t) if now >= t => self.wait = self.after_act(),
+                Wait::React(t) if now >= t => match self.react.take() {
+                    Some((Step::Say(t), again)) => {
+                        self.wait = Wait::Playing;
+                        return Some(if again { Act::SayAgain(t) } else { Act::Say(t) });
+                    }
+                    Some((Step::Dtmf(d), _)) => {
+                        self.wait =
+                            Wait::Until(now + self.dtmf_ms_per_digit * d.chars().count() as u64);
+                        return Some(Act::Dtmf(d));
+                    }
+                    _ => {
+                        self.wait = self.after_act();
+                        continue;
+                    }
+                },
                 Wait::Ready => {}
                 _ => return None,
             }
@@ -205,6 +353,8 @@ impl Performer {
             self.next += 1;
             match step {
                 Step::Say(t) => {
+                    self.last_reply = Some(Step::Say(t.clone()));
+                    self.repeated = 0;
                     self.wait = Wait::Playing;
                     return Some(Act::Say(t));
                 }
@@ -213,6 +363,8 @@ impl Performer {
                     return Some(Act::Tone { hz, ms });
                 }
                 Step::Dtmf(d) => {
+                    self.last_reply = Some(Step::Dtmf(d.clone()));
+                    self.repeated = 0;
                     self.wait =
                         Wait::Until(now + self.dtmf_ms_per_digit * d.chars().count() as u64);
                     return Some(Act::Dtmf(d));
@@ -227,6 +379,7 @@ impl Performer {
                 }
                 Step::Hangup => {
                     self.wait = Wait::Done;
+                    self.hung_up = true;
                     return Some(Act::Hangup);
                 }
             }
@@ -258,7 +411,7 @@ mod tests {
                 p.play_finished();
             }
             while let Some(a) = p.poll(t) {
-                if matches!(a, Act::Say(_) | Act::Tone { .. }) {
+                if matches!(a, Act::Say(_) | Act::SayAgain(_) | Act::Tone { .. }) {
                     playing_until = Some(t + play_ms);
                 }
                 out.push((t, a));
@@ -273,7 +426,13 @@ mod tests {
         let mut p = Performer::new(vec![Step::WaitPrompt, say("Yes, speaking.")], (500, 500), 7);
         let heard = [
             (1000, Heard::PromptStart { start_ms: 800 }),
-            (3600, Heard::PromptEnd { end_ms: 3000 }),
+            (
+                3600,
+                Heard::PromptEnd {
+                    end_ms: 3000,
+                    kind: PromptKind::Other,
+                },
+            ),
         ];
         let acts = run(&mut p, 5000, &heard, 1000);
         assert_eq!(acts, vec![(3600, Act::Say("Yes, speaking.".into()))]);
@@ -295,9 +454,21 @@ mod tests {
         // A prompt ends at 500, while "Hello?" plays (0..1000); the next one at 4000.
         let heard = [
             (100, Heard::PromptStart { start_ms: 0 }),
-            (500, Heard::PromptEnd { end_ms: 200 }),
+            (
+                500,
+                Heard::PromptEnd {
+                    end_ms: 200,
+                    kind: PromptKind::Other,
+                },
+            ),
             (2000, Heard::PromptStart { start_ms: 1800 }),
-            (4000, Heard::PromptEnd { end_ms: 3400 }),
+            (
+                4000,
+                Heard::PromptEnd {
+                    end_ms: 3400,
+                    kind: PromptKind::Other,
+                },
+            ),
         ];
         let acts = run(&mut p, 6000, &heard, 1000);
         assert_eq!(
@@ -341,6 +512,128 @@ mod tests {
         assert!(p.done());
     }
 
+    fn end(at: u64, kind: PromptKind) -> (u64, Heard) {
+        (at + 600, Heard::PromptEnd { end_ms: at, kind })
+    }
+
+    fn caller(steps: Vec<Step>) -> Performer {
+        Performer::new(steps, (400, 400), 1).with_habits(Some("Yes.".into()), 2)
+    }
+
+    #[test]
+    fn a_caller_says_yes_to_a_confirmation_and_its_script_goes_on_at_the_next_prompt() {
+        let mut p = caller(vec![
+            Step::WaitPrompt,
+            say("I can pay on Friday."),
+            Step::WaitPrompt,
+            say("Yes, that's right."),
+        ]);
+        let heard = [
+            end(1000, PromptKind::Other),
+            end(4000, PromptKind::Confirm),
+            end(8000, PromptKind::Other),
+        ];
+        let acts = run(&mut p, 12_000, &heard, 1000);
+        assert_eq!(
+            acts,
+            vec![
+                (1600, Act::Say("I can pay on Friday.".into())),
+                (4600, Act::Say("Yes.".into())),
+                (8600, Act::Say("Yes, that's right.".into())),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_caller_repeats_its_last_reply_when_reasked_at_most_twice_in_a_row() {
+        let mut p = caller(vec![
+            Step::WaitPrompt,
+            say("I lost my job and I cannot pay right now."),
+        ]);
+        let heard = [
+            end(1000, PromptKind::Other),
+            end(4000, PromptKind::Reask),
+            end(8000, PromptKind::Reask),
+            end(12_000, PromptKind::Reask),
+            end(16_000, PromptKind::Confirm),
+            end(20_000, PromptKind::Reask),
+        ];
+        let acts = run(&mut p, 24_000, &heard, 1000);
+        let line = "I lost my job and I cannot pay right now.";
+        assert_eq!(
+            acts,
+            vec![
+                (1600, Act::Say(line.into())),
+                (4600, Act::SayAgain(line.into())),
+                (8600, Act::SayAgain(line.into())),
+                (16_600, Act::Say("Yes.".into())),
+                (20_600, Act::SayAgain("Yes.".into())),
+            ],
+            "the third re-ask in a row goes unanswered; an unheard yes is said again"
+        );
+    }
+
+    #[test]
+    fn a_reask_gets_the_digits_again_when_the_reply_was_digits() {
+        let mut p = caller(vec![Step::WaitPrompt, Step::Dtmf("1".into())]);
+        let heard = [end(1000, PromptKind::Other), end(4000, PromptKind::Reask)];
+        let acts = run(&mut p, 6000, &heard, 1000);
+        assert_eq!(
+            acts,
+            vec![(1600, Act::Dtmf("1".into())), (4600, Act::Dtmf("1".into()))]
+        );
+    }
+
+    #[test]
+    fn a_scripted_persona_answers_every_prompt_with_its_next_step() {
+        let steps = vec![
+            Step::WaitPrompt,
+            say("Stop calling me."),
+            Step::WaitPrompt,
+            say("No."),
+        ];
+        let heard = [
+            end(1000, PromptKind::Other),
+            end(4000, PromptKind::Confirm),
+            end(8000, PromptKind::Reask),
+        ];
+        let mut p = Performer::new(steps, (400, 400), 1).with_habits(None, 0);
+        let acts = run(&mut p, 10_000, &heard, 1000);
+        assert_eq!(
+            acts,
+            vec![
+                (1600, Act::Say("Stop calling me.".into())),
+                (4600, Act::Say("No.".into())),
+            ]
+        );
+    }
+
+    #[test]
+    fn habits_do_not_answer_while_the_script_waits_for_something_else_or_hung_up() {
+        let mut p = caller(vec![
+            Step::WaitPrompt,
+            say("Yes, it's me."),
+            Step::IntoPrompt(1200),
+            say("I already paid it."),
+            Step::Hangup,
+        ]);
+        let heard = [
+            end(1000, PromptKind::Other),
+            end(4000, PromptKind::Reask),
+            (6000, Heard::PromptStart { start_ms: 6000 }),
+            end(9000, PromptKind::Confirm),
+        ];
+        let acts = run(&mut p, 12_000, &heard, 1000);
+        assert_eq!(
+            acts,
+            vec![
+                (1600, Act::Say("Yes, it's me.".into())),
+                (7200, Act::Say("I already paid it.".into())),
+                (8200, Act::Hangup),
+            ]
+        );
+    }
+
     #[test]
     fn gaps_stay_inside_the_range() {
         let mut p = Performer::new(vec![], (400, 700), 99);
@@ -375,7 +668,8 @@ mod tests {
         assert_eq!(
             events[1].1,
             Heard::PromptEnd {
-                end_ms: 1000 + 115 * 20
+                end_ms: 1000 + 115 * 20,
+                kind: PromptKind::Other
             }
         );
         assert!(events[1].0 >= 1000 + 115 * 20 + 600 - 20);

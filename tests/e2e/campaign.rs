@@ -595,6 +595,7 @@ pub fn listener() -> duecall::sim::persona::Persona {
             Step::Say("Yes, speaking.".into()),
             Step::WaitPrompt,
         ],
+        habits: duecall::sim::persona::Habits::SCRIPTED,
     }
 }
 

@@ -58,7 +58,10 @@ async fn converse_until(
     })
     .await
     .expect("sim starts");
-    let cfg_text = format!("[dialogue]\n{dialogue}\n");
+    let cfg_text = format!(
+        "[dialogue]\n{}\n",
+        crate::ws_conversation::dialogue_keys(dialogue)
+    );
     let cfg = Config::from_toml(&cfg_text, "test").unwrap();
     let gw = Arc::new(SipGateway::start(cfg.clone()).await.unwrap());
     let agent = Agent::new(gw, &cfg, &AgentPaths::under(&root()), &[Language::En]).expect("agent");

@@ -410,3 +410,47 @@ async fn barge_in_persona_talks_over_the_second_prompt_after_it_started() {
         * 20;
     assert!(over >= 300, "barge-in speech too short to count: {over} ms");
 }
+
+/// The debtor hears what kind of prompt duecall asked (its opening words in
+/// duecall's voice, espeak-ng en-us at 165 words a minute): re-asked, it
+/// says its reply again, slower; asked "Just to be sure: ...?", it says yes;
+/// its script does not move on for either.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hardship_persona_says_its_reply_again_when_reasked_and_yes_to_a_confirmation() {
+    let (sim, gw) = (sim().await, gateway().await);
+    let duecall = |text: &str| -> Arc<[i16]> {
+        sim::audio::render_line(&cache(), "en-us", 165, text)
+            .expect("render prompt")
+            .into()
+    };
+    let prompts = vec![
+        duecall("Am I speaking with Maria?"),
+        duecall("Your payment was due on Monday. Have you already paid, or when will you be able to pay?"),
+        duecall("Sorry, I did not catch that. Have you already paid, or on what date will you pay?"),
+        duecall("Just to be sure: you are having trouble paying right now?"),
+    ];
+    let leg = gw
+        .dial(DialRequest::to(sim.uri_for("hardship")))
+        .await
+        .expect("dial");
+    let call_id = leg.call_id.clone();
+    let t = converse(leg, prompts).await;
+    assert_eq!(t.prompts.len(), 4, "{t:?}");
+    let rec = sim
+        .wait_ended(&call_id, Duration::from_secs(5))
+        .await
+        .expect("sim record");
+    let line = "I lost my job and I cannot pay right now.";
+    let said: Vec<&str> = rec.lines_said.iter().map(|l| l.text.as_str()).collect();
+    assert_eq!(said, ["Hello?", "Yes.", line, line, "Yes."], "{rec:?}");
+    let kinds: Vec<sim::PromptKind> = rec.prompts.iter().map(|p| p.kind).collect();
+    use sim::PromptKind::{Confirm, Other, Reask};
+    assert_eq!(kinds, [Other, Other, Reask, Confirm], "{rec:?}");
+    let len = |i: usize| rec.lines_said[i].end_ms - rec.lines_said[i].at_ms;
+    assert!(
+        len(3) > len(2) * 11 / 10,
+        "said again slower: {} vs {} ms",
+        len(3),
+        len(2)
+    );
+}

@@ -81,6 +81,7 @@ headers = {{ Authorization = "Basic QUMwMTIzOnRva2Vu" }}
             addr = bridge.addr()
         ),
     };
+    let dialogue = dialogue_keys(dialogue);
     let text = format!(
         r#"[dialogue]
 {dialogue}
@@ -101,6 +102,16 @@ pub fn test_log() {
             .with_env_filter(tracing_subscriber::EnvFilter::new(f))
             .with_test_writer()
             .try_init();
+    }
+}
+
+/// The `[dialogue]` keys of a conversation test: its own, then those of
+/// `DUECALL_TEST_DIALOGUE` (TOML lines, e.g. `reject_threshold = 0.40`), so
+/// the conversations run once with candidate defaults without a rebuild.
+pub fn dialogue_keys(dialogue: &str) -> String {
+    match std::env::var("DUECALL_TEST_DIALOGUE") {
+        Ok(extra) if !extra.trim().is_empty() => format!("{dialogue}\n{extra}"),
+        _ => dialogue.to_string(),
     }
 }
 
