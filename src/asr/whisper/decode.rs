@@ -9,7 +9,12 @@
 //! the tokens are bounded by the audio's length (a loop cannot run away),
 //! the temperature falls back when the greedy pass looks unsure (entropy,
 //! log-probability), non-speech tokens are suppressed, one segment without
-//! timestamps. Never resamples or normalises text (the caller does).
+//! timestamps; a decoded token may not complete a token n-gram the text
+//! already holds ([`DecodeOptions::no_repeat_ngram`], the guard against
+//! Whisper's loops on short answers), and a decode that still runs to its
+//! budget or repeats itself is marked unsound ([`Decoded::unsound`]) so that
+//! it is never taken as a confident text. Never resamples or normalises text
+//! (the caller does).
 
 use std::time::Instant;
 
@@ -44,6 +49,11 @@ pub struct DecodeOptions {
     pub best_of: u32,
     /// Beam search width (0: greedy).
     pub beam_size: u32,
+    /// A text token may not complete an n-gram of this many tokens that the
+    /// text already holds (0: no guard). 3 stops "speaking speaking
+    /// speaking" and "yes? speaking? speaking?" while a reply's own
+    /// repeated words ("no, no, I paid") pass.
+    pub no_repeat_ngram: u32,
 }
 
 impl Default for DecodeOptions {
@@ -61,6 +71,7 @@ impl Default for DecodeOptions {
             temperature_inc: 0.2,
             best_of: 2,
             beam_size: 0,
+            no_repeat_ngram: 3,
         };
         if let Ok(v) = std::env::var("DUECALL_WHISPER_OPTS") {
             o.apply(&v);
@@ -93,6 +104,9 @@ impl DecodeOptions {
                 }
                 "best_of" => self.best_of = v.parse().unwrap_or(self.best_of),
                 "beam_size" => self.beam_size = v.parse().unwrap_or(self.beam_size),
+                "no_repeat_ngram" => {
+                    self.no_repeat_ngram = v.parse().unwrap_or(self.no_repeat_ngram)
+                }
                 _ => {}
             }
         }
@@ -144,6 +158,8 @@ pub struct Decoded {
     /// The score of its own transcript once normalised (asked for with
     /// candidates, so both are scored in the same style).
     pub own_score: Option<Score>,
+    /// The token budget the decode had ([`max_tokens_for`]; 0: not decoded).
+    pub max_tokens: u32,
 }
 
 impl Decoded {
@@ -158,6 +174,154 @@ impl Decoded {
     /// The least probable text token's probability (1 when there are none).
     pub fn min_p(&self) -> f32 {
         self.tokens.iter().map(|t| t.p).fold(1.0, f32::min)
+    }
+
+    /// The decode used its whole token budget: it was cut off, not ended
+    /// (a loop or invented text runs until the budget stops it).
+    pub fn hit_budget(&self) -> bool {
+        self.max_tokens > 0 && self.tokens.len() as u32 >= self.max_tokens
+    }
+
+    /// Why this decode must not be taken as a confident text (None: sound):
+    /// it ran to its budget, its words repeat themselves ([`repeats`]), or
+    /// it holds more words than the audio can carry ([`MAX_WORDS_PER_S`]).
+    pub fn unsound(&self) -> Option<Unsound> {
+        if self.hit_budget() {
+            return Some(Unsound::Budget);
+        }
+        if repeats(&self.text) {
+            return Some(Unsound::Repeats);
+        }
+        let words = self.text.split_whitespace().count() as f32;
+        if words > 2.0 && words > MAX_WORDS_PER_S * self.audio_s.max(0.5) {
+            return Some(Unsound::TooManyWords);
+        }
+        None
+    }
+}
+
+/// Why a decode is not sound ([`Decoded::unsound`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unsound {
+    /// It used its whole token budget.
+    Budget,
+    /// Its words repeat themselves.
+    Repeats,
+    /// More words than the audio's length allows.
+    TooManyWords,
+}
+
+/// More words per second of audio than anyone says (fast speech is about
+/// 4): Whisper invented them.
+pub const MAX_WORDS_PER_S: f32 = 6.0;
+
+/// Lowercase letters, digits and apostrophes of each word.
+fn plain_words(text: &str) -> Vec<String> {
+    text.split(|c: char| c.is_whitespace() || c == ',' || c == '-')
+        .map(|w| {
+            w.chars()
+                .filter(|c| c.is_alphanumeric() || *c == '\'')
+                .flat_map(char::to_lowercase)
+                .collect::<String>()
+        })
+        .filter(|w| !w.is_empty())
+        .collect()
+}
+
+/// True when a transcript repeats itself the way Whisper's loops do: a
+/// word or phrase of up to four words three times running ("speaking
+/// speaking speaking"), a phrase of two or more words twice ("i paid it i
+/// paid it"), or in a short text one word of four letters or more taking
+/// a third or more of the words, counting words it begins ("yes? speaking?
+/// speakingbots speaking"). A reply's own repeats pass ("no, no, i don't
+/// owe this", "next week or the week after").
+pub fn repeats(text: &str) -> bool {
+    let w = plain_words(text);
+    for n in 1..=4usize {
+        if w.len() < 3 * n {
+            break;
+        }
+        for i in 0..=w.len() - 3 * n {
+            if w[i..i + n] == w[i + n..i + 2 * n] && w[i..i + n] == w[i + 2 * n..i + 3 * n] {
+                return true;
+            }
+        }
+    }
+    for n in 2..=w.len() / 2 {
+        for i in 0..=w.len() - 2 * n {
+            if (i + n..=w.len() - n).any(|j| w[i..i + n] == w[j..j + n]) {
+                return true;
+            }
+        }
+    }
+    if w.len() <= 12 {
+        for a in w.iter().filter(|a| a.chars().count() >= 4) {
+            let times = w.iter().filter(|b| b.starts_with(a.as_str())).count();
+            if times >= 2 && times * 3 >= w.len() {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+/// The tokens that may not come next after `history` (text tokens so
+/// far): each token that would complete an `n`-token sequence already in
+/// `history` (n = 0 or a history shorter than n: none).
+pub fn banned_next(history: &[i32], n: usize) -> Vec<i32> {
+    if n == 0 || history.len() < n {
+        return Vec::new();
+    }
+    let tail = &history[history.len() - (n - 1)..];
+    let mut out: Vec<i32> = history
+        .windows(n)
+        .filter(|g| &g[..n - 1] == tail)
+        .map(|g| g[n - 1])
+        .collect();
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// What the logits filter needs: the vocabulary size, the first special
+/// token (end of text; tokens from it on are never banned) and the n.
+struct RepeatGuard {
+    n_vocab: usize,
+    eot: i32,
+    n: usize,
+}
+
+/// whisper.cpp's logits filter: sets the logits of [`banned_next`] tokens
+/// to minus infinity.
+///
+/// # Safety
+/// whisper.cpp calls it with its decoder's tokens (`n_tokens` of them) and
+/// logits (`n_vocab` of them) and the `RepeatGuard` given as user data,
+/// which outlives the `full` call it was set for.
+unsafe extern "C" fn no_repeat_filter(
+    _ctx: *mut whisper_rs::WhisperSysContext,
+    _state: *mut whisper_rs::WhisperSysState,
+    tokens: *const whisper_rs::WhisperTokenData,
+    n_tokens: std::os::raw::c_int,
+    logits: *mut f32,
+    user_data: *mut std::ffi::c_void,
+) {
+    if user_data.is_null() || logits.is_null() || tokens.is_null() || n_tokens <= 0 {
+        return;
+    }
+    // SAFETY: see the function's contract.
+    let guard = unsafe { &*(user_data as *const RepeatGuard) };
+    let toks = unsafe { std::slice::from_raw_parts(tokens, n_tokens as usize) };
+    let logits = unsafe { std::slice::from_raw_parts_mut(logits, guard.n_vocab) };
+    let history: Vec<i32> = toks
+        .iter()
+        .map(|t| t.id)
+        .filter(|id| *id < guard.eot)
+        .collect();
+    for t in banned_next(&history, guard.n) {
+        if let Some(l) = usize::try_from(t).ok().and_then(|i| logits.get_mut(i)) {
+            *l = f32::NEG_INFINITY;
+        }
     }
 }
 
@@ -278,7 +442,8 @@ pub fn decode(
     p.set_print_timestamps(false);
     p.set_suppress_blank(true);
     p.set_suppress_nst(true);
-    p.set_max_tokens(max_tokens_for(audio.len(), opts) as i32);
+    let max_tokens = max_tokens_for(audio.len(), opts);
+    p.set_max_tokens(max_tokens as i32);
     p.set_audio_ctx(audio_ctx_for(audio.len(), opts.audio_ctx_margin) as i32);
     p.set_temperature(0.0);
     p.set_temperature_inc(opts.temperature_inc);
@@ -288,6 +453,21 @@ pub fn decode(
     if !opts.prompt.is_empty() {
         p.set_initial_prompt(&opts.prompt);
     }
+    let mut guard = RepeatGuard {
+        n_vocab: model.context().n_vocab().max(0) as usize,
+        eot: model.context().token_eot(),
+        n: opts.no_repeat_ngram as usize,
+    };
+    if guard.n > 0 {
+        // SAFETY: `guard` lives until after `full` returns; the filter only
+        // reads it and writes the logits whisper.cpp hands it.
+        unsafe {
+            p.set_filter_logits_callback(Some(no_repeat_filter));
+            p.set_filter_logits_callback_user_data(
+                &mut guard as *mut RepeatGuard as *mut std::ffi::c_void,
+            );
+        }
+    }
     state.full(p, audio).map_err(|e| AsrError::Engine {
         engine: ENGINE,
         what: format!("decode failed: {e}"),
@@ -295,6 +475,7 @@ pub fn decode(
     let eot = model.context().token_eot();
     let mut out = Decoded {
         audio_s,
+        max_tokens,
         ..Decoded::default()
     };
     let mut no_speech: f32 = 0.0;
@@ -350,6 +531,101 @@ mod tests {
         assert_eq!(max_tokens_for(16000, &o), 14);
         assert!(max_tokens_for(16000 * 3, &o) > max_tokens_for(16000, &o));
         assert_eq!(max_tokens_for(16000 * 100, &o), 220);
+    }
+
+    #[test]
+    fn a_token_that_would_repeat_an_ngram_is_banned_and_others_are_not() {
+        // "yes ? speaking ?" then " speaking": "?" would repeat "? speaking ?".
+        let (yes, q, speaking, dot) = (10, 11, 12, 13);
+        assert_eq!(banned_next(&[yes, q, speaking, q, speaking], 3), vec![q]);
+        // A loop of one token: the third in a row is banned.
+        assert_eq!(banned_next(&[speaking, speaking], 3), Vec::<i32>::new());
+        assert_eq!(
+            banned_next(&[speaking, speaking, speaking], 2),
+            vec![speaking]
+        );
+        // Nothing repeated, too short, or off: nothing banned.
+        assert!(banned_next(&[yes, q, speaking, dot], 3).is_empty());
+        assert!(banned_next(&[yes, q], 3).is_empty());
+        assert!(banned_next(&[yes, yes, yes], 0).is_empty());
+        // Every continuation already seen after the same two tokens.
+        assert_eq!(banned_next(&[yes, q, 1, yes, q, 2, yes, q], 3), vec![1, 2]);
+    }
+
+    #[test]
+    fn whisper_loops_repeat_and_ordinary_replies_do_not() {
+        for looped in [
+            "Yes? Speaking? Speakingbots speaking",
+            "yes speaking speaking speaking",
+            "I paid it. I paid it.",
+            "I already paid, I already paid last week",
+            "no no no no",
+            "Bye. Bye. Bye.",
+        ] {
+            assert!(repeats(looped), "{looped}");
+        }
+        for fine in [
+            "Yes, speaking.",
+            "yes of Mine",
+            "No, no, I don't owe this.",
+            "I can pay next week or the week after.",
+            "I lost my job and I can't pay right now.",
+            "Call me back on Friday, Friday afternoon is better for me.",
+            "",
+        ] {
+            assert!(!repeats(fine), "{fine}");
+        }
+    }
+
+    #[test]
+    fn a_decode_cut_off_by_its_budget_repeating_or_too_wordy_is_unsound() {
+        let tok = |t: &str| Token {
+            text: t.into(),
+            p: 0.9,
+        };
+        let sound = Decoded {
+            text: "I already paid it.".into(),
+            tokens: vec![
+                tok(" I"),
+                tok(" already"),
+                tok(" paid"),
+                tok(" it"),
+                tok("."),
+            ],
+            audio_s: 1.5,
+            max_tokens: 17,
+            ..Decoded::default()
+        };
+        assert_eq!(sound.unsound(), None);
+        let cut = Decoded {
+            max_tokens: 5,
+            ..sound.clone()
+        };
+        assert!(cut.hit_budget());
+        assert_eq!(cut.unsound(), Some(Unsound::Budget));
+        let looped = Decoded {
+            text: "Yes? Speaking? Speakingbots speaking".into(),
+            ..sound.clone()
+        };
+        assert_eq!(looped.unsound(), Some(Unsound::Repeats));
+        let wordy = Decoded {
+            text: "I already paid it all last week to the man on the phone".into(),
+            audio_s: 0.8,
+            ..sound.clone()
+        };
+        assert_eq!(wordy.unsound(), Some(Unsound::TooManyWords));
+        // Not decoded (too short): no budget to hit.
+        assert!(!Decoded::default().hit_budget());
+    }
+
+    #[test]
+    fn the_repeat_guard_is_on_by_default_and_can_be_turned_off() {
+        let mut o = DecodeOptions {
+            no_repeat_ngram: 3,
+            ..DecodeOptions::default()
+        };
+        o.apply("no_repeat_ngram=0, best_of=3");
+        assert_eq!((o.no_repeat_ngram, o.best_of), (0, 3));
     }
 
     #[test]

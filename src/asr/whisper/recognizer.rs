@@ -195,6 +195,46 @@ mod tests {
         assert!(right >= 1, "neither reply transcribed");
     }
 
+    /// SPEECH.md saw "yes, speaking" come back as "Yes? Speaking?
+    /// Speakingbots speaking" after 2-3.5 s of looping: a short answer must
+    /// decode within its token budget, quickly, and a text that still
+    /// repeats itself must be marked unsound (never a confident text).
+    #[test]
+    fn a_short_answer_does_not_loop_into_a_confident_text() {
+        let Some(pool) = english_pool() else { return };
+        let d = TempDir::new("whisper-short");
+        let mut rec = WhisperRecognizer::new(pool, "en");
+        for (i, (text, voice)) in [
+            ("yes, speaking", "en-us"),
+            ("yes", "en-gb"),
+            ("speaking", "en-us"),
+            ("no", "en-us"),
+        ]
+        .iter()
+        .enumerate()
+        {
+            let pcm = speak_8k(&d.0, &format!("s{i}"), voice, 160, text, true);
+            rec.accept(&pcm).unwrap();
+            let t = rec.finish().unwrap();
+            let dec = rec.last_decoded().unwrap().clone();
+            eprintln!(
+                "{text:?} -> {:?} raw {:?} tokens {}/{} unsound {:?} {} ms",
+                t.text,
+                dec.text,
+                dec.tokens.len(),
+                dec.max_tokens,
+                dec.unsound(),
+                dec.decode_ms
+            );
+            assert!(dec.tokens.len() as u32 <= dec.max_tokens, "{dec:?}");
+            assert!(
+                !super::super::decode::repeats(&dec.text) || dec.unsound().is_some(),
+                "{dec:?}"
+            );
+            assert!(dec.decode_ms < 2500, "{} ms", dec.decode_ms);
+        }
+    }
+
     #[test]
     fn silence_gives_no_text_and_an_empty_utterance_costs_nothing() {
         let Some(pool) = english_pool() else { return };
