@@ -141,6 +141,10 @@ fn main() {
 /// report under it; SPEECH_REJECT=t sets the rejection threshold (default
 /// `[dialogue] reject_threshold`);
 /// SPEECH_WRONG=1 lists every wrong clip; SPEECH_LIMIT=N takes N clips.
+/// SPEECH_ENGINE_TURNS (comma list of turns, e.g. `reminder`): only these
+/// turns run on the engine, the others on the grammar engine (what calls
+/// would do with `[asr] turns = { reminder = "hybrid" }`); SPEECH_TURNS
+/// (comma list): only the clips of these turns.
 fn call_bench(set: &str) {
     use duecall::asr::config::{AsrConfig, TurnEngine};
     use duecall::intent::eval::eval_today;
@@ -168,6 +172,10 @@ fn call_bench(set: &str) {
         .flat_map(|k| (0..utts.len()).map(move |i| (i, k)))
         .map(|(i, k)| (i, variant_in(&utts[i].text, k, voices)))
         .collect();
+    if let Ok(turns) = std::env::var("SPEECH_TURNS") {
+        let turns: Vec<&str> = turns.split(',').map(str::trim).collect();
+        clips.retain(|(i, _)| turns.contains(&utts[*i].turn.as_str()));
+    }
     if let Some(n) = std::env::var("SPEECH_LIMIT")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -208,8 +216,13 @@ fn call_bench(set: &str) {
             _ => TurnEngine::Hybrid,
         };
         let mut config = AsrConfig::default();
+        let engine_turns = std::env::var("SPEECH_ENGINE_TURNS").ok();
         for t in script.listen.keys() {
-            config.turns.insert(t.clone(), turn_engine);
+            let on = engine_turns
+                .as_deref()
+                .is_none_or(|l| l.split(',').any(|x| x.trim() == t));
+            let e = if on { turn_engine } else { TurnEngine::Grammar };
+            config.turns.insert(t.clone(), e);
         }
         let c2 = classifier.clone();
         let meaning: duecall::asr::call::Meaning = Arc::new(move |t: &str| {
@@ -220,7 +233,11 @@ fn call_bench(set: &str) {
             .expect("recognizer");
         let t0 = Instant::now();
         let title = format!(
-            "{name}, {engine}, voices {}",
+            "{name}, {engine}{}, voices {}",
+            engine_turns
+                .as_deref()
+                .map(|l| format!(" in turns {l} (others grammar)"))
+                .unwrap_or_default(),
             if std::ptr::eq(voices, EVAL_VOICES) {
                 "eval (flite, festival)"
             } else {

@@ -20,7 +20,8 @@ use super::confidence::{
     WhisperSide,
 };
 use super::config::{AsrConfig, TurnEngine};
-use super::whisper::decode::DecodeOptions;
+use super::hybrid::{HybridRule, HYBRID};
+use super::whisper::decode::{DecodeOptions, Unsound};
 use super::whisper::pool::{Priority, Ticket, WhisperPool};
 use super::whisper::recognizer::{to_whisper_rate, transcript_of, whisper_language};
 use super::{AsrError, Partial, Recognizer, Transcript, FRAME_SAMPLES};
@@ -53,6 +54,10 @@ pub struct Heard {
     pub whisper_ms: Option<(u64, u64)>,
     /// The result came from a speculative decode.
     pub speculative: bool,
+    /// Why Whisper's decode was not sound (None: sound, or no decode).
+    pub whisper_unsound: Option<Unsound>,
+    /// The intent classifier's confidence in Whisper's text's intent.
+    pub whisper_intent_conf: Option<f32>,
 }
 
 /// Whisper's part of a call.
@@ -77,6 +82,8 @@ pub struct CallRecognizer {
     second_pass_calibration: Calibration,
     /// When the second pass's text is heard instead of the grammar sentence.
     second_pass_rule: SecondPassRule,
+    /// Which engine's text a hybrid turn hears.
+    hybrid_rule: HybridRule,
     turn: String,
     engine: TurnEngine,
     buf: Vec<i16>,
@@ -113,12 +120,16 @@ impl CallRecognizer {
             whisper,
             config,
             meaning,
-            calibration: Calibration::FITTED,
+            calibration: HYBRID,
             // Calibration::GRAMMAR is fitted but not yet the default: the
             // conversation thresholds were set against this one (issue 18).
             grammar_calibration: Calibration::FITTED,
             second_pass_calibration: Calibration::GRAMMAR_LM,
             second_pass_rule: second_pass_rule_from_env().unwrap_or(SecondPassRule::CALLS),
+            hybrid_rule: std::env::var(HYBRID_RULE_ENV)
+                .ok()
+                .and_then(|v| parse_hybrid_rule(&v))
+                .unwrap_or(HybridRule::CALLS),
             turn: String::new(),
             engine,
             buf: Vec::new(),
@@ -139,6 +150,11 @@ impl CallRecognizer {
     /// Replaces the calibration model of grammar-only turns.
     pub fn set_grammar_calibration(&mut self, c: Calibration) {
         self.grammar_calibration = c;
+    }
+
+    /// Replaces the rule choosing between the two engines in hybrid turns.
+    pub fn set_hybrid_rule(&mut self, r: HybridRule) {
+        self.hybrid_rule = r;
     }
 
     /// Replaces the rule taking the second pass's text over the grammar sentence.
@@ -213,11 +229,7 @@ impl CallRecognizer {
     /// sentence `candidate`: the speculative decode when the caller said
     /// nothing since it started and it scored the same sentence, else a new
     /// one.
-    #[allow(clippy::type_complexity)]
-    fn whisper_side(
-        &mut self,
-        candidate: Option<&str>,
-    ) -> Result<Option<(WhisperSide, Option<f32>, String, (u64, u64), bool)>, AsrError> {
+    fn whisper_side(&mut self, candidate: Option<&str>) -> Result<Option<WhisperHeard>, AsrError> {
         let Some(w) = self.whisper.clone() else {
             return Ok(None);
         };
@@ -248,9 +260,13 @@ impl CallRecognizer {
         let (d, waited) = result?;
         let t = transcript_of(&d, &self.lang);
         let text = t.text;
+        let unsound = d.unsound();
+        let meant = self.meaning_with_conf(&text);
         let side = WhisperSide {
-            intent: self.meaning_of(&text),
-            looped: looped(&text),
+            intent: meant.map(|m| m.0),
+            // A loop, a decode cut off by its budget or too many words for
+            // the audio: never a confident text.
+            looped: looped(&text) || unsound.is_some(),
             mean_logprob: d.mean_logprob(),
             min_p: d.min_p(),
             no_speech: d.no_speech,
@@ -259,14 +275,29 @@ impl CallRecognizer {
             text,
         };
         let grammar_score = d.scores.first().copied().flatten().map(|s| s.mean());
-        Ok(Some((
+        Ok(Some(WhisperHeard {
             side,
             grammar_score,
-            d.text,
-            (d.decode_ms, waited),
+            raw: d.text,
+            ms: (d.decode_ms, waited),
             speculative,
-        )))
+            unsound,
+            intent_conf: meant.map(|m| m.1),
+        }))
     }
+}
+
+/// Whisper's part of one utterance, as [`CallRecognizer::finish`] uses it.
+struct WhisperHeard {
+    side: WhisperSide,
+    /// Whisper's score of the grammar sentence.
+    grammar_score: Option<f32>,
+    raw: String,
+    /// Decode and queueing time, ms.
+    ms: (u64, u64),
+    speculative: bool,
+    unsound: Option<Unsound>,
+    intent_conf: Option<f32>,
 }
 
 /// Opens the recognizer a call on `lang` uses, as `config` says: the
@@ -278,6 +309,17 @@ pub fn open_call(
     replies: Option<Arc<super::jsgf::ReplyGrammar>>,
     meaning: Option<Meaning>,
 ) -> Result<CallRecognizer, AsrError> {
+    let mut config = config.clone();
+    if let Ok(v) = std::env::var(TURNS_ENV) {
+        let turns = parse_turns(&v).ok_or_else(|| AsrError::Engine {
+            engine: "asr",
+            what: format!(
+                "{TURNS_ENV}={v:?} is not understood: write turn=engine pairs, e.g. reminder=hybrid,identity=grammar"
+            ),
+        })?;
+        config.turns.extend(turns);
+    }
+    let config = &config;
     let model_dir = config.models.get(lang).cloned();
     let grammar = match super::open_with(
         config.engine.as_deref(),
@@ -387,20 +429,27 @@ impl Recognizer for CallRecognizer {
                 intent: self.meaning_of(&t.text),
                 text: t.text.clone(),
                 conf: t.confidence,
-                whisper_score: whisper.as_ref().and_then(|w| w.1),
+                whisper_score: whisper.as_ref().and_then(|w| w.grammar_score),
                 lm_intent: lm_meant.map(|m| m.0),
                 lm_intent_conf: lm_meant.map(|m| m.1),
                 lm_text: lm_text.clone(),
                 lm_phone_sim: lm.as_ref().map(|l| l.phone_sim),
             }),
-            whisper: whisper.as_ref().map(|w| w.0.clone()),
+            whisper: whisper.as_ref().map(|w| w.side.clone()),
         };
         let model = match self.engine {
             TurnEngine::Grammar if lm.is_some() => &self.second_pass_calibration,
             TurnEngine::Grammar => &self.grammar_calibration,
             _ => &self.calibration,
         };
-        let verdict = decide_with(&evidence, model, &self.second_pass_rule);
+        let verdict = match self.engine {
+            TurnEngine::Hybrid => self.hybrid_rule.decide(
+                &evidence,
+                whisper.as_ref().and_then(|w| w.intent_conf),
+                model,
+            ),
+            _ => decide_with(&evidence, model, &self.second_pass_rule),
+        };
         if let Some(g) = evidence.grammar.as_ref() {
             tracing::debug!(
                 turn = %self.turn,
@@ -444,9 +493,11 @@ impl Recognizer for CallRecognizer {
             engine: self.engine,
             evidence,
             verdict,
-            whisper_raw: whisper.as_ref().map(|w| w.2.clone()),
-            whisper_ms: whisper.as_ref().map(|w| w.3),
-            speculative: whisper.as_ref().is_some_and(|w| w.4),
+            whisper_raw: whisper.as_ref().map(|w| w.raw.clone()),
+            whisper_ms: whisper.as_ref().map(|w| w.ms),
+            speculative: whisper.as_ref().is_some_and(|w| w.speculative),
+            whisper_unsound: whisper.as_ref().and_then(|w| w.unsound),
+            whisper_intent_conf: whisper.as_ref().and_then(|w| w.intent_conf),
         });
         Ok(transcript)
     }
@@ -464,6 +515,55 @@ impl Recognizer for CallRecognizer {
             (TurnEngine::Grammar, Some(g)) => g.engine(),
             (TurnEngine::Hybrid, Some(_)) => "hybrid",
         }
+    }
+}
+
+/// Environment variable setting the engine of listening turns over what
+/// `[asr.turns]` says (`reminder=hybrid,identity=grammar`): the e2e tests
+/// and benchmarks run a turn on another engine without a config file.
+pub const TURNS_ENV: &str = "DUECALL_ASR_TURNS";
+
+/// [`TURNS_ENV`]'s `turn=engine,...` pairs; None when a pair is not
+/// understood (an empty value sets nothing).
+pub fn parse_turns(v: &str) -> Option<Vec<(String, TurnEngine)>> {
+    v.split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (turn, engine) = p.split_once('=')?;
+            let engine = match engine.trim() {
+                "grammar" => TurnEngine::Grammar,
+                "whisper" => TurnEngine::Whisper,
+                "hybrid" => TurnEngine::Hybrid,
+                _ => return None,
+            };
+            let turn = turn.trim();
+            (!turn.is_empty()).then(|| (turn.to_string(), engine))
+        })
+        .collect()
+}
+
+/// Environment variable replacing [`HybridRule::CALLS`] for experiments:
+/// `MIN_LOGPROB,MIN_INTENT_CONF,MIN_STAKES_CONF,KNOWN_GAP,UNKNOWN_GAP`.
+pub const HYBRID_RULE_ENV: &str = "DUECALL_HYBRID_RULE";
+
+/// [`HYBRID_RULE_ENV`]'s five numbers; None when not understood.
+fn parse_hybrid_rule(v: &str) -> Option<HybridRule> {
+    let p: Vec<f32> = v
+        .split(',')
+        .map(|x| x.trim().parse().ok())
+        .collect::<Option<_>>()?;
+    match p[..] {
+        [min_logprob, min_intent_conf, min_stakes_conf, known_gap, unknown_gap] => {
+            Some(HybridRule {
+                min_logprob,
+                min_intent_conf,
+                min_stakes_conf,
+                known_gap,
+                unknown_gap,
+            })
+        }
+        _ => None,
     }
 }
 
@@ -506,6 +606,30 @@ pub const WHISPER_WAIT: Duration = Duration::from_secs(5);
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_turn_engine_override_parses_pairs_and_refuses_what_it_cannot_read() {
+        assert_eq!(
+            parse_turns("reminder=hybrid, identity = grammar").unwrap(),
+            vec![
+                ("reminder".to_string(), TurnEngine::Hybrid),
+                ("identity".to_string(), TurnEngine::Grammar)
+            ]
+        );
+        assert_eq!(parse_turns("").unwrap(), vec![]);
+        for bad in ["reminder", "reminder=loud", "=hybrid"] {
+            assert_eq!(parse_turns(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_hybrid_rule_override_takes_five_numbers() {
+        let r = parse_hybrid_rule("-1, 0.6, 0.8, -0.35, 1").unwrap();
+        assert_eq!(r.min_logprob, -1.0);
+        assert_eq!(r.unknown_gap, 1.0);
+        assert_eq!(parse_hybrid_rule("1,2,3"), None);
+        assert_eq!(parse_hybrid_rule("a,b,c,d,e"), None);
+    }
 
     #[test]
     fn the_second_pass_rule_override_parses_two_or_three_thresholds_or_never() {

@@ -7,7 +7,8 @@
 //! which phrases a turn's grammar holds ([`turns`]); Whisper ([`whisper`],
 //! a decode pool shared by every call) and the recognizer a call uses
 //! ([`call`]: the engine per listening turn from `[asr]` ([`config`]), the
-//! two hypotheses combined with a calibrated confidence ([`confidence`]),
+//! two hypotheses combined with a calibrated confidence ([`confidence`];
+//! in hybrid turns by the rule of [`hybrid`]),
 //! free text normalised for the lexicon ([`normalize`])). The spoken-reply
 //! evaluation lives outside the library (`tests/e2e/speech/harness`).
 //! Never decides what a reply means (that is `intent`), never reads the
@@ -18,6 +19,7 @@ pub mod call;
 pub mod cli;
 pub mod confidence;
 pub mod config;
+pub mod hybrid;
 pub mod jsgf;
 pub mod ngram;
 pub mod normalize;

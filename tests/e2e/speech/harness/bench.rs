@@ -602,6 +602,11 @@ impl BenchReport {
                 "whisper_raw": c.detail.as_ref().and_then(|d| d.whisper_raw.clone()),
                 "whisper_ms": c.detail.as_ref().and_then(|d| d.whisper_ms),
                 "speculative": c.detail.as_ref().map(|d| d.speculative),
+                "whisper_unsound": c.detail.as_ref().and_then(|d| d.whisper_unsound).map(|u| format!("{u:?}")),
+                "whisper_intent_conf": c.detail.as_ref().and_then(|d| d.whisper_intent_conf),
+                "engine": c.detail.as_ref().map(|d| d.engine.as_str()),
+                "audio_s": c.audio_s,
+                "decode_s": c.decode_s,
             });
             writeln!(f, "{v}")?;
         }
