@@ -131,21 +131,7 @@ impl HybridRule {
             Source::SecondPass | Source::Nothing => None,
         }
         .unwrap_or_default();
-        let agree = match (&e.grammar, &e.whisper) {
-            (Some(g), Some(w)) if g.intent.is_some() => Some(g.intent == w.intent),
-            _ => None,
-        };
-        let confidence = if source == Source::Nothing {
-            0.0
-        } else {
-            model.probability(&Calibration::features(e, source, intent))
-        };
-        Verdict {
-            text,
-            source,
-            confidence,
-            agree,
-        }
+        Verdict::of(e, source, text, intent, model)
     }
 }
 
