@@ -18,12 +18,14 @@ use duecall::telephony::sip::SipGateway;
 
 use crate::peers::*;
 
-/// Monday 2026-11-23, 10:00 in Los Angeles: inside every window.
-fn now() -> DateTime<Utc> {
+/// Monday 2026-11-23, 10:00 in Los Angeles: inside every window (the
+/// conversation tests over every transport use it).
+pub(crate) fn now() -> DateTime<Utc> {
     "2026-11-23T18:00:00Z".parse().unwrap()
 }
 
-fn account(id: &str) -> Account {
+/// The debtor every conversation test calls (English, Los Angeles).
+pub(crate) fn account(id: &str) -> Account {
     serde_json::from_value(serde_json::json!({
         "account_id": id, "name": "Maria Lopez", "phone": "+14155550167", "amount": "125.50",
         "currency": "USD", "due_date": "2026-11-16", "timezone": "America/Los_Angeles", "language": "en",

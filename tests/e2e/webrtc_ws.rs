@@ -14,8 +14,8 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, NaiveDate, Utc};
-use duecall::account::{Account, Language};
+use chrono::NaiveDate;
+use duecall::account::Language;
 use duecall::agent::{Agent, AgentPaths, CallOptions};
 use duecall::config::{Config, SipTransport};
 use duecall::intent::IntentKind;
@@ -23,6 +23,7 @@ use duecall::outcome::{Disposition, RouteKind};
 use duecall::sim::{PersonaBook, SimConfig};
 use duecall::telephony::sip::SipGateway;
 
+use crate::conversation::{account, now};
 use crate::peers::*;
 
 /// kamailio with SIP on UDP/TCP `port` and SIP over WebSocket on `ws_port`.
@@ -130,19 +131,6 @@ async fn webrtc_ws_gateway_registers_at_kamailio_over_websocket() {
     tokio::time::timeout(Duration::from_secs(10), gw.closed())
         .await
         .expect("the gateway stops");
-}
-
-fn now() -> DateTime<Utc> {
-    "2026-11-23T18:00:00Z".parse().unwrap()
-}
-
-fn account(id: &str) -> Account {
-    serde_json::from_value(serde_json::json!({
-        "account_id": id, "name": "Maria Lopez", "phone": "+14155550167", "amount": "125.50",
-        "currency": "USD", "due_date": "2026-11-16", "timezone": "America/Los_Angeles", "language": "en",
-        "agent_uri": "sip:collectors@127.0.0.1:5999"
-    }))
-    .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

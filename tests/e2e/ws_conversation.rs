@@ -9,8 +9,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, NaiveDate, Utc};
-use duecall::account::{Account, Language};
+use chrono::NaiveDate;
+use duecall::account::Language;
 use duecall::agent::{Agent, AgentPaths, AttemptOutcome, CallOptions};
 use duecall::config::Config;
 use duecall::dialogue::Script;
@@ -20,6 +20,7 @@ use duecall::sim::{PersonaBook, SimCallRecord, SimConfig};
 use duecall::telephony::ws::bridge::{AsteriskMedia, Bridge, BridgeCall, BridgeConfig, Faults};
 use duecall::telephony::ws::origination::StreamGateway;
 
+use crate::conversation::{account, now};
 use crate::peers::*;
 
 /// The stream secret the tests configure.
@@ -36,19 +37,6 @@ pub enum Via {
     AsteriskJson,
     /// AudioSocket over TCP.
     AudioSocket,
-}
-
-fn now() -> DateTime<Utc> {
-    "2026-11-23T18:00:00Z".parse().unwrap()
-}
-
-fn account(id: &str) -> Account {
-    serde_json::from_value(serde_json::json!({
-        "account_id": id, "name": "Maria Lopez", "phone": "+14155550167", "amount": "125.50",
-        "currency": "USD", "due_date": "2026-11-16", "timezone": "America/Los_Angeles", "language": "en",
-        "agent_uri": "sip:collectors@127.0.0.1:5999"
-    }))
-    .unwrap()
 }
 
 /// The config duecall runs with to reach the bridge.
