@@ -17,6 +17,7 @@ import json, random, sys, os
 
 sys.path.insert(0, os.path.dirname(__file__))
 from second_pass_rule import fit, prob, CONSEQUENTIAL, words  # noqa: E402
+import reliability  # noqa: E402
 
 NEG = -1e9
 
@@ -106,22 +107,9 @@ def line(name, s):
 
 
 def ece(clips, got, conf, table=False):
-    bins = [[] for _ in range(10)]
-    for c, g, p in zip(clips, got, conf):
-        if c["text"] == "<silence>" or p is None:
-            continue
-        bins[min(int(p * 10), 9)].append((p, g == c["expected"]))
-    n = sum(len(b) for b in bins)
-    e = 0.0
-    for i, b in enumerate(bins):
-        if not b:
-            continue
-        mp = sum(p for p, _ in b) / len(b)
-        acc = sum(x for _, x in b) / len(b)
-        e += abs(mp - acc) * len(b)
-        if table:
-            print(f"  | {i/10:.1f}-{(i+1)/10:.1f} | {len(b)} | {100*acc:.1f} % |  (mean {mp:.2f})")
-    return e / max(n, 1)
+    return reliability.ece(
+        [(p, g == c["expected"]) for c, g, p in zip(clips, got, conf)
+         if c["text"] != "<silence>" and p is not None], table)
 
 
 def main():

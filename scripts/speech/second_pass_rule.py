@@ -18,6 +18,8 @@ the taken text means nothing, 7 its words/8, 14 the second pass's text was taken
 """
 import json, math, random, sys
 
+import reliability
+
 def words(t):
     return [w for w in (t or "").replace(",", " ").split() if w]
 
@@ -115,22 +117,9 @@ def summary(clips, rep, conf, ts=(0.0, 0.3, 0.35, 0.4, 0.45, 0.5)):
     return rows
 
 def ece(clips, rep, conf, table=False):
-    bins = [[] for _ in range(10)]
-    for c, (got, x), p in zip(clips, rep, conf):
-        if c["text"] == "<silence>" or x is None:
-            continue
-        bins[min(int(p * 10), 9)].append((p, got == c["expected"]))
-    n = sum(len(b) for b in bins)
-    e = 0.0
-    for i, b in enumerate(bins):
-        if not b:
-            continue
-        mp = sum(p for p, _ in b) / len(b)
-        acc = sum(r for _, r in b) / len(b)
-        e += abs(mp - acc) * len(b)
-        if table:
-            print(f"    | {i/10:.1f}-{(i+1)/10:.1f} | {len(b)} | {100*acc:.1f} % |  (mean {mp:.2f})")
-    return e / max(n, 1)
+    return reliability.ece(
+        [(p, got == c["expected"]) for c, (got, x), p in zip(clips, rep, conf)
+         if c["text"] != "<silence>" and x is not None], table, indent="    ")
 
 def evaluate(clips, mn, mx, folds, table=False, st=None):
     rep = replay(clips, mn, mx, st)
