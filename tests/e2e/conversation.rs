@@ -24,6 +24,23 @@ pub(crate) fn now() -> DateTime<Utc> {
     "2026-11-23T18:00:00Z".parse().unwrap()
 }
 
+/// The simulated debtors every conversation test calls: the built-in
+/// personas and the shipped extras (`prompts/sim.toml`: no_refer,
+/// dispute, ...), seeded.
+pub(crate) async fn start_sim() -> duecall::sim::SimCallee {
+    let mut personas = PersonaBook::builtin();
+    personas
+        .load_file(&root().join("prompts/sim.toml"))
+        .expect("prompts/sim.toml parses");
+    duecall::sim::start(SimConfig {
+        seed: Some(7),
+        personas,
+        ..SimConfig::default()
+    })
+    .await
+    .expect("sim starts")
+}
+
 /// The debtor every conversation test calls (English, Los Angeles).
 pub(crate) fn account(id: &str) -> Account {
     serde_json::from_value(serde_json::json!({
@@ -48,18 +65,7 @@ async fn converse_until(
 ) -> (AttemptOutcome, SimCallRecord) {
     crate::ws_conversation::test_log();
     let dir = scratch(&format!("conv-{persona}"));
-    // The built-in personas and the shipped extras (no_refer, dispute, ...).
-    let mut personas = PersonaBook::builtin();
-    personas
-        .load_file(&root().join("prompts/sim.toml"))
-        .expect("prompts/sim.toml parses");
-    let sim = duecall::sim::start(SimConfig {
-        seed: Some(7),
-        personas,
-        ..SimConfig::default()
-    })
-    .await
-    .expect("sim starts");
+    let sim = start_sim().await;
     let cfg_text = format!(
         "[dialogue]\n{}\n",
         crate::ws_conversation::dialogue_keys(dialogue)

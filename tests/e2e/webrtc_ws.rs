@@ -20,10 +20,9 @@ use duecall::agent::{Agent, AgentPaths, CallOptions};
 use duecall::config::{Config, SipTransport};
 use duecall::intent::IntentKind;
 use duecall::outcome::{Disposition, RouteKind};
-use duecall::sim::{PersonaBook, SimConfig};
 use duecall::telephony::sip::SipGateway;
 
-use crate::conversation::{account, now};
+use crate::conversation::{account, now, start_sim};
 use crate::peers::*;
 
 /// kamailio with SIP on UDP/TCP `port` and SIP over WebSocket on `ws_port`.
@@ -138,17 +137,7 @@ async fn webrtc_ws_promise_to_pay_through_kamailio_over_websocket_reaches_the_pa
     crate::ws_conversation::test_log();
     let dir = scratch("ws-promise");
     let kam = KamailioWs::start(&dir);
-    let mut personas = PersonaBook::builtin();
-    personas
-        .load_file(&root().join("prompts/sim.toml"))
-        .expect("prompts/sim.toml parses");
-    let sim = duecall::sim::start(SimConfig {
-        seed: Some(7),
-        personas,
-        ..SimConfig::default()
-    })
-    .await
-    .expect("sim starts");
+    let sim = start_sim().await;
     let cfg = over_ws(&kam);
     let gw = Arc::new(SipGateway::start(cfg.clone()).await.expect("gateway"));
     let agent = Agent::new(gw, &cfg, &AgentPaths::under(&root()), &[Language::En]).expect("agent");

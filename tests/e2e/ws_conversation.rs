@@ -16,11 +16,11 @@ use duecall::config::Config;
 use duecall::dialogue::Script;
 use duecall::intent::IntentKind;
 use duecall::outcome::{Disposition, EndedBy, RouteKind, SuppressScope};
-use duecall::sim::{PersonaBook, SimCallRecord, SimConfig};
+use duecall::sim::SimCallRecord;
 use duecall::telephony::ws::bridge::{AsteriskMedia, Bridge, BridgeCall, BridgeConfig, Faults};
 use duecall::telephony::ws::origination::StreamGateway;
 
-use crate::conversation::{account, now};
+use crate::conversation::{account, now, start_sim};
 use crate::peers::*;
 
 /// The stream secret the tests configure.
@@ -161,17 +161,7 @@ async fn converse_with(
     faults: Faults,
 ) -> (AttemptOutcome, SimCallRecord, BridgeCall) {
     let dir = scratch(&format!("ws-{persona}-{via:?}"));
-    let mut personas = PersonaBook::builtin();
-    personas
-        .load_file(&root().join("prompts/sim.toml"))
-        .expect("prompts/sim.toml parses");
-    let sim = duecall::sim::start(SimConfig {
-        seed: Some(7),
-        personas,
-        ..SimConfig::default()
-    })
-    .await
-    .expect("sim starts");
+    let sim = start_sim().await;
     let (bridge, gw, cfg) = bridge_and_gateway(via, dialogue, "", faults).await;
     let agent = Agent::new(
         Arc::new(gw),

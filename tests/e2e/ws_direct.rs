@@ -19,7 +19,6 @@ use duecall::campaign::owner::DataDirOwner;
 use duecall::config::Config;
 use duecall::outcome::RouteKind;
 use duecall::policy::PolicyConfig;
-use duecall::sim::{PersonaBook, SimConfig};
 use duecall::store::{AttemptId, Location, Store};
 use duecall::telephony::gateway::{DirectStreams, Gateway};
 use duecall::telephony::ws::bridge::{Bridge, BridgeConfig};
@@ -28,6 +27,7 @@ use duecall::telephony::ws::twilio::{self, PlatformFrame, StartInfo};
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message;
 
+use crate::conversation::start_sim;
 use crate::peers::*;
 use crate::ws_conversation::{test_log, SECRET};
 
@@ -79,17 +79,7 @@ async fn direct_streams_go_through_the_gate_and_a_denied_one_is_closed_with_its_
     test_log();
     let dir = scratch("ws-direct");
     let data = dir.join("data");
-    let mut personas = PersonaBook::builtin();
-    personas
-        .load_file(&root().join("prompts/sim.toml"))
-        .expect("prompts/sim.toml parses");
-    let sim = duecall::sim::start(SimConfig {
-        seed: Some(7),
-        personas,
-        ..SimConfig::default()
-    })
-    .await
-    .expect("sim starts");
+    let sim = start_sim().await;
     let text = format!(
         "[gateway]\nlisten = \"127.0.0.1:0\"\nstream_secret = \"{SECRET}\"\nallow_direct_streams = true\n"
     );
