@@ -794,31 +794,3 @@ mod tests {
         assert!(!j.contains("<x> ="), "{j}");
     }
 }
-
-#[cfg(test)]
-mod shipped {
-    use super::*;
-
-    #[test]
-    fn shipped_english_reply_grammar_parses_and_every_word_is_in_the_dictionary() {
-        let g = ReplyGrammar::parse(EN_REPLIES, "en.replies.jsgf").unwrap();
-        crate::intent::eval::parse_tsv(EN_EXAMPLES, "en.replies.tsv").unwrap();
-        let cfg = crate::asr::sphinx::SphinxConfig::default();
-        if !crate::testkit::needs()
-            .file(
-                &cfg.dict,
-                "the PocketSphinx dictionary (pocketsphinx-en-us)",
-            )
-            .met()
-        {
-            return;
-        }
-        let dict = crate::asr::sphinx::dictionary(&cfg.dict).unwrap();
-        let missing: Vec<String> = g
-            .words()
-            .into_iter()
-            .filter(|w| !dict.contains_key(w))
-            .collect();
-        assert!(missing.is_empty(), "not in the dictionary: {missing:?}");
-    }
-}

