@@ -6,7 +6,9 @@
 //! pronunciation dictionary ([`dictionary`]), the JSGF text a turn's
 //! phrases compile to ([`grammar`]) and the decoder itself
 //! ([`recognizer`]: `Send`, one thread at a time, 8 -> 16 kHz upsampling,
-//! one compiled search per phrase set). Every `ps_init` loads its own
+//! one compiled search per phrase set), the second pass's shared language
+//! model (`second_pass`) and the scratch files PocketSphinx reads
+//! (`scratch`). Every `ps_init` loads its own
 //! acoustic model (there is no API to share it), so callers keep decoders
 //! and reuse them across calls (the agent pools them per language).
 //! Must never share one decoder between threads at once, nor pass the same
@@ -17,6 +19,8 @@ pub mod dictionary;
 mod ffi;
 pub mod grammar;
 pub mod recognizer;
+mod scratch;
+mod second_pass;
 
 pub use config::{find_phone_mllr, SphinxConfig, SphinxSearch, WIDE_BEAMS};
 pub use dictionary::{dictionary, tokens};

@@ -4,7 +4,8 @@
 //!
 //! Owns: the decoder's life (init, searches, utterances, free), adding the
 //! grammar's words from the dictionary, and turning segments into timed
-//! words. Must never be used by two threads at once.
+//! words. The second pass's shared model is [`super::second_pass`]'s.
+//! Must never be used by two threads at once.
 
 use std::collections::{HashMap, HashSet};
 use std::ffi::{CStr, CString};
@@ -17,6 +18,11 @@ use super::ffi::*;
 use super::grammar::{
     build_jsgf, build_jsgf_glued, garbage_words, rule_ref, sample_replies, LEAD_RULE,
     NGRAM_SAMPLES_PER_RULE, TAIL_RULE,
+};
+use super::scratch::write_arpa;
+use super::second_pass::{
+    domain_corpus, load_second_pass, second_pass_settings, shared_lm, LmKey, LmSource, SharedLm,
+    SECOND_PASS, SECOND_PASS_MAX_SAMPLES,
 };
 use super::ENGINE;
 use crate::asr::confidence::phone_similarity;
@@ -72,124 +78,6 @@ pub struct SphinxRecognizer {
     utt16: Vec<i16>,
     /// The second pass's result for the last finished utterance.
     last_lm: Option<SecondPass>,
-}
-
-/// Settings of the second pass's n-gram search, put in the decoder's
-/// config only while the search is made (it reads them then): narrower
-/// beams than the turn grammars' wide ones, and the forward tree pass only
-/// (no flat-lexicon pass, no lattice best path), for speed. Floats first,
-/// then integer / boolean (0, 1) settings; `DUECALL_SPHINX_SECOND_PASS_ARGS`
-/// ("-beam 1e-48 -fwdflat yes") overrides them for experiments.
-const LM_FLOATS: &[(&str, f64)] = &[
-    ("-beam", 1e-40),
-    ("-pbeam", 1e-40),
-    ("-wbeam", 1e-30),
-    ("-lpbeam", 1e-30),
-    ("-lponlybeam", 1e-25),
-];
-const LM_INTS: &[(&str, i64)] = &[("-fwdflat", 0), ("-bestpath", 0), ("-maxhmmpf", 3000)];
-
-/// A search setting's name and value.
-type Setting<T> = (String, T);
-
-/// The second pass's search settings: [`LM_FLOATS`] and [`LM_INTS`] with
-/// `DUECALL_SPHINX_SECOND_PASS_ARGS`'s pairs over them (unknown keys and
-/// unparsable values are ignored).
-fn second_pass_settings() -> (Vec<Setting<f64>>, Vec<Setting<i64>>) {
-    let mut floats: Vec<(String, f64)> =
-        LM_FLOATS.iter().map(|(k, v)| (k.to_string(), *v)).collect();
-    let mut ints: Vec<(String, i64)> = LM_INTS.iter().map(|(k, v)| (k.to_string(), *v)).collect();
-    let env = std::env::var("DUECALL_SPHINX_SECOND_PASS_ARGS").unwrap_or_default();
-    let toks: Vec<&str> = env.split_whitespace().collect();
-    for pair in toks.chunks(2) {
-        let [k, v] = pair else { continue };
-        if let Some(f) = floats.iter_mut().find(|(n, _)| n == k) {
-            if let Ok(x) = v.parse() {
-                f.1 = x;
-            }
-        } else if let Some(i) = ints.iter_mut().find(|(n, _)| n == k) {
-            i.1 = match *v {
-                "yes" | "true" => 1,
-                "no" | "false" => 0,
-                n => n.parse().unwrap_or(i.1),
-            };
-        }
-    }
-    (floats, ints)
-}
-
-/// The second pass's search name.
-const SECOND_PASS: &str = "general_lm";
-/// The longest utterance decoded again by the second pass (30 s at
-/// 16 kHz); longer ones keep their first 30 s.
-const SECOND_PASS_MAX_SAMPLES: usize = 30 * 16_000;
-/// sphinxbase's `NGRAM_AUTO` file type.
-const NGRAM_AUTO: i32 = 0;
-
-/// What makes two second-pass models the same: the model file, the
-/// vocabulary size, the domain weight and the domain text.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-struct LmKey {
-    path: std::path::PathBuf,
-    vocab: usize,
-    domain: u32,
-    corpus: u64,
-}
-
-/// A second pass's language model read once and shared by decoders: each
-/// decoder's n-gram search holds a reference to it. Its reference count
-/// and scoring caches are not thread-safe, so every use (making a search,
-/// decoding with it, freeing a decoder that holds it) holds `lock`. Never
-/// freed: it lives as long as the process.
-pub(super) struct SharedLm {
-    lm: Ptr,
-    words: Vec<String>,
-    lock: std::sync::Mutex<()>,
-}
-
-// SAFETY: the model is only touched with `lock` held.
-unsafe impl Send for SharedLm {}
-// SAFETY: as above.
-unsafe impl Sync for SharedLm {}
-
-impl SharedLm {
-    fn lock(&self) -> std::sync::MutexGuard<'_, ()> {
-        self.lock.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
-
-/// The copies of each second-pass model read in this process.
-type LmCopies = HashMap<LmKey, Vec<Arc<SharedLm>>>;
-
-/// The least used copy of the model `key` (decoders holding it), reading a
-/// new one with `load` while there are fewer than `copies`: decoders on
-/// different copies run their second passes in parallel.
-fn shared_lm(
-    key: LmKey,
-    copies: usize,
-    load: impl FnOnce() -> Result<(Ptr, Vec<String>), AsrError>,
-) -> Result<Arc<SharedLm>, AsrError> {
-    static SHARED: std::sync::OnceLock<std::sync::Mutex<LmCopies>> = std::sync::OnceLock::new();
-    let mut all = SHARED
-        .get_or_init(Default::default)
-        .lock()
-        .unwrap_or_else(|e| e.into_inner());
-    let list = all.entry(key).or_default();
-    if list.len() < copies.max(1) {
-        let (lm, words) = load()?;
-        list.push(Arc::new(SharedLm {
-            lm,
-            words,
-            lock: std::sync::Mutex::new(()),
-        }));
-    }
-    list.iter()
-        .min_by_key(|c| Arc::strong_count(c))
-        .cloned()
-        .ok_or_else(|| AsrError::Engine {
-            engine: ENGINE,
-            what: "no second-pass model".into(),
-        })
 }
 
 // SAFETY: a decoder has no thread affinity; we own it and every use goes
@@ -328,136 +216,6 @@ impl SphinxRecognizer {
         Ok(rec)
     }
 
-    /// Sample sentences of the reply grammar's intent rules (their example
-    /// replies among them): the domain model's training text.
-    fn domain_corpus(&self) -> Vec<Vec<String>> {
-        let Some(g) = self.replies.as_ref() else {
-            return Vec::new();
-        };
-        let rules: Vec<String> = g
-            .rule_names()
-            .filter(|r| {
-                crate::intent::IntentKind::parse(r)
-                    .is_some_and(|k| k != crate::intent::IntentKind::Unknown)
-            })
-            .map(str::to_string)
-            .collect();
-        sample_replies(g, &rules, NGRAM_SAMPLES_PER_RULE)
-    }
-
-    /// Reads the domain model trained on [`Self::domain_corpus`] (None when
-    /// there is no reply grammar) with this decoder's log base.
-    fn read_domain_model(&self) -> Result<Option<(Ptr, Vec<String>)>, AsrError> {
-        let corpus = self.domain_corpus();
-        if corpus.is_empty() {
-            return Ok(None);
-        }
-        let model = NgramModel::train(corpus.into_iter().map(|t| (t, 1.0)), 3);
-        let path = self.write_arpa("domain", &model)?;
-        let cp = CString::new(path.to_string_lossy().as_bytes()).unwrap_or_default();
-        // SAFETY: ps and config live; cp NUL-terminated; the file is read in the call.
-        let lm = unsafe {
-            ngram_model_read(
-                self.config,
-                cp.as_ptr(),
-                NGRAM_AUTO,
-                ps_get_logmath(self.ps),
-            )
-        };
-        let _ = std::fs::remove_file(&path);
-        if lm.is_null() {
-            return Err(AsrError::Engine {
-                engine: ENGINE,
-                what: "the second pass's domain model could not be read".into(),
-            });
-        }
-        Ok(Some((lm, model.words())))
-    }
-
-    /// Reads the second pass's language model: the general model, and,
-    /// with a domain weight and a reply grammar, its interpolation with the
-    /// domain model. Returns the model (one reference, the caller's) and
-    /// its vocabulary: the general model's most probable words found in
-    /// the dictionary (a language-model word the decoder's dictionary lacks
-    /// is never heard, so this bounds the vocabulary) and the domain's.
-    fn load_second_pass(&self, path: &std::path::Path) -> Result<(Ptr, Vec<String>), AsrError> {
-        let cp = CString::new(path.to_string_lossy().as_bytes()).unwrap_or_default();
-        // SAFETY: ps and config live; cp NUL-terminated; every model read
-        // here is freed on the error paths, and returned once otherwise.
-        unsafe {
-            let lm = ngram_model_read(
-                self.config,
-                cp.as_ptr(),
-                NGRAM_AUTO,
-                ps_get_logmath(self.ps),
-            );
-            if lm.is_null() {
-                return Err(AsrError::BadModel {
-                    engine: ENGINE,
-                    path: path.to_path_buf(),
-                    reason: "the second pass's language model could not be read".into(),
-                });
-            }
-            let counts = ngram_model_get_counts(lm);
-            let n1 = if counts.is_null() { 0 } else { *counts };
-            let mut words: Vec<(i32, String)> = Vec::with_capacity(n1 as usize);
-            for wid in 0..n1 as i32 {
-                let p = ngram_word(lm, wid);
-                if p.is_null() {
-                    continue;
-                }
-                let w = CStr::from_ptr(p).to_string_lossy().into_owned();
-                if w.starts_with('<') || !self.dict.contains_key(&w) {
-                    continue;
-                }
-                let score = ngram_score(lm, p, std::ptr::null::<c_char>());
-                words.push((score, w));
-            }
-            words.sort_unstable_by_key(|w| std::cmp::Reverse(w.0));
-            let mut words: Vec<String> = words
-                .into_iter()
-                .take(self.second_pass_vocab)
-                .map(|(_, w)| w)
-                .collect();
-            if self.second_pass_domain <= 0.0 {
-                return Ok((lm, words));
-            }
-            let (domain, dwords) = match self.read_domain_model() {
-                Ok(Some(d)) => d,
-                Ok(None) => return Ok((lm, words)),
-                Err(e) => {
-                    ngram_model_free(lm);
-                    return Err(e);
-                }
-            };
-            let mut models = [lm, domain];
-            let (n0, n1) = (
-                CString::new("general").unwrap_or_default(),
-                CString::new("domain").unwrap_or_default(),
-            );
-            let mut names = [n0.as_ptr() as *mut c_char, n1.as_ptr() as *mut c_char];
-            let weights = [1.0 - self.second_pass_domain, self.second_pass_domain];
-            // The set retains both models; our references go.
-            let set = ngram_model_set_init(
-                self.config,
-                models.as_mut_ptr(),
-                names.as_mut_ptr(),
-                weights.as_ptr(),
-                2,
-            );
-            ngram_model_free(domain);
-            ngram_model_free(lm);
-            if set.is_null() {
-                return Err(AsrError::Engine {
-                    engine: ENGINE,
-                    what: "the second pass's models could not be interpolated".into(),
-                });
-            }
-            words.extend(dwords);
-            Ok((set, words))
-        }
-    }
-
     /// Takes the second pass's model from the process's shared copies
     /// (reading one when there are fewer than [`SphinxConfig::second_pass_copies`])
     /// and adds its vocabulary to the decoder.
@@ -465,7 +223,7 @@ impl SphinxRecognizer {
         use std::hash::{Hash, Hasher};
         let mut h = std::collections::hash_map::DefaultHasher::new();
         if self.second_pass_domain > 0.0 {
-            self.domain_corpus().hash(&mut h);
+            domain_corpus(self.replies.as_deref()).hash(&mut h);
         }
         let key = LmKey {
             path: path.to_path_buf(),
@@ -474,7 +232,17 @@ impl SphinxRecognizer {
             corpus: h.finish(),
         };
         let shared = shared_lm(key, self.second_pass_copies, || {
-            let loaded = self.load_second_pass(path)?;
+            let source = LmSource {
+                config: self.config,
+                // SAFETY: ps live.
+                logmath: unsafe { ps_get_logmath(self.ps) },
+                owner: self.ps,
+                dict: &self.dict,
+                vocab: self.second_pass_vocab,
+                domain: self.second_pass_domain,
+                replies: self.replies.as_deref(),
+            };
+            let loaded = load_second_pass(&source, path)?;
             // The models keep a bare pointer to the log tables of the decoder
             // that read them (sphinxbase does not retain it), and this decoder
             // goes away with its call while the copy serves others: one more
@@ -507,7 +275,7 @@ impl SphinxRecognizer {
     }
 
     /// Makes the second pass's search from the language model read, with
-    /// [`LM_FLOATS`] / [`LM_INTS`] in the decoder's config meanwhile.
+    /// the settings of `second_pass_settings` in the decoder's config meanwhile.
     fn build_second_pass(&mut self) -> Result<(), AsrError> {
         let (floats, ints) = second_pass_settings();
         let fkeys: Vec<CString> = floats
@@ -693,26 +461,11 @@ impl SphinxRecognizer {
         out
     }
 
-    /// Writes `model` as ARPA text to a new file of this decoder's in the
-    /// temp directory (`tag` names which model), for PocketSphinx to read;
-    /// the caller removes it once read ([`write_new_private`]).
-    fn write_arpa(&self, tag: &str, model: &NgramModel) -> Result<std::path::PathBuf, AsrError> {
-        let dir = std::env::temp_dir();
-        let stem = format!("duecall-sphinx-{}-{:p}-{tag}", std::process::id(), self.ps);
-        write_new_private(&dir, &stem, model.to_arpa().as_bytes()).map_err(|e| AsrError::Engine {
-            engine: ENGINE,
-            what: format!(
-                "cannot write the {tag} n-gram model in {}: {e}",
-                dir.display()
-            ),
-        })
-    }
-
     /// Trains a trigram model on `toks` (one sentence each; repeats weigh
     /// more), loads it as search `name` and makes it the active search.
     fn set_ngram(&mut self, name: &str, toks: &[Vec<String>]) -> Result<(), AsrError> {
         let model = NgramModel::train(toks.iter().map(|t| (t.clone(), 1.0)), 3);
-        let path = self.write_arpa(name, &model)?;
+        let path = write_arpa(self.ps, name, &model)?;
         let (cn, cp) = (
             CString::new(name).unwrap_or_default(),
             CString::new(path.to_string_lossy().as_bytes()).unwrap_or_default(),
@@ -1020,44 +773,6 @@ impl Drop for SphinxRecognizer {
             cmd_ln_free_r(self.config);
         }
         drop(guard);
-    }
-}
-
-/// Writes `bytes` to a new file `<stem>-<n>.arpa` in `dir`, created
-/// owner-only (0600) and never over an existing path (`O_EXCL`: a name
-/// planted in a shared /tmp is skipped to the next, not followed or
-/// overwritten); returns its path.
-fn write_new_private(
-    dir: &std::path::Path,
-    stem: &str,
-    bytes: &[u8],
-) -> std::io::Result<std::path::PathBuf> {
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
-    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    let mut tries = 0;
-    loop {
-        let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let path = dir.join(format!("{stem}-{n}-{nanos:x}.arpa"));
-        match std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&path)
-        {
-            Ok(mut f) => {
-                if let Err(e) = f.write_all(bytes) {
-                    let _ = std::fs::remove_file(&path);
-                    return Err(e);
-                }
-                return Ok(path);
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && tries < 16 => tries += 1,
-            Err(e) => return Err(e),
-        }
     }
 }
 

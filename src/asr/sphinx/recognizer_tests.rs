@@ -2,18 +2,6 @@
 
 use super::*;
 
-#[test]
-fn temp_model_files_are_new_owner_only_and_distinct() {
-    use std::os::unix::fs::PermissionsExt as _;
-    let tmp = TempDir::new("arpa");
-    let dir = tmp.0.clone();
-    let a = write_new_private(&dir, "m", b"\\data\\\n").unwrap();
-    let b = write_new_private(&dir, "m", b"other").unwrap();
-    assert_ne!(a, b);
-    assert_eq!(std::fs::read(&a).unwrap(), b"\\data\\\n");
-    let mode = std::fs::metadata(&a).unwrap().permissions().mode() & 0o777;
-    assert_eq!(mode, 0o600, "{mode:o}");
-}
 use crate::asr::testutil::{speak_8k, sphinx_tools, TempDir};
 use std::path::Path;
 
