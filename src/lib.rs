@@ -11,6 +11,7 @@ pub mod asr;
 pub mod bench;
 pub mod campaign;
 pub mod config;
+pub mod crypto;
 pub mod dialogue;
 pub mod intent;
 pub mod media;

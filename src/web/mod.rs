@@ -14,7 +14,6 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod console;
-pub mod crypto;
 pub mod db;
 pub mod dialler;
 pub mod error;

@@ -412,7 +412,7 @@ async fn tls_config(
     cert: &Path,
     key: &Path,
 ) -> Result<axum_server::tls_rustls::RustlsConfig, ServeError> {
-    super::crypto::install_crypto();
+    crate::crypto::install_crypto();
     axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
         .await
         .map_err(|e| {

@@ -71,7 +71,7 @@ pub fn start(st: AppState) -> Workers {
     let stop = st.shutdown.child_token();
     let mut tasks = Vec::new();
     if !st.webhooks().is_empty() {
-        super::crypto::install_crypto();
+        crate::crypto::install_crypto();
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(st.serve().webhook_timeout_s))
             .redirect(reqwest::redirect::Policy::none())

@@ -864,7 +864,7 @@ async fn serve_terminates_tls_and_marks_the_cookie_secure() {
         ),
     );
     assert!(srv.url.starts_with("https://"), "{}", srv.url);
-    duecall::web::crypto::install_crypto();
+    duecall::crypto::install_crypto();
     let pem = std::fs::read(&cert).expect("cert");
     let c = reqwest::Client::builder()
         .add_root_certificate(reqwest::Certificate::from_pem(&pem).expect("pem"))

@@ -269,7 +269,7 @@ impl Serve {
 
 /// An HTTP client that keeps no cookies and follows no redirects.
 pub fn client() -> reqwest::Client {
-    duecall::web::crypto::install_crypto();
+    duecall::crypto::install_crypto();
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(Duration::from_secs(60))

@@ -120,8 +120,7 @@ async fn direct_streams_go_through_the_gate_and_a_denied_one_is_closed_with_its_
         .await
         .expect("bridge starts");
     let stream_url = format!("ws://{ws}/ws/twilio?token={SECRET}");
-    #[allow(deprecated)] // ring, as the hooks install it (no cmake needed)
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    duecall::crypto::install_crypto();
     let http = reqwest::Client::new();
     let resp = http
         .post(format!("{}/Calls.json", bridge.twilio_base("AC1")))

@@ -365,11 +365,8 @@ impl HttpHook {
             (None, None) => Body::None,
         };
         let timeout = Duration::from_secs(cfg.timeout_s.unwrap_or(10).clamp(1, 120));
-        // HTTPS needs a crypto provider for rustls; the first one installed
-        // wins. ring (deprecated for lacking post-quantum key exchange) builds
-        // without cmake, unlike aws-lc-rs.
-        #[allow(deprecated)]
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        // HTTPS needs the process's crypto provider for rustls.
+        crate::crypto::install_crypto();
         let client = reqwest::Client::builder()
             .timeout(timeout)
             .redirect(reqwest::redirect::Policy::none())
