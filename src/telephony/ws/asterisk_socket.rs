@@ -17,12 +17,10 @@ use std::time::Duration;
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Map, Value};
-use tokio::sync::mpsc;
 
 use super::asterisk::{self, Command, ControlFormat, Event, MediaFormat, MediaStart};
-use super::driver::{Incoming, Outgoing, Protocol, StreamPipe, INCOMING_QUEUE, OUTGOING_QUEUE};
+use super::driver::{Incoming, Outgoing, Protocol, SocketEnds, StreamPipe, StreamInfo};
 use super::hub::StreamHub;
-use super::session::SessionConfig;
 use super::FrameError;
 use crate::media::g711::{self, Codec};
 
@@ -153,9 +151,7 @@ pub async fn run(
         ("channel".to_string(), start.channel.clone()),
     ]
     .into();
-    let (in_tx, in_rx) = mpsc::channel(INCOMING_QUEUE);
-    let (out_tx, mut out_rx) = mpsc::channel(OUTGOING_QUEUE);
-    let pipe = StreamPipe {
+    let info = StreamInfo {
         protocol: Protocol::Asterisk,
         call_id,
         codec: match format {
@@ -166,18 +162,13 @@ pub async fn run(
         params,
         ids,
         peer,
-        incoming: in_rx,
-        outgoing: out_tx,
-        session: SessionConfig {
-            send_ahead_frames: (cfg.send_ahead_ms / 20) as u32,
-            marks: true,
-            // FLUSH_MEDIA drops queued marks without echoing them.
-            cleared_marks_echo: false,
-            mark_grace_ms: cfg.mark_grace_ms,
-            jitter_frames: cfg.jitter_frames,
-            stall_ms: cfg.stall_timeout_ms,
-        },
     };
+    // FLUSH_MEDIA drops queued marks without echoing them (StreamPipe::open).
+    let (pipe, ends) = StreamPipe::open(info, &cfg);
+    let SocketEnds {
+        incoming: in_tx,
+        outgoing: mut out_rx,
+    } = ends;
     if let Err(refusal) = hub.arrive(pipe) {
         tracing::warn!(?peer, reason = %refusal, "asterisk stream refused");
         refuse(&mut sink, control, &refusal.to_string()).await;

@@ -15,13 +15,12 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use super::audiosocket::{self, Decoder, Frame};
-use super::driver::{Incoming, Outgoing, Protocol, StreamPipe, INCOMING_QUEUE, OUTGOING_QUEUE};
+use super::driver::{Incoming, Outgoing, Protocol, SocketEnds, StreamPipe, StreamInfo};
 use super::hub::StreamHub;
-use super::session::SessionConfig;
 
 /// Connections served at once (each is one call).
 const MAX_CONNECTIONS: usize = 512;
@@ -99,26 +98,19 @@ pub async fn run(mut sock: TcpStream, hub: Arc<StreamHub>, peer: SocketAddr) {
     let uuid = audiosocket::uuid_text(&id);
     let mut params = Map::new();
     params.insert("stream_id".into(), Value::String(uuid.clone()));
-    let (in_tx, in_rx) = mpsc::channel(INCOMING_QUEUE);
-    let (out_tx, mut out_rx) = mpsc::channel(OUTGOING_QUEUE);
-    let pipe = StreamPipe {
+    let info = StreamInfo {
         protocol: Protocol::AudioSocket,
         call_id: uuid.clone(),
         codec: "L16",
         params,
         ids: [("call_id".to_string(), uuid.clone())].into(),
         peer: Some(peer),
-        incoming: in_rx,
-        outgoing: out_tx,
-        session: SessionConfig {
-            send_ahead_frames: 0,
-            marks: false,
-            cleared_marks_echo: false,
-            mark_grace_ms: cfg.mark_grace_ms,
-            jitter_frames: cfg.jitter_frames,
-            stall_ms: cfg.stall_timeout_ms,
-        },
     };
+    let (pipe, ends) = StreamPipe::open(info, &cfg);
+    let SocketEnds {
+        incoming: in_tx,
+        outgoing: mut out_rx,
+    } = ends;
     if let Err(refusal) = hub.arrive(pipe) {
         tracing::warn!(%peer, reason = %refusal, "audiosocket connection refused");
         let mut b = Vec::new();

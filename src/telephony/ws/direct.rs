@@ -270,17 +270,17 @@ impl DirectRunner {
 
     async fn run(&self, pipe: StreamPipe) {
         if self.shutdown.is_cancelled() {
-            tracing::info!(call_id = %pipe.call_id, "direct stream refused: shutting down");
+            tracing::info!(call_id = %pipe.info.call_id, "direct stream refused: shutting down");
             refuse(
                 pipe,
                 "duecall is shutting down; no new conversation starts".into(),
             );
             return;
         }
-        let account = match account_from_params(&pipe.params) {
+        let account = match account_from_params(&pipe.info.params) {
             Ok(a) => a,
             Err(why) => {
-                tracing::warn!(call_id = %pipe.call_id, why = %why, "direct stream refused");
+                tracing::warn!(call_id = %pipe.info.call_id, why = %why, "direct stream refused");
                 refuse(pipe, why);
                 return;
             }
@@ -297,23 +297,23 @@ impl DirectRunner {
         let (dial, hold) = match verdict {
             Ok(Ok(DirectVerdict::Allowed { dial, hold })) => (dial, hold),
             Ok(Ok(DirectVerdict::Denied(why))) => {
-                tracing::info!(call_id = %pipe.call_id, why = %why, "direct stream refused by the gate");
+                tracing::info!(call_id = %pipe.info.call_id, why = %why, "direct stream refused by the gate");
                 refuse(pipe, why);
                 return;
             }
             Ok(Err(why)) => {
-                tracing::warn!(call_id = %pipe.call_id, why = %why, "direct stream refused: no gate decision");
+                tracing::warn!(call_id = %pipe.info.call_id, why = %why, "direct stream refused: no gate decision");
                 refuse(pipe, why);
                 return;
             }
             Err(e) => {
-                tracing::error!(call_id = %pipe.call_id, error = %e, "direct stream refused: the gate's task failed");
+                tracing::error!(call_id = %pipe.info.call_id, error = %e, "direct stream refused: the gate's task failed");
                 refuse(pipe, "the gate's task failed".into());
                 return;
             }
         };
         let id = AttemptId(dial.attempt_id());
-        tracing::info!(account = %account.account_id, phone = %mask_phone(&account.phone), attempt = id.0, protocol = pipe.protocol.name(), "direct stream: the gate allows; conversation starts");
+        tracing::info!(account = %account.account_id, phone = %mask_phone(&account.phone), attempt = id.0, protocol = pipe.info.protocol.name(), "direct stream: the gate allows; conversation starts");
         let key = self.hub.park(pipe);
         let opts = CallOptions {
             to: key,

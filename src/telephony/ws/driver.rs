@@ -26,7 +26,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::hook::HttpHook;
 use super::session::{Output, SessionConfig, SessionEnd, StreamSession};
-use super::FrameError;
+use super::{FrameError, GatewayConfig};
 use crate::media::recorder::StereoRecorder;
 use crate::outcome::{Disposition, EndedBy, FailReason};
 use crate::telephony::leg::{
@@ -107,6 +107,19 @@ pub enum Outgoing {
 /// A connected stream, ready to carry a call: the socket side of it.
 #[derive(Debug)]
 pub struct StreamPipe {
+    /// What the stream said of itself when it started.
+    pub info: StreamInfo,
+    /// Parsed messages from the reader.
+    pub incoming: mpsc::Receiver<Incoming>,
+    /// Messages for the writer.
+    pub outgoing: mpsc::Sender<Outgoing>,
+    /// How this protocol plays audio.
+    pub session: SessionConfig,
+}
+
+/// What a protocol's reader knows of a stream once it has started.
+#[derive(Debug)]
+pub struct StreamInfo {
     /// Which protocol.
     pub protocol: Protocol,
     /// The platform's id of the call (Twilio callSid, Asterisk channel id,
@@ -121,12 +134,53 @@ pub struct StreamPipe {
     pub ids: BTreeMap<String, String>,
     /// Who connected.
     pub peer: Option<SocketAddr>,
-    /// Parsed messages from the reader.
-    pub incoming: mpsc::Receiver<Incoming>,
+}
+
+/// The socket's ends of a [`StreamPipe`]: where the reader puts parsed
+/// messages, and where the writer takes what to send.
+#[derive(Debug)]
+pub struct SocketEnds {
+    /// Parsed messages for the call.
+    pub incoming: mpsc::Sender<Incoming>,
     /// Messages for the writer.
-    pub outgoing: mpsc::Sender<Outgoing>,
-    /// How this protocol plays audio.
-    pub session: SessionConfig,
+    pub outgoing: mpsc::Receiver<Outgoing>,
+}
+
+impl StreamPipe {
+    /// Opens the pipe of a stream that has started: its two bounded queues
+    /// and how its protocol plays audio, from `[gateway]` (Twilio and
+    /// chan_websocket buffer what is sent ahead and echo marks, only
+    /// Twilio's `clear` returns the marks it dropped; AudioSocket plays
+    /// what arrives). The pipe goes to the hub, the ends stay with the
+    /// socket's reader and writer.
+    pub fn open(info: StreamInfo, cfg: &GatewayConfig) -> (StreamPipe, SocketEnds) {
+        let (in_tx, in_rx) = mpsc::channel(INCOMING_QUEUE);
+        let (out_tx, out_rx) = mpsc::channel(OUTGOING_QUEUE);
+        let buffered = info.protocol != Protocol::AudioSocket;
+        let session = SessionConfig {
+            send_ahead_frames: if buffered {
+                (cfg.send_ahead_ms / 20) as u32
+            } else {
+                0
+            },
+            marks: buffered,
+            cleared_marks_echo: info.protocol == Protocol::Twilio,
+            mark_grace_ms: cfg.mark_grace_ms,
+            jitter_frames: cfg.jitter_frames,
+            stall_ms: cfg.stall_timeout_ms,
+        };
+        let pipe = StreamPipe {
+            info,
+            incoming: in_rx,
+            outgoing: out_tx,
+            session,
+        };
+        let ends = SocketEnds {
+            incoming: in_tx,
+            outgoing: out_rx,
+        };
+        (pipe, ends)
+    }
 }
 
 /// The call side of a streamed call: the agent's channel pair and what the
@@ -191,14 +245,17 @@ impl EventOut {
 /// `LegEvent::Ended`. The pipe's writer is told to hang up or close.
 pub async fn run(pipe: StreamPipe, call: CallSide) {
     let StreamPipe {
-        protocol,
-        call_id,
-        codec,
-        ids,
+        info:
+            StreamInfo {
+                protocol,
+                call_id,
+                codec,
+                ids,
+                ..
+            },
         mut incoming,
         outgoing,
         session: scfg,
-        ..
     } = pipe;
     let CallSide {
         events,

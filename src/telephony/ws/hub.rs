@@ -148,8 +148,8 @@ impl StreamHub {
     /// Takes a connected stream: to its attempt, to the direct handler, or
     /// refuses it (the pipe is dropped: its socket task closes the stream).
     pub fn arrive(&self, pipe: StreamPipe) -> Result<(), Refusal> {
-        let stream_id = pipe.params.get("stream_id").and_then(param_text);
-        let attempt_id = pipe.params.get("attempt_id").and_then(param_text);
+        let stream_id = pipe.info.params.get("stream_id").and_then(param_text);
+        let attempt_id = pipe.info.params.get("attempt_id").and_then(param_text);
         let found = self.waiting.lock().ok().and_then(|mut w| {
             let key = match &stream_id {
                 Some(s) if w.contains_key(s) => Some(s.clone()),

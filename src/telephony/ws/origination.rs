@@ -447,13 +447,14 @@ pub fn dial_parked(
     })?;
     let (ev_tx, ev_rx) = event_channel();
     let (cmd_tx, cmd_rx) = mpsc::channel(64);
-    let call_id = pipe.call_id.clone();
+    let call_id = pipe.info.call_id.clone();
     let attempt = req.attempt_id.map(|a| a.to_string()).unwrap_or_default();
     let call = CallSide {
         events: ev_tx,
         commands: cmd_rx,
         record: req.record.clone(),
         to: pipe
+            .info
             .params
             .get("phone")
             .and_then(super::hub::param_text)

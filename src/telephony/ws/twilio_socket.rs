@@ -16,12 +16,10 @@ use std::time::Duration;
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Map, Value};
-use tokio::sync::mpsc;
 
-use super::driver::{Incoming, Outgoing, Protocol, StreamPipe, INCOMING_QUEUE, OUTGOING_QUEUE};
+use super::driver::{Incoming, Outgoing, Protocol, SocketEnds, StreamPipe, StreamInfo};
 use super::hub::StreamHub;
 use super::reorder::{Released, Resequencer};
-use super::session::SessionConfig;
 use super::twilio::{self, AgentFrame, PlatformFrame, StartInfo};
 use super::FrameError;
 use crate::media::g711::{self, Codec};
@@ -131,26 +129,19 @@ pub async fn run(
         ("call_sid".to_string(), start.call_sid.clone()),
     ]
     .into();
-    let (in_tx, in_rx) = mpsc::channel(INCOMING_QUEUE);
-    let (out_tx, mut out_rx) = mpsc::channel(OUTGOING_QUEUE);
-    let pipe = StreamPipe {
+    let info = StreamInfo {
         protocol: Protocol::Twilio,
         call_id,
         codec: "PCMU",
         params,
         ids,
         peer,
-        incoming: in_rx,
-        outgoing: out_tx,
-        session: SessionConfig {
-            send_ahead_frames: (cfg.send_ahead_ms / 20) as u32,
-            marks: true,
-            cleared_marks_echo: true,
-            mark_grace_ms: cfg.mark_grace_ms,
-            jitter_frames: cfg.jitter_frames,
-            stall_ms: cfg.stall_timeout_ms,
-        },
     };
+    let (pipe, ends) = StreamPipe::open(info, &cfg);
+    let SocketEnds {
+        incoming: in_tx,
+        outgoing: mut out_rx,
+    } = ends;
     if let Err(refusal) = hub.arrive(pipe) {
         tracing::warn!(?peer, reason = %refusal, "twilio stream refused");
         close(&mut sink, CLOSE_POLICY, &refusal.to_string()).await;
