@@ -35,6 +35,17 @@ pub struct LoadOptions {
     pub record_dir: PathBuf,
     /// Keep the recordings.
     pub keep: bool,
+    /// Over how long the first N conversations start, evenly spaced (None:
+    /// a quarter of the run, at most 5 s). Conversations started after it
+    /// measure the steady state: their starts, and so their replies, are
+    /// spread as the first wave's were; the first wave's replies come in
+    /// bursts when the ramp is shorter than a conversation.
+    pub ramp: Option<Duration>,
+}
+
+/// The default ramp: a quarter of the run, at most 5 s.
+pub fn default_ramp(duration: Duration) -> Duration {
+    (duration / 4).min(Duration::from_secs(5))
 }
 
 /// Runs a load run and returns its report.
@@ -68,9 +79,9 @@ async fn drive(rig: &Rig, o: &LoadOptions) -> Result<LoadReport, BenchError> {
     let n = o.calls;
     let t0 = Instant::now();
     let deadline = t0 + o.duration;
-    // Starts are spread over the first quarter of the run (5 s at most), as
-    // calls arrive on a real trunk, not all in one 20 ms tick.
-    let ramp = (o.duration / 4).min(Duration::from_secs(5));
+    // Starts are spread over the ramp, as calls arrive on a real trunk, not
+    // all in one 20 ms tick.
+    let ramp = o.ramp.unwrap_or_else(|| default_ramp(o.duration)).min(o.duration);
     let window_start = t0 + ramp;
 
     let active = Arc::new(AtomicUsize::new(0));
@@ -104,14 +115,15 @@ async fn drive(rig: &Rig, o: &LoadOptions) -> Result<LoadReport, BenchError> {
 
     let mut set = tokio::task::JoinSet::new();
     let mut k = 1usize;
-    let spawn = |set: &mut tokio::task::JoinSet<Placed>, k: usize| {
+    let spawn = |set: &mut tokio::task::JoinSet<(Instant, Placed)>, k: usize| {
         let (caller, active) = (caller.clone(), active.clone());
         let e = LOAD_MIX[k % LOAD_MIX.len()];
         set.spawn(async move {
+            let started = Instant::now();
             active.fetch_add(1, Ordering::Relaxed);
             let p = caller.place(k, e).await;
             active.fetch_sub(1, Ordering::Relaxed);
-            p
+            (started, p)
         });
     };
     for i in 0..n {
@@ -120,9 +132,15 @@ async fn drive(rig: &Rig, o: &LoadOptions) -> Result<LoadReport, BenchError> {
         k += 1;
     }
     let mut placed = Vec::new();
+    let mut steady = Vec::new();
     while let Some(r) = set.join_next().await {
         match r {
-            Ok(p) => placed.push(p),
+            Ok((started, p)) => {
+                if started >= window_start {
+                    steady.extend(p.reply_latencies_ms());
+                }
+                placed.push(p);
+            }
             Err(e) => return Err(BenchError::Runtime(format!("a call task failed: {e}"))),
         }
         if Instant::now() < deadline {
@@ -146,6 +164,8 @@ async fn drive(rig: &Rig, o: &LoadOptions) -> Result<LoadReport, BenchError> {
         &samples,
         rss0,
         Window {
+            ramp,
+            steady,
             start: ta,
             end: tb,
             cpu_s: (cpu_b - cpu_a) - (sim_b - sim_a),
@@ -156,6 +176,10 @@ async fn drive(rig: &Rig, o: &LoadOptions) -> Result<LoadReport, BenchError> {
 
 /// The measuring window (ramp over to the last start).
 struct Window {
+    /// How long the first conversations took to start.
+    ramp: Duration,
+    /// Reply latencies of the conversations started in the window, ms.
+    steady: Vec<u64>,
     start: Instant,
     end: Instant,
     /// duecall's CPU seconds in it.
@@ -213,11 +237,15 @@ fn summarize(
     let secs = (w.end - w.start).as_secs_f64().max(1e-3);
     let cpu_total_pct = w.cpu_s / secs * 100.0;
     let replies = lat.len();
+    let steady_replies = w.steady.len();
     LoadReport {
         calls: held_peak,
         routes_right: right,
         routes_total: placed.len(),
         reply_latency_ms: LatencyMs::of(lat),
+        reply_latency_steady_ms: LatencyMs::of(w.steady),
+        steady_replies,
+        ramp_s: w.ramp.as_secs_f64(),
         rtp_send_dev_ms: SendDevMs {
             p50: pacing.percentile_us(0.50) as f64 / 1000.0,
             p99: pacing.percentile_us(0.99) as f64 / 1000.0,
@@ -272,6 +300,15 @@ pub fn print_load(r: &LoadReport, out: &mut dyn Write) -> std::io::Result<()> {
         out,
         "  reply latency      p50 {} ms  p95 {} ms  p99 {} ms  ({} replies)",
         r.reply_latency_ms.p50, r.reply_latency_ms.p95, r.reply_latency_ms.p99, r.replies
+    )?;
+    writeln!(
+        out,
+        "    steady state     p50 {} ms  p95 {} ms  p99 {} ms  ({} replies of conversations started after the {:.0} s ramp)",
+        r.reply_latency_steady_ms.p50,
+        r.reply_latency_steady_ms.p95,
+        r.reply_latency_steady_ms.p99,
+        r.steady_replies,
+        r.ramp_s
     )?;
     writeln!(
         out,

@@ -85,6 +85,12 @@ struct LoadArgs {
     /// temporary one, removed after the run).
     #[arg(long)]
     record_dir: Option<PathBuf>,
+    /// Seconds over which the first N conversations start, evenly spaced
+    /// (default: a quarter of the run, at most 5). A ramp as long as a
+    /// conversation (about 40 s) spreads the replies as a paced campaign
+    /// does; the steady-state latency is reported apart either way.
+    #[arg(long)]
+    ramp: Option<u64>,
 }
 
 /// Runs `duecall bench ...`; returns the process exit code.
@@ -97,6 +103,7 @@ pub fn run(args: &BenchArgs, out: &mut dyn Write) -> Result<i32, BenchError> {
                 root: crate::agent::AgentPaths::default_root(),
                 record_dir: a.record_dir.clone().unwrap_or_else(|| scratch("load")),
                 keep: a.record_dir.is_some(),
+                ramp: a.ramp.map(Duration::from_secs),
             };
             let r = load::run_load(&opts)?;
             let written = if a.json {

@@ -66,8 +66,16 @@ pub struct LoadReport {
     pub routes_right: usize,
     /// Conversations that ended (or failed) during the run.
     pub routes_total: usize,
-    /// Reply latency percentiles.
+    /// Reply latency percentiles, every reply.
     pub reply_latency_ms: LatencyMs,
+    /// Reply latency of the conversations started after the ramp (the
+    /// steady state; the first wave's replies come in bursts when the ramp
+    /// is shorter than a conversation).
+    pub reply_latency_steady_ms: LatencyMs,
+    /// Replies in `reply_latency_steady_ms`.
+    pub steady_replies: usize,
+    /// Over how long the first conversations started, s (`--ramp`).
+    pub ramp_s: f64,
     /// RTP send-interval deviation.
     pub rtp_send_dev_ms: SendDevMs,
     /// Packets we expected from the callees and never got.
@@ -199,6 +207,9 @@ mod tests {
             routes_right: 3,
             routes_total: 3,
             reply_latency_ms: LatencyMs::default(),
+            reply_latency_steady_ms: LatencyMs::default(),
+            steady_replies: 0,
+            ramp_s: 5.0,
             rtp_send_dev_ms: SendDevMs::default(),
             rx_lost: 0,
             cpu_per_call_pct: 1.0,

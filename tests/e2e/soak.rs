@@ -51,6 +51,8 @@ fn load_run_of_three_conversations_reports_the_issue_keys_and_every_route_right(
             "3",
             "--duration",
             "20",
+            "--ramp",
+            "6",
             "--json",
             "--record-dir",
             rec.to_str().expect("utf-8 path"),
@@ -77,7 +79,13 @@ fn load_run_of_three_conversations_reports_the_issue_keys_and_every_route_right(
             v["reply_latency_ms"][k].is_number(),
             "reply_latency_ms.{k} in {v}"
         );
+        // The steady state (conversations started after the ramp) apart.
+        assert!(
+            v["reply_latency_steady_ms"][k].is_number(),
+            "reply_latency_steady_ms.{k} in {v}"
+        );
     }
+    assert_eq!(v["ramp_s"].as_f64(), Some(6.0), "--ramp 6 in {v}");
     for k in ["p50", "p99", "max"] {
         assert!(
             v["rtp_send_dev_ms"][k].is_number(),
