@@ -36,7 +36,8 @@ pub(crate) mod testutil;
 
 pub use config::{AsrConfig, TurnEngine};
 pub use error::AsrError;
-pub use open::{find_vosk_model, model_env_var, open, open_with, read_phrases};
+pub use open::{open, open_with, read_phrases};
 pub use recognizer::{
     Partial, Recognizer, SecondPass, Transcript, Word, FRAME_SAMPLES, SAMPLE_RATE,
 };
+pub use vosk::{find_vosk_model, model_env_var};

