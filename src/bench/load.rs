@@ -81,7 +81,10 @@ async fn drive(rig: &Rig, o: &LoadOptions) -> Result<LoadReport, BenchError> {
     let deadline = t0 + o.duration;
     // Starts are spread over the ramp, as calls arrive on a real trunk, not
     // all in one 20 ms tick.
-    let ramp = o.ramp.unwrap_or_else(|| default_ramp(o.duration)).min(o.duration);
+    let ramp = o
+        .ramp
+        .unwrap_or_else(|| default_ramp(o.duration))
+        .min(o.duration);
     let window_start = t0 + ramp;
 
     let active = Arc::new(AtomicUsize::new(0));

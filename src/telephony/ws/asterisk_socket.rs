@@ -19,7 +19,7 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::{Map, Value};
 
 use super::asterisk::{self, Command, ControlFormat, Event, MediaFormat, MediaStart};
-use super::driver::{Incoming, Outgoing, Protocol, SocketEnds, StreamPipe, StreamInfo};
+use super::driver::{Incoming, Outgoing, Protocol, SocketEnds, StreamInfo, StreamPipe};
 use super::hub::StreamHub;
 use super::FrameError;
 use crate::media::g711::{self, Codec};

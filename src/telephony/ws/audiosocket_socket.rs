@@ -19,7 +19,7 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use super::audiosocket::{self, Decoder, Frame};
-use super::driver::{Incoming, Outgoing, Protocol, SocketEnds, StreamPipe, StreamInfo};
+use super::driver::{Incoming, Outgoing, Protocol, SocketEnds, StreamInfo, StreamPipe};
 use super::hub::StreamHub;
 
 /// Connections served at once (each is one call).
