@@ -217,6 +217,22 @@ pub struct SipConfig {
     /// it does not answer (two pings in a row, or a 503), campaigns place
     /// no new calls: no decision is stored, nothing counts against the caps.
     pub options_ping_s: u64,
+    /// A browser callee's media: `relay` (default: our plain RTP offer, a
+    /// media relay such as rtpengine next to the proxy translates it) or
+    /// `direct` (duecall offers WebRTC itself: ICE-lite on `local_ip`,
+    /// DTLS-SRTP, `UDP/TLS/RTP/SAVPF`; src/telephony/webrtc).
+    pub webrtc_media: WebRtcMedia,
+}
+
+/// Who terminates a WebRTC callee's media (`[sip] webrtc_media`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WebRtcMedia {
+    /// A media relay (rtpengine) on the proxy's side: we offer plain RTP.
+    #[default]
+    Relay,
+    /// duecall itself: a WebRTC offer, ICE/DTLS-SRTP on our own socket.
+    Direct,
 }
 
 impl Default for SipConfig {
@@ -241,6 +257,7 @@ impl Default for SipConfig {
             register_expires: 3600,
             registrar: None,
             options_ping_s: 0,
+            webrtc_media: WebRtcMedia::Relay,
         }
     }
 }

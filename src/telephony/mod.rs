@@ -11,4 +11,5 @@ pub mod rtp;
 pub mod sdp;
 pub mod sip;
 pub mod source;
+pub mod webrtc;
 pub mod ws;

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use chrono::NaiveDate;
 use duecall::account::Language;
 use duecall::agent::{Agent, AgentPaths, CallOptions};
-use duecall::config::{Config, SipTransport};
+use duecall::config::{Config, SipTransport, WebRtcMedia};
 use duecall::intent::IntentKind;
 use duecall::outcome::{Disposition, RouteKind};
 use duecall::telephony::sip::SipGateway;
@@ -239,20 +239,44 @@ struct PhoneResult {
     replies_sent: u32,
     prompts_heard: u32,
     /// The page's own log (shown when an assertion fails).
-    #[allow(dead_code)]
     events: Vec<String>,
+}
+
+/// Who terminates the browser's WebRTC media.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BrowserMedia {
+    /// rtpengine beside kamailio (`-A WITH_RTPENGINE`), duecall speaks plain RTP.
+    Rtpengine,
+    /// duecall itself (`[sip] webrtc_media = "direct"`), kamailio relays the SDP.
+    Direct,
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webrtc_ws_browser_phone_hears_the_prompts_and_its_promise_reaches_the_pause() {
+    browser_phone_promise(BrowserMedia::Rtpengine).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webrtc_ws_direct_media_browser_phone_hears_the_prompts_and_its_promise_reaches_the_pause()
+{
+    browser_phone_promise(BrowserMedia::Direct).await;
+}
+
+/// A JsSIP phone in headless chromium registered at kamailio over WS takes
+/// duecall's call, hears the prompts, answers each with a spoken reply, and
+/// the case reaches the promise's route, its media terminated by `media`.
+async fn browser_phone_promise(media: BrowserMedia) {
     crate::ws_conversation::test_log();
     let web = root().join("tests/webrtc");
     assert!(
         web.join("node_modules/jssip").is_dir() && web.join("jssip.bundle.js").is_file(),
         "tests/webrtc is not installed: run scripts/setup (npm ci + the JsSIP bundle)"
     );
-    let dir = scratch("ws-browser");
-    let rtp = Rtpengine::start(&dir);
+    let dir = scratch(match media {
+        BrowserMedia::Rtpengine => "ws-browser",
+        BrowserMedia::Direct => "ws-browser-direct",
+    });
+    let rtp = (media == BrowserMedia::Rtpengine).then(|| Rtpengine::start(&dir));
     let kam = {
         // kamailio with the rtpengine branch (`-A WITH_RTPENGINE`).
         let port = free_udp_port();
@@ -263,11 +287,18 @@ async fn webrtc_ws_browser_phone_hears_the_prompts_and_its_promise_reaches_the_p
         let cfg = src
             .replace("{PORT}", &port.to_string())
             .replace("{WSPORT}", &ws_port.to_string())
-            .replace("{NGPORT}", &rtp.ng_port.to_string())
+            .replace(
+                "{NGPORT}",
+                &rtp.as_ref().map_or(0, |r| r.ng_port).to_string(),
+            )
             .replace("{CTL}", &ctl.display().to_string());
         std::fs::write(dir.join("kamailio.cfg"), cfg).unwrap();
         let mut cmd = Command::new("kamailio");
-        cmd.args(["-DD", "-E", "-A", "WITH_RTPENGINE", "-f"])
+        cmd.args(["-DD", "-E"]);
+        if rtp.is_some() {
+            cmd.args(["-A", "WITH_RTPENGINE"]);
+        }
+        cmd.arg("-f")
             .arg(dir.join("kamailio.cfg"))
             .arg("-P")
             .arg(dir.join("kamailio.pid"))
@@ -321,7 +352,10 @@ async fn webrtc_ws_browser_phone_hears_the_prompts_and_its_promise_reaches_the_p
         std::thread::sleep(Duration::from_millis(100));
     }
 
-    let cfg = over_ws(&kam);
+    let mut cfg = over_ws(&kam);
+    if media == BrowserMedia::Direct {
+        cfg.sip.webrtc_media = WebRtcMedia::Direct;
+    }
     let gw = Arc::new(SipGateway::start(cfg.clone()).await.expect("gateway"));
     let agent = Agent::new(gw, &cfg, &AgentPaths::under(&root()), &[Language::En]).expect("agent");
     let dial = allowed_dial(&dir.join("data"), &account("A-1"), now());
@@ -381,14 +415,48 @@ async fn webrtc_ws_browser_phone_hears_the_prompts_and_its_promise_reaches_the_p
     );
     let rec_path = out.call.recording.expect("recording");
     assert!(rec_path.is_file(), "the two-channel recording");
+    let (ours, theirs) = channel_peaks(&rec_path);
+    assert!(
+        ours > 3000 && theirs > 3000,
+        "the recording holds both sides (peaks: ours {ours}, the phone's {theirs})"
+    );
     let log = kam.peer.log_text();
     assert!(
         log.contains("REQ INVITE") && log.contains("(ws)"),
         "the INVITE did not come over WebSocket:\n{log}"
     );
-    assert!(
-        rtp.peer.log_text().contains("DTLS"),
-        "rtpengine did no DTLS:\n{}",
-        rtp.peer.log_text()
-    );
+    match &rtp {
+        Some(rtp) => assert!(
+            rtp.peer.log_text().contains("DTLS"),
+            "rtpengine did no DTLS:\n{}",
+            rtp.peer.log_text()
+        ),
+        None => {
+            // No relay ran: the phone's ICE and DTLS-SRTP ended at duecall.
+            // and the offer the phone got was duecall's own (ICE-lite).
+            assert!(
+                res.events
+                    .iter()
+                    .any(|e| e.contains("offer UDP/TLS/RTP/SAVPF ice-lite")),
+                "{res:?}"
+            );
+        }
+    }
+}
+
+/// Peak absolute sample of each channel of a two-channel recording
+/// (channel 0: what we sent, channel 1: what we heard).
+fn channel_peaks(path: &Path) -> (i32, i32) {
+    let mut r = hound::WavReader::open(path).expect("the recording opens");
+    assert_eq!(r.spec().channels, 2, "two channels");
+    let mut peaks = (0i32, 0i32);
+    for (i, s) in r.samples::<i16>().enumerate() {
+        let v = i32::from(s.expect("a sample")).abs();
+        if i % 2 == 0 {
+            peaks.0 = peaks.0.max(v);
+        } else {
+            peaks.1 = peaks.1.max(v);
+        }
+    }
+    peaks
 }

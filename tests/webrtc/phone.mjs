@@ -18,7 +18,7 @@ const browser = await chromium.launchPersistentContext(profile, {
   headless: true,
   args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
     '--disable-component-update', '--disable-sync', '--no-pings', '--dns-prefetch-disable', '--disable-quic',
-    '--disable-features=MediaRouter,OptimizationHints', '--use-fake-ui-for-media-stream',
+    '--disable-features=MediaRouter,OptimizationHints,WebRtcHideLocalIpsWithMdns', '--use-fake-ui-for-media-stream',
     '--use-fake-device-for-media-stream', '--allow-loopback-in-peer-connection',
     '--autoplay-policy=no-user-gesture-required', '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1'],
 });

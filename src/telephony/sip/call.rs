@@ -24,11 +24,15 @@ use crate::telephony::leg::{LegCommand, LegEvent, LegEventSender};
 use crate::telephony::media_session::{self, MediaCmd, MediaEnd, MediaParams, MediaSummary};
 use crate::telephony::report::{CallReport, RtpTotals};
 use crate::telephony::sdp::{self, Negotiated, OfferParams};
+use crate::telephony::webrtc::{Bridge, DirectMedia, WebRtcError};
 
 /// How long a hang-up waits for the answer to its BYE (or CANCEL) before
 /// the call is reported ended anyway; the stack keeps retransmitting in the
 /// background until its own timer (32 s) gives up.
 pub const BYE_WAIT: Duration = Duration::from_secs(4);
+/// How long after the answer a WebRTC callee has to complete ICE and
+/// DTLS-SRTP with us (`webrtc_media = "direct"`) before the call fails.
+pub const WEBRTC_CONNECT_WAIT: Duration = Duration::from_secs(10);
 
 pub(super) type InviteJoin =
     rsipstack::platform::JoinHandle<rsipstack::dialog::invitation::InviteAsyncResult>;
@@ -40,6 +44,10 @@ pub(super) struct CallTask {
     pub(super) req: DialRequest,
     pub(super) offer_params: OfferParams,
     pub(super) rtp: Option<UdpSocket>,
+    /// Direct WebRTC media: the engine with our offer, until the answer.
+    pub(super) webrtc: Option<DirectMedia>,
+    /// Direct WebRTC media: the running driver, from the answer on.
+    pub(super) bridge: Option<Bridge>,
     pub(super) events: LegEventSender,
     pub(super) call_id: String,
     /// Media started on a 18x's SDP before the answer (early media), with
@@ -236,16 +244,27 @@ impl CallTask {
         // The answer's SDP decides the media; one we cannot use ends the call
         // at once (BYE) as failed/no-common-codec rather than hanging.
         let early = self.early.take();
-        let negotiated = match (&early, resp.body.iter().all(u8::is_ascii_whitespace)) {
-            // A 200 without SDP confirms the early session (RFC 3261 13.2.1:
-            // the answer was in the 18x).
-            (Some((_, n)), true) => Ok(n.clone()),
-            _ => sdp::parse_bytes(&resp.body)
-                .and_then(|s| sdp::negotiate(&s, &self.offer_params.codecs)),
+        let negotiated = match self.webrtc.take() {
+            // Direct WebRTC media: the browser's answer, ICE and DTLS first.
+            Some(direct) => self.answer_webrtc(direct, &resp.body).await.map_err(|e| {
+                let reason = match e {
+                    WebRtcError::NotConnected(_) | WebRtcError::Io(_) => FailReason::Network,
+                    _ => FailReason::NoCommonCodec,
+                };
+                (e.to_string(), reason)
+            }),
+            None => match (&early, resp.body.iter().all(u8::is_ascii_whitespace)) {
+                // A 200 without SDP confirms the early session (RFC 3261 13.2.1:
+                // the answer was in the 18x).
+                (Some((_, n)), true) => Ok(n.clone()),
+                _ => sdp::parse_bytes(&resp.body)
+                    .and_then(|s| sdp::negotiate(&s, &self.offer_params.codecs)),
+            }
+            .map_err(|e| (e.to_string(), FailReason::NoCommonCodec)),
         };
         let negotiated = match negotiated {
             Ok(n) => n,
-            Err(e) => {
+            Err((e, reason)) => {
                 tracing::warn!(call_id = %self.call_id, error = %e, "answer SDP unusable: hanging up");
                 if let Some((running, _)) = early {
                     if let Some(s) = running.stop().await {
@@ -254,7 +273,7 @@ impl CallTask {
                 }
                 self.hang_up().await;
                 report.disposition = Disposition::Failed;
-                report.reason = Some(FailReason::NoCommonCodec);
+                report.reason = Some(reason);
                 report.ended_at = Utc::now();
                 self.dialog_layer.remove_dialog(&self.dialog.id());
                 self.finish(report);
@@ -296,6 +315,11 @@ impl CallTask {
             .connected(&mut running, &mut states, &mut cmds, &mut report)
             .await;
         let summary = running.stop().await;
+        if let Some(bridge) = self.bridge.take() {
+            if let Some(st) = bridge.stop().await {
+                tracing::info!(call_id = %self.call_id, to_peer = st.to_peer, to_session = st.to_session, dropped = st.dropped_from_session, "webrtc media ended");
+            }
+        }
         report.ended_by = ended_by;
         report.ended_at = Utc::now();
         report.duration_ms = (report.ended_at - answered_at).num_milliseconds().max(0) as u64;
@@ -337,6 +361,24 @@ impl CallTask {
         }
     }
 
+    /// Direct WebRTC media: takes the browser's answer, starts the driver
+    /// and waits (at most [`WEBRTC_CONNECT_WAIT`]) for DTLS-SRTP; the media
+    /// session then speaks plain RTP to the driver over loopback.
+    async fn answer_webrtc(
+        &mut self,
+        direct: DirectMedia,
+        body: &[u8],
+    ) -> Result<Negotiated, WebRtcError> {
+        let session = match self.rtp.as_ref() {
+            Some(s) => s.local_addr()?,
+            None => return Err(std::io::Error::other("no RTP socket").into()),
+        };
+        let (n, mut bridge) = direct.answer(body, session).await?;
+        bridge.wait_connected(WEBRTC_CONNECT_WAIT).await?;
+        self.bridge = Some(bridge);
+        Ok(n)
+    }
+
     /// Starts the RTP session on `n` (once per call: it takes the socket);
     /// `early` media also listens for SITs.
     pub(super) fn start_media(&mut self, n: &Negotiated, early: bool) -> Option<Running> {
@@ -370,7 +412,8 @@ impl CallTask {
     /// A 18x: early media starts on its SDP (played into the recording, not
     /// an answer); a later 18x with a different SDP moves it.
     pub(super) async fn early_media(&mut self, resp: &rsipstack::sip::Response) {
-        if resp.body.is_empty() {
+        // Direct WebRTC media starts with the answer (no early media).
+        if resp.body.is_empty() || self.webrtc.is_some() {
             return;
         }
         let n = match sdp::parse_bytes(&resp.body)

@@ -26,6 +26,9 @@ pub enum SipError {
         /// Why.
         source: std::io::Error,
     },
+    /// The WebRTC media (`[sip] webrtc_media = "direct"`) could not be set up.
+    #[error("webrtc media: {0}")]
+    WebRtc(#[from] crate::telephony::webrtc::WebRtcError),
     /// A URI could not be parsed or is unsafe to write into a message.
     #[error("`{uri}` is not a SIP URI ({reason}); expected e.g. sip:user@127.0.0.1:5070")]
     BadUri {

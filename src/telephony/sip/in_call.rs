@@ -169,6 +169,10 @@ impl CallTask {
 
     /// Judges the SDP of a re-INVITE or UPDATE.
     fn reoffer(&self, body: &[u8]) -> Reoffer {
+        if self.bridge.is_some() {
+            // Direct WebRTC media is negotiated once (no ICE restart yet).
+            return Reoffer::Refuse("re-INVITE on direct WebRTC media".into());
+        }
         if body.iter().all(u8::is_ascii_whitespace) {
             return Reoffer::AskingForOffer;
         }

@@ -52,10 +52,11 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::config::{Config, SipTransport};
+use crate::config::{Config, SipTransport, WebRtcMedia};
 use crate::media::g711::Codec;
 use crate::telephony::leg::{event_channel, CallLeg};
 use crate::telephony::sdp::{self, Direction, OfferParams};
+use crate::telephony::webrtc::{loopback_of, DirectMedia};
 
 pub use call::BYE_WAIT;
 pub use dial::DialRequest;
@@ -416,7 +417,15 @@ impl SipGateway {
                     .is_some_and(|t| t != rsipstack::sip::Transport::Udp)
             })
             .and_then(|d| d.get_socketaddr().ok());
-        let rtp = UdpSocket::bind(SocketAddr::new(self.cfg.sip.local_ip, 0))
+        // Direct WebRTC media: the RTP session talks plain RTP over loopback
+        // to the WebRTC driver, whose own socket is on `local_ip`.
+        let direct = self.cfg.sip.webrtc_media == WebRtcMedia::Direct;
+        let rtp_ip = if direct {
+            loopback_of(self.cfg.sip.local_ip)
+        } else {
+            self.cfg.sip.local_ip
+        };
+        let rtp = UdpSocket::bind(SocketAddr::new(rtp_ip, 0))
             .await
             .map_err(|source| SipError::RtpBind {
                 ip: self.cfg.sip.local_ip,
@@ -439,7 +448,17 @@ impl SipGateway {
             ptime: sdp::DEFAULT_PTIME,
             direction: Direction::SendRecv,
         };
-        let offer = sdp::build_offer(&offer_params);
+        let (webrtc, offer) = if direct {
+            let (m, offer) = DirectMedia::offer(
+                self.cfg.sip.local_ip,
+                &self.codecs,
+                self.cfg.media.dtmf_payload_type,
+            )
+            .await?;
+            (Some(m), offer)
+        } else {
+            (None, sdp::build_offer(&offer_params))
+        };
         let headers: Vec<Header> = req
             .headers
             .iter()
@@ -478,6 +497,8 @@ impl SipGateway {
             req,
             offer_params,
             rtp: Some(rtp),
+            webrtc,
+            bridge: None,
             events: ev_tx,
             call_id: call_id.clone(),
             early: None,

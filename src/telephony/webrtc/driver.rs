@@ -1,0 +1,192 @@
+//! The thin tokio driver around the sans-IO [`Engine`]: the public UDP
+//! socket (ICE, DTLS, SRTP with the peer), a loopback socket facing the
+//! call's RTP media session, the engine's own timeouts, and a clean end on
+//! the call's cancellation.
+//!
+//! Never: decides anything about the media (the engine does), or waits on
+//! anything but its sockets, its timer and its stop token.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use tokio::net::UdpSocket;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio_util::sync::{CancellationToken, DropGuard};
+
+use super::engine::{Engine, EngineStats, Step};
+use super::WebRtcError;
+use crate::media::g711::Codec;
+use crate::telephony::rtp;
+use crate::telephony::sdp::{Direction, Negotiated, DEFAULT_PTIME};
+
+/// Largest datagram read from the peer (browsers keep to ~1200 bytes).
+const MAX_DATAGRAM: usize = 4096;
+
+/// A call's WebRTC media before the answer: the engine with its offer and
+/// the public socket its host candidate names.
+#[derive(Debug)]
+pub struct DirectMedia {
+    engine: Engine,
+    socket: UdpSocket,
+}
+
+impl DirectMedia {
+    /// Binds the public socket on `ip` (any free port) and makes the SDP
+    /// offer (returned with it).
+    pub async fn offer(
+        ip: IpAddr,
+        codecs: &[Codec],
+        dtmf_pt: u8,
+    ) -> Result<(DirectMedia, String), WebRtcError> {
+        let socket = UdpSocket::bind(SocketAddr::new(ip, 0)).await?;
+        let local = socket.local_addr()?;
+        let (engine, sdp) = Engine::offer(local, codecs, dtmf_pt, std::time::Instant::now())?;
+        Ok((DirectMedia { engine, socket }, sdp))
+    }
+
+    /// Takes the peer's answer and starts the driver. The media session at
+    /// `session` (its socket's address) gets what it needs as if the peer
+    /// spoke plain RTP: its remote is the driver's loopback socket.
+    pub async fn answer(
+        mut self,
+        sdp: &[u8],
+        session: SocketAddr,
+    ) -> Result<(Negotiated, Bridge), WebRtcError> {
+        let text = std::str::from_utf8(sdp).map_err(|e| WebRtcError::Sdp(e.to_string()))?;
+        let agreed = self.engine.accept_answer(text)?;
+        let inner = UdpSocket::bind(SocketAddr::new(session.ip(), 0)).await?;
+        let negotiated = Negotiated {
+            codec: agreed.codec,
+            payload_type: agreed.payload_type,
+            dtmf_payload_type: agreed.dtmf_payload_type,
+            remote_rtp: inner.local_addr()?,
+            direction: Direction::SendRecv,
+            ptime: DEFAULT_PTIME,
+        };
+        tracing::info!(
+            local = %self.engine.local(),
+            codec = agreed.codec.name(),
+            dtmf = ?agreed.dtmf_payload_type,
+            "webrtc: answer taken, waiting for ICE and DTLS"
+        );
+        let stop = CancellationToken::new();
+        let (connected_tx, connected) = watch::channel(false);
+        let task = tokio::spawn(run(
+            self.engine,
+            self.socket,
+            inner,
+            session,
+            stop.clone(),
+            connected_tx,
+        ));
+        Ok((
+            negotiated,
+            Bridge {
+                stop: stop.clone(),
+                _guard: stop.drop_guard(),
+                connected,
+                task,
+            },
+        ))
+    }
+}
+
+/// A running driver. Dropping it stops the driver.
+#[derive(Debug)]
+pub struct Bridge {
+    stop: CancellationToken,
+    _guard: DropGuard,
+    connected: watch::Receiver<bool>,
+    task: JoinHandle<EngineStats>,
+}
+
+impl Bridge {
+    /// Waits until DTLS-SRTP is up (ICE checked, keys agreed), at most `within`.
+    pub async fn wait_connected(&mut self, within: Duration) -> Result<(), WebRtcError> {
+        match tokio::time::timeout(within, self.connected.wait_for(|c| *c)).await {
+            Ok(Ok(_)) => Ok(()),
+            // The driver ended (ICE failed) or the time ran out.
+            _ => Err(WebRtcError::NotConnected(within)),
+        }
+    }
+
+    /// Stops the driver and returns its counters.
+    pub async fn stop(self) -> Option<EngineStats> {
+        self.stop.cancel();
+        match self.task.await {
+            Ok(s) => Some(s),
+            Err(e) => {
+                tracing::error!(error = %e, "webrtc driver failed");
+                None
+            }
+        }
+    }
+}
+
+/// The driver's loop: the engine's steps out, datagrams and timeouts in,
+/// until `stop`, the engine's end, or a failed socket.
+async fn run(
+    mut engine: Engine,
+    public: UdpSocket,
+    inner: UdpSocket,
+    session: SocketAddr,
+    stop: CancellationToken,
+    connected: watch::Sender<bool>,
+) -> EngineStats {
+    let mut net_buf = vec![0u8; MAX_DATAGRAM];
+    let mut ses_buf = vec![0u8; rtp::MAX_PACKET_LEN + 1];
+    loop {
+        let wait = loop {
+            match engine.poll() {
+                Step::Network { to, data } => {
+                    if let Err(e) = public.send_to(&data, to).await {
+                        tracing::debug!(error = %e, "webrtc: send failed");
+                    }
+                }
+                Step::Session(pkt) => {
+                    if let Err(e) = inner.send_to(&pkt, session).await {
+                        tracing::debug!(error = %e, "webrtc: hand-on to the session failed");
+                    }
+                }
+                Step::Wait(at) => break Some(at),
+                Step::Closed => break None,
+            }
+        };
+        if engine.connected() && !*connected.borrow() {
+            connected.send_replace(true);
+        }
+        let Some(at) = wait else {
+            tracing::info!("webrtc: the peer's media ended");
+            break;
+        };
+        tokio::select! {
+            biased;
+            _ = stop.cancelled() => break,
+            r = public.recv_from(&mut net_buf) => match r {
+                Ok((n, from)) => engine.network_in(std::time::Instant::now(), from, &net_buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "webrtc socket failed");
+                    break;
+                }
+            },
+            r = inner.recv_from(&mut ses_buf) => match r {
+                // Only our media session speaks on the loopback socket.
+                Ok((n, from)) if from == session => engine.session_in(std::time::Instant::now(), &ses_buf[..n]),
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "webrtc loopback socket failed");
+                    break;
+                }
+            },
+            _ = tokio::time::sleep_until(tokio::time::Instant::from_std(at)) => {
+                engine.timeout(std::time::Instant::now());
+            }
+        }
+    }
+    let stats = engine.stats();
+    tracing::info!(?stats, "webrtc: media ended");
+    stats
+}

@@ -1,0 +1,53 @@
+//! WebRTC media terminated in duecall (`[sip] webrtc_media = "direct"`): a
+//! browser phone's ICE, DTLS-SRTP and RTP on one UDP socket of ours, no
+//! media relay (rtpengine) needed.
+//!
+//! The sans-IO engine ([`engine`], on str0m) makes the offer, takes the
+//! answer and translates between the peer's SRTP and plain RTP; the driver
+//! ([`driver`]) is the thin tokio task around it: the public socket, the
+//! engine's timeouts, and a loopback hop to the call's ordinary RTP media
+//! session, which goes on doing what it does for every SIP call (pacing,
+//! jitter buffer, RFC 4733 DTMF, the two-channel recording, the report).
+
+pub mod driver;
+pub mod engine;
+
+pub use driver::{Bridge, DirectMedia};
+
+/// The loopback address of `ip`'s family: where the media session and the
+/// driver meet.
+pub fn loopback_of(ip: std::net::IpAddr) -> std::net::IpAddr {
+    match ip {
+        std::net::IpAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+        std::net::IpAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+    }
+}
+
+/// What can go wrong with a call's WebRTC media.
+#[derive(Debug, thiserror::Error)]
+pub enum WebRtcError {
+    /// A socket could not be bound or read.
+    #[error("webrtc socket: {0}")]
+    Io(#[from] std::io::Error),
+    /// Our host candidate was refused.
+    #[error("webrtc candidate: {0}")]
+    Candidate(String),
+    /// An SDP could not be made or read.
+    #[error("webrtc sdp: {0}")]
+    Sdp(String),
+    /// No codec is configured to offer.
+    #[error("webrtc: no codec to offer")]
+    NoCodec,
+    /// The answer has no audio m-line we offered.
+    #[error("webrtc: the answer has no audio")]
+    NoAudio,
+    /// The answer takes neither PCMU nor PCMA.
+    #[error("webrtc: no common codec (PCMU/PCMA) in the answer")]
+    NoCommonCodec,
+    /// A second answer to the same offer.
+    #[error("webrtc: the offer was already answered")]
+    AnsweredTwice,
+    /// ICE and DTLS did not complete in time.
+    #[error("webrtc: DTLS-SRTP not connected within {0:?}")]
+    NotConnected(std::time::Duration),
+}
