@@ -190,3 +190,119 @@ async fn run(
     tracing::info!(?stats, "webrtc: media ended");
     stats
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use str0m::change::SdpOffer;
+    use str0m::net::{Protocol, Receive};
+    use str0m::{Candidate, Event, Input, Output, Rtc};
+
+    /// A browser-like str0m peer on its own UDP socket, until `stop`:
+    /// returns the audio payload types it received.
+    async fn browser(mut rtc: Rtc, socket: UdpSocket, stop: CancellationToken) -> Vec<u8> {
+        let local = socket.local_addr().unwrap();
+        let mut got = Vec::new();
+        let mut buf = vec![0u8; 4096];
+        loop {
+            let at = loop {
+                match rtc.poll_output().unwrap() {
+                    Output::Transmit(t) => {
+                        socket.send_to(&t.contents, t.destination).await.unwrap();
+                    }
+                    Output::Event(Event::RtpPacket(p)) => got.push(*p.header.payload_type),
+                    Output::Event(_) => {}
+                    Output::Timeout(at) => break at,
+                }
+            };
+            tokio::select! {
+                _ = stop.cancelled() => return got,
+                r = socket.recv_from(&mut buf) => {
+                    let (n, from) = r.unwrap();
+                    let recv = Receive::new(Protocol::Udp, from, local, &buf[..n]).unwrap();
+                    rtc.handle_input(Input::Receive(std::time::Instant::now(), recv)).unwrap();
+                }
+                _ = tokio::time::sleep_until(tokio::time::Instant::from_std(at)) => {
+                    rtc.handle_input(Input::Timeout(std::time::Instant::now())).unwrap();
+                }
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn the_driver_connects_a_browser_and_carries_session_rtp_to_it_until_stopped() {
+        let lo: IpAddr = "127.0.0.1".parse().unwrap();
+        let session = UdpSocket::bind((lo, 0)).await.unwrap();
+        let (direct, offer) = DirectMedia::offer(lo, &[Codec::Pcmu], 101).await.unwrap();
+        let bsock = UdpSocket::bind((lo, 0)).await.unwrap();
+        let mut cfg = Rtc::builder().set_rtp_mode(true).clear_codecs();
+        cfg.codec_config().enable_pcmu(true, false);
+        let mut b = cfg.build(std::time::Instant::now());
+        b.add_local_candidate(Candidate::host(bsock.local_addr().unwrap(), "udp").unwrap());
+        let answer = b
+            .sdp_api()
+            .accept_offer(SdpOffer::from_sdp_string(&offer).unwrap())
+            .unwrap()
+            .to_sdp_string();
+        let bstop = CancellationToken::new();
+        let phone = tokio::spawn(browser(b, bsock, bstop.clone()));
+
+        let (n, mut bridge) = direct
+            .answer(answer.as_bytes(), session.local_addr().unwrap())
+            .await
+            .unwrap();
+        assert_eq!((n.codec, n.payload_type), (Codec::Pcmu, 0));
+        assert_eq!(
+            n.remote_rtp.ip(),
+            lo,
+            "the session talks to the driver on loopback"
+        );
+        bridge
+            .wait_connected(Duration::from_secs(10))
+            .await
+            .expect("ICE and DTLS-SRTP complete");
+        let mut pkt = Vec::new();
+        for i in 0..10u16 {
+            let h = rtp::RtpHeader {
+                marker: i == 0,
+                payload_type: 0,
+                sequence: i,
+                timestamp: 160 * u32::from(i),
+                ssrc: 9,
+            };
+            rtp::write(&h, &[0x42; 160], &mut pkt);
+            session.send_to(&pkt, n.remote_rtp).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let stats = bridge.stop().await.expect("the driver's counters");
+        assert_eq!(stats.to_peer, 10, "{stats:?}");
+        bstop.cancel();
+        let got = phone.await.unwrap();
+        assert_eq!(got.iter().filter(|&&pt| pt == 0).count(), 10, "{got:?}");
+    }
+
+    #[tokio::test]
+    async fn a_peer_that_never_connects_is_reported_not_connected() {
+        let lo: IpAddr = "127.0.0.1".parse().unwrap();
+        let session = UdpSocket::bind((lo, 0)).await.unwrap();
+        let (direct, offer) = DirectMedia::offer(lo, &[Codec::Pcmu], 101).await.unwrap();
+        // A browser that answers but never sends a datagram.
+        let mut cfg = Rtc::builder().clear_codecs();
+        cfg.codec_config().enable_pcmu(true, false);
+        let mut b = cfg.build(std::time::Instant::now());
+        let answer = b
+            .sdp_api()
+            .accept_offer(SdpOffer::from_sdp_string(&offer).unwrap())
+            .unwrap()
+            .to_sdp_string();
+        let (_, mut bridge) = direct
+            .answer(answer.as_bytes(), session.local_addr().unwrap())
+            .await
+            .unwrap();
+        let r = bridge.wait_connected(Duration::from_millis(300)).await;
+        assert!(matches!(r, Err(WebRtcError::NotConnected(_))), "{r:?}");
+        let stats = bridge.stop().await.unwrap();
+        assert!(!stats.connected);
+    }
+}

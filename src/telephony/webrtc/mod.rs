@@ -51,3 +51,29 @@ pub enum WebRtcError {
     #[error("webrtc: DTLS-SRTP not connected within {0:?}")]
     NotConnected(std::time::Duration),
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{Config, WebRtcMedia};
+
+    #[test]
+    fn webrtc_media_is_relay_unless_set_to_direct_and_other_values_are_refused() {
+        let relay = Config::from_toml("", "t").unwrap();
+        assert_eq!(relay.sip.webrtc_media, WebRtcMedia::Relay);
+        let direct = Config::from_toml("[sip]\nwebrtc_media = \"direct\"\n", "t").unwrap();
+        assert_eq!(direct.sip.webrtc_media, WebRtcMedia::Direct);
+        assert!(Config::from_toml("[sip]\nwebrtc_media = \"sfu\"\n", "t").is_err());
+    }
+
+    #[test]
+    fn the_loopback_follows_the_address_family() {
+        assert_eq!(
+            super::loopback_of("192.0.2.1".parse().unwrap()),
+            "127.0.0.1".parse::<std::net::IpAddr>().unwrap()
+        );
+        assert_eq!(
+            super::loopback_of("2001:db8::1".parse().unwrap()),
+            "::1".parse::<std::net::IpAddr>().unwrap()
+        );
+    }
+}
