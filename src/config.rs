@@ -88,6 +88,8 @@ pub struct Config {
     pub origination: Option<crate::telephony::ws::origination_config::OriginationConfig>,
     /// `[store]`: where the campaign is stored (owned by `store`).
     pub store: StoreConfig,
+    /// `[[trunk]]` tables: the carriers' trunks (see [`TrunkConfig`]).
+    pub trunk: Vec<TrunkConfig>,
 }
 
 /// `[store]`: the embedded SQLite database of the data directory (the
@@ -324,10 +326,15 @@ impl Config {
 
     /// Parses and validates TOML text; `origin` names it in errors.
     pub fn from_toml(text: &str, origin: &str) -> Result<Config, ConfigError> {
-        let cfg: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+        let parse_err = |e: toml::de::Error| ConfigError::Parse {
             path: origin.to_string(),
             message: e.to_string(),
-        })?;
+        };
+        let mut cfg: Config = toml::from_str(text).map_err(parse_err)?;
+        let raw: toml::Value = toml::from_str(text).map_err(parse_err)?;
+        trunk::check_no_legacy_keys(&raw)?;
+        cfg.validate_trunks()?;
+        cfg.fold_trunks();
         cfg.validate()?;
         Ok(cfg)
     }
@@ -335,6 +342,7 @@ impl Config {
     /// Checks values whose type is right but whose meaning is not.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.codecs()?;
+        self.validate_trunks()?;
         if self.sip.ring_timeout_s == 0 || self.sip.ring_timeout_s > 600 {
             return Err(invalid(
                 "sip.ring_timeout_s",
@@ -456,18 +464,7 @@ impl Config {
             ));
         }
         if let Some(r) = &self.sip.registrar {
-            let s = r.trim_start_matches("sip:");
-            let ok = !s.is_empty()
-                && !s.contains(|c: char| {
-                    c.is_control() || c.is_whitespace() || "<>\"@;".contains(c)
-                });
-            if !ok {
-                return Err(invalid(
-                    "sip.registrar",
-                    "a SIP domain or host[:port] (sip:carrier.example, 192.0.2.7:5060)",
-                    r.escape_debug(),
-                ));
-            }
+            trunk::check_registrar("sip.registrar", r)?;
         }
         if let Some(ms) = self.media.speak_delay_ms {
             return Err(invalid(
@@ -523,82 +520,10 @@ impl Config {
     /// The outbound proxy's host and port, if set: `host`, `host:port`,
     /// `[v6]:port`, an IP address, with or without `sip:`.
     pub fn proxy_host(&self) -> Result<Option<ProxyHost>, ConfigError> {
-        let Some(p) = &self.sip.outbound_proxy else {
-            return Ok(None);
-        };
-        let bad = || {
-            invalid(
-                "sip.outbound_proxy",
-                "an IP address or host name, with an optional port and ;transport=udp|tcp|tls|ws, sips:, or ws://host:port/path (trunk.example.com, 192.0.2.7:5060;transport=tcp, sips:trunk.example.com, ws://127.0.0.1:5066)",
-                p,
-            )
-        };
-        let sips = p.starts_with("sips:");
-        let (s, transport) = if let Some(rest) = p.strip_prefix("ws://") {
-            // RFC 7118: the proxy is a WebSocket URL; the path goes in the
-            // GET (see `ws_path`), the host and port are the target. A
-            // WebSocket server has no SIP default port: it must be named.
-            let hostport = rest.split_once('/').map_or(rest, |(h, _)| h);
-            if hostport.contains(';') || !hostport.contains(':') || hostport.ends_with(']') {
-                return Err(bad());
-            }
-            (hostport, Some(SipTransport::Ws))
-        } else {
-            let s = p.trim_start_matches("sip:").trim_start_matches("sips:");
-            match s.split_once(';') {
-                None => (s, sips.then_some(SipTransport::Tls)),
-                Some((h, param)) => {
-                    let t = match param.to_ascii_lowercase().as_str() {
-                        "transport=udp" if !sips => SipTransport::Udp,
-                        "transport=tcp" if !sips => SipTransport::Tcp,
-                        "transport=tls" => SipTransport::Tls,
-                        "transport=ws" if !sips => SipTransport::Ws,
-                        _ => return Err(bad()),
-                    };
-                    (h, Some(t))
-                }
-            }
-        };
-        if let Ok(a) = s.parse::<SocketAddr>() {
-            return Ok(Some(ProxyHost {
-                host: a.ip().to_string(),
-                port: Some(a.port()),
-                transport,
-            }));
+        match &self.sip.outbound_proxy {
+            None => Ok(None),
+            Some(p) => parse_proxy("sip.outbound_proxy", p).map(Some),
         }
-        if let Ok(ip) = s
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .parse::<IpAddr>()
-        {
-            return Ok(Some(ProxyHost {
-                host: ip.to_string(),
-                port: None,
-                transport,
-            }));
-        }
-        let (host, port) = match s.rsplit_once(':') {
-            Some((h, port)) => (h, Some(port.parse::<u16>().map_err(|_| bad())?)),
-            None => (s, None),
-        };
-        let label_ok = |l: &str| {
-            !l.is_empty()
-                && l.len() <= 63
-                && l.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-                && !l.starts_with('-')
-                && !l.ends_with('-')
-        };
-        let name = host.trim_end_matches('.');
-        if name.is_empty() || name.len() > 253 || !name.split('.').all(label_ok) || port == Some(0)
-        {
-            return Err(bad());
-        }
-        Ok(Some(ProxyHost {
-            host: name.to_ascii_lowercase(),
-            port,
-            transport,
-        }))
     }
 
     /// The path of a `ws://` outbound proxy's URL (`/` when it names none;
@@ -633,6 +558,84 @@ pub struct ProxyHost {
     pub transport: Option<SipTransport>,
 }
 
+/// Parses a trunk address (`host`, `host:port`, `[v6]:port`, an IP
+/// address, with or without `sip:`/`sips:`, `;transport=`, or
+/// `ws://host:port/path`); errors name `key`.
+pub fn parse_proxy(key: &str, p: &str) -> Result<ProxyHost, ConfigError> {
+    let bad = || {
+        invalid(
+            key,
+            "an IP address or host name, with an optional port and ;transport=udp|tcp|tls|ws, sips:, or ws://host:port/path (trunk.example.com, 192.0.2.7:5060;transport=tcp, sips:trunk.example.com, ws://127.0.0.1:5066)",
+            p,
+        )
+    };
+    let sips = p.starts_with("sips:");
+    let (s, transport) = if let Some(rest) = p.strip_prefix("ws://") {
+        // RFC 7118: the proxy is a WebSocket URL; the path goes in the
+        // GET (see `ws_path`), the host and port are the target. A
+        // WebSocket server has no SIP default port: it must be named.
+        let hostport = rest.split_once('/').map_or(rest, |(h, _)| h);
+        if hostport.contains(';') || !hostport.contains(':') || hostport.ends_with(']') {
+            return Err(bad());
+        }
+        (hostport, Some(SipTransport::Ws))
+    } else {
+        let s = p.trim_start_matches("sip:").trim_start_matches("sips:");
+        match s.split_once(';') {
+            None => (s, sips.then_some(SipTransport::Tls)),
+            Some((h, param)) => {
+                let t = match param.to_ascii_lowercase().as_str() {
+                    "transport=udp" if !sips => SipTransport::Udp,
+                    "transport=tcp" if !sips => SipTransport::Tcp,
+                    "transport=tls" => SipTransport::Tls,
+                    "transport=ws" if !sips => SipTransport::Ws,
+                    _ => return Err(bad()),
+                };
+                (h, Some(t))
+            }
+        }
+    };
+    if let Ok(a) = s.parse::<SocketAddr>() {
+        return Ok(ProxyHost {
+            host: a.ip().to_string(),
+            port: Some(a.port()),
+            transport,
+        });
+    }
+    if let Ok(ip) = s
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<IpAddr>()
+    {
+        return Ok(ProxyHost {
+            host: ip.to_string(),
+            port: None,
+            transport,
+        });
+    }
+    let (host, port) = match s.rsplit_once(':') {
+        Some((h, port)) => (h, Some(port.parse::<u16>().map_err(|_| bad())?)),
+        None => (s, None),
+    };
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && l.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    let name = host.trim_end_matches('.');
+    if name.is_empty() || name.len() > 253 || !name.split('.').all(label_ok) || port == Some(0) {
+        return Err(bad());
+    }
+    Ok(ProxyHost {
+        host: name.to_ascii_lowercase(),
+        port,
+        transport,
+    })
+}
+
 fn invalid(key: &str, expected: &str, got: impl std::fmt::Display) -> ConfigError {
     ConfigError::Invalid {
         key: key.into(),
@@ -640,6 +643,10 @@ fn invalid(key: &str, expected: &str, got: impl std::fmt::Display) -> ConfigErro
         got: got.to_string(),
     }
 }
+
+#[path = "config_trunk.rs"]
+mod trunk;
+pub use trunk::{is_e164, Privacy, TrunkConfig, DEFAULT_TRUNK, LEGACY_SIP_KEYS};
 
 #[cfg(test)]
 #[path = "config_tests.rs"]

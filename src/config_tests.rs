@@ -277,3 +277,233 @@ fn retry_delays_and_pacing_come_from_the_campaign_table() {
     assert_eq!(sc.calls_per_second, None, "0 means unpaced");
     assert_eq!(sc.max_attempts, Some(2));
 }
+
+const TWO_TRUNKS: &str = r#"
+[[trunk]]
+name = "carrier-a"
+address = "sip:trunk-a.example.com:5060"
+user = "acme"
+password = "pw"
+caller_id = "+14155550100"
+priority = 0
+weight = 3
+max_concurrent = 10
+
+[[trunk]]
+name = "carrier-b"
+address = "192.0.2.7:5080"
+priority = 1
+"#;
+
+#[test]
+fn trunk_tables_parse_and_the_first_priority_is_the_gateways_trunk() {
+    let c = Config::from_toml(TWO_TRUNKS, "t").unwrap();
+    let t = c.trunks();
+    assert_eq!(t.len(), 2);
+    assert_eq!(t[0].name, "carrier-a");
+    assert_eq!(t[0].weight, 3);
+    assert_eq!(t[0].max_concurrent, Some(10));
+    assert_eq!(t[0].caller_id.as_deref(), Some("+14155550100"));
+    assert_eq!(t[1].weight, 1, "weight defaults to 1");
+    assert_eq!(t[1].max_concurrent, None);
+    // The gateway reads the trunk tried first through [sip].
+    assert_eq!(
+        c.sip.outbound_proxy.as_deref(),
+        Some("sip:trunk-a.example.com:5060")
+    );
+    assert_eq!(c.sip.user.as_deref(), Some("acme"));
+    assert_eq!(
+        c.trunk_addresses(),
+        vec!["sip:trunk-a.example.com:5060", "192.0.2.7:5080"]
+    );
+    let swapped = TWO_TRUNKS.replace("priority = 1", "priority = 0").replacen(
+        "priority = 0",
+        "priority = 2",
+        1,
+    );
+    let c = Config::from_toml(&swapped, "t").unwrap();
+    assert_eq!(c.primary_trunk().unwrap().name, "carrier-b");
+    assert_eq!(c.sip.outbound_proxy.as_deref(), Some("192.0.2.7:5080"));
+    assert_eq!(c.sip.user, None, "carrier-b has no credentials");
+}
+
+#[test]
+fn the_old_sip_keys_are_one_trunk_named_default() {
+    let c = Config::from_toml(
+        "[sip]\noutbound_proxy = \"127.0.0.1:5060\"\ntransport = \"tcp\"\nuser = \"u\"\npassword = \"p\"\n",
+        "t",
+    )
+    .unwrap();
+    let t = c.trunks();
+    assert_eq!(t.len(), 1);
+    assert_eq!(t[0].name, DEFAULT_TRUNK);
+    assert_eq!(t[0].address.as_deref(), Some("127.0.0.1:5060"));
+    assert_eq!(t[0].effective_transport(), SipTransport::Tcp);
+    assert_eq!(t[0].user.as_deref(), Some("u"));
+    assert!(Config::from_toml("", "t").unwrap().trunks().is_empty());
+}
+
+#[test]
+fn an_old_sip_key_next_to_trunk_tables_names_both() {
+    for k in [
+        "outbound_proxy = \"127.0.0.1:5060\"",
+        "transport = \"udp\"",
+        "user = \"u\"",
+        "register = false",
+        "register_expires = 60",
+    ] {
+        let key = k.split(' ').next().unwrap();
+        let e = Config::from_toml(&format!("[sip]\n{k}\n{TWO_TRUNKS}"), "t")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains(&format!("sip.{key}")) && e.contains("[[trunk]]"),
+            "{k}: {e}"
+        );
+    }
+    // [sip] keys that are not the trunk's stay where they are.
+    let c = Config::from_toml(&format!("[sip]\nring_timeout_s = 20\n{TWO_TRUNKS}"), "t").unwrap();
+    assert_eq!(c.sip.ring_timeout_s, 20);
+}
+
+#[test]
+fn a_bad_trunk_value_names_the_trunk_and_the_key() {
+    let cases = [
+        (
+            "address = \"192.0.2.7:5080\"",
+            "address = \"not a host\"",
+            "trunk.carrier-b.address",
+        ),
+        (
+            "address = \"192.0.2.7:5080\"",
+            "",
+            "trunk.carrier-b.address",
+        ),
+        (
+            "priority = 1",
+            "priority = 1\nweight = 0",
+            "trunk.carrier-b.weight",
+        ),
+        (
+            "priority = 1",
+            "priority = 1\nmax_concurrent = 0",
+            "trunk.carrier-b.max_concurrent",
+        ),
+        (
+            "priority = 1",
+            "priority = 1\ncaller_id = \"4155550100\"",
+            "trunk.carrier-b.caller_id",
+        ),
+        (
+            "priority = 1",
+            "priority = 1\nuser = \"x\"",
+            "trunk.carrier-b.password",
+        ),
+        (
+            "priority = 1",
+            "priority = 1\ntransport = \"tcp\"",
+            "trunk.carrier-b.transport",
+        ),
+        (
+            "priority = 1",
+            "priority = 1\npai = true",
+            "trunk.carrier-b.pai",
+        ),
+        (
+            "priority = 1",
+            "priority = 1\nregister = true\nuser = \"x\"\npassword = \"y\"",
+            "trunk.carrier-b.register",
+        ),
+        (
+            "name = \"carrier-b\"",
+            "name = \"carrier-a\"",
+            "trunk.carrier-a.name",
+        ),
+        (
+            "priority = 1",
+            "priority = 1\nregistrar = \"sip:a b\"",
+            "trunk.carrier-b.registrar",
+        ),
+    ];
+    for (from, to, key) in cases {
+        let text = TWO_TRUNKS.replace(from, to);
+        let e = Config::from_toml(&text, "t").unwrap_err().to_string();
+        assert!(e.contains(key), "{to:?}: {e}");
+    }
+    let e = Config::from_toml(&TWO_TRUNKS.replace("priority = 1", "colour = 1"), "t")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("colour"), "unknown keys refused: {e}");
+    assert!(is_e164("+14155550100") && !is_e164("+0123") && !is_e164("+1415 555"));
+}
+
+#[test]
+fn the_trunk_flag_picks_a_table_or_makes_a_one_off_trunk() {
+    let mut c = Config::from_toml(TWO_TRUNKS, "t").unwrap();
+    assert!(
+        !c.select_trunk("carrier-b").unwrap(),
+        "a name, not an address"
+    );
+    assert_eq!(c.trunks().len(), 1);
+    assert_eq!(c.sip.outbound_proxy.as_deref(), Some("192.0.2.7:5080"));
+    assert_eq!(c.sip.user, None);
+
+    let mut c = Config::from_toml(TWO_TRUNKS, "t").unwrap();
+    let e = c.select_trunk("carrier-c").unwrap_err().to_string();
+    assert!(
+        e.contains("--trunk") && e.contains("carrier-a, carrier-b"),
+        "{e}"
+    );
+    assert!(c.select_trunk("127.0.0.1:5070").unwrap());
+    assert_eq!(c.trunks()[0].name, "127.0.0.1:5070");
+    assert_eq!(c.trunks()[0].user, None, "a one-off among several: bare");
+
+    // The old `call --proxy` over [sip] credentials keeps them.
+    let mut c = Config::from_toml(
+        "[sip]\ntransport = \"tcp\"\nuser = \"u\"\npassword = \"p\"\n",
+        "t",
+    )
+    .unwrap();
+    assert!(c.select_trunk("127.0.0.1:5070").unwrap());
+    assert_eq!(c.sip.outbound_proxy.as_deref(), Some("127.0.0.1:5070"));
+    assert_eq!(c.sip.user.as_deref(), Some("u"));
+    assert_eq!(c.sip_transport(), SipTransport::Tcp);
+    c.set_credentials(Some("v".into()), Some("q".into()));
+    assert_eq!(c.trunks()[0].user.as_deref(), Some("v"));
+    assert_eq!(c.sip.user.as_deref(), Some("v"));
+    let e = Config::default()
+        .select_trunk("not a host")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("--trunk"), "{e}");
+}
+
+#[test]
+fn a_registering_tls_trunk_folds_into_the_gateways_registration() {
+    let c = Config::from_toml(
+        r#"
+[sip]
+tls_ca_file = "ca.pem"
+
+[[trunk]]
+name = "carrier"
+address = "sips:trunk.example.com"
+user = "acme"
+password = "pw"
+register = true
+register_expires = 600
+"#,
+        "t",
+    )
+    .unwrap();
+    assert!(c.sip.register);
+    assert_eq!(c.sip.register_expires, 600);
+    assert_eq!(c.sip_transport(), SipTransport::Tls);
+    let e = Config::from_toml(
+        "[[trunk]]\nname = \"c\"\naddress = \"127.0.0.1\"\nregister = true\n",
+        "t",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("trunk.c.user"), "{e}");
+}

@@ -79,7 +79,7 @@ struct CallArgs {
     #[arg(long)]
     account: Option<PathBuf>,
     /// The moment the call is placed, for the gate, dates and the script (default: now).
-    /// For tests and demos: refused unless the target (and any --proxy) is loopback.
+    /// For tests and demos: refused unless the target (and every trunk) is loopback.
     #[arg(long)]
     now: Option<chrono::DateTime<chrono::FixedOffset>>,
     /// With --account: the data directory whose store the gate reads and the
@@ -103,7 +103,11 @@ struct CallArgs {
     /// Digest password.
     #[arg(long)]
     password: Option<String>,
-    /// Outbound proxy / trunk (`host:port`).
+    /// The trunk: the name of a `[[trunk]]` table, or an address
+    /// (`host:port`, `sips:host`, `ws://host:port/path`) for a one-off trunk.
+    #[arg(long)]
+    trunk: Option<String>,
+    /// The old name of `--trunk` (kept for a release).
     #[arg(long)]
     proxy: Option<String>,
     /// WAV to play once answered (any rate; converted to 8 kHz mono).
@@ -244,7 +248,8 @@ async fn converse(mut config: Config, a: CallArgs) -> anyhow::Result<i32> {
             Some(o) => duecall::telephony::ws::origination::hook_host(&o.url),
             None => a.uri.clone(),
         };
-        let targets = std::iter::once(target.as_str()).chain(config.sip.outbound_proxy.as_deref());
+        let trunks = config.trunk_addresses();
+        let targets = std::iter::once(target.as_str()).chain(trunks.iter().map(String::as_str));
         duecall::campaign::loopback::require_loopback(targets)?;
     }
     let clock = match a.now {
@@ -345,12 +350,17 @@ async fn converse(mut config: Config, a: CallArgs) -> anyhow::Result<i32> {
 }
 
 fn apply_call_flags(config: &mut Config, a: &CallArgs) -> anyhow::Result<()> {
-    if let Some(p) = &a.proxy {
-        config.sip.outbound_proxy = Some(p.clone());
+    match (&a.trunk, &a.proxy) {
+        (Some(_), Some(_)) => anyhow::bail!(
+            "--trunk and --proxy both given: --proxy is the old name of --trunk; give one"
+        ),
+        (Some(t), None) | (None, Some(t)) => {
+            config.select_trunk(t)?;
+        }
+        (None, None) => {}
     }
     if a.user.is_some() || a.password.is_some() {
-        config.sip.user = a.user.clone();
-        config.sip.password = a.password.clone();
+        config.set_credentials(a.user.clone(), a.password.clone());
     }
     if let Some(rt) = a.ring_timeout {
         config.sip.ring_timeout_s = rt;

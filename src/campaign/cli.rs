@@ -47,8 +47,10 @@ pub struct RunArgs {
     /// Attempts made by another dialler (JSON lines), imported so the caps count them.
     #[arg(long)]
     pub history: Option<PathBuf>,
-    /// Request-URI template for each number (`sip:{phone}@trunk.example:5060`, or just `host:port`);
-    /// default `campaign.dial_uri`.
+    /// The trunk: the name of a `[[trunk]]` table, or an address (`host:port`,
+    /// `sips:host`) for a one-off trunk (a bare `host:port` is also the
+    /// Request-URI's host unless `campaign.dial_uri` is set). The old form, a
+    /// Request-URI template with `{phone}`, still sets the template.
     #[arg(long)]
     pub trunk: Option<String>,
     /// The shared PostgreSQL database several nodes dial one campaign from
@@ -101,7 +103,7 @@ impl RunArgs {
         self
     }
 
-    /// The Request-URI template for each number (`--trunk`).
+    /// The trunk (`--trunk NAME|ADDRESS`, or the old Request-URI template).
     pub fn trunk(mut self, trunk: impl Into<String>) -> RunArgs {
         self.trunk = Some(trunk.into());
         self
@@ -113,6 +115,32 @@ impl RunArgs {
         self.store = url;
         self
     }
+}
+
+/// `run --trunk X`: a `[[trunk]]` name picks that trunk; an address makes
+/// a one-off trunk (a bare `host:port` is then also the Request-URI's host
+/// while `campaign.dial_uri` is the default, as the flag meant before); a
+/// template with `{phone}`/`{digits}` is the old meaning, the Request-URI
+/// template. Returns the Request-URI template the flag sets, if any.
+pub fn pick_trunk(
+    config: &mut Config,
+    trunk: Option<&str>,
+) -> Result<Option<String>, CampaignError> {
+    let Some(t) = trunk else {
+        return Ok(None);
+    };
+    if t.contains("{phone}") || t.contains("{digits}") {
+        tracing::warn!(
+            "--trunk with a Request-URI template is deprecated: set `[campaign] dial_uri`"
+        );
+        return Ok(Some(t.to_string()));
+    }
+    let address = config.select_trunk(t)?;
+    let bare = address && !t.contains("://") && !t.starts_with("sip:") && !t.starts_with("sips:");
+    Ok(
+        (bare && config.campaign.dial_uri == super::settings::DEFAULT_DIAL_URI)
+            .then(|| t.to_string()),
+    )
 }
 
 fn read_accounts(path: &Path, region: &str) -> Result<(Vec<Account>, ContactMap), CampaignError> {
@@ -271,16 +299,17 @@ pub async fn run_campaign_with(
     };
     // Through a streaming platform the hook gets the number (`{phone}`);
     // over the SIP trunk, a Request-URI.
-    let mut dial = match (&config.origination, &args.trunk) {
+    let template = pick_trunk(&mut config, args.trunk.as_deref())?;
+    let mut dial = match (&config.origination, &template) {
         (Some(_), None) => DialPlan::numbers(),
-        _ => DialPlan::new(args.trunk.as_deref().unwrap_or(&settings.dial_uri))?,
+        _ => DialPlan::new(template.as_deref().unwrap_or(&settings.dial_uri))?,
     };
     dial.overrides = settings.dial_uri_by_account.clone();
 
     let (accounts, contact) = read_accounts(&args.csv, &policy.default_region)?;
     if args.now.is_some() {
         // A test clock never dials a real person.
-        let mut targets: Vec<String> = config.sip.outbound_proxy.iter().cloned().collect();
+        let mut targets: Vec<String> = config.trunk_addresses();
         match &config.origination {
             // The platform places the calls: it must be on this machine.
             Some(o) => targets.push(crate::telephony::ws::origination::hook_host(&o.url)),

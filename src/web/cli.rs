@@ -76,6 +76,10 @@ pub struct ServeArgs {
     /// campaigns place through `[origination]`.
     #[arg(long)]
     pub audiosocket: Option<SocketAddr>,
+    /// The trunk the service's campaigns dial through: the name of a
+    /// `[[trunk]]` table, or an address for a one-off trunk.
+    #[arg(long)]
+    pub trunk: Option<String>,
 }
 
 /// `duecall user ...`.
@@ -313,6 +317,9 @@ pub async fn run_serve(args: &ServeArgs) -> Result<(), CliError> {
     };
     if let Some(a) = args.audiosocket {
         config.gateway.audiosocket = Some(a);
+    }
+    if let Some(t) = &args.trunk {
+        config.select_trunk(t)?;
     }
     let data_dir = crate::store::cli::data_dir(args.data_dir.as_ref());
     let store_url = crate::store::cli::store_url(args.store.as_deref(), Some(&config.store))?;

@@ -264,7 +264,7 @@ async fn setup(
     dial.overrides = settings.dial_uri_by_account.clone();
     if st.clock.is_anchored() {
         // A test clock never dials a real person (as `duecall run --now`).
-        let mut targets: Vec<String> = config.sip.outbound_proxy.iter().cloned().collect();
+        let mut targets: Vec<String> = config.trunk_addresses();
         match &config.origination {
             // The platform places the calls: it must be on this machine.
             Some(o) => targets.push(hook_host(&o.url)),
