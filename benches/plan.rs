@@ -88,6 +88,7 @@ fn main() {
             alt_phones: vec![],
             days_past_due: None,
             agent_uri: None,
+            caller_id: None,
         });
         histories.push(hist);
     }

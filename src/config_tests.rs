@@ -507,3 +507,22 @@ register_expires = 600
     .to_string();
     assert!(e.contains("trunk.c.user"), "{e}");
 }
+
+#[test]
+fn caller_ids_are_e164_in_the_campaign_and_pai_needs_one() {
+    let c = Config::from_toml("[campaign]\ncaller_id = \"+14155550100\"\n", "t").unwrap();
+    assert_eq!(c.campaign.caller_id.as_deref(), Some("+14155550100"));
+    let e = Config::from_toml("[campaign]\ncaller_id = \"555-0100\"\n", "t")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("campaign.caller_id"), "{e}");
+    // pai = true with the campaign's caller ID to assert is fine.
+    let text = "[campaign]\ncaller_id = \"+14155550100\"\n\
+                [[trunk]]\nname = \"c\"\naddress = \"127.0.0.1\"\npai = true\nprivacy = \"id\"\n";
+    let c = Config::from_toml(text, "t").unwrap();
+    assert_eq!(c.trunks()[0].privacy, Some(Privacy::Id));
+    let e = Config::from_toml(&text.replace("\"id\"", "\"all\""), "t")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("privacy"), "{e}");
+}

@@ -141,13 +141,7 @@ impl TrunkConfig {
     }
 }
 
-/// Whether `s` is an E.164 number (`+` and 2..=15 digits, no leading 0).
-pub fn is_e164(s: &str) -> bool {
-    let Some(d) = s.strip_prefix('+') else {
-        return false;
-    };
-    (2..=15).contains(&d.len()) && d.chars().all(|c| c.is_ascii_digit()) && !d.starts_with('0')
-}
+pub use crate::account::csv::is_e164;
 
 /// The `[sip]` keys set next to `[[trunk]]` tables in the raw TOML: an
 /// error naming both when there is one.
@@ -410,9 +404,9 @@ impl Config {
         Ok(())
     }
 
-    /// `[campaign] caller_id`, if set (step 3 adds the key).
+    /// `[campaign] caller_id`, if set.
     fn campaign_caller_id(&self) -> Option<&str> {
-        None
+        self.campaign.caller_id.as_deref()
     }
 }
 

@@ -30,7 +30,7 @@ struct Cli {
 enum Cmd {
     /// Place one call: with --account, hold the whole reminder conversation;
     /// without, play a file, record both sides and report what happened.
-    Call(CallArgs),
+    Call(Box<CallArgs>),
     /// Recognise speech in a WAV file (JSON: text, words with times, engine).
     Transcribe(duecall::asr::cli::TranscribeArgs),
     /// Classify replies into intents (TEXT, or one utterance per stdin line).
@@ -173,9 +173,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             };
             let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
             let code = if args.account.is_some() {
-                rt.block_on(converse(config, args))?
+                rt.block_on(converse(config, *args))?
             } else {
-                rt.block_on(call(config, args))?
+                rt.block_on(call(config, *args))?
             };
             std::process::exit(code);
         }

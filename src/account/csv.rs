@@ -14,6 +14,7 @@
 //! | `alt_phones` | none; several numbers are separated by `;` or `|` |
 //! | `days_past_due` | none: the gate counts days from `due_date` |
 //! | `agent_uri` | none: the campaign's default agent |
+//! | `caller_id` | none: the campaign's `caller_id`, else the trunk's (E.164, `+14155550100`) |
 //! | `call_hours` | none: the jurisdiction's window; `18:00-20:00`, several separated by `;`, a range may cross midnight |
 //! | `night_call_consent` | `false`; `true` lets the jurisdiction's consent window apply (cn night calls) |
 //!
@@ -36,7 +37,7 @@ use super::{Account, Language};
 /// Columns every file must have.
 pub const REQUIRED_COLUMNS: [&str; 5] = ["account_id", "name", "phone", "amount", "due_date"];
 /// Columns a file may have.
-pub const OPTIONAL_COLUMNS: [&str; 9] = [
+pub const OPTIONAL_COLUMNS: [&str; 10] = [
     "call_hours",
     "night_call_consent",
     "currency",
@@ -46,12 +47,13 @@ pub const OPTIONAL_COLUMNS: [&str; 9] = [
     "alt_phones",
     "days_past_due",
     "agent_uri",
+    "caller_id",
 ];
 /// Jurisdictions with a policy preset.
 pub const JURISDICTIONS: [&str; 4] = ["cn", "us", "uk", "au"];
 
 /// The optional columns' defaults, as documented in this module.
-pub const DEFAULTS: [(&str, &str); 9] = [
+pub const DEFAULTS: [(&str, &str); 10] = [
     ("call_hours", "none: the jurisdiction's window (ranges like 18:00-20:00, several separated by ;, may cross midnight)"),
     ("night_call_consent", "false (true: the jurisdiction's consent window applies, cn night calls)"),
     ("currency", "from the jurisdiction (cn CNY, us USD, uk GBP, au AUD), else from the language (zh CNY, en USD)"),
@@ -61,6 +63,7 @@ pub const DEFAULTS: [(&str, &str); 9] = [
     ("alt_phones", "none (separate several with ; or |)"),
     ("days_past_due", "none: counted from due_date"),
     ("agent_uri", "none: the campaign's default agent"),
+    ("caller_id", "none: the campaign's caller_id, else the trunk's (E.164)"),
 ];
 
 /// Prints the optional columns and their defaults, one per line.
@@ -199,6 +202,7 @@ pub fn load_accounts_with<R: Read>(reader: R, opts: &LoadOptions) -> CheckReport
         alt_phones: idx("alt_phones"),
         days_past_due: idx("days_past_due"),
         agent_uri: idx("agent_uri"),
+        caller_id: idx("caller_id"),
     };
     let contact_cols = (idx("call_hours"), idx("night_call_consent"));
     let mut seen: HashSet<String> = HashSet::new();
@@ -308,6 +312,7 @@ struct ColumnIndex {
     alt_phones: Option<usize>,
     days_past_due: Option<usize>,
     agent_uri: Option<usize>,
+    caller_id: Option<usize>,
 }
 
 type RowResult = Result<Account, (Option<String>, String)>;
@@ -450,6 +455,16 @@ fn parse_row(
             "agent_uri '{uri_raw}' is not a sip:, sips: or tel: URI"
         ));
     };
+    let cid_raw = get(ix.caller_id);
+    let caller_id = if cid_raw.is_empty() {
+        None
+    } else if is_e164(cid_raw) {
+        Some(cid_raw.to_string())
+    } else {
+        return fail(format!(
+            "caller_id '{cid_raw}' is not an E.164 number (+14155550100)"
+        ));
+    };
     Ok(Account {
         account_id,
         name: name.to_string(),
@@ -463,7 +478,16 @@ fn parse_row(
         alt_phones,
         days_past_due,
         agent_uri,
+        caller_id,
     })
+}
+
+/// Whether `s` is an E.164 number: `+`, then 2..=15 digits, the first not 0.
+pub fn is_e164(s: &str) -> bool {
+    let Some(d) = s.strip_prefix('+') else {
+        return false;
+    };
+    (2..=15).contains(&d.len()) && d.chars().all(|c| c.is_ascii_digit()) && !d.starts_with('0')
 }
 
 /// Normalises a phone number to E.164, reading numbers without `+` in
@@ -528,6 +552,24 @@ mod tests {
     use super::*;
 
     const HEADER: &str = "account_id,name,phone,amount,due_date,currency,timezone,language,jurisdiction,alt_phones,days_past_due,agent_uri\n";
+
+    #[test]
+    fn a_caller_id_column_must_be_e164_and_is_optional() {
+        let r = load_accounts(
+            "account_id,name,phone,amount,due_date,caller_id\n\
+             A1,N,+14155550100,1,2026-01-01,+14155550199\n\
+             A2,N,+14155550101,1,2026-01-01,\n\
+             A3,N,+14155550102,1,2026-01-01,4155550199\n"
+                .as_bytes(),
+        );
+        assert_eq!(r.accounts.len(), 2, "{:?}", r.errors);
+        assert_eq!(r.accounts[0].caller_id.as_deref(), Some("+14155550199"));
+        assert_eq!(r.accounts[1].caller_id, None);
+        assert_eq!(r.errors.len(), 1);
+        assert_eq!(r.errors[0].line, 4);
+        assert!(r.errors[0].reason.contains("caller_id"), "{:?}", r.errors);
+        assert!(r.warnings.is_empty(), "a known column: {:?}", r.warnings);
+    }
 
     #[test]
     fn call_hours_and_consent_columns_reach_the_report_or_reject_the_row() {

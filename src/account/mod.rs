@@ -66,6 +66,10 @@ pub struct Account {
     /// Where a live transfer for this account goes.
     #[serde(default)]
     pub agent_uri: Option<String>,
+    /// The caller ID this account is called from (E.164), over the
+    /// campaign's and the trunk's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caller_id: Option<String>,
 }
 
 /// English number words 0-19, shared by the speaking of amounts and dates

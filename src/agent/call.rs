@@ -163,6 +163,7 @@ impl Agent {
         let mut req = DialRequest::to(&opts.to);
         req.record = record;
         req.attempt_id = Some(opts.dial.attempt_id());
+        req.caller_id = account.caller_id.clone().or_else(|| self.caller_id.clone());
         tracing::info!(account = %account.account_id, phone = %mask_phone(&account.phone), "placing reminder call");
         let t0 = Instant::now();
         let leg = self.gateway.dial(req).await?;

@@ -58,6 +58,8 @@ pub struct Agent {
     dialogue: DialogueConfig,
     /// The leg's transfer timeout (`[sip] transfer_timeout_s`), in ms.
     transfer_timeout_ms: u64,
+    /// `[campaign] caller_id`: calls' caller ID when the account names none.
+    caller_id: Option<String>,
 }
 
 impl Agent {
@@ -86,6 +88,7 @@ impl Agent {
             asr,
             dialogue,
             transfer_timeout_ms: config.sip.transfer_timeout_s.saturating_mul(1000),
+            caller_id: config.campaign.caller_id.clone(),
         })
     }
 

@@ -98,6 +98,7 @@ pub fn demo_accounts(
             alt_phones: vec![],
             days_past_due: None,
             agent_uri: None,
+            caller_id: None,
         };
         out.push((account, persona.clone()));
     }
@@ -405,6 +406,7 @@ fn probe_account(zone: &str, jurisdiction: &str, due: NaiveDate) -> Account {
         alt_phones: vec![],
         days_past_due: None,
         agent_uri: None,
+        caller_id: None,
     }
 }
 

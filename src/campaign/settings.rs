@@ -62,6 +62,9 @@ pub struct CampaignSettings {
     pub progress_s: u64,
     /// How long a run lasts when `--until` is not given, hours (12).
     pub run_hours: u64,
+    /// The caller ID the campaign's calls show (E.164), over the trunk's;
+    /// an account's `caller_id` column wins over it.
+    pub caller_id: Option<String>,
 }
 
 impl Default for CampaignSettings {
@@ -84,6 +87,7 @@ impl Default for CampaignSettings {
             recheck_s: 60,
             progress_s: 10,
             run_hours: 12,
+            caller_id: None,
         }
     }
 }
@@ -135,6 +139,14 @@ impl CampaignSettings {
             ));
         }
         check_template(&self.dial_uri).map_err(|m| settings_err("dial_uri", m))?;
+        if let Some(c) = &self.caller_id {
+            if !crate::account::csv::is_e164(c) {
+                return Err(settings_err(
+                    "caller_id",
+                    format!("an E.164 number such as +14155550100 (got {c:?})"),
+                ));
+            }
+        }
         Ok(())
     }
 

@@ -42,6 +42,7 @@ pub fn account(id: &str, phone: &str, alt: &[&str]) -> Account {
         alt_phones: alt.iter().map(|s| s.to_string()).collect(),
         days_past_due: None,
         agent_uri: None,
+        caller_id: None,
     }
 }
 
@@ -68,6 +69,7 @@ pub fn report(disposition: Disposition, transfer: Option<TransferReport>) -> Cal
         transfer,
         recording: Some(PathBuf::from("/rec/A1-7-x.wav")),
         sit: None,
+        trunks: Vec::new(),
         pacing: None,
     }
 }

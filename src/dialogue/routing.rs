@@ -250,6 +250,7 @@ mod tests {
             alt_phones: vec![],
             days_past_due: None,
             agent_uri: None,
+            caller_id: None,
         }
     }
     fn now() -> DateTime<FixedOffset> {

@@ -29,6 +29,7 @@ fn acct(jur: &str, phone: &str, due: NaiveDate) -> Account {
         alt_phones: vec![],
         days_past_due: None,
         agent_uri: None,
+        caller_id: None,
     }
 }
 

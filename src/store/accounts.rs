@@ -71,15 +71,16 @@ impl Store {
             let mut st = tx
                 .prepare(
                     "INSERT INTO accounts (account_id, name, phone, amount, currency, due_date, timezone,
-                         language, jurisdiction, alt_phones, days_past_due, agent_uri, updated_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+                         language, jurisdiction, alt_phones, days_past_due, agent_uri, updated_at,
+                         caller_id)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
                      ON CONFLICT (account_id) DO UPDATE SET
                          name = excluded.name, phone = excluded.phone, amount = excluded.amount,
                          currency = excluded.currency, due_date = excluded.due_date,
                          timezone = excluded.timezone, language = excluded.language,
                          jurisdiction = excluded.jurisdiction, alt_phones = excluded.alt_phones,
                          days_past_due = excluded.days_past_due, agent_uri = excluded.agent_uri,
-                         updated_at = excluded.updated_at",
+                         updated_at = excluded.updated_at, caller_id = excluded.caller_id",
                 )
                 .map_err(sql(OP))?;
             for a in accounts {
@@ -98,6 +99,7 @@ impl Store {
                     a.days_past_due,
                     a.agent_uri,
                     ts(now),
+                    a.caller_id,
                 ])
                 .map_err(sql(OP))?;
             }
@@ -138,12 +140,13 @@ impl Store {
             String,
             Option<i64>,
             Option<String>,
+            Option<String>,
         );
         let mut st = self
             .conn
             .prepare(&format!(
                 "SELECT account_id, name, phone, amount, currency, due_date, timezone, language,
-                        jurisdiction, alt_phones, days_past_due, agent_uri
+                        jurisdiction, alt_phones, days_past_due, agent_uri, caller_id
                  FROM accounts {filter} ORDER BY account_id"
             ))
             .map_err(sql(OP))?;
@@ -163,6 +166,7 @@ impl Store {
                     alt,
                     dpd,
                     agent,
+                    caller_id,
                 )| {
                     Ok(Account {
                         amount: Decimal::from_str(&amount).map_err(|e| {
@@ -191,6 +195,7 @@ impl Store {
                         jurisdiction,
                         days_past_due: dpd,
                         agent_uri: agent,
+                        caller_id,
                     })
                 },
             )

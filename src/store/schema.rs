@@ -223,6 +223,12 @@ CREATE TABLE claim_locks (
 );
 ";
 
+/// Migration 13: the caller ID an account is called from (the accounts
+/// CSV's `caller_id` column, E.164; NULL: the campaign's or the trunk's).
+const M13_CALLER_ID: &str = "
+ALTER TABLE accounts ADD COLUMN caller_id TEXT;
+";
+
 /// The migrations in order; migration `n` (1-based) is `MIGRATIONS[n - 1]`.
 /// Append only: a released migration is never edited. A new table gets its
 /// own migration here (its rows' code in its own file beside this one).
@@ -239,6 +245,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     M10_ASKED_HOURS,
     M11_NODES,
     M12_CLAIM_LOCKS,
+    M13_CALLER_ID,
 ];
 
 /// The newest schema version this build knows.

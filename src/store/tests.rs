@@ -149,6 +149,7 @@ fn account(id: &str, phone: &str) -> Account {
         alt_phones: vec!["+14155550199".into()],
         days_past_due: Some(3),
         agent_uri: None,
+        caller_id: None,
     }
 }
 

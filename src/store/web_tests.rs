@@ -57,6 +57,7 @@ fn account(id: &str) -> Account {
         alt_phones: vec![],
         days_past_due: None,
         agent_uri: None,
+        caller_id: None,
     }
 }
 

@@ -53,8 +53,8 @@ pub trait Gateway: Send + Sync {
     }
 
     /// Whether a call placed now can reach anyone: false while the SIP
-    /// trunk does not answer its OPTIONS pings (a campaign then stores no
-    /// decision and waits). True when nothing says otherwise.
+    /// trunk does not answer its OPTIONS pings, or every trunk is at its
+    /// `max_concurrent` (a campaign then stores no decision and waits). True when nothing says otherwise.
     fn ready(&self) -> bool {
         true
     }
@@ -74,7 +74,7 @@ impl Gateway for SipGateway {
     }
 
     fn ready(&self) -> bool {
-        self.trunk_up() != Some(false)
+        self.trunks_ready()
     }
 }
 
@@ -168,6 +168,10 @@ impl Gateway for DirectStreams {
     fn shutdown(&self) {
         self.shutdown.cancel();
         self.sip.shutdown();
+    }
+
+    fn ready(&self) -> bool {
+        self.sip.trunks_ready()
     }
 
     fn stream_hub(&self) -> Option<&Arc<StreamHub>> {

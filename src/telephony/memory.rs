@@ -214,6 +214,7 @@ impl FarEnd {
             transfer: self.transfer.clone(),
             recording: None,
             sit: None,
+            trunks: Vec::new(),
             pacing: None,
         };
         self.events.control(LegEvent::Ended(Box::new(report)));

@@ -11,5 +11,6 @@ pub mod rtp;
 pub mod sdp;
 pub mod sip;
 pub mod source;
+pub mod trunk;
 pub mod webrtc;
 pub mod ws;

@@ -110,6 +110,10 @@ pub struct CallReport {
     /// A special information tone heard in early media before the failure.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sit: Option<SitKind>,
+    /// The trunks the INVITE went through, in order (more than one when
+    /// the first failed over within this attempt); empty without trunks.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub trunks: Vec<String>,
     /// Our own RTP send pacing (for benchmarks; not part of the JSON).
     #[serde(skip)]
     pub pacing: Option<PacingStats>,

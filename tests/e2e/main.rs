@@ -26,6 +26,7 @@ mod soak;
 mod speech;
 mod storage_faults;
 mod trunk_dns;
+mod trunk_failover;
 mod trunk_options;
 mod trunk_register;
 mod trunk_tcp;

@@ -35,6 +35,7 @@ fn account(i: usize) -> duecall::account::Account {
         alt_phones: vec![],
         days_past_due: None,
         agent_uri: None,
+        caller_id: None,
     }
 }
 

@@ -57,8 +57,15 @@ pub(super) struct CallTask {
     pub(super) shutdown: CancellationToken,
     /// The INVITE as first sent, for a failover to the trunk's next server.
     pub(super) invite_opt: InviteOption,
-    /// The trunk's servers not tried yet, in RFC 3263 order.
-    pub(super) next_targets: VecDeque<SipAddr>,
+    /// The servers not tried yet: the trunk's in RFC 3263 order, then the
+    /// next trunks'.
+    pub(super) next_targets: VecDeque<Target>,
+    /// The gateway's trunks (a failed trunk is marked down).
+    pub(super) trunks: Arc<super::trunks::Trunks>,
+    /// The trunk carrying the call now (its slot against `max_concurrent`).
+    pub(super) trunk: Option<super::trunks::TrunkGuard>,
+    /// The trunks' names the INVITE went through, in order.
+    pub(super) used: Vec<String>,
     /// Given to the early media session: the SITs it hears.
     pub(super) sit_tx: mpsc::Sender<Sit>,
     /// Where set-up hears them; dropped after set-up, which stops the
@@ -71,6 +78,40 @@ pub(super) struct CallTask {
     pub(super) signalling: Option<std::net::SocketAddr>,
     /// Remote addresses of connections that closed.
     pub(super) closed: tokio::sync::broadcast::Receiver<std::net::SocketAddr>,
+}
+
+/// One server a call may try: of which trunk, where, and the From,
+/// Contact and credential that trunk wants.
+pub(super) struct Target {
+    /// Index into the gateway's trunks (None: no trunks configured).
+    pub(super) trunk: Option<usize>,
+    /// The server (None: routed by the Request-URI).
+    pub(super) addr: Option<SipAddr>,
+    /// The INVITE's parts for the trunk.
+    pub(super) parts: Arc<InviteParts>,
+}
+
+/// What differs in an INVITE from one trunk to the next.
+pub(super) struct InviteParts {
+    pub(super) caller: rsipstack::sip::Uri,
+    pub(super) contact: rsipstack::sip::Uri,
+    pub(super) credential: Option<rsipstack::dialog::authenticate::Credential>,
+    /// `P-Asserted-Identity`, `Privacy`, as the trunk asks.
+    pub(super) headers: Vec<rsipstack::sip::Header>,
+}
+
+/// The INVITE's extra headers: the request's, then the trunk's.
+pub(super) fn headers_for(
+    req: &DialRequest,
+    parts: &InviteParts,
+) -> Option<Vec<rsipstack::sip::Header>> {
+    let h: Vec<rsipstack::sip::Header> = req
+        .headers
+        .iter()
+        .map(|(k, v)| rsipstack::sip::Header::Other(k.clone(), v.clone()))
+        .chain(parts.headers.iter().cloned())
+        .collect();
+    (!h.is_empty()).then_some(h)
 }
 
 /// Where the call is while it is being set up.
@@ -158,21 +199,49 @@ impl CallTask {
         let mut setup = self
             .setup(invite, &mut states, &mut cmds, ring_timeout)
             .await;
-        // The next server of the trunk, in a new transaction with the same
-        // Call-ID, while one fails with 503 or silence before any media.
+        // The next server of the trunk, then the next trunk, in a new
+        // transaction with the same Call-ID, while one fails with 503 or
+        // silence before any media. The gate's decision is for the call:
+        // this is still the same attempt.
         while matches!(setup, Setup::Failed { failover: true, .. }) && self.early.is_none() {
+            let current = self.trunk.as_ref().map(|g| g.idx);
+            let next_trunk = self.next_targets.front().and_then(|t| t.trunk);
+            if current.is_some() && next_trunk != current {
+                // The last server of this trunk failed too.
+                if let Some(idx) = current {
+                    self.trunks.mark_down(idx);
+                }
+            }
             let Some(next) = self.next_targets.pop_front() else {
                 break;
             };
-            tracing::info!(call_id = %self.call_id, next = %next.addr, "trunk server failed: trying the next");
+            if next.trunk != current {
+                let Some(idx) = next.trunk else { break };
+                let Some(guard) = self.trunks.acquire(idx) else {
+                    // Full by now: its servers are passed over.
+                    self.next_targets.retain(|t| t.trunk != Some(idx));
+                    continue;
+                };
+                // The old trunk's slot is freed as the new one is taken.
+                self.trunk = Some(guard);
+                self.used.push(self.trunks.cfg[idx].name.clone());
+            }
+            let Some(addr) = next.addr else {
+                continue;
+            };
+            tracing::info!(call_id = %self.call_id, next = %addr.addr, trunk = self.used.last().map(String::as_str).unwrap_or("-"), "trunk server failed: trying the next");
             self.dialog_layer.remove_dialog(&self.dialog.id());
             let (state_tx, state_rx) = self.dialog_layer.new_dialog_state_channel();
             let mut opt = self.invite_opt.clone();
             if self.signalling.is_some() {
-                self.signalling = next.get_socketaddr().ok();
+                self.signalling = addr.get_socketaddr().ok();
             }
-            opt.destination = Some(next);
+            opt.destination = Some(addr);
             opt.call_id = Some(self.call_id.clone());
+            opt.caller = next.parts.caller.clone();
+            opt.contact = next.parts.contact.clone();
+            opt.credential = next.parts.credential.clone();
+            opt.headers = headers_for(&self.req, &next.parts);
             match self.dialog_layer.do_invite_async(opt, state_tx) {
                 Ok((dialog, invite)) => {
                     self.dialog = dialog;
@@ -186,6 +255,11 @@ impl CallTask {
                     break;
                 }
             }
+        }
+        match (&setup, self.trunk.as_ref()) {
+            (Setup::Failed { failover: true, .. }, Some(g)) => self.trunks.mark_down(g.idx),
+            (Setup::Answered(_), Some(g)) => self.trunks.mark_up(g.idx),
+            _ => {}
         }
 
         let mut report = CallReport {
@@ -205,6 +279,7 @@ impl CallTask {
             transfer: None,
             recording: None,
             sit: self.heard_sit,
+            trunks: Vec::new(),
             pacing: None,
         };
         // The answer or the end: the early media's detector stops.
@@ -445,7 +520,8 @@ impl CallTask {
         }
     }
 
-    pub(super) fn finish(&self, report: CallReport) {
+    pub(super) fn finish(&self, mut report: CallReport) {
+        report.trunks = self.used.clone();
         tracing::info!(
             call_id = %report.call_id,
             to = %mask_uri(&report.to),

@@ -11,6 +11,9 @@ pub struct DialRequest {
     pub to: String,
     /// From URI; defaults to config `sip.from`, else `sip:duecall@<local>`.
     pub from: Option<String>,
+    /// The caller ID (E.164): the From user, over the trunk's `caller_id`
+    /// (the account's, else the campaign's). Ignored when `from` is set.
+    pub caller_id: Option<String>,
     /// Digest user/password (override config).
     pub credentials: Option<(String, String)>,
     /// Where to write the two-channel recording.
@@ -30,6 +33,7 @@ impl DialRequest {
         DialRequest {
             to: to.into(),
             from: None,
+            caller_id: None,
             credentials: None,
             record: None,
             headers: Vec::new(),

@@ -48,6 +48,10 @@ pub enum SipError {
     /// The gateway is shutting down: no new calls.
     #[error("the SIP gateway is shutting down; no new calls")]
     ShuttingDown,
+    /// Every trunk is at its `max_concurrent`: the call waits (a campaign
+    /// asks `Gateway::ready` first and does not get here).
+    #[error("every trunk is at its max_concurrent; no call placed")]
+    TrunksFull,
     /// The stack refused to start.
     #[error("SIP stack: {0}")]
     Stack(String),

@@ -31,6 +31,7 @@ mod setup;
 mod tls;
 mod transfer;
 mod transport;
+mod trunks;
 mod uri;
 #[cfg(test)]
 mod ws_tests;
@@ -99,6 +100,9 @@ pub struct SipGateway {
     trunk: Option<Arc<options::TrunkState>>,
     /// The transport to the trunk.
     transport: SipTransport,
+    /// The trunks, their calls in flight and failures (empty: calls route
+    /// by the Request-URI).
+    trunks: Arc<trunks::Trunks>,
     /// Remote addresses of stream connections that closed.
     closed: tokio::sync::broadcast::Sender<SocketAddr>,
 }
@@ -111,12 +115,20 @@ impl SipGateway {
         let proxy = cfg
             .proxy_host()
             .map_err(|e| SipError::Stack(e.to_string()))?;
+        let by_name = |a: &str| {
+            crate::config::parse_proxy("", a).is_ok_and(|p| p.host.parse::<IpAddr>().is_err())
+        };
         let resolver = match proxy {
             Some(p) if p.host.parse::<IpAddr>().is_err() => {
                 Some(Arc::new(resolve::Resolver::new(&cfg.sip.dns_servers)?))
             }
+            _ if cfg.trunk_addresses().iter().any(|a| by_name(a)) => {
+                Some(Arc::new(resolve::Resolver::new(&cfg.sip.dns_servers)?))
+            }
             _ => None,
         };
+        let trunks =
+            trunks::Trunks::new(cfg.trunks(), cfg.primary_trunk().map(|t| t.name).as_deref());
         let cancel = CancellationToken::new();
         let bind = SocketAddr::new(cfg.sip.local_ip, cfg.sip.local_port);
         let transport_layer = TransportLayer::new(cancel.child_token());
@@ -177,6 +189,7 @@ impl SipGateway {
             registration: None,
             trunk: None,
             transport: sip_transport,
+            trunks,
             closed,
         };
         if matches!(sip_transport, SipTransport::Tcp | SipTransport::Tls) {
@@ -367,40 +380,70 @@ impl SipGateway {
             return Err(SipError::ShuttingDown);
         }
         let callee = uri::parse_uri(&req.to)?;
-        let from = req
-            .from
-            .clone()
-            .or_else(|| self.cfg.sip.from.clone())
-            .unwrap_or_else(|| format!("sip:duecall@{}", self.local));
-        let caller = uri::parse_uri(&from)?;
-        let contact_user = req
-            .credentials
-            .as_ref()
-            .map(|c| c.0.clone())
-            .or_else(|| self.cfg.sip.user.clone())
-            .unwrap_or_else(|| "duecall".into());
-        let contact = uri::parse_uri(&if self.transport == SipTransport::Ws {
-            transport::contact_uri(&contact_user, self.local, self.transport)
-        } else {
-            format!("sip:{contact_user}@{}", self.local)
-        })?;
         for (k, v) in &req.headers {
             uri::validate_header(k, v)?;
         }
-        let credential = req
-            .credentials
-            .clone()
-            .or_else(|| self.cfg.sip.user.clone().zip(self.cfg.sip.password.clone()))
-            .map(
-                |(username, password)| rsipstack::dialog::authenticate::Credential {
-                    username,
-                    password,
-                    realm: None,
-                    auth_username: None,
+        // The trunks in the order this call tries them, each with its
+        // servers (RFC 3263 order): the INVITE fails over along the list.
+        let order = self.trunks.order(self.trunk_up() == Some(false));
+        if order.is_empty() && !self.trunks.cfg.is_empty() {
+            return Err(SipError::TrunksFull);
+        }
+        let mut targets: VecDeque<call::Target> = VecDeque::new();
+        let mut last_err = None;
+        for &idx in &order {
+            let trunk = &self.trunks.cfg[idx];
+            let parts = Arc::new(self.invite_parts(&req, Some(trunk))?);
+            let addrs = match &trunk.address {
+                None => Ok(VecDeque::new()),
+                Some(a) => self.targets_of("trunk", a).await,
+            };
+            match addrs {
+                Ok(addrs) if addrs.is_empty() => targets.push_back(call::Target {
+                    trunk: Some(idx),
+                    addr: None,
+                    parts,
+                }),
+                Ok(addrs) => targets.extend(addrs.into_iter().map(|a| call::Target {
+                    trunk: Some(idx),
+                    addr: Some(a),
+                    parts: parts.clone(),
+                })),
+                Err(e) => {
+                    tracing::warn!(trunk = %trunk.name, error = %e, "trunk address does not resolve");
+                    self.trunks.mark_down(idx);
+                    last_err = Some(e);
+                }
+            }
+        }
+        if self.trunks.cfg.is_empty() {
+            targets.push_back(call::Target {
+                trunk: None,
+                addr: None,
+                parts: Arc::new(self.invite_parts(&req, None)?),
+            });
+        }
+        // The first trunk with a free slot (another call may have taken
+        // the last one since the order was drawn).
+        let mut guard = None;
+        while let Some(t) = targets.front() {
+            match t.trunk {
+                None => break,
+                Some(idx) => match self.trunks.acquire(idx) {
+                    Some(g) => {
+                        guard = Some(g);
+                        break;
+                    }
+                    None => targets.retain(|o| o.trunk != Some(idx)),
                 },
-            );
-        let mut targets = self.trunk_targets().await?;
-        let mut destination = targets.pop_front();
+            }
+        }
+        let Some(first) = targets.pop_front() else {
+            return Err(last_err.unwrap_or(SipError::TrunksFull));
+        };
+        let trunk_name = first.trunk.map(|i| self.trunks.cfg[i].name.clone());
+        let parts = first.parts.clone();
+        let mut destination = first.addr;
         if destination.is_none() && self.transport != SipTransport::Udp {
             // No trunk: straight to the callee's host, over TCP or TLS.
             let mut d = SipAddr::try_from(&callee).map_err(|e| SipError::BadUri {
@@ -459,24 +502,16 @@ impl SipGateway {
         } else {
             (None, sdp::build_offer(&offer_params))
         };
-        let headers: Vec<Header> = req
-            .headers
-            .iter()
-            .map(|(k, v)| Header::Other(k.clone(), v.clone()))
-            .collect();
+        let headers = call::headers_for(&req, &parts);
         let opt = InviteOption {
-            caller,
+            caller: parts.caller.clone(),
             callee,
-            contact,
+            contact: parts.contact.clone(),
             destination,
-            credential,
+            credential: parts.credential.clone(),
             content_type: Some("application/sdp".into()),
             offer: Some(offer.into_bytes()),
-            headers: if headers.is_empty() {
-                None
-            } else {
-                Some(headers)
-            },
+            headers,
             ..Default::default()
         };
         let (state_tx, state_rx) = self.dialog_layer.new_dialog_state_channel();
@@ -489,7 +524,7 @@ impl SipGateway {
         let (ev_tx, ev_rx) = event_channel();
         let (cmd_tx, cmd_rx) = mpsc::channel(64);
         let (sit_tx, sit_rx) = mpsc::channel(4);
-        tracing::info!(call_id = %call_id, to = %mask_uri(&req.to), "dialling");
+        tracing::info!(call_id = %call_id, to = %mask_uri(&req.to), trunk = trunk_name.as_deref().unwrap_or("-"), "dialling");
         let task = call::CallTask {
             dialog,
             dialog_layer: self.dialog_layer.clone(),
@@ -505,6 +540,9 @@ impl SipGateway {
             shutdown: self.calls.child_token(),
             invite_opt,
             next_targets: targets,
+            trunks: self.trunks.clone(),
+            trunk: guard,
+            used: trunk_name.into_iter().collect(),
             sit_tx,
             sit_rx: Some(sit_rx),
             heard_sit: None,
@@ -523,13 +561,17 @@ impl SipGateway {
     /// looked up per RFC 3263 when it is a host name (empty without one:
     /// the stack routes by the Request-URI).
     async fn trunk_targets(&self) -> Result<VecDeque<SipAddr>, SipError> {
-        let Some(p) = self
-            .cfg
-            .proxy_host()
-            .map_err(|e| SipError::Stack(e.to_string()))?
-        else {
-            return Ok(VecDeque::new());
-        };
+        match self.cfg.sip.outbound_proxy.clone() {
+            None => Ok(VecDeque::new()),
+            Some(p) => self.targets_of("sip.outbound_proxy", &p).await,
+        }
+    }
+
+    /// The servers of one trunk address, in failover order (RFC 3263 when
+    /// it is a host name).
+    async fn targets_of(&self, key: &str, address: &str) -> Result<VecDeque<SipAddr>, SipError> {
+        let p =
+            crate::config::parse_proxy(key, address).map_err(|e| SipError::Stack(e.to_string()))?;
         let speak = match self.transport {
             SipTransport::Udp => resolve::Transport::Udp,
             // WebSocket: a named port (the config checks it), the host's
@@ -564,6 +606,97 @@ impl SipGateway {
                 t
             })
             .collect())
+    }
+
+    /// The From, Contact and digest credential of a call through `trunk`:
+    /// the request's own, else the trunk's, else `[sip]`'s. The caller ID
+    /// (the trunk's) becomes the From URI's user.
+    fn invite_parts(
+        &self,
+        req: &DialRequest,
+        trunk: Option<&crate::config::TrunkConfig>,
+    ) -> Result<call::InviteParts, SipError> {
+        let sip = &self.cfg.sip;
+        let (t_user, t_password) = match trunk {
+            Some(t) => (t.user.clone(), t.password.clone()),
+            None => (sip.user.clone(), sip.password.clone()),
+        };
+        let from = req
+            .from
+            .clone()
+            .or_else(|| sip.from.clone())
+            .unwrap_or_else(|| format!("sip:duecall@{}", self.local));
+        let mut caller = uri::parse_uri(&from)?;
+        // The account's or the campaign's caller ID, else the trunk's; a
+        // From given in full (`call --from`) is left alone.
+        let caller_id = req
+            .from
+            .is_none()
+            .then(|| {
+                req.caller_id
+                    .clone()
+                    .or_else(|| trunk.and_then(|t| t.caller_id.clone()))
+            })
+            .flatten();
+        if let Some(id) = &caller_id {
+            uri::validate_header("From", id)?;
+            caller.auth = Some(rsipstack::sip::Auth {
+                user: id.clone(),
+                password: None,
+            });
+        }
+        let mut headers = Vec::new();
+        if let Some(t) = trunk {
+            if t.pai && caller_id.is_some() {
+                headers.push(Header::Other(
+                    "P-Asserted-Identity".into(),
+                    format!("<{caller}>"),
+                ));
+            }
+            if let Some(p) = t.privacy {
+                headers.push(Header::Other("Privacy".into(), p.as_str().into()));
+            }
+        }
+        let contact_user = req
+            .credentials
+            .as_ref()
+            .map(|c| c.0.clone())
+            .or_else(|| t_user.clone())
+            .unwrap_or_else(|| "duecall".into());
+        let contact = uri::parse_uri(&if self.transport == SipTransport::Ws {
+            transport::contact_uri(&contact_user, self.local, self.transport)
+        } else {
+            format!("sip:{contact_user}@{}", self.local)
+        })?;
+        let credential =
+            req.credentials
+                .clone()
+                .or(t_user.zip(t_password))
+                .map(
+                    |(username, password)| rsipstack::dialog::authenticate::Credential {
+                        username,
+                        password,
+                        realm: None,
+                        auth_username: None,
+                    },
+                );
+        Ok(call::InviteParts {
+            caller,
+            contact,
+            credential,
+            headers,
+        })
+    }
+
+    /// Whether every trunk is at its `max_concurrent` (a campaign waits).
+    pub fn trunks_full(&self) -> bool {
+        self.trunks.all_full()
+    }
+
+    /// Whether some trunk may take a call now: not every one is full, and
+    /// the OPTIONS pings do not say the only trunk is gone.
+    pub fn trunks_ready(&self) -> bool {
+        !self.trunks_full() && (self.trunk_up() != Some(false) || self.trunks.cfg.len() > 1)
     }
 
     /// Ends every call (CANCEL before the answer, BYE after: nobody is left

@@ -471,6 +471,7 @@ pub async fn run(pipe: StreamPipe, call: CallSide) {
         transfer: end.transfer,
         recording,
         sit: None,
+        trunks: Vec::new(),
         pacing: None,
     };
     tracing::info!(
@@ -513,6 +514,7 @@ pub fn unconnected_report(
         transfer: None::<TransferReport>,
         recording: None,
         sit: None,
+        trunks: Vec::new(),
         pacing: None,
     }
 }

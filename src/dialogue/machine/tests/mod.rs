@@ -170,6 +170,7 @@ fn account(lang: Language) -> Account {
         alt_phones: vec![],
         days_past_due: None,
         agent_uri: None,
+        caller_id: None,
     }
 }
 
