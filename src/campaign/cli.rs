@@ -117,11 +117,14 @@ impl RunArgs {
     }
 }
 
-/// `run --trunk X`: a `[[trunk]]` name picks that trunk; an address makes
-/// a one-off trunk (a bare `host:port` is then also the Request-URI's host
-/// while `campaign.dial_uri` is the default, as the flag meant before); a
-/// template with `{phone}`/`{digits}` is the old meaning, the Request-URI
-/// template. Returns the Request-URI template the flag sets, if any.
+/// `run --trunk X`: a `[[trunk]]` name picks that trunk; a template with
+/// `{phone}`/`{digits}` is the old meaning, the Request-URI template; a
+/// bare `host:port` with no trunk configured also keeps its old meaning,
+/// the Request-URI's host (calls go straight there, and the per-account
+/// `dial_uri_by_account` URIs to theirs); any other address makes a
+/// one-off trunk (a bare `host:port` is then also the Request-URI's host
+/// while `campaign.dial_uri` is the default). Returns the Request-URI
+/// template the flag sets, if any.
 pub fn pick_trunk(
     config: &mut Config,
     trunk: Option<&str>,
@@ -135,10 +138,15 @@ pub fn pick_trunk(
         );
         return Ok(Some(t.to_string()));
     }
+    let bare = !t.contains("://") && !t.starts_with("sip:") && !t.starts_with("sips:");
+    let named = config.trunks().iter().any(|c| c.name == t);
+    if bare && !named && config.trunks().is_empty() {
+        crate::config::parse_proxy("--trunk", t)?;
+        return Ok(Some(t.to_string()));
+    }
     let address = config.select_trunk(t)?;
-    let bare = address && !t.contains("://") && !t.starts_with("sip:") && !t.starts_with("sips:");
     Ok(
-        (bare && config.campaign.dial_uri == super::settings::DEFAULT_DIAL_URI)
+        (address && bare && config.campaign.dial_uri == super::settings::DEFAULT_DIAL_URI)
             .then(|| t.to_string()),
     )
 }
@@ -388,4 +396,43 @@ pub async fn run_campaign_with(
     let result = runner::run(setup, shutdown).await;
     gw.shutdown();
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(text: &str) -> Config {
+        Config::from_toml(text, "t").unwrap()
+    }
+
+    #[test]
+    fn run_trunk_keeps_its_old_meanings_and_picks_or_makes_a_trunk() {
+        // No trunk configured: a bare address is the Request-URI's host, as before.
+        let mut c = cfg("");
+        let t = pick_trunk(&mut c, Some("127.0.0.1:9")).unwrap();
+        assert_eq!(t.as_deref(), Some("127.0.0.1:9"));
+        assert!(
+            c.trunks().is_empty(),
+            "no outbound proxy behind the overrides"
+        );
+        // A template is the Request-URI template.
+        let t = pick_trunk(&mut c, Some("sip:{phone}@gw.example")).unwrap();
+        assert_eq!(t.as_deref(), Some("sip:{phone}@gw.example"));
+        assert!(pick_trunk(&mut c, Some("not a host")).is_err());
+        // A table's name picks it; an address makes a one-off trunk.
+        let two = "[[trunk]]\nname = \"a\"\naddress = \"127.0.0.1:5060\"\n\
+                   [[trunk]]\nname = \"b\"\naddress = \"127.0.0.1:5062\"\n";
+        let mut c = cfg(two);
+        assert_eq!(pick_trunk(&mut c, Some("b")).unwrap(), None);
+        assert_eq!(c.trunk_addresses(), vec!["127.0.0.1:5062"]);
+        let mut c = cfg(two);
+        let t = pick_trunk(&mut c, Some("127.0.0.1:5070")).unwrap();
+        assert_eq!(t.as_deref(), Some("127.0.0.1:5070"));
+        assert_eq!(c.trunk_addresses(), vec!["127.0.0.1:5070"]);
+        assert!(
+            pick_trunk(&mut cfg(two), Some("c")).is_err(),
+            "a misspelt name"
+        );
+    }
 }
