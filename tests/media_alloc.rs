@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use duecall::media::g711::Codec;
 use duecall::telephony::leg::{event_channel, LegEvent};
-use duecall::telephony::media_session::{self, MediaCmd, MediaEnd, MediaParams};
+use duecall::telephony::media_session::{self, MediaCmd, MediaEnd, MediaOptions, MediaParams};
 use duecall::telephony::rtp::{self, RtpSender};
 use tokio_util::sync::CancellationToken;
 
@@ -157,6 +157,13 @@ fn the_media_loop_does_not_allocate_per_packet_in_steady_state() {
             record: Some(record.clone()),
             media_timeout: Duration::from_secs(5),
             sit: None,
+            // RTCP on the RTP port: its first report (due 1.25-3.75 s in)
+            // falls in the window and must not allocate either.
+            options: MediaOptions {
+                remote_rtcp: Some(peer_addr),
+                rtcp_mux: true,
+                cn_payload_type: None,
+            },
         };
         let session = media_session::run(params, cmd_rx, events_tx, stop.clone());
         let measure = async {
@@ -196,6 +203,8 @@ fn the_media_loop_does_not_allocate_per_packet_in_steady_state() {
         "packets the peer got: {peer_in_window}"
     );
     assert!(summary.recording.is_some(), "{:?}", summary.recording_error);
+    let rtcp = summary.rtcp.expect("RTCP ran");
+    assert!(rtcp.sent_reports >= 2, "a report and the BYE: {rtcp:?}");
     assert_eq!(
         steady, 0,
         "allocations on the media thread over 3 s of steady state \

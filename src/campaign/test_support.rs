@@ -68,6 +68,7 @@ pub fn report(disposition: Disposition, transfer: Option<TransferReport>) -> Cal
         dtmf: vec![],
         transfer,
         recording: Some(PathBuf::from("/rec/A1-7-x.wav")),
+        rtcp: None,
         sit: None,
         trunks: Vec::new(),
         pacing: None,

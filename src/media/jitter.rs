@@ -262,8 +262,24 @@ impl JitterBuffer {
     /// Hands in one received packet (the driver has already checked the
     /// source address and payload type) and says whether it is new.
     pub fn push(&mut self, ssrc: u32, sequence: u16, timestamp: u32, payload: &[u8]) -> Arrival {
+        if payload.is_empty() {
+            self.stats.received += 1;
+            self.stats.rejected += 1;
+            return Arrival::Rejected;
+        }
+        self.push_any(ssrc, sequence, timestamp, payload)
+    }
+
+    /// Hands in a packet of the stream that carries no audio (comfort
+    /// noise, RFC 3389): it takes its place in the sequence, so its turn is
+    /// neither a loss nor a gap, and plays as nothing.
+    pub fn push_silent(&mut self, ssrc: u32, sequence: u16, timestamp: u32) -> Arrival {
+        self.push_any(ssrc, sequence, timestamp, &[])
+    }
+
+    fn push_any(&mut self, ssrc: u32, sequence: u16, timestamp: u32, payload: &[u8]) -> Arrival {
         self.stats.received += 1;
-        if payload.is_empty() || payload.len() > MAX_PAYLOAD {
+        if payload.len() > MAX_PAYLOAD {
             self.stats.rejected += 1;
             return Arrival::Rejected;
         }
@@ -477,11 +493,14 @@ impl JitterBuffer {
                 self.cursor += n;
                 self.queued -= n;
                 pos += n;
-                got = true;
+                // An empty (comfort-noise) packet plays as nothing.
+                got |= n > 0;
                 if self.cursor == slot.data.len() {
                     slot.full = false;
                     self.count -= 1;
-                    self.last_len = slot.data.len();
+                    if !slot.data.is_empty() {
+                        self.last_len = slot.data.len();
+                    }
                     self.last_timestamp = Some(slot.timestamp);
                     self.cursor = 0;
                     self.advance(true);

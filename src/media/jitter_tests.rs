@@ -111,6 +111,42 @@ fn silent_sender_holds_the_play_position() {
 }
 
 #[test]
+fn a_comfort_noise_packet_between_talkspurts_is_neither_lost_nor_a_gap() {
+    let mut jb = JitterBuffer::new(2);
+    push(&mut jb, 1);
+    push(&mut jb, 2);
+    assert_eq!(drain(&mut jb, 2), vec![Some(1), Some(2)]);
+    // The sender goes quiet with a CN packet (seq 3), then speaks again.
+    assert_eq!(jb.push_silent(SSRC, 3, 3 * 160), Arrival::Fresh);
+    assert_eq!(drain(&mut jb, 4), vec![None, None, None, None]);
+    push(&mut jb, 4);
+    push(&mut jb, 5);
+    // No gap is played for packet 3 once the talkspurt resumes.
+    assert_eq!(drain(&mut jb, 3), vec![Some(4), Some(5), None]);
+    assert_eq!((jb.stats().lost, jb.stats().late), (0, 0));
+    // Without it, 3's turn with 4 present is a loss.
+    let mut jb = JitterBuffer::new(2);
+    for s in [1u16, 2, 4, 5] {
+        push(&mut jb, s);
+    }
+    let _ = drain(&mut jb, 5);
+    assert_eq!(jb.stats().lost, 1);
+}
+
+#[test]
+fn a_stream_that_starts_with_comfort_noise_plays_its_first_audio_whole() {
+    let mut jb = JitterBuffer::new(2);
+    jb.push_silent(SSRC, 10, 1600);
+    assert_eq!(drain(&mut jb, 3), vec![None, None, None]);
+    push(&mut jb, 11);
+    push(&mut jb, 12);
+    assert_eq!(drain(&mut jb, 2), vec![Some(11), Some(12)]);
+    assert_eq!(jb.stats().lost, 0);
+    // An empty payload through push is still rejected.
+    assert_eq!(jb.push(SSRC, 13, 0, &[]), Arrival::Rejected);
+}
+
+#[test]
 fn sequence_wraps_around_at_65535() {
     let mut jb = JitterBuffer::new(3);
     for s in [65533u16, 65534, 0, 65535, 1, 2] {

@@ -3,6 +3,7 @@
 //! the two-channel recorder. Pure sample/packet processing: never opens a
 //! socket, never reads the clock.
 
+pub mod cn;
 pub mod g711;
 pub mod jitter;
 pub mod recorder;

@@ -23,6 +23,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::media::cn::{self, ComfortNoise};
 use crate::media::g711::{self, Codec};
 use crate::media::jitter::{Arrival, JitterBuffer, JitterStats, Playout};
 use crate::media::recorder::{RecordingInfo, RecordingWriter};
@@ -31,6 +32,7 @@ use crate::media::sit::{Sit, SitDetector};
 use crate::telephony::arrival::ArrivalFramer;
 use crate::telephony::leg::{AudioDropped, AudioFrame, LegEvent, LegEventSender, FRAME_SAMPLES};
 use crate::telephony::report::{DtmfDigit, PacingStats, RtpCount, RtpTotals};
+use crate::telephony::rtcp::{self, RtcpReport, RtcpSession};
 use crate::telephony::rtp::{self, RtpSender};
 use crate::telephony::sdp::Negotiated;
 use crate::telephony::source::{RtpSource, Verdict};
@@ -48,6 +50,30 @@ const MAX_DTMF_QUEUE: usize = 64;
 /// How long the end of a call waits for the recording's writer to close
 /// the file (a stalled disk must not hold the call's report forever).
 pub const RECORDING_CLOSE_WAIT: Duration = Duration::from_secs(5);
+
+/// What the SDP negotiated besides the codec and DTMF: RTCP and comfort
+/// noise. [`MediaOptions::negotiated`] reads them off a [`Negotiated`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MediaOptions {
+    /// Where RTCP goes (None: the session sends and reads no RTCP).
+    pub remote_rtcp: Option<SocketAddr>,
+    /// RTCP shares the RTP socket (`a=rtcp-mux` on both sides); else it
+    /// uses a socket of its own on our RTP port + 1.
+    pub rtcp_mux: bool,
+    /// The peer's comfort-noise payload type (RFC 3389), if negotiated.
+    pub cn_payload_type: Option<u8>,
+}
+
+impl MediaOptions {
+    /// RTCP and comfort noise as the SDP exchange settled them.
+    pub fn negotiated(n: &Negotiated) -> Self {
+        MediaOptions {
+            remote_rtcp: Some(n.remote_rtcp),
+            rtcp_mux: n.rtcp_mux,
+            cn_payload_type: n.cn_payload_type,
+        }
+    }
+}
 
 /// What the session needs to start.
 #[derive(Debug)]
@@ -72,6 +98,8 @@ pub struct MediaParams {
     /// Early media: what is heard goes through a SIT detector and each
     /// tone found is sent here, until the receiver is dropped.
     pub sit: Option<mpsc::Sender<Sit>>,
+    /// RTCP and comfort noise.
+    pub options: MediaOptions,
 }
 
 /// Commands from the call task.
@@ -128,6 +156,10 @@ pub struct MediaSummary {
     pub ignored_datagrams: u64,
     /// The receive stream's counters.
     pub jitter: JitterStats,
+    /// The RTCP reports exchanged and what they said (None without RTCP).
+    pub rtcp: Option<RtcpReport>,
+    /// Comfort-noise packets received from the peer (RFC 3389).
+    pub cn_packets: u64,
 }
 
 struct PlayItem {
@@ -176,6 +208,17 @@ struct Session {
     rx_pcm: Vec<i16>,
     /// Early media's SIT detector and where its findings go.
     sit: Option<(SitDetector, mpsc::Sender<Sit>)>,
+    /// The session's start: RTCP times are microseconds since.
+    start: Instant,
+    rtcp: Option<RtcpSession>,
+    remote_rtcp: Option<SocketAddr>,
+    rtcp_mux: bool,
+    /// The next RTCP compound to send (empty: none).
+    rtcp_out: Vec<u8>,
+    cn_pt: Option<u8>,
+    /// The noise a CN packet announced, recorded until audio plays again.
+    comfort: Option<ComfortNoise>,
+    cn_packets: u64,
 }
 
 impl Session {
@@ -192,12 +235,25 @@ impl Session {
             },
             None => None,
         };
+        let sender = RtpSender::new(rand::random(), rand::random(), rand::random());
+        let epoch_unix_us = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_micros() as u64);
+        let rtcp = p.options.remote_rtcp.map(|_| {
+            RtcpSession::new(
+                sender.ssrc(),
+                format!("duecall-{:08x}", rand::random::<u32>()),
+                epoch_unix_us,
+                p.options.rtcp_mux,
+                report_interval_us() / 2,
+            )
+        });
         Session {
             codec: p.codec,
             payload_type: p.payload_type,
             dtmf_pt: p.dtmf_payload_type,
             source: RtpSource::new(p.remote),
-            sender: RtpSender::new(rand::random(), rand::random(), rand::random()),
+            sender,
             jitter: JitterBuffer::new(p.jitter_frames),
             framer: ArrivalFramer::new(),
             dtmf_rx: DtmfReceiver::new(),
@@ -230,6 +286,72 @@ impl Session {
             heard_pcm: [0; FRAME_SAMPLES],
             rx_pcm: Vec::with_capacity(crate::media::jitter::MAX_PAYLOAD * 2),
             sit: p.sit.clone().map(|tx| (SitDetector::new(), tx)),
+            start: now,
+            rtcp,
+            remote_rtcp: p.options.remote_rtcp,
+            rtcp_mux: p.options.rtcp_mux,
+            // Room for the largest compound we write (SR, one block, SDES
+            // with a short CNAME, BYE): no allocation when a report goes.
+            rtcp_out: Vec::with_capacity(256),
+            cn_pt: p.options.cn_payload_type,
+            comfort: None,
+            cn_packets: 0,
+        }
+    }
+
+    fn micros(&self, now: Instant) -> u64 {
+        now.duration_since(self.start).as_micros() as u64
+    }
+
+    /// Where our RTCP goes: the RTP destination when multiplexed; else the
+    /// port above a latched RTP source, else what the SDP said.
+    fn rtcp_dest(&self) -> Option<SocketAddr> {
+        let rtp_to = self.source.send_to();
+        if self.rtcp_mux {
+            Some(rtp_to)
+        } else if rtp_to != self.source.expected() {
+            Some(SocketAddr::new(rtp_to.ip(), rtp_to.port().wrapping_add(1)))
+        } else {
+            self.remote_rtcp
+        }
+    }
+
+    /// Puts the next RTCP compound into `self.rtcp_out` when one is due (or
+    /// the BYE at the end); returns whether there is one to send.
+    fn rtcp_report(&mut self, now: Instant, bye: bool) -> bool {
+        self.rtcp_out.clear();
+        let us = self.micros(now);
+        let sent = (
+            self.sender.timestamp(),
+            self.sender.packets_sent(),
+            self.sender.bytes_sent(),
+        );
+        let Some(r) = self.rtcp.as_mut() else {
+            return false;
+        };
+        if !bye && !r.due(us) {
+            return false;
+        }
+        r.write_report(&mut self.rtcp_out, us, sent, bye, report_interval_us());
+        true
+    }
+
+    /// An RTCP datagram (on the RTCP socket, or demultiplexed from the RTP
+    /// one): read when it comes from the peer, dropped otherwise.
+    fn on_rtcp(&mut self, now: Instant, from: SocketAddr, data: &[u8]) {
+        let us = self.micros(now);
+        let from_peer = Some(from) == self.rtcp_dest()
+            || Some(from) == self.remote_rtcp
+            || (self.rtcp_mux && from == self.source.expected());
+        let Some(r) = self.rtcp.as_mut() else {
+            return;
+        };
+        if !from_peer {
+            r.dropped();
+            return;
+        }
+        if let Err(e) = r.on_datagram(data, us) {
+            tracing::debug!(error = %e, "RTCP datagram dropped");
         }
     }
 
@@ -254,6 +376,10 @@ impl Session {
         if let Some(rec) = self.recorder.as_mut() {
             if playout == Playout::Audio {
                 g711::decode_into(self.codec, &self.heard_bytes, &mut self.heard_pcm);
+                self.comfort = None;
+            } else if let Some(noise) = self.comfort.as_mut() {
+                // The peer paused with a CN packet: its noise, at its level.
+                noise.fill(&mut self.heard_pcm);
             } else {
                 self.heard_pcm.fill(0);
             }
@@ -338,13 +464,18 @@ impl Session {
 
     /// One datagram from `from`, arrived during `tick`.
     fn on_datagram(&mut self, tick: u64, now: Instant, from: SocketAddr, data: &[u8]) {
+        if self.rtcp_mux && rtcp::is_rtcp(data) {
+            self.on_rtcp(now, from, data);
+            return;
+        }
         let Ok(pkt) = rtp::parse(data) else {
             self.ignored_datagrams += 1;
             return;
         };
         let h = pkt.header;
         let is_dtmf = Some(h.payload_type) == self.dtmf_pt;
-        if h.payload_type != self.payload_type && !is_dtmf {
+        let is_cn = Some(h.payload_type) == self.cn_pt && h.payload_type != self.payload_type;
+        if h.payload_type != self.payload_type && !is_dtmf && !is_cn {
             // Unknown payload types are ignored (sipp sends PT 97 noise).
             self.ignored_datagrams += 1;
             return;
@@ -353,9 +484,27 @@ impl Session {
             return;
         }
         self.last_rx = now;
+        if let Some(r) = self.rtcp.as_mut() {
+            // Arrival in 8 kHz timestamp units, for the jitter (RFC 3550 A.8).
+            let arrival = (now.duration_since(self.start).as_micros() as u64 * 8 / 1000) as u32;
+            let timing = (!is_dtmf).then_some((h.timestamp, arrival));
+            r.stats_mut().on_rtp(h.ssrc, h.sequence, timing);
+        }
         self.received.packets += 1;
         self.received.bytes += pkt.payload.len() as u64;
         let at_ms = tick * 20;
+        if is_cn {
+            // Comfort noise (RFC 3389) is no audio: it takes its sequence
+            // number in the jitter buffer (no loss, no gap), the recording
+            // gets noise at its level until audio plays again, and the
+            // arrival path hands on silence (the VAD hears a pause).
+            self.cn_packets += 1;
+            if let Some(level) = cn::level_dbov(pkt.payload) {
+                let _ = self.jitter.push_silent(h.ssrc, h.sequence, h.timestamp);
+                self.comfort = Some(ComfortNoise::new(level, h.timestamp | 1));
+            }
+            return;
+        }
         if is_dtmf {
             if let Some(d) = self
                 .dtmf_rx
@@ -468,6 +617,12 @@ impl Session {
         self.payload_type = n.payload_type;
         self.dtmf_pt = n.dtmf_payload_type;
         self.sends = n.direction.sends();
+        self.remote_rtcp = Some(n.remote_rtcp).filter(|_| self.rtcp.is_some());
+        self.rtcp_mux = n.rtcp_mux;
+        if let Some(r) = self.rtcp.as_mut() {
+            r.set_mux(n.rtcp_mux);
+        }
+        self.cn_pt = n.cn_payload_type;
         let receives = n.direction.receives();
         if receives && !self.receives {
             // Back from a hold: the media timeout starts afresh.
@@ -531,6 +686,54 @@ impl Session {
             strangers: self.source.strangers(),
             ignored_datagrams: self.ignored_datagrams,
             jitter: js,
+            rtcp: self.rtcp.map(RtcpSession::finish),
+            cn_packets: self.cn_packets,
+        }
+    }
+}
+
+/// The next RTCP interval: RFC 3550 6.3.1's 5 s minimum, randomised over
+/// 0.5..1.5 of it so that reports of many calls do not synchronise.
+fn report_interval_us() -> u64 {
+    let factor = 0.5 + rand::random::<f64>();
+    (rtcp::REPORT_INTERVAL_MS as f64 * 1000.0 * factor) as u64
+}
+
+/// Binds the RTCP socket on the port above our RTP port (RFC 3550 11);
+/// None when it is taken (the call goes on without RTCP).
+async fn bind_rtcp(rtp: &UdpSocket) -> Option<UdpSocket> {
+    let local = rtp.local_addr().ok()?;
+    let port = local.port().checked_add(1)?;
+    match UdpSocket::bind(SocketAddr::new(local.ip(), port)).await {
+        Ok(s) => Some(s),
+        Err(e) => {
+            tracing::info!(port, error = %e, "RTCP port taken: no RTCP on this call");
+            None
+        }
+    }
+}
+
+/// Waits for a datagram on `sock`, or forever without one.
+async fn recv_opt(
+    sock: Option<&UdpSocket>,
+    buf: &mut [u8],
+) -> std::io::Result<(usize, SocketAddr)> {
+    match sock {
+        Some(s) => s.recv_from(buf).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Sends the compound in `s.rtcp_out` on the RTP socket (mux) or the RTCP one.
+async fn send_rtcp(s: &Session, rtp_sock: &UdpSocket, rtcp_sock: Option<&UdpSocket>) {
+    let sock = if s.rtcp_mux {
+        Some(rtp_sock)
+    } else {
+        rtcp_sock
+    };
+    if let (Some(sock), Some(to)) = (sock, s.rtcp_dest()) {
+        if let Err(e) = sock.send_to(&s.rtcp_out, to).await {
+            tracing::debug!(error = %e, "rtcp send failed");
         }
     }
 }
@@ -567,6 +770,12 @@ pub async fn run(
     let mut buf = vec![0u8; rtp::MAX_PACKET_LEN + 1];
     let mut tick: u64 = 0;
     let mut cmds_open = true;
+    let rtcp_sock = match &p.options.remote_rtcp {
+        Some(_) if !p.options.rtcp_mux => bind_rtcp(&p.socket).await,
+        _ => None,
+    };
+    let mut rtcp_live = rtcp_sock.is_some();
+    let mut rtcp_buf = vec![0u8; rtcp::MAX_PACKET_LEN + 1];
 
     let end = loop {
         let deadline = start + FRAME * (tick as u32);
@@ -588,6 +797,9 @@ pub async fn run(
                     }
                     s.sent(Instant::now());
                 }
+                if s.rtcp_report(now, false) {
+                    send_rtcp(&s, &p.socket, rtcp_sock.as_ref()).await;
+                }
                 tick += 1;
                 if s.timed_out(now, p.media_timeout) {
                     break MediaEnd::Timeout;
@@ -605,11 +817,25 @@ pub async fn run(
                     }
                 }
             }
+            r = recv_opt(rtcp_sock.as_ref(), &mut rtcp_buf), if rtcp_live => {
+                match r {
+                    Ok((n, from)) => s.on_rtcp(Instant::now(), from, &rtcp_buf[..n]),
+                    Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {}
+                    Err(e) => {
+                        tracing::debug!(error = %e, "rtcp socket failed: no more RTCP in");
+                        rtcp_live = false;
+                    }
+                }
+            }
             cmd = cmds.recv(), if cmds_open => match cmd {
                 Some(cmd) => s.on_command(tick, Instant::now(), cmd),
                 None => cmds_open = false,
             },
         }
     };
+    // RTCP BYE (RFC 3550 6.6): the last report says we are leaving.
+    if s.rtcp_report(Instant::now(), true) {
+        send_rtcp(&s, &p.socket, rtcp_sock.as_ref()).await;
+    }
     s.finish(end, tick).await
 }

@@ -213,6 +213,7 @@ impl FarEnd {
             dtmf: Vec::new(),
             transfer: self.transfer.clone(),
             recording: None,
+            rtcp: None,
             sit: None,
             trunks: Vec::new(),
             pacing: None,

@@ -7,6 +7,7 @@ pub mod leg;
 pub mod media_session;
 pub mod memory;
 pub mod report;
+pub mod rtcp;
 pub mod rtp;
 pub mod sdp;
 pub mod sip;

@@ -107,6 +107,10 @@ pub struct CallReport {
     pub transfer: Option<TransferReport>,
     /// Two-channel recording (left: sent, right: heard).
     pub recording: Option<std::path::PathBuf>,
+    /// RTCP reports exchanged and what they said (RFC 3550: jitter, loss,
+    /// round-trip time); absent when no media ran or the carrier has no RTCP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rtcp: Option<crate::telephony::rtcp::RtcpReport>,
     /// A special information tone heard in early media before the failure.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sit: Option<SitKind>,

@@ -216,6 +216,8 @@ pub struct MediaDescription {
     pub ptime: Option<u32>,
     /// `a=rtcp` port, if given.
     pub rtcp_port: Option<u16>,
+    /// `a=rtcp-mux` (RFC 5761): RTCP on the RTP port.
+    pub rtcp_mux: bool,
 }
 
 impl MediaDescription {
@@ -234,6 +236,18 @@ impl MediaDescription {
             Some(_) => None,
             None => Codec::from_payload_type(pt),
         }
+    }
+
+    /// The CN/8000 payload type among the formats, if any (by rtpmap, or
+    /// the static 13 without one).
+    pub fn comfort_noise_pt(&self) -> Option<u8> {
+        self.formats
+            .iter()
+            .copied()
+            .find(|&pt| match self.rtpmap(pt) {
+                Some(m) => m.encoding.eq_ignore_ascii_case("CN") && m.clock_rate == SAMPLE_RATE,
+                None => pt == CN_PAYLOAD_TYPE,
+            })
     }
 
     /// The telephone-event/8000 payload type among the formats, if any.
@@ -341,6 +355,7 @@ fn parse_media(value: &str, line: usize) -> Result<MediaDescription, SdpError> {
         direction: Direction::SendRecv,
         ptime: None,
         rtcp_port: None,
+        rtcp_mux: false,
     })
 }
 
@@ -413,7 +428,7 @@ pub fn parse(text: &str) -> Result<SessionDescription, SdpError> {
             ("o", None) => sd.origin = parse_origin(value),
             ("c", None) => sd.connection = Some(parse_connection(value, n)?),
             ("c", Some(m)) => m.connection = Some(parse_connection(value, n)?),
-            ("a", media) => {
+            ("a", mut media) => {
                 let (name, arg) = match value.split_once(':') {
                     Some((a, b)) => (a, Some(b.trim())),
                     None => (value, None),
@@ -423,6 +438,10 @@ pub fn parse(text: &str) -> Result<SessionDescription, SdpError> {
                         Some(slot) => *slot = Some(d),
                         None => sd.direction = Some(d),
                     }
+                    continue;
+                }
+                if let (Some(m), "rtcp-mux") = (media.as_deref_mut(), name) {
+                    m.rtcp_mux = true;
                     continue;
                 }
                 let (Some(m), Some(arg)) = (media, arg) else {
@@ -480,6 +499,11 @@ pub struct OfferParams {
     pub ptime: u32,
     /// Our direction (sendrecv; sendonly to hold the other side).
     pub direction: Direction,
+    /// Offer `a=rtcp-mux` (RFC 5761); an answer carries it only when the
+    /// offer did.
+    pub rtcp_mux: bool,
+    /// Offer comfort noise (RFC 3389, `CN/8000` on its static payload type 13).
+    pub comfort_noise: bool,
 }
 
 impl OfferParams {
@@ -495,6 +519,8 @@ impl OfferParams {
             dtmf_payload_type: 101,
             ptime: DEFAULT_PTIME,
             direction: Direction::SendRecv,
+            rtcp_mux: true,
+            comfort_noise: true,
         }
     }
 
@@ -505,10 +531,14 @@ impl OfferParams {
     }
 }
 
+/// Payload type of comfort noise (RFC 3389; static, RFC 3551).
+pub const CN_PAYLOAD_TYPE: u8 = 13;
+
 fn write_sdp(
     p: &OfferParams,
     audio: &[(u8, &str)],
     dtmf_pt: Option<u8>,
+    cn_pt: Option<u8>,
     direction: Direction,
 ) -> String {
     let ipv = if p.local_ip.is_ipv4() { "IP4" } else { "IP6" };
@@ -524,12 +554,15 @@ fn write_sdp(
     for (pt, _) in audio {
         let _ = write!(s, " {pt}");
     }
-    if let Some(pt) = dtmf_pt {
+    for pt in dtmf_pt.iter().chain(cn_pt.iter()) {
         let _ = write!(s, " {pt}");
     }
     s.push_str("\r\n");
     for (pt, name) in audio {
         let _ = write!(s, "a=rtpmap:{pt} {name}/{SAMPLE_RATE}\r\n");
+    }
+    if let Some(pt) = cn_pt {
+        let _ = write!(s, "a=rtpmap:{pt} CN/{SAMPLE_RATE}\r\n");
     }
     if let Some(pt) = dtmf_pt {
         let _ = write!(
@@ -538,6 +571,9 @@ fn write_sdp(
         );
     }
     let _ = write!(s, "a=ptime:{}\r\na={}\r\n", p.ptime, direction.attribute());
+    if p.rtcp_mux {
+        s.push_str("a=rtcp-mux\r\n");
+    }
     s
 }
 
@@ -551,7 +587,8 @@ pub fn build_offer(p: &OfferParams) -> String {
             audio.push((c.payload_type(), c.name()));
         }
     }
-    write_sdp(p, &audio, Some(p.dtmf_payload_type), p.direction)
+    let cn = p.comfort_noise.then_some(CN_PAYLOAD_TYPE);
+    write_sdp(p, &audio, Some(p.dtmf_payload_type), cn, p.direction)
 }
 
 /// Builds our answer to a peer's offer, from [`negotiate`]'s result: only
@@ -564,9 +601,11 @@ pub fn build_answer(p: &OfferParams, negotiated: &Negotiated) -> String {
     let direction = p.direction.intersect(negotiated.direction);
     let answer = OfferParams {
         ptime: negotiated.ptime,
+        rtcp_mux: p.rtcp_mux && negotiated.rtcp_mux,
         ..p.clone()
     };
-    write_sdp(&answer, &audio, negotiated.dtmf_payload_type, direction)
+    let cn = negotiated.cn_payload_type.filter(|_| p.comfort_noise);
+    write_sdp(&answer, &audio, negotiated.dtmf_payload_type, cn, direction)
 }
 
 /// The media parameters of a call, from the peer's answer (or offer).
@@ -586,6 +625,13 @@ pub struct Negotiated {
     pub direction: Direction,
     /// Packetisation time in ms (peer's `a=ptime`, else 20).
     pub ptime: u32,
+    /// Where to send RTCP: the RTP address with `a=rtcp-mux`, else the
+    /// `a=rtcp` port, else the RTP port + 1 (RFC 3605, RFC 3550 11).
+    pub remote_rtcp: SocketAddr,
+    /// RTCP shares the RTP port (the peer's SDP has `a=rtcp-mux`).
+    pub rtcp_mux: bool,
+    /// The peer's comfort-noise (`CN/8000`) payload type, if it offers one.
+    pub cn_payload_type: Option<u8>,
 }
 
 impl Negotiated {
@@ -628,6 +674,11 @@ pub fn negotiate(answer: &SessionDescription, offered: &[Codec]) -> Result<Negot
     } else {
         m.direction
     };
+    let remote_rtcp = if m.rtcp_mux {
+        SocketAddr::new(ip, m.port)
+    } else {
+        SocketAddr::new(ip, m.rtcp_port.unwrap_or(m.port.wrapping_add(1)))
+    };
     Ok(Negotiated {
         codec,
         payload_type,
@@ -635,6 +686,9 @@ pub fn negotiate(answer: &SessionDescription, offered: &[Codec]) -> Result<Negot
         remote_rtp: SocketAddr::new(ip, m.port),
         direction: peer.reversed(),
         ptime: m.ptime.unwrap_or(DEFAULT_PTIME),
+        remote_rtcp,
+        rtcp_mux: m.rtcp_mux,
+        cn_payload_type: m.comfort_noise_pt(),
     })
 }
 

@@ -237,14 +237,17 @@ fn built_offer_is_valid_sdp_with_crlf_and_both_codecs_in_order() {
     let text = build_offer(&p);
     assert!(text.ends_with("\r\n"));
     assert!(!text.replace("\r\n", "").contains('\n'));
-    assert!(text.contains("m=audio 40000 RTP/AVP 8 0 101\r\n"));
+    assert!(text.contains("m=audio 40000 RTP/AVP 8 0 101 13\r\n"));
+    assert!(text.contains("a=rtpmap:13 CN/8000\r\n"));
     assert!(text.contains("a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\n"));
-    assert!(text.contains("a=ptime:20\r\na=sendrecv\r\n"));
+    assert!(text.contains("a=ptime:20\r\na=sendrecv\r\na=rtcp-mux\r\n"));
     let sd = parse(&text).unwrap();
     assert_eq!(sd.origin.as_ref().unwrap().session_version, 777);
     let n = negotiate(&sd, &ours()).unwrap();
     assert_eq!((n.codec, n.dtmf_payload_type), (Codec::Pcma, Some(101)));
     assert_eq!(n.remote_rtp, "192.0.2.10:40000".parse().unwrap());
+    assert_eq!((n.rtcp_mux, n.remote_rtcp), (true, n.remote_rtp));
+    assert_eq!(n.cn_payload_type, Some(13));
 
     p.bump_version();
     let sd2 = parse(&build_offer(&p)).unwrap();
@@ -328,4 +331,55 @@ proptest! {
             let _ = negotiate(&sd, &ours());
         }
     }
+}
+
+#[test]
+fn rtcp_goes_to_the_rtcp_attribute_else_the_port_above_rtp() {
+    // baresip's answer: a=rtcp:10011 on m=audio 10010.
+    let n = negotiate(&parse(BARESIP_ANSWER).unwrap(), &ours()).unwrap();
+    assert!(!n.rtcp_mux);
+    assert_eq!(n.remote_rtcp.port(), 10011);
+    let plain = "v=0\r\nc=IN IP4 10.0.0.1\r\nm=audio 7000 RTP/AVP 0\r\n";
+    let n = negotiate(&parse(plain).unwrap(), &ours()).unwrap();
+    assert_eq!(n.remote_rtcp, "10.0.0.1:7001".parse().unwrap());
+    assert_eq!(n.cn_payload_type, None);
+}
+
+#[test]
+fn an_answer_muxes_rtcp_and_offers_cn_only_when_the_offer_did() {
+    let mut p = OfferParams::new("127.0.0.1".parse().unwrap(), 30000, 5);
+    let with = "v=0\r\nc=IN IP4 10.0.0.1\r\nm=audio 7000 RTP/AVP 0 13\r\na=rtcp-mux\r\n";
+    let n = negotiate(&parse(with).unwrap(), &ours()).unwrap();
+    assert_eq!((n.rtcp_mux, n.cn_payload_type), (true, Some(13)));
+    let text = build_answer(&p, &n);
+    assert!(text.contains("m=audio 30000 RTP/AVP 0 13\r\n"), "{text}");
+    assert!(text.contains("a=rtcp-mux\r\n"));
+    let without = "v=0\r\nc=IN IP4 10.0.0.1\r\nm=audio 7000 RTP/AVP 0\r\n";
+    let n = negotiate(&parse(without).unwrap(), &ours()).unwrap();
+    let text = build_answer(&p, &n);
+    assert!(
+        !text.contains("rtcp-mux") && !text.contains("CN/"),
+        "{text}"
+    );
+    // We may decline both even when offered.
+    p.rtcp_mux = false;
+    p.comfort_noise = false;
+    let n = negotiate(&parse(with).unwrap(), &ours()).unwrap();
+    let text = build_answer(&p, &n);
+    assert!(
+        !text.contains("rtcp-mux") && !text.contains(" 13"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_cn_rtpmap_on_a_dynamic_payload_type_is_found() {
+    let dynamic =
+        "v=0\r\nc=IN IP4 10.0.0.1\r\nm=audio 7000 RTP/AVP 0 118\r\na=rtpmap:118 CN/8000\r\n";
+    let n = negotiate(&parse(dynamic).unwrap(), &ours()).unwrap();
+    assert_eq!(n.cn_payload_type, Some(118));
+    let wideband =
+        "v=0\r\nc=IN IP4 10.0.0.1\r\nm=audio 7000 RTP/AVP 0 13\r\na=rtpmap:13 CN/16000\r\n";
+    let n = negotiate(&parse(wideband).unwrap(), &ours()).unwrap();
+    assert_eq!(n.cn_payload_type, None);
 }

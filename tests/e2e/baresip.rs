@@ -22,6 +22,18 @@ pub struct Baresip {
 /// recording what it hears into `dir/rec`. `account` is the accounts line
 /// with `{port}` for its SIP port.
 pub fn start_baresip(dir: &Path, audio: &Path, account: &str, sip_port: u16) -> Baresip {
+    start_baresip_with(dir, audio, account, sip_port, |c| c)
+}
+
+/// [`start_baresip`] with its config text passed through `edit` first (to
+/// load more modules or change a setting).
+pub fn start_baresip_with(
+    dir: &Path,
+    audio: &Path,
+    account: &str,
+    sip_port: u16,
+    edit: impl FnOnce(String) -> String,
+) -> Baresip {
     let rec = dir.join("rec");
     std::fs::create_dir_all(&rec).unwrap();
     let ctrl = free_tcp_port();
@@ -39,7 +51,7 @@ pub fn start_baresip(dir: &Path, audio: &Path, account: &str, sip_port: u16) -> 
         rtp_hi = rtp + 20,
         rec = rec.display()
     );
-    std::fs::write(dir.join("config"), config).unwrap();
+    std::fs::write(dir.join("config"), edit(config)).unwrap();
     std::fs::write(
         dir.join("accounts"),
         account.replace("{port}", &sip_port.to_string()) + "\n",
@@ -58,7 +70,7 @@ pub fn start_baresip(dir: &Path, audio: &Path, account: &str, sip_port: u16) -> 
 }
 
 /// baresip's recording of what it heard (sndfile writes `*-dec.wav`).
-fn baresip_heard(dir: &Path) -> Option<PathBuf> {
+pub fn baresip_heard(dir: &Path) -> Option<PathBuf> {
     let mut found: Vec<PathBuf> = std::fs::read_dir(dir.join("rec"))
         .ok()?
         .flatten()
@@ -74,7 +86,7 @@ fn baresip_heard(dir: &Path) -> Option<PathBuf> {
         .or_else(|| found.first().cloned())
 }
 
-fn tone(seconds: f64) -> Arc<[i16]> {
+pub fn tone(seconds: f64) -> Arc<[i16]> {
     (0..(8000.0 * seconds) as usize)
         .map(|i| ((i as f64 * 2.0 * std::f64::consts::PI * 600.0 / 8000.0).sin() * 9000.0) as i16)
         .collect::<Vec<_>>()
@@ -82,7 +94,7 @@ fn tone(seconds: f64) -> Arc<[i16]> {
 }
 
 /// Plays a 2 s tone once answered, hangs up after `hold`; returns the report.
-async fn call_playing(
+pub async fn call_playing(
     gw: &SipGateway,
     req: DialRequest,
     hold: Duration,
@@ -107,7 +119,7 @@ async fn call_playing(
     }
 }
 
-fn check_audio_both_ways(rec: &Path, bdir: &Path, callee_speech_ms: u64) {
+pub fn check_audio_both_ways(rec: &Path, bdir: &Path, callee_speech_ms: u64) {
     let (ch, chans) = read_channels(rec);
     assert_eq!(ch, 2);
     let heard = loud_ms(&chans[1], 300.0);
@@ -127,7 +139,7 @@ fn check_audio_both_ways(rec: &Path, bdir: &Path, callee_speech_ms: u64) {
     );
 }
 
-fn speech_ms(wav: &Path) -> u64 {
+pub fn speech_ms(wav: &Path) -> u64 {
     let (_, ch) = read_channels(wav);
     loud_ms(&ch[0], 300.0)
 }

@@ -13,6 +13,7 @@ mod pg_campaign;
 mod pg_nodes;
 mod pg_serve;
 mod pg_store;
+mod rtcp;
 mod rtp_peer;
 mod serve;
 mod serve_campaigns;

@@ -278,6 +278,7 @@ impl CallTask {
             dtmf: Vec::new(),
             transfer: None,
             recording: None,
+            rtcp: None,
             sit: self.heard_sit,
             trunks: Vec::new(),
             pacing: None,
@@ -401,6 +402,7 @@ impl CallTask {
         if let Some(s) = summary {
             report.rtp = s.rtp;
             report.dtmf = s.dtmf;
+            report.rtcp = s.rtcp;
             report.recording = s.recording.map(|r| r.path);
             report.pacing = Some(s.pacing);
             match media_end.unwrap_or(s.end) {
@@ -470,6 +472,7 @@ impl CallTask {
             record: self.req.record.clone(),
             media_timeout: Duration::from_secs(self.cfg.media.media_timeout_s),
             sit: early.then(|| self.sit_tx.clone()),
+            options: media_session::MediaOptions::negotiated(n),
         };
         let media = MediaJoin::Running(tokio::spawn(media_session::run(
             params,

@@ -490,6 +490,8 @@ impl SipGateway {
             dtmf_payload_type: self.cfg.media.dtmf_payload_type,
             ptime: sdp::DEFAULT_PTIME,
             direction: Direction::SendRecv,
+            rtcp_mux: true,
+            comfort_noise: true,
         };
         let (webrtc, offer) = if direct {
             let (m, offer) = DirectMedia::offer(
