@@ -224,6 +224,10 @@ pub struct SipConfig {
     /// `direct` (duecall offers WebRTC itself: ICE-lite on `local_ip`,
     /// DTLS-SRTP, `UDP/TLS/RTP/SAVPF`; src/telephony/webrtc).
     pub webrtc_media: WebRtcMedia,
+    /// SRTP with SDES keys (RFC 4568): `off` (plain RTP), `offer` (keys in
+    /// an `RTP/AVP` offer: SRTP when the trunk answers with a key), or
+    /// `require` (`RTP/SAVP`: a plain answer fails the call).
+    pub srtp: crate::telephony::srtp::SrtpMode,
 }
 
 /// Who terminates a WebRTC callee's media (`[sip] webrtc_media`).
@@ -260,6 +264,7 @@ impl Default for SipConfig {
             registrar: None,
             options_ping_s: 0,
             webrtc_media: WebRtcMedia::Relay,
+            srtp: Default::default(),
         }
     }
 }

@@ -163,6 +163,7 @@ fn the_media_loop_does_not_allocate_per_packet_in_steady_state() {
                 remote_rtcp: Some(peer_addr),
                 rtcp_mux: true,
                 cn_payload_type: None,
+                srtp: None,
             },
         };
         let session = media_session::run(params, cmd_rx, events_tx, stop.clone());

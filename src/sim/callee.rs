@@ -595,7 +595,7 @@ impl Call {
             record: record_path,
             media_timeout: Duration::from_millis(sh.cfg.media_timeout_ms),
             sit: None,
-            options: media_session::MediaOptions::negotiated(&negotiated),
+            options: media_session::MediaOptions::negotiated(&negotiated, &params),
         };
         let media = tokio::spawn(media_session::run(mp, media_rx, ev_tx, media_stop.clone()));
         sh.update(self.idx, |r| {

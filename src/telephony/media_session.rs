@@ -34,8 +34,9 @@ use crate::telephony::leg::{AudioDropped, AudioFrame, LegEvent, LegEventSender, 
 use crate::telephony::report::{DtmfDigit, PacingStats, RtpCount, RtpTotals};
 use crate::telephony::rtcp::{self, RtcpReport, RtcpSession};
 use crate::telephony::rtp::{self, RtpSender};
-use crate::telephony::sdp::Negotiated;
+use crate::telephony::sdp::{Negotiated, OfferParams};
 use crate::telephony::source::{RtpSource, Verdict};
+use crate::telephony::srtp::SrtpSession;
 
 const FRAME: Duration = Duration::from_millis(20);
 /// After a stall longer than this many frames we skip ahead instead of
@@ -51,9 +52,10 @@ const MAX_DTMF_QUEUE: usize = 64;
 /// the file (a stalled disk must not hold the call's report forever).
 pub const RECORDING_CLOSE_WAIT: Duration = Duration::from_secs(5);
 
-/// What the SDP negotiated besides the codec and DTMF: RTCP and comfort
-/// noise. [`MediaOptions::negotiated`] reads them off a [`Negotiated`].
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// What the SDP negotiated besides the codec and DTMF: RTCP, comfort
+/// noise and SRTP. [`MediaOptions::negotiated`] reads them off a
+/// [`Negotiated`] and our own offer or answer.
+#[derive(Debug, Clone, Default)]
 pub struct MediaOptions {
     /// Where RTCP goes (None: the session sends and reads no RTCP).
     pub remote_rtcp: Option<SocketAddr>,
@@ -62,15 +64,23 @@ pub struct MediaOptions {
     pub rtcp_mux: bool,
     /// The peer's comfort-noise payload type (RFC 3389), if negotiated.
     pub cn_payload_type: Option<u8>,
+    /// SRTP keys of both directions (None: plain RTP).
+    pub srtp: Option<SrtpSession>,
 }
 
 impl MediaOptions {
-    /// RTCP and comfort noise as the SDP exchange settled them.
-    pub fn negotiated(n: &Negotiated) -> Self {
+    /// RTCP, comfort noise and SRTP as the SDP exchange settled them: `n`
+    /// from the peer's SDP, `ours` what we offered or answered (our key).
+    pub fn negotiated(n: &Negotiated, ours: &OfferParams) -> Self {
+        let srtp = match (&n.crypto, &ours.srtp) {
+            (Some(theirs), Some(o)) => Some(SrtpSession::new(theirs.suite, &o.key, &theirs.key)),
+            _ => None,
+        };
         MediaOptions {
             remote_rtcp: Some(n.remote_rtcp),
             rtcp_mux: n.rtcp_mux,
             cn_payload_type: n.cn_payload_type,
+            srtp,
         }
     }
 }
@@ -219,6 +229,9 @@ struct Session {
     /// The noise a CN packet announced, recorded until audio plays again.
     comfort: Option<ComfortNoise>,
     cn_packets: u64,
+    srtp: Option<SrtpSession>,
+    /// Datagrams that failed SRTP/SRTCP authentication or replay checks.
+    srtp_rejected: u64,
 }
 
 impl Session {
@@ -296,6 +309,8 @@ impl Session {
             cn_pt: p.options.cn_payload_type,
             comfort: None,
             cn_packets: 0,
+            srtp: p.options.srtp.clone(),
+            srtp_rejected: 0,
         }
     }
 
@@ -333,12 +348,18 @@ impl Session {
             return false;
         }
         r.write_report(&mut self.rtcp_out, us, sent, bye, report_interval_us());
+        if let Some(s) = self.srtp.as_mut() {
+            if s.tx.protect_rtcp(&mut self.rtcp_out).is_err() {
+                self.rtcp_out.clear();
+                return false;
+            }
+        }
         true
     }
 
     /// An RTCP datagram (on the RTCP socket, or demultiplexed from the RTP
     /// one): read when it comes from the peer, dropped otherwise.
-    fn on_rtcp(&mut self, now: Instant, from: SocketAddr, data: &[u8]) {
+    fn on_rtcp(&mut self, now: Instant, from: SocketAddr, data: &mut [u8]) {
         let us = self.micros(now);
         let from_peer = Some(from) == self.rtcp_dest()
             || Some(from) == self.remote_rtcp
@@ -350,6 +371,18 @@ impl Session {
             r.dropped();
             return;
         }
+        let data = match self.srtp.as_mut() {
+            Some(s) => match s.rx.unprotect_rtcp(data) {
+                Ok(n) => &data[..n],
+                Err(e) => {
+                    self.srtp_rejected += 1;
+                    r.dropped();
+                    tracing::debug!(error = %e, "SRTCP datagram dropped");
+                    return;
+                }
+            },
+            None => &data[..],
+        };
         if let Err(e) = r.on_datagram(data, us) {
             tracing::debug!(error = %e, "RTCP datagram dropped");
         }
@@ -366,6 +399,11 @@ impl Session {
         if self.sends {
             self.next_play_frame(at_ms);
             self.next_packet();
+            if let Some(s) = self.srtp.as_mut() {
+                if s.tx.protect_rtp(&mut self.out).is_err() {
+                    self.out.clear();
+                }
+            }
         } else {
             self.sender.advance_timestamp(FRAME_SAMPLES as u32);
         }
@@ -463,11 +501,24 @@ impl Session {
     }
 
     /// One datagram from `from`, arrived during `tick`.
-    fn on_datagram(&mut self, tick: u64, now: Instant, from: SocketAddr, data: &[u8]) {
+    fn on_datagram(&mut self, tick: u64, now: Instant, from: SocketAddr, data: &mut [u8]) {
         if self.rtcp_mux && rtcp::is_rtcp(data) {
             self.on_rtcp(now, from, data);
             return;
         }
+        let data = match self.srtp.as_mut() {
+            // Decrypted in place; anything that fails authentication (a
+            // stranger, a replay, plain RTP) is dropped unread.
+            Some(s) => match s.rx.unprotect_rtp(data) {
+                Ok(n) => &data[..n],
+                Err(_) => {
+                    self.srtp_rejected += 1;
+                    self.ignored_datagrams += 1;
+                    return;
+                }
+            },
+            None => &data[..],
+        };
         let Ok(pkt) = rtp::parse(data) else {
             self.ignored_datagrams += 1;
             return;
@@ -669,11 +720,18 @@ impl Session {
                 "RTP from other addresses than the peer's was dropped"
             );
         }
+        if self.srtp_rejected > 0 {
+            tracing::info!(
+                rejected = self.srtp_rejected,
+                "SRTP/SRTCP datagrams failed authentication or replay checks and were dropped"
+            );
+        }
         MediaSummary {
             end,
             rtp: RtpTotals {
                 sent,
                 received: self.received,
+                srtp: self.srtp.as_ref().map(|s| s.tx.suite()),
             },
             dtmf: self.digits,
             recording,
@@ -807,7 +865,7 @@ pub async fn run(
             }
             r = p.socket.recv_from(&mut buf) => {
                 match r {
-                    Ok((n, from)) => s.on_datagram(tick, Instant::now(), from, &buf[..n]),
+                    Ok((n, from)) => s.on_datagram(tick, Instant::now(), from, &mut buf[..n]),
                     // ICMP port unreachable surfaces here on Linux: the peer
                     // is not listening yet or any more; keep going.
                     Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {}
@@ -819,7 +877,7 @@ pub async fn run(
             }
             r = recv_opt(rtcp_sock.as_ref(), &mut rtcp_buf), if rtcp_live => {
                 match r {
-                    Ok((n, from)) => s.on_rtcp(Instant::now(), from, &rtcp_buf[..n]),
+                    Ok((n, from)) => s.on_rtcp(Instant::now(), from, &mut rtcp_buf[..n]),
                     Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {}
                     Err(e) => {
                         tracing::debug!(error = %e, "rtcp socket failed: no more RTCP in");

@@ -12,6 +12,7 @@ pub mod rtp;
 pub mod sdp;
 pub mod sip;
 pub mod source;
+pub mod srtp;
 pub mod trunk;
 pub mod webrtc;
 pub mod ws;

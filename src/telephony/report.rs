@@ -34,6 +34,9 @@ pub struct RtpTotals {
     pub sent: RtpCount,
     /// What duecall received.
     pub received: RtpCount,
+    /// The SRTP suite both directions used (absent: plain RTP).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub srtp: Option<crate::telephony::srtp::Suite>,
 }
 
 /// One DTMF digit heard, with its time since the answer.

@@ -15,6 +15,7 @@ use serde::Serialize;
 use thiserror::Error;
 
 use crate::media::g711::{Codec, SAMPLE_RATE};
+use crate::telephony::srtp::{CryptoAttr, MasterKey, SrtpMode, Suite};
 
 /// Largest SDP body [`parse`] accepts. A voice offer is a few hundred bytes;
 /// even WebRTC offers with many candidates stay far below this.
@@ -47,6 +48,10 @@ pub enum SdpError {
     /// No `m=` line at all.
     #[error("SDP has no media (m=) line")]
     NoMedia,
+    /// We offered `RTP/SAVP` (`[sip] srtp = "require"`) and the answer
+    /// carries no `a=crypto` line answering ours.
+    #[error("SRTP required ([sip] srtp = \"require\") but the answer has no usable a=crypto line")]
+    SrtpRequired,
     /// An `m=` line without kind, port, proto and at least one format.
     #[error(
         "line {line}: malformed m= line {text:?}: expected `m=<media> <port> <proto> <fmt> ...`"
@@ -218,7 +223,13 @@ pub struct MediaDescription {
     pub rtcp_port: Option<u16>,
     /// `a=rtcp-mux` (RFC 5761): RTCP on the RTP port.
     pub rtcp_mux: bool,
+    /// `a=crypto` values (RFC 4568), as written, at most
+    /// [`MAX_CRYPTO_LINES`]; read with [`CryptoAttr::parse`].
+    pub crypto: Vec<String>,
 }
+
+/// `a=crypto` lines kept per media section (more are ignored).
+pub const MAX_CRYPTO_LINES: usize = 16;
 
 impl MediaDescription {
     /// The rtpmap for a payload type, if any.
@@ -356,6 +367,7 @@ fn parse_media(value: &str, line: usize) -> Result<MediaDescription, SdpError> {
         ptime: None,
         rtcp_port: None,
         rtcp_mux: false,
+        crypto: Vec::new(),
     })
 }
 
@@ -457,6 +469,7 @@ pub fn parse(text: &str) -> Result<SessionDescription, SdpError> {
                         }
                     }
                     "ptime" => m.ptime = arg.parse().ok().filter(|&p| p > 0),
+                    "crypto" if m.crypto.len() < MAX_CRYPTO_LINES => m.crypto.push(arg.to_string()),
                     "rtcp" => {
                         m.rtcp_port = arg
                             .split_ascii_whitespace()
@@ -504,6 +517,44 @@ pub struct OfferParams {
     pub rtcp_mux: bool,
     /// Offer comfort noise (RFC 3389, `CN/8000` on its static payload type 13).
     pub comfort_noise: bool,
+    /// SRTP with SDES: our key, and whether it is required (`RTP/SAVP`) or
+    /// only offered (`RTP/AVP` with `a=crypto`). None: plain RTP.
+    pub srtp: Option<SdesOffer>,
+}
+
+/// What we offer of SRTP (RFC 4568): both suites with one key of ours.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SdesOffer {
+    /// `RTP/SAVP` (the call fails without SRTP) or `RTP/AVP` with keys.
+    pub required: bool,
+    /// Our master key (what we send is protected with it).
+    pub key: MasterKey,
+}
+
+impl SdesOffer {
+    /// The offer for a `[sip] srtp` mode, with a fresh key; None for `off`.
+    pub fn for_mode(mode: SrtpMode) -> Option<SdesOffer> {
+        match mode {
+            SrtpMode::Off => None,
+            SrtpMode::Offer | SrtpMode::Require => Some(SdesOffer {
+                required: mode == SrtpMode::Require,
+                key: MasterKey::random(),
+            }),
+        }
+    }
+
+    /// The `a=crypto` lines of our offer: tag 1 the 80-bit suite, tag 2 the 32-bit one.
+    fn attrs(&self) -> [CryptoAttr; 2] {
+        [Suite::AesCm128HmacSha1_80, Suite::AesCm128HmacSha1_32].map(|suite| CryptoAttr {
+            tag: if suite == Suite::AesCm128HmacSha1_80 {
+                1
+            } else {
+                2
+            },
+            suite,
+            key: self.key.clone(),
+        })
+    }
 }
 
 impl OfferParams {
@@ -521,6 +572,7 @@ impl OfferParams {
             direction: Direction::SendRecv,
             rtcp_mux: true,
             comfort_noise: true,
+            srtp: None,
         }
     }
 
@@ -534,12 +586,24 @@ impl OfferParams {
 /// Payload type of comfort noise (RFC 3389; static, RFC 3551).
 pub const CN_PAYLOAD_TYPE: u8 = 13;
 
+/// What an SDP we write says about SRTP: the profile and the crypto lines.
+struct SecureMedia<'a> {
+    proto: &'a str,
+    crypto: &'a [CryptoAttr],
+}
+
+const PLAIN: SecureMedia<'static> = SecureMedia {
+    proto: "RTP/AVP",
+    crypto: &[],
+};
+
 fn write_sdp(
     p: &OfferParams,
     audio: &[(u8, &str)],
     dtmf_pt: Option<u8>,
     cn_pt: Option<u8>,
     direction: Direction,
+    secure: &SecureMedia<'_>,
 ) -> String {
     let ipv = if p.local_ip.is_ipv4() { "IP4" } else { "IP6" };
     let mut s = String::with_capacity(320);
@@ -550,7 +614,7 @@ fn write_sdp(
         p.session_id, p.session_version, p.local_ip
     );
     let _ = write!(s, "s=duecall\r\nc=IN {ipv} {}\r\nt=0 0\r\n", p.local_ip);
-    let _ = write!(s, "m=audio {} RTP/AVP", p.rtp_port);
+    let _ = write!(s, "m=audio {} {}", p.rtp_port, secure.proto);
     for (pt, _) in audio {
         let _ = write!(s, " {pt}");
     }
@@ -574,6 +638,9 @@ fn write_sdp(
     if p.rtcp_mux {
         s.push_str("a=rtcp-mux\r\n");
     }
+    for c in secure.crypto {
+        let _ = write!(s, "a=crypto:{}\r\n", c.to_sdp_value());
+    }
     s
 }
 
@@ -588,7 +655,22 @@ pub fn build_offer(p: &OfferParams) -> String {
         }
     }
     let cn = p.comfort_noise.then_some(CN_PAYLOAD_TYPE);
-    write_sdp(p, &audio, Some(p.dtmf_payload_type), cn, p.direction)
+    let attrs = p.srtp.as_ref().map(SdesOffer::attrs);
+    let secure = match (&p.srtp, &attrs) {
+        (Some(o), Some(a)) => SecureMedia {
+            proto: if o.required { "RTP/SAVP" } else { "RTP/AVP" },
+            crypto: a,
+        },
+        _ => PLAIN,
+    };
+    write_sdp(
+        p,
+        &audio,
+        Some(p.dtmf_payload_type),
+        cn,
+        p.direction,
+        &secure,
+    )
 }
 
 /// Builds our answer to a peer's offer, from [`negotiate`]'s result: only
@@ -605,7 +687,34 @@ pub fn build_answer(p: &OfferParams, negotiated: &Negotiated) -> String {
         ..p.clone()
     };
     let cn = negotiated.cn_payload_type.filter(|_| p.comfort_noise);
-    write_sdp(&answer, &audio, negotiated.dtmf_payload_type, cn, direction)
+    // SRTP when the offer had a crypto line we take and we have a key: the
+    // same tag and suite, our key, the offer's profile.
+    let ours = match (&negotiated.crypto, &p.srtp) {
+        (Some(theirs), Some(o)) => Some([CryptoAttr {
+            key: o.key.clone(),
+            ..theirs.clone()
+        }]),
+        _ => None,
+    };
+    let secure = match &ours {
+        Some(c) => SecureMedia {
+            proto: if negotiated.savp {
+                "RTP/SAVP"
+            } else {
+                "RTP/AVP"
+            },
+            crypto: c,
+        },
+        None => PLAIN,
+    };
+    write_sdp(
+        &answer,
+        &audio,
+        negotiated.dtmf_payload_type,
+        cn,
+        direction,
+        &secure,
+    )
 }
 
 /// The media parameters of a call, from the peer's answer (or offer).
@@ -632,6 +741,12 @@ pub struct Negotiated {
     pub rtcp_mux: bool,
     /// The peer's comfort-noise (`CN/8000`) payload type, if it offers one.
     pub cn_payload_type: Option<u8>,
+    /// The profile is `RTP/SAVP` (SRTP is mandatory).
+    pub savp: bool,
+    /// The peer's SRTP key and suite: the first `a=crypto` line we can use
+    /// (never serialized: it holds the key).
+    #[serde(skip)]
+    pub crypto: Option<CryptoAttr>,
 }
 
 impl Negotiated {
@@ -689,7 +804,34 @@ pub fn negotiate(answer: &SessionDescription, offered: &[Codec]) -> Result<Negot
         remote_rtcp,
         rtcp_mux: m.rtcp_mux,
         cn_payload_type: m.comfort_noise_pt(),
+        savp: m.proto.to_ascii_uppercase().contains("SAVP"),
+        crypto: m.crypto.iter().find_map(|v| CryptoAttr::parse(v).ok()),
     })
+}
+
+/// [`negotiate`] for the answer to our own offer `p`: its crypto line must
+/// answer one of ours (same tag and suite), else it counts as absent; when
+/// we required SRTP, an answer without one is an error.
+pub fn negotiate_answer(
+    answer: &SessionDescription,
+    p: &OfferParams,
+) -> Result<Negotiated, SdpError> {
+    let mut n = negotiate(answer, &p.codecs)?;
+    let offered = p.srtp.as_ref().map(SdesOffer::attrs);
+    n.crypto = match (&offered, &n.crypto) {
+        (Some(ours), Some(theirs))
+            if ours
+                .iter()
+                .any(|o| o.tag == theirs.tag && o.suite == theirs.suite) =>
+        {
+            n.crypto.take()
+        }
+        _ => None,
+    };
+    if p.srtp.as_ref().is_some_and(|o| o.required) && n.crypto.is_none() {
+        return Err(SdpError::SrtpRequired);
+    }
+    Ok(n)
 }
 
 #[cfg(test)]

@@ -383,3 +383,96 @@ fn a_cn_rtpmap_on_a_dynamic_payload_type_is_found() {
     let n = negotiate(&parse(wideband).unwrap(), &ours()).unwrap();
     assert_eq!(n.cn_payload_type, None);
 }
+
+fn srtp_params(mode: crate::telephony::srtp::SrtpMode) -> OfferParams {
+    let mut p = OfferParams::new("127.0.0.1".parse().unwrap(), 30000, 5);
+    p.srtp = SdesOffer::for_mode(mode);
+    p
+}
+
+#[test]
+fn a_required_srtp_offer_is_savp_with_both_suites_and_an_offered_one_is_avp() {
+    use crate::telephony::srtp::SrtpMode;
+    let text = build_offer(&srtp_params(SrtpMode::Require));
+    assert!(
+        text.contains("m=audio 30000 RTP/SAVP 0 8 101 13\r\n"),
+        "{text}"
+    );
+    assert!(text.contains("a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:"));
+    assert!(text.contains("a=crypto:2 AES_CM_128_HMAC_SHA1_32 inline:"));
+    let text = build_offer(&srtp_params(SrtpMode::Offer));
+    assert!(
+        text.contains("m=audio 30000 RTP/AVP 0 8 101 13\r\n"),
+        "{text}"
+    );
+    assert!(text.contains("a=crypto:1 "));
+    assert!(SdesOffer::for_mode(SrtpMode::Off).is_none());
+    assert!(!build_offer(&srtp_params(SrtpMode::Off)).contains("crypto"));
+}
+
+#[test]
+fn an_answer_must_echo_one_of_our_crypto_tags_when_srtp_is_required() {
+    use crate::telephony::srtp::{CryptoAttr, MasterKey, SrtpMode, Suite};
+    let p = srtp_params(SrtpMode::Require);
+    let theirs = CryptoAttr {
+        tag: 2,
+        suite: Suite::AesCm128HmacSha1_32,
+        key: MasterKey::random(),
+    };
+    let answer = |proto: &str, crypto: &str| {
+        format!("v=0\r\nc=IN IP4 10.0.0.1\r\nm=audio 7000 {proto} 0\r\n{crypto}")
+    };
+    let good = answer(
+        "RTP/SAVP",
+        &format!("a=crypto:{}\r\n", theirs.to_sdp_value()),
+    );
+    let n = negotiate_answer(&parse(&good).unwrap(), &p).unwrap();
+    assert_eq!(n.crypto.as_ref(), Some(&theirs));
+    assert!(n.savp);
+    // A tag we did not offer, or a suite that is not the tag's, is no answer.
+    let wrong_tag = CryptoAttr {
+        tag: 7,
+        ..theirs.clone()
+    };
+    let wrong_suite = CryptoAttr {
+        suite: Suite::AesCm128HmacSha1_80,
+        ..theirs.clone()
+    };
+    for bad in [wrong_tag, wrong_suite] {
+        let text = answer("RTP/SAVP", &format!("a=crypto:{}\r\n", bad.to_sdp_value()));
+        assert_eq!(
+            negotiate_answer(&parse(&text).unwrap(), &p),
+            Err(SdpError::SrtpRequired)
+        );
+    }
+    let plain = answer("RTP/AVP", "");
+    let err = negotiate_answer(&parse(&plain).unwrap(), &p).unwrap_err();
+    assert_eq!(err, SdpError::SrtpRequired);
+    assert!(err.to_string().contains("require"));
+    // Only offered: a plain answer is plain RTP.
+    let n = negotiate_answer(&parse(&plain).unwrap(), &srtp_params(SrtpMode::Offer)).unwrap();
+    assert!(n.crypto.is_none());
+}
+
+#[test]
+fn an_offer_with_keys_is_answered_with_our_key_on_the_same_tag() {
+    use crate::telephony::srtp::{CryptoAttr, SrtpMode};
+    let offer = build_offer(&srtp_params(SrtpMode::Require));
+    let n = negotiate(&parse(&offer).unwrap(), &ours()).unwrap();
+    let theirs = n.crypto.clone().expect("the offer's first line");
+    assert_eq!(theirs.tag, 1);
+    let me = srtp_params(SrtpMode::Offer);
+    let text = build_answer(&me, &n);
+    assert!(text.contains("RTP/SAVP"), "{text}");
+    let line = text
+        .lines()
+        .find_map(|l| l.strip_prefix("a=crypto:"))
+        .expect("one crypto line");
+    let mine = CryptoAttr::parse(line).unwrap();
+    assert_eq!((mine.tag, mine.suite), (1, theirs.suite));
+    assert_eq!(mine.key, me.srtp.as_ref().unwrap().key);
+    assert_ne!(mine.key, theirs.key);
+    // Without SRTP of our own we answer plain.
+    let plain = build_answer(&srtp_params(SrtpMode::Off), &n);
+    assert!(!plain.contains("crypto") && plain.contains("RTP/AVP"));
+}

