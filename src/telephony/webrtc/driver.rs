@@ -56,13 +56,23 @@ impl DirectMedia {
         let text = std::str::from_utf8(sdp).map_err(|e| WebRtcError::Sdp(e.to_string()))?;
         let agreed = self.engine.accept_answer(text)?;
         let inner = UdpSocket::bind(SocketAddr::new(session.ip(), 0)).await?;
+        let here = inner.local_addr()?;
+        // The session's RTCP goes to the same loopback socket (muxed), where
+        // the engine drops it (not an agreed payload type): str0m makes the
+        // browser's RTCP itself. No comfort noise, no SDES keys: DTLS-SRTP
+        // protects the browser's leg.
         let negotiated = Negotiated {
             codec: agreed.codec,
             payload_type: agreed.payload_type,
             dtmf_payload_type: agreed.dtmf_payload_type,
-            remote_rtp: inner.local_addr()?,
+            remote_rtp: here,
             direction: Direction::SendRecv,
             ptime: DEFAULT_PTIME,
+            remote_rtcp: here,
+            rtcp_mux: true,
+            cn_payload_type: None,
+            savp: false,
+            crypto: None,
         };
         tracing::info!(
             local = %self.engine.local(),
