@@ -10,13 +10,17 @@
 //! "Hello?" is left out: what follows it is the answering-machine decision
 //! (800 ms of after-greeting silence by design), not a reply.
 //! Run: `cargo bench --bench latency`
-//! (env: BENCH_ROUNDS=3, BENCH_CONCURRENT=4, BENCH_TRANSPORTS=sip,twilio).
+//! (env: BENCH_ROUNDS=3, BENCH_CONCURRENT=4, BENCH_TRANSPORTS=sip,twilio;
+//! `DUECALL_ASR_TURNS=reminder=hybrid` puts a turn on Whisper too: its
+//! replies are then also summed up by what became of Whisper: used, busy
+//! or late).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use duecall::account::{Account, Language};
 use duecall::agent::{Agent, AgentPaths, CallOptions};
+use duecall::asr::whisper::WhisperUse;
 use duecall::config::Config;
 use duecall::sim::{SimCallee, SimConfig};
 use duecall::telephony::gateway::Gateway;
@@ -63,7 +67,7 @@ async fn run_transport(
     sim: &SimCallee,
     rounds: usize,
     conc: usize,
-) -> (Vec<u64>, usize, Duration) {
+) -> (Vec<(u64, Option<WhisperUse>)>, usize, Duration) {
     let personas = ["paid", "promise", "stop", "hardship"];
     let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let mut bridge = None;
@@ -169,12 +173,12 @@ async fn run_transport(
             };
             let persona = r.persona.clone();
             for (i, (line, ms)) in r.reply_latencies().into_iter().enumerate().skip(1) {
-                lat.push(ms);
+                lat.push((ms, out.reply_timings.get(i - 1).and_then(|t| t.whisper)));
                 // Where the time went, on our side of the wire (the
                 // greeting is heard before any grammar: no final, no timing).
                 match out.reply_timings.get(i - 1) {
                     Some(t) => println!(
-                        "  [{transport}] {persona:<9} {line:<44} {ms:>4} ms | end-silence {:>3} final {:>3} (asr queue {:>3} search {:>3} setup {:>4} decode {:>4}/{:>4} audio) decide+queue {:>3} first-frame {:>3} lead {:>3} -> {} (heard {:?})",
+                        "  [{transport}] {persona:<9} {line:<44} {ms:>4} ms | end-silence {:>3} final {:>3} (asr queue {:>3} search {:>3} setup {:>4} decode {:>4}/{:>4} audio) whisper {:<4} decide+queue {:>3} first-frame {:>3} lead {:>3} -> {} (heard {:?})",
                         t.speech_end_ms - t.voice_end_ms,
                         t.final_ms.saturating_sub(t.speech_end_ms),
                         t.asr_wait_ms,
@@ -182,6 +186,7 @@ async fn run_transport(
                         t.asr_setup_ms,
                         t.asr_decode_ms,
                         t.asr_audio_ms,
+                        t.whisper.map_or("-", WhisperUse::as_str),
                         t.play_ms.saturating_sub(t.final_ms),
                         t.started_ms.saturating_sub(t.play_ms),
                         t.lead_ms,
@@ -232,7 +237,7 @@ fn main() {
     // first voiced packet arrives: SPEECH.md's definition.
     let mut p50s = Vec::new();
     for (t, (lat, calls, wall)) in results {
-        let mut v = lat;
+        let mut v: Vec<u64> = lat.iter().map(|(ms, _)| *ms).collect();
         v.sort_unstable();
         println!(
             "[{t}] reply latency over {} replies in {calls} conversations ({} at a time, {:.0} s)",
@@ -248,6 +253,38 @@ fn main() {
             pct(&v, 0.99),
             v.last().copied().unwrap_or(0)
         );
+        // Replies in turns Whisper hears too, by what became of it.
+        let mut whisper: Vec<u64> = lat
+            .iter()
+            .filter(|(_, u)| u.is_some())
+            .map(|(ms, _)| *ms)
+            .collect();
+        if !whisper.is_empty() {
+            whisper.sort_unstable();
+            println!(
+                "  Whisper turns: {} replies, p50 {} ms   p95 {} ms   max {} ms: {:?}",
+                whisper.len(),
+                pct(&whisper, 0.5),
+                pct(&whisper, 0.95),
+                whisper.last().copied().unwrap_or(0),
+                whisper
+            );
+            for u in [WhisperUse::Used, WhisperUse::Busy, WhisperUse::Late] {
+                let mut w: Vec<u64> = lat
+                    .iter()
+                    .filter(|(_, x)| *x == Some(u))
+                    .map(|(ms, _)| *ms)
+                    .collect();
+                w.sort_unstable();
+                println!(
+                    "    {:<4} {:>3} replies, max {} ms: {:?}",
+                    u.as_str(),
+                    w.len(),
+                    w.last().copied().unwrap_or(0),
+                    w
+                );
+            }
+        }
         p50s.push((t, pct(&v, 0.5)));
     }
     if let [(a, pa), (b, pb)] = p50s.as_slice() {

@@ -483,6 +483,9 @@ impl Config {
                 return Err(invalid("asr.engine", "vosk or sphinx", e));
             }
         }
+        self.asr
+            .validate()
+            .map_err(|e| invalid(&e.key, &e.expected, e.got))?;
         self.dialogue
             .validate()
             .map_err(|e| invalid(&e.key, &e.expected, e.got))?;

@@ -47,6 +47,8 @@ pub(super) struct AsrWork {
     pub decode: u64,
     /// Audio decoded.
     pub audio: u64,
+    /// What became of Whisper in a turn that uses it.
+    pub whisper: Option<crate::asr::whisper::WhisperUse>,
 }
 
 /// The pump's end of the link.
@@ -191,6 +193,7 @@ pub(super) fn spawn(
                             match rec.finish() {
                                 Ok(t) => {
                                     work.search = picked.elapsed().as_millis() as u64;
+                                    work.whisper = rec.whisper_use();
                                     let _ = results
                                         .blocking_send(AsrOut::Final(t, std::mem::take(&mut work)));
                                 }

@@ -28,6 +28,12 @@ pub struct ReplyTiming {
     pub asr_decode_ms: u64,
     /// Audio of this reply fed to the recognizer.
     pub asr_audio_ms: u64,
+    /// In a turn Whisper hears too: `used`, `busy` (not asked: its queue
+    /// could not finish by the deadline) or `late` (not back by the
+    /// deadline); absent otherwise. Busy and late replies were heard by the
+    /// grammar engine alone.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub whisper: Option<crate::asr::whisper::WhisperUse>,
     /// The prompt that answered the reply.
     pub prompt: String,
     /// The driver queued it on the leg.
@@ -66,6 +72,7 @@ impl Timings {
             rt.asr_setup_ms = work.setup;
             rt.asr_decode_ms = work.decode;
             rt.asr_audio_ms = work.audio;
+            rt.whisper = work.whisper;
         }
     }
 

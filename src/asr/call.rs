@@ -8,12 +8,16 @@
 //! the speculative decode started in the end silence (when the caller has
 //! been quiet for [`SPECULATE_AFTER_MS`]: if the VAD then ends the
 //! utterance with no new voice, the result is already there or on its way;
-//! if the caller talks again, it is dropped), and the evidence of the last
-//! utterance for QA and the benchmarks. Never endpoints (the VAD outside
-//! calls `finish`) and never decides routes.
+//! if the caller talks again, it is dropped), the bounded wait for Whisper
+//! in turns the grammar engine also hears (`[asr.whisper] deadline_ms`
+//! after the end of the utterance: a decode the queue cannot finish by
+//! then is not asked for, one not back by then is dropped, and the reply is
+//! heard as a grammar-only turn would hear it, [`super::whisper::wait`]),
+//! and the evidence of the last utterance for QA and the benchmarks. Never
+//! endpoints (the VAD outside calls `finish`) and never decides routes.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::confidence::{
     decide_with, looped, Calibration, Evidence, GrammarSide, SecondPassRule, Source, Verdict,
@@ -24,6 +28,7 @@ use super::hybrid::{HybridRule, HYBRID};
 use super::whisper::decode::{DecodeOptions, Unsound};
 use super::whisper::pool::{Priority, Ticket, WhisperPool};
 use super::whisper::recognizer::{to_whisper_rate, transcript_of, whisper_language};
+use super::whisper::wait::{admits, time_left, WhisperUse};
 use super::{AsrError, Partial, Recognizer, Transcript, FRAME_SAMPLES};
 use crate::intent::IntentKind;
 
@@ -58,6 +63,9 @@ pub struct Heard {
     pub whisper_unsound: Option<Unsound>,
     /// The intent classifier's confidence in Whisper's text's intent.
     pub whisper_intent_conf: Option<f32>,
+    /// What became of Whisper in a turn that uses it (None: not such a
+    /// turn, or no voice to decode).
+    pub whisper_use: Option<WhisperUse>,
 }
 
 /// Whisper's part of a call.
@@ -228,34 +236,75 @@ impl CallRecognizer {
     /// Whisper's side of the utterance and its score of the grammar
     /// sentence `candidate`: the speculative decode when the caller said
     /// nothing since it started and it scored the same sentence, else a new
-    /// one.
-    fn whisper_side(&mut self, candidate: Option<&str>) -> Result<Option<WhisperHeard>, AsrError> {
+    /// one. Where the grammar engine also hears the turn, Whisper is waited
+    /// for only until the deadline `ended` + `[asr.whisper] deadline_ms`,
+    /// and not asked at all when the pool's queue cannot finish it by then.
+    fn whisper_side(
+        &mut self,
+        candidate: Option<&str>,
+        ended: Instant,
+    ) -> Result<(Option<WhisperHeard>, Option<WhisperUse>), AsrError> {
         let Some(w) = self.whisper.clone() else {
-            return Ok(None);
+            return Ok((None, None));
         };
         if self.buf.is_empty() || self.voiced_ms == 0 {
-            return Ok(None);
+            return Ok((None, None));
         }
+        // Bounded only where the grammar engine's result can stand in.
+        let bounded = self.engine.uses_grammar() && self.grammar.is_some();
+        let deadline_ms = self.config.whisper_deadline_ms();
+        let budget = |now: Instant| time_left(deadline_ms, now.duration_since(ended));
+        let admitted = |ahead: usize, now: Instant| {
+            !bounded
+                || admits(
+                    ahead,
+                    w.pool.workers(),
+                    w.pool.decode_estimate_ms(),
+                    budget(now).as_millis() as u64,
+                )
+        };
         let wanted: Vec<String> = candidate
             .filter(|c| !c.trim().is_empty())
             .map(str::to_string)
             .into_iter()
             .collect();
         let (ticket, speculative) = match self.speculative.take() {
-            Some((t, scored)) if scored.as_slice() == wanted.as_slice() => (t, true),
-            _ => (
-                w.pool.submit_scoring(
-                    to_whisper_rate(&self.buf),
-                    w.options.clone(),
-                    wanted,
-                    Priority::Final,
-                ),
-                false,
-            ),
+            Some((t, scored)) if scored.as_slice() == wanted.as_slice() => {
+                // Still queued behind finals: a caller now waits for it.
+                if !t.started() && w.pool.promote(&t) {
+                    let ahead = w.pool.ahead_of_final().saturating_sub(1);
+                    if !admitted(ahead, Instant::now()) {
+                        tracing::info!(turn = %self.turn, ahead, "Whisper's queue is too long for the deadline; the grammar engine's result stands");
+                        return Ok((None, Some(WhisperUse::Busy)));
+                    }
+                }
+                (t, true)
+            }
+            _ => {
+                let ahead = w.pool.ahead_of_final();
+                if !admitted(ahead, Instant::now()) {
+                    tracing::info!(turn = %self.turn, ahead, "Whisper's queue is too long for the deadline; the grammar engine's result stands");
+                    return Ok((None, Some(WhisperUse::Busy)));
+                }
+                (
+                    w.pool.submit_scoring(
+                        to_whisper_rate(&self.buf),
+                        w.options.clone(),
+                        wanted,
+                        Priority::Final,
+                    ),
+                    false,
+                )
+            }
         };
-        let Some(result) = ticket.wait_timeout(WHISPER_WAIT) else {
-            tracing::warn!(turn = %self.turn, "Whisper gave no result in time; the grammar engine's answers alone");
-            return Ok(None);
+        let wait = if bounded {
+            budget(Instant::now())
+        } else {
+            WHISPER_WAIT
+        };
+        let Some(result) = ticket.wait_timeout(wait) else {
+            tracing::info!(turn = %self.turn, wait_ms = wait.as_millis() as u64, "Whisper gave no result in time; the grammar engine's result stands");
+            return Ok((None, Some(WhisperUse::Late)));
         };
         let (d, waited) = result?;
         let t = transcript_of(&d, &self.lang);
@@ -275,15 +324,18 @@ impl CallRecognizer {
             text,
         };
         let grammar_score = d.scores.first().copied().flatten().map(|s| s.mean());
-        Ok(Some(WhisperHeard {
-            side,
-            grammar_score,
-            raw: d.text,
-            ms: (d.decode_ms, waited),
-            speculative,
-            unsound,
-            intent_conf: meant.map(|m| m.1),
-        }))
+        Ok((
+            Some(WhisperHeard {
+                side,
+                grammar_score,
+                raw: d.text,
+                ms: (d.decode_ms, waited),
+                speculative,
+                unsound,
+                intent_conf: meant.map(|m| m.1),
+            }),
+            Some(WhisperUse::Used),
+        ))
     }
 }
 
@@ -407,6 +459,7 @@ impl Recognizer for CallRecognizer {
     }
 
     fn finish(&mut self) -> Result<Transcript, AsrError> {
+        let ended = Instant::now();
         let grammar_t = match (self.engine.uses_grammar(), self.grammar.as_mut()) {
             (true, Some(g)) => Some(g.finish()?),
             _ => None,
@@ -418,11 +471,14 @@ impl Recognizer for CallRecognizer {
         };
         let lm_text = lm.as_ref().map(|l| l.text.clone());
         let lm_meant = lm_text.as_deref().and_then(|l| self.meaning_with_conf(l));
-        let whisper = if self.engine.uses_whisper() {
-            self.whisper_side(candidate.as_deref())?
+        let (whisper, whisper_use) = if self.engine.uses_whisper() {
+            self.whisper_side(candidate.as_deref(), ended)?
         } else {
-            None
+            (None, None)
         };
+        // Whisper skipped or late: heard as a grammar-only turn hears it.
+        let fell_back =
+            matches!(whisper_use, Some(WhisperUse::Busy | WhisperUse::Late)) && grammar_t.is_some();
         self.clear_utterance();
         let evidence = Evidence {
             grammar: grammar_t.as_ref().map(|t| GrammarSide {
@@ -437,13 +493,14 @@ impl Recognizer for CallRecognizer {
             }),
             whisper: whisper.as_ref().map(|w| w.side.clone()),
         };
+        let grammar_only = self.engine == TurnEngine::Grammar || fell_back;
         let model = match self.engine {
-            TurnEngine::Grammar if lm.is_some() => &self.second_pass_calibration,
-            TurnEngine::Grammar => &self.grammar_calibration,
+            _ if grammar_only && lm.is_some() => &self.second_pass_calibration,
+            _ if grammar_only => &self.grammar_calibration,
             _ => &self.calibration,
         };
         let verdict = match self.engine {
-            TurnEngine::Hybrid => self.hybrid_rule.decide(
+            TurnEngine::Hybrid if !fell_back => self.hybrid_rule.decide(
                 &evidence,
                 whisper.as_ref().and_then(|w| w.intent_conf),
                 model,
@@ -498,6 +555,7 @@ impl Recognizer for CallRecognizer {
             speculative: whisper.as_ref().is_some_and(|w| w.speculative),
             whisper_unsound: whisper.as_ref().and_then(|w| w.unsound),
             whisper_intent_conf: whisper.as_ref().and_then(|w| w.intent_conf),
+            whisper_use,
         });
         Ok(transcript)
     }
@@ -507,6 +565,10 @@ impl Recognizer for CallRecognizer {
             g.reset();
         }
         self.clear_utterance();
+    }
+
+    fn whisper_use(&self) -> Option<WhisperUse> {
+        self.last.as_ref().and_then(|h| h.whisper_use)
     }
 
     fn engine(&self) -> &'static str {
@@ -599,13 +661,141 @@ fn parse_second_pass_rule(v: &str) -> Option<SecondPassRule> {
     }
 }
 
-/// How long `finish` may wait for Whisper before answering with the grammar
-/// engine alone (a stalled pool must not hang a call).
+/// How long `finish` may wait for Whisper in a turn Whisper hears alone
+/// (a stalled pool must not hang a call; where the grammar engine also
+/// hears the turn, `[asr.whisper] deadline_ms` bounds the wait instead).
 pub const WHISPER_WAIT: Duration = Duration::from_secs(5);
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::asr::testutil::{speak_8k, speech_tools, TempDir};
+    use crate::asr::whisper::model::{find_model, WhisperModel};
+
+    /// A grammar engine that always hears `text`.
+    struct Fixed(&'static str);
+
+    impl Recognizer for Fixed {
+        fn accept(&mut self, _: &[i16]) -> Result<Option<Partial>, AsrError> {
+            Ok(None)
+        }
+        fn set_phrases(&mut self, _: &[String]) -> Result<(), AsrError> {
+            Ok(())
+        }
+        fn finish(&mut self) -> Result<Transcript, AsrError> {
+            Ok(Transcript::from_words(
+                self.0
+                    .split_whitespace()
+                    .map(|w| super::super::Word {
+                        word: w.into(),
+                        start: 0.0,
+                        end: 0.0,
+                        conf: 0.8,
+                    })
+                    .collect(),
+            ))
+        }
+        fn reset(&mut self) {}
+        fn engine(&self) -> &'static str {
+            "fixed"
+        }
+    }
+
+    /// A hybrid reminder turn over a fixed grammar engine and a pool of
+    /// its own (no decode time known yet), or None (skip; a failure under
+    /// CI) without the model or the speech tools.
+    fn hybrid_call(deadline_ms: u64) -> Option<CallRecognizer> {
+        let model = find_model("en");
+        if !crate::testkit::needs()
+            .present(
+                model.is_some(),
+                "the Whisper tiny.en model (.local/models/whisper)",
+            )
+            .setup("scripts/setup-whisper")
+            .met()
+            || !speech_tools()
+        {
+            return None;
+        }
+        let pool = Arc::new(WhisperPool::new(WhisperModel::shared(&model?).ok()?, 2).ok()?);
+        let mut config = AsrConfig::default();
+        config.turns.insert("reminder".into(), TurnEngine::Hybrid);
+        config.whisper.deadline_ms = Some(deadline_ms);
+        let whisper = WhisperPart {
+            pool,
+            options: DecodeOptions {
+                language: "en".into(),
+                ..DecodeOptions::default()
+            },
+        };
+        let mut rec = CallRecognizer::new(
+            "en",
+            Some(Box::new(Fixed("i already paid"))),
+            Some(whisper),
+            config,
+            None,
+        )
+        .ok()?;
+        rec.listen("reminder", &[]).ok()?;
+        Some(rec)
+    }
+
+    /// A reply heard without Whisper is heard as a grammar-only turn hears
+    /// it: the grammar sentence with the grammar calibration's confidence.
+    fn assert_heard_as_grammar_alone(h: &Heard) {
+        assert!(h.evidence.whisper.is_none(), "{h:?}");
+        let alone = decide_with(&h.evidence, &Calibration::FITTED, &SecondPassRule::CALLS);
+        assert_eq!(h.verdict, alone);
+        assert_eq!(h.verdict.text, "i already paid");
+    }
+
+    #[test]
+    fn whisper_late_or_busy_leaves_the_grammar_result_and_in_time_is_used() {
+        let Some(mut rec) = hybrid_call(100) else {
+            return;
+        };
+        let d = TempDir::new("hybrid-wait");
+        let pcm = speak_8k(&d.0, "r", "en-us", 150, "I already paid it last week", true);
+        // Nothing decoded yet, a worker free: asked, but a 2 s reply does
+        // not decode in 100 ms.
+        rec.accept(&pcm).unwrap();
+        let t0 = Instant::now();
+        let t = rec.finish().unwrap();
+        let waited = t0.elapsed();
+        let h = rec.last_heard().unwrap().clone();
+        assert_eq!(h.whisper_use, Some(WhisperUse::Late), "{h:?}");
+        assert_eq!(rec.whisper_use(), Some(WhisperUse::Late));
+        assert!(waited < Duration::from_millis(400), "{waited:?}");
+        assert_eq!(t.text, "i already paid");
+        assert_heard_as_grammar_alone(&h);
+        // Let the pool learn a decode's time (more than 100 ms): now not
+        // even asked.
+        let whisper = rec.whisper.clone().unwrap();
+        let r = whisper
+            .pool
+            .submit(
+                to_whisper_rate(&pcm),
+                whisper.options.clone(),
+                Priority::Final,
+            )
+            .wait();
+        assert!(r.is_ok());
+        assert!(whisper.pool.decode_estimate_ms() > 100);
+        rec.accept(&pcm).unwrap();
+        let t0 = Instant::now();
+        rec.finish().unwrap();
+        let h = rec.last_heard().unwrap().clone();
+        assert_eq!(h.whisper_use, Some(WhisperUse::Busy), "{h:?}");
+        assert!(t0.elapsed() < Duration::from_millis(150));
+        assert_heard_as_grammar_alone(&h);
+        // A deadline the decode fits in: Whisper is used.
+        rec.config.whisper.deadline_ms = Some(5000);
+        rec.accept(&pcm).unwrap();
+        rec.finish().unwrap();
+        let h = rec.last_heard().unwrap();
+        assert_eq!(h.whisper_use, Some(WhisperUse::Used), "{h:?}");
+        assert!(h.evidence.whisper.is_some());
+    }
 
     #[test]
     fn the_turn_engine_override_parses_pairs_and_refuses_what_it_cannot_read() {

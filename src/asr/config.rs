@@ -10,6 +10,8 @@
 //! models = { en = ".local/models/whisper/ggml-tiny.en-q8_0.bin" }  # default: what scripts/setup installs
 //! workers = 2              # decode threads shared by every call (default: the cores)
 //! enabled = true           # false: grammar engines only
+//! deadline_ms = 700        # the most a reply waits for Whisper after the VAD ends it (100-5000);
+//!                          # a busier queue or a later result: the grammar engine's result
 //!
 //! [asr.turns]              # the engine per listening turn (dialogue turn ids; unset: "grammar",
 //! reminder = "hybrid"      # or Whisper where the language has no grammar engine):
@@ -23,6 +25,20 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use serde::Deserialize;
+
+use super::whisper::wait::{DEADLINE_RANGE_MS, DEFAULT_DEADLINE_MS};
+
+/// A value in `[asr]` outside what it may be.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("config key `{key}`: expected {expected}, got {got}")]
+pub struct AsrConfigError {
+    /// Dotted key, e.g. `asr.whisper.deadline_ms`.
+    pub key: String,
+    /// What it may be.
+    pub expected: String,
+    /// What it was.
+    pub got: String,
+}
 
 /// Which engines hear a listening turn.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
@@ -69,6 +85,11 @@ pub struct WhisperConfig {
     pub workers: Option<usize>,
     /// False: grammar engines only, even where a Whisper model is installed.
     pub enabled: Option<bool>,
+    /// The most a reply in a hybrid turn waits for Whisper after the VAD
+    /// ended it (ms; default [`DEFAULT_DEADLINE_MS`]): a decode not
+    /// expected done by then is not asked for, one not done by then is
+    /// dropped, and the grammar engine's result stands.
+    pub deadline_ms: Option<u64>,
 }
 
 /// `[asr]`.
@@ -99,6 +120,29 @@ impl AsrConfig {
     /// Whether Whisper may be used at all.
     pub fn whisper_enabled(&self) -> bool {
         self.whisper.enabled.unwrap_or(true)
+    }
+
+    /// How long a reply may wait for Whisper after the VAD ended it (ms).
+    pub fn whisper_deadline_ms(&self) -> u64 {
+        self.whisper.deadline_ms.unwrap_or(DEFAULT_DEADLINE_MS)
+    }
+
+    /// Checks the numbers the types cannot: the Whisper deadline's range.
+    pub fn validate(&self) -> Result<(), AsrConfigError> {
+        if let Some(ms) = self.whisper.deadline_ms {
+            if !DEADLINE_RANGE_MS.contains(&ms) {
+                return Err(AsrConfigError {
+                    key: "asr.whisper.deadline_ms".into(),
+                    expected: format!(
+                        "milliseconds from {} to {}",
+                        DEADLINE_RANGE_MS.start(),
+                        DEADLINE_RANGE_MS.end()
+                    ),
+                    got: ms.to_string(),
+                });
+            }
+        }
+        Ok(())
     }
 
     /// Whether some turn is configured to use Whisper (else it is loaded
@@ -145,6 +189,26 @@ mod tests {
         assert!(e.contains("loud"), "{e}");
         let e = parse("[whisper]\nthreads = 2\n").unwrap_err().to_string();
         assert!(e.contains("threads"), "{e}");
+    }
+
+    #[test]
+    fn the_whisper_deadline_defaults_and_refuses_what_would_hang_or_skip_every_reply() {
+        let c = parse("").unwrap();
+        assert_eq!(c.whisper_deadline_ms(), DEFAULT_DEADLINE_MS);
+        assert_eq!(c.validate(), Ok(()));
+        let c = parse("[whisper]\ndeadline_ms = 500\n").unwrap();
+        assert_eq!(c.whisper_deadline_ms(), 500);
+        assert_eq!(c.validate(), Ok(()));
+        for bad in [0, 99, 5001, 60_000] {
+            let c = parse(&format!("[whisper]\ndeadline_ms = {bad}\n")).unwrap();
+            let e = c.validate().unwrap_err();
+            assert_eq!(e.key, "asr.whisper.deadline_ms");
+            assert!(e.to_string().contains(&bad.to_string()), "{e}");
+        }
+        let e = parse("[whisper]\ndeadline_ms = \"fast\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("deadline_ms"), "{e}");
     }
 
     #[test]

@@ -98,6 +98,12 @@ pub trait Recognizer: Send {
     fn second_pass(&self) -> Option<SecondPass> {
         None
     }
+    /// What became of Whisper in the last finished utterance, where the
+    /// turn uses it (used, skipped as busy, late). None for engines without
+    /// Whisper.
+    fn whisper_use(&self) -> Option<super::whisper::WhisperUse> {
+        None
+    }
 }
 
 /// What a general-language second pass heard in an utterance

@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -36,7 +36,9 @@ struct Job {
     opts: DecodeOptions,
     candidates: Vec<String>,
     queued: Instant,
+    id: u64,
     cancelled: Arc<AtomicBool>,
+    started: Arc<AtomicBool>,
     reply: mpsc::Sender<Result<(Decoded, u64), AsrError>>,
 }
 
@@ -51,12 +53,17 @@ struct Shared {
     queue: Mutex<Queue>,
     ready: Condvar,
     busy: AtomicUsize,
+    /// The running estimate of one decode's time (ms; 0: none yet).
+    decode_ms: AtomicU64,
+    next_id: AtomicU64,
 }
 
 /// A pending decode. Dropping it cancels the decode if it has not started.
 pub struct Ticket {
     rx: mpsc::Receiver<Result<(Decoded, u64), AsrError>>,
+    id: u64,
     cancelled: Arc<AtomicBool>,
+    started: Arc<AtomicBool>,
     got: Option<Result<(Decoded, u64), AsrError>>,
 }
 
@@ -91,6 +98,11 @@ impl Ticket {
             }
         }
         self.got.as_ref()
+    }
+
+    /// Whether a worker has taken the decode (it runs or has run).
+    pub fn started(&self) -> bool {
+        self.got.is_some() || self.started.load(Ordering::Relaxed)
     }
 
     /// Whether the result is there (without waiting).
@@ -143,6 +155,8 @@ impl WhisperPool {
             queue: Mutex::new(Queue::default()),
             ready: Condvar::new(),
             busy: AtomicUsize::new(0),
+            decode_ms: AtomicU64::new(0),
+            next_id: AtomicU64::new(0),
         });
         for i in 0..workers {
             let state = model
@@ -199,6 +213,41 @@ impl WhisperPool {
         self.shared.busy.load(Ordering::Relaxed)
     }
 
+    /// Decodes a new final decode would find ahead of it: those running
+    /// and the finals queued (speculative decodes wait behind finals).
+    pub fn ahead_of_final(&self) -> usize {
+        let q = self.shared.queue.lock().unwrap_or_else(|p| p.into_inner());
+        let queued = q
+            .finals
+            .iter()
+            .filter(|j| !j.cancelled.load(Ordering::Relaxed))
+            .count();
+        queued + self.busy()
+    }
+
+    /// The running estimate of one decode's time (ms; 0 before the first
+    /// decode), [`super::wait::next_estimate`] over the decodes so far.
+    pub fn decode_estimate_ms(&self) -> u64 {
+        self.shared.decode_ms.load(Ordering::Relaxed)
+    }
+
+    /// Moves `ticket`'s decode, if it still waits among the speculative
+    /// ones, to the back of the finals (the utterance has ended: a caller
+    /// now waits for it). Returns whether it moved.
+    pub fn promote(&self, ticket: &Ticket) -> bool {
+        let mut q = self.shared.queue.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(i) = q.speculative.iter().position(|j| j.id == ticket.id) else {
+            return false;
+        };
+        match q.speculative.remove(i) {
+            Some(job) => {
+                q.finals.push_back(job);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Queues a decode of 16 kHz `pcm`.
     pub fn submit(&self, pcm: Vec<f32>, opts: DecodeOptions, priority: Priority) -> Ticket {
         self.submit_scoring(pcm, opts, Vec::new(), priority)
@@ -215,12 +264,16 @@ impl WhisperPool {
     ) -> Ticket {
         let (tx, rx) = mpsc::channel();
         let cancelled = Arc::new(AtomicBool::new(false));
+        let started = Arc::new(AtomicBool::new(false));
+        let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
         let job = Job {
             pcm,
             opts,
             candidates,
             queued: Instant::now(),
+            id,
             cancelled: cancelled.clone(),
+            started: started.clone(),
             reply: tx,
         };
         {
@@ -233,7 +286,9 @@ impl WhisperPool {
         self.shared.ready.notify_one();
         Ticket {
             rx,
+            id,
             cancelled,
+            started,
             got: None,
         }
     }
@@ -275,10 +330,18 @@ fn worker(shared: Arc<Shared>, model: Arc<WhisperModel>, mut state: whisper_rs::
             }
         };
         let waited = job.queued.elapsed().as_millis() as u64;
+        job.started.store(true, Ordering::Relaxed);
         shared.busy.fetch_add(1, Ordering::Relaxed);
         let r =
             decode(&model, &mut state, &job.pcm, &job.opts, &job.candidates).map(|d| (d, waited));
         shared.busy.fetch_sub(1, Ordering::Relaxed);
+        if let Ok((d, _)) = &r {
+            let prev = shared.decode_ms.load(Ordering::Relaxed);
+            shared.decode_ms.store(
+                super::wait::next_estimate(prev, d.decode_ms),
+                Ordering::Relaxed,
+            );
+        }
         let _ = job.reply.send(r);
     }
 }
