@@ -117,7 +117,7 @@ impl CallRecognizer {
         meaning: Option<Meaning>,
     ) -> Result<CallRecognizer, AsrError> {
         let engine = config
-            .engine_for("", grammar.is_some(), whisper.is_some())
+            .engine_for(lang, "", grammar.is_some(), whisper.is_some())
             .ok_or_else(|| AsrError::NoModel {
                 lang: lang.to_string(),
                 hint: "neither a grammar engine nor Whisper is available: run scripts/setup".into(),
@@ -386,7 +386,7 @@ pub fn open_call(
     };
     // Whisper is loaded (once per process, shared) when a turn asks for it
     // or the language has no grammar engine.
-    let wants_whisper = config.any_turn_uses_whisper() || grammar.is_none();
+    let wants_whisper = config.any_turn_uses_whisper(lang) || grammar.is_none();
     let whisper = if config.whisper_enabled() && wants_whisper {
         let path = config
             .whisper
@@ -407,6 +407,18 @@ pub fn open_call(
                         ..DecodeOptions::default()
                     },
                 })
+            }
+            // A turn asks for Whisper beside the grammar engine (the
+            // English reminder turn does by default): say so at start-up
+            // rather than hear it on the grammar engine alone unannounced.
+            None if grammar.is_some() => {
+                return Err(AsrError::NoModel {
+                    lang: lang.to_string(),
+                    hint: format!(
+                        "a listening turn uses Whisper (the reminder turn is \"hybrid\" by default) but there is no Whisper model for {lang:?}: run scripts/setup-whisper, set {} or [asr.whisper] models, or hear every turn with the grammar engine ([asr.whisper] enabled = false)",
+                        super::whisper::model::model_env_var(lang)
+                    ),
+                });
             }
             None => None,
         }
@@ -444,7 +456,12 @@ impl Recognizer for CallRecognizer {
         self.turn = turn.to_string();
         self.engine = self
             .config
-            .engine_for(turn, self.grammar.is_some(), self.whisper.is_some())
+            .engine_for(
+                &self.lang,
+                turn,
+                self.grammar.is_some(),
+                self.whisper.is_some(),
+            )
             .unwrap_or(self.engine);
         if self.engine.uses_grammar() {
             if let Some(g) = self.grammar.as_mut() {
@@ -768,19 +785,19 @@ mod tests {
         assert!(waited < Duration::from_millis(400), "{waited:?}");
         assert_eq!(t.text, "i already paid");
         assert_heard_as_grammar_alone(&h);
-        // Let the pool learn a decode's time (more than 100 ms): now not
-        // even asked.
+        // Let the pool learn a decode's time (more than 100 ms), then take
+        // both workers: not even asked.
         let whisper = rec.whisper.clone().unwrap();
-        let r = whisper
-            .pool
-            .submit(
+        let decode = || {
+            whisper.pool.submit(
                 to_whisper_rate(&pcm),
                 whisper.options.clone(),
                 Priority::Final,
             )
-            .wait();
-        assert!(r.is_ok());
+        };
+        assert!(decode().wait().is_ok());
         assert!(whisper.pool.decode_estimate_ms() > 100);
+        let others: Vec<Ticket> = (0..3).map(|_| decode()).collect();
         rec.accept(&pcm).unwrap();
         let t0 = Instant::now();
         rec.finish().unwrap();
@@ -788,6 +805,9 @@ mod tests {
         assert_eq!(h.whisper_use, Some(WhisperUse::Busy), "{h:?}");
         assert!(t0.elapsed() < Duration::from_millis(150));
         assert_heard_as_grammar_alone(&h);
+        for t in others {
+            assert!(t.wait().is_ok());
+        }
         // A deadline the decode fits in: Whisper is used.
         rec.config.whisper.deadline_ms = Some(5000);
         rec.accept(&pcm).unwrap();

@@ -312,7 +312,29 @@ impl Drop for WhisperPool {
     }
 }
 
+/// The decode threads' niceness (Linux): below the real-time work of the
+/// process (the grammar engines keep up with the audio of every call, the
+/// media never waits), so on a saturated machine Whisper slows down and
+/// hybrid turns fall back to the grammar engine at their deadline, instead
+/// of every call's recognizer falling behind.
+const WORKER_NICE: i32 = 5;
+
+/// Lowers the calling thread's priority to [`WORKER_NICE`] (Linux: each
+/// thread has its own niceness); elsewhere, or when refused, nothing.
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: gettid and setpriority take and return plain integers; a
+    // refusal is only logged.
+    unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        if libc::setpriority(libc::PRIO_PROCESS, tid, WORKER_NICE) != 0 {
+            tracing::debug!("cannot lower the Whisper decode thread's priority");
+        }
+    }
+}
+
 fn worker(shared: Arc<Shared>, model: Arc<WhisperModel>, mut state: whisper_rs::WhisperState) {
+    lower_priority();
     loop {
         let job = {
             let mut q = shared.queue.lock().unwrap_or_else(|p| p.into_inner());

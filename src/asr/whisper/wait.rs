@@ -56,14 +56,14 @@ pub fn expected_done_ms(ahead: usize, workers: usize, decode_ms: u64) -> u64 {
     rounds as u64 * decode_ms
 }
 
-/// Whether a new final decode is worth asking for: it is expected done
-/// within `budget_ms` ([`expected_done_ms`]). An unknown decode time
-/// (`decode_ms` 0: nothing decoded yet) admits only when a worker is free.
+/// Whether a new final decode is worth asking for: a worker is free (the
+/// deadline still bounds the wait, and the decode keeps the estimate of a
+/// decode's time current on a machine that got faster again), or it is
+/// expected done within `budget_ms` ([`expected_done_ms`]; an unknown
+/// decode time, `decode_ms` 0, never is).
 pub fn admits(ahead: usize, workers: usize, decode_ms: u64, budget_ms: u64) -> bool {
-    if decode_ms == 0 {
-        return ahead < workers.max(1);
-    }
-    expected_done_ms(ahead, workers, decode_ms) <= budget_ms
+    ahead < workers.max(1)
+        || (decode_ms > 0 && expected_done_ms(ahead, workers, decode_ms) <= budget_ms)
 }
 
 /// What is left of a `deadline_ms` deadline `elapsed` after it started
@@ -109,8 +109,12 @@ mod tests {
     }
 
     #[test]
-    fn a_decode_slower_than_the_budget_is_never_admitted() {
-        assert!(!admits(0, 2, 900, 700));
+    fn a_free_worker_admits_even_a_slow_decode_and_a_busy_pool_never_does() {
+        // The deadline bounds the wait; the estimate keeps learning.
+        assert!(admits(0, 2, 900, 700));
+        assert!(admits(1, 2, 900, 700));
+        assert!(!admits(2, 2, 900, 700));
+        assert!(!admits(2, 2, 100, 0));
         assert_eq!(expected_done_ms(0, 2, 900), 900);
         assert_eq!(expected_done_ms(5, 2, 100), 300);
     }
