@@ -415,7 +415,7 @@ pub fn open_call(
                 return Err(AsrError::NoModel {
                     lang: lang.to_string(),
                     hint: format!(
-                        "a listening turn uses Whisper (the reminder turn is \"hybrid\" by default) but there is no Whisper model for {lang:?}: run scripts/setup-whisper, set {} or [asr.whisper] models, or hear every turn with the grammar engine ([asr.whisper] enabled = false)",
+                        "a listening turn uses Whisper ([asr.turns]) but there is no Whisper model for {lang:?}: run scripts/setup-whisper, set {} or [asr.whisper] models, or hear every turn with the grammar engine ([asr.whisper] enabled = false)",
                         super::whisper::model::model_env_var(lang)
                     ),
                 });

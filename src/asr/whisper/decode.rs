@@ -16,6 +16,7 @@
 //! it is never taken as a confident text. Never resamples or normalises text
 //! (the caller does).
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use whisper_rs::{FullParams, SamplingStrategy, WhisperState};
@@ -401,6 +402,26 @@ pub fn decode(
     opts: &DecodeOptions,
     candidates: &[String],
 ) -> Result<Decoded, AsrError> {
+    decode_unless(model, state, pcm, opts, candidates, &AtomicBool::new(false))
+}
+
+/// whisper.cpp's abort callback: stop when the flag `data` points at is set.
+unsafe extern "C" fn abort_when_set(data: *mut std::ffi::c_void) -> bool {
+    // SAFETY: `data` is the `&AtomicBool` [`decode_unless`] set, alive until
+    // `full` returns.
+    (*(data as *const AtomicBool)).load(Ordering::Relaxed)
+}
+
+/// [`decode`], abandoned (an error) as soon as `cancelled` is set: a late
+/// or superseded decode stops using the CPU the calls need.
+pub fn decode_unless(
+    model: &WhisperModel,
+    state: &mut WhisperState,
+    pcm: &[f32],
+    opts: &DecodeOptions,
+    candidates: &[String],
+    cancelled: &AtomicBool,
+) -> Result<Decoded, AsrError> {
     let audio_s = pcm.len() as f32 / WHISPER_RATE as f32;
     if pcm.len() < WHISPER_RATE as usize / 10 {
         return Ok(Decoded {
@@ -468,10 +489,21 @@ pub fn decode(
             );
         }
     }
+    // SAFETY: `cancelled` outlives `full`; the callback only reads it.
+    unsafe {
+        p.set_abort_callback(Some(abort_when_set));
+        p.set_abort_callback_user_data(cancelled as *const AtomicBool as *mut std::ffi::c_void);
+    }
     state.full(p, audio).map_err(|e| AsrError::Engine {
         engine: ENGINE,
         what: format!("decode failed: {e}"),
     })?;
+    if cancelled.load(Ordering::Relaxed) {
+        return Err(AsrError::Engine {
+            engine: ENGINE,
+            what: "decode abandoned: nobody waits for it".into(),
+        });
+    }
     let eot = model.context().token_eot();
     let mut out = Decoded {
         audio_s,

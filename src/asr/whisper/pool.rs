@@ -5,7 +5,7 @@
 //!
 //! Owns: the workers, the queue (finals before speculative decodes; a
 //! speculative decode whose ticket was dropped before it started is never
-//! run) and the tickets results come back on. Never decides what a result
+//! run; any decode whose ticket is dropped while it runs is abandoned) and the tickets results come back on. Never decides what a result
 //! means.
 
 use std::collections::HashMap;
@@ -16,7 +16,7 @@ use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use super::decode::{decode, DecodeOptions, Decoded};
+use super::decode::{decode_unless, DecodeOptions, Decoded};
 use super::model::WhisperModel;
 use super::ENGINE;
 use crate::asr::AsrError;
@@ -354,8 +354,15 @@ fn worker(shared: Arc<Shared>, model: Arc<WhisperModel>, mut state: whisper_rs::
         let waited = job.queued.elapsed().as_millis() as u64;
         job.started.store(true, Ordering::Relaxed);
         shared.busy.fetch_add(1, Ordering::Relaxed);
-        let r =
-            decode(&model, &mut state, &job.pcm, &job.opts, &job.candidates).map(|d| (d, waited));
+        let r = decode_unless(
+            &model,
+            &mut state,
+            &job.pcm,
+            &job.opts,
+            &job.candidates,
+            &job.cancelled,
+        )
+        .map(|d| (d, waited));
         shared.busy.fetch_sub(1, Ordering::Relaxed);
         if let Ok((d, _)) = &r {
             let prev = shared.decode_ms.load(Ordering::Relaxed);
