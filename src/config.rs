@@ -337,7 +337,7 @@ impl Config {
         };
         let mut cfg: Config = toml::from_str(text).map_err(parse_err)?;
         let raw: toml::Value = toml::from_str(text).map_err(parse_err)?;
-        trunk::check_no_legacy_keys(&raw)?;
+        Config::check_no_legacy_keys(&raw)?;
         cfg.validate_trunks()?;
         cfg.fold_trunks();
         cfg.validate()?;
@@ -469,7 +469,7 @@ impl Config {
             ));
         }
         if let Some(r) = &self.sip.registrar {
-            trunk::check_registrar("sip.registrar", r)?;
+            Config::check_registrar("sip.registrar", r)?;
         }
         if let Some(ms) = self.media.speak_delay_ms {
             return Err(invalid(

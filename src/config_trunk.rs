@@ -143,34 +143,50 @@ impl TrunkConfig {
 
 pub use crate::account::csv::is_e164;
 
-/// The `[sip]` keys set next to `[[trunk]]` tables in the raw TOML: an
-/// error naming both when there is one.
-pub(super) fn check_no_legacy_keys(raw: &toml::Value) -> Result<(), ConfigError> {
-    let tables = raw
-        .get("trunk")
-        .and_then(|t| t.as_array())
-        .is_some_and(|a| !a.is_empty());
-    if !tables {
-        return Ok(());
+impl Config {
+    /// The `[sip]` keys set next to `[[trunk]]` tables in the raw TOML: an
+    /// error naming both when there is one.
+    pub(super) fn check_no_legacy_keys(raw: &toml::Value) -> Result<(), ConfigError> {
+        let tables = raw
+            .get("trunk")
+            .and_then(|t| t.as_array())
+            .is_some_and(|a| !a.is_empty());
+        if !tables {
+            return Ok(());
+        }
+        let Some(sip) = raw.get("sip").and_then(|s| s.as_table()) else {
+            return Ok(());
+        };
+        for k in LEGACY_SIP_KEYS {
+            if sip.contains_key(*k) {
+                return Err(invalid(
+                    &format!("sip.{k}"),
+                    &format!(
+                        "either `[sip] {k}` (the old single trunk) or `[[trunk]]` tables, not both: move it into the trunk's table (`trunk.<name>.{k}`)"
+                    ),
+                    format!("both `sip.{k}` and `[[trunk]]`"),
+                ));
+            }
+        }
+        Ok(())
     }
-    let Some(sip) = raw.get("sip").and_then(|s| s.as_table()) else {
-        return Ok(());
-    };
-    for k in LEGACY_SIP_KEYS {
-        if sip.contains_key(*k) {
-            return Err(invalid(
-                &format!("sip.{k}"),
-                &format!(
-                    "either `[sip] {k}` (the old single trunk) or `[[trunk]]` tables, not both: move it into the trunk's table (`trunk.<name>.{k}`)"
-                ),
-                format!("both `sip.{k}` and `[[trunk]]`"),
-            ));
+
+    /// A registrar: `sip:domain` or `host[:port]`.
+    pub(super) fn check_registrar(key: &str, r: &str) -> Result<(), ConfigError> {
+        let s = r.trim_start_matches("sip:");
+        let ok = !s.is_empty()
+            && !s.contains(|c: char| c.is_control() || c.is_whitespace() || "<>\"@;".contains(c));
+        if ok {
+            Ok(())
+        } else {
+            Err(invalid(
+                key,
+                "a SIP domain or host[:port] (sip:carrier.example, 192.0.2.7:5060)",
+                r.escape_debug(),
+            ))
         }
     }
-    Ok(())
-}
 
-impl Config {
     /// The trunks calls go through: the `[[trunk]]` tables, else the one
     /// the old `[sip]` keys make (named `default`), else none (calls route
     /// by the Request-URI).
@@ -374,7 +390,7 @@ impl Config {
                 }
             }
             if let Some(r) = &t.registrar {
-                check_registrar(&t.key("registrar"), r)?;
+                Self::check_registrar(&t.key("registrar"), r)?;
             }
             if let Some(c) = &t.caller_id {
                 if !is_e164(c) {
@@ -407,21 +423,5 @@ impl Config {
     /// `[campaign] caller_id`, if set.
     fn campaign_caller_id(&self) -> Option<&str> {
         self.campaign.caller_id.as_deref()
-    }
-}
-
-/// A registrar: `sip:domain` or `host[:port]`.
-pub(super) fn check_registrar(key: &str, r: &str) -> Result<(), ConfigError> {
-    let s = r.trim_start_matches("sip:");
-    let ok = !s.is_empty()
-        && !s.contains(|c: char| c.is_control() || c.is_whitespace() || "<>\"@;".contains(c));
-    if ok {
-        Ok(())
-    } else {
-        Err(invalid(
-            key,
-            "a SIP domain or host[:port] (sip:carrier.example, 192.0.2.7:5060)",
-            r.escape_debug(),
-        ))
     }
 }
