@@ -127,7 +127,7 @@ pub struct AsrConfig {
     /// The grammar engine's general-language second pass (PocketSphinx):
     /// `lm` (the model's general English n-gram), `none`, or a language
     /// model's path; unset: `DUECALL_SPHINX_SECOND_PASS`, else the default
-    /// ([`crate::asr::sphinx::SphinxConfig::for_calls`]: `lm`).
+    /// ([`crate::asr::sphinx::SphinxConfig::for_calls`]: none).
     pub second_pass: Option<String>,
 }
 
