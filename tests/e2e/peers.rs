@@ -107,10 +107,18 @@ pub fn free_udp_pair() -> u16 {
     panic!("no free UDP port pair")
 }
 
-/// A free UDP port (SIP).
+/// A free SIP port: free for UDP and for TCP, since baresip and kamailio
+/// listen on both (a port free for UDP but held by a TCP connection made
+/// baresip fail with "Address already in use").
 pub fn free_udp_port() -> u16 {
-    let s = UdpSocket::bind("127.0.0.1:0").expect("bind probe");
-    s.local_addr().unwrap().port()
+    for _ in 0..200 {
+        let s = UdpSocket::bind("127.0.0.1:0").expect("bind probe");
+        let p = s.local_addr().unwrap().port();
+        if std::net::TcpListener::bind(("127.0.0.1", p)).is_ok() {
+            return p;
+        }
+    }
+    panic!("no port free for both UDP and TCP")
 }
 
 /// A free TCP port.
