@@ -686,8 +686,8 @@ pub const WHISPER_WAIT: Duration = Duration::from_secs(5);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::asr::testutil::{speak_8k, speech_tools, TempDir};
-    use crate::asr::whisper::model::{find_model, WhisperModel};
+    use crate::asr::testutil::{speak_8k, whisper_english_model, TempDir};
+    use crate::asr::whisper::model::WhisperModel;
 
     /// A grammar engine that always hears `text`.
     struct Fixed(&'static str);
@@ -722,19 +722,8 @@ mod tests {
     /// its own (no decode time known yet), or None (skip; a failure under
     /// CI) without the model or the speech tools.
     fn hybrid_call(deadline_ms: u64) -> Option<CallRecognizer> {
-        let model = find_model("en");
-        if !crate::testkit::needs()
-            .present(
-                model.is_some(),
-                "the Whisper tiny.en model (.local/models/whisper)",
-            )
-            .setup("scripts/setup-whisper")
-            .met()
-            || !speech_tools()
-        {
-            return None;
-        }
-        let pool = Arc::new(WhisperPool::new(WhisperModel::shared(&model?).ok()?, 2).ok()?);
+        let model = whisper_english_model()?;
+        let pool = Arc::new(WhisperPool::new(WhisperModel::shared(&model).ok()?, 2).ok()?);
         let mut config = AsrConfig::default();
         config.turns.insert("reminder".into(), TurnEngine::Hybrid);
         config.whisper.deadline_ms = Some(deadline_ms);

@@ -36,6 +36,24 @@ pub fn speech_tools() -> bool {
         .met()
 }
 
+/// The Whisper tiny.en model's path, or None (skip; a failure under CI)
+/// when it or the speech tools are missing.
+pub fn whisper_english_model() -> Option<PathBuf> {
+    let model = crate::asr::whisper::model::find_model("en");
+    if !crate::testkit::needs()
+        .present(
+            model.is_some(),
+            "the Whisper tiny.en model (.local/models/whisper)",
+        )
+        .setup("scripts/setup-whisper")
+        .met()
+        || !speech_tools()
+    {
+        return None;
+    }
+    model
+}
+
 /// espeak-ng, sox and the PocketSphinx English model.
 pub fn sphinx_tools() -> bool {
     crate::testkit::needs()

@@ -11,7 +11,6 @@ use std::time::Duration;
 use duecall::campaign::cli::{run_campaign_with, RunArgs};
 use duecall::campaign::{Progress, Shutdown};
 use duecall::outcome::RouteKind;
-use duecall::sim::{PersonaBook, SimCallee, SimConfig};
 use duecall::store::{AttemptId, AttemptRecord, Store};
 use duecall::telephony::ws::bridge::{AsteriskMedia, Bridge, BridgeConfig};
 
@@ -24,20 +23,6 @@ fn write(dir: &Path, name: &str, body: &str) -> PathBuf {
     let p = dir.join(name);
     std::fs::write(&p, body).expect("write test file");
     p
-}
-
-async fn sim() -> SimCallee {
-    let mut personas = PersonaBook::builtin();
-    personas
-        .load_file(&root().join("prompts/sim.toml"))
-        .expect("prompts/sim.toml parses");
-    duecall::sim::start(SimConfig {
-        seed: Some(7),
-        personas,
-        ..SimConfig::default()
-    })
-    .await
-    .expect("sim starts")
 }
 
 async fn bridge() -> Bridge {
@@ -61,7 +46,7 @@ fn attempt(data: &Path, id: i64) -> AttemptRecord {
 async fn call_with_an_account_goes_out_through_the_hook_and_streams_back_over_audiosocket() {
     test_log();
     let dir = scratch("ws-cli-call");
-    let sim = sim().await;
+    let sim = crate::conversation::start_sim().await;
     let bridge = bridge().await;
     // The port --audiosocket names (free a moment ago), told to the "dialplan".
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -149,7 +134,7 @@ answer_timeout_s = 20
 async fn run_places_the_campaign_through_the_twilio_hook() {
     test_log();
     let dir = scratch("ws-cli-run");
-    let sim = sim().await;
+    let sim = crate::conversation::start_sim().await;
     let bridge = bridge().await;
     let twilio = bridge.twilio_base("AC0123");
     let csv = write(

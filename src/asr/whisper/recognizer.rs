@@ -130,25 +130,13 @@ impl Recognizer for WhisperRecognizer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::asr::testutil::{speak_8k, speech_tools, TempDir};
-    use crate::asr::whisper::model::find_model;
+    use crate::asr::testutil::{speak_8k, whisper_english_model, TempDir};
 
     /// The English model, or None (skip; a failure under CI) when it or the
     /// speech tools are missing.
     pub(crate) fn english_pool() -> Option<Arc<WhisperPool>> {
-        let model = find_model("en");
-        if !crate::testkit::needs()
-            .present(
-                model.is_some(),
-                "the Whisper tiny.en model (.local/models/whisper)",
-            )
-            .setup("scripts/setup-whisper")
-            .met()
-            || !speech_tools()
-        {
-            return None;
-        }
-        Some(WhisperPool::shared(&model?, 2).expect("model loads"))
+        let model = whisper_english_model()?;
+        Some(WhisperPool::shared(&model, 2).expect("model loads"))
     }
 
     #[test]
