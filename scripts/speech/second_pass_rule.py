@@ -10,9 +10,11 @@ calibrated confidence of the grammar sentence, the latter under the
 calibration the run used), refits the 15-feature calibration on the replayed
 verdicts (in sample, and out of fold by reply text) and prints reply-intent
 accuracy, off-topic rejection at several reject thresholds, and ECE.
-`--rule MIN,MAX[,STAKES]` prints the reliability table of one rule (STAKES: the
+`--rule MIN,MAX[,STAKES[,INTO]]` prints the reliability table of one rule (STAKES: the
 least classifier confidence when either intent is consequential, as
-`SecondPassRule::min_stakes_conf`; default none); `--folds K`.
+`SecondPassRule::min_stakes_conf`; default none; INTO: the most calibrated
+confidence of an ordinary-intent sentence the rule leaves for a consequential
+intent, as `SecondPassRule::max_grammar_conf_into_stakes`); `--folds K`.
 Features follow `Calibration::features` (the dump's `features`): index 6
 the taken text means nothing, 7 its words/8, 14 the second pass's text was taken.
 """
@@ -76,8 +78,11 @@ def prob(m, x):
 CONSEQUENTIAL = {"stop_calling", "wrong_number", "dispute", "hardship", "already_paid",
                  "request_agent", "not_available"}
 
-def replay(clips, mn, mx, st=None):
-    """Each clip as the rule would leave it: (got, features or None)."""
+def replay(clips, mn, mx, st=None, mxs=None):
+    """Each clip as the rule would leave it: (got, features or None).
+    `mxs`: a switch from a sentence of an ordinary intent to a consequential
+    one is taken only when the sentence's calibrated confidence is below this
+    (`SecondPassRule::max_grammar_conf_into_stakes`; default: `mx`)."""
     out = []
     for c in clips:
         x = c.get("features")
@@ -88,8 +93,11 @@ def replay(clips, mn, mx, st=None):
             least = mn
             if st is not None and (lmi in CONSEQUENTIAL or g.get("intent") in CONSEQUENTIAL):
                 least = max(mn, st)
+            most = mx
+            if mxs is not None and lmi in CONSEQUENTIAL and g.get("intent") not in CONSEQUENTIAL:
+                most = min(mx, mxs)
             take = (words(g.get("lm_text")) and lmi not in (None, "unknown")
-                    and lmi != g.get("intent") and lmc >= least and c["confidence"] < mx)
+                    and lmi != g.get("intent") and lmc >= least and c["confidence"] < most)
             if take:
                 x = list(x)
                 x[6] = 0.0
@@ -121,8 +129,8 @@ def ece(clips, rep, conf, table=False):
         [(p, got == c["expected"]) for c, (got, x), p in zip(clips, rep, conf)
          if c["text"] != "<silence>" and x is not None], table, indent="    ")
 
-def evaluate(clips, mn, mx, folds, table=False, st=None):
-    rep = replay(clips, mn, mx, st)
+def evaluate(clips, mn, mx, folds, table=False, st=None, mxs=None):
+    rep = replay(clips, mn, mx, st, mxs)
     data = [(x, float(got == c["expected"])) for c, (got, x) in zip(clips, rep)
             if x is not None and c["text"] != "<silence>"]
     m = fit(data)
@@ -147,20 +155,25 @@ def main():
     clips = [json.loads(l) for l in open(path)]
     if "--rule" in sys.argv:
         v = [float(x) for x in sys.argv[sys.argv.index("--rule") + 1].split(",")]
-        grid = [(v[0], v[1], v[2] if len(v) > 2 else None)]
+        grid = [(v[0], v[1], v[2] if len(v) > 2 else None, v[3] if len(v) > 3 else None)]
     else:
-        grid = [(2.0, -1.0, None)] + [(mn, mx, st) for st in (None, 0.8) for mn in (0.6, 0.7, 0.8, 0.9)
-                                      for mx in (0.5, 0.7, 0.9, 1.01)]
+        grid = [(2.0, -1.0, None, None)] + [(mn, mx, st, mxs) for st in (None, 0.8)
+                                            for mn in (0.6, 0.7, 0.8, 0.9)
+                                            for mx in (0.5, 0.7, 0.9, 1.01)
+                                            for mxs in (None, 0.4, 0.3, 0.2, 0.1)]
     if len(grid) > 1:
-        for mn, mx, st in grid:
-            rep = replay(clips, mn, mx, st)
+        for mn, mx, st, mxs in grid:
+            rep = replay(clips, mn, mx, st, mxs)
             taken = sum(1 for _, x in rep if x is not None and x[14] == 1.0)
             (t, r, n, o, no), = summary(clips, rep, [1.0] * len(rep), ts=(0.0,))
-            print(f"rule {mn},{mx},{st}: taken {taken:4d}  on-topic right {r}/{n} {100*r/n:.1f}%"
-                  f"  off-topic heard as nothing {o}/{no} {100*o/no:.1f}%")
+            into = sum(1 for c, (got, x) in zip(clips, rep)
+                       if got in CONSEQUENTIAL and got != c["expected"])
+            print(f"rule {mn},{mx},{st},{mxs}: taken {taken:4d}  on-topic right {r}/{n} {100*r/n:.1f}%"
+                  f"  off-topic heard as nothing {o}/{no} {100*o/no:.1f}%"
+                  f"  consequential not meant {into}")
         return
-    for mn, mx, st in grid:
-        m, rep, ci, co, taken = evaluate(clips, mn, mx, folds, table=len(grid) == 1, st=st)
+    for mn, mx, st, mxs in grid:
+        m, rep, ci, co, taken = evaluate(clips, mn, mx, folds, table=len(grid) == 1, st=st, mxs=mxs)
         print(f"rule min_intent_conf {mn} max_grammar_conf {mx} min_stakes_conf {st}: second pass taken on {taken} clips;"
               f" ECE in sample {ece(clips, rep, ci):.3f}, out of fold {ece(clips, rep, co):.3f}")
         for (t, r, n, o, no), (_, r2, _, o2, _) in zip(summary(clips, rep, ci), summary(clips, rep, co)):

@@ -646,10 +646,10 @@ fn parse_hybrid_rule(v: &str) -> Option<HybridRule> {
     }
 }
 
-/// `DUECALL_SECOND_PASS_TAKE` = `MIN_INTENT_CONF,MAX_GRAMMAR_CONF[,MIN_STAKES_CONF]`
-/// (or `never`), for experiments with [`SecondPassRule`] (an omitted
-/// `MIN_STAKES_CONF` is [`SecondPassRule::CALLS`]'s); None when unset or
-/// not understood.
+/// `DUECALL_SECOND_PASS_TAKE` =
+/// `MIN_INTENT_CONF,MAX_GRAMMAR_CONF[,MIN_STAKES_CONF[,MAX_INTO_STAKES]]`
+/// (or `never`), for experiments with [`SecondPassRule`] (an omitted value
+/// is [`SecondPassRule::CALLS`]'s); None when unset or not understood.
 fn second_pass_rule_from_env() -> Option<SecondPassRule> {
     parse_second_pass_rule(&std::env::var("DUECALL_SECOND_PASS_TAKE").ok()?)
 }
@@ -673,6 +673,13 @@ fn parse_second_pass_rule(v: &str) -> Option<SecondPassRule> {
             min_intent_conf: a,
             max_grammar_conf: b,
             min_stakes_conf: c,
+            ..SecondPassRule::CALLS
+        }),
+        [a, b, c, d] => Some(SecondPassRule {
+            min_intent_conf: a,
+            max_grammar_conf: b,
+            min_stakes_conf: c,
+            max_grammar_conf_into_stakes: d,
         }),
         _ => None,
     }
@@ -831,14 +838,20 @@ mod tests {
     }
 
     #[test]
-    fn the_second_pass_rule_override_parses_two_or_three_thresholds_or_never() {
+    fn the_second_pass_rule_override_parses_two_to_four_thresholds_or_never() {
         let two = parse_second_pass_rule("0.6, 0.7").unwrap();
         assert_eq!((two.min_intent_conf, two.max_grammar_conf), (0.6, 0.7));
         assert_eq!(two.min_stakes_conf, SecondPassRule::CALLS.min_stakes_conf);
         let three = parse_second_pass_rule("0.7,0.5,0.9").unwrap();
         assert_eq!(three.min_stakes_conf, 0.9);
+        assert_eq!(
+            three.max_grammar_conf_into_stakes,
+            SecondPassRule::CALLS.max_grammar_conf_into_stakes
+        );
+        let four = parse_second_pass_rule("0.7,0.5,0.9,0.2").unwrap();
+        assert_eq!(four.max_grammar_conf_into_stakes, 0.2);
         assert_eq!(parse_second_pass_rule("never"), Some(SecondPassRule::NEVER));
-        for bad in ["", "0.7", "0.7,x", "1,2,3,4"] {
+        for bad in ["", "0.7", "0.7,x", "1,2,3,4,5"] {
             assert_eq!(parse_second_pass_rule(bad), None, "{bad}");
         }
     }

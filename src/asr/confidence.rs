@@ -488,6 +488,13 @@ pub struct SecondPassRule {
     /// as "i'm applied job an mike an operator right i" must not turn a
     /// hardship reply into `request_agent` on one keyword).
     pub min_stakes_conf: f32,
+    /// The grammar sentence's calibrated confidence must be below this (and
+    /// `max_grammar_conf`) when the switch leaves an ordinary intent for a
+    /// consequential one: "please call me after six", heard by the grammar
+    /// as a callback, must not become the second pass's "clean call me out
+    /// of work they" (`hardship`, 0.83) unless the sentence itself is
+    /// improbable.
+    pub max_grammar_conf_into_stakes: f32,
 }
 
 /// Intents whose switch costs more than a re-ask when it is wrong: what
@@ -513,11 +520,14 @@ impl SecondPassRule {
     /// intents right (610 without the stakes threshold, 584 with the
     /// grammar alone), 62.4 % of off-topic replies rejected at
     /// `reject_threshold` 0.40 (61.5 %), 141 clips heard as a consequential
-    /// intent not meant (143)).
+    /// intent not meant (143)). `max_grammar_conf_into_stakes` 0.3: the
+    /// same replay, 605/894 right and 139 consequential not meant (140
+    /// without it; `scripts/speech/second_pass_rule.py` INTO).
     pub const CALLS: SecondPassRule = SecondPassRule {
         min_intent_conf: 0.7,
         max_grammar_conf: 0.5,
         min_stakes_conf: 0.8,
+        max_grammar_conf_into_stakes: 0.3,
     };
 
     /// A rule that never takes the second pass's text (agreement only).
@@ -525,6 +535,7 @@ impl SecondPassRule {
         min_intent_conf: 2.0,
         max_grammar_conf: -1.0,
         min_stakes_conf: 2.0,
+        max_grammar_conf_into_stakes: -1.0,
     };
 
     /// Whether the second pass's text of `g` is taken over its sentence,
@@ -542,9 +553,15 @@ impl SecondPassRule {
                 } else {
                     self.min_intent_conf
                 };
+                let into_stakes = consequential(i) && !g.intent.is_some_and(consequential);
+                let most = if into_stakes {
+                    self.max_grammar_conf.min(self.max_grammar_conf_into_stakes)
+                } else {
+                    self.max_grammar_conf
+                };
                 g.intent != Some(i)
                     && g.lm_intent_conf.unwrap_or(0.0) >= least
-                    && grammar_conf < self.max_grammar_conf
+                    && grammar_conf < most
             }
             None => false,
         }

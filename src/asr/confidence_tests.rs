@@ -40,7 +40,33 @@ const RULE: SecondPassRule = SecondPassRule {
     min_intent_conf: 0.8,
     max_grammar_conf: 0.6,
     min_stakes_conf: 0.8,
+    max_grammar_conf_into_stakes: 1.0,
 };
+
+#[test]
+fn an_ordinary_sentence_leaves_for_a_consequential_text_only_when_itself_improbable() {
+    // The CI dry run of session 11: a callback heard by the grammar, the
+    // second pass's garbled text meaning hardship at 0.83.
+    let callback = with_lm(
+        grammar("call me after six", IntentKind::CallbackLater),
+        "clean call me out of work they",
+        IntentKind::Hardship,
+        0.83,
+    );
+    let rule = SecondPassRule::CALLS;
+    assert!(!rule.takes(&callback, 0.45), "a plausible sentence stays");
+    assert!(!rule.takes(&callback, 0.3));
+    assert!(rule.takes(&callback, 0.2), "an improbable one gives way");
+    // Between two consequential intents, or from one to an ordinary intent,
+    // the general bound applies.
+    let paid = with_lm(
+        grammar("i already paid", IntentKind::AlreadyPaid),
+        "i am disputing this debt",
+        IntentKind::Dispute,
+        0.9,
+    );
+    assert!(rule.takes(&paid, 0.45));
+}
 
 #[test]
 fn a_confident_second_pass_meaning_another_intent_replaces_a_doubtful_sentence() {
@@ -94,6 +120,7 @@ fn a_switch_leaving_or_reaching_a_consequential_intent_needs_the_stakes_confiden
         min_intent_conf: 0.7,
         max_grammar_conf: 0.5,
         min_stakes_conf: 0.85,
+        max_grammar_conf_into_stakes: 1.0,
     };
     // The e2e hardship call: a garbled text meaning request_agent on one keyword.
     let hardship = grammar(

@@ -4,7 +4,7 @@
 //! record of the call. Owns the far end's signalling and bookkeeping; the
 //! turn-taking decisions are `script`'s, the media clock is `media_session`'s.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -28,16 +28,31 @@ use crate::telephony::sdp::{self, OfferParams};
 
 use super::audio::{self, LineAudio};
 use super::cue::{cue_texts, PromptCues, PromptKind};
-use super::persona::{Answer, Persona, PersonaBook, ReferPolicy};
+use super::meaning::confirmable_lines;
+use super::persona::{yes_no_line, Answer, ConfirmHabit, Persona, PersonaBook, ReferPolicy};
 use super::record::{
     ByeFrom, ReferReceived, SaidLine, SentDtmf, SimCallRecord, SimEvent, SimEventKind,
 };
-use super::script::{Act, Heard, Performer, PromptHeard, PromptTracker};
+use super::script::{Act, ConfirmAnswer, Heard, Performer, PromptHeard, PromptTracker};
 use super::{SimConfig, SimError};
 
 /// The speaking rate of a line said again when re-asked: 85 % of the usual.
 fn again_speed(speed: u32) -> u32 {
     (speed * 85 / 100).max(80)
+}
+
+/// How `persona` answers "Just to be sure: ...?", if its habits answer it.
+fn confirm_answer(persona: &Persona, confirmable: &Arc<HashSet<String>>) -> Option<ConfirmAnswer> {
+    let line = |yes| yes_no_line(&persona.voice, yes).to_string();
+    Some(match persona.habits.confirm? {
+        ConfirmHabit::Yes => ConfirmAnswer::Always(line(true)),
+        ConfirmHabit::No => ConfirmAnswer::Always(line(false)),
+        ConfirmHabit::Meant => ConfirmAnswer::ByMeaning {
+            yes: line(true),
+            no: line(false),
+            confirmable: confirmable.clone(),
+        },
+    })
 }
 
 struct Shared {
@@ -47,6 +62,9 @@ struct Shared {
     again: LineAudio,
     /// Per voice: how a debtor of that voice knows duecall's confirmations and re-asks.
     cues: HashMap<String, Arc<PromptCues>>,
+    /// The debtors' lines that mean a consequential intent (they say yes to
+    /// its confirmation, no to a confirmation after any other line).
+    confirmable: Arc<HashSet<String>>,
     dialog_layer: Arc<DialogLayer>,
     contact: rsipstack::sip::Uri,
     local: SocketAddr,
@@ -185,6 +203,11 @@ impl SimCallee {
         let dialog_layer = Arc::new(DialogLayer::new(endpoint.inner.clone()));
         let contact = rsipstack::sip::Uri::try_from(format!("sip:sim@{local}").as_str())
             .map_err(|e| SimError::Stack(e.to_string()))?;
+        let confirmable =
+            confirmable_lines(cfg.personas.iter()).map_err(|e| SimError::Personas {
+                source_name: "the intent lexicon".into(),
+                message: format!("cannot read what the debtors' lines mean: {e}"),
+            })?;
         let (changed, _) = watch::channel(0u64);
         let (events, _) = broadcast::channel(1024);
         let shared = Arc::new(Shared {
@@ -192,6 +215,7 @@ impl SimCallee {
             lines,
             again,
             cues,
+            confirmable: Arc::new(confirmable),
             dialog_layer,
             contact,
             local,
@@ -609,7 +633,7 @@ impl Call {
             ^ (self.idx as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
         let mut performer = Performer::new(self.persona.steps.clone(), sh.cfg.reply_gap_ms, seed)
             .with_habits(
-                self.persona.confirm_line().map(str::to_string),
+                confirm_answer(&self.persona, &sh.confirmable),
                 self.persona.habits.repeats,
             );
         let mut tracker = PromptTracker::new(sh.cfg.prompt_end_silence_ms);

@@ -13,6 +13,7 @@
 pub mod audio;
 mod callee;
 pub mod cue;
+pub mod meaning;
 pub mod persona;
 pub mod record;
 pub mod script;
@@ -22,7 +23,7 @@ use std::path::PathBuf;
 
 pub use callee::{parse_refer_to, SimCallee};
 pub use cue::PromptKind;
-pub use persona::{Answer, Habits, Persona, PersonaBook, ReferPolicy, Step};
+pub use persona::{Answer, ConfirmHabit, Habits, Persona, PersonaBook, ReferPolicy, Step};
 pub use record::{
     ByeFrom, ReferReceived, SaidLine, SentDtmf, SimCallRecord, SimEvent, SimEventKind,
 };

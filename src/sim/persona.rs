@@ -67,6 +67,20 @@ pub enum Step {
     Hangup,
 }
 
+/// How a persona answers duecall's "Just to be sure: ...?".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfirmHabit {
+    /// As a caller does: yes when its last line meant something duecall
+    /// confirms before acting on (a consequential intent), no when it meant
+    /// something else ("please call me after six" is not "you are having
+    /// trouble paying?").
+    Meant,
+    /// Always yes.
+    Yes,
+    /// Always no.
+    No,
+}
+
 /// How a persona answers the prompts its script does not plan for, as a
 /// caller does: a confirmation question ("Just to be sure: ...?") gets a
 /// yes or a no, a re-ask ("Sorry, I did not catch that") gets the last
@@ -74,19 +88,19 @@ pub enum Step {
 /// script goes on at the prompt after it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Habits {
-    /// The answer to a confirmation question (true: yes); None: the script
-    /// answers whatever prompt comes next (as `stop_unsure_*` do).
-    pub confirm: Option<bool>,
+    /// How it answers a confirmation question; None: the script answers
+    /// whatever prompt comes next (as `stop_unsure_*` do).
+    pub confirm: Option<ConfirmHabit>,
     /// How many times in a row it says its last reply again when re-asked
     /// (0: never).
     pub repeats: u8,
 }
 
 impl Habits {
-    /// A caller: says yes to "just to be sure" about what it said, repeats
-    /// itself up to twice when not understood.
+    /// A caller: answers "just to be sure" by what it meant, repeats itself
+    /// up to twice when not understood.
     pub const CALLER: Habits = Habits {
-        confirm: Some(true),
+        confirm: Some(ConfirmHabit::Meant),
         repeats: 2,
     };
     /// Only the script: every prompt is answered by the next step.
@@ -141,13 +155,20 @@ impl Persona {
         }
     }
 
-    /// Its answer to a confirmation question, if its habits give one.
-    pub fn confirm_line(&self) -> Option<&'static str> {
-        self.habits.confirm.map(|yes| yes_no_line(&self.voice, yes))
+    /// The lines it may answer a confirmation question with (yes, no, or
+    /// both when it answers by what it meant).
+    pub fn confirm_lines(&self) -> Vec<&'static str> {
+        let v = &self.voice;
+        match self.habits.confirm {
+            None => vec![],
+            Some(ConfirmHabit::Yes) => vec![yes_no_line(v, true)],
+            Some(ConfirmHabit::No) => vec![yes_no_line(v, false)],
+            Some(ConfirmHabit::Meant) => vec![yes_no_line(v, true), yes_no_line(v, false)],
+        }
     }
 
     /// Every line this persona says (to render before any call): its
-    /// script's, then its answer to confirmations.
+    /// script's, then its answers to confirmations.
     pub fn lines(&self) -> impl Iterator<Item = &str> {
         self.steps
             .iter()
@@ -155,7 +176,7 @@ impl Persona {
                 Step::Say(t) => Some(t.as_str()),
                 _ => None,
             })
-            .chain(self.confirm_line())
+            .chain(self.confirm_lines())
     }
 }
 
@@ -427,7 +448,7 @@ impl PersonaBook {
     /// code = 603               # reject: the status (busy: 486)
     /// after_ms = 300           # busy/reject: delay before the response
     /// refer = "accept"         # accept | reject (603) | a status code
-    /// confirm = "yes"          # answer to "Just to be sure: ...?": yes | no | script
+    /// confirm = "meant"        # answer to "Just to be sure: ...?": meant | yes | no | script
     /// repeat = 2               # times it repeats its last reply when re-asked (0: never)
     /// steps = [
     ///   { say = "Hello?" }, "wait_prompt", { say = "Call me tomorrow." },
@@ -540,12 +561,13 @@ fn parse_persona(name: &str, t: &toml::Table) -> Result<Persona, String> {
         .map(|v| v.as_str().ok_or("`confirm` must be a string"))
         .transpose()?
     {
-        None | Some("yes") => Some(true),
-        Some("no") => Some(false),
+        None | Some("meant") => Some(ConfirmHabit::Meant),
+        Some("yes") => Some(ConfirmHabit::Yes),
+        Some("no") => Some(ConfirmHabit::No),
         Some("script") => None,
         Some(other) => {
             return Err(format!(
-                "`confirm = \"{other}\"`: expected yes, no or script"
+                "`confirm = \"{other}\"`: expected meant, yes, no or script"
             ))
         }
     };
@@ -660,13 +682,14 @@ mod tests {
                 "Hello?",
                 "Yes, speaking.",
                 "I already paid that last week.",
-                "Yes."
+                "Yes.",
+                "No."
             ],
-            "the script's lines, then its answer to a confirmation"
+            "the script's lines, then its answers to a confirmation"
         );
         assert_eq!(
-            b.get("zh_hardship").unwrap().confirm_line(),
-            Some("对。"),
+            b.get("zh_hardship").unwrap().confirm_lines(),
+            ["对。", "不是。"],
             "a Mandarin debtor confirms in Mandarin"
         );
     }
@@ -692,11 +715,11 @@ repeat = 0
         assert_eq!(
             b.get("denies").unwrap().habits,
             Habits {
-                confirm: Some(false),
+                confirm: Some(ConfirmHabit::No),
                 repeats: 1
             }
         );
-        assert_eq!(b.get("denies").unwrap().confirm_line(), Some("No."));
+        assert_eq!(b.get("denies").unwrap().confirm_lines(), ["No."]);
         assert_eq!(b.get("scripted").unwrap().habits, Habits::SCRIPTED);
         assert_eq!(b.get("scripted").unwrap().lines().count(), 0);
         for bad in ["confirm = \"maybe\"", "repeat = 9", "confirm = 1"] {

@@ -175,6 +175,26 @@ enum Resume {
     Done,
 }
 
+/// How a performer answers "Just to be sure: ...?".
+#[derive(Debug, Clone, PartialEq)]
+pub enum ConfirmAnswer {
+    /// Always this line.
+    Always(String),
+    /// `yes` when the last line it said is in `confirmable` (it meant
+    /// something duecall confirms before acting on), else `no`: a caller
+    /// who asked to be called after six says no to "you are having trouble
+    /// paying?". After a no, duecall asks its question again, and the
+    /// line it meant stays the one it repeats.
+    ByMeaning {
+        /// The yes line.
+        yes: String,
+        /// The no line.
+        no: String,
+        /// Its lines that mean a consequential intent.
+        confirmable: std::sync::Arc<std::collections::HashSet<String>>,
+    },
+}
+
 /// Runs a persona's steps against the prompts heard, and its habits: a
 /// confirmation question or a re-ask heard while the script waits for a
 /// prompt (or has nothing left) is answered by the habit, and the script
@@ -190,9 +210,11 @@ pub struct Performer {
     gap: (u64, u64),
     dtmf_ms_per_digit: u64,
     rng: u64,
-    confirm: Option<String>,
+    confirm: Option<ConfirmAnswer>,
     max_repeats: u8,
     last_reply: Option<Step>,
+    /// The last line of its script it said (a confirmation's answer is not one).
+    last_said: Option<String>,
     repeated: u8,
     /// A habit's reply waiting for its gap: the step, and whether it is
     /// said again (a repeat) rather than for the first time.
@@ -219,6 +241,7 @@ impl Performer {
             confirm: None,
             max_repeats: 0,
             last_reply: None,
+            last_said: None,
             repeated: 0,
             react: None,
             resume: None,
@@ -226,11 +249,11 @@ impl Performer {
         }
     }
 
-    /// Gives the performer a caller's habits: `confirm` is its answer to a
+    /// Gives the performer a caller's habits: `confirm` is how it answers a
     /// confirmation question (None: the script answers), and it repeats its
     /// last reply (line or digits) up to `max_repeats` times in a row when
     /// re-asked.
-    pub fn with_habits(mut self, confirm: Option<String>, max_repeats: u8) -> Self {
+    pub fn with_habits(mut self, confirm: Option<ConfirmAnswer>, max_repeats: u8) -> Self {
         self.confirm = confirm;
         self.max_repeats = max_repeats;
         self
@@ -241,8 +264,21 @@ impl Performer {
     fn habit(&mut self, kind: PromptKind) -> Option<(Step, bool)> {
         match kind {
             PromptKind::Confirm => {
-                let s = Step::Say(self.confirm.clone()?);
-                self.last_reply = Some(s.clone());
+                let (line, meant) = match self.confirm.as_ref()? {
+                    ConfirmAnswer::Always(l) => (l.clone(), true),
+                    ConfirmAnswer::ByMeaning {
+                        yes,
+                        no,
+                        confirmable,
+                    } => match &self.last_said {
+                        Some(said) if !confirmable.contains(said) => (no.clone(), false),
+                        _ => (yes.clone(), true),
+                    },
+                };
+                let s = Step::Say(line);
+                if meant {
+                    self.last_reply = Some(s.clone());
+                }
                 self.repeated = 0;
                 Some((s, false))
             }
@@ -354,6 +390,7 @@ impl Performer {
             match step {
                 Step::Say(t) => {
                     self.last_reply = Some(Step::Say(t.clone()));
+                    self.last_said = Some(t.clone());
                     self.repeated = 0;
                     self.wait = Wait::Playing;
                     return Some(Act::Say(t));
@@ -364,6 +401,7 @@ impl Performer {
                 }
                 Step::Dtmf(d) => {
                     self.last_reply = Some(Step::Dtmf(d.clone()));
+                    self.last_said = None;
                     self.repeated = 0;
                     self.wait =
                         Wait::Until(now + self.dtmf_ms_per_digit * d.chars().count() as u64);
@@ -517,7 +555,66 @@ mod tests {
     }
 
     fn caller(steps: Vec<Step>) -> Performer {
-        Performer::new(steps, (400, 400), 1).with_habits(Some("Yes.".into()), 2)
+        Performer::new(steps, (400, 400), 1)
+            .with_habits(Some(ConfirmAnswer::Always("Yes.".into())), 2)
+    }
+
+    /// A caller that answers confirmations by what it meant; `confirmable`
+    /// are its lines that mean a consequential intent.
+    fn meaning_caller(steps: Vec<Step>, confirmable: &[&str]) -> Performer {
+        let answer = ConfirmAnswer::ByMeaning {
+            yes: "Yes.".into(),
+            no: "No.".into(),
+            confirmable: std::sync::Arc::new(confirmable.iter().map(|s| s.to_string()).collect()),
+        };
+        Performer::new(steps, (400, 400), 1).with_habits(Some(answer), 2)
+    }
+
+    #[test]
+    fn a_caller_says_no_to_a_confirmation_of_what_it_did_not_mean_and_repeats_its_reply() {
+        let mut p = meaning_caller(
+            vec![
+                Step::WaitPrompt,
+                say("Yes, speaking."),
+                Step::WaitPrompt,
+                say("Please call me after six."),
+            ],
+            &["I lost my job."],
+        );
+        let heard = [
+            end(1000, PromptKind::Other),
+            end(4000, PromptKind::Other),
+            end(8000, PromptKind::Confirm),
+            end(12_000, PromptKind::Reask),
+        ];
+        let acts = run(&mut p, 16_000, &heard, 1000);
+        assert_eq!(
+            acts,
+            vec![
+                (1600, Act::Say("Yes, speaking.".into())),
+                (4600, Act::Say("Please call me after six.".into())),
+                (8600, Act::Say("No.".into())),
+                (12_600, Act::SayAgain("Please call me after six.".into())),
+            ],
+            "no to a confirmation of something else; asked again, it says what it meant"
+        );
+    }
+
+    #[test]
+    fn a_caller_says_yes_to_a_confirmation_of_a_consequential_reply_it_made() {
+        let mut p = meaning_caller(
+            vec![Step::WaitPrompt, say("I lost my job.")],
+            &["I lost my job."],
+        );
+        let heard = [end(1000, PromptKind::Other), end(4000, PromptKind::Confirm)];
+        let acts = run(&mut p, 6000, &heard, 1000);
+        assert_eq!(
+            acts,
+            vec![
+                (1600, Act::Say("I lost my job.".into())),
+                (4600, Act::Say("Yes.".into())),
+            ]
+        );
     }
 
     #[test]
