@@ -90,6 +90,8 @@ pub struct Config {
     pub store: StoreConfig,
     /// `[[trunk]]` tables: the carriers' trunks (see [`TrunkConfig`]).
     pub trunk: Vec<TrunkConfig>,
+    /// `[transfer]`: blind (REFER) or bridged live transfers.
+    pub transfer: crate::telephony::bridge::TransferConfig,
 }
 
 /// `[store]`: the embedded SQLite database of the data directory (the

@@ -184,6 +184,17 @@ impl Agent {
             attempt_id: Some(opts.dial.attempt_id()),
             placed_at: opts.now,
         });
+        if self.transfer_mode == crate::telephony::bridge::TransferMode::Bridge {
+            pump.bridger = Some(super::pump::Bridger {
+                gateway: self.gateway.clone(),
+                attempt_id: Some(opts.dial.attempt_id()),
+                // Under the conversation's transfer timeout, so that the
+                // collector's CANCEL reaches it before its own timer.
+                ring_timeout: std::time::Duration::from_millis(
+                    self.transfer_timeout_ms.saturating_sub(1000).max(1000),
+                ),
+            });
+        }
         let ran = pump.run().await;
         let Pump {
             conv, asr, timings, ..

@@ -60,6 +60,8 @@ pub struct Agent {
     transfer_timeout_ms: u64,
     /// `[campaign] caller_id`: calls' caller ID when the account names none.
     caller_id: Option<String>,
+    /// `[transfer] mode`: REFER, or a bridge through duecall.
+    transfer_mode: crate::telephony::bridge::TransferMode,
 }
 
 impl Agent {
@@ -89,6 +91,7 @@ impl Agent {
             dialogue,
             transfer_timeout_ms: config.sip.transfer_timeout_s.saturating_mul(1000),
             caller_id: config.campaign.caller_id.clone(),
+            transfer_mode: config.transfer.mode,
         })
     }
 

@@ -19,8 +19,11 @@ use super::recognizer::{AsrLink, AsrOut};
 use super::timing::Timings;
 use super::AgentError;
 use crate::dialogue::{Action, Conversation, Event, PromptId};
+use crate::telephony::bridge::{self, Bridge, BridgeAction, BridgeInput, BridgePhase};
+use crate::telephony::gateway::Gateway;
 use crate::telephony::leg::{CallLeg, LegCommand, LegEvent};
-use crate::telephony::report::CallReport;
+use crate::telephony::report::{CallReport, TransferReport};
+use crate::telephony::sip::DialRequest;
 
 /// One call's moving parts.
 pub(super) struct Pump<'a> {
@@ -36,6 +39,10 @@ pub(super) struct Pump<'a> {
     pub t0: Instant,
     /// Told when a live transfer starts (webhooks), if anyone asks.
     pub transfers: Option<TransferReporter>,
+    /// Set when transfers are bridged (`[transfer] mode = "bridge"`).
+    pub bridger: Option<Bridger>,
+    /// The collector's leg of a bridged transfer, once dialled.
+    collector: Option<Collector>,
     answered: bool,
     shutdown_told: bool,
     heard: Vec<Heard>,
@@ -68,6 +75,8 @@ impl<'a> Pump<'a> {
             shutdown,
             t0,
             transfers: None,
+            bridger: None,
+            collector: None,
             answered: false,
             shutdown_told: false,
             heard: Vec::new(),
@@ -94,11 +103,16 @@ impl<'a> Pump<'a> {
                             self.conv.handle(self.ms(), Event::Hangup);
                             while self.conv.poll_action().is_some() {}
                         }
-                        return Ok(*report);
+                        let mut report = *report;
+                        self.debtor_ended(&mut report).await;
+                        return Ok(report);
                     }
+                    Some(LegEvent::Audio { pcm, .. }) if self.bridged() => self.relay_to_collector(pcm),
+                    Some(_) if self.bridged() => {}
                     Some(ev) => self.on_leg(ev),
                     None => return Err(AgentError::Audio("call ended without a report".into())),
                 },
+                ev = collector_event(&mut self.collector) => self.on_collector(ev).await,
                 Some(out) = self.asr_rx.recv() => self.on_asr(out),
                 Some(r) = self.prompts.done.recv() => self.on_rendered(r).await,
                 _ = self.shutdown.cancelled(), if !self.shutdown_told => {
@@ -136,11 +150,17 @@ impl<'a> Pump<'a> {
                     if let Some(t) = &self.transfers {
                         t.report(self.conv.outcome(), &agent_uri, self.ms());
                     }
+                    if self.bridger.is_some() {
+                        self.dial_collector(agent_uri, headers).await;
+                        continue;
+                    }
                     let target = agent_uri;
                     self.leg
                         .send(LegCommand::Transfer { target, headers })
                         .await;
                 }
+                // The debtor is with the collector: the bridge ends the call.
+                Action::Hangup if self.bridged() => {}
                 Action::Hangup => {
                     self.leg.send(LegCommand::Hangup).await;
                 }
@@ -245,5 +265,193 @@ async fn sleep_until(at: Option<Instant>) {
     match at {
         Some(t) => tokio::time::sleep_until(t).await,
         None => std::future::pending().await,
+    }
+}
+
+/// What a bridged transfer needs: the gateway to dial the collector on
+/// (the same trunks as the debtor's call) and the attempt's id.
+pub(super) struct Bridger {
+    pub gateway: Arc<dyn Gateway>,
+    pub attempt_id: Option<i64>,
+    /// How long the collector may ring: a little under the conversation's
+    /// transfer timeout, so the collector's failure reaches it first.
+    pub ring_timeout: Duration,
+}
+
+/// The collector's leg of a bridged transfer and where the transfer is.
+struct Collector {
+    target: String,
+    /// None once its `Ended` came (or it could not be dialled).
+    leg: Option<CallLeg>,
+    state: Bridge,
+}
+
+/// The collector leg's next event; pending when there is none to wait for.
+async fn collector_event(c: &mut Option<Collector>) -> Option<LegEvent> {
+    match c.as_mut().and_then(|c| c.leg.as_mut()) {
+        Some(leg) => leg.next_event().await,
+        None => std::future::pending().await,
+    }
+}
+
+impl Pump<'_> {
+    fn bridged(&self) -> bool {
+        self.collector
+            .as_ref()
+            .is_some_and(|c| c.state.is_bridged())
+    }
+
+    /// A bridged transfer starts: the collector is dialled (with the
+    /// case in headers) while the debtor hears the transfer prompt.
+    async fn dial_collector(&mut self, target: String, headers: Vec<(String, String)>) {
+        let Some(b) = &self.bridger else { return };
+        let out = self.conv.outcome();
+        let reason = out
+            .route
+            .as_ref()
+            .map(|r| r.reason.clone())
+            .or_else(|| out.intent.map(|i| i.as_str().to_string()))
+            .unwrap_or_else(|| "unknown".into());
+        let mut req = DialRequest::to(target.trim());
+        req.headers = bridge::collector_headers(&headers, b.attempt_id, &reason);
+        req.ring_timeout = Some(b.ring_timeout);
+        req.attempt_id = b.attempt_id;
+        let now = self.ms();
+        let mut state = Bridge::new(now);
+        tracing::info!(target = %target, "bridged transfer: dialling the collector");
+        let leg = match b.gateway.dial(req).await {
+            Ok(leg) => {
+                state.report_mut().collector_call_id = Some(leg.call_id.clone());
+                Some(leg)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "bridged transfer: cannot dial the collector");
+                let a = state.on(now, BridgeInput::DialFailed(e.to_string()));
+                self.collector = Some(Collector {
+                    target,
+                    leg: None,
+                    state,
+                });
+                self.bridge_action(a).await;
+                return;
+            }
+        };
+        self.collector = Some(Collector { target, leg, state });
+    }
+
+    /// An event of the collector's leg.
+    async fn on_collector(&mut self, ev: Option<LegEvent>) {
+        let now = self.ms();
+        let Some(c) = self.collector.as_mut() else {
+            return;
+        };
+        let input = match ev {
+            Some(LegEvent::Audio { pcm, .. }) => {
+                if c.state.is_bridged() {
+                    c.state.report_mut().frames_to_debtor += 1;
+                    let _ = self.leg.commands.try_send(LegCommand::Feed(pcm));
+                }
+                return;
+            }
+            Some(LegEvent::Answered { .. }) => {
+                // Still waiting: the conversation has no result for its transfer yet.
+                let waiting = !self.conv.is_ended()
+                    && self
+                        .conv
+                        .outcome()
+                        .transfer
+                        .as_ref()
+                        .is_some_and(|t| t.ok.is_none());
+                if waiting {
+                    c.state.report_mut().answered_at = Some(chrono::Utc::now());
+                    tracing::info!(call_id = %self.leg.call_id, "bridged transfer: the collector answered; bridging");
+                }
+                BridgeInput::CollectorAnswered {
+                    conversation_waiting: waiting,
+                }
+            }
+            Some(LegEvent::Ended(r)) => {
+                c.leg = None;
+                BridgeInput::CollectorEnded {
+                    disposition: r.disposition,
+                    status: r.sip_status,
+                }
+            }
+            None => {
+                c.leg = None;
+                BridgeInput::CollectorEnded {
+                    disposition: crate::outcome::Disposition::Failed,
+                    status: None,
+                }
+            }
+            Some(_) => return,
+        };
+        let a = c.state.on(now, input);
+        self.bridge_action(a).await;
+    }
+
+    async fn bridge_action(&mut self, a: Option<BridgeAction>) {
+        let now = self.ms();
+        match a {
+            Some(BridgeAction::TransferResult { ok }) => {
+                self.conv.handle(now, Event::TransferResult { ok });
+            }
+            Some(BridgeAction::HangUpCollector) => {
+                if let Some(leg) = self.collector.as_ref().and_then(|c| c.leg.as_ref()) {
+                    leg.send(LegCommand::Hangup).await;
+                }
+            }
+            Some(BridgeAction::HangUpDebtor) => {
+                tracing::info!(call_id = %self.leg.call_id, "bridged transfer: the collector hung up; ending the call");
+                self.leg.send(LegCommand::Hangup).await;
+            }
+            None => {}
+        }
+    }
+
+    /// A debtor frame across the bridge.
+    fn relay_to_collector(&mut self, pcm: [i16; crate::telephony::leg::FRAME_SAMPLES]) {
+        if let Some(c) = self.collector.as_mut() {
+            if let Some(leg) = c.leg.as_ref() {
+                c.state.report_mut().frames_to_collector += 1;
+                let _ = leg.commands.try_send(LegCommand::Feed(pcm));
+            }
+        }
+    }
+
+    /// The debtor's leg ended: a collector still on the line is hung up
+    /// (its end awaited a little, for its report), and the bridge's report
+    /// goes into the debtor's call report.
+    async fn debtor_ended(&mut self, report: &mut CallReport) {
+        let now = self.ms();
+        let Some(mut c) = self.collector.take() else {
+            return;
+        };
+        let a = c.state.on(now, BridgeInput::DebtorEnded);
+        if let (Some(BridgeAction::HangUpCollector), Some(leg)) = (a, c.leg.as_mut()) {
+            leg.send(LegCommand::Hangup).await;
+            let waited = tokio::time::timeout(Duration::from_secs(5), leg.wait_end()).await;
+            if let Ok(Some(r)) = waited {
+                c.state.on(
+                    self.ms(),
+                    BridgeInput::CollectorEnded {
+                        disposition: r.disposition,
+                        status: r.sip_status,
+                    },
+                );
+            }
+        }
+        let ok = c.state.answered();
+        if c.state.phase() != BridgePhase::Over {
+            tracing::warn!("bridged transfer report taken before its end");
+        }
+        report.transfer = Some(TransferReport {
+            target: c.target.escape_debug().to_string(),
+            ok,
+            refer_status: None,
+            final_status: c.state.status(),
+            error: c.state.error().map(str::to_string),
+            bridge: Some(c.state.report().clone()),
+        });
     }
 }

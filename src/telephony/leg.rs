@@ -94,6 +94,9 @@ pub enum LegEvent {
 }
 
 /// What the driver of a call asks of it.
+// `Feed` moves a frame by value (a bridge sends 50 a second); boxing it
+// would allocate per frame.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum LegCommand {
     /// Queue 8 kHz mono audio to play after what is already queued.
@@ -117,6 +120,10 @@ pub enum LegCommand {
     },
     /// End the call (BYE, or CANCEL before the answer).
     Hangup,
+    /// 20 ms of another leg's audio to send when nothing is queued to play
+    /// (a bridged transfer). The session keeps a few frames and drops the
+    /// oldest beyond them ([`crate::telephony::bridge::BRIDGE_QUEUE_FRAMES`]).
+    Feed([i16; FRAME_SAMPLES]),
 }
 
 /// 20 ms heard from the far end, as it travels on the audio channel.

@@ -30,6 +30,7 @@ use crate::media::recorder::{RecordingInfo, RecordingWriter};
 use crate::media::rfc4733::{DtmfReceiver, DtmfSender};
 use crate::media::sit::{Sit, SitDetector};
 use crate::telephony::arrival::ArrivalFramer;
+use crate::telephony::bridge::BRIDGE_QUEUE_FRAMES;
 use crate::telephony::leg::{AudioDropped, AudioFrame, LegEvent, LegEventSender, FRAME_SAMPLES};
 use crate::telephony::report::{DtmfDigit, PacingStats, RtpCount, RtpTotals};
 use crate::telephony::rtcp::{self, RtcpReport, RtcpSession};
@@ -113,6 +114,8 @@ pub struct MediaParams {
 }
 
 /// Commands from the call task.
+// `Feed` carries a frame by value (50 a second on a bridge): no allocation.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum MediaCmd {
     /// Queue audio.
@@ -124,6 +127,10 @@ pub enum MediaCmd {
     /// A new SDP (the 200 after early media, a re-INVITE): the peer's
     /// address, codec, payload types and direction from now on.
     Negotiated(Negotiated),
+    /// 20 ms of another leg's audio (a bridged transfer), sent when nothing
+    /// is queued to play; at most [`BRIDGE_QUEUE_FRAMES`] wait, the oldest
+    /// is dropped beyond that.
+    Feed([i16; FRAME_SAMPLES]),
 }
 
 /// Why the session stopped.
@@ -170,6 +177,8 @@ pub struct MediaSummary {
     pub rtcp: Option<RtcpReport>,
     /// Comfort-noise packets received from the peer (RFC 3389).
     pub cn_packets: u64,
+    /// Bridged frames dropped because the queue was full (a bridged transfer).
+    pub bridge_dropped: u64,
 }
 
 struct PlayItem {
@@ -194,6 +203,9 @@ struct Session {
     dtmf_queue: VecDeque<char>,
     queue: VecDeque<PlayItem>,
     playing_started: bool,
+    /// Another leg's frames (a bridged transfer), sent when nothing plays.
+    bridged: VecDeque<[i16; FRAME_SAMPLES]>,
+    bridge_dropped: u64,
     /// The peer lets us send (not held by it).
     sends: bool,
     /// The peer means to send to us (a media timeout applies).
@@ -275,6 +287,8 @@ impl Session {
             dtmf_queue: VecDeque::new(),
             queue: VecDeque::new(),
             playing_started: false,
+            bridged: VecDeque::with_capacity(BRIDGE_QUEUE_FRAMES),
+            bridge_dropped: 0,
             sends: true,
             receives: true,
             digits: Vec::new(),
@@ -431,6 +445,9 @@ impl Session {
 
     fn next_play_frame(&mut self, at_ms: u64) {
         let Some(item) = self.queue.front_mut() else {
+            if let Some(f) = self.bridged.pop_front() {
+                self.sent_pcm = f;
+            }
             return;
         };
         if !self.playing_started {
@@ -654,6 +671,13 @@ impl Session {
                 }
             }
             MediaCmd::Negotiated(n) => self.apply(&n, now),
+            MediaCmd::Feed(pcm) => {
+                if self.bridged.len() >= BRIDGE_QUEUE_FRAMES {
+                    self.bridged.pop_front();
+                    self.bridge_dropped += 1;
+                }
+                self.bridged.push_back(pcm);
+            }
         }
     }
 
@@ -746,6 +770,7 @@ impl Session {
             jitter: js,
             rtcp: self.rtcp.map(RtcpSession::finish),
             cn_packets: self.cn_packets,
+            bridge_dropped: self.bridge_dropped,
         }
     }
 }
@@ -897,3 +922,7 @@ pub async fn run(
     }
     s.finish(end, tick).await
 }
+
+#[cfg(test)]
+#[path = "media_session_tests.rs"]
+mod tests;

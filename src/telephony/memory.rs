@@ -167,7 +167,7 @@ impl FarEnd {
                     });
                     self.played.push(id);
                 }
-                LegCommand::ClearPlayQueue | LegCommand::SendDtmf(_) => {}
+                LegCommand::ClearPlayQueue | LegCommand::SendDtmf(_) | LegCommand::Feed(_) => {}
                 LegCommand::Transfer { target, .. } => return FarEndTurn::Transfer(target),
                 LegCommand::Hangup => {
                     self.end(EndedBy::Us);
@@ -186,6 +186,7 @@ impl FarEnd {
             refer_status: Some(202),
             final_status: status,
             error: None,
+            bridge: None,
         });
         self.events.control(LegEvent::TransferResult { ok, status });
     }

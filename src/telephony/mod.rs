@@ -2,6 +2,7 @@
 //! dialogue drives. Moves bytes and time; decides nothing about the case.
 
 pub mod arrival;
+pub mod bridge;
 pub mod gateway;
 pub mod leg;
 pub mod media_session;

@@ -62,6 +62,10 @@ pub struct TransferReport {
     /// Why it failed, when it did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// A bridged transfer (`[transfer] mode = "bridge"`): the collector's
+    /// leg, the hand-over time, how long the bridge lasted, who ended it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bridge: Option<crate::telephony::bridge::BridgeReport>,
 }
 
 impl TransferReport {

@@ -27,6 +27,7 @@ mod sit;
 mod soak;
 mod speech;
 mod storage_faults;
+mod transfer_bridge;
 mod trunk_dns;
 mod trunk_failover;
 mod trunk_options;

@@ -126,6 +126,8 @@ impl CallTask {
                         Some(LegCommand::Play { id, pcm }) => { let _ = running.media_cmd.send(MediaCmd::Play(id, pcm)).await; }
                         Some(LegCommand::ClearPlayQueue) => { let _ = running.media_cmd.send(MediaCmd::Clear).await; }
                         Some(LegCommand::SendDtmf(d)) => { let _ = running.media_cmd.send(MediaCmd::Dtmf(d)).await; }
+                        // A bridged frame must never hold this task up: a full queue drops it.
+                        Some(LegCommand::Feed(pcm)) => { let _ = running.media_cmd.try_send(MediaCmd::Feed(pcm)); }
                         Some(LegCommand::Transfer { target, headers }) => {
                             let t = self.start_transfer(&target, &headers).await;
                             if t.ok_so_far() {
@@ -191,6 +193,7 @@ impl CallTask {
             refer_status: None,
             final_status: None,
             error: None,
+            bridge: None,
         };
         let value = match refer_to(target, headers) {
             Ok(v) => v,

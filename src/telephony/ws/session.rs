@@ -365,9 +365,12 @@ impl StreamSession {
                     refer_status: None,
                     final_status: None,
                     error: None,
+                    bridge: None,
                 });
                 self.out.push_back(Output::Transfer { target, headers });
             }
+            // Bridged transfers run over SIP legs only.
+            LegCommand::Feed(_) => {}
             LegCommand::Hangup => {
                 self.out.push_back(Output::SendHangup);
                 self.end(Disposition::Answered, None, EndedBy::Us);
