@@ -475,7 +475,11 @@ async fn browser_phone_promise(media: BrowserMedia) {
         BrowserMedia::DirectOpus => ("opus", "audio/opus"),
         _ => ("PCMU", "audio/PCMU"),
     };
-    assert_eq!(out.call.codec.as_deref(), Some(report), "{:?}", out.call);
+    assert_eq!(
+        out.call.codec.as_deref(),
+        Some(report),
+        "the report's codec"
+    );
     assert_eq!(res.rx_codec.as_deref(), Some(mime), "{res:?}");
     assert_eq!(res.tx_codec.as_deref(), Some(mime), "{res:?}");
     assert!(
