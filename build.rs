@@ -4,6 +4,9 @@
 //!   directory in `DUECALL_VOSK_LIB`, with an rpath so the binary runs with no
 //!   environment set.
 //! - PocketSphinx: through pkg-config (Debian `libpocketsphinx-dev`).
+//!
+//! And libopus (WebRTC media's Opus, src/media/opus.rs) through pkg-config
+//! (Debian `libopus-dev`).
 
 use std::path::PathBuf;
 
@@ -35,5 +38,9 @@ fn main() {
             "pocketsphinx not found through pkg-config ({e}): run scripts/setup first \
              (installs libpocketsphinx-dev libsphinxbase-dev pocketsphinx-en-us pkg-config)"
         );
+    }
+
+    if let Err(e) = pkg_config::Config::new().probe("opus") {
+        panic!("libopus not found through pkg-config ({e}): run scripts/setup first (installs libopus-dev)");
     }
 }

@@ -16,6 +16,7 @@ use crate::campaign::settings::CampaignSettings;
 use crate::dialogue::config::DialogueConfig;
 use crate::media::g711::Codec;
 use crate::policy::config::PolicyConfig;
+use crate::telephony::webrtc::WebRtcCodec;
 
 /// What went wrong reading the configuration.
 #[derive(Debug, thiserror::Error)]
@@ -275,7 +276,8 @@ impl Default for SipConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MediaConfig {
-    /// Codecs offered, in order of preference (`PCMU`, `PCMA`).
+    /// Codecs offered, in order of preference (`PCMU`, `PCMA`; `opus` for
+    /// direct WebRTC legs only).
     pub codecs: Vec<String>,
     /// Payload type offered for telephone-event (RFC 4733).
     pub dtmf_payload_type: u8,
@@ -515,15 +517,31 @@ impl Config {
         Ok(())
     }
 
-    /// The offered codecs, parsed.
+    /// The codecs offered on RTP legs, parsed: the G.711 ones of
+    /// `[media] codecs` (`opus` there is for WebRTC legs only).
     pub fn codecs(&self) -> Result<Vec<Codec>, ConfigError> {
-        if self.media.codecs.is_empty() {
-            return Err(invalid("media.codecs", "at least one of PCMU, PCMA", "[]"));
+        let g711: Vec<Codec> = self
+            .webrtc_codecs()?
+            .into_iter()
+            .filter_map(WebRtcCodec::g711)
+            .collect();
+        if g711.is_empty() {
+            let got = format!("{:?}", self.media.codecs);
+            return Err(invalid("media.codecs", "at least one of PCMU, PCMA", got));
         }
+        Ok(g711)
+    }
+
+    /// The codecs offered on direct WebRTC legs, in `[media] codecs` order
+    /// (PCMU, PCMA and opus).
+    pub fn webrtc_codecs(&self) -> Result<Vec<WebRtcCodec>, ConfigError> {
         self.media
             .codecs
             .iter()
-            .map(|c| Codec::from_name(c).ok_or_else(|| invalid("media.codecs", "PCMU or PCMA", c)))
+            .map(|c| {
+                WebRtcCodec::from_name(c)
+                    .ok_or_else(|| invalid("media.codecs", "PCMU, PCMA or opus", c))
+            })
             .collect()
     }
 

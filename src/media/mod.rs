@@ -6,6 +6,7 @@
 pub mod cn;
 pub mod g711;
 pub mod jitter;
+pub mod opus;
 pub mod recorder;
 pub mod resample;
 pub mod rfc4733;

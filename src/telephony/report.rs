@@ -93,7 +93,8 @@ pub struct CallReport {
     pub reason: Option<FailReason>,
     /// Final SIP status of the INVITE (None when no response came).
     pub sip_status: Option<u16>,
-    /// Negotiated codec ("PCMU" | "PCMA").
+    /// Negotiated codec ("PCMU" | "PCMA"; "opus" on a direct WebRTC leg, whose
+    /// media session still speaks G.711 with the bridge).
     pub codec: Option<String>,
     /// When the INVITE left.
     pub started_at: chrono::DateTime<chrono::Utc>,

@@ -6,8 +6,10 @@
 //! (kamailio relays the SDP as it is: RTP flows UDP to UDP); and to a JsSIP
 //! browser phone in headless chromium (tests/webrtc) registered over
 //! WebSocket, its WebRTC media (ICE, DTLS-SRTP) translated to our plain RTP
-//! by rtpengine in user space: the phone hears the prompts and answers
-//! each with a spoken reply, and the case reaches the promise's route.
+//! by rtpengine in user space, or terminated by duecall itself
+//! (`webrtc_media = "direct"`, PCMU, or Opus when `[media] codecs` lists
+//! it): the phone hears the prompts and answers each with a spoken reply,
+//! and the case reaches the promise's route.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -240,6 +242,18 @@ struct PhoneResult {
     prompts_heard: u32,
     /// The page's own log (shown when an assertion fails).
     events: Vec<String>,
+    /// What the browser received and sent (getStats' codec mimeType, e.g.
+    /// `audio/opus`) and how many packets.
+    #[serde(default)]
+    rx_codec: Option<String>,
+    #[serde(default)]
+    tx_codec: Option<String>,
+    #[serde(default)]
+    rx_packets: u64,
+    #[serde(default)]
+    rx_lost: i64,
+    #[serde(default)]
+    tx_packets: u64,
 }
 
 /// Who terminates the browser's WebRTC media.
@@ -247,8 +261,12 @@ struct PhoneResult {
 enum BrowserMedia {
     /// rtpengine beside kamailio (`-A WITH_RTPENGINE`), duecall speaks plain RTP.
     Rtpengine,
-    /// duecall itself (`[sip] webrtc_media = "direct"`), kamailio relays the SDP.
+    /// duecall itself (`[sip] webrtc_media = "direct"`), kamailio relays the
+    /// SDP; the default `[media] codecs` (PCMU, PCMA): the browser takes PCMU.
     Direct,
+    /// As `Direct` with `[media] codecs = ["opus", "PCMU", "PCMA"]`: the
+    /// browser takes Opus, duecall transcodes it to the session's PCMU.
+    DirectOpus,
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -260,6 +278,11 @@ async fn webrtc_ws_browser_phone_hears_the_prompts_and_its_promise_reaches_the_p
 async fn webrtc_ws_direct_media_browser_phone_hears_the_prompts_and_its_promise_reaches_the_pause()
 {
     browser_phone_promise(BrowserMedia::Direct).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webrtc_ws_direct_opus_browser_phone_hears_the_prompts_and_its_promise_reaches_the_pause() {
+    browser_phone_promise(BrowserMedia::DirectOpus).await;
 }
 
 /// A JsSIP phone in headless chromium registered at kamailio over WS takes
@@ -275,6 +298,7 @@ async fn browser_phone_promise(media: BrowserMedia) {
     let dir = scratch(match media {
         BrowserMedia::Rtpengine => "ws-browser",
         BrowserMedia::Direct => "ws-browser-direct",
+        BrowserMedia::DirectOpus => "ws-browser-opus",
     });
     let rtp = (media == BrowserMedia::Rtpengine).then(|| Rtpengine::start(&dir));
     let kam = {
@@ -353,8 +377,12 @@ async fn browser_phone_promise(media: BrowserMedia) {
     }
 
     let mut cfg = over_ws(&kam);
-    if media == BrowserMedia::Direct {
+    if media != BrowserMedia::Rtpengine {
         cfg.sip.webrtc_media = WebRtcMedia::Direct;
+    }
+    if media == BrowserMedia::DirectOpus {
+        cfg.media.codecs = vec!["opus".into(), "PCMU".into(), "PCMA".into()];
+        cfg.validate().expect("opus in [media] codecs");
     }
     let gw = Arc::new(SipGateway::start(cfg.clone()).await.expect("gateway"));
     let agent = Agent::new(gw, &cfg, &AgentPaths::under(&root()), &[Language::En]).expect("agent");
@@ -442,6 +470,26 @@ async fn browser_phone_promise(media: BrowserMedia) {
             );
         }
     }
+    // The codec both ways, as the browser's getStats and our report say.
+    let (report, mime) = match media {
+        BrowserMedia::DirectOpus => ("opus", "audio/opus"),
+        _ => ("PCMU", "audio/PCMU"),
+    };
+    assert_eq!(
+        out.call.codec.as_deref(),
+        Some(report),
+        "the report's codec"
+    );
+    assert_eq!(res.rx_codec.as_deref(), Some(mime), "{res:?}");
+    assert_eq!(res.tx_codec.as_deref(), Some(mime), "{res:?}");
+    assert!(
+        res.rx_packets > 500 && res.tx_packets > 500,
+        "seconds of packets both ways: {res:?}"
+    );
+    eprintln!(
+        "browser phone ({media:?}): codec {report}, rx {} packets ({} lost), tx {}, max rms {:.3}, loud {} ms, replies {}, prompts {}",
+        res.rx_packets, res.rx_lost, res.tx_packets, res.max_rms, res.loud_ms, res.replies_sent, res.prompts_heard
+    );
 }
 
 /// Peak absolute sample of each channel of a two-channel recording

@@ -356,10 +356,14 @@ impl CallTask {
                 return;
             }
         };
-        report.codec = Some(negotiated.codec.name().to_string());
-        self.events.control(LegEvent::Answered {
-            codec: negotiated.codec.name(),
-        });
+        // Direct WebRTC media: the browser's codec (opus is transcoded to
+        // the session's G.711 by the bridge).
+        let codec = match &self.bridge {
+            Some(b) => b.agreed().peer_codec.name(),
+            None => negotiated.codec.name(),
+        };
+        report.codec = Some(codec.to_string());
+        self.events.control(LegEvent::Answered { codec });
 
         let mut running = match early {
             // Early media goes on into the call (same recording); the 200's
@@ -393,7 +397,7 @@ impl CallTask {
         let summary = running.stop().await;
         if let Some(bridge) = self.bridge.take() {
             if let Some(st) = bridge.stop().await {
-                tracing::info!(call_id = %self.call_id, to_peer = st.to_peer, to_session = st.to_session, dropped = st.dropped_from_session, "webrtc media ended");
+                tracing::info!(call_id = %self.call_id, to_peer = st.to_peer, to_session = st.to_session, dropped = st.dropped_from_session, opus = ?st.opus, "webrtc media ended");
             }
         }
         report.ended_by = ended_by;

@@ -57,7 +57,7 @@ use crate::config::{Config, SipTransport, WebRtcMedia};
 use crate::media::g711::Codec;
 use crate::telephony::leg::{event_channel, CallLeg};
 use crate::telephony::sdp::{self, Direction, OfferParams};
-use crate::telephony::webrtc::{loopback_of, DirectMedia};
+use crate::telephony::webrtc::{loopback_of, DirectMedia, WebRtcCodec};
 
 pub use call::BYE_WAIT;
 pub use dial::DialRequest;
@@ -495,9 +495,14 @@ impl SipGateway {
             srtp: sdp::SdesOffer::for_mode(self.cfg.sip.srtp),
         };
         let (webrtc, offer) = if direct {
+            // `[media] codecs` as listed, opus included (validated at load).
+            let codecs = self
+                .cfg
+                .webrtc_codecs()
+                .unwrap_or_else(|_| self.codecs.iter().copied().map(WebRtcCodec::G711).collect());
             let (m, offer) = DirectMedia::offer(
                 self.cfg.sip.local_ip,
-                &self.codecs,
+                &codecs,
                 self.cfg.media.dtmf_payload_type,
             )
             .await?;

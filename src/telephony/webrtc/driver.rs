@@ -14,9 +14,8 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
-use super::engine::{Engine, EngineStats, Step};
-use super::WebRtcError;
-use crate::media::g711::Codec;
+use super::engine::{Agreed, Engine, EngineStats, Step};
+use super::{WebRtcCodec, WebRtcError};
 use crate::telephony::rtp;
 use crate::telephony::sdp::{Direction, Negotiated, DEFAULT_PTIME};
 
@@ -36,7 +35,7 @@ impl DirectMedia {
     /// offer (returned with it).
     pub async fn offer(
         ip: IpAddr,
-        codecs: &[Codec],
+        codecs: &[WebRtcCodec],
         dtmf_pt: u8,
     ) -> Result<(DirectMedia, String), WebRtcError> {
         let socket = UdpSocket::bind(SocketAddr::new(ip, 0)).await?;
@@ -76,7 +75,8 @@ impl DirectMedia {
         };
         tracing::info!(
             local = %self.engine.local(),
-            codec = agreed.codec.name(),
+            codec = agreed.peer_codec.name(),
+            session_codec = agreed.codec.name(),
             dtmf = ?agreed.dtmf_payload_type,
             "webrtc: answer taken, waiting for ICE and DTLS"
         );
@@ -93,6 +93,7 @@ impl DirectMedia {
         Ok((
             negotiated,
             Bridge {
+                agreed,
                 stop: stop.clone(),
                 _guard: stop.drop_guard(),
                 connected,
@@ -105,6 +106,7 @@ impl DirectMedia {
 /// A running driver. Dropping it stops the driver.
 #[derive(Debug)]
 pub struct Bridge {
+    agreed: Agreed,
     stop: CancellationToken,
     _guard: DropGuard,
     connected: watch::Receiver<bool>,
@@ -112,6 +114,11 @@ pub struct Bridge {
 }
 
 impl Bridge {
+    /// What the browser's answer agreed (its codec: Opus, PCMU or PCMA).
+    pub fn agreed(&self) -> Agreed {
+        self.agreed
+    }
+
     /// Waits until DTLS-SRTP is up (ICE checked, keys agreed), at most `within`.
     pub async fn wait_connected(&mut self, within: Duration) -> Result<(), WebRtcError> {
         match tokio::time::timeout(within, self.connected.wait_for(|c| *c)).await {
@@ -204,6 +211,7 @@ async fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::media::g711::Codec;
     use str0m::change::SdpOffer;
     use str0m::net::{Protocol, Receive};
     use str0m::{Candidate, Event, Input, Output, Rtc};
@@ -243,7 +251,9 @@ mod tests {
     async fn the_driver_connects_a_browser_and_carries_session_rtp_to_it_until_stopped() {
         let lo: IpAddr = "127.0.0.1".parse().unwrap();
         let session = UdpSocket::bind((lo, 0)).await.unwrap();
-        let (direct, offer) = DirectMedia::offer(lo, &[Codec::Pcmu], 101).await.unwrap();
+        let (direct, offer) = DirectMedia::offer(lo, &[WebRtcCodec::G711(Codec::Pcmu)], 101)
+            .await
+            .unwrap();
         let bsock = UdpSocket::bind((lo, 0)).await.unwrap();
         let mut cfg = Rtc::builder().set_rtp_mode(true).clear_codecs();
         cfg.codec_config().enable_pcmu(true, false);
@@ -296,7 +306,9 @@ mod tests {
     async fn a_peer_that_never_connects_is_reported_not_connected() {
         let lo: IpAddr = "127.0.0.1".parse().unwrap();
         let session = UdpSocket::bind((lo, 0)).await.unwrap();
-        let (direct, offer) = DirectMedia::offer(lo, &[Codec::Pcmu], 101).await.unwrap();
+        let (direct, offer) = DirectMedia::offer(lo, &[WebRtcCodec::G711(Codec::Pcmu)], 101)
+            .await
+            .unwrap();
         // A browser that answers but never sends a datagram.
         let mut cfg = Rtc::builder().clear_codecs();
         cfg.codec_config().enable_pcmu(true, false);

@@ -20,9 +20,10 @@ const BROWSER: &str = "127.0.0.1:50000";
 fn browser(codecs: &[RtcCodec], dtmf: bool, now: Instant) -> Rtc {
     let mut cfg = Rtc::builder().set_rtp_mode(true).clear_codecs();
     let p = cfg.codec_config();
+    // Opus first, as browsers prefer it (str0m answers in its own order).
+    p.enable_opus(codecs.contains(&RtcCodec::Opus), false);
     p.enable_pcmu(codecs.contains(&RtcCodec::PCMU), false);
     p.enable_pcma(codecs.contains(&RtcCodec::PCMA), false);
-    p.enable_opus(codecs.contains(&RtcCodec::Opus), false);
     if dtmf {
         p.add_config(
             Pt::from(101),
@@ -124,7 +125,10 @@ fn plain(pt: u8, seq: u16, ts: u32, payload: &[u8]) -> Vec<u8> {
 fn connected_pair(now: &mut Instant) -> (Engine, Rtc, Agreed, Heard) {
     let (mut e, offer) = Engine::offer(
         OURS.parse().unwrap(),
-        &[Codec::Pcmu, Codec::Pcma],
+        &[
+            WebRtcCodec::G711(Codec::Pcmu),
+            WebRtcCodec::G711(Codec::Pcma),
+        ],
         101,
         *now,
     )
@@ -141,7 +145,10 @@ fn connected_pair(now: &mut Instant) -> (Engine, Rtc, Agreed, Heard) {
 fn the_offer_is_webrtc_audio_with_our_candidate_fingerprint_and_codecs() {
     let (_, offer) = Engine::offer(
         OURS.parse().unwrap(),
-        &[Codec::Pcma, Codec::Pcmu],
+        &[
+            WebRtcCodec::G711(Codec::Pcma),
+            WebRtcCodec::G711(Codec::Pcmu),
+        ],
         101,
         Instant::now(),
     )
@@ -236,7 +243,13 @@ fn session_rtp_reaches_the_browser_and_browser_rtp_reaches_the_session() {
 #[test]
 fn session_packets_before_dtls_or_of_other_payload_types_are_dropped() {
     let now = Instant::now();
-    let (mut e, offer) = Engine::offer(OURS.parse().unwrap(), &[Codec::Pcmu], 101, now).unwrap();
+    let (mut e, offer) = Engine::offer(
+        OURS.parse().unwrap(),
+        &[WebRtcCodec::G711(Codec::Pcmu)],
+        101,
+        now,
+    )
+    .unwrap();
     let mut b = browser(&[RtcCodec::PCMU], false, now);
     let ans = answer(&mut b, &offer);
     let agreed = e.accept_answer(&ans).unwrap();
@@ -256,7 +269,13 @@ fn session_packets_before_dtls_or_of_other_payload_types_are_dropped() {
 #[test]
 fn an_answer_without_g711_is_no_common_codec_and_a_second_answer_is_refused() {
     let now = Instant::now();
-    let (mut e, offer) = Engine::offer(OURS.parse().unwrap(), &[Codec::Pcmu], 101, now).unwrap();
+    let (mut e, offer) = Engine::offer(
+        OURS.parse().unwrap(),
+        &[WebRtcCodec::G711(Codec::Pcmu)],
+        101,
+        now,
+    )
+    .unwrap();
     let mut b = browser(&[RtcCodec::Opus], false, now);
     let ans = answer(&mut b, &offer);
     assert!(
@@ -275,9 +294,156 @@ fn an_answer_without_g711_is_no_common_codec_and_a_second_answer_is_refused() {
 #[test]
 fn garbage_from_the_network_is_counted_not_fatal() {
     let now = Instant::now();
-    let (mut e, _) = Engine::offer(OURS.parse().unwrap(), &[Codec::Pcmu], 101, now).unwrap();
+    let (mut e, _) = Engine::offer(
+        OURS.parse().unwrap(),
+        &[WebRtcCodec::G711(Codec::Pcmu)],
+        101,
+        now,
+    )
+    .unwrap();
     e.network_in(now, BROWSER.parse().unwrap(), &[0xff; 3]);
     e.network_in(now, BROWSER.parse().unwrap(), &[]);
     assert_eq!(e.stats().bad_datagrams, 2);
     assert!(matches!(e.poll(), Step::Wait(_)));
+}
+
+/// `n` 20 ms frames of a `freq` Hz tone at 8 kHz.
+fn tone(freq: f32, n: usize) -> Vec<Vec<i16>> {
+    let pcm: Vec<i16> = (0..n * 160)
+        .map(|i| (7000.0 * (2.0 * std::f32::consts::PI * freq * i as f32 / 8000.0).sin()) as i16)
+        .collect();
+    pcm.chunks(160).map(<[i16]>::to_vec).collect()
+}
+
+fn rms(x: &[i16]) -> f32 {
+    (x.iter().map(|&s| f32::from(s).powi(2)).sum::<f32>() / x.len().max(1) as f32).sqrt()
+}
+
+#[test]
+fn an_opus_preferring_browser_gets_opus_and_audio_is_transcoded_both_ways() {
+    use crate::media::{g711, opus};
+    let mut now = Instant::now();
+    let (mut e, offer) = Engine::offer(
+        OURS.parse().unwrap(),
+        &[WebRtcCodec::Opus, WebRtcCodec::G711(Codec::Pcmu)],
+        101,
+        now,
+    )
+    .unwrap();
+    assert!(offer.contains("a=rtpmap:111 opus/48000/2"), "{offer}");
+    let m = offer.lines().find(|l| l.starts_with("m=audio")).unwrap();
+    assert!(m.contains("SAVPF 111 0 101"), "opus first: {m}");
+    let mut b = browser(&[RtcCodec::Opus, RtcCodec::PCMU], true, now);
+    let ans = answer(&mut b, &offer);
+    let agreed = e.accept_answer(&ans).unwrap();
+    assert_eq!(agreed.peer_codec, WebRtcCodec::Opus);
+    assert_eq!(agreed.peer_payload_type, 111);
+    assert_eq!(
+        (agreed.codec, agreed.payload_type),
+        (Codec::Pcmu, 0),
+        "the session speaks PCMU"
+    );
+    let mut heard = Heard::default();
+    connect(&mut e, &mut b, &mut now, &mut heard);
+    assert!(e.connected(), "{:?}", e.stats());
+
+    // Our PCMU prompt reaches the browser as Opus on the 48 kHz clock.
+    for (i, f) in tone(600.0, 15).iter().enumerate() {
+        let mut pcmu = Vec::new();
+        g711::encode(Codec::Pcmu, f, &mut pcmu);
+        e.session_in(now, &plain(0, 100 + i as u16, 8000 + 160 * i as u32, &pcmu));
+        run(
+            &mut e,
+            &mut b,
+            &mut now,
+            Duration::from_millis(20),
+            &mut heard,
+        );
+    }
+    let got: Vec<_> = heard.browser_rtp.iter().filter(|p| p.0 == 111).collect();
+    assert_eq!(got.len(), 15, "{:?}", e.stats());
+    assert_eq!(got[0].1, 8000 * 6);
+    assert_eq!(got[14].1, (8000 + 160 * 14) * 6);
+    let mut dec = opus::Decoder::new().unwrap();
+    let mut pcm = Vec::new();
+    for p in &got {
+        dec.decode(&p.2, &mut pcm).unwrap();
+    }
+    assert!(rms(&pcm[800..]) > 3000.0, "the browser hears the tone");
+
+    // The browser's Opus reaches the session as PCMU on the 8 kHz clock.
+    let mid = heard
+        .browser_mid
+        .expect("the browser added the audio media");
+    let ssrc = b.direct_api().stream_tx_by_mid(mid, None).unwrap().ssrc();
+    let mut enc = opus::Encoder::new(32_000).unwrap();
+    for (i, f) in tone(400.0, 10).iter().enumerate() {
+        let mut pkt = Vec::new();
+        enc.encode(f, &mut pkt).unwrap();
+        let wallclock = now;
+        b.direct_api()
+            .stream_tx(&ssrc)
+            .unwrap()
+            .write_rtp(RtpWrite::new(
+                Pt::from(111),
+                (i as u64 + 1).into(),
+                96_000 + 960 * i as u32,
+                wallclock,
+                pkt,
+            ));
+        run(
+            &mut e,
+            &mut b,
+            &mut now,
+            Duration::from_millis(20),
+            &mut heard,
+        );
+    }
+    let pkts: Vec<_> = heard
+        .to_session
+        .iter()
+        .map(|p| rtp::parse(p).unwrap())
+        .filter(|p| p.header.payload_type == 0)
+        .collect();
+    assert_eq!(pkts.len(), 10, "{:?}", e.stats());
+    assert_eq!(pkts[0].header.timestamp, 16_000);
+    assert_eq!(pkts[9].header.timestamp, 16_000 + 160 * 9);
+    assert!(pkts.iter().all(|p| p.payload.len() == 160));
+    let mut heard_pcm = Vec::new();
+    for p in &pkts[3..] {
+        g711::decode(Codec::Pcmu, p.payload, &mut heard_pcm);
+    }
+    assert!(rms(&heard_pcm) > 3000.0, "the session hears the browser");
+    let s = e.stats();
+    assert_eq!((s.opus.encoded, s.opus.decoded, s.to_session), (15, 10, 10));
+}
+
+#[test]
+fn a_browser_without_opus_gets_g711_passed_through_when_opus_is_offered_first() {
+    let mut now = Instant::now();
+    let (mut e, offer) = Engine::offer(
+        OURS.parse().unwrap(),
+        &[WebRtcCodec::Opus, WebRtcCodec::G711(Codec::Pcma)],
+        101,
+        now,
+    )
+    .unwrap();
+    let mut b = browser(&[RtcCodec::PCMA], false, now);
+    let ans = answer(&mut b, &offer);
+    let agreed = e.accept_answer(&ans).unwrap();
+    assert_eq!(agreed.peer_codec, WebRtcCodec::G711(Codec::Pcma));
+    assert_eq!((agreed.codec, agreed.payload_type), (Codec::Pcma, 8));
+    let mut heard = Heard::default();
+    connect(&mut e, &mut b, &mut now, &mut heard);
+    e.session_in(now, &plain(8, 1, 320, &[0x55; 160]));
+    run(
+        &mut e,
+        &mut b,
+        &mut now,
+        Duration::from_millis(40),
+        &mut heard,
+    );
+    assert_eq!(heard.browser_rtp.len(), 1);
+    assert_eq!(heard.browser_rtp[0].1, 320, "G.711 keeps its 8 kHz clock");
+    assert_eq!(e.stats().opus, Default::default());
 }

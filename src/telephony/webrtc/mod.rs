@@ -11,8 +11,47 @@
 
 pub mod driver;
 pub mod engine;
+pub mod transcode;
 
 pub use driver::{Bridge, DirectMedia};
+
+use crate::media::g711::Codec;
+
+/// An audio codec of a direct WebRTC leg (`[media] codecs` names them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WebRtcCodec {
+    /// Opus at 48 kHz (RFC 7587), transcoded to G.711 for the media session.
+    Opus,
+    /// PCMU or PCMA, passed through as it is.
+    G711(Codec),
+}
+
+impl WebRtcCodec {
+    /// The codec for a `[media] codecs` name: PCMU, PCMA or opus (any case).
+    pub fn from_name(name: &str) -> Option<WebRtcCodec> {
+        if name.eq_ignore_ascii_case("opus") {
+            Some(WebRtcCodec::Opus)
+        } else {
+            Codec::from_name(name).map(WebRtcCodec::G711)
+        }
+    }
+
+    /// The name as in SDP and the call report: `opus`, `PCMU`, `PCMA`.
+    pub fn name(self) -> &'static str {
+        match self {
+            WebRtcCodec::Opus => "opus",
+            WebRtcCodec::G711(c) => c.name(),
+        }
+    }
+
+    /// The G.711 codec, if this is one.
+    pub fn g711(self) -> Option<Codec> {
+        match self {
+            WebRtcCodec::G711(c) => Some(c),
+            WebRtcCodec::Opus => None,
+        }
+    }
+}
 
 /// The loopback address of `ip`'s family: where the media session and the
 /// driver meet.
@@ -41,9 +80,12 @@ pub enum WebRtcError {
     /// The answer has no audio m-line we offered.
     #[error("webrtc: the answer has no audio")]
     NoAudio,
-    /// The answer takes neither PCMU nor PCMA.
-    #[error("webrtc: no common codec (PCMU/PCMA) in the answer")]
+    /// The answer takes none of the codecs we offered.
+    #[error("webrtc: no common codec (opus/PCMU/PCMA) in the answer")]
     NoCommonCodec,
+    /// libopus could not make an encoder or decoder.
+    #[error("webrtc: {0}")]
+    Opus(#[from] crate::media::opus::OpusError),
     /// A second answer to the same offer.
     #[error("webrtc: the offer was already answered")]
     AnsweredTwice,
@@ -63,6 +105,26 @@ mod tests {
         let direct = Config::from_toml("[sip]\nwebrtc_media = \"direct\"\n", "t").unwrap();
         assert_eq!(direct.sip.webrtc_media, WebRtcMedia::Direct);
         assert!(Config::from_toml("[sip]\nwebrtc_media = \"sfu\"\n", "t").is_err());
+    }
+
+    #[test]
+    fn opus_in_media_codecs_is_for_webrtc_legs_only_and_g711_stays_required() {
+        use super::WebRtcCodec;
+        use crate::media::g711::Codec;
+        let c = Config::from_toml("[media]\ncodecs = [\"opus\", \"PCMA\"]\n", "t").unwrap();
+        assert_eq!(
+            c.webrtc_codecs().unwrap(),
+            vec![WebRtcCodec::Opus, WebRtcCodec::G711(Codec::Pcma)]
+        );
+        assert_eq!(
+            c.codecs().unwrap(),
+            vec![Codec::Pcma],
+            "RTP legs: G.711 only"
+        );
+        assert!(Config::from_toml("[media]\ncodecs = [\"opus\"]\n", "t").is_err());
+        assert!(Config::from_toml("[media]\ncodecs = [\"G722\"]\n", "t").is_err());
+        assert_eq!(WebRtcCodec::from_name("OPUS"), Some(WebRtcCodec::Opus));
+        assert_eq!(WebRtcCodec::Opus.name(), "opus");
     }
 
     #[test]
