@@ -520,27 +520,15 @@ fn eval(p: &Prep, t: DateTime<Utc>, audit: &mut Audit) -> Outcome {
     if let Some(i) = shown {
         let n = &p.numbers[i];
         let c = today_count(n);
-        if let Some(m) = cap {
-            audit.add("attempts_per_number_per_day", c < m, || {
+        for (rule, limit, words) in [
+            ("attempts_per_number_per_day", cap, ""),
+            ("hard_cap_per_number_per_day", hard, "hard cap "),
+        ] {
+            let Some(m) = limit else { continue };
+            audit.add(rule, c < m, || {
                 (
                     format!(
-                        "{jur}: {c} of {m} attempts today on {}",
-                        mask_phone(n.number)
-                    ),
-                    Some(Figures {
-                        count: Some(c),
-                        limit: Some(m),
-                        days: Some(1),
-                        ..Default::default()
-                    }),
-                )
-            });
-        }
-        if let Some(m) = hard {
-            audit.add("hard_cap_per_number_per_day", c < m, || {
-                (
-                    format!(
-                        "{jur}: {c} of hard cap {m} attempts today on {}",
+                        "{jur}: {c} of {words}{m} attempts today on {}",
                         mask_phone(n.number)
                     ),
                     Some(Figures {
