@@ -79,16 +79,16 @@ impl CampaignSummary {
             s.blocked,
             s.remaining
         )?;
-        let mut d: Vec<_> = s
-            .by_disposition
-            .iter()
-            .map(|(k, v)| (k.as_str(), *v))
-            .collect();
-        d.sort();
-        writeln!(out, "by disposition: {}", join_counts(&d))?;
-        let mut r: Vec<_> = s.by_route.iter().map(|(k, v)| (k.as_str(), *v)).collect();
-        r.sort();
-        writeln!(out, "by route: {}", join_counts(&r))?;
+        writeln!(
+            out,
+            "by disposition: {}",
+            join_counts(s.by_disposition.iter().map(|(k, v)| (k.as_str(), *v)))
+        )?;
+        writeln!(
+            out,
+            "by route: {}",
+            join_counts(s.by_route.iter().map(|(k, v)| (k.as_str(), *v)))
+        )?;
         if !self.recovered.is_empty() {
             let n: usize = self.recovered.iter().map(|r| r.recordings.len()).sum();
             let imported = self
@@ -134,7 +134,10 @@ impl CampaignSummary {
     }
 }
 
-fn join_counts(v: &[(&str, u64)]) -> String {
+/// `name n, name n` in name order (`-` for none).
+fn join_counts<'a>(counts: impl Iterator<Item = (&'a str, u64)>) -> String {
+    let mut v: Vec<_> = counts.collect();
+    v.sort();
     if v.is_empty() {
         return "-".into();
     }
@@ -157,12 +160,6 @@ impl ProgressLine {
     }
 
     fn text(s: &Summary, now: DateTime<Utc>) -> String {
-        let mut d: Vec<_> = s
-            .by_disposition
-            .iter()
-            .map(|(k, v)| (k.as_str(), *v))
-            .collect();
-        d.sort();
         let next = s
             .next_at
             .map(|t| format!(", next at {}", t.format("%H:%M:%S")))
@@ -175,7 +172,7 @@ impl ProgressLine {
             s.total,
             s.remaining,
             s.dials,
-            join_counts(&d),
+            join_counts(s.by_disposition.iter().map(|(k, v)| (k.as_str(), *v))),
             next
         )
     }

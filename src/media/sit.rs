@@ -372,15 +372,7 @@ impl SitDetector {
 /// Power of `freq` in `x` relative to what a pure tone at that frequency
 /// with `x`'s energy would give.
 fn share(x: &[f32], freq: f32, norm: f32) -> f32 {
-    let w = 2.0 * PI * freq / RATE;
-    let coeff = 2.0 * w.cos();
-    let (mut s1, mut s2) = (0.0f32, 0.0f32);
-    for &v in x {
-        let s = v + coeff * s1 - s2;
-        s2 = s1;
-        s1 = s;
-    }
-    (s1 * s1 + s2 * s2 - coeff * s1 * s2) / norm
+    super::tone::goertzel(x, freq) / norm
 }
 
 /// The SIT tone one window holds, if any.
@@ -643,27 +635,13 @@ mod tests {
 
     #[test]
     fn speech_is_not_a_sit() {
-        use crate::asr::testutil::{speak_8k, speech_tools, TempDir};
-        if !speech_tools() {
-            return;
-        }
-        let d = TempDir::new("sit");
-        let mut pcm = speak_8k(
-            &d.0,
-            "a",
-            "en-us",
-            160,
+        let Some(pcm) = crate::media::tone::two_voices(
+            "sit",
             "The number you have dialled is not in service. Please check the number and try again.",
-            true,
-        );
-        pcm.extend(speak_8k(
-            &d.0,
-            "b",
-            "en-us+f3",
-            120,
             "Hello? Yes, speaking. Oh, I see, eeee, ooooh, aaaah.",
-            true,
-        ));
+        ) else {
+            return;
+        };
         assert!(heard(&pcm, 160).is_empty(), "{:?}", heard(&pcm, 160));
         // And a SIT before the announcement is still heard.
         let mut with = synthesize(SitKind::Intercept, -16.0);

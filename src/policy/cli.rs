@@ -361,6 +361,18 @@ mod tests {
         assert_eq!(lines[1]["summary"]["errors"], 1);
     }
 
+    /// `duecall plan <csv> --history <hist> --at 2026-11-20T14:00:00+08:00`.
+    fn plan_at_2pm_shanghai(csv: PathBuf, hist: PathBuf) -> PlanArgs {
+        PlanArgs {
+            csv,
+            at: chrono::DateTime::parse_from_rfc3339("2026-11-20T14:00:00+08:00").unwrap(),
+            history: Some(hist),
+            config: None,
+            data_dir: None,
+            store: None,
+        }
+    }
+
     #[test]
     fn plan_prints_a_decision_per_account_with_history_counted() {
         let csv = tmp(
@@ -378,14 +390,7 @@ mod tests {
                 "\n",
             ),
         );
-        let args = PlanArgs {
-            csv,
-            at: chrono::DateTime::parse_from_rfc3339("2026-11-20T14:00:00+08:00").unwrap(),
-            history: Some(hist),
-            config: None,
-            data_dir: None,
-            store: None,
-        };
+        let args = plan_at_2pm_shanghai(csv, hist);
         let mut out = Vec::new();
         run_plan(&args, &mut out).unwrap();
         let lines: Vec<serde_json::Value> = String::from_utf8(out)
@@ -428,14 +433,7 @@ mod tests {
                 "\n",
             ),
         );
-        let args = PlanArgs {
-            csv,
-            at: chrono::DateTime::parse_from_rfc3339("2026-11-20T14:00:00+08:00").unwrap(),
-            history: Some(hist),
-            config: None,
-            data_dir: None,
-            store: None,
-        };
+        let args = plan_at_2pm_shanghai(csv, hist);
         let mut out = Vec::new();
         let e = run_plan(&args, &mut out).unwrap_err();
         assert!(

@@ -42,7 +42,43 @@ struct Audit {
     out: Option<Vec<RuleCheck>>,
 }
 
+/// The details of a rule that holds calls back until a time: while it
+/// holds (`{held} {time}`), once the time is reached (`{ended.0} {time}{ended.1}`)
+/// and without a time (`none`).
+struct UntilWords {
+    held: &'static str,
+    ended: (&'static str, &'static str),
+    none: &'static str,
+}
+
 impl Audit {
+    /// Checks a rule that holds calls back until a time (`pause`,
+    /// `callback`): it passes without a time or once `t` reaches it.
+    fn until(
+        &mut self,
+        rule: &'static str,
+        until: Option<DateTime<Utc>>,
+        t: DateTime<Utc>,
+        words: UntilWords,
+    ) -> bool {
+        let ok = until.is_none_or(|u| t >= u);
+        self.add(rule, ok, || match until {
+            Some(u) if !ok => (
+                format!("{} {}", words.held, u.to_rfc3339()),
+                Some(Figures {
+                    until: Some(u),
+                    ..Default::default()
+                }),
+            ),
+            Some(u) => (
+                format!("{} {}{}", words.ended.0, u.to_rfc3339(), words.ended.1),
+                None,
+            ),
+            None => (words.none.into(), None),
+        });
+        ok
+    }
+
     fn add(
         &mut self,
         rule: impl Into<Cow<'static, str>>,
@@ -233,36 +269,30 @@ fn eval(p: &Prep, t: DateTime<Utc>, audit: &mut Audit) -> Outcome {
     early_out!();
 
     // pause
-    let pause_ok = p.state.pause_until.is_none_or(|u| t >= u);
-    pass &= pause_ok;
-    audit.add("pause", pause_ok, || match p.state.pause_until {
-        Some(u) if !pause_ok => (
-            format!("paused until {}", u.to_rfc3339()),
-            Some(Figures {
-                until: Some(u),
-                ..Default::default()
-            }),
-        ),
-        Some(u) => (format!("pause ended {}", u.to_rfc3339()), None),
-        None => ("not paused".into(), None),
-    });
+    pass &= audit.until(
+        "pause",
+        p.state.pause_until,
+        t,
+        UntilWords {
+            held: "paused until",
+            ended: ("pause ended", ""),
+            none: "not paused",
+        },
+    );
 
     early_out!();
 
     // callback
-    let cb_ok = p.state.callback_at.is_none_or(|u| t >= u);
-    pass &= cb_ok;
-    audit.add("callback", cb_ok, || match p.state.callback_at {
-        Some(u) if !cb_ok => (
-            format!("debtor asked to be called back from {}", u.to_rfc3339()),
-            Some(Figures {
-                until: Some(u),
-                ..Default::default()
-            }),
-        ),
-        Some(u) => (format!("callback time {} reached", u.to_rfc3339()), None),
-        None => ("no callback time".into(), None),
-    });
+    pass &= audit.until(
+        "callback",
+        p.state.callback_at,
+        t,
+        UntilWords {
+            held: "debtor asked to be called back from",
+            ended: ("callback time", " reached"),
+            none: "no callback time",
+        },
+    );
 
     early_out!();
 
@@ -490,27 +520,15 @@ fn eval(p: &Prep, t: DateTime<Utc>, audit: &mut Audit) -> Outcome {
     if let Some(i) = shown {
         let n = &p.numbers[i];
         let c = today_count(n);
-        if let Some(m) = cap {
-            audit.add("attempts_per_number_per_day", c < m, || {
+        for (rule, limit, words) in [
+            ("attempts_per_number_per_day", cap, ""),
+            ("hard_cap_per_number_per_day", hard, "hard cap "),
+        ] {
+            let Some(m) = limit else { continue };
+            audit.add(rule, c < m, || {
                 (
                     format!(
-                        "{jur}: {c} of {m} attempts today on {}",
-                        mask_phone(n.number)
-                    ),
-                    Some(Figures {
-                        count: Some(c),
-                        limit: Some(m),
-                        days: Some(1),
-                        ..Default::default()
-                    }),
-                )
-            });
-        }
-        if let Some(m) = hard {
-            audit.add("hard_cap_per_number_per_day", c < m, || {
-                (
-                    format!(
-                        "{jur}: {c} of hard cap {m} attempts today on {}",
+                        "{jur}: {c} of {words}{m} attempts today on {}",
                         mask_phone(n.number)
                     ),
                     Some(Figures {

@@ -84,6 +84,15 @@ fn cn_third_attempt_today_is_the_last_one_allowed() {
         rule(&d, "attempts_per_number_per_day").detail,
         "cn: 2 of 3 attempts today on +8**********78"
     );
+    let hard = rule(&d, "hard_cap_per_number_per_day");
+    assert_eq!(
+        hard.detail,
+        "cn: 2 of hard cap 6 attempts today on +8**********78"
+    );
+    assert_eq!(
+        hard.figures.as_ref().map(|f| (f.count, f.limit, f.days)),
+        Some((Some(2), Some(6), Some(1)))
+    );
     assert_eq!(d.next_allowed_at, Some(now));
     h.push(rec(
         CN_PHONE,
@@ -382,6 +391,60 @@ fn pause_callback_and_asked_hours_hold_the_call() {
     assert_eq!(
         decide(&a, &z, &[], &st, &cfg, now).next_allowed_at,
         Some(at(&America::Los_Angeles, 2026, 6, 6, 8, 0))
+    );
+}
+
+#[test]
+fn pause_and_callback_rules_name_their_time_in_the_audit() {
+    let cfg = PolicyConfig::default();
+    let a = acct("us", LA_PHONE, ymd(2026, 6, 1));
+    let z = [America::Los_Angeles];
+    let now = at(&America::Los_Angeles, 2026, 6, 5, 12, 0);
+    let later = at(&America::Los_Angeles, 2026, 6, 7, 0, 0);
+    let earlier = at(&America::Los_Angeles, 2026, 6, 4, 0, 0);
+    let check = |st: &AccountState, name: &str| {
+        let d = decide(&a, &z, &[], st, &cfg, now);
+        let r = rule(&d, name);
+        (
+            r.passed,
+            r.detail.clone(),
+            r.figures.as_ref().and_then(|f| f.until),
+        )
+    };
+    let (l, e) = (later.to_rfc3339(), earlier.to_rfc3339());
+    let paused = |u| AccountState {
+        pause_until: Some(u),
+        ..Default::default()
+    };
+    let called = |u| AccountState {
+        callback_at: Some(u),
+        ..Default::default()
+    };
+    let none = AccountState::default();
+    assert_eq!(
+        check(&paused(later), "pause"),
+        (false, format!("paused until {l}"), Some(later))
+    );
+    assert_eq!(
+        check(&paused(earlier), "pause"),
+        (true, format!("pause ended {e}"), None)
+    );
+    assert_eq!(check(&none, "pause"), (true, "not paused".into(), None));
+    assert_eq!(
+        check(&called(later), "callback"),
+        (
+            false,
+            format!("debtor asked to be called back from {l}"),
+            Some(later)
+        )
+    );
+    assert_eq!(
+        check(&called(earlier), "callback"),
+        (true, format!("callback time {e} reached"), None)
+    );
+    assert_eq!(
+        check(&none, "callback"),
+        (true, "no callback time".into(), None)
     );
 }
 

@@ -117,8 +117,9 @@ fn insert_decision(
     account_id: &str,
     phone: &str,
     decided_at: DateTime<Utc>,
-    decision: &str,
+    decision: &serde_json::Value,
 ) -> Result<AttemptId, StoreError> {
+    let decision = serde_json::to_string(decision).map_err(StoreError::Json)?;
     conn.query_row(
         "INSERT INTO attempts (account_id, phone, decided_at, policy, state, node)
          VALUES (?1, ?2, ?3, ?4, 'decided', ?5) RETURNING id",
@@ -202,14 +203,13 @@ impl Claim<'_> {
         decided_at: DateTime<Utc>,
         decision: &serde_json::Value,
     ) -> Result<AttemptId, StoreError> {
-        let decision = serde_json::to_string(decision).map_err(StoreError::Json)?;
         let id = insert_decision(
             &self.tx,
             self.node.as_deref(),
             account_id,
             phone,
             decided_at,
-            &decision,
+            decision,
         )?;
         self.tx.commit().map_err(sql("record_decision"))?;
         Ok(id)
@@ -263,14 +263,13 @@ impl Store {
         decided_at: DateTime<Utc>,
         decision: &serde_json::Value,
     ) -> Result<AttemptId, StoreError> {
-        let decision = serde_json::to_string(decision).map_err(StoreError::Json)?;
         insert_decision(
             &self.conn,
             self.node.as_deref(),
             account_id,
             phone,
             decided_at,
-            &decision,
+            decision,
         )
     }
 

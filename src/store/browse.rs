@@ -188,8 +188,8 @@ pub struct CampaignStats {
     pub reply_latency_ms: Vec<u64>,
 }
 
-/// One day of the dashboard's chart.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// One day of the dashboard's chart (the API's `per_day`).
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct DayStats {
     /// `YYYY-MM-DD` (UTC).
     pub day: String,

@@ -23,25 +23,22 @@ pub struct ExportArgs {
     /// `jsonl` (one outcome JSON per line) or `csv` (with a header).
     #[arg(long, default_value = "jsonl")]
     pub format: String,
-    /// The data directory (default: $DUECALL_DATA, else ./duecall-data).
-    #[arg(long)]
-    pub data_dir: Option<PathBuf>,
-    /// The shared PostgreSQL database (`postgres://user@host:port/db`;
-    /// default: $DUECALL_STORE); without it, the data directory's SQLite.
-    #[arg(long)]
-    pub store: Option<String>,
+    /// Where the store is (`--data-dir`, `--store`).
+    #[command(flatten)]
+    pub at: StoreArgs,
 }
 
 /// `--data-dir` and `--store`, for a command that opens the store and
-/// nothing else (`duecall user`, `duecall token`).
-#[derive(Debug, Clone, Args)]
+/// nothing else (`duecall user`, `duecall token`, `export`, `holds`,
+/// `suppress`, `payments`). Global: before or after a subcommand.
+#[derive(Debug, Clone, Default, Args)]
 pub struct StoreArgs {
     /// The data directory (default: $DUECALL_DATA, else ./duecall-data).
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub data_dir: Option<PathBuf>,
     /// The shared PostgreSQL database (`postgres://user@host:port/db`;
     /// default: $DUECALL_STORE); without it, the data directory's SQLite.
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub store: Option<String>,
 }
 
@@ -137,9 +134,7 @@ pub fn data_dir(flag: Option<&PathBuf>) -> PathBuf {
 /// hold a database (a mistyped path is an error, not an empty export).
 pub fn run_export(args: &ExportArgs, out: &mut dyn Write) -> Result<(), StoreError> {
     let format: ExportFormat = args.format.parse()?;
-    let dir = data_dir(args.data_dir.as_ref());
-    let url = store_url(args.store.as_deref(), None)?;
-    let store = Store::open_existing_at(&dir, url.as_deref())?;
+    let store = args.at.location()?.open_existing()?;
     let since = args.since.and_time(chrono::NaiveTime::MIN).and_utc();
     store.export(since, format, out)?;
     Ok(())
@@ -151,13 +146,9 @@ pub struct HoldsArgs {
     /// What to do.
     #[command(subcommand)]
     pub cmd: HoldsCmd,
-    /// The data directory (default: $DUECALL_DATA, else ./duecall-data).
-    #[arg(long, global = true)]
-    pub data_dir: Option<PathBuf>,
-    /// The shared PostgreSQL database (`postgres://user@host:port/db`;
-    /// default: $DUECALL_STORE); without it, the data directory's SQLite.
-    #[arg(long, global = true)]
-    pub store: Option<String>,
+    /// Where the store is (`--data-dir`, `--store`).
+    #[command(flatten)]
+    pub at: StoreArgs,
 }
 
 /// `duecall holds list` / `duecall holds release`.
@@ -189,12 +180,10 @@ pub fn run_holds(
     now: chrono::DateTime<chrono::Utc>,
     out: &mut dyn Write,
 ) -> Result<(), StoreError> {
-    let dir = data_dir(args.data_dir.as_ref());
-    let url = store_url(args.store.as_deref(), None)?;
-    let url = url.as_deref();
+    let at = args.at.location()?;
     match &args.cmd {
         HoldsCmd::List { account } => {
-            let store = Store::open_existing_at(&dir, url)?;
+            let store = at.open_existing()?;
             for h in store.holds(account.as_deref())? {
                 serde_json::to_writer(&mut *out, &h).map_err(StoreError::Json)?;
                 writeln!(out).map_err(StoreError::Write)?;
@@ -216,7 +205,7 @@ pub fn run_holds(
                     "--by must name who releases the hold".into(),
                 ));
             }
-            let mut store = Store::open_existing_at(&dir, url)?;
+            let mut store = at.open_existing()?;
             let n = store.release_holds(account_id, kind, by, now)?;
             writeln!(out, "{n} hold(s) released on {account_id}").map_err(StoreError::Write)?;
         }
@@ -230,13 +219,9 @@ pub struct SuppressArgs {
     /// What to do.
     #[command(subcommand)]
     pub cmd: SuppressCmd,
-    /// The data directory (default: $DUECALL_DATA, else ./duecall-data).
-    #[arg(long, global = true)]
-    pub data_dir: Option<PathBuf>,
-    /// The shared PostgreSQL database (`postgres://user@host:port/db`;
-    /// default: $DUECALL_STORE); without it, the data directory's SQLite.
-    #[arg(long, global = true)]
-    pub store: Option<String>,
+    /// Where the store is (`--data-dir`, `--store`).
+    #[command(flatten)]
+    pub at: StoreArgs,
 }
 
 /// `duecall suppress import` / `duecall suppress list`.
@@ -260,13 +245,9 @@ pub enum SuppressCmd {
 pub struct PaymentsArgs {
     /// The payments CSV (`account_id,amount,paid_at`).
     pub csv: PathBuf,
-    /// The data directory (default: $DUECALL_DATA, else ./duecall-data).
-    #[arg(long)]
-    pub data_dir: Option<PathBuf>,
-    /// The shared PostgreSQL database (`postgres://user@host:port/db`;
-    /// default: $DUECALL_STORE); without it, the data directory's SQLite.
-    #[arg(long)]
-    pub store: Option<String>,
+    /// Where the store is (`--data-dir`, `--store`).
+    #[command(flatten)]
+    pub at: StoreArgs,
 }
 
 fn read_file(path: &std::path::Path) -> Result<std::fs::File, StoreError> {
@@ -280,16 +261,14 @@ pub fn run_suppress(
     now: chrono::DateTime<chrono::Utc>,
     out: &mut dyn Write,
 ) -> Result<(), StoreError> {
-    let dir = data_dir(args.data_dir.as_ref());
-    let url = store_url(args.store.as_deref(), None)?;
-    let url = url.as_deref();
+    let at = args.at.location()?;
     match &args.cmd {
         SuppressCmd::Import { csv, region } => {
             let entries = crate::account::lists::read_do_not_call(read_file(csv)?, region)
                 .map_err(|e| {
                     StoreError::BadArgument(format!("{}: {e} (nothing imported)", csv.display()))
                 })?;
-            let mut store = Store::open_at(&dir, url)?;
+            let mut store = at.open()?;
             let n = store.import_do_not_call_as(
                 &entries,
                 Some(&super::audit::Actor::cli("suppress import")),
@@ -303,7 +282,7 @@ pub fn run_suppress(
             .map_err(StoreError::Write)?;
         }
         SuppressCmd::List => {
-            let store = Store::open_existing_at(&dir, url)?;
+            let store = at.open_existing()?;
             for s in store.suppressions()? {
                 serde_json::to_writer(&mut *out, &s).map_err(StoreError::Json)?;
                 writeln!(out).map_err(StoreError::Write)?;
@@ -318,12 +297,61 @@ pub fn run_payments(args: &PaymentsArgs, out: &mut dyn Write) -> Result<(), Stor
     let payments = crate::account::lists::read_payments(read_file(&args.csv)?).map_err(|e| {
         StoreError::BadArgument(format!("{}: {e} (nothing imported)", args.csv.display()))
     })?;
-    let url = store_url(args.store.as_deref(), None)?;
-    let mut store = Store::open_at(&data_dir(args.data_dir.as_ref()), url.as_deref())?;
+    let mut store = args.at.location()?.open()?;
     let n = store.import_payments_as(
         &payments,
         Some((&super::audit::Actor::cli("payments"), chrono::Utc::now())),
     )?;
     writeln!(out, "{n} new payments ({} rows read)", payments.len()).map_err(StoreError::Write)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::{CommandFactory, Parser};
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(subcommand)]
+        cmd: Cmd,
+    }
+
+    #[derive(Debug, clap::Subcommand)]
+    enum Cmd {
+        Export(ExportArgs),
+        Holds(HoldsArgs),
+        Suppress(SuppressArgs),
+        Payments(PaymentsArgs),
+    }
+
+    fn at(argv: &[&str]) -> StoreArgs {
+        match Cli::try_parse_from(argv).map(|c| c.cmd) {
+            Ok(Cmd::Export(a)) => a.at,
+            Ok(Cmd::Holds(a)) => a.at,
+            Ok(Cmd::Suppress(a)) => a.at,
+            Ok(Cmd::Payments(a)) => a.at,
+            Err(e) => panic!("{argv:?}: {e}"),
+        }
+    }
+
+    #[test]
+    fn store_flags_stand_before_or_after_a_subcommand() {
+        Cli::command().debug_assert();
+        let flags = ["--data-dir", "/d", "--store", "postgres://h/db"];
+        for argv in [
+            [&["duecall", "holds"][..], &flags, &["list"]].concat(),
+            [&["duecall", "holds", "list"][..], &flags].concat(),
+            [&["duecall", "suppress"][..], &flags, &["list"]].concat(),
+            [&["duecall", "suppress", "list"][..], &flags].concat(),
+            [&["duecall", "export", "--since", "2026-01-31"][..], &flags].concat(),
+            [&["duecall", "payments", "p.csv"][..], &flags].concat(),
+        ] {
+            let a = at(&argv);
+            assert_eq!(a.data_dir, Some(PathBuf::from("/d")), "{argv:?}");
+            assert_eq!(a.store.as_deref(), Some("postgres://h/db"), "{argv:?}");
+        }
+        let none = at(&["duecall", "holds", "list"]);
+        assert_eq!((none.data_dir, none.store), (None, None));
+    }
 }

@@ -9,17 +9,17 @@ use crate::account::history::PastAttempt;
 use crate::account::{Account, Language};
 use crate::outcome::{AskedHours, Disposition, Route, RouteKind, SuppressScope};
 use crate::policy::{AccountState, Suppression};
-use crate::store::cli::{run_export, ExportArgs};
+use crate::store::cli::{run_export, ExportArgs, StoreArgs};
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-/// A fresh temporary directory, removed on drop.
-struct TempDir(PathBuf);
+/// A fresh temporary directory (not created), removed on drop.
+pub(super) struct TempDir(pub(super) PathBuf);
 
 impl TempDir {
-    fn new(tag: &str) -> TempDir {
+    pub(super) fn new(tag: &str) -> TempDir {
         use std::sync::atomic::{AtomicU32, Ordering};
         static N: AtomicU32 = AtomicU32::new(0);
         let p = std::env::temp_dir().join(format!(
@@ -795,8 +795,10 @@ fn export_command_reads_the_data_dir_and_rejects_unknown_formats() {
     let args = |format: &str, d: &Path| ExportArgs {
         since: NaiveDate::from_ymd_opt(2026, 3, 2).unwrap(),
         format: format.into(),
-        data_dir: Some(d.to_path_buf()),
-        store: None,
+        at: StoreArgs {
+            data_dir: Some(d.to_path_buf()),
+            store: None,
+        },
     };
     let mut out = Vec::new();
     run_export(&args("csv", &dir.0), &mut out).unwrap();
@@ -928,26 +930,22 @@ fn a_dispute_holds_until_released_and_a_request_for_a_person_until_its_escalatio
         recording: None,
         created_at: t(10, 3),
     };
-    let disputed = s
-        .record_decision("a1", "+14155550100", t(10, 0), &json!({}))
-        .unwrap();
-    let mut o = ended(
-        Disposition::Answered,
-        t(10, 3),
-        Some(Route::agent("dispute")),
-    );
-    o.escalations = vec![esc(disputed, "dispute")];
-    s.record_outcome(disputed, &o).unwrap();
-    let asked = s
-        .record_decision("a1", "+14155550100", t(11, 0), &json!({}))
-        .unwrap();
-    let mut o = ended(
-        Disposition::Answered,
-        t(11, 3),
-        Some(Route::agent("request_agent")),
-    );
-    o.escalations = vec![esc(asked, "request_agent")];
-    s.record_outcome(asked, &o).unwrap();
+    // A call at `hour`:00, answered and routed to a person for `reason`
+    // at :03, with its escalation.
+    let mut to_a_person = |hour: u32, reason: &str| {
+        let id = s
+            .record_decision("a1", "+14155550100", t(hour, 0), &json!({}))
+            .unwrap();
+        let mut o = ended(
+            Disposition::Answered,
+            t(hour, 3),
+            Some(Route::agent(reason)),
+        );
+        o.escalations = vec![esc(id, reason)];
+        s.record_outcome(id, &o).unwrap();
+    };
+    to_a_person(10, "dispute");
+    to_a_person(11, "request_agent");
 
     let held = s.account_state("a1").unwrap().holds;
     let kinds: Vec<HoldKind> = held.iter().map(|h| h.kind).collect();

@@ -12,32 +12,11 @@ use super::audit::{Actor, AuditFilter};
 use super::casework::{CaseRefusal, CloseOutcome, EscalationFilter};
 use super::outbox::EventKind;
 use super::qa_labels::{NewLabel, Verdict};
+use super::tests::TempDir;
 use super::users::Role;
 use super::*;
 use crate::account::{Account, Language};
 use crate::outcome::SuppressScope;
-
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        use std::sync::atomic::{AtomicU32, Ordering};
-        static N: AtomicU32 = AtomicU32::new(0);
-        let p = std::env::temp_dir().join(format!(
-            "duecall-webstore-{tag}-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&p);
-        TempDir(p)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 20, 10, 0, 0).unwrap()

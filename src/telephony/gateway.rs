@@ -15,8 +15,8 @@ use std::sync::Arc;
 use crate::config::Config;
 use crate::telephony::leg::CallLeg;
 use crate::telephony::sip::{DialRequest, SipError, SipGateway};
-use crate::telephony::ws::hub::{StreamHub, PARKED_PREFIX};
-use crate::telephony::ws::origination::{dial_parked, StreamDialError, StreamGateway};
+use crate::telephony::ws::hub::StreamHub;
+use crate::telephony::ws::origination::{dial_if_parked, StreamDialError, StreamGateway};
 use crate::telephony::ws::server;
 
 /// Why a call could not be placed at all (a call that was placed and
@@ -148,14 +148,8 @@ impl DirectStreams {
 impl Gateway for DirectStreams {
     fn dial(&self, req: DialRequest) -> DialFuture<'_> {
         Box::pin(async move {
-            match req.to.strip_prefix(PARKED_PREFIX) {
-                Some(key) => Ok(dial_parked(
-                    &self.hub,
-                    key,
-                    req.clone(),
-                    None,
-                    self.shutdown.child_token(),
-                )?),
+            match dial_if_parked(&self.hub, &req, None, &self.shutdown) {
+                Some(leg) => Ok(leg?),
                 None => Ok(SipGateway::dial(&self.sip, req).await?),
             }
         })

@@ -98,6 +98,14 @@ fn invalid(key: impl Into<String>, expected: &str, got: impl std::fmt::Display) 
     }
 }
 
+/// `value` must be 1 to `max` (`unit` names what it counts).
+fn one_to(key: &str, value: u64, max: u64, unit: &str) -> Result<(), Invalid> {
+    if value == 0 || value > max {
+        return Err(invalid(key, &format!("1..={max} {unit}"), value));
+    }
+    Ok(())
+}
+
 /// Checks `[serve]` and `[[webhooks]]` beyond their types.
 pub fn check(serve: &ServeConfig, webhooks: &[WebhookConfig]) -> Result<(), Invalid> {
     match (&serve.tls_cert, &serve.tls_key) {
@@ -117,34 +125,25 @@ pub fn check(serve: &ServeConfig, webhooks: &[WebhookConfig]) -> Result<(), Inva
         }
         _ => {}
     }
-    if serve.session_hours == 0 || serve.session_hours > 24 * 30 {
-        return Err(invalid(
-            "serve.session_hours",
-            "1..=720 hours",
-            serve.session_hours,
-        ));
-    }
-    if serve.webhook_retry_base_ms == 0 || serve.webhook_retry_base_ms > 3_600_000 {
-        return Err(invalid(
-            "serve.webhook_retry_base_ms",
-            "1..=3600000 ms",
-            serve.webhook_retry_base_ms,
-        ));
-    }
-    if serve.webhook_retry_max_s == 0 || serve.webhook_retry_max_s > 86_400 {
-        return Err(invalid(
-            "serve.webhook_retry_max_s",
-            "1..=86400 s",
-            serve.webhook_retry_max_s,
-        ));
-    }
-    if serve.webhook_timeout_s == 0 || serve.webhook_timeout_s > 300 {
-        return Err(invalid(
-            "serve.webhook_timeout_s",
-            "1..=300 s",
-            serve.webhook_timeout_s,
-        ));
-    }
+    one_to(
+        "serve.session_hours",
+        serve.session_hours.into(),
+        24 * 30,
+        "hours",
+    )?;
+    one_to(
+        "serve.webhook_retry_base_ms",
+        serve.webhook_retry_base_ms,
+        3_600_000,
+        "ms",
+    )?;
+    one_to(
+        "serve.webhook_retry_max_s",
+        serve.webhook_retry_max_s,
+        86_400,
+        "s",
+    )?;
+    one_to("serve.webhook_timeout_s", serve.webhook_timeout_s, 300, "s")?;
     if serve.event_retention_days == 0 {
         return Err(invalid(
             "serve.event_retention_days",
@@ -216,6 +215,55 @@ mod tests {
             ..ServeConfig::default()
         };
         assert_eq!(check(&s, &[]).unwrap_err().key, "serve.tls_key");
+    }
+
+    #[test]
+    fn numbers_out_of_range_name_their_key_and_range() {
+        let cases = [
+            (
+                ServeConfig {
+                    session_hours: 721,
+                    ..ServeConfig::default()
+                },
+                ("serve.session_hours", "1..=720 hours", "721"),
+            ),
+            (
+                ServeConfig {
+                    webhook_retry_base_ms: 0,
+                    ..ServeConfig::default()
+                },
+                ("serve.webhook_retry_base_ms", "1..=3600000 ms", "0"),
+            ),
+            (
+                ServeConfig {
+                    webhook_retry_max_s: 86_401,
+                    ..ServeConfig::default()
+                },
+                ("serve.webhook_retry_max_s", "1..=86400 s", "86401"),
+            ),
+            (
+                ServeConfig {
+                    webhook_timeout_s: 301,
+                    ..ServeConfig::default()
+                },
+                ("serve.webhook_timeout_s", "1..=300 s", "301"),
+            ),
+        ];
+        for (s, (key, expected, got)) in cases {
+            let e = check(&s, &[]).unwrap_err();
+            assert_eq!(
+                (e.key.as_str(), e.expected.as_str(), e.got.as_str()),
+                (key, expected, got)
+            );
+        }
+        let edge = ServeConfig {
+            session_hours: 720,
+            webhook_retry_base_ms: 3_600_000,
+            webhook_retry_max_s: 86_400,
+            webhook_timeout_s: 300,
+            ..ServeConfig::default()
+        };
+        assert_eq!(check(&edge, &[]), Ok(()));
     }
 
     #[test]

@@ -19,7 +19,9 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::{Map, Value};
 
 use super::asterisk::{self, Command, ControlFormat, Event, MediaFormat, MediaStart};
-use super::driver::{Incoming, Outgoing, Protocol, SocketEnds, StreamInfo, StreamPipe};
+use super::driver::{
+    platform_ids, Incoming, Outgoing, Protocol, SocketEnds, StreamInfo, StreamPipe,
+};
 use super::hub::StreamHub;
 use super::FrameError;
 use crate::media::g711::{self, Codec};
@@ -140,17 +142,10 @@ pub async fn run(
             .entry("stream_id")
             .or_insert(Value::String(s.clone()));
     }
-    let call_id = if start.channel_id.is_empty() {
-        start.channel.clone()
-    } else {
-        start.channel_id.clone()
-    };
-    let ids: BTreeMap<String, String> = [
-        ("call_id".to_string(), call_id.clone()),
-        ("channel_id".to_string(), start.channel_id.clone()),
-        ("channel".to_string(), start.channel.clone()),
-    ]
-    .into();
+    let (call_id, ids) = platform_ids(
+        ("channel_id", &start.channel_id),
+        ("channel", &start.channel),
+    );
     let info = StreamInfo {
         protocol: Protocol::Asterisk,
         call_id,

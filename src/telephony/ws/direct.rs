@@ -27,7 +27,7 @@ use tokio_util::task::TaskTracker;
 
 use super::driver::{Outgoing, StreamPipe};
 use super::hub::{DirectHandler, StreamHub, PARKED_PREFIX};
-use super::origination::{dial_parked, StreamDialError};
+use super::origination::{dial_if_parked, StreamDialError};
 use crate::account::{mask_phone, Account};
 use crate::agent::{Agent, CallOptions};
 use crate::campaign::gate::{claim_with, decide_on_store, settle_due, NotClaimedNow};
@@ -188,14 +188,8 @@ impl ParkedStreams {
 impl Gateway for ParkedStreams {
     fn dial(&self, req: crate::telephony::sip::DialRequest) -> DialFuture<'_> {
         Box::pin(async move {
-            match req.to.strip_prefix(PARKED_PREFIX) {
-                Some(key) => Ok(dial_parked(
-                    &self.hub,
-                    key,
-                    req.clone(),
-                    None,
-                    self.shutdown.child_token(),
-                )?),
+            match dial_if_parked(&self.hub, &req, None, &self.shutdown) {
+                Some(leg) => Ok(leg?),
                 None => Err(GatewayError::Stream(StreamDialError::Config {
                     key: "to".into(),
                     expected: format!(

@@ -136,6 +136,28 @@ pub struct StreamInfo {
     pub peer: Option<SocketAddr>,
 }
 
+/// A platform's call id and the ids the transfer hook may use: the call
+/// id is the first named id, or the second when the first is empty; `ids`
+/// holds `call_id` and both named ids.
+pub fn platform_ids(
+    first: (&str, &str),
+    second: (&str, &str),
+) -> (String, BTreeMap<String, String>) {
+    let call_id = if first.1.is_empty() {
+        second.1
+    } else {
+        first.1
+    }
+    .to_string();
+    let ids = [
+        ("call_id".to_string(), call_id.clone()),
+        (first.0.to_string(), first.1.to_string()),
+        (second.0.to_string(), second.1.to_string()),
+    ]
+    .into();
+    (call_id, ids)
+}
+
 /// The socket's ends of a [`StreamPipe`]: where the reader puts parsed
 /// messages, and where the writer takes what to send.
 #[derive(Debug)]

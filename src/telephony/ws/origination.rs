@@ -85,6 +85,18 @@ pub fn with_token(url: &str, token: Option<&str>) -> String {
     }
 }
 
+/// Binds a listener on `addr`, with the address it got (port 0: the OS
+/// picks).
+async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), StreamDialError> {
+    let l = TcpListener::bind(addr)
+        .await
+        .map_err(|source| StreamDialError::Bind { addr, source })?;
+    let local = l
+        .local_addr()
+        .map_err(|source| StreamDialError::Bind { addr, source })?;
+    Ok((l, local))
+}
+
 impl StreamGateway {
     /// The gateway without listeners (`duecall serve` mounts the stream
     /// routes on its own router: see [`StreamGateway::hub`]).
@@ -156,12 +168,7 @@ impl StreamGateway {
     pub async fn start(config: &Config) -> Result<StreamGateway, StreamDialError> {
         let mut g = StreamGateway::new(config)?;
         if let Some(addr) = g.listen {
-            let l = TcpListener::bind(addr)
-                .await
-                .map_err(|source| StreamDialError::Bind { addr, source })?;
-            let local = l
-                .local_addr()
-                .map_err(|source| StreamDialError::Bind { addr, source })?;
+            let (l, local) = bind(addr).await?;
             g.listen = Some(local);
             if g.stream_url.is_empty() {
                 g.stream_url = format!("ws://{local}/ws/twilio");
@@ -176,12 +183,7 @@ impl StreamGateway {
             tracing::info!(%local, "media streams: /ws/twilio and /ws/asterisk");
         }
         if let Some(addr) = g.audiosocket {
-            let l = TcpListener::bind(addr)
-                .await
-                .map_err(|source| StreamDialError::Bind { addr, source })?;
-            let local = l
-                .local_addr()
-                .map_err(|source| StreamDialError::Bind { addr, source })?;
+            let (l, local) = bind(addr).await?;
             g.audiosocket = Some(local);
             server::spawn_audiosocket(l, g.hub.clone(), g.shutdown.clone());
             tracing::info!(%local, "media streams: AudioSocket");
@@ -224,14 +226,8 @@ impl StreamGateway {
     /// Runs the hook and returns the leg at once; the stream, when it
     /// comes, carries the call.
     pub async fn dial(&self, req: DialRequest) -> Result<CallLeg, StreamDialError> {
-        if let Some(key) = req.to.strip_prefix(super::hub::PARKED_PREFIX) {
-            return dial_parked(
-                &self.hub,
-                key,
-                req.clone(),
-                self.transfer.clone(),
-                self.shutdown.child_token(),
-            );
+        if let Some(leg) = dial_if_parked(&self.hub, &req, self.transfer.clone(), &self.shutdown) {
+            return leg;
         }
         let stream_id = new_stream_id();
         let expected = self.hub.expect(stream_id.clone(), req.attempt_id);
@@ -429,6 +425,25 @@ async fn wait_hangup(commands: &mut mpsc::Receiver<LegCommand>, early: &mut Vec<
             Some(c) => keep_early(early, c),
         }
     }
+}
+
+/// Runs the parked stream `req.to` names (`parked:<key>`, see
+/// [`dial_parked`]) with a child of `shutdown`; `None` when `req.to` names
+/// no parked stream.
+pub fn dial_if_parked(
+    hub: &StreamHub,
+    req: &DialRequest,
+    transfer: Option<Arc<HttpHook>>,
+    shutdown: &CancellationToken,
+) -> Option<Result<CallLeg, StreamDialError>> {
+    let key = req.to.strip_prefix(super::hub::PARKED_PREFIX)?;
+    Some(dial_parked(
+        hub,
+        key,
+        req.clone(),
+        transfer,
+        shutdown.child_token(),
+    ))
 }
 
 /// Runs a parked (direct) stream as a call: the leg at once, the stream

@@ -17,7 +17,9 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Map, Value};
 
-use super::driver::{Incoming, Outgoing, Protocol, SocketEnds, StreamInfo, StreamPipe};
+use super::driver::{
+    platform_ids, Incoming, Outgoing, Protocol, SocketEnds, StreamInfo, StreamPipe,
+};
 use super::hub::StreamHub;
 use super::reorder::{Released, Resequencer};
 use super::twilio::{self, AgentFrame, PlatformFrame, StartInfo};
@@ -118,17 +120,10 @@ pub async fn run(
             params.entry(k).or_insert(Value::String(v));
         }
     }
-    let call_id = if start.call_sid.is_empty() {
-        start.stream_sid.clone()
-    } else {
-        start.call_sid.clone()
-    };
-    let ids: BTreeMap<String, String> = [
-        ("call_id".to_string(), call_id.clone()),
-        ("stream_sid".to_string(), start.stream_sid.clone()),
-        ("call_sid".to_string(), start.call_sid.clone()),
-    ]
-    .into();
+    let (call_id, ids) = platform_ids(
+        ("call_sid", &start.call_sid),
+        ("stream_sid", &start.stream_sid),
+    );
     let info = StreamInfo {
         protocol: Protocol::Twilio,
         call_id,

@@ -192,9 +192,7 @@ pub struct AttemptItem {
 impl From<AttemptSummary> for AttemptItem {
     fn from(a: AttemptSummary) -> Self {
         AttemptItem {
-            recording_url: a
-                .has_recording
-                .then(|| format!("/api/v1/attempts/{}/recording", a.id)),
+            recording_url: a.has_recording.then(|| views::recording_url(a.id)),
             id: a.id,
             account_id: a.account_id,
             phone_masked: mask_phone(&a.phone),
@@ -349,24 +347,23 @@ pub async fn detail(
         });
     };
     let offset = rec.outcome.as_ref().and_then(views::recording_offset_ms);
-    let today = rec.decided_at.date_naive();
-    let vars = account.as_ref().map(|a| views::vars_for(a, today));
-    let script = account
-        .as_ref()
-        .and_then(|a| views::script_for(&st.scripts, a.language));
     // The outcome JSON's turns carry reply times; the store's rows are the
     // fallback for attempts without one.
-    let transcript = match rec.outcome.as_ref().and_then(|o| o.get("turns")) {
-        Some(t) if t.as_array().is_some_and(|a| !a.is_empty()) => {
-            views::transcript(t, offset, script, vars.as_ref())
+    let stored_turns;
+    let turns = match rec.outcome.as_ref().and_then(|o| o.get("turns")) {
+        Some(t) if t.as_array().is_some_and(|a| !a.is_empty()) => t,
+        _ => {
+            stored_turns = serde_json::to_value(&rec.turns).unwrap_or_default();
+            &stored_turns
         }
-        _ => views::transcript(
-            &serde_json::to_value(&rec.turns).unwrap_or_default(),
-            offset,
-            script,
-            vars.as_ref(),
-        ),
     };
+    let transcript = views::account_transcript(
+        turns,
+        offset,
+        &st.scripts,
+        account.as_ref(),
+        rec.decided_at.date_naive(),
+    );
     Ok(Json(AttemptDetail {
         id,
         account_id: rec.account_id,
@@ -381,17 +378,11 @@ pub async fn detail(
         conversation: rec.conversation,
         policy: rec.policy,
         outcome: rec.outcome,
-        route: rec
-            .route
-            .as_ref()
-            .and_then(|r| serde_json::to_value(r).ok()),
+        route: views::route_json(rec.route.as_ref()),
         transcript,
         language: account.as_ref().map(|a| a.language.as_str().to_string()),
         recording_offset_ms: offset,
-        recording_url: rec
-            .recording
-            .is_some()
-            .then(|| format!("/api/v1/attempts/{id}/recording")),
+        recording_url: rec.recording.is_some().then(|| views::recording_url(id)),
         labels,
     }))
 }

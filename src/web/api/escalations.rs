@@ -205,12 +205,7 @@ pub async fn list(
         .db
         .run(move |s| {
             let (rows, total) = s.list_escalations(&f)?;
-            let mut out = Vec::with_capacity(rows.len());
-            for e in rows {
-                let a = s.account(&e.account_id)?;
-                out.push((e, a));
-            }
-            Ok((out, total))
+            Ok((views::with_accounts(s, rows, |e| &e.account_id)?, total))
         })
         .await?;
     let today = views::today(now);
@@ -309,11 +304,8 @@ fn case_detail(
         .as_ref()
         .map(|a| a.decided_at.date_naive())
         .unwrap_or_else(|| e.created_at.date_naive());
-    let vars = account.as_ref().map(|a| views::vars_for(a, day));
-    let script = account
-        .as_ref()
-        .and_then(|a| views::script_for(&st.scripts, a.language));
-    let transcript = views::transcript(&e.transcript, offset, script, vars.as_ref());
+    let transcript =
+        views::account_transcript(&e.transcript, offset, &st.scripts, account.as_ref(), day);
     let has_recording = attempt.as_ref().is_some_and(|a| a.recording.is_some());
     EscalationDetail {
         item: item(
@@ -325,13 +317,10 @@ fn case_detail(
         closed_at: work.closed_at,
         transcript,
         policy: attempt.as_ref().map(|a| a.policy.clone()),
-        route: attempt
-            .as_ref()
-            .and_then(|a| a.route.as_ref())
-            .and_then(|r| serde_json::to_value(r).ok()),
+        route: views::route_json(attempt.as_ref().and_then(|a| a.route.as_ref())),
         recording_offset_ms: offset,
         recording_url: match (has_recording, e.attempt_id) {
-            (true, Some(AttemptId(a))) => Some(format!("/api/v1/attempts/{a}/recording")),
+            (true, Some(AttemptId(a))) => Some(views::recording_url(a)),
             _ => None,
         },
         notes: work.notes,

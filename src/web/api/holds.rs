@@ -11,6 +11,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::views::{self, AccountBrief};
 use crate::account::mask_phone;
 use crate::store::holdwork::PauseRow;
+use crate::store::{Store, StoreError};
 use crate::web::auth::{Authed, WorkCases};
 use crate::web::error::{ErrorBody, WebError};
 use crate::web::input::{filter, ApiJson, ApiQuery, Id};
@@ -62,6 +63,29 @@ fn pause_item(p: PauseRow, account: Option<AccountBrief>, now: DateTime<Utc>) ->
     }
 }
 
+/// Runs `change` on pause `id` (`None`: no such pause) and reads the pause
+/// after it, in one go; a 404 when there is no such pause.
+async fn on_pause<R: Send + 'static>(
+    st: &AppState,
+    id: i64,
+    change: impl FnOnce(&mut Store) -> Result<Option<R>, StoreError> + Send + 'static,
+) -> Result<(R, PauseRow), WebError> {
+    let (r, p) = st
+        .db
+        .run(move |s| {
+            let r = change(s)?;
+            Ok((r, s.pause(id)?))
+        })
+        .await?;
+    match (r, p) {
+        (Some(r), Some(p)) => Ok((r, p)),
+        _ => Err(WebError::NotFound {
+            what: "pause",
+            id: id.to_string(),
+        }),
+    }
+}
+
 /// Pauses and holds, newest first.
 #[utoipa::path(get, path = "/api/v1/pauses", tag = "holds",
     params(HoldQuery),
@@ -79,12 +103,7 @@ pub async fn pauses(
         .db
         .run(move |s| {
             let rows = s.list_pauses(now, all, filter(q.account_id).as_deref())?;
-            let mut out = Vec::with_capacity(rows.len());
-            for p in rows {
-                let a = s.account(&p.account_id)?;
-                out.push((p, a));
-            }
-            Ok(out)
+            views::with_accounts(s, rows, |p| &p.account_id)
         })
         .await?;
     let today = views::today(now);
@@ -111,25 +130,13 @@ pub async fn release(
 ) -> Result<Json<PauseItem>, WebError> {
     let now = st.now();
     let actor = who.who.actor.clone();
-    let (r, p) = st
-        .db
-        .run(move |s| {
-            let r = s.release_pause(id, &actor, now)?;
-            Ok((r, s.pause(id)?))
-        })
-        .await?;
-    match (r, p) {
-        (None, _) | (_, None) => Err(WebError::NotFound {
-            what: "pause",
-            id: id.to_string(),
-        }),
-        (Some(false), _) => Err(WebError::Conflict(format!("pause {id} has already ended"))),
-        (Some(true), Some(p)) => {
-            // The account may be callable again now.
-            st.dialler.wake();
-            Ok(Json(pause_item(p, None, now)))
-        }
+    let (released, p) = on_pause(&st, id, move |s| s.release_pause(id, &actor, now)).await?;
+    if !released {
+        return Err(WebError::Conflict(format!("pause {id} has already ended")));
     }
+    // The account may be callable again now.
+    st.dialler.wake();
+    Ok(Json(pause_item(p, None, now)))
 }
 
 /// A new end for a pause.
@@ -160,26 +167,15 @@ pub async fn extend(
     }
     let actor = who.who.actor.clone();
     let until = body.until;
-    let (r, p) = st
-        .db
-        .run(move |s| {
-            let r = s.extend_pause(id, until, &actor, now)?;
-            Ok((r, s.pause(id)?))
-        })
-        .await?;
-    match (r, p) {
-        (None, _) | (_, None) => Err(WebError::NotFound {
-            what: "pause",
-            id: id.to_string(),
-        }),
-        (Some(Err(old)), _) => Err(WebError::bad(
+    match on_pause(&st, id, move |s| s.extend_pause(id, until, &actor, now)).await? {
+        (Err(old), _) => Err(WebError::bad(
             "until",
             format!(
                 "must be later than the pause's end ({}) and than now",
                 old.to_rfc3339()
             ),
         )),
-        (Some(Ok(())), Some(p)) => Ok(Json(pause_item(p, None, now))),
+        (Ok(()), p) => Ok(Json(pause_item(p, None, now))),
     }
 }
 

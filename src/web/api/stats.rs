@@ -11,6 +11,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use crate::store::browse::DayStats;
 use crate::web::auth::{Authed, SeeStats};
 use crate::web::error::{ErrorBody, WebError};
 use crate::web::input::ApiQuery;
@@ -25,21 +26,6 @@ pub struct StatsQuery {
     pub since: Option<DateTime<Utc>>,
     /// Before this instant (RFC 3339; default: now + 1 day).
     pub until: Option<DateTime<Utc>>,
-}
-
-/// One day of the charts.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct DayPoint {
-    /// `YYYY-MM-DD` (UTC).
-    pub day: String,
-    /// Calls decided that day.
-    pub attempts: u64,
-    /// Of which answered.
-    pub answered: u64,
-    /// Of which right-party contacts.
-    pub right_party_contacts: u64,
-    /// Of which promises to pay.
-    pub promises: u64,
 }
 
 /// The dashboard's figures.
@@ -82,7 +68,7 @@ pub struct Stats {
     /// Reply latencies in 100 ms bins up to 2 s (the last bin: 2 s and more).
     pub reply_latency_histogram: Vec<u64>,
     /// Per day, for the charts.
-    pub per_day: Vec<DayPoint>,
+    pub per_day: Vec<DayStats>,
 }
 
 pub use crate::stats::quantile;
@@ -146,17 +132,7 @@ pub async fn stats(
         reply_latency_p50_ms: quantile(&lat, 0.5),
         reply_latency_p95_ms: quantile(&lat, 0.95),
         reply_latency_histogram: hist,
-        per_day: s
-            .per_day
-            .into_iter()
-            .map(|d| DayPoint {
-                day: d.day,
-                attempts: d.attempts,
-                answered: d.answered,
-                right_party_contacts: d.right_party_contacts,
-                promises: d.promises,
-            })
-            .collect(),
+        per_day: s.per_day,
     }))
 }
 

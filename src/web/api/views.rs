@@ -236,6 +236,46 @@ pub fn transcript(
     out
 }
 
+/// [`transcript`] for a call with an account: prompt texts in the
+/// account's script, its figures as of `day` (the day of the call); without
+/// the account (no longer stored), prompt ids.
+pub fn account_transcript(
+    turns: &serde_json::Value,
+    offset_ms: Option<u64>,
+    scripts: &Scripts,
+    account: Option<&Account>,
+    day: NaiveDate,
+) -> Vec<TranscriptLine> {
+    let vars = account.map(|a| vars_for(a, day));
+    let script = account.and_then(|a| script_for(scripts, a.language));
+    transcript(turns, offset_ms, script, vars.as_ref())
+}
+
+/// Each row with its account (`None`: no longer stored), for lists that
+/// show the account.
+pub fn with_accounts<T>(
+    s: &crate::store::Store,
+    rows: Vec<T>,
+    account_id: impl Fn(&T) -> &str,
+) -> Result<Vec<(T, Option<Account>)>, crate::store::StoreError> {
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        let a = s.account(account_id(&r))?;
+        out.push((r, a));
+    }
+    Ok(out)
+}
+
+/// Where an attempt's recording is served.
+pub fn recording_url(attempt: i64) -> String {
+    format!("/api/v1/attempts/{attempt}/recording")
+}
+
+/// A stored route as the API shows it (JSON, as the outcome has it).
+pub fn route_json(route: Option<&impl Serialize>) -> Option<serde_json::Value> {
+    route.and_then(|r| serde_json::to_value(r).ok())
+}
+
 /// Scripts by language, for rendering prompt texts.
 pub type Scripts = BTreeMap<&'static str, Script>;
 

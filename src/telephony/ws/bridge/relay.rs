@@ -215,6 +215,30 @@ fn elapsed_ms(start: tokio::time::Instant) -> u64 {
     start.elapsed().as_millis() as u64
 }
 
+/// Whether a timed fault (`stall_after_ms`, `close_after_ms`) is due.
+fn due(after_ms: Option<u64>, started: tokio::time::Instant) -> bool {
+    after_ms.is_some_and(|t| elapsed_ms(started) >= t)
+}
+
+/// Answers the pending transfer request (if any) with the callee's answer
+/// and notes it; true when the call moved (the stream must end).
+fn transfer_answered(
+    record: &Mutex<BridgeCall>,
+    pending: &mut Option<TransferAsk>,
+    ok: bool,
+) -> bool {
+    let Some((target, reply)) = pending.take() else {
+        return false;
+    };
+    note(record, |c| c.transfers.push((target, ok)));
+    if ok {
+        let _ = reply.send(Ok(()));
+    } else {
+        let _ = reply.send(Err("the callee's phone refused the transfer".into()));
+    }
+    ok
+}
+
 async fn twilio_call(
     leg: &mut CallLeg,
     stream: StreamTwiml,
@@ -258,21 +282,16 @@ async fn twilio_call(
     let mut held: Option<Message> = None;
     let mut play = Playout::new();
     let mut transfer_reply: Option<TransferAsk> = None;
-    let mut stalled = false;
     let mut ulaw = Vec::with_capacity(160);
     loop {
-        if let Some(t) = faults.close_after_ms {
-            if elapsed_ms(started) >= t {
-                // Gone without a stop: the TCP connection just drops.
-                drop(sink);
-                drop(source);
-                note(record, |c| c.ended_by = Some("platform"));
-                return Ok(());
-            }
+        if due(faults.close_after_ms, started) {
+            // Gone without a stop: the TCP connection just drops.
+            drop(sink);
+            drop(source);
+            note(record, |c| c.ended_by = Some("platform"));
+            return Ok(());
         }
-        if let Some(t) = faults.stall_after_ms {
-            stalled = elapsed_ms(started) >= t;
-        }
+        let stalled = due(faults.stall_after_ms, started);
         tokio::select! {
             ev = leg.next_event() => match leg_event(ev) {
                 LegHappened::Audio(pcm) => {
@@ -315,18 +334,13 @@ async fn twilio_call(
                     }
                 }
                 LegHappened::Transfer(ok) => {
-                    if let Some((target, reply)) = transfer_reply.take() {
-                        note(record, |c| c.transfers.push((target, ok)));
-                        if ok {
-                            let _ = reply.send(Ok(()));
-                            // The call left <Connect>: the stream stops.
-                            seq += 1;
-                            let _ = sink.send(send(PlatformFrame::Stop { sequence: Some(seq) })).await;
-                            let _ = sink.close().await;
-                            note(record, |c| c.ended_by = Some("platform"));
-                            return Ok(());
-                        }
-                        let _ = reply.send(Err("the callee's phone refused the transfer".into()));
+                    if transfer_answered(record, &mut transfer_reply, ok) {
+                        // The call left <Connect>: the stream stops.
+                        seq += 1;
+                        let _ = sink.send(send(PlatformFrame::Stop { sequence: Some(seq) })).await;
+                        let _ = sink.close().await;
+                        note(record, |c| c.ended_by = Some("platform"));
+                        return Ok(());
                     }
                 }
                 LegHappened::Ended(report) => {
@@ -438,16 +452,11 @@ async fn asterisk_call(
     let mut ulaw = Vec::with_capacity(160);
     let mut n = 0u64;
     loop {
-        if faults
-            .close_after_ms
-            .is_some_and(|t| elapsed_ms(started) >= t)
-        {
+        if due(faults.close_after_ms, started) {
             note(record, |c| c.ended_by = Some("platform"));
             return Ok(());
         }
-        let stalled = faults
-            .stall_after_ms
-            .is_some_and(|t| elapsed_ms(started) >= t);
+        let stalled = due(faults.stall_after_ms, started);
         tokio::select! {
             e = leg.next_event() => match leg_event(e) {
                 LegHappened::Audio(pcm) => {
@@ -472,15 +481,10 @@ async fn asterisk_call(
                     }
                 }
                 LegHappened::Transfer(ok) => {
-                    if let Some((target, reply)) = transfer_reply.take() {
-                        note(record, |c| c.transfers.push((target, ok)));
-                        if ok {
-                            let _ = reply.send(Ok(()));
-                            let _ = sink.close().await;
-                            note(record, |c| c.ended_by = Some("platform"));
-                            return Ok(());
-                        }
-                        let _ = reply.send(Err("the callee's phone refused the transfer".into()));
+                    if transfer_answered(record, &mut transfer_reply, ok) {
+                        let _ = sink.close().await;
+                        note(record, |c| c.ended_by = Some("platform"));
+                        return Ok(());
                     }
                 }
                 LegHappened::Ended(report) => {
@@ -561,16 +565,11 @@ async fn audiosocket_call(
     let mut play = Playout::new();
     let mut transfer_reply: Option<TransferAsk> = None;
     loop {
-        if faults
-            .close_after_ms
-            .is_some_and(|t| elapsed_ms(started) >= t)
-        {
+        if due(faults.close_after_ms, started) {
             note(record, |c| c.ended_by = Some("platform"));
             return Ok(());
         }
-        let stalled = faults
-            .stall_after_ms
-            .is_some_and(|t| elapsed_ms(started) >= t);
+        let stalled = due(faults.stall_after_ms, started);
         tokio::select! {
             e = leg.next_event() => match leg_event(e) {
                 LegHappened::Audio(pcm) => {
@@ -589,17 +588,12 @@ async fn audiosocket_call(
                     let _ = play.played(&id);
                 }
                 LegHappened::Transfer(ok) => {
-                    if let Some((target, reply)) = transfer_reply.take() {
-                        note(record, |c| c.transfers.push((target, ok)));
-                        if ok {
-                            let _ = reply.send(Ok(()));
-                            b.clear();
-                            audiosocket::encode(&Frame::Hangup, &mut b);
-                            let _ = wr.write_all(&b).await;
-                            note(record, |c| c.ended_by = Some("platform"));
-                            return Ok(());
-                        }
-                        let _ = reply.send(Err("the callee's phone refused the transfer".into()));
+                    if transfer_answered(record, &mut transfer_reply, ok) {
+                        b.clear();
+                        audiosocket::encode(&Frame::Hangup, &mut b);
+                        let _ = wr.write_all(&b).await;
+                        note(record, |c| c.ended_by = Some("platform"));
+                        return Ok(());
                     }
                 }
                 LegHappened::Ended(report) => {
