@@ -342,8 +342,8 @@ pub fn print_load(r: &LoadReport, out: &mut dyn Write) -> std::io::Result<()> {
     let d = &r.asr_decoders;
     writeln!(
         out,
-        "  decoders           {} open at most of {} (busy at most {}), {} utterances waited (longest {} ms), {} extra",
-        d.open_peak, d.max, d.busy_peak, d.waits, d.wait_ms_max, d.overflow
+        "  decoders           {} open at most of {} (busy at most {}), {} grammars compiled, {} utterances waited (longest {} ms), {} extra",
+        d.open_peak, d.max, d.busy_peak, d.grammars, d.waits, d.wait_ms_max, d.overflow
     )?;
     for w in &r.wrong {
         writeln!(out, "  wrong route        {}: {}", w.persona, w.why)?;

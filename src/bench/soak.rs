@@ -263,8 +263,8 @@ pub fn print_soak(r: &SoakReport, out: &mut dyn std::io::Write) -> std::io::Resu
     let d = &r.asr_decoders;
     writeln!(
         out,
-        "  decoders           {} open at most of {} (busy at most {}), {} utterances waited (longest {} ms), {} extra",
-        d.open_peak, d.max, d.busy_peak, d.waits, d.wait_ms_max, d.overflow
+        "  decoders           {} open at most of {} (busy at most {}), {} grammars compiled, {} utterances waited (longest {} ms), {} extra",
+        d.open_peak, d.max, d.busy_peak, d.grammars, d.waits, d.wait_ms_max, d.overflow
     )?;
     for w in &r.incomplete {
         writeln!(out, "  incomplete         {}: {}", w.persona, w.why)?;

@@ -11,10 +11,14 @@
 //!
 //! When every decoder is busy and the pool is at its size
 //! (`[asr] decoders`, [`default_decoders`]), the call buffers its audio
-//! and tries again with every frame; at the end of the utterance it waits
-//! at most [`WAIT_AT_FINAL`] for one, then opens an extra decoder for the
-//! utterance (closed when given back), so a full pool never hangs a call.
-//! Waits and extra decoders are counted ([`pool_stats`]).
+//! and tries again with every frame; at the end of the utterance it queues
+//! for the next decoder given back, at most [`WAIT_AT_FINAL`], and only
+//! then opens an extra decoder for the utterance (closed when given back),
+//! so a full pool never hangs a call. Queueing comes first because a full
+//! pool usually means a starved CPU: with extra decoders opened after 2 s,
+//! 100 conversations on a loaded machine opened 72 more (each 0.4 s of
+//! `ps_init` and its grammars), which starved it further (README
+//! Performance). Waits and extra decoders are counted ([`pool_stats`]).
 //!
 //! Cepstral normalisation: a decoder carries the live cepstral mean of the
 //! last utterance it decoded (any call's; phone-line audio), starting from
@@ -34,8 +38,9 @@ use super::ENGINE;
 use crate::asr::{AsrError, Partial, Recognizer, SecondPass, Transcript};
 
 /// The longest an utterance's final waits for a free decoder before an
-/// extra one is opened for it.
-pub const WAIT_AT_FINAL: Duration = Duration::from_secs(2);
+/// extra one is opened for it (a last resort: decoders are given back at
+/// every final, so the queue moves as fast as the CPU decodes).
+pub const WAIT_AT_FINAL: Duration = Duration::from_secs(30);
 
 /// Audio kept for an utterance waiting for a decoder (8 kHz samples: 30 s).
 const MAX_WAITING: usize = 8_000 * 30;
@@ -71,6 +76,10 @@ pub struct PoolStats {
     pub wait_ms_max: u64,
     /// Extra decoders opened because a final waited [`WAIT_AT_FINAL`].
     pub overflow: u64,
+    /// Grammar searches compiled (a decoder compiles a turn's grammar the
+    /// first time it decodes that turn, 10-15 MB each, and keeps it).
+    #[serde(default)]
+    pub grammars: u64,
 }
 
 /// A decoder and the grammars (phrase-set hashes) it has compiled.
@@ -90,6 +99,8 @@ struct State {
 /// Decoders of one configuration, shared by every call in the process.
 pub struct DecoderPool {
     config: SphinxConfig,
+    /// [`WAIT_AT_FINAL`] (shorter in tests).
+    final_wait: Duration,
     state: Mutex<State>,
     freed: Condvar,
 }
@@ -125,6 +136,7 @@ pub fn pool_stats() -> PoolStats {
         s.waits += t.waits;
         s.wait_ms_max = s.wait_ms_max.max(t.wait_ms_max);
         s.overflow += t.overflow;
+        s.grammars += t.grammars;
     }
     s
 }
@@ -140,6 +152,7 @@ impl DecoderPool {
             None => {
                 let p = Arc::new(DecoderPool {
                     config: config.clone(),
+                    final_wait: WAIT_AT_FINAL,
                     state: Mutex::new(State {
                         idle: Vec::new(),
                         valid: HashSet::new(),
@@ -288,7 +301,9 @@ impl PooledSphinx {
         match slot.dec.set_phrases(&self.phrases) {
             Ok(()) => {
                 if slot.grammars.insert(self.key) {
-                    self.pool.lock().valid.insert(self.key);
+                    let mut st = self.pool.lock();
+                    st.valid.insert(self.key);
+                    st.stats.grammars += 1;
                 }
                 Ok(slot)
             }
@@ -382,7 +397,7 @@ impl Recognizer for PooledSphinx {
             if self.waiting.is_empty() {
                 return Ok(Transcript::default());
             }
-            self.acquire(Some(WAIT_AT_FINAL))?;
+            self.acquire(Some(self.pool.final_wait))?;
         }
         let Some(mut slot) = self.slot.take() else {
             return Ok(Transcript::default());
@@ -424,6 +439,7 @@ mod tests {
     fn pool(max: usize) -> Arc<DecoderPool> {
         let p = Arc::new(DecoderPool {
             config: SphinxConfig::default(),
+            final_wait: Duration::from_secs(1),
             state: Mutex::new(State {
                 idle: Vec::new(),
                 valid: HashSet::new(),
@@ -480,7 +496,9 @@ mod tests {
         one.set_phrases(&phrases()).unwrap();
         feed(&mut one, &first);
         let want_first = one.finish().unwrap();
-        feed(&mut one, &second);
+        // b's audio all waits, so it reaches the decoder in one piece (as
+        // the agent's recognizer thread hands over audio that queued up).
+        one.accept(&second).unwrap();
         let want_second = one.finish().unwrap();
         assert_eq!(want_second.text, "i already paid");
 
@@ -489,10 +507,13 @@ mod tests {
         a.set_phrases(&phrases()).unwrap();
         b.set_phrases(&phrases()).unwrap();
         // a takes the only decoder; b's whole utterance arrives meanwhile.
-        feed(&mut a, &first[..first.len() / 2]);
+        // (Split on a 20 ms frame: the decoder's frame count, which word
+        // times are told from, is counted per piece of audio fed.)
+        let half = first.len() / 2 / 160 * 160;
+        feed(&mut a, &first[..half]);
         feed(&mut b, &second);
         assert!(b.slot.is_none(), "no decoder was free");
-        feed(&mut a, &first[first.len() / 2..]);
+        feed(&mut a, &first[half..]);
         let got_first = a.finish().unwrap();
         let got_second = b.finish().unwrap();
         assert_eq!(got_first.text, want_first.text);
@@ -517,7 +538,7 @@ mod tests {
         feed(&mut b, &pcm);
         let t = Instant::now();
         let heard = b.finish().unwrap();
-        assert!(t.elapsed() >= WAIT_AT_FINAL, "waited {:?}", t.elapsed());
+        assert!(t.elapsed() >= p.final_wait, "waited {:?}", t.elapsed());
         assert_eq!(heard.text, "wrong number");
         let s = p.lock().stats;
         assert_eq!((s.overflow, s.open, s.open_peak), (1, 1, 2), "{s:?}");
