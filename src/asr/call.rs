@@ -379,6 +379,7 @@ pub fn open_call(
         model_dir.as_deref(),
         replies,
         config.second_pass.as_deref(),
+        config.decoders,
     ) {
         Ok(r) => Some(r),
         Err(AsrError::NoModel { .. }) => None,

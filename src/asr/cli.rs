@@ -64,6 +64,7 @@ pub fn run_transcribe(args: &TranscribeArgs) -> Result<serde_json::Value, AsrErr
         args.model.as_deref(),
         replies,
         None,
+        None,
     )?;
     if !phrases.is_empty() || rec.engine() == "sphinx" {
         if phrases.is_empty() {

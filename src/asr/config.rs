@@ -129,6 +129,10 @@ pub struct AsrConfig {
     /// model's path; unset: `DUECALL_SPHINX_SECOND_PASS`, else the default
     /// ([`crate::asr::sphinx::SphinxConfig::for_calls`]: none).
     pub second_pass: Option<String>,
+    /// PocketSphinx decoders the process keeps at most, shared by every
+    /// call one utterance at a time (unset:
+    /// [`crate::asr::sphinx::default_decoders`]).
+    pub decoders: Option<usize>,
 }
 
 impl AsrConfig {
@@ -144,6 +148,13 @@ impl AsrConfig {
 
     /// Checks the numbers the types cannot: the Whisper deadline's range.
     pub fn validate(&self) -> Result<(), AsrConfigError> {
+        if self.decoders == Some(0) {
+            return Err(AsrConfigError {
+                key: "asr.decoders".into(),
+                expected: "at least 1".into(),
+                got: "0".into(),
+            });
+        }
         if let Some(ms) = self.whisper.deadline_ms {
             if !DEADLINE_RANGE_MS.contains(&ms) {
                 return Err(AsrConfigError {

@@ -21,19 +21,23 @@ pub fn open(
     lang: &str,
     model_dir: Option<&Path>,
 ) -> Result<Box<dyn Recognizer>, AsrError> {
-    open_with(engine, lang, model_dir, None, None)
+    open_with(engine, lang, model_dir, None, None, None)
 }
 
 /// [`open`], giving a PocketSphinx decoder the language's reply grammar
 /// (`<rule>` phrases; see [`sphinx::SphinxConfig::replies`]) and its
 /// second pass (`[asr] second_pass`: `lm`, `none` or a language model's
-/// path; None: [`sphinx::SphinxConfig::for_calls`]'s).
+/// path; None: [`sphinx::SphinxConfig::for_calls`]'s). PocketSphinx
+/// recognizers share the process's decoder pool for that configuration, at
+/// most `decoders` decoders (`[asr] decoders`; None:
+/// [`sphinx::default_decoders`]), one per utterance in progress.
 pub fn open_with(
     engine: Option<&str>,
     lang: &str,
     model_dir: Option<&Path>,
     replies: Option<std::sync::Arc<jsgf::ReplyGrammar>>,
     second_pass: Option<&str>,
+    decoders: Option<usize>,
 ) -> Result<Box<dyn Recognizer>, AsrError> {
     let sphinx_config = || {
         let mut c = sphinx::SphinxConfig::for_calls();
@@ -42,6 +46,13 @@ pub fn open_with(
             c.second_pass = c.second_pass_model(v);
         }
         c
+    };
+    let pooled = || -> Result<Box<dyn Recognizer>, AsrError> {
+        let config = sphinx_config();
+        let pool =
+            sphinx::DecoderPool::shared(&config, decoders.unwrap_or_else(sphinx::default_decoders));
+        pool.ensure_one()?;
+        Ok(Box::new(sphinx::PooledSphinx::new(pool)))
     };
     let engine = match (engine, model_dir) {
         (Some(e), _) => Some(e.to_ascii_lowercase()),
@@ -64,7 +75,7 @@ pub fn open_with(
                     hint: "PocketSphinx here has only the English (en-us) model".into(),
                 });
             }
-            Ok(Box::new(sphinx::SphinxRecognizer::new(&sphinx_config())?))
+            pooled()
         }
         Some(other) => Err(AsrError::UnknownEngine(other.to_string())),
         None => {
@@ -76,9 +87,7 @@ pub fn open_with(
                     let model = vosk::VoskModel::shared(&dir)?;
                     Ok(Box::new(vosk::VoskRecognizer::new(model)?))
                 }
-                None if is_english(lang) => {
-                    Ok(Box::new(sphinx::SphinxRecognizer::new(&sphinx_config())?))
-                }
+                None if is_english(lang) => pooled(),
                 None => Err(no_model(lang)),
             }
         }

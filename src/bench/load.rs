@@ -279,6 +279,7 @@ fn summarize(
         rss_baseline_kb: rss0,
         rss_peak_kb: rss_peak,
         wrong,
+        asr_decoders: crate::asr::sphinx::pool_stats(),
     }
 }
 
@@ -337,6 +338,12 @@ pub fn print_load(r: &LoadReport, out: &mut dyn Write) -> std::io::Result<()> {
         out,
         "  memory per call    {} kB beyond {} kB warm (peak {} kB)",
         r.rss_per_call_kb, r.rss_baseline_kb, r.rss_peak_kb
+    )?;
+    let d = &r.asr_decoders;
+    writeln!(
+        out,
+        "  decoders           {} open at most of {} (busy at most {}), {} grammars compiled, {} utterances waited (longest {} ms), {} extra",
+        d.open_peak, d.max, d.busy_peak, d.grammars, d.waits, d.wait_ms_max, d.overflow
     )?;
     for w in &r.wrong {
         writeln!(out, "  wrong route        {}: {}", w.persona, w.why)?;

@@ -115,6 +115,10 @@ pub struct LoadReport {
     pub rss_peak_kb: u64,
     /// Conversations with the wrong route (or none), with why.
     pub wrong: Vec<WrongRoute>,
+    /// The PocketSphinx decoder pool at the end (decoders per utterance,
+    /// shared by the calls; zero with Vosk).
+    #[serde(default)]
+    pub asr_decoders: crate::asr::sphinx::PoolStats,
 }
 
 /// One `duecall bench soak` run.
@@ -148,6 +152,9 @@ pub struct SoakReport {
     pub tasks: (usize, usize),
     /// Wall time, s.
     pub wall_s: f64,
+    /// The PocketSphinx decoder pool at the end.
+    #[serde(default)]
+    pub asr_decoders: crate::asr::sphinx::PoolStats,
 }
 
 /// Least-squares slope of `y` over `x`; 0 with fewer than two points.
@@ -228,6 +235,7 @@ mod tests {
             rss_baseline_kb: 1,
             rss_peak_kb: 2,
             wrong: vec![],
+            asr_decoders: Default::default(),
         };
         let v = serde_json::to_value(&r).unwrap();
         for k in [

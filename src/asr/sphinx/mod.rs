@@ -9,8 +9,8 @@
 //! one compiled search per phrase set), the second pass's shared language
 //! model (`second_pass`) and the scratch files PocketSphinx reads
 //! (`scratch`). Every `ps_init` loads its own
-//! acoustic model (there is no API to share it), so callers keep decoders
-//! and reuse them across calls (the agent pools them per language).
+//! acoustic model (there is no API to share it), so calls do not own
+//! decoders: [`pool`] lends one per utterance from a process-wide pool.
 //! Must never share one decoder between threads at once, nor pass the same
 //! argument twice to `cmd_ln_parse_r` (it fails).
 
@@ -18,6 +18,7 @@ pub mod config;
 pub mod dictionary;
 mod ffi;
 pub mod grammar;
+pub mod pool;
 pub mod recognizer;
 mod scratch;
 mod second_pass;
@@ -25,6 +26,7 @@ mod second_pass;
 pub use config::{find_phone_mllr, SphinxConfig, SphinxSearch, WIDE_BEAMS};
 pub use dictionary::{dictionary, tokens};
 pub use grammar::{build_jsgf, build_jsgf_glued, rule_ref, LEAD_RULE, TAIL_RULE};
+pub use pool::{default_decoders, pool_stats, DecoderPool, PoolStats, PooledSphinx};
 pub use recognizer::SphinxRecognizer;
 
 /// The engine's name in results and errors.
