@@ -339,12 +339,7 @@ pub fn print_load(r: &LoadReport, out: &mut dyn Write) -> std::io::Result<()> {
         "  memory per call    {} kB beyond {} kB warm (peak {} kB)",
         r.rss_per_call_kb, r.rss_baseline_kb, r.rss_peak_kb
     )?;
-    let d = &r.asr_decoders;
-    writeln!(
-        out,
-        "  decoders           {} open at most of {} (busy at most {}), {} grammars compiled, {} utterances waited (longest {} ms), {} extra",
-        d.open_peak, d.max, d.busy_peak, d.grammars, d.waits, d.wait_ms_max, d.overflow
-    )?;
+    writeln!(out, "  decoders           {}", r.asr_decoders)?;
     for w in &r.wrong {
         writeln!(out, "  wrong route        {}: {}", w.persona, w.why)?;
     }

@@ -260,12 +260,7 @@ pub fn print_soak(r: &SoakReport, out: &mut dyn std::io::Write) -> std::io::Resu
         "  fds / threads / tasks  {} -> {}, {} -> {}, {} -> {}",
         r.fds.0, r.fds.1, r.threads.0, r.threads.1, r.tasks.0, r.tasks.1
     )?;
-    let d = &r.asr_decoders;
-    writeln!(
-        out,
-        "  decoders           {} open at most of {} (busy at most {}), {} grammars compiled, {} utterances waited (longest {} ms), {} extra",
-        d.open_peak, d.max, d.busy_peak, d.grammars, d.waits, d.wait_ms_max, d.overflow
-    )?;
+    writeln!(out, "  decoders           {}", r.asr_decoders)?;
     for w in &r.incomplete {
         writeln!(out, "  incomplete         {}: {}", w.persona, w.why)?;
     }

@@ -82,6 +82,17 @@ pub struct PoolStats {
     pub grammars: u64,
 }
 
+impl std::fmt::Display for PoolStats {
+    /// One line for the benches' text reports.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} open at most of {} (busy at most {}), {} grammars compiled, {} utterances waited (longest {} ms), {} extra",
+            self.open_peak, self.max, self.busy_peak, self.grammars, self.waits, self.wait_ms_max, self.overflow
+        )
+    }
+}
+
 /// A decoder and the grammars (phrase-set hashes) it has compiled.
 struct Slot {
     dec: SphinxRecognizer,
