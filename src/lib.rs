@@ -13,6 +13,7 @@ pub mod campaign;
 pub mod config;
 pub mod crypto;
 pub mod dialogue;
+pub mod ids;
 pub mod intent;
 pub mod media;
 pub mod outcome;

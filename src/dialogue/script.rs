@@ -135,6 +135,29 @@ pub struct Vars {
     pub callback_time: Option<String>,
 }
 
+impl Vars {
+    /// The account's values in `lang`'s words: its name, its amount and its
+    /// due date as seen on `today`. The promise and callback are left for
+    /// the conversation to fill when they are known.
+    pub fn for_account(
+        account: &crate::account::Account,
+        lang: Language,
+        today: chrono::NaiveDate,
+    ) -> Vars {
+        Vars {
+            name: Some(account.name.clone()),
+            amount: Some(super::speak::amount_words(
+                account.amount,
+                account.currency.as_deref(),
+                lang,
+            )),
+            due_date: Some(super::speak::date_words(account.due_date, lang, today)),
+            promise_date: None,
+            callback_time: None,
+        }
+    }
+}
+
 /// A loaded, checked script for one language.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Script {

@@ -58,19 +58,10 @@ impl EventKind {
     }
 }
 
-/// A fresh delivery id: 128 random bits as a UUID-shaped string, the same
+/// A fresh delivery id: a random (version 4) UUID, the same
 /// on every retry of the event (receivers de-duplicate by it).
 fn new_uid() -> String {
-    let b: [u8; 16] = rand::random();
-    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
+    crate::ids::random_uuid()
 }
 
 /// Appends an event inside the caller's transaction. The body is fixed

@@ -153,6 +153,22 @@ pub fn pool_stats() -> PoolStats {
 }
 
 impl DecoderPool {
+    /// An empty pool (no decoder open yet) whose finals wait at most
+    /// `final_wait` for a free decoder.
+    fn new(config: SphinxConfig, final_wait: Duration) -> DecoderPool {
+        DecoderPool {
+            config,
+            final_wait,
+            state: Mutex::new(State {
+                idle: Vec::new(),
+                valid: HashSet::new(),
+                busy: 0,
+                stats: PoolStats::default(),
+            }),
+            freed: Condvar::new(),
+        }
+    }
+
     /// The process's pool for `config` (made on first use), at most
     /// `max` decoders (the latest caller's size stands).
     pub fn shared(config: &SphinxConfig, max: usize) -> Arc<DecoderPool> {
@@ -161,17 +177,7 @@ impl DecoderPool {
         let pool = match pools.iter().find(|(k, _)| *k == key) {
             Some((_, p)) => p.clone(),
             None => {
-                let p = Arc::new(DecoderPool {
-                    config: config.clone(),
-                    final_wait: WAIT_AT_FINAL,
-                    state: Mutex::new(State {
-                        idle: Vec::new(),
-                        valid: HashSet::new(),
-                        busy: 0,
-                        stats: PoolStats::default(),
-                    }),
-                    freed: Condvar::new(),
-                });
+                let p = Arc::new(DecoderPool::new(config.clone(), WAIT_AT_FINAL));
                 pools.push((key, p.clone()));
                 p
             }
@@ -448,17 +454,10 @@ mod tests {
 
     /// A pool of its own (not the process's shared one) of at most `max`.
     fn pool(max: usize) -> Arc<DecoderPool> {
-        let p = Arc::new(DecoderPool {
-            config: SphinxConfig::default(),
-            final_wait: Duration::from_secs(1),
-            state: Mutex::new(State {
-                idle: Vec::new(),
-                valid: HashSet::new(),
-                busy: 0,
-                stats: PoolStats::default(),
-            }),
-            freed: Condvar::new(),
-        });
+        let p = Arc::new(DecoderPool::new(
+            SphinxConfig::default(),
+            Duration::from_secs(1),
+        ));
         p.lock().stats.max = max;
         p
     }

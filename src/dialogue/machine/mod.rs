@@ -312,17 +312,7 @@ impl Conversation {
     ) -> Self {
         let lang = script.meta.language;
         let today = call.today();
-        let vars = Vars {
-            name: Some(account.name.clone()),
-            amount: Some(speak::amount_words(
-                account.amount,
-                account.currency.as_deref(),
-                lang,
-            )),
-            due_date: Some(speak::date_words(account.due_date, lang, today)),
-            promise_date: None,
-            callback_time: None,
-        };
+        let vars = Vars::for_account(&account, lang, today);
         Conversation {
             script,
             account,

@@ -46,18 +46,7 @@ pub enum Frame {
     Other(u8),
 }
 
-/// The UUID as text (`8-4-4-4-12` hex).
-pub fn uuid_text(id: &[u8; 16]) -> String {
-    let h: String = id.iter().map(|b| format!("{b:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
-}
+pub use crate::ids::uuid_text;
 
 /// Parses a UUID written as 32 hex digits with or without dashes.
 pub fn parse_uuid(s: &str) -> Option<[u8; 16]> {

@@ -185,8 +185,5 @@ impl StreamHub {
 
 /// A fresh random (version 4) UUID.
 pub fn new_stream_id() -> String {
-    let mut b: [u8; 16] = rand::random();
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    super::audiosocket::uuid_text(&b)
+    crate::ids::random_uuid()
 }

@@ -119,17 +119,10 @@ pub fn recording_offset_ms(outcome: &serde_json::Value) -> Option<u64> {
 
 /// The values a script fills into prompts for this account.
 pub fn vars_for(account: &Account, today: NaiveDate) -> Vars {
-    let lang = account.language;
     Vars {
-        name: Some(account.name.clone()),
-        amount: Some(speak::amount_words(
-            account.amount,
-            account.currency.as_deref(),
-            lang,
-        )),
-        due_date: Some(speak::date_words(account.due_date, lang, today)),
         promise_date: Some("…".into()),
         callback_time: Some("…".into()),
+        ..Vars::for_account(account, account.language, today)
     }
 }
 
