@@ -11,7 +11,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::account::{mask_phone, Account, Language};
 use crate::dialogue::script::Vars;
-use crate::dialogue::{speak, PromptId, Script};
+use crate::dialogue::{PromptId, Script};
 
 /// Paging of a list.
 #[derive(Debug, Clone, Copy, Deserialize, IntoParams)]
