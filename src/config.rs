@@ -14,9 +14,9 @@ use serde::Deserialize;
 pub use crate::asr::AsrConfig;
 use crate::campaign::settings::CampaignSettings;
 use crate::dialogue::config::DialogueConfig;
+use crate::media::codec::WebRtcCodec;
 use crate::media::g711::Codec;
 use crate::policy::config::PolicyConfig;
-use crate::telephony::webrtc::WebRtcCodec;
 
 /// What went wrong reading the configuration.
 #[derive(Debug, thiserror::Error)]

@@ -4,6 +4,7 @@
 //! socket, never reads the clock.
 
 pub mod cn;
+pub mod codec;
 pub mod g711;
 pub mod jitter;
 pub mod opus;

@@ -13,45 +13,10 @@ pub mod driver;
 pub mod engine;
 pub mod transcode;
 
+pub use crate::media::codec::WebRtcCodec;
 pub use driver::{Bridge, DirectMedia};
 
 use crate::media::g711::Codec;
-
-/// An audio codec of a direct WebRTC leg (`[media] codecs` names them).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WebRtcCodec {
-    /// Opus at 48 kHz (RFC 7587), transcoded to G.711 for the media session.
-    Opus,
-    /// PCMU or PCMA, passed through as it is.
-    G711(Codec),
-}
-
-impl WebRtcCodec {
-    /// The codec for a `[media] codecs` name: PCMU, PCMA or opus (any case).
-    pub fn from_name(name: &str) -> Option<WebRtcCodec> {
-        if name.eq_ignore_ascii_case("opus") {
-            Some(WebRtcCodec::Opus)
-        } else {
-            Codec::from_name(name).map(WebRtcCodec::G711)
-        }
-    }
-
-    /// The name as in SDP and the call report: `opus`, `PCMU`, `PCMA`.
-    pub fn name(self) -> &'static str {
-        match self {
-            WebRtcCodec::Opus => "opus",
-            WebRtcCodec::G711(c) => c.name(),
-        }
-    }
-
-    /// The G.711 codec, if this is one.
-    pub fn g711(self) -> Option<Codec> {
-        match self {
-            WebRtcCodec::G711(c) => Some(c),
-            WebRtcCodec::Opus => None,
-        }
-    }
-}
 
 /// The loopback address of `ip`'s family: where the media session and the
 /// driver meet.
