@@ -16,8 +16,6 @@ pub mod transcode;
 pub use crate::media::codec::WebRtcCodec;
 pub use driver::{Bridge, DirectMedia};
 
-use crate::media::g711::Codec;
-
 /// The loopback address of `ip`'s family: where the media session and the
 /// driver meet.
 pub fn loopback_of(ip: std::net::IpAddr) -> std::net::IpAddr {
