@@ -21,8 +21,8 @@ async fn first_samples(peer: &UdpSocket, packets: usize) -> Vec<i16> {
     out
 }
 
-#[tokio::test]
-async fn fed_frames_go_out_when_nothing_plays_and_a_backlog_keeps_only_the_newest() {
+/// A PCMU session's parameters on loopback, and the peer socket it sends to.
+async fn pcmu_session() -> (MediaParams, UdpSocket) {
     let ours = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let peer = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let p = MediaParams {
@@ -37,6 +37,12 @@ async fn fed_frames_go_out_when_nothing_plays_and_a_backlog_keeps_only_the_newes
         sit: None,
         options: MediaOptions::default(),
     };
+    (p, peer)
+}
+
+#[tokio::test]
+async fn fed_frames_go_out_when_nothing_plays_and_a_backlog_keeps_only_the_newest() {
+    let (p, peer) = pcmu_session().await;
     let (tx, rx) = mpsc::channel(64);
     let (events, _events_rx) = crate::telephony::leg::event_channel();
     let stop = CancellationToken::new();
@@ -69,20 +75,7 @@ async fn fed_frames_go_out_when_nothing_plays_and_a_backlog_keeps_only_the_newes
 
 #[tokio::test]
 async fn a_prompt_that_plays_goes_before_fed_frames() {
-    let ours = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let peer = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let p = MediaParams {
-        socket: ours,
-        remote: peer.local_addr().unwrap(),
-        codec: Codec::Pcmu,
-        payload_type: 0,
-        dtmf_payload_type: None,
-        jitter_frames: 3,
-        record: None,
-        media_timeout: Duration::ZERO,
-        sit: None,
-        options: MediaOptions::default(),
-    };
+    let (p, peer) = pcmu_session().await;
     let (tx, rx) = mpsc::channel(64);
     let (events, _events_rx) = crate::telephony::leg::event_channel();
     let stop = CancellationToken::new();
