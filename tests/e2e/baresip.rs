@@ -34,6 +34,19 @@ pub fn start_baresip_with(
     sip_port: u16,
     edit: impl FnOnce(String) -> String,
 ) -> Baresip {
+    spawn_baresip(dir, audio, account, sip_port, edit, &[])
+}
+
+/// [`start_baresip_with`] with extra command-line arguments for baresip
+/// (`-s`: its SIP trace in the log, to check the headers it received).
+pub fn spawn_baresip(
+    dir: &Path,
+    audio: &Path,
+    account: &str,
+    sip_port: u16,
+    edit: impl FnOnce(String) -> String,
+    args: &[&str],
+) -> Baresip {
     let rec = dir.join("rec");
     std::fs::create_dir_all(&rec).unwrap();
     let ctrl = free_tcp_port();
@@ -59,7 +72,7 @@ pub fn start_baresip_with(
     .unwrap();
     std::fs::write(dir.join("contacts"), "").unwrap();
     let mut cmd = Command::new("baresip");
-    cmd.arg("-f").arg(dir).current_dir(dir);
+    cmd.args(args).arg("-f").arg(dir).current_dir(dir);
     let peer = Peer::spawn("baresip", &mut cmd, dir.join("baresip.log"));
     assert!(
         wait_tcp(ctrl, Duration::from_secs(10)),

@@ -7,7 +7,6 @@
 //! escalation with the transcript and the apology.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -21,7 +20,7 @@ use duecall::sim::{PersonaBook, SimCallRecord, SimConfig};
 use duecall::telephony::bridge::BridgeEnd;
 use duecall::telephony::sip::SipGateway;
 
-use crate::baresip::baresip_heard;
+use crate::baresip::{baresip_heard, spawn_baresip};
 use crate::conversation::now;
 use crate::peers::*;
 
@@ -48,40 +47,15 @@ fn account(agent_uri: &str) -> Account {
 /// hangs up at its end: aufile), records what it hears, and traces SIP
 /// (`-s`) into its log so the test can read the INVITE's headers.
 fn start_collector(dir: &Path, audio: &Path) -> (Peer, u16) {
-    let rec = dir.join("rec");
-    std::fs::create_dir_all(&rec).unwrap();
-    let sip_port = free_udp_port();
-    let ctrl = free_tcp_port();
-    let rtp = free_udp_pair();
-    let config = format!(
-        "poll_method\t\tepoll\nsip_listen\t\t127.0.0.1:{sip_port}\nsip_trans_def\t\tudp\n\
-         call_local_timeout\t120\ncall_max_calls\t\t4\naudio_player\t\tnone\n\
-         audio_source\t\taufile,{audio}\naudio_alert\t\tnone\naudio_level\t\tno\n\
-         ausrc_format\t\ts16\nauplay_format\t\ts16\nrtp_tos\t\t\t0\nrtp_ports\t\t{rtp}-{rtp_hi}\n\
-         rtcp_mux\t\tno\njitter_buffer_delay\t1-5\ndns_server\t\t127.0.0.1:53\nnet_interface\t\t127.0.0.1\n\
-         module_path\t\t/usr/lib/baresip/modules\nmodule\t\t\tg711.so\nmodule\t\t\taufile.so\n\
-         module\t\t\tsndfile.so\nmodule\t\t\tctrl_tcp.so\nmodule_app\t\taccount.so\nmodule_app\t\tmenu.so\n\
-         ctrl_tcp_listen\t\t127.0.0.1:{ctrl}\nsnd_path\t\t{rec}\n",
-        audio = audio.display(),
-        rtp_hi = rtp + 20,
-        rec = rec.display()
+    let b = spawn_baresip(
+        dir,
+        audio,
+        "<sip:collector@127.0.0.1:{port}>;regint=0;answermode=auto;audio_codecs=PCMU/8000/1,PCMA/8000/1",
+        free_udp_port(),
+        |c| c,
+        &["-s"],
     );
-    std::fs::write(dir.join("config"), config).unwrap();
-    std::fs::write(
-        dir.join("accounts"),
-        format!("<sip:collector@127.0.0.1:{sip_port}>;regint=0;answermode=auto;audio_codecs=PCMU/8000/1,PCMA/8000/1\n"),
-    )
-    .unwrap();
-    std::fs::write(dir.join("contacts"), "").unwrap();
-    let mut cmd = Command::new("baresip");
-    cmd.arg("-s").arg("-f").arg(dir).current_dir(dir);
-    let peer = Peer::spawn("baresip", &mut cmd, dir.join("baresip.log"));
-    assert!(
-        wait_tcp(ctrl, Duration::from_secs(10)),
-        "baresip did not start: {}",
-        peer.log_text()
-    );
-    (peer, sip_port)
+    (b.peer, b.sip_port)
 }
 
 /// One bridged-transfer conversation with the `bridged` debtor, the
