@@ -32,12 +32,13 @@ pub const STREAM_IDLE: Duration = Duration::from_secs(3600);
 /// How often an idle trunk connection gets a CRLF keep-alive.
 pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
 
-/// Binds the UDP socket on `bind` and, for TCP, a listener on the same
-/// port (with port 0 the OS picks one free for both: a few tries).
+/// Binds the UDP socket on `bind` and, when some trunk speaks TCP
+/// (`listen_tcp`), a listener on the same port (with port 0 the OS picks
+/// one free for both: a few tries).
 pub(super) async fn bind(
     layer: &TransportLayer,
     bind: SocketAddr,
-    transport: SipTransport,
+    listen_tcp: bool,
     cancel: &CancellationToken,
 ) -> Result<(), SipError> {
     let tries = if bind.port() == 0 { 8 } else { 1 };
@@ -49,7 +50,7 @@ pub(super) async fn bind(
                 addr: bind,
                 source: std::io::Error::other(e.to_string()),
             })?;
-        if transport != SipTransport::Tcp {
+        if !listen_tcp {
             // TLS: no listener of our own (rsipstack's TLS listener needs
             // its rustls feature); the trunk answers on our connection.
             // WebSocket the same (RFC 7118: the client opens the connection).
