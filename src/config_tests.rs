@@ -558,3 +558,14 @@ fn trunks_on_udp_tcp_and_tls_share_one_process() {
     );
     assert_eq!(c.sip_transport(), SipTransport::Udp, "the primary's");
 }
+
+#[test]
+fn keepalive_s_defaults_to_30_and_is_bounded() {
+    assert_eq!(Config::default().sip.keepalive_s, 30);
+    let c = Config::from_toml("[sip]\nkeepalive_s = 0\n", "t").expect("0 turns them off");
+    assert_eq!(c.sip.keepalive_s, 0);
+    let e = Config::from_toml("[sip]\nkeepalive_s = 3601\n", "t")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("sip.keepalive_s"), "{e}");
+}

@@ -202,7 +202,8 @@ impl SipGateway {
             trunks,
             closed,
         };
-        // A CRLF keep-alive on each trunk's connection (TCP, TLS).
+        // A CRLF keep-alive on each trunk's connection (TCP, TLS), unless
+        // `[sip] keepalive_s = 0`.
         // (WebSocket: the proxy pings, RFC 6455 ping frames, answered by
         // the stack; a CRLF would be a malformed SIP frame there.)
         for t in gw.trunks.cfg.clone() {
@@ -210,13 +211,16 @@ impl SipGateway {
             let Some(address) = t.address.as_deref() else {
                 continue;
             };
-            if !matches!(over, SipTransport::Tcp | SipTransport::Tls) {
+            if !matches!(over, SipTransport::Tcp | SipTransport::Tls) || gw.cfg.sip.keepalive_s == 0
+            {
                 continue;
             }
             if let Some(target) = gw.targets_of("trunk", address, over).await?.pop_front() {
                 gw.background.spawn(transport::keepalive(
                     inner.clone(),
+                    t.name.clone(),
                     target,
+                    Duration::from_secs(gw.cfg.sip.keepalive_s),
                     gw.calls.child_token(),
                 ));
             }
