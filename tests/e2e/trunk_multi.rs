@@ -313,3 +313,58 @@ async fn a_dead_udp_trunk_fails_over_to_a_tcp_trunk_in_the_same_process() {
 async fn a_dead_udp_trunk_fails_over_to_a_tls_trunk_in_the_same_process() {
     dead_udp_then("tls").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_registrar_that_goes_away_and_comes_back_is_registered_at_again() {
+    let dir = scratch("trunk-multi-reregister");
+    let (da, db) = (dir.join("a"), dir.join("b"));
+    std::fs::create_dir_all(&da).unwrap();
+    std::fs::create_dir_all(&db).unwrap();
+    let kam = Kamailio::start(&da);
+    let port = kam.port;
+    let text = format!(
+        "[sip]\ncallid_suffix = \"e2e.duecall.test\"\n\
+         [[trunk]]\nname = \"rereg\"\naddress = \"127.0.0.1:{port};transport=tcp\"\n\
+         user = \"bot\"\npassword = \"secret\"\nregister = true\nregister_expires = 4\n"
+    );
+    let gw = SipGateway::start(Config::from_toml(&text, "test").unwrap())
+        .await
+        .expect("registered");
+    assert_eq!(gw.registered(), Some(true));
+    // The registrar goes away: the refresh fails and the 4 s binding lapses.
+    drop(kam);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while gw.registered() != Some(false) {
+        assert!(
+            Instant::now() < deadline,
+            "still registered with no registrar"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        sample(&metrics_text(&dir), "duecall_trunk_registered", "rereg"),
+        Some(0)
+    );
+    // It comes back on the same port: the back-off (2, 4, 8 s) finds it
+    // (after a REGISTER that was still out, up to its 32 s timer).
+    let kam = Kamailio::start_on(&db, port);
+    let back = Instant::now();
+    while gw.registered() != Some(true) {
+        assert!(
+            back.elapsed() < Duration::from_secs(60),
+            "not registered again 60 s after the registrar came back:\n{}",
+            kam.peer.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(kam.ul_dump().contains("bot"), "{}", kam.ul_dump());
+    assert_eq!(
+        sample(&metrics_text(&dir), "duecall_trunk_registered", "rereg"),
+        Some(1)
+    );
+    eprintln!(
+        "re-registered {:?} after the registrar came back",
+        back.elapsed()
+    );
+    gw.shutdown();
+}

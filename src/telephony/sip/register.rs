@@ -274,10 +274,33 @@ pub async fn run(
     loop {
         let now = Instant::now();
         let asked = schedule.expires();
-        let answer = match tokio::select! {
-            res = tokio::time::timeout(REGISTER_TIMEOUT, reg.register(r.server.clone(), Some(asked))) => res,
-            _ = stop.cancelled() => break,
-        } {
+        // A registration that lapses while this REGISTER is still out (a
+        // registrar that went away can keep it waiting up to
+        // REGISTER_TIMEOUT) shows as lapsed at once, not when it ends.
+        let mut lapse = schedule_lapse(&schedule, now, schedule.is_registered(now));
+        let res = {
+            let sent = tokio::time::timeout(
+                REGISTER_TIMEOUT,
+                reg.register(r.server.clone(), Some(asked)),
+            );
+            tokio::pin!(sent);
+            loop {
+                tokio::select! {
+                    res = &mut sent => break Some(res),
+                    _ = sleep_opt(lapse), if lapse.is_some() => {
+                        lapse = None;
+                        if state.registered() {
+                            state.set(false);
+                            was_registered = false;
+                            tracing::warn!(trunk = %r.trunk, aor = %who, "no longer registered at the trunk (the refresh is still unanswered)");
+                        }
+                    }
+                    _ = stop.cancelled() => break None,
+                }
+            }
+        };
+        let Some(res) = res else { break };
+        let answer = match res {
             Ok(Ok(resp)) => {
                 let min = resp.headers.iter().find_map(|h| match h {
                     Header::MinExpires(m) => m.value().trim().parse::<u32>().ok(),
