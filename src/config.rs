@@ -222,6 +222,10 @@ pub struct SipConfig {
     /// it does not answer (two pings in a row, or a 503), campaigns place
     /// no new calls: no decision is stored, nothing counts against the caps.
     pub options_ping_s: u64,
+    /// A CRLF keep-alive (RFC 5626 double CRLF) on each TCP or TLS trunk's
+    /// connection every this many seconds (30; 0: off). It keeps NATs and
+    /// the carrier from idling the connection out between calls.
+    pub keepalive_s: u64,
     /// A browser callee's media: `relay` (default: our plain RTP offer, a
     /// media relay such as rtpengine next to the proxy translates it) or
     /// `direct` (duecall offers WebRTC itself: ICE-lite on `local_ip`,
@@ -266,6 +270,7 @@ impl Default for SipConfig {
             register_expires: 3600,
             registrar: None,
             options_ping_s: 0,
+            keepalive_s: 30,
             webrtc_media: WebRtcMedia::Relay,
             srtp: Default::default(),
         }
@@ -449,6 +454,13 @@ impl Config {
                 "sip.tls_key_file",
                 "tls_cert_file and tls_key_file set together",
                 "only one of them",
+            ));
+        }
+        if self.sip.keepalive_s > 3_600 {
+            return Err(invalid(
+                "sip.keepalive_s",
+                "0 (off) to 3600 seconds",
+                self.sip.keepalive_s,
             ));
         }
         if self.sip.options_ping_s > 3_600 {

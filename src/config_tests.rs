@@ -401,7 +401,7 @@ fn a_bad_trunk_value_names_the_trunk_and_the_key() {
         ),
         (
             "priority = 1",
-            "priority = 1\ntransport = \"tcp\"",
+            "priority = 1\ntransport = \"ws\"",
             "trunk.carrier-b.transport",
         ),
         (
@@ -411,8 +411,8 @@ fn a_bad_trunk_value_names_the_trunk_and_the_key() {
         ),
         (
             "priority = 1",
-            "priority = 1\nregister = true\nuser = \"x\"\npassword = \"y\"",
-            "trunk.carrier-b.register",
+            "priority = 1\nregister = true",
+            "trunk.carrier-b.user",
         ),
         (
             "name = \"carrier-b\"",
@@ -525,4 +525,47 @@ fn caller_ids_are_e164_in_the_campaign_and_pai_needs_one() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("privacy"), "{e}");
+}
+
+#[test]
+fn every_trunk_may_register_with_its_own_credentials() {
+    let text = TWO_TRUNKS.replace(
+        "priority = 1",
+        "priority = 1\nregister = true\nuser = \"b-user\"\npassword = \"b-pw\"\nregister_expires = 120",
+    );
+    let c = Config::from_toml(&text, "t").expect("a second registering trunk is fine");
+    let b = c
+        .trunks()
+        .into_iter()
+        .find(|t| t.name == "carrier-b")
+        .unwrap();
+    assert!(b.register);
+    assert_eq!(b.register_expires, Some(120));
+    assert!(!c.sip.register, "the primary (carrier-a) does not register");
+}
+
+#[test]
+fn trunks_on_udp_tcp_and_tls_share_one_process() {
+    let text = format!(
+        "{TWO_TRUNKS}\n[[trunk]]\nname = \"carrier-c\"\naddress = \"sips:trunk-c.example.com\"\npriority = 2\n"
+    )
+    .replace("priority = 1", "priority = 1\ntransport = \"tcp\"");
+    let c = Config::from_toml(&text, "t").expect("udp, tcp and tls trunks together");
+    let kinds: Vec<SipTransport> = c.trunks().iter().map(|t| t.effective_transport()).collect();
+    assert_eq!(
+        kinds,
+        [SipTransport::Udp, SipTransport::Tcp, SipTransport::Tls]
+    );
+    assert_eq!(c.sip_transport(), SipTransport::Udp, "the primary's");
+}
+
+#[test]
+fn keepalive_s_defaults_to_30_and_is_bounded() {
+    assert_eq!(Config::default().sip.keepalive_s, 30);
+    let c = Config::from_toml("[sip]\nkeepalive_s = 0\n", "t").expect("0 turns them off");
+    assert_eq!(c.sip.keepalive_s, 0);
+    let e = Config::from_toml("[sip]\nkeepalive_s = 3601\n", "t")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("sip.keepalive_s"), "{e}");
 }

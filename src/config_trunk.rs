@@ -348,14 +348,19 @@ impl Config {
                     address,
                 ));
             }
+            // Trunks may speak UDP, TCP and TLS side by side (one endpoint
+            // binds them all); a WebSocket trunk is the process's only one
+            // (its URL path and connection belong to the whole endpoint).
             let kind = t.effective_transport();
             match &transport {
                 None => transport = Some((t.name.clone(), kind)),
-                Some((first, k)) if *k != kind => {
+                Some((first, k))
+                    if *k != kind && (*k == SipTransport::Ws || kind == SipTransport::Ws) =>
+                {
                     return Err(invalid(
                         &t.key("transport"),
                         &format!(
-                            "the transport of trunk `{first}` ({}): one SIP transport per process",
+                            "the transport of trunk `{first}` ({}): a WebSocket trunk cannot share the process with trunks on other transports",
                             k.name()
                         ),
                         kind.name(),
@@ -375,13 +380,6 @@ impl Config {
                     &t.key("user"),
                     "a user and password to register with (`register = true`)",
                     "none",
-                ));
-            }
-            if t.register && self.primary_trunk().is_some_and(|p| p.name != t.name) {
-                return Err(invalid(
-                    &t.key("register"),
-                    "register = true only on the trunk tried first (the lowest priority, first listed) for now",
-                    "a later trunk with register = true",
                 ));
             }
             if let Some(e) = t.register_expires {

@@ -167,6 +167,7 @@ impl Metrics {
                 u8::from(r)
             );
         }
+        text.push_str(&render_trunks(&crate::telephony::sip::trunk_snapshots()));
         if let Some(up) = crate::telephony::sip::trunk_gauge() {
             let _ = writeln!(
                 text,
@@ -177,6 +178,78 @@ impl Metrics {
         }
         Ok(text)
     }
+}
+
+/// The per-trunk series, labelled by the trunk's name: calls placed,
+/// answered, failed and failed over, calls in flight, registered (only
+/// trunks that register) and OPTIONS up (only trunks that are pinged).
+/// Nothing without trunks.
+fn render_trunks(trunks: &[crate::telephony::sip::TrunkSnapshot]) -> String {
+    use crate::telephony::sip::TrunkSnapshot;
+    let mut o = String::new();
+    if trunks.is_empty() {
+        return o;
+    }
+    type Get = fn(&TrunkSnapshot) -> Option<u64>;
+    let series: [(&str, &str, &str, Get); 7] = [
+        (
+            "duecall_trunk_calls_placed_total",
+            "counter",
+            "Calls placed through the trunk (a failover to it counts).",
+            |t| Some(t.placed),
+        ),
+        (
+            "duecall_trunk_calls_answered_total",
+            "counter",
+            "Calls answered through the trunk.",
+            |t| Some(t.answered),
+        ),
+        (
+            "duecall_trunk_calls_failed_total",
+            "counter",
+            "Calls that ended unanswered on the trunk (busy, rejected, no answer, or its own failure with no trunk left).",
+            |t| Some(t.failed),
+        ),
+        (
+            "duecall_trunk_calls_failed_over_total",
+            "counter",
+            "Calls the trunk failed (503, no answer to the INVITE, a transport error) that moved on to the next trunk.",
+            |t| Some(t.failed_over),
+        ),
+        (
+            "duecall_trunk_calls_in_flight",
+            "gauge",
+            "Calls through the trunk now.",
+            |t| Some(t.in_flight),
+        ),
+        (
+            "duecall_trunk_registered",
+            "gauge",
+            "Whether duecall is registered at the trunk (trunks with register = true).",
+            |t| t.registered.map(u64::from),
+        ),
+        (
+            "duecall_trunk_options_up",
+            "gauge",
+            "Whether the trunk answers OPTIONS pings ([sip] options_ping_s).",
+            |t| t.options_up.map(u64::from),
+        ),
+    ];
+    for (name, kind, help, get) in series {
+        let rows: Vec<(&str, u64)> = trunks
+            .iter()
+            .filter_map(|t| get(t).map(|v| (t.trunk.as_str(), v)))
+            .collect();
+        if rows.is_empty() {
+            continue;
+        }
+        let _ = writeln!(o, "# HELP {name} {help}");
+        let _ = writeln!(o, "# TYPE {name} {kind}");
+        for (trunk, v) in rows {
+            let _ = writeln!(o, "{name}{{trunk=\"{}\"}} {v}", esc(trunk));
+        }
+    }
+    o
 }
 
 /// Escapes a label value.
@@ -375,6 +448,47 @@ fn render_text(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn trunk_series_are_labelled_by_name_and_only_registering_or_pinged_trunks_get_those_gauges() {
+        use crate::telephony::sip::TrunkSnapshot;
+        let a = TrunkSnapshot {
+            trunk: "carrier-a".into(),
+            placed: 3,
+            answered: 1,
+            failed: 0,
+            failed_over: 2,
+            in_flight: 0,
+            registered: Some(true),
+            options_up: None,
+        };
+        let b = TrunkSnapshot {
+            trunk: "carrier-\"b\"".into(),
+            placed: 2,
+            answered: 2,
+            failed: 0,
+            failed_over: 0,
+            in_flight: 1,
+            registered: None,
+            options_up: Some(false),
+        };
+        let text = render_trunks(&[a, b]);
+        for line in [
+            "duecall_trunk_calls_placed_total{trunk=\"carrier-a\"} 3",
+            "duecall_trunk_calls_failed_over_total{trunk=\"carrier-a\"} 2",
+            "duecall_trunk_calls_answered_total{trunk=\"carrier-\\\"b\\\"\"} 2",
+            "duecall_trunk_calls_in_flight{trunk=\"carrier-\\\"b\\\"\"} 1",
+            "duecall_trunk_registered{trunk=\"carrier-a\"} 1",
+            "duecall_trunk_options_up{trunk=\"carrier-\\\"b\\\"\"} 0",
+            "# TYPE duecall_trunk_calls_placed_total counter",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} missing:\n{text}");
+        }
+        assert!(!text.contains("registered{trunk=\"carrier-\\\"b"), "{text}");
+        assert!(!text.contains("options_up{trunk=\"carrier-a"), "{text}");
+        assert_eq!(text.matches("# TYPE").count(), 7);
+        assert!(render_trunks(&[]).is_empty());
+    }
 
     #[test]
     fn the_fold_reads_latency_asr_and_rtp_from_an_outcome() {

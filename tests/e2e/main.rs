@@ -30,6 +30,8 @@ mod storage_faults;
 mod transfer_bridge;
 mod trunk_dns;
 mod trunk_failover;
+mod trunk_keepalive;
+mod trunk_multi;
 mod trunk_options;
 mod trunk_register;
 mod trunk_tcp;

@@ -26,19 +26,25 @@ pub struct Kamailio {
 
 impl Kamailio {
     pub fn start(dir: &Path) -> Kamailio {
-        Self::start_with(dir, None)
+        Self::start_with(dir, None, None)
+    }
+
+    /// On a given UDP/TCP port (a registrar coming back where it was).
+    #[allow(dead_code)]
+    pub fn start_on(dir: &Path, port: u16) -> Kamailio {
+        Self::start_with(dir, None, Some(port))
     }
 
     /// Also listening on TLS (`-A WITH_TLS`), with `tls_dir`'s server.pem,
     /// server.key and ca.pem (client certificates required).
     #[allow(dead_code)]
     pub fn start_tls(dir: &Path, tls_dir: &Path) -> Kamailio {
-        Self::start_with(dir, Some(tls_dir))
+        Self::start_with(dir, Some(tls_dir), None)
     }
 
-    fn start_with(dir: &Path, tls_dir: Option<&Path>) -> Kamailio {
+    fn start_with(dir: &Path, tls_dir: Option<&Path>, fixed: Option<u16>) -> Kamailio {
         for _ in 0..5 {
-            let port = free_udp_port();
+            let port = fixed.unwrap_or_else(free_udp_port);
             if std::net::TcpListener::bind(("127.0.0.1", port)).is_err() {
                 continue;
             }

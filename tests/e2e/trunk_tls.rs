@@ -109,7 +109,7 @@ fn make_cert(dir: &Path, ca: &str, name: &str, ext: &str) {
 
 /// ca.pem, server.pem (IP 127.0.0.1), client.pem, and other-ca.pem (an
 /// unrelated CA) in `dir`.
-fn certificates(dir: &Path) {
+pub(crate) fn certificates(dir: &Path) {
     make_ca(dir, "ca");
     make_cert(
         dir,
@@ -142,7 +142,7 @@ fn over_tls(kam: &Kamailio, tls: &Path, ca: &str) -> Config {
     cfg
 }
 
-async fn call(gw: &SipGateway, to: String, hold: Duration) -> CallReport {
+pub(crate) async fn call(gw: &SipGateway, to: String, hold: Duration) -> CallReport {
     let mut leg = gw.dial(DialRequest::to(to)).await.expect("dial");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
     loop {

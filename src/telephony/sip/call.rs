@@ -223,6 +223,9 @@ impl CallTask {
                     continue;
                 };
                 // The old trunk's slot is freed as the new one is taken.
+                if let Some(old) = current {
+                    self.trunks.stats[old].failed_over();
+                }
                 self.trunk = Some(guard);
                 self.used.push(self.trunks.cfg[idx].name.clone());
             }
@@ -233,9 +236,12 @@ impl CallTask {
             self.dialog_layer.remove_dialog(&self.dialog.id());
             let (state_tx, state_rx) = self.dialog_layer.new_dialog_state_channel();
             let mut opt = self.invite_opt.clone();
-            if self.signalling.is_some() {
-                self.signalling = addr.get_socketaddr().ok();
-            }
+            // Each trunk its own transport: a connection's close ends the
+            // call only when this server is reached over one.
+            self.signalling = addr
+                .r#type
+                .filter(|t| *t != rsipstack::sip::Transport::Udp)
+                .and_then(|_| addr.get_socketaddr().ok());
             opt.destination = Some(addr);
             opt.call_id = Some(self.call_id.clone());
             opt.caller = next.parts.caller.clone();
@@ -257,8 +263,16 @@ impl CallTask {
             }
         }
         match (&setup, self.trunk.as_ref()) {
-            (Setup::Failed { failover: true, .. }, Some(g)) => self.trunks.mark_down(g.idx),
-            (Setup::Answered(_), Some(g)) => self.trunks.mark_up(g.idx),
+            (Setup::Failed { failover, .. }, Some(g)) => {
+                if *failover {
+                    self.trunks.mark_down(g.idx);
+                }
+                self.trunks.stats[g.idx].failed();
+            }
+            (Setup::Answered(_), Some(g)) => {
+                self.trunks.mark_up(g.idx);
+                self.trunks.stats[g.idx].answered();
+            }
             _ => {}
         }
 

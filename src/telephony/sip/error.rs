@@ -61,11 +61,14 @@ pub enum SipError {
     /// The TLS settings cannot be used (a CA file, a client certificate).
     #[error("SIP TLS: {0}")]
     Tls(String),
-    /// The registrar refused our REGISTER (`[sip] register = true`).
+    /// A trunk's registrar refused our REGISTER (`register = true`).
     #[error(
-        "the registrar {registrar} refused to register `[sip] user` ({status}): check [sip] user and password"
+        "the registrar {registrar} refused to register `{user_key}` ({status}): check {user_key} and password"
     )]
     RegisterRefused {
+        /// The config key of the user it refused: `[sip] user` for the
+        /// old single trunk, `trunk.<name>.user` for a `[[trunk]]` table.
+        user_key: String,
         /// The registrar's URI.
         registrar: String,
         /// The final status.

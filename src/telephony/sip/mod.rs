@@ -28,6 +28,7 @@ pub mod options;
 pub mod register;
 pub mod resolve;
 mod setup;
+pub mod stats;
 mod tls;
 mod transfer;
 mod transport;
@@ -64,6 +65,7 @@ pub use dial::DialRequest;
 pub use error::SipError;
 pub use options::trunk_gauge;
 pub use register::registration_gauge;
+pub use stats::{trunk_snapshots, TrunkSnapshot};
 pub use transfer::{parse_sipfrag_notify, refer_to, refer_to_with_headers};
 pub use uri::{mask_uri, validate_header, validate_uri};
 
@@ -92,13 +94,15 @@ pub struct SipGateway {
     /// Ends every call (each call task holds a child of it).
     calls: CancellationToken,
     tracker: TaskTracker,
-    /// The registration task (`[sip] register`), ended after the calls.
+    /// The registration tasks, pings and keep-alives, ended after the calls.
     background: TaskTracker,
-    /// Whether we are registered (None without `[sip] register`).
-    registration: Option<Arc<register::RegState>>,
-    /// Whether the trunk answers OPTIONS (None without `[sip] options_ping_s`).
-    trunk: Option<Arc<options::TrunkState>>,
-    /// The transport to the trunk.
+    /// Each registering trunk's name and registration state.
+    registrations: Vec<(String, Arc<register::RegState>)>,
+    /// Each trunk's OPTIONS ping state, by trunk index (empty without
+    /// `[sip] options_ping_s`; None for a trunk without an address).
+    pings: Vec<Option<Arc<options::TrunkState>>>,
+    /// The transport to the primary trunk (and, without trunks, to the
+    /// callee's host); each trunk may use its own.
     transport: SipTransport,
     /// The trunks, their calls in flight and failures (empty: calls route
     /// by the Request-URI).
@@ -133,10 +137,16 @@ impl SipGateway {
         let bind = SocketAddr::new(cfg.sip.local_ip, cfg.sip.local_port);
         let transport_layer = TransportLayer::new(cancel.child_token());
         let sip_transport = cfg.sip_transport();
-        if sip_transport == SipTransport::Tls {
+        // Every transport some trunk speaks: UDP is always bound, a TCP
+        // listener when a trunk speaks TCP, the TLS connector when one
+        // speaks TLS (trunks on different transports share the endpoint).
+        let speaks = |k: SipTransport| {
+            sip_transport == k || trunks.cfg.iter().any(|t| t.effective_transport() == k)
+        };
+        if speaks(SipTransport::Tls) {
             tls::install(tls::client_config(&cfg.sip)?);
         }
-        transport::bind(&transport_layer, bind, sip_transport, &cancel).await?;
+        transport::bind(&transport_layer, bind, speaks(SipTransport::Tcp), &cancel).await?;
         if let Some(path) = cfg.ws_path() {
             transport_layer.set_ws_path(path);
         }
@@ -186,19 +196,31 @@ impl SipGateway {
             calls: CancellationToken::new(),
             tracker: TaskTracker::new(),
             background: TaskTracker::new(),
-            registration: None,
-            trunk: None,
+            registrations: Vec::new(),
+            pings: Vec::new(),
             transport: sip_transport,
             trunks,
             closed,
         };
-        if matches!(sip_transport, SipTransport::Tcp | SipTransport::Tls) {
-            // (WebSocket: the proxy pings, RFC 6455 ping frames, answered
-            // by the stack; a CRLF would be a malformed SIP frame there.)
-            if let Some(trunk) = gw.trunk_targets().await?.pop_front() {
+        // A CRLF keep-alive on each trunk's connection (TCP, TLS), unless
+        // `[sip] keepalive_s = 0`.
+        // (WebSocket: the proxy pings, RFC 6455 ping frames, answered by
+        // the stack; a CRLF would be a malformed SIP frame there.)
+        for t in gw.trunks.cfg.clone() {
+            let over = t.effective_transport();
+            let Some(address) = t.address.as_deref() else {
+                continue;
+            };
+            if !matches!(over, SipTransport::Tcp | SipTransport::Tls) || gw.cfg.sip.keepalive_s == 0
+            {
+                continue;
+            }
+            if let Some(target) = gw.targets_of("trunk", address, over).await?.pop_front() {
                 gw.background.spawn(transport::keepalive(
                     inner.clone(),
-                    trunk,
+                    t.name.clone(),
+                    target,
+                    Duration::from_secs(gw.cfg.sip.keepalive_s),
                     gw.calls.child_token(),
                 ));
             }
@@ -206,75 +228,186 @@ impl SipGateway {
         if gw.cfg.sip.options_ping_s > 0 {
             gw.start_pings(inner.clone()).await?;
         }
-        if gw.cfg.sip.register {
-            gw.start_registration(inner).await?;
+        if gw.trunks.cfg.iter().any(|t| t.register) {
+            gw.start_registrations(inner).await?;
         }
         Ok(gw)
     }
 
-    /// Starts the OPTIONS pings to the trunk and waits for the first one's
-    /// answer (at most [`options::PING_TIMEOUT`] and a second), so a
-    /// campaign's first dial already knows whether the trunk is there.
+    /// Starts the OPTIONS pings to each trunk with an address and waits
+    /// for their first answers together (at most [`options::PING_TIMEOUT`]
+    /// and a second), so a campaign's first dial already knows which
+    /// trunks are there.
     async fn start_pings(
         &mut self,
         endpoint: rsipstack::transaction::endpoint::EndpointInnerRef,
     ) -> Result<(), SipError> {
-        let Some(target) = self.trunk_targets().await?.pop_front() else {
-            return Err(SipError::Stack(
-                "`[sip] options_ping_s` needs a trunk: set [sip] outbound_proxy".into(),
+        let mut firsts = Vec::new();
+        let mut pings = Vec::new();
+        for idx in 0..self.trunks.cfg.len() {
+            let t = self.trunks.cfg[idx].clone();
+            let target = match t.address.as_deref() {
+                Some(a) => self
+                    .targets_of("trunk", a, t.effective_transport())
+                    .await?
+                    .pop_front(),
+                None => None,
+            };
+            let Some(target) = target else {
+                pings.push(None);
+                continue;
+            };
+            let state = Arc::new(options::TrunkState::new(self.trunks.stats[idx].clone()));
+            let (first_tx, first_rx) = tokio::sync::oneshot::channel();
+            self.background.spawn(options::run(
+                endpoint.clone(),
+                t.name.clone(),
+                target,
+                std::time::Duration::from_secs(self.cfg.sip.options_ping_s),
+                state.clone(),
+                self.calls.child_token(),
+                first_tx,
             ));
-        };
-        let state = Arc::new(options::TrunkState::default());
-        let (first_tx, first_rx) = tokio::sync::oneshot::channel();
-        self.background.spawn(options::run(
-            endpoint,
-            target,
-            std::time::Duration::from_secs(self.cfg.sip.options_ping_s),
-            state.clone(),
-            self.calls.child_token(),
-            first_tx,
-        ));
-        self.trunk = Some(state);
+            firsts.push(first_rx);
+            pings.push(Some(state));
+        }
+        if firsts.is_empty() {
+            return Err(SipError::Stack(
+                "`[sip] options_ping_s` needs a trunk: set [sip] outbound_proxy or a [[trunk]] address"
+                    .into(),
+            ));
+        }
+        self.pings = pings;
         let _ = tokio::time::timeout(
             options::PING_TIMEOUT + std::time::Duration::from_secs(1),
-            first_rx,
+            futures_join_all(firsts),
         )
         .await;
         Ok(())
     }
 
-    /// Whether the trunk answers its OPTIONS pings now (None without
-    /// `[sip] options_ping_s`, or before the first ping ended).
+    /// Whether the primary trunk (the one tried first) answers its OPTIONS
+    /// pings now (None without `[sip] options_ping_s`, or before the first
+    /// ping ended).
     pub fn trunk_up(&self) -> Option<bool> {
-        self.trunk.as_ref().and_then(|s| s.up())
+        let idx = self.trunks.primary?;
+        self.ping_up(idx)
     }
 
-    /// Starts the registration task and waits for its first REGISTER (up
-    /// to [`FIRST_REGISTER_WAIT`]): a refusal fails start-up.
-    async fn start_registration(
+    fn ping_up(&self, idx: usize) -> Option<bool> {
+        self.pings.get(idx)?.as_ref()?.up()
+    }
+
+    /// Which trunks their OPTIONS pings say are gone, by trunk index.
+    fn pings_down(&self) -> Vec<bool> {
+        (0..self.trunks.cfg.len())
+            .map(|i| self.ping_up(i) == Some(false))
+            .collect()
+    }
+
+    /// Each pinged trunk's name and whether it answers its pings now.
+    pub fn trunks_up(&self) -> Vec<(String, Option<bool>)> {
+        (0..self.trunks.cfg.len())
+            .filter(|&i| self.pings.get(i).is_some_and(|p| p.is_some()))
+            .map(|i| (self.trunks.cfg[i].name.clone(), self.ping_up(i)))
+            .collect()
+    }
+
+    /// Starts one registration task per trunk with `register = true` and
+    /// waits for their first REGISTERs together (up to
+    /// [`FIRST_REGISTER_WAIT`]): a refusal by any registrar fails start-up
+    /// naming that trunk's user; one that does not answer in time is
+    /// retried in the background while calls go ahead.
+    async fn start_registrations(
         &mut self,
         endpoint: rsipstack::transaction::endpoint::EndpointInnerRef,
     ) -> Result<(), SipError> {
-        let sip = &self.cfg.sip;
-        let (Some(user), Some(password)) = (sip.user.clone(), sip.password.clone()) else {
-            return Err(SipError::Stack(
-                "`[sip] register = true` needs [sip] user and password".into(),
-            ));
+        let registering: Vec<usize> = (0..self.trunks.cfg.len())
+            .filter(|&i| self.trunks.cfg[i].register)
+            .collect();
+        let mut firsts = Vec::new();
+        for idx in registering {
+            match self.start_registration(endpoint.clone(), idx).await {
+                Ok(first) => firsts.push(first),
+                Err(e) => {
+                    self.shutdown();
+                    return Err(e);
+                }
+            }
+        }
+        let deadline = tokio::time::Instant::now() + FIRST_REGISTER_WAIT;
+        for (name, user_key, registrar, rx) in firsts {
+            match tokio::time::timeout_at(deadline, rx).await {
+                Ok(Ok(register::FirstOutcome::Registered)) => {}
+                Ok(Ok(register::FirstOutcome::Refused { status })) => {
+                    self.shutdown();
+                    return Err(SipError::RegisterRefused {
+                        user_key,
+                        registrar,
+                        status,
+                    });
+                }
+                _ => {
+                    tracing::warn!(
+                        trunk = %name,
+                        "not registered at the trunk yet; calls go ahead while the registration retries"
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts the registration task of trunk `idx`; returns what start-up
+    /// waits on: the trunk's name, its user's config key, the registrar and
+    /// the first REGISTER's outcome.
+    async fn start_registration(
+        &mut self,
+        endpoint: rsipstack::transaction::endpoint::EndpointInnerRef,
+        idx: usize,
+    ) -> Result<
+        (
+            String,
+            String,
+            String,
+            tokio::sync::oneshot::Receiver<register::FirstOutcome>,
+        ),
+        SipError,
+    > {
+        let t = self.trunks.cfg[idx].clone();
+        let legacy = self.cfg.trunk.is_empty();
+        let key = |k: &str| {
+            if legacy {
+                format!("[sip] {k}")
+            } else {
+                format!("trunk.{}.{k}", t.name)
+            }
         };
-        let trunk = self.trunk_targets().await?.pop_front();
-        let (server, outbound_proxy) = match &sip.registrar {
-            Some(r) => (
-                uri::parse_uri(r)?,
-                trunk.and_then(|t| t.addr.to_string().parse().ok()),
-            ),
+        let (Some(user), Some(password)) = (t.user.clone(), t.password.clone()) else {
+            return Err(SipError::Stack(format!(
+                "`register = true` needs {} and password",
+                key("user")
+            )));
+        };
+        let transport = t.effective_transport();
+        let targets = match &t.address {
+            Some(a) => self.targets_of(&key("address"), a, transport).await?,
+            None => VecDeque::new(),
+        };
+        let first = targets
+            .front()
+            .and_then(|a| a.addr.to_string().parse().ok());
+        let (server, outbound_proxy) = match &t.registrar {
+            Some(r) => (uri::parse_uri(r)?, first),
             None => {
-                let p = self
-                    .cfg
-                    .proxy_host()
-                    .map_err(|e| SipError::Stack(e.to_string()))?
-                    .ok_or_else(|| {
-                        SipError::Stack("`[sip] register = true` needs a registrar".into())
-                    })?;
+                let address = t.address.as_deref().ok_or_else(|| {
+                    SipError::Stack(format!(
+                        "`register = true` needs {} or an address",
+                        key("registrar")
+                    ))
+                })?;
+                let p = crate::config::parse_proxy(&key("address"), address)
+                    .map_err(|e| SipError::Stack(e.to_string()))?;
                 let host = if p.host.contains(':') {
                     format!("[{}]", p.host)
                 } else {
@@ -285,30 +418,25 @@ impl SipGateway {
                     None => format!("sip:{host}"),
                 };
                 let via_dns = p.host.parse::<IpAddr>().is_err();
-                (
-                    uri::parse_uri(&uri)?,
-                    trunk
-                        .filter(|_| via_dns)
-                        .and_then(|t| t.addr.to_string().parse().ok()),
-                )
+                (uri::parse_uri(&uri)?, first.filter(|_| via_dns))
             }
         };
         let mut server = server;
-        if self.transport != SipTransport::Udp
+        if transport != SipTransport::Udp
             && !server
                 .params
                 .iter()
                 .any(|p| matches!(p, rsipstack::sip::Param::Transport(_)))
         {
             server.params.push(rsipstack::sip::Param::Transport(
-                transport::stack_transport(self.transport),
+                transport::stack_transport(transport),
             ));
         }
-        let contact = (self.transport != SipTransport::Udp)
-            .then(|| uri::parse_uri(&transport::contact_uri(&user, self.local, self.transport)))
+        let contact = (transport != SipTransport::Udp)
+            .then(|| uri::parse_uri(&transport::contact_uri(&user, self.local, transport)))
             .transpose()?;
         let registrar = server.to_string();
-        let state = Arc::new(register::RegState::default());
+        let state = Arc::new(register::RegState::new(self.trunks.stats[idx].clone()));
         let (first_tx, first_rx) = tokio::sync::oneshot::channel();
         let r = register::Registrar {
             endpoint,
@@ -320,8 +448,11 @@ impl SipGateway {
                 realm: None,
                 auth_username: None,
             },
-            expires: sip.register_expires,
+            expires: t
+                .register_expires
+                .unwrap_or(crate::config::SipConfig::default().register_expires),
             contact,
+            trunk: t.name.clone(),
         };
         self.background.spawn(register::run(
             r,
@@ -329,26 +460,25 @@ impl SipGateway {
             self.calls.child_token(),
             first_tx,
         ));
-        self.registration = Some(state);
-        match tokio::time::timeout(FIRST_REGISTER_WAIT, first_rx).await {
-            Ok(Ok(register::FirstOutcome::Registered)) => Ok(()),
-            Ok(Ok(register::FirstOutcome::Refused { status })) => {
-                self.shutdown();
-                Err(SipError::RegisterRefused { registrar, status })
-            }
-            _ => {
-                tracing::warn!(
-                    "not registered at the trunk yet; calls go ahead while the registration retries"
-                );
-                Ok(())
-            }
-        }
+        self.registrations.push((t.name.clone(), state));
+        let user_key = key("user");
+        Ok((t.name, user_key, registrar, first_rx))
     }
 
-    /// Whether the gateway is registered at its trunk now (None without
-    /// `[sip] register`).
+    /// Whether the gateway is registered at every trunk that registers
+    /// (None when none does).
     pub fn registered(&self) -> Option<bool> {
-        self.registration.as_ref().map(|s| s.registered())
+        (!self.registrations.is_empty())
+            .then(|| self.registrations.iter().all(|(_, s)| s.registered()))
+    }
+
+    /// Each registering trunk's name and whether it is registered now, in
+    /// config order.
+    pub fn registrations(&self) -> Vec<(String, bool)> {
+        self.registrations
+            .iter()
+            .map(|(n, s)| (n.clone(), s.registered()))
+            .collect()
     }
 
     /// Our SIP address.
@@ -385,7 +515,7 @@ impl SipGateway {
         }
         // The trunks in the order this call tries them, each with its
         // servers (RFC 3263 order): the INVITE fails over along the list.
-        let order = self.trunks.order(self.trunk_up() == Some(false));
+        let order = self.trunks.order(&self.pings_down());
         if order.is_empty() && !self.trunks.cfg.is_empty() {
             return Err(SipError::TrunksFull);
         }
@@ -396,7 +526,10 @@ impl SipGateway {
             let parts = Arc::new(self.invite_parts(&req, Some(trunk))?);
             let addrs = match &trunk.address {
                 None => Ok(VecDeque::new()),
-                Some(a) => self.targets_of("trunk", a).await,
+                Some(a) => {
+                    self.targets_of("trunk", a, trunk.effective_transport())
+                        .await
+                }
             };
             match addrs {
                 Ok(addrs) if addrs.is_empty() => targets.push_back(call::Target {
@@ -565,22 +698,17 @@ impl SipGateway {
         })
     }
 
-    /// Where a call's INVITE goes, in failover order: the outbound proxy,
-    /// looked up per RFC 3263 when it is a host name (empty without one:
-    /// the stack routes by the Request-URI).
-    async fn trunk_targets(&self) -> Result<VecDeque<SipAddr>, SipError> {
-        match self.cfg.sip.outbound_proxy.clone() {
-            None => Ok(VecDeque::new()),
-            Some(p) => self.targets_of("sip.outbound_proxy", &p).await,
-        }
-    }
-
-    /// The servers of one trunk address, in failover order (RFC 3263 when
-    /// it is a host name).
-    async fn targets_of(&self, key: &str, address: &str) -> Result<VecDeque<SipAddr>, SipError> {
+    /// The servers of one trunk address reached over `over`, in failover
+    /// order (RFC 3263 when it is a host name).
+    async fn targets_of(
+        &self,
+        key: &str,
+        address: &str,
+        over: SipTransport,
+    ) -> Result<VecDeque<SipAddr>, SipError> {
         let p =
             crate::config::parse_proxy(key, address).map_err(|e| SipError::Stack(e.to_string()))?;
-        let speak = match self.transport {
+        let speak = match over {
             SipTransport::Udp => resolve::Transport::Udp,
             // WebSocket: a named port (the config checks it), the host's
             // A/AAAA records as for TCP.
@@ -605,7 +733,7 @@ impl SipGateway {
         if addrs.len() > 1 {
             tracing::debug!(trunk = %p.host, servers = addrs.len(), "trunk resolved");
         }
-        let kind = transport::stack_transport(self.transport);
+        let kind = transport::stack_transport(over);
         Ok(addrs
             .into_iter()
             .map(|a| {
@@ -671,8 +799,9 @@ impl SipGateway {
             .map(|c| c.0.clone())
             .or_else(|| t_user.clone())
             .unwrap_or_else(|| "duecall".into());
-        let contact = uri::parse_uri(&if self.transport == SipTransport::Ws {
-            transport::contact_uri(&contact_user, self.local, self.transport)
+        let over = trunk.map_or(self.transport, |t| t.effective_transport());
+        let contact = uri::parse_uri(&if over == SipTransport::Ws {
+            transport::contact_uri(&contact_user, self.local, over)
         } else {
             format!("sip:{contact_user}@{}", self.local)
         })?;
@@ -702,9 +831,10 @@ impl SipGateway {
     }
 
     /// Whether some trunk may take a call now: not every one is full, and
-    /// the OPTIONS pings do not say the only trunk is gone.
+    /// the OPTIONS pings do not say every trunk is gone.
     pub fn trunks_ready(&self) -> bool {
-        !self.trunks_full() && (self.trunk_up() != Some(false) || self.trunks.cfg.len() > 1)
+        let down = self.pings_down();
+        !self.trunks_full() && (down.is_empty() || !down.iter().all(|d| *d))
     }
 
     /// Ends every call (CANCEL before the answer, BYE after: nobody is left
@@ -789,6 +919,13 @@ async fn route_incoming(
                 );
             }
         }
+    }
+}
+
+/// Waits for every receiver (whatever each yields).
+async fn futures_join_all<T>(rxs: Vec<tokio::sync::oneshot::Receiver<T>>) {
+    for rx in rxs {
+        let _ = rx.await;
     }
 }
 

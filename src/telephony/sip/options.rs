@@ -1,4 +1,4 @@
-//! OPTIONS pings to the trunk (`[sip] options_ping_s`): is the carrier
+//! OPTIONS pings to each trunk (`[sip] options_ping_s`): is the carrier
 //! there before we dial? A campaign whose trunk has gone away would
 //! otherwise store a decision for every account it tries (each counts
 //! against the caps) and fail each INVITE after its 32 s timer; with pings,
@@ -110,24 +110,37 @@ fn decode(v: u8) -> Option<bool> {
     }
 }
 
-/// One gateway's trunk state, shared with its driver.
-#[derive(Debug, Default)]
-pub struct TrunkState(AtomicU8);
+/// One trunk's ping state, shared with its driver (and, by the trunk's
+/// name, with `/metrics`).
+#[derive(Debug)]
+pub struct TrunkState {
+    state: AtomicU8,
+    stats: Arc<super::stats::TrunkStats>,
+}
 
 impl TrunkState {
+    /// The ping state of the trunk whose counters are `stats`.
+    pub(super) fn new(stats: Arc<super::stats::TrunkStats>) -> TrunkState {
+        TrunkState {
+            state: AtomicU8::new(0),
+            stats,
+        }
+    }
+
     fn set(&self, up: Option<bool>) {
         let v = match up {
             None => 0,
             Some(false) => 1,
             Some(true) => 2,
         };
-        self.0.store(v, Ordering::Relaxed);
+        self.state.store(v, Ordering::Relaxed);
         GAUGE.store(v, Ordering::Relaxed);
+        self.stats.set_options_up(up);
     }
 
     /// Whether the trunk answers now (None before the first ping ended).
     pub fn up(&self) -> Option<bool> {
-        decode(self.0.load(Ordering::Relaxed))
+        decode(self.state.load(Ordering::Relaxed))
     }
 }
 
@@ -177,6 +190,7 @@ async fn ping(endpoint: &EndpointInnerRef, uri: &rsipstack::sip::Uri, target: &S
 /// `first` hears when it ended, so start-up can wait for it.
 pub async fn run(
     endpoint: EndpointInnerRef,
+    name: String,
     target: SipAddr,
     interval: Duration,
     state: Arc<TrunkState>,
@@ -186,7 +200,7 @@ pub async fn run(
     let uri = match super::uri::parse_uri(&format!("sip:{}", target.addr)) {
         Ok(u) => u,
         Err(e) => {
-            tracing::error!(trunk = %target.addr, error = %e, "cannot ping the trunk");
+            tracing::error!(trunk = %name, server = %target.addr, error = %e, "cannot ping the trunk");
             return;
         }
     };
@@ -200,9 +214,9 @@ pub async fn run(
         };
         if let Some(up) = health.on_ping(result) {
             if up {
-                tracing::info!(trunk = %target.addr, "the trunk answers OPTIONS: dialling");
+                tracing::info!(trunk = %name, server = %target.addr, "the trunk answers OPTIONS: dialling");
             } else {
-                tracing::warn!(trunk = %target.addr, ping = ?result,
+                tracing::warn!(trunk = %name, server = %target.addr, ping = ?result,
                     "the trunk does not answer OPTIONS: no new calls until it does");
             }
         }

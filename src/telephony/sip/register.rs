@@ -186,20 +186,33 @@ pub fn registration_gauge() -> Option<bool> {
     }
 }
 
-/// One gateway's registration state, shared with its driver.
-#[derive(Debug, Default)]
-pub struct RegState(AtomicU8);
+/// One trunk's registration state, shared with its driver (and, by the
+/// trunk's name, with `/metrics`).
+#[derive(Debug)]
+pub struct RegState {
+    state: AtomicU8,
+    stats: Arc<super::stats::TrunkStats>,
+}
 
 impl RegState {
+    /// The state of a registration at the trunk whose counters are `stats`.
+    pub(super) fn new(stats: Arc<super::stats::TrunkStats>) -> RegState {
+        RegState {
+            state: AtomicU8::new(0),
+            stats,
+        }
+    }
+
     fn set(&self, registered: bool) {
         let v = if registered { 2 } else { 1 };
-        self.0.store(v, Ordering::Relaxed);
+        self.state.store(v, Ordering::Relaxed);
         GAUGE.store(v, Ordering::Relaxed);
+        self.stats.set_registered(Some(registered));
     }
 
     /// Whether the gateway is registered now.
     pub fn registered(&self) -> bool {
-        self.0.load(Ordering::Relaxed) == 2
+        self.state.load(Ordering::Relaxed) == 2
     }
 }
 
@@ -231,6 +244,8 @@ pub struct Registrar {
     pub expires: u32,
     /// Our Contact, when the stack's own (the UDP address) will not do.
     pub contact: Option<rsipstack::sip::Uri>,
+    /// The trunk's name, for the logs.
+    pub trunk: String,
 }
 
 /// Registers, refreshes and retries until `stop`, then un-registers.
@@ -259,10 +274,33 @@ pub async fn run(
     loop {
         let now = Instant::now();
         let asked = schedule.expires();
-        let answer = match tokio::select! {
-            res = tokio::time::timeout(REGISTER_TIMEOUT, reg.register(r.server.clone(), Some(asked))) => res,
-            _ = stop.cancelled() => break,
-        } {
+        // A registration that lapses while this REGISTER is still out (a
+        // registrar that went away can keep it waiting up to
+        // REGISTER_TIMEOUT) shows as lapsed at once, not when it ends.
+        let mut lapse = schedule_lapse(&schedule, now, schedule.is_registered(now));
+        let res = {
+            let sent = tokio::time::timeout(
+                REGISTER_TIMEOUT,
+                reg.register(r.server.clone(), Some(asked)),
+            );
+            tokio::pin!(sent);
+            loop {
+                tokio::select! {
+                    res = &mut sent => break Some(res),
+                    _ = sleep_opt(lapse), if lapse.is_some() => {
+                        lapse = None;
+                        if state.registered() {
+                            state.set(false);
+                            was_registered = false;
+                            tracing::warn!(trunk = %r.trunk, aor = %who, "no longer registered at the trunk (the refresh is still unanswered)");
+                        }
+                    }
+                    _ = stop.cancelled() => break None,
+                }
+            }
+        };
+        let Some(res) = res else { break };
+        let answer = match res {
             Ok(Ok(resp)) => {
                 let min = resp.headers.iter().find_map(|h| match h {
                     Header::MinExpires(m) => m.value().trim().parse::<u32>().ok(),
@@ -285,25 +323,25 @@ pub async fn run(
         match &answer {
             Answer::Registered { granted } => {
                 if !was_registered || first.is_some() {
-                    tracing::info!(aor = %who, granted_s = granted, "registered at the trunk");
+                    tracing::info!(trunk = %r.trunk, aor = %who, granted_s = granted, "registered at the trunk");
                 } else {
-                    tracing::debug!(aor = %who, granted_s = granted, "registration refreshed");
+                    tracing::debug!(trunk = %r.trunk, aor = %who, granted_s = granted, "registration refreshed");
                 }
             }
             Answer::TooBrief { min_expires } => {
-                tracing::info!(aor = %who, min_expires, "registrar wants a longer lifetime; asking again");
+                tracing::info!(trunk = %r.trunk, aor = %who, min_expires, "registrar wants a longer lifetime; asking again");
             }
             Answer::Refused { status } => {
-                tracing::error!(aor = %who, status, failures = schedule.failures(),
-                    "registration refused: check [sip] user and password");
+                tracing::error!(trunk = %r.trunk, aor = %who, status, failures = schedule.failures(),
+                    "registration refused: check the trunk's user and password");
             }
             Answer::Failed => {
-                tracing::warn!(aor = %who, failures = schedule.failures(), still_registered = registered,
+                tracing::warn!(trunk = %r.trunk, aor = %who, failures = schedule.failures(), still_registered = registered,
                     "registration failed; retrying with back-off");
             }
         }
         if was_registered && !registered {
-            tracing::warn!(aor = %who, "no longer registered at the trunk");
+            tracing::warn!(trunk = %r.trunk, aor = %who, "no longer registered at the trunk");
         }
         was_registered = registered;
         state.set(registered);
@@ -323,7 +361,7 @@ pub async fn run(
             _ = tokio::time::sleep_until(when) => {}
             _ = sleep_opt(lapse), if lapse.is_some() && lapse < Some(when) => {
                 state.set(false);
-                tracing::warn!(aor = %who, "no longer registered at the trunk");
+                tracing::warn!(trunk = %r.trunk, aor = %who, "no longer registered at the trunk");
                 was_registered = false;
                 tokio::select! {
                     _ = tokio::time::sleep_until(when) => {}
@@ -338,12 +376,12 @@ pub async fn run(
             tokio::time::timeout(UNREGISTER_WAIT, reg.register(r.server.clone(), Some(0))).await;
         match res {
             Ok(Ok(resp)) if resp.status_code == StatusCode::OK => {
-                tracing::info!(aor = %who, "un-registered from the trunk")
+                tracing::info!(trunk = %r.trunk, aor = %who, "un-registered from the trunk")
             }
             Ok(Ok(resp)) => {
-                tracing::warn!(aor = %who, status = %resp.status_code, "un-REGISTER refused")
+                tracing::warn!(trunk = %r.trunk, aor = %who, status = %resp.status_code, "un-REGISTER refused")
             }
-            _ => tracing::warn!(aor = %who, "un-REGISTER got no answer"),
+            _ => tracing::warn!(trunk = %r.trunk, aor = %who, "un-REGISTER got no answer"),
         }
     }
     state.set(false);

@@ -29,15 +29,13 @@ use crate::config::SipTransport;
 /// call the dialogue allows (`[dialogue] max_call_ms`, 10 min by default).
 pub const STREAM_IDLE: Duration = Duration::from_secs(3600);
 
-/// How often an idle trunk connection gets a CRLF keep-alive.
-pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
-
-/// Binds the UDP socket on `bind` and, for TCP, a listener on the same
-/// port (with port 0 the OS picks one free for both: a few tries).
+/// Binds the UDP socket on `bind` and, when some trunk speaks TCP
+/// (`listen_tcp`), a listener on the same port (with port 0 the OS picks
+/// one free for both: a few tries).
 pub(super) async fn bind(
     layer: &TransportLayer,
     bind: SocketAddr,
-    transport: SipTransport,
+    listen_tcp: bool,
     cancel: &CancellationToken,
 ) -> Result<(), SipError> {
     let tries = if bind.port() == 0 { 8 } else { 1 };
@@ -49,7 +47,7 @@ pub(super) async fn bind(
                 addr: bind,
                 source: std::io::Error::other(e.to_string()),
             })?;
-        if transport != SipTransport::Tcp {
+        if !listen_tcp {
             // TLS: no listener of our own (rsipstack's TLS listener needs
             // its rustls feature); the trunk answers on our connection.
             // WebSocket the same (RFC 7118: the client opens the connection).
@@ -141,32 +139,44 @@ impl TransportEventInspector for ClosedConnections {
     }
 }
 
-/// Sends a CRLF keep-alive to the trunk `target` over TCP every
-/// [`KEEPALIVE_INTERVAL`], opening the connection when there is none (the
-/// flow to the trunk stays up between calls, RFC 5626 style).
+/// Sends a CRLF keep-alive (RFC 5626 4.4.1 double CRLF) to the trunk
+/// `target` over TCP or TLS every `every`, opening the connection when
+/// there is none (the flow to the trunk stays up between calls, RFC 5626
+/// style). The stack answers the trunk's own pings with a single CRLF.
 pub(super) async fn keepalive(
     endpoint: rsipstack::transaction::endpoint::EndpointInnerRef,
+    trunk: String,
     target: SipAddr,
+    every: Duration,
     stop: CancellationToken,
 ) {
+    use rsipstack::transport::connection::KEEPALIVE_REQUEST;
     use rsipstack::transport::stream::StreamConnection;
+    let mut failing = false;
     loop {
         tokio::select! {
-            _ = tokio::time::sleep(KEEPALIVE_INTERVAL) => {}
+            _ = tokio::time::sleep(every) => {}
             _ = stop.cancelled() => return,
         }
-        match endpoint.transport_layer.lookup(&target, None).await {
-            Ok((SipConnection::Tcp(c), _)) => {
-                if let Err(e) = c
-                    .send_raw(rsipstack::transport::connection::KEEPALIVE_REQUEST)
-                    .await
-                {
-                    tracing::warn!(trunk = %target.addr, error = %e, "keep-alive to the trunk failed");
+        let sent = match endpoint.transport_layer.lookup(&target, None).await {
+            Ok((SipConnection::Tcp(c), _)) => c.send_raw(KEEPALIVE_REQUEST).await,
+            Ok((SipConnection::TlsPlatform(c), _)) => c.send_raw(KEEPALIVE_REQUEST).await,
+            Ok(_) => Ok(()),
+            Err(e) => Err(e),
+        };
+        match sent {
+            Ok(()) => {
+                if failing {
+                    tracing::info!(trunk = %trunk, server = %target.addr, "keep-alive to the trunk goes through again");
                 }
+                failing = false;
+                tracing::trace!(trunk = %trunk, server = %target.addr, "CRLF keep-alive sent");
             }
-            Ok(_) => {}
             Err(e) => {
-                tracing::warn!(trunk = %target.addr, error = %e, "cannot reach the trunk over TCP");
+                if !failing {
+                    tracing::warn!(trunk = %trunk, server = %target.addr, error = %e, "keep-alive to the trunk failed");
+                }
+                failing = true;
             }
         }
     }

@@ -22,9 +22,11 @@ struct Slot {
 pub(super) struct Trunks {
     /// The configured trunks, in config order.
     pub(super) cfg: Vec<TrunkConfig>,
-    /// The one the OPTIONS pings and the registration follow.
-    primary: Option<usize>,
+    /// The one tried first (whose pings `trunk_up` reports).
+    pub(super) primary: Option<usize>,
     slots: Mutex<Vec<Slot>>,
+    /// Each trunk's counters for `/metrics` (by name, process-wide).
+    pub(super) stats: Vec<Arc<super::stats::TrunkStats>>,
 }
 
 /// A call's hold on one trunk: counts against its `max_concurrent` until dropped.
@@ -41,6 +43,9 @@ impl Drop for TrunkGuard {
                 slot.in_flight = slot.in_flight.saturating_sub(1);
             }
         }
+        if let Some(st) = self.trunks.stats.get(self.idx) {
+            st.released();
+        }
     }
 }
 
@@ -55,14 +60,19 @@ impl Trunks {
                 down_until: None,
             })
             .collect();
+        let stats = cfg
+            .iter()
+            .map(|t| super::stats::for_trunk(&t.name))
+            .collect();
         Arc::new(Trunks {
             cfg,
             primary,
             slots: Mutex::new(slots),
+            stats,
         })
     }
 
-    fn states(&self, now: Instant, pings_down: bool) -> Vec<TrunkState> {
+    fn states(&self, now: Instant, pings_down: &[bool]) -> Vec<TrunkState> {
         let slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
         self.cfg
             .iter()
@@ -74,20 +84,21 @@ impl Trunks {
                 max_concurrent: c.max_concurrent,
                 in_flight: s.in_flight,
                 down: s.down_until.is_some_and(|t| t > now)
-                    || (pings_down && Some(i) == self.primary),
+                    || pings_down.get(i).copied().unwrap_or(false),
             })
             .collect()
     }
 
-    /// The order a new call tries the trunks in (empty: every one is full).
-    pub(super) fn order(&self, pings_down: bool) -> Vec<usize> {
+    /// The order a new call tries the trunks in (empty: every one is
+    /// full); `pings_down[i]`: trunk `i`'s OPTIONS pings say it is gone.
+    pub(super) fn order(&self, pings_down: &[bool]) -> Vec<usize> {
         let states = self.states(Instant::now(), pings_down);
         trunk::order(&states, |n| rand::random::<u64>() % n.max(1))
     }
 
     /// Whether every trunk is at its cap.
     pub(super) fn all_full(&self) -> bool {
-        trunk::all_full(&self.states(Instant::now(), false))
+        trunk::all_full(&self.states(Instant::now(), &[]))
     }
 
     /// A slot on trunk `idx` for one call; None when it is full.
@@ -99,6 +110,9 @@ impl Trunks {
             return None;
         }
         slot.in_flight += 1;
+        if let Some(st) = self.stats.get(idx) {
+            st.placed();
+        }
         Some(TrunkGuard {
             trunks: self.clone(),
             idx,
@@ -145,14 +159,15 @@ mod tests {
         let t = Trunks::new(vec![a, b], Some("a"));
         let g = t.acquire(0).expect("a free slot");
         assert!(t.acquire(0).is_none(), "a is at its cap");
-        assert_eq!(t.order(false), vec![1], "a full trunk is skipped");
+        assert_eq!(t.order(&[]), vec![1], "a full trunk is skipped");
         assert!(!t.all_full());
         drop(g);
         assert_eq!(t.in_flight(0), 0);
-        assert_eq!(t.order(false), vec![0, 1], "by priority");
+        assert_eq!(t.order(&[]), vec![0, 1], "by priority");
         t.mark_down(0);
-        assert_eq!(t.order(false), vec![1, 0], "a failed trunk goes last");
+        assert_eq!(t.order(&[]), vec![1, 0], "a failed trunk goes last");
         t.mark_up(0);
-        assert_eq!(t.order(true), vec![1, 0], "pings down on the primary");
+        assert_eq!(t.order(&[true, false]), vec![1, 0], "pings down on a");
+        assert_eq!(t.order(&[false, true]), vec![0, 1], "pings down on b");
     }
 }
