@@ -85,7 +85,7 @@ fn main() {
         clips.len(),
         cache.display()
     );
-    let vad = VadConfig::default();
+    let vad = vad_config();
     let beams: Vec<bool> = match std::env::var("SPEECH_BEAMS").as_deref() {
         Ok("default") => vec![false],
         Ok("wide") => vec![true],
@@ -200,7 +200,7 @@ fn call_bench(set: &str) {
     );
     let classifier = Arc::new(Classifier::new(lexicon.clone()));
     let cache = default_cache_dir();
-    let vad = VadConfig::default();
+    let vad = vad_config();
     println!(
         "speech_eval: {name}: {} replies, {} clips in {} voices (cache {})",
         utts.len(),
@@ -283,4 +283,28 @@ fn call_bench(set: &str) {
             print!("{}", r.with_model(&m));
         }
     }
+}
+
+/// The VAD the calls use, or `SPEECH_VAD="MIN_SPEECH_MS,MAX_GAP_MS"` to
+/// compare another (e.g. `200,100`, the defaults before 2026-12-07).
+fn vad_config() -> VadConfig {
+    let mut vad = VadConfig::default();
+    if let Ok(v) = std::env::var("SPEECH_VAD") {
+        let n: Vec<u32> = v
+            .split(',')
+            .map(|x| {
+                x.trim()
+                    .parse()
+                    .expect("SPEECH_VAD: MIN_SPEECH_MS,MAX_GAP_MS")
+            })
+            .collect();
+        assert_eq!(n.len(), 2, "SPEECH_VAD: MIN_SPEECH_MS,MAX_GAP_MS");
+        vad.min_speech_ms = n[0];
+        vad.max_gap_ms = n[1];
+        println!(
+            "speech_eval: VAD min_speech_ms {} max_gap_ms {}",
+            n[0], n[1]
+        );
+    }
+    vad
 }

@@ -14,7 +14,7 @@
 //!                          # a busier queue or a later result: the grammar engine's result
 //!
 //! [asr.turns]              # the engine per listening turn (dialogue turn ids; unset: DEFAULT_TURNS
-//! reminder = "hybrid"      # in English (none yet), else "grammar", or Whisper where the
+//! reminder = "hybrid"      # in English (reminder = "hybrid"), else "grammar", or Whisper where the
 //! identity = "grammar"     # language has no grammar engine): "grammar", "whisper" or "hybrid"
 //! ```
 //!
@@ -76,14 +76,17 @@ impl TurnEngine {
 
 /// The engine of English listening turns `[asr.turns]` does not name,
 /// where not the grammar engine (English only: the hybrid rule was fitted
-/// on English replies with PocketSphinx). Empty for now: the reminder turn
-/// on hybrid hears better (held out: replies right 82.3 % against 74.0 %,
-/// off-topic rejected 62.5 % against 25.0 %), but on the shared 2-core
-/// machine (load 4-7 from other builds) it made 4 concurrent calls'
-/// reminder replies slower (p50 1942 ms against 302 ms on the grammar
-/// engine; Whisper in time for 1 of 16; README "Speech models"). `("reminder", TurnEngine::Hybrid)` here makes
-/// it the default.
-pub const DEFAULT_TURNS: &[(&str, TurnEngine)] = &[];
+/// on English replies with PocketSphinx). The reminder turn, whose replies
+/// are open (why the debtor cannot pay, what it disputes), is on hybrid:
+/// held out, its replies right 82.3 % against 74.0 % on the grammar engine
+/// and off-topic rejected 62.5 % against 25.0 %; whole calls in new wording
+/// and flite voices (`duecall bench conversations`, 2026-12-07) 42/56
+/// routes right against 36/56. It costs reply latency: a reply waits for
+/// Whisper up to `[asr.whisper] deadline_ms` (700) after its end silence
+/// (25 conversations at once: p95 1279 ms against 339 ms). Short, closed
+/// turns (identity, confirmations, dates) stay on the grammar engine.
+/// `[asr.turns] reminder = "grammar"` puts it back.
+pub const DEFAULT_TURNS: &[(&str, TurnEngine)] = &[("reminder", TurnEngine::Hybrid)];
 
 fn is_english(lang: &str) -> bool {
     let l = lang.to_ascii_lowercase();
@@ -277,8 +280,12 @@ mod tests {
     }
 
     #[test]
-    fn every_turn_is_on_the_grammar_engine_unless_the_config_says_otherwise() {
+    fn only_the_english_reminder_turn_is_hybrid_unless_the_config_says_otherwise() {
         let c = AsrConfig::default();
+        for turn in ["identity", "ask_date", "confirm_promise", "better_time"] {
+            assert_eq!(c.wanted("en", turn), TurnEngine::Grammar, "{turn}");
+        }
+        assert_eq!(c.wanted("en", "reminder"), TurnEngine::Hybrid);
         for turn in [
             "identity",
             "reminder",
@@ -286,9 +293,11 @@ mod tests {
             "confirm_promise",
             "better_time",
         ] {
-            assert_eq!(c.wanted("en", turn), TurnEngine::Grammar, "{turn}");
             assert_eq!(c.wanted("zh", turn), TurnEngine::Grammar, "{turn}");
         }
+        assert!(c.any_turn_uses_whisper("en"));
+        let c = parse("[turns]\nreminder = \"grammar\"\n").unwrap();
+        assert_eq!(c.wanted("en", "reminder"), TurnEngine::Grammar);
         assert!(!c.any_turn_uses_whisper("en"));
         let c = parse("[turns]\nreminder = \"hybrid\"\n").unwrap();
         assert_eq!(c.wanted("en", "reminder"), TurnEngine::Hybrid);

@@ -92,6 +92,7 @@ pub fn speak_8k(
     if ulaw {
         let ul = dir.join(format!("{name}.ul.wav"));
         let st = Command::new("sox")
+            .arg("-R") // repeatable: no random dither
             .arg(&raw)
             .args(["-r", "8000", "-c", "1", "-e", "u-law"])
             .arg(&ul)
@@ -99,6 +100,7 @@ pub fn speak_8k(
             .expect("sox runs");
         assert!(st.success());
         let st = Command::new("sox")
+            .arg("-R") // repeatable: no random dither
             .arg(&ul)
             .args(["-e", "signed-integer", "-b", "16"])
             .arg(&out)
@@ -107,6 +109,7 @@ pub fn speak_8k(
         assert!(st.success());
     } else {
         let st = Command::new("sox")
+            .arg("-R") // repeatable: no random dither
             .arg(&raw)
             .args(["-r", "8000", "-c", "1", "-b", "16", "-e", "signed-integer"])
             .arg(&out)

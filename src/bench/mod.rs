@@ -9,9 +9,12 @@
 //! - `rig`: duecall and the simulated debtors on two runtimes; one call placed.
 //! - `load`: the load run's schedule and measuring window.
 //! - `soak`: thousands of calls; complete outcomes, nothing grows.
+//! - `conversations`: routes right and wrong consequential routes with
+//!   debtors in new wording and unadapted voices (issue 18).
 //! - `report`: the numbers and their JSON keys (pure).
 //! - `procstat`: CPU, memory, fds and threads from `/proc/self`.
 
+pub mod conversations;
 mod error;
 pub mod expect;
 pub mod load;
@@ -42,6 +45,27 @@ enum BenchCmd {
     /// Place thousands of calls (K at once) in one process: every outcome
     /// complete, resident memory flat, no fd, thread or task leaked.
     Soak(SoakArgs),
+    /// Whole reminder calls against debtors who answer in wording nothing
+    /// was tuned on, in flite voices nothing was adapted on, some late:
+    /// routes right, wrong consequential routes, stops not honoured.
+    Conversations(ConversationsArgs),
+}
+
+/// Flags of `duecall bench conversations`.
+#[derive(Debug, Clone, clap::Args)]
+struct ConversationsArgs {
+    /// Passes over the replies (each in the next voice).
+    #[arg(long, default_value_t = 1)]
+    rounds: usize,
+    /// Calls at once.
+    #[arg(long, default_value_t = 4)]
+    concurrency: usize,
+    /// Print one JSON object instead of the table.
+    #[arg(long)]
+    json: bool,
+    /// Keep the recordings and outcome JSON in this directory.
+    #[arg(long)]
+    record_dir: Option<PathBuf>,
 }
 
 /// Flags of `duecall bench soak`.
@@ -112,6 +136,34 @@ pub fn run(args: &BenchArgs, out: &mut dyn Write) -> Result<i32, BenchError> {
                     .and_then(|s| writeln!(out, "{s}"))
             } else {
                 load::print_load(&r, out)
+            };
+            written.map_err(|e| BenchError::Io {
+                path: PathBuf::from("<stdout>"),
+                message: e.to_string(),
+            })?;
+            Ok(0)
+        }
+        BenchCmd::Conversations(a) => {
+            let dir = a
+                .record_dir
+                .clone()
+                .unwrap_or_else(|| scratch("conversations"));
+            let r = conversations::run(
+                &crate::agent::AgentPaths::default_root(),
+                &dir,
+                a.rounds,
+                a.concurrency,
+            );
+            if a.record_dir.is_none() {
+                let _ = std::fs::remove_dir_all(&dir);
+            }
+            let r = r?;
+            let written = if a.json {
+                serde_json::to_string(&r)
+                    .map_err(std::io::Error::other)
+                    .and_then(|s| writeln!(out, "{s}"))
+            } else {
+                conversations::print(&r, out)
             };
             written.map_err(|e| BenchError::Io {
                 path: PathBuf::from("<stdout>"),

@@ -77,6 +77,19 @@ impl Rig {
     /// duecall's gateway and agent (English), with prompts and models
     /// under `root`; recordings go to `record_dir`.
     pub fn start(root: &Path, record_dir: &Path) -> Result<Rig, BenchError> {
+        Self::start_with(
+            root,
+            record_dir,
+            crate::sim::persona::PersonaBook::builtin(),
+        )
+    }
+
+    /// [`Rig::start`] with these simulated debtors instead of the built-in ones.
+    pub fn start_with(
+        root: &Path,
+        record_dir: &Path,
+        personas: crate::sim::persona::PersonaBook,
+    ) -> Result<Rig, BenchError> {
         std::fs::create_dir_all(record_dir).map_err(|e| BenchError::Io {
             path: record_dir.to_path_buf(),
             message: e.to_string(),
@@ -94,6 +107,7 @@ impl Rig {
             .build()
             .map_err(|e| BenchError::Runtime(e.to_string()))?;
         let sim_cfg = SimConfig {
+            personas,
             ring_ms: Some(200),
             seed: Some(1),
             ..SimConfig::default()

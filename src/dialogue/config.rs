@@ -92,7 +92,7 @@ pub struct DialogueConfig {
     /// Pause between the person's greeting (or the answer) and the opening
     /// (0); also the pause before `duecall call --play` plays its file.
     pub speak_delay_ms: u64,
-    /// VAD: speech shorter than this is not speech (200).
+    /// VAD: speech shorter than this is not speech (120).
     pub min_speech_ms: u32,
     /// VAD: silence that ends an utterance (300).
     pub end_silence_ms: u32,
@@ -152,7 +152,7 @@ impl Default for DialogueConfig {
             no_input_ms: 5000,
             barge_in_min_speech_ms: 300,
             speak_delay_ms: 0,
-            min_speech_ms: 200,
+            min_speech_ms: 120,
             end_silence_ms: 300,
             inband_dtmf: true,
             voicemail: VoicemailMode::LeaveMessage,

@@ -1,4 +1,5 @@
-//! The simulated debtors' voices: each line rendered once with espeak-ng into
+//! The simulated debtors' voices: each line rendered once with espeak-ng (or
+//! flite, for a voice named `flite:<name>`: speakers nothing was tuned on) into
 //! 8 kHz mono 16-bit, cached on disk under a hash of (voice, speed, text),
 //! leading and trailing silence trimmed so a line starts speaking at once and
 //! its playback ends with its last word; and the answering machine's beep.
@@ -64,23 +65,39 @@ pub fn render_line(
     // line at the same moment; the rename makes the cache entry appear whole.
     let seq = TMP_SEQ.fetch_add(1, Ordering::Relaxed);
     let raw = path.with_extension(format!("{}-{seq}.raw.wav", std::process::id()));
-    // The text on stdin, as every espeak-ng caller does (media::tts).
-    let out = crate::media::tts::espeak_stdin(
-        Command::new("espeak-ng")
-            .args(["-v", voice, "-s", &speed.to_string(), "-w"])
+    let out = match voice.strip_prefix("flite:") {
+        // flite (CMU): a speaker nothing in duecall was tuned on; its pace
+        // as a duration stretch (165 words a minute = 1.0).
+        Some(name) => Command::new("flite")
+            .args(["-voice", name, "--setf"])
+            .arg(format!(
+                "duration_stretch={:.3}",
+                165.0 / speed.max(1) as f32
+            ))
+            .arg("-t")
+            .arg(text)
+            .arg("-o")
             .arg(&raw)
-            .arg("--stdin"),
-        text,
-    )
-    .map_err(|e| {
-        SimError::Audio(format!(
-            "cannot run espeak-ng ({e}); install it with scripts/setup"
-        ))
-    })?;
+            .output(),
+        // The text on stdin, as every espeak-ng caller does (media::tts).
+        None => crate::media::tts::espeak_stdin(
+            Command::new("espeak-ng")
+                .args(["-v", voice, "-s", &speed.to_string(), "-w"])
+                .arg(&raw)
+                .arg("--stdin"),
+            text,
+        ),
+    };
+    let synth = if voice.starts_with("flite:") {
+        "flite (scripts/setup-eval-voices)"
+    } else {
+        "espeak-ng (scripts/setup)"
+    };
+    let out = out.map_err(|e| SimError::Audio(format!("cannot run {synth} ({e}); install it")))?;
     if !out.status.success() {
         let _ = std::fs::remove_file(&raw);
         return Err(SimError::Audio(format!(
-            "espeak-ng -v {voice} failed on {text:?}: {}",
+            "{synth} voice {voice} failed on {text:?}: {}",
             String::from_utf8_lossy(&out.stderr).trim()
         )));
     }

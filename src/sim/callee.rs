@@ -27,7 +27,7 @@ use crate::telephony::media_session::{self, MediaCmd, MediaParams};
 use crate::telephony::sdp::{self, OfferParams};
 
 use super::audio::{self, LineAudio};
-use super::cue::{cue_texts, PromptCues, PromptKind};
+use super::cue::{cue_texts, cue_voice, PromptCues, PromptKind};
 use super::meaning::confirmable_lines;
 use super::persona::{yes_no_line, Answer, ConfirmHabit, Persona, PersonaBook, ReferPolicy};
 use super::record::{
@@ -126,7 +126,11 @@ impl SimCallee {
             })
             .collect();
         // Each voice's cues: the opening words of duecall's confirmations and re-asks.
-        let voices: BTreeSet<String> = cfg.personas.iter().map(|p| p.voice.clone()).collect();
+        let voices: BTreeSet<String> = cfg
+            .personas
+            .iter()
+            .map(|p| cue_voice(&p.voice).to_string())
+            .collect();
         for v in &voices {
             wanted.extend(cue_texts(v).iter().map(|(_, t)| (v.clone(), t.to_string())));
         }
@@ -637,7 +641,7 @@ impl Call {
                 self.persona.habits.repeats,
             );
         let mut tracker = PromptTracker::new(sh.cfg.prompt_end_silence_ms);
-        if let Some(c) = sh.cues.get(&self.persona.voice) {
+        if let Some(c) = sh.cues.get(cue_voice(&self.persona.voice)) {
             tracker = tracker.with_cues(c.clone());
         }
         let mut now: u64 = 0;

@@ -36,6 +36,17 @@ pub fn cue_texts(voice: &str) -> &'static [(PromptKind, &'static str)] {
     }
 }
 
+/// The espeak-ng voice a debtor with `voice` knows duecall's cues in: its
+/// own for espeak-ng voices (duecall speaks espeak-ng), English for a flite
+/// speaker (flite speaks English only).
+pub fn cue_voice(voice: &str) -> &str {
+    if voice.starts_with("flite:") {
+        "en-us"
+    } else {
+        voice
+    }
+}
+
 /// Is this espeak-ng voice a Mandarin one?
 pub fn is_mandarin(voice: &str) -> bool {
     voice.starts_with("cmn") || voice.starts_with("zh")

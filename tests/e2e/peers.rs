@@ -225,6 +225,7 @@ pub fn speak_wav(text: &str, voice: &str, out: &Path, pad_s: f32) {
         .arg(&raw)
         .arg(text));
     run(Command::new("sox")
+        .arg("-R") // repeatable: no random dither
         .arg(&raw)
         .args(["-r", "8000", "-c", "1", "-b", "16", "-e", "signed-integer"])
         .arg(out)
@@ -235,6 +236,7 @@ pub fn speak_wav(text: &str, voice: &str, out: &Path, pad_s: f32) {
 /// Converts a WAV into headerless G.711 (`ul` or `al`) for sipp's rtp_stream.
 pub fn wav_to_g711(wav: &Path, out: &Path, kind: &str) {
     run(Command::new("sox")
+        .arg("-R") // repeatable: no random dither
         .arg(wav)
         .args(["-r", "8000", "-c", "1", "-t", kind])
         .arg(out));

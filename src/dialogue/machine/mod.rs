@@ -279,6 +279,9 @@ pub struct Conversation {
     /// The question the caller is answering.
     question: Option<Listen>,
     misses: u32,
+    /// Confirmations the caller said no to in this call (each a mishearing):
+    /// the second moves the ladder on, the third gives up.
+    denied_confirms: u32,
     last_miss_silent: bool,
     who_count: u32,
     pending_promise: Option<NaiveDate>,
@@ -329,6 +332,7 @@ impl Conversation {
             speech: Speech::default(),
             question: None,
             misses: 0,
+            denied_confirms: 0,
             last_miss_silent: false,
             who_count: 0,
             pending_promise: None,

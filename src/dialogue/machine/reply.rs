@@ -123,9 +123,22 @@ impl Conversation {
             IntentKind::IdentityDenied => {
                 self.pending_confirm = None;
                 self.out.intent = None;
-                self.misses = 0;
+                self.denied_confirms += 1;
                 self.question = Some(turn);
-                self.miss(now, turn, false);
+                match self.denied_confirms {
+                    // Misheard once: ask the question again.
+                    1 => {
+                        self.misses = 0;
+                        self.miss(now, turn, false);
+                    }
+                    // Misheard twice: the next step of the ladder (the
+                    // menu where the turn has one), not another re-ask.
+                    2 => {
+                        self.misses = 1;
+                        self.miss(now, turn, false);
+                    }
+                    _ => self.give_up(now, turn),
+                }
             }
             IntentKind::Unknown => self.miss(now, Listen::ConfirmIntent, false),
             _ => {

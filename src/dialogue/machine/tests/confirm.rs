@@ -73,6 +73,43 @@ fn no_to_the_confirmation_asks_the_question_again() {
     assert_eq!(h.route().kind, RouteKind::Pause);
 }
 
+/// Found by `duecall bench conversations`: a debtor misheard the same way
+/// each time said no to "just to be sure", was asked again, repeated its
+/// reply, and the call went round for four minutes. The second "no" means
+/// the voice channel is not working: the ladder moves on (the menu where
+/// the turn has one, then unknown), and the call ends.
+#[test]
+fn a_caller_who_keeps_saying_no_to_confirmations_is_not_asked_forever() {
+    let mut h = H::new();
+    h.reach_reminder();
+    h.reply("probably stop calling");
+    h.finish_all();
+    h.reply("no");
+    assert_eq!(played_last(&h), "reask_reminder");
+    h.finish_all();
+    h.reply("probably stop calling");
+    assert_eq!(played_last(&h), "confirm_stop_calling");
+    h.finish_all();
+    h.reply("no");
+    let second = played_last(&h);
+    assert_ne!(second, "reask_reminder", "no second voice re-ask");
+    let mut asked = 0;
+    while !h.c.is_ended() && asked < 10 {
+        h.finish_all();
+        if h.c.is_ended() {
+            break;
+        }
+        h.reply("probably stop calling");
+        h.finish_all();
+        h.reply("no");
+        asked += 1;
+    }
+    h.finish_all();
+    assert!(h.c.is_ended(), "the call ends; plays: {:?}", h.plays());
+    assert!(asked <= 2, "asked {asked} more times: {:?}", h.plays());
+    assert!(h.c.outcome().route.is_some());
+}
+
 #[test]
 fn silence_after_an_unsure_stop_request_stops_robot_calls_and_escalates() {
     let mut h = H::new();

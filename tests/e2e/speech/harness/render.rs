@@ -351,6 +351,7 @@ fn render_into(
         run(
             "sox",
             &[
+                OsStr::new("-R"),
                 raw.as_os_str(),
                 OsStr::new("-r"),
                 OsStr::new("8000"),
@@ -398,6 +399,7 @@ fn render_into(
     run(
         "sox",
         &[
+            OsStr::new("-R"),
             mixed_path.as_os_str(),
             OsStr::new("-e"),
             OsStr::new("u-law"),
@@ -407,6 +409,7 @@ fn render_into(
     run(
         "sox",
         &[
+            OsStr::new("-R"),
             ul.as_os_str(),
             OsStr::new("-e"),
             OsStr::new("signed-integer"),
