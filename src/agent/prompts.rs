@@ -5,14 +5,15 @@
 //! decides what to say.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use tokio::sync::mpsc;
 
 use super::kit::LangKit;
 use super::AgentError;
 use crate::dialogue::{Conversation, PromptId};
-use crate::media::tts::PromptAudio;
+use crate::media::tts::{PromptAudio, TtsError};
 
 /// A render that finished off the pump.
 pub(super) struct Rendered {
@@ -48,10 +49,9 @@ impl Prompts {
             let mut m = HashMap::new();
             for (id, text) in texts {
                 let fixed = script.prompt(id).is_fixed();
-                let (pcm, _) = audio
-                    .load(id.as_str(), &text, fixed)
+                let pcm = shared_pcm(&audio, id.as_str(), &text, fixed)
                     .map_err(|e| AgentError::Audio(e.to_string()))?;
-                m.insert(id, (text, Arc::<[i16]>::from(trim_leading_silence(pcm))));
+                m.insert(id, (text, pcm));
             }
             // Read-backs of every date a promise can name: rendered into the
             // cache now (once a day for all calls), read from it when played.
@@ -90,10 +90,7 @@ impl Prompts {
         let text = text.to_string();
         tokio::task::spawn_blocking(move || {
             // A value known only now (a promised date): render it.
-            let pcm = audio
-                .load(prompt.as_str(), &text, false)
-                .map(|(pcm, _)| Arc::from(trim_leading_silence(pcm)))
-                .map_err(|e| e.to_string());
+            let pcm = shared_pcm(&audio, prompt.as_str(), &text, false).map_err(|e| e.to_string());
             let _ = tx.blocking_send(Rendered {
                 ticket,
                 prompt,
@@ -117,6 +114,56 @@ impl Prompts {
             false
         }
     }
+}
+
+/// What makes two renders the same audio: the audio directories, voice and speed, the
+/// prompt, its text, and whether a recording may stand for it.
+type PcmKey = (PathBuf, PathBuf, String, u32, String, String, bool);
+
+/// Renders held by calls now, shared process-wide: every call of a campaign plays the same
+/// fixed prompts (and often the same read-backs), so they are one allocation, not one per
+/// call. Weak: a render is freed when the last call holding it ends.
+fn pcm_cache() -> &'static Mutex<HashMap<PcmKey, Weak<[i16]>>> {
+    static CACHE: OnceLock<Mutex<HashMap<PcmKey, Weak<[i16]>>>> = OnceLock::new();
+    CACHE.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+/// Dead entries the cache may hold before it sweeps them.
+const PCM_CACHE_SWEEP: usize = 512;
+
+/// The audio of prompt `id` saying `text` (leading silence trimmed): the one another call
+/// holds when there is one, else loaded (or rendered) now. Blocking: call it off the pump.
+pub(super) fn shared_pcm(
+    audio: &PromptAudio,
+    id: &str,
+    text: &str,
+    fixed: bool,
+) -> Result<Arc<[i16]>, TtsError> {
+    let key: PcmKey = (
+        audio.lang_dir.clone(),
+        audio.cache_dir.clone(),
+        audio.voice.clone(),
+        audio.speed,
+        id.to_string(),
+        text.to_string(),
+        fixed,
+    );
+    let lock = || pcm_cache().lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(pcm) = lock().get(&key).and_then(Weak::upgrade) {
+        return Ok(pcm);
+    }
+    // Loaded outside the lock: a render may take espeak-ng's time.
+    let (pcm, _) = audio.load(id, text, fixed)?;
+    let pcm: Arc<[i16]> = Arc::from(trim_leading_silence(pcm));
+    let mut map = lock();
+    if let Some(other) = map.get(&key).and_then(Weak::upgrade) {
+        return Ok(other);
+    }
+    if map.len() >= PCM_CACHE_SWEEP {
+        map.retain(|_, w| w.strong_count() > 0);
+    }
+    map.insert(key, Arc::downgrade(&pcm));
+    Ok(pcm)
 }
 
 /// Drops the silence a synthesizer (or a recording) puts before the first
@@ -161,6 +208,35 @@ mod tests {
             voice_onset_ms(&pcm) <= 20,
             "voice starts {} ms in",
             voice_onset_ms(&pcm)
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Two calls playing the same prompt hold one copy of its audio; it is freed with the
+    /// last call holding it, and a different text is a different render.
+    #[test]
+    fn calls_share_one_copy_of_a_prompt_and_it_goes_with_the_last_holder() {
+        let dir = std::env::temp_dir().join(format!("duecall-sharedpcm-{}", std::process::id()));
+        let audio = crate::media::tts::PromptAudio::new(&dir, "en", &dir.join("c"), "en-us", 165);
+        std::fs::create_dir_all(dir.join("en")).unwrap();
+        let mut loud = vec![0i16; 800];
+        loud.extend(std::iter::repeat_n(4000, 1600));
+        crate::media::tts::write_wav_8k(&dir.join("en/closing.wav"), &loud).unwrap();
+        let a = shared_pcm(&audio, "closing", "Goodbye.", true).unwrap();
+        let b = shared_pcm(&audio, "closing", "Goodbye.", true).unwrap();
+        assert!(
+            Arc::ptr_eq(&a, &b),
+            "the second call reuses the first's audio"
+        );
+        assert_eq!(a.len(), 160 + 1600, "leading silence trimmed to one frame");
+        let other = audio.clone();
+        let c = shared_pcm(&other, "closing", "Goodbye now.", true).unwrap();
+        assert!(!Arc::ptr_eq(&a, &c), "another text is another entry");
+        let weak = Arc::downgrade(&a);
+        drop((a, b));
+        assert!(
+            weak.upgrade().is_none(),
+            "freed with the last call holding it"
         );
         let _ = std::fs::remove_dir_all(&dir);
     }
