@@ -6,9 +6,13 @@
 //! `scripts/setup-whisper` installs), the only recogniser a zh call has when
 //! no Vosk Mandarin model is installed. Whisper's traditional characters are
 //! converted to simplified (`asr::normalize`) before the zh lexicon reads
-//! them. Each test checks the route the script implies and prints the
-//! callee-side reply latencies (end of the debtor's line to the first voiced
-//! frame of our next prompt).
+//! them; where Whisper's own text means nothing, the best-scoring listen
+//! phrase of the turn may stand in (`asr::whisper::phrases`). Whisper-only
+//! replies are heard with low confidence, so the dialogue confirms each
+//! consequential one ("跟您确认一下：…") and the debtor answers "对。" (or
+//! "不是。" when it meant something else). Each test checks the route the
+//! script implies and prints the callee-side reply latencies (end of the
+//! debtor's line to the first voiced frame of our next prompt).
 //!
 //! Under CI a missing Whisper base model or espeak-ng fails the tests
 //! (`scripts/setup-whisper`); elsewhere they skip. A Vosk Mandarin model, if
@@ -22,7 +26,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use duecall::account::{Account, Language};
 use duecall::agent::{Agent, AgentPaths, AttemptOutcome, CallOptions};
 use duecall::config::Config;
-use duecall::dialogue::Script;
+use duecall::dialogue::{PromptId, Script};
 use duecall::intent::IntentKind;
 use duecall::outcome::{RouteKind, SuppressScope};
 use duecall::sim::SimCallRecord;
@@ -177,6 +181,35 @@ async fn mandarin_already_paid_is_heard_by_whisper_and_pauses_three_days() {
     assert!(
         !said.contains('還') && !said.contains('經') && !said.contains('週'),
         "{said}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mandarin_promise_on_friday_is_read_back_and_pauses_until_the_day_after() {
+    if !mandarin_tools() {
+        return;
+    }
+    let _one = ONE_AT_A_TIME.lock().await;
+    let (out, _) = converse("zh_promise").await;
+    assert!(
+        intents(&out).contains(&IntentKind::PromiseToPay),
+        "{:#?}",
+        out.turns
+    );
+    assert!(
+        out.turns
+            .iter()
+            .any(|t| t.prompt == PromptId::ConfirmPromise),
+        "the date was read back: {:#?}",
+        out.turns
+    );
+    let r = out.route.clone().expect("route");
+    assert_eq!(r.kind, RouteKind::Pause, "{r:?}");
+    // Friday after Monday 2026-11-23 is the 27th; the pause ends the day after.
+    assert_eq!(
+        r.until.unwrap().date_naive(),
+        NaiveDate::from_ymd_opt(2026, 11, 28).unwrap(),
+        "{r:?}"
     );
 }
 
