@@ -79,7 +79,7 @@ impl LangKit {
         let voice = if script.meta.voice.is_empty() {
             match lang {
                 Language::En => "en-us".to_string(),
-                Language::Zh => "cmn".to_string(),
+                Language::Zh => "cmn-latn-pinyin".to_string(),
             }
         } else {
             script.meta.voice.clone()

@@ -26,6 +26,7 @@ use super::confidence::{
 use super::config::{AsrConfig, TurnEngine};
 use super::hybrid::{HybridRule, HYBRID};
 use super::whisper::decode::{DecodeOptions, Unsound};
+use super::whisper::phrases::{pick, prompt_of, PhraseRule, Scored};
 use super::whisper::pool::{Priority, Ticket, WhisperPool};
 use super::whisper::recognizer::{to_whisper_rate, transcript_of, whisper_language};
 use super::whisper::wait::{admits, time_left, WhisperUse};
@@ -98,8 +99,12 @@ pub struct CallRecognizer {
     peak_db: f32,
     voiced_ms: u32,
     quiet_ms: u32,
-    /// A speculative decode and the grammar sentence it scores.
-    speculative: Option<(Ticket, Option<String>)>,
+    /// A speculative decode and the texts it scores (the grammar
+    /// sentence, or the listen phrases where Whisper hears alone).
+    speculative: Option<(Ticket, Vec<String>)>,
+    /// The current turn's listen phrases (Whisper's prompt and candidates
+    /// where it hears alone, [`super::whisper::phrases`]).
+    phrases: Vec<String>,
     /// The grammar engine's latest partial hypothesis.
     partial: String,
     last: Option<Heard>,
@@ -145,6 +150,7 @@ impl CallRecognizer {
             voiced_ms: 0,
             quiet_ms: 0,
             speculative: None,
+            phrases: Vec::new(),
             partial: String::new(),
             last: None,
         })
@@ -213,15 +219,53 @@ impl CallRecognizer {
             if let Some(w) = &self.whisper {
                 let candidate = (self.engine.uses_grammar() && !self.partial.is_empty())
                     .then(|| self.partial.clone());
+                let (options, scored) = self.whisper_request(w, candidate.as_deref());
                 let ticket = w.pool.submit_scoring(
                     to_whisper_rate(&self.buf),
-                    w.options.clone(),
-                    candidate.iter().cloned().collect(),
+                    options,
+                    scored.clone(),
                     Priority::Speculative,
                 );
-                self.speculative = Some((ticket, candidate));
+                self.speculative = Some((ticket, scored));
             }
         }
+    }
+
+    /// Whisper hears this turn alone (the language has no grammar engine)
+    /// and the turn names the phrases it expects.
+    fn whisper_alone(&self) -> bool {
+        self.engine == TurnEngine::Whisper && self.grammar.is_none() && !self.phrases.is_empty()
+    }
+
+    /// Whether a listen phrase may stand in for Whisper's text in this
+    /// turn: not in a confirmation (`confirm_*`), whose yes lets a
+    /// consequential route go ahead and must be heard, never guessed (a
+    /// Mandarin "不是" Whisper wrote as "不可" scored closest to "是的").
+    fn phrases_may_stand_in(&self) -> bool {
+        !self.turn.starts_with("confirm")
+    }
+
+    /// The decode settings and the texts scored for the current utterance:
+    /// where Whisper hears alone, the listen phrases are the prompt and the
+    /// candidates; else the grammar sentence `candidate` is scored.
+    fn whisper_request(
+        &self,
+        w: &WhisperPart,
+        candidate: Option<&str>,
+    ) -> (DecodeOptions, Vec<String>) {
+        if self.whisper_alone() {
+            let mut o = w.options.clone();
+            if o.prompt.is_empty() {
+                o.prompt = prompt_of(&self.phrases, &self.lang);
+            }
+            return (o, self.phrases.clone());
+        }
+        let wanted = candidate
+            .filter(|c| !c.trim().is_empty())
+            .map(str::to_string)
+            .into_iter()
+            .collect();
+        (w.options.clone(), wanted)
     }
 
     fn meaning_of(&self, text: &str) -> Option<IntentKind> {
@@ -263,11 +307,7 @@ impl CallRecognizer {
                     budget(now).as_millis() as u64,
                 )
         };
-        let wanted: Vec<String> = candidate
-            .filter(|c| !c.trim().is_empty())
-            .map(str::to_string)
-            .into_iter()
-            .collect();
+        let (options, wanted) = self.whisper_request(&w, candidate);
         let (ticket, speculative) = match self.speculative.take() {
             Some((t, scored)) if scored.as_slice() == wanted.as_slice() => {
                 // Still queued behind finals: a caller now waits for it.
@@ -289,8 +329,8 @@ impl CallRecognizer {
                 (
                     w.pool.submit_scoring(
                         to_whisper_rate(&self.buf),
-                        w.options.clone(),
-                        wanted,
+                        options,
+                        wanted.clone(),
                         Priority::Final,
                     ),
                     false,
@@ -323,7 +363,17 @@ impl CallRecognizer {
             own_score: d.own_score.map(|s| s.mean()),
             text,
         };
-        let grammar_score = d.scores.first().copied().flatten().map(|s| s.mean());
+        let alone = self.whisper_alone() && wanted.len() == d.scores.len();
+        let grammar_score = if alone {
+            None
+        } else {
+            d.scores.first().copied().flatten().map(|s| s.mean())
+        };
+        let phrase_scores = if alone {
+            d.scores.iter().map(|s| s.map(|s| s.mean())).collect()
+        } else {
+            Vec::new()
+        };
         Ok((
             Some(WhisperHeard {
                 side,
@@ -333,6 +383,7 @@ impl CallRecognizer {
                 speculative,
                 unsound,
                 intent_conf: meant.map(|m| m.1),
+                phrase_scores,
             }),
             Some(WhisperUse::Used),
         ))
@@ -350,6 +401,46 @@ struct WhisperHeard {
     speculative: bool,
     unsound: Option<Unsound>,
     intent_conf: Option<f32>,
+    /// Where Whisper hears alone: each listen phrase's score (mean token
+    /// log-probability) over the same audio.
+    phrase_scores: Vec<Option<f32>>,
+}
+
+impl CallRecognizer {
+    /// Where Whisper hears alone and its text means nothing: the listen
+    /// phrase [`pick`] chooses stands in for it (its text and intent).
+    fn phrase_for(&self, w: &mut WhisperHeard) {
+        if w.phrase_scores.len() != self.phrases.len()
+            || self.phrases.is_empty()
+            || !self.phrases_may_stand_in()
+        {
+            return;
+        }
+        let scored: Vec<Scored> = self
+            .phrases
+            .iter()
+            .zip(&w.phrase_scores)
+            .map(|(p, score)| Scored {
+                intent: self.meaning_of(p),
+                score: *score,
+            })
+            .collect();
+        let Some(i) = pick(
+            w.side.intent,
+            w.unsound.is_some() || w.side.looped,
+            w.side.own_score,
+            &scored,
+            &PhraseRule::CALLS,
+        ) else {
+            return;
+        };
+        tracing::debug!(turn = %self.turn, whisper = %w.side.text, phrase = %self.phrases[i], "a listen phrase stands in for Whisper's text");
+        w.side.text.clone_from(&self.phrases[i]);
+        w.side.intent = scored[i].intent;
+        w.side.looped = false;
+        w.side.own_score = scored[i].score;
+        w.intent_conf = self.meaning_with_conf(&self.phrases[i]).map(|m| m.1);
+    }
 }
 
 /// Opens the recognizer a call on `lang` uses, as `config` says: the
@@ -403,10 +494,7 @@ pub fn open_call(
                     .unwrap_or_else(super::whisper::pool::default_workers);
                 Some(WhisperPart {
                     pool: WhisperPool::shared(&p, workers)?,
-                    options: DecodeOptions {
-                        language: whisper_language(lang).to_string(),
-                        ..DecodeOptions::default()
-                    },
+                    options: DecodeOptions::for_language(whisper_language(lang)),
                 })
             }
             // A turn asks for Whisper beside the grammar engine (the
@@ -455,6 +543,7 @@ impl Recognizer for CallRecognizer {
     fn listen(&mut self, turn: &str, phrases: &[String]) -> Result<(), AsrError> {
         self.clear_utterance();
         self.turn = turn.to_string();
+        self.phrases = phrases.to_vec();
         self.engine = self
             .config
             .engine_for(
@@ -489,11 +578,14 @@ impl Recognizer for CallRecognizer {
         };
         let lm_text = lm.as_ref().map(|l| l.text.clone());
         let lm_meant = lm_text.as_deref().and_then(|l| self.meaning_with_conf(l));
-        let (whisper, whisper_use) = if self.engine.uses_whisper() {
+        let (mut whisper, whisper_use) = if self.engine.uses_whisper() {
             self.whisper_side(candidate.as_deref(), ended)?
         } else {
             (None, None)
         };
+        if let Some(w) = whisper.as_mut() {
+            self.phrase_for(w);
+        }
         // Whisper skipped or late: heard as a grammar-only turn hears it.
         let fell_back =
             matches!(whisper_use, Some(WhisperUse::Busy | WhisperUse::Late)) && grammar_t.is_some();
@@ -689,7 +781,10 @@ fn parse_second_pass_rule(v: &str) -> Option<SecondPassRule> {
 /// How long `finish` may wait for Whisper in a turn Whisper hears alone
 /// (a stalled pool must not hang a call; where the grammar engine also
 /// hears the turn, `[asr.whisper] deadline_ms` bounds the wait instead).
-pub const WHISPER_WAIT: Duration = Duration::from_secs(5);
+/// Whisper base takes 1.5-3 s per Mandarin reply on a quiet 2-core machine
+/// and more under load; a reply lost to this wait is asked again, so it is
+/// long, and the dialogue's `no_input_ms` decides how long a caller waits.
+pub const WHISPER_WAIT: Duration = Duration::from_secs(12);
 
 #[cfg(test)]
 mod tests {

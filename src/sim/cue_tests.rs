@@ -43,7 +43,7 @@ fn expected(id: &str) -> PromptKind {
 
 #[test]
 fn every_confirm_and_reask_prompt_opens_with_its_cue_words() {
-    for (lang, voice) in [("en", "en-us"), ("zh", "cmn")] {
+    for (lang, voice) in [("en", "en-us"), ("zh", "cmn-latn-pinyin")] {
         let (_, _, texts) = prompts(lang);
         for (id, text) in &texts {
             let want = expected(id);
@@ -70,7 +70,7 @@ fn the_debtor_tells_confirmations_and_reasks_from_every_other_prompt() {
     let dir = std::env::temp_dir().join(format!("duecall-cues-{}", std::process::id()));
     let mut wrong = Vec::new();
     let mut report = String::new();
-    for (lang, sim_voice) in [("en", "en-us"), ("zh", "cmn")] {
+    for (lang, sim_voice) in [("en", "en-us"), ("zh", "cmn-latn-pinyin")] {
         let (voice, speed, texts) = prompts(lang);
         let rendered: Vec<(PromptKind, Vec<i16>)> = cue_texts(sim_voice)
             .iter()

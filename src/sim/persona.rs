@@ -215,7 +215,7 @@ impl PersonaBook {
         use Step::*;
         let mut b = Self::empty();
         let en = "en-us";
-        let zh = "cmn";
+        let zh = "cmn-latn-pinyin";
         let p = |name: &str, voice: &str, steps: Vec<Step>| Persona::person(name, voice, steps);
         let seq = |greeting: &str, rest: Vec<Step>| {
             let mut v: Vec<Step> = hello(greeting).to_vec();

@@ -9,6 +9,7 @@ mod compliance;
 mod console;
 mod conversation;
 mod hostile;
+mod mandarin;
 mod media_security;
 mod pg_campaign;
 mod pg_nodes;

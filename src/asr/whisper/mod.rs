@@ -11,6 +11,7 @@
 
 pub mod decode;
 pub mod model;
+pub mod phrases;
 pub mod pool;
 pub mod recognizer;
 pub mod wait;
