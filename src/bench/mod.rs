@@ -130,17 +130,7 @@ pub fn run(args: &BenchArgs, out: &mut dyn Write) -> Result<i32, BenchError> {
                 ramp: a.ramp.map(Duration::from_secs),
             };
             let r = load::run_load(&opts)?;
-            let written = if a.json {
-                serde_json::to_string(&r)
-                    .map_err(std::io::Error::other)
-                    .and_then(|s| writeln!(out, "{s}"))
-            } else {
-                load::print_load(&r, out)
-            };
-            written.map_err(|e| BenchError::Io {
-                path: PathBuf::from("<stdout>"),
-                message: e.to_string(),
-            })?;
+            emit(&r, a.json, out, load::print_load)?;
             Ok(0)
         }
         BenchCmd::Conversations(a) => {
@@ -158,17 +148,7 @@ pub fn run(args: &BenchArgs, out: &mut dyn Write) -> Result<i32, BenchError> {
                 let _ = std::fs::remove_dir_all(&dir);
             }
             let r = r?;
-            let written = if a.json {
-                serde_json::to_string(&r)
-                    .map_err(std::io::Error::other)
-                    .and_then(|s| writeln!(out, "{s}"))
-            } else {
-                conversations::print(&r, out)
-            };
-            written.map_err(|e| BenchError::Io {
-                path: PathBuf::from("<stdout>"),
-                message: e.to_string(),
-            })?;
+            emit(&r, a.json, out, conversations::print)?;
             Ok(0)
         }
         BenchCmd::Soak(a) => {
@@ -181,17 +161,7 @@ pub fn run(args: &BenchArgs, out: &mut dyn Write) -> Result<i32, BenchError> {
                 keep: a.record_dir.is_some(),
             };
             let r = soak::run_soak(&opts)?;
-            let written = if a.json {
-                serde_json::to_string(&r)
-                    .map_err(std::io::Error::other)
-                    .and_then(|s| writeln!(out, "{s}"))
-            } else {
-                soak::print_soak(&r, out)
-            };
-            written.map_err(|e| BenchError::Io {
-                path: PathBuf::from("<stdout>"),
-                message: e.to_string(),
-            })?;
+            emit(&r, a.json, out, soak::print_soak)?;
             Ok(if soak::passed(&r, a.max_growth_mb * 1024) {
                 0
             } else {
@@ -199,6 +169,26 @@ pub fn run(args: &BenchArgs, out: &mut dyn Write) -> Result<i32, BenchError> {
             })
         }
     }
+}
+
+/// Writes a run's report: one JSON object (`--json`), or `table` in words.
+fn emit<R: serde::Serialize>(
+    r: &R,
+    json: bool,
+    out: &mut dyn Write,
+    table: fn(&R, &mut dyn Write) -> std::io::Result<()>,
+) -> Result<(), BenchError> {
+    let written = if json {
+        serde_json::to_string(r)
+            .map_err(std::io::Error::other)
+            .and_then(|s| writeln!(out, "{s}"))
+    } else {
+        table(r, out)
+    };
+    written.map_err(|e| BenchError::Io {
+        path: PathBuf::from("<stdout>"),
+        message: e.to_string(),
+    })
 }
 
 /// A fresh temporary directory for one run's recordings.
