@@ -102,7 +102,11 @@ fn script() -> Script {
 }
 
 fn debt_prompts_played(out: &AttemptOutcome) -> Vec<String> {
-    let s = script();
+    debt_prompts_played_in(out, &script())
+}
+
+/// The prompts of `s` that mention the debt and were played in the call.
+pub fn debt_prompts_played_in(out: &AttemptOutcome, s: &Script) -> Vec<String> {
     out.turns
         .iter()
         .filter(|t| t.played_ms > 0 && s.prompt(t.prompt).mentions_debt)
@@ -110,7 +114,8 @@ fn debt_prompts_played(out: &AttemptOutcome) -> Vec<String> {
         .collect()
 }
 
-fn intents(out: &AttemptOutcome) -> Vec<IntentKind> {
+/// The intents heard in the call, turn by turn.
+pub fn intents(out: &AttemptOutcome) -> Vec<IntentKind> {
     out.turns.iter().filter_map(|t| t.intent).collect()
 }
 

@@ -140,17 +140,10 @@ fn script() -> Script {
 }
 
 fn debt_prompts_played(out: &AttemptOutcome) -> Vec<String> {
-    let s = script();
-    out.turns
-        .iter()
-        .filter(|t| t.played_ms > 0 && s.prompt(t.prompt).mentions_debt)
-        .map(|t| t.prompt.to_string())
-        .collect()
+    crate::conversation::debt_prompts_played_in(out, &script())
 }
 
-fn intents(out: &AttemptOutcome) -> Vec<IntentKind> {
-    out.turns.iter().filter_map(|t| t.intent).collect()
-}
+use crate::conversation::intents;
 
 /// What was heard, as simplified Chinese (Whisper base writes traditional).
 fn heard(out: &AttemptOutcome) -> Vec<String> {
