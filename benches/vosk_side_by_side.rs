@@ -89,6 +89,7 @@ fn speak_voice(dir: &Path, name: &str, voice: &str, speed: u32, text: &str) -> V
         .map(|s| s.success())
         .unwrap_or(false)
         && Command::new("sox")
+            .arg("-R") // repeatable: no clock-seeded dither
             .arg(&raw)
             .args(["-r", "8000", "-c", "1", "-e", "u-law"])
             .arg(&ul)
@@ -96,6 +97,7 @@ fn speak_voice(dir: &Path, name: &str, voice: &str, speed: u32, text: &str) -> V
             .map(|s| s.success())
             .unwrap_or(false)
         && Command::new("sox")
+            .arg("-R") // repeatable: no clock-seeded dither
             .arg(&ul)
             .args(["-e", "signed-integer", "-b", "16"])
             .arg(&lin)

@@ -14,7 +14,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use chrono::{Datelike, NaiveDate};
+use chrono::NaiveDate;
 use serde::Serialize;
 
 use crate::intent::cli::load_lexicon;
@@ -185,6 +185,9 @@ pub fn cases(rounds: usize) -> Result<Vec<Case>, BenchError> {
             "spoken_fresh.tsv: no identity answers".into(),
         ));
     }
+    // A promise the dialogue holds the debtor to: no later than the routing's
+    // limit (further out goes to a collector).
+    let max_days = crate::dialogue::routing::RoutingConfig::default().max_promise_days;
     let mut out = Vec::new();
     let mut n = 0usize;
     for round in 0..rounds.max(1) {
@@ -193,7 +196,7 @@ pub fn cases(rounds: usize) -> Result<Vec<Case>, BenchError> {
             let heard = classifier.classify(text, today, None);
             let date = heard.slots.date.filter(|d| {
                 let days = (*d - today).num_days();
-                (0..=14).contains(&days) && d.year() == today.year()
+                (0..=max_days).contains(&days)
             });
             let want = if off_topic {
                 // Asked again, the debtor says it paid.
