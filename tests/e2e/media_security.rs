@@ -46,7 +46,10 @@ async fn baresip_with_mandatory_srtp_talks_both_ways_encrypted() {
     let mut req = DialRequest::to(format!("sip:callee@127.0.0.1:{}", b.sip_port));
     let rec = dir.join("ours.wav");
     req.record = Some(rec.clone());
-    let r = call_playing(&gw, req, Duration::from_secs(8)).await;
+    // Long enough for two of baresip's RTCP reports (every 5 s): its first
+    // can leave before our first SR arrives (then LSR = 0 and no round
+    // trip), as it did under CI load with an 8 s call.
+    let r = call_playing(&gw, req, Duration::from_secs(13)).await;
     let log = b.peer.log_text();
     drop(b);
     assert_eq!(r.disposition, Disposition::Answered, "{r:?}\n{log}");
