@@ -153,30 +153,12 @@ fn main() {
     // transform, and the reminder turn's grammar (listen phrases + reply
     // rules + example replies), the largest of the call grammars.
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let script =
-        duecall::dialogue::script::Script::load(&root.join("prompts/en.toml")).expect("script");
-    let lexicon = duecall::intent::cli::load_lexicon("en", Some(&root.join("prompts/en.toml")))
-        .expect("lexicon");
-    let dict = duecall::asr::sphinx::dictionary(&SphinxConfig::default().dict).expect("dict");
-    let known = |w: &str| dict.contains_key(w);
-    let grammar = duecall::asr::jsgf::load_replies(&root.join("prompts"), "en", &known)
-        .expect("reply grammar")
-        .map(Arc::new);
-    let expects = script.expects.get("reminder").cloned().unwrap_or_default();
-    let (call_phrases, _) = duecall::asr::turns::turn_grammar_with(
-        &script.listen,
-        &lexicon,
-        grammar.as_deref(),
-        "reminder",
-        &expects,
-        duecall::asr::turns::GrammarMode::Replies,
-        &known,
-    );
-    let call_config = || {
-        let mut c = SphinxConfig::for_calls();
-        c.replies = grammar.clone();
-        c
-    };
+    let (call_cfg, call_phrases) = duecall::agent::sphinx_as_calls(
+        &duecall::agent::AgentPaths::under(root),
+        duecall::dialogue::Listen::Reminder,
+    )
+    .expect("the reminder turn's call grammar");
+    let call_config = || call_cfg.clone();
     let before = rss_mib();
     let t0 = std::time::Instant::now();
     let mut sc = SphinxRecognizer::new(&call_config()).expect("sphinx");

@@ -42,30 +42,14 @@ const EN_REPLIES: &[&str] = &[
     "I will pay next week",
 ];
 
-/// PocketSphinx as calls configure it, with the reminder turn's grammar (as `benches/asr.rs`).
+/// PocketSphinx as calls configure it, with the reminder turn's grammar.
 fn sphinx_calls(root: &Path) -> Arc<Make> {
-    use duecall::asr::sphinx::{SphinxConfig, SphinxRecognizer};
-    let script =
-        duecall::dialogue::script::Script::load(&root.join("prompts/en.toml")).expect("script");
-    let lexicon = duecall::intent::cli::load_lexicon("en", Some(&root.join("prompts/en.toml")))
-        .expect("lexicon");
-    let dict = duecall::asr::sphinx::dictionary(&SphinxConfig::default().dict).expect("dict");
-    let known = |w: &str| dict.contains_key(w);
-    let grammar = duecall::asr::jsgf::load_replies(&root.join("prompts"), "en", &known)
-        .expect("reply grammar")
-        .map(Arc::new);
-    let expects = script.expects.get("reminder").cloned().unwrap_or_default();
-    let (phrases, _) = duecall::asr::turns::turn_grammar_with(
-        &script.listen,
-        &lexicon,
-        grammar.as_deref(),
-        "reminder",
-        &expects,
-        duecall::asr::turns::GrammarMode::Replies,
-        &known,
-    );
-    let mut config = SphinxConfig::for_calls();
-    config.replies = grammar;
+    use duecall::asr::sphinx::SphinxRecognizer;
+    let (config, phrases) = duecall::agent::sphinx_as_calls(
+        &duecall::agent::AgentPaths::under(root),
+        duecall::dialogue::Listen::Reminder,
+    )
+    .expect("the reminder turn's call grammar");
     Arc::new(move || {
         let mut r = SphinxRecognizer::new(&config).expect("sphinx");
         r.set_phrases(&phrases).expect("grammar");

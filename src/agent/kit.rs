@@ -11,6 +11,7 @@ use std::sync::Arc;
 use super::{AgentError, AgentPaths};
 use crate::account::Language;
 use crate::asr::jsgf::ReplyGrammar;
+use crate::asr::sphinx::SphinxConfig;
 use crate::asr::AsrConfig;
 use crate::dialogue::{Listen, Script, Understand};
 use crate::intent::{Classifier, DtmfContext, Intent, Lexicon};
@@ -111,6 +112,26 @@ impl LangKit {
     }
 }
 
+/// PocketSphinx as English calls configure `turn`, from the prompts under
+/// `paths`: the decoder configuration ([`SphinxConfig::for_calls`] with the
+/// language's reply grammar) and the turn's grammar, built by the same
+/// [`LangKit`] a call uses. For benchmarks that measure the recogniser calls
+/// run without placing a call.
+pub fn sphinx_as_calls(
+    paths: &AgentPaths,
+    turn: Listen,
+) -> Result<(SphinxConfig, Vec<String>), AgentError> {
+    let asr = AsrConfig {
+        engine: Some("sphinx".into()),
+        ..AsrConfig::default()
+    };
+    let threshold = crate::dialogue::DialogueConfig::default().intent_threshold;
+    let kit = LangKit::load(Language::En, paths, &asr, threshold)?;
+    let mut config = SphinxConfig::for_calls();
+    config.replies = kit.replies.clone();
+    Ok((config, kit.grammar(turn, Vec::new())))
+}
+
 /// The real classifier, as the conversation asks for it.
 struct ClassifierUnderstand(Classifier);
 
@@ -206,6 +227,28 @@ mod tests {
         );
         let good = ReplyGrammar::parse("<already_paid> = i paid;", "t").unwrap();
         assert!(check_reply_words(&good, Language::En).is_ok());
+    }
+
+    #[test]
+    fn sphinx_as_calls_gives_the_reply_grammar_and_the_turns_rules() {
+        if !crate::testkit::needs()
+            .file(
+                crate::asr::sphinx::SphinxConfig::default().dict,
+                "the PocketSphinx dictionary (pocketsphinx-en-us)",
+            )
+            .met()
+        {
+            return;
+        }
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let (config, phrases) =
+            sphinx_as_calls(&AgentPaths::under(root), Listen::Reminder).unwrap();
+        assert!(config.replies.is_some(), "the call's reply grammar");
+        assert!(
+            phrases.contains(&"<already_paid>".to_string())
+                && !phrases.contains(&"<identity_confirmed>".to_string()),
+            "{phrases:?}"
+        );
     }
 
     #[test]

@@ -32,6 +32,7 @@ pub use call::{AttemptOutcome, CallOptions};
 pub use error::AgentError;
 pub use files::{attempt_file_prefix, attempt_file_stem};
 pub use hooks::{TransferHook, TransferStarted};
+pub use kit::sphinx_as_calls;
 pub use paths::AgentPaths;
 pub use timing::ReplyTiming;
 
