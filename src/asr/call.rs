@@ -874,7 +874,10 @@ mod tests {
         let h = rec.last_heard().unwrap().clone();
         assert_eq!(h.whisper_use, Some(WhisperUse::Late), "{h:?}");
         assert_eq!(rec.whisper_use(), Some(WhisperUse::Late));
-        assert!(waited < Duration::from_millis(400), "{waited:?}");
+        // Bounded by the deadline, not by `WHISPER_WAIT` (12 s); loose,
+        // because the grammar engine's own final pass runs in `finish` too
+        // and the lib tests run ten at a time.
+        assert!(waited < Duration::from_secs(3), "{waited:?}");
         assert_eq!(t.text, "i already paid");
         assert_heard_as_grammar_alone(&h);
         // Let the pool learn a decode's time (more than 100 ms), then take
@@ -895,7 +898,7 @@ mod tests {
         rec.finish().unwrap();
         let h = rec.last_heard().unwrap().clone();
         assert_eq!(h.whisper_use, Some(WhisperUse::Busy), "{h:?}");
-        assert!(t0.elapsed() < Duration::from_millis(150));
+        assert!(t0.elapsed() < Duration::from_secs(3), "{:?}", t0.elapsed());
         assert_heard_as_grammar_alone(&h);
         for t in others {
             assert!(t.wait().is_ok());
