@@ -27,13 +27,15 @@ use super::report::LatencyMs;
 use super::rig::{Placed, Rig};
 use super::BenchError;
 
-/// The replies, by turn section and labelled intent: a held-out set written
-/// before any result on it (see its header).
+/// The held-out replies, by turn section and labelled intent: written
+/// before any result on them (see the file's header).
 const FRESH: &str = include_str!("../../tests/data/spoken_fresh.tsv");
+/// The development replies (tuned on; see the file's header).
+const DEV: &str = include_str!("../../tests/data/spoken_dev.tsv");
 
-/// The voices debtors speak in, in turn: flite's four English speakers
-/// (evaluation only: nothing was tuned or adapted on them), then espeak-ng's
-/// `en-us` (the voice the simulated debtors use elsewhere).
+/// The voices debtors of the final split speak in, in turn: flite's four
+/// English speakers (evaluation only: nothing was tuned or adapted on them),
+/// then espeak-ng's `en-us` (the voice the simulated debtors use elsewhere).
 pub const VOICES: &[&str] = &[
     "flite:slt",
     "flite:rms",
@@ -41,6 +43,149 @@ pub const VOICES: &[&str] = &[
     "flite:kal16",
     "en-us",
 ];
+
+/// The voices debtors of the development split speak in: espeak-ng only
+/// (the spoken benchmark's development voices).
+pub const DEV_VOICES: &[&str] = &[
+    "en-us",
+    "en-us+f3",
+    "en-gb",
+    "en-us+m7",
+    "en-gb-x-rp",
+    "en-us+f4",
+];
+
+/// Which replies and voices the benchmark runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Set {
+    /// `tests/data/spoken_dev.tsv` in espeak-ng voices: tune on this.
+    Dev,
+    /// `tests/data/spoken_fresh.tsv` in flite voices (and espeak-ng
+    /// `en-us`): held out, run once at the end.
+    Final,
+}
+
+impl Set {
+    fn text(self) -> (&'static str, &'static str) {
+        match self {
+            Set::Dev => ("spoken_dev.tsv", DEV),
+            Set::Final => ("spoken_fresh.tsv", FRESH),
+        }
+    }
+
+    /// The voices of the split, in the order cases take them.
+    pub fn voices(self) -> &'static [&'static str] {
+        match self {
+            Set::Dev => DEV_VOICES,
+            Set::Final => VOICES,
+        }
+    }
+}
+
+/// When a debtor says the line a case is about (and, in a reminder case,
+/// its identity answer), relative to duecall's prompts. Drawn per case from
+/// the seed; the route the words imply never depends on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum Timing {
+    /// After the prompt ends, with a seeded extra gap of 0-300 ms.
+    OnCue,
+    /// 1.2-2.5 s after the prompt ends.
+    Late,
+    /// The identity answer starts 150-600 ms before the non-interruptible
+    /// opening ends (people answer as it finishes); the rest on cue.
+    OverOpening,
+    /// The line barges into the interruptible question it answers (the
+    /// identity question, or the reminder), 0.5-4 s into it.
+    BargeIn,
+    /// The reminder reply starts 0.3-2 s before the non-interruptible debt
+    /// disclosure ends (only for cases with nothing said after it).
+    OverDisclosure,
+}
+
+impl Timing {
+    /// The name printed in the report.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Timing::OnCue => "on_cue",
+            Timing::Late => "late",
+            Timing::OverOpening => "over_opening",
+            Timing::BargeIn => "barge_in",
+            Timing::OverDisclosure => "over_disclosure",
+        }
+    }
+}
+
+/// The opening's length as the debtor hears it (`audio/en/tts/opening.wav`,
+/// 8.78 s), then the identity question's start after it.
+const OPENING_MS: u64 = 8_780;
+/// The debt disclosure's length (`audio/en/tts/debt_disclosure.wav`, 7.15 s).
+const DISCLOSURE_MS: u64 = 7_150;
+/// Between one prompt's end and the next one's start, about.
+const PROMPT_GAP_MS: u64 = 300;
+
+/// SplitMix64: a small seeded generator, so the schedule is the same for
+/// the same seed on every machine.
+#[derive(Debug, Clone)]
+struct Rng(u64);
+
+impl Rng {
+    fn new(seed: u64, case: usize) -> Self {
+        Rng(seed ^ (case as u64).wrapping_mul(0xD1B5_4A32_D192_ED03))
+    }
+
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `lo..=hi`.
+    fn range(&mut self, lo: u64, hi: u64) -> u64 {
+        lo + self.next() % (hi.saturating_sub(lo) + 1)
+    }
+}
+
+/// The steps that wait for the moment a line is said, by its timing:
+/// `into` is where the prompt the line answers starts, counted from the
+/// start of the first prompt after the previous line (None: the line
+/// answers the prompt right after it; `over` the prompt that cannot be cut
+/// before it, when said over its end).
+fn wait_for(
+    timing: Timing,
+    rng: &mut Rng,
+    steps: &mut Vec<Step>,
+    into: Option<u64>,
+    over: Option<u64>,
+) {
+    match (timing, into, over) {
+        (Timing::Late, _, _) => {
+            steps.push(Step::WaitPrompt);
+            steps.push(Step::Silence(rng.range(1_200, 2_500)));
+        }
+        (Timing::BargeIn, Some(start), _) => {
+            steps.push(Step::IntoPrompt(start + rng.range(500, 4_000)));
+        }
+        (Timing::OverOpening | Timing::OverDisclosure, _, Some(end)) => {
+            let before = if timing == Timing::OverOpening {
+                rng.range(150, 600)
+            } else {
+                rng.range(300, 2_000)
+            };
+            steps.push(Step::IntoPrompt(end.saturating_sub(before)));
+        }
+        _ => {
+            steps.push(Step::WaitPrompt);
+            let extra = rng.range(0, 300);
+            if extra > 0 {
+                steps.push(Step::Silence(extra));
+            }
+        }
+    }
+}
 
 /// What a call must end in: the route's kind, its reason when it matters
 /// (a collector must know why), and a suppression's scope.
@@ -67,8 +212,8 @@ pub struct Case {
     pub turn: &'static str,
     /// The line the case is about.
     pub line: String,
-    /// Whether it answers late (1.5 s after the prompt's end).
-    pub late: bool,
+    /// When it speaks, relative to duecall's prompts.
+    pub timing: Timing,
     /// Whether the line is off-topic, followed by the real reply.
     pub off_topic: bool,
     /// What its script implies.
@@ -137,10 +282,36 @@ pub fn consequential(kind: RouteKind) -> bool {
     )
 }
 
+/// Options of a run of the benchmark.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Options {
+    /// Which replies and voices.
+    pub set: Set,
+    /// Passes over the replies (each in the next voice).
+    pub rounds: usize,
+    /// Seeds every case's timing and the debtors' reply gaps.
+    pub seed: u64,
+    /// At most this many cases, taken evenly spread over the list (0: all).
+    pub limit: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            set: Set::Final,
+            rounds: 1,
+            seed: 1,
+            limit: 0,
+        }
+    }
+}
+
 /// The benchmark's cases, each in one voice: `rounds` passes over the
-/// replies, the voice moving on by one per case and per round, every third
-/// case answering late.
-pub fn cases(rounds: usize) -> Result<Vec<Case>, BenchError> {
+/// replies, the voice moving on by one per case and per round, each case's
+/// timing drawn from the seed (the same seed, the same schedule).
+pub fn cases(opts: &Options) -> Result<Vec<Case>, BenchError> {
+    let (file, text) = opts.set.text();
+    let voices = opts.set.voices();
     let classifier = Classifier::new(
         load_lexicon("en", None).map_err(|e| BenchError::Agent(format!("lexicon: {e}")))?,
     );
@@ -152,7 +323,7 @@ pub fn cases(rounds: usize) -> Result<Vec<Case>, BenchError> {
     let mut section = "";
     let mut confirmed: Vec<&str> = Vec::new();
     let mut lines: Vec<(&'static str, IntentKind, &str)> = Vec::new();
-    for raw in FRESH.lines() {
+    for raw in text.lines() {
         if let Some(s) = raw.strip_prefix("# section: ") {
             section = match s.trim() {
                 "identity" => "identity",
@@ -169,7 +340,7 @@ pub fn cases(rounds: usize) -> Result<Vec<Case>, BenchError> {
         };
         let Some(kind) = IntentKind::parse(label.trim()) else {
             return Err(BenchError::Args(format!(
-                "spoken_fresh.tsv: unknown intent {label:?}"
+                "{file}: unknown intent {label:?}"
             )));
         };
         if text.trim() == "<silence>" {
@@ -181,16 +352,14 @@ pub fn cases(rounds: usize) -> Result<Vec<Case>, BenchError> {
         lines.push((section, kind, text.trim()));
     }
     if confirmed.is_empty() {
-        return Err(BenchError::Args(
-            "spoken_fresh.tsv: no identity answers".into(),
-        ));
+        return Err(BenchError::Args(format!("{file}: no identity answers")));
     }
     // A promise the dialogue holds the debtor to: no later than the routing's
     // limit (further out goes to a collector).
     let max_days = crate::dialogue::routing::RoutingConfig::default().max_promise_days;
     let mut out = Vec::new();
     let mut n = 0usize;
-    for round in 0..rounds.max(1) {
+    for round in 0..opts.rounds.max(1) {
         for (turn, kind, text) in &lines {
             let off_topic = *turn == "reminder" && *kind == IntentKind::Unknown;
             let heard = classifier.classify(text, today, None);
@@ -209,19 +378,47 @@ pub fn cases(rounds: usize) -> Result<Vec<Case>, BenchError> {
                 implied(turn, *kind, date)
             };
             let Some(want) = want else { continue };
-            let voice = VOICES[(n + round) % VOICES.len()];
-            let late = n % 3 == 2;
-            let gap = |steps: &mut Vec<Step>| {
-                steps.push(Step::WaitPrompt);
-                if late {
-                    steps.push(Step::Silence(1500));
-                }
-            };
+            let voice = voices[(n + round) % voices.len()];
+            let follow_up = off_topic || *kind == IntentKind::PromiseToPay;
+            let mut rng = Rng::new(opts.seed, n);
+            let timing = draw_timing(&mut rng, turn, follow_up);
             let mut steps = vec![Step::Silence(300), Step::Say("Hello?".into())];
-            gap(&mut steps);
             if *turn == "reminder" {
+                // The identity answer: over the opening's end, or as the
+                // case's timing says for the question it answers.
+                let t = match timing {
+                    Timing::OverDisclosure => Timing::OnCue,
+                    Timing::BargeIn => Timing::OnCue,
+                    t => t,
+                };
+                wait_for(
+                    t,
+                    &mut rng,
+                    &mut steps,
+                    Some(OPENING_MS + PROMPT_GAP_MS),
+                    Some(OPENING_MS),
+                );
                 steps.push(Step::Say(confirmed[n % confirmed.len()].to_string()));
-                gap(&mut steps);
+                let t = match timing {
+                    Timing::OverOpening => Timing::OnCue,
+                    t => t,
+                };
+                // The reminder starts after the disclosure.
+                wait_for(
+                    t,
+                    &mut rng,
+                    &mut steps,
+                    Some(DISCLOSURE_MS + PROMPT_GAP_MS),
+                    Some(DISCLOSURE_MS),
+                );
+            } else {
+                wait_for(
+                    timing,
+                    &mut rng,
+                    &mut steps,
+                    Some(OPENING_MS + PROMPT_GAP_MS),
+                    Some(OPENING_MS),
+                );
             }
             steps.push(Step::Say(text.to_string()));
             if off_topic {
@@ -238,7 +435,7 @@ pub fn cases(rounds: usize) -> Result<Vec<Case>, BenchError> {
                 intent: *kind,
                 turn,
                 line: text.to_string(),
-                late,
+                timing,
                 off_topic,
                 want,
                 steps,
@@ -246,7 +443,38 @@ pub fn cases(rounds: usize) -> Result<Vec<Case>, BenchError> {
             n += 1;
         }
     }
+    if opts.limit > 0 && out.len() > opts.limit {
+        let total = out.len();
+        let keep: std::collections::BTreeSet<usize> =
+            (0..opts.limit).map(|i| i * total / opts.limit).collect();
+        out = out
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| keep.contains(i))
+            .map(|(_, c)| c)
+            .collect();
+    }
     Ok(out)
+}
+
+/// A case's timing: on cue 35 %, late 20 %, over the opening's end 15 %
+/// (identity answers), barge-in 15 %, over the disclosure's end 15 %
+/// (reminder replies with nothing said after them); a timing a case cannot
+/// have falls back to on cue.
+fn draw_timing(rng: &mut Rng, turn: &str, follow_up: bool) -> Timing {
+    let t = match rng.range(0, 99) {
+        0..=34 => Timing::OnCue,
+        35..=54 => Timing::Late,
+        55..=69 => Timing::OverOpening,
+        70..=84 => Timing::BargeIn,
+        _ => Timing::OverDisclosure,
+    };
+    match t {
+        Timing::OverDisclosure if turn != "reminder" || follow_up => Timing::OnCue,
+        // The opening asks nothing: only an identity answer is said over it.
+        Timing::OverOpening if turn != "reminder" => Timing::OnCue,
+        t => t,
+    }
 }
 
 impl Case {
@@ -399,6 +627,8 @@ pub struct WrongCall {
     pub heard: Vec<String>,
     /// Whether the wrong route acted on the case.
     pub consequential: bool,
+    /// When the debtor spoke.
+    pub timing: String,
 }
 
 /// The benchmark's numbers (`--json` prints this object).
@@ -421,8 +651,12 @@ pub struct ConversationsReport {
     pub by_intent: BTreeMap<String, Tally>,
     /// By turn of the case's line.
     pub by_turn: BTreeMap<String, Tally>,
-    /// Late answers (1.5 s after the prompt) and on-cue ones.
-    pub late: Tally,
+    /// The split run (`dev` or `final`).
+    pub set: Set,
+    /// The seed of the cases' timing and the reply gaps.
+    pub seed: u64,
+    /// By timing of the case's speech (on cue, late, over a prompt).
+    pub by_timing: BTreeMap<String, Tally>,
     /// Reply latency the debtors heard (ms), every reply but the greeting's.
     pub reply_latency_ms: LatencyMs,
     /// The wrong calls.
@@ -433,15 +667,15 @@ pub struct ConversationsReport {
 pub fn run(
     root: &std::path::Path,
     record_dir: &std::path::Path,
-    rounds: usize,
+    opts: &Options,
     concurrency: usize,
 ) -> Result<ConversationsReport, BenchError> {
-    let cases = cases(rounds)?;
+    let cases = cases(opts)?;
     let mut book = PersonaBook::empty();
     for c in &cases {
         book.insert(c.persona());
     }
-    let rig = Rig::start_with(root, record_dir, book)?;
+    let rig = Rig::start_seeded(root, record_dir, book, opts.seed)?;
     let caller = rig.caller();
     let cases = Arc::new(cases);
     let placed: Vec<(usize, Placed)> = rig.block_on(async {
@@ -475,13 +709,14 @@ pub fn run(
     });
     let recognizer = rig.recognizer.clone();
     drop(rig);
-    Ok(summarize(&cases, &placed, recognizer))
+    Ok(summarize(&cases, &placed, recognizer, opts))
 }
 
 fn summarize(
     cases: &[Case],
     placed: &[(usize, Placed)],
     recognizer: String,
+    opts: &Options,
 ) -> ConversationsReport {
     let mut r = ConversationsReport {
         recognizer,
@@ -492,12 +727,13 @@ fn summarize(
         by_voice: BTreeMap::new(),
         by_intent: BTreeMap::new(),
         by_turn: BTreeMap::new(),
-        late: Tally::default(),
+        set: opts.set,
+        seed: opts.seed,
+        by_timing: BTreeMap::new(),
         reply_latency_ms: LatencyMs::default(),
         wrong: Vec::new(),
     };
     let mut latencies = Vec::new();
-    let mut on_cue = Tally::default();
     for (i, p) in placed {
         let Some(c) = cases.get(*i) else { continue };
         let v = c.judge(p);
@@ -517,11 +753,10 @@ fn summarize(
             .entry(c.turn.to_string())
             .or_default()
             .add(v.right);
-        if c.late {
-            r.late.add(v.right);
-        } else {
-            on_cue.add(v.right);
-        }
+        r.by_timing
+            .entry(c.timing.as_str().to_string())
+            .or_default()
+            .add(v.right);
         if v.wrong_consequential() {
             r.wrong_consequential += 1;
         }
@@ -544,6 +779,7 @@ fn summarize(
                 why,
                 heard: v.heard.clone(),
                 consequential: v.wrong_consequential(),
+                timing: c.timing.as_str().to_string(),
             });
         }
     }
@@ -561,7 +797,11 @@ pub fn print(r: &ConversationsReport, out: &mut dyn std::io::Write) -> std::io::
             100.0 * t.right as f64 / t.total as f64
         }
     };
-    writeln!(out, "conversations ({}):", r.recognizer)?;
+    writeln!(
+        out,
+        "conversations ({}, set {:?}, seed {}):",
+        r.recognizer, r.set, r.seed
+    )?;
     writeln!(
         out,
         "  routes right        {}/{} ({:.1} %)",
@@ -579,11 +819,6 @@ pub fn print(r: &ConversationsReport, out: &mut dyn std::io::Write) -> std::io::
     writeln!(out, "  stop not honoured   {}", r.stop_not_honoured)?;
     writeln!(
         out,
-        "  late answers        {}/{}",
-        r.late.right, r.late.total
-    )?;
-    writeln!(
-        out,
         "  reply latency       p50 {} / p95 {} / p99 {} ms",
         r.reply_latency_ms.p50, r.reply_latency_ms.p95, r.reply_latency_ms.p99
     )?;
@@ -591,6 +826,7 @@ pub fn print(r: &ConversationsReport, out: &mut dyn std::io::Write) -> std::io::
         ("voice", &r.by_voice),
         ("intent", &r.by_intent),
         ("turn", &r.by_turn),
+        ("timing", &r.by_timing),
     ] {
         writeln!(out, "  by {title}:")?;
         for (k, t) in m {
@@ -600,10 +836,11 @@ pub fn print(r: &ConversationsReport, out: &mut dyn std::io::Write) -> std::io::
     for w in &r.wrong {
         writeln!(
             out,
-            "  wrong{} {} [{}] {:?} ({}): {}; heard {:?}",
+            "  wrong{} {} [{}, {}] {:?} ({}): {}; heard {:?}",
             if w.consequential { " (acts)" } else { "" },
             w.persona,
             w.voice,
+            w.timing,
             w.line,
             w.intent,
             w.why,
@@ -619,7 +856,7 @@ mod tests {
 
     #[test]
     fn every_case_implies_a_route_and_stops_are_suppressions() {
-        let cases = cases(1).unwrap();
+        let cases = cases(&Options::default()).unwrap();
         assert!(cases.len() >= 40, "{} cases", cases.len());
         let voices: std::collections::BTreeSet<_> = cases.iter().map(|c| c.voice).collect();
         assert_eq!(voices.len(), VOICES.len());
@@ -643,6 +880,78 @@ mod tests {
         {
             assert_eq!(c.steps.last(), Some(&Step::Say(READ_BACK_YES.into())));
         }
+    }
+
+    #[test]
+    fn the_dev_split_speaks_dev_wording_in_espeak_ng_voices_only() {
+        let dev = cases(&Options {
+            set: Set::Dev,
+            ..Options::default()
+        })
+        .unwrap();
+        assert!(dev.len() >= 100, "{} cases", dev.len());
+        assert!(dev.iter().all(|c| DEV_VOICES.contains(&c.voice)));
+        assert!(dev.iter().all(|c| !c.voice.starts_with("flite:")));
+        let fresh: std::collections::BTreeSet<_> = cases(&Options::default())
+            .unwrap()
+            .into_iter()
+            .map(|c| c.line)
+            .collect();
+        assert!(dev
+            .iter()
+            .all(|c| DEV.lines().any(|l| l.ends_with(&format!("\t{}", c.line)))));
+        // The two files share four sentences (written apart); nothing else.
+        let shared = dev.iter().filter(|c| fresh.contains(&c.line)).count();
+        assert!(shared <= 4, "{shared} dev cases speak held-out lines");
+    }
+
+    #[test]
+    fn the_same_seed_gives_the_same_schedule_and_timing_never_changes_the_route() {
+        let opts = |seed| Options {
+            set: Set::Dev,
+            seed,
+            ..Options::default()
+        };
+        let a = cases(&opts(7)).unwrap();
+        let b = cases(&opts(7)).unwrap();
+        let c = cases(&opts(8)).unwrap();
+        let steps = |v: &[Case]| v.iter().map(|c| c.steps.clone()).collect::<Vec<_>>();
+        assert_eq!(steps(&a), steps(&b));
+        assert_ne!(steps(&a), steps(&c));
+        for (x, y) in a.iter().zip(&c) {
+            assert_eq!(x.want, y.want, "{}", x.line);
+        }
+        let timings: std::collections::BTreeSet<_> = a.iter().map(|c| c.timing).collect();
+        assert_eq!(timings.len(), 5, "every timing drawn: {timings:?}");
+        // A case with something to say after its line never speaks over
+        // the disclosure (its next prompt would be the disclosure's end).
+        for c in &a {
+            if c.timing == Timing::OverDisclosure {
+                assert!(!c.off_topic && c.intent != IntentKind::PromiseToPay);
+            }
+            if c.timing == Timing::OverOpening {
+                assert_eq!(c.turn, "reminder");
+            }
+        }
+    }
+
+    #[test]
+    fn a_limit_keeps_cases_spread_over_the_list() {
+        let all = cases(&Options {
+            set: Set::Dev,
+            ..Options::default()
+        })
+        .unwrap();
+        let some = cases(&Options {
+            set: Set::Dev,
+            limit: 40,
+            ..Options::default()
+        })
+        .unwrap();
+        assert_eq!(some.len(), 40);
+        assert!(some.iter().any(|c| c.turn == "identity"));
+        assert!(some.iter().any(|c| c.turn == "reminder"));
+        assert_eq!(some[0].name, all[0].name);
     }
 
     #[test]

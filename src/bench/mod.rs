@@ -54,6 +54,17 @@ enum BenchCmd {
 /// Flags of `duecall bench conversations`.
 #[derive(Debug, Clone, clap::Args)]
 struct ConversationsArgs {
+    /// Which split: `dev` (tests/data/spoken_dev.tsv in espeak-ng voices:
+    /// tune on it) or `final` (spoken_fresh.tsv in flite voices: held out).
+    #[arg(long, value_enum, default_value_t = conversations::Set::Final)]
+    set: conversations::Set,
+    /// Seeds each case's timing (on cue, late, over a prompt) and the
+    /// debtors' reply gaps: the same seed, the same schedule.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// At most this many cases, evenly spread over the split (0: all).
+    #[arg(long, default_value_t = 0)]
+    limit: usize,
     /// Passes over the replies (each in the next voice).
     #[arg(long, default_value_t = 1)]
     rounds: usize,
@@ -141,7 +152,12 @@ pub fn run(args: &BenchArgs, out: &mut dyn Write) -> Result<i32, BenchError> {
             let r = conversations::run(
                 &crate::agent::AgentPaths::default_root(),
                 &dir,
-                a.rounds,
+                &conversations::Options {
+                    set: a.set,
+                    rounds: a.rounds,
+                    seed: a.seed,
+                    limit: a.limit,
+                },
                 a.concurrency,
             );
             if a.record_dir.is_none() {

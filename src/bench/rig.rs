@@ -90,6 +90,17 @@ impl Rig {
         record_dir: &Path,
         personas: crate::sim::persona::PersonaBook,
     ) -> Result<Rig, BenchError> {
+        Self::start_seeded(root, record_dir, personas, 1)
+    }
+
+    /// [`Rig::start_with`], the debtors' reply gaps drawn from `seed`
+    /// (same seed, same gaps per call).
+    pub fn start_seeded(
+        root: &Path,
+        record_dir: &Path,
+        personas: crate::sim::persona::PersonaBook,
+        seed: u64,
+    ) -> Result<Rig, BenchError> {
         std::fs::create_dir_all(record_dir).map_err(|e| BenchError::Io {
             path: record_dir.to_path_buf(),
             message: e.to_string(),
@@ -109,7 +120,7 @@ impl Rig {
         let sim_cfg = SimConfig {
             personas,
             ring_ms: Some(200),
-            seed: Some(1),
+            seed: Some(seed),
             ..SimConfig::default()
         };
         let sim = sim_rt

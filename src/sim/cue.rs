@@ -36,14 +36,16 @@ pub fn cue_texts(voice: &str) -> &'static [(PromptKind, &'static str)] {
     }
 }
 
-/// The espeak-ng voice a debtor with `voice` knows duecall's cues in: its
-/// own for espeak-ng voices (duecall speaks espeak-ng), English for a flite
-/// speaker (flite speaks English only).
+/// The espeak-ng voice a debtor with `voice` knows duecall's cues in: the
+/// voice duecall speaks the debtor's language in (`prompts/<lang>.toml`
+/// `[meta] voice`), whatever voice the debtor itself speaks in: a flite
+/// speaker or an espeak-ng variant (`en-us+f3`, `en-gb`) hears duecall's
+/// `en-us` prompts, not its own voice.
 pub fn cue_voice(voice: &str) -> &str {
-    if voice.starts_with("flite:") {
-        "en-us"
+    if is_mandarin(voice) {
+        "cmn-latn-pinyin"
     } else {
-        voice
+        "en-us"
     }
 }
 

@@ -131,3 +131,18 @@ fn silence_and_short_audio_are_other() {
     );
     assert!(PromptCues::new([]).is_empty());
 }
+
+#[test]
+fn a_debtor_in_any_voice_knows_the_cues_in_the_voice_duecall_speaks() {
+    for lang in ["en", "zh"] {
+        let (voice, _, _) = prompts(lang);
+        let debtors: &[&str] = if lang == "zh" {
+            &["cmn-latn-pinyin", "cmn-latn-pinyin+f3"]
+        } else {
+            &["en-us", "en-us+f3", "en-gb-x-rp", "flite:slt"]
+        };
+        for d in debtors {
+            assert_eq!(cue_voice(d), voice, "{d}");
+        }
+    }
+}
