@@ -14,11 +14,12 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use crate::campaign::admission::{Admission, AdmissionRule};
 use crate::telephony::report::PacingStats;
 
 use super::expect::LOAD_MIX;
 use super::procstat;
-use super::report::{LatencyMs, LoadReport, SendDevMs, WrongRoute};
+use super::report::{AdmissionReport, LatencyMs, LoadReport, SendDevMs, WrongRoute};
 use super::rig::{Placed, Rig, SIM_THREADS};
 use super::BenchError;
 
@@ -41,7 +42,21 @@ pub struct LoadOptions {
     /// spread as the first wave's were; the first wave's replies come in
     /// bursts when the ramp is shorter than a conversation.
     pub ramp: Option<Duration>,
+    /// Start conversations only as admission control allows
+    /// (`campaign::admission`); an attempt not admitted within
+    /// [`ADMISSION_HOLD`] is counted as refused.
+    pub admission: bool,
 }
+
+/// The longest an attempt waits for admission before it counts as refused.
+pub const ADMISSION_HOLD: Duration = Duration::from_secs(30);
+
+/// How often a waiting attempt asks again.
+const ADMISSION_POLL: Duration = Duration::from_millis(100);
+
+/// What became of one attempt: when its conversation started and the
+/// call, or None when it was never admitted; how long it waited to start.
+type Attempt = (Instant, Option<Placed>, Duration);
 
 /// The default ramp: a quarter of the run, at most 5 s.
 pub fn default_ramp(duration: Duration) -> Duration {
@@ -116,17 +131,30 @@ async fn drive(rig: &Rig, o: &LoadOptions) -> Result<LoadReport, BenchError> {
     let cpu_a = tokio::spawn(cpu_at(window_start));
     let cpu_b = tokio::spawn(cpu_at(deadline));
 
+    let admission = o.admission.then(|| {
+        Arc::new(std::sync::Mutex::new(Admission::new(
+            AdmissionRule::default(),
+            n,
+        )))
+    });
     let mut set = tokio::task::JoinSet::new();
     let mut k = 1usize;
-    let spawn = |set: &mut tokio::task::JoinSet<(Instant, Placed)>, k: usize| {
-        let (caller, active) = (caller.clone(), active.clone());
+    let spawn = |set: &mut tokio::task::JoinSet<Attempt>, k: usize| {
+        let (caller, active, admission) = (caller.clone(), active.clone(), admission.clone());
         let e = LOAD_MIX[k % LOAD_MIX.len()];
         set.spawn(async move {
+            let asked = Instant::now();
+            if let Some(adm) = admission {
+                if !admitted(&adm, &active, asked + ADMISSION_HOLD).await {
+                    return (Instant::now(), None, asked.elapsed());
+                }
+            } else {
+                active.fetch_add(1, Ordering::Relaxed);
+            }
             let started = Instant::now();
-            active.fetch_add(1, Ordering::Relaxed);
             let p = caller.place(k, e).await;
             active.fetch_sub(1, Ordering::Relaxed);
-            (started, p)
+            (started, Some(p), started - asked)
         });
     };
     for i in 0..n {
@@ -136,14 +164,17 @@ async fn drive(rig: &Rig, o: &LoadOptions) -> Result<LoadReport, BenchError> {
     }
     let mut placed = Vec::new();
     let mut steady = Vec::new();
+    let (mut refused, mut holds) = (0usize, Vec::new());
     while let Some(r) = set.join_next().await {
         match r {
-            Ok((started, p)) => {
+            Ok((started, Some(p), hold)) => {
                 if started >= window_start {
                     steady.extend(p.reply_latencies_ms());
                 }
                 placed.push(p);
+                holds.push(hold.as_millis() as u64);
             }
+            Ok((_, None, _)) => refused += 1,
             Err(e) => return Err(BenchError::Runtime(format!("a call task failed: {e}"))),
         }
         if Instant::now() < deadline {
@@ -160,7 +191,19 @@ async fn drive(rig: &Rig, o: &LoadOptions) -> Result<LoadReport, BenchError> {
         .map_err(|e| BenchError::Runtime(e.to_string()))?;
 
     let samples = samples.lock().map(|v| v.clone()).unwrap_or_default();
-    Ok(summarize(
+    let admission = admission.map(|a| {
+        let a = a.lock().unwrap_or_else(|e| e.into_inner());
+        AdmissionReport {
+            admitted: placed.len(),
+            refused,
+            hold_ms_max: holds.iter().copied().max().unwrap_or(0),
+            hold_ms: LatencyMs::of(holds),
+            limit_lowest: a.lowest(),
+            limit_end: a.limit(),
+            cuts: a.cuts(),
+        }
+    });
+    let mut report = summarize(
         o,
         rig,
         &placed,
@@ -174,7 +217,38 @@ async fn drive(rig: &Rig, o: &LoadOptions) -> Result<LoadReport, BenchError> {
             cpu_s: (cpu_b - cpu_a) - (sim_b - sim_a),
             sim_cpu_s: sim_b - sim_a,
         },
-    ))
+    );
+    report.admission = admission;
+    Ok(report)
+}
+
+/// Waits until admission control lets one more conversation start (then
+/// counts it in `active`), or until `give_up`: false.
+async fn admitted(
+    adm: &std::sync::Mutex<Admission>,
+    active: &AtomicUsize,
+    give_up: Instant,
+) -> bool {
+    loop {
+        let backlog = crate::asr::sphinx::backlog();
+        {
+            let mut a = adm.lock().unwrap_or_else(|e| e.into_inner());
+            // Decided and counted under the lock: two attempts never both
+            // take the last place.
+            if a.admit(
+                Instant::now().into_std(),
+                active.load(Ordering::Relaxed),
+                backlog,
+            ) {
+                active.fetch_add(1, Ordering::Relaxed);
+                return true;
+            }
+        }
+        if Instant::now() + ADMISSION_POLL > give_up {
+            return false;
+        }
+        tokio::time::sleep(ADMISSION_POLL).await;
+    }
 }
 
 /// The measuring window (ramp over to the last start).
@@ -280,6 +354,7 @@ fn summarize(
         rss_peak_kb: rss_peak,
         wrong,
         asr_decoders: crate::asr::sphinx::pool_stats(),
+        admission: None,
     }
 }
 
@@ -340,6 +415,21 @@ pub fn print_load(r: &LoadReport, out: &mut dyn Write) -> std::io::Result<()> {
         r.rss_per_call_kb, r.rss_baseline_kb, r.rss_peak_kb
     )?;
     writeln!(out, "  decoders           {}", r.asr_decoders)?;
+    if let Some(a) = &r.admission {
+        writeln!(
+            out,
+            "  admission          {} admitted, {} not admitted (waited {} s); waited to start p50 {} ms p95 {} ms max {} ms; limit lowest {}, at the end {}, cut {} times",
+            a.admitted,
+            a.refused,
+            ADMISSION_HOLD.as_secs(),
+            a.hold_ms.p50,
+            a.hold_ms.p95,
+            a.hold_ms_max,
+            a.limit_lowest,
+            a.limit_end,
+            a.cuts
+        )?;
+    }
     for w in &r.wrong {
         writeln!(out, "  wrong route        {}: {}", w.persona, w.why)?;
     }

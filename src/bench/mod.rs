@@ -126,6 +126,12 @@ struct LoadArgs {
     /// does; the steady-state latency is reported apart either way.
     #[arg(long)]
     ramp: Option<u64>,
+    /// Admission control (`campaign::admission`): a conversation starts only
+    /// while the recogniser keeps up (no utterance waited 500 ms for a
+    /// decoder lately); one that cannot start within 30 s is counted as
+    /// not admitted. Reported as `admission` in the JSON.
+    #[arg(long)]
+    admission: bool,
 }
 
 /// Runs `duecall bench ...`; returns the process exit code.
@@ -139,6 +145,7 @@ pub fn run(args: &BenchArgs, out: &mut dyn Write) -> Result<i32, BenchError> {
                 record_dir: a.record_dir.clone().unwrap_or_else(|| scratch("load")),
                 keep: a.record_dir.is_some(),
                 ramp: a.ramp.map(Duration::from_secs),
+                admission: a.admission,
             };
             let r = load::run_load(&opts)?;
             emit(&r, a.json, out, load::print_load)?;

@@ -119,6 +119,28 @@ pub struct LoadReport {
     /// shared by the calls; zero with Vosk).
     #[serde(default)]
     pub asr_decoders: crate::asr::sphinx::PoolStats,
+    /// Admission control (`--admission`): None when off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admission: Option<AdmissionReport>,
+}
+
+/// What admission control did in a load run.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AdmissionReport {
+    /// Attempts that started a conversation.
+    pub admitted: usize,
+    /// Attempts that waited the longest hold and never started.
+    pub refused: usize,
+    /// How long admitted attempts waited to start, ms.
+    pub hold_ms: LatencyMs,
+    /// The longest an admitted attempt waited, ms.
+    pub hold_ms_max: u64,
+    /// The limit on conversations in progress: its lowest, and at the end.
+    pub limit_lowest: usize,
+    /// The limit at the end of the run.
+    pub limit_end: usize,
+    /// Times the limit was cut (the recogniser fell behind).
+    pub cuts: u64,
 }
 
 /// One `duecall bench soak` run.
@@ -236,6 +258,7 @@ mod tests {
             rss_peak_kb: 2,
             wrong: vec![],
             asr_decoders: Default::default(),
+            admission: None,
         };
         let v = serde_json::to_value(&r).unwrap();
         for k in [

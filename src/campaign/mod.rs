@@ -14,8 +14,10 @@
 //! - `manual`: `duecall call --account` through the same gate and store.
 //! - `owner`: one process's shared hold on its data directory (`serve`).
 //! - `loopback`: `--now` only when every target is on this machine.
+//! - `admission`: how many conversations the recogniser can hear at once.
 //! - `cli` (`duecall run`) and `demo` (`duecall demo`).
 
+pub mod admission;
 pub mod cli;
 pub mod clock;
 pub mod demo;

@@ -5,6 +5,7 @@ pub mod arrival;
 pub mod bridge;
 pub mod gateway;
 pub mod leg;
+pub mod media_clock;
 pub mod media_session;
 pub mod memory;
 pub mod report;

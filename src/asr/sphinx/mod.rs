@@ -26,7 +26,9 @@ mod second_pass;
 pub use config::{find_phone_mllr, SphinxConfig, SphinxSearch, WIDE_BEAMS};
 pub use dictionary::{dictionary, tokens};
 pub use grammar::{build_jsgf, build_jsgf_glued, rule_ref, LEAD_RULE, TAIL_RULE};
-pub use pool::{default_decoders, pool_stats, DecoderPool, PoolStats, PooledSphinx};
+pub use pool::{
+    backlog, default_decoders, pool_stats, Backlog, DecoderPool, PoolStats, PooledSphinx,
+};
 pub use recognizer::SphinxRecognizer;
 
 /// The engine's name in results and errors.

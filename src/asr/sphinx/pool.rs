@@ -27,8 +27,9 @@
 //! Owns: the pools (one per decoder configuration), taking and giving back
 //! decoders, the waiting audio. Never endpoints and never decides anything.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -44,6 +45,51 @@ pub const WAIT_AT_FINAL: Duration = Duration::from_secs(30);
 
 /// Audio kept for an utterance waiting for a decoder (8 kHz samples: 30 s).
 const MAX_WAITING: usize = 8_000 * 30;
+
+/// How long an ended wait for a decoder stays in [`backlog`]'s
+/// `recent_wait`.
+pub const RECENT_WINDOW: Duration = Duration::from_secs(5);
+
+/// Ended waits kept for [`RECENT_WINDOW`] at most (older ones go first).
+const MAX_RECENT: usize = 256;
+
+/// Ids of the calls' recognizers (to tell their waits apart).
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// The recognisers' backlog: utterances waiting for a decoder, what
+/// admission control (`campaign::admission`) reads to tell a full machine.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Backlog {
+    /// Utterances waiting for a decoder now.
+    pub waiting: usize,
+    /// How long the oldest of them has waited.
+    pub oldest_wait: Duration,
+    /// The longest wait for a decoder that ended within [`RECENT_WINDOW`].
+    pub recent_wait: Duration,
+}
+
+impl Backlog {
+    /// Both pools' backlogs as one (waits add, the longest stand).
+    fn add(self, o: Backlog) -> Backlog {
+        Backlog {
+            waiting: self.waiting + o.waiting,
+            oldest_wait: self.oldest_wait.max(o.oldest_wait),
+            recent_wait: self.recent_wait.max(o.recent_wait),
+        }
+    }
+}
+
+/// The backlog of every pool in the process, now.
+pub fn backlog() -> Backlog {
+    let pools: Vec<Arc<DecoderPool>> = POOLS
+        .lock()
+        .map(|p| p.iter().map(|(_, p)| p.clone()).collect())
+        .unwrap_or_default();
+    let now = Instant::now();
+    pools
+        .iter()
+        .fold(Backlog::default(), |b, p| b.add(p.backlog(now)))
+}
 
 /// Environment variable overriding the default pool size.
 pub const DECODERS_ENV: &str = "DUECALL_SPHINX_DECODERS";
@@ -105,6 +151,10 @@ struct State {
     valid: HashSet<u64>,
     busy: usize,
     stats: PoolStats,
+    /// Utterances waiting for a decoder now: recognizer id, since when.
+    waiting: Vec<(u64, Instant)>,
+    /// Waits that ended: when, how long (newest last).
+    recent: VecDeque<(Instant, Duration)>,
 }
 
 /// Decoders of one configuration, shared by every call in the process.
@@ -164,6 +214,8 @@ impl DecoderPool {
                 valid: HashSet::new(),
                 busy: 0,
                 stats: PoolStats::default(),
+                waiting: Vec::new(),
+                recent: VecDeque::new(),
             }),
             freed: Condvar::new(),
         }
@@ -278,10 +330,54 @@ impl DecoderPool {
         self.freed.notify_one();
     }
 
-    fn note_wait(&self, ms: u64) {
+    /// Recognizer `id` has an utterance waiting for a decoder since `since`.
+    fn start_wait(&self, id: u64, since: Instant) {
         let mut st = self.lock();
+        if !st.waiting.iter().any(|(i, _)| *i == id) {
+            st.waiting.push((id, since));
+        }
+    }
+
+    /// Recognizer `id`'s wait is over: it got a decoder at `now`
+    /// (`got`), or gave the utterance up.
+    fn end_wait(&self, id: u64, now: Instant, got: bool) {
+        let mut st = self.lock();
+        let Some(i) = st.waiting.iter().position(|(w, _)| *w == id) else {
+            return;
+        };
+        let (_, since) = st.waiting.swap_remove(i);
+        if !got {
+            return;
+        }
+        let waited = now.saturating_duration_since(since);
         st.stats.waits += 1;
-        st.stats.wait_ms_max = st.stats.wait_ms_max.max(ms);
+        st.stats.wait_ms_max = st.stats.wait_ms_max.max(waited.as_millis() as u64);
+        if st.recent.len() >= MAX_RECENT {
+            st.recent.pop_front();
+        }
+        st.recent.push_back((now, waited));
+    }
+
+    /// This pool's backlog at `now`.
+    pub fn backlog(&self, now: Instant) -> Backlog {
+        let mut st = self.lock();
+        while st
+            .recent
+            .front()
+            .is_some_and(|(at, _)| now.saturating_duration_since(*at) > RECENT_WINDOW)
+        {
+            st.recent.pop_front();
+        }
+        Backlog {
+            waiting: st.waiting.len(),
+            oldest_wait: st
+                .waiting
+                .iter()
+                .map(|(_, since)| now.saturating_duration_since(*since))
+                .max()
+                .unwrap_or_default(),
+            recent_wait: st.recent.iter().map(|(_, w)| *w).max().unwrap_or_default(),
+        }
     }
 }
 
@@ -289,6 +385,8 @@ impl DecoderPool {
 /// only from an utterance's first audio to its final.
 pub struct PooledSphinx {
     pool: Arc<DecoderPool>,
+    /// Tells this recognizer's waits apart in the pool's backlog.
+    id: u64,
     phrases: Vec<String>,
     key: u64,
     slot: Option<Slot>,
@@ -304,6 +402,7 @@ impl PooledSphinx {
     pub fn new(pool: Arc<DecoderPool>) -> PooledSphinx {
         PooledSphinx {
             pool,
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             phrases: Vec::new(),
             key: 0,
             slot: None,
@@ -339,8 +438,8 @@ impl PooledSphinx {
             return Ok(None);
         };
         let mut slot = self.ready(slot)?;
-        if let Some(since) = self.waiting_since.take() {
-            self.pool.note_wait(since.elapsed().as_millis() as u64);
+        if self.waiting_since.take().is_some() {
+            self.pool.end_wait(self.id, Instant::now(), true);
         }
         let pcm = std::mem::take(&mut self.waiting);
         let partial = if pcm.is_empty() {
@@ -363,7 +462,9 @@ impl PooledSphinx {
             self.pool.give_back(slot);
         }
         self.waiting.clear();
-        self.waiting_since = None;
+        if self.waiting_since.take().is_some() {
+            self.pool.end_wait(self.id, Instant::now(), false);
+        }
     }
 }
 
@@ -384,7 +485,11 @@ impl Recognizer for PooledSphinx {
         match self.acquire(None)? {
             Some(partial) => Ok(partial),
             None => {
-                self.waiting_since.get_or_insert_with(Instant::now);
+                if self.waiting_since.is_none() {
+                    let now = Instant::now();
+                    self.waiting_since = Some(now);
+                    self.pool.start_wait(self.id, now);
+                }
                 Ok(None)
             }
         }
@@ -412,18 +517,19 @@ impl Recognizer for PooledSphinx {
         self.last_lm = None;
         if self.slot.is_none() {
             if self.waiting.is_empty() {
+                self.release();
                 return Ok(Transcript::default());
             }
             self.acquire(Some(self.pool.final_wait))?;
         }
         let Some(mut slot) = self.slot.take() else {
+            self.release();
             return Ok(Transcript::default());
         };
         let t = slot.dec.finish();
         self.last_lm = slot.dec.second_pass();
         self.pool.give_back(slot);
-        self.waiting.clear();
-        self.waiting_since = None;
+        self.release();
         t
     }
 
@@ -554,6 +660,47 @@ mod tests {
         assert_eq!((s.overflow, s.open, s.open_peak), (1, 1, 2), "{s:?}");
         a.reset();
         assert_eq!(p.lock().idle.len(), 1);
+    }
+
+    #[test]
+    fn an_utterance_waiting_for_a_decoder_shows_in_the_backlog_and_then_as_a_recent_wait() {
+        if !sphinx_tools() {
+            return;
+        }
+        let p = pool(1);
+        let (mut a, mut b) = (PooledSphinx::new(p.clone()), PooledSphinx::new(p.clone()));
+        a.set_phrases(&phrases()).unwrap();
+        b.set_phrases(&phrases()).unwrap();
+        assert_eq!(p.backlog(Instant::now()), Backlog::default());
+        // a holds the only decoder; b's audio waits.
+        a.accept(&[0; 160]).unwrap();
+        b.accept(&[0; 160]).unwrap();
+        b.accept(&[0; 160]).unwrap();
+        let later = Instant::now() + Duration::from_millis(700);
+        let now = p.backlog(later);
+        assert_eq!(now.waiting, 1, "{now:?}");
+        assert!(now.oldest_wait >= Duration::from_millis(700), "{now:?}");
+        assert_eq!(now.recent_wait, Duration::ZERO);
+        // a's utterance ends; b's next frame takes the decoder.
+        a.finish().unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        b.accept(&[0; 160]).unwrap();
+        let after = p.backlog(Instant::now());
+        assert_eq!(after.waiting, 0, "{after:?}");
+        assert!(after.recent_wait >= Duration::from_millis(20), "{after:?}");
+        // It leaves the window.
+        let gone = p.backlog(Instant::now() + RECENT_WINDOW + Duration::from_secs(1));
+        assert_eq!(gone, Backlog::default());
+        // A wait given up (the call hung up) is no backlog either.
+        b.reset();
+        a.accept(&[0; 160]).unwrap();
+        let mut c = PooledSphinx::new(p.clone());
+        c.set_phrases(&phrases()).unwrap();
+        c.accept(&[0; 160]).unwrap();
+        assert_eq!(p.backlog(Instant::now()).waiting, 1);
+        drop(c);
+        assert_eq!(p.backlog(Instant::now()).waiting, 0);
+        a.reset();
     }
 
     #[test]

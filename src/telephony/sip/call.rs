@@ -492,7 +492,8 @@ impl CallTask {
             sit: early.then(|| self.sit_tx.clone()),
             options: media_session::MediaOptions::negotiated(n, &self.offer_params),
         };
-        let media = MediaJoin::Running(tokio::spawn(media_session::run(
+        // On the media clock's own threads (`telephony::media_clock`).
+        let media = MediaJoin::Running(crate::telephony::media_clock::spawn(media_session::run(
             params,
             media_rx,
             self.events.clone(),
