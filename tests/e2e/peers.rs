@@ -400,6 +400,24 @@ pub fn heavy() -> std::sync::MutexGuard<'static, ()> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// Lowers the calling test's thread (and every tool it starts from now on)
+/// to nice 10. For the batch evaluations that decode hundreds of clips as
+/// fast as they can: beside them, ten tests at a time on 2 cores, the other
+/// tests' calls are real time, and a recogniser starved of CPU falls behind
+/// the audio and mishears (CI dry runs under load: a browser phone's "I can
+/// pay on Friday" heard as "i can do five"). Each test runs on a thread of
+/// its own, so no other test inherits this.
+pub fn batch_priority() {
+    // SAFETY: gettid and setpriority take and return plain integers.
+    let ok = unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        libc::setpriority(libc::PRIO_PROCESS, tid, 10) == 0
+    };
+    if !ok {
+        eprintln!("could not lower this batch test's priority; it runs at the suite's");
+    }
+}
+
 /// Every attempt in a data directory's store, oldest first (ids are dense
 /// but a crashed write may skip one: five misses in a row end the list).
 pub fn attempts(data: &Path) -> Vec<duecall::store::AttemptRecord> {

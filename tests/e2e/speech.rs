@@ -98,6 +98,7 @@ fn quick_eval(set: &str, name: &str) -> Option<SpeechReport> {
     if !speech_tools() {
         return None;
     }
+    crate::peers::batch_priority();
     let cfg = SphinxConfig::default();
     let utts = parse_utterances(set, name).unwrap();
     let script = duecall::dialogue::script::Script::load(&prompts().join("en.toml")).unwrap();
@@ -196,6 +197,7 @@ fn quick_call_bench() -> Option<BenchReport> {
     {
         return None;
     }
+    crate::peers::batch_priority();
     let utts = parse_utterances(SPOKEN_DEV_TSV, "spoken_dev.tsv").unwrap();
     let script = duecall::dialogue::script::Script::load(&prompts().join("en.toml")).unwrap();
     let lex = lexicon();
