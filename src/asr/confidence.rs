@@ -122,11 +122,48 @@ impl Verdict {
         } else {
             model.probability(&Calibration::features(e, source, intent))
         };
+        let confidence = if disputed_stakes(e, intent) {
+            confidence.min(DISAGREEMENT_CEILING)
+        } else {
+            confidence
+        };
         Verdict {
             text,
             source,
             confidence,
             agree,
+        }
+    }
+}
+
+/// The most a verdict may be trusted when it means a consequential intent
+/// ([`consequential`]) and two passes over the same audio heard different
+/// intents (the grammar sentence and Whisper's sound transcript, or, with
+/// no usable Whisper, the grammar sentence and the general-language second
+/// pass's words, a second pass meaning nothing included): below `[dialogue]
+/// confirm_threshold` (0.6 by default), so the dialogue confirms it in one
+/// short question and never acts on it at once. Found on the development
+/// split of `duecall bench conversations --set dev`: "she's not back from
+/// school yet" forced onto the identity grammar's "speak to a rep" and "add
+/// me to the do not call list" onto "speak with a human please" were
+/// transferred at once.
+pub const DISAGREEMENT_CEILING: f32 = 0.45;
+
+/// Whether two passes disagree on a verdict meaning `intent`, a
+/// consequential one (see [`DISAGREEMENT_CEILING`]).
+fn disputed_stakes(e: &Evidence, intent: Option<IntentKind>) -> bool {
+    let Some(g) = &e.grammar else {
+        return false;
+    };
+    if !intent.is_some_and(consequential) || g.intent.is_none() || words(&g.text).is_empty() {
+        return false;
+    }
+    match &e.whisper {
+        Some(w) if !whisper_unusable(w) => !w.looped && g.intent != w.intent,
+        _ => {
+            g.lm_intent.is_some()
+                && g.lm_text.as_deref().is_some_and(|t| !words(t).is_empty())
+                && g.lm_intent != g.intent
         }
     }
 }

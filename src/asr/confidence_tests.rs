@@ -299,3 +299,73 @@ fn nothing_heard_is_empty_with_no_confidence() {
     assert_eq!(v.source, Source::Nothing);
     assert_eq!((v.text.as_str(), v.confidence), ("", 0.0));
 }
+
+#[test]
+fn a_consequential_intent_the_engines_disagree_on_is_always_confirmed() {
+    let threshold = crate::dialogue::DialogueConfig::default().confirm_threshold;
+    // The grammar's dispute sentence, which Whisper finds nearly as likely
+    // as its own "already paid" text: the grammar wins the disagreement.
+    let e = Evidence {
+        grammar: Some(GrammarSide {
+            conf: 1.0,
+            ..scored(grammar("the bill is wrong", IntentKind::Dispute), -0.3)
+        }),
+        whisper: Some(whisper(
+            "that bill is already settled",
+            IntentKind::AlreadyPaid,
+            -0.2,
+        )),
+    };
+    for v in [
+        decide(&e, &Calibration::FITTED),
+        crate::asr::hybrid::HybridRule::CALLS.decide(&e, Some(0.4), &crate::asr::hybrid::HYBRID),
+    ] {
+        assert_eq!(v.agree, Some(false));
+        assert!(
+            v.confidence < threshold,
+            "a disagreement on a consequential intent is confirmed: {v:?}"
+        );
+    }
+    // Agreement, or an ordinary intent, keeps its calibrated confidence.
+    let mut agree = e.clone();
+    agree.grammar.as_mut().unwrap().intent = Some(IntentKind::AlreadyPaid);
+    let v = decide(&agree, &Calibration::FITTED);
+    assert!(v.confidence > DISAGREEMENT_CEILING, "{v:?}");
+    // A looped or empty Whisper decode is no disagreement.
+    let mut empty = e.clone();
+    empty.whisper.as_mut().unwrap().text = String::new();
+    let v = decide(&empty, &Calibration::FITTED);
+    assert_eq!(v.source, Source::Grammar);
+    assert!(v.confidence > DISAGREEMENT_CEILING, "{v:?}");
+}
+
+#[test]
+fn a_consequential_sentence_the_second_pass_does_not_hear_is_confirmed() {
+    let threshold = crate::dialogue::DialogueConfig::default().confirm_threshold;
+    let forced = |lm: &str, lm_intent: IntentKind| Evidence {
+        grammar: Some(with_lm(
+            GrammarSide {
+                conf: 1.0,
+                ..grammar("speak to a rep", IntentKind::RequestAgent)
+            },
+            lm,
+            lm_intent,
+            0.9,
+        )),
+        whisper: None,
+    };
+    for (lm, i) in [
+        ("she's not back from school yet", IntentKind::NotAvailable),
+        ("she's snot back from cool yet", IntentKind::Unknown),
+    ] {
+        let v = decide(&forced(lm, i), &Calibration::GRAMMAR_LM);
+        assert_eq!(v.source, Source::Grammar);
+        assert!(v.confidence < threshold, "{lm}: {v:?}");
+    }
+    // The second pass hearing the same request leaves it as calibrated.
+    let v = decide(
+        &forced("can i speak to a rep", IntentKind::RequestAgent),
+        &Calibration::GRAMMAR_LM,
+    );
+    assert!(v.confidence > DISAGREEMENT_CEILING, "{v:?}");
+}

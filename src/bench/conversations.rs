@@ -94,7 +94,9 @@ pub enum Timing {
     /// 1.2-2.5 s after the prompt ends.
     Late,
     /// The identity answer starts 150-600 ms before the non-interruptible
-    /// opening ends (people answer as it finishes); the rest on cue.
+    /// opening ends (people answer as it finishes), and is said again when
+    /// the identity question is asked (the opening names nobody, so the
+    /// first answer confirms nobody); the rest on cue.
     OverOpening,
     /// The line barges into the interruptible question it answers (the
     /// identity question, or the reminder), 0.5-4 s into it.
@@ -398,7 +400,16 @@ pub fn cases(opts: &Options) -> Result<Vec<Case>, BenchError> {
                     Some(OPENING_MS + PROMPT_GAP_MS),
                     Some(OPENING_MS),
                 );
-                steps.push(Step::Say(confirmed[n % confirmed.len()].to_string()));
+                let answer = confirmed[n % confirmed.len()].to_string();
+                steps.push(Step::Say(answer.clone()));
+                if timing == Timing::OverOpening {
+                    // The opening never names the debtor, so an answer said
+                    // over it confirms nobody (by design: the dialogue's
+                    // `a_yes_over_an_opening_that_never_named_the_debtor_confirms_nobody`);
+                    // asked "Am I speaking with ...?", a person answers again.
+                    steps.push(Step::WaitPrompt);
+                    steps.push(Step::Say(answer));
+                }
                 let t = match timing {
                     Timing::OverOpening => Timing::OnCue,
                     t => t,
@@ -931,6 +942,16 @@ mod tests {
             }
             if c.timing == Timing::OverOpening {
                 assert_eq!(c.turn, "reminder");
+                // Said over the opening, and again to the question.
+                let says: Vec<_> = c
+                    .steps
+                    .iter()
+                    .filter_map(|s| match s {
+                        Step::Say(t) => Some(t.as_str()),
+                        _ => None,
+                    })
+                    .collect();
+                assert_eq!(says[1], says[2], "{:?}", c.steps);
             }
         }
     }

@@ -144,6 +144,22 @@ impl Conversation {
             _ => {
                 self.pending_confirm = None;
                 self.question = Some(turn);
+                // Where a yes or a no was expected, another consequential
+                // reply is a guess however sure it sounds: it is
+                // confirmed in turn, never acted on at once (found by
+                // `duecall bench conversations --set dev`: "I handled that
+                // on Thursday", confirmed as a payment, answered "nope" and
+                // then misheard as "i don't know them", suppressed the
+                // number as a wrong number).
+                // A request for a person is taken: a person is where an
+                // unsettled confirmation ends anyway.
+                let asr = if PromptId::confirming(reply.kind).is_some()
+                    && reply.kind != IntentKind::RequestAgent
+                {
+                    Some(0.0)
+                } else {
+                    asr
+                };
                 self.act(now, turn, reply, asr);
             }
         }

@@ -252,3 +252,42 @@ fn unsure_not_available_is_confirmed_and_digits_before_identity_answer_it() {
     assert_eq!(played_last(&h), "not_available");
     h.assert_no_debt_said();
 }
+
+/// Found by `duecall bench conversations --set dev`: a payer's "nope" to a
+/// misheard confirmation, followed by words heard as "i don't know them",
+/// suppressed the number at once as a wrong number.
+#[test]
+fn a_new_consequential_request_in_answer_to_a_confirmation_is_confirmed_too() {
+    let mut h = H::new();
+    h.reach_reminder();
+    h.reply("probably stop calling");
+    assert_eq!(played_last(&h), "confirm_stop_calling");
+    h.finish_all();
+    h.reply("wrong number");
+    assert_eq!(
+        played_last(&h),
+        "confirm_wrong_number",
+        "a sure-sounding new request where a yes or no was expected is confirmed"
+    );
+    assert_eq!(h.c.outcome().route, None, "nothing routed on a guess");
+    h.finish_all();
+    h.reply("yes");
+    let r = h.route();
+    assert_eq!(r.kind, RouteKind::Suppress);
+    assert_eq!(r.reason, "wrong_number");
+}
+
+#[test]
+fn an_ordinary_reply_in_answer_to_a_confirmation_still_answers_the_question() {
+    let mut h = H::new();
+    h.reach_reminder();
+    h.reply("probably stop calling");
+    h.finish_all();
+    h.reply("call me back tomorrow at ten");
+    assert_ne!(played_last(&h), "confirm_stop_calling");
+    assert!(
+        !played_last(&h).starts_with("confirm_"),
+        "{}",
+        played_last(&h)
+    );
+}
