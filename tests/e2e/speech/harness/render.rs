@@ -68,17 +68,11 @@ const fn espeak(name: &'static str) -> Voice {
     }
 }
 
-/// Development voices (espeak-ng names; `+f3` etc. are variants).
-pub const VOICES: &[&str] = &[
-    "en-us",
-    "en-us+f3",
-    "en-gb",
-    "en-us+m7",
-    "en-gb-x-rp",
-    "en-us+f4",
-];
+/// Development voices (espeak-ng names; `+f3` etc. are variants): the
+/// conversation benchmark's development split speaks in the same ones.
+pub const VOICES: &[&str] = duecall::bench::conversations::DEV_VOICES;
 
-/// The development voices as [`Voice`]s.
+/// The development voices as [`Voice`]s (the names of [`VOICES`]).
 pub const DEV_VOICES: &[Voice] = &[
     espeak("en-us"),
     espeak("en-us+f3"),
