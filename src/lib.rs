@@ -18,6 +18,7 @@ pub mod intent;
 pub mod media;
 pub mod outcome;
 pub mod policy;
+pub mod priority;
 pub mod sim;
 pub mod stats;
 pub mod store;

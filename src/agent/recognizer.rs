@@ -26,23 +26,6 @@ const MAX_PENDING: usize = 64;
 /// (nice 5), whose hybrid turns fall back to the grammar at a deadline.
 pub(crate) const ASR_NICE: i32 = 3;
 
-/// Sets the calling thread's niceness to `nice` (Linux: niceness is per
-/// thread); false when refused (a lower niceness than the current one
-/// needs privilege) or elsewhere.
-pub(crate) fn set_thread_nice(nice: i32) -> bool {
-    #[cfg(target_os = "linux")]
-    // SAFETY: gettid and setpriority take and return plain integers.
-    unsafe {
-        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
-        libc::setpriority(libc::PRIO_PROCESS, tid, nice) == 0
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        let _ = nice;
-        false
-    }
-}
-
 enum AsrCmd {
     Frames(Vec<i16>),
     /// A listening turn and its grammar phrases.
@@ -154,7 +137,7 @@ pub(super) fn spawn(
     let h = std::thread::Builder::new()
         .name("duecall-asr".into())
         .spawn(move || {
-            if !set_thread_nice(ASR_NICE) {
+            if !crate::priority::set_thread_nice(ASR_NICE) {
                 tracing::debug!("cannot lower the recognizer thread's priority");
             }
             let mut ready = false;

@@ -112,7 +112,9 @@ fn raise(prio: MediaPriority) {
     static REFUSED: std::sync::Once = std::sync::Once::new();
     let got = match prio {
         MediaPriority::RealTime if set_rr(RT_PRIORITY) => MediaPriority::RealTime,
-        MediaPriority::RealTime | MediaPriority::Nice if set_nice(MEDIA_NICE) => {
+        MediaPriority::RealTime | MediaPriority::Nice
+            if crate::priority::set_thread_nice(MEDIA_NICE) =>
+        {
             MediaPriority::Nice
         }
         _ => MediaPriority::Normal,
@@ -129,26 +131,12 @@ fn raise(prio: MediaPriority) {
 }
 
 #[cfg(target_os = "linux")]
-fn set_nice(nice: i32) -> bool {
-    // SAFETY: gettid and setpriority take and return plain integers.
-    unsafe {
-        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
-        libc::setpriority(libc::PRIO_PROCESS, tid, nice) == 0
-    }
-}
-
-#[cfg(target_os = "linux")]
 fn set_rr(prio: i32) -> bool {
     let param = libc::sched_param {
         sched_priority: prio,
     };
     // SAFETY: pid 0 is the calling thread; `param` lives across the call.
     unsafe { libc::sched_setscheduler(0, libc::SCHED_RR, &param) == 0 }
-}
-
-#[cfg(not(target_os = "linux"))]
-fn set_nice(_: i32) -> bool {
-    false
 }
 
 #[cfg(not(target_os = "linux"))]

@@ -408,12 +408,7 @@ pub fn heavy() -> std::sync::MutexGuard<'static, ()> {
 /// pay on Friday" heard as "i can do five"). Each test runs on a thread of
 /// its own, so no other test inherits this.
 pub fn batch_priority() {
-    // SAFETY: gettid and setpriority take and return plain integers.
-    let ok = unsafe {
-        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
-        libc::setpriority(libc::PRIO_PROCESS, tid, 10) == 0
-    };
-    if !ok {
+    if !duecall::priority::set_thread_nice(10) {
         eprintln!("could not lower this batch test's priority; it runs at the suite's");
     }
 }

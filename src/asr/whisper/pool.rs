@@ -319,17 +319,11 @@ impl Drop for WhisperPool {
 /// of every call's recognizer falling behind.
 const WORKER_NICE: i32 = 5;
 
-/// Lowers the calling thread's priority to [`WORKER_NICE`] (Linux: each
-/// thread has its own niceness); elsewhere, or when refused, nothing.
+/// Lowers the calling thread's priority to [`WORKER_NICE`]; elsewhere, or
+/// when refused, nothing.
 fn lower_priority() {
-    #[cfg(target_os = "linux")]
-    // SAFETY: gettid and setpriority take and return plain integers; a
-    // refusal is only logged.
-    unsafe {
-        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
-        if libc::setpriority(libc::PRIO_PROCESS, tid, WORKER_NICE) != 0 {
-            tracing::debug!("cannot lower the Whisper decode thread's priority");
-        }
+    if !crate::priority::set_thread_nice(WORKER_NICE) {
+        tracing::debug!("cannot lower the Whisper decode thread's priority");
     }
 }
 
