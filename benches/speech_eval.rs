@@ -217,6 +217,7 @@ fn call_bench(set: &str) {
         let turn_engine = match engine {
             "grammar" => TurnEngine::Grammar,
             "whisper" => TurnEngine::Whisper,
+            "checked" => TurnEngine::Checked,
             _ => TurnEngine::Hybrid,
         };
         let mut config = AsrConfig::default();

@@ -24,7 +24,7 @@ use super::confidence::{
     WhisperSide,
 };
 use super::config::{AsrConfig, TurnEngine};
-use super::hybrid::{HybridRule, HYBRID};
+use super::hybrid::{CheckRule, HybridRule, HYBRID};
 use super::whisper::decode::{DecodeOptions, Unsound};
 use super::whisper::phrases::{pick, prompt_of, PhraseRule, Scored};
 use super::whisper::pool::{Priority, Ticket, WhisperPool};
@@ -215,6 +215,7 @@ impl CallRecognizer {
         if self.speculative.is_none()
             && self.quiet_ms >= SPECULATE_AFTER_MS
             && self.voiced_ms >= SPECULATE_MIN_VOICE_MS
+            && (self.engine != TurnEngine::Checked || self.checks(&self.partial))
         {
             if let Some(w) = &self.whisper {
                 let candidate = (self.engine.uses_grammar() && !self.partial.is_empty())
@@ -229,6 +230,13 @@ impl CallRecognizer {
                 self.speculative = Some((ticket, scored));
             }
         }
+    }
+
+    /// In a checked turn: whether the reply the grammar engine heard as
+    /// `sentence` is heard again by Whisper ([`CheckRule`]).
+    fn checks(&self, sentence: &str) -> bool {
+        let intent = self.meaning_of(sentence);
+        CheckRule::CALLS.checks(intent, self.voiced_ms)
     }
 
     /// Whisper hears this turn alone (the language has no grammar engine)
@@ -260,11 +268,17 @@ impl CallRecognizer {
             }
             return (o, self.phrases.clone());
         }
-        let wanted = candidate
+        let mut wanted: Vec<String> = candidate
             .filter(|c| !c.trim().is_empty())
             .map(str::to_string)
             .into_iter()
             .collect();
+        if self.engine == TurnEngine::Checked {
+            // A closed turn: Whisper also scores every listen phrase, and
+            // the best stands in for a decode that looped or means nothing
+            // ("yes, speaking" decoded as "speaking speaking speaking").
+            wanted.extend(self.phrases.iter().cloned());
+        }
         (w.options.clone(), wanted)
     }
 
@@ -364,15 +378,21 @@ impl CallRecognizer {
             text,
         };
         let alone = self.whisper_alone() && wanted.len() == d.scores.len();
-        let grammar_score = if alone {
+        // Where the listen phrases were scored too, they come last.
+        let phrases_from = if alone {
+            Some(0)
+        } else if self.engine == TurnEngine::Checked && wanted.len() == d.scores.len() {
+            wanted.len().checked_sub(self.phrases.len())
+        } else {
             None
-        } else {
-            d.scores.first().copied().flatten().map(|s| s.mean())
         };
-        let phrase_scores = if alone {
-            d.scores.iter().map(|s| s.map(|s| s.mean())).collect()
-        } else {
-            Vec::new()
+        let grammar_score = match phrases_from {
+            Some(0) => None,
+            _ => d.scores.first().copied().flatten().map(|s| s.mean()),
+        };
+        let phrase_scores = match phrases_from {
+            Some(i) => d.scores[i..].iter().map(|s| s.map(|s| s.mean())).collect(),
+            None => Vec::new(),
         };
         Ok((
             Some(WhisperHeard {
@@ -407,8 +427,9 @@ struct WhisperHeard {
 }
 
 impl CallRecognizer {
-    /// Where Whisper hears alone and its text means nothing: the listen
-    /// phrase [`pick`] chooses stands in for it (its text and intent).
+    /// Where Whisper hears alone, or in a checked turn, and its text means
+    /// nothing or its decode was unsound: the listen phrase [`pick`]
+    /// chooses stands in for it (its text and intent).
     fn phrase_for(&self, w: &mut WhisperHeard) {
         if w.phrase_scores.len() != self.phrases.len()
             || self.phrases.is_empty()
@@ -578,7 +599,9 @@ impl Recognizer for CallRecognizer {
         };
         let lm_text = lm.as_ref().map(|l| l.text.clone());
         let lm_meant = lm_text.as_deref().and_then(|l| self.meaning_with_conf(l));
-        let (mut whisper, whisper_use) = if self.engine.uses_whisper() {
+        let checked = self.engine != TurnEngine::Checked
+            || candidate.as_deref().is_some_and(|c| self.checks(c));
+        let (mut whisper, whisper_use) = if self.engine.uses_whisper() && checked {
             self.whisper_side(candidate.as_deref(), ended)?
         } else {
             (None, None)
@@ -603,19 +626,26 @@ impl Recognizer for CallRecognizer {
             }),
             whisper: whisper.as_ref().map(|w| w.side.clone()),
         };
-        let grammar_only = self.engine == TurnEngine::Grammar || fell_back;
+        let grammar_only = self.engine == TurnEngine::Grammar || fell_back || !checked;
         let model = match self.engine {
             _ if grammar_only && lm.is_some() => &self.second_pass_calibration,
             _ if grammar_only => &self.grammar_calibration,
             _ => &self.calibration,
         };
         let verdict = match self.engine {
-            TurnEngine::Hybrid if !fell_back => self.hybrid_rule.decide(
+            TurnEngine::Hybrid | TurnEngine::Checked if !grammar_only => self.hybrid_rule.decide(
                 &evidence,
                 whisper.as_ref().and_then(|w| w.intent_conf),
                 model,
             ),
             _ => decide_with(&evidence, model, &self.second_pass_rule),
+        };
+        // A checked turn whose check did not come in time: never act on
+        // the unchecked sentence.
+        let verdict = if self.engine == TurnEngine::Checked && checked && fell_back {
+            CheckRule::CALLS.unchecked(verdict, evidence.grammar.as_ref().and_then(|g| g.intent))
+        } else {
+            verdict
         };
         if let Some(g) = evidence.grammar.as_ref() {
             tracing::debug!(
@@ -686,6 +716,7 @@ impl Recognizer for CallRecognizer {
             (TurnEngine::Whisper, _) | (_, None) => "whisper",
             (TurnEngine::Grammar, Some(g)) => g.engine(),
             (TurnEngine::Hybrid, Some(_)) => "hybrid",
+            (TurnEngine::Checked, Some(_)) => "checked",
         }
     }
 }
@@ -707,6 +738,7 @@ pub fn parse_turns(v: &str) -> Option<Vec<(String, TurnEngine)>> {
                 "grammar" => TurnEngine::Grammar,
                 "whisper" => TurnEngine::Whisper,
                 "hybrid" => TurnEngine::Hybrid,
+                "checked" => TurnEngine::Checked,
                 _ => return None,
             };
             let turn = turn.trim();
@@ -789,6 +821,7 @@ pub const WHISPER_WAIT: Duration = Duration::from_secs(12);
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::asr::confidence::DISAGREEMENT_CEILING;
     use crate::asr::testutil::{speak_8k, whisper_english_model, TempDir};
     use crate::asr::whisper::model::WhisperModel;
 
@@ -825,10 +858,28 @@ mod tests {
     /// its own (no decode time known yet), or None (skip; a failure under
     /// CI) without the model or the speech tools.
     fn hybrid_call(deadline_ms: u64) -> Option<CallRecognizer> {
+        two_engine_call(
+            "reminder",
+            TurnEngine::Hybrid,
+            "i already paid",
+            deadline_ms,
+            None,
+        )
+    }
+
+    /// A call whose `turn` is on `engine`, over a grammar engine that
+    /// always hears `sentence` and a Whisper pool of its own.
+    fn two_engine_call(
+        turn: &str,
+        engine: TurnEngine,
+        sentence: &'static str,
+        deadline_ms: u64,
+        meaning: Option<Meaning>,
+    ) -> Option<CallRecognizer> {
         let model = whisper_english_model()?;
         let pool = Arc::new(WhisperPool::new(WhisperModel::shared(&model).ok()?, 2).ok()?);
         let mut config = AsrConfig::default();
-        config.turns.insert("reminder".into(), TurnEngine::Hybrid);
+        config.turns.insert(turn.into(), engine);
         config.whisper.deadline_ms = Some(deadline_ms);
         let whisper = WhisperPart {
             pool,
@@ -839,14 +890,93 @@ mod tests {
         };
         let mut rec = CallRecognizer::new(
             "en",
-            Some(Box::new(Fixed("i already paid"))),
+            Some(Box::new(Fixed(sentence))),
             Some(whisper),
             config,
-            None,
+            meaning,
         )
         .ok()?;
-        rec.listen("reminder", &[]).ok()?;
+        rec.listen(turn, &[]).ok()?;
         Some(rec)
+    }
+
+    /// The identity grammar's meanings, as far as these tests need them
+    /// (the classifier's job in calls).
+    fn identity_meaning() -> Meaning {
+        Arc::new(|t: &str| {
+            let kind = if t.contains("rep") || t.contains("agent") {
+                IntentKind::RequestAgent
+            } else if t.contains("yes") || t.contains("speaking") || t.contains("me") {
+                IntentKind::IdentityConfirmed
+            } else {
+                IntentKind::Unknown
+            };
+            (kind, 0.9)
+        })
+    }
+
+    #[test]
+    fn a_checked_turn_has_whisper_hear_a_consequential_sentence_again_before_it_is_trusted() {
+        // The grammar engine forces "yes, speaking" onto "speak to a rep".
+        let Some(mut rec) = two_engine_call(
+            "identity",
+            TurnEngine::Checked,
+            "speak to a rep",
+            60_000,
+            Some(identity_meaning()),
+        ) else {
+            return;
+        };
+        let phrases: Vec<String> = ["yes", "yes speaking", "that's me", "no", "talk to a person"]
+            .map(String::from)
+            .to_vec();
+        rec.listen("identity", &phrases).unwrap();
+        let d = TempDir::new("checked-turn");
+        for (i, said) in ["Yes, speaking.", "Yes, this is she speaking, go ahead."]
+            .iter()
+            .enumerate()
+        {
+            let pcm = speak_8k(&d.0, &format!("y{i}"), "en-us", 150, said, true);
+            rec.accept(&pcm).unwrap();
+            rec.finish().unwrap();
+            let h = rec.last_heard().unwrap().clone();
+            assert_eq!(h.engine, TurnEngine::Checked);
+            assert_eq!(h.whisper_use, Some(WhisperUse::Used), "{h:?}");
+            eprintln!(
+                "checked: {said:?} -> {:?} (Whisper: {:?})",
+                h.verdict, h.whisper_raw
+            );
+            let heard_agent = h.verdict.text.contains("rep");
+            // Either Whisper's (or its best phrase's) "yes speaking" is
+            // taken, or the forced sentence is below the confirmation
+            // threshold: never acted on at once.
+            assert!(
+                !heard_agent || h.verdict.confidence <= DISAGREEMENT_CEILING,
+                "{h:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_checked_turn_leaves_a_short_ordinary_answer_to_the_grammar_engine() {
+        let Some(mut rec) = two_engine_call(
+            "identity",
+            TurnEngine::Checked,
+            "yes speaking",
+            60_000,
+            Some(identity_meaning()),
+        ) else {
+            return;
+        };
+        let d = TempDir::new("checked-short");
+        let pcm = speak_8k(&d.0, "y", "en-us", 150, "Yes.", true);
+        rec.accept(&pcm).unwrap();
+        rec.finish().unwrap();
+        let h = rec.last_heard().unwrap().clone();
+        assert_eq!(h.whisper_use, None, "{h:?}");
+        assert!(h.evidence.whisper.is_none(), "{h:?}");
+        let alone = decide_with(&h.evidence, &Calibration::FITTED, &SecondPassRule::CALLS);
+        assert_eq!(h.verdict, alone);
     }
 
     /// A reply heard without Whisper is heard as a grammar-only turn hears

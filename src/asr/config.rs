@@ -14,8 +14,9 @@
 //!                          # a busier queue or a later result: the grammar engine's result
 //!
 //! [asr.turns]              # the engine per listening turn (dialogue turn ids; unset: DEFAULT_TURNS
-//! reminder = "hybrid"      # in English (reminder = "hybrid"), else "grammar", or Whisper where the
-//! identity = "grammar"     # language has no grammar engine): "grammar", "whisper" or "hybrid"
+//! reminder = "hybrid"      # in English (reminder "hybrid", identity "checked"), else "grammar", or
+//! identity = "checked"     # Whisper where the language has no grammar engine): "grammar", "whisper",
+//!                          # "hybrid" or "checked" (grammar; Whisper hears again what would be acted on)
 //! ```
 //!
 //! Owns: the section's shape and defaults, and the engine choice per turn
@@ -51,17 +52,29 @@ pub enum TurnEngine {
     /// Both: the grammar engine streams (partials, short answers), Whisper
     /// says what a longer reply says, and their agreement is the confidence.
     Hybrid,
+    /// The grammar engine hears the turn; a reply it hears as a
+    /// consequential intent, or one longer than a short answer
+    /// ([`super::hybrid::CheckRule`]), is heard again by Whisper and
+    /// decided as in a hybrid turn. Short answers cost nothing extra; a
+    /// forced consequential sentence is checked before it is acted on.
+    Checked,
 }
 
 impl TurnEngine {
     /// Whether the streaming grammar engine runs in this turn.
     pub fn uses_grammar(self) -> bool {
-        matches!(self, TurnEngine::Grammar | TurnEngine::Hybrid)
+        matches!(
+            self,
+            TurnEngine::Grammar | TurnEngine::Hybrid | TurnEngine::Checked
+        )
     }
 
     /// Whether Whisper runs in this turn.
     pub fn uses_whisper(self) -> bool {
-        matches!(self, TurnEngine::Whisper | TurnEngine::Hybrid)
+        matches!(
+            self,
+            TurnEngine::Whisper | TurnEngine::Hybrid | TurnEngine::Checked
+        )
     }
 
     /// The name in the config ("hybrid").
@@ -70,6 +83,7 @@ impl TurnEngine {
             TurnEngine::Grammar => "grammar",
             TurnEngine::Whisper => "whisper",
             TurnEngine::Hybrid => "hybrid",
+            TurnEngine::Checked => "checked",
         }
     }
 }
@@ -83,10 +97,20 @@ impl TurnEngine {
 /// and flite voices (`duecall bench conversations`, 2026-12-07) 42/56
 /// routes right against 36/56. It costs reply latency: a reply waits for
 /// Whisper up to `[asr.whisper] deadline_ms` (700) after its end silence
-/// (25 conversations at once: p95 1279 ms against 339 ms). Short, closed
-/// turns (identity, confirmations, dates) stay on the grammar engine.
-/// `[asr.turns] reminder = "grammar"` puts it back.
-pub const DEFAULT_TURNS: &[(&str, TurnEngine)] = &[("reminder", TurnEngine::Hybrid)];
+/// (25 conversations at once: p95 1279 ms against 339 ms). The identity
+/// turn is checked ([`TurnEngine::Checked`]): its short answers stay on the
+/// grammar engine, and what it would act on (a consequential sentence, or
+/// a reply longer than a short answer) is heard again by Whisper, which
+/// also scores the turn's phrases. On the development split (402 identity
+/// clips in six espeak-ng voices) that took replies heard as a
+/// consequential intent not meant, and acted on without confirming, from
+/// 56 to 4 (README, "The checked identity turn"). Other closed turns
+/// (confirmations, dates) stay on the grammar engine. `[asr.turns]
+/// reminder = "grammar"` / `identity = "grammar"` put them back.
+pub const DEFAULT_TURNS: &[(&str, TurnEngine)] = &[
+    ("reminder", TurnEngine::Hybrid),
+    ("identity", TurnEngine::Checked),
+];
 
 fn is_english(lang: &str) -> bool {
     let l = lang.to_ascii_lowercase();
@@ -210,6 +234,7 @@ impl AsrConfig {
         match (wanted, grammar, whisper) {
             (_, false, false) => None,
             (TurnEngine::Hybrid, true, true) => Some(TurnEngine::Hybrid),
+            (TurnEngine::Checked, true, true) => Some(TurnEngine::Checked),
             (TurnEngine::Grammar, true, _) => Some(TurnEngine::Grammar),
             (TurnEngine::Whisper, _, true) => Some(TurnEngine::Whisper),
             (_, true, false) => Some(TurnEngine::Grammar),
@@ -280,12 +305,13 @@ mod tests {
     }
 
     #[test]
-    fn only_the_english_reminder_turn_is_hybrid_unless_the_config_says_otherwise() {
+    fn english_reminder_is_hybrid_and_identity_checked_unless_the_config_says_otherwise() {
         let c = AsrConfig::default();
-        for turn in ["identity", "ask_date", "confirm_promise", "better_time"] {
+        for turn in ["ask_date", "confirm_promise", "better_time"] {
             assert_eq!(c.wanted("en", turn), TurnEngine::Grammar, "{turn}");
         }
         assert_eq!(c.wanted("en", "reminder"), TurnEngine::Hybrid);
+        assert_eq!(c.wanted("en", "identity"), TurnEngine::Checked);
         for turn in [
             "identity",
             "reminder",
@@ -296,10 +322,16 @@ mod tests {
             assert_eq!(c.wanted("zh", turn), TurnEngine::Grammar, "{turn}");
         }
         assert!(c.any_turn_uses_whisper("en"));
-        let c = parse("[turns]\nreminder = \"grammar\"\n").unwrap();
+        let c = parse("[turns]\nreminder = \"grammar\"\nidentity = \"grammar\"\n").unwrap();
         assert_eq!(c.wanted("en", "reminder"), TurnEngine::Grammar);
         assert!(!c.any_turn_uses_whisper("en"));
-        let c = parse("[turns]\nreminder = \"hybrid\"\n").unwrap();
+        let c = parse("[turns]\nreminder = \"grammar\"\n").unwrap();
+        assert_eq!(c.wanted("en", "identity"), TurnEngine::Checked);
+        assert!(
+            c.any_turn_uses_whisper("en"),
+            "the identity turn still checks"
+        );
+        let c = parse("[turns]\nidentity = \"grammar\"\n").unwrap();
         assert_eq!(c.wanted("en", "reminder"), TurnEngine::Hybrid);
         assert_eq!(c.wanted("en", "identity"), TurnEngine::Grammar);
         assert!(c.any_turn_uses_whisper("en"));
@@ -314,6 +346,11 @@ mod tests {
     fn the_engine_falls_back_to_what_the_language_has() {
         let mut c = AsrConfig::default();
         c.turns.insert("reminder".into(), TurnEngine::Grammar);
+        assert_eq!(
+            c.engine_for("en", "identity", true, true),
+            Some(TurnEngine::Checked)
+        );
+        c.turns.insert("identity".into(), TurnEngine::Grammar);
         assert_eq!(
             c.engine_for("en", "identity", true, true),
             Some(TurnEngine::Grammar)

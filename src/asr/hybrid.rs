@@ -19,8 +19,49 @@
 
 use serde::Serialize;
 
-use super::confidence::{consequential, whisper_unusable, Calibration, Evidence, Source, Verdict};
+use super::confidence::{
+    consequential, whisper_unusable, Calibration, Evidence, Source, Verdict, DISAGREEMENT_CEILING,
+};
 use crate::intent::IntentKind;
+
+/// Which replies a checked turn ([`super::TurnEngine::Checked`]) has
+/// Whisper hear again: those the grammar engine heard as a consequential
+/// intent (acting on a forced sentence there transfers, suppresses or
+/// pauses a case), and those longer than a short answer (more than the
+/// turn's grammar holds: "she's not back from school yet", "yes, and I
+/// already paid"). Pure thresholds.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct CheckRule {
+    /// A reply voiced for longer than this (ms) is checked whatever the
+    /// grammar engine heard.
+    pub longer_than_ms: u32,
+}
+
+impl CheckRule {
+    /// The rule calls use (hand-set, not fitted): a short answer ("yes",
+    /// "yes, speaking", "that's me") is voiced for about a second; 1.6 s
+    /// leaves them unchecked, so they cost no Whisper decode.
+    pub const CALLS: CheckRule = CheckRule {
+        longer_than_ms: 1600,
+    };
+
+    /// Whether a reply the grammar engine heard as `grammar_intent`,
+    /// voiced for `voiced_ms`, is heard again by Whisper.
+    pub fn checks(&self, grammar_intent: Option<IntentKind>, voiced_ms: u32) -> bool {
+        grammar_intent.is_some_and(consequential) || voiced_ms > self.longer_than_ms
+    }
+
+    /// The verdict on a reply whose check Whisper could not give in time
+    /// (its queue too long, or late): a consequential sentence it was to
+    /// check is capped at [`DISAGREEMENT_CEILING`], so the dialogue
+    /// confirms it instead of acting on an unchecked guess.
+    pub fn unchecked(&self, mut v: Verdict, grammar_intent: Option<IntentKind>) -> Verdict {
+        if grammar_intent.is_some_and(consequential) {
+            v.confidence = v.confidence.min(DISAGREEMENT_CEILING);
+        }
+        v
+    }
+}
 
 /// When a hybrid turn takes Whisper's text over the grammar sentence (see
 /// the module comment). Pure thresholds.
@@ -200,6 +241,42 @@ mod tests {
     }
 
     const RULE: HybridRule = HybridRule::CALLS;
+
+    #[test]
+    fn a_checked_turn_rehears_consequential_or_long_replies_and_not_short_answers() {
+        let c = CheckRule::CALLS;
+        assert!(!c.checks(Some(IntentKind::IdentityConfirmed), 900));
+        assert!(!c.checks(None, 900));
+        for kind in [
+            IntentKind::RequestAgent,
+            IntentKind::NotAvailable,
+            IntentKind::WrongNumber,
+            IntentKind::StopCalling,
+        ] {
+            assert!(c.checks(Some(kind), 300), "{kind:?}");
+        }
+        assert!(c.checks(Some(IntentKind::IdentityConfirmed), 2400));
+        assert!(!c.checks(Some(IntentKind::IdentityConfirmed), c.longer_than_ms));
+    }
+
+    #[test]
+    fn a_consequential_sentence_whisper_could_not_check_in_time_is_confirmed_not_acted_on() {
+        let c = CheckRule::CALLS;
+        let v = Verdict {
+            text: "speak to a rep".into(),
+            source: Source::Grammar,
+            confidence: 0.8176,
+            agree: None,
+        };
+        let capped = c.unchecked(v.clone(), Some(IntentKind::RequestAgent));
+        assert!(capped.confidence <= DISAGREEMENT_CEILING, "{capped:?}");
+        assert_eq!(capped.text, v.text);
+        // An ordinary answer is left as heard.
+        assert_eq!(
+            c.unchecked(v.clone(), Some(IntentKind::IdentityConfirmed)),
+            v
+        );
+    }
 
     #[test]
     fn an_open_reply_outside_the_grammar_is_heard_in_whispers_words() {

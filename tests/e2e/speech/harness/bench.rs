@@ -319,6 +319,20 @@ impl BenchReport {
         )
     }
 
+    /// Of [`Self::wrong_consequential`], those heard at least as sure as
+    /// the dialogue's `confirm_threshold`: acted on at once, not confirmed.
+    pub fn wrong_consequential_acted(&self) -> (usize, usize) {
+        let confirm = duecall::dialogue::config::DialogueConfig::default().confirm_threshold;
+        let n = self.clips.len();
+        (
+            self.clips
+                .iter()
+                .filter(|c| !c.right() && CONSEQUENTIAL.contains(&c.got) && c.confidence >= confirm)
+                .count(),
+            n,
+        )
+    }
+
     /// Expected calibration error over `bins` equal-width confidence bins.
     pub fn ece(&self, bins: usize) -> f64 {
         let v: Vec<_> = self.spoken().filter(|c| !c.heard.is_empty()).collect();
@@ -411,10 +425,12 @@ impl fmt::Display for BenchReport {
             "  identity short answers right: {ia}/{inn} = {:.1}%",
             pct(ia, inn)
         )?;
+        let (wa, _) = self.wrong_consequential_acted();
         writeln!(
             f,
-            "  heard as a consequential intent not meant: {wc}/{wn} = {:.1}%",
-            pct(wc, wn)
+            "  heard as a consequential intent not meant: {wc}/{wn} = {:.1}%; of them sure enough to act on without confirming: {wa} = {:.1}%",
+            pct(wc, wn),
+            pct(wa, wn)
         )?;
         writeln!(
             f,
