@@ -208,7 +208,7 @@ enum Next {
     /// Wait for a call to end, a timer, or a signal; until this moment at most.
     Wait(Option<DateTime<Utc>>),
     /// The campaign is over.
-    Done(Summary),
+    Done(Box<Summary>),
 }
 
 /// How often the recognisers' pools are sampled for admission control.
@@ -282,12 +282,12 @@ pub async fn run(
         let now = runner.clock.now();
         let wait_until = match runner.step(now).await {
             Next::Poll => continue,
-            Next::Done(s) if runner.unstored.is_empty() => break s,
+            Next::Done(s) if runner.unstored.is_empty() => break *s,
             Next::Done(s) => {
                 let deadline = *give_up_storing
                     .get_or_insert_with(|| tokio::time::Instant::now() + STORE_RETRY_AFTER_END);
                 if tokio::time::Instant::now() >= deadline {
-                    break s;
+                    break *s;
                 }
                 Some(now + chrono::Duration::seconds(STORE_RETRY.as_secs() as i64))
             }
@@ -503,7 +503,7 @@ impl Runner {
                 self.dial(account_idx, phone, permit, now).await;
                 Next::Poll
             }
-            SchedulerAction::Finished(s) => Next::Done(s),
+            SchedulerAction::Finished(s) => Next::Done(Box::new(s)),
             SchedulerAction::WaitUntil(t) => Next::Wait(Some(t)),
             SchedulerAction::WaitForCalls => Next::Wait(None),
         }
