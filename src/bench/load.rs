@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::campaign::admission::{Admission, AdmissionRule};
+use crate::campaign::admission::{Admission, AdmissionRule, Load};
 use crate::telephony::report::PacingStats;
 
 use super::expect::LOAD_MIX;
@@ -201,6 +201,8 @@ async fn drive(rig: &Rig, o: &LoadOptions) -> Result<LoadReport, BenchError> {
             limit_lowest: a.lowest(),
             limit_end: a.limit(),
             cuts: a.cuts(),
+            limit_highest: a.summary().highest,
+            congested: a.summary().congested,
         }
     });
     let mut report = summarize(
@@ -230,7 +232,10 @@ async fn admitted(
     give_up: Instant,
 ) -> bool {
     loop {
-        let backlog = crate::asr::sphinx::backlog();
+        let load = Load {
+            sphinx: crate::asr::sphinx::backlog(),
+            whisper: crate::asr::whisper::pool::backlog(),
+        };
         {
             let mut a = adm.lock().unwrap_or_else(|e| e.into_inner());
             // Decided and counted under the lock: two attempts never both
@@ -238,7 +243,7 @@ async fn admitted(
             if a.admit(
                 Instant::now().into_std(),
                 active.load(Ordering::Relaxed),
-                backlog,
+                load,
             ) {
                 active.fetch_add(1, Ordering::Relaxed);
                 return true;
@@ -418,7 +423,7 @@ pub fn print_load(r: &LoadReport, out: &mut dyn Write) -> std::io::Result<()> {
     if let Some(a) = &r.admission {
         writeln!(
             out,
-            "  admission          {} admitted, {} not admitted (waited {} s); waited to start p50 {} ms p95 {} ms max {} ms; limit lowest {}, at the end {}, cut {} times",
+            "  admission          {} admitted, {} not admitted (waited {} s); waited to start p50 {} ms p95 {} ms max {} ms; limit lowest {}, at the end {}, highest {}, cut {} times, {} congested samples",
             a.admitted,
             a.refused,
             ADMISSION_HOLD.as_secs(),
@@ -427,7 +432,9 @@ pub fn print_load(r: &LoadReport, out: &mut dyn Write) -> std::io::Result<()> {
             a.hold_ms_max,
             a.limit_lowest,
             a.limit_end,
-            a.cuts
+            a.limit_highest,
+            a.cuts,
+            a.congested
         )?;
     }
     for w in &r.wrong {

@@ -141,6 +141,12 @@ pub struct AdmissionReport {
     pub limit_end: usize,
     /// Times the limit was cut (the recogniser fell behind).
     pub cuts: u64,
+    /// The highest the limit rose (it starts at the rule's `initial`).
+    #[serde(default)]
+    pub limit_highest: usize,
+    /// Samples that said a recogniser pool was behind (either pool).
+    #[serde(default)]
+    pub congested: u64,
 }
 
 /// One `duecall bench soak` run.

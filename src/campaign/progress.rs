@@ -89,6 +89,18 @@ impl CampaignSummary {
             "by route: {}",
             join_counts(s.by_route.iter().map(|(k, v)| (k.as_str(), *v)))
         )?;
+        if let Some(a) = &s.admission {
+            writeln!(
+                out,
+                "admission: limit {} at the end (highest {}, lowest after a cut {}), cut {} times, {} congested samples{}",
+                a.limit,
+                a.highest,
+                a.lowest,
+                a.cuts,
+                a.congested,
+                if a.slow_start { ", still in slow start" } else { "" }
+            )?;
+        }
         if !self.recovered.is_empty() {
             let n: usize = self.recovered.iter().map(|r| r.recordings.len()).sum();
             let imported = self
@@ -164,8 +176,15 @@ impl ProgressLine {
             .next_at
             .map(|t| format!(", next at {}", t.format("%H:%M:%S")))
             .unwrap_or_default();
+        let limit = s
+            .admission
+            .map(|a| {
+                let how = if a.slow_start { ", slow start" } else { "" };
+                format!(" (limit {}{how}, cut {})", a.limit, a.cuts)
+            })
+            .unwrap_or_default();
         format!(
-            "{} in flight {}, done {}/{}, remaining {}, dials {}; {}{}",
+            "{} in flight {}{limit}, done {}/{}, remaining {}, dials {}; {}{}",
             now.format("%H:%M:%S"),
             s.in_flight,
             s.done,

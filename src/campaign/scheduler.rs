@@ -30,12 +30,19 @@
 //!
 //! The permit type `P` is the driver's: the runner passes the gate's
 //! `AllowedDial`, so the only way to a `Dial` is through an allow.
+//!
+//! With admission control on ([`SchedulerConfig::admission`]), the driver
+//! also feeds what the recognisers' pools say (`Load`, with its time); the
+//! scheduler asks the gate about a new dial only while fewer calls are in
+//! flight than min(`max_concurrent`, the admission limit), so a call the
+//! machine could not hear is never put to the gate and uses up no attempt.
 
 use std::collections::{BTreeSet, HashMap};
 
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
+use super::admission::{Admission, AdmissionRule, AdmissionSummary, Load};
 pub use super::retry::RetryDelays;
 use super::retry::RouteAsks;
 use crate::outcome::{Disposition, Route, RouteKind};
@@ -89,6 +96,10 @@ pub struct SchedulerConfig {
     /// When the gate denies without a usable time (`next_allowed_at` not
     /// after now), ask again after this long (default 1 min).
     pub recheck: Duration,
+    /// Admission control (`campaign::admission`): `Some` holds calls in
+    /// flight to the rule's limit as `Load` events move it; `None`: only
+    /// `max_concurrent` holds them.
+    pub admission: Option<AdmissionRule>,
 }
 
 impl SchedulerConfig {
@@ -103,6 +114,7 @@ impl SchedulerConfig {
             until,
             max_attempts: None,
             recheck: Duration::minutes(1),
+            admission: None,
         }
     }
 }
@@ -174,6 +186,9 @@ pub enum SchedulerEvent<P> {
         /// The account index of the `Dial`.
         account: usize,
     },
+    /// What the recognisers' pools say now (admission control; ignored
+    /// when it is off).
+    Load(Load),
     /// The call of a `Dial` is over (or never started).
     CallEnded {
         /// The account index of the `Dial`.
@@ -239,6 +254,8 @@ pub struct Summary {
     pub by_route: HashMap<RouteKind, u64>,
     /// When the next waiting account becomes eligible, if any.
     pub next_at: Option<DateTime<Utc>>,
+    /// Admission control's limit and cuts (`None` when it is off).
+    pub admission: Option<AdmissionSummary>,
 }
 
 /// Why an account needs nothing more.
@@ -320,6 +337,8 @@ pub struct Scheduler<P> {
     /// An allowed dial not yet handed out by `poll`.
     ready: Option<(usize, String, P)>,
     in_flight: usize,
+    /// Admission control, on the campaign clock.
+    admission: Option<Admission<DateTime<Utc>>>,
     dials: u64,
     started: u64,
     by_disposition: HashMap<Disposition, u64>,
@@ -385,7 +404,12 @@ impl<P> Scheduler<P> {
                 }
             })
             .collect();
+        let admission = config
+            .admission
+            .clone()
+            .map(|rule| Admission::new(rule, config.max_concurrent));
         Ok(Scheduler {
+            admission,
             config,
             slots,
             queue,
@@ -447,7 +471,7 @@ impl<P> Scheduler<P> {
             self.asking = None;
             self.wait(idx, now);
         }
-        if open && self.in_flight < self.config.max_concurrent {
+        if open && self.in_flight < self.limit() {
             if let Some(&(at, idx)) = self.queue.first() {
                 if at <= now {
                     if let Some(ready) = self.pacer.as_ref().and_then(Pacer::ready_at) {
@@ -478,6 +502,13 @@ impl<P> Scheduler<P> {
         let s = self.summary();
         self.finished = Some(s.clone());
         SchedulerAction::Finished(s)
+    }
+
+    /// Calls in flight at most now: `max_concurrent`, or admission's limit
+    /// if lower.
+    pub fn limit(&self) -> usize {
+        let max = self.config.max_concurrent;
+        self.admission.as_ref().map_or(max, |a| a.limit().min(max))
     }
 
     /// The gate allowed `idx` on its number `p`: the account goes in flight
@@ -544,6 +575,12 @@ impl<P> Scheduler<P> {
         event: SchedulerEvent<P>,
     ) -> Result<(), SchedulerError> {
         let account = match &event {
+            SchedulerEvent::Load(load) => {
+                if let Some(a) = &mut self.admission {
+                    a.observe(now, self.in_flight, *load);
+                }
+                return Ok(());
+            }
             SchedulerEvent::Decided { account, .. }
             | SchedulerEvent::NotPlaced { account, .. }
             | SchedulerEvent::CallStarted { account }
@@ -580,7 +617,7 @@ impl<P> Scheduler<P> {
             });
         }
         match event {
-            SchedulerEvent::Decided { .. } => {}
+            SchedulerEvent::Decided { .. } | SchedulerEvent::Load(_) => {}
             SchedulerEvent::NotPlaced { retry_at, .. } => {
                 let at = if retry_at > now {
                     retry_at
@@ -677,6 +714,7 @@ impl<P> Scheduler<P> {
                 .first()
                 .map(|(t, _)| *t)
                 .filter(|t| *t > DateTime::<Utc>::MIN_UTC),
+            admission: self.admission.as_ref().map(Admission::summary),
             ..Summary::default()
         };
         for slot in &self.slots {

@@ -1,6 +1,7 @@
 //! The scheduler driven on simulated time: every dial through the gate,
 //! concurrency, pacing, retries, callbacks, numbers, stop.
 use super::*;
+use crate::campaign::admission::{AdmissionRule, Load};
 use crate::outcome::SuppressScope;
 use chrono::TimeZone;
 use std::collections::BTreeMap;
@@ -899,4 +900,113 @@ fn not_before_leaves_terminal_routes_dropped_numbers_and_our_own_cuts_to_the_gat
         r.not_before(ended, Disposition::Cancelled, Some("shutdown"), None),
         None
     );
+}
+
+fn congested_load(ms: u64) -> Load {
+    Load::sphinx(crate::asr::sphinx::Backlog {
+        waiting: 3,
+        oldest_wait: std::time::Duration::from_millis(ms),
+        recent_wait: std::time::Duration::ZERO,
+    })
+}
+
+/// Polls at `now` until the scheduler stops handing out dials; the
+/// accounts dialled.
+fn dials_now<G: Fn(usize, &str, DateTime<Utc>) -> Answer>(
+    s: &mut Driven<G>,
+    now: DateTime<Utc>,
+) -> Vec<usize> {
+    let mut out = Vec::new();
+    while let SchedulerAction::Dial { account_idx, .. } = s.poll(now) {
+        out.push(account_idx);
+    }
+    out
+}
+
+#[test]
+fn admission_holds_dials_to_its_limit_and_the_gate_is_not_asked_beyond_it() {
+    let asked = std::cell::Cell::new(0usize);
+    let gate = |_: usize, _: &str, _: DateTime<Utc>| {
+        asked.set(asked.get() + 1);
+        Verdict::Allow(())
+    };
+    let config = SchedulerConfig {
+        admission: Some(AdmissionRule::default()),
+        ..cfg(50, None, 24)
+    };
+    let mut s = Driven::new(accounts(40), config, gate).unwrap();
+    // Slow start: 8 of the 50 allowed by max_concurrent.
+    let first = dials_now(&mut s, t0());
+    assert_eq!(first.len(), 8);
+    assert_eq!(s.poll(t0()), SchedulerAction::WaitForCalls);
+    assert_eq!(
+        asked.get(),
+        8,
+        "no gate question (no attempt) beyond the limit"
+    );
+    let sum = s.summary();
+    assert_eq!(sum.admission.map(|a| a.limit), Some(8));
+    assert_eq!(sum.remaining, 32);
+
+    // The recognisers fall behind: cut to 85 % of the 8 in flight.
+    let t1 = t0() + Duration::seconds(1);
+    s.handle(t1, SchedulerEvent::Load(congested_load(900)))
+        .unwrap();
+    assert_eq!(s.s.limit(), 6);
+    for &a in &first[..3] {
+        s.handle(
+            t1,
+            SchedulerEvent::CallEnded {
+                account: a,
+                disposition: Disposition::Answered,
+                route: done_route(),
+            },
+        )
+        .unwrap();
+    }
+    // 5 in flight under a limit of 6: one more, then none.
+    assert_eq!(dials_now(&mut s, t1).len(), 1);
+    assert_eq!(s.summary().in_flight, 6);
+    assert_eq!(s.poll(t1), SchedulerAction::WaitForCalls);
+    // Still congested within the cooldown: no new cut, no new dial.
+    let t2 = t1 + Duration::seconds(5);
+    s.handle(t2, SchedulerEvent::Load(congested_load(3000)))
+        .unwrap();
+    assert_eq!(s.s.limit(), 6);
+    assert!(dials_now(&mut s, t2).is_empty());
+    assert_eq!(asked.get(), 9);
+    let a = s.summary().admission.unwrap();
+    assert_eq!((a.cuts, a.slow_start), (1, false));
+}
+
+#[test]
+fn admission_grows_the_limit_while_the_recognisers_keep_up_and_is_off_when_not_configured() {
+    let config = SchedulerConfig {
+        admission: Some(AdmissionRule::default()),
+        ..cfg(20, None, 24)
+    };
+    let mut s = Driven::new(accounts(40), config, always).unwrap();
+    assert_eq!(dials_now(&mut s, t0()).len(), 8);
+    s.handle(t0(), SchedulerEvent::Load(Load::default()))
+        .unwrap();
+    let t1 = t0() + Duration::seconds(10);
+    s.handle(t1, SchedulerEvent::Load(Load::default())).unwrap();
+    assert_eq!(dials_now(&mut s, t1).len(), 4, "8 -> 12");
+    let t2 = t1 + Duration::seconds(10);
+    s.handle(t2, SchedulerEvent::Load(Load::default())).unwrap();
+    assert_eq!(dials_now(&mut s, t2).len(), 6, "12 -> 18");
+    let t3 = t2 + Duration::seconds(10);
+    s.handle(t3, SchedulerEvent::Load(Load::default())).unwrap();
+    assert_eq!(
+        dials_now(&mut s, t3).len(),
+        2,
+        "capped at max_concurrent 20"
+    );
+
+    // Without admission, congestion changes nothing.
+    let mut off = Driven::new(accounts(40), cfg(20, None, 24), always).unwrap();
+    off.handle(t0(), SchedulerEvent::Load(congested_load(5000)))
+        .unwrap();
+    assert_eq!(dials_now(&mut off, t0()).len(), 20);
+    assert_eq!(off.summary().admission, None);
 }

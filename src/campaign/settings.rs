@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
 
+use super::admission::AdmissionRule;
 use super::scheduler::{RetryDelays, SchedulerConfig};
 
 /// A `[campaign]` value that makes no sense: the key under `[campaign]`
@@ -65,6 +66,13 @@ pub struct CampaignSettings {
     /// The caller ID the campaign's calls show (E.164), over the trunk's;
     /// an account's `caller_id` column wins over it.
     pub caller_id: Option<String>,
+    /// Admission control (`campaign::admission`): start a call only while
+    /// the recognisers keep up, under a limit that starts at 8 and grows
+    /// while they do (true). On by default: below the machine's capacity
+    /// it only paces the first seconds of a large `max_concurrent` (the
+    /// limit grows by half every 3 s), and above it, it keeps calls from
+    /// being misheard; `false` leaves `max_concurrent` the only limit.
+    pub admission: bool,
 }
 
 impl Default for CampaignSettings {
@@ -88,6 +96,7 @@ impl Default for CampaignSettings {
             progress_s: 10,
             run_hours: 12,
             caller_id: None,
+            admission: true,
         }
     }
 }
@@ -178,6 +187,7 @@ impl CampaignSettings {
             until,
             max_attempts: self.max_attempts,
             recheck: Duration::seconds(self.recheck_s.min(86_400 * 365) as i64),
+            admission: self.admission.then(AdmissionRule::default),
         }
     }
 }

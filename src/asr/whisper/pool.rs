@@ -5,7 +5,8 @@
 //!
 //! Owns: the workers, the queue (finals before speculative decodes; a
 //! speculative decode whose ticket was dropped before it started is never
-//! run; any decode whose ticket is dropped while it runs is abandoned) and the tickets results come back on. Never decides what a result
+//! run; any decode whose ticket is dropped while it runs is abandoned) and the tickets results come back on, and the
+//! numbers admission control reads of its queue ([`backlog`]). Never decides what a result
 //! means.
 
 use std::collections::HashMap;
@@ -32,6 +33,8 @@ pub enum Priority {
 }
 
 struct Job {
+    /// A final (submitted as one, or promoted): its queue wait is counted.
+    is_final: Arc<AtomicBool>,
     pcm: Vec<f32>,
     opts: DecodeOptions,
     candidates: Vec<String>,
@@ -47,6 +50,88 @@ struct Queue {
     finals: VecDeque<Job>,
     speculative: VecDeque<Job>,
     closed: bool,
+    /// When finals started decoding and how long each had queued, within
+    /// [`RECENT_WINDOW`].
+    recent_waits: VecDeque<(Instant, Duration)>,
+    /// When finals were given up before their result came (the caller's
+    /// deadline passed: `WhisperUse::Late`), within [`RECENT_WINDOW`].
+    recent_late: VecDeque<Instant>,
+}
+
+/// How long a final's queue wait or a late final stays in [`backlog`].
+pub const RECENT_WINDOW: Duration = Duration::from_secs(5);
+
+/// Entries kept per recent list at most (the oldest go first).
+const RECENT_MAX: usize = 1024;
+
+impl Queue {
+    fn prune(&mut self, now: Instant) {
+        let old = |at: &Instant| now.saturating_duration_since(*at) > RECENT_WINDOW;
+        while self.recent_waits.front().is_some_and(|(at, _)| old(at))
+            || self.recent_waits.len() > RECENT_MAX
+        {
+            self.recent_waits.pop_front();
+        }
+        while self.recent_late.front().is_some_and(old) || self.recent_late.len() > RECENT_MAX {
+            self.recent_late.pop_front();
+        }
+    }
+}
+
+/// The Whisper pools' queue as admission control reads it
+/// (`campaign::admission`): numbers only, summed over the process's pools.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WhisperBacklog {
+    /// Worker threads.
+    pub workers: usize,
+    /// Decodes a new final would find ahead of it (running or queued
+    /// finals).
+    pub ahead: usize,
+    /// The running estimate of one decode's time (ms; 0: none yet).
+    pub decode_ms: u64,
+    /// How long the oldest final still queued has waited.
+    pub oldest_final_wait: Duration,
+    /// The longest queue wait of a final that started within
+    /// [`RECENT_WINDOW`].
+    pub recent_final_wait: Duration,
+    /// Finals given up before their result came within [`RECENT_WINDOW`]
+    /// (the turn fell back as `Late`).
+    pub recent_late: usize,
+}
+
+impl WhisperBacklog {
+    fn add(self, o: WhisperBacklog) -> WhisperBacklog {
+        WhisperBacklog {
+            workers: self.workers + o.workers,
+            ahead: self.ahead + o.ahead,
+            decode_ms: self.decode_ms.max(o.decode_ms),
+            oldest_final_wait: self.oldest_final_wait.max(o.oldest_final_wait),
+            recent_final_wait: self.recent_final_wait.max(o.recent_final_wait),
+            recent_late: self.recent_late + o.recent_late,
+        }
+    }
+}
+
+type Pools = Mutex<HashMap<PathBuf, Arc<WhisperPool>>>;
+
+/// The process-wide pools, by model path.
+fn pools() -> &'static Pools {
+    static POOLS: OnceLock<Pools> = OnceLock::new();
+    POOLS.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+/// The queue of every shared pool in the process, now (`None` when no
+/// Whisper pool was started: the turns do not use Whisper).
+pub fn backlog() -> Option<WhisperBacklog> {
+    let pools: Vec<Arc<WhisperPool>> = pools()
+        .lock()
+        .map(|m| m.values().cloned().collect())
+        .unwrap_or_default();
+    let now = Instant::now();
+    pools
+        .iter()
+        .map(|p| p.backlog(now))
+        .reduce(WhisperBacklog::add)
 }
 
 struct Shared {
@@ -64,12 +149,17 @@ pub struct Ticket {
     id: u64,
     cancelled: Arc<AtomicBool>,
     started: Arc<AtomicBool>,
+    is_final: Arc<AtomicBool>,
     got: Option<Result<(Decoded, u64), AsrError>>,
+    /// A result came back to the caller (or is held in `got`).
+    delivered: bool,
+    shared: Arc<Shared>,
 }
 
 impl Ticket {
     /// Waits for the result; also returns how long the job queued (ms).
     pub fn wait(mut self) -> Result<(Decoded, u64), AsrError> {
+        self.delivered = true;
         if let Some(r) = self.got.take() {
             return r;
         }
@@ -79,13 +169,16 @@ impl Ticket {
     /// Waits at most `timeout` for the result; None when it did not come.
     pub fn wait_timeout(mut self, timeout: Duration) -> Option<Result<(Decoded, u64), AsrError>> {
         if let Some(r) = self.got.take() {
+            self.delivered = true;
             return Some(r);
         }
-        match self.rx.recv_timeout(timeout) {
+        let r = match self.rx.recv_timeout(timeout) {
             Ok(r) => Some(r),
             Err(mpsc::RecvTimeoutError::Timeout) => None,
             Err(mpsc::RecvTimeoutError::Disconnected) => Some(Err(pool_gone())),
-        }
+        };
+        self.delivered = r.is_some();
+        r
     }
 
     /// Waits at most `timeout`; None when the result is not there yet.
@@ -96,6 +189,7 @@ impl Ticket {
                 Err(mpsc::RecvTimeoutError::Timeout) => return None,
                 Err(mpsc::RecvTimeoutError::Disconnected) => self.got = Some(Err(pool_gone())),
             }
+            self.delivered = true;
         }
         self.got.as_ref()
     }
@@ -114,6 +208,13 @@ impl Ticket {
 impl Drop for Ticket {
     fn drop(&mut self) {
         self.cancelled.store(true, Ordering::Relaxed);
+        // A final given up before its result came: the turn fell back.
+        if !self.delivered && self.is_final.load(Ordering::Relaxed) {
+            let now = Instant::now();
+            let mut q = self.shared.queue.lock().unwrap_or_else(|p| p.into_inner());
+            q.recent_late.push_back(now);
+            q.prune(now);
+        }
     }
 }
 
@@ -185,10 +286,8 @@ impl WhisperPool {
     /// The process-wide pool for the model at `path` (made on first use
     /// with `workers` threads; later callers share it whatever they ask).
     pub fn shared(path: &Path, workers: usize) -> Result<Arc<WhisperPool>, AsrError> {
-        static POOLS: OnceLock<Mutex<HashMap<PathBuf, Arc<WhisperPool>>>> = OnceLock::new();
         let key = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
-        let pools = POOLS.get_or_init(|| Mutex::new(HashMap::new()));
-        let mut map = pools.lock().unwrap_or_else(|p| p.into_inner());
+        let mut map = pools().lock().unwrap_or_else(|p| p.into_inner());
         if let Some(p) = map.get(&key) {
             return Ok(p.clone());
         }
@@ -231,6 +330,32 @@ impl WhisperPool {
         self.shared.decode_ms.load(Ordering::Relaxed)
     }
 
+    /// This pool's queue at `now` (see [`backlog`]).
+    pub fn backlog(&self, now: Instant) -> WhisperBacklog {
+        let ahead = self.ahead_of_final();
+        let mut q = self.shared.queue.lock().unwrap_or_else(|p| p.into_inner());
+        q.prune(now);
+        WhisperBacklog {
+            workers: self.workers,
+            ahead,
+            decode_ms: self.decode_estimate_ms(),
+            oldest_final_wait: q
+                .finals
+                .iter()
+                .filter(|j| !j.cancelled.load(Ordering::Relaxed))
+                .map(|j| now.saturating_duration_since(j.queued))
+                .max()
+                .unwrap_or_default(),
+            recent_final_wait: q
+                .recent_waits
+                .iter()
+                .map(|(_, w)| *w)
+                .max()
+                .unwrap_or_default(),
+            recent_late: q.recent_late.len(),
+        }
+    }
+
     /// Moves `ticket`'s decode, if it still waits among the speculative
     /// ones, to the back of the finals (the utterance has ended: a caller
     /// now waits for it). Returns whether it moved.
@@ -241,6 +366,7 @@ impl WhisperPool {
         };
         match q.speculative.remove(i) {
             Some(job) => {
+                job.is_final.store(true, Ordering::Relaxed);
                 q.finals.push_back(job);
                 true
             }
@@ -266,7 +392,9 @@ impl WhisperPool {
         let cancelled = Arc::new(AtomicBool::new(false));
         let started = Arc::new(AtomicBool::new(false));
         let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
+        let is_final = Arc::new(AtomicBool::new(priority == Priority::Final));
         let job = Job {
+            is_final: is_final.clone(),
             pcm,
             opts,
             candidates,
@@ -289,7 +417,10 @@ impl WhisperPool {
             id,
             cancelled,
             started,
+            is_final,
             got: None,
+            delivered: false,
+            shared: self.shared.clone(),
         }
     }
 
@@ -336,6 +467,12 @@ fn worker(shared: Arc<Shared>, model: Arc<WhisperModel>, mut state: whisper_rs::
                 if let Some(j) = q.finals.pop_front().or_else(|| q.speculative.pop_front()) {
                     if j.cancelled.load(Ordering::Relaxed) {
                         continue;
+                    }
+                    if j.is_final.load(Ordering::Relaxed) {
+                        let now = Instant::now();
+                        q.recent_waits
+                            .push_back((now, now.saturating_duration_since(j.queued)));
+                        q.prune(now);
                     }
                     break j;
                 }

@@ -4,7 +4,9 @@
 //! each allowed decision to the store before the INVITE leaves, starts each
 //! conversation (`Agent::call`) under a semaphore of `max_concurrent`
 //! permits, records every outcome, shows progress, and shuts down
-//! gracefully.
+//! gracefully. With admission control on it samples the recognisers'
+//! pools every [`ADMISSION_SAMPLE`] and feeds them to the scheduler
+//! (`SchedulerEvent::Load`), which decides.
 //!
 //! It never decides whether a dial is lawful (the policy does), who is next
 //! (the scheduler does) or what is said (the dialogue does); and it never
@@ -27,6 +29,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use super::admission::Load;
 use super::clock::Clock;
 use super::error::CampaignError;
 use super::gate::{claim, settle_due, verdict, NotClaimed, PolicyGate};
@@ -205,7 +208,18 @@ enum Next {
     /// Wait for a call to end, a timer, or a signal; until this moment at most.
     Wait(Option<DateTime<Utc>>),
     /// The campaign is over.
-    Done(Summary),
+    Done(Box<Summary>),
+}
+
+/// How often the recognisers' pools are sampled for admission control.
+const ADMISSION_SAMPLE: StdDuration = StdDuration::from_millis(250);
+
+/// What the recognisers' pools say now (admission control's input).
+fn pools_load() -> Load {
+    Load {
+        sphinx: crate::asr::sphinx::backlog(),
+        whisper: crate::asr::whisper::pool::backlog(),
+    }
 }
 
 /// How often outcomes the database refused are tried again.
@@ -247,6 +261,10 @@ pub async fn run(
     let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + beat, beat);
     heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 
+    let admission = setup.settings.admission;
+    let mut sample = tokio::time::interval(ADMISSION_SAMPLE);
+    sample.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+
     let mut give_up_storing: Option<tokio::time::Instant> = None;
     let mut lease_lost = false;
     let summary = loop {
@@ -264,12 +282,12 @@ pub async fn run(
         let now = runner.clock.now();
         let wait_until = match runner.step(now).await {
             Next::Poll => continue,
-            Next::Done(s) if runner.unstored.is_empty() => break s,
+            Next::Done(s) if runner.unstored.is_empty() => break *s,
             Next::Done(s) => {
                 let deadline = *give_up_storing
                     .get_or_insert_with(|| tokio::time::Instant::now() + STORE_RETRY_AFTER_END);
                 if tokio::time::Instant::now() >= deadline {
-                    break s;
+                    break *s;
                 }
                 Some(now + chrono::Duration::seconds(STORE_RETRY.as_secs() as i64))
             }
@@ -321,6 +339,9 @@ pub async fn run(
             }
             _ = ticker.tick() => {
                 display.show(&runner.sched.summary(), runner.clock.now());
+            }
+            _ = sample.tick(), if admission && !interrupted => {
+                let _ = runner.sched.handle(runner.clock.now(), SchedulerEvent::Load(pools_load()));
             }
             _ = heartbeat.tick() => {
                 if !runner.heartbeat() && !interrupted {
@@ -482,7 +503,7 @@ impl Runner {
                 self.dial(account_idx, phone, permit, now).await;
                 Next::Poll
             }
-            SchedulerAction::Finished(s) => Next::Done(s),
+            SchedulerAction::Finished(s) => Next::Done(Box::new(s)),
             SchedulerAction::WaitUntil(t) => Next::Wait(Some(t)),
             SchedulerAction::WaitForCalls => Next::Wait(None),
         }
