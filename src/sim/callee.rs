@@ -4,7 +4,7 @@
 //! record of the call. Owns the far end's signalling and bookkeeping; the
 //! turn-taking decisions are `script`'s, the media clock is `media_session`'s.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -21,13 +21,14 @@ use tokio::net::UdpSocket;
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
+use crate::dialogue::prompt::PromptId;
 use crate::media::g711::Codec;
 use crate::telephony::leg::LegEvent;
 use crate::telephony::media_session::{self, MediaCmd, MediaParams};
 use crate::telephony::sdp::{self, OfferParams};
 
 use super::audio::{self, LineAudio};
-use super::cue::{cue_texts, cue_voice, PromptCues, PromptKind};
+use super::cue::{confirm_parts, cue_speed, cue_texts, cue_voice, PromptCues, PromptKind};
 use super::meaning::confirmable_lines;
 use super::persona::{yes_no_line, Answer, ConfirmHabit, Persona, PersonaBook, ReferPolicy};
 use super::record::{
@@ -42,7 +43,10 @@ fn again_speed(speed: u32) -> u32 {
 }
 
 /// How `persona` answers "Just to be sure: ...?", if its habits answer it.
-fn confirm_answer(persona: &Persona, confirmable: &Arc<HashSet<String>>) -> Option<ConfirmAnswer> {
+fn confirm_answer(
+    persona: &Persona,
+    confirmable: &Arc<HashMap<String, PromptId>>,
+) -> Option<ConfirmAnswer> {
     let line = |yes| yes_no_line(&persona.voice, yes).to_string();
     Some(match persona.habits.confirm? {
         ConfirmHabit::Yes => ConfirmAnswer::Always(line(true)),
@@ -64,7 +68,7 @@ struct Shared {
     cues: HashMap<String, Arc<PromptCues>>,
     /// The debtors' lines that mean a consequential intent (they say yes to
     /// its confirmation, no to a confirmation after any other line).
-    confirmable: Arc<HashSet<String>>,
+    confirmable: Arc<HashMap<String, PromptId>>,
     dialog_layer: Arc<DialogLayer>,
     contact: rsipstack::sip::Uri,
     local: SocketAddr,
@@ -134,6 +138,20 @@ impl SimCallee {
         for v in &voices {
             wanted.extend(cue_texts(v).iter().map(|(_, t)| (v.clone(), t.to_string())));
         }
+        // And each confirmation question whole (around its slot), at the
+        // speed duecall speaks it, to tell which one is asked.
+        let question_texts: Vec<(String, Vec<String>)> = voices
+            .iter()
+            .map(|v| {
+                let texts = confirm_parts(v)
+                    .into_iter()
+                    .flat_map(|(_, head, tail)| [Some(head), tail.filter(|t| !t.is_empty())])
+                    .flatten()
+                    .map(str::to_string)
+                    .collect();
+                (v.clone(), texts)
+            })
+            .collect();
         // The lines a debtor may say again when re-asked: slower (a caller
         // repeating itself speaks more slowly), so the repeat is not the
         // same audio the recogniser already missed.
@@ -149,8 +167,16 @@ impl SimCallee {
             .collect();
         let cache = cfg.audio_cache.clone();
         let speed = cfg.speed;
-        let (lines, again) = tokio::task::spawn_blocking(move || {
+        let (lines, again, questions) = tokio::task::spawn_blocking(move || {
             let mut again = LineAudio::default();
+            let mut questions = LineAudio::default();
+            for (v, texts) in &question_texts {
+                questions.prepare(
+                    &cache,
+                    cue_speed(v),
+                    texts.iter().map(|t| (v.as_str(), t.as_str())),
+                )?;
+            }
             lines.prepare(
                 &cache,
                 speed,
@@ -161,7 +187,7 @@ impl SimCallee {
                 again_speed(speed),
                 again_wanted.iter().map(|(v, t)| (v.as_str(), t.as_str())),
             )?;
-            Ok::<_, SimError>((lines, again))
+            Ok::<_, SimError>((lines, again, questions))
         })
         .await
         .map_err(|e| SimError::Audio(e.to_string()))??;
@@ -172,7 +198,20 @@ impl SimCallee {
                     .iter()
                     .filter_map(|(k, t)| lines.get(v, t).map(|pcm| (*k, pcm)))
                     .collect();
-                let cues = PromptCues::new(rendered.iter().map(|(k, p)| (*k, &p[..])));
+                let empty: Arc<[i16]> = Arc::from(Vec::new());
+                let parts: Vec<(PromptId, Arc<[i16]>, Option<Arc<[i16]>>)> = confirm_parts(v)
+                    .into_iter()
+                    .filter_map(|(id, head, tail)| {
+                        let tail = match tail {
+                            None => None,
+                            Some("") => Some(empty.clone()),
+                            Some(t) => Some(questions.get(v, t)?),
+                        };
+                        Some((id, questions.get(v, head)?, tail))
+                    })
+                    .collect();
+                let cues = PromptCues::new(rendered.iter().map(|(k, p)| (*k, &p[..])))
+                    .with_confirms(parts.iter().map(|(id, h, t)| (*id, &h[..], t.as_deref())));
                 (v.clone(), Arc::new(cues))
             })
             .collect();

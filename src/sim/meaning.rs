@@ -1,13 +1,13 @@
 //! What a simulated debtor's lines mean, read once with duecall's own intent
 //! classifier before any call: which of them mean an intent duecall confirms
-//! before acting on ([`PromptId::confirming`]). A caller knows what it
-//! meant, so it can answer "Just to be sure: ...?" by it
+//! before acting on, and with which question ([`PromptId::confirming`]).
+//! A caller knows what it meant, so it can answer "Just to be sure: ...?" by it
 //! ([`super::persona::ConfirmHabit::Meant`]).
 //!
 //! Owns: that reading of the debtors' own text. Never hears audio, and never
 //! decides anything for duecall.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 
 use crate::dialogue::prompt::PromptId;
 use crate::intent::cli::load_lexicon;
@@ -18,13 +18,14 @@ use super::cue::is_mandarin;
 use super::persona::{Persona, Step};
 
 /// The script lines of `personas` that mean an intent duecall confirms when
-/// it hears it unsure (`stop_calling`, `hardship`, ...).
+/// it hears it unsure (`stop_calling`, `hardship`, ...), each with the
+/// question that confirms that intent (`confirm_stop_calling`, ...).
 pub fn confirmable_lines<'a>(
     personas: impl IntoIterator<Item = &'a Persona>,
-) -> Result<HashSet<String>, IntentError> {
+) -> Result<HashMap<String, PromptId>, IntentError> {
     let mut en: Option<Classifier> = None;
     let mut zh: Option<Classifier> = None;
-    let mut out = HashSet::new();
+    let mut out = HashMap::new();
     for p in personas {
         let slot = if is_mandarin(&p.voice) {
             &mut zh
@@ -41,8 +42,8 @@ pub fn confirmable_lines<'a>(
         for step in &p.steps {
             if let Step::Say(line) = step {
                 let kind = classifier.classify(line, eval_today(), None).kind;
-                if PromptId::confirming(kind).is_some() {
-                    out.insert(line.clone());
+                if let Some(question) = PromptId::confirming(kind) {
+                    out.insert(line.clone(), question);
                 }
             }
         }
@@ -59,11 +60,21 @@ mod tests {
     fn consequential_lines_are_confirmable_and_answers_to_other_questions_are_not() {
         let book = PersonaBook::builtin();
         let lines = confirmable_lines(book.iter()).unwrap();
-        for yes in [
-            "I already paid that last week.",
-            "I lost my job and I cannot pay right now.",
+        for (yes, question) in [
+            (
+                "I already paid that last week.",
+                PromptId::ConfirmAlreadyPaid,
+            ),
+            (
+                "I lost my job and I cannot pay right now.",
+                PromptId::ConfirmHardship,
+            ),
         ] {
-            assert!(lines.contains(yes), "{yes:?} means a consequential intent");
+            assert_eq!(
+                lines.get(yes),
+                Some(&question),
+                "{yes:?} means a consequential intent, confirmed by its own question"
+            );
         }
         for no in [
             "Hello?",
@@ -71,12 +82,16 @@ mod tests {
             "Yes, it's me.",
             "I can pay on Friday.",
         ] {
-            assert!(!lines.contains(no), "{no:?} is not a consequential reply");
+            assert!(
+                !lines.contains_key(no),
+                "{no:?} is not a consequential reply"
+            );
         }
-        assert!(
-            lines.contains("我失业了，现在还不上。"),
+        assert_eq!(
+            lines.get("我失业了，现在还不上。"),
+            Some(&PromptId::ConfirmHardship),
             "Mandarin hardship"
         );
-        assert!(!lines.contains("是我。"), "Mandarin identity");
+        assert!(!lines.contains_key("是我。"), "Mandarin identity");
     }
 }

@@ -70,10 +70,12 @@ pub enum Step {
 /// How a persona answers duecall's "Just to be sure: ...?".
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConfirmHabit {
-    /// As a caller does: yes when its last line meant something duecall
-    /// confirms before acting on (a consequential intent), no when it meant
-    /// something else ("please call me after six" is not "you are having
-    /// trouble paying?").
+    /// As a caller does: yes when the question asked is the one for the
+    /// consequential intent its last line meant (it tells which question by
+    /// its whole sound, [`super::cue::PromptCues::which_confirm`]), no when
+    /// it meant something else ("please call me after six" is not "you are
+    /// having trouble paying?", "I lost my job" is not "you have already
+    /// paid?") or could not tell which question it was.
     Meant,
     /// Always yes.
     Yes,

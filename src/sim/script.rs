@@ -4,8 +4,10 @@
 //! answer (20 ms steps from the RTP session). Owns the step pointer and the
 //! waits; never plays audio, never reads a clock, never touches SIP.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
+
+use crate::dialogue::prompt::PromptId;
 
 use crate::media::vad::{Vad, VadConfig, VadEvent};
 
@@ -180,18 +182,23 @@ enum Resume {
 pub enum ConfirmAnswer {
     /// Always this line.
     Always(String),
-    /// `yes` when the last line it said is in `confirmable` (it meant
-    /// something duecall confirms before acting on), else `no`: a caller
-    /// who asked to be called after six says no to "you are having trouble
-    /// paying?". After a no, duecall asks its question again, and the
-    /// line it meant stays the one it repeats.
+    /// `yes` when the question asked is the one for the intent of the last
+    /// line it said (`confirmable` maps its lines that mean a consequential
+    /// intent to that intent's question, [`PromptId::confirming`]), else
+    /// `no`: a caller who asked to be called after six, or who said it lost
+    /// its job, says no to "you have already paid?". A question it could not
+    /// tell ([`PromptKind::Confirm`] without an id) gets `no` too: a caller
+    /// answers yes only to what it knows it meant, and a wrong yes is the
+    /// error that routes a case wrongly. After a no, duecall asks its
+    /// question again, and the line it meant stays the one it repeats.
     ByMeaning {
         /// The yes line.
         yes: String,
         /// The no line.
         no: String,
-        /// Its lines that mean a consequential intent.
-        confirmable: std::sync::Arc<std::collections::HashSet<String>>,
+        /// Its lines that mean a consequential intent, with the question
+        /// that confirms that intent.
+        confirmable: Arc<HashMap<String, PromptId>>,
     },
 }
 
@@ -263,17 +270,20 @@ impl Performer {
     /// a repeat (and notes it).
     fn habit(&mut self, kind: PromptKind) -> Option<(Step, bool)> {
         match kind {
-            PromptKind::Confirm => {
+            PromptKind::Confirm(asked) => {
                 let (line, meant) = match self.confirm.as_ref()? {
                     ConfirmAnswer::Always(l) => (l.clone(), true),
                     ConfirmAnswer::ByMeaning {
                         yes,
                         no,
                         confirmable,
-                    } => match &self.last_said {
-                        Some(said) if !confirmable.contains(said) => (no.clone(), false),
-                        _ => (yes.clone(), true),
-                    },
+                    } => {
+                        let means = self.last_said.as_ref().and_then(|s| confirmable.get(s));
+                        match (means, asked) {
+                            (Some(m), Some(a)) if *m == a => (yes.clone(), true),
+                            _ => (no.clone(), false),
+                        }
+                    }
                 };
                 let s = Step::Say(line);
                 if meant {
@@ -560,12 +570,18 @@ mod tests {
     }
 
     /// A caller that answers confirmations by what it meant; `confirmable`
-    /// are its lines that mean a consequential intent.
-    fn meaning_caller(steps: Vec<Step>, confirmable: &[&str]) -> Performer {
+    /// are its lines that mean a consequential intent, with the question
+    /// that confirms it.
+    fn meaning_caller(steps: Vec<Step>, confirmable: &[(&str, PromptId)]) -> Performer {
         let answer = ConfirmAnswer::ByMeaning {
             yes: "Yes.".into(),
             no: "No.".into(),
-            confirmable: std::sync::Arc::new(confirmable.iter().map(|s| s.to_string()).collect()),
+            confirmable: Arc::new(
+                confirmable
+                    .iter()
+                    .map(|(s, id)| (s.to_string(), *id))
+                    .collect(),
+            ),
         };
         Performer::new(steps, (400, 400), 1).with_habits(Some(answer), 2)
     }
@@ -579,12 +595,12 @@ mod tests {
                 Step::WaitPrompt,
                 say("Please call me after six."),
             ],
-            &["I lost my job."],
+            &[("I lost my job.", PromptId::ConfirmHardship)],
         );
         let heard = [
             end(1000, PromptKind::Other),
             end(4000, PromptKind::Other),
-            end(8000, PromptKind::Confirm),
+            end(8000, PromptKind::Confirm(Some(PromptId::ConfirmHardship))),
             end(12_000, PromptKind::Reask),
         ];
         let acts = run(&mut p, 16_000, &heard, 1000);
@@ -604,9 +620,12 @@ mod tests {
     fn a_caller_says_yes_to_a_confirmation_of_a_consequential_reply_it_made() {
         let mut p = meaning_caller(
             vec![Step::WaitPrompt, say("I lost my job.")],
-            &["I lost my job."],
+            &[("I lost my job.", PromptId::ConfirmHardship)],
         );
-        let heard = [end(1000, PromptKind::Other), end(4000, PromptKind::Confirm)];
+        let heard = [
+            end(1000, PromptKind::Other),
+            end(4000, PromptKind::Confirm(Some(PromptId::ConfirmHardship))),
+        ];
         let acts = run(&mut p, 6000, &heard, 1000);
         assert_eq!(
             acts,
@@ -614,6 +633,57 @@ mod tests {
                 (1600, Act::Say("I lost my job.".into())),
                 (4600, Act::Say("Yes.".into())),
             ]
+        );
+    }
+
+    #[test]
+    fn a_caller_says_no_to_the_confirmation_of_another_consequential_intent_than_it_meant() {
+        // A hardship plea misheard as "already paid": a real caller says no
+        // to "you have already paid?", and says what it meant when re-asked.
+        let mut p = meaning_caller(
+            vec![Step::WaitPrompt, say("I lost my job.")],
+            &[("I lost my job.", PromptId::ConfirmHardship)],
+        );
+        let heard = [
+            end(1000, PromptKind::Other),
+            end(
+                4000,
+                PromptKind::Confirm(Some(PromptId::ConfirmAlreadyPaid)),
+            ),
+            end(8000, PromptKind::Reask),
+            end(12_000, PromptKind::Confirm(Some(PromptId::ConfirmHardship))),
+        ];
+        let acts = run(&mut p, 14_000, &heard, 1000);
+        assert_eq!(
+            acts,
+            vec![
+                (1600, Act::Say("I lost my job.".into())),
+                (4600, Act::Say("No.".into())),
+                (8600, Act::SayAgain("I lost my job.".into())),
+                (12_600, Act::Say("Yes.".into())),
+            ],
+            "no to the wrong intent, yes to its own"
+        );
+    }
+
+    #[test]
+    fn a_caller_that_cannot_tell_which_confirmation_it_heard_says_no() {
+        let mut p = meaning_caller(
+            vec![Step::WaitPrompt, say("I lost my job.")],
+            &[("I lost my job.", PromptId::ConfirmHardship)],
+        );
+        let heard = [
+            end(1000, PromptKind::Other),
+            end(4000, PromptKind::Confirm(None)),
+        ];
+        let acts = run(&mut p, 6000, &heard, 1000);
+        assert_eq!(
+            acts,
+            vec![
+                (1600, Act::Say("I lost my job.".into())),
+                (4600, Act::Say("No.".into())),
+            ],
+            "a yes only to what it knows it meant"
         );
     }
 
@@ -627,7 +697,7 @@ mod tests {
         ]);
         let heard = [
             end(1000, PromptKind::Other),
-            end(4000, PromptKind::Confirm),
+            end(4000, PromptKind::Confirm(None)),
             end(8000, PromptKind::Other),
         ];
         let acts = run(&mut p, 12_000, &heard, 1000);
@@ -652,7 +722,7 @@ mod tests {
             end(4000, PromptKind::Reask),
             end(8000, PromptKind::Reask),
             end(12_000, PromptKind::Reask),
-            end(16_000, PromptKind::Confirm),
+            end(16_000, PromptKind::Confirm(None)),
             end(20_000, PromptKind::Reask),
         ];
         let acts = run(&mut p, 24_000, &heard, 1000);
@@ -691,7 +761,7 @@ mod tests {
         ];
         let heard = [
             end(1000, PromptKind::Other),
-            end(4000, PromptKind::Confirm),
+            end(4000, PromptKind::Confirm(None)),
             end(8000, PromptKind::Reask),
         ];
         let mut p = Performer::new(steps, (400, 400), 1).with_habits(None, 0);
@@ -718,7 +788,7 @@ mod tests {
             end(1000, PromptKind::Other),
             end(4000, PromptKind::Reask),
             (6000, Heard::PromptStart { start_ms: 6000 }),
-            end(9000, PromptKind::Confirm),
+            end(9000, PromptKind::Confirm(None)),
         ];
         let acts = run(&mut p, 12_000, &heard, 1000);
         assert_eq!(

@@ -413,8 +413,9 @@ async fn barge_in_persona_talks_over_the_second_prompt_after_it_started() {
 
 /// The debtor hears what kind of prompt duecall asked (its opening words in
 /// duecall's voice, espeak-ng en-us at 165 words a minute): re-asked, it
-/// says its reply again, slower; asked "Just to be sure: ...?", it says yes;
-/// its script does not move on for either.
+/// says its reply again, slower; asked "Just to be sure: ...?" about the
+/// intent its line meant (hardship, which it tells from the whole question),
+/// it says yes; its script does not move on for either.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hardship_persona_says_its_reply_again_when_reasked_and_yes_to_a_confirmation() {
     let (sim, gw) = (sim().await, gateway().await);
@@ -445,7 +446,8 @@ async fn hardship_persona_says_its_reply_again_when_reasked_and_yes_to_a_confirm
     assert_eq!(said, ["Hello?", "Yes.", line, line, "Yes."], "{rec:?}");
     let kinds: Vec<sim::PromptKind> = rec.prompts.iter().map(|p| p.kind).collect();
     use sim::PromptKind::{Confirm, Other, Reask};
-    assert_eq!(kinds, [Other, Other, Reask, Confirm], "{rec:?}");
+    let hardship = Confirm(Some(duecall::dialogue::prompt::PromptId::ConfirmHardship));
+    assert_eq!(kinds, [Other, Other, Reask, hardship], "{rec:?}");
     let len = |i: usize| rec.lines_said[i].end_ms - rec.lines_said[i].at_ms;
     assert!(
         len(3) > len(2) * 11 / 10,
