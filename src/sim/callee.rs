@@ -59,6 +59,10 @@ fn confirm_answer(
     })
 }
 
+/// A confirmation question's audio around its name slot: its id, the
+/// words before the slot, and those after it (None: no slot).
+type ConfirmAudio = (PromptId, Arc<[i16]>, Option<Arc<[i16]>>);
+
 struct Shared {
     cfg: SimConfig,
     lines: LineAudio,
@@ -199,7 +203,7 @@ impl SimCallee {
                     .filter_map(|(k, t)| lines.get(v, t).map(|pcm| (*k, pcm)))
                     .collect();
                 let empty: Arc<[i16]> = Arc::from(Vec::new());
-                let parts: Vec<(PromptId, Arc<[i16]>, Option<Arc<[i16]>>)> = confirm_parts(v)
+                let parts: Vec<ConfirmAudio> = confirm_parts(v)
                     .into_iter()
                     .filter_map(|(id, head, tail)| {
                         let tail = match tail {
