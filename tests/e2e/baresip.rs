@@ -49,37 +49,57 @@ pub fn spawn_baresip(
 ) -> Baresip {
     let rec = dir.join("rec");
     std::fs::create_dir_all(&rec).unwrap();
-    let ctrl = free_tcp_port();
     let rtp = free_udp_pair();
+    // The SIP and control ports are filled in per attempt: baresip also
+    // binds TCP and TLS next to its SIP port, and under a loaded suite
+    // another test can take one of them between our check and its bind.
     let config = format!(
-        "poll_method\t\tepoll\nsip_listen\t\t127.0.0.1:{sip_port}\nsip_trans_def\t\tudp\n\
+        "poll_method\t\tepoll\nsip_listen\t\t127.0.0.1:@SIP_PORT@\nsip_trans_def\t\tudp\n\
          call_local_timeout\t120\ncall_max_calls\t\t4\naudio_player\t\tnone\n\
          audio_source\t\taufile,{audio}\naudio_alert\t\tnone\naudio_level\t\tno\n\
          ausrc_format\t\ts16\nauplay_format\t\ts16\nrtp_tos\t\t\t0\nrtp_ports\t\t{rtp}-{rtp_hi}\n\
          rtcp_mux\t\tno\njitter_buffer_delay\t1-5\ndns_server\t\t127.0.0.1:53\nnet_interface\t\t127.0.0.1\n\
          module_path\t\t/usr/lib/baresip/modules\nmodule\t\t\tg711.so\nmodule\t\t\taufile.so\n\
          module\t\t\tsndfile.so\nmodule\t\t\tctrl_tcp.so\nmodule_app\t\taccount.so\nmodule_app\t\tmenu.so\n\
-         ctrl_tcp_listen\t\t127.0.0.1:{ctrl}\nsnd_path\t\t{rec}\n",
+         ctrl_tcp_listen\t\t127.0.0.1:@CTRL_PORT@\nsnd_path\t\t{rec}\n",
         audio = audio.display(),
         rtp_hi = rtp + 20,
         rec = rec.display()
     );
-    std::fs::write(dir.join("config"), edit(config)).unwrap();
-    std::fs::write(
-        dir.join("accounts"),
-        account.replace("{port}", &sip_port.to_string()) + "\n",
-    )
-    .unwrap();
-    std::fs::write(dir.join("contacts"), "").unwrap();
-    let mut cmd = Command::new("baresip");
-    cmd.args(args).arg("-f").arg(dir).current_dir(dir);
-    let peer = Peer::spawn("baresip", &mut cmd, dir.join("baresip.log"));
-    assert!(
-        wait_tcp(ctrl, Duration::from_secs(10)),
-        "baresip did not start: {}",
-        peer.log_text()
-    );
-    Baresip { peer, sip_port }
+    let config = edit(config);
+    let mut sip_port = sip_port;
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let ctrl = free_tcp_port();
+        std::fs::write(
+            dir.join("config"),
+            config
+                .replace("@SIP_PORT@", &sip_port.to_string())
+                .replace("@CTRL_PORT@", &ctrl.to_string()),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("accounts"),
+            account.replace("{port}", &sip_port.to_string()) + "\n",
+        )
+        .unwrap();
+        std::fs::write(dir.join("contacts"), "").unwrap();
+        let mut cmd = Command::new("baresip");
+        cmd.args(args).arg("-f").arg(dir).current_dir(dir);
+        let peer = Peer::spawn("baresip", &mut cmd, dir.join("baresip.log"));
+        if wait_tcp(ctrl, Duration::from_secs(10)) {
+            return Baresip { peer, sip_port };
+        }
+        let log = peer.log_text();
+        drop(peer);
+        // A port taken by another test: once more on fresh ports.
+        assert!(
+            attempt < 3 && log.contains("Address already in use"),
+            "baresip did not start: {log}"
+        );
+        sip_port = free_udp_port();
+    }
 }
 
 /// baresip's recording of what it heard (sndfile writes `*-dec.wav`).
