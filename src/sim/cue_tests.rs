@@ -91,19 +91,7 @@ fn the_debtor_tells_confirmations_and_reasks_from_every_other_prompt() {
         let audio = crate::media::tts::PromptAudio::new(&dir, lang, &dir, &voice, speed);
         for (id, text) in &texts {
             let (pcm, _) = audio.load(id, text, false).unwrap();
-            // As the agent plays it: one frame of leading silence kept.
-            let first = pcm
-                .iter()
-                .position(|s| (*s as i32).abs() > 300)
-                .unwrap_or(0);
-            let pcm = &pcm[first.saturating_sub(160)..];
-            let mut heard = vec![0i16; 2400];
-            heard.extend_from_slice(pcm);
-            heard.truncate(cues.needed_samples());
-            let mut bytes = Vec::new();
-            encode(Codec::Pcmu, &heard, &mut bytes);
-            let mut line = Vec::new();
-            decode(Codec::Pcmu, &bytes, &mut line);
+            let line = on_the_line(&pcm, 0, cues.needed_samples());
             let got = cues.classify(&line);
             let scores = cues.scores(&line);
             report.push_str(&format!("{lang} {id}: {got:?} {scores:?}\n"));
@@ -234,18 +222,7 @@ fn the_debtor_tells_which_confirmation_it_was_asked() {
             let audio = crate::media::tts::PromptAudio::new(&dir, lang, &dir, &voice, speed);
             for (id, text) in &texts {
                 let (pcm, _) = audio.load(id, text, false).unwrap();
-                let first = pcm
-                    .iter()
-                    .position(|s| (*s as i32).abs() > 300)
-                    .unwrap_or(0);
-                let mut heard = vec![0i16; 2400];
-                heard.extend_from_slice(&pcm[first.saturating_sub(160)..]);
-                heard.extend_from_slice(&[0i16; 4800]);
-                heard.truncate(cues.needed_samples());
-                let mut bytes = Vec::new();
-                encode(Codec::Pcmu, &heard, &mut bytes);
-                let mut line = Vec::new();
-                decode(Codec::Pcmu, &bytes, &mut line);
+                let line = on_the_line(&pcm, 4800, cues.needed_samples());
                 let got = cues.classify(&line);
                 let want = match expected(id) {
                     PromptKind::Confirm(_) => PromptKind::Confirm(PromptId::parse(id)),
@@ -286,4 +263,23 @@ fn the_debtor_tells_which_confirmation_it_was_asked() {
     println!("{report}smallest margin: {:.3} ({})", worst.0, worst.1);
     assert!(wrong.is_empty(), "{wrong:#?}\n{report}");
     assert!(worst.0 >= WHICH_MARGIN, "{report}");
+}
+
+/// A prompt as the debtor hears it: as the agent plays it (one frame of
+/// leading silence kept) after 300 ms of silence, `after` samples of
+/// silence behind it, cut to `needed` samples, through G.711 u-law.
+fn on_the_line(pcm: &[i16], after: usize, needed: usize) -> Vec<i16> {
+    let first = pcm
+        .iter()
+        .position(|s| (*s as i32).abs() > 300)
+        .unwrap_or(0);
+    let mut heard = vec![0i16; 2400];
+    heard.extend_from_slice(&pcm[first.saturating_sub(160)..]);
+    heard.extend(std::iter::repeat_n(0i16, after));
+    heard.truncate(needed);
+    let mut bytes = Vec::new();
+    encode(Codec::Pcmu, &heard, &mut bytes);
+    let mut line = Vec::new();
+    decode(Codec::Pcmu, &bytes, &mut line);
+    line
 }
