@@ -104,7 +104,7 @@ impl TurnEngine {
 /// also scores the turn's phrases. On the development split (402 identity
 /// clips in six espeak-ng voices) that took replies heard as a
 /// consequential intent not meant, and acted on without confirming, from
-/// 56 to 4 (README, "The checked identity turn"). Other closed turns
+/// 56 to 2 (README, "The checked identity turn"). Other closed turns
 /// (confirmations, dates) stay on the grammar engine. `[asr.turns]
 /// reminder = "grammar"` / `identity = "grammar"` put them back.
 pub const DEFAULT_TURNS: &[(&str, TurnEngine)] = &[

@@ -38,9 +38,9 @@ pub struct CheckRule {
 }
 
 impl CheckRule {
-    /// The rule calls use (hand-set, not fitted): a short answer ("yes",
-    /// "yes, speaking", "that's me") is voiced for about a second; 1.6 s
-    /// leaves them unchecked, so they cost no Whisper decode.
+    /// The rule calls use (hand-set, neither fitted nor measured against
+    /// voiced lengths): 1.6 s is meant to leave short answers ("yes",
+    /// "yes, speaking", "that's me") unchecked, so they cost no decode.
     pub const CALLS: CheckRule = CheckRule {
         longer_than_ms: 1600,
     };
